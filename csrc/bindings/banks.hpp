@@ -1,0 +1,83 @@
+// Binding template for FilterBank<Motion, Meas, Algo>: one line per model pair in
+// register_banks_*.cpp. x, P, nis, log_likelihood and status are numpy views of the bank's
+// own storage; predict and update release the GIL.
+#pragma once
+#include <pybind11/eigen.h>
+#include <pybind11/pybind11.h>
+
+#include <string>
+
+#include "common.hpp"
+#include "fusion/filters/filter_bank.hpp"
+
+namespace fusion::bindings {
+
+template <class Motion, class Meas, BankAlgorithm Algo>
+void bind_bank(py::module_& m, const std::string& name) {
+  using Bank = FilterBank<Motion, Meas, Algo>;
+  constexpr int N = Motion::N, M = Meas::M;
+  py::class_<Bank> c(m, name.c_str());
+  c.def(py::init([](const Motion& mo, const Meas& me, Index size, double alpha, double beta,
+                    double kappa) {
+          return new Bank(mo, me, size, MerweWeights::make(N, alpha, beta, kappa));
+        }),
+        py::arg("motion"), py::arg("measurement"), py::arg("size"), py::arg("alpha") = 1e-3,
+        py::arg("beta") = 2.0, py::arg("kappa") = 0.0);
+  c.def_property_readonly_static("dim_x", [](const py::object&) { return N; });
+  c.def_property_readonly_static("dim_z", [](const py::object&) { return M; });
+  c.def("__len__", &Bank::size);
+  c.def_property_readonly("size", &Bank::size);
+  c.def_property_readonly("motion", &Bank::motion);
+  c.def_property_readonly("measurement", &Bank::measurement);
+  c.def_property_readonly("x", [](py::object self) {
+    Bank& b = self.cast<Bank&>();
+    return view(b.x_data(), {b.size(), N}, self);
+  });
+  c.def_property_readonly("P", [](py::object self) {
+    Bank& b = self.cast<Bank&>();
+    return view(b.P_data(), {b.size(), N, N}, self);
+  });
+  c.def_property_readonly("nis", [](py::object self) {
+    Bank& b = self.cast<Bank&>();
+    return view(b.nis_data(), {b.size()}, self);
+  });
+  c.def_property_readonly("log_likelihood", [](py::object self) {
+    Bank& b = self.cast<Bank&>();
+    return view(b.log_likelihood_data(), {b.size()}, self);
+  });
+  c.def_property_readonly("status", [](py::object self) {
+    Bank& b = self.cast<Bank&>();
+    return py::array_t<std::int32_t>({b.size()}, {static_cast<py::ssize_t>(sizeof(std::int32_t))},
+                                     b.status_data(), self);
+  });
+  c.def(
+      "predict",
+      [](Bank& b, double dt) {
+        py::gil_scoped_release release;
+        return b.predict(dt);
+      },
+      py::arg("dt_s"));
+  // z: (size, M) float64 C-contiguous; mask: (size,) uint8 or None; R: (M, M) or (size, M, M).
+  c.def(
+      "update",
+      [](Bank& b, py::array_t<double, py::array::c_style> z, const py::object& mask,
+         py::array_t<double, py::array::c_style> R) {
+        const bool per_filter = R.ndim() == 3;
+        const std::uint8_t* mptr = nullptr;
+        py::array_t<std::uint8_t, py::array::c_style> marr;
+        if (!mask.is_none()) {
+          marr = mask.cast<py::array_t<std::uint8_t, py::array::c_style>>();
+          mptr = marr.data();
+        }
+        BankUpdateSummary s;
+        {
+          py::gil_scoped_release release;
+          s = b.update(z.data(), mptr, R.data(), per_filter);
+        }
+        return py::make_tuple(s.updated, s.skipped, s.first_failure,
+                              std::string(to_string(s.first_status)));
+      },
+      py::arg("z"), py::arg("mask"), py::arg("R"));
+}
+
+}  // namespace fusion::bindings

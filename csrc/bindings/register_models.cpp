@@ -1,0 +1,114 @@
+// Motion and sensor models, bound so that Python can build them (with their parameters),
+// hand them to filter banks, and evaluate f, F, Q, h and the Jacobians directly (tests).
+#include <pybind11/eigen.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "common.hpp"
+#include "fusion/models/measurement.hpp"
+#include "fusion/models/motion.hpp"
+
+namespace fusion::bindings {
+
+namespace {
+
+template <class Motion>
+py::class_<Motion> bind_motion(py::module_& m, const char* name, const char* doc) {
+  constexpr int N = Motion::N;
+  py::class_<Motion> c(m, name, doc);
+  c.def_property_readonly_static("dim_x", [](const py::object&) { return N; });
+  c.def_property_readonly_static("angle_mask", [](const py::object&) {
+    return std::vector<bool>(Motion::kAngles.begin(), Motion::kAngles.end());
+  });
+  c.def("f", [](const Motion& mo, const VecX& x, double dt) {
+        if (x.size() != N) throw ShapeError(std::string(py::str(py::type::of(py::cast(mo)).attr("__name__"))) + ".f: x has " + std::to_string(x.size()) + " components, expected " + std::to_string(N));
+        return Vec<N>(mo.f(Vec<N>(x), dt));
+      }, py::arg("x"), py::arg("dt_s"), "State transition f(x, dt).");
+  c.def("jacobian", [](const Motion& mo, const VecX& x, double dt) {
+        if (x.size() != N) throw ShapeError("jacobian: x has " + std::to_string(x.size()) + " components, expected " + std::to_string(N));
+        return Mat<N, N>(mo.jacobian(Vec<N>(x), dt));
+      }, py::arg("x"), py::arg("dt_s"), "Analytic Jacobian F = df/dx.");
+  c.def("Q", [](const Motion& mo, const VecX& x, double dt) {
+        if (x.size() != N) throw ShapeError("Q: x has " + std::to_string(x.size()) + " components, expected " + std::to_string(N));
+        return Mat<N, N>(mo.Q(Vec<N>(x), dt));
+      }, py::arg("x"), py::arg("dt_s"), "Discrete process noise covariance.");
+  c.def("kinematics", [](const Motion& mo, const VecX& x) {
+        if (x.size() != N) throw ShapeError("kinematics: x has " + std::to_string(x.size()) + " components, expected " + std::to_string(N));
+        const Kinematics<N> k = mo.kinematics(Vec<N>(x));
+        return py::make_tuple(KinVec(k.k), Mat<kKinDim, N>(k.J));
+      }, py::arg("x"), "(px, py, pz, vx, vy, vz) of the state and its 6 x n Jacobian.");
+  return c;
+}
+
+template <class Meas>
+py::class_<Meas> bind_measurement(py::module_& m, const char* name, const char* doc) {
+  constexpr int M = Meas::M;
+  py::class_<Meas> c(m, name, doc);
+  c.def_property_readonly_static("dim_z", [](const py::object&) { return M; });
+  c.def_property_readonly_static("angle_mask", [](const py::object&) {
+    return std::vector<bool>(Meas::kAngles.begin(), Meas::kAngles.end());
+  });
+  c.def("h", [](const Meas& me, const VecX& k) -> py::object {
+        if (k.size() != kKinDim) throw ShapeError("h: expected the 6-component kinematic point (px, py, pz, vx, vy, vz), got " + std::to_string(k.size()) + " components");
+        Vec<M> z;
+        Mat<M, kKinDim> Hk;
+        if (!me.h(KinVec(k), z, Hk)) return py::none();
+        return py::make_tuple(z, Hk);
+      }, py::arg("kinematic_point"),
+      "Predicted measurement and its Jacobian w.r.t. the kinematic point, or None where undefined.");
+  return c;
+}
+
+}  // namespace
+
+void register_models(py::module_& m) {
+  bind_motion<CV2D>(m, "CV2D", "Constant velocity, state (x, y, vx, vy).")
+      .def(py::init([](double sigma_a) { CV2D mo; mo.sigma_a = sigma_a; return mo; }), py::arg("sigma_a") = 1.0)
+      .def_readwrite("sigma_a", &CV2D::sigma_a);
+  bind_motion<CV3D>(m, "CV3D", "Constant velocity, state (x, y, z, vx, vy, vz).")
+      .def(py::init([](double sigma_a) { CV3D mo; mo.sigma_a = sigma_a; return mo; }), py::arg("sigma_a") = 1.0)
+      .def_readwrite("sigma_a", &CV3D::sigma_a);
+  bind_motion<CA2D>(m, "CA2D", "Constant acceleration, state (x, y, vx, vy, ax, ay).")
+      .def(py::init([](double sigma_j) { CA2D mo; mo.sigma_j = sigma_j; return mo; }), py::arg("sigma_j") = 1.0)
+      .def_readwrite("sigma_j", &CA2D::sigma_j);
+  bind_motion<CA3D>(m, "CA3D", "Constant acceleration, state (x, y, z, vx, vy, vz, ax, ay, az).")
+      .def(py::init([](double sigma_j) { CA3D mo; mo.sigma_j = sigma_j; return mo; }), py::arg("sigma_j") = 1.0)
+      .def_readwrite("sigma_j", &CA3D::sigma_j);
+  bind_motion<CTRV>(m, "CTRV", "Constant turn rate and velocity, state (x, y, v, yaw, yaw_rate).")
+      .def(py::init([](double sa, double sy) { CTRV mo; mo.sigma_a = sa; mo.sigma_yawdd = sy; return mo; }),
+           py::arg("sigma_a") = 1.0, py::arg("sigma_yawdd") = 0.5)
+      .def_readwrite("sigma_a", &CTRV::sigma_a)
+      .def_readwrite("sigma_yawdd", &CTRV::sigma_yawdd);
+  bind_motion<CTRA>(m, "CTRA", "Constant turn rate and acceleration, state (x, y, v, yaw, yaw_rate, a).")
+      .def(py::init([](double sj, double sy) { CTRA mo; mo.sigma_j = sj; mo.sigma_yawdd = sy; return mo; }),
+           py::arg("sigma_j") = 1.0, py::arg("sigma_yawdd") = 0.5)
+      .def_readwrite("sigma_j", &CTRA::sigma_j)
+      .def_readwrite("sigma_yawdd", &CTRA::sigma_yawdd);
+  bind_motion<ConstantTurn>(m, "ConstantTurn", "Cartesian constant turn, state (x, y, vx, vy, omega).")
+      .def(py::init([](double sa, double sy) { ConstantTurn mo; mo.sigma_a = sa; mo.sigma_yawdd = sy; return mo; }),
+           py::arg("sigma_a") = 1.0, py::arg("sigma_yawdd") = 0.1)
+      .def_readwrite("sigma_a", &ConstantTurn::sigma_a)
+      .def_readwrite("sigma_yawdd", &ConstantTurn::sigma_yawdd);
+
+  bind_measurement<Position2D>(m, "Position2D", "Cartesian position (x, y).").def(py::init<>());
+  bind_measurement<Position3D>(m, "Position3D", "Cartesian position (x, y, z).").def(py::init<>());
+  bind_measurement<RadarPolar>(m, "RadarPolar", "Radar range [m], azimuth [rad], range rate [m/s].")
+      .def(py::init([](double x, double y, double yaw) { RadarPolar r; r.x_m = x; r.y_m = y; r.yaw_rad = yaw; return r; }),
+           py::arg("x_m") = 0.0, py::arg("y_m") = 0.0, py::arg("yaw_rad") = 0.0)
+      .def_readwrite("x_m", &RadarPolar::x_m)
+      .def_readwrite("y_m", &RadarPolar::y_m)
+      .def_readwrite("yaw_rad", &RadarPolar::yaw_rad);
+  bind_measurement<CameraPinhole>(m, "CameraPinhole", "Pinhole camera pixel (u, v) of the target's 3D point.")
+      .def(py::init([](double fx, double fy, double cx, double cy, const Mat<3, 3>& R, const Vec<3>& t) {
+             CameraPinhole c; c.fx = fx; c.fy = fy; c.cx = cx; c.cy = cy; c.R_cw = R; c.t_cw = t; return c; }),
+           py::arg("fx"), py::arg("fy"), py::arg("cx"), py::arg("cy"),
+           py::arg("R_cw") = Mat<3, 3>(Mat<3, 3>::Identity()), py::arg("t_cw") = Vec<3>(Vec<3>::Zero()))
+      .def_readwrite("fx", &CameraPinhole::fx)
+      .def_readwrite("fy", &CameraPinhole::fy)
+      .def_readwrite("cx", &CameraPinhole::cx)
+      .def_readwrite("cy", &CameraPinhole::cy)
+      .def_readwrite("R_cw", &CameraPinhole::R_cw)
+      .def_readwrite("t_cw", &CameraPinhole::t_cw);
+}
+
+}  // namespace fusion::bindings

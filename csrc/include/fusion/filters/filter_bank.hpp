@@ -1,0 +1,143 @@
+// N independent filters of one (motion model, sensor model) pair, stored contiguously:
+// x is (N, n) and P is (N, n, n), row-major, so Python sees them as numpy arrays without
+// copies. predict and update run over every filter in one call; nothing is allocated after
+// construction. With linear models (CV/CA with a position sensor) F, Q and H do not depend
+// on the state and are computed once per call, not once per filter.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "fusion/core/errors.hpp"
+#include "fusion/filters/ekf.hpp"
+#include "fusion/filters/ukf.hpp"
+
+namespace fusion {
+
+enum class BankAlgorithm { kExtended, kUnscented };
+
+// Per-call outcome of FilterBank::update.
+struct BankUpdateSummary {
+  Index updated = 0;             // filters whose state changed
+  Index skipped = 0;             // masked-in filters left untouched (see status)
+  Index first_failure = -1;      // index of the first skipped filter, -1 if none
+  UpdateStatus first_status = UpdateStatus::kOk;
+};
+
+template <class Motion, class Meas, BankAlgorithm Algo>
+class FilterBank {
+ public:
+  static constexpr int N = Motion::N;
+  static constexpr int M = Meas::M;
+  using StateVec = Vec<N>;
+  using StateMat = Mat<N, N>;
+  using MeasVec = Vec<M>;
+  using MeasMat = Mat<M, M>;
+
+  FilterBank(const Motion& motion, const Meas& meas, Index size, const MerweWeights& weights)
+      : motion_(motion), meas_(meas), weights_(weights), size_(size) {
+    if (size < 0) throw ConfigurationError("FilterBank: size must be >= 0, got " + std::to_string(size));
+    const auto n = static_cast<std::size_t>(size);
+    x_.assign(n * N, 0.0);
+    P_.assign(n * N * N, 0.0);
+    for (Index i = 0; i < size; ++i) P(i).setIdentity();
+    nis_.assign(n, 0.0);
+    loglik_.assign(n, 0.0);
+    status_.assign(n, 0);
+  }
+
+  Index size() const { return size_; }
+  const Motion& motion() const { return motion_; }
+  const Meas& measurement() const { return meas_; }
+  double* x_data() { return x_.data(); }
+  double* P_data() { return P_.data(); }
+  double* nis_data() { return nis_.data(); }
+  double* log_likelihood_data() { return loglik_.data(); }
+  std::int32_t* status_data() { return status_.data(); }
+
+  Eigen::Map<StateVec> x(Index i) { return Eigen::Map<StateVec>(x_.data() + i * N); }
+  Eigen::Map<StateMat> P(Index i) { return Eigen::Map<StateMat>(P_.data() + i * N * N); }
+
+  // Predict every filter by dt seconds. Returns the number of filters whose covariance
+  // could not be factorised (UKF only; such filters are left as they were).
+  Index predict(double dt) {
+    Index failures = 0;
+    if constexpr (Motion::kLinear && Algo == BankAlgorithm::kExtended) {
+      const StateVec zero = StateVec::Zero();
+      const StateMat F = motion_.jacobian(zero, dt);
+      const StateMat Q = motion_.Q(zero, dt);
+      for (Index i = 0; i < size_; ++i) {
+        StateVec xi = x(i);
+        StateMat Pi = P(i);
+        kalman_predict<N>(xi, Pi, F, Q);
+        x(i) = xi;
+        P(i) = Pi;
+      }
+    } else {
+      for (Index i = 0; i < size_; ++i) {
+        StateVec xi = x(i);
+        StateMat Pi = P(i);
+        if constexpr (Algo == BankAlgorithm::kExtended) {
+          ekf_predict(motion_, xi, Pi, dt);
+        } else if (!ukf_predict(motion_, weights_, xi, Pi, dt)) {
+          ++failures;
+          continue;
+        }
+        x(i) = xi;
+        P(i) = Pi;
+      }
+    }
+    return failures;
+  }
+
+  // Update filter i with row i of z (size x M) where mask[i] is nonzero (mask may be null:
+  // all filters). R is one M x M matrix for all, or size x M x M when per_filter_R.
+  BankUpdateSummary update(const double* z, const std::uint8_t* mask, const double* R,
+                           bool per_filter_R) {
+    BankUpdateSummary summary;
+    const Eigen::Map<const MeasMat> R_shared(R);
+    for (Index i = 0; i < size_; ++i) {
+      const auto ui = static_cast<std::size_t>(i);
+      if (mask != nullptr && mask[i] == 0) {
+        status_[ui] = -1;  // not updated this call
+        continue;
+      }
+      const Eigen::Map<const MeasVec> zi(z + i * M);
+      const MeasMat Ri = per_filter_R ? MeasMat(Eigen::Map<const MeasMat>(R + i * M * M))
+                                      : MeasMat(R_shared);
+      StateVec xi = x(i);
+      StateMat Pi = P(i);
+      UpdateInfo info;
+      if constexpr (Algo == BankAlgorithm::kExtended) {
+        info = ekf_update(motion_, meas_, xi, Pi, MeasVec(zi), Ri);
+      } else {
+        info = ukf_update(motion_, meas_, weights_, xi, Pi, MeasVec(zi), Ri);
+      }
+      status_[ui] = static_cast<std::int32_t>(info.status);
+      if (info.status == UpdateStatus::kOk) {
+        x(i) = xi;
+        P(i) = Pi;
+        nis_[ui] = info.nis;
+        loglik_[ui] = info.log_likelihood;
+        ++summary.updated;
+      } else {
+        if (summary.first_failure < 0) {
+          summary.first_failure = i;
+          summary.first_status = info.status;
+        }
+        ++summary.skipped;
+      }
+    }
+    return summary;
+  }
+
+ private:
+  Motion motion_;
+  Meas meas_;
+  MerweWeights weights_;
+  Index size_;
+  std::vector<double> x_, P_, nis_, loglik_;
+  std::vector<std::int32_t> status_;
+};
+
+}  // namespace fusion

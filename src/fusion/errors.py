@@ -1,0 +1,41 @@
+"""Errors raised by fusion.
+
+One root, :class:`FusionError`; every child also inherits the matching built-in exception,
+so ``except ValueError`` keeps working for code written against filterpy or numpy.
+Messages say which argument was wrong, what was expected (with units) and what arrived.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "FusionError",
+    "ShapeError",
+    "NumericalError",
+    "ConfigurationError",
+    "DecodeError",
+    "BusError",
+]
+
+
+class FusionError(Exception):
+    """Root of every error fusion raises on purpose."""
+
+
+class ShapeError(FusionError, ValueError):
+    """An array does not have the shape (or dtype) an operation needs."""
+
+
+class NumericalError(FusionError, ArithmeticError):
+    """A non-finite measurement, or a covariance that is not symmetric positive definite."""
+
+
+class ConfigurationError(FusionError, ValueError):
+    """A configuration value or registry key is invalid."""
+
+
+class DecodeError(FusionError, ValueError):
+    """A recorded log or CAN frame could not be decoded."""
+
+
+class BusError(FusionError, OSError):
+    """A CAN bus could not be opened, read or written."""
