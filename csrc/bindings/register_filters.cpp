@@ -156,6 +156,19 @@ void register_filters(py::module_& m) {
       "Joseph-form Kalman update from a residual y: returns (x, P, S, K, nis, log_likelihood).");
 
   m.def(
+      "solve_spd",
+      [](const MatX& A, const MatX& B, const std::string& what) {
+        if (A.rows() != A.cols() || B.rows() != A.rows())
+          throw ShapeError(what + ": expected a square matrix and a right-hand side with as many rows");
+        const Eigen::LLT<MatX> llt(A);
+        if (llt.info() != Eigen::Success || !all_finite(A))
+          throw NumericalError(what + " is not symmetric positive definite (Cholesky failed)");
+        return py::make_tuple(MatX(llt.solve(B)), log_det_from_llt(llt));
+      },
+      py::arg("A"), py::arg("B"), py::arg("what") = "matrix",
+      "Solve A X = B for symmetric positive definite A by Cholesky: returns (X, log det A).");
+
+  m.def(
       "rts_smooth",
       [](CArray xs, CArray Ps, CArray Fs, CArray Qs) {
         if (xs.ndim() != 2) throw ShapeError("rts_smoother: Xs must be (T, n)");

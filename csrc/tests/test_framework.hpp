@@ -42,9 +42,9 @@ inline void fail(const char* file, int line, const std::string& msg) {
       name, FUSION_CAT(test_fn_, __LINE__));                                           \
   static void FUSION_CAT(test_fn_, __LINE__)()
 
-#define CHECK(cond)                                                                    \
-  do {                                                                                 \
-    if (!(cond)) fusion::testing::fail(__FILE__, __LINE__, "CHECK(" #cond ") failed"); \
+#define CHECK(...)                                                                           \
+  do {                                                                                       \
+    if (!(__VA_ARGS__)) fusion::testing::fail(__FILE__, __LINE__, "CHECK(" #__VA_ARGS__ ") failed"); \
   } while (0)
 
 #define CHECK_CLOSE(a, b, tol)                                                           \

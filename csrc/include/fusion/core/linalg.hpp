@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "fusion/core/errors.hpp"
+#include "fusion/core/types.hpp"
 
 namespace fusion {
 

@@ -1,0 +1,151 @@
+// Filter kernels: a hand-computed Kalman update, Joseph-form invariants, UKF sigma-point
+// moments, and the rule that banks allocate nothing once constructed.
+#include <atomic>
+#include <cstdlib>
+#include <new>
+#include <random>
+
+#include "fusion/filters/filter_bank.hpp"
+#include "fusion/filters/linear_kalman_filter.hpp"
+#include "fusion/filters/rts_smoother.hpp"
+#include "test_framework.hpp"
+
+// Count every heap allocation made by this test binary.
+static std::atomic<long> g_allocations{0};
+void* operator new(std::size_t n) {
+  ++g_allocations;
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](std::size_t n) {
+  ++g_allocations;
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+
+using namespace fusion;
+
+TEST_CASE("kalman_update: scalar case by hand") {
+  // x = 0, P = 4, z = 2, R = 1  ->  S = 5, K = 0.8, x = 1.6, P = (0.2)^2 4 + 0.8^2 = 0.8
+  Vec<1> x(0.0), y(2.0);
+  Mat<1, 1> P, H, R, S;
+  P << 4.0;
+  H << 1.0;
+  R << 1.0;
+  Mat<1, 1> K;
+  const UpdateInfo info = kalman_update<1, 1>(x, P, y, H, R, S, K);
+  CHECK(info.status == UpdateStatus::kOk);
+  CHECK_CLOSE(x(0), 1.6, 1e-15);
+  CHECK_CLOSE(P(0, 0), 0.8, 1e-15);
+  CHECK_CLOSE(S(0, 0), 5.0, 1e-15);
+  CHECK_CLOSE(info.nis, 4.0 / 5.0, 1e-15);
+  CHECK_CLOSE(info.log_likelihood, -0.5 * (0.8 + std::log(5.0) + kLog2Pi), 1e-14);
+}
+
+TEST_CASE("kalman_update: non-finite and non-PD inputs leave the state untouched") {
+  Vec<2> x(1.0, 2.0);
+  Mat<2, 2> P = Mat<2, 2>::Identity(), R = Mat<2, 2>::Identity(), S;
+  const Mat<2, 2> H = Mat<2, 2>::Identity();
+  Mat<2, 2> K;
+  Vec<2> y(std::nan(""), 0.0);
+  CHECK(kalman_update<2, 2>(x, P, y, H, R, S, K).status == UpdateStatus::kNonFiniteMeasurement);
+  R = -3.0 * Mat<2, 2>::Identity();
+  y << 0.1, 0.1;
+  CHECK(kalman_update<2, 2>(x, P, y, H, R, S, K).status == UpdateStatus::kNotPositiveDefinite);
+  CHECK(x(0) == 1.0 && x(1) == 2.0 && P(0, 0) == 1.0);
+}
+
+TEST_CASE("LinearKalmanFilter: constructor validates dimensions") {
+  CHECK_THROWS(LinearKalmanFilter(0, 1, 0), ConfigurationError);
+  CHECK_THROWS(LinearKalmanFilter(2, 0, 0), ConfigurationError);
+}
+
+TEST_CASE("EKF CTRV + radar: covariance stays symmetric positive definite over 2000 steps") {
+  CTRV mo;
+  RadarPolar radar;
+  std::mt19937 rng(3);
+  std::normal_distribution<double> n01(0.0, 1.0);
+  Vec<5> truth;
+  truth << 30.0, 5.0, 12.0, 0.3, 0.05;
+  Vec<5> x = truth;
+  x(0) += 2.0;
+  Mat<5, 5> P = Mat<5, 5>::Identity() * 4.0;
+  Mat<3, 3> R = Vec<3>(0.25, 1e-4, 0.04).asDiagonal();
+  for (int k = 0; k < 2000; ++k) {
+    truth = mo.f(truth, 0.05);
+    ekf_predict(mo, x, P, 0.05);
+    Vec<3> z = Vec<3>::Zero();
+    Mat<3, kKinDim> Hk;
+    radar.h(mo.kinematics(truth).k, z, Hk);
+    z(0) += 0.5 * n01(rng);
+    z(1) += 0.01 * n01(rng);
+    z(2) += 0.2 * n01(rng);
+    const UpdateInfo info = ekf_update(mo, radar, x, P, z, R);
+    CHECK(info.status == UpdateStatus::kOk);
+    CHECK((P - P.transpose()).cwiseAbs().maxCoeff() == 0.0);
+    CHECK(Eigen::LLT<Mat<5, 5>>(P).info() == Eigen::Success);
+  }
+  CHECK((x.head<2>() - truth.head<2>()).norm() < 3.0);
+}
+
+TEST_CASE("UKF sigma points reproduce the mean and covariance") {
+  Vec<4> x(1.0, -2.0, 3.0, 0.5);
+  Mat<4, 4> A;
+  A << 2, 0.3, 0, 0.1, 0.3, 1, 0.2, 0, 0, 0.2, 3, 0.4, 0.1, 0, 0.4, 0.5;
+  const MerweWeights w = MerweWeights::make(4, 0.5, 2.0, 0.0);
+  Eigen::Matrix<double, 4, 9> X;
+  CHECK(merwe_sigma_points<4>(x, A, w, CV2D::kAngles, X));
+  Vec<4> m = Vec<4>::Zero();
+  for (int i = 0; i < 9; ++i) m += w.wm(i) * X.col(i);
+  Mat<4, 4> C = Mat<4, 4>::Zero();
+  for (int i = 0; i < 9; ++i) C += w.wc(i) * (X.col(i) - m) * (X.col(i) - m).transpose();
+  CHECK((m - x).cwiseAbs().maxCoeff() < 1e-12);
+  // Wc0 = Wm0 + (1 - alpha^2 + beta) adds (1 - alpha^2 + beta) * 0 for a centred point.
+  CHECK((C - A).cwiseAbs().maxCoeff() < 1e-12);
+}
+
+TEST_CASE("FilterBank: no heap allocation after construction") {
+  FilterBank<CTRV, RadarPolar, BankAlgorithm::kUnscented> ukf(CTRV{}, RadarPolar{}, 64,
+                                                              MerweWeights::make(5, 1e-3, 2, 0));
+  FilterBank<CV2D, Position2D, BankAlgorithm::kExtended> kf(CV2D{}, Position2D{}, 64,
+                                                           MerweWeights::make(4, 1e-3, 2, 0));
+  std::vector<double> z3(64 * 3, 1.0), z2(64 * 2, 1.0);
+  for (Index i = 0; i < 64; ++i) {
+    ukf.x(i) << 10.0 + static_cast<double>(i), 1.0, 5.0, 0.1, 0.01;
+    z3[static_cast<std::size_t>(3 * i)] = 10.0 + static_cast<double>(i);
+    z3[static_cast<std::size_t>(3 * i + 1)] = 0.1;
+  }
+  const Mat<3, 3> R3 = Mat<3, 3>::Identity();
+  const Mat<2, 2> R2 = Mat<2, 2>::Identity();
+  std::vector<std::uint8_t> mask(64, 1);
+  const long before = g_allocations.load();
+  for (int k = 0; k < 20; ++k) {
+    ukf.predict(0.1);
+    ukf.update(z3.data(), mask.data(), R3.data(), false);
+    kf.predict(0.1);
+    kf.update(z2.data(), nullptr, R2.data(), false);
+  }
+  CHECK(g_allocations.load() == before);
+}
+
+TEST_CASE("RTS smoother: a constant state is smoothed to the mean of its measurements") {
+  // Random-walk-free scalar state observed 4 times: the smoothed estimate at every step is
+  // the same, equal to the filtered estimate at the last step.
+  const Index T = 4, n = 1;
+  std::vector<double> xs(T), Ps(T), Fs(T, 1.0), Qs(T, 0.0), Ks(T), Pps(T);
+  double x = 0.0, P = 1e6;
+  const double zs[4] = {1.0, 2.0, 3.0, 2.0};
+  for (Index k = 0; k < T; ++k) {
+    const double K = P / (P + 1.0);
+    x += K * (zs[k] - x);
+    P *= (1.0 - K);
+    xs[static_cast<std::size_t>(k)] = x;
+    Ps[static_cast<std::size_t>(k)] = P;
+  }
+  rts_smooth(T, n, xs.data(), Ps.data(), Fs.data(), Qs.data(), Ks.data(), Pps.data());
+  for (Index k = 0; k < T; ++k) CHECK_CLOSE(xs[static_cast<std::size_t>(k)], xs[3], 1e-5);
+}

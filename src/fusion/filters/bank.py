@@ -1,0 +1,240 @@
+"""Filter banks: N independent filters of one (motion model, sensor model) pair, held in C++.
+
+``x`` has shape (N, n) and ``P`` shape (N, n, n); both are numpy views of the bank's own
+storage, so initialising or reading them copies nothing. :meth:`predict` and :meth:`update`
+run over every filter in one call with the GIL released and allocate nothing.
+
+- :class:`KalmanFilterBank`: linear models (CV/CA with a position sensor).
+- :class:`ExtendedKalmanFilterBank`: any built-in pair, linearised with analytic Jacobians.
+- :class:`UnscentedKalmanFilterBank`: any built-in pair, Merwe scaled sigma points.
+
+Invalid measurements (NaN or infinite, or an innovation covariance that is not positive
+definite) raise :class:`~fusion.errors.NumericalError` by default; with
+``on_invalid="skip"`` the affected filters are left unchanged, counted in ``skipped``, and a
+warning is issued at a bounded rate.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+from fusion import _core
+from fusion.errors import ConfigurationError, NumericalError, ShapeError
+
+__all__ = ["KalmanFilterBank", "ExtendedKalmanFilterBank", "UnscentedKalmanFilterBank"]
+
+_LINEAR_MOTIONS = {"CV2D", "CV3D", "CA2D", "CA3D"}
+_LINEAR_SENSORS = {"Position2D", "Position3D"}
+_WARN_FIRST, _WARN_EVERY = 5, 1000  # lenient mode: warn on the first few, then every 1000th
+
+
+def _core_bank_class(prefix: str, motion: Any, sensor: Any) -> type:
+    name = f"{prefix}Bank_{type(motion).__name__}_{type(sensor).__name__}"
+    cls = getattr(_core, name, None)
+    if cls is None:
+        pairs = sorted(k[len(prefix) + 5 :].replace("_", " + ") for k in dir(_core) if k.startswith(prefix + "Bank_"))
+        raise ConfigurationError(
+            f"no built-in {prefix.upper()} bank for motion {type(motion).__name__} with sensor "
+            f"{type(sensor).__name__}; available pairs: {', '.join(pairs)}"
+        )
+    return cls
+
+
+class _FilterBank:
+    _prefix = "Ekf"
+
+    def __init__(
+        self,
+        motion: Any,
+        sensor: Any,
+        size: int,
+        *,
+        x: Any = None,
+        P: Any = None,
+        R: Any = None,
+        on_invalid: str = "raise",
+        **core_kwargs: Any,
+    ) -> None:
+        if on_invalid not in ("raise", "skip"):
+            raise ConfigurationError(f"on_invalid must be 'raise' or 'skip', got {on_invalid!r}")
+        if int(size) < 0:
+            raise ConfigurationError(f"size must be >= 0, got {size}")
+        self._core = _core_bank_class(self._prefix, motion, sensor)(motion, sensor, int(size), **core_kwargs)
+        self.dim_x: int = self._core.dim_x
+        self.dim_z: int = self._core.dim_z
+        self.on_invalid = on_invalid
+        self.skipped = 0  # filters left unchanged by invalid measurements, over the bank's life
+        self.R = np.eye(self.dim_z) if R is None else R
+        if x is not None:
+            self.x = x
+        if P is not None:
+            self.P = P
+
+    def __len__(self) -> int:
+        return len(self._core)
+
+    @property
+    def motion(self) -> Any:
+        return self._core.motion
+
+    @property
+    def sensor(self) -> Any:
+        return self._core.measurement
+
+    @property
+    def x(self) -> np.ndarray:
+        """States, shape (N, dim_x): a view of the bank's storage."""
+        return self._core.x
+
+    @x.setter
+    def x(self, value: Any) -> None:
+        v = np.asarray(value, dtype=float)
+        shape = (len(self), self.dim_x)
+        if v.shape not in (shape, (self.dim_x,)):
+            raise ShapeError(f"x: expected shape {shape} or ({self.dim_x},), but got {v.shape}")
+        self._core.x[...] = v
+
+    @property
+    def P(self) -> np.ndarray:
+        """Covariances, shape (N, dim_x, dim_x): a view of the bank's storage."""
+        return self._core.P
+
+    @P.setter
+    def P(self, value: Any) -> None:
+        v = np.asarray(value, dtype=float)
+        n = self.dim_x
+        if v.shape not in ((len(self), n, n), (n, n)):
+            raise ShapeError(f"P: expected shape ({len(self)}, {n}, {n}) or ({n}, {n}), but got {v.shape}")
+        self._check_spd(v, "P")
+        self._core.P[...] = v
+
+    @property
+    def R(self) -> np.ndarray:
+        """Measurement noise: (dim_z, dim_z) shared by all filters, or (N, dim_z, dim_z)."""
+        return self._R
+
+    @R.setter
+    def R(self, value: Any) -> None:
+        self._R = self._checked_R(value)
+
+    @property
+    def nis(self) -> np.ndarray:
+        """Normalised innovation squared of each filter's last successful update."""
+        return self._core.nis
+
+    @property
+    def log_likelihood(self) -> np.ndarray:
+        """log N(y; 0, S) of each filter's last successful update."""
+        return self._core.log_likelihood
+
+    @property
+    def status(self) -> np.ndarray:
+        """Per filter, the last update's outcome: -1 not updated (masked out), 0 ok,
+        1 non-finite measurement, 2 S not positive definite, 3 sensor model undefined."""
+        return self._core.status
+
+    @staticmethod
+    def _check_spd(M: np.ndarray, what: str) -> None:
+        if not np.all(np.isfinite(M)):
+            raise NumericalError(f"{what}: contains NaN or infinity")
+        if not np.allclose(M, np.swapaxes(M, -1, -2), rtol=1e-9, atol=1e-12):
+            raise NumericalError(f"{what}: not symmetric")
+        try:
+            np.linalg.cholesky(M)
+        except np.linalg.LinAlgError:
+            raise NumericalError(f"{what}: not positive definite") from None
+
+    def _checked_R(self, value: Any) -> np.ndarray:
+        m = self.dim_z
+        R = np.asarray(value, dtype=float)
+        if R.ndim == 0:
+            R = np.eye(m) * float(R)
+        if R.shape not in ((m, m), (len(self), m, m)):
+            raise ShapeError(f"R: expected shape ({m}, {m}) or ({len(self)}, {m}, {m}), but got {R.shape}")
+        self._check_spd(R, "R")
+        return np.ascontiguousarray(R)
+
+    def predict(self, dt_s: float) -> None:
+        """Predict every filter ``dt_s`` seconds ahead."""
+        if not np.isfinite(dt_s) or dt_s < 0:
+            raise ConfigurationError(f"predict: dt_s must be finite and >= 0, got {dt_s}")
+        failures = self._core.predict(float(dt_s))
+        if failures:
+            self._invalid(failures, "predict: covariance not positive definite", -1)
+
+    def update(self, z: Any, mask: Any = None, R: Any = None) -> int:
+        """Update filter i with row i of ``z`` (shape (N, dim_z)) where ``mask[i]`` is true
+        (all filters when mask is None). ``R`` overrides the bank's R for this call.
+        Returns the number of filters updated."""
+        n, m = len(self), self.dim_z
+        zz = np.ascontiguousarray(z, dtype=float)
+        if zz.shape != (n, m):
+            raise ShapeError(f"update: z: expected shape ({n}, {m}), but got {zz.shape}")
+        mk = None
+        if mask is not None:
+            mk = np.ascontiguousarray(mask, dtype=bool)
+            if mk.shape != (n,):
+                raise ShapeError(f"update: mask: expected shape ({n},), but got {mk.shape}")
+        if self.on_invalid == "raise":
+            finite = np.isfinite(zz).all(axis=1)
+            bad = ~finite if mk is None else (~finite & mk)
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise NumericalError(f"update: non-finite measurement for filter {i}: z = {zz[i]}")
+        RR = self._R if R is None else self._checked_R(R)
+        updated, skipped, first, reason = self._core.update(zz, None if mk is None else mk.view(np.uint8), RR)
+        if skipped:
+            self._invalid(skipped, f"update: {reason}", first)
+        return int(updated)
+
+    def _invalid(self, count: int, what: str, first: int) -> None:
+        where = f" (first: filter {first})" if first >= 0 else ""
+        if self.on_invalid == "raise":
+            raise NumericalError(f"{what}{where}; {count} filter(s) left unchanged")
+        before = self.skipped
+        self.skipped += count
+        if before < _WARN_FIRST or before // _WARN_EVERY != self.skipped // _WARN_EVERY:
+            warnings.warn(f"{type(self).__name__}.{what}{where}: {count} skipped, {self.skipped} in total", RuntimeWarning, stacklevel=3)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({type(self.motion).__name__}, {type(self.sensor).__name__}, size={len(self)})"
+
+
+class KalmanFilterBank(_FilterBank):
+    """N linear Kalman filters: a linear motion model (CV2D, CV3D, CA2D, CA3D) with a
+    position sensor. F, Q and H are computed once per call, not once per filter.
+
+    >>> from fusion.models import CV2D, Position2D
+    >>> bank = KalmanFilterBank(CV2D(sigma_a=1.0), Position2D(), size=1000, R=0.25)
+    >>> bank.predict(0.1); bank.update(z)             # z: (1000, 2)
+    """
+
+    _prefix = "Ekf"  # the EKF step reduces to the KF exactly for linear models
+
+    def __init__(self, motion: Any, sensor: Any, size: int, **kwargs: Any) -> None:
+        if type(motion).__name__ not in _LINEAR_MOTIONS or type(sensor).__name__ not in _LINEAR_SENSORS:
+            raise ConfigurationError(
+                f"KalmanFilterBank needs a linear motion model ({', '.join(sorted(_LINEAR_MOTIONS))}) and a "
+                f"position sensor; got {type(motion).__name__} with {type(sensor).__name__}: use "
+                "ExtendedKalmanFilterBank or UnscentedKalmanFilterBank"
+            )
+        super().__init__(motion, sensor, size, **kwargs)
+
+
+class ExtendedKalmanFilterBank(_FilterBank):
+    """N extended Kalman filters of any built-in (motion model, sensor model) pair."""
+
+    _prefix = "Ekf"
+
+
+class UnscentedKalmanFilterBank(_FilterBank):
+    """N unscented Kalman filters (Merwe scaled sigma points ``alpha``, ``beta``, ``kappa``)
+    of any built-in (motion model, sensor model) pair."""
+
+    _prefix = "Ukf"
+
+    def __init__(self, motion: Any, sensor: Any, size: int, *, alpha: float = 1e-3, beta: float = 2.0, kappa: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(motion, sensor, size, alpha=alpha, beta=beta, kappa=kappa, **kwargs)

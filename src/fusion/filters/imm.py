@@ -1,0 +1,249 @@
+"""Interacting multiple model (IMM) estimator, filterpy-compatible, with explicit state maps
+so that models whose states differ in size (CV 4-state with CA 6-state or CTRV 5-state) mix.
+
+Mixing model i into model j needs model i's estimate in model j's state space. A
+:class:`StateMap` gives it: :class:`LinearStateMap` for components shared linearly (CV -> CA
+copies position and velocity), :class:`CVToCTRV` / :class:`CTRVToCV` for the nonlinear
+speed-and-heading conversion. Components of model j that model i does not have are taken
+from model j's own current estimate, uncorrelated with the rest (the "augment from the target
+model" strategy for unequal state vectors), so no fill values need tuning.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+from fusion.errors import ConfigurationError, ShapeError
+
+__all__ = ["IMMEstimator", "StateMap", "LinearStateMap", "CVToCTRV", "CTRVToCV", "IdentityMap"]
+
+
+class StateMap:
+    """Maps a Gaussian estimate from a source model's state to a target model's state.
+
+    Subclasses implement :meth:`map`, returning the mapped mean and covariance and a boolean
+    mask of target components the source defines; the others are filled from the target.
+    """
+
+    def map(self, x: np.ndarray, P: np.ndarray, n_target: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def apply(self, x: np.ndarray, P: np.ndarray, x_target: np.ndarray, P_target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Source (x, P) in the target's space, missing components from (x_target, P_target)."""
+        n = x_target.size
+        xm, Pm, defined = self.map(x, P, n)
+        if defined.all():
+            return xm, Pm
+        missing = ~defined
+        xm = xm.copy()
+        Pm = Pm.copy()
+        xm[missing] = x_target[missing]
+        Pm[missing, :] = 0.0
+        Pm[:, missing] = 0.0
+        Pm[np.ix_(missing, missing)] = P_target[np.ix_(missing, missing)]
+        return xm, Pm
+
+
+class IdentityMap(StateMap):
+    """Same state layout in both models."""
+
+    def map(self, x: np.ndarray, P: np.ndarray, n_target: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if x.size != n_target:
+            raise ShapeError(f"IdentityMap: source state has {x.size} components, target {n_target}; give a state map")
+        return x, P, np.ones(n_target, dtype=bool)
+
+
+class LinearStateMap(StateMap):
+    """x_target = T x_source for the rows of T that are not all zero; the all-zero rows mark
+    target components the source does not have (filled from the target model).
+
+    Example, CV (x, y, vx, vy) into CA (x, y, vx, vy, ax, ay): ``T = np.eye(6, 4)``.
+    """
+
+    def __init__(self, T: Any) -> None:
+        self.T = np.asarray(T, dtype=float)
+        if self.T.ndim != 2:
+            raise ShapeError(f"LinearStateMap: T must be 2-D, got shape {self.T.shape}")
+        self.defined = np.any(self.T != 0.0, axis=1)
+
+    def map(self, x: np.ndarray, P: np.ndarray, n_target: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self.T.shape != (n_target, x.size):
+            raise ShapeError(f"LinearStateMap: T has shape {self.T.shape}, expected ({n_target}, {x.size})")
+        return self.T @ x, self.T @ P @ self.T.T, self.defined
+
+
+class CVToCTRV(StateMap):
+    """CV2D (x, y, vx, vy) into CTRV (x, y, v, yaw, yaw_rate); yaw_rate comes from the target.
+
+    Linearised: v = |(vx, vy)|, yaw = atan2(vy, vx), covariance through the Jacobian. Below
+    ``min_speed`` the heading is undefined and is taken from the target model.
+    """
+
+    def __init__(self, min_speed: float = 0.1) -> None:
+        self.min_speed = min_speed
+
+    def map(self, x: np.ndarray, P: np.ndarray, n_target: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if x.size != 4 or n_target != 5:
+            raise ShapeError(f"CVToCTRV maps 4 -> 5 components, got {x.size} -> {n_target}")
+        px, py, vx, vy = x
+        v = math.hypot(vx, vy)
+        J = np.zeros((5, 4))
+        J[0, 0] = J[1, 1] = 1.0
+        defined = np.array([True, True, True, v > self.min_speed, False])
+        xm = np.array([px, py, v, math.atan2(vy, vx) if v > 0 else 0.0, 0.0])
+        if v > 0:
+            J[2, 2], J[2, 3] = vx / v, vy / v
+        if v > self.min_speed:
+            J[3, 2], J[3, 3] = -vy / v**2, vx / v**2
+        return xm, J @ P @ J.T, defined
+
+
+class CTRVToCV(StateMap):
+    """CTRV (x, y, v, yaw, yaw_rate) into CV2D (x, y, vx, vy), linearised."""
+
+    def map(self, x: np.ndarray, P: np.ndarray, n_target: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if x.size != 5 or n_target != 4:
+            raise ShapeError(f"CTRVToCV maps 5 -> 4 components, got {x.size} -> {n_target}")
+        px, py, v, yaw, _ = x
+        c, s = math.cos(yaw), math.sin(yaw)
+        J = np.zeros((4, 5))
+        J[0, 0] = J[1, 1] = 1.0
+        J[2, 2], J[2, 3] = c, -v * s
+        J[3, 2], J[3, 3] = s, v * c
+        return np.array([px, py, v * c, v * s]), J @ P @ J.T, np.ones(4, dtype=bool)
+
+
+def _state_of(f: Any) -> tuple[np.ndarray, tuple[int, ...]]:
+    x = np.asarray(f.x, dtype=float)
+    return x.reshape(-1), x.shape
+
+
+class IMMEstimator:
+    """IMM over a bank of filters (fusion's or filterpy-like objects with x, P, predict,
+    update and log_likelihood or likelihood).
+
+    Parameters
+    ----------
+    filters : sequence of filters, one per mode.
+    mu : initial mode probabilities (sums to 1).
+    M : Markov transition matrix, ``M[i, j]`` = P(mode j at k+1 | mode i at k); rows sum to 1.
+    state_maps : optional ``{(i, j): StateMap}`` for pairs whose states differ; pairs not
+        given use :class:`IdentityMap` (same layout).
+    output_model : index of the filter whose state space holds the combined estimate
+        ``x``/``P`` (default: the largest state).
+    """
+
+    def __init__(
+        self,
+        filters: Sequence[Any],
+        mu: Any,
+        M: Any,
+        state_maps: dict[tuple[int, int], StateMap] | None = None,
+        output_model: int | None = None,
+    ) -> None:
+        if len(filters) < 2:
+            raise ConfigurationError("IMMEstimator: need at least two filters")
+        self.filters = list(filters)
+        self.N = len(self.filters)
+        self.mu = np.asarray(mu, dtype=float).copy()
+        self.M = np.asarray(M, dtype=float)
+        if self.mu.shape != (self.N,):
+            raise ShapeError(f"IMMEstimator: mu must have shape ({self.N},), got {self.mu.shape}")
+        if self.M.shape != (self.N, self.N):
+            raise ShapeError(f"IMMEstimator: M must have shape ({self.N}, {self.N}), got {self.M.shape}")
+        if not np.allclose(self.M.sum(axis=1), 1.0):
+            raise ConfigurationError("IMMEstimator: every row of M must sum to 1")
+        if not math.isclose(self.mu.sum(), 1.0, rel_tol=1e-9) or np.any(self.mu < 0):
+            raise ConfigurationError("IMMEstimator: mu must be probabilities summing to 1")
+        sizes = [_state_of(f)[0].size for f in self.filters]
+        self._maps: dict[tuple[int, int], StateMap] = {}
+        for i in range(self.N):
+            for j in range(self.N):
+                if i == j:
+                    continue
+                given = (state_maps or {}).get((i, j))
+                if given is None and sizes[i] != sizes[j]:
+                    raise ConfigurationError(
+                        f"IMMEstimator: filters {i} and {j} have {sizes[i]} and {sizes[j]} states; "
+                        f"state_maps[({i}, {j})] is required"
+                    )
+                self._maps[(i, j)] = given if given is not None else IdentityMap()
+        self.output_model = int(np.argmax(sizes)) if output_model is None else output_model
+        n_out = sizes[self.output_model]
+        self.x = np.zeros((n_out, 1)) if _state_of(self.filters[self.output_model])[1] == (n_out, 1) else np.zeros(n_out)
+        self.P = np.zeros((n_out, n_out))
+        self.likelihood = np.zeros(self.N)
+        self.omega = np.zeros((self.N, self.N))
+        self._compute_mixing_probabilities()
+        self._compute_state_estimate()
+        self.x_prior, self.P_prior = self.x.copy(), self.P.copy()
+        self.x_post, self.P_post = self.x.copy(), self.P.copy()
+
+    def _to(self, i: int, j: int, x: np.ndarray, P: np.ndarray, xj: np.ndarray, Pj: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if i == j:
+            return x, P
+        return self._maps[(i, j)].apply(x, P, xj, Pj)
+
+    def _compute_mixing_probabilities(self) -> None:
+        self.cbar = self.mu @ self.M
+        self.omega = (self.M * self.mu[:, None]) / self.cbar[None, :]
+
+    def _compute_state_estimate(self) -> None:
+        o = self.output_model
+        xo, shape = _state_of(self.filters[o])
+        Po = np.asarray(self.filters[o].P, dtype=float)
+        mapped = []
+        for i, f in enumerate(self.filters):
+            xi, _ = _state_of(f)
+            mapped.append(self._to(i, o, xi, np.asarray(f.P, dtype=float), xo, Po))
+        x = sum(m * xm for m, (xm, _) in zip(self.mu, mapped))
+        P = np.zeros_like(Po)
+        for m, (xm, Pm) in zip(self.mu, mapped):
+            d = xm - x
+            P += m * (np.outer(d, d) + Pm)
+        self.x = x.reshape(shape)
+        self.P = P
+
+    def update(self, z: Any) -> None:
+        """Update every filter with z, then the mode probabilities and the combined estimate."""
+        logl = np.empty(self.N)
+        for i, f in enumerate(self.filters):
+            f.update(z)
+            ll = getattr(f, "log_likelihood", None)
+            logl[i] = float(ll) if ll is not None else math.log(f.likelihood)
+        self.likelihood = np.exp(logl)
+        # mu_j ~ cbar_j L_j, evaluated in the log domain so that tiny likelihoods do not underflow.
+        w = np.log(self.cbar) + logl
+        w = np.exp(w - w.max())
+        self.mu = w / w.sum()
+        self._compute_mixing_probabilities()
+        self._compute_state_estimate()
+        self.x_post, self.P_post = self.x.copy(), self.P.copy()
+
+    def predict(self, u: Any = None) -> None:
+        """Mix the filters' estimates, then predict each filter."""
+        states = [(_state_of(f), np.asarray(f.P, dtype=float)) for f in self.filters]
+        mixed = []
+        for j in range(self.N):
+            (xj, _), Pj = states[j]
+            parts = [self._to(i, j, states[i][0][0], states[i][1], xj, Pj) for i in range(self.N)]
+            w = self.omega[:, j]
+            x0 = sum(wi * xm for wi, (xm, _) in zip(w, parts))
+            P0 = np.zeros_like(Pj)
+            for wi, (xm, Pm) in zip(w, parts):
+                d = xm - x0
+                P0 += wi * (np.outer(d, d) + Pm)
+            mixed.append((x0, P0))
+        for j, f in enumerate(self.filters):
+            (_, shape), _ = states[j]
+            f.x = mixed[j][0].reshape(shape)
+            f.P = mixed[j][1]
+            if u is None:
+                f.predict()
+            else:
+                f.predict(u)
+        self._compute_state_estimate()
+        self.x_prior, self.P_prior = self.x.copy(), self.P.copy()

@@ -1,0 +1,65 @@
+"""Builds the C++ core's own unit tests (csrc/tests) with warnings as errors under
+AddressSanitizer and UndefinedBehaviorSanitizer, runs them, and requires every case to pass.
+
+This keeps the README's single test command the whole suite: pytest drives the C++ tests too.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _eigen_include() -> str | None:
+    for p in map(Path, sys.path):
+        d = p / "cmeel.prefix" / "include" / "eigen3"
+        if (d / "Eigen" / "Dense").is_file():
+            return str(d)
+    return None
+
+
+def _tool(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    candidate = Path(sys.executable).parent / name  # installed into the venv by the test extra
+    return str(candidate) if candidate.exists() else None
+
+
+def test_cpp_unit_tests_under_sanitizers(tmp_path: Path) -> None:
+    cmake = _tool("cmake")
+    if cmake is None:
+        pytest.fail("cmake not found: install the test extra (pip install '.[test]')")
+    if not (REPO_ROOT / "csrc" / "tests").is_dir():
+        pytest.skip("C++ sources not present (installed package without a checkout)")
+    build = Path(os.environ.get("FUSION_CPP_TEST_BUILD_DIR", tmp_path / "build"))
+    args = [
+        cmake, "-S", str(REPO_ROOT), "-B", str(build),
+        "-DFUSION_BUILD_PYTHON=OFF", "-DFUSION_BUILD_TESTS=ON", "-DFUSION_WERROR=ON",
+        "-DFUSION_SANITIZE=ON", "-DCMAKE_BUILD_TYPE=RelWithDebInfo",
+    ]
+    ninja = _tool("ninja")
+    if ninja:
+        args += ["-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={ninja}"]
+    eigen = _eigen_include()
+    if eigen:
+        args.append(f"-DFUSION_EIGEN_INCLUDE_DIR={eigen}")
+    configure = subprocess.run(args, capture_output=True, text=True)
+    assert configure.returncode == 0, configure.stdout + configure.stderr
+    jobs = str(os.cpu_count() or 2)
+    built = subprocess.run([cmake, "--build", str(build), "--target", "fusion_cpp_tests", "-j", jobs],
+                           capture_output=True, text=True)
+    assert built.returncode == 0, (built.stdout + built.stderr)[-8000:]
+    exe = build / "fusion_cpp_tests"
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0", UBSAN_OPTIONS="print_stacktrace=1")
+    run = subprocess.run([str(exe)], capture_output=True, text=True, env=env)
+    print(run.stdout)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert " 0 failed" in run.stdout and "runtime error" not in run.stderr, run.stderr
