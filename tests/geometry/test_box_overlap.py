@@ -95,6 +95,33 @@ def test_matches_shapely_on_grid_aligned_boxes(kind):
     np.testing.assert_allclose(FUNCS[kind](boxes, boxes), reference(kind, boxes, boxes), rtol=0, atol=TOL)
 
 
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("case", ["same_yaw_jitter", "almost_touching", "tiny", "needle", "crossed"])
+def test_matches_shapely_on_near_degenerate_pairs(kind, case):
+    # Pairs where rounding decides which side of a clip edge a vertex falls on.
+    rng = np.random.default_rng(12)
+    n = 40
+    a = random_boxes(rng, n, 1.0)
+    a[: n // 2, 3] = 0.0  # half axis-aligned, so "almost touching" really touches
+    b = a.copy()
+    if case == "same_yaw_jitter":
+        b[:, 3] += rng.normal(0.0, 1e-12, n)
+        b[:, 0] += rng.normal(0.0, 0.3, n)
+    elif case == "almost_touching":
+        b[:, 0] += b[:, 4] * (1.0 + rng.normal(0.0, 1e-13, n))
+    elif case == "tiny":
+        b[:, 4:6] *= 1e-6
+    elif case == "needle":
+        b[:, 4] *= 100.0
+        b[:, 5] *= 0.01
+    else:
+        b[:, 3] += np.pi / 2
+        b[:, 0:2] += rng.normal(0.0, 1e-10, (n, 2))
+    got = FUNCS[kind](a, b)
+    assert np.all(np.isfinite(got))
+    np.testing.assert_allclose(got, reference(kind, a, b), rtol=0, atol=TOL)
+
+
 def test_matches_shapely_far_from_the_origin():
     rng = np.random.default_rng(6)
     a, b = random_boxes(rng, 30, 3.0), random_boxes(rng, 30, 3.0)
