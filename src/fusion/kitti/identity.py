@@ -1,0 +1,38 @@
+"""Identity metrics (Ristani et al. 2016): IDF1, IDR, IDP.
+
+A one-to-one map between ground-truth and tracker ids maximises the number of frames where the
+mapped pair overlaps with IoU >= ``threshold`` (IDTP); IDFN/IDFP are the remaining gt/tracker
+detections.  Counts are summed over sequences.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fusion.kitti._lsa import max_weight_matching
+from fusion.kitti.protocol import SequenceData
+
+__all__ = ["identity_sequence", "identity_combine"]
+
+
+def identity_sequence(seq: SequenceData, threshold: float = 0.5) -> dict[str, float]:
+    """IDTP, IDFN, IDFP of one sequence."""
+    if seq.num_tracker_dets == 0 or seq.num_gt_dets == 0:
+        return {"IDTP": 0, "IDFN": seq.num_gt_dets, "IDFP": seq.num_tracker_dets}
+    overlap = np.zeros((seq.num_gt_ids, seq.num_tracker_ids))
+    for gids, tids, sim in zip(seq.gt_ids, seq.tracker_ids, seq.similarity):
+        gi, ti = np.nonzero(sim >= threshold)
+        np.add.at(overlap, (gids[gi], tids[ti]), 1.0)
+    r, c = max_weight_matching(overlap)
+    idtp = int(round(overlap[r, c].sum()))
+    return {"IDTP": idtp, "IDFN": seq.num_gt_dets - idtp, "IDFP": seq.num_tracker_dets - idtp}
+
+
+def identity_combine(per_seq: list[dict[str, float]]) -> dict[str, float]:
+    """Sum counts and derive IDF1, IDR, IDP (fractions)."""
+    tot: dict[str, float] = {k: sum(r[k] for r in per_seq) for k in ("IDTP", "IDFN", "IDFP")}
+    tp, fn, fp = tot["IDTP"], tot["IDFN"], tot["IDFP"]
+    tot["IDR"] = tp / max(1.0, tp + fn)
+    tot["IDP"] = tp / max(1.0, tp + fp)
+    tot["IDF1"] = tp / max(1.0, tp + 0.5 * fp + 0.5 * fn)
+    return tot
