@@ -66,7 +66,7 @@ void LinearAssignmentSolver::reserve(Index rows, Index cols, Index nnz) {
   check_sizes(rows, cols, "LinearAssignmentSolver::reserve");
   const auto n = uz(std::max(rows, cols));
   const auto all_cols = uz(cols + rows);  // gated: real columns plus one dummy per row
-  const auto dense_nnz = std::max(uz(nnz), uz(rows) * uz(cols));
+  const auto dense_nnz = uz(nnz);
   u_.reserve(n);
   col4row_.reserve(n);
   visited_rows_.reserve(n + 1);
@@ -485,10 +485,14 @@ AssignmentResult LinearAssignmentSolver::solve_dense_gated(const double* cost, I
   if (rows == 0 || cols == 0) return {};
   check_no_neg_inf(cost, rows * cols, "solve_dense_gated");
   // Keep only the pairs inside the gate: gating makes the graph sparse.
-  fit(tindptr_, rows + 1, Index{0});
-  grow(tindices_, rows * cols);
-  grow(tcost_, rows * cols);
+  // Count first: sizing the buffers to rows * cols would touch far more memory than a
+  // gated problem has entries.
   Index nnz = 0;
+  for (Index k = 0; k < rows * cols; ++k) nnz += cost[k] <= gate ? 1 : 0;
+  fit(tindptr_, rows + 1, Index{0});
+  grow(tindices_, nnz);
+  grow(tcost_, nnz);
+  nnz = 0;
   for (Index i = 0; i < rows; ++i) {
     const double* ci = cost + i * cols;
     for (Index j = 0; j < cols; ++j)
