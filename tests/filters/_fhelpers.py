@@ -83,9 +83,14 @@ def radar_h(x, radar_xy=(0.0, 0.0), radar_yaw=0.0):
 
 
 def circular_mean_fn(angle_index):
+    """The C++ UKF's angular mean: wrapped offsets from the central sigma point,
+    chi_0 + sum_{i>0} Wm_i wrap(chi_i - chi_0), wrapped."""
+
     def mean(sigmas, Wm):
         m = np.dot(Wm, sigmas)
-        m[angle_index] = math.atan2(np.dot(Wm, np.sin(sigmas[:, angle_index])), np.dot(Wm, np.cos(sigmas[:, angle_index])))
+        a = sigmas[:, angle_index]
+        acc = sum(Wm[i] * wrap_angle(float(a[i] - a[0])) for i in range(1, len(a)))
+        m[angle_index] = wrap_angle(float(a[0] + acc))
         return m
 
     return mean

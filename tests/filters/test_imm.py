@@ -222,8 +222,6 @@ def test_missing_state_map_for_different_sizes_raises():
         IMMEstimator([_cv_filter(KalmanFilter, 1.0, np.zeros(4))] * 2, [0.5, 0.5], [[0.5, 0.4], [0.5, 0.5]])
 
 
-@pytest.mark.xfail(strict=True, reason="IMM mixing averages yaw arithmetically (no circular mean): "
-                   "headings near +-pi from two modes mix to ~0. Needs an API for angular components.")
 def test_mixing_headings_across_pi_is_circular():
     ctrv = _CtrvEKF(CTRV(), [0.0, 0.0, 10.0, math.pi - 0.01, 0.0])
     cv = _cv_filter(KalmanFilter, 1.0, [0.0, 0.0, -10.0, -0.1])  # heading -pi + 0.01

@@ -26,7 +26,10 @@ class StateMap:
 
     Subclasses implement :meth:`map`, returning the mapped mean and covariance and a boolean
     mask of target components the source defines; the others are filled from the target.
+    ``target_angles`` lists target components that are angles (mixed as circular quantities).
     """
+
+    target_angles: tuple[int, ...] = ()
 
     def map(self, x: np.ndarray, P: np.ndarray, n_target: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         raise NotImplementedError
@@ -82,6 +85,8 @@ class CVToCTRV(StateMap):
     ``min_speed`` the heading is undefined and is taken from the target model.
     """
 
+    target_angles = (3,)
+
     def __init__(self, min_speed: float = 0.1) -> None:
         self.min_speed = min_speed
 
@@ -116,6 +121,29 @@ class CTRVToCV(StateMap):
         return np.array([px, py, v * c, v * s]), J @ P @ J.T, np.ones(4, dtype=bool)
 
 
+def _wrap(a: np.ndarray) -> np.ndarray:
+    return (a + np.pi) % (2.0 * np.pi) - np.pi
+
+
+def _moment_match(weights: np.ndarray, parts: list[tuple[np.ndarray, np.ndarray]], angles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance of a Gaussian mixture; angular components are averaged as wrapped
+    offsets from the first component, so headings near +pi and -pi mix to +-pi, not 0."""
+    ref = parts[0][0]
+    x = np.zeros_like(ref)
+    for w, (xm, _) in zip(weights, parts):
+        d = xm - ref
+        d[angles] = _wrap(d[angles])
+        x += w * d
+    x += ref
+    x[angles] = _wrap(x[angles])
+    P = np.zeros_like(parts[0][1])
+    for w, (xm, Pm) in zip(weights, parts):
+        d = xm - x
+        d[angles] = _wrap(d[angles])
+        P += w * (np.outer(d, d) + Pm)
+    return x, P
+
+
 def _state_of(f: Any) -> tuple[np.ndarray, tuple[int, ...]]:
     x = np.asarray(f.x, dtype=float)
     return x.reshape(-1), x.shape
@@ -134,6 +162,9 @@ class IMMEstimator:
         given use :class:`IdentityMap` (same layout).
     output_model : index of the filter whose state space holds the combined estimate
         ``x``/``P`` (default: the largest state).
+    angles : optional ``{i: [k, ...]}``: state components of filter i that are angles, mixed
+        as circular quantities. Components named by a state map's ``target_angles`` (CTRV's
+        yaw for :class:`CVToCTRV`) are added automatically.
     """
 
     def __init__(
@@ -143,6 +174,7 @@ class IMMEstimator:
         M: Any,
         state_maps: dict[tuple[int, int], StateMap] | None = None,
         output_model: int | None = None,
+        angles: dict[int, Sequence[int]] | None = None,
     ) -> None:
         if len(filters) < 2:
             raise ConfigurationError("IMMEstimator: need at least two filters")
@@ -171,6 +203,11 @@ class IMMEstimator:
                         f"state_maps[({i}, {j})] is required"
                     )
                 self._maps[(i, j)] = given if given is not None else IdentityMap()
+        self._angles = [np.zeros(n, dtype=bool) for n in sizes]
+        for i, idx in (angles or {}).items():
+            self._angles[i][list(idx)] = True
+        for (_, j), smap in self._maps.items():
+            self._angles[j][list(smap.target_angles)] = True
         self.output_model = int(np.argmax(sizes)) if output_model is None else output_model
         n_out = sizes[self.output_model]
         self.x = np.zeros((n_out, 1)) if _state_of(self.filters[self.output_model])[1] == (n_out, 1) else np.zeros(n_out)
@@ -199,11 +236,7 @@ class IMMEstimator:
         for i, f in enumerate(self.filters):
             xi, _ = _state_of(f)
             mapped.append(self._to(i, o, xi, np.asarray(f.P, dtype=float), xo, Po))
-        x = sum(m * xm for m, (xm, _) in zip(self.mu, mapped))
-        P = np.zeros_like(Po)
-        for m, (xm, Pm) in zip(self.mu, mapped):
-            d = xm - x
-            P += m * (np.outer(d, d) + Pm)
+        x, P = _moment_match(self.mu, mapped, self._angles[o])
         self.x = x.reshape(shape)
         self.P = P
 
@@ -230,13 +263,7 @@ class IMMEstimator:
         for j in range(self.N):
             (xj, _), Pj = states[j]
             parts = [self._to(i, j, states[i][0][0], states[i][1], xj, Pj) for i in range(self.N)]
-            w = self.omega[:, j]
-            x0 = sum(wi * xm for wi, (xm, _) in zip(w, parts))
-            P0 = np.zeros_like(Pj)
-            for wi, (xm, Pm) in zip(w, parts):
-                d = xm - x0
-                P0 += wi * (np.outer(d, d) + Pm)
-            mixed.append((x0, P0))
+            mixed.append(_moment_match(self.omega[:, j], parts, self._angles[j]))
         for j, f in enumerate(self.filters):
             (_, shape), _ = states[j]
             f.x = mixed[j][0].reshape(shape)
