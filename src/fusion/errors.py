@@ -12,6 +12,7 @@ __all__ = [
     "ShapeError",
     "NumericalError",
     "ConfigurationError",
+    "InfeasibleError",
     "DecodeError",
     "BusError",
 ]
@@ -31,6 +32,11 @@ class NumericalError(FusionError, ArithmeticError):
 
 class ConfigurationError(FusionError, ValueError):
     """A configuration value or registry key is invalid."""
+
+
+class InfeasibleError(FusionError, ValueError):
+    """A problem has no solution under its constraints (e.g. an assignment cost matrix in which
+    no complete assignment avoids the forbidden pairs)."""
 
 
 class DecodeError(FusionError, ValueError):
