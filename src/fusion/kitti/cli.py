@@ -108,10 +108,14 @@ def eval_main(argv: list[str] | None = None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``fusion kitti <command> ...``; currently the only command is ``eval``."""
+    """``fusion kitti <command> ...``: ``eval`` (score results) or ``track`` (run the tracker)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "eval":
         return eval_main(argv[1:])
+    if argv and argv[0] == "track":
+        from fusion.kitti.track import track_main  # imports the compiled core only when needed
+
+        return track_main(argv[1:])
     _build_parser().parse_args(argv)  # prints usage / help and exits
     return 2
 
