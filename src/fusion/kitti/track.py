@@ -26,8 +26,10 @@ sAMOTA/AMOTA thresholds run over the per-track mean, as in AB3DMOT).
 
 The tracker parameters default to :data:`KITTI_CONFIG` (tuned on the KITTI training half);
 ``--config`` reads a TOML file as :meth:`TrackerConfig.from_toml` does, plus an optional
-``[kitti]`` table with ``output_max_coast`` (int) and ``min_output_score`` (float, tracks whose
-mean score is below are not written).
+``[kitti]`` table with ``output_max_coast`` (int, default 0) and ``min_output_score`` (a number,
+or a table ``{car = 2.0, pedestrian = 2.0, cyclist = 0.0}``: tracks whose mean detection score is
+below are not written). ``--baseline ab3dmot`` runs AB3DMOT-like settings instead (see
+:func:`ab3dmot_config`; every track is written whatever its score, one coasted frame included).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from fusion.kitti.io import (TrackRows, camera_box_to_generic, generic_to_camera
 from fusion.tracking import (COASTING, CONFIRMED, DETECTION_DTYPE, TENTATIVE, ClassConfig, Tracker,
                              TrackerConfig)
 
-__all__ = ["track_main", "track_sequence", "KITTI_CONFIG", "KITTI_OUTPUT", "CATEGORY_IDS"]
+__all__ = ["track_main", "track_sequence", "ab3dmot_config", "load_config", "KITTI_CONFIG", "KITTI_OUTPUT", "CATEGORY_IDS"]
 
 #: KITTI detection type codes (the ``class_id`` given to the tracker) per category.
 CATEGORY_IDS = {"pedestrian": 1, "car": 2, "cyclist": 3}
@@ -57,17 +59,28 @@ FRAME_NS = 100_000_000
 
 
 def _kitti_config() -> TrackerConfig:
-    car = ClassConfig(cost="giou_3d", gate=-0.2, min_hits=3, max_age=2)
-    ped = ClassConfig(cost="giou_3d", gate=-0.4, min_hits=3, max_age=4)
-    cyc = ClassConfig(cost="giou_3d", gate=-0.4, min_hits=3, max_age=4)
+    # Tuned on the KITTI training half with PointRCNN detections (scores are logits): a long
+    # max_age keeps identities through occlusions (coasting tracks are not written, see
+    # KITTI_OUTPUT), and births need a confident detection.
+    car = ClassConfig(cost="giou_3d", gate=-0.2, min_hits=2, max_age=8, birth_score_threshold=2.0)
+    ped = ClassConfig(cost="giou_3d", gate=-0.2, min_hits=2, max_age=8, birth_score_threshold=3.0)
+    cyc = ClassConfig(cost="giou_3d", gate=-0.5, min_hits=3, max_age=8, birth_score_threshold=3.0)
     return TrackerConfig(default=ClassConfig(), classes={2: car, 1: ped, 3: cyc}, max_tracks=512,
                          max_detections=512)
 
 
+def ab3dmot_config() -> TrackerConfig:
+    """AB3DMOT-like baseline: CV 10-state filter, 3D GIoU > -0.2, min_hits 3, max_age 2, all detections."""
+    c = ClassConfig(cost="giou_3d", gate=-0.2, min_hits=3, max_age=2)
+    return TrackerConfig(default=c, classes={}, max_tracks=512, max_detections=512)
+
+
 #: Default tracker parameters for KITTI (class ids as in :data:`CATEGORY_IDS`).
 KITTI_CONFIG = _kitti_config()
-#: Default output rules (see the module docstring).
-KITTI_OUTPUT = {"output_max_coast": 1, "min_output_score": -np.inf}
+#: Default output rules (see the module docstring); min_output_score may be one number or a
+#: mapping category -> number.
+KITTI_OUTPUT: dict = {"output_max_coast": 0,
+                      "min_output_score": {"car": 2.0, "pedestrian": 2.0, "cyclist": 0.0}}
 
 
 def load_config(path: str | os.PathLike[str] | None) -> tuple[TrackerConfig, dict]:
@@ -85,6 +98,14 @@ def load_config(path: str | os.PathLike[str] | None) -> tuple[TrackerConfig, dic
         if k not in out:
             raise ConfigurationError(f"{os.fspath(path)}: [kitti] unknown key {k!r}; known: {', '.join(out)}")
         out[k] = v
+    mc, ms = out["output_max_coast"], out["min_output_score"]
+    if isinstance(mc, bool) or not isinstance(mc, int) or mc < 0:
+        raise ConfigurationError(f"{os.fspath(path)}: [kitti] output_max_coast: expected an integer >= 0, got {mc!r}")
+    scores = ms.values() if isinstance(ms, dict) else [ms]
+    if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in scores) or (
+            isinstance(ms, dict) and set(ms) - set(CATEGORY_IDS)):
+        raise ConfigurationError(f"{os.fspath(path)}: [kitti] min_output_score: expected a number or a table "
+                                 f"with keys among {', '.join(CATEGORY_IDS)}, got {ms!r}")
     try:
         cfg = TrackerConfig.from_dict(data)
     except ConfigurationError as exc:
@@ -115,6 +136,9 @@ def track_sequence(tracker: Tracker, dets: list, bboxes: list, class_id: int, P2
     """Run one sequence; returns the result rows and the seconds spent inside ``step``."""
     tracker.reset()
     cfg = tracker.config.for_class(class_id)
+    min_score = output["min_output_score"]
+    if isinstance(min_score, dict):
+        min_score = min_score.get(_TYPE_NAME[class_id].lower(), -np.inf)
     rows: dict[str, list] = {k: [] for k in ("frame", "id", "bbox", "box", "score")}
     spent = 0.0
     for f, (det, bb) in enumerate(zip(dets, bboxes)):
@@ -125,7 +149,7 @@ def track_sequence(tracker: Tracker, dets: list, bboxes: list, class_id: int, P2
         sel = (st == CONFIRMED) | ((st == COASTING) & (tr["time_since_update"] <= output["output_max_coast"]))
         if f < cfg.min_hits:
             sel |= (st == TENTATIVE) & (tr["detection"] >= 0)
-        sel &= tr["score"] >= output["min_output_score"]
+        sel &= tr["score"] >= min_score
         tr = tr[sel]
         if not len(tr):
             continue
@@ -193,6 +217,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--category", action="append", choices=list(CATEGORY_IDS),
                    help="category to track; repeat for several (default: every one found)")
     p.add_argument("--config", metavar="FILE", help="tracker TOML (default: the built-in KITTI parameters)")
+    p.add_argument("--baseline", choices=["ab3dmot"], help="use AB3DMOT-like settings instead of --config")
     p.add_argument("--calib", metavar="DIR", help="calibration folder (for the 2D boxes of coasting tracks)")
     p.add_argument("--quiet", action="store_true", help="no per-sequence progress")
     return p
@@ -203,6 +228,8 @@ def track_main(argv: list[str] | None = None) -> int:
     args = _build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     try:
         cfg, output = load_config(args.config)
+        if args.baseline == "ab3dmot":
+            cfg, output = ab3dmot_config(), {"output_max_coast": 1, "min_output_score": -np.inf}
         det_dir = Path(args.detections)
         cats, nested = _category_dirs(det_dir, args.category)
         seqmap = read_seqmap(args.seqmap)
