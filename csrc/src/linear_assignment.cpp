@@ -66,7 +66,7 @@ void LinearAssignmentSolver::reserve(Index rows, Index cols, Index nnz) {
   check_sizes(rows, cols, "LinearAssignmentSolver::reserve");
   const auto n = uz(std::max(rows, cols));
   const auto all_cols = uz(cols + rows);  // gated: real columns plus one dummy per row
-  const auto dense_nnz = std::max(uz(nnz), uz(rows) * uz(cols));
+  const auto dense_nnz = uz(nnz);
   u_.reserve(n);
   col4row_.reserve(n);
   visited_rows_.reserve(n + 1);
@@ -243,7 +243,97 @@ bool LinearAssignmentSolver::sparse_core(Index nr, Index nc, const Index* indptr
     std::push_heap(heap_.begin(), heap_.end(), later);
   };
 
+  // Greedy start: a row whose cheapest column is still free takes it, with u = that cost.
+  // The duals stay feasible (v = 0, every reduced cost >= 0 on those rows, assigned edges
+  // tight), and in gated problems most rows are settled here without a heap search.
+  for (Index r = 0; r < nr; ++r) {
+    double best = gated ? gate : kInf;
+    Index bj = gated ? nc + r : kUnassigned, be = kUnassigned;
+    for (Index e = indptr[r]; e < indptr[r + 1]; ++e) {
+      const double w = costs[e];
+      const Index j = indices[e];
+      if (!(w <= limit) || w == kInf) continue;
+      if (w < best || (w == best && row4col[j] == kUnassigned)) {
+        best = w;
+        bj = j;
+        be = e;
+      }
+    }
+    if (bj != kUnassigned && row4col[bj] == kUnassigned) {
+      row4col[bj] = r;
+      col4row[r] = bj;
+      edge4col_[uz(bj)] = be;
+      u[r] = best;
+    } else {
+      touched_.push_back(r);  // scratch: rows left free
+    }
+  }
+
+  // Augmenting row reduction (Jonker-Volgenant): a free row takes its cheapest column,
+  // lowering that column's v to the row's second-best reduced cost and bumping the previous
+  // owner. It only lowers v of columns that end up assigned, so v <= 0 with v = 0 on free
+  // columns still holds (needed for rectangular optimality); stopping at any point is safe.
+  std::vector<Index>& free_rows = touched_;
+  std::vector<Index>& next_free = scanned_cols_;
+  for (int pass = 0; pass < 2 && !free_rows.empty(); ++pass) {
+    next_free.clear();
+    std::size_t k = 0;
+    std::size_t budget = 4 * free_rows.size() + 16;  // guards against float creep
+    while (k < free_rows.size() && budget-- > 0) {
+      const Index r = free_rows[k++];
+      double h1 = kInf, h2 = kInf;
+      Index j1 = kUnassigned, j2 = kUnassigned, e1 = kUnassigned, e2 = kUnassigned;
+      const auto consider = [&](Index j, Index e, double h) {
+        if (h < h2) {
+          if (h >= h1) {
+            h2 = h, j2 = j, e2 = e;
+          } else {
+            h2 = h1, j2 = j1, e2 = e1;
+            h1 = h, j1 = j, e1 = e;
+          }
+        }
+      };
+      for (Index e = indptr[r]; e < indptr[r + 1]; ++e) {
+        const double w = costs[e];
+        if (!(w <= limit) || w == kInf) continue;
+        consider(indices[e], e, w - v[indices[e]]);
+      }
+      if (gated) consider(nc + r, kUnassigned, gate - v[nc + r]);
+      if (j1 == kUnassigned) continue;  // no allowed column: the search below reports it
+      Index owner = row4col[j1];
+      const bool strict = h1 < h2 && h2 < kInf;
+      if (strict) {
+        v[j1] -= h2 - h1;
+      } else if (owner != kUnassigned && j2 != kUnassigned) {
+        j1 = j2, e1 = e2, owner = row4col[j2];
+      }
+      row4col[j1] = r;
+      col4row[r] = j1;
+      edge4col_[uz(j1)] = e1;
+      if (owner != kUnassigned) {
+        col4row[owner] = kUnassigned;
+        if (strict)
+          free_rows[--k] = owner;  // retry it at once, as JV does
+        else
+          next_free.push_back(owner);
+      }
+    }
+    while (k < free_rows.size()) next_free.push_back(free_rows[k++]);
+    free_rows.swap(next_free);
+  }
+  free_rows.clear();
+  next_free.clear();
+  // Make u tight on every assigned edge (u_r = min reduced cost of row r); free rows keep 0.
+  for (Index r = 0; r < nr; ++r) {
+    const Index j = col4row[r];
+    u[r] = 0.0;
+    if (j == kUnassigned) continue;
+    const Index e = edge4col_[uz(j)];
+    u[r] = (e == kUnassigned ? gate : costs[e]) - v[j];
+  }
+
   for (Index cur = 0; cur < nr; ++cur) {
+    if (col4row[cur] != kUnassigned) continue;
     double min_val = 0.0;
     Index i = cur, sink = kUnassigned;
     bool ok = true;
@@ -395,10 +485,14 @@ AssignmentResult LinearAssignmentSolver::solve_dense_gated(const double* cost, I
   if (rows == 0 || cols == 0) return {};
   check_no_neg_inf(cost, rows * cols, "solve_dense_gated");
   // Keep only the pairs inside the gate: gating makes the graph sparse.
-  fit(tindptr_, rows + 1, Index{0});
-  grow(tindices_, rows * cols);
-  grow(tcost_, rows * cols);
+  // Count first: sizing the buffers to rows * cols would touch far more memory than a
+  // gated problem has entries.
   Index nnz = 0;
+  for (Index k = 0; k < rows * cols; ++k) nnz += cost[k] <= gate ? 1 : 0;
+  fit(tindptr_, rows + 1, Index{0});
+  grow(tindices_, nnz);
+  grow(tcost_, nnz);
+  nnz = 0;
   for (Index i = 0; i < rows; ++i) {
     const double* ci = cost + i * cols;
     for (Index j = 0; j < cols; ++j)

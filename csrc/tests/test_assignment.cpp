@@ -344,3 +344,34 @@ TEST_CASE("assignment: convenience function and large magnitudes") {
   CHECK(res.feasible && r2c == (std::vector<Index>{0, 1}));
   CHECK(res.total_cost == 1e15 + (1e15 + 1));
 }
+
+TEST_CASE("assignment: larger random sparse problems, sparse == dense") {
+  std::mt19937 rng(99);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  std::uniform_int_distribution<int> small(1, 5);
+  LinearAssignmentSolver a, b;
+  for (int trial = 0; trial < 60; ++trial) {
+    const Index rows = 20 + trial % 50, cols = 20 + (trial * 7) % 45;
+    const double density = 0.05 + 0.3 * unit(rng);
+    std::vector<double> c(static_cast<std::size_t>(rows * cols), kInf);
+    for (auto& x : c)
+      if (unit(rng) < density) x = trial % 2 ? small(rng) : 10.0 * unit(rng);
+    for (Index k = 0; k < std::min(rows, cols); ++k)  // ensure a full matching exists
+      c[static_cast<std::size_t>(k * cols + (cols - 1 - k))] = 3.0;
+    const Csr m = to_csr(c, rows, cols);
+    std::vector<Index> r1(static_cast<std::size_t>(rows)), c1(static_cast<std::size_t>(cols));
+    std::vector<Index> r2(r1), c2(c1);
+    const auto d = a.solve_dense(c.data(), rows, cols, r1.data(), c1.data());
+    const auto s = b.solve_sparse(rows, cols, m.indptr.data(), m.indices.data(), m.costs.data(),
+                                  r2.data(), c2.data());
+    CHECK(d.feasible && s.feasible);
+    CHECK_CLOSE(d.total_cost, s.total_cost, 1e-9);
+    // gated: sparse on the CSR equals dense-gated (which builds its own CSR)
+    const double gate = trial % 2 ? 2.0 : 4.0;
+    const auto gd = a.solve_dense_gated(c.data(), rows, cols, gate, r1.data(), c1.data());
+    const auto gs = b.solve_sparse_gated(rows, cols, m.indptr.data(), m.indices.data(),
+                                         m.costs.data(), gate, r2.data(), c2.data());
+    CHECK_CLOSE(gd.total_cost + gate * static_cast<double>(rows - gd.num_assigned),
+                gs.total_cost + gate * static_cast<double>(rows - gs.num_assigned), 1e-9);
+  }
+}

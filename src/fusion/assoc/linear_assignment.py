@@ -53,12 +53,14 @@ def _cost_matrix(cost: npt.ArrayLike) -> np.ndarray:
     a = np.asarray(cost)
     if a.ndim != 2:
         raise ShapeError(f"cost: expected a 2-D array (a matrix), but got shape {a.shape}")
-    if not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_) or np.iscomplexobj(a):
+    if a.dtype.kind not in "biuf":  # bool, int, uint, float
         raise ShapeError(f"cost: expected a matrix of real numbers, but got dtype {a.dtype}")
     return np.ascontiguousarray(a, dtype=np.float64)
 
 
 def _pairs(row_to_col: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if row_to_col.size and row_to_col.min() >= 0:  # every row assigned (rows <= cols)
+        return np.arange(row_to_col.size), row_to_col
     rows = np.flatnonzero(row_to_col >= 0)
     return rows, row_to_col[rows]
 

@@ -41,7 +41,8 @@ class LinearAssignmentSolver {
   LinearAssignmentSolver() = default;
 
   // Reserves workspace for problems up to rows x cols with up to nnz stored entries (for
-  // the sparse solvers and for solve_dense_gated, which uses rows * cols).
+  // the sparse solvers; for solve_dense_gated nnz is the number of entries within the gate,
+  // and for solve_dense with rows > cols it must be rows * cols, for the transposed copy).
   void reserve(Index rows, Index cols, Index nnz = 0);
 
   // `cost` is rows x cols, row-major. Outputs: row_to_col[rows], col_to_row[cols] with
