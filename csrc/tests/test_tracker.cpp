@@ -2,11 +2,13 @@
 // heading flips, gating by class, time checks and determinism.
 #include <cmath>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "fusion/core/angles.hpp"
 #include "fusion/core/errors.hpp"
 #include "fusion/tracking/tracker.hpp"
+#include "alloc_counter.hpp"
 #include "test_framework.hpp"
 
 using namespace fusion;
@@ -247,4 +249,28 @@ TEST_CASE("tracker: max_tracks caps births; output is deterministic") {
   };
   const auto a = run(), b = run();
   CHECK(a == b);
+}
+
+TEST_CASE("tracker: steady-state steps allocate nothing") {
+  for (const char* kind : {"giou_3d", "iou_bev", "mahalanobis"}) {
+    TrackerConfig cfg = small_config(2, 3);
+    cfg.default_class.cost = cost_kind_from_string(kind);
+    cfg.default_class.gate = std::string(kind) == "mahalanobis" ? 11.0 : (std::string(kind) == "iou_bev" ? 0.01 : -0.5);
+    Tracker trk(cfg);
+    std::vector<TrackOutput> out(16);
+    std::vector<Detection> dets(16);
+    const long before = g_allocations.load();
+    for (int f = 0; f < 60; ++f) {
+      Index n = 0;
+      // targets appear, move, miss frames and disappear; births and deletions happen too
+      for (int i = 0; i < 8; ++i) {
+        if ((f + i) % 7 == 0 || (i >= 6 && f > 30)) continue;
+        dets[static_cast<std::size_t>(n++)] = car(8.0 * i + 0.5 * f, 3.0 * (i % 3), 0.1 * i, 1 + i % 2);
+      }
+      if (f % 5 == 0) dets[static_cast<std::size_t>(n++)] = car(-50.0 + f, 40.0);  // clutter
+      trk.step(dets.data(), n, f * kFrame, out.data());
+    }
+    CHECK(g_allocations.load() == before);
+    CHECK(trk.num_tracks() > 0);
+  }
 }

@@ -71,6 +71,8 @@ def _build_parser() -> argparse.ArgumentParser:
             "per-track mean score). Ratios are printed in percent."),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    sub.add_parser("track", add_help=False,
+                   help="run the 3D multi-object tracker on KITTI detections (fusion kitti track --help)")
     e.add_argument("--labels", required=True, metavar="DIR",
                    help="folder of ground-truth label_02 files <seq>.txt")
     e.add_argument("--results", required=True, metavar="DIR",
