@@ -1,6 +1,153 @@
-// Placeholder: the tracker bindings land here.
+// Bindings of the 3D multi-object tracker. The Python layer (fusion.tracking) owns the
+// config dataclasses and the structured dtypes; here the tracker takes plain arrays and
+// returns the raw TrackOutput records as bytes, which Python views with a dtype built from
+// tracker_output_layout() (so the two layouts cannot drift apart).
+#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstddef>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common.hpp"
+#include "fusion/tracking/tracker.hpp"
 
 namespace fusion::bindings {
-void register_tracker(pybind11::module_& /*m*/) {}
+
+namespace {
+
+using tracking::ClassConfig;
+using tracking::Detection;
+using tracking::TrackOutput;
+using IntArray = py::array_t<std::int32_t, py::array::c_style | py::array::forcecast>;
+
+// A tracker plus its reserved input/output buffers; the mutex serialises step() calls made
+// from several Python threads (the GIL is released while stepping).
+struct PyTracker {
+  explicit PyTracker(tracking::TrackerConfig cfg)
+      : tracker(std::move(cfg)),
+        dets(static_cast<std::size_t>(tracker.config().max_detections)),
+        out(static_cast<std::size_t>(tracker.config().max_tracks)) {}
+  tracking::Tracker tracker;
+  std::vector<Detection> dets;
+  std::vector<TrackOutput> out;
+  std::mutex mutex;
+};
+
+py::dict output_layout() {
+  py::dict d;
+  d["itemsize"] = sizeof(TrackOutput);
+  d["track_id"] = offsetof(TrackOutput, track_id);
+  d["class_id"] = offsetof(TrackOutput, class_id);
+  d["status"] = offsetof(TrackOutput, status);
+  d["box"] = offsetof(TrackOutput, box);
+  d["velocity"] = offsetof(TrackOutput, velocity);
+  d["score"] = offsetof(TrackOutput, score);
+  d["hits"] = offsetof(TrackOutput, hits);
+  d["age"] = offsetof(TrackOutput, age);
+  d["time_since_update"] = offsetof(TrackOutput, time_since_update);
+  d["detection"] = offsetof(TrackOutput, detection);
+  return d;
+}
+
+}  // namespace
+
+void register_tracker(py::module_& m) {
+  py::class_<ClassConfig>(m, "TrackerClassConfig",
+                          "Per-class tracker parameters (see fusion.tracking.ClassConfig).")
+      .def(py::init<>())
+      .def_property(
+          "cost", [](const ClassConfig& c) { return std::string(tracking::to_string(c.cost)); },
+          [](ClassConfig& c, const std::string& s) { c.cost = tracking::cost_kind_from_string(s); })
+      .def_readwrite("gate", &ClassConfig::gate)
+      .def_readwrite("min_hits", &ClassConfig::min_hits)
+      .def_readwrite("max_age", &ClassConfig::max_age)
+      .def_readwrite("score_threshold", &ClassConfig::score_threshold)
+      .def_readwrite("birth_score_threshold", &ClassConfig::birth_score_threshold)
+      .def_readwrite("score_coast_penalty", &ClassConfig::score_coast_penalty)
+      .def_readwrite("r_pos", &ClassConfig::r_pos)
+      .def_readwrite("r_yaw", &ClassConfig::r_yaw)
+      .def_readwrite("r_size", &ClassConfig::r_size)
+      .def_readwrite("q_pos", &ClassConfig::q_pos)
+      .def_readwrite("q_yaw", &ClassConfig::q_yaw)
+      .def_readwrite("q_size", &ClassConfig::q_size)
+      .def_readwrite("q_vel", &ClassConfig::q_vel)
+      .def_readwrite("p0_pos", &ClassConfig::p0_pos)
+      .def_readwrite("p0_yaw", &ClassConfig::p0_yaw)
+      .def_readwrite("p0_size", &ClassConfig::p0_size)
+      .def_readwrite("p0_vel", &ClassConfig::p0_vel)
+      .def_readwrite("min_size", &ClassConfig::min_size);
+
+  m.def("tracker_output_layout", &output_layout,
+        "Byte offsets of the TrackOutput record fields and its itemsize.");
+
+  py::class_<PyTracker>(m, "TrackerCore", "C++ multi-object tracker (use fusion.tracking.Tracker).")
+      .def(py::init([](const ClassConfig& default_class, const std::vector<std::int32_t>& class_ids,
+                       const std::vector<ClassConfig>& classes, Index max_tracks,
+                       Index max_detections) {
+             tracking::TrackerConfig cfg;
+             cfg.default_class = default_class;
+             cfg.class_ids = class_ids;
+             cfg.classes = classes;
+             cfg.max_tracks = max_tracks;
+             cfg.max_detections = max_detections;
+             return new PyTracker(std::move(cfg));
+           }),
+           py::arg("default_class"), py::arg("class_ids"), py::arg("classes"),
+           py::arg("max_tracks"), py::arg("max_detections"))
+      .def(
+          "step",
+          [](PyTracker& self, const py::handle& boxes, const py::handle& class_ids,
+             const py::handle& scores, std::int64_t t_ns) {
+            const CArray b = as_array(boxes, "detections['box']");
+            const IntArray c = IntArray::ensure(class_ids);
+            const CArray s = as_array(scores, "detections['score']");
+            if (!c) throw ShapeError("detections['class_id']: expected an integer array");
+            if (b.ndim() != 2 || b.shape(1) != 7) shape_error("detections['box']", "(n, 7)", b);
+            const Index n = b.shape(0);
+            if (c.ndim() != 1 || c.shape(0) != n)
+              shape_error("detections['class_id']", "(" + std::to_string(n) + ",)", c);
+            if (s.ndim() != 1 || s.shape(0) != n)
+              shape_error("detections['score']", "(" + std::to_string(n) + ",)", s);
+            if (n > self.tracker.config().max_detections)
+              throw ShapeError("Tracker.step: got " + std::to_string(n) +
+                               " detections, but max_detections is " +
+                               std::to_string(self.tracker.config().max_detections));
+            Index m_out = 0;
+            {
+              const double* bp = b.data();
+              const std::int32_t* cp = c.data();
+              const double* sp = s.data();
+              py::gil_scoped_release nogil;
+              std::lock_guard<std::mutex> lock(self.mutex);
+              for (Index i = 0; i < n; ++i) {
+                Detection& d = self.dets[static_cast<std::size_t>(i)];
+                d.box = geometry::Box3::from_array(bp + 7 * i);
+                d.class_id = cp[i];
+                d.score = sp[i];
+              }
+              m_out = self.tracker.step(self.dets.data(), n, t_ns, self.out.data());
+            }
+            py::array_t<std::uint8_t> raw(static_cast<py::ssize_t>(m_out * static_cast<Index>(sizeof(TrackOutput))));
+            if (m_out > 0)
+              std::memcpy(raw.mutable_data(), self.out.data(),
+                          static_cast<std::size_t>(m_out) * sizeof(TrackOutput));
+            return raw;
+          },
+          py::arg("boxes"), py::arg("class_ids"), py::arg("scores"), py::arg("t_ns"),
+          "Advance to t_ns (int64 ns). Returns the live tracks as raw TrackOutput bytes.")
+      .def("reset", [](PyTracker& self) {
+        std::lock_guard<std::mutex> lock(self.mutex);
+        self.tracker.reset();
+      })
+      .def_property_readonly("num_tracks", [](PyTracker& self) { return self.tracker.num_tracks(); })
+      .def_property_readonly("last_t_ns", [](PyTracker& self) -> py::object {
+        if (!self.tracker.has_time()) return py::none();
+        return py::int_(self.tracker.last_time());
+      });
+}
+
 }  // namespace fusion::bindings

@@ -8,10 +8,11 @@
 #include "fusion/filters/filter_bank.hpp"
 #include "fusion/filters/linear_kalman_filter.hpp"
 #include "fusion/filters/rts_smoother.hpp"
+#include "alloc_counter.hpp"
 #include "test_framework.hpp"
 
-// Count every heap allocation made by this test binary.
-static std::atomic<long> g_allocations{0};
+// Count every heap allocation made by this test binary (declared in alloc_counter.hpp).
+std::atomic<long> g_allocations{0};
 void* operator new(std::size_t n) {
   ++g_allocations;
   if (void* p = std::malloc(n ? n : 1)) return p;

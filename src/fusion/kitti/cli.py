@@ -71,6 +71,8 @@ def _build_parser() -> argparse.ArgumentParser:
             "per-track mean score). Ratios are printed in percent."),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    sub.add_parser("track", add_help=False,
+                   help="run the 3D multi-object tracker on KITTI detections (fusion kitti track --help)")
     e.add_argument("--labels", required=True, metavar="DIR",
                    help="folder of ground-truth label_02 files <seq>.txt")
     e.add_argument("--results", required=True, metavar="DIR",
@@ -108,10 +110,14 @@ def eval_main(argv: list[str] | None = None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``fusion kitti <command> ...``; currently the only command is ``eval``."""
+    """``fusion kitti <command> ...``: ``eval`` (score results) or ``track`` (run the tracker)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "eval":
         return eval_main(argv[1:])
+    if argv and argv[0] == "track":
+        from fusion.kitti.track import track_main  # imports the compiled core only when needed
+
+        return track_main(argv[1:])
     _build_parser().parse_args(argv)  # prints usage / help and exits
     return 2
 

@@ -1,0 +1,206 @@
+"""Tracker configuration: :class:`TrackerConfig` with per-class :class:`ClassConfig`.
+
+A TOML file mirrors the dataclasses::
+
+    max_tracks = 512
+    max_detections = 512
+
+    [default]            # parameters of every class without its own table
+    cost = "giou_3d"
+    gate = -0.5
+
+    [classes.2]          # class id 2 (e.g. KITTI Car); unset keys inherit [default]
+    min_hits = 3
+    max_age = 2
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import tomllib
+from dataclasses import dataclass, field
+from typing import Any
+
+from fusion.errors import ConfigurationError
+
+__all__ = ["ClassConfig", "TrackerConfig", "COST_KINDS"]
+
+#: Association costs. Overlap kinds (gate = minimum overlap) and distance kinds (gate = maximum).
+COST_KINDS = ("giou_3d", "giou_bev", "iou_3d", "iou_bev", "distance", "distance_bev", "mahalanobis")
+_OVERLAP = COST_KINDS[:4]
+
+
+@dataclass
+class ClassConfig:
+    """Parameters of one object class.
+
+    Attributes:
+        cost: association cost, one of :data:`COST_KINDS` (``giou_3d``: negative 3D generalised
+            IoU; ``distance``: centre distance in metres; ``mahalanobis``: squared Mahalanobis
+            distance of the 7-D box residual under the track's innovation covariance).
+        gate: overlap kinds: a pair is admissible when overlap > gate (in [-1, 1));
+            distance kinds: when distance < gate (metres, or chi-square units for mahalanobis).
+        min_hits: detections needed before a track is confirmed (status 1).
+        max_age: consecutive missed steps after which a track is deleted.
+        score_threshold: detections scoring below are ignored (same units as the scores).
+        birth_score_threshold: unmatched detections scoring below do not start tracks.
+        score_coast_penalty: the reported track score (mean detection score) drops by this per
+            missed step.
+        r_pos, r_yaw, r_size: measurement noise variances (m^2, rad^2, m^2).
+        q_pos, q_yaw, q_size, q_vel: process noise, variance added per second of prediction
+            (position m^2/s, yaw rad^2/s, size m^2/s, velocity (m/s)^2/s).
+        p0_pos, p0_yaw, p0_size, p0_vel: initial variances of a new track.
+        min_size: lower bound on the filtered box sizes (m).
+    """
+
+    cost: str = "giou_3d"
+    gate: float = -0.5
+    min_hits: int = 3
+    max_age: int = 2
+    score_threshold: float = -math.inf
+    birth_score_threshold: float = -math.inf
+    score_coast_penalty: float = 0.0
+    r_pos: float = 1.0
+    r_yaw: float = 1.0
+    r_size: float = 1.0
+    q_pos: float = 10.0
+    q_yaw: float = 10.0
+    q_size: float = 10.0
+    q_vel: float = 10.0
+    p0_pos: float = 10.0
+    p0_yaw: float = 10.0
+    p0_size: float = 10.0
+    p0_vel: float = 1.0e4
+    min_size: float = 0.05
+
+    def validate(self, where: str = "default") -> None:
+        """Raise :class:`ConfigurationError` naming the class and the field."""
+        pre = f"tracker config [{where}]"
+        if self.cost not in COST_KINDS:
+            raise ConfigurationError(f"{pre}.cost: expected one of {', '.join(COST_KINDS)}, got {self.cost!r}")
+        for name in ("min_hits", "max_age"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigurationError(f"{pre}.{name}: expected an integer >= 1, got {v!r}")
+        for f in dataclasses.fields(self):
+            if f.name in ("cost", "min_hits", "max_age"):
+                continue
+            v = getattr(self, f.name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise ConfigurationError(f"{pre}.{f.name}: expected a number, got {v!r}")
+            if math.isnan(v):
+                raise ConfigurationError(f"{pre}.{f.name}: must not be NaN")
+        g = self.gate
+        if self.cost in _OVERLAP:
+            if not -1.0 <= g < 1.0:
+                raise ConfigurationError(
+                    f"{pre}.gate: for cost {self.cost!r} the gate is a minimum overlap in [-1, 1), got {g!r}")
+        elif not (0.0 < g < math.inf):
+            raise ConfigurationError(
+                f"{pre}.gate: for cost {self.cost!r} the gate is a maximum distance and must be > 0, got {g!r}")
+        for name in ("r_pos", "r_yaw", "r_size", "p0_pos", "p0_yaw", "p0_size", "p0_vel", "min_size"):
+            v = getattr(self, name)
+            if not (0.0 < v < math.inf):
+                raise ConfigurationError(f"{pre}.{name}: expected a finite variance > 0, got {v!r}")
+        for name in ("q_pos", "q_yaw", "q_size", "q_vel", "score_coast_penalty"):
+            v = getattr(self, name)
+            if not (0.0 <= v < math.inf):
+                raise ConfigurationError(f"{pre}.{name}: expected a finite value >= 0, got {v!r}")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], base: "ClassConfig | None" = None, where: str = "default") -> "ClassConfig":
+        """Build from a mapping; keys not given are taken from ``base`` (or the defaults)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigurationError(
+                f"tracker config [{where}]: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(known))}")
+        out = dataclasses.replace(base) if base is not None else cls()
+        for k, v in d.items():
+            setattr(out, k, float(v) if isinstance(v, int) and not isinstance(v, bool)
+                    and k not in ("min_hits", "max_age") else v)
+        out.validate(where)
+        return out
+
+
+@dataclass
+class TrackerConfig:
+    """Tracker parameters.
+
+    Attributes:
+        default: parameters of every class id without an entry in ``classes``.
+        classes: per-class parameters, keyed by the (non-negative) ``class_id`` of the detections.
+        max_tracks: capacity of live tracks (memory is reserved up front; births beyond it are
+            skipped).
+        max_detections: most detections accepted in one step (more raise ShapeError).
+    """
+
+    default: ClassConfig = field(default_factory=ClassConfig)
+    classes: dict[int, ClassConfig] = field(default_factory=dict)
+    max_tracks: int = 1024
+    max_detections: int = 1024
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigurationError` with the offending field named."""
+        for name in ("max_tracks", "max_detections"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 1_000_000:
+                raise ConfigurationError(f"tracker config {name}: expected an integer in [1, 1000000], got {v!r}")
+        if not isinstance(self.default, ClassConfig):
+            raise ConfigurationError(f"tracker config default: expected a ClassConfig, got {type(self.default).__name__}")
+        self.default.validate("default")
+        for cid, cc in self.classes.items():
+            if isinstance(cid, bool) or not isinstance(cid, int) or not 0 <= cid <= 65535:
+                raise ConfigurationError(f"tracker config classes: class id must be an integer in [0, 65535], got {cid!r}")
+            if not isinstance(cc, ClassConfig):
+                raise ConfigurationError(
+                    f"tracker config classes[{cid}]: expected a ClassConfig, got {type(cc).__name__}")
+            cc.validate(f"classes.{cid}")
+
+    def for_class(self, class_id: int) -> ClassConfig:
+        """The parameters that apply to ``class_id``."""
+        return self.classes.get(class_id, self.default)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrackerConfig":
+        """Build from a mapping shaped like the TOML file (see the module docstring)."""
+        known = {"default", "classes", "max_tracks", "max_detections"}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigurationError(f"tracker config: unknown key(s) {', '.join(unknown)}; known keys: "
+                                     f"{', '.join(sorted(known))}")
+        default_d = d.get("default", {})
+        if not isinstance(default_d, dict):
+            raise ConfigurationError("tracker config [default]: expected a table")
+        default = ClassConfig.from_dict(default_d, where="default")
+        classes: dict[int, ClassConfig] = {}
+        classes_d = d.get("classes", {})
+        if not isinstance(classes_d, dict):
+            raise ConfigurationError("tracker config [classes]: expected a table of class-id tables")
+        for key, sub in classes_d.items():
+            try:
+                cid = int(key)
+            except (TypeError, ValueError):
+                raise ConfigurationError(f"tracker config [classes.{key}]: class id must be an integer") from None
+            if not isinstance(sub, dict):
+                raise ConfigurationError(f"tracker config [classes.{key}]: expected a table")
+            classes[cid] = ClassConfig.from_dict(sub, base=default, where=f"classes.{key}")
+        out = cls(default=default, classes=classes,
+                  max_tracks=d.get("max_tracks", 1024), max_detections=d.get("max_detections", 1024))
+        out.validate()
+        return out
+
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike[str]) -> "TrackerConfig":
+        """Read a TOML file (see the module docstring). Errors name the file."""
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigurationError(f"{os.fspath(path)}: invalid TOML: {exc}") from None
+        try:
+            return cls.from_dict(data)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{os.fspath(path)}: {exc}") from None

@@ -1,0 +1,150 @@
+"""Python face of the C++ 3D multi-object tracker.
+
+Detections are a numpy structured array with :data:`DETECTION_DTYPE` fields:
+
+- ``box``: (7,) float64 ``x, y, z, yaw, l, w, h`` in the generic convention (metres, radians,
+  z up, (x, y, z) the box centre, yaw counter-clockwise from +x; see fusion.geometry);
+- ``class_id``: int32 (>= 0); detections only associate with tracks of the same class;
+- ``score``: float64 detector confidence (any monotone score: probability or logit);
+- ``sensor_id``: int32, optional, currently informational.
+
+``Tracker.step`` returns the live tracks as a structured array with :data:`TRACK_DTYPE`:
+``track_id`` int64 (unique, increasing), ``class_id`` int32, ``status`` int32 (0 tentative,
+1 confirmed, 2 coasting), ``box`` (7,) float64, ``velocity`` (3,) float64 (m/s),
+``score`` float64 (mean detection score minus the coasting penalty), ``hits``, ``age``,
+``time_since_update`` int32 and ``detection`` int32 (index of the detection that updated the
+track in this step, -1 if none). Rows are in track-id order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fusion import _core
+from fusion.errors import FusionError, ShapeError
+from fusion.tracking.config import ClassConfig, TrackerConfig
+
+__all__ = ["Tracker", "TimestampError", "DETECTION_DTYPE", "TRACK_DTYPE", "TENTATIVE", "CONFIRMED",
+           "COASTING", "make_detections"]
+
+TENTATIVE, CONFIRMED, COASTING = 0, 1, 2
+
+DETECTION_DTYPE = np.dtype([("box", np.float64, (7,)), ("class_id", np.int32), ("score", np.float64),
+                            ("sensor_id", np.int32)])
+
+
+def _track_dtype() -> np.dtype:
+    lay = _core.tracker_output_layout()
+    fields = [("track_id", np.int64, ()), ("class_id", np.int32, ()), ("status", np.int32, ()),
+              ("box", np.float64, (7,)), ("velocity", np.float64, (3,)), ("score", np.float64, ()),
+              ("hits", np.int32, ()), ("age", np.int32, ()), ("time_since_update", np.int32, ()),
+              ("detection", np.int32, ())]
+    return np.dtype({
+        "names": [f[0] for f in fields],
+        "formats": [(f[1], f[2]) if f[2] else f[1] for f in fields],
+        "offsets": [lay[f[0]] for f in fields],
+        "itemsize": lay["itemsize"],
+    })
+
+
+TRACK_DTYPE = _track_dtype()
+
+
+class TimestampError(FusionError, ValueError):
+    """A step's timestamp is earlier than the previous step's."""
+
+
+def make_detections(boxes: np.ndarray, class_id: int | np.ndarray = 0, score: float | np.ndarray = 1.0,
+                    sensor_id: int | np.ndarray = 0) -> np.ndarray:
+    """Build a :data:`DETECTION_DTYPE` array from an (N, 7) box array and scalars or (N,) arrays."""
+    b = np.asarray(boxes, np.float64).reshape(-1, 7)
+    out = np.zeros(len(b), DETECTION_DTYPE)
+    out["box"] = b
+    out["class_id"] = class_id
+    out["score"] = score
+    out["sensor_id"] = sensor_id
+    return out
+
+
+def _core_class(c: ClassConfig) -> "_core.TrackerClassConfig":
+    cc = _core.TrackerClassConfig()
+    for name in ClassConfig.__dataclass_fields__:
+        setattr(cc, name, getattr(c, name))
+    return cc
+
+
+class Tracker:
+    """3D multi-object tracker over oriented boxes (constant-velocity Kalman filter per track,
+    exact GNN association per class, tentative/confirmed/coasting track management).
+
+    The whole step runs in C++ with the GIL released; the output is deterministic.
+    """
+
+    def __init__(self, config: TrackerConfig | None = None) -> None:
+        self.config = config if config is not None else TrackerConfig()
+        if not isinstance(self.config, TrackerConfig):
+            raise TypeError(f"config: expected a TrackerConfig, got {type(config).__name__}")
+        self.config.validate()
+        ids = sorted(self.config.classes)
+        self._core = _core.TrackerCore(_core_class(self.config.default), ids,
+                                       [_core_class(self.config.classes[i]) for i in ids],
+                                       self.config.max_tracks, self.config.max_detections)
+
+    @property
+    def num_tracks(self) -> int:
+        """Number of live tracks (any status)."""
+        return int(self._core.num_tracks)
+
+    @property
+    def last_t_ns(self) -> int | None:
+        """Timestamp of the last step (int64 ns), or None before the first."""
+        return self._core.last_t_ns
+
+    def reset(self) -> None:
+        """Drop all tracks and the time; ids restart at 1."""
+        self._core.reset()
+
+    def step(self, detections: np.ndarray, t_ns: int) -> np.ndarray:
+        """Advance to ``t_ns`` (int64 nanoseconds) with the detections seen at that time.
+
+        Raises:
+            ShapeError: ``detections`` is not a structured array with fields ``box`` (7,),
+                ``class_id`` and ``score`` (the message names the field), or holds more than
+                ``max_detections`` rows.
+            NumericalError: a box or score is not finite, or a size is negative.
+            TimestampError: ``t_ns`` is earlier than the previous step's timestamp.
+        """
+        boxes, cls, score = _unpack(detections)
+        t = int(t_ns)
+        last = self._core.last_t_ns
+        if last is not None and t < last:
+            raise TimestampError(
+                f"Tracker.step: t_ns={t} is earlier than the previous step's t_ns={last} "
+                "(timestamps must not go backwards)")
+        raw = self._core.step(boxes, cls, score, t)
+        return raw.view(TRACK_DTYPE)
+
+
+def _unpack(det: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if not isinstance(det, np.ndarray) or det.dtype.names is None:
+        raise ShapeError("detections: expected a numpy structured array with fields box (7,) float64, "
+                         f"class_id int32, score float64; got {type(det).__name__}"
+                         + (f" of dtype {det.dtype}" if isinstance(det, np.ndarray) else ""))
+    if det.ndim != 1:
+        raise ShapeError(f"detections: expected a 1-D structured array, got shape {det.shape}")
+    names = det.dtype.names
+    for name in ("box", "class_id", "score"):
+        if name not in names:
+            raise ShapeError(f"detections['{name}']: field is missing (fields present: {', '.join(names)})")
+    box_t = det.dtype.fields["box"][0]
+    if box_t.shape != (7,) or box_t.base.kind != "f":
+        raise ShapeError(f"detections['box']: expected (7,) floats (x, y, z, yaw, l, w, h), got {box_t}")
+    if det.dtype.fields["class_id"][0].kind not in "iu":
+        raise ShapeError(f"detections['class_id']: expected integers, got {det.dtype.fields['class_id'][0]}")
+    if det.dtype.fields["score"][0].kind not in "fiu" or det.dtype.fields["score"][0].shape != ():
+        raise ShapeError(f"detections['score']: expected a float scalar per row, got {det.dtype.fields['score'][0]}")
+    boxes = np.ascontiguousarray(det["box"], np.float64)
+    cls = det["class_id"]
+    if len(cls) and (cls.min() < 0 or cls.max() > np.iinfo(np.int32).max):
+        raise ShapeError("detections['class_id']: class ids must be in [0, 2**31)")
+    return boxes, np.ascontiguousarray(cls, np.int32), np.ascontiguousarray(det["score"], np.float64)
