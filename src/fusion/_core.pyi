@@ -5,10 +5,11 @@
 fusion C++ core (private; use the fusion package)
 """
 from __future__ import annotations
+import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['CA2D', 'CA3D', 'CTRA', 'CTRV', 'CV2D', 'CV3D', 'CameraPinhole', 'ConstantTurn', 'EkfBank_CA2D_CameraPinhole', 'EkfBank_CA2D_Position2D', 'EkfBank_CA2D_RadarPolar', 'EkfBank_CA3D_CameraPinhole', 'EkfBank_CA3D_Position2D', 'EkfBank_CA3D_Position3D', 'EkfBank_CA3D_RadarPolar', 'EkfBank_CTRA_CameraPinhole', 'EkfBank_CTRA_Position2D', 'EkfBank_CTRA_RadarPolar', 'EkfBank_CTRV_CameraPinhole', 'EkfBank_CTRV_Position2D', 'EkfBank_CTRV_RadarPolar', 'EkfBank_CV2D_CameraPinhole', 'EkfBank_CV2D_Position2D', 'EkfBank_CV2D_RadarPolar', 'EkfBank_CV3D_CameraPinhole', 'EkfBank_CV3D_Position2D', 'EkfBank_CV3D_Position3D', 'EkfBank_CV3D_RadarPolar', 'EkfBank_ConstantTurn_CameraPinhole', 'EkfBank_ConstantTurn_Position2D', 'EkfBank_ConstantTurn_RadarPolar', 'KalmanFilter', 'Position2D', 'Position3D', 'RadarPolar', 'UkfBank_CA2D_CameraPinhole', 'UkfBank_CA2D_Position2D', 'UkfBank_CA2D_RadarPolar', 'UkfBank_CA3D_CameraPinhole', 'UkfBank_CA3D_Position2D', 'UkfBank_CA3D_Position3D', 'UkfBank_CA3D_RadarPolar', 'UkfBank_CTRA_CameraPinhole', 'UkfBank_CTRA_Position2D', 'UkfBank_CTRA_RadarPolar', 'UkfBank_CTRV_CameraPinhole', 'UkfBank_CTRV_Position2D', 'UkfBank_CTRV_RadarPolar', 'UkfBank_CV2D_CameraPinhole', 'UkfBank_CV2D_Position2D', 'UkfBank_CV2D_RadarPolar', 'UkfBank_CV3D_CameraPinhole', 'UkfBank_CV3D_Position2D', 'UkfBank_CV3D_Position3D', 'UkfBank_CV3D_RadarPolar', 'UkfBank_ConstantTurn_CameraPinhole', 'UkfBank_ConstantTurn_Position2D', 'UkfBank_ConstantTurn_RadarPolar', 'box_overlap', 'kalman_update', 'rts_smooth', 'solve_spd']
+__all__: list[str] = ['CA2D', 'CA3D', 'CTRA', 'CTRV', 'CV2D', 'CV3D', 'CameraPinhole', 'ConstantTurn', 'EkfBank_CA2D_CameraPinhole', 'EkfBank_CA2D_Position2D', 'EkfBank_CA2D_RadarPolar', 'EkfBank_CA3D_CameraPinhole', 'EkfBank_CA3D_Position2D', 'EkfBank_CA3D_Position3D', 'EkfBank_CA3D_RadarPolar', 'EkfBank_CTRA_CameraPinhole', 'EkfBank_CTRA_Position2D', 'EkfBank_CTRA_RadarPolar', 'EkfBank_CTRV_CameraPinhole', 'EkfBank_CTRV_Position2D', 'EkfBank_CTRV_RadarPolar', 'EkfBank_CV2D_CameraPinhole', 'EkfBank_CV2D_Position2D', 'EkfBank_CV2D_RadarPolar', 'EkfBank_CV3D_CameraPinhole', 'EkfBank_CV3D_Position2D', 'EkfBank_CV3D_Position3D', 'EkfBank_CV3D_RadarPolar', 'EkfBank_ConstantTurn_CameraPinhole', 'EkfBank_ConstantTurn_Position2D', 'EkfBank_ConstantTurn_RadarPolar', 'KalmanFilter', 'Position2D', 'Position3D', 'RadarPolar', 'TrackerClassConfig', 'TrackerCore', 'UkfBank_CA2D_CameraPinhole', 'UkfBank_CA2D_Position2D', 'UkfBank_CA2D_RadarPolar', 'UkfBank_CA3D_CameraPinhole', 'UkfBank_CA3D_Position2D', 'UkfBank_CA3D_Position3D', 'UkfBank_CA3D_RadarPolar', 'UkfBank_CTRA_CameraPinhole', 'UkfBank_CTRA_Position2D', 'UkfBank_CTRA_RadarPolar', 'UkfBank_CTRV_CameraPinhole', 'UkfBank_CTRV_Position2D', 'UkfBank_CTRV_RadarPolar', 'UkfBank_CV2D_CameraPinhole', 'UkfBank_CV2D_Position2D', 'UkfBank_CV2D_RadarPolar', 'UkfBank_CV3D_CameraPinhole', 'UkfBank_CV3D_Position2D', 'UkfBank_CV3D_Position3D', 'UkfBank_CV3D_RadarPolar', 'UkfBank_ConstantTurn_CameraPinhole', 'UkfBank_ConstantTurn_Position2D', 'UkfBank_ConstantTurn_RadarPolar', 'box_overlap', 'kalman_update', 'lsa_dense', 'lsa_dense_gated', 'lsa_sparse', 'rts_smooth', 'solve_spd', 'tracker_output_layout']
 class CV2D:
     """
     Constant velocity, state (x, y, vx, vy).
@@ -2107,6 +2108,139 @@ class UkfBank_CA3D_Position3D:
     @property
     def x(self) -> numpy.ndarray:
         ...
+class TrackerClassConfig:
+    """
+    Per-class tracker parameters (see fusion.tracking.ClassConfig).
+    """
+    cost: str
+    def __init__(self) -> None:
+        ...
+    @property
+    def birth_score_threshold(self) -> float:
+        ...
+    @birth_score_threshold.setter
+    def birth_score_threshold(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def gate(self) -> float:
+        ...
+    @gate.setter
+    def gate(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def max_age(self) -> int:
+        ...
+    @max_age.setter
+    def max_age(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def min_hits(self) -> int:
+        ...
+    @min_hits.setter
+    def min_hits(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def min_size(self) -> float:
+        ...
+    @min_size.setter
+    def min_size(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def p0_pos(self) -> float:
+        ...
+    @p0_pos.setter
+    def p0_pos(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def p0_size(self) -> float:
+        ...
+    @p0_size.setter
+    def p0_size(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def p0_vel(self) -> float:
+        ...
+    @p0_vel.setter
+    def p0_vel(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def p0_yaw(self) -> float:
+        ...
+    @p0_yaw.setter
+    def p0_yaw(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def q_pos(self) -> float:
+        ...
+    @q_pos.setter
+    def q_pos(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def q_size(self) -> float:
+        ...
+    @q_size.setter
+    def q_size(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def q_vel(self) -> float:
+        ...
+    @q_vel.setter
+    def q_vel(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def q_yaw(self) -> float:
+        ...
+    @q_yaw.setter
+    def q_yaw(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def r_pos(self) -> float:
+        ...
+    @r_pos.setter
+    def r_pos(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def r_size(self) -> float:
+        ...
+    @r_size.setter
+    def r_size(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def r_yaw(self) -> float:
+        ...
+    @r_yaw.setter
+    def r_yaw(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def score_coast_penalty(self) -> float:
+        ...
+    @score_coast_penalty.setter
+    def score_coast_penalty(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def score_threshold(self) -> float:
+        ...
+    @score_threshold.setter
+    def score_threshold(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+class TrackerCore:
+    """
+    C++ multi-object tracker (use fusion.tracking.Tracker).
+    """
+    def __init__(self, default_class: TrackerClassConfig, class_ids: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], classes: collections.abc.Sequence[TrackerClassConfig], max_tracks: typing.SupportsInt | typing.SupportsIndex, max_detections: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def reset(self) -> None:
+        ...
+    def step(self, boxes: typing.Any, class_ids: typing.Any, scores: typing.Any, t_ns: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.uint8]:
+        """
+        Advance to t_ns (int64 ns). Returns the live tracks as raw TrackOutput bytes.
+        """
+    @property
+    def last_t_ns(self) -> typing.Any:
+        ...
+    @property
+    def num_tracks(self) -> int:
+        ...
 def box_overlap(kind: str, a: typing.Any, b: typing.Any, skip_disjoint: bool = True) -> typing.Any:
     """
     Overlap of oriented boxes (x, y, z, yaw, l, w, h); kind is iou_bev, iou_3d, giou_bev or giou_3d. a and b are (7,) or (n, 7); the result has shape a.shape[:-1] + b.shape[:-1].
@@ -2115,9 +2249,25 @@ def kalman_update(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m
     """
     Joseph-form Kalman update from a residual y: returns (x, P, S, K, nis, log_likelihood).
     """
+def lsa_dense(cost: typing.Any) -> tuple:
+    """
+    Exact dense assignment. Returns (feasible, row_to_col, col_to_row, total_cost).
+    """
+def lsa_dense_gated(cost: typing.Any, gate: typing.SupportsFloat | typing.SupportsIndex) -> tuple:
+    """
+    Gated dense assignment. Returns (feasible, row_to_col, col_to_row, total_cost).
+    """
+def lsa_sparse(n_rows: typing.SupportsInt | typing.SupportsIndex, n_cols: typing.SupportsInt | typing.SupportsIndex, indptr: typing.Any, indices: typing.Any, costs: typing.Any, gate: typing.Any = None) -> tuple:
+    """
+    Exact sparse (CSR) assignment, gated when gate is given. Returns (feasible, row_to_col, col_to_row, total_cost).
+    """
 def rts_smooth(xs: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], Ps: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], Fs: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], Qs: typing.Annotated[numpy.typing.ArrayLike, numpy.float64]) -> tuple[numpy.typing.NDArray[numpy.float64], numpy.typing.NDArray[numpy.float64], numpy.typing.NDArray[numpy.float64], numpy.typing.NDArray[numpy.float64]]:
     ...
 def solve_spd(A: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], B: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], what: str = 'matrix') -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], float]:
     """
     Solve A X = B for symmetric positive definite A by Cholesky: returns (X, log det A).
+    """
+def tracker_output_layout() -> dict:
+    """
+    Byte offsets of the TrackOutput record fields and its itemsize.
     """

@@ -178,7 +178,7 @@ class _FilterBank:
             mk = np.ascontiguousarray(mask, dtype=bool)
             if mk.shape != (n,):
                 raise ShapeError(f"update: mask: expected shape ({n},), but got {mk.shape}")
-        if self.on_invalid == "raise":
+        if self.on_invalid == "raise" and not np.isfinite(zz).all():  # per-row search only on failure
             finite = np.isfinite(zz).all(axis=1)
             bad = ~finite if mk is None else (~finite & mk)
             if bad.any():

@@ -60,31 +60,32 @@ class FilterBank {
 
   // Predict every filter by dt seconds. Returns the number of filters whose covariance
   // could not be factorised (UKF only; such filters are left as they were).
-  Index predict(double dt) {
+  // Kept out of line: a whole-bank loop gains nothing from inlining into its caller.
+  [[gnu::noinline]] Index predict(double dt) {
     Index failures = 0;
     if constexpr (Motion::kLinear && Algo == BankAlgorithm::kExtended) {
       const StateVec zero = StateVec::Zero();
       const StateMat F = motion_.jacobian(zero, dt);
       const StateMat Q = motion_.Q(zero, dt);
       for (Index i = 0; i < size_; ++i) {
-        StateVec xi = x(i);
-        StateMat Pi = P(i);
+        Eigen::Map<StateVec> xi = x(i);
+        Eigen::Map<StateMat> Pi = P(i);
         kalman_predict<N>(xi, Pi, F, Q);
-        x(i) = xi;
-        P(i) = Pi;
       }
     } else {
       for (Index i = 0; i < size_; ++i) {
-        StateVec xi = x(i);
-        StateMat Pi = P(i);
         if constexpr (Algo == BankAlgorithm::kExtended) {
+          StateVec xi = x(i);
+          StateMat Pi = P(i);
           ekf_predict(motion_, xi, Pi, dt);
-        } else if (!ukf_predict(motion_, weights_, xi, Pi, dt)) {
-          ++failures;
-          continue;
+          x(i) = xi;
+          P(i) = Pi;
+        } else {
+          // In place (left untouched on failure), see update.
+          Eigen::Map<StateVec> xi = x(i);
+          Eigen::Map<StateMat> Pi = P(i);
+          if (!ukf_predict(motion_, weights_, xi, Pi, dt)) ++failures;
         }
-        x(i) = xi;
-        P(i) = Pi;
       }
     }
     return failures;
@@ -92,10 +93,20 @@ class FilterBank {
 
   // Update filter i with row i of z (size x M) where mask[i] is nonzero (mask may be null:
   // all filters). R is one M x M matrix for all, or size x M x M when per_filter_R.
-  BankUpdateSummary update(const double* z, const std::uint8_t* mask, const double* R,
+  [[gnu::noinline]] BankUpdateSummary update(const double* z, const std::uint8_t* mask, const double* R,
                            bool per_filter_R) {
     BankUpdateSummary summary;
     const Eigen::Map<const MeasMat> R_shared(R);
+    // Linear pair under the EKF: H does not depend on the state, so build it once.
+    constexpr bool kConstantH = Motion::kLinear && Meas::kLinear && Algo == BankAlgorithm::kExtended;
+    Mat<M, N> H_const = Mat<M, N>::Zero();
+    if constexpr (kConstantH) {
+      MeasVec unused;
+      predict_measurement(motion_, meas_, StateVec::Zero().eval(), unused, H_const);
+    }
+    // A shared R is copied and checked once per call, not once per filter.
+    const MeasMat R_fixed = R_shared;
+    const bool R_fixed_finite = all_finite(R_fixed);
     for (Index i = 0; i < size_; ++i) {
       const auto ui = static_cast<std::size_t>(i);
       if (mask != nullptr && mask[i] == 0) {
@@ -104,19 +115,35 @@ class FilterBank {
       }
       const Eigen::Map<const MeasVec> zi(z + i * M);
       const MeasMat Ri = per_filter_R ? MeasMat(Eigen::Map<const MeasMat>(R + i * M * M))
-                                      : MeasMat(R_shared);
-      StateVec xi = x(i);
-      StateMat Pi = P(i);
+                                      : R_fixed;
       UpdateInfo info;
-      if constexpr (Algo == BankAlgorithm::kExtended) {
+      if constexpr (kConstantH) {
+        // In place on the bank's storage (x, P are written only on success): copying P back
+        // right after the scalar stores of symmetrize would stall on store forwarding.
+        Eigen::Map<StateVec> xi = x(i);
+        Eigen::Map<StateMat> Pi = P(i);
+        const MeasVec y = zi - H_const * xi;
+        MeasMat S;
+        Mat<N, M> K;
+        // y finite implies z finite (and x finite, as kalman_update requires).
+        const bool finite = all_finite(y) && (per_filter_R ? all_finite(Ri) : R_fixed_finite);
+        info = finite ? kalman_update_finite<N, M>(xi, Pi, y, H_const, Ri, S, K)
+                      : UpdateInfo{UpdateStatus::kNonFiniteMeasurement};
+      } else if constexpr (Algo == BankAlgorithm::kExtended) {
+        StateVec xi = x(i);
+        StateMat Pi = P(i);
         info = ekf_update(motion_, meas_, xi, Pi, MeasVec(zi), Ri);
+        if (info.status == UpdateStatus::kOk) {
+          x(i) = xi;
+          P(i) = Pi;
+        }
       } else {
+        Eigen::Map<StateVec> xi = x(i);  // in place, untouched on failure
+        Eigen::Map<StateMat> Pi = P(i);
         info = ukf_update(motion_, meas_, weights_, xi, Pi, MeasVec(zi), Ri);
       }
       status_[ui] = static_cast<std::int32_t>(info.status);
       if (info.status == UpdateStatus::kOk) {
-        x(i) = xi;
-        P(i) = Pi;
         nis_[ui] = info.nis;
         loglik_[ui] = info.log_likelihood;
         ++summary.updated;

@@ -21,6 +21,13 @@ struct PositionMeasurement {
   static constexpr bool kLinear = true;
   static constexpr std::array<bool, M> kAngles{};
 
+  // Value only (no Jacobian): what the UKF needs for each sigma point.
+  // z: a Vec<M> or a column of the UKF's sigma-point matrix (written in place).
+  template <class Out>
+  bool h(const KinVec& k, Out&& z) const {
+    for (int a = 0; a < D; ++a) z(a) = k(kPx + a);
+    return true;
+  }
   bool h(const KinVec& k, Vec<M>& z, Mat<M, kKinDim>& Hk) const {
     Hk.setZero();
     for (int a = 0; a < D; ++a) {
@@ -42,14 +49,22 @@ struct RadarPolar {
   double x_m = 0.0, y_m = 0.0, yaw_rad = 0.0;  // mounting pose
   double min_range_m = 1e-3;                   // closer than this the geometry is undefined
 
-  bool h(const KinVec& k, Vec<M>& z, Mat<M, kKinDim>& Hk) const {
+  // Value only (no Jacobian): what the UKF needs for each sigma point. z: a Vec<M> or a
+  // column of the UKF's sigma-point matrix (written in place).
+  template <class Out>
+  bool h(const KinVec& k, Out&& z) const {
     const double dx = k(kPx) - x_m, dy = k(kPy) - y_m, vx = k(kVx), vy = k(kVy);
     const double r2 = dx * dx + dy * dy, r = std::sqrt(r2);
     if (!(r > min_range_m)) return false;
-    const double r3 = r2 * r;
     z(RANGE) = r;
     z(AZIMUTH) = wrap_angle(std::atan2(dy, dx) - yaw_rad);
     z(RANGE_RATE) = (dx * vx + dy * vy) / r;
+    return true;
+  }
+  bool h(const KinVec& k, Vec<M>& z, Mat<M, kKinDim>& Hk) const {
+    if (!h(k, z)) return false;
+    const double dx = k(kPx) - x_m, dy = k(kPy) - y_m, vx = k(kVx), vy = k(kVy);
+    const double r2 = dx * dx + dy * dy, r = z(RANGE), r3 = r2 * r;
     Hk.setZero();
     Hk(RANGE, kPx) = dx / r;
     Hk(RANGE, kPy) = dy / r;
@@ -74,6 +89,14 @@ struct CameraPinhole {
   Vec<3> t_cw = Vec<3>::Zero();                           // [m]
   double min_depth_m = 1e-3;                               // points nearer (or behind) are invisible
 
+  template <class Out>
+  bool h(const KinVec& k, Out&& z) const {
+    Mat<M, kKinDim> Hk;  // not worth a separate path: cameras are not on a hot UKF path
+    Vec<M> zz;
+    if (!h(k, zz, Hk)) return false;
+    z = zz;
+    return true;
+  }
   bool h(const KinVec& k, Vec<M>& z, Mat<M, kKinDim>& Hk) const {
     const Vec<3> p = k.template head<3>();
     const Vec<3> pc = R_cw * p + t_cw;

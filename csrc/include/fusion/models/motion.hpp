@@ -57,6 +57,15 @@ struct ConstantVelocity {
     }
     return Qm;
   }
+  // Kinematic point only (no Jacobian): what the UKF needs for each sigma point.
+  KinVec kinematic_point(const Vec<N>& x) const {
+    KinVec k = KinVec::Zero();
+    for (int a = 0; a < D; ++a) {
+      k(kPx + a) = x(pos(a));
+      k(kVx + a) = x(vel(a));
+    }
+    return k;
+  }
   Kinematics<N> kinematics(const Vec<N>& x) const {
     Kinematics<N> out;
     for (int a = 0; a < D; ++a) {
@@ -105,6 +114,15 @@ struct ConstantAcceleration {
     }
     return Qm;
   }
+  // Kinematic point only (no Jacobian): what the UKF needs for each sigma point.
+  KinVec kinematic_point(const Vec<N>& x) const {
+    KinVec k = KinVec::Zero();
+    for (int a = 0; a < D; ++a) {
+      k(kPx + a) = x(pos(a));
+      k(kVx + a) = x(vel(a));
+    }
+    return k;
+  }
   Kinematics<N> kinematics(const Vec<N>& x) const {
     Kinematics<N> out;
     for (int a = 0; a < D; ++a) {
@@ -128,20 +146,34 @@ struct CTRV {
   double sigma_yawdd = 0.5;  // [rad/s^2]
 
   Vec<N> f(const Vec<N>& x, double dt) const {
+    const double psi = x(YAW), w = x(YAW_RATE);
+    Vec<N> out;
+    f_trig(x, dt, std::sin(psi), std::cos(psi), std::sin(psi + w * dt), std::cos(psi + w * dt),
+           out);
+    return out;
+  }
+  // f given s0, c0 = sin, cos(yaw) and s1, c1 = sin, cos(yaw + yaw_rate dt): the UKF
+  // obtains these for all sigma points from far fewer sin/cos calls (see ukf.hpp). Writes
+  // straight into out (e.g. a column of the sigma-point matrix, which may be x itself: every
+  // input is read first) to avoid a copy that would stall on store forwarding.
+  template <class Out>
+  void f_trig(const Vec<N>& x, double dt, double s0, double c0, double s1, double c1,
+              Out&& out) const {
     const double v = x(V), psi = x(YAW), w = x(YAW_RATE);
-    const double s0 = std::sin(psi), c0 = std::cos(psi);
-    Vec<N> out = x;
+    double px = x(X), py = x(Y);
     if (std::abs(w * dt) > kSmallTurn) {
-      const double s1 = std::sin(psi + w * dt), c1 = std::cos(psi + w * dt);
-      out(X) += v / w * (s1 - s0);
-      out(Y) += v / w * (c0 - c1);
+      px += v / w * (s1 - s0);
+      py += v / w * (c0 - c1);
     } else {  // second-order series in w
       const double T = dt, T2 = T * T, T3 = T2 * T;
-      out(X) += v * (c0 * T - s0 * w * T2 / 2.0 - c0 * w * w * T3 / 6.0);
-      out(Y) += v * (s0 * T + c0 * w * T2 / 2.0 - s0 * w * w * T3 / 6.0);
+      px += v * (c0 * T - s0 * w * T2 / 2.0 - c0 * w * w * T3 / 6.0);
+      py += v * (s0 * T + c0 * w * T2 / 2.0 - s0 * w * w * T3 / 6.0);
     }
+    out(X) = px;
+    out(Y) = py;
+    out(V) = v;
     out(YAW) = wrap_angle(psi + w * dt);
-    return out;
+    out(YAW_RATE) = w;
   }
   Mat<N, N> jacobian(const Vec<N>& x, double dt) const {
     const double v = x(V), psi = x(YAW), w = x(YAW_RATE), T = dt;
@@ -177,6 +209,16 @@ struct CTRV {
     G(YAW_RATE, 1) = dt;
     const Vec<2> q(sigma_a * sigma_a, sigma_yawdd * sigma_yawdd);
     return G * q.asDiagonal() * G.transpose();
+  }
+  KinVec kinematic_point(const Vec<N>& x) const {
+    return kinematic_point_trig(x, std::sin(x(YAW)), std::cos(x(YAW)));
+  }
+  // Kinematic point given s, c = sin, cos(yaw).
+  KinVec kinematic_point_trig(const Vec<N>& x, double s, double c) const {
+    const double v = x(V);
+    KinVec k;
+    k << x(X), x(Y), 0.0, v * c, v * s, 0.0;
+    return k;
   }
   Kinematics<N> kinematics(const Vec<N>& x) const {
     Kinematics<N> out;
@@ -272,6 +314,12 @@ struct CTRA {
     const Vec<2> q(sigma_j * sigma_j, sigma_yawdd * sigma_yawdd);
     return G * q.asDiagonal() * G.transpose();
   }
+  KinVec kinematic_point(const Vec<N>& x) const {
+    const double s = std::sin(x(YAW)), c = std::cos(x(YAW)), v = x(V);
+    KinVec k;
+    k << x(X), x(Y), 0.0, v * c, v * s, 0.0;
+    return k;
+  }
   Kinematics<N> kinematics(const Vec<N>& x) const {
     Kinematics<N> out;
     const double s = std::sin(x(YAW)), c = std::cos(x(YAW)), v = x(V);
@@ -360,6 +408,11 @@ struct ConstantTurn {
     Qm(OMEGA, OMEGA) = dt * dt * sigma_yawdd * sigma_yawdd;
     return Qm;
   }
+  KinVec kinematic_point(const Vec<N>& x) const {
+    KinVec k;
+    k << x(X), x(Y), 0.0, x(VX), x(VY), 0.0;
+    return k;
+  }
   Kinematics<N> kinematics(const Vec<N>& x) const {
     Kinematics<N> out;
     out.k(kPx) = x(X);
@@ -377,8 +430,8 @@ using CA2D = ConstantAcceleration<2>;
 using CA3D = ConstantAcceleration<3>;
 
 // Wrap the angular components of a state in place.
-template <class Motion>
-inline void wrap_state(Vec<Motion::N>& x) {
+template <class Motion, typename XV>
+inline void wrap_state(XV& x) {
   for (int i = 0; i < Motion::N; ++i)
     if (Motion::kAngles[static_cast<std::size_t>(i)]) x(i) = wrap_angle(x(i));
 }
