@@ -43,3 +43,27 @@ def gaussian_log_likelihood(y: np.ndarray, S: np.ndarray, what: str) -> tuple[fl
     sol, logdet = _core.solve_spd(S, y.reshape(-1, 1), what)
     nis = float(y.reshape(-1) @ sol.reshape(-1))
     return -0.5 * (nis + logdet + y.size * math.log(2.0 * math.pi)), nis
+
+
+class InnovationStatistics:
+    """filterpy's derived innovation quantities, from ``log_likelihood``, ``nis`` and ``S``
+    of the last update (filterpy computes them lazily; here they are cheap properties)."""
+
+    log_likelihood: float
+    nis: float
+    S: np.ndarray
+
+    @property
+    def likelihood(self) -> float:
+        """exp(log_likelihood), floored at the smallest positive float as in filterpy."""
+        return max(math.exp(self.log_likelihood), sys.float_info.min)
+
+    @property
+    def mahalanobis(self) -> float:
+        """sqrt(y^T S^-1 y) of the last update."""
+        return math.sqrt(self.nis)
+
+    @property
+    def SI(self) -> np.ndarray:
+        """Inverse of the innovation covariance of the last update (computed on request)."""
+        return np.linalg.inv(self.S)

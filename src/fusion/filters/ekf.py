@@ -7,19 +7,17 @@ built-in motion and sensor models use :class:`~fusion.filters.ExtendedKalmanFilt
 
 from __future__ import annotations
 
-import math
-import sys
 from typing import Any, Callable
 
 import numpy as np
 
 from fusion import _core
-from fusion.filters._common import LOG_FLOAT_MIN, as_matrix, as_vector
+from fusion.filters._common import LOG_FLOAT_MIN, InnovationStatistics, as_matrix, as_vector
 
 __all__ = ["ExtendedKalmanFilter"]
 
 
-class ExtendedKalmanFilter:
+class ExtendedKalmanFilter(InnovationStatistics):
     """EKF: ``x' = F x + B u`` for the prediction (override :meth:`predict_x` for a
     nonlinear f), ``z = h(x)`` linearised by the ``HJacobian`` callable for the update.
 
@@ -44,18 +42,6 @@ class ExtendedKalmanFilter:
         self.nis = 0.0
         self.x_prior, self.P_prior = self.x.copy(), self.P.copy()
         self.x_post, self.P_post = self.x.copy(), self.P.copy()
-
-    @property
-    def likelihood(self) -> float:
-        return max(math.exp(self.log_likelihood), sys.float_info.min)
-
-    @property
-    def mahalanobis(self) -> float:
-        return math.sqrt(self.nis)
-
-    @property
-    def SI(self) -> np.ndarray:
-        return np.linalg.inv(self.S)
 
     def predict_x(self, u: Any = 0) -> None:
         """x = F x + B u. Override for a nonlinear state transition."""

@@ -15,19 +15,18 @@ one import. Differences, all deliberate:
 
 from __future__ import annotations
 
-import math
-import sys
 from typing import Any, Sequence
 
 import numpy as np
 
 from fusion import _core
 from fusion.errors import ShapeError
+from fusion.filters._common import InnovationStatistics
 
 __all__ = ["KalmanFilter"]
 
 
-class KalmanFilter(_core.KalmanFilter):
+class KalmanFilter(InnovationStatistics, _core.KalmanFilter):
     """Kalman filter for a linear system ``x' = F x + B u + w``, ``z = H x + v``.
 
     Parameters
@@ -46,22 +45,6 @@ class KalmanFilter(_core.KalmanFilter):
 
     def __init__(self, dim_x: int, dim_z: int, dim_u: int = 0) -> None:
         super().__init__(dim_x, dim_z, dim_u)
-
-    # filterpy computes these lazily; they are cheap here.
-    @property
-    def likelihood(self) -> float:
-        """exp(log_likelihood), floored at the smallest positive float as in filterpy."""
-        return max(math.exp(self.log_likelihood), sys.float_info.min)
-
-    @property
-    def mahalanobis(self) -> float:
-        """sqrt(y^T S^-1 y) of the last update."""
-        return math.sqrt(self.nis)
-
-    @property
-    def SI(self) -> np.ndarray:
-        """Inverse of the innovation covariance of the last update (computed on request)."""
-        return np.linalg.inv(self.S)
 
     def get_prediction(self, u: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """Predicted (x, P) without changing the filter."""

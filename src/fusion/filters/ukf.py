@@ -10,15 +10,13 @@ covariance is re-symmetrised. For many filters with built-in models use
 
 from __future__ import annotations
 
-import math
-import sys
 from typing import Any, Callable
 
 import numpy as np
 
 from fusion import _core
 from fusion.errors import ConfigurationError, NumericalError
-from fusion.filters._common import LOG_FLOAT_MIN, as_matrix, as_vector, check_finite, gaussian_log_likelihood
+from fusion.filters._common import LOG_FLOAT_MIN, InnovationStatistics, as_matrix, as_vector, check_finite, gaussian_log_likelihood
 
 __all__ = ["MerweScaledSigmaPoints", "UnscentedKalmanFilter", "unscented_transform"]
 
@@ -98,7 +96,7 @@ def unscented_transform(
     return x, P
 
 
-class UnscentedKalmanFilter:
+class UnscentedKalmanFilter(InnovationStatistics):
     """UKF for ``x' = fx(x, dt)``, ``z = hx(x)`` with sigma points from ``points``.
 
     Same constructor and attributes as filterpy's (``x`` is 1-D here too); ``predict(dt=None,
@@ -145,18 +143,6 @@ class UnscentedKalmanFilter:
         self.nis = 0.0
         self.x_prior, self.P_prior = self.x.copy(), self.P.copy()
         self.x_post, self.P_post = self.x.copy(), self.P.copy()
-
-    @property
-    def likelihood(self) -> float:
-        return max(math.exp(self.log_likelihood), sys.float_info.min)
-
-    @property
-    def mahalanobis(self) -> float:
-        return math.sqrt(self.nis)
-
-    @property
-    def SI(self) -> np.ndarray:
-        return np.linalg.inv(self.S)
 
     def compute_process_sigmas(self, dt: float | None = None, fx: Callable[..., Any] | None = None, **fx_args: Any) -> None:
         """Sigma points of (x, P) passed through fx into ``sigmas_f``."""
