@@ -13,7 +13,8 @@
 //      often confuse front and back, and a flip must not swing the box);
 //   4. unmatched tracks coast; a track is deleted after max_age consecutive misses, after
 //      max_coast_s seconds without an update, or (logic "llr") when its score falls below
-//      llr_delete; a tentative M-of-N track is deleted once it can no longer be confirmed;
+//      llr_delete; a tentative M-of-N track is deleted when its first confirm_window
+//      steps hold fewer than min_hits updates;
 //   5. unmatched detections (score >= birth_score_threshold) start tentative tracks, which
 //      become confirmed after min_hits updates (within the last confirm_window frames when
 //      confirm_window > 0: M-of-N), or (logic "llr") when their score reaches llr_confirm.
