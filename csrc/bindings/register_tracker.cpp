@@ -46,6 +46,8 @@ py::dict output_layout() {
   d["box"] = offsetof(TrackOutput, box);
   d["velocity"] = offsetof(TrackOutput, velocity);
   d["score"] = offsetof(TrackOutput, score);
+  d["llr"] = offsetof(TrackOutput, llr);
+  d["existence"] = offsetof(TrackOutput, existence);
   d["hits"] = offsetof(TrackOutput, hits);
   d["age"] = offsetof(TrackOutput, age);
   d["time_since_update"] = offsetof(TrackOutput, time_since_update);
@@ -62,11 +64,26 @@ void register_tracker(py::module_& m) {
       .def_property(
           "cost", [](const ClassConfig& c) { return std::string(tracking::to_string(c.cost)); },
           [](ClassConfig& c, const std::string& s) { c.cost = tracking::cost_kind_from_string(s); })
+      .def_property(
+          "motion", [](const ClassConfig& c) { return std::string(tracking::to_string(c.motion)); },
+          [](ClassConfig& c, const std::string& s) { c.motion = tracking::motion_kind_from_string(s); })
+      .def_property(
+          "logic", [](const ClassConfig& c) { return std::string(tracking::to_string(c.logic)); },
+          [](ClassConfig& c, const std::string& s) { c.logic = tracking::track_logic_from_string(s); })
       .def_readwrite("gate", &ClassConfig::gate)
       .def_readwrite("min_hits", &ClassConfig::min_hits)
+      .def_readwrite("confirm_window", &ClassConfig::confirm_window)
       .def_readwrite("max_age", &ClassConfig::max_age)
+      .def_readwrite("max_coast_s", &ClassConfig::max_coast_s)
+      .def_readwrite("pd", &ClassConfig::pd)
+      .def_readwrite("clutter_density", &ClassConfig::clutter_density)
+      .def_readwrite("llr_init", &ClassConfig::llr_init)
+      .def_readwrite("llr_confirm", &ClassConfig::llr_confirm)
+      .def_readwrite("llr_delete", &ClassConfig::llr_delete)
+      .def_readwrite("llr_max", &ClassConfig::llr_max)
       .def_readwrite("score_threshold", &ClassConfig::score_threshold)
       .def_readwrite("birth_score_threshold", &ClassConfig::birth_score_threshold)
+      .def_readwrite("two_stage", &ClassConfig::two_stage)
       .def_readwrite("score_coast_penalty", &ClassConfig::score_coast_penalty)
       .def_readwrite("r_pos", &ClassConfig::r_pos)
       .def_readwrite("r_yaw", &ClassConfig::r_yaw)
@@ -75,10 +92,12 @@ void register_tracker(py::module_& m) {
       .def_readwrite("q_yaw", &ClassConfig::q_yaw)
       .def_readwrite("q_size", &ClassConfig::q_size)
       .def_readwrite("q_vel", &ClassConfig::q_vel)
+      .def_readwrite("q_yaw_rate", &ClassConfig::q_yaw_rate)
       .def_readwrite("p0_pos", &ClassConfig::p0_pos)
       .def_readwrite("p0_yaw", &ClassConfig::p0_yaw)
       .def_readwrite("p0_size", &ClassConfig::p0_size)
       .def_readwrite("p0_vel", &ClassConfig::p0_vel)
+      .def_readwrite("p0_yaw_rate", &ClassConfig::p0_yaw_rate)
       .def_readwrite("min_size", &ClassConfig::min_size);
 
   m.def("tracker_output_layout", &output_layout,

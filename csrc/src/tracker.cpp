@@ -50,6 +50,12 @@ Mat<kMeasDim, kStateDim> meas_matrix() {
   return H;
 }
 
+int popcount64(std::uint64_t v) {
+  int n = 0;
+  for (; v; v &= v - 1) ++n;  // portable C++17 (std::popcount is C++20)
+  return n;
+}
+
 void check_positive(double v, const char* name, std::int32_t cls, bool allow_zero = false) {
   if (!std::isfinite(v) || v < 0.0 || (!allow_zero && v == 0.0))
     throw ConfigurationError("tracker class " + std::to_string(cls) + ": " + name + " must be " +
@@ -71,6 +77,22 @@ CostKind cost_kind_from_string(std::string_view name) {
       "tracker cost: expected one of giou_3d, giou_bev, iou_3d, iou_bev, distance, "
       "distance_bev, mahalanobis, but got '" + std::string(name) + "'");
 }
+
+MotionKind motion_kind_from_string(std::string_view name) {
+  if (name == "cv") return MotionKind::kCv;
+  if (name == "ctrv") return MotionKind::kCtrv;
+  throw ConfigurationError("tracker motion: expected one of cv, ctrv, but got '" + std::string(name) + "'");
+}
+
+const char* to_string(MotionKind kind) { return kind == MotionKind::kCtrv ? "ctrv" : "cv"; }
+
+TrackLogic track_logic_from_string(std::string_view name) {
+  if (name == "hits") return TrackLogic::kHits;
+  if (name == "llr") return TrackLogic::kLlr;
+  throw ConfigurationError("tracker logic: expected one of hits, llr, but got '" + std::string(name) + "'");
+}
+
+const char* to_string(TrackLogic logic) { return logic == TrackLogic::kLlr ? "llr" : "hits"; }
 
 const char* to_string(CostKind kind) {
   switch (kind) {
@@ -98,6 +120,24 @@ void ClassConfig::validate(std::int32_t class_id) const {
                              std::to_string(gate));
   if (min_hits < 1) throw ConfigurationError(where + "min_hits must be >= 1, got " + std::to_string(min_hits));
   if (max_age < 1) throw ConfigurationError(where + "max_age must be >= 1, got " + std::to_string(max_age));
+  if (confirm_window < 0 || confirm_window > 64)
+    throw ConfigurationError(where + "confirm_window must be in [0, 64], got " + std::to_string(confirm_window));
+  if (confirm_window > 0 && min_hits > confirm_window)
+    throw ConfigurationError(where + "min_hits (" + std::to_string(min_hits) +
+                             ") cannot exceed confirm_window (" + std::to_string(confirm_window) + ")");
+  if (std::isnan(max_coast_s) || max_coast_s <= 0.0)
+    throw ConfigurationError(where + "max_coast_s must be > 0, got " + std::to_string(max_coast_s));
+  if (!(pd > 0.0 && pd < 1.0))
+    throw ConfigurationError(where + "pd must be in (0, 1), got " + std::to_string(pd));
+  check_positive(clutter_density, "clutter_density", class_id);
+  if (!std::isfinite(llr_init) || !std::isfinite(llr_confirm) || !std::isfinite(llr_delete) ||
+      !std::isfinite(llr_max))
+    throw ConfigurationError(where + "llr_init, llr_confirm, llr_delete and llr_max must be finite");
+  if (!(llr_delete < llr_init && llr_init <= llr_max && llr_confirm <= llr_max))
+    throw ConfigurationError(where + "expected llr_delete < llr_init <= llr_max and llr_confirm <= llr_max, got "
+                             "llr_delete=" + std::to_string(llr_delete) + ", llr_init=" +
+                             std::to_string(llr_init) + ", llr_confirm=" + std::to_string(llr_confirm) +
+                             ", llr_max=" + std::to_string(llr_max));
   if (std::isnan(score_threshold) || std::isnan(birth_score_threshold))
     throw ConfigurationError(where + "score thresholds must not be NaN");
   check_positive(score_coast_penalty, "score_coast_penalty", class_id, true);
@@ -108,6 +148,8 @@ void ClassConfig::validate(std::int32_t class_id) const {
   check_positive(q_yaw, "q_yaw", class_id, true);
   check_positive(q_size, "q_size", class_id, true);
   check_positive(q_vel, "q_vel", class_id, true);
+  check_positive(q_yaw_rate, "q_yaw_rate", class_id, true);
+  check_positive(p0_yaw_rate, "p0_yaw_rate", class_id);
   check_positive(p0_pos, "p0_pos", class_id);
   check_positive(p0_yaw, "p0_yaw", class_id);
   check_positive(p0_size, "p0_size", class_id);
@@ -172,17 +214,21 @@ const ClassConfig& Tracker::class_config(std::int32_t class_id) const {
 void Tracker::predict(Track& t, double dt) const {
   if (dt <= 0.0) return;
   const ClassConfig& c = class_config(t.class_id);
-  StateMat F = StateMat::Identity();
-  F(0, 7) = F(1, 8) = F(2, 9) = dt;
+  StateMat F;
+  box_motion_predict(c.motion, t.x, F, dt);  // x <- f(x), F = df/dx (EKF for CTRV)
+  const bool ctrv = c.motion == MotionKind::kCtrv;
   StateMat Q = StateMat::Zero();
   Q.diagonal() << c.q_pos, c.q_pos, c.q_pos, c.q_yaw, c.q_size, c.q_size, c.q_size, c.q_vel,
-      c.q_vel, c.q_vel;
+      ctrv ? c.q_yaw_rate : c.q_vel, c.q_vel;
   Q *= dt;
-  kalman_predict<kStateDim>(t.x, t.P, F, Q);
+  const StateMat FP = F * t.P;
+  t.P.noalias() = FP * F.transpose();
+  t.P += Q;
+  symmetrize(t.P);
   t.x(3) = wrap_angle(t.x(3));
 }
 
-void Tracker::update(Track& t, const Box3& z, const ClassConfig& c) const {
+double Tracker::update(Track& t, const Box3& z, const ClassConfig& c) const {
   const MeasVec y = residual(z, t.x);
   const auto H = meas_matrix();
   const MeasMat R = meas_noise(c);
@@ -196,9 +242,10 @@ void Tracker::update(Track& t, const Box3& z, const ClassConfig& c) const {
   }
   t.x(3) = wrap_angle(t.x(3));
   for (int i = 4; i < 7; ++i) t.x(i) = std::max(t.x(i), c.min_size);
+  return info.status == UpdateStatus::kOk ? info.log_likelihood : std::nan("");
 }
 
-void Tracker::start_track(const Detection& d, Index det_index) {
+void Tracker::start_track(const Detection& d, Index det_index, TimeNs t_ns) {
   const ClassConfig& c = class_config(d.class_id);
   Track t;
   t.x.setZero();
@@ -206,13 +253,16 @@ void Tracker::start_track(const Detection& d, Index det_index) {
       std::max(d.box.w, c.min_size), std::max(d.box.h, c.min_size), 0.0, 0.0, 0.0;
   t.P.setZero();
   t.P.diagonal() << c.p0_pos, c.p0_pos, c.p0_pos, c.p0_yaw, c.p0_size, c.p0_size, c.p0_size,
-      c.p0_vel, c.p0_vel, c.p0_vel;
+      c.p0_vel, c.motion == MotionKind::kCtrv ? c.p0_yaw_rate : c.p0_vel, c.p0_vel;
   t.id = next_id_++;
   t.class_id = d.class_id;
   t.hits = 1;
   t.age = 0;
   t.time_since_update = 0;
-  t.confirmed = c.min_hits <= 1;
+  t.hit_bits = 1;
+  t.last_update_t = t_ns;
+  t.llr = c.llr_init;
+  t.confirmed = c.logic == TrackLogic::kLlr ? c.llr_init >= c.llr_confirm : c.min_hits <= 1;
   t.score_sum = d.score;
   t.detection = static_cast<std::int32_t>(det_index);
   tracks_.push_back(t);  // within the reserved capacity: the caller checked the size
@@ -301,12 +351,22 @@ Index Tracker::step(const Detection* dets, Index n, TimeNs t_ns, TrackOutput* ou
 
   for (const std::int32_t cls : step_classes_) {
     const ClassConfig& c = class_config(cls);
+    // Two-stage (ByteTrack-like): confident detections (>= birth_score_threshold) are matched
+    // first, so a weak detection can never take a track from a confident one; the tracks left
+    // over then try the weak detections, which can update tracks but never start them.
+    for (int stage = 0; stage < (c.two_stage ? 2 : 1); ++stage) {
     Index rows = 0, cols = 0;
     for (Index k = 0; k < nt; ++k)
-      if (tracks_[static_cast<std::size_t>(k)].class_id == cls) row_tracks_[static_cast<std::size_t>(rows++)] = k;
-    for (Index i = 0; i < n; ++i)
-      if (det_used_[static_cast<std::size_t>(i)] && dets[i].class_id == cls)
-        col_dets_[static_cast<std::size_t>(cols++)] = i;
+      if (tracks_[static_cast<std::size_t>(k)].class_id == cls && tracks_[static_cast<std::size_t>(k)].detection < 0)
+        row_tracks_[static_cast<std::size_t>(rows++)] = k;
+    for (Index i = 0; i < n; ++i) {
+      if (!det_used_[static_cast<std::size_t>(i)] || dets[i].class_id != cls ||
+          det_track_[static_cast<std::size_t>(i)] >= 0)
+        continue;
+      const bool strong = dets[i].score >= c.birth_score_threshold;
+      if (c.two_stage && strong != (stage == 0)) continue;
+      col_dets_[static_cast<std::size_t>(cols++)] = i;
+    }
     if (rows == 0 || cols == 0) continue;
     for (Index r = 0; r < rows; ++r) {
       const Index k = row_tracks_[static_cast<std::size_t>(r)];
@@ -324,8 +384,11 @@ Index Tracker::step(const Detection* dets, Index n, TimeNs t_ns, TrackOutput* ou
     for (Index r = 0; r < rows; ++r) {
       const Index q = row_to_col_[static_cast<std::size_t>(r)];
       if (q == assoc::kUnassigned) continue;
-      det_track_[static_cast<std::size_t>(col_dets_[static_cast<std::size_t>(q)])] =
-          row_tracks_[static_cast<std::size_t>(r)];
+      const Index k = row_tracks_[static_cast<std::size_t>(r)];
+      det_track_[static_cast<std::size_t>(col_dets_[static_cast<std::size_t>(q)])] = k;
+      tracks_[static_cast<std::size_t>(k)].detection = static_cast<std::int32_t>(
+          col_dets_[static_cast<std::size_t>(q)]);  // marks the track as taken for stage 2
+    }
     }
   }
 
@@ -335,7 +398,9 @@ Index Tracker::step(const Detection* dets, Index n, TimeNs t_ns, TrackOutput* ou
     if (k < 0) continue;
     Track& t = tracks_[static_cast<std::size_t>(k)];
     const ClassConfig& c = class_config(t.class_id);
-    update(t, dets[i].box, c);
+    const double ll = update(t, dets[i].box, c);
+    // Blackman's score increment of a hit; a failed update (never with R > 0) adds nothing.
+    if (std::isfinite(ll)) t.llr += std::log(c.pd) + ll - std::log(c.clutter_density);
     t.detection = static_cast<std::int32_t>(i);
   }
 
@@ -345,15 +410,37 @@ Index Tracker::step(const Detection* dets, Index n, TimeNs t_ns, TrackOutput* ou
     Track& t = tracks_[k];
     const ClassConfig& c = class_config(t.class_id);
     t.age += 1;
+    t.hit_bits <<= 1;
     if (t.detection >= 0) {
       t.hits += 1;
       t.time_since_update = 0;
+      t.hit_bits |= 1u;
+      t.last_update_t = t_ns;
       t.score_sum += dets[t.detection].score;
-      if (t.hits >= c.min_hits) t.confirmed = true;
     } else {
       t.time_since_update += 1;
+      t.llr += std::log1p(-c.pd);
     }
-    if (t.time_since_update >= c.max_age) continue;
+    t.llr = std::min(t.llr, c.llr_max);
+    bool drop = t.time_since_update >= c.max_age ||
+                (t.time_since_update > 0 && ns_to_s(t_ns - t.last_update_t) > c.max_coast_s);
+    if (c.logic == TrackLogic::kLlr) {
+      if (!t.confirmed && t.llr >= c.llr_confirm) t.confirmed = true;
+      drop = drop || t.llr < c.llr_delete;
+    } else if (!t.confirmed) {
+      if (c.confirm_window > 0) {
+        // M-of-N: hits among the last N steps (the track's age bounds the window).
+        const int n_win = std::min(c.confirm_window, t.age + 1);
+        const std::uint64_t mask = n_win >= 64 ? ~std::uint64_t{0} : ((std::uint64_t{1} << n_win) - 1);
+        const int m = popcount64(t.hit_bits & mask);
+        if (m >= c.min_hits) t.confirmed = true;
+        // A full window short of M hits fails the test: the track was most likely clutter.
+        else if (t.age + 1 >= c.confirm_window) drop = true;
+      } else if (t.hits >= c.min_hits) {
+        t.confirmed = true;
+      }
+    }
+    if (drop) continue;
     if (w != k) tracks_[w] = t;
     ++w;
   }
@@ -364,7 +451,7 @@ Index Tracker::step(const Detection* dets, Index n, TimeNs t_ns, TrackOutput* ou
     if (!det_used_[static_cast<std::size_t>(i)] || det_track_[static_cast<std::size_t>(i)] >= 0) continue;
     if (dets[i].score < class_config(dets[i].class_id).birth_score_threshold) continue;
     if (num_tracks() >= config_.max_tracks) break;
-    start_track(dets[i], i);
+    start_track(dets[i], i, t_ns);
   }
 
   // 6. report
@@ -378,8 +465,10 @@ Index Tracker::step(const Detection* dets, Index n, TimeNs t_ns, TrackOutput* ou
                                          : t.time_since_update > 0 ? TrackStatus::kCoasting
                                                                    : TrackStatus::kConfirmed);
     for (int j = 0; j < 7; ++j) o.box[j] = t.x(j);
-    for (int j = 0; j < 3; ++j) o.velocity[j] = t.x(7 + j);
+    box_velocity(c.motion, t.x, o.velocity);
     o.score = t.score_sum / t.hits - c.score_coast_penalty * t.time_since_update;
+    o.llr = t.llr;
+    o.existence = 1.0 / (1.0 + std::exp(-t.llr));
     o.hits = t.hits;
     o.age = t.age;
     o.time_since_update = t.time_since_update;

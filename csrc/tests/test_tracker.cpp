@@ -274,3 +274,189 @@ TEST_CASE("tracker: steady-state steps allocate nothing") {
     CHECK(trk.num_tracks() > 0);
   }
 }
+
+// ---- motion models ----
+
+TEST_CASE("box motion: CTRV and CV Jacobians match finite differences") {
+  for (MotionKind kind : {MotionKind::kCv, MotionKind::kCtrv}) {
+    for (double w : {0.0, 3e-5, 0.4, -1.3}) {  // straight, below/above the series switch, turning
+      BoxState x0;
+      x0 << 3.0, -2.0, 0.7, 0.6, 4.1, 1.8, 1.5, 7.0, w, 0.2;
+      const double dt = 0.1;
+      BoxState x = x0;
+      BoxStateMat F;
+      box_motion_predict(kind, x, F, dt);
+      for (int j = 0; j < 10; ++j) {
+        const double h = 1e-6;
+        BoxState xp = x0, xm = x0;
+        xp(j) += h;
+        xm(j) -= h;
+        BoxStateMat Fd;
+        box_motion_predict(kind, xp, Fd, dt);
+        box_motion_predict(kind, xm, Fd, dt);
+        for (int i = 0; i < 10; ++i) CHECK_CLOSE(F(i, j), (xp(i) - xm(i)) / (2 * h), 1e-6);
+      }
+    }
+  }
+  // a full circle at constant turn rate returns to the start
+  BoxState x;
+  x << 0.0, 0.0, 0.0, 0.0, 4.0, 1.8, 1.5, 5.0, 2.0 * kPi / 4.0, 0.0;
+  BoxStateMat F;
+  for (int k = 0; k < 40; ++k) box_motion_predict(MotionKind::kCtrv, x, F, 0.1);
+  CHECK_CLOSE(x(0), 0.0, 1e-9);
+  CHECK_CLOSE(x(1), 0.0, 1e-9);
+}
+
+TEST_CASE("tracker: a turning target is tracked better with CTRV than with CV") {
+  auto rms_error = [](MotionKind kind) {
+    TrackerConfig cfg = small_config(1, 3);
+    cfg.default_class.motion = kind;
+    cfg.default_class.r_pos = 0.04;
+    cfg.default_class.q_pos = 0.01;
+    cfg.default_class.q_yaw = 0.01;
+    cfg.default_class.r_yaw = 0.01;
+    cfg.default_class.q_vel = 1.0;
+    cfg.default_class.q_yaw_rate = 0.1;
+    Tracker trk(cfg);
+    std::vector<TrackOutput> out(16);
+    // 10 m/s on a circle of radius 20 m, heading tangent; every third frame is missed
+    const double v = 10.0, R = 20.0;
+    double se = 0.0;
+    int n_err = 0;
+    for (int f = 0; f < 80; ++f) {
+      const double a = v / R * 0.1 * f;
+      const double x = R * std::sin(a), y = R - R * std::cos(a);
+      Detection d = car(x, y, a);
+      const Index n = trk.step(&d, f % 3 == 2 ? 0 : 1, f * kFrame, out.data());
+      CHECK(n == 1);
+      if (f >= 20 && n == 1) {
+        se += (out[0].box[0] - x) * (out[0].box[0] - x) + (out[0].box[1] - y) * (out[0].box[1] - y);
+        ++n_err;
+      }
+    }
+    CHECK(trk.num_tracks() == 1);
+    return std::sqrt(se / n_err);
+  };
+  const double cv = rms_error(MotionKind::kCv), ctrv = rms_error(MotionKind::kCtrv);
+  CHECK(ctrv < 0.6 * cv);
+  CHECK(ctrv < 0.15);
+}
+
+// ---- track management ----
+
+TEST_CASE("tracker: M-of-N confirms with M hits in the last N frames, else deletes") {
+  TrackerConfig cfg = small_config(2, 5);
+  cfg.default_class.confirm_window = 3;  // 2 of 3
+  {
+    Tracker trk(cfg);
+    std::vector<TrackOutput> out(16);
+    Detection d = car(0.0, 0.0);
+    trk.step(&d, 1, 0, out.data());
+    CHECK(out[0].status == static_cast<std::int32_t>(TrackStatus::kTentative));
+    trk.step(nullptr, 0, kFrame, out.data());  // hit, miss
+    CHECK(out[0].status == static_cast<std::int32_t>(TrackStatus::kTentative));
+    CHECK(trk.step(&d, 1, 2 * kFrame, out.data()) == 1);  // hit, miss, hit: 2 of 3
+    CHECK(out[0].status == static_cast<std::int32_t>(TrackStatus::kConfirmed));
+  }
+  {
+    Tracker trk(cfg);
+    std::vector<TrackOutput> out(16);
+    Detection d = car(0.0, 0.0);
+    trk.step(&d, 1, 0, out.data());
+    CHECK(trk.step(nullptr, 0, kFrame, out.data()) == 1);
+    // hit, miss, miss: 1 of 3 fails the test although max_age (5) is not reached
+    CHECK(trk.step(nullptr, 0, 2 * kFrame, out.data()) == 0);
+  }
+  TrackerConfig bad = cfg;
+  bad.default_class.min_hits = 4;
+  bool threw = false;
+  try {
+    Tracker t(bad);
+  } catch (const ConfigurationError& e) {
+    threw = std::string(e.what()).find("confirm_window") != std::string::npos;
+  }
+  CHECK(threw);
+}
+
+TEST_CASE("tracker: LLR logic confirms on consistent hits, deletes on misses; existence rises") {
+  TrackerConfig cfg = small_config(1, 100);
+  cfg.default_class.logic = TrackLogic::kLlr;
+  cfg.default_class.r_pos = 0.05;
+  cfg.default_class.r_yaw = 0.05;
+  cfg.default_class.r_size = 0.05;
+  cfg.default_class.q_pos = 0.1;
+  cfg.default_class.q_yaw = 0.1;
+  cfg.default_class.q_size = 0.1;
+  cfg.default_class.p0_vel = 4.0;
+  // a small initial uncertainty: the first update's likelihood then already beats clutter
+  cfg.default_class.p0_pos = 0.1;
+  cfg.default_class.p0_yaw = 0.1;
+  cfg.default_class.p0_size = 0.1;
+  cfg.default_class.clutter_density = 1e-4;
+  cfg.default_class.pd = 0.9;
+  cfg.default_class.llr_confirm = 6.0;
+  cfg.default_class.llr_delete = -2.0;
+  cfg.default_class.llr_max = 10.0;
+  Tracker trk(cfg);
+  std::vector<TrackOutput> out(16);
+  double prev = -1.0;
+  int confirmed_at = -1;
+  for (int f = 0; f < 12; ++f) {
+    Detection d = car(1.0 * 0.1 * f, 0.0);
+    CHECK(trk.step(&d, 1, f * kFrame, out.data()) == 1);
+    CHECK(out[0].existence >= 0.0 && out[0].existence <= 1.0);
+    CHECK(out[0].existence >= prev);  // every hit raises the score (until the clamp)
+    prev = out[0].existence;
+    if (f == 0) CHECK_CLOSE(out[0].existence, 0.5, 1e-12);
+    if (confirmed_at < 0 && out[0].status == static_cast<std::int32_t>(TrackStatus::kConfirmed)) confirmed_at = f;
+  }
+  CHECK(confirmed_at >= 1 && confirmed_at <= 4);
+  CHECK_CLOSE(out[0].llr, 10.0, 1e-12);  // clamped at llr_max
+  // misses: log(0.1) = -2.3 each; from 10 the score falls below -2 on the 6th miss
+  int alive = 0;
+  for (int f = 12; f < 30; ++f) {
+    const Index n = trk.step(nullptr, 0, f * kFrame, out.data());
+    if (n == 1) {
+      CHECK(out[0].existence < prev);
+      prev = out[0].existence;
+      ++alive;
+    }
+  }
+  CHECK(alive == 5);
+  CHECK(trk.num_tracks() == 0);
+}
+
+TEST_CASE("tracker: max_coast_s deletes after a time without update") {
+  TrackerConfig cfg = small_config(1, 100);
+  cfg.default_class.max_coast_s = 0.25;
+  Tracker trk(cfg);
+  std::vector<TrackOutput> out(16);
+  Detection d = car(0.0, 0.0);
+  trk.step(&d, 1, 0, out.data());
+  CHECK(trk.step(nullptr, 0, 2 * kFrame, out.data()) == 1);  // 0.2 s
+  CHECK(trk.step(nullptr, 0, 3 * kFrame, out.data()) == 0);  // 0.3 s > 0.25 s
+  // a long gap in time deletes after one miss even though max_age is 100
+  trk.step(&d, 1, 4 * kFrame, out.data());
+  CHECK(trk.step(nullptr, 0, 10 * kFrame, out.data()) == 0);
+}
+
+TEST_CASE("tracker: CTRV and LLR steps allocate nothing") {
+  TrackerConfig cfg = small_config(2, 3);
+  cfg.default_class.motion = MotionKind::kCtrv;
+  cfg.default_class.logic = TrackLogic::kLlr;
+  cfg.default_class.confirm_window = 4;
+  Tracker trk(cfg);
+  std::vector<TrackOutput> out(16);
+  std::vector<Detection> dets(16);
+  const long before = g_allocations.load();
+  for (int f = 0; f < 60; ++f) {
+    Index n = 0;
+    for (int i = 0; i < 8; ++i) {
+      if ((f + i) % 7 == 0 || (i >= 6 && f > 30)) continue;
+      dets[static_cast<std::size_t>(n++)] = car(8.0 * i + 0.5 * f, 3.0 * (i % 3), 0.1 * i, 1 + i % 2);
+    }
+    trk.step(dets.data(), n, f * kFrame, out.data());
+  }
+  CHECK(g_allocations.load() == before);
+  CHECK(trk.num_tracks() > 0);
+}

@@ -2113,6 +2113,9 @@ class TrackerClassConfig:
     Per-class tracker parameters (see fusion.tracking.ClassConfig).
     """
     cost: str
+    logic: str
+    motion: str
+    two_stage: bool
     def __init__(self) -> None:
         ...
     @property
@@ -2122,16 +2125,58 @@ class TrackerClassConfig:
     def birth_score_threshold(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
         ...
     @property
+    def clutter_density(self) -> float:
+        ...
+    @clutter_density.setter
+    def clutter_density(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def confirm_window(self) -> int:
+        ...
+    @confirm_window.setter
+    def confirm_window(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
     def gate(self) -> float:
         ...
     @gate.setter
     def gate(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
         ...
     @property
+    def llr_confirm(self) -> float:
+        ...
+    @llr_confirm.setter
+    def llr_confirm(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def llr_delete(self) -> float:
+        ...
+    @llr_delete.setter
+    def llr_delete(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def llr_init(self) -> float:
+        ...
+    @llr_init.setter
+    def llr_init(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def llr_max(self) -> float:
+        ...
+    @llr_max.setter
+    def llr_max(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
     def max_age(self) -> int:
         ...
     @max_age.setter
     def max_age(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def max_coast_s(self) -> float:
+        ...
+    @max_coast_s.setter
+    def max_coast_s(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
         ...
     @property
     def min_hits(self) -> int:
@@ -2170,6 +2215,18 @@ class TrackerClassConfig:
     def p0_yaw(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
         ...
     @property
+    def p0_yaw_rate(self) -> float:
+        ...
+    @p0_yaw_rate.setter
+    def p0_yaw_rate(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def pd(self) -> float:
+        ...
+    @pd.setter
+    def pd(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
     def q_pos(self) -> float:
         ...
     @q_pos.setter
@@ -2192,6 +2249,12 @@ class TrackerClassConfig:
         ...
     @q_yaw.setter
     def q_yaw(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def q_yaw_rate(self) -> float:
+        ...
+    @q_yaw_rate.setter
+    def q_yaw_rate(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
         ...
     @property
     def r_pos(self) -> float:

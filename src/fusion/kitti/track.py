@@ -4,6 +4,7 @@ Usage::
 
     python -m fusion.kitti.track --detections DIR --seqmap FILE --out DIR
         [--category car|pedestrian|cyclist ...] [--config FILE] [--calib DIR]
+        [--min-output-score X | --all-scores] [--baseline ab3dmot]
 
 ``--detections`` is either a folder holding one sub-folder per category whose name ends in
 ``_Car``, ``_Pedestrian``, ``_Cyclist`` (e.g. ``pointrcnn_Car/0000.txt``), or a single category
@@ -30,6 +31,16 @@ The tracker parameters default to :data:`KITTI_CONFIG` (tuned on the KITTI train
 or a table ``{car = 2.0, pedestrian = 2.0, cyclist = 0.0}``: tracks whose mean detection score is
 below are not written). ``--baseline ab3dmot`` runs AB3DMOT-like settings instead (see
 :func:`ab3dmot_config`; every track is written whatever its score, one coasted frame included).
+
+The default parameters are the TOML file ``fusion/kitti/configs/pointrcnn.toml`` shipped with
+the package (:data:`DEFAULT_CONFIG`). Its ``[kitti]`` table may also set ``output_score``:
+``"mean"`` (mean detection score of the track), ``"existence"`` (the tracker's existence
+probability) or ``"llr"`` (its log-likelihood ratio).
+
+Evaluation procedure: HOTA/MOTA/IDSW are reported on the output after the per-category
+``min_output_score`` (as AB3DMOT reports them); sAMOTA/AMOTA sweep score thresholds
+themselves and are computed on the unthresholded output written with ``--all-scores``
+(``--min-output-score X`` sets one threshold for every category instead).
 """
 
 from __future__ import annotations
@@ -49,7 +60,7 @@ from fusion.kitti.io import (TrackRows, camera_box_to_generic, generic_to_camera
 from fusion.tracking import (COASTING, CONFIRMED, DETECTION_DTYPE, TENTATIVE, ClassConfig, Tracker,
                              TrackerConfig)
 
-__all__ = ["track_main", "track_sequence", "ab3dmot_config", "load_config", "KITTI_CONFIG", "KITTI_OUTPUT", "CATEGORY_IDS"]
+__all__ = ["track_main", "track_sequence", "run_tracking", "config_for", "DEFAULT_CONFIG", "ab3dmot_config", "load_config", "KITTI_CONFIG", "KITTI_OUTPUT", "CATEGORY_IDS"]
 
 #: KITTI detection type codes (the ``class_id`` given to the tracker) per category.
 CATEGORY_IDS = {"pedestrian": 1, "car": 2, "cyclist": 3}
@@ -58,15 +69,10 @@ _IMAGE_SIZE = (1242, 375)
 FRAME_NS = 100_000_000
 
 
-def _kitti_config() -> TrackerConfig:
-    # Tuned on the KITTI training half with PointRCNN detections (scores are logits): a long
-    # max_age keeps identities through occlusions (coasting tracks are not written, see
-    # KITTI_OUTPUT), and births need a confident detection.
-    car = ClassConfig(cost="giou_3d", gate=-0.2, min_hits=2, max_age=8, birth_score_threshold=2.0)
-    ped = ClassConfig(cost="giou_3d", gate=-0.2, min_hits=2, max_age=8, birth_score_threshold=3.0)
-    cyc = ClassConfig(cost="giou_3d", gate=-0.5, min_hits=3, max_age=8, birth_score_threshold=3.0)
-    return TrackerConfig(default=ClassConfig(), classes={2: car, 1: ped, 3: cyc}, max_tracks=512,
-                         max_detections=512)
+#: The default tracker parameters and output rules (tuned on the training half).
+DEFAULT_CONFIG = Path(__file__).with_name("configs") / "pointrcnn.toml"
+_SCORE_FIELD = {"mean": "score", "existence": "existence", "llr": "llr"}
+_OUTPUT_SCORES = tuple(_SCORE_FIELD)
 
 
 def ab3dmot_config() -> TrackerConfig:
@@ -75,30 +81,28 @@ def ab3dmot_config() -> TrackerConfig:
     return TrackerConfig(default=c, classes={}, max_tracks=512, max_detections=512)
 
 
-#: Default tracker parameters for KITTI (class ids as in :data:`CATEGORY_IDS`).
-KITTI_CONFIG = _kitti_config()
-#: Default output rules (see the module docstring); min_output_score may be one number or a
-#: mapping category -> number.
-KITTI_OUTPUT: dict = {"output_max_coast": 0,
-                      "min_output_score": {"car": 2.0, "pedestrian": 2.0, "cyclist": 0.0}}
+_BUILTIN_OUTPUT: dict = {"output_max_coast": 0, "min_output_score": -np.inf, "output_score": "mean"}
 
 
 def load_config(path: str | os.PathLike[str] | None) -> tuple[TrackerConfig, dict]:
-    """Tracker config and output rules from a TOML file (or the KITTI defaults)."""
+    """Tracker config and output rules from a TOML file (default: :data:`DEFAULT_CONFIG`)."""
     if path is None:
-        return _kitti_config(), dict(KITTI_OUTPUT)
+        path = DEFAULT_CONFIG
     try:
         with open(path, "rb") as fh:
             data = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"{os.fspath(path)}: invalid TOML: {exc}") from None
-    out = dict(KITTI_OUTPUT)
+    out = dict(_BUILTIN_OUTPUT)
     kt = data.pop("kitti", {})
     for k, v in kt.items():
         if k not in out:
             raise ConfigurationError(f"{os.fspath(path)}: [kitti] unknown key {k!r}; known: {', '.join(out)}")
         out[k] = v
     mc, ms = out["output_max_coast"], out["min_output_score"]
+    if out["output_score"] not in _OUTPUT_SCORES:
+        raise ConfigurationError(f"{os.fspath(path)}: [kitti] output_score: expected one of "
+                                 f"{', '.join(_OUTPUT_SCORES)}, got {out['output_score']!r}")
     if isinstance(mc, bool) or not isinstance(mc, int) or mc < 0:
         raise ConfigurationError(f"{os.fspath(path)}: [kitti] output_max_coast: expected an integer >= 0, got {mc!r}")
     scores = ms.values() if isinstance(ms, dict) else [ms]
@@ -111,6 +115,11 @@ def load_config(path: str | os.PathLike[str] | None) -> tuple[TrackerConfig, dic
     except ConfigurationError as exc:
         raise ConfigurationError(f"{os.fspath(path)}: {exc}") from None
     return cfg, out
+
+
+#: Default tracker parameters for KITTI (class ids as in :data:`CATEGORY_IDS`) and output
+#: rules (see the module docstring; min_output_score is one number or category -> number).
+KITTI_CONFIG, KITTI_OUTPUT = load_config(DEFAULT_CONFIG)
 
 
 def detections_by_frame(path: str | os.PathLike[str], class_id: int, n_frames: int) -> tuple[list, list]:
@@ -149,8 +158,9 @@ def track_sequence(tracker: Tracker, dets: list, bboxes: list, class_id: int, P2
         sel = (st == CONFIRMED) | ((st == COASTING) & (tr["time_since_update"] <= output["output_max_coast"]))
         if f < cfg.min_hits:
             sel |= (st == TENTATIVE) & (tr["detection"] >= 0)
-        sel &= tr["score"] >= min_score
-        tr = tr[sel]
+        score = tr[_SCORE_FIELD[output.get("output_score", "mean")]]
+        sel &= score >= min_score
+        tr, score = tr[sel], score[sel]
         if not len(tr):
             continue
         cam = generic_to_camera_box(tr["box"])
@@ -164,7 +174,7 @@ def track_sequence(tracker: Tracker, dets: list, bboxes: list, class_id: int, P2
         rows["id"].append(tr["track_id"][ok])
         rows["bbox"].append(box2d[ok])
         rows["box"].append(cam[ok])
-        rows["score"].append(tr["score"][ok])
+        rows["score"].append(score[ok])
     if rows["frame"]:
         cam = np.concatenate(rows["box"])
         res = TrackRows.create(np.concatenate(rows["frame"]), np.concatenate(rows["id"]), _TYPE_NAME[class_id],
@@ -216,46 +226,81 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (OUT/<category>/ or OUT/)")
     p.add_argument("--category", action="append", choices=list(CATEGORY_IDS),
                    help="category to track; repeat for several (default: every one found)")
-    p.add_argument("--config", metavar="FILE", help="tracker TOML (default: the built-in KITTI parameters)")
+    p.add_argument("--config", metavar="FILE", help=f"tracker TOML (default: {DEFAULT_CONFIG.name} shipped in "
+                   "fusion/kitti/configs)")
     p.add_argument("--baseline", choices=["ab3dmot"], help="use AB3DMOT-like settings instead of --config")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--min-output-score", type=float, metavar="X",
+                   help="write only tracks scoring >= X, every category (default: the config's min_output_score)")
+    g.add_argument("--all-scores", action="store_true",
+                   help="write every track whatever its score (the input of sAMOTA/AMOTA, which sweep thresholds)")
     p.add_argument("--calib", metavar="DIR", help="calibration folder (for the 2D boxes of coasting tracks)")
     p.add_argument("--quiet", action="store_true", help="no per-sequence progress")
     return p
+
+
+def run_tracking(cfg: TrackerConfig, output: dict, detections: str | os.PathLike[str],
+                 seqmap: str | os.PathLike[str], out: str | os.PathLike[str],
+                 categories: list[str] | None = None, calib: str | None = None,
+                 quiet: bool = True) -> dict[str, tuple[int, float]]:
+    """Track every sequence of the seqmap and write the results (see the module docstring).
+
+    Returns category -> (frames, seconds spent inside ``Tracker.step``)."""
+    det_dir = Path(detections)
+    cats, nested = _category_dirs(det_dir, categories)
+    entries = read_seqmap(seqmap)
+    calib_dir = _find_calib(det_dir, calib)
+    tracker = Tracker(cfg)
+    stats: dict[str, tuple[int, float]] = {}
+    for cat, folder in cats.items():
+        out_dir = Path(out) / cat if nested else Path(out)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        cid = CATEGORY_IDS[cat]
+        frames = 0
+        spent = 0.0
+        for entry in entries:
+            dets, bbs = detections_by_frame(folder / f"{entry.name}.txt", cid, entry.first_frame + entry.n_frames)
+            P2 = None
+            if calib_dir is not None and (calib_dir / f"{entry.name}.txt").is_file():
+                P2 = read_calib(calib_dir / f"{entry.name}.txt").P2
+            rows, sec = track_sequence(tracker, dets, bbs, cid, P2, output)
+            write_results(out_dir / f"{entry.name}.txt", rows)
+            frames += len(dets)
+            spent += sec
+            if not quiet:
+                print(f"{cat} {entry.name}: {len(dets)} frames, {len(np.unique(rows.track_id))} tracks, "
+                      f"{len(dets) / max(sec, 1e-9):.0f} FPS", flush=True)
+        stats[cat] = (frames, spent)
+        if not quiet:
+            print(f"{cat}: {frames} frames in {spent:.3f} s of tracking = {frames / max(spent, 1e-9):.0f} FPS "
+                  f"-> {out_dir}", flush=True)
+    return stats
+
+
+def config_for(config: str | None, baseline: str | None, min_output_score: float | None = None,
+               all_scores: bool = False) -> tuple[TrackerConfig, dict]:
+    """Tracker config and output rules as the command-line options select them."""
+    cfg, output = load_config(config)
+    if baseline == "ab3dmot":
+        cfg, output = ab3dmot_config(), {"output_max_coast": 1, "min_output_score": -np.inf, "output_score": "mean"}
+    if min_output_score is not None:
+        output["min_output_score"] = min_output_score
+    if all_scores:
+        output["min_output_score"] = -np.inf
+    return cfg, output
 
 
 def track_main(argv: list[str] | None = None) -> int:
     """Entry point of ``fusion kitti track``. Returns 0, or 2 on bad input."""
     args = _build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     try:
-        cfg, output = load_config(args.config)
-        if args.baseline == "ab3dmot":
-            cfg, output = ab3dmot_config(), {"output_max_coast": 1, "min_output_score": -np.inf}
-        det_dir = Path(args.detections)
-        cats, nested = _category_dirs(det_dir, args.category)
-        seqmap = read_seqmap(args.seqmap)
-        calib_dir = _find_calib(det_dir, args.calib)
-        tracker = Tracker(cfg)
-        for cat, folder in cats.items():
-            out_dir = Path(args.out) / cat if nested else Path(args.out)
-            out_dir.mkdir(parents=True, exist_ok=True)
-            cid = CATEGORY_IDS[cat]
-            frames = 0
-            spent = 0.0
-            for entry in seqmap:
-                dets, bbs = detections_by_frame(folder / f"{entry.name}.txt", cid,
-                                                entry.first_frame + entry.n_frames)
-                P2 = None
-                if calib_dir is not None and (calib_dir / f"{entry.name}.txt").is_file():
-                    P2 = read_calib(calib_dir / f"{entry.name}.txt").P2
-                rows, s = track_sequence(tracker, dets, bbs, cid, P2, output)
-                write_results(out_dir / f"{entry.name}.txt", rows)
-                frames += len(dets)
-                spent += s
-                if not args.quiet:
-                    print(f"{cat} {entry.name}: {len(dets)} frames, {len(np.unique(rows.track_id))} tracks, "
-                          f"{len(dets) / max(s, 1e-9):.0f} FPS", flush=True)
-            print(f"{cat}: {frames} frames in {spent:.3f} s of tracking = {frames / max(spent, 1e-9):.0f} FPS "
-                  f"-> {out_dir}", flush=True)
+        cfg, output = config_for(args.config, args.baseline, args.min_output_score, args.all_scores)
+        stats = run_tracking(cfg, output, args.detections, args.seqmap, args.out, args.category, args.calib,
+                             quiet=args.quiet)
+        if args.quiet:  # the summary line is printed even then
+            for cat, (frames, spent) in stats.items():
+                print(f"{cat}: {frames} frames in {spent:.3f} s of tracking = {frames / max(spent, 1e-9):.0f} FPS",
+                      flush=True)
     except (FusionError, OSError) as exc:
         print(f"fusion kitti track: error: {exc}", file=sys.stderr)
         return 2

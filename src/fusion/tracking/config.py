@@ -10,8 +10,16 @@ A TOML file mirrors the dataclasses::
     gate = -0.5
 
     [classes.2]          # class id 2 (e.g. KITTI Car); unset keys inherit [default]
+    motion = "ctrv"
     min_hits = 3
+    confirm_window = 5   # 3-of-5 confirmation
     max_age = 2
+    max_coast_s = 0.5
+
+    [classes.1]
+    logic = "llr"        # Blackman's sequential log-likelihood-ratio track logic
+    llr_confirm = 4.0
+    llr_delete = -3.0
 """
 
 from __future__ import annotations
@@ -25,11 +33,18 @@ from typing import Any
 
 from fusion.errors import ConfigurationError
 
-__all__ = ["ClassConfig", "TrackerConfig", "COST_KINDS"]
+__all__ = ["ClassConfig", "TrackerConfig", "COST_KINDS", "MOTION_KINDS", "TRACK_LOGICS"]
 
 #: Association costs. Overlap kinds (gate = minimum overlap) and distance kinds (gate = maximum).
 COST_KINDS = ("giou_3d", "giou_bev", "iou_3d", "iou_bev", "distance", "distance_bev", "mahalanobis")
 _OVERLAP = COST_KINDS[:4]
+#: Motion models: 10-state constant velocity, or constant turn rate and velocity (EKF).
+MOTION_KINDS = ("cv", "ctrv")
+#: Track confirmation/deletion rules: hit counting (M-of-N) or the log-likelihood ratio.
+TRACK_LOGICS = ("hits", "llr")
+_STRINGS = {"cost": COST_KINDS, "motion": MOTION_KINDS, "logic": TRACK_LOGICS}
+_INTS = ("min_hits", "max_age", "confirm_window")
+_BOOLS = ("two_stage",)
 
 
 @dataclass
@@ -42,25 +57,55 @@ class ClassConfig:
             distance of the 7-D box residual under the track's innovation covariance).
         gate: overlap kinds: a pair is admissible when overlap > gate (in [-1, 1));
             distance kinds: when distance < gate (metres, or chi-square units for mahalanobis).
-        min_hits: detections needed before a track is confirmed (status 1).
+        motion: ``"cv"`` (state x, y, z, yaw, l, w, h, vx, vy, vz) or ``"ctrv"`` (x, y, z, yaw,
+            l, w, h, speed, yaw rate, vz; an EKF whose ground-plane motion follows the heading).
+        logic: ``"hits"`` (confirm after ``min_hits`` updates, M-of-N with ``confirm_window``)
+            or ``"llr"`` (confirm when the track's log-likelihood ratio reaches ``llr_confirm``,
+            delete when it falls below ``llr_delete``).
+        min_hits: detections needed before a track is confirmed (status 1); M of M-of-N.
+        confirm_window: N of M-of-N (frames, at most 64): confirm with ``min_hits`` hits among
+            the last N steps, delete a tentative track whose first N steps fail that; 0 counts
+            every hit since birth.
         max_age: consecutive missed steps after which a track is deleted.
+        max_coast_s: seconds without an update after which a track is deleted (inf: never).
+        pd, clutter_density: detection probability in (0, 1) and false-alarm density (> 0, per
+            unit volume of the 7-D box space) of the log-likelihood ratio: each update adds
+            ``log(pd * N(y; 0, S) / clutter_density)``, each miss ``log(1 - pd)``. The track's
+            existence probability is ``1 / (1 + exp(-llr))``.
+        llr_init, llr_confirm, llr_delete, llr_max: score of a newborn track, confirmation and
+            deletion thresholds (logic ``"llr"``), and the clamp that keeps old tracks deletable.
         score_threshold: detections scoring below are ignored (same units as the scores).
         birth_score_threshold: unmatched detections scoring below do not start tracks.
+        two_stage: associate the detections scoring >= ``birth_score_threshold`` first and
+            only then the weaker ones with the tracks left over (ByteTrack-like), so a weak
+            detection never takes a track from a confident one.
         score_coast_penalty: the reported track score (mean detection score) drops by this per
             missed step.
         r_pos, r_yaw, r_size: measurement noise variances (m^2, rad^2, m^2).
-        q_pos, q_yaw, q_size, q_vel: process noise, variance added per second of prediction
-            (position m^2/s, yaw rad^2/s, size m^2/s, velocity (m/s)^2/s).
-        p0_pos, p0_yaw, p0_size, p0_vel: initial variances of a new track.
+        q_pos, q_yaw, q_size, q_vel, q_yaw_rate: process noise, variance added per second of
+            prediction (position m^2/s, yaw rad^2/s, size m^2/s, velocity or CTRV speed
+            (m/s)^2/s, CTRV yaw rate (rad/s)^2/s).
+        p0_pos, p0_yaw, p0_size, p0_vel, p0_yaw_rate: initial variances of a new track.
         min_size: lower bound on the filtered box sizes (m).
     """
 
     cost: str = "giou_3d"
     gate: float = -0.5
+    motion: str = "cv"
+    logic: str = "hits"
     min_hits: int = 3
+    confirm_window: int = 0
     max_age: int = 2
+    max_coast_s: float = math.inf
+    pd: float = 0.9
+    clutter_density: float = 1e-4
+    llr_init: float = 0.0
+    llr_confirm: float = 4.0
+    llr_delete: float = -4.0
+    llr_max: float = 20.0
     score_threshold: float = -math.inf
     birth_score_threshold: float = -math.inf
+    two_stage: bool = False
     score_coast_penalty: float = 0.0
     r_pos: float = 1.0
     r_yaw: float = 1.0
@@ -69,23 +114,36 @@ class ClassConfig:
     q_yaw: float = 10.0
     q_size: float = 10.0
     q_vel: float = 10.0
+    q_yaw_rate: float = 1.0
     p0_pos: float = 10.0
     p0_yaw: float = 10.0
     p0_size: float = 10.0
     p0_vel: float = 1.0e4
+    p0_yaw_rate: float = 1.0
     min_size: float = 0.05
 
     def validate(self, where: str = "default") -> None:
         """Raise :class:`ConfigurationError` naming the class and the field."""
         pre = f"tracker config [{where}]"
-        if self.cost not in COST_KINDS:
-            raise ConfigurationError(f"{pre}.cost: expected one of {', '.join(COST_KINDS)}, got {self.cost!r}")
-        for name in ("min_hits", "max_age"):
+        for name, allowed in _STRINGS.items():
+            if getattr(self, name) not in allowed:
+                raise ConfigurationError(
+                    f"{pre}.{name}: expected one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        for name in _INTS:
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ConfigurationError(f"{pre}.{name}: expected an integer >= 1, got {v!r}")
+            lo = 0 if name == "confirm_window" else 1
+            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+                raise ConfigurationError(f"{pre}.{name}: expected an integer >= {lo}, got {v!r}")
+        for name in _BOOLS:
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigurationError(f"{pre}.{name}: expected true or false, got {getattr(self, name)!r}")
+        if self.confirm_window > 64:
+            raise ConfigurationError(f"{pre}.confirm_window: at most 64 frames, got {self.confirm_window!r}")
+        if self.confirm_window and self.min_hits > self.confirm_window:
+            raise ConfigurationError(f"{pre}.min_hits: {self.min_hits} hits cannot fit in confirm_window = "
+                                     f"{self.confirm_window} frames (M-of-N needs M <= N)")
         for f in dataclasses.fields(self):
-            if f.name in ("cost", "min_hits", "max_age"):
+            if f.name in _STRINGS or f.name in _INTS or f.name in _BOOLS:
                 continue
             v = getattr(self, f.name)
             if isinstance(v, bool) or not isinstance(v, (int, float)):
@@ -100,14 +158,27 @@ class ClassConfig:
         elif not (0.0 < g < math.inf):
             raise ConfigurationError(
                 f"{pre}.gate: for cost {self.cost!r} the gate is a maximum distance and must be > 0, got {g!r}")
-        for name in ("r_pos", "r_yaw", "r_size", "p0_pos", "p0_yaw", "p0_size", "p0_vel", "min_size"):
+        for name in ("r_pos", "r_yaw", "r_size", "p0_pos", "p0_yaw", "p0_size", "p0_vel", "p0_yaw_rate",
+                     "min_size", "clutter_density"):
             v = getattr(self, name)
             if not (0.0 < v < math.inf):
                 raise ConfigurationError(f"{pre}.{name}: expected a finite variance > 0, got {v!r}")
-        for name in ("q_pos", "q_yaw", "q_size", "q_vel", "score_coast_penalty"):
+        for name in ("q_pos", "q_yaw", "q_size", "q_vel", "q_yaw_rate", "score_coast_penalty"):
             v = getattr(self, name)
             if not (0.0 <= v < math.inf):
                 raise ConfigurationError(f"{pre}.{name}: expected a finite value >= 0, got {v!r}")
+        if not self.max_coast_s > 0.0:
+            raise ConfigurationError(f"{pre}.max_coast_s: expected seconds > 0 (inf: no limit), got {self.max_coast_s!r}")
+        if not 0.0 < self.pd < 1.0:
+            raise ConfigurationError(f"{pre}.pd: expected a detection probability in (0, 1), got {self.pd!r}")
+        for name in ("llr_init", "llr_confirm", "llr_delete", "llr_max"):
+            if not math.isfinite(getattr(self, name)):
+                raise ConfigurationError(f"{pre}.{name}: expected a finite number, got {getattr(self, name)!r}")
+        if not (self.llr_delete < self.llr_init <= self.llr_max and self.llr_confirm <= self.llr_max):
+            raise ConfigurationError(
+                f"{pre}.llr_*: expected llr_delete < llr_init <= llr_max and llr_confirm <= llr_max, got "
+                f"llr_delete={self.llr_delete}, llr_init={self.llr_init}, llr_confirm={self.llr_confirm}, "
+                f"llr_max={self.llr_max}")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], base: "ClassConfig | None" = None, where: str = "default") -> "ClassConfig":
@@ -120,7 +191,7 @@ class ClassConfig:
         out = dataclasses.replace(base) if base is not None else cls()
         for k, v in d.items():
             setattr(out, k, float(v) if isinstance(v, int) and not isinstance(v, bool)
-                    and k not in ("min_hits", "max_age") else v)
+                    and k not in _INTS else v)
         out.validate(where)
         return out
 

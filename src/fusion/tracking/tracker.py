@@ -11,7 +11,9 @@ Detections are a numpy structured array with :data:`DETECTION_DTYPE` fields:
 ``Tracker.step`` returns the live tracks as a structured array with :data:`TRACK_DTYPE`:
 ``track_id`` int64 (unique, increasing), ``class_id`` int32, ``status`` int32 (0 tentative,
 1 confirmed, 2 coasting), ``box`` (7,) float64, ``velocity`` (3,) float64 (m/s),
-``score`` float64 (mean detection score minus the coasting penalty), ``hits``, ``age``,
+``score`` float64 (mean detection score minus the coasting penalty), ``llr`` float64 (the
+track's sequential log-likelihood ratio), ``existence`` float64 (existence probability
+``1 / (1 + exp(-llr))``, in [0, 1]), ``hits``, ``age``,
 ``time_since_update`` int32 and ``detection`` int32 (index of the detection that updated the
 track in this step, -1 if none). Rows are in track-id order.
 """
@@ -37,7 +39,7 @@ def _track_dtype() -> np.dtype:
     lay = _core.tracker_output_layout()
     fields = [("track_id", np.int64, ()), ("class_id", np.int32, ()), ("status", np.int32, ()),
               ("box", np.float64, (7,)), ("velocity", np.float64, (3,)), ("score", np.float64, ()),
-              ("hits", np.int32, ()), ("age", np.int32, ()), ("time_since_update", np.int32, ()),
+              ("llr", np.float64, ()), ("existence", np.float64, ()), ("hits", np.int32, ()), ("age", np.int32, ()), ("time_since_update", np.int32, ()),
               ("detection", np.int32, ())]
     return np.dtype({
         "names": [f[0] for f in fields],
@@ -74,8 +76,9 @@ def _core_class(c: ClassConfig) -> "_core.TrackerClassConfig":
 
 
 class Tracker:
-    """3D multi-object tracker over oriented boxes (constant-velocity Kalman filter per track,
-    exact GNN association per class, tentative/confirmed/coasting track management).
+    """3D multi-object tracker over oriented boxes (constant-velocity Kalman filter or CTRV EKF
+    per track, exact GNN association per class, tentative/confirmed/coasting track management
+    by M-of-N hit counting or a sequential log-likelihood ratio).
 
     The whole step runs in C++ with the GIL released; the output is deterministic.
     """

@@ -1,18 +1,26 @@
 // Multi-object tracker over oriented 3D boxes (tracking-by-detection, GNN association).
 //
-// Each track is a 10-D constant-velocity Kalman filter on the box
-//     x = (x, y, z, yaw, l, w, h, vx, vy, vz)      metres, radians, m/s
-// observed directly through the 7 box components (the AB3DMOT model). Every step:
-//   1. predict all tracks to t_ns (dt from the previous step; size and yaw are random walks);
+// Each track is a 10-D Kalman filter on the box, per class either constant velocity
+//     x = (x, y, z, yaw, l, w, h, vx, vy, vz)      metres, radians, m/s (the AB3DMOT model)
+// or CTRV (x, y, z, yaw, l, w, h, v, yaw_rate, vz) run as an EKF (see box_motion.hpp),
+// observed directly through the 7 box components. Every step:
+//   1. predict all tracks to t_ns (dt from the previous step; size is a random walk);
 //   2. per class, build a cost matrix between predicted tracks and the detections of that
 //      class (negative GIoU/IoU, centre distance or Mahalanobis distance), gate it, and solve
 //      the assignment exactly (global nearest neighbour, fusion::assoc solver);
 //   3. update matched tracks (after aligning the detection heading with the track's: a
 //      detection whose yaw differs by more than 90 degrees is flipped by pi, since detectors
 //      often confuse front and back, and a flip must not swing the box);
-//   4. unmatched tracks coast; a track missed max_age consecutive times is deleted;
-//   5. unmatched detections (score >= score_threshold) start tentative tracks, which become
-//      confirmed after min_hits updates.
+//   4. unmatched tracks coast; a track is deleted after max_age consecutive misses, after
+//      max_coast_s seconds without an update, or (logic "llr") when its score falls below
+//      llr_delete; a tentative M-of-N track is deleted when its first confirm_window
+//      steps hold fewer than min_hits updates;
+//   5. unmatched detections (score >= birth_score_threshold) start tentative tracks, which
+//      become confirmed after min_hits updates (within the last confirm_window frames when
+//      confirm_window > 0: M-of-N), or (logic "llr") when their score reaches llr_confirm.
+// Every track carries Blackman's sequential log-likelihood ratio (true target vs false
+// alarm): + log(pd N(y; 0, S) / clutter_density) per update, + log(1 - pd) per miss, clamped
+// to llr_max; its logistic 1 / (1 + exp(-llr)) is reported as the existence probability.
 // Track ids are int64, unique and increasing in creation order; tracks are kept and reported
 // in id order, so the output is deterministic.
 //
@@ -27,6 +35,7 @@
 #include "fusion/assoc/linear_assignment.hpp"
 #include "fusion/core/types.hpp"
 #include "fusion/geometry/box_overlap.hpp"
+#include "fusion/tracking/box_motion.hpp"
 
 namespace fusion::tracking {
 
@@ -49,6 +58,16 @@ const char* to_string(CostKind kind);
 // Overlap kinds are similarities (higher is better); the gate is a minimum for them.
 inline bool is_overlap(CostKind k) { return static_cast<int>(k) <= 3; }
 
+// "cv", "ctrv".
+MotionKind motion_kind_from_string(std::string_view name);
+const char* to_string(MotionKind kind);
+
+// Confirmation / deletion rule: "hits" (min_hits updates, M-of-N with confirm_window) or
+// "llr" (thresholds on the sequential log-likelihood ratio).
+enum class TrackLogic : int { kHits = 0, kLlr = 1 };
+TrackLogic track_logic_from_string(std::string_view name);
+const char* to_string(TrackLogic logic);
+
 enum class TrackStatus : std::int32_t { kTentative = 0, kConfirmed = 1, kCoasting = 2 };
 
 // Parameters of one object class. Noise values are variances (process noise: variance
@@ -58,17 +77,31 @@ struct ClassConfig {
   // Overlap kinds: a pair is admissible when overlap > gate (e.g. GIoU > -0.5).
   // Distance kinds: when distance < gate (m). Mahalanobis: when d^2 < gate.
   double gate = -0.5;
-  std::int32_t min_hits = 3;  // updates needed to confirm a track
+  MotionKind motion = MotionKind::kCv;
+  TrackLogic logic = TrackLogic::kHits;
+  std::int32_t min_hits = 3;  // updates needed to confirm a track (M of M-of-N)
+  std::int32_t confirm_window = 0;  // N of M-of-N in frames (<= 64); 0: hits ever counted
   std::int32_t max_age = 2;   // consecutive misses after which a track is deleted
+  double max_coast_s = 1e300;  // seconds without an update after which a track is deleted
+  // Sequential log-likelihood ratio (always kept; drives the logic only for kLlr).
+  double pd = 0.9;                  // detection probability, in (0, 1)
+  double clutter_density = 1e-4;    // false-alarm density in the 7-D box space (> 0)
+  double llr_init = 0.0;            // score of a newborn track (log prior odds)
+  double llr_confirm = 4.0;         // tentative -> confirmed at or above
+  double llr_delete = -4.0;         // deleted below
+  double llr_max = 20.0;            // clamp, so that a long track can still be deleted
   double score_threshold = -1e300;  // detections scoring below are ignored entirely
   double birth_score_threshold = -1e300;  // unmatched detections below do not start tracks
+  // Associate detections >= birth_score_threshold first, then the rest with the leftover tracks.
+  bool two_stage = false;
   double score_coast_penalty = 0.0;  // reported score drops by this per missed step
   // Measurement noise (variances): position m^2, yaw rad^2, size m^2.
   double r_pos = 1.0, r_yaw = 1.0, r_size = 1.0;
   // Process noise spectral densities (variance per second).
-  double q_pos = 10.0, q_yaw = 10.0, q_size = 10.0, q_vel = 10.0;
+  // q_vel: CV velocities, CTRV speed and vz; q_yaw_rate: CTRV turn rate (rad^2/s^3).
+  double q_pos = 10.0, q_yaw = 10.0, q_size = 10.0, q_vel = 10.0, q_yaw_rate = 1.0;
   // Initial covariance of a new track (variances).
-  double p0_pos = 10.0, p0_yaw = 10.0, p0_size = 10.0, p0_vel = 1.0e4;
+  double p0_pos = 10.0, p0_yaw = 10.0, p0_size = 10.0, p0_vel = 1.0e4, p0_yaw_rate = 1.0;
   // Minimum box size after an update (m), so that boxes stay valid for the overlap costs.
   double min_size = 0.05;
 
@@ -100,6 +133,8 @@ struct TrackOutput {
   double box[7];            // x, y, z, yaw, l, w, h
   double velocity[3];       // vx, vy, vz (m/s)
   double score;             // mean detection score minus the coasting penalty
+  double llr;               // sequential log-likelihood ratio (see above)
+  double existence;         // existence probability 1 / (1 + exp(-llr)), in [0, 1]
   std::int32_t hits;        // number of updates
   std::int32_t age;         // steps since creation (0 on the step it was born)
   std::int32_t time_since_update;  // consecutive missed steps
@@ -133,6 +168,9 @@ class Tracker {
     std::int32_t hits;
     std::int32_t age;
     std::int32_t time_since_update;
+    std::uint64_t hit_bits;  // bit k: updated k steps ago (M-of-N window)
+    TimeNs last_update_t;
+    double llr;
     bool confirmed;
     double score_sum;
     std::int32_t detection;
@@ -140,8 +178,9 @@ class Tracker {
 
   const ClassConfig& class_config(std::int32_t class_id) const;
   void predict(Track& t, double dt) const;
-  void update(Track& t, const geometry::Box3& z, const ClassConfig& c) const;
-  void start_track(const Detection& d, Index det_index);
+  // Returns log N(y; 0, S) of the update, or NaN when it failed.
+  double update(Track& t, const geometry::Box3& z, const ClassConfig& c) const;
+  void start_track(const Detection& d, Index det_index, TimeNs t_ns);
   double pair_cost(const ClassConfig& c, const Track& t, const geometry::Box3& pred,
                    const geometry::Box3& det, Index track_slot) const;
 
