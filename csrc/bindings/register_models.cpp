@@ -90,6 +90,15 @@ void register_models(py::module_& m) {
       .def_readwrite("sigma_a", &ConstantTurn::sigma_a)
       .def_readwrite("sigma_yawdd", &ConstantTurn::sigma_yawdd);
 
+  bind_motion<KinematicBicycle>(m, "KinematicBicycle", "Kinematic bicycle, state (x, y, v, yaw, steer).")
+      .def(py::init([](double sa, double ss, double L) {
+             if (!(L > 0.0)) throw ConfigurationError("KinematicBicycle: wheelbase_m must be > 0, got " + std::to_string(L));
+             KinematicBicycle mo; mo.sigma_a = sa; mo.sigma_steer_rate = ss; mo.wheelbase_m = L; return mo; }),
+           py::arg("sigma_a") = 1.0, py::arg("sigma_steer_rate") = 0.2, py::arg("wheelbase_m") = 2.7)
+      .def_readwrite("sigma_a", &KinematicBicycle::sigma_a)
+      .def_readwrite("sigma_steer_rate", &KinematicBicycle::sigma_steer_rate)
+      .def_readwrite("wheelbase_m", &KinematicBicycle::wheelbase_m);
+
   bind_measurement<Position2D>(m, "Position2D", "Cartesian position (x, y).").def(py::init<>());
   bind_measurement<Position3D>(m, "Position3D", "Cartesian position (x, y, z).").def(py::init<>());
   bind_measurement<RadarPolar>(m, "RadarPolar", "Radar range [m], azimuth [rad], range rate [m/s].")

@@ -98,6 +98,11 @@ void register_tracker(py::module_& m) {
       .def_readwrite("p0_size", &ClassConfig::p0_size)
       .def_readwrite("p0_vel", &ClassConfig::p0_vel)
       .def_readwrite("p0_yaw_rate", &ClassConfig::p0_yaw_rate)
+      .def_readwrite("q_acc", &ClassConfig::q_acc)
+      .def_readwrite("q_steer", &ClassConfig::q_steer)
+      .def_readwrite("p0_acc", &ClassConfig::p0_acc)
+      .def_readwrite("p0_steer", &ClassConfig::p0_steer)
+      .def_readwrite("wheelbase_m", &ClassConfig::wheelbase_m)
       .def_readwrite("min_size", &ClassConfig::min_size);
 
   m.def("tracker_output_layout", &output_layout,

@@ -81,10 +81,33 @@ CostKind cost_kind_from_string(std::string_view name) {
 MotionKind motion_kind_from_string(std::string_view name) {
   if (name == "cv") return MotionKind::kCv;
   if (name == "ctrv") return MotionKind::kCtrv;
-  throw ConfigurationError("tracker motion: expected one of cv, ctrv, but got '" + std::string(name) + "'");
+  if (name == "ctra") return MotionKind::kCtra;
+  if (name == "bicycle") return MotionKind::kBicycle;
+  throw ConfigurationError("tracker motion: expected one of cv, ctrv, ctra, bicycle, but got '" +
+                           std::string(name) + "'");
 }
 
-const char* to_string(MotionKind kind) { return kind == MotionKind::kCtrv ? "ctrv" : "cv"; }
+// State component 8 is vy (CV), the turn rate (CTRV, CTRA) or the steering angle (bicycle):
+// pick the matching noise value.
+static double slot8(const ClassConfig& c, double cv, double turn_rate, double steer) {
+  switch (c.motion) {
+    case MotionKind::kCtrv:
+    case MotionKind::kCtra: return turn_rate;
+    case MotionKind::kBicycle: return steer;
+    case MotionKind::kCv: break;
+  }
+  return cv;
+}
+
+const char* to_string(MotionKind kind) {
+  switch (kind) {
+    case MotionKind::kCtrv: return "ctrv";
+    case MotionKind::kCtra: return "ctra";
+    case MotionKind::kBicycle: return "bicycle";
+    case MotionKind::kCv: break;
+  }
+  return "cv";
+}
 
 TrackLogic track_logic_from_string(std::string_view name) {
   if (name == "hits") return TrackLogic::kHits;
@@ -150,6 +173,11 @@ void ClassConfig::validate(std::int32_t class_id) const {
   check_positive(q_vel, "q_vel", class_id, true);
   check_positive(q_yaw_rate, "q_yaw_rate", class_id, true);
   check_positive(p0_yaw_rate, "p0_yaw_rate", class_id);
+  check_positive(q_acc, "q_acc", class_id, true);
+  check_positive(q_steer, "q_steer", class_id, true);
+  check_positive(p0_acc, "p0_acc", class_id);
+  check_positive(p0_steer, "p0_steer", class_id);
+  check_positive(wheelbase_m, "wheelbase_m", class_id);
   check_positive(p0_pos, "p0_pos", class_id);
   check_positive(p0_yaw, "p0_yaw", class_id);
   check_positive(p0_size, "p0_size", class_id);
@@ -215,11 +243,10 @@ void Tracker::predict(Track& t, double dt) const {
   if (dt <= 0.0) return;
   const ClassConfig& c = class_config(t.class_id);
   StateMat F;
-  box_motion_predict(c.motion, t.x, F, dt);  // x <- f(x), F = df/dx (EKF for CTRV)
-  const bool ctrv = c.motion == MotionKind::kCtrv;
+  box_motion_predict(c.motion, t.x, F, dt, c.wheelbase_m);  // x <- f(x), F = df/dx (EKF)
   StateMat Q = StateMat::Zero();
   Q.diagonal() << c.q_pos, c.q_pos, c.q_pos, c.q_yaw, c.q_size, c.q_size, c.q_size, c.q_vel,
-      ctrv ? c.q_yaw_rate : c.q_vel, c.q_vel;
+      slot8(c, c.q_vel, c.q_yaw_rate, c.q_steer), c.motion == MotionKind::kCtra ? c.q_acc : c.q_vel;
   Q *= dt;
   const StateMat FP = F * t.P;
   t.P.noalias() = FP * F.transpose();
@@ -253,7 +280,8 @@ void Tracker::start_track(const Detection& d, Index det_index, TimeNs t_ns) {
       std::max(d.box.w, c.min_size), std::max(d.box.h, c.min_size), 0.0, 0.0, 0.0;
   t.P.setZero();
   t.P.diagonal() << c.p0_pos, c.p0_pos, c.p0_pos, c.p0_yaw, c.p0_size, c.p0_size, c.p0_size,
-      c.p0_vel, c.motion == MotionKind::kCtrv ? c.p0_yaw_rate : c.p0_vel, c.p0_vel;
+      c.p0_vel, slot8(c, c.p0_vel, c.p0_yaw_rate, c.p0_steer),
+      c.motion == MotionKind::kCtra ? c.p0_acc : c.p0_vel;
   t.id = next_id_++;
   t.class_id = d.class_id;
   t.hits = 1;

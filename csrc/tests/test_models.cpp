@@ -79,6 +79,28 @@ TEST_CASE("motion: Jacobians match finite differences") {
   check_motion(ConstantTurn{}, 0);
 }
 
+TEST_CASE("motion: bicycle turns with yaw rate v tan(steer) / wheelbase") {
+  KinematicBicycle mo;
+  mo.wheelbase_m = 2.5;
+  Vec<5> x;
+  x << 0, 0, 10.0, 0.0, 0.1;
+  const Vec<5> y = mo.f(x, 0.1);
+  CHECK_CLOSE(y(3), 0.1 * 10.0 * std::tan(0.1) / 2.5, 1e-12);
+  CHECK_CLOSE(y(4), 0.1, 0.0);
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<double> u(-3.0, 3.0), st(-0.6, 0.6);
+  for (const double steer : {0.0, 1e-7, 0.3, -0.4}) {
+    x(4) = steer;
+    CHECK(max_jacobian_error(mo, x, 0.1) < 1e-6);
+  }
+  for (int trial = 0; trial < 50; ++trial) {
+    x << u(rng), u(rng), 3.0 * u(rng), u(rng), st(rng);
+    CHECK(max_jacobian_error(mo, x, 0.1) < 1e-6);
+    const auto Q = mo.Q(x, 0.1);
+    CHECK((Q - Q.transpose()).cwiseAbs().maxCoeff() < 1e-15);
+  }
+}
+
 TEST_CASE("motion: turn models near zero turn rate are continuous and differentiable") {
   for (const double w : {0.0, 1e-9, 1e-5, 0.009, 0.011, -0.011}) {
     Vec<5> x;

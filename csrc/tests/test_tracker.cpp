@@ -277,11 +277,13 @@ TEST_CASE("tracker: steady-state steps allocate nothing") {
 
 // ---- motion models ----
 
-TEST_CASE("box motion: CTRV and CV Jacobians match finite differences") {
-  for (MotionKind kind : {MotionKind::kCv, MotionKind::kCtrv}) {
+TEST_CASE("box motion: CV, CTRV, CTRA and bicycle Jacobians match finite differences") {
+  for (MotionKind kind : {MotionKind::kCv, MotionKind::kCtrv, MotionKind::kCtra, MotionKind::kBicycle}) {
     for (double w : {0.0, 3e-5, 0.4, -1.3}) {  // straight, below/above the series switch, turning
+      // component 8: vy, turn rate, or (bicycle) a steering angle kept within +-0.4 rad
+      const double c8 = kind == MotionKind::kBicycle ? 0.3 * w : w;
       BoxState x0;
-      x0 << 3.0, -2.0, 0.7, 0.6, 4.1, 1.8, 1.5, 7.0, w, 0.2;
+      x0 << 3.0, -2.0, 0.7, 0.6, 4.1, 1.8, 1.5, 7.0, c8, 0.2;
       const double dt = 0.1;
       BoxState x = x0;
       BoxStateMat F;

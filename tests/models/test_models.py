@@ -261,7 +261,7 @@ def test_registries_build_models():
     assert isinstance(make_motion("cv2d"), CV2D)
     s = make_sensor("radar", x_m=3.7)
     assert isinstance(s, RadarPolar) and s.x_m == 3.7 and s.y_m == 0.0
-    assert set(MOTION_MODELS) == {"cv2d", "cv3d", "ca2d", "ca3d", "ctrv", "ctra", "constant_turn"}
+    assert set(MOTION_MODELS) == {"cv2d", "cv3d", "ca2d", "ca3d", "ctrv", "ctra", "constant_turn", "bicycle"}
     assert set(SENSOR_MODELS) == {"position2d", "position3d", "radar", "camera"}
     for key, cls in MOTION_MODELS.items():
         assert isinstance(make_motion(key), cls)
@@ -288,3 +288,18 @@ def test_wrong_length_x_raises_shape_error(model):
         model.kinematics(np.zeros(n - 1))
     with pytest.raises(ShapeError, match="6"):
         RadarPolar().h(np.zeros(4))
+
+
+def test_bicycle_jacobian_and_yaw_rate():
+    from fusion.models import KinematicBicycle
+
+    bike = KinematicBicycle(wheelbase_m=2.5)
+    x = np.array([1.0, 2.0, 8.0, 0.4, 0.2])
+    y = bike.f(x, 0.1)
+    assert y[3] == pytest.approx(0.4 + 0.1 * 8.0 * math.tan(0.2) / 2.5, abs=1e-12) and y[4] == 0.2
+    F = bike.jacobian(x, 0.1)
+    h = 1e-6
+    Fd = np.column_stack([(bike.f(x + h * e, 0.1) - bike.f(x - h * e, 0.1)) / (2 * h) for e in np.eye(5)])
+    np.testing.assert_allclose(F, Fd, atol=1e-7)
+    with pytest.raises(ConfigurationError, match="wheelbase_m"):
+        KinematicBicycle(wheelbase_m=0.0)

@@ -106,11 +106,11 @@ def circle(n=80, v=10.0, radius=20.0):
         yield f, radius * math.sin(a), radius - radius * math.cos(a), a
 
 
-def test_ctrv_tracks_a_turning_target_better_than_cv():
+def test_turning_models_track_a_turning_target_better_than_cv():
     errs = {}
-    for motion in ("cv", "ctrv"):
+    for motion in ("cv", "ctrv", "ctra", "bicycle"):
         trk = tracker(motion=motion, min_hits=1, max_age=3, r_pos=0.04, q_pos=0.01, q_yaw=0.01, r_yaw=0.01,
-                      q_vel=1.0, q_yaw_rate=0.1)
+                      q_vel=1.0, q_yaw_rate=0.1, q_acc=0.1, q_steer=0.01, wheelbase_m=2.7)
         e = []
         for f, x, y, a in circle():
             out = trk.step(car(x, y, a) if f % 3 != 2 else NONE, f * FRAME_NS)
@@ -118,10 +118,11 @@ def test_ctrv_tracks_a_turning_target_better_than_cv():
             if f >= 20:
                 e.append(np.hypot(out["box"][0, 0] - x, out["box"][0, 1] - y))
         errs[motion] = float(np.sqrt(np.mean(np.square(e))))
-        if motion == "ctrv":
+        if motion != "cv":
             # the reported velocity is the ground-plane velocity along the heading
             np.testing.assert_allclose(np.hypot(*out["velocity"][0, :2]), 10.0, atol=0.5)
-    assert errs["ctrv"] < 0.6 * errs["cv"], errs
+    for motion in ("ctrv", "ctra", "bicycle"):
+        assert errs[motion] < 0.6 * errs["cv"], errs
 
 
 def test_two_stage_keeps_weak_detections_for_existing_tracks():
@@ -137,7 +138,10 @@ def test_two_stage_keeps_weak_detections_for_existing_tracks():
 
 
 @pytest.mark.parametrize("kw,match", [
-    (dict(motion="ctra"), r"\.motion: expected one of cv, ctrv"),
+    (dict(motion="unicycle"), r"\.motion: expected one of cv, ctrv, ctra, bicycle"),
+    (dict(motion="bicycle", wheelbase_m=0.0), r"wheelbase_m"),
+    (dict(q_acc=-1.0), r"q_acc"),
+    (dict(p0_steer=0.0), r"p0_steer"),
     (dict(logic="score"), r"\.logic: expected one of hits, llr"),
     (dict(confirm_window=-1), r"confirm_window"),
     (dict(confirm_window=65), r"confirm_window"),

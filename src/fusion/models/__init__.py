@@ -12,6 +12,8 @@ key                 state                           noise parameters
 ``ctrv``            x, y, v, yaw, yaw_rate          ``sigma_a``, ``sigma_yawdd`` [rad/s^2]
 ``ctra``            x, y, v, yaw, yaw_rate, a       ``sigma_j``, ``sigma_yawdd``
 ``constant_turn``   x, y, vx, vy, omega             ``sigma_a``, ``sigma_yawdd``
+``bicycle``         x, y, v, yaw, steer             ``sigma_a``, ``sigma_steer_rate`` [rad/s],
+                                                    ``wheelbase_m``
 ==================  ==============================  ===========================
 
 Sensor models read the kinematic point (position, velocity) of any motion model's state:
@@ -35,6 +37,7 @@ from fusion._core import (
     CV3D,
     CameraPinhole,
     ConstantTurn,
+    KinematicBicycle,
     Position2D,
     Position3D,
     RadarPolar,
@@ -42,7 +45,7 @@ from fusion._core import (
 from fusion.errors import ConfigurationError
 
 __all__ = [
-    "CV2D", "CV3D", "CA2D", "CA3D", "CTRV", "CTRA", "ConstantTurn",
+    "CV2D", "CV3D", "CA2D", "CA3D", "CTRV", "CTRA", "ConstantTurn", "KinematicBicycle",
     "Position2D", "Position3D", "RadarPolar", "CameraPinhole",
     "MOTION_MODELS", "SENSOR_MODELS", "make_motion", "make_sensor",
 ]
@@ -56,6 +59,7 @@ MOTION_MODELS: dict[str, type] = {
     "ctrv": CTRV,
     "ctra": CTRA,
     "constant_turn": ConstantTurn,
+    "bicycle": KinematicBicycle,
 }
 
 #: Registry of sensor (measurement) models by configuration key.

@@ -38,8 +38,9 @@ __all__ = ["ClassConfig", "TrackerConfig", "COST_KINDS", "MOTION_KINDS", "TRACK_
 #: Association costs. Overlap kinds (gate = minimum overlap) and distance kinds (gate = maximum).
 COST_KINDS = ("giou_3d", "giou_bev", "iou_3d", "iou_bev", "distance", "distance_bev", "mahalanobis")
 _OVERLAP = COST_KINDS[:4]
-#: Motion models: 10-state constant velocity, or constant turn rate and velocity (EKF).
-MOTION_KINDS = ("cv", "ctrv")
+#: Motion models of the 10-state box: constant velocity (linear), or the EKF models constant
+#: turn rate and velocity, constant turn rate and acceleration, kinematic bicycle.
+MOTION_KINDS = ("cv", "ctrv", "ctra", "bicycle")
 #: Track confirmation/deletion rules: hit counting (M-of-N) or the log-likelihood ratio.
 TRACK_LOGICS = ("hits", "llr")
 _STRINGS = {"cost": COST_KINDS, "motion": MOTION_KINDS, "logic": TRACK_LOGICS}
@@ -57,8 +58,10 @@ class ClassConfig:
             distance of the 7-D box residual under the track's innovation covariance).
         gate: overlap kinds: a pair is admissible when overlap > gate (in [-1, 1));
             distance kinds: when distance < gate (metres, or chi-square units for mahalanobis).
-        motion: ``"cv"`` (state x, y, z, yaw, l, w, h, vx, vy, vz) or ``"ctrv"`` (x, y, z, yaw,
-            l, w, h, speed, yaw rate, vz; an EKF whose ground-plane motion follows the heading).
+        motion: ``"cv"`` (state x, y, z, yaw, l, w, h, vx, vy, vz), ``"ctrv"`` (..., speed,
+            yaw rate, vz), ``"ctra"`` (..., speed, yaw rate, acceleration; z constant) or
+            ``"bicycle"`` (..., speed, steering angle, vz; yaw rate = speed tan(steer) /
+            ``wheelbase_m``); the last three are EKFs whose ground-plane motion follows the heading.
         logic: ``"hits"`` (confirm after ``min_hits`` updates, M-of-N with ``confirm_window``)
             or ``"llr"`` (confirm when the track's log-likelihood ratio reaches ``llr_confirm``,
             delete when it falls below ``llr_delete``).
@@ -85,7 +88,10 @@ class ClassConfig:
         q_pos, q_yaw, q_size, q_vel, q_yaw_rate: process noise, variance added per second of
             prediction (position m^2/s, yaw rad^2/s, size m^2/s, velocity or CTRV speed
             (m/s)^2/s, CTRV yaw rate (rad/s)^2/s).
-        p0_pos, p0_yaw, p0_size, p0_vel, p0_yaw_rate: initial variances of a new track.
+        q_acc, q_steer: CTRA acceleration ((m/s^2)^2/s) and bicycle steering (rad^2/s) noise.
+        p0_pos, p0_yaw, p0_size, p0_vel, p0_yaw_rate, p0_acc, p0_steer: initial variances of a
+            new track.
+        wheelbase_m: bicycle model wheelbase (m).
         min_size: lower bound on the filtered box sizes (m).
     """
 
@@ -120,6 +126,11 @@ class ClassConfig:
     p0_size: float = 10.0
     p0_vel: float = 1.0e4
     p0_yaw_rate: float = 1.0
+    q_acc: float = 1.0
+    q_steer: float = 0.1
+    p0_acc: float = 4.0
+    p0_steer: float = 0.1
+    wheelbase_m: float = 2.7
     min_size: float = 0.05
 
     def validate(self, where: str = "default") -> None:
@@ -159,11 +170,11 @@ class ClassConfig:
             raise ConfigurationError(
                 f"{pre}.gate: for cost {self.cost!r} the gate is a maximum distance and must be > 0, got {g!r}")
         for name in ("r_pos", "r_yaw", "r_size", "p0_pos", "p0_yaw", "p0_size", "p0_vel", "p0_yaw_rate",
-                     "min_size", "clutter_density"):
+                     "p0_acc", "p0_steer", "wheelbase_m", "min_size", "clutter_density"):
             v = getattr(self, name)
             if not (0.0 < v < math.inf):
                 raise ConfigurationError(f"{pre}.{name}: expected a finite variance > 0, got {v!r}")
-        for name in ("q_pos", "q_yaw", "q_size", "q_vel", "q_yaw_rate", "score_coast_penalty"):
+        for name in ("q_pos", "q_yaw", "q_size", "q_vel", "q_yaw_rate", "q_acc", "q_steer", "score_coast_penalty"):
             v = getattr(self, name)
             if not (0.0 <= v < math.inf):
                 raise ConfigurationError(f"{pre}.{name}: expected a finite value >= 0, got {v!r}")

@@ -424,6 +424,76 @@ struct ConstantTurn {
   }
 };
 
+// ---------------------------------------------------------------- kinematic bicycle
+// Kinematic single-track model: speed v along the heading, front-wheel steering angle
+// steer held constant over a step, yaw rate = v tan(steer) / wheelbase. Over one step this
+// is a CTRV motion with that yaw rate, so f and F are the CTRV ones composed with the map
+// (v, steer) -> yaw rate (chain rule, analytic).
+struct KinematicBicycle {
+  enum Idx : int { X = 0, Y = 1, V = 2, YAW = 3, STEER = 4 };
+  static constexpr int N = 5;
+  static constexpr bool kLinear = false;
+  static constexpr std::array<bool, N> kAngles{false, false, false, true, false};
+  double sigma_a = 1.0;          // [m/s^2]   longitudinal acceleration
+  double sigma_steer_rate = 0.2;  // [rad/s]   steering-angle rate
+  double wheelbase_m = 2.7;       // [m]
+
+  double yaw_rate(const Vec<N>& x) const { return x(V) * std::tan(x(STEER)) / wheelbase_m; }
+  CTRV as_ctrv() const {
+    CTRV c;
+    c.sigma_a = sigma_a;
+    c.sigma_yawdd = 0.0;
+    return c;
+  }
+  Vec<5> ctrv_state(const Vec<N>& x) const {
+    Vec<5> c;
+    c << x(X), x(Y), x(V), x(YAW), yaw_rate(x);
+    return c;
+  }
+
+  Vec<N> f(const Vec<N>& x, double dt) const {
+    Vec<N> out = as_ctrv().f(ctrv_state(x), dt);
+    out(STEER) = x(STEER);
+    return out;
+  }
+  Mat<N, N> jacobian(const Vec<N>& x, double dt) const {
+    // F = J_ctrv(c(x)) * dc/dx, with c(x) = (x, y, v, yaw, v tan(steer) / L); the last row
+    // is replaced by steer' = steer.
+    Mat<N, N> C = Mat<N, N>::Identity();
+    const double cs = std::cos(x(STEER));
+    C(4, V) = std::tan(x(STEER)) / wheelbase_m;
+    C(4, STEER) = x(V) / (wheelbase_m * cs * cs);
+    Mat<N, N> F = as_ctrv().jacobian(ctrv_state(x), dt) * C;
+    F.row(STEER).setZero();
+    F(STEER, STEER) = 1.0;
+    return F;
+  }
+  Mat<N, N> Q(const Vec<N>& x, double dt) const {
+    // Acceleration noise as in CTRV; steering-rate noise moves steer by ~dt and yaw by the
+    // resulting yaw-rate change integrated over the step.
+    const double s0 = std::sin(x(YAW)), c0 = std::cos(x(YAW)), h = 0.5 * dt * dt;
+    const double cs = std::cos(x(STEER));
+    const double dyawrate_dsteer = x(V) / (wheelbase_m * cs * cs);
+    Mat<N, 2> G = Mat<N, 2>::Zero();
+    G(X, 0) = h * c0;
+    G(Y, 0) = h * s0;
+    G(V, 0) = dt;
+    G(YAW, 1) = h * dyawrate_dsteer;
+    G(STEER, 1) = dt;
+    const Vec<2> q(sigma_a * sigma_a, sigma_steer_rate * sigma_steer_rate);
+    return G * q.asDiagonal() * G.transpose();
+  }
+  KinVec kinematic_point(const Vec<N>& x) const { return as_ctrv().kinematic_point(ctrv_state(x)); }
+  Kinematics<N> kinematics(const Vec<N>& x) const {
+    const Kinematics<5> kc = as_ctrv().kinematics(ctrv_state(x));
+    Kinematics<N> out;
+    out.k = kc.k;
+    out.J = kc.J;  // the kinematic point does not depend on the yaw rate, hence not on steer
+    out.J.col(STEER).setZero();
+    return out;
+  }
+};
+
 using CV2D = ConstantVelocity<2>;
 using CV3D = ConstantVelocity<3>;
 using CA2D = ConstantAcceleration<2>;

@@ -98,10 +98,14 @@ struct ClassConfig {
   // Measurement noise (variances): position m^2, yaw rad^2, size m^2.
   double r_pos = 1.0, r_yaw = 1.0, r_size = 1.0;
   // Process noise spectral densities (variance per second).
-  // q_vel: CV velocities, CTRV speed and vz; q_yaw_rate: CTRV turn rate (rad^2/s^3).
+  // q_vel: CV velocities, speed of the turning models and vz; q_yaw_rate: CTRV/CTRA turn rate
+  // (rad^2/s^3); q_acc: CTRA acceleration ((m/s^2)^2/s); q_steer: bicycle steering (rad^2/s).
   double q_pos = 10.0, q_yaw = 10.0, q_size = 10.0, q_vel = 10.0, q_yaw_rate = 1.0;
+  double q_acc = 1.0, q_steer = 0.1;
   // Initial covariance of a new track (variances).
   double p0_pos = 10.0, p0_yaw = 10.0, p0_size = 10.0, p0_vel = 1.0e4, p0_yaw_rate = 1.0;
+  double p0_acc = 4.0, p0_steer = 0.1;
+  double wheelbase_m = 2.7;  // bicycle model only
   // Minimum box size after an update (m), so that boxes stay valid for the overlap costs.
   double min_size = 0.05;
 
