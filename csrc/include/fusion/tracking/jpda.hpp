@@ -20,8 +20,10 @@
 //    frontier of a few measurements).
 //  - kLbp: loopy belief propagation on the bipartite association graph (Williams & Lau 2014,
 //    "Approximate evaluation of marginal association probabilities with belief
-//    propagation"): O(edges) per iteration, converges quickly and is accurate to ~1e-3 or
-//    better on typical clusters. Not exact.
+//    propagation"): O(edges) per iteration and always converges, but only approximate:
+//    measured |LBP - exact| up to ~0.05 on a 2 x 2 cluster with strong likelihoods and
+//    0.1-0.2 on dense lattices of close targets (mean per pair ~0.01; see
+//    benchmarks/RESULTS_trackers.md). Used only when the exact table does not fit.
 //  - kAuto: a single track in closed form; enumeration when the event count is small; the
 //    exact frontier recursion when its state count fits max_states; else LBP.
 // Scaling: weights are rescaled per track (which leaves the marginals unchanged) and the
