@@ -13,6 +13,7 @@ void register_banks_ukf(py::module_& m);
 void register_assignment(py::module_& m);
 void register_geometry(py::module_& m);
 void register_tracker(py::module_& m);
+void register_point_tracker(py::module_& m);
 }  // namespace fusion::bindings
 
 PYBIND11_MODULE(_core, m) {
@@ -26,4 +27,5 @@ PYBIND11_MODULE(_core, m) {
   register_assignment(m);
   register_geometry(m);
   register_tracker(m);
+  register_point_tracker(m);
 }
