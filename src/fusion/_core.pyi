@@ -9,7 +9,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['CA2D', 'CA3D', 'CTRA', 'CTRV', 'CV2D', 'CV3D', 'CameraPinhole', 'ConstantTurn', 'EkfBank_CA2D_CameraPinhole', 'EkfBank_CA2D_Position2D', 'EkfBank_CA2D_RadarPolar', 'EkfBank_CA3D_CameraPinhole', 'EkfBank_CA3D_Position2D', 'EkfBank_CA3D_Position3D', 'EkfBank_CA3D_RadarPolar', 'EkfBank_CTRA_CameraPinhole', 'EkfBank_CTRA_Position2D', 'EkfBank_CTRA_RadarPolar', 'EkfBank_CTRV_CameraPinhole', 'EkfBank_CTRV_Position2D', 'EkfBank_CTRV_RadarPolar', 'EkfBank_CV2D_CameraPinhole', 'EkfBank_CV2D_Position2D', 'EkfBank_CV2D_RadarPolar', 'EkfBank_CV3D_CameraPinhole', 'EkfBank_CV3D_Position2D', 'EkfBank_CV3D_Position3D', 'EkfBank_CV3D_RadarPolar', 'EkfBank_ConstantTurn_CameraPinhole', 'EkfBank_ConstantTurn_Position2D', 'EkfBank_ConstantTurn_RadarPolar', 'KalmanFilter', 'Position2D', 'Position3D', 'RadarPolar', 'TrackerClassConfig', 'TrackerCore', 'UkfBank_CA2D_CameraPinhole', 'UkfBank_CA2D_Position2D', 'UkfBank_CA2D_RadarPolar', 'UkfBank_CA3D_CameraPinhole', 'UkfBank_CA3D_Position2D', 'UkfBank_CA3D_Position3D', 'UkfBank_CA3D_RadarPolar', 'UkfBank_CTRA_CameraPinhole', 'UkfBank_CTRA_Position2D', 'UkfBank_CTRA_RadarPolar', 'UkfBank_CTRV_CameraPinhole', 'UkfBank_CTRV_Position2D', 'UkfBank_CTRV_RadarPolar', 'UkfBank_CV2D_CameraPinhole', 'UkfBank_CV2D_Position2D', 'UkfBank_CV2D_RadarPolar', 'UkfBank_CV3D_CameraPinhole', 'UkfBank_CV3D_Position2D', 'UkfBank_CV3D_Position3D', 'UkfBank_CV3D_RadarPolar', 'UkfBank_ConstantTurn_CameraPinhole', 'UkfBank_ConstantTurn_Position2D', 'UkfBank_ConstantTurn_RadarPolar', 'box_overlap', 'kalman_update', 'lsa_dense', 'lsa_dense_gated', 'lsa_sparse', 'rts_smooth', 'solve_spd', 'tracker_output_layout']
+__all__: list[str] = ['CA2D', 'CA3D', 'CTRA', 'CTRV', 'CV2D', 'CV3D', 'CameraPinhole', 'ConstantTurn', 'EkfBank_CA2D_CameraPinhole', 'EkfBank_CA2D_Position2D', 'EkfBank_CA2D_RadarPolar', 'EkfBank_CA3D_CameraPinhole', 'EkfBank_CA3D_Position2D', 'EkfBank_CA3D_Position3D', 'EkfBank_CA3D_RadarPolar', 'EkfBank_CTRA_CameraPinhole', 'EkfBank_CTRA_Position2D', 'EkfBank_CTRA_RadarPolar', 'EkfBank_CTRV_CameraPinhole', 'EkfBank_CTRV_Position2D', 'EkfBank_CTRV_RadarPolar', 'EkfBank_CV2D_CameraPinhole', 'EkfBank_CV2D_Position2D', 'EkfBank_CV2D_RadarPolar', 'EkfBank_CV3D_CameraPinhole', 'EkfBank_CV3D_Position2D', 'EkfBank_CV3D_Position3D', 'EkfBank_CV3D_RadarPolar', 'EkfBank_ConstantTurn_CameraPinhole', 'EkfBank_ConstantTurn_Position2D', 'EkfBank_ConstantTurn_RadarPolar', 'KalmanFilter', 'KinematicBicycle', 'PointTrackerCore', 'Position2D', 'Position3D', 'RadarPolar', 'TrackerClassConfig', 'TrackerCore', 'UkfBank_CA2D_CameraPinhole', 'UkfBank_CA2D_Position2D', 'UkfBank_CA2D_RadarPolar', 'UkfBank_CA3D_CameraPinhole', 'UkfBank_CA3D_Position2D', 'UkfBank_CA3D_Position3D', 'UkfBank_CA3D_RadarPolar', 'UkfBank_CTRA_CameraPinhole', 'UkfBank_CTRA_Position2D', 'UkfBank_CTRA_RadarPolar', 'UkfBank_CTRV_CameraPinhole', 'UkfBank_CTRV_Position2D', 'UkfBank_CTRV_RadarPolar', 'UkfBank_CV2D_CameraPinhole', 'UkfBank_CV2D_Position2D', 'UkfBank_CV2D_RadarPolar', 'UkfBank_CV3D_CameraPinhole', 'UkfBank_CV3D_Position2D', 'UkfBank_CV3D_Position3D', 'UkfBank_CV3D_RadarPolar', 'UkfBank_ConstantTurn_CameraPinhole', 'UkfBank_ConstantTurn_Position2D', 'UkfBank_ConstantTurn_RadarPolar', 'box_overlap', 'jpda_marginals', 'kalman_update', 'lsa_dense', 'lsa_dense_gated', 'lsa_sparse', 'point_tracker_output_layout', 'rts_smooth', 'solve_spd', 'tracker_output_layout']
 class CV2D:
     """
     Constant velocity, state (x, y, vx, vy).
@@ -237,6 +237,48 @@ class ConstantTurn:
         ...
     @sigma_yawdd.setter
     def sigma_yawdd(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+class KinematicBicycle:
+    """
+    Kinematic bicycle, state (x, y, v, yaw, steer).
+    """
+    angle_mask: typing.ClassVar[list] = [False, False, False, True, False]
+    dim_x: typing.ClassVar[int] = 5
+    def Q(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], dt_s: typing.SupportsFloat | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[5, 5]"]:
+        """
+        Discrete process noise covariance.
+        """
+    def __init__(self, sigma_a: typing.SupportsFloat | typing.SupportsIndex = 1.0, sigma_steer_rate: typing.SupportsFloat | typing.SupportsIndex = 0.2, wheelbase_m: typing.SupportsFloat | typing.SupportsIndex = 2.7) -> None:
+        ...
+    def f(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], dt_s: typing.SupportsFloat | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[5, 1]"]:
+        """
+        State transition f(x, dt).
+        """
+    def jacobian(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], dt_s: typing.SupportsFloat | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[5, 5]"]:
+        """
+        Analytic Jacobian F = df/dx.
+        """
+    def kinematics(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"]) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[6, 1]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[6, 5]"]]:
+        """
+        (px, py, pz, vx, vy, vz) of the state and its 6 x n Jacobian.
+        """
+    @property
+    def sigma_a(self) -> float:
+        ...
+    @sigma_a.setter
+    def sigma_a(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def sigma_steer_rate(self) -> float:
+        ...
+    @sigma_steer_rate.setter
+    def sigma_steer_rate(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def wheelbase_m(self) -> float:
+        ...
+    @wheelbase_m.setter
+    def wheelbase_m(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
         ...
 class Position2D:
     """
@@ -2191,6 +2233,12 @@ class TrackerClassConfig:
     def min_size(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
         ...
     @property
+    def p0_acc(self) -> float:
+        ...
+    @p0_acc.setter
+    def p0_acc(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
     def p0_pos(self) -> float:
         ...
     @p0_pos.setter
@@ -2201,6 +2249,12 @@ class TrackerClassConfig:
         ...
     @p0_size.setter
     def p0_size(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def p0_steer(self) -> float:
+        ...
+    @p0_steer.setter
+    def p0_steer(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
         ...
     @property
     def p0_vel(self) -> float:
@@ -2227,6 +2281,12 @@ class TrackerClassConfig:
     def pd(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
         ...
     @property
+    def q_acc(self) -> float:
+        ...
+    @q_acc.setter
+    def q_acc(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
     def q_pos(self) -> float:
         ...
     @q_pos.setter
@@ -2237,6 +2297,12 @@ class TrackerClassConfig:
         ...
     @q_size.setter
     def q_size(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def q_steer(self) -> float:
+        ...
+    @q_steer.setter
+    def q_steer(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
         ...
     @property
     def q_vel(self) -> float:
@@ -2286,6 +2352,12 @@ class TrackerClassConfig:
     @score_threshold.setter
     def score_threshold(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
         ...
+    @property
+    def wheelbase_m(self) -> float:
+        ...
+    @wheelbase_m.setter
+    def wheelbase_m(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
 class TrackerCore:
     """
     C++ multi-object tracker (use fusion.tracking.Tracker).
@@ -2304,9 +2376,35 @@ class TrackerCore:
     @property
     def num_tracks(self) -> int:
         ...
+class PointTrackerCore:
+    """
+    C++ 2D point tracker (use fusion.tracking.point_tracker.PointTracker).
+    """
+    def __init__(self, association: str, gate_chi2: typing.SupportsFloat | typing.SupportsIndex, prob_detection: typing.SupportsFloat | typing.SupportsIndex, clutter_density: typing.SupportsFloat | typing.SupportsIndex, sigma_a: typing.SupportsFloat | typing.SupportsIndex, sigma_meas: typing.SupportsFloat | typing.SupportsIndex, init_speed_sigma: typing.SupportsFloat | typing.SupportsIndex, confirm_m: typing.SupportsInt | typing.SupportsIndex, confirm_n: typing.SupportsInt | typing.SupportsIndex, max_misses: typing.SupportsInt | typing.SupportsIndex, max_tracks: typing.SupportsInt | typing.SupportsIndex, max_measurements: typing.SupportsInt | typing.SupportsIndex, max_gated_pairs: typing.SupportsInt | typing.SupportsIndex, birth_threshold: typing.SupportsFloat | typing.SupportsIndex, jpda_method: str, jpda_max_states: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def association_probabilities(self) -> tuple[numpy.typing.NDArray[numpy.int64], numpy.typing.NDArray[numpy.int64], numpy.typing.NDArray[numpy.float64]]:
+        ...
+    def reset(self) -> None:
+        ...
+    def stats(self) -> dict:
+        ...
+    def step(self, measurements: typing.Any, t_ns: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.uint8]:
+        """
+        Advance to t_ns (int64 ns) with an (n, 2) array of positions; returns raw records.
+        """
+    @property
+    def last_t_ns(self) -> typing.Any:
+        ...
+    @property
+    def num_tracks(self) -> int:
+        ...
 def box_overlap(kind: str, a: typing.Any, b: typing.Any, skip_disjoint: bool = True) -> typing.Any:
     """
     Overlap of oriented boxes (x, y, z, yaw, l, w, h); kind is iou_bev, iou_3d, giou_bev or giou_3d. a and b are (7,) or (n, 7); the result has shape a.shape[:-1] + b.shape[:-1].
+    """
+def jpda_marginals(ptr: typing.Any, meas: typing.Any, likelihood_ratios: typing.Any, miss_weights: typing.Any, num_measurements: typing.SupportsInt | typing.SupportsIndex, method: str = 'auto', max_states: typing.SupportsInt | typing.SupportsIndex = 65536) -> tuple[numpy.typing.NDArray[numpy.float64], numpy.typing.NDArray[numpy.float64], str, int]:
+    """
+    JPDA marginals of one cluster in CSR form: (beta per edge, beta0 per track, method used, LBP iterations).
     """
 def kalman_update(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], P: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], H: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], R: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], float, float]:
     """
@@ -2323,6 +2421,10 @@ def lsa_dense_gated(cost: typing.Any, gate: typing.SupportsFloat | typing.Suppor
 def lsa_sparse(n_rows: typing.SupportsInt | typing.SupportsIndex, n_cols: typing.SupportsInt | typing.SupportsIndex, indptr: typing.Any, indices: typing.Any, costs: typing.Any, gate: typing.Any = None) -> tuple:
     """
     Exact sparse (CSR) assignment, gated when gate is given. Returns (feasible, row_to_col, col_to_row, total_cost).
+    """
+def point_tracker_output_layout() -> dict:
+    """
+    Byte offsets of the PointTrackOutput record fields and its itemsize.
     """
 def rts_smooth(xs: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], Ps: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], Fs: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], Qs: typing.Annotated[numpy.typing.ArrayLike, numpy.float64]) -> tuple[numpy.typing.NDArray[numpy.float64], numpy.typing.NDArray[numpy.float64], numpy.typing.NDArray[numpy.float64], numpy.typing.NDArray[numpy.float64]]:
     ...

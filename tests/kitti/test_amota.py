@@ -121,3 +121,64 @@ def test_linear_assignment_against_scipy() -> None:
         r, k = max_weight_matching(w)
         r2, k2 = so.linear_sum_assignment(w, maximize=True)
         assert w[r, k].sum() == pytest.approx(w[r2, k2].sum())
+
+
+@pytest.mark.parametrize("reference_rounding, expected", [(True, 0.0), (False, 6 / 40)])
+def test_reference_reaveraging_drops_the_threshold_track(reference_rounding: bool, expected: float) -> None:
+    # One car in frames 0..6, tracked perfectly (IoU 1) by one track with per-frame scores
+    # 0.1 x 6 and 0.4.  Its mean, summed left to right, is 0.14285714285714285; all 7 matched
+    # scores equal that mean, so with num_gt = 7 the closest-point rule gives 6 thresholds (all
+    # equal to it) at recall 1/40 .. 6/40.  The AB3DMOT script re-takes the mean of the 7 stored
+    # copies at every threshold: 7 x 0.14285714285714285 summed left to right, / 7, is
+    # 0.14285714285714282 < threshold, so it removes the track at each of its own thresholds:
+    # TP 0, FN 7 -> sMOTA = MOTA = MOTP = 0 at every level.  Comparing the exact mean instead
+    # keeps the track: sMOTA = MOTA = MOTP = 1 at 6 levels -> 6/40.
+    from fusion.kitti.amota import amota, prepare_3d
+
+    mean = 0.0
+    for x in [0.1] * 6 + [0.4]:
+        mean += x
+    mean /= 7.0
+    again = 0.0
+    for _ in range(7):
+        again += mean
+    assert mean == 0.14285714285714285 and again / 7.0 < mean  # the rounding the test relies on
+
+    gt = _rows(np.arange(7), [1] * 7, [CAR] * 7, [np.nan] * 7)
+    tr = _rows(np.arange(7), [3] * 7, [CAR] * 7, [0.1] * 6 + [0.4])
+    out = amota([prepare_3d(gt, tr, 7, "car", "s")], reference_rounding=reference_rounding)
+    assert out["recalls"] == pytest.approx([k / 40 for k in range(1, 7)])
+    assert out["sAMOTA"] == pytest.approx(expected)
+    assert out["AMOTA"] == pytest.approx(expected)
+    assert out["AMOTP"] == pytest.approx(expected)
+    if reference_rounding:
+        # the public entry point uses the script's behaviour
+        res = evaluate_sequences({"s": gt}, {"s": tr}, {"s": 7}, ("car",))["car"]
+        assert res["sAMOTA"] == pytest.approx(0.0) and res["MOTA_all"] == pytest.approx(1.0)
+
+
+def test_track_mean_summed_in_frame_order() -> None:
+    # The script sums a track's scores frame by frame; rows written out of frame order must give
+    # the same (bit-identical) mean as rows written in order.
+    from fusion.kitti.amota import prepare_3d
+
+    scores = [0.1, 0.7, 0.2, 0.9, 0.3]
+    frames = [4, 0, 3, 1, 2]          # file order; frame order gives scores 0.7 0.9 0.3 0.2 0.1
+    gt = _rows(np.arange(5), [1] * 5, [CAR] * 5, [np.nan] * 5)
+    tr = _rows(frames, [3] * 5, [CAR] * 5, scores)
+    acc = 0.0
+    for x in (0.7, 0.9, 0.3, 0.2, 0.1):
+        acc += x
+    seq = prepare_3d(gt, tr, 5, "car", "s")
+    assert seq.trk_mean.tolist() == [acc / 5.0]
+    assert seq.trk_score.tolist() == [acc / 5.0] * 5
+
+
+def test_fractional_truncation_cast_to_int_for_ignore() -> None:
+    # The script parses truncation with int(float(.)): 0.4 counts as 0 (not ignored), 1.0 as 1.
+    from fusion.kitti.amota import prepare_3d
+
+    gt = _rows([0, 1], [1, 2], [CAR, CAR], [np.nan, np.nan])
+    gt.truncated[:] = [0.4, 1.0]
+    seq = prepare_3d(gt, _rows([0], [3], [CAR], [1.0]), 2, "car", "s")
+    assert seq.gt_ign.tolist() == [False, True]

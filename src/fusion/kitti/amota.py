@@ -21,10 +21,25 @@ Protocol (per category, over all sequences together):
   devkit's closest-point rule); at each, tracks with mean score < threshold are removed and the
   metrics recomputed.  sAMOTA, AMOTA, AMOTP are the sums of sMOTA_r, MOTA_r, MOTP_r divided by
   40 (recalls never reached contribute 0).
+- Score re-averaging (``reference_rounding=True``, the default): the AB3DMOT script overwrites
+  every row's score with its track mean and, at every later threshold, re-takes the mean of
+  those copies (a left-to-right float sum divided by the row count) before comparing it with the
+  threshold.  The re-taken mean can come out an ulp or so below the original one, and the
+  threshold *is* the original mean of some matched track, so the script often drops exactly the
+  track whose score defines the recall level (measured recall < r, sMOTA_r penalised).  This is
+  reproduced bit for bit here (means are summed in the script's order: by frame, then file
+  order); ``reference_rounding=False`` compares the exact track means instead (the rule as
+  written in the paper; it gives higher sAMOTA/AMOTA/AMOTP).
 
 Differences from the AB3DMOT script: matching/ignore state is recomputed from scratch at each
-threshold (the script keeps a stale "matched once" flag on tracker boxes between thresholds),
-tracker DontCare rows are dropped, and class names are compared exactly (lower case).
+threshold (the script keeps a stale "matched once" flag on tracker boxes between thresholds, so a
+box matched at an earlier threshold and unmatched later counts as a false positive even when it is
+small, of the distractor class or inside a DontCare region), tracker DontCare rows are dropped,
+class names are compared exactly (lower case; the script tests substrings, which selects the same
+KITTI classes), and frames outside the seqmap range are an error (the script extends the sequence).
+``reference_rounding`` reproduces the script as run under Python <= 3.11, whose ``sum`` of
+floats is a plain left-to-right sum (Python 3.12's compensated ``sum`` changes which tracks the
+script drops, so the script's own numbers depend on the interpreter).
 """
 
 from __future__ import annotations
@@ -70,6 +85,9 @@ class Sequence3D:
     gt_tid: np.ndarray      # (n_inst,) gt track id of each gt instance, in frame order
     gt_ign: np.ndarray      # (n_inst,) ignored flag of each instance
     frame_start: np.ndarray  # (n_frames + 1,) offsets of each frame's instances
+    trk_inv: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # (n_rows,) row -> track
+    trk_count: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # (n_tracks,) rows per track
+    trk_mean: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (n_tracks,) mean score per track
 
 
 def _ioa_any(boxes: np.ndarray, regions: np.ndarray) -> np.ndarray:
@@ -100,17 +118,28 @@ def prepare_3d(gt: TrackRows, tracker: TrackRows, n_frames: int, category: str, 
     check_unique_ids(tr, "tracker")
     score = np.where(np.isfinite(tr.score), tr.score, -1.0)
     avg = np.zeros(len(tr))
+    inv = np.zeros(0, np.int64)
+    cnts = np.zeros(0, np.int64)
+    means = np.zeros(0)
     if len(tr):
         uniq, inv = np.unique(tr.track_id, return_inverse=True)
-        sums = np.bincount(inv, weights=score)
-        cnts = np.bincount(inv)
-        avg = (sums / cnts)[inv]
+        inv = inv.reshape(-1)
+        # sum each track's scores left to right in frame order (file order within a frame), as
+        # the AB3DMOT script does; bincount accumulates its weights sequentially in input order
+        order = np.argsort(tr.frame, kind="stable")
+        sums = np.bincount(inv[order], weights=score[order], minlength=len(uniq))
+        cnts = np.bincount(inv, minlength=len(uniq))
+        means = sums / cnts
+        avg = means[inv]
     g_by_t = frame_index(g, n_frames, "ground-truth")
     dc_by_t = frame_index(dc, n_frames, "DontCare")
     t_by_t = frame_index(tr, n_frames, "tracker")
     g_gen = camera_box_to_generic(g.camera_boxes()) if len(g) else np.zeros((0, 7))
     t_gen = camera_box_to_generic(tr.camera_boxes()) if len(tr) else np.zeros((0, 7))
-    g_ign_all = g_distr | (g.occluded > MAX_OCCLUSION) | (g.truncated > MAX_TRUNCATION)
+    # the script parses truncation and occlusion with int(float(.)) before comparing them
+    g_occ = np.trunc(np.asarray(g.occluded, np.float64))
+    g_trunc = np.trunc(np.asarray(g.truncated, np.float64))
+    g_ign_all = g_distr | (g_occ > MAX_OCCLUSION) | (g_trunc > MAX_TRUNCATION)
     frames = []
     inst_tid, inst_ign, starts = [], [], [0]
     for t in range(n_frames):
@@ -130,6 +159,9 @@ def prepare_3d(gt: TrackRows, tracker: TrackRows, n_frames: int, category: str, 
         gt_tid=np.concatenate(inst_tid) if inst_tid else np.zeros(0, np.int64),
         gt_ign=np.concatenate(inst_ign) if inst_ign else np.zeros(0, bool),
         frame_start=np.asarray(starts),
+        trk_inv=np.asarray(inv, np.int64),
+        trk_count=np.asarray(cnts, np.int64),
+        trk_mean=np.asarray(means, np.float64),
     )
 
 
@@ -183,8 +215,11 @@ def _trajectory_stats(assigned_ids: list[int], ign: list[bool]) -> tuple[int, in
 
 
 def clear_3d(seqs: list[Sequence3D], threshold: float = -np.inf, recall: float = 1.0,
-             min_iou: float = 0.25) -> dict[str, float | list[float]]:
+             min_iou: float = 0.25, row_scores: list[np.ndarray] | None = None) -> dict[str, float | list[float]]:
     """CLEAR metrics with 3D IoU matching after removing tracks whose mean score < ``threshold``.
+
+    ``row_scores`` (one (n_rows,) array per sequence) replaces ``seq.trk_score`` in the comparison
+    with ``threshold`` (used for the script's re-averaged scores, see the module docstring).
 
     Returns counts ``TP`` (all matches, ignored ones included, as the devkit), ``FN``, ``FP``,
     ``IDSW``, ``FRAG``, ``n_gt``, ``MT``/``PT``/``ML`` (fractions of non-ignored trajectories),
@@ -195,8 +230,8 @@ def clear_3d(seqs: list[Sequence3D], threshold: float = -np.inf, recall: float =
     cost = 0.0
     mt = pt = ml = n_traj = 0
     scores: list[np.ndarray] = []
-    for seq in seqs:
-        active_rows = seq.trk_score >= threshold
+    for k, seq in enumerate(seqs):
+        active_rows = (seq.trk_score if row_scores is None else row_scores[k]) >= threshold
         assigned = np.full(len(seq.gt_tid), -1, np.int64)
         for f, fr in enumerate(seq.frames):
             if len(fr.gt_tid) == 0 and len(fr.trk) == 0:
@@ -275,9 +310,23 @@ def recall_thresholds(scores: list[float] | np.ndarray, num_gt: int,
     return thr[1:], rec[1:]
 
 
-def amota(seqs: list[Sequence3D], min_iou: float = 0.25, num_recall: int = 41) -> dict[str, float | list[float]]:
+def _reaverage(means: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Per track, the mean of ``count`` copies of ``mean`` summed left to right (float64)."""
+    out = np.empty(len(means))
+    for i, (m, n) in enumerate(zip(means.tolist(), counts.tolist())):
+        acc = 0.0
+        for _ in range(n):
+            acc += m
+        out[i] = acc / float(n)
+    return out
+
+
+def amota(seqs: list[Sequence3D], min_iou: float = 0.25, num_recall: int = 41,
+          reference_rounding: bool = True) -> dict[str, float | list[float]]:
     """sAMOTA, AMOTA, AMOTP (fractions) over prepared sequences, plus the per-recall curves.
 
+    ``reference_rounding`` reproduces the AB3DMOT script's re-averaging of track scores at each
+    threshold (module docstring); False compares the exact track means with the thresholds.
     Also returns ``MOTA_best`` (highest MOTA over the thresholds, as AB3DMOT reports) and the
     3D CLEAR counts with all tracks (``IDSW_all``, ``FRAG_all``, ``MOTA_all``, ``MOTP_all``).
     """
@@ -294,8 +343,13 @@ def amota(seqs: list[Sequence3D], min_iou: float = 0.25, num_recall: int = 41) -
     s_sum = m_sum = p_sum = 0.0
     best = 0.0
     curves: dict[str, list[float]] = {"sMOTA_curve": [], "MOTA_curve": [], "MOTP_curve": []}
+    means = [seq.trk_mean for seq in seqs]
     for thr, r in zip(thresholds, recalls):
-        res = clear_3d(seqs, thr, r, min_iou)
+        row_scores = None
+        if reference_rounding:
+            means = [_reaverage(m, seq.trk_count) for m, seq in zip(means, seqs)]
+            row_scores = [m[seq.trk_inv] if len(seq.trk_inv) else np.zeros(0) for m, seq in zip(means, seqs)]
+        res = clear_3d(seqs, thr, r, min_iou, row_scores)
         s_sum += float(res["sMOTA"])  # type: ignore[arg-type]
         m_sum += float(res["MOTA"])  # type: ignore[arg-type]
         p_sum += float(res["MOTP"])  # type: ignore[arg-type]
