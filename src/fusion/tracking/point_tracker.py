@@ -36,7 +36,7 @@ import numpy as np
 
 from fusion import _core
 from fusion.errors import ConfigurationError, ShapeError
-from fusion.tracking.tracker import TimestampError
+from fusion.tracking.tracker import CoreTracker, TimestampError
 
 __all__ = ["PointTracker", "PointTrackerConfig", "POINT_TRACK_DTYPE", "ASSOCIATIONS", "JPDA_METHODS",
            "jpda_marginals", "TimestampError"]
@@ -152,7 +152,7 @@ class PointTrackerConfig:
             fail("jpda_max_states", "must be >= 1")
 
 
-class PointTracker:
+class PointTracker(CoreTracker):
     """2D point multi-target tracker (constant-velocity Kalman filters, GNN or JPDA).
 
     The step runs in C++ with the GIL released; no heap allocation once capacities are
@@ -170,20 +170,6 @@ class PointTracker:
             float(c.sigma_a), float(c.sigma_meas), float(c.init_speed_sigma), int(c.confirm_m),
             int(c.confirm_n), int(c.max_misses), int(c.max_tracks), int(c.max_measurements),
             int(c.max_gated_pairs), float(c.birth_threshold), c.jpda_method, int(c.jpda_max_states))
-
-    @property
-    def num_tracks(self) -> int:
-        """Number of live tracks (any status)."""
-        return int(self._core.num_tracks)
-
-    @property
-    def last_t_ns(self) -> int | None:
-        """Timestamp of the last step (int64 ns), or None before the first."""
-        return self._core.last_t_ns
-
-    def reset(self) -> None:
-        """Drop all tracks and the time; ids restart at 1."""
-        self._core.reset()
 
     def stats(self) -> dict:
         """Counters of the last step: gated pairs, clusters (and how each was solved), births."""

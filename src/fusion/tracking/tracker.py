@@ -52,6 +52,27 @@ def _track_dtype() -> np.dtype:
 TRACK_DTYPE = _track_dtype()
 
 
+class CoreTracker:
+    """What every tracker wrapping a C++ core (``self._core``) shares: live-track count, the
+    last timestamp, and reset."""
+
+    _core: object
+
+    @property
+    def num_tracks(self) -> int:
+        """Number of live tracks (any status)."""
+        return int(self._core.num_tracks)
+
+    @property
+    def last_t_ns(self) -> int | None:
+        """Timestamp of the last step (int64 ns), or None before the first."""
+        return self._core.last_t_ns
+
+    def reset(self) -> None:
+        """Drop all tracks and the time; ids restart at 1."""
+        self._core.reset()
+
+
 class TimestampError(FusionError, ValueError):
     """A step's timestamp is earlier than the previous step's."""
 
@@ -75,7 +96,7 @@ def _core_class(c: ClassConfig) -> "_core.TrackerClassConfig":
     return cc
 
 
-class Tracker:
+class Tracker(CoreTracker):
     """3D multi-object tracker over oriented boxes (constant-velocity Kalman filter or CTRV EKF
     per track, exact GNN association per class, tentative/confirmed/coasting track management
     by M-of-N hit counting or a sequential log-likelihood ratio).
@@ -92,20 +113,6 @@ class Tracker:
         self._core = _core.TrackerCore(_core_class(self.config.default), ids,
                                        [_core_class(self.config.classes[i]) for i in ids],
                                        self.config.max_tracks, self.config.max_detections)
-
-    @property
-    def num_tracks(self) -> int:
-        """Number of live tracks (any status)."""
-        return int(self._core.num_tracks)
-
-    @property
-    def last_t_ns(self) -> int | None:
-        """Timestamp of the last step (int64 ns), or None before the first."""
-        return self._core.last_t_ns
-
-    def reset(self) -> None:
-        """Drop all tracks and the time; ids restart at 1."""
-        self._core.reset()
 
     def step(self, detections: np.ndarray, t_ns: int) -> np.ndarray:
         """Advance to ``t_ns`` (int64 nanoseconds) with the detections seen at that time.
