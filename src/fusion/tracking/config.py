@@ -104,7 +104,7 @@ class ClassConfig:
     max_age: int = 2
     max_coast_s: float = math.inf
     pd: float = 0.9
-    clutter_density: float = 1e-4
+    clutter_density: float = 1e-8
     llr_init: float = 0.0
     llr_confirm: float = 4.0
     llr_delete: float = -4.0

@@ -85,7 +85,7 @@ struct ClassConfig {
   double max_coast_s = 1e300;  // seconds without an update after which a track is deleted
   // Sequential log-likelihood ratio (always kept; drives the logic only for kLlr).
   double pd = 0.9;                  // detection probability, in (0, 1)
-  double clutter_density = 1e-4;    // false-alarm density in the 7-D box space (> 0)
+  double clutter_density = 1e-8;    // false-alarm density in the 7-D box space (> 0)
   double llr_init = 0.0;            // score of a newborn track (log prior odds)
   double llr_confirm = 4.0;         // tentative -> confirmed at or above
   double llr_delete = -4.0;         // deleted below
