@@ -69,7 +69,6 @@ def _build_parser() -> argparse.ArgumentParser:
             "Person_sitting as distractors, DontCare regions, occlusion/truncation and 25 px height filters). "
             "sAMOTA, AMOTA, AMOTP follow AB3DMOT (3D IoU >= 0.25, 40 recall points, thresholds on the "
             "per-track mean score). Ratios are printed in percent."),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     sub.add_parser("track", add_help=False,
                    help="run the 3D multi-object tracker on KITTI detections (fusion kitti track --help)")
@@ -83,7 +82,8 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="category to evaluate; repeat for several (default: all three)")
     e.add_argument("--json", metavar="OUT", help="also write all metrics (fractions) to this JSON file")
     e.add_argument("--no-3d", action="store_true", help="skip sAMOTA/AMOTA/AMOTP (faster)")
-    e.add_argument("--min-iou-3d", type=float, default=0.25, help="3D IoU threshold for sAMOTA/AMOTA/AMOTP")
+    e.add_argument("--min-iou-3d", type=float, default=0.25, metavar="IOU",
+                   help="3D IoU threshold for sAMOTA/AMOTA/AMOTP (default: 0.25, as AB3DMOT)")
     return p
 
 

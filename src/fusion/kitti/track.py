@@ -218,8 +218,14 @@ def _find_calib(det_dir: Path, calib: str | None) -> Path | None:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="fusion kitti track", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="fusion kitti track",
+        description="Run the 3D multi-object tracker on KITTI detection files and write label_02 "
+        "results (one file per sequence, with 2D boxes and a track score) for `fusion kitti eval`.",
+        epilog="example: fusion kitti track --detections ../shared/data/kitti-train/detections "
+        "--seqmap ../shared/data/kitti-train/evaluate_tracking.seqmap.train "
+        "--calib ../shared/data/kitti-train/calib --out out/kitti",
+    )
     p.add_argument("--detections", required=True, metavar="DIR",
                    help="folder of <name>_Car/_Pedestrian/_Cyclist detection folders, or one such folder")
     p.add_argument("--seqmap", required=True, metavar="FILE", help="seqmap: 'seq empty first_frame n_frames' lines")
