@@ -60,13 +60,25 @@ void bind_bank(py::module_& m, const std::string& name) {
   // z: (size, M) float64 C-contiguous; mask: (size,) uint8 or None; R: (M, M) or (size, M, M).
   c.def(
       "update",
-      [](Bank& b, py::array_t<double, py::array::c_style> z, const py::object& mask,
-         py::array_t<double, py::array::c_style> R) {
+      [](Bank& b, const py::object& z_in, const py::object& mask, const py::object& R_in) {
+        // Checked here too, not only in fusion.filters.bank, so that the raw class cannot be
+        // driven past the end of its buffers.
+        const Index n = b.size();
+        const CArray z = as_array(z_in, "update: z");
+        if (z.ndim() != 2 || z.shape(0) != n || z.shape(1) != M)
+          shape_error("update: z", "(" + std::to_string(n) + ", " + std::to_string(M) + ")", z);
+        const CArray R = as_array(R_in, "update: R");
         const bool per_filter = R.ndim() == 3;
+        if (!((R.ndim() == 2 && R.shape(0) == M && R.shape(1) == M) ||
+              (per_filter && R.shape(0) == n && R.shape(1) == M && R.shape(2) == M)))
+          shape_error("update: R", "(" + std::to_string(M) + ", " + std::to_string(M) + ") or (" +
+                      std::to_string(n) + ", " + std::to_string(M) + ", " + std::to_string(M) + ")", R);
         const std::uint8_t* mptr = nullptr;
-        py::array_t<std::uint8_t, py::array::c_style> marr;
+        py::array_t<std::uint8_t, py::array::c_style | py::array::forcecast> marr;
         if (!mask.is_none()) {
-          marr = mask.cast<py::array_t<std::uint8_t, py::array::c_style>>();
+          marr = py::array_t<std::uint8_t, py::array::c_style | py::array::forcecast>::ensure(mask);
+          if (!marr || marr.ndim() != 1 || marr.shape(0) != n)
+            throw ShapeError("update: mask: expected shape (" + std::to_string(n) + ",) of booleans");
           mptr = marr.data();
         }
         BankUpdateSummary s;

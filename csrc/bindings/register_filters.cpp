@@ -86,7 +86,24 @@ void register_filters(py::module_& m) {
   def_matrix(kf, "Q", &PyKalmanFilter::Q, true, "Process noise covariance.");
   def_matrix(kf, "H", &PyKalmanFilter::H, false, "Measurement matrix (dim_z, dim_x).");
   def_matrix(kf, "R", &PyKalmanFilter::R, true, "Measurement noise covariance.");
-  def_matrix(kf, "B", &PyKalmanFilter::B, false, "Control transition matrix (dim_x, dim_u).");
+  kf.def_property(
+      "B",
+      [](py::object self) -> py::object {
+        auto& k = self.cast<PyKalmanFilter&>();
+        if (k.B.cols() == 0) return py::none();  // no control input, as filterpy's B = None
+        return view2d(k.B.data(), k.B.rows(), k.B.cols(), self);
+      },
+      [](PyKalmanFilter& k, const py::object& v) {
+        // filterpy lets B be set (or cleared) after construction; its width sets dim_u.
+        if (v.is_none()) {
+          k.B.resize(k.dim_x(), 0);
+          return;
+        }
+        const CArray b = as_array(v, "KalmanFilter.B");
+        const Index cols = b.ndim() == 2 ? b.shape(1) : 1;
+        k.B = to_matrix(b, k.dim_x(), cols, "KalmanFilter.B");
+      },
+      "Control transition matrix (dim_x, dim_u), or None without control input.");
   def_matrix(kf, "P_prior", &PyKalmanFilter::P_prior, false, "Covariance after the last predict.");
   def_matrix(kf, "P_post", &PyKalmanFilter::P_post, false, "Covariance after the last update.");
   def_matrix(kf, "S", &PyKalmanFilter::S, false, "Innovation covariance of the last update.");
@@ -95,6 +112,43 @@ void register_filters(py::module_& m) {
   kf.def_readonly("log_likelihood", &PyKalmanFilter::log_likelihood,
                   "log N(y; 0, S) of the last update.");
   kf.def_readonly("nis", &PyKalmanFilter::nis, "Normalised innovation squared y^T S^-1 y of the last update.");
+
+  // Pickling (and so copy.deepcopy): every matrix plus the Python-side __dict__.
+  kf.def(py::pickle(
+      [](py::object self) {
+        auto& k = self.cast<PyKalmanFilter&>();
+        py::tuple mats = py::make_tuple(k.x, k.P, k.F, k.Q, k.H, k.R, k.B, k.x_prior, k.P_prior,
+                                        k.x_post, k.P_post, k.y, k.z, k.S, k.K);
+        py::tuple scalars = py::make_tuple(k.dim_x(), k.dim_z(), k.alpha, k.nis, k.log_likelihood, k.x_1d);
+        py::object dict = py::hasattr(self, "__dict__") ? self.attr("__dict__") : py::dict();
+        return py::make_tuple(scalars, mats, dict);
+      },
+      [](const py::tuple& t) {
+        if (t.size() != 3) throw ShapeError("KalmanFilter: invalid pickled state");
+        const py::tuple sc = t[0].cast<py::tuple>(), mats = t[1].cast<py::tuple>();
+        const MatX B = mats[6].cast<MatX>();
+        PyKalmanFilter k(sc[0].cast<Index>(), sc[1].cast<Index>(), B.cols());
+        k.x = mats[0].cast<VecX>();
+        k.P = mats[1].cast<MatX>();
+        k.F = mats[2].cast<MatX>();
+        k.Q = mats[3].cast<MatX>();
+        k.H = mats[4].cast<MatX>();
+        k.R = mats[5].cast<MatX>();
+        k.B = B;
+        k.x_prior = mats[7].cast<VecX>();
+        k.P_prior = mats[8].cast<MatX>();
+        k.x_post = mats[9].cast<VecX>();
+        k.P_post = mats[10].cast<MatX>();
+        k.y = mats[11].cast<VecX>();
+        k.z = mats[12].cast<VecX>();
+        k.S = mats[13].cast<MatX>();
+        k.K = mats[14].cast<MatX>();
+        k.alpha = sc[2].cast<double>();
+        k.nis = sc[3].cast<double>();
+        k.log_likelihood = sc[4].cast<double>();
+        k.x_1d = sc[5].cast<bool>();
+        return std::make_pair(std::move(k), t[2].cast<py::dict>());
+      }));
 
   kf.def(
       "predict",
@@ -114,8 +168,10 @@ void register_filters(py::module_& m) {
           Bm = to_matrix(b, n, b.ndim() == 2 ? b.shape(1) : 1, "KalmanFilter.predict: B");
         }
         const MatX& Beff = B.is_none() ? self.B : Bm;
-        if (!u.is_none()) uv = to_vector(u, Beff.cols(), "KalmanFilter.predict: u");
-        self.predict(u.is_none() ? nullptr : &uv, B.is_none() ? nullptr : &Bm,
+        // As filterpy: u only matters with a control matrix (u=0 with no B is common).
+        const bool use_u = !u.is_none() && Beff.cols() > 0;
+        if (use_u) uv = to_vector(u, Beff.cols(), "KalmanFilter.predict: u");
+        self.predict(use_u ? &uv : nullptr, B.is_none() ? nullptr : &Bm,
                      F.is_none() ? nullptr : &Fm, Q.is_none() ? nullptr : &Qm);
       },
       py::arg("u") = py::none(), py::arg("B") = py::none(), py::arg("F") = py::none(),

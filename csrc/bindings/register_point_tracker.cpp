@@ -95,18 +95,20 @@ void register_point_tracker(py::module_& m) {
             const CArray z = as_array(measurements, "measurements");
             if (z.ndim() != 2 || z.shape(1) != 2) shape_error("measurements", "(n, 2)", z);
             const Index n = z.shape(0);
-            Index n_out = 0;
+            py::array_t<std::uint8_t> raw;
             {
               const double* zp = z.data();
               py::gil_scoped_release nogil;
+              // Held until the output is copied out (see register_tracker.cpp).
               std::lock_guard<std::mutex> lock(self.mutex);
-              n_out = self.tracker.step(zp, n, t_ns, self.out.data());
+              const Index n_out = self.tracker.step(zp, n, t_ns, self.out.data());
+              py::gil_scoped_acquire gil;
+              raw = py::array_t<std::uint8_t>(
+                  static_cast<py::ssize_t>(n_out * static_cast<Index>(sizeof(PointTrackOutput))));
+              if (n_out > 0)
+                std::memcpy(raw.mutable_data(), self.out.data(),
+                            static_cast<std::size_t>(n_out) * sizeof(PointTrackOutput));
             }
-            py::array_t<std::uint8_t> raw(
-                static_cast<py::ssize_t>(n_out * static_cast<Index>(sizeof(PointTrackOutput))));
-            if (n_out > 0)
-              std::memcpy(raw.mutable_data(), self.out.data(),
-                          static_cast<std::size_t>(n_out) * sizeof(PointTrackOutput));
             return raw;
           },
           py::arg("measurements"), py::arg("t_ns"),

@@ -140,12 +140,15 @@ void register_tracker(py::module_& m) {
               throw ShapeError("Tracker.step: got " + std::to_string(n) +
                                " detections, but max_detections is " +
                                std::to_string(self.tracker.config().max_detections));
-            Index m_out = 0;
+            py::array_t<std::uint8_t> raw;
             {
               const double* bp = b.data();
               const std::int32_t* cp = c.data();
               const double* sp = s.data();
               py::gil_scoped_release nogil;
+              // Held until the output is copied out: another thread's step must not overwrite
+              // self.out first. The GIL is always released before this lock is taken, so
+              // re-acquiring it below cannot deadlock.
               std::lock_guard<std::mutex> lock(self.mutex);
               for (Index i = 0; i < n; ++i) {
                 Detection& d = self.dets[static_cast<std::size_t>(i)];
@@ -153,12 +156,13 @@ void register_tracker(py::module_& m) {
                 d.class_id = cp[i];
                 d.score = sp[i];
               }
-              m_out = self.tracker.step(self.dets.data(), n, t_ns, self.out.data());
+              const Index m_out = self.tracker.step(self.dets.data(), n, t_ns, self.out.data());
+              py::gil_scoped_acquire gil;
+              raw = py::array_t<std::uint8_t>(static_cast<py::ssize_t>(m_out * static_cast<Index>(sizeof(TrackOutput))));
+              if (m_out > 0)
+                std::memcpy(raw.mutable_data(), self.out.data(),
+                            static_cast<std::size_t>(m_out) * sizeof(TrackOutput));
             }
-            py::array_t<std::uint8_t> raw(static_cast<py::ssize_t>(m_out * static_cast<Index>(sizeof(TrackOutput))));
-            if (m_out > 0)
-              std::memcpy(raw.mutable_data(), self.out.data(),
-                          static_cast<std::size_t>(m_out) * sizeof(TrackOutput));
             return raw;
           },
           py::arg("boxes"), py::arg("class_ids"), py::arg("scores"), py::arg("t_ns"),

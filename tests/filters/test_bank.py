@@ -305,3 +305,16 @@ def test_textbook_ekf_contrast_bank_stays_symmetric(record_property, capsys):
               f"min eigenvalue {np.min(np.linalg.eigvalsh(0.5 * (Pt + Pt.T))):.3e}; "
               f"bank: {worst_bank:.3e}")
     assert worst_bank <= 1e-12
+
+
+def test_raw_core_bank_checks_shapes():
+    """The private C++ class validates too: a wrong z, R or mask is a ShapeError, never a crash."""
+    from fusion import _core
+
+    b = _core.EkfBank_CV2D_Position2D(CV2D(1.0), Position2D(), 1000)
+    with pytest.raises(ShapeError, match=r"z: expected shape \(1000, 2\)"):
+        b.update(np.ones((1, 2)), None, np.eye(2))
+    with pytest.raises(ShapeError, match="R"):
+        b.update(np.ones((1000, 2)), None, np.eye(3))
+    with pytest.raises(ShapeError, match="mask"):
+        b.update(np.ones((1000, 2)), np.ones(3, bool), np.eye(2))

@@ -296,3 +296,35 @@ def test_wrong_measurement_size_raises_shape_error():
     kf = _ready_filter()
     with pytest.raises(ShapeError, match=r"z"):
         kf.update(np.zeros(3))
+
+
+def test_control_input_filterpy_style_and_pickling():
+    """filterpy code sets B after construction, passes u=0 without a B, and deep-copies filters."""
+    import copy
+    import pickle
+
+    kf = KalmanFilter(2, 1)
+    assert kf.B is None and kf.dim_u == 0
+    kf.F = np.array([[1.0, 0.1], [0.0, 1.0]])
+    kf.H = np.array([[1.0, 0.0]])
+    ref = FpKalmanFilter(2, 1)
+    ref.F, ref.H = kf.F.copy(), kf.H.copy()
+    kf.predict(u=0)  # u is ignored without a control matrix, as in filterpy
+    ref.predict(u=0)
+    kf.B = np.array([[0.005], [0.1]])
+    ref.B = kf.B.copy()
+    assert kf.dim_u == 1
+    for k in range(5):
+        kf.predict(u=np.array([[2.0]])); kf.update(np.array([0.3 * k]))
+        ref.predict(u=np.array([[2.0]])); ref.update(np.array([0.3 * k]))  # column u: filterpy broadcasts a 1-D one
+    np.testing.assert_allclose(kf.x, ref.x, rtol=1e-12)
+    kf.tag = "track 7"
+    for clone in (copy.deepcopy(kf), pickle.loads(pickle.dumps(kf))):
+        assert type(clone) is KalmanFilter and clone.tag == "track 7"
+        np.testing.assert_array_equal(clone.x, kf.x)
+        np.testing.assert_array_equal(clone.P, kf.P)
+        np.testing.assert_array_equal(clone.B, kf.B)
+        clone.predict(u=np.array([1.0]))  # independent storage
+        assert not np.array_equal(clone.x, kf.x)
+    kf.B = None
+    assert kf.B is None and kf.dim_u == 0

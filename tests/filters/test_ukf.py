@@ -25,7 +25,7 @@ from _fhelpers import (
     wrap_angle,
     wrapped_residual_fn,
 )
-from fusion.errors import ConfigurationError, NumericalError
+from fusion.errors import ConfigurationError, NumericalError, ShapeError
 from fusion.filters import (
     ExtendedKalmanFilterBank,
     MerweScaledSigmaPoints,
@@ -227,3 +227,13 @@ def test_ekf_bank_matches_filterpy_ekf_on_ctrv_radar():
             assert bank.log_likelihood[i] == pytest.approx(ref.log_likelihood, rel=1e-9)
             assert bank.nis[i] == pytest.approx(ref.mahalanobis**2, rel=1e-9)
     assert np.all(np.hypot(*(bank.x[:, :2] - truth[-1][:2]).T) < 1.5)
+
+
+def test_column_measurement_is_accepted():
+    pts = MerweScaledSigmaPoints(2, 0.5, 2.0, 0.0)
+    ukf = UnscentedKalmanFilter(2, 1, 0.1, hx=lambda x: x[:1], fx=lambda x, dt: x, points=pts)
+    ukf.predict()
+    ukf.update(np.array([[0.5]]))  # (dim_z, 1), as filterpy users often pass
+    assert ukf.x.shape == (2,) and np.all(np.isfinite(ukf.x))
+    with pytest.raises(ShapeError, match=r"z: expected shape \(1,\)"):
+        ukf.update(np.array([0.5, 0.1]))

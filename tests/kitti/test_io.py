@@ -99,3 +99,14 @@ def test_projection_matches_gt_2d_boxes(kitti_train: Path) -> None:
     proj = project_boxes_to_image(rows.camera_boxes()[sel], cal.P2, image_size=(1242, 375))
     err = np.abs(proj - rows.bbox[sel])
     assert np.median(err) < 3.0  # KITTI 2D boxes are tight projections of the 3D boxes (pixels)
+
+
+def test_non_finite_occluded_is_a_decode_error(tmp_path):
+    from fusion.errors import DecodeError
+    from fusion.kitti.io import read_labels
+
+    for bad in ("nan", "inf"):
+        p = tmp_path / f"lab_{bad}.txt"
+        p.write_text(f"0 1 Car 0 {bad} 0 0 0 10 10 1 1 1 0 0 5 0\n")
+        with pytest.raises(DecodeError, match=r"lab_.*:1: occluded"):
+            read_labels(p)

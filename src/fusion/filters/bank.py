@@ -8,9 +8,12 @@ run over every filter in one call with the GIL released and allocate nothing.
 - :class:`ExtendedKalmanFilterBank`: any built-in pair, linearised with analytic Jacobians.
 - :class:`UnscentedKalmanFilterBank`: any built-in pair, Merwe scaled sigma points.
 
-Invalid measurements (NaN or infinite, or an innovation covariance that is not positive
-definite) raise :class:`~fusion.errors.NumericalError` by default; with
-``on_invalid="skip"`` the affected filters are left unchanged, counted in ``skipped``, and a
+Invalid measurements raise :class:`~fusion.errors.NumericalError` by default. A NaN or
+infinite measurement is found before anything changes. An innovation covariance that is not
+positive definite, or a sensor model undefined at a filter's state (radar at the origin),
+is only found during the update: the other filters' updates are kept, the failing filters
+are left unchanged, ``status`` says which, and then the error is raised. With
+``on_invalid="skip"`` failing filters are left unchanged, counted in ``skipped``, and a
 warning is issued at a bounded rate.
 """
 

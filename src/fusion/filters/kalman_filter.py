@@ -49,7 +49,7 @@ class KalmanFilter(InnovationStatistics, _core.KalmanFilter):
     def get_prediction(self, u: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """Predicted (x, P) without changing the filter."""
         x = self.F @ self.x
-        if u is not None and self.B.shape[1] > 0:
+        if u is not None and self.B is not None:
             x = x + (self.B @ np.asarray(u, dtype=float).reshape(-1)).reshape(x.shape)
         P = self.alpha**2 * (self.F @ self.P @ self.F.T) + self.Q
         return x, P

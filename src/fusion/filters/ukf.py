@@ -171,8 +171,8 @@ class UnscentedKalmanFilter(InnovationStatistics):
         UT = unscented_transform if UT is None else UT
         R = self.R if R is None else R
         R = as_matrix(R, (self._dim_z, self._dim_z), "UnscentedKalmanFilter.update: R", scalar_is_identity=True)
-        zv = np.asarray(z, dtype=float)
-        check_finite(zv, "UnscentedKalmanFilter.update")
+        z = as_vector(z, self._dim_z, "UnscentedKalmanFilter.update: z")
+        check_finite(z, "UnscentedKalmanFilter.update")
         self.sigmas_h = np.atleast_2d([hx(s, **hx_args) for s in self.sigmas_f])
         zp, S = UT(self.sigmas_h, self.Wm, self.Wc, R, self.z_mean, self.residual_z)
         S = 0.5 * (S + S.T)

@@ -303,8 +303,7 @@ def read_labels(path: PathLike) -> TrackRows:
                 raise _err(path, lineno, f"frame: expected >= 0, got {frames[-1]}")
             types.append(toks[2])
             vals = _to_floats(toks[3:], path, lineno, _LABEL_FLOAT_NAMES)
-            if vals[1] != int(vals[1]):
-                raise _err(path, lineno, f"occluded: expected an integer, got {toks[4]!r}")
+            _to_int(toks[4], path, lineno, "occluded")  # finite and integral, or a DecodeError
             if len(vals) == 14:
                 vals.append(np.nan)
             nums.append(vals)

@@ -12,7 +12,7 @@ namespace fusion {
 class LinearKalmanFilter {
  public:
   LinearKalmanFilter(Index dim_x, Index dim_z, Index dim_u)
-      : dim_x_(dim_x), dim_z_(dim_z), dim_u_(dim_u) {
+      : dim_x_(dim_x), dim_z_(dim_z) {
     if (dim_x < 1) throw ConfigurationError("KalmanFilter: dim_x must be 1 or more, got " + std::to_string(dim_x));
     if (dim_z < 1) throw ConfigurationError("KalmanFilter: dim_z must be 1 or more, got " + std::to_string(dim_z));
     if (dim_u < 0) throw ConfigurationError("KalmanFilter: dim_u must be 0 or more, got " + std::to_string(dim_u));
@@ -35,7 +35,7 @@ class LinearKalmanFilter {
 
   Index dim_x() const { return dim_x_; }
   Index dim_z() const { return dim_z_; }
-  Index dim_u() const { return dim_u_; }
+  Index dim_u() const { return B.cols(); }  // B may be reassigned with another width
 
   // x = F x + B u; P = alpha^2 F P F^T + Q. Optional overrides apply to this call only.
   void predict(const VecX* u = nullptr, const MatX* B_ = nullptr, const MatX* F_ = nullptr,
@@ -82,7 +82,7 @@ class LinearKalmanFilter {
   double log_likelihood = -708.39641853226408;  // log(DBL_MIN): "nothing observed yet", as filterpy
 
  private:
-  Index dim_x_, dim_z_, dim_u_;
+  Index dim_x_, dim_z_;
 };
 
 }  // namespace fusion
