@@ -9,7 +9,7 @@ import pytest
 
 from fusion.kitti._lsa import linear_sum_assignment, max_weight_matching
 from fusion.kitti.amota import recall_thresholds
-from fusion.kitti.box3d import iou_3d, iou_bev
+from fusion.geometry import iou_3d, iou_bev
 from fusion.kitti.io import TrackRows, read_labels
 from fusion.kitti.metrics import evaluate_sequences
 

@@ -4,8 +4,9 @@
   KITTI camera box <-> generic z-up box conversion and image projection.
 - :mod:`fusion.kitti.metrics`: CLEAR, HOTA, Identity (KITTI 2D protocol, TrackEval-compatible)
   and sAMOTA/AMOTA/AMOTP (AB3DMOT 3D protocol).
-- :mod:`fusion.kitti.box3d`: 3D IoU of oriented boxes.
-- :mod:`fusion.kitti.cli`: ``fusion kitti eval``.
+  3D IoU comes from :mod:`fusion.geometry` (the C++ box overlap).
+- :mod:`fusion.kitti.track`, :mod:`fusion.kitti.cli`, :mod:`fusion.kitti.report`: ``fusion kitti
+  track``, ``fusion kitti eval`` and the ours-vs-baseline table.
 """
 
 from fusion.kitti.io import (Calib, Detections, SeqmapEntry, TrackRows, camera_box_to_generic,
