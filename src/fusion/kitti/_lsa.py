@@ -1,61 +1,14 @@
-"""Linear assignment for the KITTI evaluation (no scipy at runtime).
-
-Uses ``fusion.assoc.linear_sum_assignment`` when that module is importable, else a pure-numpy
-shortest-augmenting-path Hungarian solver (O(n^2 m) with vectorised inner loops).
-"""
+"""Matching for the KITTI evaluation: finite-cost assignment on top of fusion.assoc, and
+maximum-weight matching split into connected components (no scipy at runtime)."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from fusion.assoc import linear_sum_assignment as _lsa_native
 from fusion.errors import ShapeError
 
 __all__ = ["linear_sum_assignment", "max_weight_matching"]
-
-
-def _lsa_numpy(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Minimum-cost assignment of every row of ``cost`` (n <= m) to a distinct column."""
-    n, m = cost.shape
-    u = np.zeros(n + 1)
-    v = np.zeros(m + 1)
-    owner = np.zeros(m + 1, np.int64)  # owner[j]: 1-based row assigned to column j (0: none)
-    way = np.zeros(m + 1, np.int64)
-    for i in range(1, n + 1):
-        owner[0] = i
-        j0 = 0
-        minv = np.full(m + 1, np.inf)
-        used = np.zeros(m + 1, bool)
-        while True:
-            used[j0] = True
-            i0 = owner[j0]
-            free = ~used[1:]
-            reduced = cost[i0 - 1] - u[i0] - v[1:]
-            better = free & (reduced < minv[1:])
-            minv[1:][better] = reduced[better]
-            way[1:][better] = j0
-            cand = np.where(free, minv[1:], np.inf)
-            j1 = int(np.argmin(cand)) + 1
-            delta = cand[j1 - 1]
-            u[owner[used]] += delta
-            v[used] -= delta
-            minv[1:][free] -= delta
-            j0 = j1
-            if owner[j0] == 0:
-                break
-        while j0:
-            j1 = way[j0]
-            owner[j0] = owner[j1]
-            j0 = j1
-    cols = np.nonzero(owner[1:])[0]
-    rows = owner[1:][cols] - 1
-    order = np.argsort(rows)
-    return rows[order], cols[order]
-
-
-try:  # pragma: no cover - depends on the C++ core being built
-    from fusion.assoc import linear_sum_assignment as _lsa_native  # type: ignore[import-not-found]
-except ImportError:  # pragma: no cover
-    _lsa_native = None
 
 
 def linear_sum_assignment(cost: np.ndarray, maximize: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -74,16 +27,8 @@ def linear_sum_assignment(cost: np.ndarray, maximize: bool = False) -> tuple[np.
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     if not np.all(np.isfinite(c)):
         raise ValueError("cost: every entry must be finite")
-    if _lsa_native is not None:
-        r, k = _lsa_native(c, maximize=maximize)
-        return np.asarray(r, np.int64), np.asarray(k, np.int64)
-    if maximize:
-        c = -c
-    if c.shape[0] <= c.shape[1]:
-        return _lsa_numpy(c)
-    cols, rows = _lsa_numpy(c.T)
-    order = np.argsort(rows)
-    return rows[order], cols[order]
+    r, k = _lsa_native(c, maximize=maximize)
+    return np.asarray(r, np.int64), np.asarray(k, np.int64)
 
 
 def max_weight_matching(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
