@@ -6,6 +6,8 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <cstdint>
+#include <cstring>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -34,6 +36,15 @@ inline py::array view(double* data, std::vector<py::ssize_t> shape, const py::ha
     s *= shape[i];
   }
   return py::array_t<double>(shape, strides, data, owner);
+}
+
+// n fixed-layout records copied into a fresh uint8 array (Python reinterprets it with a
+// structured dtype whose offsets come from the *_output_layout() functions). Needs the GIL.
+template <class Record>
+py::array_t<std::uint8_t> records_array(const Record* data, Index n) {
+  py::array_t<std::uint8_t> raw(static_cast<py::ssize_t>(n * static_cast<Index>(sizeof(Record))));
+  if (n > 0) std::memcpy(raw.mutable_data(), data, static_cast<std::size_t>(n) * sizeof(Record));
+  return raw;
 }
 
 inline std::string shape_str(const py::array& a) {

@@ -56,9 +56,11 @@ py::tuple pack(const AssignmentResult& r, IArray& r2c, IArray& c2r) {
 void register_assignment(py::module_& m) {
   m.def(
       "lsa_dense",
-      [](const py::handle& cost) {
+      [](const py::handle& cost, py::object gate) {
         const CArray c = as_cost_matrix(cost);
         const Index rows = c.shape(0), cols = c.shape(1);
+        const bool gated = !gate.is_none();
+        const double g = gated ? gate.cast<double>() : 0.0;
         IArray r2c(rows), c2r(cols);
         AssignmentResult res;
         {
@@ -67,32 +69,14 @@ void register_assignment(py::module_& m) {
           Index* cq = c2r.mutable_data();
           py::gil_scoped_release nogil;
           LinearAssignmentSolver solver;
-          res = solver.solve_dense(cp, rows, cols, rp, cq);
+          res = gated ? solver.solve_dense_gated(cp, rows, cols, g, rp, cq)
+                      : solver.solve_dense(cp, rows, cols, rp, cq);
         }
         return pack(res, r2c, c2r);
       },
-      py::arg("cost"),
-      "Exact dense assignment. Returns (feasible, row_to_col, col_to_row, total_cost).");
-
-  m.def(
-      "lsa_dense_gated",
-      [](const py::handle& cost, double gate) {
-        const CArray c = as_cost_matrix(cost);
-        const Index rows = c.shape(0), cols = c.shape(1);
-        IArray r2c(rows), c2r(cols);
-        AssignmentResult res;
-        {
-          const double* cp = c.data();
-          Index* rp = r2c.mutable_data();
-          Index* cq = c2r.mutable_data();
-          py::gil_scoped_release nogil;
-          LinearAssignmentSolver solver;
-          res = solver.solve_dense_gated(cp, rows, cols, gate, rp, cq);
-        }
-        return pack(res, r2c, c2r);
-      },
-      py::arg("cost"), py::arg("gate"),
-      "Gated dense assignment. Returns (feasible, row_to_col, col_to_row, total_cost).");
+      py::arg("cost"), py::arg("gate") = py::none(),
+      "Exact dense assignment, gated when gate is given. Returns (feasible, row_to_col, "
+      "col_to_row, total_cost).");
 
   m.def(
       "lsa_sparse",

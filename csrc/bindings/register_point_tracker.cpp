@@ -103,11 +103,7 @@ void register_point_tracker(py::module_& m) {
               std::lock_guard<std::mutex> lock(self.mutex);
               const Index n_out = self.tracker.step(zp, n, t_ns, self.out.data());
               py::gil_scoped_acquire gil;
-              raw = py::array_t<std::uint8_t>(
-                  static_cast<py::ssize_t>(n_out * static_cast<Index>(sizeof(PointTrackOutput))));
-              if (n_out > 0)
-                std::memcpy(raw.mutable_data(), self.out.data(),
-                            static_cast<std::size_t>(n_out) * sizeof(PointTrackOutput));
+              raw = records_array(self.out.data(), n_out);
             }
             return raw;
           },

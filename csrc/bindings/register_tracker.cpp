@@ -158,10 +158,7 @@ void register_tracker(py::module_& m) {
               }
               const Index m_out = self.tracker.step(self.dets.data(), n, t_ns, self.out.data());
               py::gil_scoped_acquire gil;
-              raw = py::array_t<std::uint8_t>(static_cast<py::ssize_t>(m_out * static_cast<Index>(sizeof(TrackOutput))));
-              if (m_out > 0)
-                std::memcpy(raw.mutable_data(), self.out.data(),
-                            static_cast<std::size_t>(m_out) * sizeof(TrackOutput));
+              raw = records_array(self.out.data(), m_out);
             }
             return raw;
           },

@@ -9,7 +9,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['CA2D', 'CA3D', 'CTRA', 'CTRV', 'CV2D', 'CV3D', 'CameraPinhole', 'ConstantTurn', 'EkfBank_CA2D_CameraPinhole', 'EkfBank_CA2D_Position2D', 'EkfBank_CA2D_RadarPolar', 'EkfBank_CA3D_CameraPinhole', 'EkfBank_CA3D_Position2D', 'EkfBank_CA3D_Position3D', 'EkfBank_CA3D_RadarPolar', 'EkfBank_CTRA_CameraPinhole', 'EkfBank_CTRA_Position2D', 'EkfBank_CTRA_RadarPolar', 'EkfBank_CTRV_CameraPinhole', 'EkfBank_CTRV_Position2D', 'EkfBank_CTRV_RadarPolar', 'EkfBank_CV2D_CameraPinhole', 'EkfBank_CV2D_Position2D', 'EkfBank_CV2D_RadarPolar', 'EkfBank_CV3D_CameraPinhole', 'EkfBank_CV3D_Position2D', 'EkfBank_CV3D_Position3D', 'EkfBank_CV3D_RadarPolar', 'EkfBank_ConstantTurn_CameraPinhole', 'EkfBank_ConstantTurn_Position2D', 'EkfBank_ConstantTurn_RadarPolar', 'KalmanFilter', 'KinematicBicycle', 'PointTrackerCore', 'Position2D', 'Position3D', 'RadarPolar', 'TrackerClassConfig', 'TrackerCore', 'UkfBank_CA2D_CameraPinhole', 'UkfBank_CA2D_Position2D', 'UkfBank_CA2D_RadarPolar', 'UkfBank_CA3D_CameraPinhole', 'UkfBank_CA3D_Position2D', 'UkfBank_CA3D_Position3D', 'UkfBank_CA3D_RadarPolar', 'UkfBank_CTRA_CameraPinhole', 'UkfBank_CTRA_Position2D', 'UkfBank_CTRA_RadarPolar', 'UkfBank_CTRV_CameraPinhole', 'UkfBank_CTRV_Position2D', 'UkfBank_CTRV_RadarPolar', 'UkfBank_CV2D_CameraPinhole', 'UkfBank_CV2D_Position2D', 'UkfBank_CV2D_RadarPolar', 'UkfBank_CV3D_CameraPinhole', 'UkfBank_CV3D_Position2D', 'UkfBank_CV3D_Position3D', 'UkfBank_CV3D_RadarPolar', 'UkfBank_ConstantTurn_CameraPinhole', 'UkfBank_ConstantTurn_Position2D', 'UkfBank_ConstantTurn_RadarPolar', 'box_overlap', 'jpda_marginals', 'kalman_update', 'lsa_dense', 'lsa_dense_gated', 'lsa_sparse', 'point_tracker_output_layout', 'rts_smooth', 'solve_spd', 'tracker_output_layout']
+__all__: list[str] = ['CA2D', 'CA3D', 'CTRA', 'CTRV', 'CV2D', 'CV3D', 'CameraPinhole', 'ConstantTurn', 'EkfBank_CA2D_CameraPinhole', 'EkfBank_CA2D_Position2D', 'EkfBank_CA2D_RadarPolar', 'EkfBank_CA3D_CameraPinhole', 'EkfBank_CA3D_Position2D', 'EkfBank_CA3D_Position3D', 'EkfBank_CA3D_RadarPolar', 'EkfBank_CTRA_CameraPinhole', 'EkfBank_CTRA_Position2D', 'EkfBank_CTRA_RadarPolar', 'EkfBank_CTRV_CameraPinhole', 'EkfBank_CTRV_Position2D', 'EkfBank_CTRV_RadarPolar', 'EkfBank_CV2D_CameraPinhole', 'EkfBank_CV2D_Position2D', 'EkfBank_CV2D_RadarPolar', 'EkfBank_CV3D_CameraPinhole', 'EkfBank_CV3D_Position2D', 'EkfBank_CV3D_Position3D', 'EkfBank_CV3D_RadarPolar', 'EkfBank_ConstantTurn_CameraPinhole', 'EkfBank_ConstantTurn_Position2D', 'EkfBank_ConstantTurn_RadarPolar', 'KalmanFilter', 'KinematicBicycle', 'PointTrackerCore', 'Position2D', 'Position3D', 'RadarPolar', 'TrackerClassConfig', 'TrackerCore', 'UkfBank_CA2D_CameraPinhole', 'UkfBank_CA2D_Position2D', 'UkfBank_CA2D_RadarPolar', 'UkfBank_CA3D_CameraPinhole', 'UkfBank_CA3D_Position2D', 'UkfBank_CA3D_Position3D', 'UkfBank_CA3D_RadarPolar', 'UkfBank_CTRA_CameraPinhole', 'UkfBank_CTRA_Position2D', 'UkfBank_CTRA_RadarPolar', 'UkfBank_CTRV_CameraPinhole', 'UkfBank_CTRV_Position2D', 'UkfBank_CTRV_RadarPolar', 'UkfBank_CV2D_CameraPinhole', 'UkfBank_CV2D_Position2D', 'UkfBank_CV2D_RadarPolar', 'UkfBank_CV3D_CameraPinhole', 'UkfBank_CV3D_Position2D', 'UkfBank_CV3D_Position3D', 'UkfBank_CV3D_RadarPolar', 'UkfBank_ConstantTurn_CameraPinhole', 'UkfBank_ConstantTurn_Position2D', 'UkfBank_ConstantTurn_RadarPolar', 'box_overlap', 'jpda_marginals', 'kalman_update', 'lsa_dense', 'lsa_sparse', 'point_tracker_output_layout', 'rts_smooth', 'solve_spd', 'tracker_output_layout']
 class CV2D:
     """
     Constant velocity, state (x, y, vx, vy).
@@ -2414,13 +2414,9 @@ def kalman_update(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m
     """
     Joseph-form Kalman update from a residual y: returns (x, P, S, K, nis, log_likelihood).
     """
-def lsa_dense(cost: typing.Any) -> tuple:
+def lsa_dense(cost: typing.Any, gate: typing.Any = None) -> tuple:
     """
-    Exact dense assignment. Returns (feasible, row_to_col, col_to_row, total_cost).
-    """
-def lsa_dense_gated(cost: typing.Any, gate: typing.SupportsFloat | typing.SupportsIndex) -> tuple:
-    """
-    Gated dense assignment. Returns (feasible, row_to_col, col_to_row, total_cost).
+    Exact dense assignment, gated when gate is given. Returns (feasible, row_to_col, col_to_row, total_cost).
     """
 def lsa_sparse(n_rows: typing.SupportsInt | typing.SupportsIndex, n_cols: typing.SupportsInt | typing.SupportsIndex, indptr: typing.Any, indices: typing.Any, costs: typing.Any, gate: typing.Any = None) -> tuple:
     """

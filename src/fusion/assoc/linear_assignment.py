@@ -102,7 +102,7 @@ def gated_assignment(cost: npt.ArrayLike, gate: float) -> GatedAssignment:
     taking exactly when it beats leaving both of its ends unassigned. ``gate`` must be finite.
     """
     c = _cost_matrix(cost)
-    _, row_to_col, col_to_row, total = _core.lsa_dense_gated(c, float(gate))
+    _, row_to_col, col_to_row, total = _core.lsa_dense(c, float(gate))
     return _gated(row_to_col, col_to_row, total)
 
 
