@@ -240,7 +240,13 @@ def run(workdir: Path, pure: bool = False, select: list[str] | None = None, time
     """Run the (rewritten) suite; returns {nodeid: {outcome, exercised, message}}."""
     dirs = prepare(workdir, pure)
     results = workdir / "results.json"
-    env = dict(os.environ, FILTERPY_SUITE_RESULTS=str(results), MPLBACKEND="Agg")
+    import fusion
+
+    # The subprocess tests the same fusion this process imported (a source tree or the
+    # installed package), whatever its working directory.
+    fusion_root = str(Path(fusion.__file__).resolve().parent.parent)
+    paths = [fusion_root] + [str(Path(p).resolve()) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env = dict(os.environ, FILTERPY_SUITE_RESULTS=str(results), MPLBACKEND="Agg", PYTHONPATH=os.pathsep.join(paths))
     env.pop("PYTEST_ADDOPTS", None)
     args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
             "--rootdir", str(workdir), "-c", os.devnull, "-W", "ignore"]
