@@ -3,6 +3,8 @@
 Groups (each benchmark asserts its result matches the reference before it is timed):
 - kf-object-cv4: one predict+update of a CV filter (4 states, 2 measurements) through the
   filterpy-compatible object API: fusion.filters.KalmanFilter vs filterpy.
+- kf-object-cv4-read: the same, reading x after predict and x, P after update (a tracker's
+  loop; fusion hands out fresh arrays on read, as filterpy does).
 - kf-bank-cv4: one predict+update of N filters: KalmanFilterBank vs a loop of filterpy
   filters. Per-filter time = mean / N (recorded in extra_info).
 - ukf-ctrv-radar: one predict+update of a CTRV + radar UKF: UnscentedKalmanFilterBank vs
@@ -67,6 +69,26 @@ def test_kf_object_predict_update(benchmark, impl):
         kf.update(z)
 
     benchmark(step)
+
+
+@pytest.mark.benchmark(group="kf-object-cv4-read")
+@pytest.mark.parametrize("impl", ["fusion", "filterpy"])
+def test_kf_object_predict_update_read_state(benchmark, impl):
+    """As a tracker loop does (SORT, AB3DMOT): predict, read x, update, read x and P. Reading
+    hands out a fresh array (value semantics), so this measures that cost too."""
+    make = KalmanFilter if impl == "fusion" else filterpy_kalman.KalmanFilter
+    kf = _configure(make(dim_x=4, dim_z=2))
+    z = _measurements(2)[-1].reshape(2, 1)
+    kept = []
+
+    def step():
+        kf.predict()
+        before = kf.x
+        kf.update(z)
+        kept[:] = [before, kf.x, kf.P]
+
+    benchmark(step)
+    assert not np.shares_memory(kept[0], kept[1])  # the value read before the update kept it
 
 
 # ---------------------------------------------------------------- bank

@@ -14,6 +14,7 @@
 
 #include "fusion/core/errors.hpp"
 #include "fusion/core/types.hpp"
+#include "fusion/filters/kalman.hpp"
 
 namespace fusion::bindings {
 
@@ -89,6 +90,15 @@ inline MatX to_matrix(const py::handle& obj, Index r, Index c, const std::string
                   (a.ndim() == 1 && ((r == 1 && a.shape(0) == c) || (c == 1 && a.shape(0) == r)));
   if (!ok) shape_error(what, "(" + std::to_string(r) + ", " + std::to_string(c) + ")", a);
   return Eigen::Map<const MatX>(a.data(), r, c);
+}
+
+// A failed Kalman update as fusion.errors.NumericalError naming the call and the measurement.
+[[noreturn]] inline void raise_update_failure(const char* where, UpdateStatus s, const VecX& z) {
+  std::ostringstream os;
+  os << where << ": " << to_string(s) << " (z = [";
+  for (Index i = 0; i < z.size(); ++i) os << (i ? ", " : "") << z(i);
+  os << "])";
+  throw NumericalError(os.str());
 }
 
 }  // namespace fusion::bindings

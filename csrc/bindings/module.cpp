@@ -8,6 +8,7 @@ namespace fusion::bindings {
 void register_errors(py::module_& m);
 void register_models(py::module_& m);
 void register_filters(py::module_& m);
+void register_kalman_filter(py::module_& m);
 void register_banks_ekf(py::module_& m);
 void register_banks_ukf(py::module_& m);
 void register_assignment(py::module_& m);
@@ -22,6 +23,7 @@ PYBIND11_MODULE(_core, m) {
   register_errors(m);
   register_models(m);
   register_filters(m);
+  register_kalman_filter(m);
   register_banks_ekf(m);
   register_banks_ukf(m);
   register_assignment(m);

@@ -61,8 +61,8 @@ TEST_CASE("kalman_update: non-finite and non-PD inputs leave the state untouched
 }
 
 TEST_CASE("LinearKalmanFilter: constructor validates dimensions") {
-  CHECK_THROWS(LinearKalmanFilter(0, 1, 0), ConfigurationError);
-  CHECK_THROWS(LinearKalmanFilter(2, 0, 0), ConfigurationError);
+  CHECK_THROWS(LinearKalmanFilter(0, 1), ConfigurationError);
+  CHECK_THROWS(LinearKalmanFilter(2, 0), ConfigurationError);
 }
 
 TEST_CASE("EKF CTRV + radar: covariance stays symmetric positive definite over 2000 steps") {

@@ -313,7 +313,7 @@ def test_control_input_filterpy_style_and_pickling():
     ref.predict(u=0)
     kf.B = np.array([[0.005], [0.1]])
     ref.B = kf.B.copy()
-    assert kf.dim_u == 1
+    assert kf.dim_u == ref.dim_u == 0  # as filterpy: dim_u is the constructor argument
     for k in range(5):
         kf.predict(u=np.array([[2.0]])); kf.update(np.array([0.3 * k]))
         ref.predict(u=np.array([[2.0]])); ref.update(np.array([0.3 * k]))  # column u: filterpy broadcasts a 1-D one

@@ -1,28 +1,25 @@
-// A linear Kalman filter with run-time dimensions and named matrices, the engine behind the
-// filterpy-compatible fusion.filters.KalmanFilter. All storage is sized at construction; the
-// bindings expose each matrix to Python as a numpy view of this storage.
+// A linear Kalman filter with run-time dimensions: the numerical engine behind the
+// filterpy-compatible fusion.filters.KalmanFilter. It owns the state and every quantity the
+// last step produced; the caller loads the model matrices (F, Q, H, R, B) into the public
+// work buffers before each step. Storage is reused from step to step (Eigen only reallocates
+// when a size changes, e.g. an update with an H of another height).
 #pragma once
+#include <Eigen/Cholesky>
 #include <string>
 
 #include "fusion/core/errors.hpp"
+#include "fusion/core/linalg.hpp"
 #include "fusion/filters/kalman.hpp"
 
 namespace fusion {
 
 class LinearKalmanFilter {
  public:
-  LinearKalmanFilter(Index dim_x, Index dim_z, Index dim_u)
-      : dim_x_(dim_x), dim_z_(dim_z) {
+  LinearKalmanFilter(Index dim_x, Index dim_z) : dim_x_(dim_x), dim_z_(dim_z) {
     if (dim_x < 1) throw ConfigurationError("KalmanFilter: dim_x must be 1 or more, got " + std::to_string(dim_x));
     if (dim_z < 1) throw ConfigurationError("KalmanFilter: dim_z must be 1 or more, got " + std::to_string(dim_z));
-    if (dim_u < 0) throw ConfigurationError("KalmanFilter: dim_u must be 0 or more, got " + std::to_string(dim_u));
     x = VecX::Zero(dim_x);
     P = MatX::Identity(dim_x, dim_x);
-    F = MatX::Identity(dim_x, dim_x);
-    Q = MatX::Identity(dim_x, dim_x);
-    H = MatX::Zero(dim_z, dim_x);
-    R = MatX::Identity(dim_z, dim_z);
-    B = MatX::Zero(dim_x, dim_u);
     x_prior = x;
     P_prior = P;
     x_post = x;
@@ -35,30 +32,60 @@ class LinearKalmanFilter {
 
   Index dim_x() const { return dim_x_; }
   Index dim_z() const { return dim_z_; }
-  Index dim_u() const { return B.cols(); }  // B may be reassigned with another width
 
-  // x = F x + B u; P = alpha^2 F P F^T + Q. Optional overrides apply to this call only.
-  void predict(const VecX* u = nullptr, const MatX* B_ = nullptr, const MatX* F_ = nullptr,
-               const MatX* Q_ = nullptr) {
-    const MatX& Fm = F_ ? *F_ : F;
-    const MatX& Qm = Q_ ? *Q_ : Q;
-    const MatX& Bm = B_ ? *B_ : B;
-    kalman_predict<Eigen::Dynamic>(x, P, Fm, Qm, alpha * alpha);
-    if (u != nullptr && Bm.cols() > 0) x.noalias() += Bm * (*u);
+  // x = F x + B u; P = alpha^2 F P F^T + Q, from the loaded work buffers F, Q (and B, u when
+  // use_control). Records the prior.
+  void predict(bool use_control, double alpha_sq) {
+    x_new.noalias() = F * x;
+    if (use_control) x_new.noalias() += B * u;
+    x.swap(x_new);
+    FP.noalias() = F * P;
+    P.noalias() = FP * F.transpose();
+    if (alpha_sq != 1.0) P *= alpha_sq;
+    P += Q;
+    symmetrize(P);
     x_prior = x;
     P_prior = P;
   }
 
-  // Update with measurement zm; optional R/H overrides apply to this call only.
-  UpdateInfo update(const VecX& zm, const MatX* R_ = nullptr, const MatX* H_ = nullptr) {
-    const MatX& Hm = H_ ? *H_ : H;
-    const MatX& Rm = R_ ? *R_ : R;
-    if (!all_finite(zm)) return UpdateInfo{UpdateStatus::kNonFiniteMeasurement};
-    const VecX yy = zm - Hm * x;
-    UpdateInfo info = kalman_update<Eigen::Dynamic, Eigen::Dynamic>(x, P, yy, Hm, Rm, S, K);
-    if (info.status != UpdateStatus::kOk) return info;
-    y = yy;
+  // Update with the loaded measurement zm, measurement matrix H and noise: R_s is added to
+  // H P H^T to form S, R_j enters the Joseph form's K R K^T. They are the same matrix except
+  // for filterpy's scalar R, which broadcasts into every element of S but scales K K^T.
+  //   S = H P H^T + R_s (Cholesky, never inverted); K = P H^T S^-1;
+  //   x <- x + K y;  P <- (I - K H) P (I - K H)^T + K R_j K^T.
+  // On failure nothing but the returned status changes.
+  UpdateInfo update(const MatX& R_s, const MatX& R_j) {
+    UpdateInfo info;
+    if (!all_finite(zm) || !all_finite(R_s) || !all_finite(R_j)) {
+      info.status = UpdateStatus::kNonFiniteMeasurement;
+      return info;
+    }
+    y_new.noalias() = zm - H * x;
+    PHt.noalias() = P * H.transpose();
+    S_new.noalias() = H * PHt;
+    S_new += R_s;
+    llt.compute(S_new);
+    if (llt.info() != Eigen::Success || !all_finite(S_new)) {
+      info.status = UpdateStatus::kNotPositiveDefinite;
+      return info;
+    }
+    K = llt.solve(PHt.transpose()).transpose();
+    S.swap(S_new);
+    y.swap(y_new);
     z = zm;
+    x.noalias() += K * y;
+    IKH.noalias() = -K * H;
+    IKH.diagonal().array() += 1.0;
+    IKHP = P;
+    IKHP.noalias() -= K * PHt.transpose();  // (I - K H) P, P symmetric
+    KR.noalias() = K * R_j;
+    P.noalias() = IKHP * IKH.transpose();
+    P.noalias() += KR * K.transpose();
+    symmetrize(P);
+    Siy = llt.solve(y);
+    info.nis = y.dot(Siy);
+    info.log_likelihood =
+        -0.5 * (info.nis + log_det_from_llt(llt) + static_cast<double>(y.size()) * kLog2Pi);
     nis = info.nis;
     log_likelihood = info.log_likelihood;
     x_post = x;
@@ -66,23 +93,30 @@ class LinearKalmanFilter {
     return info;
   }
 
-  // No measurement this step: the posterior is the prior (filterpy's update(None)).
+  // No measurement this step: the posterior is the prior, y is zero (filterpy's update(None)).
   void skip_update() {
-    y.setZero();
+    y = VecX::Zero(dim_z_);
     x_post = x;
     P_post = P;
   }
 
+  // State and what the last steps produced.
   VecX x;
-  MatX P, F, Q, H, R, B;
+  MatX P;
   VecX x_prior, x_post, y, z;
   MatX P_prior, P_post, S, K;
-  double alpha = 1.0;  // fading-memory factor
   double nis = 0.0;
   double log_likelihood = -708.39641853226408;  // log(DBL_MIN): "nothing observed yet", as filterpy
 
+  // Model loaded by the caller for the next step.
+  MatX F, Q, H, B;
+  VecX u, zm;
+
  private:
   Index dim_x_, dim_z_;
+  VecX x_new, y_new, Siy;
+  MatX FP, PHt, S_new, IKH, IKHP, KR;
+  Eigen::LLT<MatX> llt;
 };
 
 }  // namespace fusion

@@ -1,0 +1,480 @@
+// The filterpy-compatible KalmanFilter object (fusion.filters.KalmanFilter builds on it).
+//
+// Python semantics, as filterpy's:
+// - Model matrices (F, Q, H, R, B) are the objects the user assigned: `kf.F = Fm` keeps Fm,
+//   a later edit of Fm reaches the filter, `b.F = a.F` shares it. A scalar Q or R stays a
+//   scalar and broadcasts into every element, as in filterpy.
+// - What a step produces (x, P, the priors and posteriors, y, S, K, z) is a new value each
+//   step: an array read before a step keeps its value after it, while in-place edits of the
+//   current x or P (`kf.P[2:, 2:] *= 10`) take effect at the next step.
+//
+// Memory: no array handed to Python ever points into C++ storage. Each quantity lives either
+// as a Python object (one the user assigned, or one handed out on a read: it is then the
+// truth, since the user may edit it in place) or, after a step, in the engine's buffers,
+// copied into a fresh numpy array when it is first read. Dropping the reference at each step
+// is what gives value semantics, and it costs nothing for quantities nobody reads.
+//
+// Threads: every method runs with the GIL held and never releases it, so each call (a step,
+// an attribute read or write) is atomic with respect to other Python threads.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cmath>
+#include <sstream>
+#include <string>
+
+#include "common.hpp"
+#include "fusion/filters/linear_kalman_filter.hpp"
+
+namespace fusion::bindings {
+
+namespace {
+
+enum class Scalar {
+  kReject,     // a scalar is an error (unless the matrix is 1 x 1)
+  kIdentity,   // s means s * I (filterpy's P, and the Q and R arguments of predict/update)
+  kBroadcast,  // s is added to every element (filterpy's self.Q, and self.R inside S)
+};
+
+bool is_none(const py::handle& h) { return h.is_none(); }
+
+std::string dims(Index r, Index c) { return "(" + std::to_string(r) + ", " + std::to_string(c) + ")"; }
+
+// Copies a numeric array-like `o` of shape r x c into dst. Scalars follow `mode` (kBroadcast
+// fills every element, kIdentity the diagonal); a 1-D array of r*c entries is accepted for a
+// row or column. Raises ShapeError naming `what`.
+void load_matrix(const py::handle& o, MatX& dst, Index r, Index c, const char* what, Scalar mode) {
+  dst.resize(r, c);
+  if (py::array_t<double>::check_(o)) {  // fast path: a float64 array of the right shape
+    const auto a = py::reinterpret_borrow<py::array>(o);
+    if (a.ndim() == 2 && a.shape(0) == r && a.shape(1) == c) {
+      const auto* base = static_cast<const char*>(a.data());
+      const py::ssize_t s0 = a.strides(0), s1 = a.strides(1);
+      for (Index i = 0; i < r; ++i)
+        for (Index j = 0; j < c; ++j)
+          dst(i, j) = *reinterpret_cast<const double*>(base + i * s0 + j * s1);
+      return;
+    }
+  }
+  const CArray a = as_array(o, what);
+  if (a.ndim() == 0) {
+    const double s = *a.data();
+    if (r == 1 && c == 1) {
+      dst(0, 0) = s;
+    } else if (mode == Scalar::kBroadcast && r == c) {
+      dst.setConstant(s);
+    } else if (mode == Scalar::kIdentity && r == c) {
+      dst.setIdentity();
+      dst *= s;
+    } else {
+      throw ShapeError(std::string(what) + ": expected shape " + dims(r, c) + ", but got a scalar");
+    }
+    return;
+  }
+  const bool ok = (a.ndim() == 2 && a.shape(0) == r && a.shape(1) == c) ||
+                  (a.ndim() == 1 && ((r == 1 && a.shape(0) == c) || (c == 1 && a.shape(0) == r)));
+  if (!ok) shape_error(what, dims(r, c), a);
+  dst = Eigen::Map<const MatX>(a.data(), r, c);  // MatX is row-major like the C array
+}
+
+// A vector of n entries from (n,), (n, 1), (1, n) or, when n == 1, a scalar. Returns the
+// number of dimensions the input had.
+int load_vector(const py::handle& o, VecX& dst, Index n, const char* what) {
+  dst.resize(n);
+  if (py::array_t<double>::check_(o)) {
+    const auto a = py::reinterpret_borrow<py::array>(o);
+    const bool col = a.ndim() == 2 && a.shape(0) == n && a.shape(1) == 1;
+    if ((a.ndim() == 1 && a.shape(0) == n) || col) {
+      const auto* base = static_cast<const char*>(a.data());
+      const py::ssize_t s0 = a.strides(0);
+      for (Index i = 0; i < n; ++i) dst(i) = *reinterpret_cast<const double*>(base + i * s0);
+      return static_cast<int>(a.ndim());
+    }
+  }
+  const CArray a = as_array(o, what);
+  const bool ok = (a.ndim() == 1 && a.shape(0) == n) ||
+                  (a.ndim() == 2 && ((a.shape(0) == n && a.shape(1) == 1) ||
+                                     (a.shape(0) == 1 && a.shape(1) == n))) ||
+                  (a.ndim() == 0 && n == 1);
+  if (!ok) shape_error(what, "(" + std::to_string(n) + ",) or (" + std::to_string(n) + ", 1)", a);
+  dst = Eigen::Map<const VecX>(a.data(), n);
+  return static_cast<int>(a.ndim());
+}
+
+// A fresh numpy array holding a copy of m (row-major), shaped (rows,) when as_1d.
+py::array fresh(const MatX& m, bool as_1d = false) {
+  py::array_t<double> a = as_1d ? py::array_t<double>(static_cast<py::ssize_t>(m.size()))
+                                : py::array_t<double>({static_cast<py::ssize_t>(m.rows()),
+                                                       static_cast<py::ssize_t>(m.cols())});
+  std::copy(m.data(), m.data() + m.size(), a.mutable_data());
+  return std::move(a);
+}
+
+py::array fresh_vec(const VecX& v, bool as_1d) {
+  py::array_t<double> a = as_1d ? py::array_t<double>(static_cast<py::ssize_t>(v.size()))
+                                : py::array_t<double>({static_cast<py::ssize_t>(v.size()), py::ssize_t{1}});
+  std::copy(v.data(), v.data() + v.size(), a.mutable_data());
+  return std::move(a);
+}
+
+// filterpy's "no measurement": a (dim_z, 1) column of None.
+py::object none_column(Index m) {
+  py::list rows;
+  for (Index i = 0; i < m; ++i) rows.append(py::make_tuple(py::none()));
+  return py::module_::import("numpy").attr("array")(rows, py::arg("dtype") = "object");
+}
+
+// An assigned value, kept as the object itself when it is already a float64 array (reference
+// semantics), else converted to a new float64 array; a scalar stays a Python float.
+py::object keep(const py::handle& v, const char* what) {
+  if (py::array_t<double>::check_(v) && py::reinterpret_borrow<py::array>(v).ndim() > 0)
+    return py::reinterpret_borrow<py::object>(v);
+  const CArray a = as_array(v, what);
+  if (a.ndim() == 0) return py::float_(*a.data());
+  return std::move(a);
+}
+
+struct PyKalmanFilter {
+  PyKalmanFilter(Index nx, Index nz, Index nu) : core(nx, nz), dim_u(nu) {
+    if (nu < 0) throw ConfigurationError("KalmanFilter: dim_u must be 0 or more, got " + std::to_string(nu));
+    F = fresh(MatX::Identity(nx, nx));
+    Q = fresh(MatX::Identity(nx, nx));
+    H = fresh(MatX::Zero(nz, nx));
+    R = fresh(MatX::Identity(nz, nz));
+    B = py::none();
+    z = none_column(nz);
+  }
+
+  Index n() const { return core.dim_x(); }
+  Index m() const { return core.dim_z(); }
+  bool x_1d() const { return x_ndim == 1; }
+
+  // ---- the state: bring a Python-side x/P (assigned or read and maybe edited) into the core
+  void load_state() {
+    if (x) x_ndim = load_vector(x, core.x, n(), "KalmanFilter.x");
+    if (P) load_matrix(P, core.P, n(), n(), "KalmanFilter.P", Scalar::kIdentity);
+  }
+  // After a step, what the core holds is the truth: forget the objects handed out before.
+  void drop(std::initializer_list<py::object*> slots) {
+    for (py::object* s : slots) *s = py::object();
+  }
+
+  void predict(const py::object& u_, const py::object& B_, const py::object& F_, const py::object& Q_) {
+    const Index N = n();
+    const py::object& Fo = is_none(F_) ? F : F_;
+    load_matrix(Fo, core.F, N, N, "KalmanFilter.F", Scalar::kReject);
+    if (is_none(Q_)) load_matrix(Q, core.Q, N, N, "KalmanFilter.Q", Scalar::kBroadcast);
+    else load_matrix(Q_, core.Q, N, N, "KalmanFilter.predict: Q", Scalar::kIdentity);
+    const py::object& Bo = is_none(B_) ? B : B_;
+    const bool control = !is_none(Bo) && !is_none(u_);
+    if (control) {
+      const CArray b = as_array(Bo, "KalmanFilter.B");
+      const Index cols = b.ndim() == 2 ? b.shape(1) : 1;
+      load_matrix(b, core.B, N, cols, "KalmanFilter.B", Scalar::kReject);
+      load_vector(u_, core.u, cols, "KalmanFilter.predict: u");
+    }
+    load_state();
+    core.predict(control, alpha_sq);
+    drop({&x, &P, &x_prior, &P_prior});
+  }
+
+  void update(const py::object& z_, const py::object& R_, const py::object& H_) {
+    const Index N = n();
+    if (is_none(z_)) {
+      load_state();
+      core.skip_update();
+      drop({&x_post, &P_post});
+      y = fresh_vec(core.y, false);  // filterpy: zeros((dim_z, 1)) whatever x's shape
+      z = none_column(m());
+      return;
+    }
+    Index rows = m();
+    if (!is_none(H_)) {
+      const CArray h = as_array(H_, "KalmanFilter.update: H");
+      rows = h.ndim() == 2 ? h.shape(0) : 1;
+      if (rows < 1) throw ShapeError("KalmanFilter.update: H has no rows");
+      load_matrix(h, core.H, rows, N, "KalmanFilter.update: H", Scalar::kReject);
+    } else {
+      load_matrix(H, core.H, rows, N, "KalmanFilter.H", Scalar::kReject);
+    }
+    load_vector(z_, core.zm, rows, "KalmanFilter.update: z");
+    if (is_none(R_)) {
+      load_matrix(R, Rs, rows, rows, "KalmanFilter.R", Scalar::kBroadcast);
+      if (PyFloat_Check(R.ptr()) && rows > 1) {
+        Rj = MatX::Identity(rows, rows) * PyFloat_AS_DOUBLE(R.ptr());
+      } else {
+        Rj = Rs;
+      }
+    } else {
+      load_matrix(R_, Rs, rows, rows, "KalmanFilter.update: R", Scalar::kIdentity);
+      Rj = Rs;
+    }
+    load_state();
+    const UpdateInfo info = core.update(Rs, Rj);
+    if (info.status != UpdateStatus::kOk) raise_update_failure("KalmanFilter.update", info.status, core.zm);
+    drop({&x, &P, &y, &z, &S, &K, &x_post, &P_post});
+  }
+
+  // Materialise every quantity as a Python object (for copying and pickling).
+  void materialize_all() {
+    get_x();
+    get_P();
+    for (auto* s : {&x_prior, &x_post, &y, &z, &P_prior, &P_post, &S, &K}) get(*s);
+  }
+
+  py::object get_x() {
+    if (!x) x = fresh_vec(core.x, x_1d());
+    return x;
+  }
+  py::object get_P() {
+    if (!P) P = fresh(core.P);
+    return P;
+  }
+  // The derived quantities: vectors follow x's shape, matrices are 2-D.
+  py::object& get(py::object& slot) {
+    if (slot) return slot;
+    if (&slot == &x_prior) slot = fresh_vec(core.x_prior, x_1d());
+    else if (&slot == &x_post) slot = fresh_vec(core.x_post, x_1d());
+    else if (&slot == &y) slot = fresh_vec(core.y, x_1d());
+    else if (&slot == &z) slot = fresh_vec(core.z, x_1d());
+    else if (&slot == &P_prior) slot = fresh(core.P_prior);
+    else if (&slot == &P_post) slot = fresh(core.P_post);
+    else if (&slot == &S) slot = fresh(core.S);
+    else if (&slot == &K) slot = fresh(core.K);
+    return slot;
+  }
+
+  // ---- assignment: validated, then kept by reference
+  void set_x(const py::handle& v) {
+    VecX tmp;
+    const int nd = load_vector(v, tmp, n(), "KalmanFilter.x");
+    x = keep(v, "KalmanFilter.x");
+    x_ndim = nd == 1 ? 1 : 2;
+    if (nd == 0) x = fresh_vec(tmp, false);
+  }
+  void set_matrix(py::object& slot, const py::handle& v, Index r, Index c, const char* what, Scalar mode) {
+    MatX tmp;
+    load_matrix(v, tmp, r, c, what, mode);
+    slot = keep(v, what);
+  }
+  void set_vector(py::object& slot, const py::handle& v, Index len, const char* what) {
+    VecX tmp;
+    load_vector(v, tmp, len, what);
+    slot = keep(v, what);
+  }
+  void set_B(const py::handle& v) {
+    if (is_none(v)) {
+      B = py::none();
+      return;
+    }
+    const CArray b = as_array(v, "KalmanFilter.B");
+    const Index cols = b.ndim() == 2 ? b.shape(1) : 1;
+    MatX tmp;
+    load_matrix(b, tmp, n(), cols, "KalmanFilter.B", Scalar::kReject);
+    B = keep(v, "KalmanFilter.B");
+  }
+  void set_alpha(const py::handle& v) {
+    const CArray a = as_array(v, "KalmanFilter.alpha");
+    if (a.ndim() != 0 || !(*a.data() >= 1.0) || !std::isfinite(*a.data()))
+      throw ConfigurationError("KalmanFilter.alpha must be a finite number >= 1 (1: standard filter), got " +
+                               std::string(py::repr(v)));
+    alpha_sq = *a.data() * *a.data();
+  }
+
+  LinearKalmanFilter core;
+  Index dim_u;
+  double alpha_sq = 1.0;
+  int x_ndim = 2;
+  py::object F, Q, H, R, B;
+  py::object x, P, x_prior, x_post, y, z, P_prior, P_post, S, K;
+  MatX Rs, Rj;
+};
+
+using Slot = py::object PyKalmanFilter::*;
+
+void def_derived(py::class_<PyKalmanFilter>& c, const char* name, Slot slot, bool is_vector, const char* doc) {
+  c.def_property(
+      name, [slot](PyKalmanFilter& k) { return k.get(k.*slot); },
+      [slot, is_vector, name](PyKalmanFilter& k, const py::object& v) {
+        const std::string what = std::string("KalmanFilter.") + name;
+        if (slot == &PyKalmanFilter::z) {  // filterpy keeps whatever z was (a None column too)
+          k.z = v;
+          return;
+        }
+        const bool gain = slot == &PyKalmanFilter::K;
+        const bool innov = slot == &PyKalmanFilter::S;
+        const bool meas = slot == &PyKalmanFilter::y;
+        if (is_vector) {
+          k.set_vector(k.*slot, v, meas ? k.m() : k.n(), what.c_str());
+        } else {
+          const Index r = innov ? k.m() : k.n();
+          const Index cc = (innov || gain) ? k.m() : k.n();
+          k.set_matrix(k.*slot, v, r, cc, what.c_str(), Scalar::kReject);
+        }
+      },
+      doc);
+}
+
+void def_model(py::class_<PyKalmanFilter>& c, const char* name, Slot slot, bool rows_z, bool square_z,
+               Scalar mode, const char* doc) {
+  c.def_property(
+      name, [slot](PyKalmanFilter& k) { return k.*slot; },
+      [slot, rows_z, square_z, mode, name](PyKalmanFilter& k, const py::object& v) {
+        const Index r = rows_z ? k.m() : k.n();
+        const Index cc = square_z ? k.m() : k.n();
+        k.set_matrix(k.*slot, v, r, cc, (std::string("KalmanFilter.") + name).c_str(), mode);
+      },
+      doc);
+}
+
+py::dict state_of(PyKalmanFilter& k) {
+  k.materialize_all();
+  py::dict d;
+  d["dims"] = py::make_tuple(k.n(), k.m(), k.dim_u);
+  d["alpha_sq"] = k.alpha_sq;
+  d["nis"] = k.core.nis;
+  d["log_likelihood"] = k.core.log_likelihood;
+  d["x_ndim"] = k.x_ndim;
+  for (auto [name, slot] : {std::pair<const char*, Slot>{"F", &PyKalmanFilter::F}, {"Q", &PyKalmanFilter::Q},
+                            {"H", &PyKalmanFilter::H}, {"R", &PyKalmanFilter::R}, {"B", &PyKalmanFilter::B},
+                            {"x", &PyKalmanFilter::x}, {"P", &PyKalmanFilter::P},
+                            {"x_prior", &PyKalmanFilter::x_prior}, {"x_post", &PyKalmanFilter::x_post},
+                            {"y", &PyKalmanFilter::y}, {"z", &PyKalmanFilter::z},
+                            {"P_prior", &PyKalmanFilter::P_prior}, {"P_post", &PyKalmanFilter::P_post},
+                            {"S", &PyKalmanFilter::S}, {"K", &PyKalmanFilter::K}})
+    d[name] = k.*slot;
+  return d;
+}
+
+}  // namespace
+
+void register_kalman_filter(py::module_& m) {
+  py::class_<PyKalmanFilter> kf(m, "KalmanFilter", py::dynamic_attr());
+  kf.def(py::init<Index, Index, Index>(), py::arg("dim_x"), py::arg("dim_z"), py::arg("dim_u") = 0);
+  kf.def_property_readonly("dim_x", &PyKalmanFilter::n);
+  kf.def_property_readonly("dim_z", &PyKalmanFilter::m);
+  kf.def_readonly("dim_u", &PyKalmanFilter::dim_u);
+
+  kf.def_property("x", &PyKalmanFilter::get_x, &PyKalmanFilter::set_x,
+                  "State estimate, (dim_x, 1) (or (dim_x,) when a 1-D x was assigned).");
+  kf.def_property(
+      "P", &PyKalmanFilter::get_P,
+      [](PyKalmanFilter& k, const py::object& v) {
+        k.set_matrix(k.P, v, k.n(), k.n(), "KalmanFilter.P", Scalar::kIdentity);
+      },
+      "State covariance (dim_x, dim_x); a scalar p means p * I.");
+  def_model(kf, "F", &PyKalmanFilter::F, false, false, Scalar::kReject, "State transition matrix (dim_x, dim_x).");
+  def_model(kf, "Q", &PyKalmanFilter::Q, false, false, Scalar::kBroadcast,
+            "Process noise (dim_x, dim_x); a scalar is added to every element of P, as in filterpy.");
+  def_model(kf, "H", &PyKalmanFilter::H, true, false, Scalar::kReject, "Measurement matrix (dim_z, dim_x).");
+  def_model(kf, "R", &PyKalmanFilter::R, true, true, Scalar::kBroadcast,
+            "Measurement noise (dim_z, dim_z); a scalar is added to every element of S, as in filterpy.");
+  kf.def_property(
+      "B", [](PyKalmanFilter& k) { return k.B; }, &PyKalmanFilter::set_B,
+      "Control transition matrix (dim_x, dim_u), or None without control input.");
+  def_derived(kf, "x_prior", &PyKalmanFilter::x_prior, true, "State after the last predict.");
+  def_derived(kf, "x_post", &PyKalmanFilter::x_post, true, "State after the last update.");
+  def_derived(kf, "y", &PyKalmanFilter::y, true, "Residual z - H x of the last update.");
+  def_derived(kf, "z", &PyKalmanFilter::z, true, "Last measurement (a column of None before any, or after update(None)).");
+  def_derived(kf, "P_prior", &PyKalmanFilter::P_prior, false, "Covariance after the last predict.");
+  def_derived(kf, "P_post", &PyKalmanFilter::P_post, false, "Covariance after the last update.");
+  def_derived(kf, "S", &PyKalmanFilter::S, false, "Innovation covariance of the last update.");
+  def_derived(kf, "K", &PyKalmanFilter::K, false, "Kalman gain of the last update.");
+  kf.def_property(
+      "alpha", [](const PyKalmanFilter& k) { return std::sqrt(k.alpha_sq); }, &PyKalmanFilter::set_alpha,
+      "Fading-memory factor (1: standard filter; must be >= 1).");
+  kf.def_property(
+      "_nis", [](const PyKalmanFilter& k) { return k.core.nis; },
+      [](PyKalmanFilter& k, double v) { k.core.nis = v; });
+  kf.def_property(
+      "_log_likelihood", [](const PyKalmanFilter& k) { return k.core.log_likelihood; },
+      [](PyKalmanFilter& k, double v) { k.core.log_likelihood = v; });
+  kf.def_property_readonly("_x_ndim", [](const PyKalmanFilter& k) { return k.x_ndim; });
+
+  kf.def(
+      "_share_from",
+      [](PyKalmanFilter& self, PyKalmanFilter& other) {
+        if (self.n() != other.n() || self.m() != other.m())
+          throw ShapeError("KalmanFilter._share_from: dimensions differ");
+        other.materialize_all();
+        self.core = other.core;
+        self.dim_u = other.dim_u;
+        self.alpha_sq = other.alpha_sq;
+        self.x_ndim = other.x_ndim;
+        for (Slot s : {&PyKalmanFilter::F, &PyKalmanFilter::Q, &PyKalmanFilter::H, &PyKalmanFilter::R,
+                       &PyKalmanFilter::B, &PyKalmanFilter::x, &PyKalmanFilter::P, &PyKalmanFilter::x_prior,
+                       &PyKalmanFilter::x_post, &PyKalmanFilter::y, &PyKalmanFilter::z, &PyKalmanFilter::P_prior,
+                       &PyKalmanFilter::P_post, &PyKalmanFilter::S, &PyKalmanFilter::K})
+          self.*s = other.*s;
+      },
+      "Make this filter a shallow copy of `other` (same array objects), as copy.copy in filterpy.");
+
+  // Pickling (and so copy.deepcopy): every quantity, validated again on the way in.
+  kf.def(py::pickle(
+      [](py::object self) {
+        auto& k = self.cast<PyKalmanFilter&>();
+        py::object dict = py::hasattr(self, "__dict__") ? self.attr("__dict__") : py::dict();
+        return py::make_tuple(state_of(k), dict);
+      },
+      [](const py::tuple& t) {
+        if (t.size() != 2 || !py::isinstance<py::dict>(t[0]) || !py::isinstance<py::dict>(t[1]))
+          throw ShapeError("KalmanFilter: invalid pickled state (expected (state dict, __dict__))");
+        const auto st = t[0].cast<py::dict>();
+        for (const char* key : {"dims", "alpha_sq", "nis", "log_likelihood", "x_ndim", "F", "Q", "H", "R", "B",
+                                "x", "P", "x_prior", "x_post", "y", "z", "P_prior", "P_post", "S", "K"})
+          if (!st.contains(key)) throw ShapeError(std::string("KalmanFilter: pickled state lacks '") + key + "'");
+        const auto d = st["dims"].cast<py::tuple>();
+        if (d.size() != 3) throw ShapeError("KalmanFilter: pickled dims must be (dim_x, dim_z, dim_u)");
+        PyKalmanFilter k(d[0].cast<Index>(), d[1].cast<Index>(), d[2].cast<Index>());
+        // Every quantity goes through the validating setters: a state of the wrong size is a
+        // ShapeError here, never memory read out of bounds later.
+        k.set_matrix(k.F, st["F"], k.n(), k.n(), "KalmanFilter.F (pickled)", Scalar::kReject);
+        k.set_matrix(k.Q, st["Q"], k.n(), k.n(), "KalmanFilter.Q (pickled)", Scalar::kBroadcast);
+        k.set_matrix(k.H, st["H"], k.m(), k.n(), "KalmanFilter.H (pickled)", Scalar::kReject);
+        k.set_matrix(k.R, st["R"], k.m(), k.m(), "KalmanFilter.R (pickled)", Scalar::kBroadcast);
+        k.set_B(st["B"]);
+        k.set_x(st["x"]);
+        k.set_matrix(k.P, st["P"], k.n(), k.n(), "KalmanFilter.P (pickled)", Scalar::kIdentity);
+        k.load_state();
+        auto vec = [&](py::object& slot, const char* key, Index len) {
+          k.set_vector(slot, st[key], len, (std::string("KalmanFilter.") + key + " (pickled)").c_str());
+        };
+        vec(k.x_prior, "x_prior", k.n());
+        vec(k.x_post, "x_post", k.n());
+        const py::object yv = st["y"];
+        const Index my = as_array(yv, "KalmanFilter.y (pickled)").size();
+        if (my < 1) throw ShapeError("KalmanFilter.y (pickled) is empty");
+        k.set_vector(k.y, yv, my, "KalmanFilter.y (pickled)");
+        k.z = st["z"];
+        k.set_matrix(k.P_prior, st["P_prior"], k.n(), k.n(), "KalmanFilter.P_prior (pickled)", Scalar::kReject);
+        k.set_matrix(k.P_post, st["P_post"], k.n(), k.n(), "KalmanFilter.P_post (pickled)", Scalar::kReject);
+        k.set_matrix(k.S, st["S"], my, my, "KalmanFilter.S (pickled)", Scalar::kReject);
+        k.set_matrix(k.K, st["K"], k.n(), my, "KalmanFilter.K (pickled)", Scalar::kReject);
+        // Keep the engine's buffers consistent with the objects (they are the truth).
+        load_vector(k.x_prior, k.core.x_prior, k.n(), "x_prior");
+        load_vector(k.x_post, k.core.x_post, k.n(), "x_post");
+        load_vector(k.y, k.core.y, my, "y");
+        load_matrix(k.P_prior, k.core.P_prior, k.n(), k.n(), "P_prior", Scalar::kReject);
+        load_matrix(k.P_post, k.core.P_post, k.n(), k.n(), "P_post", Scalar::kReject);
+        load_matrix(k.S, k.core.S, my, my, "S", Scalar::kReject);
+        load_matrix(k.K, k.core.K, k.n(), my, "K", Scalar::kReject);
+        const double a2 = st["alpha_sq"].cast<double>();
+        if (!(a2 >= 1.0) || !std::isfinite(a2)) throw ConfigurationError("KalmanFilter: pickled alpha must be >= 1");
+        k.alpha_sq = a2;
+        k.core.nis = st["nis"].cast<double>();
+        k.core.log_likelihood = st["log_likelihood"].cast<double>();
+        return std::make_pair(std::move(k), t[1].cast<py::dict>());
+      }));
+
+  kf.def("predict", &PyKalmanFilter::predict, py::arg("u") = py::none(), py::arg("B") = py::none(),
+         py::arg("F") = py::none(), py::arg("Q") = py::none(),
+         "Predict the next state: x = F x + B u, P = alpha^2 F P F^T + Q. F, Q, B given here\n"
+         "apply to this call only (a scalar Q here means Q * I, as in filterpy).");
+  kf.def("update", &PyKalmanFilter::update, py::arg("z"), py::arg("R") = py::none(), py::arg("H") = py::none(),
+         "Add measurement z (None: no measurement, the posterior is the prior). Joseph-form update\n"
+         "with a Cholesky-solved gain; R and H given here apply to this call only.\n"
+         "Raises fusion.errors.NumericalError (state unchanged) for a non-finite z or an S that is\n"
+         "not positive definite, ShapeError for a z, R or H of the wrong shape.");
+}
+
+}  // namespace fusion::bindings
