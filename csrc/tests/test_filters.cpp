@@ -5,6 +5,8 @@
 #include <new>
 #include <random>
 
+#include <Eigen/LU>
+
 #include "fusion/filters/filter_bank.hpp"
 #include "fusion/filters/linear_kalman_filter.hpp"
 #include "fusion/filters/rts_smoother.hpp"
@@ -63,6 +65,51 @@ TEST_CASE("kalman_update: non-finite and non-PD inputs leave the state untouched
 TEST_CASE("LinearKalmanFilter: constructor validates dimensions") {
   CHECK_THROWS(LinearKalmanFilter(0, 1), ConfigurationError);
   CHECK_THROWS(LinearKalmanFilter(2, 0), ConfigurationError);
+}
+
+TEST_CASE("LinearKalmanFilter: one step by hand, the Joseph noise apart from S's, failures change nothing") {
+  // 1-D random walk: x = 0, P = 4, Q = 1 -> prior P = 5; z = 2, R = 1 -> S = 6, K = 5/6.
+  LinearKalmanFilter kf(1, 1);
+  kf.P(0, 0) = 4.0;
+  kf.F = MatX::Identity(1, 1);
+  kf.Q = MatX::Identity(1, 1);
+  kf.predict(false, 1.0);
+  CHECK_CLOSE(kf.P_prior(0, 0), 5.0, 1e-15);
+  kf.H = MatX::Identity(1, 1);
+  kf.zm = VecX::Constant(1, 2.0);
+  const MatX R = MatX::Identity(1, 1);
+  CHECK(kf.update(R, R).status == UpdateStatus::kOk);
+  CHECK_CLOSE(kf.x(0), 2.0 * 5.0 / 6.0, 1e-15);
+  CHECK_CLOSE(kf.P(0, 0), 5.0 / 6.0, 1e-15);  // (1 - K)^2 5 + K^2 1 = 5/6
+  CHECK_CLOSE(kf.S(0, 0), 6.0, 1e-15);
+  CHECK_CLOSE(kf.nis, 4.0 / 6.0, 1e-15);
+
+  // filterpy's scalar R = r with two measurements: r goes into every element of S but the
+  // Joseph term is r K K^T. With P = H = I, r = 1: S = I + ones, K = S^-1,
+  // P = (I - K)(I - K)^T + K K^T.
+  LinearKalmanFilter k2(2, 2);
+  k2.H = MatX::Identity(2, 2);
+  k2.zm = VecX::Constant(2, 1.0);
+  const MatX Rs = MatX::Constant(2, 2, 1.0), Rj = MatX::Identity(2, 2);
+  CHECK(k2.update(Rs, Rj).status == UpdateStatus::kOk);
+  const MatX S = MatX::Identity(2, 2) + Rs;
+  const MatX K = S.inverse();
+  const MatX IK = MatX::Identity(2, 2) - K;
+  const MatX P = IK * IK.transpose() + K * Rj * K.transpose();
+  CHECK((k2.P - P).cwiseAbs().maxCoeff() < 1e-14);
+  CHECK((k2.S - S).cwiseAbs().maxCoeff() < 1e-15);
+
+  // A NaN measurement or a non-positive-definite S changes nothing.
+  const VecX x_before = k2.x;
+  const MatX P_before = k2.P, S_before = k2.S;
+  k2.zm(0) = std::nan("");
+  CHECK(k2.update(Rj, Rj).status == UpdateStatus::kNonFiniteMeasurement);
+  k2.zm(0) = 1.0;
+  const MatX neg = -10.0 * MatX::Identity(2, 2);
+  CHECK(k2.update(neg, neg).status == UpdateStatus::kNotPositiveDefinite);
+  CHECK(k2.x == x_before);
+  CHECK(k2.P == P_before);
+  CHECK(k2.S == S_before);
 }
 
 TEST_CASE("EKF CTRV + radar: covariance stays symmetric positive definite over 2000 steps") {
