@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -105,7 +106,9 @@ def extract_suite(sdist: Path, out: Path) -> list[Path]:
 
 def rewrite_imports(source: str) -> tuple[str, list[str]]:
     """Redirect the names fusion provides; returns the new source and the names redirected."""
-    tree = ast.parse(source)
+    with warnings.catch_warnings():  # filterpy's docstrings hold invalid escapes ('\k')
+        warnings.simplefilter("ignore")
+        tree = ast.parse(source)
     lines = source.splitlines(keepends=True)
     edits: list[tuple[int, int, str]] = []
     redirected: list[str] = []
