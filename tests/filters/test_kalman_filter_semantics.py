@@ -412,3 +412,45 @@ def test_test_matrix_dimensions():
         ours.test_matrix_dimensions(R=np.eye(3))
     with pytest.raises(ShapeError, match="z"):
         ours.test_matrix_dimensions(z=np.ones(3))
+
+
+# ---------------------------------------------------------------- threads
+def test_calls_from_several_threads_are_atomic():
+    """Each predict/update and each attribute access runs with the GIL held: two threads
+    stepping one filter and a third reading it never see a half-written state, and the
+    result equals the sequential one (these predicts commute: F = I, so P grows by Q)."""
+    import threading
+
+    kf = KalmanFilter(dim_x=3, dim_z=1)
+    kf.Q = np.eye(3) * 0.5
+    n = 4000
+    seen_bad: list[str] = []
+    stop = threading.Event()
+
+    def stepper() -> None:
+        for _ in range(n):
+            kf.predict()
+
+    def reader() -> None:
+        while not stop.is_set():
+            P = kf.P
+            d = np.diag(P)
+            k = (d[0] - 1.0) / 0.5
+            if not (d[0] == d[1] == d[2] and k == round(k) and P[0, 1] == 0.0):
+                seen_bad.append(repr(P))
+
+    threads = [threading.Thread(target=stepper) for _ in range(2)]
+    r = threading.Thread(target=reader)
+    r.start()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    stop.set()
+    r.join(timeout=60)
+    assert not seen_bad, seen_bad[:3]
+    ref = KalmanFilter(dim_x=3, dim_z=1)
+    ref.Q = np.eye(3) * 0.5
+    for _ in range(2 * n):
+        ref.predict()
+    np.testing.assert_array_equal(kf.P, ref.P)
