@@ -6,9 +6,9 @@ import math
 
 import numpy as np
 import pytest
+from _fhelpers import assert_close, wrap
 from filterpy.kalman import ExtendedKalmanFilter as FpEKF
 
-from _fhelpers import assert_close, wrap
 from fusion.errors import NumericalError, ShapeError
 from fusion.filters import ExtendedKalmanFilter
 
@@ -195,7 +195,7 @@ def test_SI_of_a_singular_S_is_a_numerical_error_not_linalgerror():
     ekf = ExtendedKalmanFilter(2, 2)
     ekf.S = np.ones((2, 2))  # singular
     with pytest.raises(NumericalError, match="singular"):
-        ekf.SI
+        _ = ekf.SI
 
 
 def test_in_place_edits_before_a_step_take_effect():

@@ -7,12 +7,19 @@ import math
 
 import numpy as np
 import pytest
+from _fhelpers import assert_close, assert_spd
 from filterpy.kalman import IMMEstimator as FpIMM
 from filterpy.kalman import KalmanFilter as FpKalmanFilter
 
-from _fhelpers import assert_close, assert_spd
 from fusion.errors import ConfigurationError
-from fusion.filters import CTRVToCV, CVToCTRV, ExtendedKalmanFilter, IMMEstimator, KalmanFilter, LinearStateMap
+from fusion.filters import (
+    CTRVToCV,
+    CVToCTRV,
+    ExtendedKalmanFilter,
+    IMMEstimator,
+    KalmanFilter,
+    LinearStateMap,
+)
 from fusion.models import CA2D, CTRV, CV2D
 
 DT = 0.1

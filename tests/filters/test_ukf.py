@@ -9,11 +9,6 @@ import math
 import numpy as np
 import pytest
 import scipy.linalg
-from filterpy.kalman import ExtendedKalmanFilter as FpEKF
-from filterpy.kalman import MerweScaledSigmaPoints as FpPoints
-from filterpy.kalman import UnscentedKalmanFilter as FpUKF
-from filterpy.kalman import unscented_transform as fp_unscented_transform
-
 from _fhelpers import (
     assert_close,
     circular_mean_fn,
@@ -25,6 +20,11 @@ from _fhelpers import (
     wrap_angle,
     wrapped_residual_fn,
 )
+from filterpy.kalman import ExtendedKalmanFilter as FpEKF
+from filterpy.kalman import MerweScaledSigmaPoints as FpPoints
+from filterpy.kalman import UnscentedKalmanFilter as FpUKF
+from filterpy.kalman import unscented_transform as fp_unscented_transform
+
 from fusion.errors import ConfigurationError, NumericalError, ShapeError
 from fusion.filters import (
     ExtendedKalmanFilterBank,
@@ -352,7 +352,7 @@ def test_rts_smoother_matches_filterpy_on_the_radar_example():
     ours, ref = _radar_pair()
     rs = _radar_ranges(200)
     M, P = ours.batch_filter(rs)
-    M_ref, P_ref = ref.batch_filter(rs)
+    M_ref, _ = ref.batch_filter(rs)
     assert_close(M, M_ref, rtol=1e-8, what="filtered means")
     xs, ps, ks = ours.rts_smoother(M, P)
     xs_ref, ps_ref, ks_ref = ref.rts_smoother(M, P)
@@ -391,7 +391,7 @@ def test_rts_smoother_uses_Qs():
 
 @pytest.mark.parametrize("angles", [False, True])
 def test_cross_variance_matches_filterpy(angles):
-    kw = dict(residual_x=wrapped_residual_fn(3), residual_z=wrapped_residual_fn(1)) if angles else {}
+    kw = {"residual_x": wrapped_residual_fn(3), "residual_z": wrapped_residual_fn(1)} if angles else {}
     ours, ref = _pair(5, 3, ctrv_f, _hx, **kw)
     rng = np.random.default_rng(5)
     sf, sh = rng.normal(size=(11, 5)) * 3, rng.normal(size=(11, 3)) * 3
