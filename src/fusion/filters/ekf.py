@@ -17,12 +17,11 @@ from fusion.filters._common import (
     LOG_FLOAT_MIN,
     FilterLock,
     InnovationStatistics,
+    LockSlot,
     as_matrix,
     as_vector,
-    check_finite,
     joseph_update,
     noise_for_update,
-    serialised,
 )
 
 __all__ = ["ExtendedKalmanFilter"]
@@ -56,6 +55,8 @@ class ExtendedKalmanFilter(InnovationStatistics):
     is whichever thread gets the lock first. The lock is not shared by copies or pickles.
     """
 
+    _lock = LockSlot()
+
     def __init__(self, dim_x: int, dim_z: int, dim_u: int = 0) -> None:
         self._lock = FilterLock()
         self.dim_x, self.dim_z, self.dim_u = dim_x, dim_z, dim_u
@@ -78,18 +79,18 @@ class ExtendedKalmanFilter(InnovationStatistics):
         """x = F x + B u. Override for a nonlinear state transition."""
         self.x = self.F @ self.x + np.dot(self.B, u)
 
-    @serialised
     def predict(self, u: Any = 0) -> None:
         """Predict: :meth:`predict_x`, then P = F P F^T + Q."""
-        self.predict_x(u)
-        Q = self.Q
-        if np.ndim(Q) != 0 and np.shape(Q) != (self.dim_x, self.dim_x):
-            raise ShapeError(f"ExtendedKalmanFilter.predict: Q must be a scalar or of shape ({self.dim_x}, {self.dim_x}), but got {np.shape(Q)}")
-        P = self.F @ self.P @ self.F.T + Q
-        self.P = 0.5 * (P + P.T)
-        self.x_prior, self.P_prior = np.copy(self.x), np.copy(self.P)
+        with self._lock:
+            self.predict_x(u)
+            Q = self.Q
+            shape = Q.shape if type(Q) is np.ndarray else np.shape(Q)
+            if shape != (self.dim_x, self.dim_x) and shape != ():
+                raise ShapeError(f"ExtendedKalmanFilter.predict: Q must be a scalar or of shape ({self.dim_x}, {self.dim_x}), but got {shape}")
+            P = self.F @ self.P @ self.F.T + Q
+            self.P = 0.5 * (P + P.T)
+            self.x_prior, self.P_prior = np.copy(self.x), np.copy(self.P)
 
-    @serialised
     def update(
         self,
         z: Any,
@@ -107,40 +108,41 @@ class ExtendedKalmanFilter(InnovationStatistics):
         :class:`~fusion.errors.NumericalError` for a non-finite z or an S that is not positive
         definite, leaving x and P unchanged.
         """
-        if z is None:
-            self.z = np.full((self.dim_z, 1), None)
+        with self._lock:
+            if z is None:
+                self.z = np.full((self.dim_z, 1), None)
+                self.x_post, self.P_post = self.x.copy(), self.P.copy()
+                return
+            if not isinstance(args, tuple):
+                args = (args,)
+            if not isinstance(hx_args, tuple):
+                hx_args = (hx_args,)
+            what = "ExtendedKalmanFilter.update"
+            if R is None:
+                R_S, R_J = noise_for_update(self.R, self.dim_z, what)
+            else:
+                R_S, R_J = as_matrix(R, (self.dim_z, self.dim_z), f"{what}: R", scalar_is_identity=True), None
+            if self.dim_z == 1 and np.isscalar(z):
+                z = np.asarray([z], float)
+            # (a non-finite z gives a non-finite residual, which the C++ update rejects)
+            H = as_matrix(HJacobian(self.x, *args), (self.dim_z, self.dim_x), f"{what}: HJacobian(x)")
+            y = residual(z, Hx(self.x, *hx_args))
+            yv = as_vector(y, self.dim_z, f"{what}: residual(z, Hx(x))")
+            x, P, S, K, nis, ll = joseph_update(self.x.reshape(-1), self.P, yv, H, R_S, R_J)
+            self.x = x.reshape(self.x.shape)
+            self.P, self.S, self.K = P, S, K
+            self.y = np.array(y, dtype=float)
+            self.nis, self.log_likelihood = nis, ll
+            self.z = np.array(z, dtype=float)
             self.x_post, self.P_post = self.x.copy(), self.P.copy()
-            return
-        if not isinstance(args, tuple):
-            args = (args,)
-        if not isinstance(hx_args, tuple):
-            hx_args = (hx_args,)
-        what = "ExtendedKalmanFilter.update"
-        if R is None:
-            R_S, R_J = noise_for_update(self.R, self.dim_z, what)
-        else:
-            R_S, R_J = as_matrix(R, (self.dim_z, self.dim_z), f"{what}: R", scalar_is_identity=True), None
-        if np.isscalar(z) and self.dim_z == 1:
-            z = np.asarray([z], float)
-        check_finite(np.asarray(z, dtype=float), what)
-        H = as_matrix(HJacobian(self.x, *args), (self.dim_z, self.dim_x), f"{what}: HJacobian(x)")
-        y = residual(z, Hx(self.x, *hx_args))
-        yv = as_vector(y, self.dim_z, f"{what}: residual(z, Hx(x))")
-        x, P, S, K, nis, ll = joseph_update(self.x.reshape(-1), self.P, yv, H, R_S, R_J)
-        self.x = x.reshape(self.x.shape)
-        self.P, self.S, self.K = P, S, K
-        self.y = np.array(y, dtype=float)
-        self.nis, self.log_likelihood = nis, ll
-        self.z = np.array(z, dtype=float)
-        self.x_post, self.P_post = self.x.copy(), self.P.copy()
 
-    @serialised
     def predict_update(
         self, z: Any, HJacobian: Callable[..., Any], Hx: Callable[..., Any], args: Any = (), hx_args: Any = (), u: Any = 0
     ) -> None:
         """Predict then update in one call (filterpy's predict_update; see the class notes)."""
-        self.predict(u)
-        self.update(z, HJacobian, Hx, args=args, hx_args=hx_args)
+        with self._lock:
+            self.predict(u)
+            self.update(z, HJacobian, Hx, args=args, hx_args=hx_args)
 
     def __repr__(self) -> str:
         return (

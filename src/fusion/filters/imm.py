@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from fusion.errors import ConfigurationError, ShapeError
-from fusion.filters._common import FilterLock, serialised
+from fusion.filters._common import FilterLock, LockSlot
 
 __all__ = ["CTRVToCV", "CVToCTRV", "IMMEstimator", "IdentityMap", "LinearStateMap", "StateMap"]
 
@@ -187,6 +187,8 @@ class IMMEstimator:
     concurrent calls never interleave silently. The lock is not shared by copies or pickles.
     """
 
+    _lock = LockSlot()
+
     def __init__(
         self,
         filters: Sequence[Any],
@@ -262,43 +264,43 @@ class IMMEstimator:
         self.x = x.reshape(shape)
         self.P = P
 
-    @serialised
     def update(self, z: Any) -> None:
         """Update every filter with z, then the mode probabilities and the combined estimate."""
-        logl = np.empty(self.N)
-        for i, f in enumerate(self.filters):
-            f.update(z)
-            ll = getattr(f, "log_likelihood", None)
-            logl[i] = float(ll) if ll is not None else math.log(f.likelihood)
-        # floored at the smallest positive float, as filterpy's filters' `likelihood`
-        self.likelihood = np.maximum(np.exp(logl), sys.float_info.min)
-        # mu_j ~ cbar_j L_j, evaluated in the log domain so that tiny likelihoods do not underflow.
-        w = np.log(self.cbar) + logl
-        w = np.exp(w - w.max())
-        self.mu = w / w.sum()
-        self._compute_mixing_probabilities()
-        self._compute_state_estimate()
-        self.x_post, self.P_post = self.x.copy(), self.P.copy()
+        with self._lock:
+            logl = np.empty(self.N)
+            for i, f in enumerate(self.filters):
+                f.update(z)
+                ll = getattr(f, "log_likelihood", None)
+                logl[i] = float(ll) if ll is not None else math.log(f.likelihood)
+            # floored at the smallest positive float, as filterpy's filters' `likelihood`
+            self.likelihood = np.maximum(np.exp(logl), sys.float_info.min)
+            # mu_j ~ cbar_j L_j, evaluated in the log domain so that tiny likelihoods do not underflow.
+            w = np.log(self.cbar) + logl
+            w = np.exp(w - w.max())
+            self.mu = w / w.sum()
+            self._compute_mixing_probabilities()
+            self._compute_state_estimate()
+            self.x_post, self.P_post = self.x.copy(), self.P.copy()
 
-    @serialised
     def predict(self, u: Any = None) -> None:
         """Mix the filters' estimates, then predict each filter."""
-        states = [(_state_of(f), np.asarray(f.P, dtype=float)) for f in self.filters]
-        mixed = []
-        for j in range(self.N):
-            (xj, _), Pj = states[j]
-            parts = [self._to(i, j, states[i][0][0], states[i][1], xj, Pj) for i in range(self.N)]
-            mixed.append(_moment_match(self.omega[:, j], parts, self._angles[j]))
-        for j, f in enumerate(self.filters):
-            (_, shape), _ = states[j]
-            f.x = mixed[j][0].reshape(shape)
-            f.P = mixed[j][1]
-            if u is None:
-                f.predict()
-            else:
-                f.predict(u)
-        self._compute_state_estimate()
-        self.x_prior, self.P_prior = self.x.copy(), self.P.copy()
+        with self._lock:
+            states = [(_state_of(f), np.asarray(f.P, dtype=float)) for f in self.filters]
+            mixed = []
+            for j in range(self.N):
+                (xj, _), Pj = states[j]
+                parts = [self._to(i, j, states[i][0][0], states[i][1], xj, Pj) for i in range(self.N)]
+                mixed.append(_moment_match(self.omega[:, j], parts, self._angles[j]))
+            for j, f in enumerate(self.filters):
+                (_, shape), _ = states[j]
+                f.x = mixed[j][0].reshape(shape)
+                f.P = mixed[j][1]
+                if u is None:
+                    f.predict()
+                else:
+                    f.predict(u)
+            self._compute_state_estimate()
+            self.x_prior, self.P_prior = self.x.copy(), self.P.copy()
 
     def __repr__(self) -> str:
         return (

@@ -22,6 +22,7 @@ from fusion.filters._common import (
     LOG_FLOAT_MIN,
     FilterLock,
     InnovationStatistics,
+    LockSlot,
     as_matrix,
     as_vector,
     check_finite,
@@ -110,7 +111,9 @@ _LOG_2PI = math.log(2.0 * math.pi)
 
 
 def _noise_shape_ok(noise: Any, n: int) -> bool:
-    shape = np.shape(noise)
+    shape = noise.shape if type(noise) is np.ndarray else np.shape(noise)
+    if shape == (n, n):
+        return True
     return shape == () or shape == (n, n) or (n == 1 and int(np.prod(shape)) == 1)
 
 
@@ -146,6 +149,8 @@ class UnscentedKalmanFilter(InnovationStatistics):
     is whichever thread gets the lock first. Callbacks (fx, hx, UT...) run under the lock and
     may call the filter's methods again. The lock is not shared by copies or pickles.
     """
+
+    _lock = LockSlot()
 
     def __init__(
         self,
@@ -192,35 +197,35 @@ class UnscentedKalmanFilter(InnovationStatistics):
         self.x_post, self.P_post = self.x.copy(), self.P.copy()
 
     # ------------------------------------------------------------------ one step
-    @serialised
     def compute_process_sigmas(self, dt: float | None = None, fx: Callable[..., Any] | None = None, **fx_args: Any) -> None:
         """Sigma points of (x, P) passed through fx into a new ``sigmas_f`` array. Call it
         before a second :meth:`update` between two predictions so the sigma points reflect
         the updated (x, P), as in filterpy."""
-        dt = self._dt if dt is None else dt
-        fx = self.fx if fx is None else fx
-        sigmas = self.points_fn.sigma_points(self.x, self.P)
-        out = np.empty((len(sigmas), self._dim_x))
-        try:
-            for i, s in enumerate(sigmas):
-                out[i] = fx(s, dt, **fx_args)
-        except ValueError as e:
-            raise ShapeError(f"UnscentedKalmanFilter: fx(x, dt) must return {self._dim_x} values per sigma point ({e})") from None
-        self.sigmas_f = out
+        with self._lock:
+            dt = self._dt if dt is None else dt
+            fx = self.fx if fx is None else fx
+            sigmas = self.points_fn.sigma_points(self.x, self.P)
+            out = np.empty((len(sigmas), self._dim_x))
+            try:
+                for i, s in enumerate(sigmas):
+                    out[i] = fx(s, dt, **fx_args)
+            except ValueError as e:
+                raise ShapeError(f"UnscentedKalmanFilter: fx(x, dt) must return {self._dim_x} values per sigma point ({e})") from None
+            self.sigmas_f = out
 
-    @serialised
     def predict(self, dt: float | None = None, UT: Callable[..., Any] | None = None, fx: Callable[..., Any] | None = None, **fx_args: Any) -> None:
         """Unscented prediction; afterwards ``sigmas_f`` holds sigma points of the prior."""
-        if UT is None:
-            UT = unscented_transform
-            if not _noise_shape_ok(self.Q, self._dim_x):
-                raise ShapeError(f"UnscentedKalmanFilter.predict: Q must be a scalar or of shape ({self._dim_x}, {self._dim_x}), but got {np.shape(self.Q)}")
-        self.compute_process_sigmas(dt, fx, **fx_args)
-        x, P = UT(self.sigmas_f, self.Wm, self.Wc, self.Q, self.x_mean, self.residual_x)
-        P = np.asarray(P, dtype=float)
-        self.x, self.P = np.array(x, dtype=float), 0.5 * (P + P.T)
-        self.sigmas_f = self.points_fn.sigma_points(self.x, self.P)
-        self.x_prior, self.P_prior = np.copy(self.x), np.copy(self.P)
+        with self._lock:
+            if UT is None:
+                UT = unscented_transform
+                if not _noise_shape_ok(self.Q, self._dim_x):
+                    raise ShapeError(f"UnscentedKalmanFilter.predict: Q must be a scalar or of shape ({self._dim_x}, {self._dim_x}), but got {np.shape(self.Q)}")
+            self.compute_process_sigmas(dt, fx, **fx_args)
+            x, P = UT(self.sigmas_f, self.Wm, self.Wc, self.Q, self.x_mean, self.residual_x)
+            P = np.asarray(P, dtype=float)
+            self.x, self.P = np.array(x, dtype=float), 0.5 * (P + P.T)
+            self.sigmas_f = self.points_fn.sigma_points(self.x, self.P)
+            self.x_prior, self.P_prior = np.copy(self.x), np.copy(self.P)
 
     def _measurement_sigmas(self, hx: Callable[..., Any], hx_args: dict[str, Any]) -> np.ndarray:
         sig = np.asarray([hx(s, **hx_args) for s in self.sigmas_f], dtype=float)
@@ -232,56 +237,56 @@ class UnscentedKalmanFilter(InnovationStatistics):
             raise ShapeError(f"UnscentedKalmanFilter.update: hx(x) must return {self._dim_z} values, but returned shape {sig.shape[1:]}")
         return sig
 
-    @serialised
     def update(self, z: Any, R: Any = None, UT: Callable[..., Any] | None = None, hx: Callable[..., Any] | None = None, **hx_args: Any) -> None:
         """Unscented update with measurement z (``None`` skips it); ``R`` overrides
         ``self.R`` for this call (a scalar means r I)."""
-        m, n = self._dim_z, self._dim_x
-        if z is None:
-            self.z = np.array([[None] * m]).T
+        with self._lock:
+            m, n = self._dim_z, self._dim_x
+            if z is None:
+                self.z = np.array([[None] * m]).T
+                self.x_post, self.P_post = self.x.copy(), self.P.copy()
+                return
+            hx = self.hx if hx is None else hx
+            what = "UnscentedKalmanFilter.update"
+            if R is None:
+                R = self.R
+            elif np.ndim(R) == 0:
+                R = np.eye(m) * float(R)
+            if UT is None:
+                UT = unscented_transform
+                if not _noise_shape_ok(R, m):
+                    raise ShapeError(f"{what}: R must be a scalar or of shape ({m}, {m}), but got {np.shape(R)}")
+                if np.ndim(R) == 1:
+                    R = np.reshape(R, (1, 1))
+            zv = as_vector(z, m, f"{what}: z")
+            check_finite(zv, what)
+            sigmas_h = self._measurement_sigmas(hx, hx_args)
+            zp, S = UT(sigmas_h, self.Wm, self.Wc, R, self.z_mean, self.residual_z)
+            S = np.asarray(S, dtype=float).reshape(m, m)
+            S = 0.5 * (S + S.T)
+            Pxz = self.cross_variance(self.x, zp, self.sigmas_f, sigmas_h)
+            y = np.asarray(self.residual_z(zv, zp), dtype=float)
+            yv = y.reshape(m)
+            if self.inv is np.linalg.inv:
+                # K = Pxz S^-1 and S^-1 y from one Cholesky factorisation of S.
+                sol, logdet = _core.solve_spd(S, np.column_stack([Pxz.T, yv]), f"{what}: innovation covariance S")
+                K = sol[:, :n].T
+                nis = float(yv @ sol[:, n])
+            else:
+                SI = np.asarray(self.inv(S), dtype=float)
+                K = Pxz @ SI
+                nis = float(yv @ SI @ yv)
+                sign, logdet = np.linalg.slogdet(S)
+                if sign <= 0:
+                    logdet = math.inf
+            x = np.array(self.state_add(self.x, K @ yv), dtype=float)
+            P = self.P - K @ S @ K.T
+            self.x, self.P = x, 0.5 * (P + P.T)
+            self.sigmas_h, self.S, self.K, self.y = sigmas_h, S, K, y
+            self.nis = nis
+            self.log_likelihood = -0.5 * (nis + logdet + m * _LOG_2PI)
+            self.z = np.array(z, dtype=float)
             self.x_post, self.P_post = self.x.copy(), self.P.copy()
-            return
-        hx = self.hx if hx is None else hx
-        what = "UnscentedKalmanFilter.update"
-        if R is None:
-            R = self.R
-        elif np.ndim(R) == 0:
-            R = np.eye(m) * float(R)
-        if UT is None:
-            UT = unscented_transform
-            if not _noise_shape_ok(R, m):
-                raise ShapeError(f"{what}: R must be a scalar or of shape ({m}, {m}), but got {np.shape(R)}")
-            if np.ndim(R) == 1:
-                R = np.reshape(R, (1, 1))
-        zv = as_vector(z, m, f"{what}: z")
-        check_finite(zv, what)
-        sigmas_h = self._measurement_sigmas(hx, hx_args)
-        zp, S = UT(sigmas_h, self.Wm, self.Wc, R, self.z_mean, self.residual_z)
-        S = np.asarray(S, dtype=float).reshape(m, m)
-        S = 0.5 * (S + S.T)
-        Pxz = self.cross_variance(self.x, zp, self.sigmas_f, sigmas_h)
-        y = np.asarray(self.residual_z(zv, zp), dtype=float)
-        yv = y.reshape(m)
-        if self.inv is np.linalg.inv:
-            # K = Pxz S^-1 and S^-1 y from one Cholesky factorisation of S.
-            sol, logdet = _core.solve_spd(S, np.column_stack([Pxz.T, yv]), f"{what}: innovation covariance S")
-            K = sol[:, :n].T
-            nis = float(yv @ sol[:, n])
-        else:
-            SI = np.asarray(self.inv(S), dtype=float)
-            K = Pxz @ SI
-            nis = float(yv @ SI @ yv)
-            sign, logdet = np.linalg.slogdet(S)
-            if sign <= 0:
-                logdet = math.inf
-        x = np.array(self.state_add(self.x, K @ yv), dtype=float)
-        P = self.P - K @ S @ K.T
-        self.x, self.P = x, 0.5 * (P + P.T)
-        self.sigmas_h, self.S, self.K, self.y = sigmas_h, S, K, y
-        self.nis = nis
-        self.log_likelihood = -0.5 * (nis + logdet + m * _LOG_2PI)
-        self.z = np.array(z, dtype=float)
-        self.x_post, self.P_post = self.x.copy(), self.P.copy()
 
     def cross_variance(self, x: Any, z: Any, sigmas_f: np.ndarray, sigmas_h: np.ndarray) -> np.ndarray:
         """Cross covariance sum_i Wc_i residual_x(sigmas_f[i], x) residual_z(sigmas_h[i], z)^T."""
