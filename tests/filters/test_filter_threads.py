@@ -353,3 +353,32 @@ def test_object_without_a_lock_gets_one():
     bare.__dict__.update(state)
     bare.predict()
     assert isinstance(bare.__dict__["_lock"], FilterLock)
+
+
+def test_pure_python_fallback_lock(monkeypatch):
+    """Without _thread.RLock (other interpreters) FilterLock wraps threading.RLock and keeps
+    the same contract: re-entrant, fresh on deepcopy and pickle."""
+    import importlib.util
+    import types
+
+    from fusion.filters import _common
+
+    monkeypatch.setitem(sys.modules, "_thread", types.ModuleType("_thread"))
+    spec = importlib.util.spec_from_file_location("_fusion_common_fallback", _common.__file__)
+    mod = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "_fusion_common_fallback", mod)
+    spec.loader.exec_module(mod)
+    assert mod.FilterLock.__mro__[1] is mod._PyRLock
+    lock = mod.FilterLock()
+    with lock, lock:  # re-entrant
+        twin = copy.deepcopy(lock)
+        assert twin is not lock and twin.acquire(blocking=False)
+        twin.release()
+        clone = pickle.loads(pickle.dumps(lock))
+        assert isinstance(clone, mod.FilterLock) and clone.acquire(blocking=False)
+        clone.release()
+        other = []
+        t = threading.Thread(target=lambda: other.append(lock.acquire(blocking=False)))
+        t.start()
+        t.join()
+        assert other == [False]  # held by this thread

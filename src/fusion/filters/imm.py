@@ -234,7 +234,7 @@ class IMMEstimator:
             self._angles[j][list(smap.target_angles)] = True
         self.output_model = int(np.argmax(sizes)) if output_model is None else output_model
         n_out = sizes[self.output_model]
-        self.x = np.zeros((n_out, 1)) if _state_of(self.filters[self.output_model])[1] == (n_out, 1) else np.zeros(n_out)
+        self.x: np.ndarray = np.zeros((n_out, 1)) if _state_of(self.filters[self.output_model])[1] == (n_out, 1) else np.zeros(n_out)
         self.P = np.zeros((n_out, n_out))
         self.likelihood = np.zeros(self.N)
         self.omega = np.zeros((self.N, self.N))
