@@ -111,10 +111,10 @@ _LOG_2PI = math.log(2.0 * math.pi)
 
 
 def _noise_shape_ok(noise: Any, n: int) -> bool:
+    """A noise covariance the default unscented transform adds as filterpy does: (n, n), or a
+    scalar added to every element (any size-1 array for n == 1)."""
     shape = noise.shape if type(noise) is np.ndarray else np.shape(noise)
-    if shape == (n, n):
-        return True
-    return shape == () or shape == (n, n) or (n == 1 and int(np.prod(shape)) == 1)
+    return shape == (n, n) or shape == () or (n == 1 and int(np.prod(shape)) == 1)
 
 
 class UnscentedKalmanFilter(InnovationStatistics):
