@@ -261,3 +261,28 @@ def test_predict_update_is_predict_then_update():
     b.update(z, range_jacobian, range_hx)
     for n in ("x", "P", "x_prior", "P_prior", "y", "K", "S"):
         np.testing.assert_array_equal(getattr(a, n), getattr(b, n), err_msg=n)
+
+
+@pytest.mark.parametrize("column", [True, False])
+def test_shapes_match_filterpy(column):
+    ours, ref = ExtendedKalmanFilter(3, 1), FpEKF(3, 1)
+    for name in ("x", "y", "z", "S", "SI", "P"):
+        assert np.shape(getattr(ours, name)) == np.shape(getattr(ref, name)), name
+    assert ours.z.dtype == ref.z.dtype == object
+    x0 = np.array([-10.0, 90.0, 1100.0])
+    for f in (ours, ref):
+        f.x = x0.reshape(3, 1) if column else x0.copy()
+        f.predict()
+    if column:
+        jac, hx, z = range_jacobian, range_hx, np.array([[1105.0]])
+    else:
+        jac = lambda x: np.array([[x[0] / math.hypot(x[0], x[2]), 0.0, x[2] / math.hypot(x[0], x[2])]])
+        hx, z = lambda x: math.hypot(x[0], x[2]), np.array([1105.0])
+    for f in (ours, ref):
+        f.update(z, jac, hx)
+    for name in ("x", "y", "z", "K", "S", "SI", "P", "x_post"):
+        assert np.shape(getattr(ours, name)) == np.shape(getattr(ref, name)), name
+        assert_close(np.asarray(getattr(ours, name), dtype=float), np.asarray(getattr(ref, name), dtype=float), what=name)
+    for f in (ours, ref):
+        f.update(None, jac, hx)
+    assert ours.z.shape == ref.z.shape == (1, 1)
