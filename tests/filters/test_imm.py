@@ -7,12 +7,19 @@ import math
 
 import numpy as np
 import pytest
+from _fhelpers import assert_close, assert_spd
 from filterpy.kalman import IMMEstimator as FpIMM
 from filterpy.kalman import KalmanFilter as FpKalmanFilter
 
-from _fhelpers import assert_close, assert_spd
 from fusion.errors import ConfigurationError
-from fusion.filters import CTRVToCV, CVToCTRV, ExtendedKalmanFilter, IMMEstimator, KalmanFilter, LinearStateMap
+from fusion.filters import (
+    CTRVToCV,
+    CVToCTRV,
+    ExtendedKalmanFilter,
+    IMMEstimator,
+    KalmanFilter,
+    LinearStateMap,
+)
 from fusion.models import CA2D, CTRV, CV2D
 
 DT = 0.1
@@ -228,3 +235,65 @@ def test_mixing_headings_across_pi_is_circular():
     imm = IMMEstimator([cv, ctrv], mu=[0.5, 0.5], M=[[0.9, 0.1], [0.1, 0.9]],
                        state_maps={(0, 1): CVToCTRV(), (1, 0): CTRVToCV()})
     assert abs(abs(np.ravel(imm.x)[3]) - math.pi) < 0.05  # combined heading stays near +-pi
+
+
+# ------------------------------------------------------------------ filterpy surface details
+def _pair_imm(mu):
+    sigmas = (0.1, 5.0)
+    M = np.array([[0.97, 0.03], [0.03, 0.97]])
+    x0 = [0.5, -0.5, 7.0, 0.0]
+    ours = IMMEstimator([_cv_filter(KalmanFilter, s, x0) for s in sigmas], mu, M)
+    ref = FpIMM([_cv_filter(FpKalmanFilter, s, x0) for s in sigmas], mu, M)
+    return ours, ref
+
+
+def test_mu_is_normalised_like_filterpy():
+    ours, ref = _pair_imm((2.0, 1.0))
+    assert_close(ours.mu, ref.mu, what="mu")
+    assert_close(ours.mu, [2.0 / 3.0, 1.0 / 3.0])
+    zs = _cv_truth(np.random.default_rng(3), 20)
+    for k, z in enumerate(zs):
+        for f in (ours, ref):
+            f.predict()
+            f.update(z)
+        assert_close(ours.mu, ref.mu, what=f"{k}: mu")
+        assert_close(ours.x, ref.x, what=f"{k}: x")
+    for bad in ([-0.5, 1.5], [0.0, 0.0], [np.nan, 1.0]):
+        with pytest.raises(ConfigurationError, match="mu must be non-negative"):
+            IMMEstimator([_cv_filter(KalmanFilter, 1.0, np.zeros(4))] * 2, bad, np.eye(2))
+
+
+def test_value_semantics_history_of_references():
+    """history.append(imm.x) records each step (filterpy fills x, P, likelihood and omega in
+    place, so its history would hold one array many times); Saver records differing values."""
+    from filterpy.common import Saver
+
+    ours, _ = _pair_imm((0.5, 0.5))
+    names = ("x", "P", "mu", "cbar", "likelihood", "omega", "x_prior", "P_prior", "x_post", "P_post")
+    kept, snaps = [], []
+    s = Saver(ours)
+    for z in _cv_truth(np.random.default_rng(4), 40):
+        ours.predict()
+        ours.update(z)
+        kept.append({n: getattr(ours, n) for n in names})
+        snaps.append({n: np.array(getattr(ours, n), dtype=float) for n in names})
+        s.save()
+    for k, (refs, snap) in enumerate(zip(kept, snaps)):
+        for n in names:
+            np.testing.assert_array_equal(refs[n], snap[n], err_msg=f"step {k}: {n} changed later")
+    hist = np.array([r["x"] for r in kept])
+    assert len({tuple(np.round(h.ravel(), 9)) for h in hist}) == len(hist)
+    s.to_array()
+    assert len({float(m[1]) for m in s.mu}) > 30
+    np.testing.assert_array_equal(s.x[-1], ours.x)
+
+
+def test_likelihood_floor_matches_filterpy_for_an_outlier():
+    ours, ref = _pair_imm((0.5, 0.5))
+    for f in (ours, ref):
+        f.predict()
+        f.update(np.array([1e6, -1e6]))  # both modes' likelihoods underflow
+    assert_close(ours.likelihood, ref.likelihood)
+    assert np.all(ours.likelihood == np.finfo(float).tiny)
+    # fusion's mode probabilities come from the log-likelihoods: the high-noise mode wins
+    assert ours.mu[1] > 0.99 and np.isfinite(ours.mu).all()

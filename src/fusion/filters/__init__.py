@@ -5,29 +5,60 @@
   ``filterpy.kalman`` (change the import).
 - :class:`KalmanFilterBank`, :class:`ExtendedKalmanFilterBank`,
   :class:`UnscentedKalmanFilterBank`: many filters of one built-in model pair in one call.
+- :func:`predict`, :func:`update`, :func:`predict_steadystate`, :func:`update_steadystate`,
+  :func:`batch_filter`, :func:`rts_smoother`: ``filterpy.kalman``'s module-level functions.
 - State maps (:class:`LinearStateMap`, :class:`CVToCTRV`, :class:`CTRVToCV`) let the IMM mix
   models whose states differ in size.
 """
 
-from fusion.filters.bank import ExtendedKalmanFilterBank, KalmanFilterBank, UnscentedKalmanFilterBank
+from fusion.filters.bank import (
+    ExtendedKalmanFilterBank,
+    KalmanFilterBank,
+    UnscentedKalmanFilterBank,
+)
 from fusion.filters.ekf import ExtendedKalmanFilter
-from fusion.filters.imm import CTRVToCV, CVToCTRV, IdentityMap, IMMEstimator, LinearStateMap, StateMap
+from fusion.filters.imm import (
+    CTRVToCV,
+    CVToCTRV,
+    IdentityMap,
+    IMMEstimator,
+    LinearStateMap,
+    StateMap,
+)
 from fusion.filters.kalman_filter import KalmanFilter
-from fusion.filters.ukf import MerweScaledSigmaPoints, UnscentedKalmanFilter, unscented_transform
+from fusion.filters.procedural import (
+    batch_filter,
+    predict,
+    predict_steadystate,
+    rts_smoother,
+    update,
+    update_steadystate,
+)
+from fusion.filters.ukf import (
+    MerweScaledSigmaPoints,
+    UnscentedKalmanFilter,
+    unscented_transform,
+)
 
 __all__ = [
-    "KalmanFilter",
-    "ExtendedKalmanFilter",
-    "UnscentedKalmanFilter",
-    "MerweScaledSigmaPoints",
-    "unscented_transform",
-    "IMMEstimator",
-    "StateMap",
-    "IdentityMap",
-    "LinearStateMap",
-    "CVToCTRV",
     "CTRVToCV",
-    "KalmanFilterBank",
+    "CVToCTRV",
+    "ExtendedKalmanFilter",
     "ExtendedKalmanFilterBank",
+    "IMMEstimator",
+    "IdentityMap",
+    "KalmanFilter",
+    "KalmanFilterBank",
+    "LinearStateMap",
+    "MerweScaledSigmaPoints",
+    "StateMap",
+    "UnscentedKalmanFilter",
     "UnscentedKalmanFilterBank",
+    "batch_filter",
+    "predict",
+    "predict_steadystate",
+    "rts_smoother",
+    "unscented_transform",
+    "update",
+    "update_steadystate",
 ]

@@ -1,11 +1,15 @@
-"""Helpers shared by the Python-level filters (EKF, UKF): argument checks and the Gaussian
-log-likelihood, written once so every filter reports errors the same way."""
+"""Helpers shared by the Python-level filters (EKF, UKF, IMM, the procedural functions):
+argument checks, the Gaussian log-likelihood, filterpy's scalar-noise rules, the innovation
+statistics mixin and the per-object lock, written once so every filter behaves the same way."""
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
-from typing import Any
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
@@ -14,7 +18,112 @@ from fusion.errors import NumericalError, ShapeError
 
 LOG_FLOAT_MIN = math.log(sys.float_info.min)
 
+__all__ = [
+    "LOG_FLOAT_MIN",
+    "FilterLock",
+    "InnovationStatistics",
+    "LockSlot",
+    "as_matrix",
+    "as_vector",
+    "check_finite",
+    "gaussian_log_likelihood",
+    "joseph_update",
+    "noise_for_update",
+    "serialised",
+    "spd_inverse",
+]
 
+
+# ------------------------------------------------------------------------------ locking
+class _PyRLock:
+    """Fallback re-entrant lock for interpreters without ``_thread.RLock``."""
+
+    __slots__ = ("__weakref__", "_rlock")
+
+    def __init__(self) -> None:
+        self._rlock = threading.RLock()
+
+    def __enter__(self) -> bool:
+        return self._rlock.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self._rlock.release()
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        return self._rlock.acquire(blocking, timeout)
+
+    def release(self) -> None:
+        self._rlock.release()
+
+
+try:  # CPython's C re-entrant lock: its __enter__/__exit__ cost ~0.1 us, a Python wrapper's ~2 us
+    from _thread import RLock as _LockBase
+except ImportError:  # pragma: no cover - other interpreters
+    _LockBase = _PyRLock  # type: ignore[assignment,misc]
+
+
+class FilterLock(_LockBase):  # type: ignore[misc]  # typeshed marks _thread.RLock final; CPython allows subclasses
+    """A re-entrant lock that survives ``copy.deepcopy`` and pickling.
+
+    A filter keeps one in ``_lock`` and holds it for the whole of each public mutating call,
+    so that two threads calling ``predict``/``update`` on one object are serialised instead
+    of interleaving between bytecodes. ``threading.RLock`` itself cannot be deep-copied or
+    pickled, and filterpy's ``Saver`` deep-copies ``kf.__dict__`` on every ``save()``: a copy
+    (deep, shallow or pickled) of this lock is a fresh, unlocked lock, never a shared one.
+    """
+
+    __slots__ = ()
+
+    def __copy__(self) -> FilterLock:
+        return FilterLock()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> FilterLock:
+        return FilterLock()
+
+    def __reduce__(self) -> tuple[type[FilterLock], tuple[()]]:
+        return (FilterLock, ())
+
+    def __repr__(self) -> str:
+        return "<FilterLock>"
+
+
+_LOCK_CREATION = threading.Lock()
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class LockSlot:
+    """Class attribute ``_lock = LockSlot()``: the instance's own :class:`FilterLock`.
+
+    Filters store a lock in ``self._lock`` in ``__init__`` (the instance attribute shadows
+    this non-data descriptor, so the lookup costs nothing extra); an object built without
+    ``__init__`` (e.g. unpickled from a version without a lock) gets one here, created once
+    under a module lock.
+    """
+
+    def __get__(self, obj: Any, objtype: type | None = None) -> Any:
+        if obj is None:
+            return self
+        with _LOCK_CREATION:
+            lock = obj.__dict__.get("_lock")
+            if lock is None:
+                lock = obj.__dict__["_lock"] = FilterLock()
+        return lock
+
+
+def serialised(method: F) -> F:
+    """Run `method` holding ``self._lock`` (re-entrant: a serialised method may call another,
+    and a subclass's override may call the base method). The filters themselves take the
+    lock inline (``with self._lock:``), which saves this wrapper's call."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return cast(F, wrapper)
+
+
+# ------------------------------------------------------------------------------ checks
 def as_matrix(value: Any, shape: tuple[int, int], what: str, scalar_is_identity: bool = False) -> np.ndarray:
     """value as a float array of exactly `shape` (a scalar means scalar * I when allowed)."""
     a = np.asarray(value, dtype=float)
@@ -34,8 +143,47 @@ def as_vector(value: Any, n: int, what: str) -> np.ndarray:
 
 
 def check_finite(z: np.ndarray, what: str) -> None:
-    if not np.all(np.isfinite(z)):
-        raise NumericalError(f"{what}: non-finite measurement {np.array2string(z.ravel())}")
+    """NumericalError unless every element of the float array z is finite."""
+    ok = all(map(math.isfinite, z.ravel().tolist())) if z.size <= 32 else bool(np.isfinite(z).all())
+    if not ok:
+        raise NumericalError(f"{what}: non-finite measurement {np.array2string(np.ravel(z))}")
+
+
+def noise_for_update(R: Any, m: int, what: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """filterpy's rule for a measurement noise R that is *stored* on a filter (or passed to
+    the procedural ``update``): a scalar r is added to every element of S = H P H^T + r,
+    while the Joseph term uses K (r I) K^T (numpy broadcasting in filterpy's formulas).
+
+    Returns ``(R_S, R_J)``: the (m, m) matrix that enters S, and the one for the Joseph term
+    when it differs (scalar r with m > 1), else None. A size-1 R counts as (1, 1).
+    """
+    a = np.asarray(R, dtype=float)
+    if a.ndim == 0:
+        r = float(a)
+        if m == 1:
+            return np.full((1, 1), r), None
+        return np.full((m, m), r), np.eye(m) * r
+    if a.shape == (m, m):
+        return a, None
+    if m == 1 and a.size == 1:
+        return a.reshape(1, 1), None
+    raise ShapeError(f"{what}: R must be a scalar or of shape ({m}, {m}), but got {a.shape}")
+
+
+def joseph_update(
+    x: np.ndarray, P: np.ndarray, y: np.ndarray, H: np.ndarray, R_S: np.ndarray, R_J: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float, float]:
+    """Joseph-form update with a Cholesky-solved gain (C++ core): (x, P, S, K, nis, log N(y; 0, S)).
+
+    ``R_S`` enters S; ``R_J`` (when given) replaces it in the Joseph term
+    ``(I - K H) P (I - K H)^T + K R_J K^T`` -- filterpy's scalar-R semantics, see
+    :func:`noise_for_update`.
+    """
+    xn, Pn, S, K, nis, ll = _core.kalman_update(x, P, y, H, R_S)
+    if R_J is not None:
+        Pn = Pn + K @ (R_J - R_S) @ K.T
+        Pn = 0.5 * (Pn + Pn.T)
+    return xn, Pn, S, K, nis, ll
 
 
 def gaussian_log_likelihood(y: np.ndarray, S: np.ndarray, what: str) -> tuple[float, float]:
@@ -45,9 +193,43 @@ def gaussian_log_likelihood(y: np.ndarray, S: np.ndarray, what: str) -> tuple[fl
     return -0.5 * (nis + logdet + y.size * math.log(2.0 * math.pi)), nis
 
 
+def _is_symmetric(A: np.ndarray) -> bool:
+    scale = float(np.max(np.abs(A))) if A.size else 0.0
+    return bool(np.max(np.abs(A - A.T), initial=0.0) <= 1e-12 * scale)
+
+
+def spd_inverse(S: Any, what: str) -> np.ndarray:
+    """S^-1: by Cholesky (and exactly symmetric) when S is symmetric positive definite, by LU
+    otherwise. A singular S raises :class:`~fusion.errors.NumericalError`, never numpy's
+    LinAlgError."""
+    S = np.atleast_2d(np.asarray(S, dtype=float))
+    if S.ndim != 2 or S.shape[0] != S.shape[1]:
+        raise ShapeError(f"{what}: S must be square, but got shape {S.shape}")
+    if _is_symmetric(S):
+        try:
+            X, _ = _core.solve_spd(S, np.eye(S.shape[0]), what)
+            return 0.5 * (X + X.T)
+        except NumericalError:
+            pass
+    try:
+        X = np.linalg.inv(S)
+    except np.linalg.LinAlgError:
+        raise NumericalError(f"{what}: the innovation covariance S is singular, so S^-1 does not exist") from None
+    if not np.all(np.isfinite(X)):
+        raise NumericalError(f"{what}: the innovation covariance S is singular, so S^-1 does not exist")
+    return X
+
+
+# ------------------------------------------------------------------------------ mixin
 class InnovationStatistics:
     """filterpy's derived innovation quantities, from ``log_likelihood``, ``nis`` and ``S``
-    of the last update (filterpy computes them lazily; here they are cheap properties)."""
+    of the last update (filterpy computes them lazily; here they are cheap properties).
+
+    Contract for a class using the mixin: it provides ``S`` (the innovation covariance of the
+    last update, all zeros before the first one), ``nis`` (y^T S^-1 y) and
+    ``log_likelihood``; optionally ``inv``, a replacement for ``np.linalg.inv`` used for
+    ``SI`` as filterpy's UKF does.
+    """
 
     log_likelihood: float
     nis: float
@@ -65,5 +247,18 @@ class InnovationStatistics:
 
     @property
     def SI(self) -> np.ndarray:
-        """Inverse of the innovation covariance of the last update (computed on request)."""
-        return np.linalg.inv(self.S)
+        """Inverse of the innovation covariance of the last update, computed on request.
+
+        Before the first update S is all zeros and SI is zeros of the same shape, as
+        filterpy's initial value (so ``filterpy.common.Saver(kf).save()`` works at the start).
+        Afterwards S^-1 by Cholesky; a singular S raises
+        :class:`~fusion.errors.NumericalError` (filterpy would have raised LinAlgError in
+        ``update`` already).
+        """
+        S = np.asarray(self.S, dtype=float)
+        if not S.any():
+            return np.zeros(S.shape)
+        inv = getattr(self, "inv", None)
+        if inv is not None and inv is not np.linalg.inv:
+            return np.asarray(inv(S))
+        return spd_inverse(S, f"{type(self).__name__}.SI")

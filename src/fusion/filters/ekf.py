@@ -7,12 +7,22 @@ built-in motion and sensor models use :class:`~fusion.filters.ExtendedKalmanFilt
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from fusion import _core
-from fusion.filters._common import LOG_FLOAT_MIN, InnovationStatistics, as_matrix, as_vector
+from fusion.errors import ShapeError
+from fusion.filters._common import (
+    LOG_FLOAT_MIN,
+    FilterLock,
+    InnovationStatistics,
+    LockSlot,
+    as_matrix,
+    as_vector,
+    joseph_update,
+    noise_for_update,
+)
 
 __all__ = ["ExtendedKalmanFilter"]
 
@@ -21,19 +31,41 @@ class ExtendedKalmanFilter(InnovationStatistics):
     """EKF: ``x' = F x + B u`` for the prediction (override :meth:`predict_x` for a
     nonlinear f), ``z = h(x)`` linearised by the ``HJacobian`` callable for the update.
 
-    Attributes match filterpy: ``x`` (dim_x, 1), ``P``, ``F``, ``Q``, ``R``, ``B``, ``y``,
-    ``S``, ``K``, ``x_prior``, ``P_prior``, ``x_post``, ``P_post``, ``log_likelihood``,
-    ``likelihood``, ``mahalanobis``.
+    Attributes match filterpy: ``x`` (dim_x, 1) (a 1-D ``x`` may be assigned and keeps its
+    shape), ``P``, ``F``, ``Q``, ``R``, ``B``, ``y``, ``z``, ``S``, ``SI``, ``K``,
+    ``x_prior``, ``P_prior``, ``x_post``, ``P_post``, ``log_likelihood``, ``likelihood``,
+    ``mahalanobis``. Every step assigns new arrays, so a reference kept to ``kf.x`` or
+    ``kf.P`` keeps its value; editing them in place before a step (``kf.P[2, 2] *= 10``)
+    changes the filter, as in filterpy.
+
+    Noise follows filterpy exactly: a scalar ``Q`` is added to every element of
+    ``F P F^T``; a scalar stored ``R`` is added to every element of ``H P H^T`` and enters
+    the Joseph term as ``r K K^T``; a scalar ``R`` *argument* to :meth:`update` means r I.
+
+    Differences from filterpy: the update is the Joseph form with a Cholesky-solved gain; a
+    non-finite z or an S that is not positive definite raises
+    :class:`~fusion.errors.NumericalError` and leaves the state unchanged; wrong shapes raise
+    :class:`~fusion.errors.ShapeError`; P is re-symmetrised after each step; ``SI`` is
+    computed on request; :meth:`predict_update` is :meth:`predict` followed by
+    :meth:`update` (filterpy's evaluates H and ``x_prior`` at the state before the
+    prediction) and accepts ``z=None``.
+
+    Threads: calls on one object are serialised (each public mutating call holds a
+    per-object re-entrant lock), so concurrent calls never interleave silently; their order
+    is whichever thread gets the lock first. The lock is not shared by copies or pickles.
     """
 
+    _lock = LockSlot()
+
     def __init__(self, dim_x: int, dim_z: int, dim_u: int = 0) -> None:
+        self._lock = FilterLock()
         self.dim_x, self.dim_z, self.dim_u = dim_x, dim_z, dim_u
         self.x = np.zeros((dim_x, 1))
         self.P = np.eye(dim_x)
         self.B: Any = 0
         self.F = np.eye(dim_x)
-        self.R = np.eye(dim_z)
-        self.Q = np.eye(dim_x)
+        self.R: Any = np.eye(dim_z)
+        self.Q: Any = np.eye(dim_x)
         self.y = np.zeros((dim_z, 1))
         self.z = np.full((dim_z, 1), None)
         self.K = np.zeros((dim_x, dim_z))
@@ -49,10 +81,15 @@ class ExtendedKalmanFilter(InnovationStatistics):
 
     def predict(self, u: Any = 0) -> None:
         """Predict: :meth:`predict_x`, then P = F P F^T + Q."""
-        self.predict_x(u)
-        P = self.F @ self.P @ self.F.T + self.Q
-        self.P = 0.5 * (P + P.T)
-        self.x_prior, self.P_prior = np.copy(self.x), np.copy(self.P)
+        with self._lock:
+            self.predict_x(u)
+            Q = self.Q
+            shape = Q.shape if type(Q) is np.ndarray else np.shape(Q)
+            if shape != (self.dim_x, self.dim_x) and shape != ():
+                raise ShapeError(f"ExtendedKalmanFilter.predict: Q must be a scalar or of shape ({self.dim_x}, {self.dim_x}), but got {shape}")
+            P = self.F @ self.P @ self.F.T + Q
+            self.P = 0.5 * (P + P.T)
+            self.x_prior, self.P_prior = np.copy(self.x), np.copy(self.P)
 
     def update(
         self,
@@ -67,36 +104,49 @@ class ExtendedKalmanFilter(InnovationStatistics):
         """Update with measurement z; ``HJacobian(x, *args)`` gives H, ``Hx(x, *hx_args)`` h(x).
 
         ``residual(z, h(x))`` computes the innovation (wrap angles there). ``z=None`` skips the
-        update. Raises :class:`~fusion.errors.NumericalError` for a non-finite z or an S that
-        is not positive definite, leaving x and P unchanged.
+        update. ``R`` overrides ``self.R`` for this call (a scalar means r I). Raises
+        :class:`~fusion.errors.NumericalError` for a non-finite z or an S that is not positive
+        definite, leaving x and P unchanged.
         """
-        if z is None:
-            self.z = np.full((self.dim_z, 1), None)
+        with self._lock:
+            if z is None:
+                self.z = np.full((self.dim_z, 1), None)
+                self.x_post, self.P_post = self.x.copy(), self.P.copy()
+                return
+            if not isinstance(args, tuple):
+                args = (args,)
+            if not isinstance(hx_args, tuple):
+                hx_args = (hx_args,)
+            what = "ExtendedKalmanFilter.update"
+            if R is None:
+                R_S, R_J = noise_for_update(self.R, self.dim_z, what)
+            else:
+                R_S, R_J = as_matrix(R, (self.dim_z, self.dim_z), f"{what}: R", scalar_is_identity=True), None
+            if self.dim_z == 1 and np.isscalar(z):
+                z = np.asarray([z], float)
+            # (a non-finite z gives a non-finite residual, which the C++ update rejects)
+            H = as_matrix(HJacobian(self.x, *args), (self.dim_z, self.dim_x), f"{what}: HJacobian(x)")
+            y = residual(z, Hx(self.x, *hx_args))
+            yv = as_vector(y, self.dim_z, f"{what}: residual(z, Hx(x))")
+            x, P, S, K, nis, ll = joseph_update(self.x.reshape(-1), self.P, yv, H, R_S, R_J)
+            self.x = x.reshape(self.x.shape)
+            self.P, self.S, self.K = P, S, K
+            self.y = np.array(y, dtype=float)
+            self.nis, self.log_likelihood = nis, ll
+            self.z = np.array(z, dtype=float)
             self.x_post, self.P_post = self.x.copy(), self.P.copy()
-            return
-        if not isinstance(args, tuple):
-            args = (args,)
-        if not isinstance(hx_args, tuple):
-            hx_args = (hx_args,)
-        if R is None:
-            R = self.R
-        R = as_matrix(R, (self.dim_z, self.dim_z), "ExtendedKalmanFilter.update: R", scalar_is_identity=True)
-        if np.isscalar(z) and self.dim_z == 1:
-            z = np.asarray([z], float)
-        H = as_matrix(HJacobian(self.x, *args), (self.dim_z, self.dim_x), "ExtendedKalmanFilter.update: HJacobian(x)")
-        y = residual(z, Hx(self.x, *hx_args))
-        yv = as_vector(y, self.dim_z, "ExtendedKalmanFilter.update: residual(z, Hx(x))")
-        x, P, S, K, nis, ll = _core.kalman_update(self.x.reshape(-1), self.P, yv, H, R)
-        self.x = x.reshape(self.x.shape)
-        self.P, self.S, self.K = P, S, K
-        self.y = np.asarray(y)
-        self.nis, self.log_likelihood = nis, ll
-        self.z = np.copy(z)
-        self.x_post, self.P_post = self.x.copy(), self.P.copy()
 
     def predict_update(
         self, z: Any, HJacobian: Callable[..., Any], Hx: Callable[..., Any], args: Any = (), hx_args: Any = (), u: Any = 0
     ) -> None:
-        """Predict then update in one call (filterpy's predict_update)."""
-        self.predict(u)
-        self.update(z, HJacobian, Hx, args=args, hx_args=hx_args)
+        """Predict then update in one call (filterpy's predict_update; see the class notes)."""
+        with self._lock:
+            self.predict(u)
+            self.update(z, HJacobian, Hx, args=args, hx_args=hx_args)
+
+    def __repr__(self) -> str:
+        return (
+            f"ExtendedKalmanFilter(dim_x={self.dim_x}, dim_z={self.dim_z}, dim_u={self.dim_u})\n"
+            f"x = {np.array2string(np.ravel(self.x), precision=4)}\n"
+            f"P diag = {np.array2string(np.diag(np.atleast_2d(self.P)), precision=4)}"
+        )

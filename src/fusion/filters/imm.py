@@ -12,13 +12,16 @@ model" strategy for unequal state vectors), so no fill values need tuning.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+import sys
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from fusion.errors import ConfigurationError, ShapeError
+from fusion.filters._common import FilterLock, LockSlot
 
-__all__ = ["IMMEstimator", "StateMap", "LinearStateMap", "CVToCTRV", "CTRVToCV", "IdentityMap"]
+__all__ = ["CTRVToCV", "CVToCTRV", "IMMEstimator", "IdentityMap", "LinearStateMap", "StateMap"]
 
 
 class StateMap:
@@ -165,7 +168,26 @@ class IMMEstimator:
     angles : optional ``{i: [k, ...]}``: state components of filter i that are angles, mixed
         as circular quantities. Components named by a state map's ``target_angles`` (CTRV's
         yaw for :class:`CVToCTRV`) are added automatically.
+
+    Attributes as filterpy's: ``filters``, ``N``, ``M``, ``mu``, ``cbar``, ``omega``,
+    ``likelihood``, ``x``, ``P``, ``x_prior``, ``P_prior``, ``x_post``, ``P_post``. Every step
+    assigns new arrays (filterpy fills ``x``, ``P``, ``likelihood`` and ``omega`` in place),
+    so ``history.append(imm.x)`` records each step's value.
+
+    Differences from filterpy: ``mu`` is normalised as in filterpy but must be finite and
+    non-negative with a positive sum, and every row of ``M`` must sum to 1
+    (:class:`~fusion.errors.ConfigurationError`); the mode probabilities are updated from
+    the filters' ``log_likelihood`` in the log domain (filterpy multiplies ``likelihood``,
+    which underflows to the float minimum for far-off measurements); ``predict()`` without
+    ``u`` calls each filter's ``predict()`` without arguments; filters of different state
+    sizes need ``state_maps`` (filterpy rejects them).
+
+    Threads: calls on one object are serialised (``predict`` and ``update`` hold a
+    per-object re-entrant lock, and each filter's own methods hold the filter's lock), so
+    concurrent calls never interleave silently. The lock is not shared by copies or pickles.
     """
+
+    _lock = LockSlot()
 
     def __init__(
         self,
@@ -176,20 +198,22 @@ class IMMEstimator:
         output_model: int | None = None,
         angles: dict[int, Sequence[int]] | None = None,
     ) -> None:
+        self._lock = FilterLock()
         if len(filters) < 2:
             raise ConfigurationError("IMMEstimator: need at least two filters")
         self.filters = list(filters)
         self.N = len(self.filters)
-        self.mu = np.asarray(mu, dtype=float).copy()
+        mu = np.array(mu, dtype=float)
         self.M = np.asarray(M, dtype=float)
-        if self.mu.shape != (self.N,):
-            raise ShapeError(f"IMMEstimator: mu must have shape ({self.N},), got {self.mu.shape}")
+        if mu.shape != (self.N,):
+            raise ShapeError(f"IMMEstimator: mu must have shape ({self.N},), got {mu.shape}")
         if self.M.shape != (self.N, self.N):
             raise ShapeError(f"IMMEstimator: M must have shape ({self.N}, {self.N}), got {self.M.shape}")
         if not np.allclose(self.M.sum(axis=1), 1.0):
             raise ConfigurationError("IMMEstimator: every row of M must sum to 1")
-        if not math.isclose(self.mu.sum(), 1.0, rel_tol=1e-9) or np.any(self.mu < 0):
-            raise ConfigurationError("IMMEstimator: mu must be probabilities summing to 1")
+        if not np.all(np.isfinite(mu)) or np.any(mu < 0) or not mu.sum() > 0:
+            raise ConfigurationError(f"IMMEstimator: mu must be non-negative mode probabilities with a positive sum, got {mu}")
+        self.mu = mu / mu.sum()  # normalised, as filterpy
         sizes = [_state_of(f)[0].size for f in self.filters]
         self._maps: dict[tuple[int, int], StateMap] = {}
         for i in range(self.N):
@@ -210,7 +234,7 @@ class IMMEstimator:
             self._angles[j][list(smap.target_angles)] = True
         self.output_model = int(np.argmax(sizes)) if output_model is None else output_model
         n_out = sizes[self.output_model]
-        self.x = np.zeros((n_out, 1)) if _state_of(self.filters[self.output_model])[1] == (n_out, 1) else np.zeros(n_out)
+        self.x: np.ndarray = np.zeros((n_out, 1)) if _state_of(self.filters[self.output_model])[1] == (n_out, 1) else np.zeros(n_out)
         self.P = np.zeros((n_out, n_out))
         self.likelihood = np.zeros(self.N)
         self.omega = np.zeros((self.N, self.N))
@@ -242,35 +266,45 @@ class IMMEstimator:
 
     def update(self, z: Any) -> None:
         """Update every filter with z, then the mode probabilities and the combined estimate."""
-        logl = np.empty(self.N)
-        for i, f in enumerate(self.filters):
-            f.update(z)
-            ll = getattr(f, "log_likelihood", None)
-            logl[i] = float(ll) if ll is not None else math.log(f.likelihood)
-        self.likelihood = np.exp(logl)
-        # mu_j ~ cbar_j L_j, evaluated in the log domain so that tiny likelihoods do not underflow.
-        w = np.log(self.cbar) + logl
-        w = np.exp(w - w.max())
-        self.mu = w / w.sum()
-        self._compute_mixing_probabilities()
-        self._compute_state_estimate()
-        self.x_post, self.P_post = self.x.copy(), self.P.copy()
+        with self._lock:
+            logl = np.empty(self.N)
+            for i, f in enumerate(self.filters):
+                f.update(z)
+                ll = getattr(f, "log_likelihood", None)
+                logl[i] = float(ll) if ll is not None else math.log(f.likelihood)
+            # floored at the smallest positive float, as filterpy's filters' `likelihood`
+            self.likelihood = np.maximum(np.exp(logl), sys.float_info.min)
+            # mu_j ~ cbar_j L_j, evaluated in the log domain so that tiny likelihoods do not underflow.
+            w = np.log(self.cbar) + logl
+            w = np.exp(w - w.max())
+            self.mu = w / w.sum()
+            self._compute_mixing_probabilities()
+            self._compute_state_estimate()
+            self.x_post, self.P_post = self.x.copy(), self.P.copy()
 
     def predict(self, u: Any = None) -> None:
         """Mix the filters' estimates, then predict each filter."""
-        states = [(_state_of(f), np.asarray(f.P, dtype=float)) for f in self.filters]
-        mixed = []
-        for j in range(self.N):
-            (xj, _), Pj = states[j]
-            parts = [self._to(i, j, states[i][0][0], states[i][1], xj, Pj) for i in range(self.N)]
-            mixed.append(_moment_match(self.omega[:, j], parts, self._angles[j]))
-        for j, f in enumerate(self.filters):
-            (_, shape), _ = states[j]
-            f.x = mixed[j][0].reshape(shape)
-            f.P = mixed[j][1]
-            if u is None:
-                f.predict()
-            else:
-                f.predict(u)
-        self._compute_state_estimate()
-        self.x_prior, self.P_prior = self.x.copy(), self.P.copy()
+        with self._lock:
+            states = [(_state_of(f), np.asarray(f.P, dtype=float)) for f in self.filters]
+            mixed = []
+            for j in range(self.N):
+                (xj, _), Pj = states[j]
+                parts = [self._to(i, j, states[i][0][0], states[i][1], xj, Pj) for i in range(self.N)]
+                mixed.append(_moment_match(self.omega[:, j], parts, self._angles[j]))
+            for j, f in enumerate(self.filters):
+                (_, shape), _ = states[j]
+                f.x = mixed[j][0].reshape(shape)
+                f.P = mixed[j][1]
+                if u is None:
+                    f.predict()
+                else:
+                    f.predict(u)
+            self._compute_state_estimate()
+            self.x_prior, self.P_prior = self.x.copy(), self.P.copy()
+
+    def __repr__(self) -> str:
+        return (
+            f"IMMEstimator(N={self.N})\n"
+            f"mu = {np.array2string(self.mu, precision=4)}\n"
+            f"x = {np.array2string(np.ravel(self.x), precision=4)}"
+        )
