@@ -219,7 +219,7 @@ class _FilterBank:
         if before < _WARN_FIRST or before // _WARN_EVERY != self.skipped // _WARN_EVERY:
             warnings.warn(f"{type(self).__name__}.{what}{where}: {count} skipped, {self.skipped} in total", RuntimeWarning, stacklevel=3)
 
-    def __copy__(self) -> "_FilterBank":
+    def __copy__(self) -> _FilterBank:
         """An independent bank with this one's state (x, P, nis, log_likelihood, status,
         taken atomically), R, on_invalid and skipped."""
         new = object.__new__(type(self))
@@ -228,7 +228,7 @@ class _FilterBank:
         new._skipped_lock = threading.Lock()
         return new
 
-    def __deepcopy__(self, memo: dict) -> "_FilterBank":
+    def __deepcopy__(self, memo: dict) -> _FilterBank:
         new = self.__copy__()
         memo[id(self)] = new
         return new
