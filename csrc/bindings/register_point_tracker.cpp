@@ -7,12 +7,14 @@
 
 #include <cstddef>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <tuple>
 #include <vector>
 
 #include "common.hpp"
+#include "fusion/tracking/fair_mutex.hpp"
 #include "fusion/tracking/jpda.hpp"
 #include "fusion/tracking/point_tracker.hpp"
 
@@ -24,16 +26,24 @@ using tracking::AssociationProbability;
 using tracking::PointTrackOutput;
 using IndexArray = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>;
 
-// The tracker plus its reserved output buffer; the mutex serialises step() calls made from
-// several Python threads (the GIL is released while stepping).
+// The tracker and the mutex that serialises every call on it. Same locking rule as
+// register_tracker.cpp: GIL released first, then the mutex, pure C++ work, mutex released,
+// and only then the GIL re-acquired to build Python objects (stats() and
+// association_probabilities() polled from a monitoring thread used to take the mutex with
+// the GIL held, and deadlock against a step() waiting for the GIL inside the mutex).
 struct PyPointTracker {
-  explicit PyPointTracker(const tracking::PointTrackerConfig& cfg)
-      : tracker(cfg), out(static_cast<std::size_t>(cfg.max_tracks)) {}
+  explicit PyPointTracker(const tracking::PointTrackerConfig& cfg) : tracker(cfg) {}
   tracking::PointTracker tracker;
-  std::vector<PointTrackOutput> out;
-  std::vector<AssociationProbability> probs;
-  std::mutex mutex;
+  tracking::FairMutex mutex;  // first come, first served (see fair_mutex.hpp)
 };
+
+// Runs f() with the GIL released and self.mutex held; f must not touch Python objects.
+template <class F>
+auto locked(PyPointTracker& self, F&& f) {
+  py::gil_scoped_release nogil;
+  const std::lock_guard<tracking::FairMutex> lock(self.mutex);
+  return f();
+}
 
 py::dict output_layout() {
   py::dict d;
@@ -95,30 +105,35 @@ void register_point_tracker(py::module_& m) {
             const CArray z = as_array(measurements, "measurements");
             if (z.ndim() != 2 || z.shape(1) != 2) shape_error("measurements", "(n, 2)", z);
             const Index n = z.shape(0);
-            py::array_t<std::uint8_t> raw;
-            {
-              const double* zp = z.data();
-              py::gil_scoped_release nogil;
-              // Held until the output is copied out (see register_tracker.cpp).
-              std::lock_guard<std::mutex> lock(self.mutex);
-              const Index n_out = self.tracker.step(zp, n, t_ns, self.out.data());
-              py::gil_scoped_acquire gil;
-              raw = records_array(self.out.data(), n_out);
-            }
+            const Index cap = self.tracker.config().max_tracks;  // immutable after construction
+            // Allocated with the GIL, filled under the mutex without it (see register_tracker.cpp):
+            // the caller's own copy of the records.
+            py::array_t<std::uint8_t> raw(static_cast<py::ssize_t>(cap) *
+                                          static_cast<py::ssize_t>(sizeof(PointTrackOutput)));
+            auto* out = reinterpret_cast<PointTrackOutput*>(raw.mutable_data());
+            const double* zp = z.data();
+            const Index n_out = locked(self, [&] { return self.tracker.step(zp, n, t_ns, out); });
+            raw.resize({static_cast<py::ssize_t>(n_out) * static_cast<py::ssize_t>(sizeof(PointTrackOutput))});
             return raw;
           },
           py::arg("measurements"), py::arg("t_ns"),
-          "Advance to t_ns (int64 ns) with an (n, 2) array of positions; returns raw records.")
+          "Advance to t_ns (int64 ns) with an (n, 2) array of positions; returns raw records "
+          "(a new array owned by the caller).")
       .def("association_probabilities",
            [](PyPointTracker& self) {
-             std::lock_guard<std::mutex> lock(self.mutex);
-             const Index n = self.tracker.association_probabilities(nullptr, 0);
-             self.probs.resize(static_cast<std::size_t>(n));
-             self.tracker.association_probabilities(self.probs.data(), n);
+             // Copied into this call's own C++ buffer under the mutex; numpy arrays are built
+             // after it is released.
+             std::vector<AssociationProbability> probs;
+             locked(self, [&] {
+               const Index n = self.tracker.association_probabilities(nullptr, 0);
+               probs.resize(static_cast<std::size_t>(n));
+               self.tracker.association_probabilities(probs.data(), n);
+             });
+             const auto n = static_cast<py::ssize_t>(probs.size());
              py::array_t<std::int64_t> ids(n), meas(n);
              py::array_t<double> prob(n);
-             for (Index i = 0; i < n; ++i) {
-               const AssociationProbability& a = self.probs[static_cast<std::size_t>(i)];
+             for (py::ssize_t i = 0; i < n; ++i) {
+               const AssociationProbability& a = probs[static_cast<std::size_t>(i)];
                ids.mutable_at(i) = a.track_id;
                meas.mutable_at(i) = a.measurement;
                prob.mutable_at(i) = a.probability;
@@ -127,8 +142,8 @@ void register_point_tracker(py::module_& m) {
            })
       .def("stats",
            [](PyPointTracker& self) {
-             std::lock_guard<std::mutex> lock(self.mutex);
-             const tracking::PointTrackerStats& s = self.tracker.stats();
+             const tracking::PointTrackerStats s =
+                 locked(self, [&] { return self.tracker.stats(); });  // a copy: never torn
              py::dict d;
              d["gated_pairs"] = s.gated_pairs;
              d["clusters"] = s.clusters;
@@ -143,16 +158,28 @@ void register_point_tracker(py::module_& m) {
              d["deaths"] = s.deaths;
              return d;
            })
-      .def("reset",
-           [](PyPointTracker& self) {
-             std::lock_guard<std::mutex> lock(self.mutex);
-             self.tracker.reset();
-           })
+      .def("reset", [](PyPointTracker& self) { locked(self, [&] { self.tracker.reset(); }); })
+      .def(
+          "copy",
+          [](PyPointTracker& self) {
+            // Fresh buffers reserved from the config, then the state copy-assigned into them
+            // (capacities kept: the copy's steady-state steps allocate nothing either).
+            auto copy = std::make_unique<PyPointTracker>(self.tracker.config());
+            locked(self, [&] { copy->tracker = self.tracker; });
+            return copy;
+          },
+          "An independent tracker with the same state (taken atomically).")
       .def_property_readonly("num_tracks",
-                             [](PyPointTracker& self) { return self.tracker.num_tracks(); })
+                             [](PyPointTracker& self) { return locked(self, [&] { return self.tracker.num_tracks(); }); })
       .def_property_readonly("last_t_ns", [](PyPointTracker& self) -> py::object {
-        if (!self.tracker.has_time()) return py::none();
-        return py::int_(self.tracker.last_time());
+        bool has = false;
+        TimeNs t = 0;
+        locked(self, [&] {
+          has = self.tracker.has_time();
+          t = self.tracker.last_time();
+        });
+        if (!has) return py::none();
+        return py::int_(t);
       });
 
   m.def(
@@ -171,18 +198,30 @@ void register_point_tracker(py::module_& m) {
         if (meas.ndim() != 1 || meas.shape(0) != E) shape_error("meas", "(" + std::to_string(E) + ",)", meas);
         if (w.ndim() != 1 || w.shape(0) != E)
           shape_error("likelihood ratios", "(" + std::to_string(E) + ",)", w);
+        if (num_measurements < 0)
+          throw ShapeError("jpda_marginals: num_measurements must be >= 0, got " +
+                           std::to_string(num_measurements));
         const tracking::JpdaMethod want = tracking::jpda_method_from_string(method);
-        tracking::JpdaSolver solver;
-        solver.reserve(K, num_measurements, E, max_states);
         py::array_t<double> beta(E), beta0(K);
-        std::vector<Index> p(static_cast<std::size_t>(K + 1)), mi(static_cast<std::size_t>(E));
-        for (Index i = 0; i <= K; ++i) p[static_cast<std::size_t>(i)] = ptr.at(i);
-        for (Index e = 0; e < E; ++e) mi[static_cast<std::size_t>(e)] = meas.at(e);
-        const tracking::JpdaMethod used =
-            solver.solve(K, num_measurements, p.data(), mi.data(), w.data(), miss.data(),
-                         beta.mutable_data(), beta0.mutable_data(), want);
-        return py::make_tuple(beta, beta0, std::string(tracking::to_string(used)),
-                              solver.last_lbp_iterations());
+        // Everything below reads and writes only C++ memory and arrays this call owns or
+        // keeps alive (ptr, meas, w, miss, beta, beta0): the GIL is released for the solve.
+        const std::int64_t* pp = ptr.data();
+        const std::int64_t* mp = meas.data();
+        const double* wp = w.data();
+        const double* missp = miss.data();
+        double* bp = beta.mutable_data();
+        double* b0p = beta0.mutable_data();
+        tracking::JpdaMethod used;
+        int lbp_iterations;
+        {
+          py::gil_scoped_release nogil;
+          tracking::JpdaSolver solver;
+          solver.reserve(K, num_measurements, E, max_states);
+          const std::vector<Index> p(pp, pp + K + 1), mi(mp, mp + E);
+          used = solver.solve(K, num_measurements, p.data(), mi.data(), wp, missp, bp, b0p, want);
+          lbp_iterations = solver.last_lbp_iterations();
+        }
+        return py::make_tuple(beta, beta0, std::string(tracking::to_string(used)), lbp_iterations);
       },
       py::arg("ptr"), py::arg("meas"), py::arg("likelihood_ratios"), py::arg("miss_weights"),
       py::arg("num_measurements"), py::arg("method") = "auto", py::arg("max_states") = 1 << 16,

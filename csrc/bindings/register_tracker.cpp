@@ -8,11 +8,13 @@
 
 #include <cstddef>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "common.hpp"
+#include "fusion/tracking/fair_mutex.hpp"
 #include "fusion/tracking/tracker.hpp"
 
 namespace fusion::bindings {
@@ -24,18 +26,30 @@ using tracking::Detection;
 using tracking::TrackOutput;
 using IntArray = py::array_t<std::int32_t, py::array::c_style | py::array::forcecast>;
 
-// A tracker plus its reserved input/output buffers; the mutex serialises step() calls made
-// from several Python threads (the GIL is released while stepping).
+// A tracker plus its reserved input buffer and the mutex that serialises every call on it.
+//
+// Locking rule (every method below): release the GIL first, then take the mutex, do pure C++
+// work, release the mutex, and only then re-acquire the GIL to touch Python objects. No
+// Python API call is made while the mutex is held, so a thread holding the mutex never waits
+// for the GIL and a thread holding the GIL never waits for the mutex: no lock-order cycle.
+// (Taking the mutex with the GIL held deadlocked: reset() held the GIL and waited for the
+// mutex while step() held the mutex and waited for the GIL to build its output.)
 struct PyTracker {
   explicit PyTracker(tracking::TrackerConfig cfg)
       : tracker(std::move(cfg)),
-        dets(static_cast<std::size_t>(tracker.config().max_detections)),
-        out(static_cast<std::size_t>(tracker.config().max_tracks)) {}
+        dets(static_cast<std::size_t>(tracker.config().max_detections)) {}
   tracking::Tracker tracker;
   std::vector<Detection> dets;
-  std::vector<TrackOutput> out;
-  std::mutex mutex;
+  tracking::FairMutex mutex;  // first come, first served (see fair_mutex.hpp)
 };
+
+// Runs f() with the GIL released and self.mutex held; f must not touch Python objects.
+template <class F>
+auto locked(PyTracker& self, F&& f) {
+  py::gil_scoped_release nogil;
+  const std::lock_guard<tracking::FairMutex> lock(self.mutex);
+  return f();
+}
 
 py::dict output_layout() {
   py::dict d;
@@ -136,42 +150,57 @@ void register_tracker(py::module_& m) {
               shape_error("detections['class_id']", "(" + std::to_string(n) + ",)", c);
             if (s.ndim() != 1 || s.shape(0) != n)
               shape_error("detections['score']", "(" + std::to_string(n) + ",)", s);
+            const Index cap = self.tracker.config().max_tracks;  // immutable after construction
             if (n > self.tracker.config().max_detections)
               throw ShapeError("Tracker.step: got " + std::to_string(n) +
                                " detections, but max_detections is " +
                                std::to_string(self.tracker.config().max_detections));
-            py::array_t<std::uint8_t> raw;
-            {
-              const double* bp = b.data();
-              const std::int32_t* cp = c.data();
-              const double* sp = s.data();
-              py::gil_scoped_release nogil;
-              // Held until the output is copied out: another thread's step must not overwrite
-              // self.out first. The GIL is always released before this lock is taken, so
-              // re-acquiring it below cannot deadlock.
-              std::lock_guard<std::mutex> lock(self.mutex);
+            // The output array is allocated here, with the GIL, and filled under the mutex
+            // without it: this call's own buffer, which no other thread can see, so the result
+            // is a copy that a later step never overwrites.
+            py::array_t<std::uint8_t> raw(static_cast<py::ssize_t>(cap) *
+                                          static_cast<py::ssize_t>(sizeof(TrackOutput)));
+            auto* out = reinterpret_cast<TrackOutput*>(raw.mutable_data());
+            const double* bp = b.data();
+            const std::int32_t* cp = c.data();
+            const double* sp = s.data();
+            const Index m_out = locked(self, [&] {
               for (Index i = 0; i < n; ++i) {
                 Detection& d = self.dets[static_cast<std::size_t>(i)];
                 d.box = geometry::Box3::from_array(bp + 7 * i);
                 d.class_id = cp[i];
                 d.score = sp[i];
               }
-              const Index m_out = self.tracker.step(self.dets.data(), n, t_ns, self.out.data());
-              py::gil_scoped_acquire gil;
-              raw = records_array(self.out.data(), m_out);
-            }
+              return self.tracker.step(self.dets.data(), n, t_ns, out);
+            });
+            raw.resize({static_cast<py::ssize_t>(m_out) * static_cast<py::ssize_t>(sizeof(TrackOutput))});
             return raw;
           },
           py::arg("boxes"), py::arg("class_ids"), py::arg("scores"), py::arg("t_ns"),
-          "Advance to t_ns (int64 ns). Returns the live tracks as raw TrackOutput bytes.")
-      .def("reset", [](PyTracker& self) {
-        std::lock_guard<std::mutex> lock(self.mutex);
-        self.tracker.reset();
-      })
-      .def_property_readonly("num_tracks", [](PyTracker& self) { return self.tracker.num_tracks(); })
+          "Advance to t_ns (int64 ns). Returns the live tracks as raw TrackOutput bytes (a new "
+          "array owned by the caller).")
+      .def("reset", [](PyTracker& self) { locked(self, [&] { self.tracker.reset(); }); })
+      .def(
+          "copy",
+          [](PyTracker& self) {
+            // A fresh tracker reserves every buffer from the config; copy-assigning the state
+            // into it keeps those capacities, so the copy's steps allocate nothing either.
+            auto copy = std::make_unique<PyTracker>(self.tracker.config());
+            locked(self, [&] { copy->tracker = self.tracker; });
+            return copy;
+          },
+          "An independent tracker with the same state (taken atomically).")
+      .def_property_readonly("num_tracks",
+                             [](PyTracker& self) { return locked(self, [&] { return self.tracker.num_tracks(); }); })
       .def_property_readonly("last_t_ns", [](PyTracker& self) -> py::object {
-        if (!self.tracker.has_time()) return py::none();
-        return py::int_(self.tracker.last_time());
+        bool has = false;
+        TimeNs t = 0;
+        locked(self, [&] {
+          has = self.tracker.has_time();
+          t = self.tracker.last_time();
+        });
+        if (!has) return py::none();
+        return py::int_(t);
       });
 }
 

@@ -57,8 +57,10 @@ void JpdaSolver::reserve(Index max_tracks, Index max_meas, Index max_edges, Inde
   grow(used_, M);
   grow(seen_, K);
   grow(choice_, K);
-  for (auto* v : {&order_, &queue_, &size_, &src_off_, &table_off_}) grow(*v, K + 1);
-  for (auto* v : {&mptr_, &mfill_, &first_, &last_, &pos_a_, &pos_b_, &frontier_}) grow(*v, M + 1);
+  grow(depth_w_, K + 1);
+  for (auto* v : {&order_, &by_degree_, &size_, &src_off_, &table_off_}) grow(*v, K + 1);
+  for (auto* v : {&mptr_, &mfill_, &first_, &last_, &pos_a_, &pos_b_, &frontier_, &deg_start_})
+    grow(*v, M + 1);
   for (auto* v : {&mtracks_, &bit_cur_, &bit_next_}) grow(*v, E);
   grow(src_, K * (bits + 1));
   grow(table_, max_states_);
@@ -145,42 +147,60 @@ void JpdaSolver::solve_single(Index K, const Index* ptr, double* beta, double* b
 // ---------------------------------------------------------------- enumeration
 void JpdaSolver::enumerate(Index K, Index m, const Index* ptr, const Index* meas, double* beta,
                            double* beta0) {
-  e_ptr_ = ptr;
-  e_meas_ = meas;
-  e_K_ = K;
   set_n(used_.data(), m, 0);
   set_n(acc_.data(), ptr[K], 0.0);
   set_n(acc0_.data(), K, 0.0);
-  enumerate_rec(0, 1.0);
-  // Every event contributes to exactly one option per track, so each row sums to the total.
-  for (Index k = 0; k < K; ++k) {
-    double tot = acc0_[k];
-    for (Index e = ptr[k]; e < ptr[k + 1]; ++e) tot += acc_[e];
-    beta0[k] = acc0_[k] / tot;
-    for (Index e = ptr[k]; e < ptr[k + 1]; ++e) beta[e] = acc_[e] / tot;
-  }
-}
-
-void JpdaSolver::enumerate_rec(Index k, double weight) {
-  if (k == e_K_) {
-    for (Index i = 0; i < e_K_; ++i) {
-      const Index c = choice_[i];
-      if (c < 0)
-        acc0_[i] += weight;
-      else
-        acc_[c] += weight;
+  // Depth-first over the tracks with an explicit stack, not recursion: the depth is K, and a
+  // cluster may hold any number of tracks (150,000 tracks of which one has a measurement is
+  // only 2 events, but a recursion that deep overflows the thread's stack).
+  // choice_[k]: the option track k is on: kNotStarted, kMiss or an edge index; depth_w_[k]:
+  // the weight of the choices of tracks 0..k-1. Options are visited miss first, then edges in
+  // order, branches at a used measurement or a zero weight pruned.
+  constexpr Index kNotStarted = -2, kMiss = -1;
+  depth_w_[0] = 1.0;
+  choice_[0] = kNotStarted;
+  Index k = 0;
+  while (k >= 0) {
+    if (k == K) {
+      const double weight = depth_w_[K];
+      for (Index i = 0; i < K; ++i) {
+        const Index c = choice_[i];
+        if (c < 0)
+          acc0_[i] += weight;
+        else
+          acc_[c] += weight;
+      }
+      --k;
+      continue;
     }
-    return;
+    const Index c = choice_[k];
+    Index next = kMiss;
+    if (c != kNotStarted) {
+      if (c >= 0) used_[meas[c]] = 0;  // leave the previous option
+      next = c == kMiss ? ptr[k] : c + 1;
+      while (next < ptr[k + 1] && (used_[meas[next]] || w_[next] == 0.0)) ++next;
+      if (next == ptr[k + 1]) {  // options of track k exhausted: back to track k - 1
+        choice_[k] = kNotStarted;
+        --k;
+        continue;
+      }
+    }
+    choice_[k] = next;
+    if (next >= 0) {
+      used_[meas[next]] = 1;
+      depth_w_[k + 1] = depth_w_[k] * w_[next];
+    } else {
+      depth_w_[k + 1] = depth_w_[k] * miss_[k];
+    }
+    ++k;
+    if (k < K) choice_[k] = kNotStarted;
   }
-  choice_[k] = -1;
-  enumerate_rec(k + 1, weight * miss_[k]);
-  for (Index e = e_ptr_[k]; e < e_ptr_[k + 1]; ++e) {
-    const Index j = e_meas_[e];
-    if (used_[j] || w_[e] == 0.0) continue;  // infeasible or weightless branch: prune
-    used_[j] = 1;
-    choice_[k] = e;
-    enumerate_rec(k + 1, weight * w_[e]);
-    used_[j] = 0;
+  // Every event contributes to exactly one option per track, so each row sums to the total.
+  for (Index t = 0; t < K; ++t) {
+    double tot = acc0_[t];
+    for (Index e = ptr[t]; e < ptr[t + 1]; ++e) tot += acc_[e];
+    beta0[t] = acc0_[t] / tot;
+    for (Index e = ptr[t]; e < ptr[t + 1]; ++e) beta[e] = acc_[e] / tot;
   }
 }
 
@@ -199,12 +219,20 @@ bool JpdaSolver::exact(Index K, Index m, const Index* ptr, const Index* meas, do
 
   // Breadth-first order from a lowest-degree track (Cuthill-McKee style): consecutive
   // tracks are neighbours, so few measurements are shared between past and future tracks.
+  // Each breadth-first search starts from the unseen track of lowest degree (lowest index
+  // among equals): the tracks sorted once by degree (a stable counting sort; a degree is at
+  // most m) and a cursor that only moves forward, so that ordering is O(K + m + E) however
+  // many components the cluster has (a scan per component was O(K^2): minutes for 10^5
+  // isolated tracks).
+  set_n(deg_start_.data(), m + 2, 0);
+  for (Index k = 0; k < K; ++k) ++deg_start_[ptr[k + 1] - ptr[k] + 1];
+  for (Index d = 0; d <= m; ++d) deg_start_[d + 1] += deg_start_[d];
+  for (Index k = 0; k < K; ++k) by_degree_[deg_start_[ptr[k + 1] - ptr[k]]++] = k;
   set_n(seen_.data(), K, 0);
-  Index n_ordered = 0;
+  Index n_ordered = 0, cursor = 0;
   while (n_ordered < K) {
-    Index start = -1;
-    for (Index k = 0; k < K; ++k)
-      if (!seen_[k] && (start < 0 || ptr[k + 1] - ptr[k] < ptr[start + 1] - ptr[start])) start = k;
+    while (seen_[by_degree_[cursor]]) ++cursor;
+    const Index start = by_degree_[cursor];
     Index head = n_ordered;
     order_[n_ordered++] = start;
     seen_[start] = 1;

@@ -2,6 +2,7 @@
 // force, LBP accuracy, a 50-target cluster, PDA covariance, zero allocation, errors.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <iostream>
 #include <random>
@@ -349,4 +350,95 @@ TEST_CASE("point tracker: errors leave the state unchanged") {
   PointTrackerConfig cfg;
   cfg.prob_detection = 0.0;
   CHECK_THROWS(PointTracker{cfg}, ConfigurationError);
+}
+
+TEST_CASE("jpda: 150,000 tracks with one in-gate pair: every method, no recursion") {
+  // Was a SIGSEGV: the enumeration recursed once per track (two events, 150,000 frames deep).
+  const Index K = 150000;
+  std::vector<Index> ptr(static_cast<std::size_t>(K + 1), 1), meas{0};
+  ptr[0] = 0;
+  const std::vector<double> w{2.0}, miss(static_cast<std::size_t>(K), 0.1);
+  std::vector<double> beta(1), beta0(static_cast<std::size_t>(K));
+  for (JpdaMethod want : {JpdaMethod::kAuto, JpdaMethod::kEnumerate, JpdaMethod::kExact, JpdaMethod::kLbp}) {
+    JpdaSolver s;
+    s.reserve(K, 1, 1, Index{1} << 20);  // the exact table needs K + 2 entries
+    std::fill(beta0.begin(), beta0.end(), -1.0);
+    beta[0] = -1.0;
+    const JpdaMethod used = s.solve(K, 1, ptr.data(), meas.data(), w.data(), miss.data(),
+                                    beta.data(), beta0.data(), want);
+    CHECK(used == (want == JpdaMethod::kAuto ? JpdaMethod::kEnumerate : want));
+    CHECK_CLOSE(beta[0], 2.0 / 2.1, 1e-12);
+    CHECK_CLOSE(beta0[0], 0.1 / 2.1, 1e-12);
+    bool rest_missed = true;
+    for (Index k = 1; k < K; ++k) rest_missed = rest_missed && beta0[static_cast<std::size_t>(k)] == 1.0;
+    CHECK(rest_missed);
+  }
+}
+
+TEST_CASE("jpda: a 100,000-track chain is solved exactly (linear ordering) and matches LBP") {
+  // Track k gates measurements k and k + 1: a path graph, on which loopy BP is exact, so the
+  // frontier recursion and LBP must agree. Ordering the tracks used to scan all of them once
+  // per component (quadratic); now a counting sort by degree.
+  const Index K = 100000, m = K + 1;
+  std::vector<Index> ptr(static_cast<std::size_t>(K + 1)), meas;
+  std::vector<double> w, miss(static_cast<std::size_t>(K));
+  std::mt19937_64 rng(11);
+  std::uniform_real_distribution<double> u(0.1, 5.0);
+  for (Index k = 0; k < K; ++k) {
+    ptr[static_cast<std::size_t>(k)] = 2 * k;
+    meas.push_back(k);
+    meas.push_back(k + 1);
+    w.push_back(u(rng));
+    w.push_back(u(rng));
+    miss[static_cast<std::size_t>(k)] = 0.2;
+  }
+  ptr[static_cast<std::size_t>(K)] = 2 * K;
+  JpdaSolver s;
+  s.reserve(K, m, 2 * K, Index{1} << 19);
+  std::vector<double> be(w.size()), be0(miss.size()), bl(w.size()), bl0(miss.size());
+  CHECK(s.solve(K, m, ptr.data(), meas.data(), w.data(), miss.data(), be.data(), be0.data(),
+                JpdaMethod::kExact) == JpdaMethod::kExact);
+  CHECK(s.solve(K, m, ptr.data(), meas.data(), w.data(), miss.data(), bl.data(), bl0.data(),
+                JpdaMethod::kLbp) == JpdaMethod::kLbp);
+  double worst = 0.0, worst_row = 0.0;
+  for (std::size_t e = 0; e < w.size(); ++e) worst = std::max(worst, std::abs(be[e] - bl[e]));
+  for (Index k = 0; k < K; ++k) {
+    const auto kk = static_cast<std::size_t>(k);
+    worst = std::max(worst, std::abs(be0[kk] - bl0[kk]));
+    worst_row = std::max(worst_row, std::abs(be0[kk] + be[2 * kk] + be[2 * kk + 1] - 1.0));
+  }
+  CHECK(worst < 1e-8);
+  CHECK(worst_row < 1e-12);
+}
+
+TEST_CASE("point tracker: a copy-assigned tracker continues identically and allocates nothing") {
+  // What PointTrackerCore.copy() does: a fresh tracker (buffers reserved from the config),
+  // then the state copy-assigned into it.
+  for (PointAssociation a : {PointAssociation::kGnn, PointAssociation::kJpda}) {
+    PointTracker src(point_config(a));
+    std::vector<PointTrackOutput> out_a(64), out_b(64);
+    std::vector<double> z(64);
+    auto frame = [&](int f) {
+      Index n = 0;
+      for (int i = 0; i < 8; ++i) {
+        if ((f + i) % 5 == 0) continue;
+        z[static_cast<std::size_t>(2 * n)] = 3.0 * i + 0.1 * f;
+        z[static_cast<std::size_t>(2 * n + 1)] = 0.05 * f + 0.01 * ((f * 7 + i) % 3);
+        ++n;
+      }
+      return n;
+    };
+    for (int f = 0; f < 20; ++f) src.step(z.data(), frame(f), f * kFrame, out_a.data());
+    PointTracker copy(point_config(a));
+    copy = src;
+    const long before = g_allocations.load();
+    for (int f = 20; f < 40; ++f) {
+      const Index n = frame(f);
+      const Index na = src.step(z.data(), n, f * kFrame, out_a.data());
+      const Index nb = copy.step(z.data(), n, f * kFrame, out_b.data());
+      CHECK(na == nb);
+      CHECK(std::memcmp(out_a.data(), out_b.data(), static_cast<std::size_t>(na) * sizeof(PointTrackOutput)) == 0);
+    }
+    CHECK(g_allocations.load() == before);
+  }
 }

@@ -1,6 +1,7 @@
 // 3D multi-object tracker: identity through crossings, coasting and recovery, deletion,
 // heading flips, gating by class, time checks and determinism.
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -461,4 +462,34 @@ TEST_CASE("tracker: CTRV and LLR steps allocate nothing") {
   }
   CHECK(g_allocations.load() == before);
   CHECK(trk.num_tracks() > 0);
+}
+
+TEST_CASE("tracker: a copy-assigned tracker continues identically and allocates nothing") {
+  // What TrackerCore.copy() does: a fresh tracker (buffers reserved from the config), then
+  // the state copy-assigned into it.
+  TrackerConfig cfg = small_config(2, 3);
+  Tracker src(cfg);
+  std::vector<TrackOutput> out_a(16), out_b(16);
+  std::vector<Detection> dets(16);
+  auto frame = [&](int f) {
+    Index n = 0;
+    for (int i = 0; i < 6; ++i) {
+      if ((f + i) % 7 == 0) continue;
+      dets[static_cast<std::size_t>(n++)] = car(8.0 * i + 0.5 * f, 3.0 * (i % 3), 0.1 * i, 1 + i % 2);
+    }
+    return n;
+  };
+  for (int f = 0; f < 20; ++f) src.step(dets.data(), frame(f), f * kFrame, out_a.data());
+  Tracker copy(cfg);
+  copy = src;
+  const long before = g_allocations.load();
+  for (int f = 20; f < 40; ++f) {
+    const Index n = frame(f);
+    const Index na = src.step(dets.data(), n, f * kFrame, out_a.data());
+    const Index nb = copy.step(dets.data(), n, f * kFrame, out_b.data());
+    CHECK(na == nb);
+    CHECK(na > 0);
+    CHECK(std::memcmp(out_a.data(), out_b.data(), static_cast<std::size_t>(na) * sizeof(TrackOutput)) == 0);
+  }
+  CHECK(g_allocations.load() == before);
 }

@@ -1,8 +1,18 @@
 """Filter banks: N independent filters of one (motion model, sensor model) pair, held in C++.
 
 ``x`` has shape (N, n) and ``P`` shape (N, n, n); both are numpy views of the bank's own
-storage, so initialising or reading them copies nothing. :meth:`predict` and :meth:`update`
-run over every filter in one call with the GIL released and allocate nothing.
+storage, so reading them copies nothing. The storage is allocated once and never moves:
+assigning ``bank.x = ...`` or ``bank.P = ...`` copies into it, and every view keeps the bank
+alive, so a view never points at freed memory. :meth:`predict` and :meth:`update` run over
+every filter in one call with the GIL released and allocate nothing.
+
+Threads (docs/threading.md): predict, update, the x/P setters and copying are serialised
+by a per-bank mutex taken after the GIL is released, so each call is atomic and two threads
+stepping one bank give the same result as running their calls one after the other. The views
+are not locked: reading ``bank.x`` while another thread steps sees a partly updated state,
+and writing through a view while another thread steps is a data race (not allowed).
+``copy.copy``/``copy.deepcopy`` give an independent bank; pickling raises TypeError (the
+C++ motion and sensor models cannot be pickled).
 
 - :class:`KalmanFilterBank`: linear models (CV/CA with a position sensor).
 - :class:`ExtendedKalmanFilterBank`: any built-in pair, linearised with analytic Jacobians.
@@ -19,6 +29,7 @@ warning is issued at a bounded rate.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from typing import Any
 
@@ -70,6 +81,7 @@ class _FilterBank:
         self.dim_z: int = self._core.dim_z
         self.on_invalid = on_invalid
         self.skipped = 0  # filters left unchanged by invalid measurements, over the bank's life
+        self._skipped_lock = threading.Lock()  # `skipped += n` is not atomic across threads
         self.R = np.eye(self.dim_z) if R is None else R
         if x is not None:
             self.x = x
@@ -98,7 +110,7 @@ class _FilterBank:
         shape = (len(self), self.dim_x)
         if v.shape not in (shape, (self.dim_x,)):
             raise ShapeError(f"x: expected shape {shape} or ({self.dim_x},), but got {v.shape}")
-        self._core.x[...] = v
+        self._core.set_x(v)  # copies into the existing storage under the bank's lock
 
     @property
     def P(self) -> np.ndarray:
@@ -112,11 +124,13 @@ class _FilterBank:
         if v.shape not in ((len(self), n, n), (n, n)):
             raise ShapeError(f"P: expected shape ({len(self)}, {n}, {n}) or ({n}, {n}), but got {v.shape}")
         self._check_spd(v, "P")
-        self._core.P[...] = v
+        self._core.set_P(v)  # copies into the existing storage under the bank's lock
 
     @property
     def R(self) -> np.ndarray:
-        """Measurement noise: (dim_z, dim_z) shared by all filters, or (N, dim_z, dim_z)."""
+        """Measurement noise: (dim_z, dim_z) shared by all filters, or (N, dim_z, dim_z).
+        A read-only copy of what was assigned: replace it with ``bank.R = ...`` (atomic), an
+        update running in another thread keeps the array it started with."""
         return self._R
 
     @R.setter
@@ -158,7 +172,9 @@ class _FilterBank:
         if R.shape not in ((m, m), (len(self), m, m)):
             raise ShapeError(f"R: expected shape ({m}, {m}) or ({len(self)}, {m}, {m}), but got {R.shape}")
         self._check_spd(R, "R")
-        return np.ascontiguousarray(R)
+        R = np.array(R, dtype=float, order="C", copy=True)  # never aliases the caller's array
+        R.flags.writeable = False
+        return R
 
     def predict(self, dt_s: float) -> None:
         """Predict every filter ``dt_s`` seconds ahead."""
@@ -197,10 +213,31 @@ class _FilterBank:
         where = f" (first: filter {first})" if first >= 0 else ""
         if self.on_invalid == "raise":
             raise NumericalError(f"{what}{where}; {count} filter(s) left unchanged")
-        before = self.skipped
-        self.skipped += count
+        with self._skipped_lock:
+            before = self.skipped
+            self.skipped += count
         if before < _WARN_FIRST or before // _WARN_EVERY != self.skipped // _WARN_EVERY:
             warnings.warn(f"{type(self).__name__}.{what}{where}: {count} skipped, {self.skipped} in total", RuntimeWarning, stacklevel=3)
+
+    def __copy__(self) -> _FilterBank:
+        """An independent bank with this one's state (x, P, nis, log_likelihood, status,
+        taken atomically), R, on_invalid and skipped."""
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new._core = self._core.copy()
+        new._skipped_lock = threading.Lock()
+        return new
+
+    def __deepcopy__(self, memo: dict) -> _FilterBank:
+        new = self.__copy__()
+        memo[id(self)] = new
+        return new
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise TypeError(
+            f"{type(self).__name__} cannot be pickled: its motion and sensor models are C++ "
+            "objects without a serialised form. Save x, P and R (numpy arrays) and build a new "
+            "bank from them; copy.copy / copy.deepcopy work within a process.")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({type(self.motion).__name__}, {type(self.sensor).__name__}, size={len(self)})"
@@ -213,6 +250,8 @@ class KalmanFilterBank(_FilterBank):
     >>> from fusion.models import CV2D, Position2D
     >>> bank = KalmanFilterBank(CV2D(sigma_a=1.0), Position2D(), size=1000, R=0.25)
     >>> bank.predict(0.1); bank.update(z)             # z: (1000, 2)
+
+    Threads: calls on one bank are serialised by its own lock; see docs/threading.md.
     """
 
     _prefix = "Ekf"  # the EKF step reduces to the KF exactly for linear models
@@ -228,14 +267,18 @@ class KalmanFilterBank(_FilterBank):
 
 
 class ExtendedKalmanFilterBank(_FilterBank):
-    """N extended Kalman filters of any built-in (motion model, sensor model) pair."""
+    """N extended Kalman filters of any built-in (motion model, sensor model) pair.
+
+    Threads: calls on one bank are serialised by its own lock; see docs/threading.md."""
 
     _prefix = "Ekf"
 
 
 class UnscentedKalmanFilterBank(_FilterBank):
     """N unscented Kalman filters (Merwe scaled sigma points ``alpha``, ``beta``, ``kappa``)
-    of any built-in (motion model, sensor model) pair."""
+    of any built-in (motion model, sensor model) pair.
+
+    Threads: calls on one bank are serialised by its own lock; see docs/threading.md."""
 
     _prefix = "Ukf"
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fusion import _core
-from fusion.errors import ConfigurationError, ShapeError
+from fusion.errors import ConfigurationError, NumericalError, ShapeError
 from fusion.tracking.tracker import CoreTracker, TimestampError
 
 __all__ = ["PointTracker", "PointTrackerConfig", "POINT_TRACK_DTYPE", "ASSOCIATIONS", "JPDA_METHODS",
@@ -156,7 +156,10 @@ class PointTracker(CoreTracker):
     """2D point multi-target tracker (constant-velocity Kalman filters, GNN or JPDA).
 
     The step runs in C++ with the GIL released; no heap allocation once capacities are
-    reserved; the output is deterministic.
+    reserved; the output is deterministic and is a new array owned by the caller. Thread
+    safety: calls on one tracker (step, reset, stats, association_probabilities, num_tracks,
+    last_t_ns) are serialised, see docs/threading.md. ``copy.copy``/``copy.deepcopy`` give an
+    independent tracker; pickling raises TypeError.
     """
 
     def __init__(self, config: PointTrackerConfig | None = None) -> None:
@@ -199,11 +202,8 @@ class PointTracker(CoreTracker):
         if z.ndim != 2 or z.shape[1] != 2:
             raise ShapeError(f"measurements: expected shape (n, 2), but got {z.shape}")
         t = int(t_ns)
-        last = self._core.last_t_ns
-        if last is not None and t < last:
-            raise TimestampError(f"PointTracker.step: t_ns={t} is earlier than the previous step's "
-                                 f"t_ns={last} (timestamps must not go backwards)")
-        raw = self._core.step(np.ascontiguousarray(z), t)
+        zc = np.ascontiguousarray(z)
+        raw = self._checked_step(lambda: self._core.step(zc, t), t, "PointTracker")
         return raw.view(POINT_TRACK_DTYPE)
 
 
@@ -221,6 +221,15 @@ def jpda_marginals(likelihood_ratios: np.ndarray, miss_weights: np.ndarray, meth
     Returns:
         ``(beta, beta0, method_used)``: beta (K, m) with P(track t produced measurement j)
         (0 outside the gate), beta0 (K,) with P(track t was missed), and the method that ran.
+
+    Raises:
+        ShapeError: ``likelihood_ratios`` is not 2-D, or ``miss_weights`` is not (K,).
+        NumericalError: a likelihood ratio is negative or infinite, or a miss weight is not
+            positive and finite (the message names the entry).
+        ConfigurationError: unknown ``method``, or ``max_states < 1``.
+
+    Any size is accepted (no recursion: 150,000 tracks are fine). Pure function: runs with the
+    GIL released and may be called from several threads at once (docs/threading.md).
     """
     W = np.asarray(likelihood_ratios, dtype=np.float64)
     miss = np.ascontiguousarray(miss_weights, dtype=np.float64)
@@ -230,6 +239,16 @@ def jpda_marginals(likelihood_ratios: np.ndarray, miss_weights: np.ndarray, meth
         raise ShapeError(f"miss_weights: expected shape ({W.shape[0]},), but got {miss.shape}")
     if method not in JPDA_METHODS:
         raise ConfigurationError(f"method: must be one of {JPDA_METHODS}, got {method!r}")
+    if isinstance(max_states, bool) or int(max_states) < 1:
+        raise ConfigurationError(f"max_states: must be an integer >= 1, got {max_states!r}")
+    bad = (W < 0) | np.isinf(W)  # NaN (outside the gate) compares False
+    if bad.any():
+        t, j = (int(i) for i in np.argwhere(bad)[0])
+        raise NumericalError(f"likelihood_ratios[{t}, {j}] = {W[t, j]}: must be >= 0 and finite "
+                             "(0 or NaN outside the gate)")
+    if W.shape[0] and not (np.all(np.isfinite(miss)) and np.all(miss > 0)):
+        t = int(np.argmax(~(np.isfinite(miss) & (miss > 0))))
+        raise NumericalError(f"miss_weights[{t}] = {miss[t]}: must be positive and finite")
     gated = np.nan_to_num(W, nan=0.0) > 0
     rows, cols = np.nonzero(gated)
     ptr = np.zeros(W.shape[0] + 1, np.int64)

@@ -6,7 +6,10 @@ Detections are a numpy structured array with :data:`DETECTION_DTYPE` fields:
   z up, (x, y, z) the box centre, yaw counter-clockwise from +x; see fusion.geometry);
 - ``class_id``: int32 (>= 0); detections only associate with tracks of the same class;
 - ``score``: float64 detector confidence (any monotone score: probability or logit);
-- ``sensor_id``: int32, optional, currently informational.
+- ``sensor_id``: int32, optional. The tracker ignores it (its output is the same with or
+  without it); it is there for the caller's bookkeeping: an output row's ``detection`` is the
+  index of the input row that updated the track, so ``det["sensor_id"][out["detection"]]``
+  recovers it (where ``detection >= 0``).
 
 ``Tracker.step`` returns the live tracks as a structured array with :data:`TRACK_DTYPE`:
 ``track_id`` int64 (unique, increasing), ``class_id`` int32, ``status`` int32 (0 tentative,
@@ -15,10 +18,15 @@ Detections are a numpy structured array with :data:`DETECTION_DTYPE` fields:
 track's sequential log-likelihood ratio), ``existence`` float64 (existence probability
 ``1 / (1 + exp(-llr))``, in [0, 1]), ``hits``, ``age``,
 ``time_since_update`` int32 and ``detection`` int32 (index of the detection that updated the
-track in this step, -1 if none). Rows are in track-id order.
+track in this step, -1 if none). Rows are in track-id order. The returned array is the
+caller's own copy: a later step never changes it.
+
+Threads: calls on one tracker are serialised (each is atomic); see docs/threading.md.
 """
 
 from __future__ import annotations
+
+import copy
 
 import numpy as np
 
@@ -54,9 +62,47 @@ TRACK_DTYPE = _track_dtype()
 
 class CoreTracker:
     """What every tracker wrapping a C++ core (``self._core``) shares: live-track count, the
-    last timestamp, and reset."""
+    last timestamp, reset, copying, and the timestamp check of ``step``.
+
+    Every method of the core releases the GIL and then takes the tracker's own mutex, so calls
+    on one tracker from several threads are serialised and each is atomic (docs/threading.md).
+    """
 
     _core: object
+
+    def __copy__(self):
+        """An independent tracker in the same state (tracks, ids, time), taken atomically."""
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new.config = copy.deepcopy(self.config)
+        new._core = self._core.copy()
+        return new
+
+    def __deepcopy__(self, memo: dict):
+        new = self.__copy__()
+        memo[id(self)] = new
+        return new
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError(
+            f"{type(self).__name__} cannot be pickled: its tracks live in C++ and have no "
+            "serialised form. copy.copy / copy.deepcopy give an independent tracker in this "
+            "process; to persist one, save its config and replay the frames.")
+
+    def _checked_step(self, step, t: int, name: str):
+        """Runs ``step()``; a timestamp earlier than the previous step's is a TimestampError.
+        The C++ check is the authoritative one (another thread may step between a Python-side
+        check and this call); it raises a plain ValueError, turned into TimestampError here."""
+        last = self._core.last_t_ns
+        if last is not None and t < last:
+            raise TimestampError(f"{name}.step: t_ns={t} is earlier than the previous step's "
+                                 f"t_ns={last} (timestamps must not go backwards)")
+        try:
+            return step()
+        except ValueError as e:
+            if type(e) is ValueError and "earlier than the previous step" in str(e):
+                raise TimestampError(str(e)) from None
+            raise
 
     @property
     def num_tracks(self) -> int:
@@ -101,7 +147,10 @@ class Tracker(CoreTracker):
     per track, exact GNN association per class, tentative/confirmed/coasting track management
     by M-of-N hit counting or a sequential log-likelihood ratio).
 
-    The whole step runs in C++ with the GIL released; the output is deterministic.
+    The whole step runs in C++ with the GIL released; the output is deterministic and is a
+    new array owned by the caller. Thread safety: calls on one tracker are serialised, see
+    docs/threading.md. ``copy.copy``/``copy.deepcopy`` give an independent tracker; pickling
+    raises TypeError.
     """
 
     def __init__(self, config: TrackerConfig | None = None) -> None:
@@ -126,12 +175,7 @@ class Tracker(CoreTracker):
         """
         boxes, cls, score = _unpack(detections)
         t = int(t_ns)
-        last = self._core.last_t_ns
-        if last is not None and t < last:
-            raise TimestampError(
-                f"Tracker.step: t_ns={t} is earlier than the previous step's t_ns={last} "
-                "(timestamps must not go backwards)")
-        raw = self._core.step(boxes, cls, score, t)
+        raw = self._checked_step(lambda: self._core.step(boxes, cls, score, t), t, "Tracker")
         return raw.view(TRACK_DTYPE)
 
 

@@ -72,9 +72,9 @@ class JpdaSolver {
  private:
   void rescale(Index K, const Index* ptr, const double* w, const double* miss);
   void solve_single(Index K, const Index* ptr, double* beta, double* beta0) const;
+  // Iterative (explicit stack): no recursion, whatever K.
   void enumerate(Index K, Index m, const Index* ptr, const Index* meas, double* beta,
                  double* beta0);
-  void enumerate_rec(Index k, double weight);
   // False (nothing written) when the frontier tables do not fit the budget.
   bool exact(Index K, Index m, const Index* ptr, const Index* meas, double* beta, double* beta0);
   void lbp(Index K, Index m, const Index* ptr, const Index* meas, double* beta, double* beta0);
@@ -84,14 +84,13 @@ class JpdaSolver {
   // rescaled weights
   std::vector<double> w_, miss_;
   // enumeration
-  const Index* e_ptr_ = nullptr;
-  const Index* e_meas_ = nullptr;
-  Index e_K_ = 0;
   std::vector<char> used_;
   std::vector<Index> choice_;  // edge chosen by each track, -1 for a miss
+  std::vector<double> depth_w_;  // weight of the choices above each depth
   std::vector<double> acc_, acc0_;
   // exact: ordering and frontier bookkeeping
-  std::vector<Index> order_, queue_, mptr_, mtracks_, mfill_, first_, last_, pos_a_, pos_b_;
+  std::vector<Index> by_degree_, deg_start_;  // tracks sorted by degree; counting-sort offsets
+  std::vector<Index> order_, mptr_, mtracks_, mfill_, first_, last_, pos_a_, pos_b_;
   std::vector<Index> frontier_, size_, src_off_, src_, bit_cur_, bit_next_, table_off_;
   std::vector<char> seen_;
   std::vector<double> table_, alpha_, alpha_next_;
