@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fusion.errors import ConfigurationError
-from fusion.kitti._lsa import max_weight_matching
+from fusion.assoc import max_weight_matching
 from fusion.geometry import iou_3d
 from fusion.kitti.io import TrackRows, camera_box_to_generic
 from fusion.kitti.protocol import (CATEGORIES, MAX_OCCLUSION, MAX_TRUNCATION, MIN_HEIGHT, check_unique_ids,

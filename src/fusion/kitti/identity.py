@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fusion.kitti._lsa import max_weight_matching
+from fusion.assoc import max_weight_matching
 from fusion.kitti.protocol import SequenceData
 
 __all__ = ["identity_sequence", "identity_combine"]

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fusion.errors import ConfigurationError, DecodeError
-from fusion.kitti._lsa import max_weight_matching
+from fusion.assoc import max_weight_matching
 from fusion.kitti.io import TrackRows
 
 __all__ = ["CATEGORIES", "DISTRACTORS", "SequenceData", "box_iou", "box_ioa", "preprocess_2d"]
