@@ -23,10 +23,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from fusion.errors import ConfigurationError, DecodeError
+from fusion.geometry.box2d import ioa_2d, iou_2d
 from fusion.assoc import max_weight_matching
 from fusion.kitti.io import TrackRows
 
-__all__ = ["CATEGORIES", "DISTRACTORS", "SequenceData", "box_iou", "box_ioa", "preprocess_2d"]
+__all__ = ["CATEGORIES", "DISTRACTORS", "SequenceData", "preprocess_2d"]
 
 _EPS = float(np.finfo(float).eps)
 
@@ -63,32 +64,6 @@ class SequenceData:
     @property
     def num_frames(self) -> int:
         return len(self.gt_ids)
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(N, M) IoU of 2D boxes ``x1, y1, x2, y2`` (pixels); 0 for degenerate boxes."""
-    a = np.asarray(a, np.float64).reshape(-1, 4)
-    b = np.asarray(b, np.float64).reshape(-1, 4)
-    iw = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
-    ih = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
-    inter = np.maximum(iw, 0.0) * np.maximum(ih, 0.0)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
-    valid = (area_a[:, None] > _EPS) & (area_b[None, :] > _EPS) & (union > _EPS)
-    return np.where(valid, inter / np.where(union > _EPS, union, 1.0), 0.0)
-
-
-def box_ioa(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(N, M) intersection over the area of ``a`` (pixels^2 / pixels^2); 0 where ``a`` is degenerate."""
-    a = np.asarray(a, np.float64).reshape(-1, 4)
-    b = np.asarray(b, np.float64).reshape(-1, 4)
-    iw = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
-    ih = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
-    inter = np.maximum(iw, 0.0) * np.maximum(ih, 0.0)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    ok = area_a > _EPS
-    return np.where(ok[:, None], inter / np.where(ok, area_a, 1.0)[:, None], 0.0)
 
 
 def _lower_types(rows: TrackRows) -> np.ndarray:
@@ -165,7 +140,7 @@ def preprocess_2d(gt: TrackRows, tracker: TrackRows, n_frames: int, category: st
     for t in range(n_frames):
         gi, ti = g_by_t[t], t_by_t[t]
         gboxes, tboxes = g.bbox[gi], tr.bbox[ti]
-        sim = box_iou(gboxes, tboxes)
+        sim = iou_2d(gboxes, tboxes)
         remove = np.zeros(len(ti), bool)
         matched = np.zeros(len(ti), bool)
         if len(gi) and len(ti):
@@ -183,7 +158,7 @@ def preprocess_2d(gt: TrackRows, tracker: TrackRows, n_frames: int, category: st
             small = heights <= MIN_HEIGHT + _EPS
             in_dc = np.zeros(len(ti), bool)
             if len(dc_by_t[t]):
-                in_dc = np.any(box_ioa(tboxes, dc.bbox[dc_by_t[t]]) > 0.5 + _EPS, axis=1)
+                in_dc = np.any(ioa_2d(tboxes, dc.bbox[dc_by_t[t]]) > 0.5 + _EPS, axis=1)
             remove |= un & (small | in_dc)
         keep_t = ~remove
         keep_g = (g_occ[gi] <= MAX_OCCLUSION) & (g_trunc[gi] <= MAX_TRUNCATION) & ~g_is_distr[gi]
