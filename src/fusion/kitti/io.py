@@ -1,4 +1,4 @@
-"""Readers and writers for the KITTI tracking file formats, and box conversions.
+"""Readers and writers for the KITTI tracking file formats, and KITTI box conversions.
 
 Formats (all text, one record per line):
 
@@ -23,7 +23,8 @@ Box conventions: a KITTI camera box is ``(h, w, l, x, y, z, ry)`` as above.  The
 box is ``(x, y, z, yaw, l, w, h)`` in a right-handed z-UP frame whose axes are the camera axes
 permuted (X forward = z_cam, Y left = -x_cam, Z up = -y_cam; the same orientation as the KITTI
 velodyne frame, but with the camera origin), with ``(x, y, z)`` the box CENTRE and ``yaw`` the
-heading of the length axis about Z, counter-clockwise from X (radians).
+heading of the length axis about Z, counter-clockwise from X (radians).  Corners and image
+projection of either kind of box are in :mod:`fusion.geometry.projection`.
 """
 
 from __future__ import annotations
@@ -49,8 +50,6 @@ __all__ = [
     "write_results",
     "camera_box_to_generic",
     "generic_to_camera_box",
-    "camera_box_corners",
-    "project_boxes_to_image",
 ]
 
 PathLike = str | os.PathLike[str]
@@ -485,69 +484,3 @@ def generic_to_camera_box(boxes: np.ndarray) -> np.ndarray:
         raise ShapeError(f"boxes: expected shape (..., 7) as (x, y, z, yaw, l, w, h), got {b.shape}")
     X, Y, Z, yaw, l, w, h = np.moveaxis(b, -1, 0)
     return np.stack([h, w, l, -Y, h / 2.0 - Z, X, _wrap_angle(-yaw - np.pi / 2.0)], axis=-1)
-
-
-def camera_box_corners(boxes: np.ndarray) -> np.ndarray:
-    """(N, 8, 3) corners of KITTI camera boxes ``(h, w, l, x, y, z, ry)`` in the camera frame (metres).
-
-    Corners 0-3 are the bottom face (y = box y), 4-7 the top face (y - h), same order.
-    """
-    b = np.asarray(boxes, np.float64).reshape(-1, 7)
-    h, w, l, x, y, z, ry = b.T
-    sx = np.array([1, 1, -1, -1, 1, 1, -1, -1]) * 0.5
-    sz = np.array([1, -1, -1, 1, 1, -1, -1, 1]) * 0.5
-    sy = np.array([0, 0, 0, 0, -1, -1, -1, -1], np.float64)
-    lx = l[:, None] * sx
-    wz = w[:, None] * sz
-    c, s = np.cos(ry)[:, None], np.sin(ry)[:, None]
-    cx = x[:, None] + c * lx + s * wz
-    cz = z[:, None] - s * lx + c * wz
-    cy = y[:, None] + h[:, None] * sy
-    return np.stack([cx, cy, cz], axis=-1)
-
-
-_EDGES = np.array([[0, 1], [1, 2], [2, 3], [3, 0], [4, 5], [5, 6], [6, 7], [7, 4],
-                   [0, 4], [1, 5], [2, 6], [3, 7]])
-
-
-def project_boxes_to_image(
-    boxes: np.ndarray,
-    P: np.ndarray,
-    image_size: tuple[int, int] | None = None,
-    near: float = 0.1,
-) -> np.ndarray:
-    """Project KITTI camera boxes through a 3x4 projection (e.g. ``Calib.P2``) to 2D image boxes.
-
-    The box is clipped against the plane ``z = near`` (metres) before projection, so boxes that
-    are partly behind the camera get the image of their visible part.
-
-    Args:
-        boxes: (N, 7) ``(h, w, l, x, y, z, ry)`` camera boxes (metres, radians).
-        P: (3, 4) projection matrix.
-        image_size: optional ``(width, height)`` in pixels to clip the result to the image.
-        near: near clipping distance along the camera z axis (metres).
-    Returns:
-        (N, 4) ``x1, y1, x2, y2`` in pixels; rows are NaN for boxes entirely behind ``near``.
-    """
-    P = np.asarray(P, np.float64)
-    if P.shape != (3, 4):
-        raise ShapeError(f"P: expected shape (3, 4), got {P.shape}")
-    corners = camera_box_corners(boxes)
-    out = np.full((len(corners), 4), np.nan)
-    for i, cs in enumerate(corners):
-        pts = [p for p in cs if p[2] >= near]
-        for a, b in _EDGES:
-            za, zb = cs[a, 2], cs[b, 2]
-            if (za - near) * (zb - near) < 0:
-                t = (near - za) / (zb - za)
-                pts.append(cs[a] + t * (cs[b] - cs[a]))
-        if not pts:
-            continue
-        ph = np.column_stack([np.asarray(pts), np.ones(len(pts))]) @ P.T
-        uv = ph[:, :2] / ph[:, 2:3]
-        out[i] = [uv[:, 0].min(), uv[:, 1].min(), uv[:, 0].max(), uv[:, 1].max()]
-    if image_size is not None:
-        wd, ht = image_size
-        out[:, [0, 2]] = np.clip(out[:, [0, 2]], 0, wd - 1)
-        out[:, [1, 3]] = np.clip(out[:, [1, 3]], 0, ht - 1)
-    return out

@@ -55,8 +55,9 @@ from pathlib import Path
 import numpy as np
 
 from fusion.errors import ConfigurationError, FusionError
-from fusion.kitti.io import (TrackRows, camera_box_to_generic, generic_to_camera_box, project_boxes_to_image,
-                             read_calib, read_detections, read_seqmap, write_results)
+from fusion.geometry.projection import project_camera_boxes
+from fusion.kitti.io import (TrackRows, camera_box_to_generic, generic_to_camera_box, read_calib, read_detections,
+                             read_seqmap, write_results)
 from fusion.tracking import (COASTING, CONFIRMED, DETECTION_DTYPE, TENTATIVE, ClassConfig, Tracker,
                              TrackerConfig)
 
@@ -168,7 +169,7 @@ def track_sequence(tracker: Tracker, dets: list, bboxes: list, class_id: int, P2
         hit = tr["detection"] >= 0
         box2d[hit] = bb[tr["detection"][hit]]
         if (~hit).any() and P2 is not None:
-            box2d[~hit] = project_boxes_to_image(cam[~hit], P2, _IMAGE_SIZE)
+            box2d[~hit] = project_camera_boxes(cam[~hit], P2, _IMAGE_SIZE)
         ok = np.isfinite(box2d).all(axis=1)
         rows["frame"].append(np.full(ok.sum(), f))
         rows["id"].append(tr["track_id"][ok])
