@@ -3,9 +3,10 @@
 - :mod:`fusion.kitti.io`: ``label_02`` / detection / calib / seqmap readers, results writer,
   KITTI camera box <-> generic z-up box conversion (corners and image projection of boxes are
   in :mod:`fusion.geometry.projection`).
-- :mod:`fusion.kitti.metrics`: CLEAR, HOTA, Identity (KITTI 2D protocol, TrackEval-compatible)
-  and sAMOTA/AMOTA/AMOTP (AB3DMOT 3D protocol).
-  3D IoU comes from :mod:`fusion.geometry` (the C++ box overlap).
+- :mod:`fusion.kitti.protocol`, :mod:`fusion.kitti.metrics`: the KITTI 2D protocol
+  (TrackEval-compatible) feeding the generic CLEAR, HOTA and Identity metrics of
+  :mod:`fusion.metrics`, and sAMOTA/AMOTA/AMOTP (:mod:`fusion.kitti.amota`, AB3DMOT 3D
+  protocol; 3D IoU from :mod:`fusion.geometry`, the C++ box overlap).
 - :mod:`fusion.kitti.track`, :mod:`fusion.kitti.cli`, :mod:`fusion.kitti.report`: ``fusion kitti
   track``, ``fusion kitti eval`` and the ours-vs-baseline table.
 """

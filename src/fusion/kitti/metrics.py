@@ -22,11 +22,10 @@ import numpy as np
 
 from fusion.errors import ConfigurationError
 from fusion.kitti.amota import amota, prepare_3d
-from fusion.kitti.clear import clear_combine, clear_sequence
-from fusion.kitti.hota import hota_combine, hota_sequence
-from fusion.kitti.identity import identity_combine, identity_sequence
 from fusion.kitti.io import SeqmapEntry, TrackRows, read_labels, read_seqmap
 from fusion.kitti.protocol import CATEGORIES, preprocess_2d
+from fusion.metrics import (clear_combine, clear_sequence, hota_combine, hota_sequence, identity_combine,
+                            identity_sequence)
 
 __all__ = ["CATEGORIES", "evaluate_sequences", "evaluate_kitti", "load_kitti"]
 

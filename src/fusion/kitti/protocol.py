@@ -12,22 +12,22 @@ Per category and frame:
    area lies inside one DontCare region.
 4. Distractor, occluded (> 2) and truncated (> 0) ground truth is removed.
 
-Ids are then relabelled 0..K-1 per sequence.  The similarity used by the metrics is the 2D IoU.
+Ids are then relabelled 0..K-1 per sequence (:meth:`fusion.metrics.SequenceData.from_frames`).
+The similarity used by the metrics is the 2D IoU.
 (TrackEval only evaluates car and pedestrian; cyclist follows the same rules with no distractor.)
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from fusion.assoc import max_weight_matching
 from fusion.errors import ConfigurationError, DecodeError
 from fusion.geometry.box2d import ioa_2d, iou_2d
-from fusion.assoc import max_weight_matching
 from fusion.kitti.io import TrackRows
+from fusion.metrics.sequence import SequenceData
 
-__all__ = ["CATEGORIES", "DISTRACTORS", "SequenceData", "preprocess_2d"]
+__all__ = ["CATEGORIES", "DISTRACTORS", "preprocess_2d", "frame_index", "check_unique_ids"]
 
 _EPS = float(np.finfo(float).eps)
 
@@ -42,28 +42,6 @@ DISTRACTORS: dict[str, tuple[str, ...]] = {
 MAX_OCCLUSION = 2
 MAX_TRUNCATION = 0
 MIN_HEIGHT = 25.0  # pixels
-
-
-@dataclass
-class SequenceData:
-    """One preprocessed sequence for one category (inputs of the CLEAR/HOTA/Identity metrics).
-
-    Per frame ``t``: ``gt_ids[t]``/``tracker_ids[t]`` are int arrays of relabelled ids (0-based,
-    contiguous over the sequence), ``similarity[t]`` the (n_gt, n_tracker) 2D IoU matrix.
-    """
-
-    name: str
-    gt_ids: list[np.ndarray]
-    tracker_ids: list[np.ndarray]
-    similarity: list[np.ndarray]
-    num_gt_ids: int
-    num_tracker_ids: int
-    num_gt_dets: int
-    num_tracker_dets: int
-
-    @property
-    def num_frames(self) -> int:
-        return len(self.gt_ids)
 
 
 def _lower_types(rows: TrackRows) -> np.ndarray:
@@ -94,12 +72,6 @@ def check_unique_ids(rows: TrackRows, what: str) -> None:
         i = int(idx[1])
         raise DecodeError(f"{rows.where(i)}: {what} track id {int(rows.track_id[i])} occurs more than once in "
                           f"frame {int(rows.frame[i])} (first at line {int(rows.line[idx[0]])})")
-
-
-def _relabel(ids_per_frame: list[np.ndarray]) -> tuple[list[np.ndarray], int]:
-    allids = np.concatenate(ids_per_frame) if ids_per_frame else np.zeros(0, np.int64)
-    uniq = np.unique(allids)
-    return [np.searchsorted(uniq, x).astype(np.int64) for x in ids_per_frame], len(uniq)
 
 
 def preprocess_2d(gt: TrackRows, tracker: TrackRows, n_frames: int, category: str,
@@ -165,15 +137,4 @@ def preprocess_2d(gt: TrackRows, tracker: TrackRows, n_frames: int, category: st
         gt_ids.append(g.track_id[gi][keep_g])
         tr_ids.append(tr.track_id[ti][keep_t])
         sims.append(sim[np.ix_(keep_g, keep_t)])
-    gt_ids, n_gid = _relabel(gt_ids)
-    tr_ids, n_tid = _relabel(tr_ids)
-    return SequenceData(
-        name=name,
-        gt_ids=gt_ids,
-        tracker_ids=tr_ids,
-        similarity=sims,
-        num_gt_ids=n_gid,
-        num_tracker_ids=n_tid,
-        num_gt_dets=int(sum(len(x) for x in gt_ids)),
-        num_tracker_dets=int(sum(len(x) for x in tr_ids)),
-    )
+    return SequenceData.from_frames(gt_ids, tr_ids, sims, name)
