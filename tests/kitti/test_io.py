@@ -101,3 +101,14 @@ def test_non_finite_occluded_is_a_decode_error(tmp_path):
         p.write_text(f"0 1 Car 0 {bad} 0 0 0 10 10 1 1 1 0 0 5 0\n")
         with pytest.raises(DecodeError, match=r"lab_.*:1: occluded"):
             read_labels(p)
+
+
+def test_class_table_matches_the_detection_files(kitti_train: Path) -> None:
+    # each detections/<detector>_<Type>/ folder holds only its own type code
+    from fusion.kitti.io import CATEGORIES, CATEGORY_IDS, DETECTION_TYPES, KITTI_CLASSES
+
+    assert CATEGORIES == ("car", "pedestrian", "cyclist")
+    for cls in KITTI_CLASSES:
+        assert CATEGORY_IDS[cls.category] == cls.code and DETECTION_TYPES[cls.code] == cls.type_name
+        d = read_detections(kitti_train / "detections" / f"pointrcnn_{cls.type_name}" / "0000.txt")
+        assert len(d) > 0 and set(d.category.tolist()) == {cls.code}

@@ -42,6 +42,10 @@ __all__ = [
     "Detections",
     "Calib",
     "SeqmapEntry",
+    "KittiClass",
+    "KITTI_CLASSES",
+    "CATEGORIES",
+    "CATEGORY_IDS",
     "DETECTION_TYPES",
     "read_labels",
     "read_detections",
@@ -54,8 +58,36 @@ __all__ = [
 
 PathLike = str | os.PathLike[str]
 
-#: Detection type codes of the comma separated detection files.
-DETECTION_TYPES: dict[int, str] = {1: "Pedestrian", 2: "Car", 3: "Cyclist"}
+
+
+@dataclass(frozen=True)
+class KittiClass:
+    """One KITTI object class that ``fusion.kitti`` tracks and evaluates.
+
+    Attributes:
+        category: lower-case name used by the evaluation, the CLI and the configs (``"car"``).
+        type_name: the ``label_02`` type spelling (``"Car"``), also written in result files.
+        code: type code of the detection files, used as the tracker's ``class_id`` (2).
+    """
+
+    category: str
+    type_name: str
+    code: int
+
+
+#: The one KITTI class table of ``fusion.kitti``, in report order; the names below derive from it.
+KITTI_CLASSES: tuple[KittiClass, ...] = (
+    KittiClass("car", "Car", 2),
+    KittiClass("pedestrian", "Pedestrian", 1),
+    KittiClass("cyclist", "Cyclist", 3),
+)
+_BY_CODE = sorted(KITTI_CLASSES, key=lambda c: c.code)
+#: Evaluated categories, in report order: ``("car", "pedestrian", "cyclist")``.
+CATEGORIES: tuple[str, ...] = tuple(c.category for c in KITTI_CLASSES)
+#: Category -> detection type code (the tracker's ``class_id``), in code order.
+CATEGORY_IDS: dict[str, int] = {c.category: c.code for c in _BY_CODE}
+#: Detection type code -> ``label_02`` type name, in code order.
+DETECTION_TYPES: dict[int, str] = {c.code: c.type_name for c in _BY_CODE}
 
 
 @dataclass
@@ -325,6 +357,8 @@ def read_labels(path: PathLike) -> TrackRows:
     )
 
 
+_CODES = [f"{k} ({v})" for k, v in DETECTION_TYPES.items()]
+_TYPE_CHOICES = ", ".join(_CODES[:-1]) + " or " + _CODES[-1]  # "1 (Pedestrian), 2 (Car) or 3 (Cyclist)"
 _DET_NAMES = ["x1", "y1", "x2", "y2", "score", "h", "w", "l", "x", "y", "z", "rot_y", "alpha"]
 
 
@@ -350,7 +384,7 @@ def read_detections(path: PathLike) -> Detections:
             frames.append(_to_int(toks[0], path, lineno, "frame"))
             cat = _to_int(toks[1], path, lineno, "type")
             if cat not in DETECTION_TYPES:
-                raise _err(path, lineno, f"type: expected 1 (Pedestrian), 2 (Car) or 3 (Cyclist), got {cat}")
+                raise _err(path, lineno, f"type: expected {_TYPE_CHOICES}, got {cat}")
             cats.append(cat)
             nums.append(_to_floats(toks[2:], path, lineno, _DET_NAMES))
     arr = np.asarray(nums, np.float64).reshape(-1, 13)

@@ -22,19 +22,19 @@ import numpy as np
 
 from fusion.errors import ConfigurationError
 from fusion.kitti.amota import amota, prepare_3d
-from fusion.kitti.io import SeqmapEntry, TrackRows, read_labels, read_seqmap
-from fusion.kitti.protocol import CATEGORIES, preprocess_2d
+from fusion.kitti.io import CATEGORIES, SeqmapEntry, TrackRows, read_labels, read_seqmap
+from fusion.kitti.protocol import preprocess_2d
 from fusion.metrics import (clear_combine, clear_sequence, hota_combine, hota_sequence, identity_combine,
                             identity_sequence)
 
-__all__ = ["CATEGORIES", "evaluate_sequences", "evaluate_kitti", "load_kitti"]
+__all__ = ["evaluate_sequences", "evaluate_kitti", "load_kitti"]
 
 
 def evaluate_sequences(
     gt: Mapping[str, TrackRows],
     results: Mapping[str, TrackRows],
     n_frames: Mapping[str, int],
-    categories: Iterable[str] = ("car", "pedestrian", "cyclist"),
+    categories: Iterable[str] = CATEGORIES,
     *,
     metrics_3d: bool = True,
     min_iou_3d: float = 0.25,
@@ -112,7 +112,7 @@ def evaluate_kitti(
     labels_dir: str | os.PathLike[str],
     results_dir: str | os.PathLike[str],
     seqmap: str | os.PathLike[str],
-    categories: Iterable[str] = ("car", "pedestrian", "cyclist"),
+    categories: Iterable[str] = CATEGORIES,
     **kwargs: object,
 ) -> dict[str, dict[str, float]]:
     """Read KITTI folders (see :func:`load_kitti`) and score them with :func:`evaluate_sequences`."""

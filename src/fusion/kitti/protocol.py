@@ -24,15 +24,13 @@ import numpy as np
 from fusion.assoc import max_weight_matching
 from fusion.errors import ConfigurationError, DecodeError
 from fusion.geometry.box2d import ioa_2d, iou_2d
-from fusion.kitti.io import TrackRows
+from fusion.kitti.io import CATEGORIES, TrackRows
 from fusion.metrics.sequence import SequenceData
 
-__all__ = ["CATEGORIES", "DISTRACTORS", "preprocess_2d", "frame_index", "check_unique_ids"]
+__all__ = ["DISTRACTORS", "preprocess_2d", "frame_index", "check_unique_ids"]
 
 _EPS = float(np.finfo(float).eps)
 
-#: Evaluated categories (lower case KITTI type names).
-CATEGORIES: tuple[str, ...] = ("car", "pedestrian", "cyclist")
 #: Ground-truth classes treated as "neither hit nor miss" for each category.
 DISTRACTORS: dict[str, tuple[str, ...]] = {
     "car": ("van",),
