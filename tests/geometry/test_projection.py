@@ -9,8 +9,14 @@ import numpy as np
 import pytest
 
 from fusion.errors import ConfigurationError, NumericalError, ShapeError
-from fusion.geometry.projection import (BOX_EDGES, box_corners, camera_box_corners, image_box_of_corners,
-                                        project_camera_boxes, project_points)
+from fusion.geometry.projection import (
+    BOX_EDGES,
+    box_corners,
+    camera_box_corners,
+    image_box_of_corners,
+    project_camera_boxes,
+    project_points,
+)
 from fusion.kitti.io import camera_box_to_generic, read_calib, read_labels
 
 F = 100.0

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fusion.kitti.amota import recall_thresholds
 from fusion.geometry import iou_3d, iou_bev
+from fusion.kitti.amota import recall_thresholds
 from fusion.kitti.io import TrackRows, read_labels
 from fusion.kitti.metrics import evaluate_sequences
 

@@ -9,8 +9,15 @@ import pytest
 
 from fusion.errors import DecodeError
 from fusion.geometry.projection import camera_box_corners
-from fusion.kitti.io import (TrackRows, camera_box_to_generic, generic_to_camera_box, read_calib, read_detections,
-                             read_labels, read_seqmap, write_results)
+from fusion.kitti.io import (
+    camera_box_to_generic,
+    generic_to_camera_box,
+    read_calib,
+    read_detections,
+    read_labels,
+    read_seqmap,
+    write_results,
+)
 
 ROW = "3 7 Car 0 1 -1.5 100.5 120.25 300.0 250.0 1.5 1.6 3.9 2.0 1.7 15.0 0.3"
 

@@ -8,7 +8,14 @@ import pytest
 from scipy.stats import chi2
 
 from fusion.errors import ConfigurationError, NumericalError, ShapeError
-from fusion.metrics import average_nees, average_nis, chi2_band, chi2_quantile, nees, nis
+from fusion.metrics import (
+    average_nees,
+    average_nis,
+    chi2_band,
+    chi2_quantile,
+    nees,
+    nis,
+)
 
 
 def test_nees_nis_hand_computed() -> None:

@@ -12,8 +12,16 @@ import numpy as np
 import pytest
 
 from fusion.errors import ConfigurationError, NumericalError, ShapeError
-from fusion.metrics import (HOTA_ALPHAS, SequenceData, clear_combine, clear_sequence, hota_combine, hota_sequence,
-                            identity_combine, identity_sequence)
+from fusion.metrics import (
+    HOTA_ALPHAS,
+    SequenceData,
+    clear_combine,
+    clear_sequence,
+    hota_combine,
+    hota_sequence,
+    identity_combine,
+    identity_sequence,
+)
 
 trackeval = pytest.importorskip("trackeval")
 

@@ -65,5 +65,5 @@ def simulate_point_targets(num_targets: int, num_frames: int, *, seed: int = 0, 
         perm = rng.permutation(len(z))
         zs.append(np.ascontiguousarray(z[perm]))
         clutter.append(flag[perm])
-    t_ns = (np.arange(num_frames, dtype=np.int64) * int(round(dt * 1e9)))
+    t_ns = (np.arange(num_frames, dtype=np.int64) * round(dt * 1e9))
     return PointScenario(t_ns, x, zs, clutter, area, sigma_meas, sigma_a, prob_detection, clutter_density)

@@ -18,5 +18,14 @@ from fusion.geometry.box_overlap import (
     iou_bev,
 )
 
-__all__ = ["BOX_FIELDS", "OverlapKind", "box_overlap", "iou_bev", "iou_3d", "giou_bev", "giou_3d", "iou_2d",
-           "ioa_2d"]
+__all__ = [
+    "BOX_FIELDS",
+    "OverlapKind",
+    "box_overlap",
+    "giou_3d",
+    "giou_bev",
+    "ioa_2d",
+    "iou_2d",
+    "iou_3d",
+    "iou_bev",
+]

@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from fusion.errors import NumericalError, ShapeError
 
-__all__ = ["iou_2d", "ioa_2d"]
+__all__ = ["ioa_2d", "iou_2d"]
 
 _EPS = float(np.finfo(float).eps)
 

@@ -37,8 +37,14 @@ import numpy.typing as npt
 
 from fusion.errors import ConfigurationError, NumericalError, ShapeError
 
-__all__ = ["box_corners", "camera_box_corners", "project_points", "image_box_of_corners", "project_camera_boxes",
-           "BOX_EDGES"]
+__all__ = [
+    "BOX_EDGES",
+    "box_corners",
+    "camera_box_corners",
+    "image_box_of_corners",
+    "project_camera_boxes",
+    "project_points",
+]
 
 #: The 12 edges of a box as pairs of corner indices (bottom face, top face, verticals).
 BOX_EDGES = np.array([[0, 1], [1, 2], [2, 3], [3, 0], [4, 5], [5, 6], [6, 7], [7, 4],

@@ -11,13 +11,33 @@
   track``, ``fusion kitti eval`` and the ours-vs-baseline table.
 """
 
-from fusion.kitti.io import (Calib, Detections, SeqmapEntry, TrackRows, camera_box_to_generic,
-                             generic_to_camera_box, read_calib, read_detections, read_labels, read_seqmap,
-                             write_results)
+from fusion.kitti.io import (
+    Calib,
+    Detections,
+    SeqmapEntry,
+    TrackRows,
+    camera_box_to_generic,
+    generic_to_camera_box,
+    read_calib,
+    read_detections,
+    read_labels,
+    read_seqmap,
+    write_results,
+)
 from fusion.kitti.metrics import evaluate_kitti, evaluate_sequences
 
 __all__ = [
-    "Calib", "Detections", "SeqmapEntry", "TrackRows", "camera_box_to_generic", "generic_to_camera_box",
-    "read_calib", "read_detections", "read_labels", "read_seqmap", "write_results",
-    "evaluate_kitti", "evaluate_sequences",
+    "Calib",
+    "Detections",
+    "SeqmapEntry",
+    "TrackRows",
+    "camera_box_to_generic",
+    "evaluate_kitti",
+    "evaluate_sequences",
+    "generic_to_camera_box",
+    "read_calib",
+    "read_detections",
+    "read_labels",
+    "read_seqmap",
+    "write_results",
 ]

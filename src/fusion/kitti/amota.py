@@ -48,14 +48,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fusion.errors import ConfigurationError
 from fusion.assoc import max_weight_matching
+from fusion.errors import ConfigurationError
 from fusion.geometry import iou_3d
 from fusion.geometry.box2d import ioa_2d
 from fusion.kitti.io import CATEGORIES, TrackRows, camera_box_to_generic
-from fusion.kitti.protocol import MAX_OCCLUSION, MAX_TRUNCATION, MIN_HEIGHT, check_unique_ids, frame_index
+from fusion.kitti.protocol import (
+    MAX_OCCLUSION,
+    MAX_TRUNCATION,
+    MIN_HEIGHT,
+    check_unique_ids,
+    frame_index,
+)
 
-__all__ = ["Sequence3D", "prepare_3d", "clear_3d", "recall_thresholds", "amota"]
+__all__ = ["Sequence3D", "amota", "clear_3d", "prepare_3d", "recall_thresholds"]
 
 AB3DMOT_DISTRACTORS: dict[str, tuple[str, ...]] = {
     "car": ("van",),

@@ -18,7 +18,7 @@ from fusion.kitti.io import CATEGORIES
 from fusion.kitti.metrics import evaluate_kitti
 from fusion.kitti.table import format_cell, render_table
 
-__all__ = ["eval_main", "main", "format_table"]
+__all__ = ["eval_main", "format_table", "main"]
 
 _COLUMNS = [("HOTA", "%"), ("DetA", "%"), ("AssA", "%"), ("MOTA", "%"), ("MOTP", "%"), ("IDSW", "n"),
             ("FRAG", "n"), ("IDF1", "%"), ("sAMOTA", "%"), ("AMOTA", "%"), ("AMOTP", "%")]
@@ -103,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "eval":
         return eval_main(argv[1:])
     if argv and argv[0] == "track":
-        from fusion.kitti.track import track_main  # imports the compiled core only when needed
+        from fusion.kitti.track import (
+            track_main,  # imports the compiled core only when needed
+        )
 
         return track_main(argv[1:])
     _build_parser().parse_args(argv)  # prints usage / help and exits

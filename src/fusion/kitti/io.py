@@ -30,30 +30,31 @@ projection of either kind of box are in :mod:`fusion.geometry.projection`.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 import numpy as np
+import numpy.typing as npt
 
 from fusion.errors import DecodeError, ShapeError
 
 __all__ = [
-    "TrackRows",
-    "Detections",
-    "Calib",
-    "SeqmapEntry",
-    "KittiClass",
-    "KITTI_CLASSES",
     "CATEGORIES",
     "CATEGORY_IDS",
     "DETECTION_TYPES",
-    "read_labels",
-    "read_detections",
-    "read_calib",
-    "read_seqmap",
-    "write_results",
+    "KITTI_CLASSES",
+    "Calib",
+    "Detections",
+    "KittiClass",
+    "SeqmapEntry",
+    "TrackRows",
     "camera_box_to_generic",
     "generic_to_camera_box",
+    "read_calib",
+    "read_detections",
+    "read_labels",
+    "read_seqmap",
+    "write_results",
 ]
 
 PathLike = str | os.PathLike[str]
@@ -153,7 +154,7 @@ class TrackRows:
         truncated: Iterable[float] | None = None,
         occluded: Iterable[int] | None = None,
         alpha: Iterable[float] | None = None,
-    ) -> "TrackRows":
+    ) -> TrackRows:
         """Build rows from arrays; ``type`` may be one string for all rows.
 
         Missing ``truncated``/``occluded`` default to 0, ``alpha`` to -10 (KITTI's "unknown"),
@@ -163,7 +164,7 @@ class TrackRows:
         n = len(frame_a)
         types = np.full(n, type, dtype=object) if isinstance(type, str) else np.asarray(list(type), dtype=object)
 
-        def vec(v: Iterable[float] | None, default: float, dtype: type = np.float64) -> np.ndarray:
+        def vec(v: Iterable[float] | None, default: float, dtype: npt.DTypeLike = np.float64) -> np.ndarray:
             if v is None:
                 return np.full(n, default, dtype)
             return np.asarray(v, dtype).reshape(-1)
@@ -182,7 +183,7 @@ class TrackRows:
             score=vec(score, np.nan),
         )
 
-    def select(self, mask: np.ndarray) -> "TrackRows":
+    def select(self, mask: np.ndarray) -> TrackRows:
         """Rows where ``mask`` (boolean or integer index array) selects."""
         return TrackRows(
             frame=self.frame[mask],

@@ -16,7 +16,7 @@ Result per category is a flat dict of floats; ratios are fractions (1.0 = 100 %)
 from __future__ import annotations
 
 import os
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
@@ -24,10 +24,16 @@ from fusion.errors import ConfigurationError
 from fusion.kitti.amota import amota, prepare_3d
 from fusion.kitti.io import CATEGORIES, SeqmapEntry, TrackRows, read_labels, read_seqmap
 from fusion.kitti.protocol import preprocess_2d
-from fusion.metrics import (clear_combine, clear_sequence, hota_combine, hota_sequence, identity_combine,
-                            identity_sequence)
+from fusion.metrics import (
+    clear_combine,
+    clear_sequence,
+    hota_combine,
+    hota_sequence,
+    identity_combine,
+    identity_sequence,
+)
 
-__all__ = ["evaluate_sequences", "evaluate_kitti", "load_kitti"]
+__all__ = ["evaluate_kitti", "evaluate_sequences", "load_kitti"]
 
 
 def evaluate_sequences(

@@ -27,7 +27,7 @@ from fusion.geometry.box2d import ioa_2d, iou_2d
 from fusion.kitti.io import CATEGORIES, TrackRows
 from fusion.metrics.sequence import SequenceData
 
-__all__ = ["DISTRACTORS", "preprocess_2d", "frame_index", "check_unique_ids"]
+__all__ = ["DISTRACTORS", "check_unique_ids", "frame_index", "preprocess_2d"]
 
 _EPS = float(np.finfo(float).eps)
 
@@ -63,7 +63,7 @@ def check_unique_ids(rows: TrackRows, what: str) -> None:
     if len(rows) == 0:
         return
     key = rows.frame.astype(np.int64) * (1 << 32) + (rows.track_id - rows.track_id.min())
-    uniq, first, counts = np.unique(key, return_index=True, return_counts=True)
+    uniq, counts = np.unique(key, return_counts=True)
     if np.any(counts > 1):
         dup = uniq[counts > 1][0]
         idx = np.nonzero(key == dup)[0]

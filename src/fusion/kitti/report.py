@@ -27,7 +27,7 @@ from fusion.kitti.metrics import evaluate_kitti
 from fusion.kitti.table import format_cell, render_table
 from fusion.kitti.track import config_for, run_tracking
 
-__all__ = ["report_main", "compare"]
+__all__ = ["compare", "report_main"]
 
 COLUMNS = ("HOTA", "DetA", "AssA", "MOTA", "IDSW", "sAMOTA", "AMOTA")
 _KIND = {c: "n" if c == "IDSW" else "%" for c in COLUMNS}

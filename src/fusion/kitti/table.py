@@ -7,7 +7,7 @@ characters wide; a dashed rule follows the header.  :func:`format_cell` formats 
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 __all__ = ["CELL_WIDTH", "format_cell", "render_table"]
 

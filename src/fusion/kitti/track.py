@@ -56,13 +56,39 @@ import numpy as np
 
 from fusion.errors import ConfigurationError, FusionError
 from fusion.geometry.projection import project_camera_boxes
-from fusion.kitti.io import (CATEGORIES, CATEGORY_IDS, DETECTION_TYPES, TrackRows, camera_box_to_generic,
-                             generic_to_camera_box, read_calib, read_detections, read_seqmap, write_results)
-from fusion.tracking import (COASTING, CONFIRMED, DETECTION_DTYPE, TENTATIVE, ClassConfig, Tracker,
-                             TrackerConfig)
+from fusion.kitti.io import (
+    CATEGORIES,
+    CATEGORY_IDS,
+    DETECTION_TYPES,
+    TrackRows,
+    camera_box_to_generic,
+    generic_to_camera_box,
+    read_calib,
+    read_detections,
+    read_seqmap,
+    write_results,
+)
+from fusion.tracking import (
+    COASTING,
+    CONFIRMED,
+    DETECTION_DTYPE,
+    TENTATIVE,
+    ClassConfig,
+    Tracker,
+    TrackerConfig,
+)
 
-__all__ = ["track_main", "track_sequence", "run_tracking", "config_for", "DEFAULT_CONFIG", "ab3dmot_config",
-           "load_config", "KITTI_CONFIG", "KITTI_OUTPUT"]
+__all__ = [
+    "DEFAULT_CONFIG",
+    "KITTI_CONFIG",
+    "KITTI_OUTPUT",
+    "ab3dmot_config",
+    "config_for",
+    "load_config",
+    "run_tracking",
+    "track_main",
+    "track_sequence",
+]
 
 _IMAGE_SIZE = (1242, 375)
 FRAME_NS = 100_000_000
@@ -187,7 +213,7 @@ def track_sequence(tracker: Tracker, dets: list, bboxes: list, class_id: int, P2
 
 def _category_dirs(det_dir: Path, categories: list[str] | None) -> tuple[dict[str, Path], bool]:
     """Map category -> folder; the flag says whether det_dir was a parent of category folders."""
-    subs = {}
+    subs: dict[str, Path] = {}
     for p in sorted(det_dir.iterdir()) if det_dir.is_dir() else []:
         for cat in CATEGORY_IDS:
             if p.is_dir() and p.name.lower().endswith("_" + cat):

@@ -13,18 +13,39 @@ The three multi-object tracking families have ``*_sequence`` (raw counts of one 
 """
 
 from fusion.metrics.clear import CLEAR_COUNTS, clear_combine, clear_sequence
-from fusion.metrics.consistency import (ConsistencyTest, average_nees, average_nis, chi2_band, chi2_quantile, nees,
-                                        nis)
+from fusion.metrics.consistency import (
+    ConsistencyTest,
+    average_nees,
+    average_nis,
+    chi2_band,
+    chi2_quantile,
+    nees,
+    nis,
+)
 from fusion.metrics.hota import HOTA_ALPHAS, hota_combine, hota_sequence
 from fusion.metrics.identity import identity_combine, identity_sequence
 from fusion.metrics.ospa import GospaResult, gospa, match_ids, ospa
 from fusion.metrics.sequence import SequenceData
 
 __all__ = [
+    "CLEAR_COUNTS",
+    "HOTA_ALPHAS",
+    "ConsistencyTest",
+    "GospaResult",
     "SequenceData",
-    "CLEAR_COUNTS", "clear_sequence", "clear_combine",
-    "HOTA_ALPHAS", "hota_sequence", "hota_combine",
-    "identity_sequence", "identity_combine",
-    "GospaResult", "ospa", "gospa", "match_ids",
-    "ConsistencyTest", "nees", "nis", "average_nees", "average_nis", "chi2_band", "chi2_quantile",
+    "average_nees",
+    "average_nis",
+    "chi2_band",
+    "chi2_quantile",
+    "clear_combine",
+    "clear_sequence",
+    "gospa",
+    "hota_combine",
+    "hota_sequence",
+    "identity_combine",
+    "identity_sequence",
+    "match_ids",
+    "nees",
+    "nis",
+    "ospa",
 ]

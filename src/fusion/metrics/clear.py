@@ -15,7 +15,7 @@ from fusion.assoc import max_weight_matching
 from fusion.errors import ConfigurationError
 from fusion.metrics.sequence import SequenceData
 
-__all__ = ["clear_sequence", "clear_combine", "CLEAR_COUNTS"]
+__all__ = ["CLEAR_COUNTS", "clear_combine", "clear_sequence"]
 
 _EPS = float(np.finfo(float).eps)
 CLEAR_COUNTS = ("CLR_TP", "CLR_FN", "CLR_FP", "IDSW", "MT", "PT", "ML", "FRAG", "CLR_Frames")

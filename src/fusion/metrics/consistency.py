@@ -32,7 +32,7 @@ import numpy.typing as npt
 
 from fusion.errors import ConfigurationError, NumericalError, ShapeError
 
-__all__ = ["ConsistencyTest", "nees", "nis", "average_nees", "average_nis", "chi2_band", "chi2_quantile"]
+__all__ = ["ConsistencyTest", "average_nees", "average_nis", "chi2_band", "chi2_quantile", "nees", "nis"]
 
 
 class ConsistencyTest(NamedTuple):

@@ -16,7 +16,7 @@ import numpy as np
 from fusion.assoc import max_weight_matching
 from fusion.metrics.sequence import SequenceData
 
-__all__ = ["HOTA_ALPHAS", "hota_sequence", "hota_combine"]
+__all__ = ["HOTA_ALPHAS", "hota_combine", "hota_sequence"]
 
 _EPS = float(np.finfo(float).eps)
 #: Localisation thresholds (same floating-point values as TrackEval).
@@ -94,5 +94,5 @@ def hota_combine(per_seq: list[dict[str, np.ndarray]]) -> dict[str, float]:
     out["LocA(0)"] = float(arr["LocA"][0])
     for k, v in arr.items():
         out[f"{k}_alpha"] = v.tolist()  # type: ignore[assignment]
-    out["HOTA_TP"] = float(tp.mean())
+    out["HOTA_TP"] = float(np.mean(tp))
     return out

@@ -14,7 +14,7 @@ from fusion.assoc import max_weight_matching
 from fusion.errors import ConfigurationError
 from fusion.metrics.sequence import SequenceData
 
-__all__ = ["identity_sequence", "identity_combine"]
+__all__ = ["identity_combine", "identity_sequence"]
 
 
 def identity_sequence(seq: SequenceData, threshold: float = 0.5) -> dict[str, float]:
@@ -28,7 +28,7 @@ def identity_sequence(seq: SequenceData, threshold: float = 0.5) -> dict[str, fl
         gi, ti = np.nonzero(sim >= threshold)
         np.add.at(overlap, (gids[gi], tids[ti]), 1.0)
     r, c = max_weight_matching(overlap)
-    idtp = int(round(overlap[r, c].sum()))
+    idtp = int(np.rint(overlap[r, c].sum()))
     return {"IDTP": idtp, "IDFN": seq.num_gt_dets - idtp, "IDFP": seq.num_tracker_dets - idtp}
 
 

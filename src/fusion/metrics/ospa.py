@@ -30,7 +30,7 @@ import numpy.typing as npt
 from fusion.assoc.linear_assignment import linear_sum_assignment
 from fusion.errors import ConfigurationError, NumericalError, ShapeError
 
-__all__ = ["GospaResult", "ospa", "gospa", "match_ids"]
+__all__ = ["GospaResult", "gospa", "match_ids", "ospa"]
 
 
 class GospaResult(NamedTuple):

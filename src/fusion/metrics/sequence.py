@@ -10,8 +10,8 @@ with :meth:`SequenceData.from_frames`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -88,7 +88,7 @@ class SequenceData:
         tracker_ids: Sequence[npt.ArrayLike],
         similarity: Sequence[npt.ArrayLike],
         name: str = "",
-    ) -> "SequenceData":
+    ) -> SequenceData:
         """Build a sequence from per-frame raw ids (any integers) and similarity matrices.
 
         Ids are relabelled to ``0 .. K-1`` in increasing order of the raw id, separately for
