@@ -6,10 +6,11 @@
 # sAMOTA/AMOTA on the unthresholded output (--all-scores), as AB3DMOT reports them.
 #
 #   scripts/kitti_train_eval.sh [KITTI_DIR] [WORK_DIR]
-#   KITTI_DIR defaults to $FUSION_SHARED_DATA/kitti-train (detections/, labels/, calib/, seqmap)
+#   KITTI_DIR defaults to $FUSION_SHARED_DATA/kitti-train, else ../shared/data/kitti-train beside
+#   this checkout (the tests' lookup rule); it holds detections/, labels/, calib/ and the seqmap
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-K="${1:-${FUSION_SHARED_DATA:-/work/shared/data}/kitti-train}"
+K="${1:-${FUSION_SHARED_DATA:-$here/../shared/data}/kitti-train}"
 W="${2:-$(mktemp -d)}"
 export PYTHONPATH="$here/src${PYTHONPATH:+:$PYTHONPATH}"
 args=(--kitti "$K" --work "$W")

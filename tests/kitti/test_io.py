@@ -8,9 +8,16 @@ import numpy as np
 import pytest
 
 from fusion.errors import DecodeError
-from fusion.kitti.io import (TrackRows, camera_box_corners, camera_box_to_generic, generic_to_camera_box,
-                             project_boxes_to_image, read_calib, read_detections, read_labels, read_seqmap,
-                             write_results)
+from fusion.geometry.projection import camera_box_corners
+from fusion.kitti.io import (
+    camera_box_to_generic,
+    generic_to_camera_box,
+    read_calib,
+    read_detections,
+    read_labels,
+    read_seqmap,
+    write_results,
+)
 
 ROW = "3 7 Car 0 1 -1.5 100.5 120.25 300.0 250.0 1.5 1.6 3.9 2.0 1.7 15.0 0.3"
 
@@ -92,15 +99,6 @@ def test_box_conversion_round_trip() -> None:
     np.testing.assert_allclose(np.arctan2(axis_gen[:, 1], axis_gen[:, 0]), gen[:, 3], atol=1e-9)
 
 
-def test_projection_matches_gt_2d_boxes(kitti_train: Path) -> None:
-    cal = read_calib(kitti_train / "calib" / "0000.txt")
-    rows = read_labels(kitti_train / "labels" / "0000.txt")
-    sel = (rows.type == "Car") & (rows.truncated == 0) & (rows.occluded == 0)
-    proj = project_boxes_to_image(rows.camera_boxes()[sel], cal.P2, image_size=(1242, 375))
-    err = np.abs(proj - rows.bbox[sel])
-    assert np.median(err) < 3.0  # KITTI 2D boxes are tight projections of the 3D boxes (pixels)
-
-
 def test_non_finite_occluded_is_a_decode_error(tmp_path):
     from fusion.errors import DecodeError
     from fusion.kitti.io import read_labels
@@ -110,3 +108,14 @@ def test_non_finite_occluded_is_a_decode_error(tmp_path):
         p.write_text(f"0 1 Car 0 {bad} 0 0 0 10 10 1 1 1 0 0 5 0\n")
         with pytest.raises(DecodeError, match=r"lab_.*:1: occluded"):
             read_labels(p)
+
+
+def test_class_table_matches_the_detection_files(kitti_train: Path) -> None:
+    # each detections/<detector>_<Type>/ folder holds only its own type code
+    from fusion.kitti.io import CATEGORIES, CATEGORY_IDS, DETECTION_TYPES, KITTI_CLASSES
+
+    assert CATEGORIES == ("car", "pedestrian", "cyclist")
+    for cls in KITTI_CLASSES:
+        assert CATEGORY_IDS[cls.category] == cls.code and DETECTION_TYPES[cls.code] == cls.type_name
+        d = read_detections(kitti_train / "detections" / f"pointrcnn_{cls.type_name}" / "0000.txt")
+        assert len(d) > 0 and set(d.category.tolist()) == {cls.code}

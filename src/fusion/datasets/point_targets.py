@@ -1,8 +1,9 @@
-"""Seeded 2D multi-target scenario with missed detections and Poisson clutter, plus metrics.
+"""Seeded 2D multi-target scenario with missed detections and Poisson clutter.
 
 Used by the point-tracker tests and benchmarks: N targets move with a (nearly) constant
 velocity in a square whose side grows with sqrt(N), so the target density, and the clutter
-per target, stay the same at every N.
+per target, stay the same at every N.  Score trackers on it with :func:`fusion.metrics.ospa`,
+:func:`fusion.metrics.gospa` and :func:`fusion.metrics.match_ids`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["PointScenario", "simulate_point_targets", "ospa", "match_ids"]
+__all__ = ["PointScenario", "simulate_point_targets"]
 
 
 @dataclass(frozen=True)
@@ -64,33 +65,5 @@ def simulate_point_targets(num_targets: int, num_frames: int, *, seed: int = 0, 
         perm = rng.permutation(len(z))
         zs.append(np.ascontiguousarray(z[perm]))
         clutter.append(flag[perm])
-    t_ns = (np.arange(num_frames, dtype=np.int64) * int(round(dt * 1e9)))
+    t_ns = (np.arange(num_frames, dtype=np.int64) * round(dt * 1e9))
     return PointScenario(t_ns, x, zs, clutter, area, sigma_meas, sigma_a, prob_detection, clutter_density)
-
-
-def ospa(truth_xy: np.ndarray, est_xy: np.ndarray, c: float = 5.0, p: float = 2.0) -> float:
-    """OSPA distance (Schuhmacher et al. 2008) between two 2D point sets, cut-off c, order p."""
-    from scipy.optimize import linear_sum_assignment
-
-    m, n = len(truth_xy), len(est_xy)
-    if m == 0 and n == 0:
-        return 0.0
-    if m == 0 or n == 0:
-        return c
-    d = np.minimum(np.linalg.norm(truth_xy[:, None, :] - est_xy[None, :, :], axis=2), c) ** p
-    r, col = linear_sum_assignment(d)
-    return float(((d[r, col].sum() + c ** p * abs(m - n)) / max(m, n)) ** (1.0 / p))
-
-
-def match_ids(truth_xy: np.ndarray, est_xy: np.ndarray, est_ids: np.ndarray, max_dist: float) -> np.ndarray:
-    """For each truth, the id of the estimate optimally matched within max_dist, else -1."""
-    from scipy.optimize import linear_sum_assignment
-
-    out = np.full(len(truth_xy), -1, np.int64)
-    if len(truth_xy) == 0 or len(est_xy) == 0:
-        return out
-    d = np.linalg.norm(truth_xy[:, None, :] - est_xy[None, :, :], axis=2)
-    r, col = linear_sum_assignment(np.where(d <= max_dist, d, 1e6))
-    ok = d[r, col] <= max_dist
-    out[r[ok]] = est_ids[col[ok]]
-    return out

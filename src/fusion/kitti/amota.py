@@ -48,14 +48,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fusion.assoc import max_weight_matching
 from fusion.errors import ConfigurationError
-from fusion.kitti._lsa import max_weight_matching
 from fusion.geometry import iou_3d
-from fusion.kitti.io import TrackRows, camera_box_to_generic
-from fusion.kitti.protocol import (CATEGORIES, MAX_OCCLUSION, MAX_TRUNCATION, MIN_HEIGHT, check_unique_ids,
-                                   frame_index)
+from fusion.geometry.box2d import ioa_2d
+from fusion.kitti.io import CATEGORIES, TrackRows, camera_box_to_generic
+from fusion.kitti.protocol import (
+    MAX_OCCLUSION,
+    MAX_TRUNCATION,
+    MIN_HEIGHT,
+    check_unique_ids,
+    frame_index,
+)
 
-__all__ = ["Sequence3D", "prepare_3d", "clear_3d", "recall_thresholds", "amota"]
+__all__ = ["Sequence3D", "amota", "clear_3d", "prepare_3d", "recall_thresholds"]
 
 AB3DMOT_DISTRACTORS: dict[str, tuple[str, ...]] = {
     "car": ("van",),
@@ -88,18 +94,6 @@ class Sequence3D:
     trk_inv: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # (n_rows,) row -> track
     trk_count: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # (n_tracks,) rows per track
     trk_mean: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (n_tracks,) mean score per track
-
-
-def _ioa_any(boxes: np.ndarray, regions: np.ndarray) -> np.ndarray:
-    if len(regions) == 0 or len(boxes) == 0:
-        return np.zeros(len(boxes), bool)
-    iw = np.minimum(boxes[:, None, 2], regions[None, :, 2]) - np.maximum(boxes[:, None, 0], regions[None, :, 0])
-    ih = np.minimum(boxes[:, None, 3], regions[None, :, 3]) - np.maximum(boxes[:, None, 1], regions[None, :, 1])
-    pos = (iw > 0) & (ih > 0)
-    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ioa = np.where(pos, iw * ih / area[:, None], 0.0)
-    return np.any(ioa > 0.5, axis=1)
 
 
 def prepare_3d(gt: TrackRows, tracker: TrackRows, n_frames: int, category: str, name: str = "") -> Sequence3D:
@@ -146,7 +140,8 @@ def prepare_3d(gt: TrackRows, tracker: TrackRows, n_frames: int, category: str, 
         gi, ti = g_by_t[t], t_by_t[t]
         cost = 1.0 - iou_3d(g_gen[gi], t_gen[ti])
         tb = tr.bbox[ti]
-        ignorable = t_distr[ti] | (np.abs(tb[:, 1] - tb[:, 3]) <= MIN_HEIGHT) | _ioa_any(tb, dc.bbox[dc_by_t[t]])
+        in_dc = np.any(ioa_2d(tb, dc.bbox[dc_by_t[t]]) > 0.5, axis=1)
+        ignorable = t_distr[ti] | (np.abs(tb[:, 1] - tb[:, 3]) <= MIN_HEIGHT) | in_dc
         frames.append(_Frame(g.track_id[gi], g_ign_all[gi], ti, cost, ignorable))
         inst_tid.append(g.track_id[gi])
         inst_ign.append(g_ign_all[gi])

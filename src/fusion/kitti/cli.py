@@ -14,9 +14,11 @@ import time
 import numpy as np
 
 from fusion.errors import FusionError
-from fusion.kitti.metrics import CATEGORIES, evaluate_kitti
+from fusion.kitti.io import CATEGORIES
+from fusion.kitti.metrics import evaluate_kitti
+from fusion.kitti.table import format_cell, render_table
 
-__all__ = ["eval_main", "main", "format_table"]
+__all__ = ["eval_main", "format_table", "main"]
 
 _COLUMNS = [("HOTA", "%"), ("DetA", "%"), ("AssA", "%"), ("MOTA", "%"), ("MOTP", "%"), ("IDSW", "n"),
             ("FRAG", "n"), ("IDF1", "%"), ("sAMOTA", "%"), ("AMOTA", "%"), ("AMOTP", "%")]
@@ -24,22 +26,8 @@ _COLUMNS = [("HOTA", "%"), ("DetA", "%"), ("AssA", "%"), ("MOTA", "%"), ("MOTP",
 
 def format_table(results: dict[str, dict[str, float]]) -> str:
     """Render per-category results as a fixed-width text table (ratios in percent)."""
-    head = f"{'category':<11}" + "".join(f"{name:>8}" for name, _ in _COLUMNS)
-    lines = [head, "-" * len(head)]
-    for cat, res in results.items():
-        cells = []
-        for name, kind in _COLUMNS:
-            v = res.get(name)
-            if v is None:
-                cells.append(f"{'-':>8}")
-            elif kind == "n":
-                cells.append(f"{int(v):>8d}")
-            elif np.isnan(v):
-                cells.append(f"{'nan':>8}")
-            else:
-                cells.append(f"{100.0 * v:>8.2f}")
-        lines.append(f"{cat:<11}" + "".join(cells))
-    return "\n".join(lines)
+    rows = [([cat], [format_cell(res.get(name), kind) for name, kind in _COLUMNS]) for cat, res in results.items()]
+    return render_table([("category", 11)], [name for name, _ in _COLUMNS], rows)
 
 
 def _jsonable(res: dict[str, dict[str, float]]) -> dict:
@@ -78,7 +66,7 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="folder of tracker results <seq>.txt (label_02 rows + a score column)")
     e.add_argument("--seqmap", required=True, metavar="FILE",
                    help="seqmap file, one 'seq empty first_frame n_frames' line per sequence")
-    e.add_argument("--category", action="append", choices=CATEGORIES, metavar="{car,pedestrian,cyclist}",
+    e.add_argument("--category", action="append", choices=CATEGORIES, metavar="{" + ",".join(CATEGORIES) + "}",
                    help="category to evaluate; repeat for several (default: all three)")
     e.add_argument("--json", metavar="OUT", help="also write all metrics (fractions) to this JSON file")
     e.add_argument("--no-3d", action="store_true", help="skip sAMOTA/AMOTA/AMOTP (faster)")
@@ -115,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "eval":
         return eval_main(argv[1:])
     if argv and argv[0] == "track":
-        from fusion.kitti.track import track_main  # imports the compiled core only when needed
+        from fusion.kitti.track import (
+            track_main,  # imports the compiled core only when needed
+        )
 
         return track_main(argv[1:])
     _build_parser().parse_args(argv)  # prints usage / help and exits

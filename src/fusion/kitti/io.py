@@ -1,4 +1,4 @@
-"""Readers and writers for the KITTI tracking file formats, and box conversions.
+"""Readers and writers for the KITTI tracking file formats, and KITTI box conversions.
 
 Formats (all text, one record per line):
 
@@ -23,40 +23,72 @@ Box conventions: a KITTI camera box is ``(h, w, l, x, y, z, ry)`` as above.  The
 box is ``(x, y, z, yaw, l, w, h)`` in a right-handed z-UP frame whose axes are the camera axes
 permuted (X forward = z_cam, Y left = -x_cam, Z up = -y_cam; the same orientation as the KITTI
 velodyne frame, but with the camera origin), with ``(x, y, z)`` the box CENTRE and ``yaw`` the
-heading of the length axis about Z, counter-clockwise from X (radians).
+heading of the length axis about Z, counter-clockwise from X (radians).  Corners and image
+projection of either kind of box are in :mod:`fusion.geometry.projection`.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 import numpy as np
+import numpy.typing as npt
 
 from fusion.errors import DecodeError, ShapeError
 
 __all__ = [
-    "TrackRows",
-    "Detections",
-    "Calib",
-    "SeqmapEntry",
+    "CATEGORIES",
+    "CATEGORY_IDS",
     "DETECTION_TYPES",
-    "read_labels",
-    "read_detections",
-    "read_calib",
-    "read_seqmap",
-    "write_results",
+    "KITTI_CLASSES",
+    "Calib",
+    "Detections",
+    "KittiClass",
+    "SeqmapEntry",
+    "TrackRows",
     "camera_box_to_generic",
     "generic_to_camera_box",
-    "camera_box_corners",
-    "project_boxes_to_image",
+    "read_calib",
+    "read_detections",
+    "read_labels",
+    "read_seqmap",
+    "write_results",
 ]
 
 PathLike = str | os.PathLike[str]
 
-#: Detection type codes of the comma separated detection files.
-DETECTION_TYPES: dict[int, str] = {1: "Pedestrian", 2: "Car", 3: "Cyclist"}
+
+
+@dataclass(frozen=True)
+class KittiClass:
+    """One KITTI object class that ``fusion.kitti`` tracks and evaluates.
+
+    Attributes:
+        category: lower-case name used by the evaluation, the CLI and the configs (``"car"``).
+        type_name: the ``label_02`` type spelling (``"Car"``), also written in result files.
+        code: type code of the detection files, used as the tracker's ``class_id`` (2).
+    """
+
+    category: str
+    type_name: str
+    code: int
+
+
+#: The one KITTI class table of ``fusion.kitti``, in report order; the names below derive from it.
+KITTI_CLASSES: tuple[KittiClass, ...] = (
+    KittiClass("car", "Car", 2),
+    KittiClass("pedestrian", "Pedestrian", 1),
+    KittiClass("cyclist", "Cyclist", 3),
+)
+_BY_CODE = sorted(KITTI_CLASSES, key=lambda c: c.code)
+#: Evaluated categories, in report order: ``("car", "pedestrian", "cyclist")``.
+CATEGORIES: tuple[str, ...] = tuple(c.category for c in KITTI_CLASSES)
+#: Category -> detection type code (the tracker's ``class_id``), in code order.
+CATEGORY_IDS: dict[str, int] = {c.category: c.code for c in _BY_CODE}
+#: Detection type code -> ``label_02`` type name, in code order.
+DETECTION_TYPES: dict[int, str] = {c.code: c.type_name for c in _BY_CODE}
 
 
 @dataclass
@@ -122,7 +154,7 @@ class TrackRows:
         truncated: Iterable[float] | None = None,
         occluded: Iterable[int] | None = None,
         alpha: Iterable[float] | None = None,
-    ) -> "TrackRows":
+    ) -> TrackRows:
         """Build rows from arrays; ``type`` may be one string for all rows.
 
         Missing ``truncated``/``occluded`` default to 0, ``alpha`` to -10 (KITTI's "unknown"),
@@ -132,7 +164,7 @@ class TrackRows:
         n = len(frame_a)
         types = np.full(n, type, dtype=object) if isinstance(type, str) else np.asarray(list(type), dtype=object)
 
-        def vec(v: Iterable[float] | None, default: float, dtype: type = np.float64) -> np.ndarray:
+        def vec(v: Iterable[float] | None, default: float, dtype: npt.DTypeLike = np.float64) -> np.ndarray:
             if v is None:
                 return np.full(n, default, dtype)
             return np.asarray(v, dtype).reshape(-1)
@@ -151,7 +183,7 @@ class TrackRows:
             score=vec(score, np.nan),
         )
 
-    def select(self, mask: np.ndarray) -> "TrackRows":
+    def select(self, mask: np.ndarray) -> TrackRows:
         """Rows where ``mask`` (boolean or integer index array) selects."""
         return TrackRows(
             frame=self.frame[mask],
@@ -326,6 +358,8 @@ def read_labels(path: PathLike) -> TrackRows:
     )
 
 
+_CODES = [f"{k} ({v})" for k, v in DETECTION_TYPES.items()]
+_TYPE_CHOICES = ", ".join(_CODES[:-1]) + " or " + _CODES[-1]  # "1 (Pedestrian), 2 (Car) or 3 (Cyclist)"
 _DET_NAMES = ["x1", "y1", "x2", "y2", "score", "h", "w", "l", "x", "y", "z", "rot_y", "alpha"]
 
 
@@ -351,7 +385,7 @@ def read_detections(path: PathLike) -> Detections:
             frames.append(_to_int(toks[0], path, lineno, "frame"))
             cat = _to_int(toks[1], path, lineno, "type")
             if cat not in DETECTION_TYPES:
-                raise _err(path, lineno, f"type: expected 1 (Pedestrian), 2 (Car) or 3 (Cyclist), got {cat}")
+                raise _err(path, lineno, f"type: expected {_TYPE_CHOICES}, got {cat}")
             cats.append(cat)
             nums.append(_to_floats(toks[2:], path, lineno, _DET_NAMES))
     arr = np.asarray(nums, np.float64).reshape(-1, 13)
@@ -485,69 +519,3 @@ def generic_to_camera_box(boxes: np.ndarray) -> np.ndarray:
         raise ShapeError(f"boxes: expected shape (..., 7) as (x, y, z, yaw, l, w, h), got {b.shape}")
     X, Y, Z, yaw, l, w, h = np.moveaxis(b, -1, 0)
     return np.stack([h, w, l, -Y, h / 2.0 - Z, X, _wrap_angle(-yaw - np.pi / 2.0)], axis=-1)
-
-
-def camera_box_corners(boxes: np.ndarray) -> np.ndarray:
-    """(N, 8, 3) corners of KITTI camera boxes ``(h, w, l, x, y, z, ry)`` in the camera frame (metres).
-
-    Corners 0-3 are the bottom face (y = box y), 4-7 the top face (y - h), same order.
-    """
-    b = np.asarray(boxes, np.float64).reshape(-1, 7)
-    h, w, l, x, y, z, ry = b.T
-    sx = np.array([1, 1, -1, -1, 1, 1, -1, -1]) * 0.5
-    sz = np.array([1, -1, -1, 1, 1, -1, -1, 1]) * 0.5
-    sy = np.array([0, 0, 0, 0, -1, -1, -1, -1], np.float64)
-    lx = l[:, None] * sx
-    wz = w[:, None] * sz
-    c, s = np.cos(ry)[:, None], np.sin(ry)[:, None]
-    cx = x[:, None] + c * lx + s * wz
-    cz = z[:, None] - s * lx + c * wz
-    cy = y[:, None] + h[:, None] * sy
-    return np.stack([cx, cy, cz], axis=-1)
-
-
-_EDGES = np.array([[0, 1], [1, 2], [2, 3], [3, 0], [4, 5], [5, 6], [6, 7], [7, 4],
-                   [0, 4], [1, 5], [2, 6], [3, 7]])
-
-
-def project_boxes_to_image(
-    boxes: np.ndarray,
-    P: np.ndarray,
-    image_size: tuple[int, int] | None = None,
-    near: float = 0.1,
-) -> np.ndarray:
-    """Project KITTI camera boxes through a 3x4 projection (e.g. ``Calib.P2``) to 2D image boxes.
-
-    The box is clipped against the plane ``z = near`` (metres) before projection, so boxes that
-    are partly behind the camera get the image of their visible part.
-
-    Args:
-        boxes: (N, 7) ``(h, w, l, x, y, z, ry)`` camera boxes (metres, radians).
-        P: (3, 4) projection matrix.
-        image_size: optional ``(width, height)`` in pixels to clip the result to the image.
-        near: near clipping distance along the camera z axis (metres).
-    Returns:
-        (N, 4) ``x1, y1, x2, y2`` in pixels; rows are NaN for boxes entirely behind ``near``.
-    """
-    P = np.asarray(P, np.float64)
-    if P.shape != (3, 4):
-        raise ShapeError(f"P: expected shape (3, 4), got {P.shape}")
-    corners = camera_box_corners(boxes)
-    out = np.full((len(corners), 4), np.nan)
-    for i, cs in enumerate(corners):
-        pts = [p for p in cs if p[2] >= near]
-        for a, b in _EDGES:
-            za, zb = cs[a, 2], cs[b, 2]
-            if (za - near) * (zb - near) < 0:
-                t = (near - za) / (zb - za)
-                pts.append(cs[a] + t * (cs[b] - cs[a]))
-        if not pts:
-            continue
-        ph = np.column_stack([np.asarray(pts), np.ones(len(pts))]) @ P.T
-        uv = ph[:, :2] / ph[:, 2:3]
-        out[i] = [uv[:, 0].min(), uv[:, 1].min(), uv[:, 0].max(), uv[:, 1].max()]
-    if image_size is not None:
-        wd, ht = image_size
-        out[:, [0, 2]] = np.clip(out[:, [0, 2]], 0, wd - 1)
-        out[:, [1, 3]] = np.clip(out[:, [1, 3]], 0, ht - 1)
-    return out

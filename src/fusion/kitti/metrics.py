@@ -16,26 +16,31 @@ Result per category is a flat dict of floats; ratios are fractions (1.0 = 100 %)
 from __future__ import annotations
 
 import os
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
 from fusion.errors import ConfigurationError
 from fusion.kitti.amota import amota, prepare_3d
-from fusion.kitti.clear import clear_combine, clear_sequence
-from fusion.kitti.hota import hota_combine, hota_sequence
-from fusion.kitti.identity import identity_combine, identity_sequence
-from fusion.kitti.io import SeqmapEntry, TrackRows, read_labels, read_seqmap
-from fusion.kitti.protocol import CATEGORIES, preprocess_2d
+from fusion.kitti.io import CATEGORIES, SeqmapEntry, TrackRows, read_labels, read_seqmap
+from fusion.kitti.protocol import preprocess_2d
+from fusion.metrics import (
+    clear_combine,
+    clear_sequence,
+    hota_combine,
+    hota_sequence,
+    identity_combine,
+    identity_sequence,
+)
 
-__all__ = ["CATEGORIES", "evaluate_sequences", "evaluate_kitti", "load_kitti"]
+__all__ = ["evaluate_kitti", "evaluate_sequences", "load_kitti"]
 
 
 def evaluate_sequences(
     gt: Mapping[str, TrackRows],
     results: Mapping[str, TrackRows],
     n_frames: Mapping[str, int],
-    categories: Iterable[str] = ("car", "pedestrian", "cyclist"),
+    categories: Iterable[str] = CATEGORIES,
     *,
     metrics_3d: bool = True,
     min_iou_3d: float = 0.25,
@@ -113,7 +118,7 @@ def evaluate_kitti(
     labels_dir: str | os.PathLike[str],
     results_dir: str | os.PathLike[str],
     seqmap: str | os.PathLike[str],
-    categories: Iterable[str] = ("car", "pedestrian", "cyclist"),
+    categories: Iterable[str] = CATEGORIES,
     **kwargs: object,
 ) -> dict[str, dict[str, float]]:
     """Read KITTI folders (see :func:`load_kitti`) and score them with :func:`evaluate_sequences`."""

@@ -12,26 +12,25 @@ Per category and frame:
    area lies inside one DontCare region.
 4. Distractor, occluded (> 2) and truncated (> 0) ground truth is removed.
 
-Ids are then relabelled 0..K-1 per sequence.  The similarity used by the metrics is the 2D IoU.
+Ids are then relabelled 0..K-1 per sequence (:meth:`fusion.metrics.SequenceData.from_frames`).
+The similarity used by the metrics is the 2D IoU.
 (TrackEval only evaluates car and pedestrian; cyclist follows the same rules with no distractor.)
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from fusion.assoc import max_weight_matching
 from fusion.errors import ConfigurationError, DecodeError
-from fusion.kitti._lsa import max_weight_matching
-from fusion.kitti.io import TrackRows
+from fusion.geometry.box2d import ioa_2d, iou_2d
+from fusion.kitti.io import CATEGORIES, TrackRows
+from fusion.metrics.sequence import SequenceData
 
-__all__ = ["CATEGORIES", "DISTRACTORS", "SequenceData", "box_iou", "box_ioa", "preprocess_2d"]
+__all__ = ["DISTRACTORS", "check_unique_ids", "frame_index", "preprocess_2d"]
 
 _EPS = float(np.finfo(float).eps)
 
-#: Evaluated categories (lower case KITTI type names).
-CATEGORIES: tuple[str, ...] = ("car", "pedestrian", "cyclist")
 #: Ground-truth classes treated as "neither hit nor miss" for each category.
 DISTRACTORS: dict[str, tuple[str, ...]] = {
     "car": ("van",),
@@ -41,54 +40,6 @@ DISTRACTORS: dict[str, tuple[str, ...]] = {
 MAX_OCCLUSION = 2
 MAX_TRUNCATION = 0
 MIN_HEIGHT = 25.0  # pixels
-
-
-@dataclass
-class SequenceData:
-    """One preprocessed sequence for one category (inputs of the CLEAR/HOTA/Identity metrics).
-
-    Per frame ``t``: ``gt_ids[t]``/``tracker_ids[t]`` are int arrays of relabelled ids (0-based,
-    contiguous over the sequence), ``similarity[t]`` the (n_gt, n_tracker) 2D IoU matrix.
-    """
-
-    name: str
-    gt_ids: list[np.ndarray]
-    tracker_ids: list[np.ndarray]
-    similarity: list[np.ndarray]
-    num_gt_ids: int
-    num_tracker_ids: int
-    num_gt_dets: int
-    num_tracker_dets: int
-
-    @property
-    def num_frames(self) -> int:
-        return len(self.gt_ids)
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(N, M) IoU of 2D boxes ``x1, y1, x2, y2`` (pixels); 0 for degenerate boxes."""
-    a = np.asarray(a, np.float64).reshape(-1, 4)
-    b = np.asarray(b, np.float64).reshape(-1, 4)
-    iw = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
-    ih = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
-    inter = np.maximum(iw, 0.0) * np.maximum(ih, 0.0)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
-    valid = (area_a[:, None] > _EPS) & (area_b[None, :] > _EPS) & (union > _EPS)
-    return np.where(valid, inter / np.where(union > _EPS, union, 1.0), 0.0)
-
-
-def box_ioa(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(N, M) intersection over the area of ``a`` (pixels^2 / pixels^2); 0 where ``a`` is degenerate."""
-    a = np.asarray(a, np.float64).reshape(-1, 4)
-    b = np.asarray(b, np.float64).reshape(-1, 4)
-    iw = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
-    ih = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
-    inter = np.maximum(iw, 0.0) * np.maximum(ih, 0.0)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    ok = area_a > _EPS
-    return np.where(ok[:, None], inter / np.where(ok, area_a, 1.0)[:, None], 0.0)
 
 
 def _lower_types(rows: TrackRows) -> np.ndarray:
@@ -112,19 +63,13 @@ def check_unique_ids(rows: TrackRows, what: str) -> None:
     if len(rows) == 0:
         return
     key = rows.frame.astype(np.int64) * (1 << 32) + (rows.track_id - rows.track_id.min())
-    uniq, first, counts = np.unique(key, return_index=True, return_counts=True)
+    uniq, counts = np.unique(key, return_counts=True)
     if np.any(counts > 1):
         dup = uniq[counts > 1][0]
         idx = np.nonzero(key == dup)[0]
         i = int(idx[1])
         raise DecodeError(f"{rows.where(i)}: {what} track id {int(rows.track_id[i])} occurs more than once in "
                           f"frame {int(rows.frame[i])} (first at line {int(rows.line[idx[0]])})")
-
-
-def _relabel(ids_per_frame: list[np.ndarray]) -> tuple[list[np.ndarray], int]:
-    allids = np.concatenate(ids_per_frame) if ids_per_frame else np.zeros(0, np.int64)
-    uniq = np.unique(allids)
-    return [np.searchsorted(uniq, x).astype(np.int64) for x in ids_per_frame], len(uniq)
 
 
 def preprocess_2d(gt: TrackRows, tracker: TrackRows, n_frames: int, category: str,
@@ -165,7 +110,7 @@ def preprocess_2d(gt: TrackRows, tracker: TrackRows, n_frames: int, category: st
     for t in range(n_frames):
         gi, ti = g_by_t[t], t_by_t[t]
         gboxes, tboxes = g.bbox[gi], tr.bbox[ti]
-        sim = box_iou(gboxes, tboxes)
+        sim = iou_2d(gboxes, tboxes)
         remove = np.zeros(len(ti), bool)
         matched = np.zeros(len(ti), bool)
         if len(gi) and len(ti):
@@ -183,22 +128,11 @@ def preprocess_2d(gt: TrackRows, tracker: TrackRows, n_frames: int, category: st
             small = heights <= MIN_HEIGHT + _EPS
             in_dc = np.zeros(len(ti), bool)
             if len(dc_by_t[t]):
-                in_dc = np.any(box_ioa(tboxes, dc.bbox[dc_by_t[t]]) > 0.5 + _EPS, axis=1)
+                in_dc = np.any(ioa_2d(tboxes, dc.bbox[dc_by_t[t]]) > 0.5 + _EPS, axis=1)
             remove |= un & (small | in_dc)
         keep_t = ~remove
         keep_g = (g_occ[gi] <= MAX_OCCLUSION) & (g_trunc[gi] <= MAX_TRUNCATION) & ~g_is_distr[gi]
         gt_ids.append(g.track_id[gi][keep_g])
         tr_ids.append(tr.track_id[ti][keep_t])
         sims.append(sim[np.ix_(keep_g, keep_t)])
-    gt_ids, n_gid = _relabel(gt_ids)
-    tr_ids, n_tid = _relabel(tr_ids)
-    return SequenceData(
-        name=name,
-        gt_ids=gt_ids,
-        tracker_ids=tr_ids,
-        similarity=sims,
-        num_gt_ids=n_gid,
-        num_tracker_ids=n_tid,
-        num_gt_dets=int(sum(len(x) for x in gt_ids)),
-        num_tracker_dets=int(sum(len(x) for x in tr_ids)),
-    )
+    return SequenceData.from_frames(gt_ids, tr_ids, sims, name)

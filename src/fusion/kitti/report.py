@@ -22,13 +22,15 @@ import sys
 import tempfile
 from pathlib import Path
 
+from fusion.kitti.io import CATEGORIES
 from fusion.kitti.metrics import evaluate_kitti
+from fusion.kitti.table import format_cell, render_table
 from fusion.kitti.track import config_for, run_tracking
 
-__all__ = ["report_main", "compare"]
+__all__ = ["compare", "report_main"]
 
-CATS = ("car", "pedestrian", "cyclist")
 COLUMNS = ("HOTA", "DetA", "AssA", "MOTA", "IDSW", "sAMOTA", "AMOTA")
+_KIND = {c: "n" if c == "IDSW" else "%" for c in COLUMNS}
 
 
 def _evaluate(kitti: Path, seqmap: Path, out: Path, cats: list[str], metrics_3d: bool) -> dict:
@@ -40,7 +42,7 @@ def compare(kitti: str | Path, seqmap: str | Path | None = None, config: str | N
     """Returns {"ours"|"baseline": {category: {metric: value}}, "fps": {...}}."""
     kitti = Path(kitti)
     seqmap = Path(seqmap) if seqmap else kitti / "evaluate_tracking.seqmap.train"
-    cats = list(categories or CATS)
+    cats = list(categories or CATEGORIES)
     tmp = tempfile.TemporaryDirectory() if work is None else None
     root = Path(work) if work is not None else Path(tmp.name)  # type: ignore[union-attr]
     res: dict = {"ours": {}, "baseline": {}, "fps": {}}
@@ -71,18 +73,14 @@ def compare(kitti: str | Path, seqmap: str | Path | None = None, config: str | N
 
 
 def format_comparison(res: dict) -> str:
-    head = f"{'category':<11}{'tracker':<10}" + "".join(f"{c:>8}" for c in COLUMNS)
-    lines = [head, "-" * len(head)]
+    """The comparison table of :func:`compare` (ratios in percent) plus the FPS line."""
+    rows = []
     for cat in res["ours"]:
         for who in ("ours", "baseline"):
-            r = res[who][cat]
-            cells = "".join(f"{int(r[c]):>8d}" if c == "IDSW" else f"{100 * r[c]:>8.2f}" for c in COLUMNS)
-            lines.append(f"{cat:<11}{who:<10}{cells}")
-        d = res["ours"][cat]
-        b = res["baseline"][cat]
-        cells = "".join(f"{int(d[c] - b[c]):>+8d}" if c == "IDSW" else f"{100 * (d[c] - b[c]):>+8.2f}"
-                        for c in COLUMNS)
-        lines.append(f"{cat:<11}{'delta':<10}{cells}")
+            rows.append(([cat, who], [format_cell(res[who][cat][c], _KIND[c]) for c in COLUMNS]))
+        d, b = res["ours"][cat], res["baseline"][cat]
+        rows.append(([cat, "delta"], [format_cell(d[c] - b[c], _KIND[c], signed=True) for c in COLUMNS]))
+    lines = [render_table([("category", 11), ("tracker", 10)], COLUMNS, rows)]
     lines.append(f"tracking FPS (frames / s inside Tracker.step, all categories): ours {res['fps']['ours']:.0f}, "
                  f"baseline {res['fps']['baseline']:.0f}")
     return "\n".join(lines)
@@ -94,7 +92,7 @@ def report_main(argv: list[str] | None = None) -> int:
     p.add_argument("--seqmap", metavar="FILE", help="default: DIR/evaluate_tracking.seqmap.train")
     p.add_argument("--config", metavar="FILE", help="our tracker TOML (default: the shipped pointrcnn.toml)")
     p.add_argument("--work", metavar="DIR", help="keep the result files here (default: a temporary folder)")
-    p.add_argument("--category", action="append", choices=CATS, help="default: all three")
+    p.add_argument("--category", action="append", choices=CATEGORIES, help="default: all three")
     p.add_argument("--json", metavar="OUT", help="also write the numbers as JSON")
     args = p.parse_args(argv)
     res = compare(args.kitti, args.seqmap, args.config, args.work, args.category)

@@ -55,16 +55,41 @@ from pathlib import Path
 import numpy as np
 
 from fusion.errors import ConfigurationError, FusionError
-from fusion.kitti.io import (TrackRows, camera_box_to_generic, generic_to_camera_box, project_boxes_to_image,
-                             read_calib, read_detections, read_seqmap, write_results)
-from fusion.tracking import (COASTING, CONFIRMED, DETECTION_DTYPE, TENTATIVE, ClassConfig, Tracker,
-                             TrackerConfig)
+from fusion.geometry.projection import project_camera_boxes
+from fusion.kitti.io import (
+    CATEGORIES,
+    CATEGORY_IDS,
+    DETECTION_TYPES,
+    TrackRows,
+    camera_box_to_generic,
+    generic_to_camera_box,
+    read_calib,
+    read_detections,
+    read_seqmap,
+    write_results,
+)
+from fusion.tracking import (
+    COASTING,
+    CONFIRMED,
+    DETECTION_DTYPE,
+    TENTATIVE,
+    ClassConfig,
+    Tracker,
+    TrackerConfig,
+)
 
-__all__ = ["track_main", "track_sequence", "run_tracking", "config_for", "DEFAULT_CONFIG", "ab3dmot_config", "load_config", "KITTI_CONFIG", "KITTI_OUTPUT", "CATEGORY_IDS"]
+__all__ = [
+    "DEFAULT_CONFIG",
+    "KITTI_CONFIG",
+    "KITTI_OUTPUT",
+    "ab3dmot_config",
+    "config_for",
+    "load_config",
+    "run_tracking",
+    "track_main",
+    "track_sequence",
+]
 
-#: KITTI detection type codes (the ``class_id`` given to the tracker) per category.
-CATEGORY_IDS = {"pedestrian": 1, "car": 2, "cyclist": 3}
-_TYPE_NAME = {1: "Pedestrian", 2: "Car", 3: "Cyclist"}
 _IMAGE_SIZE = (1242, 375)
 FRAME_NS = 100_000_000
 
@@ -117,7 +142,7 @@ def load_config(path: str | os.PathLike[str] | None) -> tuple[TrackerConfig, dic
     return cfg, out
 
 
-#: Default tracker parameters for KITTI (class ids as in :data:`CATEGORY_IDS`) and output
+#: Default tracker parameters for KITTI (class ids as in :data:`fusion.kitti.io.CATEGORY_IDS`) and output
 #: rules (see the module docstring; min_output_score is one number or category -> number).
 KITTI_CONFIG, KITTI_OUTPUT = load_config(DEFAULT_CONFIG)
 
@@ -147,7 +172,7 @@ def track_sequence(tracker: Tracker, dets: list, bboxes: list, class_id: int, P2
     cfg = tracker.config.for_class(class_id)
     min_score = output["min_output_score"]
     if isinstance(min_score, dict):
-        min_score = min_score.get(_TYPE_NAME[class_id].lower(), -np.inf)
+        min_score = min_score.get(DETECTION_TYPES[class_id].lower(), -np.inf)
     rows: dict[str, list] = {k: [] for k in ("frame", "id", "bbox", "box", "score")}
     spent = 0.0
     for f, (det, bb) in enumerate(zip(dets, bboxes)):
@@ -168,7 +193,7 @@ def track_sequence(tracker: Tracker, dets: list, bboxes: list, class_id: int, P2
         hit = tr["detection"] >= 0
         box2d[hit] = bb[tr["detection"][hit]]
         if (~hit).any() and P2 is not None:
-            box2d[~hit] = project_boxes_to_image(cam[~hit], P2, _IMAGE_SIZE)
+            box2d[~hit] = project_camera_boxes(cam[~hit], P2, _IMAGE_SIZE)
         ok = np.isfinite(box2d).all(axis=1)
         rows["frame"].append(np.full(ok.sum(), f))
         rows["id"].append(tr["track_id"][ok])
@@ -177,24 +202,24 @@ def track_sequence(tracker: Tracker, dets: list, bboxes: list, class_id: int, P2
         rows["score"].append(score[ok])
     if rows["frame"]:
         cam = np.concatenate(rows["box"])
-        res = TrackRows.create(np.concatenate(rows["frame"]), np.concatenate(rows["id"]), _TYPE_NAME[class_id],
+        res = TrackRows.create(np.concatenate(rows["frame"]), np.concatenate(rows["id"]), DETECTION_TYPES[class_id],
                                np.concatenate(rows["bbox"]), cam[:, 0:3], cam[:, 3:6], cam[:, 6],
                                score=np.concatenate(rows["score"]))
     else:
         e = np.zeros((0, 3))
-        res = TrackRows.create([], [], _TYPE_NAME[class_id], np.zeros((0, 4)), e, e, [], score=[])
+        res = TrackRows.create([], [], DETECTION_TYPES[class_id], np.zeros((0, 4)), e, e, [], score=[])
     return res, spent
 
 
 def _category_dirs(det_dir: Path, categories: list[str] | None) -> tuple[dict[str, Path], bool]:
     """Map category -> folder; the flag says whether det_dir was a parent of category folders."""
-    subs = {}
+    subs: dict[str, Path] = {}
     for p in sorted(det_dir.iterdir()) if det_dir.is_dir() else []:
         for cat in CATEGORY_IDS:
             if p.is_dir() and p.name.lower().endswith("_" + cat):
                 subs.setdefault(cat, p)
     if subs:
-        cats = categories or [c for c in ("car", "pedestrian", "cyclist") if c in subs]
+        cats = categories or [c for c in CATEGORIES if c in subs]
         missing = [c for c in cats if c not in subs]
         if missing:
             raise ConfigurationError(f"--detections {det_dir}: no *_{missing[0].capitalize()} folder")

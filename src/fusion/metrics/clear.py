@@ -1,5 +1,6 @@
-"""CLEAR MOT metrics (Bernardin & Stiefelhagen 2008) over preprocessed sequences.
+"""CLEAR MOT metrics (Bernardin & Stiefelhagen 2008): MOTA, MOTP, MODA, IDSW, FRAG, MT/PT/ML.
 
+Input: :class:`~fusion.metrics.sequence.SequenceData` (ids plus a similarity per frame).
 Matching per frame maximises ``1000 * continues_previous_match + IoU`` over pairs with
 IoU >= ``threshold`` (TrackEval's rule), so an established correspondence is kept whenever it is
 still valid, then total IoU is maximised.  Counts are summed over sequences; ratios are computed
@@ -10,17 +11,29 @@ from __future__ import annotations
 
 import numpy as np
 
-from fusion.kitti._lsa import max_weight_matching
-from fusion.kitti.protocol import SequenceData
+from fusion.assoc import max_weight_matching
+from fusion.errors import ConfigurationError
+from fusion.metrics.sequence import SequenceData
 
-__all__ = ["clear_sequence", "clear_combine", "CLEAR_COUNTS"]
+__all__ = ["CLEAR_COUNTS", "clear_combine", "clear_sequence"]
 
 _EPS = float(np.finfo(float).eps)
 CLEAR_COUNTS = ("CLR_TP", "CLR_FN", "CLR_FP", "IDSW", "MT", "PT", "ML", "FRAG", "CLR_Frames")
 
 
 def clear_sequence(seq: SequenceData, threshold: float = 0.5) -> dict[str, float]:
-    """Raw CLEAR counts of one sequence: TP, FN, FP, IDSW, MT/PT/ML, FRAG and ``MOTP_sum`` (sum of IoU)."""
+    """Raw CLEAR counts of one sequence.
+
+    Args:
+        seq: the sequence.
+        threshold: a pair can match when its similarity is >= ``threshold`` (in (0, 1]).
+    Returns:
+        ``CLR_TP, CLR_FN, CLR_FP, IDSW, MT, PT, ML, FRAG, CLR_Frames`` and ``MOTP_sum`` (the sum
+        of the similarity of the matched pairs); combine sequences with :func:`clear_combine`.
+    Raises:
+        ConfigurationError: ``threshold`` outside (0, 1].
+    """
+    _check_threshold(threshold)
     res: dict[str, float] = {k: 0 for k in CLEAR_COUNTS}
     res["MOTP_sum"] = 0.0
     res["CLR_Frames"] = seq.num_frames
@@ -72,8 +85,17 @@ def clear_sequence(seq: SequenceData, threshold: float = 0.5) -> dict[str, float
     return res
 
 
+def _check_threshold(threshold: float) -> None:
+    if not 0.0 < threshold <= 1.0:  # False for NaN too
+        raise ConfigurationError(f"threshold: expected a similarity in (0, 1], got {threshold!r}")
+
+
 def clear_combine(per_seq: list[dict[str, float]]) -> dict[str, float]:
-    """Sum counts over sequences and derive MOTA, MOTP, MODA, recall, precision, MT/PT/ML ratios."""
+    """Sum the counts of :func:`clear_sequence` over sequences and derive the ratios.
+
+    Returns the summed counts plus ``MOTA = (TP - FP - IDSW) / n_gt``, ``MODA``, ``MOTP`` (mean
+    similarity of the matches), ``CLR_Re``, ``CLR_Pr`` and ``MTR``/``PTR``/``MLR`` (fractions).
+    """
     tot: dict[str, float] = {k: sum(r[k] for r in per_seq) for k in CLEAR_COUNTS + ("MOTP_sum",)}
     tp, fn, fp, idsw = tot["CLR_TP"], tot["CLR_FN"], tot["CLR_FP"], tot["IDSW"]
     n_ids = tot["MT"] + tot["PT"] + tot["ML"]
