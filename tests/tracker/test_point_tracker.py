@@ -8,7 +8,8 @@ import itertools
 import numpy as np
 import pytest
 
-from fusion.datasets.point_targets import match_ids, ospa, simulate_point_targets
+from fusion.datasets.point_targets import simulate_point_targets
+from fusion.metrics import match_ids, ospa
 from fusion.errors import ConfigurationError, NumericalError, ShapeError
 from fusion.tracking.point_tracker import (POINT_TRACK_DTYPE, PointTracker, PointTrackerConfig,
                                            jpda_marginals)
