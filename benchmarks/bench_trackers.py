@@ -21,7 +21,8 @@ from datetime import datetime, timedelta
 import numpy as np
 import pytest
 
-from fusion.datasets.point_targets import match_ids, simulate_point_targets
+from fusion.datasets.point_targets import simulate_point_targets
+from fusion.metrics import match_ids
 from fusion.tracking.point_tracker import PointTracker, PointTrackerConfig
 
 WARMUP, TIMED = 15, 10
