@@ -383,19 +383,27 @@ class CameraPinhole:
     def t_cw(self, arg0: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[3, 1]"]) -> None:
         ...
 class KalmanFilter:
-    def __getstate__(self) -> tuple[tuple, tuple, typing.Any]:
+    def __getstate__(self) -> tuple[dict, typing.Any]:
         ...
     def __init__(self, dim_x: typing.SupportsInt | typing.SupportsIndex, dim_z: typing.SupportsInt | typing.SupportsIndex, dim_u: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
         ...
     def __setstate__(self, arg0: tuple) -> None:
         ...
+    def _share_from(self, arg0: KalmanFilter) -> None:
+        """
+        Make this filter a shallow copy of `other` (same array objects), as copy.copy in filterpy.
+        """
     def predict(self, u: typing.Any = None, B: typing.Any = None, F: typing.Any = None, Q: typing.Any = None) -> None:
         """
-        Predict the next state: x = F x + B u, P = alpha^2 F P F^T + Q.
+        Predict the next state: x = F x + B u, P = alpha^2 F P F^T + Q. F, Q, B given here
+        apply to this call only (a scalar Q here means Q * I, as in filterpy).
         """
     def update(self, z: typing.Any, R: typing.Any = None, H: typing.Any = None) -> None:
         """
-        Add measurement z: Joseph-form update with a Cholesky-solved gain.
+        Add measurement z (None: no measurement, the posterior is the prior). Joseph-form update
+        with a Cholesky-solved gain; R and H given here apply to this call only.
+        Raises fusion.errors.NumericalError (state unchanged) for a non-finite z or an S that is
+        not positive definite, ShapeError for a z, R or H of the wrong shape.
         """
     @property
     def B(self) -> typing.Any:
@@ -406,15 +414,15 @@ class KalmanFilter:
     def B(self, arg1: typing.Any) -> None:
         ...
     @property
-    def F(self) -> numpy.ndarray:
+    def F(self) -> typing.Any:
         """
-        State transition matrix.
+        State transition matrix (dim_x, dim_x).
         """
     @F.setter
     def F(self, arg1: typing.Any) -> None:
         ...
     @property
-    def H(self) -> numpy.ndarray:
+    def H(self) -> typing.Any:
         """
         Measurement matrix (dim_z, dim_x).
         """
@@ -422,7 +430,7 @@ class KalmanFilter:
     def H(self, arg1: typing.Any) -> None:
         ...
     @property
-    def K(self) -> numpy.ndarray:
+    def K(self) -> typing.Any:
         """
         Kalman gain of the last update.
         """
@@ -430,15 +438,15 @@ class KalmanFilter:
     def K(self, arg1: typing.Any) -> None:
         ...
     @property
-    def P(self) -> numpy.ndarray:
+    def P(self) -> typing.Any:
         """
-        State covariance (dim_x, dim_x).
+        State covariance (dim_x, dim_x); a scalar p means p * I.
         """
     @P.setter
     def P(self, arg1: typing.Any) -> None:
         ...
     @property
-    def P_post(self) -> numpy.ndarray:
+    def P_post(self) -> typing.Any:
         """
         Covariance after the last update.
         """
@@ -446,7 +454,7 @@ class KalmanFilter:
     def P_post(self, arg1: typing.Any) -> None:
         ...
     @property
-    def P_prior(self) -> numpy.ndarray:
+    def P_prior(self) -> typing.Any:
         """
         Covariance after the last predict.
         """
@@ -454,23 +462,23 @@ class KalmanFilter:
     def P_prior(self, arg1: typing.Any) -> None:
         ...
     @property
-    def Q(self) -> numpy.ndarray:
+    def Q(self) -> typing.Any:
         """
-        Process noise covariance.
+        Process noise (dim_x, dim_x); a scalar is added to every element of P, as in filterpy.
         """
     @Q.setter
     def Q(self, arg1: typing.Any) -> None:
         ...
     @property
-    def R(self) -> numpy.ndarray:
+    def R(self) -> typing.Any:
         """
-        Measurement noise covariance.
+        Measurement noise (dim_z, dim_z); a scalar is added to every element of S, as in filterpy.
         """
     @R.setter
     def R(self, arg1: typing.Any) -> None:
         ...
     @property
-    def S(self) -> numpy.ndarray:
+    def S(self) -> typing.Any:
         """
         Innovation covariance of the last update.
         """
@@ -478,12 +486,27 @@ class KalmanFilter:
     def S(self, arg1: typing.Any) -> None:
         ...
     @property
+    def _log_likelihood(self) -> float:
+        ...
+    @_log_likelihood.setter
+    def _log_likelihood(self, arg1: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def _nis(self) -> float:
+        ...
+    @_nis.setter
+    def _nis(self, arg1: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def _x_ndim(self) -> int:
+        ...
+    @property
     def alpha(self) -> float:
         """
-        Fading-memory factor (1: standard filter).
+        Fading-memory factor (1: standard filter; must be >= 1).
         """
     @alpha.setter
-    def alpha(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+    def alpha(self, arg1: typing.Any) -> None:
         ...
     @property
     def dim_u(self) -> int:
@@ -495,25 +518,15 @@ class KalmanFilter:
     def dim_z(self) -> int:
         ...
     @property
-    def log_likelihood(self) -> float:
+    def x(self) -> typing.Any:
         """
-        log N(y; 0, S) of the last update.
-        """
-    @property
-    def nis(self) -> float:
-        """
-        Normalised innovation squared y^T S^-1 y of the last update.
-        """
-    @property
-    def x(self) -> numpy.ndarray:
-        """
-        State estimate, shape (dim_x, 1).
+        State estimate, (dim_x, 1) (or (dim_x,) when a 1-D x was assigned).
         """
     @x.setter
     def x(self, arg1: typing.Any) -> None:
         ...
     @property
-    def x_post(self) -> numpy.ndarray:
+    def x_post(self) -> typing.Any:
         """
         State after the last update.
         """
@@ -521,7 +534,7 @@ class KalmanFilter:
     def x_post(self, arg1: typing.Any) -> None:
         ...
     @property
-    def x_prior(self) -> numpy.ndarray:
+    def x_prior(self) -> typing.Any:
         """
         State after the last predict.
         """
@@ -529,7 +542,7 @@ class KalmanFilter:
     def x_prior(self, arg1: typing.Any) -> None:
         ...
     @property
-    def y(self) -> numpy.ndarray:
+    def y(self) -> typing.Any:
         """
         Residual z - H x of the last update.
         """
@@ -537,9 +550,9 @@ class KalmanFilter:
     def y(self, arg1: typing.Any) -> None:
         ...
     @property
-    def z(self) -> numpy.ndarray:
+    def z(self) -> typing.Any:
         """
-        Last measurement.
+        Last measurement (a column of None before any, or after update(None)).
         """
     @z.setter
     def z(self, arg1: typing.Any) -> None:
@@ -551,8 +564,20 @@ class EkfBank_CV2D_Position2D:
         ...
     def __len__(self) -> int:
         ...
+    def copy(self) -> EkfBank_CV2D_Position2D:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
     def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
         ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
     def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
         ...
     @property
@@ -586,8 +611,20 @@ class EkfBank_CV2D_RadarPolar:
         ...
     def __len__(self) -> int:
         ...
+    def copy(self) -> EkfBank_CV2D_RadarPolar:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
     def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
         ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
     def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
         ...
     @property
@@ -621,8 +658,20 @@ class EkfBank_CV2D_CameraPinhole:
         ...
     def __len__(self) -> int:
         ...
+    def copy(self) -> EkfBank_CV2D_CameraPinhole:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
     def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
         ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
     def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
         ...
     @property
@@ -656,8 +705,20 @@ class EkfBank_CV3D_Position2D:
         ...
     def __len__(self) -> int:
         ...
+    def copy(self) -> EkfBank_CV3D_Position2D:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
     def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
         ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
     def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
         ...
     @property
@@ -691,8 +752,20 @@ class EkfBank_CV3D_RadarPolar:
         ...
     def __len__(self) -> int:
         ...
+    def copy(self) -> EkfBank_CV3D_RadarPolar:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
     def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
         ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
     def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
         ...
     @property
@@ -726,8 +799,20 @@ class EkfBank_CV3D_CameraPinhole:
         ...
     def __len__(self) -> int:
         ...
+    def copy(self) -> EkfBank_CV3D_CameraPinhole:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
     def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
         ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
     def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
         ...
     @property
@@ -761,8 +846,20 @@ class EkfBank_CA2D_Position2D:
         ...
     def __len__(self) -> int:
         ...
+    def copy(self) -> EkfBank_CA2D_Position2D:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
     def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
         ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
     def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
         ...
     @property
@@ -796,8 +893,20 @@ class EkfBank_CA2D_RadarPolar:
         ...
     def __len__(self) -> int:
         ...
+    def copy(self) -> EkfBank_CA2D_RadarPolar:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
     def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
         ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
     def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
         ...
     @property
@@ -831,8 +940,20 @@ class EkfBank_CA2D_CameraPinhole:
         ...
     def __len__(self) -> int:
         ...
+    def copy(self) -> EkfBank_CA2D_CameraPinhole:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
     def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
         ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
     def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
         ...
     @property
@@ -866,8 +987,20 @@ class EkfBank_CA3D_Position2D:
         ...
     def __len__(self) -> int:
         ...
+    def copy(self) -> EkfBank_CA3D_Position2D:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
     def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
         ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
     def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
         ...
     @property
@@ -901,8 +1034,20 @@ class EkfBank_CA3D_RadarPolar:
         ...
     def __len__(self) -> int:
         ...
+    def copy(self) -> EkfBank_CA3D_RadarPolar:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
     def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
         ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
     def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
         ...
     @property
@@ -936,8 +1081,20 @@ class EkfBank_CA3D_CameraPinhole:
         ...
     def __len__(self) -> int:
         ...
+    def copy(self) -> EkfBank_CA3D_CameraPinhole:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
     def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
         ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
     def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
         ...
     @property
@@ -971,8 +1128,20 @@ class EkfBank_CTRV_Position2D:
         ...
     def __len__(self) -> int:
         ...
+    def copy(self) -> EkfBank_CTRV_Position2D:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
     def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
         ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
     def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
         ...
     @property
@@ -1006,8 +1175,20 @@ class EkfBank_CTRV_RadarPolar:
         ...
     def __len__(self) -> int:
         ...
+    def copy(self) -> EkfBank_CTRV_RadarPolar:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
     def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
         ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
     def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
         ...
     @property
@@ -1041,8 +1222,20 @@ class EkfBank_CTRV_CameraPinhole:
         ...
     def __len__(self) -> int:
         ...
+    def copy(self) -> EkfBank_CTRV_CameraPinhole:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
     def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
         ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
     def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
         ...
     @property
@@ -1076,8 +1269,20 @@ class EkfBank_CTRA_Position2D:
         ...
     def __len__(self) -> int:
         ...
+    def copy(self) -> EkfBank_CTRA_Position2D:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
     def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
         ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
     def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
         ...
     @property
@@ -1111,8 +1316,20 @@ class EkfBank_CTRA_RadarPolar:
         ...
     def __len__(self) -> int:
         ...
+    def copy(self) -> EkfBank_CTRA_RadarPolar:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
     def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
         ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
     def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
         ...
     @property
@@ -1146,8 +1363,20 @@ class EkfBank_CTRA_CameraPinhole:
         ...
     def __len__(self) -> int:
         ...
+    def copy(self) -> EkfBank_CTRA_CameraPinhole:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
     def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
         ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
     def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
         ...
     @property
@@ -1181,8 +1410,20 @@ class EkfBank_ConstantTurn_Position2D:
         ...
     def __len__(self) -> int:
         ...
+    def copy(self) -> EkfBank_ConstantTurn_Position2D:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
     def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
         ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
     def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
         ...
     @property
@@ -1216,8 +1457,20 @@ class EkfBank_ConstantTurn_RadarPolar:
         ...
     def __len__(self) -> int:
         ...
+    def copy(self) -> EkfBank_ConstantTurn_RadarPolar:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
     def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
         ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
     def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
         ...
     @property
@@ -1251,8 +1504,20 @@ class EkfBank_ConstantTurn_CameraPinhole:
         ...
     def __len__(self) -> int:
         ...
+    def copy(self) -> EkfBank_ConstantTurn_CameraPinhole:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
     def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
         ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
     def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
         ...
     @property
@@ -1286,8 +1551,20 @@ class EkfBank_CV3D_Position3D:
         ...
     def __len__(self) -> int:
         ...
+    def copy(self) -> EkfBank_CV3D_Position3D:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
     def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
         ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
     def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
         ...
     @property
@@ -1321,8 +1598,20 @@ class EkfBank_CA3D_Position3D:
         ...
     def __len__(self) -> int:
         ...
+    def copy(self) -> EkfBank_CA3D_Position3D:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
     def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
         ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
     def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
         ...
     @property
@@ -1356,8 +1645,20 @@ class UkfBank_CV2D_Position2D:
         ...
     def __len__(self) -> int:
         ...
+    def copy(self) -> UkfBank_CV2D_Position2D:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
     def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
         ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
     def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
         ...
     @property
@@ -1391,8 +1692,20 @@ class UkfBank_CV2D_RadarPolar:
         ...
     def __len__(self) -> int:
         ...
+    def copy(self) -> UkfBank_CV2D_RadarPolar:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
     def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
         ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
     def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
         ...
     @property
@@ -1426,8 +1739,20 @@ class UkfBank_CV2D_CameraPinhole:
         ...
     def __len__(self) -> int:
         ...
+    def copy(self) -> UkfBank_CV2D_CameraPinhole:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
     def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
         ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
     def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
         ...
     @property
@@ -1461,8 +1786,20 @@ class UkfBank_CV3D_Position2D:
         ...
     def __len__(self) -> int:
         ...
+    def copy(self) -> UkfBank_CV3D_Position2D:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
     def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
         ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
     def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
         ...
     @property
@@ -1496,8 +1833,20 @@ class UkfBank_CV3D_RadarPolar:
         ...
     def __len__(self) -> int:
         ...
+    def copy(self) -> UkfBank_CV3D_RadarPolar:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
     def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
         ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
     def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
         ...
     @property
@@ -1531,8 +1880,20 @@ class UkfBank_CV3D_CameraPinhole:
         ...
     def __len__(self) -> int:
         ...
+    def copy(self) -> UkfBank_CV3D_CameraPinhole:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
     def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
         ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
     def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
         ...
     @property
@@ -1566,8 +1927,20 @@ class UkfBank_CA2D_Position2D:
         ...
     def __len__(self) -> int:
         ...
+    def copy(self) -> UkfBank_CA2D_Position2D:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
     def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
         ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
     def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
         ...
     @property
@@ -1601,8 +1974,20 @@ class UkfBank_CA2D_RadarPolar:
         ...
     def __len__(self) -> int:
         ...
+    def copy(self) -> UkfBank_CA2D_RadarPolar:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
     def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
         ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
     def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
         ...
     @property
@@ -1636,8 +2021,20 @@ class UkfBank_CA2D_CameraPinhole:
         ...
     def __len__(self) -> int:
         ...
+    def copy(self) -> UkfBank_CA2D_CameraPinhole:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
     def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
         ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
     def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
         ...
     @property
@@ -1671,8 +2068,20 @@ class UkfBank_CA3D_Position2D:
         ...
     def __len__(self) -> int:
         ...
+    def copy(self) -> UkfBank_CA3D_Position2D:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
     def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
         ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
     def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
         ...
     @property
@@ -1706,8 +2115,20 @@ class UkfBank_CA3D_RadarPolar:
         ...
     def __len__(self) -> int:
         ...
+    def copy(self) -> UkfBank_CA3D_RadarPolar:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
     def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
         ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
     def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
         ...
     @property
@@ -1741,8 +2162,20 @@ class UkfBank_CA3D_CameraPinhole:
         ...
     def __len__(self) -> int:
         ...
+    def copy(self) -> UkfBank_CA3D_CameraPinhole:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
     def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
         ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
     def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
         ...
     @property
@@ -1776,8 +2209,20 @@ class UkfBank_CTRV_Position2D:
         ...
     def __len__(self) -> int:
         ...
+    def copy(self) -> UkfBank_CTRV_Position2D:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
     def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
         ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
     def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
         ...
     @property
@@ -1811,8 +2256,20 @@ class UkfBank_CTRV_RadarPolar:
         ...
     def __len__(self) -> int:
         ...
+    def copy(self) -> UkfBank_CTRV_RadarPolar:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
     def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
         ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
     def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
         ...
     @property
@@ -1846,8 +2303,20 @@ class UkfBank_CTRV_CameraPinhole:
         ...
     def __len__(self) -> int:
         ...
+    def copy(self) -> UkfBank_CTRV_CameraPinhole:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
     def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
         ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
     def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
         ...
     @property
@@ -1881,8 +2350,20 @@ class UkfBank_CTRA_Position2D:
         ...
     def __len__(self) -> int:
         ...
+    def copy(self) -> UkfBank_CTRA_Position2D:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
     def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
         ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
     def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
         ...
     @property
@@ -1916,8 +2397,20 @@ class UkfBank_CTRA_RadarPolar:
         ...
     def __len__(self) -> int:
         ...
+    def copy(self) -> UkfBank_CTRA_RadarPolar:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
     def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
         ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
     def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
         ...
     @property
@@ -1951,8 +2444,20 @@ class UkfBank_CTRA_CameraPinhole:
         ...
     def __len__(self) -> int:
         ...
+    def copy(self) -> UkfBank_CTRA_CameraPinhole:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
     def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
         ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
     def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
         ...
     @property
@@ -1986,8 +2491,20 @@ class UkfBank_ConstantTurn_Position2D:
         ...
     def __len__(self) -> int:
         ...
+    def copy(self) -> UkfBank_ConstantTurn_Position2D:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
     def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
         ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
     def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
         ...
     @property
@@ -2021,8 +2538,20 @@ class UkfBank_ConstantTurn_RadarPolar:
         ...
     def __len__(self) -> int:
         ...
+    def copy(self) -> UkfBank_ConstantTurn_RadarPolar:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
     def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
         ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
     def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
         ...
     @property
@@ -2056,8 +2585,20 @@ class UkfBank_ConstantTurn_CameraPinhole:
         ...
     def __len__(self) -> int:
         ...
+    def copy(self) -> UkfBank_ConstantTurn_CameraPinhole:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
     def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
         ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
     def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
         ...
     @property
@@ -2091,8 +2632,20 @@ class UkfBank_CV3D_Position3D:
         ...
     def __len__(self) -> int:
         ...
+    def copy(self) -> UkfBank_CV3D_Position3D:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
     def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
         ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
     def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
         ...
     @property
@@ -2126,8 +2679,20 @@ class UkfBank_CA3D_Position3D:
         ...
     def __len__(self) -> int:
         ...
+    def copy(self) -> UkfBank_CA3D_Position3D:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
     def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
         ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
     def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
         ...
     @property
@@ -2368,11 +2933,15 @@ class TrackerCore:
     """
     def __init__(self, default_class: TrackerClassConfig, class_ids: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], classes: collections.abc.Sequence[TrackerClassConfig], max_tracks: typing.SupportsInt | typing.SupportsIndex, max_detections: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
+    def copy(self) -> TrackerCore:
+        """
+        An independent tracker with the same state (taken atomically).
+        """
     def reset(self) -> None:
         ...
     def step(self, boxes: typing.Any, class_ids: typing.Any, scores: typing.Any, t_ns: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.uint8]:
         """
-        Advance to t_ns (int64 ns). Returns the live tracks as raw TrackOutput bytes.
+        Advance to t_ns (int64 ns). Returns the live tracks as raw TrackOutput bytes (a new array owned by the caller).
         """
     @property
     def last_t_ns(self) -> typing.Any:
@@ -2388,13 +2957,17 @@ class PointTrackerCore:
         ...
     def association_probabilities(self) -> tuple[numpy.typing.NDArray[numpy.int64], numpy.typing.NDArray[numpy.int64], numpy.typing.NDArray[numpy.float64]]:
         ...
+    def copy(self) -> PointTrackerCore:
+        """
+        An independent tracker with the same state (taken atomically).
+        """
     def reset(self) -> None:
         ...
     def stats(self) -> dict:
         ...
     def step(self, measurements: typing.Any, t_ns: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.uint8]:
         """
-        Advance to t_ns (int64 ns) with an (n, 2) array of positions; returns raw records.
+        Advance to t_ns (int64 ns) with an (n, 2) array of positions; returns raw records (a new array owned by the caller).
         """
     @property
     def last_t_ns(self) -> typing.Any:
