@@ -2,13 +2,17 @@
 
 The heavy work runs in a C++17 core (``fusion._core``); this package is its numpy-first API.
 
-- :mod:`fusion.filters`: Kalman filters (KF, EKF, UKF, IMM) with a filterpy-compatible object
-  API, and :class:`~fusion.filters.KalmanFilterBank` for many filters in one call.
-- :mod:`fusion.models`: motion models (CV, CA, CTRV, CTRA, constant turn) and sensor models
-  (position, radar, camera).
-- :mod:`fusion.tracking`: the multi-target tracker (:class:`Tracker`, :class:`TrackerConfig`).
-- :mod:`fusion.assoc`, :mod:`fusion.geometry`: assignment solvers and oriented box overlap.
-- :mod:`fusion.kitti`: KITTI tracking readers, evaluation and the ``fusion kitti`` commands.
+- :mod:`fusion.filters`: Kalman filters (KF, EKF, UKF, IMM) and filterpy's module functions,
+  a drop-in for ``filterpy.kalman``, and :class:`~fusion.filters.KalmanFilterBank` for many
+  filters in one call.
+- :mod:`fusion.models`: motion models (CV, CA, CTRV, CTRA, constant turn, kinematic bicycle)
+  and sensor models (position, radar, camera).
+- :mod:`fusion.tracking`: the 3D box tracker (:class:`Tracker`, :class:`TrackerConfig`) and the
+  point tracker (:class:`~fusion.tracking.PointTracker`, GNN or JPDA).
+- :mod:`fusion.assoc`, :mod:`fusion.geometry`: assignment solvers and matching; oriented 3D box
+  overlap, image-box overlap and pinhole projection.
+- :mod:`fusion.metrics`: CLEAR, HOTA, IDF1, OSPA, GOSPA, NEES/NIS.
+- :mod:`fusion.kitti`: the KITTI dataset adapter and the ``fusion kitti`` commands.
 - :mod:`fusion.errors`: the exceptions fusion raises.
 """
 
