@@ -63,7 +63,8 @@ def _run_cv(scenario):
 
 def run(seed: int = 0, plot: str | None = None) -> int:
     sc = simulate_radar_drive(seed=seed)
-    print(f"fusion demo: {len(sc.z)} radar measurements at {1 / sc.dt_s:.0f} Hz, 20 s drive with two turns (seed {seed})")
+    print(f"fusion demo: {len(sc.z)} radar measurements at {1 / sc.dt_s:.0f} Hz, "
+          f"20 s drive with two turns (seed {seed})")
     rows = []
     results = {}
     for name, cls, kw in [("EKF bank, CTRV + radar", ExtendedKalmanFilterBank, {}),

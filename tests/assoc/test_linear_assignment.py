@@ -160,7 +160,7 @@ def _random_sparse(rng: np.random.Generator, n: int, m: int, density: float) -> 
     return dense
 
 
-def _csr(dense: np.ndarray) -> "sp.csr_matrix":
+def _csr(dense: np.ndarray) -> sp.csr_matrix:
     rows, cols = np.nonzero(np.isfinite(dense))
     return sp.csr_matrix((dense[rows, cols], (rows, cols)), shape=dense.shape)
 

@@ -205,7 +205,7 @@ def test_invariant_to_moving_both_boxes_together(kind):
         shift = rng.uniform(-100.0, 100.0, 3)
         c, s = np.cos(theta), np.sin(theta)
 
-        def move(q):
+        def move(q, c=c, s=s, shift=shift, theta=theta):
             out = q.copy()
             out[:, 0] = c * q[:, 0] - s * q[:, 1] + shift[0]
             out[:, 1] = s * q[:, 0] + c * q[:, 1] + shift[1]

@@ -47,8 +47,8 @@ def _track_dtype() -> np.dtype:
     lay = _core.tracker_output_layout()
     fields = [("track_id", np.int64, ()), ("class_id", np.int32, ()), ("status", np.int32, ()),
               ("box", np.float64, (7,)), ("velocity", np.float64, (3,)), ("score", np.float64, ()),
-              ("llr", np.float64, ()), ("existence", np.float64, ()), ("hits", np.int32, ()), ("age", np.int32, ()), ("time_since_update", np.int32, ()),
-              ("detection", np.int32, ())]
+              ("llr", np.float64, ()), ("existence", np.float64, ()), ("hits", np.int32, ()), ("age", np.int32, ()),
+              ("time_since_update", np.int32, ()), ("detection", np.int32, ())]
     return np.dtype({
         "names": [f[0] for f in fields],
         "formats": [(f[1], f[2]) if f[2] else f[1] for f in fields],
@@ -135,7 +135,7 @@ def make_detections(boxes: np.ndarray, class_id: int | np.ndarray = 0, score: fl
     return out
 
 
-def _core_class(c: ClassConfig) -> "_core.TrackerClassConfig":
+def _core_class(c: ClassConfig) -> _core.TrackerClassConfig:
     cc = _core.TrackerClassConfig()
     for name in ClassConfig.__dataclass_fields__:
         setattr(cc, name, getattr(c, name))
