@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import math
 
+import filterpy.kalman as filterpy_kalman
 import numpy as np
 import pytest
 
-filterpy_kalman = pytest.importorskip("filterpy.kalman")
-
-from fusion.filters import KalmanFilter, KalmanFilterBank, UnscentedKalmanFilterBank  # noqa: E402
-from fusion.models import CTRV, CV2D, Position2D, RadarPolar  # noqa: E402
+from fusion.filters import KalmanFilter, KalmanFilterBank, UnscentedKalmanFilterBank
+from fusion.models import CTRV, CV2D, Position2D, RadarPolar
 
 DT = 0.1
 CV = CV2D(sigma_a=1.0)

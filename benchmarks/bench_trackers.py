@@ -260,7 +260,6 @@ IMPLS = ["fusion_gnn", "fusion_jpda", "numpy_scipy_gnn", "stonesoup_gnn", "stone
 @pytest.mark.parametrize("impl", IMPLS)
 def test_tracker_frame_time(benchmark, impl, n):
     if impl.startswith("stonesoup"):
-        pytest.importorskip("stonesoup")
         if impl == "stonesoup_jpda" and n > 10:
             pytest.skip("Stone Soup's plain JPDA enumerates all joint hypotheses: N = 10 only")
         if n >= 100 and benchmark.disabled:

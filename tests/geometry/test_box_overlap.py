@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import shapely
+from shapely import affinity
 
 import fusion.errors
 import fusion.geometry as geo
-
-shapely = pytest.importorskip("shapely")
-from shapely import affinity  # noqa: E402
 
 KINDS = ("iou_bev", "iou_3d", "giou_bev", "giou_3d")
 FUNCS = {"iou_bev": geo.iou_bev, "iou_3d": geo.iou_3d, "giou_bev": geo.giou_bev, "giou_3d": geo.giou_3d}
