@@ -1,6 +1,7 @@
 """The project's code-health checks, run by the one test command so they stay enforced.
 
-- ruff (lint) over src, tests, benchmarks and scripts, configured in pyproject.toml.
+- ruff (lint) over src, tests, benchmarks and scripts, configured in pyproject.toml;
+- mypy (strict, see [tool.mypy]) over the package.
 
 They need the checkout (pyproject.toml, the sources), as the rest of tests/ does.
 """
@@ -21,4 +22,10 @@ def _run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subpr
 def test_ruff_clean() -> None:
     proc = _run(["ruff", "check", "--no-cache", "src", "tests", "benchmarks", "scripts"], cwd=REPO_ROOT)
     assert proc.returncode == 0, f"ruff check found problems (ruff check --fix fixes some):\n{proc.stdout}{proc.stderr}"
+
+
+def test_mypy_clean() -> None:
+    # Configuration (files, strictness, per-module overrides) is [tool.mypy] in pyproject.toml.
+    proc = _run(["mypy"], cwd=REPO_ROOT)
+    assert proc.returncode == 0, f"mypy found problems:\n{proc.stdout}{proc.stderr}"
 

@@ -22,7 +22,7 @@ from fusion.errors import ConfigurationError, FusionError, NumericalError, Shape
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     # The tracker pulls in the C++ core; load it on first use so `import fusion` stays light.
     if name in ("Tracker", "TrackerConfig", "ClassConfig"):
         from fusion import tracking

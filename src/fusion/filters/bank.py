@@ -229,7 +229,7 @@ class _FilterBank:
         new._skipped_lock = threading.Lock()
         return new
 
-    def __deepcopy__(self, memo: dict) -> _FilterBank:
+    def __deepcopy__(self, memo: dict[int, Any]) -> _FilterBank:
         new = self.__copy__()
         memo[id(self)] = new
         return new
