@@ -3,17 +3,21 @@
 - ruff (lint) over src, tests, benchmarks and scripts, configured in pyproject.toml;
 - mypy (strict, see [tool.mypy]) over the package;
 - stubtest: src/fusion/_core.pyi against the compiled module it describes (regenerate the
-  stubs with the command in the .pyi header when the bindings change).
+  stubs with the command in the .pyi header when the bindings change);
+- one version: ``fusion.__version__`` is the installed distribution's version.
 
 They need the checkout (pyproject.toml, the sources), as the rest of tests/ does.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 import fusion
 
@@ -58,3 +62,15 @@ def test_stubs_match_module(tmp_path: Path) -> None:
         f"src/fusion/_core.pyi does not match the compiled module {root}/fusion/_core*.so; regenerate it "
         "with the command in its header (details: python -m mypy.stubtest fusion._core):\n" + "\n".join(errors))
 
+
+def test_version_is_the_distributions() -> None:
+    # pyproject.toml takes the version from src/fusion/__init__.py (scikit-build-core's regex
+    # provider), so an installed fusion reports the version it was built with.
+    try:
+        dist = importlib.metadata.distribution("fusion")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("fusion is not installed (imported from a source tree)")
+    init = Path(fusion.__file__).resolve()
+    if not any(Path(str(dist.locate_file(f))).resolve() == init for f in dist.files or ()):
+        pytest.skip(f"fusion is imported from {init.parent}, not from the installed distribution")
+    assert fusion.__version__ == dist.version

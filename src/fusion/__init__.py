@@ -19,6 +19,7 @@ The heavy work runs in a C++17 core (``fusion._core``); this package is its nump
 from fusion import errors
 from fusion.errors import ConfigurationError, FusionError, NumericalError, ShapeError
 
+# The one place the version is written: pyproject.toml reads it from here at build time.
 __version__ = "0.1.0"
 
 
