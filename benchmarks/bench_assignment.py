@@ -17,8 +17,13 @@ from __future__ import annotations
 
 import functools
 
+import lap
 import numpy as np
 import pytest
+import scipy.optimize as scipy_opt
+import scipy.sparse as sp
+import scipy.sparse.csgraph as csgraph
+import scipy.spatial as spatial
 
 from fusion.assoc import (
     gated_assignment,
@@ -26,11 +31,6 @@ from fusion.assoc import (
     sparse_assignment,
     sparse_gated_assignment,
 )
-
-scipy_opt = pytest.importorskip("scipy.optimize")
-sp = pytest.importorskip("scipy.sparse")
-csgraph = pytest.importorskip("scipy.sparse.csgraph")
-spatial = pytest.importorskip("scipy.spatial")
 
 DENSE_N = [10, 100, 500, 1000, 2000]
 GATED_N = [100, 1000, 2000]
@@ -61,7 +61,6 @@ def test_dense(benchmark, n: int, solver: str) -> None:
         r, c = benchmark(scipy_opt.linear_sum_assignment, cost)
         total = float(cost[r, c].sum())
     else:
-        lap = pytest.importorskip("lap")
         total, x, _ = benchmark(lap.lapjv, cost, extend_cost=True)
         total = float(cost[np.arange(n), x].sum())
     _same(total, ref)
@@ -111,7 +110,6 @@ def test_gated(benchmark, n: int, solver: str) -> None:
         r, c = benchmark(csgraph.min_weight_full_bipartite_matching, csr)
         _same(float(dense[r, c].sum()), full_ref)
     elif solver == "lap_lapmod":
-        lap = pytest.importorskip("lap")
         total, x, _ = benchmark(lap.lapmod, n, csr.data, csr.indptr, csr.indices)
         _same(float(dense[np.arange(n), x].sum()), full_ref)
     elif solver == "fusion_sparse_gated":
@@ -121,7 +119,6 @@ def test_gated(benchmark, n: int, solver: str) -> None:
         res = benchmark(gated_assignment, dense, GATE)
         _same(_gated_objective(res, n), gated_ref)
     else:
-        lap = pytest.importorskip("lap")
         total, x, _ = benchmark(lap.lapjv, dense, extend_cost=True, cost_limit=GATE)
         matched = x >= 0
         _same(float(dense[np.flatnonzero(matched), x[matched]].sum()) + GATE * (n - matched.sum()),

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import math
 
+import filterpy.kalman as filterpy_kalman
 import numpy as np
 import pytest
 
-filterpy_kalman = pytest.importorskip("filterpy.kalman")
-
-from fusion.filters import KalmanFilter, KalmanFilterBank, UnscentedKalmanFilterBank  # noqa: E402
-from fusion.models import CTRV, CV2D, Position2D, RadarPolar  # noqa: E402
+from fusion.filters import KalmanFilter, KalmanFilterBank, UnscentedKalmanFilterBank
+from fusion.models import CTRV, CV2D, Position2D, RadarPolar
 
 DT = 0.1
 CV = CV2D(sigma_a=1.0)
@@ -59,8 +58,10 @@ def test_kf_object_predict_update(benchmark, impl):
     kf = _configure(make(dim_x=4, dim_z=2))
     ref = _configure(filterpy_kalman.KalmanFilter(dim_x=4, dim_z=2))
     for z in zs:  # same inputs, same result
-        kf.predict(); kf.update(z)
-        ref.predict(); ref.update(z)
+        kf.predict()
+        kf.update(z)
+        ref.predict()
+        ref.update(z)
     np.testing.assert_allclose(np.ravel(kf.x), np.ravel(ref.x), rtol=1e-9)
     z = zs[-1].reshape(2, 1)
 
@@ -101,8 +102,10 @@ def test_kf_bank_predict_update(benchmark, impl):
     if impl == "fusion-bank":
         bank = KalmanFilterBank(CV, Position2D(), n, R=R_CV, P=np.eye(4) * 10.0)
         check = _configure(filterpy_kalman.KalmanFilter(dim_x=4, dim_z=2))
-        bank.predict(DT); bank.update(z)
-        check.predict(); check.update(z[0])
+        bank.predict(DT)
+        bank.update(z)
+        check.predict()
+        check.update(z[0])
         np.testing.assert_allclose(bank.x[0], np.ravel(check.x), rtol=1e-9)
 
         def step():
@@ -191,10 +194,12 @@ def test_ukf_ctrv_radar(benchmark, impl):
         n = UKF_BANK_N
         bank = UnscentedKalmanFilterBank(CTRV_MODEL, RadarPolar(), n, alpha=0.5, R=R_RADAR, x=X0, P=np.eye(5))
         z = np.tile(Z_RADAR, (n, 1))
-        bank.predict(DT); bank.update(z)
+        bank.predict(DT)
+        bank.update(z)
         # Reference with the state-dependent Q evaluated at the predicted mean, as the bank does.
         ref.Q = CTRV_MODEL.Q(CTRV_MODEL.f(X0, DT), DT)
-        ref.predict(); ref.update(Z_RADAR)
+        ref.predict()
+        ref.update(Z_RADAR)
         np.testing.assert_allclose(bank.x[0], ref.x, rtol=1e-6, atol=1e-9)
 
         def step():
@@ -202,7 +207,8 @@ def test_ukf_ctrv_radar(benchmark, impl):
             bank.update(z)
     else:
         n = 1
-        ref.predict(); ref.update(Z_RADAR)
+        ref.predict()
+        ref.update(Z_RADAR)
         assert np.all(np.isfinite(ref.x))
 
         def step():

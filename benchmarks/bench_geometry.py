@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import shapely
+from shapely import affinity
 
 import fusion.geometry as geo
-
-shapely = pytest.importorskip("shapely")
-from shapely import affinity  # noqa: E402
 
 N = 100
 TOL = 1e-9

@@ -8,7 +8,8 @@ Soup components do prediction, gating, association and updates; the same thin M-
 deletion / birth logic wraps every Python implementation.
 
 Each benchmark warms the tracker up for WARMUP frames (untimed, in the pedantic setup), then
-times TIMED frames (Stone Soup at N = 1000: 5 and 2) and checks the result (confirmed tracks within 10% of N, position RMSE).
+times TIMED frames (Stone Soup at N = 1000: 5 and 2) and checks the result (confirmed tracks
+within 10% of N, position RMSE).
 With the repo default ``--benchmark-disable`` each runs once; Stone Soup at N >= 100 (0.1 to
 2 s a frame) only runs with ``--benchmark-enable``. See RESULTS_trackers.md.
 """
@@ -153,8 +154,7 @@ class StoneSoupRunner:
         from stonesoup.hypothesiser.probability import PDAHypothesiser
         from stonesoup.measures import Mahalanobis
         from stonesoup.models.measurement.linear import LinearGaussian
-        from stonesoup.models.transition.linear import (CombinedLinearGaussianTransitionModel,
-                                                        ConstantVelocity)
+        from stonesoup.models.transition.linear import CombinedLinearGaussianTransitionModel, ConstantVelocity
         from stonesoup.predictor.kalman import KalmanPredictor
         from stonesoup.updater.kalman import KalmanUpdater
 
@@ -260,7 +260,6 @@ IMPLS = ["fusion_gnn", "fusion_jpda", "numpy_scipy_gnn", "stonesoup_gnn", "stone
 @pytest.mark.parametrize("impl", IMPLS)
 def test_tracker_frame_time(benchmark, impl, n):
     if impl.startswith("stonesoup"):
-        pytest.importorskip("stonesoup")
         if impl == "stonesoup_jpda" and n > 10:
             pytest.skip("Stone Soup's plain JPDA enumerates all joint hypotheses: N = 10 only")
         if n >= 100 and benchmark.disabled:

@@ -241,13 +241,15 @@ def test_pickling_raises_typed_errors_and_copies_are_independent():
         bank.x = np.arange(12.0).reshape(3, 4)
         bank.update(np.ones((3, 2)))
         bc = copy.deepcopy(bank)
-        same = all(np.array_equal(getattr(bank, k), getattr(bc, k)) for k in ("x", "P", "nis", "log_likelihood", "status"))
+        same = all(np.array_equal(getattr(bank, k), getattr(bc, k))
+                   for k in ("x", "P", "nis", "log_likelihood", "status"))
         bc.predict(1.0)
         out["bank_copy"] = [same, not np.shares_memory(bank.x, bc.x), bool((bank.x != bc.x).any()),
                             bc.R is bank.R or np.array_equal(bc.R, bank.R), bc.on_invalid == bank.on_invalid]
         print(json.dumps(out))
     """)
-    for name in ("Tracker", "PointTracker", "KalmanFilterBank", "ExtendedKalmanFilterBank", "UnscentedKalmanFilterBank"):
+    for name in ("Tracker", "PointTracker", "KalmanFilterBank", "ExtendedKalmanFilterBank",
+                 "UnscentedKalmanFilterBank"):
         assert r[name][0] == "TypeError" and "cannot be pickled" in r[name][1], r[name]
         assert r[name + "._core"][0] == "TypeError", r[name + "._core"]
         assert r[name + "._core/copy"][0] == "TypeError", r[name + "._core/copy"]

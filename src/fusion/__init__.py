@@ -19,10 +19,11 @@ The heavy work runs in a C++17 core (``fusion._core``); this package is its nump
 from fusion import errors
 from fusion.errors import ConfigurationError, FusionError, NumericalError, ShapeError
 
+# The one place the version is written: pyproject.toml reads it from here at build time.
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     # The tracker pulls in the C++ core; load it on first use so `import fusion` stays light.
     if name in ("Tracker", "TrackerConfig", "ClassConfig"):
         from fusion import tracking

@@ -10,15 +10,17 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from fusion.datasets import simulate_radar_drive
+from fusion.datasets import RadarScenario, simulate_radar_drive
 from fusion.filters import ExtendedKalmanFilterBank, KalmanFilter, UnscentedKalmanFilterBank
 from fusion.models import CTRV, CV2D
 
 
-def _run_bank(bank_cls, scenario, **kwargs):
+def _run_bank(bank_cls: type[ExtendedKalmanFilterBank | UnscentedKalmanFilterBank], scenario: RadarScenario,
+              **kwargs: Any) -> tuple[np.ndarray, np.ndarray, float]:
     bank = bank_cls(CTRV(sigma_a=1.5, sigma_yawdd=0.6), scenario.radar, 1, R=scenario.R, **kwargs)
     r, az = scenario.z[0, 0], scenario.z[0, 1]
     bank.x = [r * math.cos(az), r * math.sin(az), 10.0, 0.0, 0.0]
@@ -38,7 +40,7 @@ def _run_bank(bank_cls, scenario, **kwargs):
     return est, nees, time.perf_counter() - t0
 
 
-def _run_cv(scenario):
+def _run_cv(scenario: RadarScenario) -> np.ndarray:
     dt = scenario.dt_s
     cv = CV2D(sigma_a=3.0)
     kf = KalmanFilter(dim_x=4, dim_z=2)
@@ -63,7 +65,8 @@ def _run_cv(scenario):
 
 def run(seed: int = 0, plot: str | None = None) -> int:
     sc = simulate_radar_drive(seed=seed)
-    print(f"fusion demo: {len(sc.z)} radar measurements at {1 / sc.dt_s:.0f} Hz, 20 s drive with two turns (seed {seed})")
+    print(f"fusion demo: {len(sc.z)} radar measurements at {1 / sc.dt_s:.0f} Hz, "
+          f"20 s drive with two turns (seed {seed})")
     rows = []
     results = {}
     for name, cls, kw in [("EKF bank, CTRV + radar", ExtendedKalmanFilterBank, {}),
@@ -80,15 +83,15 @@ def run(seed: int = 0, plot: str | None = None) -> int:
     print(f"{'estimator':<34}{'pos RMSE [m]':>14}{'mean NEES (5 dof)':>20}{'us/step':>10}")
     print(f"{'raw radar, converted to x/y':<34}{rmse_raw:>14.3f}{'':>20}{'':>10}")
     print(f"{'KalmanFilter, CV on converted x/y':<34}{rmse_cv:>14.3f}{'':>20}{'':>10}")
-    for name, rmse, nees, us in rows:
-        print(f"{name:<34}{rmse:>14.3f}{nees:>20.2f}{us:>10.1f}")
+    for name, rmse, mean_nees, us in rows:
+        print(f"{name:<34}{rmse:>14.3f}{mean_nees:>20.2f}{us:>10.1f}")
     print("(NEES near 5 means the filter's covariance matches its real error; first 1 s excluded)")
     if plot:
         _plot(sc, results, cv_est, raw, plot)
     return 0
 
 
-def _plot(sc, results, cv_est, raw, path: str) -> None:
+def _plot(sc: RadarScenario, results: dict[str, np.ndarray], cv_est: np.ndarray, raw: np.ndarray, path: str) -> None:
     try:
         import matplotlib
 

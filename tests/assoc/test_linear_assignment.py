@@ -7,6 +7,9 @@ import threading
 
 import numpy as np
 import pytest
+import scipy.optimize as scipy_opt
+import scipy.sparse as sp
+import scipy.sparse.csgraph as csgraph
 
 from fusion import errors
 from fusion.assoc import (
@@ -15,10 +18,6 @@ from fusion.assoc import (
     sparse_assignment,
     sparse_gated_assignment,
 )
-
-scipy_opt = pytest.importorskip("scipy.optimize")
-sp = pytest.importorskip("scipy.sparse")
-csgraph = pytest.importorskip("scipy.sparse.csgraph")
 
 SHAPES = [(1, 1), (1, 6), (6, 1), (2, 2), (3, 5), (5, 3), (8, 8), (13, 20), (20, 13), (40, 40), (64, 37)]
 
@@ -160,7 +159,7 @@ def _random_sparse(rng: np.random.Generator, n: int, m: int, density: float) -> 
     return dense
 
 
-def _csr(dense: np.ndarray) -> "sp.csr_matrix":
+def _csr(dense: np.ndarray) -> sp.csr_matrix:
     rows, cols = np.nonzero(np.isfinite(dense))
     return sp.csr_matrix((dense[rows, cols], (rows, cols)), shape=dense.shape)
 

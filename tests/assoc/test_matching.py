@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.optimize as so
 
 from fusion.assoc import max_weight_matching
 from fusion.errors import NumericalError, ShapeError
@@ -38,7 +39,6 @@ def test_fast_path_of_disjoint_single_edges() -> None:
 
 
 def test_optimal_total_against_scipy() -> None:
-    so = pytest.importorskip("scipy.optimize")
     rng = np.random.default_rng(3)
     for _ in range(300):
         n, m = rng.integers(1, 12, 2)

@@ -3,16 +3,14 @@ measurements, shape and configuration errors, and covariance health over long ra
 
 from __future__ import annotations
 
-import math
-import warnings
-
 import numpy as np
 import pytest
 
-from _fhelpers import assert_spd
 from fusion.errors import ConfigurationError, NumericalError, ShapeError
 from fusion.filters import ExtendedKalmanFilterBank, KalmanFilter, KalmanFilterBank, UnscentedKalmanFilterBank
 from fusion.models import CA2D, CTRV, CV2D, Position2D, Position3D, RadarPolar
+
+from _fhelpers import assert_spd
 
 DT = 0.1
 N = 20
@@ -52,7 +50,7 @@ def test_kalman_filter_bank_equals_independent_filters():
     R = np.array([[0.5, 0.1], [0.1, 0.3]])
     bank = KalmanFilterBank(CV2D(sigma_a=1.5), Position2D(), size=N, x=x, P=P, R=R)
     filters = _independent_filters(x, P, 1.5, R)
-    for k in range(60):
+    for _ in range(60):
         bank.predict(DT)
         for kf in filters:
             kf.predict()
@@ -246,7 +244,8 @@ def test_covariances_stay_symmetric_and_pd_over_500_random_steps(bank_cls):
     x0[:, 3] = (x0[:, 3] + np.pi) % (2 * np.pi) - np.pi
     P0 = np.diag([4.0, 4.0, 4.0, 0.1, 0.01])
     kw = {"alpha": 0.1} if bank_cls is UnscentedKalmanFilterBank else {}
-    bank = bank_cls(CTRV(sigma_a=1.0, sigma_yawdd=0.5), RadarPolar(), size=n, x=x0, P=P0, R=R_RADAR, on_invalid="skip", **kw)
+    bank = bank_cls(CTRV(sigma_a=1.0, sigma_yawdd=0.5), RadarPolar(), size=n, x=x0, P=P0, R=R_RADAR,
+                    on_invalid="skip", **kw)
     for k in range(500):
         truth = _ctrv_truth_step(truth, DT, rng)
         bank.predict(DT)

@@ -6,11 +6,12 @@ import math
 
 import numpy as np
 import pytest
-from _fhelpers import assert_close, wrap
 from filterpy.kalman import ExtendedKalmanFilter as FpEKF
 
 from fusion.errors import NumericalError, ShapeError
 from fusion.filters import ExtendedKalmanFilter
+
+from _fhelpers import assert_close, wrap
 
 DT = 0.05
 
@@ -182,7 +183,8 @@ def test_SI_before_first_update_and_saver_at_start():
     s.save()  # used to raise LinAlgError: inv of the all-zero S
     ekf.x = np.array([[1.0, 2.0, 1000.0]]).T
     ekf.predict()
-    ekf.update(rb_hx(np.array([[1.0], [0], [1000.0]])) + 0.1, lambda x: rb_jacobian(np.array([[x[0, 0]], [0], [x[2, 0]], [0]]))[:, :3],
+    ekf.update(rb_hx(np.array([[1.0], [0], [1000.0]])) + 0.1,
+               lambda x: rb_jacobian(np.array([[x[0, 0]], [0], [x[2, 0]], [0]]))[:, :3],
                lambda x: rb_hx(np.array([[x[0, 0]], [0], [x[2, 0]]])))
     s.save()
     s.to_array()
@@ -222,7 +224,7 @@ def test_value_semantics_references_keep_their_values():
     names = ("x", "P", "x_prior", "P_prior", "x_post", "P_post", "y", "K", "S", "z")
     kept, snapshots = [], []
     saver = Saver(ours)
-    for k in range(5):
+    for _ in range(5):
         z = rb_hx(ref.x) + 0.05
         ours.predict()
         kept.append({n: getattr(ours, n) for n in ("x", "P", "x_prior", "P_prior")})
@@ -235,7 +237,8 @@ def test_value_semantics_references_keep_their_values():
         saver.save()
     for k, (refs, snap) in enumerate(zip(kept, snapshots)):
         for n in refs:
-            np.testing.assert_array_equal(np.asarray(refs[n], dtype=float), snap[n], err_msg=f"record {k}: {n} changed later")
+            np.testing.assert_array_equal(np.asarray(refs[n], dtype=float), snap[n],
+                                          err_msg=f"record {k}: {n} changed later")
     assert not np.array_equal(kept[1]["x"], kept[-1]["x"])
     saver.to_array()
     assert_close(saver.x[-1], ref.x)
@@ -276,13 +279,15 @@ def test_shapes_match_filterpy(column):
     if column:
         jac, hx, z = range_jacobian, range_hx, np.array([[1105.0]])
     else:
-        jac = lambda x: np.array([[x[0] / math.hypot(x[0], x[2]), 0.0, x[2] / math.hypot(x[0], x[2])]])
+        def jac(x):
+            return np.array([[x[0] / math.hypot(x[0], x[2]), 0.0, x[2] / math.hypot(x[0], x[2])]])
         hx, z = lambda x: math.hypot(x[0], x[2]), np.array([1105.0])
     for f in (ours, ref):
         f.update(z, jac, hx)
     for name in ("x", "y", "z", "K", "S", "SI", "P", "x_post"):
         assert np.shape(getattr(ours, name)) == np.shape(getattr(ref, name)), name
-        assert_close(np.asarray(getattr(ours, name), dtype=float), np.asarray(getattr(ref, name), dtype=float), what=name)
+        assert_close(np.asarray(getattr(ours, name), dtype=float), np.asarray(getattr(ref, name), dtype=float),
+                     what=name)
     for f in (ours, ref):
         f.update(None, jac, hx)
     assert ours.z.shape == ref.z.shape == (1, 1)

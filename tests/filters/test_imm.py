@@ -7,7 +7,6 @@ import math
 
 import numpy as np
 import pytest
-from _fhelpers import assert_close, assert_spd
 from filterpy.kalman import IMMEstimator as FpIMM
 from filterpy.kalman import KalmanFilter as FpKalmanFilter
 
@@ -21,6 +20,8 @@ from fusion.filters import (
     LinearStateMap,
 )
 from fusion.models import CA2D, CTRV, CV2D
+
+from _fhelpers import assert_close, assert_spd
 
 DT = 0.1
 
@@ -187,7 +188,8 @@ def test_cv_plus_ctrv_with_nonlinear_state_maps():
     truth, zs, flags = _manoeuvre_truth(rng, "turn")
     x0cv = [0.0, 0.0, 10.0, 0.0]
     imm = IMMEstimator(
-        [_cv_filter(KalmanFilter, 0.2, x0cv, R=0.25), _CtrvEKF(CTRV(sigma_a=0.5, sigma_yawdd=1.0), [0.0, 0.0, 10.0, 0.0, 0.0], R=0.25)],
+        [_cv_filter(KalmanFilter, 0.2, x0cv, R=0.25),
+         _CtrvEKF(CTRV(sigma_a=0.5, sigma_yawdd=1.0), [0.0, 0.0, 10.0, 0.0, 0.0], R=0.25)],
         mu=[0.9, 0.1],
         M=[[0.95, 0.05], [0.05, 0.95]],
         state_maps={(0, 1): CVToCTRV(), (1, 0): CTRVToCV()},
@@ -221,7 +223,8 @@ def test_state_maps_round_trip_and_jacobians():
 
 def test_missing_state_map_for_different_sizes_raises():
     with pytest.raises(ConfigurationError, match=r"state_maps\[\(0, 1\)\]"):
-        IMMEstimator([_cv_filter(KalmanFilter, 1.0, np.zeros(4)), _ca_filter(1.0, np.zeros(6))], [0.5, 0.5], np.full((2, 2), 0.5))
+        IMMEstimator([_cv_filter(KalmanFilter, 1.0, np.zeros(4)), _ca_filter(1.0, np.zeros(6))], [0.5, 0.5],
+                     np.full((2, 2), 0.5))
     with pytest.raises(ConfigurationError):  # only one direction given
         IMMEstimator([_cv_filter(KalmanFilter, 1.0, np.zeros(4)), _ca_filter(1.0, np.zeros(6))], [0.5, 0.5],
                      np.full((2, 2), 0.5), state_maps={(0, 1): LinearStateMap(np.eye(6, 4))})

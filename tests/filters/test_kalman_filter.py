@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 from filterpy.kalman import KalmanFilter as FpKalmanFilter
 
-from _fhelpers import assert_close, random_spd
 from fusion.errors import NumericalError, ShapeError
 from fusion.filters import KalmanFilter
+
+from _fhelpers import assert_close, random_spd
 
 CASES = [  # (dim_x, dim_z, dim_u, seed)
     (2, 1, 0, 1),
@@ -315,8 +316,10 @@ def test_control_input_filterpy_style_and_pickling():
     ref.B = kf.B.copy()
     assert kf.dim_u == ref.dim_u == 0  # as filterpy: dim_u is the constructor argument
     for k in range(5):
-        kf.predict(u=np.array([[2.0]])); kf.update(np.array([0.3 * k]))
-        ref.predict(u=np.array([[2.0]])); ref.update(np.array([0.3 * k]))  # column u: filterpy broadcasts a 1-D one
+        kf.predict(u=np.array([[2.0]]))
+        kf.update(np.array([0.3 * k]))
+        ref.predict(u=np.array([[2.0]]))  # column u: filterpy broadcasts a 1-D one
+        ref.update(np.array([0.3 * k]))
     np.testing.assert_allclose(kf.x, ref.x, rtol=1e-12)
     kf.tag = "track 7"
     for clone in (copy.deepcopy(kf), pickle.loads(pickle.dumps(kf))):

@@ -42,7 +42,8 @@ def cv_pair(dim_z: int = 2, one_d: bool = False, seed: int = 0):
 
 
 def run_subprocess(code: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                          timeout=timeout)
 
 
 # ---------------------------------------------------------------- memory safety
@@ -115,7 +116,8 @@ def test_imm_history_records_real_values():
 # ---------------------------------------------------------------- value semantics
 def test_kept_references_keep_their_values_like_filterpy():
     ours, ref, zs = cv_pair()
-    kept = {id(kf): {"x": [], "P": [], "x_prior": [], "P_prior": [], "y": [], "S": [], "K": [], "z": []} for kf in (ours, ref)}
+    kept = {id(kf): {"x": [], "P": [], "x_prior": [], "P_prior": [], "y": [], "S": [], "K": [], "z": []}
+            for kf in (ours, ref)}
     for z in zs:
         for kf in (ours, ref):
             kf.predict()
@@ -145,7 +147,8 @@ def test_saver_records_each_step_like_filterpy():
     for s in savers:
         s.to_array()
     for name in ("x", "P", "x_prior", "P_post", "y", "K", "S"):
-        np.testing.assert_allclose(getattr(savers[0], name), getattr(savers[1], name), rtol=1e-9, atol=1e-12, err_msg=name)
+        np.testing.assert_allclose(getattr(savers[0], name), getattr(savers[1], name), rtol=1e-9, atol=1e-12,
+                                   err_msg=name)
     np.testing.assert_allclose(savers[0].log_likelihood[1:], savers[1].log_likelihood[1:], rtol=1e-9)
     np.testing.assert_allclose(savers[0].mahalanobis[1:], savers[1].mahalanobis[1:], rtol=1e-9)
 

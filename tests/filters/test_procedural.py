@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _fhelpers import assert_close, assert_spd, random_spd
 from filterpy import kalman as fp
 from filterpy.common import Q_discrete_white_noise
 
 from fusion import filters as ff
 from fusion.errors import NumericalError, ShapeError
+
+from _fhelpers import assert_close, assert_spd, random_spd
 
 
 def assert_same(ours, ref, what="", rtol=1e-9):
@@ -28,13 +29,19 @@ def assert_same(ours, ref, what="", rtol=1e-9):
 PREDICT_CASES = {
     "all scalars": {"x": 10.0, "P": 3.0, "u": 1.0, "Q": 2.0**2},
     "(1,) x, (1,1) P, scalar Q": {"x": np.array([10.0]), "P": np.array([[3.0]]), "Q": 4.0},
-    "(2,) x, F, Q matrix": {"x": np.array([1.0, 2.0]), "P": np.diag([1.0, 2.0]), "F": np.array([[1.0, 1.0], [0.0, 1.0]]), "Q": np.eye(2) * 0.1},
-    "(2,1) x, scalar Q to every element": {"x": np.array([[1.0], [2.0]]), "P": np.eye(2), "F": np.array([[1.0, 1.0], [0.0, 1.0]]), "Q": 0.1},
+    "(2,) x, F, Q matrix": {"x": np.array([1.0, 2.0]), "P": np.diag([1.0, 2.0]),
+                            "F": np.array([[1.0, 1.0], [0.0, 1.0]]), "Q": np.eye(2) * 0.1},
+    "(2,1) x, scalar Q to every element": {"x": np.array([[1.0], [2.0]]), "P": np.eye(2),
+                                           "F": np.array([[1.0, 1.0], [0.0, 1.0]]), "Q": 0.1},
     "default F with scalar u": {"x": np.array([1.0, 2.0]), "P": np.eye(2), "u": 0.5, "Q": 0.0},
-    "B u with (2,) x": {"x": np.array([1.0, 2.0]), "P": np.eye(2), "F": np.array([[1.0, 0.1], [0.0, 1.0]]), "B": np.array([[0.005], [0.1]]), "u": np.array([2.0])},
-    "B u with (2,1) x and (1,1) u": {"x": np.array([[1.0], [2.0]]), "P": np.eye(2), "B": np.array([[0.005], [0.1]]), "u": np.array([[2.0]])},
-    "fading memory": {"x": np.array([1.0, 2.0]), "P": random_spd(np.random.default_rng(1), 2), "F": np.array([[1.0, 1.0], [0.0, 1.0]]), "Q": np.eye(2), "alpha": 1.02},
-    "scalar P with matrix F": {"x": np.array([1.0, 2.0]), "P": 2.0, "F": np.array([[1.0, 1.0], [0.0, 1.0]]), "Q": np.eye(2)},
+    "B u with (2,) x": {"x": np.array([1.0, 2.0]), "P": np.eye(2), "F": np.array([[1.0, 0.1], [0.0, 1.0]]),
+                        "B": np.array([[0.005], [0.1]]), "u": np.array([2.0])},
+    "B u with (2,1) x and (1,1) u": {"x": np.array([[1.0], [2.0]]), "P": np.eye(2), "B": np.array([[0.005], [0.1]]),
+                                     "u": np.array([[2.0]])},
+    "fading memory": {"x": np.array([1.0, 2.0]), "P": random_spd(np.random.default_rng(1), 2),
+                      "F": np.array([[1.0, 1.0], [0.0, 1.0]]), "Q": np.eye(2), "alpha": 1.02},
+    "scalar P with matrix F": {"x": np.array([1.0, 2.0]), "P": 2.0, "F": np.array([[1.0, 1.0], [0.0, 1.0]]),
+                               "Q": np.eye(2)},
 }
 
 
@@ -69,17 +76,23 @@ UPDATE_CASES = {
     "(1,1) x, H=None, (1,1) R": {"x": np.array([[11.0]]), "P": np.array([[7.0]]), "z": 12.0, "R": np.array([[12.25]])},
     "scalar H": {"x": np.array([11.0]), "P": np.array([[7.0]]), "z": [24.0], "R": 2.0, "H": 2.0},
     "scalar x, 2-D H": {"x": np.float64(11.0), "P": 7.0, "z": 12.0, "R": 12.25, "H": np.array([[1.0]])},
-    "(1,) x, 2-D H and R": {"x": np.array([10.0]), "P": np.array([[7.0]]), "z": 12.0, "H": np.array([[1.0]]), "R": np.array([[3.5**2]])},
-    "(2,) x, z list": {"x": np.array([1.0, 0.0]), "P": np.diag([1.0, 1.0]), "z": [1], "R": np.array([[1.0]]), "H": np.array([[1.0, 0.0]])},
-    "(2,1) x, scalar z": {"x": np.array([[1.0], [0.5]]), "P": np.diag([4.0, 1.0]), "z": 2.0, "R": np.array([[1.0]]), "H": np.array([[1.0, 0.0]])},
+    "(1,) x, 2-D H and R": {"x": np.array([10.0]), "P": np.array([[7.0]]), "z": 12.0, "H": np.array([[1.0]]),
+                            "R": np.array([[3.5**2]])},
+    "(2,) x, z list": {"x": np.array([1.0, 0.0]), "P": np.diag([1.0, 1.0]), "z": [1], "R": np.array([[1.0]]),
+                       "H": np.array([[1.0, 0.0]])},
+    "(2,1) x, scalar z": {"x": np.array([[1.0], [0.5]]), "P": np.diag([4.0, 1.0]), "z": 2.0, "R": np.array([[1.0]]),
+                          "H": np.array([[1.0, 0.0]])},
     "(4,) x, (2,) z, scalar R to every element": {
-        "x": np.array([1.0, 2.0, 0.0, -1.0]), "P": random_spd(np.random.default_rng(2), 4), "z": np.array([1.5, 0.2]), "R": 0.5, "H": np.eye(2, 4)
+        "x": np.array([1.0, 2.0, 0.0, -1.0]), "P": random_spd(np.random.default_rng(2), 4), "z": np.array([1.5, 0.2]),
+        "R": 0.5, "H": np.eye(2, 4),
     },
     "(4,1) x, (2,1) z, full R": {
-        "x": np.array([[1.0], [2.0], [0.0], [-1.0]]), "P": random_spd(np.random.default_rng(3), 4), "z": np.array([[1.5], [0.2]]),
+        "x": np.array([[1.0], [2.0], [0.0], [-1.0]]), "P": random_spd(np.random.default_rng(3), 4),
+        "z": np.array([[1.5], [0.2]]),
         "R": random_spd(np.random.default_rng(4), 2), "H": np.array([[1.0, 0.0, 0.5, 0.0], [0.0, 1.0, 0.0, -0.3]]),
     },
-    "(4,) x, (1, 2) z": {"x": np.zeros(4), "P": np.eye(4), "z": np.array([[1.0, 2.0]]), "R": np.eye(2), "H": np.eye(2, 4)},
+    "(4,) x, (1, 2) z": {"x": np.zeros(4), "P": np.eye(4), "z": np.array([[1.0, 2.0]]), "R": np.eye(2),
+                         "H": np.eye(2, 4)},
     "scalar P with (3,) x": {"x": np.zeros(3), "P": 2.0, "z": [1.0, 1.0], "R": np.eye(2), "H": np.eye(2, 3)},
 }
 
@@ -152,7 +165,8 @@ def test_update_errors_are_typed_and_name_the_argument():
         ff.update(x, P, [1.0, 2.0], np.eye(2), H=np.eye(2))
     with pytest.raises(ShapeError, match=r"1-D H .* x has shape \(3,\)"):
         ff.update(x, P, 1.0, 1.0)  # H=None is [1]: a one-element state only (filterpy: a bare numpy ValueError)
-    with pytest.raises(ShapeError, match=r"P must be a scalar or of shape \(3, 3\) for x of shape \(3,\), but got shape \(2, 2\)"):
+    with pytest.raises(ShapeError,
+                       match=r"P must be a scalar or of shape \(3, 3\) for x of shape \(3,\), but got shape \(2, 2\)"):
         ff.update(x, np.eye(2), [1.0], np.eye(1), H=np.eye(1, 3))
     with pytest.raises(ShapeError, match=r"z must have 2 elements .* but got shape \(3,\)"):
         ff.update(x, P, [1.0, 2.0, 3.0], np.eye(2), H=np.eye(2, 3))
@@ -164,7 +178,8 @@ def test_update_errors_are_typed_and_name_the_argument():
         ff.update(x, P, [np.nan], np.eye(1), H=np.eye(1, 3))
     with pytest.raises(NumericalError, match="not positive definite"):
         ff.update(x, P, [1.0], -np.eye(1) * 5.0, H=np.eye(1, 3))
-    with pytest.raises(ShapeError, match=r"F must be a scalar or of shape \(3, 3\) for x of shape \(3,\), but got shape \(2, 2\)"):
+    with pytest.raises(ShapeError,
+                       match=r"F must be a scalar or of shape \(3, 3\) for x of shape \(3,\), but got shape \(2, 2\)"):
         ff.predict(x, P, F=np.eye(2))
     with pytest.raises(ShapeError, match=r"Q must be a scalar or of shape \(3, 3\)"):
         ff.predict(x, P, Q=np.ones(3))

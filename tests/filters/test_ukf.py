@@ -9,17 +9,6 @@ import math
 import numpy as np
 import pytest
 import scipy.linalg
-from _fhelpers import (
-    assert_close,
-    circular_mean_fn,
-    ctrv_f,
-    ctrv_Q,
-    radar_h,
-    random_spd,
-    simulate_ctrv_truth,
-    wrap_angle,
-    wrapped_residual_fn,
-)
 from filterpy.kalman import ExtendedKalmanFilter as FpEKF
 from filterpy.kalman import MerweScaledSigmaPoints as FpPoints
 from filterpy.kalman import UnscentedKalmanFilter as FpUKF
@@ -34,11 +23,24 @@ from fusion.filters import (
 )
 from fusion.models import CTRV, RadarPolar
 
+from _fhelpers import (
+    assert_close,
+    circular_mean_fn,
+    ctrv_f,
+    ctrv_Q,
+    radar_h,
+    random_spd,
+    simulate_ctrv_truth,
+    wrap_angle,
+    wrapped_residual_fn,
+)
+
 DT = 0.1
 
 
 # ------------------------------------------------------------------ sigma points and weights
-@pytest.mark.parametrize("n,alpha,beta,kappa", [(1, 0.1, 2.0, 0.0), (4, 1e-3, 2.0, 0.0), (5, 0.5, 2.0, -2.0), (7, 1.0, 0.0, 3.0)])
+@pytest.mark.parametrize("n,alpha,beta,kappa",
+                         [(1, 0.1, 2.0, 0.0), (4, 1e-3, 2.0, 0.0), (5, 0.5, 2.0, -2.0), (7, 1.0, 0.0, 3.0)])
 def test_weights_equal_filterpy_exactly(n, alpha, beta, kappa):
     ours, ref = MerweScaledSigmaPoints(n, alpha, beta, kappa), FpPoints(n, alpha, beta, kappa)
     np.testing.assert_array_equal(ours.Wm, ref.Wm)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import shapely
 
 from fusion.errors import NumericalError, ShapeError
 from fusion.geometry import ioa_2d, iou_2d
-
-shapely = pytest.importorskip("shapely")
 
 
 def test_hand_computed() -> None:

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import shapely
+from shapely import affinity
 
 import fusion.errors
 import fusion.geometry as geo
-
-shapely = pytest.importorskip("shapely")
-from shapely import affinity  # noqa: E402
 
 KINDS = ("iou_bev", "iou_3d", "giou_bev", "giou_3d")
 FUNCS = {"iou_bev": geo.iou_bev, "iou_3d": geo.iou_3d, "giou_bev": geo.giou_bev, "giou_3d": geo.giou_3d}
@@ -205,7 +204,7 @@ def test_invariant_to_moving_both_boxes_together(kind):
         shift = rng.uniform(-100.0, 100.0, 3)
         c, s = np.cos(theta), np.sin(theta)
 
-        def move(q):
+        def move(q, c=c, s=s, shift=shift, theta=theta):
             out = q.copy()
             out[:, 0] = c * q[:, 0] - s * q[:, 1] + shift[0]
             out[:, 1] = s * q[:, 0] + c * q[:, 1] + shift[1]

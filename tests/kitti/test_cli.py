@@ -13,7 +13,8 @@ def test_cli_eval(kitti_train: Path, tmp_path: Path, capsys) -> None:
     (tmp_path / "res" / "0017.txt").write_bytes((kitti_train / "labels" / "0017.txt").read_bytes())
     (tmp_path / "seqmap").write_text("0017 empty 000000 000145\n")
     rc = eval_main(["--labels", str(kitti_train / "labels"), "--results", str(tmp_path / "res"),
-                    "--seqmap", str(tmp_path / "seqmap"), "--category", "pedestrian", "--json", str(tmp_path / "o.json")])
+                    "--seqmap", str(tmp_path / "seqmap"), "--category", "pedestrian",
+                    "--json", str(tmp_path / "o.json")])
     assert rc == 0
     out = capsys.readouterr().out
     assert "sAMOTA" in out and "pedestrian" in out and "100.00" in out

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+import trackeval
 
 from fusion.kitti.io import TrackRows, read_labels, write_results
 from fusion.kitti.metrics import evaluate_sequences
-
-trackeval = pytest.importorskip("trackeval")
 
 SEQS = ("0000", "0005", "0017")
 METRICS = {"HOTA": ("HOTA", "HOTA"), "DetA": ("HOTA", "DetA"), "AssA": ("HOTA", "AssA"),

@@ -10,6 +10,7 @@ import io
 
 import numpy as np
 import pytest
+import trackeval
 
 from fusion.errors import ConfigurationError, NumericalError, ShapeError
 from fusion.metrics import (
@@ -22,8 +23,6 @@ from fusion.metrics import (
     identity_combine,
     identity_sequence,
 )
-
-trackeval = pytest.importorskip("trackeval")
 
 
 def _seq(gt: list[list[int]], tr: list[list[int]], sim: list[list[list[float]]] | float = 1.0) -> SequenceData:

@@ -155,7 +155,8 @@ def test_turn_models_continuous_across_the_series_switch(model):
         lo, hi = x.copy(), x.copy()
         lo[4], hi[4] = 0.99999e-2, 1.00001e-2  # |w dt| just below and above 1e-3
         np.testing.assert_allclose(model.f(lo, dt), model.f(hi, dt), rtol=0, atol=1e-6 * (1 + np.abs(x).max()))
-        np.testing.assert_allclose(model.jacobian(lo, dt), model.jacobian(hi, dt), rtol=0, atol=1e-6 * (1 + np.abs(x).max()))
+        np.testing.assert_allclose(model.jacobian(lo, dt), model.jacobian(hi, dt), rtol=0,
+                                   atol=1e-6 * (1 + np.abs(x).max()))
 
 
 @pytest.mark.parametrize("model", ALL_MOTIONS, ids=lambda m: type(m).__name__)
@@ -168,7 +169,8 @@ def test_Q_symmetric_psd_and_kinematics_jacobian(model):
         k, J = model.kinematics(x)
         assert k.shape == (6,) and J.shape == (6, x.size)
         h = 1e-6
-        Jfd = np.column_stack([(model.kinematics(x + h * e)[0] - model.kinematics(x - h * e)[0]) / (2 * h) for e in np.eye(x.size)])
+        Jfd = np.column_stack([(model.kinematics(x + h * e)[0] - model.kinematics(x - h * e)[0]) / (2 * h)
+                               for e in np.eye(x.size)])
         np.testing.assert_allclose(J, Jfd, rtol=1e-6, atol=1e-7)
 
 
@@ -177,7 +179,8 @@ def test_ctrv_Q_hand_computed():
     dt, sa, sy = 0.2, 2.0, 0.5
     h = dt * dt / 2
     G = np.array([[h * math.cos(0.3), 0], [h * math.sin(0.3), 0], [dt, 0], [0, h], [0, dt]])
-    np.testing.assert_allclose(CTRV(sigma_a=sa, sigma_yawdd=sy).Q(x, dt), G @ np.diag([sa**2, sy**2]) @ G.T, rtol=1e-14, atol=1e-18)
+    np.testing.assert_allclose(CTRV(sigma_a=sa, sigma_yawdd=sy).Q(x, dt), G @ np.diag([sa**2, sy**2]) @ G.T,
+                               rtol=1e-14, atol=1e-18)
 
 
 # ------------------------------------------------------------------ sensors

@@ -70,7 +70,8 @@ def fetch_sdist(version: str) -> Path:
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     found = sorted(p for p in dest.iterdir() if p.name.startswith("filterpy-") and p.suffix in (".gz", ".zip"))
     if proc.returncode != 0 or not found:
-        raise SuiteUnavailable(f"could not download filterpy=={version}'s source distribution: {proc.stderr.strip()[-500:]}")
+        raise SuiteUnavailable(f"could not download filterpy=={version}'s source distribution: "
+                               f"{proc.stderr.strip()[-500:]}")
     return found[0]
 
 
@@ -239,7 +240,8 @@ def prepare(workdir: Path, pure: bool = False) -> list[Path]:
     return dirs
 
 
-def run(workdir: Path, pure: bool = False, select: list[str] | None = None, timeout: float = 900) -> dict[str, dict[str, object]]:
+def run(workdir: Path, pure: bool = False, select: list[str] | None = None,
+        timeout: float = 900) -> dict[str, dict[str, object]]:
     """Run the (rewritten) suite; returns {nodeid: {outcome, exercised, message}}."""
     dirs = prepare(workdir, pure)
     results = workdir / "results.json"
@@ -256,10 +258,12 @@ def run(workdir: Path, pure: bool = False, select: list[str] | None = None, time
     args += [str(workdir / s) for s in select] if select else [str(d) for d in dirs]
     proc = subprocess.run(args, cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
     if not results.exists():
-        raise RuntimeError(f"filterpy's suite did not report (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        raise RuntimeError(f"filterpy's suite did not report (exit {proc.returncode}):\n"
+                           f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     data: dict[str, dict[str, object]] = json.loads(results.read_text())
     if proc.returncode not in (0, 1):
-        raise RuntimeError(f"filterpy's suite crashed (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        raise RuntimeError(f"filterpy's suite crashed (exit {proc.returncode}):\n"
+                           f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return data
 
 

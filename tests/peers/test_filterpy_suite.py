@@ -46,7 +46,8 @@ def test_the_redirect_reaches_fusion(suite_results):
 
 def test_filterpy_suite_passes_against_fusion(suite_results):
     ours = suite_results["fusion"]
-    failed = {k: v for k, v in ours.items() if v["exercised"] and v["outcome"] != "passed" and k not in KNOWN_PEER_FAILURES}
+    failed = {k: v for k, v in ours.items()
+              if v["exercised"] and v["outcome"] != "passed" and k not in KNOWN_PEER_FAILURES}
     report = "\n\n".join(f"==== {k}\n{str(v['message'])[-2500:]}" for k, v in failed.items())
     assert not failed, f"{len(failed)} of filterpy's tests fail against fusion:\n{report}"
 
@@ -74,7 +75,8 @@ def test_import_rewriting_keeps_the_rest_from_filterpy():
     out, redirected = filterpy_suite.rewrite_imports(src)
     assert sorted(redirected) == ["KalmanFilter", "UnscentedKalmanFilter"]
     assert "from filterpy.kalman import FixedLagSmoother as FLS\nfrom _fusion_redirect import KalmanFilter\n" in out
-    assert "    from filterpy.kalman import JulierSigmaPoints\n    from _fusion_redirect import UnscentedKalmanFilter as UKF\n" in out
+    assert ("    from filterpy.kalman import JulierSigmaPoints\n"
+            "    from _fusion_redirect import UnscentedKalmanFilter as UKF\n") in out
     assert "from filterpy.common import Saver" in out
     compile(out, "<rewritten>", "exec")
 

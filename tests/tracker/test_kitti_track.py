@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
-
 from fusion.kitti.metrics import evaluate_kitti
 from fusion.kitti.track import track_main
 

@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 
 from fusion.datasets.point_targets import simulate_point_targets
-from fusion.metrics import match_ids, ospa
 from fusion.errors import ConfigurationError, NumericalError, ShapeError
-from fusion.tracking.point_tracker import (POINT_TRACK_DTYPE, PointTracker, PointTrackerConfig,
-                                           jpda_marginals)
+from fusion.metrics import match_ids, ospa
+from fusion.tracking.point_tracker import POINT_TRACK_DTYPE, PointTracker, PointTrackerConfig, jpda_marginals
 
 FRAME = 100_000_000
 
@@ -146,7 +145,8 @@ def test_jpda_tracker_two_tracks_two_measurements_match_hand_computation():
             y = z[j] - H @ x
             d2 = y @ np.linalg.solve(S, y)
             assert d2 <= cfg.gate_chi2
-            L[t, j] = cfg.prob_detection * np.exp(-0.5 * d2) / (2 * np.pi * np.sqrt(np.linalg.det(S))) / cfg.clutter_density
+            L[t, j] = (cfg.prob_detection * np.exp(-0.5 * d2) / (2 * np.pi * np.sqrt(np.linalg.det(S)))
+                       / cfg.clutter_density)
         xs.append(x), Ps.append(P), Ss.append(S)
     m = np.array([miss, miss])
     total = (m[0] * m[1] + L[0, 0] * m[1] + L[0, 1] * m[1] + m[0] * L[1, 0] + m[0] * L[1, 1]

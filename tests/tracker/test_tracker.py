@@ -9,8 +9,18 @@ import numpy as np
 import pytest
 
 from fusion.errors import ConfigurationError, NumericalError, ShapeError
-from fusion.tracking import (COASTING, CONFIRMED, DETECTION_DTYPE, TENTATIVE, TRACK_DTYPE, ClassConfig,
-                             TimestampError, Tracker, TrackerConfig, make_detections)
+from fusion.tracking import (
+    COASTING,
+    CONFIRMED,
+    DETECTION_DTYPE,
+    TENTATIVE,
+    TRACK_DTYPE,
+    ClassConfig,
+    TimestampError,
+    Tracker,
+    TrackerConfig,
+    make_detections,
+)
 
 FRAME_NS = 100_000_000
 

@@ -27,9 +27,9 @@ class PointScenario:
 
     t_ns: np.ndarray
     truth: np.ndarray
-    measurements: list
-    is_clutter: list
-    area: tuple
+    measurements: list[np.ndarray]
+    is_clutter: list[np.ndarray]
+    area: tuple[float, float, float, float]
     sigma_meas: float
     sigma_a: float
     prob_detection: float

@@ -217,7 +217,8 @@ class _FilterBank:
             before = self.skipped
             self.skipped += count
         if before < _WARN_FIRST or before // _WARN_EVERY != self.skipped // _WARN_EVERY:
-            warnings.warn(f"{type(self).__name__}.{what}{where}: {count} skipped, {self.skipped} in total", RuntimeWarning, stacklevel=3)
+            warnings.warn(f"{type(self).__name__}.{what}{where}: {count} skipped, {self.skipped} in total",
+                          RuntimeWarning, stacklevel=3)
 
     def __copy__(self) -> _FilterBank:
         """An independent bank with this one's state (x, P, nis, log_likelihood, status,
@@ -228,7 +229,7 @@ class _FilterBank:
         new._skipped_lock = threading.Lock()
         return new
 
-    def __deepcopy__(self, memo: dict) -> _FilterBank:
+    def __deepcopy__(self, memo: dict[int, Any]) -> _FilterBank:
         new = self.__copy__()
         memo[id(self)] = new
         return new
@@ -282,5 +283,6 @@ class UnscentedKalmanFilterBank(_FilterBank):
 
     _prefix = "Ukf"
 
-    def __init__(self, motion: Any, sensor: Any, size: int, *, alpha: float = 1e-3, beta: float = 2.0, kappa: float = 0.0, **kwargs: Any) -> None:
+    def __init__(self, motion: Any, sensor: Any, size: int, *, alpha: float = 1e-3, beta: float = 2.0,
+                 kappa: float = 0.0, **kwargs: Any) -> None:
         super().__init__(motion, sensor, size, alpha=alpha, beta=beta, kappa=kappa, **kwargs)

@@ -86,7 +86,8 @@ class ExtendedKalmanFilter(InnovationStatistics):
             Q = self.Q
             shape = Q.shape if type(Q) is np.ndarray else np.shape(Q)
             if shape != (self.dim_x, self.dim_x) and shape != ():
-                raise ShapeError(f"ExtendedKalmanFilter.predict: Q must be a scalar or of shape ({self.dim_x}, {self.dim_x}), but got {shape}")
+                raise ShapeError(f"ExtendedKalmanFilter.predict: Q must be a scalar or of shape "
+                                 f"({self.dim_x}, {self.dim_x}), but got {shape}")
             P = self.F @ self.P @ self.F.T + Q
             self.P = 0.5 * (P + P.T)
             self.x_prior, self.P_prior = np.copy(self.x), np.copy(self.P)
@@ -137,7 +138,8 @@ class ExtendedKalmanFilter(InnovationStatistics):
             self.x_post, self.P_post = self.x.copy(), self.P.copy()
 
     def predict_update(
-        self, z: Any, HJacobian: Callable[..., Any], Hx: Callable[..., Any], args: Any = (), hx_args: Any = (), u: Any = 0
+        self, z: Any, HJacobian: Callable[..., Any], Hx: Callable[..., Any], args: Any = (), hx_args: Any = (),
+        u: Any = 0,
     ) -> None:
         """Predict then update in one call (filterpy's predict_update; see the class notes)."""
         with self._lock:

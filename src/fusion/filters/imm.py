@@ -37,7 +37,8 @@ class StateMap:
     def map(self, x: np.ndarray, P: np.ndarray, n_target: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         raise NotImplementedError
 
-    def apply(self, x: np.ndarray, P: np.ndarray, x_target: np.ndarray, P_target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def apply(self, x: np.ndarray, P: np.ndarray, x_target: np.ndarray,
+              P_target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Source (x, P) in the target's space, missing components from (x_target, P_target)."""
         n = x_target.size
         xm, Pm, defined = self.map(x, P, n)
@@ -128,7 +129,8 @@ def _wrap(a: np.ndarray) -> np.ndarray:
     return (a + np.pi) % (2.0 * np.pi) - np.pi
 
 
-def _moment_match(weights: np.ndarray, parts: list[tuple[np.ndarray, np.ndarray]], angles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _moment_match(weights: np.ndarray, parts: list[tuple[np.ndarray, np.ndarray]],
+                  angles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and covariance of a Gaussian mixture; angular components are averaged as wrapped
     offsets from the first component, so headings near +pi and -pi mix to +-pi, not 0."""
     ref = parts[0][0]
@@ -212,7 +214,8 @@ class IMMEstimator:
         if not np.allclose(self.M.sum(axis=1), 1.0):
             raise ConfigurationError("IMMEstimator: every row of M must sum to 1")
         if not np.all(np.isfinite(mu)) or np.any(mu < 0) or not mu.sum() > 0:
-            raise ConfigurationError(f"IMMEstimator: mu must be non-negative mode probabilities with a positive sum, got {mu}")
+            raise ConfigurationError(
+                f"IMMEstimator: mu must be non-negative mode probabilities with a positive sum, got {mu}")
         self.mu = mu / mu.sum()  # normalised, as filterpy
         sizes = [_state_of(f)[0].size for f in self.filters]
         self._maps: dict[tuple[int, int], StateMap] = {}
@@ -234,7 +237,8 @@ class IMMEstimator:
             self._angles[j][list(smap.target_angles)] = True
         self.output_model = int(np.argmax(sizes)) if output_model is None else output_model
         n_out = sizes[self.output_model]
-        self.x: np.ndarray = np.zeros((n_out, 1)) if _state_of(self.filters[self.output_model])[1] == (n_out, 1) else np.zeros(n_out)
+        column = _state_of(self.filters[self.output_model])[1] == (n_out, 1)
+        self.x: np.ndarray = np.zeros((n_out, 1)) if column else np.zeros(n_out)
         self.P = np.zeros((n_out, n_out))
         self.likelihood = np.zeros(self.N)
         self.omega = np.zeros((self.N, self.N))
@@ -243,7 +247,8 @@ class IMMEstimator:
         self.x_prior, self.P_prior = self.x.copy(), self.P.copy()
         self.x_post, self.P_post = self.x.copy(), self.P.copy()
 
-    def _to(self, i: int, j: int, x: np.ndarray, P: np.ndarray, xj: np.ndarray, Pj: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _to(self, i: int, j: int, x: np.ndarray, P: np.ndarray, xj: np.ndarray,
+            Pj: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if i == j:
             return x, P
         return self._maps[(i, j)].apply(x, P, xj, Pj)

@@ -63,7 +63,8 @@ def _square(value: Any, n: int, name: str, x_shape: tuple[int, ...], what: str) 
     a = np.asarray(value, dtype=float)
     if a.ndim == 0 or a.shape == (n, n):
         return a
-    raise ShapeError(f"{what}: {name} must be a scalar or of shape ({n}, {n}) for x of shape {x_shape}, but got shape {a.shape}")
+    raise ShapeError(f"{what}: {name} must be a scalar or of shape ({n}, {n}) for x of shape {x_shape}, "
+                     f"but got shape {a.shape}")
 
 
 def _transition(x: Any, F: Any, u: Any, B: Any, what: str) -> tuple[np.ndarray, np.ndarray, int]:
@@ -93,8 +94,8 @@ def _measurement_matrix(H: Any, n: int, x_shape: tuple[int, ...], what: str) -> 
     if Ha.ndim == 1:
         if n != 1 or Ha.size != 1:
             raise ShapeError(
-                f"{what}: a 1-D H (shape {Ha.shape}) is only defined for a one-element state, but x has shape {x_shape}; "
-                f"give H as (m, {n})"
+                f"{what}: a 1-D H (shape {Ha.shape}) is only defined for a one-element state, "
+                f"but x has shape {x_shape}; give H as (m, {n})"
             )
         return Ha.reshape(1, 1), True
     if Ha.ndim == 2 and Ha.shape[1] == n:
@@ -105,7 +106,8 @@ def _measurement_matrix(H: Any, n: int, x_shape: tuple[int, ...], what: str) -> 
 def _measurement(z: Any, m: int, H_shape: tuple[int, ...], what: str) -> np.ndarray:
     za = np.asarray(z, dtype=float)
     if za.size != m or za.ndim > 2 or (za.ndim == 2 and 1 not in za.shape):
-        raise ShapeError(f"{what}: z must have {m} elements ((), ({m},), ({m}, 1) or (1, {m})) for H of shape {H_shape}, but got shape {za.shape}")
+        raise ShapeError(f"{what}: z must have {m} elements ((), ({m},), ({m}, 1) or (1, {m})) "
+                         f"for H of shape {H_shape}, but got shape {za.shape}")
     zv = za.reshape(m)
     check_finite(zv, what)
     return zv
@@ -151,7 +153,8 @@ def update(x: Any, P: Any, z: Any, R: Any, H: Any = None, return_all: bool = Fal
     elif Pa.shape == (n, n):
         Pm = Pa
     else:
-        raise ShapeError(f"{what}: P must be a scalar or of shape ({n}, {n}) for x of shape {xa.shape}, but got shape {Pa.shape}")
+        raise ShapeError(f"{what}: P must be a scalar or of shape ({n}, {n}) for x of shape {xa.shape}, "
+                         f"but got shape {Pa.shape}")
     Hm, row = _measurement_matrix(H, n, xa.shape, what)
     m = Hm.shape[0]
     zv = _measurement(z, m, np.shape(H) if H is not None else (1,), what)
@@ -189,7 +192,8 @@ def update_steadystate(x: Any, z: Any, K: Any, H: Any = None) -> Any:
     zv = _measurement(z, m, np.shape(H) if H is not None else (1,), what)
     Ka = np.asarray(K, dtype=float)
     if Ka.size != n * m or (Ka.ndim == 2 and Ka.shape != (n, m)) or Ka.ndim > 2:
-        raise ShapeError(f"{what}: K must have shape ({n}, {m}) for x of shape {xa.shape} and {m} measurement(s), but got shape {Ka.shape}")
+        raise ShapeError(f"{what}: K must have shape ({n}, {m}) for x of shape {xa.shape} and {m} measurement(s), "
+                         f"but got shape {Ka.shape}")
     xv = xa.reshape(n)
     x_new = xv + Ka.reshape(n, m) @ (zv - Hm @ xv)
     if row or xa.ndim == 1:
@@ -253,7 +257,8 @@ def batch_filter(
     return means, covariances, means_p, covariances_p
 
 
-def rts_smoother(Xs: Any, Ps: Any, Fs: Sequence[Any], Qs: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def rts_smoother(Xs: Any, Ps: Any, Fs: Sequence[Any],
+                 Qs: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Rauch-Tung-Striebel smoother over filtered means ``Xs`` and covariances ``Ps`` (e.g.
     from :func:`batch_filter`) with per-step ``Fs`` and ``Qs`` (``Fs[k]`` maps step k to
     k + 1; the last entry is not used, so n - 1 entries suffice).
@@ -271,7 +276,8 @@ def rts_smoother(Xs: Any, Ps: Any, Fs: Sequence[Any], Qs: Sequence[Any]) -> tupl
         raise ShapeError(f"{what}: Xs must have shape (n, dim_x) or (n, dim_x, 1), but got shape {Xa.shape}")
     d = Xa.shape[1]
     if Pa.shape != (n, d, d):
-        raise ShapeError(f"{what}: Ps must have shape ({n}, {d}, {d}) for Xs of shape {Xa.shape}, but got shape {Pa.shape}")
+        raise ShapeError(f"{what}: Ps must have shape ({n}, {d}, {d}) for Xs of shape {Xa.shape}, "
+                         f"but got shape {Pa.shape}")
     for name, seq in (("Fs", Fs), ("Qs", Qs)):
         if len(seq) < n - 1:
             raise ShapeError(f"{what}: {name} has {len(seq)} entries, expected at least {n - 1} for {n} steps")

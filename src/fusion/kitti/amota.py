@@ -45,6 +45,7 @@ script drops, so the script's own numbers depend on the interpreter).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import numpy as np
 
@@ -77,7 +78,7 @@ class _Frame:
     trk: np.ndarray         # (nt,) tracker row indices (into Sequence3D arrays)
     cost: np.ndarray        # (ng, nt) 1 - IoU3D
     trk_ignorable: np.ndarray  # (nt,) ignored if left unmatched
-    cache: dict = field(default_factory=dict)
+    cache: dict[bytes, tuple[Any, ...]] = field(default_factory=dict)
 
 
 @dataclass
@@ -138,7 +139,7 @@ def prepare_3d(gt: TrackRows, tracker: TrackRows, n_frames: int, category: str, 
     inst_tid, inst_ign, starts = [], [], [0]
     for t in range(n_frames):
         gi, ti = g_by_t[t], t_by_t[t]
-        cost = 1.0 - iou_3d(g_gen[gi], t_gen[ti])
+        cost = 1.0 - cast(np.ndarray, iou_3d(g_gen[gi], t_gen[ti]))  # (n, 7) x (m, 7): an array
         tb = tr.bbox[ti]
         in_dc = np.any(ioa_2d(tb, dc.bbox[dc_by_t[t]]) > 0.5, axis=1)
         ignorable = t_distr[ti] | (np.abs(tb[:, 1] - tb[:, 3]) <= MIN_HEIGHT) | in_dc
@@ -160,7 +161,7 @@ def prepare_3d(gt: TrackRows, tracker: TrackRows, n_frames: int, category: str, 
     )
 
 
-def _match(fr: _Frame, active: np.ndarray, min_iou: float) -> tuple:
+def _match(fr: _Frame, active: np.ndarray, min_iou: float) -> tuple[Any, ...]:
     key = active.tobytes()
     hit = fr.cache.get(key)
     if hit is not None:
@@ -326,11 +327,12 @@ def amota(seqs: list[Sequence3D], min_iou: float = 0.25, num_recall: int = 41,
     3D CLEAR counts with all tracks (``IDSW_all``, ``FRAG_all``, ``MOTA_all``, ``MOTP_all``).
     """
     full = clear_3d(seqs, -np.inf, 1.0, min_iou)
-    num_gt = int(full["TP"]) + int(full["FN"])  # devkit: includes matched-but-ignored ground truth
+    # devkit: includes matched-but-ignored ground truth
+    num_gt = int(full["TP"]) + int(full["FN"])  # type: ignore[arg-type]
     out: dict[str, float | list[float]] = {
         "MOTA_all": full["MOTA"], "MOTP_all": full["MOTP"], "IDSW_all": full["IDSW"], "FRAG_all": full["FRAG"],
     }
-    if num_gt == 0 or int(full["n_gt"]) == 0:
+    if num_gt == 0 or int(full["n_gt"]) == 0:  # type: ignore[arg-type]
         out.update(sAMOTA=float("nan"), AMOTA=float("nan"), AMOTP=float("nan"), MOTA_best=float("nan"),
                    recalls=[], sMOTA_curve=[], MOTA_curve=[], MOTP_curve=[])
         return out

@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 import time
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,7 @@ def format_table(results: dict[str, dict[str, float]]) -> str:
     return render_table([("category", 11)], [name for name, _ in _COLUMNS], rows)
 
 
-def _jsonable(res: dict[str, dict[str, float]]) -> dict:
+def _jsonable(res: dict[str, dict[str, float]]) -> dict[str, Any]:
     def conv(v: object) -> object:
         if isinstance(v, (np.floating, float)):
             return None if np.isnan(v) else float(v)

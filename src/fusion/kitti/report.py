@@ -21,6 +21,7 @@ import json
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from fusion.kitti.io import CATEGORIES
 from fusion.kitti.metrics import evaluate_kitti
@@ -33,19 +34,19 @@ COLUMNS = ("HOTA", "DetA", "AssA", "MOTA", "IDSW", "sAMOTA", "AMOTA")
 _KIND = {c: "n" if c == "IDSW" else "%" for c in COLUMNS}
 
 
-def _evaluate(kitti: Path, seqmap: Path, out: Path, cats: list[str], metrics_3d: bool) -> dict:
+def _evaluate(kitti: Path, seqmap: Path, out: Path, cats: list[str], metrics_3d: bool) -> dict[str, Any]:
     return {c: evaluate_kitti(kitti / "labels", out / c, seqmap, [c], metrics_3d=metrics_3d)[c] for c in cats}
 
 
 def compare(kitti: str | Path, seqmap: str | Path | None = None, config: str | None = None,
-            work: str | Path | None = None, categories: list[str] | None = None) -> dict:
+            work: str | Path | None = None, categories: list[str] | None = None) -> dict[str, Any]:
     """Returns {"ours"|"baseline": {category: {metric: value}}, "fps": {...}}."""
     kitti = Path(kitti)
     seqmap = Path(seqmap) if seqmap else kitti / "evaluate_tracking.seqmap.train"
     cats = list(categories or CATEGORIES)
     tmp = tempfile.TemporaryDirectory() if work is None else None
     root = Path(work) if work is not None else Path(tmp.name)  # type: ignore[union-attr]
-    res: dict = {"ours": {}, "baseline": {}, "fps": {}}
+    res: dict[str, Any] = {"ours": {}, "baseline": {}, "fps": {}}
     try:
         det, calib = kitti / "detections", str(kitti / "calib")
         # ours: thresholded output for the 2D metrics, unthresholded for the score sweeps
@@ -72,7 +73,7 @@ def compare(kitti: str | Path, seqmap: str | Path | None = None, config: str | N
     return res
 
 
-def format_comparison(res: dict) -> str:
+def format_comparison(res: dict[str, Any]) -> str:
     """The comparison table of :func:`compare` (ratios in percent) plus the FPS line."""
     rows = []
     for cat in res["ours"]:

@@ -51,6 +51,7 @@ import sys
 import time
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -106,10 +107,10 @@ def ab3dmot_config() -> TrackerConfig:
     return TrackerConfig(default=c, classes={}, max_tracks=512, max_detections=512)
 
 
-_BUILTIN_OUTPUT: dict = {"output_max_coast": 0, "min_output_score": -np.inf, "output_score": "mean"}
+_BUILTIN_OUTPUT: dict[str, Any] = {"output_max_coast": 0, "min_output_score": -np.inf, "output_score": "mean"}
 
 
-def load_config(path: str | os.PathLike[str] | None) -> tuple[TrackerConfig, dict]:
+def load_config(path: str | os.PathLike[str] | None) -> tuple[TrackerConfig, dict[str, Any]]:
     """Tracker config and output rules from a TOML file (default: :data:`DEFAULT_CONFIG`)."""
     if path is None:
         path = DEFAULT_CONFIG
@@ -147,7 +148,8 @@ def load_config(path: str | os.PathLike[str] | None) -> tuple[TrackerConfig, dic
 KITTI_CONFIG, KITTI_OUTPUT = load_config(DEFAULT_CONFIG)
 
 
-def detections_by_frame(path: str | os.PathLike[str], class_id: int, n_frames: int) -> tuple[list, list]:
+def detections_by_frame(path: str | os.PathLike[str], class_id: int,
+                        n_frames: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Per frame: a DETECTION_DTYPE array (generic boxes) and the (N, 4) 2D boxes."""
     d = read_detections(path)
     keep = d.category == class_id
@@ -165,15 +167,15 @@ def detections_by_frame(path: str | os.PathLike[str], class_id: int, n_frames: i
     return ([arr[starts[f]:starts[f + 1]] for f in range(n)], [bbox[starts[f]:starts[f + 1]] for f in range(n)])
 
 
-def track_sequence(tracker: Tracker, dets: list, bboxes: list, class_id: int, P2: np.ndarray | None,
-                   output: dict) -> tuple[TrackRows, float]:
+def track_sequence(tracker: Tracker, dets: list[np.ndarray], bboxes: list[np.ndarray], class_id: int,
+                   P2: np.ndarray | None, output: dict[str, Any]) -> tuple[TrackRows, float]:
     """Run one sequence; returns the result rows and the seconds spent inside ``step``."""
     tracker.reset()
     cfg = tracker.config.for_class(class_id)
     min_score = output["min_output_score"]
     if isinstance(min_score, dict):
         min_score = min_score.get(DETECTION_TYPES[class_id].lower(), -np.inf)
-    rows: dict[str, list] = {k: [] for k in ("frame", "id", "bbox", "box", "score")}
+    rows: dict[str, list[Any]] = {k: [] for k in ("frame", "id", "bbox", "box", "score")}
     spent = 0.0
     for f, (det, bb) in enumerate(zip(dets, bboxes)):
         t0 = time.perf_counter()
@@ -270,7 +272,7 @@ def _build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def run_tracking(cfg: TrackerConfig, output: dict, detections: str | os.PathLike[str],
+def run_tracking(cfg: TrackerConfig, output: dict[str, Any], detections: str | os.PathLike[str],
                  seqmap: str | os.PathLike[str], out: str | os.PathLike[str],
                  categories: list[str] | None = None, calib: str | None = None,
                  quiet: bool = True) -> dict[str, tuple[int, float]]:
@@ -309,7 +311,7 @@ def run_tracking(cfg: TrackerConfig, output: dict, detections: str | os.PathLike
 
 
 def config_for(config: str | None, baseline: str | None, min_output_score: float | None = None,
-               all_scores: bool = False) -> tuple[TrackerConfig, dict]:
+               all_scores: bool = False) -> tuple[TrackerConfig, dict[str, Any]]:
     """Tracker config and output rules as the command-line options select them."""
     cfg, output = load_config(config)
     if baseline == "ab3dmot":

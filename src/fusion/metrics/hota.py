@@ -93,6 +93,6 @@ def hota_combine(per_seq: list[dict[str, np.ndarray]]) -> dict[str, float]:
     out["HOTA(0)"] = float(arr["HOTA"][0])
     out["LocA(0)"] = float(arr["LocA"][0])
     for k, v in arr.items():
-        out[f"{k}_alpha"] = v.tolist()  # type: ignore[assignment]
+        out[f"{k}_alpha"] = v.tolist()
     out["HOTA_TP"] = float(np.mean(tp))
     return out

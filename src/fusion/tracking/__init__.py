@@ -7,10 +7,17 @@
 """
 
 from fusion.tracking.config import COST_KINDS, ClassConfig, TrackerConfig
-from fusion.tracking.point_tracker import (POINT_TRACK_DTYPE, PointTracker, PointTrackerConfig,
-                                           jpda_marginals)
-from fusion.tracking.tracker import (COASTING, CONFIRMED, DETECTION_DTYPE, TENTATIVE, TRACK_DTYPE,
-                                     TimestampError, Tracker, make_detections)
+from fusion.tracking.point_tracker import POINT_TRACK_DTYPE, PointTracker, PointTrackerConfig, jpda_marginals
+from fusion.tracking.tracker import (
+    COASTING,
+    CONFIRMED,
+    DETECTION_DTYPE,
+    TENTATIVE,
+    TRACK_DTYPE,
+    TimestampError,
+    Tracker,
+    make_detections,
+)
 
 __all__ = ["COST_KINDS", "ClassConfig", "TrackerConfig", "Tracker", "TimestampError", "DETECTION_DTYPE",
            "TRACK_DTYPE", "TENTATIVE", "CONFIRMED", "COASTING", "make_detections",

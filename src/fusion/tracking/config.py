@@ -179,7 +179,8 @@ class ClassConfig:
             if not (0.0 <= v < math.inf):
                 raise ConfigurationError(f"{pre}.{name}: expected a finite value >= 0, got {v!r}")
         if not self.max_coast_s > 0.0:
-            raise ConfigurationError(f"{pre}.max_coast_s: expected seconds > 0 (inf: no limit), got {self.max_coast_s!r}")
+            raise ConfigurationError(
+                f"{pre}.max_coast_s: expected seconds > 0 (inf: no limit), got {self.max_coast_s!r}")
         if not 0.0 < self.pd < 1.0:
             raise ConfigurationError(f"{pre}.pd: expected a detection probability in (0, 1), got {self.pd!r}")
         for name in ("llr_init", "llr_confirm", "llr_delete", "llr_max"):
@@ -192,13 +193,14 @@ class ClassConfig:
                 f"llr_max={self.llr_max}")
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], base: "ClassConfig | None" = None, where: str = "default") -> "ClassConfig":
+    def from_dict(cls, d: dict[str, Any], base: ClassConfig | None = None, where: str = "default") -> ClassConfig:
         """Build from a mapping; keys not given are taken from ``base`` (or the defaults)."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
             raise ConfigurationError(
-                f"tracker config [{where}]: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(known))}")
+                f"tracker config [{where}]: unknown key(s) {', '.join(unknown)}; "
+                f"known keys: {', '.join(sorted(known))}")
         out = dataclasses.replace(base) if base is not None else cls()
         for k, v in d.items():
             setattr(out, k, float(v) if isinstance(v, int) and not isinstance(v, bool)
@@ -231,11 +233,13 @@ class TrackerConfig:
             if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 1_000_000:
                 raise ConfigurationError(f"tracker config {name}: expected an integer in [1, 1000000], got {v!r}")
         if not isinstance(self.default, ClassConfig):
-            raise ConfigurationError(f"tracker config default: expected a ClassConfig, got {type(self.default).__name__}")
+            raise ConfigurationError(
+                f"tracker config default: expected a ClassConfig, got {type(self.default).__name__}")
         self.default.validate("default")
         for cid, cc in self.classes.items():
             if isinstance(cid, bool) or not isinstance(cid, int) or not 0 <= cid <= 65535:
-                raise ConfigurationError(f"tracker config classes: class id must be an integer in [0, 65535], got {cid!r}")
+                raise ConfigurationError(
+                    f"tracker config classes: class id must be an integer in [0, 65535], got {cid!r}")
             if not isinstance(cc, ClassConfig):
                 raise ConfigurationError(
                     f"tracker config classes[{cid}]: expected a ClassConfig, got {type(cc).__name__}")
@@ -246,7 +250,7 @@ class TrackerConfig:
         return self.classes.get(class_id, self.default)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrackerConfig":
+    def from_dict(cls, d: dict[str, Any]) -> TrackerConfig:
         """Build from a mapping shaped like the TOML file (see the module docstring)."""
         known = {"default", "classes", "max_tracks", "max_detections"}
         unknown = sorted(set(d) - known)
@@ -275,7 +279,7 @@ class TrackerConfig:
         return out
 
     @classmethod
-    def from_toml(cls, path: str | os.PathLike[str]) -> "TrackerConfig":
+    def from_toml(cls, path: str | os.PathLike[str]) -> TrackerConfig:
         """Read a TOML file (see the module docstring). Errors name the file."""
         try:
             with open(path, "rb") as fh:

@@ -162,6 +162,9 @@ class PointTracker(CoreTracker):
     independent tracker; pickling raises TypeError.
     """
 
+    _core: _core.PointTrackerCore
+    config: PointTrackerConfig
+
     def __init__(self, config: PointTrackerConfig | None = None) -> None:
         self.config = config if config is not None else PointTrackerConfig()
         if not isinstance(self.config, PointTrackerConfig):
@@ -174,7 +177,7 @@ class PointTracker(CoreTracker):
             int(c.confirm_n), int(c.max_misses), int(c.max_tracks), int(c.max_measurements),
             int(c.max_gated_pairs), float(c.birth_threshold), c.jpda_method, int(c.jpda_max_states))
 
-    def stats(self) -> dict:
+    def stats(self) -> dict[str, int]:
         """Counters of the last step: gated pairs, clusters (and how each was solved), births."""
         return dict(self._core.stats())
 

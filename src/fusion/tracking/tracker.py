@@ -27,6 +27,8 @@ Threads: calls on one tracker are serialised (each is atomic); see docs/threadin
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
+from typing import Any, Self
 
 import numpy as np
 
@@ -47,8 +49,8 @@ def _track_dtype() -> np.dtype:
     lay = _core.tracker_output_layout()
     fields = [("track_id", np.int64, ()), ("class_id", np.int32, ()), ("status", np.int32, ()),
               ("box", np.float64, (7,)), ("velocity", np.float64, (3,)), ("score", np.float64, ()),
-              ("llr", np.float64, ()), ("existence", np.float64, ()), ("hits", np.int32, ()), ("age", np.int32, ()), ("time_since_update", np.int32, ()),
-              ("detection", np.int32, ())]
+              ("llr", np.float64, ()), ("existence", np.float64, ()), ("hits", np.int32, ()), ("age", np.int32, ()),
+              ("time_since_update", np.int32, ()), ("detection", np.int32, ())]
     return np.dtype({
         "names": [f[0] for f in fields],
         "formats": [(f[1], f[2]) if f[2] else f[1] for f in fields],
@@ -68,9 +70,10 @@ class CoreTracker:
     on one tracker from several threads are serialised and each is atomic (docs/threading.md).
     """
 
-    _core: object
+    _core: _core.TrackerCore | _core.PointTrackerCore
+    config: Any
 
-    def __copy__(self):
+    def __copy__(self) -> Self:
         """An independent tracker in the same state (tracks, ids, time), taken atomically."""
         new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
@@ -78,18 +81,18 @@ class CoreTracker:
         new._core = self._core.copy()
         return new
 
-    def __deepcopy__(self, memo: dict):
+    def __deepcopy__(self, memo: dict[int, Any]) -> Self:
         new = self.__copy__()
         memo[id(self)] = new
         return new
 
-    def __reduce_ex__(self, protocol):
+    def __reduce_ex__(self, protocol: Any) -> Any:
         raise TypeError(
             f"{type(self).__name__} cannot be pickled: its tracks live in C++ and have no "
             "serialised form. copy.copy / copy.deepcopy give an independent tracker in this "
             "process; to persist one, save its config and replay the frames.")
 
-    def _checked_step(self, step, t: int, name: str):
+    def _checked_step(self, step: Callable[[], np.ndarray], t: int, name: str) -> np.ndarray:
         """Runs ``step()``; a timestamp earlier than the previous step's is a TimestampError.
         The C++ check is the authoritative one (another thread may step between a Python-side
         check and this call); it raises a plain ValueError, turned into TimestampError here."""
@@ -135,7 +138,7 @@ def make_detections(boxes: np.ndarray, class_id: int | np.ndarray = 0, score: fl
     return out
 
 
-def _core_class(c: ClassConfig) -> "_core.TrackerClassConfig":
+def _core_class(c: ClassConfig) -> _core.TrackerClassConfig:
     cc = _core.TrackerClassConfig()
     for name in ClassConfig.__dataclass_fields__:
         setattr(cc, name, getattr(c, name))
@@ -152,6 +155,9 @@ class Tracker(CoreTracker):
     docs/threading.md. ``copy.copy``/``copy.deepcopy`` give an independent tracker; pickling
     raises TypeError.
     """
+
+    _core: _core.TrackerCore
+    config: TrackerConfig
 
     def __init__(self, config: TrackerConfig | None = None) -> None:
         self.config = config if config is not None else TrackerConfig()
@@ -190,13 +196,15 @@ def _unpack(det: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     for name in ("box", "class_id", "score"):
         if name not in names:
             raise ShapeError(f"detections['{name}']: field is missing (fields present: {', '.join(names)})")
-    box_t = det.dtype.fields["box"][0]
+    fields = det.dtype.fields
+    assert fields is not None  # a structured dtype: names is not None (checked above)
+    box_t = fields["box"][0]
     if box_t.shape != (7,) or box_t.base.kind != "f":
         raise ShapeError(f"detections['box']: expected (7,) floats (x, y, z, yaw, l, w, h), got {box_t}")
-    if det.dtype.fields["class_id"][0].kind not in "iu":
-        raise ShapeError(f"detections['class_id']: expected integers, got {det.dtype.fields['class_id'][0]}")
-    if det.dtype.fields["score"][0].kind not in "fiu" or det.dtype.fields["score"][0].shape != ():
-        raise ShapeError(f"detections['score']: expected a float scalar per row, got {det.dtype.fields['score'][0]}")
+    if fields["class_id"][0].kind not in "iu":
+        raise ShapeError(f"detections['class_id']: expected integers, got {fields['class_id'][0]}")
+    if fields["score"][0].kind not in "fiu" or fields["score"][0].shape != ():
+        raise ShapeError(f"detections['score']: expected a float scalar per row, got {fields['score'][0]}")
     boxes = np.ascontiguousarray(det["box"], np.float64)
     cls = det["class_id"]
     if len(cls) and (cls.min() < 0 or cls.max() > np.iinfo(np.int32).max):
