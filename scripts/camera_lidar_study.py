@@ -131,10 +131,10 @@ class SeqData:
     n_frames: int
     P2: np.ndarray
     labels: TrackRows
-    lidar: list            # per frame DETECTION_DTYPE array (generic boxes)
-    lidar_bbox: list       # per frame (n, 4) 2D boxes of the lidar detections (their 3D box projected)
-    cam_bbox: list         # per frame (m, 4) camera boxes (pixels)
-    cam_score: list        # per frame (m,) camera scores
+    lidar: list  # per frame DETECTION_DTYPE array (generic boxes)
+    lidar_bbox: list  # per frame (n, 4) 2D boxes of the lidar detections (their 3D box projected)
+    cam_bbox: list  # per frame (m, 4) camera boxes (pixels)
+    cam_score: list  # per frame (m,) camera scores
 
 
 def read_camera(path: Path, n_frames: int) -> tuple[list, list]:
@@ -142,17 +142,30 @@ def read_camera(path: Path, n_frames: int) -> tuple[list, list]:
     a = np.loadtxt(path, delimiter=",", ndmin=2) if path.stat().st_size else np.zeros((0, 6))
     a = a[np.argsort(a[:, 0], kind="stable")]
     starts = np.searchsorted(a[:, 0].astype(np.int64), np.arange(n_frames + 1))
-    return ([a[starts[f]:starts[f + 1], 1:5] for f in range(n_frames)],
-            [a[starts[f]:starts[f + 1], 5] for f in range(n_frames)])
+    return (
+        [a[starts[f] : starts[f + 1], 1:5] for f in range(n_frames)],
+        [a[starts[f] : starts[f + 1], 5] for f in range(n_frames)],
+    )
 
 
 def load_sequence(kitti: Path, name: str, n_frames: int, category: str) -> SeqData:
     cid = CATEGORY_IDS[category]
     tname = DETECTION_TYPES[cid]
-    dets, bbs = detections_by_frame(kitti / "detections" / f"pointrcnn_{tname}" / f"{name}.txt", cid, n_frames)
+    dets, bbs = detections_by_frame(
+        kitti / "detections" / f"pointrcnn_{tname}" / f"{name}.txt", cid, n_frames
+    )
     cb, cs = read_camera(kitti / "detections" / f"rrc_{tname}" / f"{name}.txt", n_frames)
-    return SeqData(name, category, n_frames, read_calib(kitti / "calib" / f"{name}.txt").P2,
-                   read_labels(kitti / "labels" / f"{name}.txt"), dets[:n_frames], bbs[:n_frames], cb, cs)
+    return SeqData(
+        name,
+        category,
+        n_frames,
+        read_calib(kitti / "calib" / f"{name}.txt").P2,
+        read_labels(kitti / "labels" / f"{name}.txt"),
+        dets[:n_frames],
+        bbs[:n_frames],
+        cb,
+        cs,
+    )
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -191,9 +204,9 @@ def range_bin(depth: np.ndarray) -> np.ndarray:
 
 @dataclass
 class LidarFrame:
-    tracks: np.ndarray     # TRACK_DTYPE rows of every live track (any status)
-    bbox: np.ndarray       # (n, 4) track 2D box: its lidar detection's box when updated, else its 3D box projected
-    cam: np.ndarray        # (n, 7) KITTI camera box (h, w, l, x, y, z, ry)
+    tracks: np.ndarray  # TRACK_DTYPE rows of every live track (any status)
+    bbox: np.ndarray  # (n, 4) track 2D box: its lidar detection's box when updated, else its 3D box projected
+    cam: np.ndarray  # (n, 7) KITTI camera box (h, w, l, x, y, z, ry)
 
 
 def run_lidar(seq: SeqData) -> tuple[list[LidarFrame], float]:
@@ -250,10 +263,15 @@ def noise_summary(rows: np.ndarray) -> dict:
     ``abs_p50/p90/p95`` (percentiles of |residual|, px), ``sigma`` (1.4826 x median absolute
     deviation, px, a robust standard deviation) and ``rel_sigma`` (the same for the residual over
     the label box height); and the IoU with the label box (median, 10th percentile)."""
+
     def stats(r: np.ndarray) -> dict:
         if not len(r):
             return {"n": 0}
-        d: dict = {"n": len(r), "iou_p50": float(np.median(r[:, 5])), "iou_p10": float(np.percentile(r[:, 5], 10))}
+        d: dict = {
+            "n": len(r),
+            "iou_p50": float(np.median(r[:, 5])),
+            "iou_p10": float(np.percentile(r[:, 5], 10)),
+        }
         for kind, cols in (("x", [0, 2]), ("y", [1, 3])):
             e = r[:, cols].reshape(-1)
             rel = (r[:, cols] / r[:, 6:7]).reshape(-1)
@@ -263,6 +281,7 @@ def noise_summary(rows: np.ndarray) -> dict:
             d[f"{kind}_sigma"] = float(1.4826 * np.median(np.abs(e - np.median(e))))
             d[f"{kind}_rel_sigma"] = float(1.4826 * np.median(np.abs(rel - np.median(rel))))
         return d
+
     out = {"all": stats(rows)}
     b = range_bin(rows[:, 4])
     for k, name in enumerate(RANGE_NAMES):
@@ -277,7 +296,7 @@ def box_weights(noise: dict) -> list[tuple[float, float]]:
         c, l = noise["camera"][name], noise["lidar"][name]
         if min(c["n"], l["n"]) < MIN_NOISE_SAMPLES:
             c, l = noise["camera"]["all"], noise["lidar"]["all"]
-        if min(c["n"], l["n"]) < MIN_NOISE_SAMPLES:   # nothing measured: the camera box, as in (b)
+        if min(c["n"], l["n"]) < MIN_NOISE_SAMPLES:  # nothing measured: the camera box, as in (b)
             out.append((1.0, 1.0))
             continue
         out.append(tuple(l[f"{k}_sigma"] ** 2 / (l[f"{k}_sigma"] ** 2 + c[f"{k}_sigma"] ** 2) for k in "xy"))
@@ -294,15 +313,21 @@ def coverage(seq: SeqData) -> np.ndarray:
         if not g.any():
             continue
         G = lab.bbox[g]
-        seen = [(iou(G, B) >= 0.5).any(1) if len(B) else np.zeros(len(G), bool)
-                for B in (seq.lidar_bbox[f], seq.cam_bbox[f])]
+        seen = [
+            (iou(G, B) >= 0.5).any(1) if len(B) else np.zeros(len(G), bool)
+            for B in (seq.lidar_bbox[f], seq.cam_bbox[f])
+        ]
         rows.append(np.column_stack([lab.loc[g, 2], seen[0], seen[1]]))
     return np.concatenate(rows) if rows else np.zeros((0, 3))
 
 
 #: score bins of the precision table: camera probabilities, lidar (PointRCNN) logits
-SCORE_BINS = {("camera", "car"): (0.0, 0.5, 0.9, 0.99, 0.999, np.inf), ("camera", "pedestrian"): (0.0, 0.5, 0.7, 0.8, np.inf),
-              ("lidar", "car"): (-np.inf, 0.0, 2.0, 4.0, 8.0, np.inf), ("lidar", "pedestrian"): (-np.inf, 0.0, 2.0, 4.0, np.inf)}
+SCORE_BINS = {
+    ("camera", "car"): (0.0, 0.5, 0.9, 0.99, 0.999, np.inf),
+    ("camera", "pedestrian"): (0.0, 0.5, 0.7, 0.8, np.inf),
+    ("lidar", "car"): (-np.inf, 0.0, 2.0, 4.0, 8.0, np.inf),
+    ("lidar", "pedestrian"): (-np.inf, 0.0, 2.0, 4.0, np.inf),
+}
 
 
 def precision_pairs(seq: SeqData) -> dict[str, np.ndarray]:
@@ -317,7 +342,10 @@ def precision_pairs(seq: SeqData) -> dict[str, np.ndarray]:
         gi = np.nonzero(cls & (seq.labels.frame == f))[0]
         dcb = seq.labels.bbox[dc & (seq.labels.frame == f)]
         lid = seq.lidar[f]
-        for sensor, B, S in (("camera", seq.cam_bbox[f], seq.cam_score[f]), ("lidar", seq.lidar_bbox[f], lid["score"])):
+        for sensor, B, S in (
+            ("camera", seq.cam_bbox[f], seq.cam_score[f]),
+            ("lidar", seq.lidar_bbox[f], lid["score"]),
+        ):
             if not len(B):
                 continue
             ok = np.zeros(len(B), bool)
@@ -343,8 +371,14 @@ def precision_table(rows: np.ndarray, sensor: str, category: str) -> list[dict]:
     for lo, hi in itertools.pairwise(edges):
         m = (rows[:, 0] >= lo) & (rows[:, 0] < hi)
         if m.any():
-            out.append({"score_from": f"{lo:g}", "score_to": f"{hi:g}", "n": int(m.sum()),
-                        "precision": float(rows[m, 1].mean())})
+            out.append(
+                {
+                    "score_from": f"{lo:g}",
+                    "score_to": f"{hi:g}",
+                    "n": int(m.sum()),
+                    "precision": float(rows[m, 1].mean()),
+                }
+            )
     return out
 
 
@@ -361,12 +395,12 @@ def camera_evidence(p: np.ndarray | float, category: str) -> np.ndarray:
 @dataclass(frozen=True)
 class Variant:
     key: str
-    camera_box: bool = False     # (b) write the matched camera box as the row's 2D box
-    evidence: bool = False       # (c) fused score; the camera confirms tentative tracks
-    camera_only: bool = False    # (d) camera-only 2D tracks, joining / leaving 3D tracks with their id
-    coast_fill: bool = False     # (e) write lidar-missed (coasting) frames of a track the camera sees
-    box_fusion: bool = False     # (g) inverse-variance 2D box where a lidar and a camera box exist
-    coast_all: bool = False      # control for (e): write every coasting frame, camera or not (lidar only)
+    camera_box: bool = False  # (b) write the matched camera box as the row's 2D box
+    evidence: bool = False  # (c) fused score; the camera confirms tentative tracks
+    camera_only: bool = False  # (d) camera-only 2D tracks, joining / leaving 3D tracks with their id
+    coast_fill: bool = False  # (e) write lidar-missed (coasting) frames of a track the camera sees
+    box_fusion: bool = False  # (g) inverse-variance 2D box where a lidar and a camera box exist
+    coast_all: bool = False  # control for (e): write every coasting frame, camera or not (lidar only)
     label: str = ""
 
 
@@ -376,10 +410,19 @@ VARIANTS = (
     Variant("b", camera_box=True, label="a + matched camera box as the 2D box"),
     Variant("c", camera_box=True, evidence=True, label="b + camera evidence (score, confirmation)"),
     Variant("d", camera_box=True, evidence=True, camera_only=True, label="c + camera-only 2D tracks"),
-    Variant("e", camera_box=True, evidence=True, coast_fill=True, label="c + camera fills lidar-missed frames"),
+    Variant(
+        "e", camera_box=True, evidence=True, coast_fill=True, label="c + camera fills lidar-missed frames"
+    ),
     Variant("f", camera_box=True, evidence=True, camera_only=True, coast_fill=True, label="c + d + e"),
-    Variant("g", camera_box=True, evidence=True, camera_only=True, coast_fill=True, box_fusion=True,
-            label="f + inverse-variance 2D box"),
+    Variant(
+        "g",
+        camera_box=True,
+        evidence=True,
+        camera_only=True,
+        coast_fill=True,
+        box_fusion=True,
+        label="f + inverse-variance 2D box",
+    ),
 )
 VARIANT_KEYS = tuple(v.key for v in VARIANTS)
 
@@ -392,7 +435,7 @@ class _T3:
     ev_sum: float = 0.0
     ev_n: int = 0
     written: bool = False
-    cam_box: np.ndarray | None = None   # last matched camera box and its frame, and the one before
+    cam_box: np.ndarray | None = None  # last matched camera box and its frame, and the one before
     cam_frame: int = -1
     prev_box: np.ndarray | None = None
     prev_frame: int = -1
@@ -424,14 +467,16 @@ class _T2:
 @dataclass
 class FuseStats:
     frames: int = 0
-    seconds: float = 0.0               # time in the camera stage + output selection (Python)
-    camera_box_rows: int = 0           # written rows whose 2D box came from the camera
-    lidar_missed_camera_seen: int = 0  # track-frames: confirmed track coasting (lidar missed) but camera-matched
-    tentative_rows: int = 0            # rows written because the camera confirmed a tentative track
-    coast_rows: int = 0                # rows written by the coast fill
-    camera_only_rows: int = 0          # rows of camera-only tracks
-    joins: int = 0                     # camera-only tracks taken over by a 3D track that kept their id
-    leaves: int = 0                    # written 3D tracks continued by a camera-only track with their id
+    seconds: float = 0.0  # time in the camera stage + output selection (Python)
+    camera_box_rows: int = 0  # written rows whose 2D box came from the camera
+    lidar_missed_camera_seen: int = (
+        0  # track-frames: confirmed track coasting (lidar missed) but camera-matched
+    )
+    tentative_rows: int = 0  # rows written because the camera confirmed a tentative track
+    coast_rows: int = 0  # rows written by the coast fill
+    camera_only_rows: int = 0  # rows of camera-only tracks
+    joins: int = 0  # camera-only tracks taken over by a 3D track that kept their id
+    leaves: int = 0  # written 3D tracks continued by a camera-only track with their id
 
     def add(self, o: FuseStats) -> None:
         for k in self.__dataclass_fields__:
@@ -469,12 +514,25 @@ def _rows(cat: str, rows: dict) -> TrackRows:
         e = np.zeros((0, 3))
         return TrackRows.create([], [], tname, np.zeros((0, 4)), e, e, [], score=[])
     box = np.array(rows["box"])
-    return TrackRows.create(rows["frame"], rows["id"], tname, np.array(rows["bbox"]), box[:, 0:3], box[:, 3:6],
-                            box[:, 6], score=rows["score"])
+    return TrackRows.create(
+        rows["frame"],
+        rows["id"],
+        tname,
+        np.array(rows["bbox"]),
+        box[:, 0:3],
+        box[:, 3:6],
+        box[:, 6],
+        score=rows["score"],
+    )
 
 
-def fuse_sequence(seq: SeqData, frames: list[LidarFrame], v: Variant, min_score: float,
-                  weights: list[tuple[float, float]] | None = None) -> tuple[TrackRows, FuseStats, np.ndarray]:
+def fuse_sequence(
+    seq: SeqData,
+    frames: list[LidarFrame],
+    v: Variant,
+    min_score: float,
+    weights: list[tuple[float, float]] | None = None,
+) -> tuple[TrackRows, FuseStats, np.ndarray]:
     """Write one variant's rows for one sequence (rules in the module docstring).
 
     ``weights``: camera weight (w_x, w_y) per range bin for ``box_fusion``.
@@ -506,8 +564,11 @@ def fuse_sequence(seq: SeqData, frames: list[LidarFrame], v: Variant, min_score:
         for tid in [t for t in t3 if t not in live]:
             s = t3.pop(tid)
             if v.camera_only and s.written and s.cam_frame == f - 1 and s.cam_box is not None:
-                vel = ((s.cam_box - s.prev_box) / max(s.cam_frame - s.prev_frame, 1)
-                       if s.prev_box is not None else np.zeros(4))
+                vel = (
+                    (s.cam_box - s.prev_box) / max(s.cam_frame - s.prev_frame, 1)
+                    if s.prev_box is not None
+                    else np.zeros(4)
+                )
                 t2.append(_T2(s.out_id, s.cam_box, vel, s.cam_frame, max(cfg.min_hits, 1), s.ev_sum, s.ev_n))
                 st.leaves += 1
         for tid in ids:
@@ -551,7 +612,7 @@ def fuse_sequence(seq: SeqData, frames: list[LidarFrame], v: Variant, min_score:
         if v.camera_only:
             held = {int(match[i]): i for i in np.nonzero(sel & (match >= 0))[0]}
             free = np.ones(len(cb), bool)
-            free[match[match >= 0]] = False          # explained by a live 3D track
+            free[match[match >= 0]] = False  # explained by a live 3D track
             m2 = associate(np.array([t.predict(f) for t in t2]).reshape(-1, 4), cb)
             keep: list[_T2] = []
             for k, t in enumerate(t2):
@@ -582,10 +643,19 @@ def fuse_sequence(seq: SeqData, frames: list[LidarFrame], v: Variant, min_score:
                 t2.append(t)
                 if cfg.min_hits <= 1 or f < cfg.min_hits:
                     cam_rows.append((t, int(j)))
-        for i in np.nonzero(sel & np.isfinite(out_bb).all(1))[0].tolist():   # as `fusion kitti track`: no 2D box, no row
+        for i in np.nonzero(sel & np.isfinite(out_bb).all(1))[
+            0
+        ].tolist():  # as `fusion kitti track`: no 2D box, no row
             s = t3[ids[i]]
             s.written = True
-            emit(f, s.out_id, out_bb[i], lf.cam[i], score[i], "coast" if coast[i] else "tentative" if tent[i] else "lidar")
+            emit(
+                f,
+                s.out_id,
+                out_bb[i],
+                lf.cam[i],
+                score[i],
+                "coast" if coast[i] else "tentative" if tent[i] else "lidar",
+            )
             st.camera_box_rows += int(v.camera_box and match[i] >= 0)
             st.coast_rows += int(coast[i])
             st.tentative_rows += int(tent[i])
@@ -603,11 +673,11 @@ def fuse_sequence(seq: SeqData, frames: list[LidarFrame], v: Variant, min_score:
 
 @dataclass
 class Accounting:
-    row_state: np.ndarray    # per written row: 1 hit, 0 false positive, -1 ignored
-    gt_depth: np.ndarray     # per scored label: depth (m)
-    gt_hit: np.ndarray       # per scored label: matched by a row at IoU >= 0.5
-    gt_id: np.ndarray        # per scored label: its label track id
-    gt_row: np.ndarray       # per scored label: index of the matching row (-1 none)
+    row_state: np.ndarray  # per written row: 1 hit, 0 false positive, -1 ignored
+    gt_depth: np.ndarray  # per scored label: depth (m)
+    gt_hit: np.ndarray  # per scored label: matched by a row at IoU >= 0.5
+    gt_id: np.ndarray  # per scored label: its label track id
+    gt_row: np.ndarray  # per scored label: index of the matching row (-1 none)
 
 
 def account(labels: TrackRows, rows: TrackRows, category: str, n_frames: int) -> Accounting:
@@ -643,8 +713,13 @@ def account(labels: TrackRows, rows: TrackRows, category: str, n_frames: int) ->
         hits.append(hit[s])
         gids.append(labels.track_id[gi[s]])
     hit_row = np.concatenate(hits) if hits else np.zeros(0, np.int64)
-    return Accounting(state, np.concatenate(depth) if depth else np.zeros(0), hit_row >= 0,
-                      np.concatenate(gids) if gids else np.zeros(0, np.int64), hit_row)
+    return Accounting(
+        state,
+        np.concatenate(depth) if depth else np.zeros(0),
+        hit_row >= 0,
+        np.concatenate(gids) if gids else np.zeros(0, np.int64),
+        hit_row,
+    )
 
 
 def id_changes(acc: Accounting, rows: TrackRows, tags: np.ndarray) -> tuple[int, int]:
@@ -663,8 +738,9 @@ def id_changes(acc: Accounting, rows: TrackRows, tags: np.ndarray) -> tuple[int,
 # the study
 
 
-def study_category(kitti: Path, entries: list, cat: str, metrics_3d: bool, keys: tuple[str, ...],
-                   log=print) -> dict:
+def study_category(
+    kitti: Path, entries: list, cat: str, metrics_3d: bool, keys: tuple[str, ...], log=print
+) -> dict:
     """Everything for one category: noise, coverage, every variant's metrics and accounting."""
     min_score = KITTI_OUTPUT["min_output_score"]
     min_score = min_score.get(cat, -np.inf) if isinstance(min_score, dict) else min_score
@@ -682,19 +758,33 @@ def study_category(kitti: Path, entries: list, cat: str, metrics_3d: bool, keys:
     noise = {k: noise_summary(np.concatenate([p[k] for p in pairs])) for k in ("camera", "lidar", "label_3d")}
     weights = box_weights(noise)
     prec = [precision_pairs(s) for s in seqs]
-    precision = {k: precision_table(np.concatenate([p[k] for p in prec]), k, cat) for k in ("camera", "lidar")}
+    precision = {
+        k: precision_table(np.concatenate([p[k] for p in prec]), k, cat) for k in ("camera", "lidar")
+    }
     cov = np.concatenate([coverage(s) for s in seqs])
     cb = range_bin(cov[:, 0])
     cover = {}
     for k, name in enumerate(RANGE_NAMES + ("all",)):
         m = cb == k if name != "all" else np.ones(len(cov), bool)
         li, ca = cov[m, 1] > 0, cov[m, 2] > 0
-        cover[name] = {"n": int(m.sum()), "lidar": int(li.sum()), "camera": int(ca.sum()), "both": int((li & ca).sum()),
-                       "camera_only": int((ca & ~li).sum()), "lidar_only": int((li & ~ca).sum()),
-                       "neither": int((~li & ~ca).sum())}
-    out: dict = {"frames": n_frames, "lidar_step_ms_per_frame": 1e3 * step_s / n_frames, "noise": noise,
-                 "box_weights": {n: {"w_x": w[0], "w_y": w[1]} for n, w in zip(RANGE_NAMES, weights)},
-                 "coverage": cover, "precision_by_score": precision, "variants": {}}
+        cover[name] = {
+            "n": int(m.sum()),
+            "lidar": int(li.sum()),
+            "camera": int(ca.sum()),
+            "both": int((li & ca).sum()),
+            "camera_only": int((ca & ~li).sum()),
+            "lidar_only": int((li & ~ca).sum()),
+            "neither": int((~li & ~ca).sum()),
+        }
+    out: dict = {
+        "frames": n_frames,
+        "lidar_step_ms_per_frame": 1e3 * step_s / n_frames,
+        "noise": noise,
+        "box_weights": {n: {"w_x": w[0], "w_y": w[1]} for n, w in zip(RANGE_NAMES, weights)},
+        "coverage": cover,
+        "precision_by_score": precision,
+        "variants": {},
+    }
     base_sec = None
     base_keys: dict | None = None
     for v in VARIANTS:
@@ -707,13 +797,30 @@ def study_category(kitti: Path, entries: list, cat: str, metrics_3d: bool, keys:
             stats.add(st)
             accs[s.name] = account(s.labels, r, cat, s.n_frames)
         m = evaluate_sequences(gt, res, nf, [cat], metrics_3d=False)[cat]
-        rec: dict = {k: _f(m[k]) for k in ("HOTA", "DetA", "AssA", "LocA", "DetRe", "DetPr", "MOTA", "MOTP", "IDSW",
-                                     "FRAG", "IDF1", "CLR_TP", "CLR_FP", "CLR_FN")}
+        rec: dict = {
+            k: _f(m[k])
+            for k in (
+                "HOTA",
+                "DetA",
+                "AssA",
+                "LocA",
+                "DetRe",
+                "DetPr",
+                "MOTA",
+                "MOTP",
+                "IDSW",
+                "FRAG",
+                "IDF1",
+                "CLR_TP",
+                "CLR_FP",
+                "CLR_FN",
+            )
+        }
         if metrics_3d:
             res_all = {}
             for s, fr in zip(seqs, lidar):
                 r, _, _ = fuse_sequence(s, fr, v, -np.inf, weights)
-                res_all[s.name] = roundtrip(r.select(r.loc[:, 0] > -999.0))   # 2D-only rows have no 3D box
+                res_all[s.name] = roundtrip(r.select(r.loc[:, 0] > -999.0))  # 2D-only rows have no 3D box
             m3 = evaluate_sequences(gt, res_all, nf, [cat], metrics_3d=True)[cat]
             rec.update({k: _f(m3[k]) for k in ("sAMOTA", "AMOTA", "AMOTP")})
         # where the rows come from, and recall per range bin
@@ -721,25 +828,44 @@ def study_category(kitti: Path, entries: list, cat: str, metrics_3d: bool, keys:
         tag = np.concatenate([tags[n] for n in nf])
         gd = np.concatenate([accs[n].gt_depth for n in nf])
         gh = np.concatenate([accs[n].gt_hit for n in nf])
-        rec["rows_by_reason"] = {t: {"rows": int((tag == t).sum()), "hits": int(((tag == t) & (state == 1)).sum()),
-                                     "false_pos": int(((tag == t) & (state == 0)).sum())}
-                                 for t in ("lidar", "tentative", "coast", "camera")}
+        rec["rows_by_reason"] = {
+            t: {
+                "rows": int((tag == t).sum()),
+                "hits": int(((tag == t) & (state == 1)).sum()),
+                "false_pos": int(((tag == t) & (state == 0)).sum()),
+            }
+            for t in ("lidar", "tentative", "coast", "camera")
+        }
         ch = [id_changes(accs[n], res[n], tags[n]) for n in nf]
-        rec["id_changes"] = {"all": sum(c for c, _ in ch), "at_camera_confirmed_tentative_rows": sum(t for _, t in ch)}
+        rec["id_changes"] = {
+            "all": sum(c for c, _ in ch),
+            "at_camera_confirmed_tentative_rows": sum(t for _, t in ch),
+        }
         rb = range_bin(gd)
-        rec["recall_by_range"] = {name: _f(gh[rb == k].mean()) if (rb == k).any() else None
-                                  for k, name in enumerate(RANGE_NAMES)}
+        rec["recall_by_range"] = {
+            name: _f(gh[rb == k].mean()) if (rb == k).any() else None for k, name in enumerate(RANGE_NAMES)
+        }
         rec["hits_by_range"] = {name: int(gh[rb == k].sum()) for k, name in enumerate(RANGE_NAMES)}
         rec["scored_by_range"] = {name: int((rb == k).sum()) for k, name in enumerate(RANGE_NAMES)}
         # rows kept / dropped relative to b (same lidar ids): what the camera evidence did
         if v.key == "b":
-            base_keys = {(n, int(fr_), int(i)): int(st_) for n in nf
-                         for fr_, i, st_ in zip(res[n].frame, res[n].track_id, accs[n].row_state)}
+            base_keys = {
+                (n, int(fr_), int(i)): int(st_)
+                for n in nf
+                for fr_, i, st_ in zip(res[n].frame, res[n].track_id, accs[n].row_state)
+            }
         if base_keys is not None and v.key != "b" and not v.camera_only:
-            mine = {(n, int(fr_), int(i)): int(st_) for n in nf
-                    for fr_, i, st_ in zip(res[n].frame, res[n].track_id, accs[n].row_state)}
+            mine = {
+                (n, int(fr_), int(i)): int(st_)
+                for n in nf
+                for fr_, i, st_ in zip(res[n].frame, res[n].track_id, accs[n].row_state)
+            }
             dropped = [st_ for k_, st_ in base_keys.items() if k_ not in mine]
-            rec["dropped_vs_b"] = {"rows": len(dropped), "hits": dropped.count(1), "false_pos": dropped.count(0)}
+            rec["dropped_vs_b"] = {
+                "rows": len(dropped),
+                "hits": dropped.count(1),
+                "false_pos": dropped.count(0),
+            }
         st_d = asdict(stats)
         if base_sec is None:
             base_sec = stats.seconds
@@ -762,57 +888,98 @@ def format_tables(res: dict) -> str:
     lines = []
     cols = ("HOTA", "DetA", "AssA", "LocA", "MOTA", "IDSW", "CLR_FP", "CLR_FN", "sAMOTA", "AMOTA")
     hdr = f"{'class':10s} {'var':3s} " + " ".join(f"{c.replace('CLR_', ''):>7s}" for c in cols)
-    lines += ["Metrics (HOTA family and CLEAR after the output threshold; sAMOTA/AMOTA on all scores, 3D rows)", hdr,
-              "-" * len(hdr)]
+    lines += [
+        "Metrics (HOTA family and CLEAR after the output threshold; sAMOTA/AMOTA on all scores, 3D rows)",
+        hdr,
+        "-" * len(hdr),
+    ]
     for cat, r in res["categories"].items():
         base = r["variants"].get("a")
         for k, m in r["variants"].items():
             cells = []
             for c in cols:
                 x = m.get(c)
-                cells.append(f"{'-':>7s}" if x is None else f"{x:7d}" if c in ("IDSW", "CLR_FP", "CLR_FN")
-                             else f"{100 * x:7.2f}")
+                cells.append(
+                    f"{'-':>7s}"
+                    if x is None
+                    else f"{x:7d}"
+                    if c in ("IDSW", "CLR_FP", "CLR_FN")
+                    else f"{100 * x:7.2f}"
+                )
             lines.append(f"{cat:10s} {k:3s} " + " ".join(cells))
             if base is not None and k != "a":
                 cells = []
                 for c in cols:
                     x, y = m.get(c), base.get(c)
-                    cells.append(f"{'':7s}" if x is None or y is None else f"{x - y:+7d}"
-                                 if c in ("IDSW", "CLR_FP", "CLR_FN") else f"{100 * (x - y):+7.2f}")
+                    cells.append(
+                        f"{'':7s}"
+                        if x is None or y is None
+                        else f"{x - y:+7d}"
+                        if c in ("IDSW", "CLR_FP", "CLR_FN")
+                        else f"{100 * (x - y):+7.2f}"
+                    )
                 lines.append(f"{'':10s} {'chg':3s} " + " ".join(cells))
-    lines += ["", ("Recall (scored labels hit at IoU >= 0.5) by label depth; rows by reason (rows / hits / false pos);"
-                   " extra camera-stage ms per frame")]
+    lines += [
+        "",
+        (
+            "Recall (scored labels hit at IoU >= 0.5) by label depth; rows by reason (rows / hits / false pos);"
+            " extra camera-stage ms per frame"
+        ),
+    ]
     for cat, r in res["categories"].items():
         for k, m in r["variants"].items():
             rb = " ".join(f"{n}:{_pct(m['recall_by_range'][n])}" for n in RANGE_NAMES)
-            why = " ".join(f"{t}:{d['rows']}/{d['hits']}/{d['false_pos']}" for t, d in m["rows_by_reason"].items()
-                           if d["rows"])
+            why = " ".join(
+                f"{t}:{d['rows']}/{d['hits']}/{d['false_pos']}"
+                for t, d in m["rows_by_reason"].items()
+                if d["rows"]
+            )
             drop = m.get("dropped_vs_b")
             dr = f" dropped-vs-b:{drop['rows']}/{drop['hits']}/{drop['false_pos']}" if drop else ""
             idc = m["id_changes"]
-            lines.append(f"{cat:10s} {k:3s} {rb}  {why}{dr}  id changes {idc['all']} (at tentative rows "
-                         f"{idc['at_camera_confirmed_tentative_rows']})  +{m['stats']['extra_ms_per_frame']:.3f} ms")
-    lines += ["", ("Counters (rows with a camera 2D box; track-frames a confirmed track was lidar-missed but camera-matched;"
-                   " rows written by camera confirmation / coast fill / camera-only tracks; joins; leaves)")]
+            lines.append(
+                f"{cat:10s} {k:3s} {rb}  {why}{dr}  id changes {idc['all']} (at tentative rows "
+                f"{idc['at_camera_confirmed_tentative_rows']})  +{m['stats']['extra_ms_per_frame']:.3f} ms"
+            )
+    lines += [
+        "",
+        (
+            "Counters (rows with a camera 2D box; track-frames a confirmed track was lidar-missed but camera-matched;"
+            " rows written by camera confirmation / coast fill / camera-only tracks; joins; leaves)"
+        ),
+    ]
     for cat, r in res["categories"].items():
         for k, m in r["variants"].items():
             s = m["stats"]
-            lines.append(f"{cat:10s} {k:3s} camera-box {s['camera_box_rows']:6d}  lidar-missed camera-seen "
-                         f"{s['lidar_missed_camera_seen']:4d}  tentative {s['tentative_rows']:4d}  coast {s['coast_rows']:4d}"
-                         f"  camera-only {s['camera_only_rows']:4d}  joins {s['joins']:4d}  leaves {s['leaves']:3d}")
-    lines += ["", ("Detection precision by score (a box outside DontCare that matches a label of the class or its "
-                   "distractor at IoU >= 0.5, one-to-one)")]
+            lines.append(
+                f"{cat:10s} {k:3s} camera-box {s['camera_box_rows']:6d}  lidar-missed camera-seen "
+                f"{s['lidar_missed_camera_seen']:4d}  tentative {s['tentative_rows']:4d}  coast {s['coast_rows']:4d}"
+                f"  camera-only {s['camera_only_rows']:4d}  joins {s['joins']:4d}  leaves {s['leaves']:3d}"
+            )
+    lines += [
+        "",
+        (
+            "Detection precision by score (a box outside DontCare that matches a label of the class or its "
+            "distractor at IoU >= 0.5, one-to-one)"
+        ),
+    ]
     for cat, r in res["categories"].items():
         for sensor, tab in r["precision_by_score"].items():
-            row = "  ".join(f"[{d['score_from']},{d['score_to']}) n={d['n']} {100 * d['precision']:.1f}%"
-                            for d in tab)
+            row = "  ".join(
+                f"[{d['score_from']},{d['score_to']}) n={d['n']} {100 * d['precision']:.1f}%" for d in tab
+            )
             lines.append(f"{cat:10s} {sensor:6s} {row}")
     lines += ["", "Sensor coverage of the scored labels (a box at IoU >= 0.5, any score)"]
     for cat, r in res["categories"].items():
         for n, c in r["coverage"].items():
-            lines.append(f"{cat:10s} {n:7s} n={c['n']:6d} lidar {c['lidar']:6d} camera {c['camera']:6d} "
-                         f"camera-only {c['camera_only']:5d} lidar-only {c['lidar_only']:5d} neither {c['neither']:5d}")
-    lines += ["", "2D box noise vs the label box (px): sigma = 1.4826 MAD; |e| p50/p90/p95; bias; IoU p50/p10"]
+            lines.append(
+                f"{cat:10s} {n:7s} n={c['n']:6d} lidar {c['lidar']:6d} camera {c['camera']:6d} "
+                f"camera-only {c['camera_only']:5d} lidar-only {c['lidar_only']:5d} neither {c['neither']:5d}"
+            )
+    lines += [
+        "",
+        "2D box noise vs the label box (px): sigma = 1.4826 MAD; |e| p50/p90/p95; bias; IoU p50/p10",
+    ]
     for cat, r in res["categories"].items():
         for sensor in ("camera", "lidar", "label_3d"):
             for n, d in r["noise"][sensor].items():
@@ -821,20 +988,27 @@ def format_tables(res: dict) -> str:
                 if not d["n"]:
                     continue
                 lines.append(
-                    f"{cat:10s} {sensor:8s} {n:7s} n={d['n']:5d}  x: sigma {d['x_sigma']:5.2f} |e| {d['x_abs_p50']:5.2f}/"
-                    f"{d['x_abs_p90']:5.2f}/{d['x_abs_p95']:5.2f} bias {d['x_bias']:+5.2f}  y: sigma {d['y_sigma']:5.2f} "
-                    f"|e| {d['y_abs_p50']:5.2f}/{d['y_abs_p90']:5.2f}/{d['y_abs_p95']:5.2f} bias {d['y_bias']:+5.2f}  "
-                    f"rel sigma x {d['x_rel_sigma']:.3f} y {d['y_rel_sigma']:.3f}  IoU {d['iou_p50']:.2f}/{d['iou_p10']:.2f}")
+                    f"{cat:10s} {sensor:8s} {n:7s} n={d['n']:5d}  x: sigma {d['x_sigma']:5.2f} "
+                    f"|e| {d['x_abs_p50']:5.2f}/{d['x_abs_p90']:5.2f}/{d['x_abs_p95']:5.2f} "
+                    f"bias {d['x_bias']:+5.2f}  y: sigma {d['y_sigma']:5.2f} "
+                    f"|e| {d['y_abs_p50']:5.2f}/{d['y_abs_p90']:5.2f}/{d['y_abs_p95']:5.2f} "
+                    f"bias {d['y_bias']:+5.2f}  rel sigma x {d['x_rel_sigma']:.3f} y {d['y_rel_sigma']:.3f}  "
+                    f"IoU {d['iou_p50']:.2f}/{d['iou_p10']:.2f}"
+                )
         w = " ".join(f"{n}:({d['w_x']:.2f},{d['w_y']:.2f})" for n, d in r["box_weights"].items())
         lines.append(f"{cat:10s} camera weight of the inverse-variance box (x, y) {w}")
     for cat, r in res["categories"].items():
-        lines.append(f"{cat}: Tracker.step {r['lidar_step_ms_per_frame']:.3f} ms per frame over {r['frames']} frames")
+        lines.append(
+            f"{cat}: Tracker.step {r['lidar_step_ms_per_frame']:.3f} ms per frame over {r['frames']} frames"
+        )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="camera_lidar_study.py", description=__doc__.split("\n\n")[0])
-    p.add_argument("--kitti", required=True, type=Path, help="folder with labels/, calib/, detections/, the seqmap")
+    p.add_argument(
+        "--kitti", required=True, type=Path, help="folder with labels/, calib/, detections/, the seqmap"
+    )
     p.add_argument("--seqmap", type=Path, help="default: KITTI/evaluate_tracking.seqmap.train")
     p.add_argument("--seqs", help="comma separated subset of the seqmap's sequences")
     p.add_argument("--category", action="append", choices=CAMERA_CLASSES, help="default: car and pedestrian")
@@ -853,11 +1027,19 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown variants {sorted(unknown)}" if unknown else "no sequence selected")
     log = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
     t0 = time.perf_counter()
-    res: dict = {"sequences": [e.name for e in entries],
-                 "parameters": {"MATCH_IOU": MATCH_IOU, "CAMERA_FLOOR": CAMERA_FLOOR, "CAMERA_P_MAX": CAMERA_P_MAX,
-                                "NOISE_MATCH_IOU": NOISE_MATCH_IOU, "RANGE_BINS_m": [list(b) for b in RANGE_BINS],
-                                "min_output_score": KITTI_OUTPUT["min_output_score"]},
-                 "variants": {v.key: v.label for v in VARIANTS if v.key in keys}, "categories": {}}
+    res: dict = {
+        "sequences": [e.name for e in entries],
+        "parameters": {
+            "MATCH_IOU": MATCH_IOU,
+            "CAMERA_FLOOR": CAMERA_FLOOR,
+            "CAMERA_P_MAX": CAMERA_P_MAX,
+            "NOISE_MATCH_IOU": NOISE_MATCH_IOU,
+            "RANGE_BINS_m": [list(b) for b in RANGE_BINS],
+            "min_output_score": KITTI_OUTPUT["min_output_score"],
+        },
+        "variants": {v.key: v.label for v in VARIANTS if v.key in keys},
+        "categories": {},
+    }
     for cat in args.category or list(CAMERA_CLASSES):
         res["categories"][cat] = study_category(args.kitti, entries, cat, not args.no_3d, keys, log)
     res["seconds"] = time.perf_counter() - t0

@@ -32,9 +32,9 @@ def study():
 
 def test_helpers(study) -> None:
     ev = study.camera_evidence(np.array([0.0, 0.5, 1.0]), "car")
-    assert ev[0] == pytest.approx(math.log(0.1 / 0.9))        # below the floor counts as the floor
+    assert ev[0] == pytest.approx(math.log(0.1 / 0.9))  # below the floor counts as the floor
     assert ev[1] == pytest.approx(0.0)
-    assert ev[2] == pytest.approx(math.log(0.99 / 0.01))      # saturated scores are capped
+    assert ev[2] == pytest.approx(math.log(0.99 / 0.01))  # saturated scores are capped
     tracks = np.array([[0, 0, 10, 10], [100, 100, 120, 130], [np.nan] * 4])
     cams = np.array([[101, 99, 121, 131], [1, 1, 11, 11], [300, 0, 310, 10]])
     assert study.associate(tracks, cams).tolist() == [1, 0, -1]
@@ -61,8 +61,20 @@ def test_variant_a_is_the_shipped_tracker(study, kitti_train: Path) -> None:
 
 def test_main_writes_table_and_json(study, kitti_train: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "study.json"
-    rc = study.main(["--kitti", str(kitti_train), "--seqs", SEQ, "--category", "pedestrian", "--no-3d",
-                     "--quiet", "--json", str(out)])
+    rc = study.main(
+        [
+            "--kitti",
+            str(kitti_train),
+            "--seqs",
+            SEQ,
+            "--category",
+            "pedestrian",
+            "--no-3d",
+            "--quiet",
+            "--json",
+            str(out),
+        ]
+    )
     assert rc == 0
     text = capsys.readouterr().out
     assert "HOTA" in text and "pedestrian" in text and "noise" in text
