@@ -124,6 +124,18 @@ py::object none_column(Index m) {
   return py::module_::import("numpy").attr("array")(rows, py::arg("dtype") = "object");
 }
 
+// An argument made safe to read later without running Python code: None and float64 arrays
+// as they are (their data, shape and strides are read in C), anything else converted now to
+// a C-contiguous float64 array. Converting may run arbitrary Python code (an `__array__`, a
+// sequence's `__getitem__`), which may call back into this filter or let another thread in;
+// predict/update therefore settle every argument before writing any engine buffer, so that a
+// re-entrant call cannot leave buffers of mismatched sizes behind (it used to: an update
+// whose z.__array__ ran an update with a taller H corrupted the heap).
+py::object settle(const py::handle& o, const char* what) {
+  if (o.is_none() || py::array_t<double>::check_(o)) return py::reinterpret_borrow<py::object>(o);
+  return as_array(o, what);
+}
+
 // An assigned value, kept as the object itself when it is already a float64 array (reference
 // semantics), else converted to a new float64 array; a scalar stays a Python float.
 py::object keep(const py::handle& v, const char* what) {
@@ -159,13 +171,18 @@ struct PyKalmanFilter {
     for (py::object* s : slots) *s = py::object();
   }
 
-  void predict(const py::object& u_, const py::object& B_, const py::object& F_, const py::object& Q_) {
+  void predict(const py::object& u_arg, const py::object& B_arg, const py::object& F_arg, const py::object& Q_arg) {
+    // Every Python-code-running conversion first (see settle), then only C reads of arrays.
+    const py::object F_ = settle(F_arg, "KalmanFilter.predict: F");
+    const py::object Q_ = settle(Q_arg, "KalmanFilter.predict: Q");
+    const py::object B_ = settle(B_arg, "KalmanFilter.predict: B");
+    const py::object u_ = settle(u_arg, "KalmanFilter.predict: u");
     const Index N = n();
-    const py::object& Fo = is_none(F_) ? F : F_;
+    const py::object Fo = is_none(F_) ? F : F_;  // owned: a slot may be reassigned meanwhile
     load_matrix(Fo, core.F, N, N, "KalmanFilter.F", Scalar::kReject);
     if (is_none(Q_)) load_matrix(Q, core.Q, N, N, "KalmanFilter.Q", Scalar::kBroadcast);
     else load_matrix(Q_, core.Q, N, N, "KalmanFilter.predict: Q", Scalar::kIdentity);
-    const py::object& Bo = is_none(B_) ? B : B_;
+    const py::object Bo = is_none(B_) ? B : B_;
     const bool control = !is_none(Bo) && !is_none(u_);
     if (control) {
       const CArray b = as_array(Bo, "KalmanFilter.B");
@@ -178,7 +195,11 @@ struct PyKalmanFilter {
     drop({&x, &P, &x_prior, &P_prior});
   }
 
-  void update(const py::object& z_, const py::object& R_, const py::object& H_) {
+  void update(const py::object& z_arg, const py::object& R_arg, const py::object& H_arg) {
+    // Every Python-code-running conversion first (see settle), then only C reads of arrays.
+    const py::object z_ = settle(z_arg, "KalmanFilter.update: z");
+    const py::object R_ = settle(R_arg, "KalmanFilter.update: R");
+    const py::object H_ = settle(H_arg, "KalmanFilter.update: H");
     const Index N = n();
     if (is_none(z_)) {
       load_state();

@@ -84,6 +84,44 @@ def test_dangling_views_after_reassignment_do_not_crash_in_a_subprocess():
     assert proc.stdout.split() == ["ok", "63.0"]
 
 
+def test_arguments_whose_conversion_reenters_the_filter_do_not_corrupt_memory():
+    """Defect (review): predict/update loaded H (or B) into the engine's work buffers, then
+    converted z (or u); a z whose ``__array__`` called back into the filter with a taller H
+    resized the shared buffers, and the outer update ran with a 2-entry z against a 40-row H:
+    heap corruption (SIGABRT). Every argument is now converted before any buffer is written,
+    so the re-entrant call is simply an earlier, complete step. In a subprocess."""
+    proc = run_subprocess(
+        """
+        import numpy as np
+        from fusion.filters import KalmanFilter
+        kf = KalmanFilter(dim_x=4, dim_z=2)
+        kf.H = np.eye(2, 4)
+        class Z:
+            def __array__(self, dtype=None, copy=None):
+                kf.update(np.ones(40), H=np.ones((40, 4)), R=np.eye(40))
+                return np.ones(2)
+        class U:
+            def __array__(self, dtype=None, copy=None):
+                kf.predict(u=np.ones(7), B=np.ones((4, 7)))
+                return np.ones(2)
+        ref = KalmanFilter(dim_x=4, dim_z=2)
+        ref.H = np.eye(2, 4)
+        for _ in range(3):
+            kf.update(Z())
+            ref.update(np.ones(40), H=np.ones((40, 4)), R=np.eye(40))
+            ref.update(np.ones(2))
+            kf.predict(u=U(), B=np.ones((4, 2)))
+            ref.predict(u=np.ones(7), B=np.ones((4, 7)))
+            ref.predict(u=np.ones(2), B=np.ones((4, 2)))
+        np.testing.assert_array_equal(kf.x, ref.x)
+        np.testing.assert_array_equal(kf.P, ref.P)
+        print("ok")
+        """
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["ok"]
+
+
 def test_imm_history_records_real_values():
     """Defect: IMMEstimator.predict reassigns its filters' x, so hist.append(imm.filters[0].x)
     recorded freed memory (values like 1.8e65). Now each entry keeps its own value, the

@@ -34,8 +34,14 @@ class LinearKalmanFilter {
   Index dim_z() const { return dim_z_; }
 
   // x = F x + B u; P = alpha^2 F P F^T + Q, from the loaded work buffers F, Q (and B, u when
-  // use_control). Records the prior.
+  // use_control). Records the prior. Throws ShapeError (nothing changed) when the loaded
+  // buffers do not fit dim_x: a caller's loading bug must never become out-of-bounds memory.
   void predict(bool use_control, double alpha_sq) {
+    const Index n = dim_x_;
+    if (x.size() != n || P.rows() != n || P.cols() != n || F.rows() != n || F.cols() != n || Q.rows() != n ||
+        Q.cols() != n || (use_control && (B.rows() != n || B.cols() != u.size())))
+      throw ShapeError("LinearKalmanFilter::predict: the loaded F, Q, B, u, x or P do not fit dim_x = " +
+                       std::to_string(n) + " (buffers changed while loading?)");
     x_new.noalias() = F * x;
     if (use_control) x_new.noalias() += B * u;
     x.swap(x_new);
@@ -54,7 +60,13 @@ class LinearKalmanFilter {
   //   S = H P H^T + R_s (Cholesky, never inverted); K = P H^T S^-1;
   //   x <- x + K y;  P <- (I - K H) P (I - K H)^T + K R_j K^T.
   // On failure nothing but the returned status changes.
+  // Throws ShapeError (nothing changed) when the loaded buffers do not fit together.
   UpdateInfo update(const MatX& R_s, const MatX& R_j) {
+    const Index n = dim_x_, m = zm.size();
+    if (x.size() != n || P.rows() != n || P.cols() != n || H.cols() != n || H.rows() != m || m < 1 ||
+        R_s.rows() != m || R_s.cols() != m || R_j.rows() != m || R_j.cols() != m)
+      throw ShapeError("LinearKalmanFilter::update: the loaded z, H, R, x or P do not fit together (dim_x = " +
+                       std::to_string(n) + ", " + std::to_string(m) + " measurements; buffers changed while loading?)");
     UpdateInfo info;
     if (!all_finite(zm) || !all_finite(R_s) || !all_finite(R_j)) {
       info.status = UpdateStatus::kNonFiniteMeasurement;
