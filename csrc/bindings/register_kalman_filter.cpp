@@ -20,6 +20,8 @@
 #include <pybind11/pybind11.h>
 
 #include <cmath>
+#include <cstring>
+#include <new>
 #include <sstream>
 #include <string>
 
@@ -147,6 +149,27 @@ py::object keep(const py::handle& v, const char* what) {
 }
 
 struct PyKalmanFilter {
+  // An instance whose __init__ never ran (`KalmanFilter.__new__(KalmanFilter)`, or a failed
+  // __setstate__ on such an object) still reaches the methods: pybind11 then hands them raw
+  // storage it allocates on first use, through this operator new when the class has one.
+  // Zero-filled, that storage reads `ready == false` (a constructed object has true), and
+  // every entry point refuses it (check()) instead of dereferencing garbage py::object
+  // pointers left there by a freed filter (it segfaulted). pybind11 never runs a destructor
+  // on such storage; it frees it with the matching operator delete.
+  static void* operator new(std::size_t size) {
+    void* p = ::operator new(size);
+    std::memset(p, 0, size);
+    return p;
+  }
+  static void operator delete(void* p) noexcept { ::operator delete(p); }
+
+  bool ready = true;
+  void check() const {
+    if (!ready)
+      throw py::type_error("KalmanFilter: this object was created without __init__ (KalmanFilter.__new__); "
+                           "construct it as KalmanFilter(dim_x, dim_z)");
+  }
+
   PyKalmanFilter(Index nx, Index nz, Index nu) : core(nx, nz), dim_u(nu) {
     if (nu < 0) throw ConfigurationError("KalmanFilter: dim_u must be 0 or more, got " + std::to_string(nu));
     F = fresh(MatX::Identity(nx, nx));
@@ -157,8 +180,14 @@ struct PyKalmanFilter {
     z = none_column(nz);
   }
 
-  Index n() const { return core.dim_x(); }
-  Index m() const { return core.dim_z(); }
+  Index n() const {
+    check();
+    return core.dim_x();
+  }
+  Index m() const {
+    check();
+    return core.dim_z();
+  }
   bool x_1d() const { return x_ndim == 1; }
 
   // ---- the state: bring a Python-side x/P (assigned or read and maybe edited) into the core
@@ -244,15 +273,18 @@ struct PyKalmanFilter {
   }
 
   py::object get_x() {
+    check();
     if (!x) x = fresh_vec(core.x, x_1d());
     return x;
   }
   py::object get_P() {
+    check();
     if (!P) P = fresh(core.P);
     return P;
   }
   // The derived quantities: vectors follow x's shape, matrices are 2-D.
   py::object& get(py::object& slot) {
+    check();
     if (slot) return slot;
     if (&slot == &x_prior) slot = fresh_vec(core.x_prior, x_1d());
     else if (&slot == &x_post) slot = fresh_vec(core.x_post, x_1d());
@@ -295,6 +327,7 @@ struct PyKalmanFilter {
     B = keep(v, "KalmanFilter.B");
   }
   void set_alpha(const py::handle& v) {
+    check();
     const CArray a = as_array(v, "KalmanFilter.alpha");
     if (a.ndim() != 0 || !(*a.data() >= 1.0) || !std::isfinite(*a.data()))
       throw ConfigurationError("KalmanFilter.alpha must be a finite number >= 1 (1: standard filter), got " +
@@ -317,6 +350,7 @@ void def_derived(py::class_<PyKalmanFilter>& c, const char* name, Slot slot, boo
   c.def_property(
       name, [slot](PyKalmanFilter& k) { return k.get(k.*slot); },
       [slot, is_vector, name](PyKalmanFilter& k, const py::object& v) {
+        k.check();
         const std::string what = std::string("KalmanFilter.") + name;
         if (slot == &PyKalmanFilter::z) {  // filterpy keeps whatever z was (a None column too)
           k.z = v;
@@ -339,7 +373,11 @@ void def_derived(py::class_<PyKalmanFilter>& c, const char* name, Slot slot, boo
 void def_model(py::class_<PyKalmanFilter>& c, const char* name, Slot slot, bool rows_z, bool square_z,
                Scalar mode, const char* doc) {
   c.def_property(
-      name, [slot](PyKalmanFilter& k) { return k.*slot; },
+      name,
+      [slot](PyKalmanFilter& k) {
+        k.check();
+        return k.*slot;
+      },
       [slot, rows_z, square_z, mode, name](PyKalmanFilter& k, const py::object& v) {
         const Index r = rows_z ? k.m() : k.n();
         const Index cc = square_z ? k.m() : k.n();
@@ -374,7 +412,10 @@ void register_kalman_filter(py::module_& m) {
   kf.def(py::init<Index, Index, Index>(), py::arg("dim_x"), py::arg("dim_z"), py::arg("dim_u") = 0);
   kf.def_property_readonly("dim_x", &PyKalmanFilter::n);
   kf.def_property_readonly("dim_z", &PyKalmanFilter::m);
-  kf.def_readonly("dim_u", &PyKalmanFilter::dim_u);
+  kf.def_property_readonly("dim_u", [](const PyKalmanFilter& k) {
+    k.check();
+    return k.dim_u;
+  });
 
   kf.def_property("x", &PyKalmanFilter::get_x, &PyKalmanFilter::set_x,
                   "State estimate, (dim_x, 1) (or (dim_x,) when a 1-D x was assigned).");
@@ -391,7 +432,12 @@ void register_kalman_filter(py::module_& m) {
   def_model(kf, "R", &PyKalmanFilter::R, true, true, Scalar::kBroadcast,
             "Measurement noise (dim_z, dim_z); a scalar is added to every element of S, as in filterpy.");
   kf.def_property(
-      "B", [](PyKalmanFilter& k) { return k.B; }, &PyKalmanFilter::set_B,
+      "B",
+      [](PyKalmanFilter& k) {
+        k.check();
+        return k.B;
+      },
+      &PyKalmanFilter::set_B,
       "Control transition matrix (dim_x, dim_u), or None without control input.");
   def_derived(kf, "x_prior", &PyKalmanFilter::x_prior, true, "State after the last predict.");
   def_derived(kf, "x_post", &PyKalmanFilter::x_post, true, "State after the last update.");
@@ -402,7 +448,12 @@ void register_kalman_filter(py::module_& m) {
   def_derived(kf, "S", &PyKalmanFilter::S, false, "Innovation covariance of the last update.");
   def_derived(kf, "K", &PyKalmanFilter::K, false, "Kalman gain of the last update.");
   kf.def_property(
-      "alpha", [](const PyKalmanFilter& k) { return std::sqrt(k.alpha_sq); }, &PyKalmanFilter::set_alpha,
+      "alpha",
+      [](const PyKalmanFilter& k) {
+        k.check();
+        return std::sqrt(k.alpha_sq);
+      },
+      &PyKalmanFilter::set_alpha,
       "Fading-memory factor (1: standard filter; must be >= 1).");
   kf.def_property(
       "_nis", [](const PyKalmanFilter& k) { return k.core.nis; },
