@@ -261,6 +261,8 @@ struct PyKalmanFilter {
     }
     load_state();
     const UpdateInfo info = core.update(Rs, Rj);
+    if (info.status == UpdateStatus::kNonFiniteMeasurement && all_finite(core.zm))
+      throw NumericalError("KalmanFilter.update: R has a non-finite entry (NaN or infinite measurement noise)");
     if (info.status != UpdateStatus::kOk) raise_update_failure("KalmanFilter.update", info.status, core.zm);
     drop({&x, &P, &y, &z, &S, &K, &x_post, &P_post});
   }

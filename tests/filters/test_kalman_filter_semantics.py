@@ -368,6 +368,30 @@ def test_failed_update_changes_nothing():
     assert ours.log_likelihood == before[3]
 
 
+def test_none_is_not_a_matrix_and_a_nan_R_is_named():
+    """Defect (review): numpy turns None into NaN, so ``kf.P = None`` (or Q, R, F, H, x, S...)
+    was accepted as a NaN matrix and only failed at the next update, with a message blaming
+    the (finite) measurement. None is refused at assignment now (``B = None`` and ``z = None``
+    keep their filterpy meaning), and a NaN R is named as such."""
+    kf = KalmanFilter(dim_x=2, dim_z=1)
+    kf.H = np.array([[1.0, 0.0]])
+    for name in ("x", "P", "F", "Q", "H", "R", "x_prior", "x_post", "y", "P_prior", "P_post", "S", "K"):
+        before = np.array(getattr(kf, name), copy=True)
+        with pytest.raises(ShapeError, match="None"):
+            setattr(kf, name, None)
+        np.testing.assert_array_equal(getattr(kf, name), before)
+    kf.B = None
+    kf.z = None
+    assert kf.B is None and kf.z is None
+    kf.R = np.nan
+    x = kf.x
+    with pytest.raises(NumericalError, match="R has a non-finite entry"):
+        kf.update([1.0])
+    assert kf.x is x
+    with pytest.raises(NumericalError, match="non-finite measurement"):
+        kf.update([np.nan], R=1.0)
+
+
 def test_alpha_must_be_at_least_one():
     kf = KalmanFilter(2, 1)
     kf.alpha = 1.02
