@@ -178,6 +178,11 @@ struct PyKalmanFilter {
     R = fresh(MatX::Identity(nz, nz));
     B = py::none();
     z = none_column(nz);
+    // filterpy's initial x_prior, x_post and y are columns whatever x becomes; they stay
+    // until the first predict (x_prior) or update (x_post, y) replaces them.
+    x_prior = fresh_vec(core.x_prior, false);
+    x_post = fresh_vec(core.x_post, false);
+    y = fresh_vec(core.y, false);
   }
 
   Index n() const {

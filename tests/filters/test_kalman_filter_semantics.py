@@ -294,6 +294,35 @@ def test_shapes_follow_filterpy():
     np.testing.assert_array_equal(ours.y, ref.y)
 
 
+def test_shapes_before_the_first_step_and_statistics_after_update_none_follow_filterpy():
+    """Defects (review): with a 1-D x assigned after construction, x_prior, x_post and y read
+    (n,) before the first step where filterpy still has its initial columns; and after
+    update(None) log_likelihood, likelihood and mahalanobis kept the last real update's values,
+    where filterpy computes them from y = 0 and the last S (mahalanobis 0)."""
+    ours, ref, zs = cv_pair(one_d=True)
+    names = ("x", "x_prior", "x_post", "y", "P_prior", "P_post", "S", "K")
+    for step in ("start", "predict", "update", "predict", "update(None)", "update(None)", "predict", "update"):
+        for kf in (ours, ref):
+            if step == "predict":
+                kf.predict()
+            elif step == "update":
+                kf.update(zs[0])
+            elif step == "update(None)":
+                kf.update(None)
+        for name in names:
+            assert np.shape(getattr(ours, name)) == np.shape(getattr(ref, name)), (step, name)
+            np.testing.assert_allclose(getattr(ours, name), getattr(ref, name), rtol=1e-9, atol=1e-12, err_msg=f"{step} {name}")
+        if step != "start":
+            assert ours.log_likelihood == pytest.approx(ref.log_likelihood, rel=1e-9), step
+            assert ours.likelihood == pytest.approx(ref.likelihood, rel=1e-9), step
+            assert ours.mahalanobis == pytest.approx(ref.mahalanobis, abs=1e-12), step
+    # update(None) before any update: filterpy's S is zeros and its log-likelihood -inf;
+    # fusion reports the floor log(DBL_MIN), as before any update
+    fresh = KalmanFilter(dim_x=2, dim_z=1)
+    fresh.update(None)
+    assert fresh.mahalanobis == 0.0 and fresh.log_likelihood == pytest.approx(np.log(np.finfo(float).tiny))
+
+
 def test_copy_is_shallow_and_deepcopy_deep_like_filterpy():
     ours, _, zs = cv_pair()
     ours.predict()

@@ -5,6 +5,7 @@
 // when a size changes, e.g. an update with an H of another height).
 #pragma once
 #include <Eigen/Cholesky>
+#include <algorithm>
 #include <string>
 
 #include "fusion/core/errors.hpp"
@@ -105,11 +106,21 @@ class LinearKalmanFilter {
     return info;
   }
 
-  // No measurement this step: the posterior is the prior, y is zero (filterpy's update(None)).
+  // No measurement this step: the posterior is the prior, y is zero (filterpy's update(None)),
+  // and the innovation statistics are those of y = 0 under the last S, as filterpy computes
+  // them from (y, S): nis 0, log N(0; 0, S) (floored at log(DBL_MIN), filterpy's -inf when S
+  // is not positive definite, e.g. before any update).
   void skip_update() {
     y = VecX::Zero(dim_z_);
     x_post = x;
     P_post = P;
+    nis = 0.0;
+    log_likelihood = kLogDblMin;
+    if (S.rows() > 0 && all_finite(S)) {
+      const Eigen::LLT<MatX> f(S);
+      if (f.info() == Eigen::Success)
+        log_likelihood = std::max(kLogDblMin, -0.5 * (log_det_from_llt(f) + static_cast<double>(S.rows()) * kLog2Pi));
+    }
   }
 
   // State and what the last steps produced.
@@ -118,7 +129,8 @@ class LinearKalmanFilter {
   VecX x_prior, x_post, y, z;
   MatX P_prior, P_post, S, K;
   double nis = 0.0;
-  double log_likelihood = -708.39641853226408;  // log(DBL_MIN): "nothing observed yet", as filterpy
+  static constexpr double kLogDblMin = -708.39641853226408;  // log(DBL_MIN)
+  double log_likelihood = kLogDblMin;  // "nothing observed yet", as filterpy
 
   // Model loaded by the caller for the next step.
   MatX F, Q, H, B;
