@@ -460,6 +460,20 @@ def test_update_correlated_matches_filterpy():
     assert ours.log_likelihood == pytest.approx(ref.log_likelihood, rel=1e-9)
 
 
+def test_failed_update_correlated_and_sequential_change_nothing():
+    """Defect (review): update_correlated with an H of another height replaced x and P, then
+    failed storing y (ShapeError), leaving a half-updated filter."""
+    ours, _, zs = cv_pair()
+    ours.predict()
+    x, P = ours.x, ours.P
+    ours.M = np.zeros((4, 3))
+    with pytest.raises(ShapeError, match="update_correlated: H"):
+        ours.update_correlated(np.ones(3), R=np.eye(3), H=np.eye(3, 4))
+    with pytest.raises(ShapeError, match="update_sequential"):
+        ours.update_sequential(0, [1.0], H_i=np.ones(3))
+    assert ours.x is x and ours.P is P
+
+
 def test_steady_state_matches_filterpy():
     ours, ref, zs = cv_pair()
     for z in zs[:20]:

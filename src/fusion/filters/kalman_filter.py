@@ -165,6 +165,10 @@ class KalmanFilter(InnovationStatistics, _core.KalmanFilter):
         H = self.H if H is None else H
         Hm = np.asarray(H, dtype=float)
         m = Hm.shape[0] if Hm.ndim == 2 else 1
+        if m != self.dim_z or Hm.size != m * self.dim_x:
+            # (checked first: y, S and K are stored with dim_z rows, so a taller H used to
+            # fail after x and P were already replaced)
+            raise ShapeError(f"KalmanFilter.update_correlated: H must have shape ({self.dim_z}, {self.dim_x}), but got {Hm.shape}")
         Hm = Hm.reshape(m, self.dim_x)
         zc = _column(z, m, self._x_ndim, "KalmanFilter.update_correlated")
         if not np.all(np.isfinite(zc)):
@@ -205,8 +209,12 @@ class KalmanFilter(InnovationStatistics, _core.KalmanFilter):
             R_i = R_i[start:stop, start:stop] if R_i.ndim == 2 else np.full((length, length), float(R_i))
         elif np.isscalar(R_i):
             R_i = np.eye(length) * R_i
-        R_i = np.asarray(R_i, dtype=float).reshape(length, length)
+        R_i = np.asarray(R_i, dtype=float)
         H_i = np.asarray(self.H, dtype=float)[start:stop] if H_i is None else np.asarray(H_i, dtype=float)
+        if R_i.size != length * length or H_i.size != length * self.dim_x:
+            raise ShapeError(f"KalmanFilter.update_sequential: R_i of shape {R_i.shape} and H_i of shape {H_i.shape} "
+                             f"do not fit {length} measurement(s) and dim_x = {self.dim_x}")
+        R_i = R_i.reshape(length, length)
         H_i = H_i.reshape(length, self.dim_x)
         P = np.asarray(self.P, dtype=float) * (np.eye(self.dim_x) if np.ndim(self.P) == 0 else 1.0)
         x = self._x_column()
