@@ -82,12 +82,19 @@ class ExtendedKalmanFilter(InnovationStatistics):
     def predict(self, u: Any = 0) -> None:
         """Predict: :meth:`predict_x`, then P = F P F^T + Q."""
         with self._lock:
-            self.predict_x(u)
             Q = self.Q
             shape = Q.shape if type(Q) is np.ndarray else np.shape(Q)
             if shape != (self.dim_x, self.dim_x) and shape != ():
                 raise ShapeError(f"ExtendedKalmanFilter.predict: Q must be a scalar or of shape ({self.dim_x}, {self.dim_x}), but got {shape}")
-            P = self.F @ self.P @ self.F.T + Q
+            x_before = self.x
+            try:  # a failed predict changes nothing: x is put back if predict_x ran
+                self.predict_x(u)
+                if np.size(self.x) != self.dim_x:  # e.g. B u broadcast against a column x
+                    raise ShapeError(f"ExtendedKalmanFilter.predict: predict_x made x of shape {np.shape(self.x)} from {np.shape(x_before)} (check B and u)")
+                P = self.F @ self.P @ self.F.T + Q
+            except BaseException:
+                self.x = x_before
+                raise
             self.P = 0.5 * (P + P.T)
             self.x_prior, self.P_prior = np.copy(self.x), np.copy(self.P)
 
@@ -141,8 +148,14 @@ class ExtendedKalmanFilter(InnovationStatistics):
     ) -> None:
         """Predict then update in one call (filterpy's predict_update; see the class notes)."""
         with self._lock:
-            self.predict(u)
-            self.update(z, HJacobian, Hx, args=args, hx_args=hx_args)
+            saved = dict(self.__dict__)  # every step assigns new arrays: a shallow snapshot restores
+            try:
+                self.predict(u)
+                self.update(z, HJacobian, Hx, args=args, hx_args=hx_args)
+            except BaseException:  # a failed update must not leave the prediction applied
+                self.__dict__.clear()
+                self.__dict__.update(saved)
+                raise
 
     def __repr__(self) -> str:
         return (

@@ -220,11 +220,17 @@ class UnscentedKalmanFilter(InnovationStatistics):
                 UT = unscented_transform
                 if not _noise_shape_ok(self.Q, self._dim_x):
                     raise ShapeError(f"UnscentedKalmanFilter.predict: Q must be a scalar or of shape ({self._dim_x}, {self._dim_x}), but got {np.shape(self.Q)}")
-            self.compute_process_sigmas(dt, fx, **fx_args)
-            x, P = UT(self.sigmas_f, self.Wm, self.Wc, self.Q, self.x_mean, self.residual_x)
-            P = np.asarray(P, dtype=float)
-            self.x, self.P = np.array(x, dtype=float), 0.5 * (P + P.T)
-            self.sigmas_f = self.points_fn.sigma_points(self.x, self.P)
+            sigmas_before = self.sigmas_f
+            try:  # a failed predict changes nothing (sigmas_f is put back)
+                self.compute_process_sigmas(dt, fx, **fx_args)
+                x, P = UT(self.sigmas_f, self.Wm, self.Wc, self.Q, self.x_mean, self.residual_x)
+                P = np.asarray(P, dtype=float)
+                x, P = np.array(x, dtype=float), 0.5 * (P + P.T)
+                sigmas = self.points_fn.sigma_points(x, P)  # raises when the predicted P is not SPD
+            except BaseException:
+                self.sigmas_f = sigmas_before
+                raise
+            self.x, self.P, self.sigmas_f = x, P, sigmas
             self.x_prior, self.P_prior = np.copy(self.x), np.copy(self.P)
 
     def _measurement_sigmas(self, hx: Callable[..., Any], hx_args: dict[str, Any]) -> np.ndarray:
