@@ -21,7 +21,9 @@ from fusion.filters._common import (
     as_matrix,
     as_vector,
     joseph_update,
+    locked_getstate,
     noise_for_update,
+    shallow_copy,
 )
 
 __all__ = ["ExtendedKalmanFilter"]
@@ -56,6 +58,8 @@ class ExtendedKalmanFilter(InnovationStatistics):
     """
 
     _lock = LockSlot()
+    __copy__ = shallow_copy
+    __getstate__ = locked_getstate
 
     def __init__(self, dim_x: int, dim_z: int, dim_u: int = 0) -> None:
         self._lock = FilterLock()

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from fusion.errors import ConfigurationError, ShapeError
-from fusion.filters._common import FilterLock, LockSlot
+from fusion.filters._common import FilterLock, LockSlot, locked_getstate, shallow_copy
 
 __all__ = ["CTRVToCV", "CVToCTRV", "IMMEstimator", "IdentityMap", "LinearStateMap", "StateMap"]
 
@@ -188,6 +188,8 @@ class IMMEstimator:
     """
 
     _lock = LockSlot()
+    __copy__ = shallow_copy
+    __getstate__ = locked_getstate
 
     def __init__(
         self,

@@ -30,9 +30,11 @@ Deliberate differences:
   ``LinAlgError`` or propagates NaN);
 - ``P`` is re-symmetrised after each step (differences at round-off level, 1e-16 relative).
 
-Threads: each method call and attribute access is atomic (the C++ engine runs with the GIL
-held), but a sequence of calls is not: give each thread its own filter, or hold your own lock
-around a predict/update sequence (``docs/threading.md``).
+Threads: ``predict``, ``update``, each attribute read or assignment, copying and pickling
+are atomic (C++ with the GIL held); the methods written in Python here (``update_sequential``,
+``update_correlated``, the steady-state methods, ``batch_filter``, ``get_prediction``,
+``get_update``) are sequences of those calls and are not, nor is a predict/update sequence:
+give each thread its own filter, or hold your own lock around them (``docs/threading.md``).
 """
 
 from __future__ import annotations

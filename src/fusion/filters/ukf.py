@@ -26,7 +26,9 @@ from fusion.filters._common import (
     as_matrix,
     as_vector,
     check_finite,
+    locked_getstate,
     serialised,
+    shallow_copy,
 )
 
 __all__ = ["MerweScaledSigmaPoints", "UnscentedKalmanFilter", "unscented_transform"]
@@ -151,6 +153,8 @@ class UnscentedKalmanFilter(InnovationStatistics):
     """
 
     _lock = LockSlot()
+    __copy__ = shallow_copy
+    __getstate__ = locked_getstate
 
     def __init__(
         self,
