@@ -24,6 +24,7 @@
 #include <new>
 #include <sstream>
 #include <string>
+#include <type_traits>
 
 #include "common.hpp"
 #include "fusion/filters/linear_kalman_filter.hpp"
@@ -393,6 +394,18 @@ void def_model(py::class_<PyKalmanFilter>& c, const char* name, Slot slot, bool 
       doc);
 }
 
+// One number of a pickled state: a ShapeError naming it, not pybind11's bare cast error.
+template <class T>
+T pickled(const py::handle& h, const char* what) {
+  try {
+    return h.cast<T>();
+  } catch (const py::cast_error&) {
+    throw ShapeError(std::string("KalmanFilter: pickled ") + what +
+                     (std::is_integral_v<T> ? " must be an integer, got " : " must be a number, got ") +
+                     std::string(py::repr(h)));
+  }
+}
+
 py::dict state_of(PyKalmanFilter& k) {
   k.materialize_all();
   py::dict d;
@@ -502,9 +515,23 @@ void register_kalman_filter(py::module_& m) {
         for (const char* key : {"dims", "alpha_sq", "nis", "log_likelihood", "x_ndim", "F", "Q", "H", "R", "B",
                                 "x", "P", "x_prior", "x_post", "y", "z", "P_prior", "P_post", "S", "K"})
           if (!st.contains(key)) throw ShapeError(std::string("KalmanFilter: pickled state lacks '") + key + "'");
-        const auto d = st["dims"].cast<py::tuple>();
+        if (!py::isinstance<py::tuple>(st["dims"]) && !py::isinstance<py::list>(st["dims"]))
+          throw ShapeError("KalmanFilter: pickled dims must be (dim_x, dim_z, dim_u)");
+        const auto d = py::tuple(st["dims"]);
         if (d.size() != 3) throw ShapeError("KalmanFilter: pickled dims must be (dim_x, dim_z, dim_u)");
-        PyKalmanFilter k(d[0].cast<Index>(), d[1].cast<Index>(), d[2].cast<Index>());
+        const Index nx = pickled<Index>(d[0], "dim_x"), nz = pickled<Index>(d[1], "dim_z");
+        {
+          // The dimensions must match the shipped F and H before anything of that size is
+          // allocated: a few bytes claiming dims = (30000, 1, 0) would otherwise allocate
+          // gigabytes (one n x n identity per quantity) before the first check.
+          const CArray Fp = as_array(st["F"], "KalmanFilter.F (pickled)");
+          const CArray Hp = as_array(st["H"], "KalmanFilter.H (pickled)");
+          if (Fp.ndim() != 2 || Fp.shape(0) != nx || Fp.shape(1) != nx)
+            shape_error("KalmanFilter.F (pickled)", dims(nx, nx), Fp);
+          if (Hp.ndim() != 2 || Hp.shape(0) != nz || Hp.shape(1) != nx)
+            shape_error("KalmanFilter.H (pickled)", dims(nz, nx), Hp);
+        }
+        PyKalmanFilter k(nx, nz, pickled<Index>(d[2], "dim_u"));
         // Every quantity goes through the validating setters: a state of the wrong size is a
         // ShapeError here, never memory read out of bounds later.
         k.set_matrix(k.F, st["F"], k.n(), k.n(), "KalmanFilter.F (pickled)", Scalar::kReject);
@@ -537,11 +564,11 @@ void register_kalman_filter(py::module_& m) {
         load_matrix(k.P_post, k.core.P_post, k.n(), k.n(), "P_post", Scalar::kReject);
         load_matrix(k.S, k.core.S, my, my, "S", Scalar::kReject);
         load_matrix(k.K, k.core.K, k.n(), my, "K", Scalar::kReject);
-        const double a2 = st["alpha_sq"].cast<double>();
+        const double a2 = pickled<double>(st["alpha_sq"], "alpha_sq");
         if (!(a2 >= 1.0) || !std::isfinite(a2)) throw ConfigurationError("KalmanFilter: pickled alpha must be >= 1");
         k.alpha_sq = a2;
-        k.core.nis = st["nis"].cast<double>();
-        k.core.log_likelihood = st["log_likelihood"].cast<double>();
+        k.core.nis = pickled<double>(st["nis"], "nis");
+        k.core.log_likelihood = pickled<double>(st["log_likelihood"], "log_likelihood");
         return std::make_pair(std::move(k), t[1].cast<py::dict>());
       }));
 

@@ -379,6 +379,25 @@ def test_unpickling_a_state_of_the_wrong_size_is_a_clear_error_in_a_subprocess()
     assert "KalmanFilter.P (pickled)" in lines[0] and "(4, 4)" in lines[0]
 
 
+def test_hostile_pickled_states_are_refused_before_any_allocation():
+    """Review: a pickled state claiming dims = (30000, 1, 0) with 4 x 4 matrices allocated
+    n x n identities (gigabytes) before the first check; non-numbers in dims or the scalars
+    gave pybind11's bare RuntimeError. Both are ShapeErrors now, raised at once."""
+    import time
+
+    state, d = KalmanFilter(4, 2).__getstate__()
+    for dims in ((30000, 1, 0), (2**40, 2, 0), (4, 30000, 0)):
+        t0 = time.perf_counter()
+        with pytest.raises(ShapeError, match=r"\(pickled\)"):
+            KalmanFilter.__new__(KalmanFilter).__setstate__((dict(state, dims=dims), d))
+        assert time.perf_counter() - t0 < 5.0
+    for key, value, match in (("dims", ("a", 2, 0), "dim_x must be an integer"), ("dims", (4.5, 2, 0), "integer"),
+                              ("dims", (2**70, 2, 0), "integer"), ("dims", 7, "dims"), ("alpha_sq", "a", "alpha_sq"),
+                              ("log_likelihood", None, "log_likelihood")):
+        with pytest.raises(ShapeError, match=match):
+            KalmanFilter.__new__(KalmanFilter).__setstate__((dict(state, **{key: value}), d))
+
+
 def test_failed_update_changes_nothing():
     ours, _, zs = cv_pair()
     ours.predict()
