@@ -343,6 +343,14 @@ struct PyKalmanFilter {
     alpha_sq = *a.data() * *a.data();
   }
 
+  // Becomes `fresh` (a second __init__, or __setstate__ on a live filter). The old
+  // quantities are released only after this object is whole again: their destructors may
+  // run Python code that reads this filter.
+  void replace_with(PyKalmanFilter&& fresh) {
+    PyKalmanFilter old(std::move(*this));
+    *this = std::move(fresh);
+  }
+
   LinearKalmanFilter core;
   Index dim_u;
   double alpha_sq = 1.0;
@@ -425,11 +433,95 @@ py::dict state_of(PyKalmanFilter& k) {
   return d;
 }
 
+// An unpickled filter and its __dict__, every quantity validated (the pickle factory, and
+// _restore for an object that already exists).
+std::pair<PyKalmanFilter, py::dict> from_state(const py::tuple& t) {
+  if (t.size() != 2 || !py::isinstance<py::dict>(t[0]) || !py::isinstance<py::dict>(t[1]))
+    throw ShapeError("KalmanFilter: invalid pickled state (expected (state dict, __dict__))");
+  const auto st = t[0].cast<py::dict>();
+  for (const char* key : {"dims", "alpha_sq", "nis", "log_likelihood", "x_ndim", "F", "Q", "H", "R", "B",
+                          "x", "P", "x_prior", "x_post", "y", "z", "P_prior", "P_post", "S", "K"})
+    if (!st.contains(key)) throw ShapeError(std::string("KalmanFilter: pickled state lacks '") + key + "'");
+  if (!py::isinstance<py::tuple>(st["dims"]) && !py::isinstance<py::list>(st["dims"]))
+    throw ShapeError("KalmanFilter: pickled dims must be (dim_x, dim_z, dim_u)");
+  const auto d = py::tuple(st["dims"]);
+  if (d.size() != 3) throw ShapeError("KalmanFilter: pickled dims must be (dim_x, dim_z, dim_u)");
+  const Index nx = pickled<Index>(d[0], "dim_x"), nz = pickled<Index>(d[1], "dim_z");
+  {
+    // The dimensions must match the shipped F and H before anything of that size is
+    // allocated: a few bytes claiming dims = (30000, 1, 0) would otherwise allocate
+    // gigabytes (one n x n identity per quantity) before the first check.
+    const CArray Fp = as_array(st["F"], "KalmanFilter.F (pickled)");
+    const CArray Hp = as_array(st["H"], "KalmanFilter.H (pickled)");
+    if (Fp.ndim() != 2 || Fp.shape(0) != nx || Fp.shape(1) != nx)
+      shape_error("KalmanFilter.F (pickled)", dims(nx, nx), Fp);
+    if (Hp.ndim() != 2 || Hp.shape(0) != nz || Hp.shape(1) != nx)
+      shape_error("KalmanFilter.H (pickled)", dims(nz, nx), Hp);
+  }
+  PyKalmanFilter k(nx, nz, pickled<Index>(d[2], "dim_u"));
+  // Every quantity goes through the validating setters: a state of the wrong size is a
+  // ShapeError here, never memory read out of bounds later.
+  k.set_matrix(k.F, st["F"], k.n(), k.n(), "KalmanFilter.F (pickled)", Scalar::kReject);
+  k.set_matrix(k.Q, st["Q"], k.n(), k.n(), "KalmanFilter.Q (pickled)", Scalar::kBroadcast);
+  k.set_matrix(k.H, st["H"], k.m(), k.n(), "KalmanFilter.H (pickled)", Scalar::kReject);
+  k.set_matrix(k.R, st["R"], k.m(), k.m(), "KalmanFilter.R (pickled)", Scalar::kBroadcast);
+  k.set_B(st["B"]);
+  k.set_x(st["x"]);
+  k.set_matrix(k.P, st["P"], k.n(), k.n(), "KalmanFilter.P (pickled)", Scalar::kIdentity);
+  k.load_state();
+  auto vec = [&](py::object& slot, const char* key, Index len) {
+    k.set_vector(slot, st[key], len, (std::string("KalmanFilter.") + key + " (pickled)").c_str());
+  };
+  vec(k.x_prior, "x_prior", k.n());
+  vec(k.x_post, "x_post", k.n());
+  const py::object yv = st["y"];
+  const Index my = as_array(yv, "KalmanFilter.y (pickled)").size();
+  if (my < 1) throw ShapeError("KalmanFilter.y (pickled) is empty");
+  k.set_vector(k.y, yv, my, "KalmanFilter.y (pickled)");
+  k.z = st["z"];
+  k.set_matrix(k.P_prior, st["P_prior"], k.n(), k.n(), "KalmanFilter.P_prior (pickled)", Scalar::kReject);
+  k.set_matrix(k.P_post, st["P_post"], k.n(), k.n(), "KalmanFilter.P_post (pickled)", Scalar::kReject);
+  k.set_matrix(k.S, st["S"], my, my, "KalmanFilter.S (pickled)", Scalar::kReject);
+  k.set_matrix(k.K, st["K"], k.n(), my, "KalmanFilter.K (pickled)", Scalar::kReject);
+  // Keep the engine's buffers consistent with the objects (they are the truth).
+  load_vector(k.x_prior, k.core.x_prior, k.n(), "x_prior");
+  load_vector(k.x_post, k.core.x_post, k.n(), "x_post");
+  load_vector(k.y, k.core.y, my, "y");
+  load_matrix(k.P_prior, k.core.P_prior, k.n(), k.n(), "P_prior", Scalar::kReject);
+  load_matrix(k.P_post, k.core.P_post, k.n(), k.n(), "P_post", Scalar::kReject);
+  load_matrix(k.S, k.core.S, my, my, "S", Scalar::kReject);
+  load_matrix(k.K, k.core.K, k.n(), my, "K", Scalar::kReject);
+  const double a2 = pickled<double>(st["alpha_sq"], "alpha_sq");
+  if (!(a2 >= 1.0) || !std::isfinite(a2)) throw ConfigurationError("KalmanFilter: pickled alpha must be >= 1");
+  k.alpha_sq = a2;
+  k.core.nis = pickled<double>(st["nis"], "nis");
+  k.core.log_likelihood = pickled<double>(st["log_likelihood"], "log_likelihood");
+  return std::make_pair(std::move(k), t[1].cast<py::dict>());
+}
+
 }  // namespace
 
 void register_kalman_filter(py::module_& m) {
   py::class_<PyKalmanFilter> kf(m, "KalmanFilter", py::dynamic_attr());
   kf.def(py::init<Index, Index, Index>(), py::arg("dim_x"), py::arg("dim_z"), py::arg("dim_u") = 0);
+  // pybind11 silently ignores __init__ and __setstate__ on an object already constructed; the
+  // Python class asks this and re-initialises or restores through _reinit/_restore instead.
+  kf.def_static("_constructed", [](const py::handle& obj) {
+    if (!py::isinstance<PyKalmanFilter>(obj)) return false;
+    auto* inst = reinterpret_cast<py::detail::instance*>(obj.ptr());
+    return inst->get_value_and_holder(py::detail::get_type_info(typeid(PyKalmanFilter))).instance_registered();
+  });
+  kf.def("_reinit", [](PyKalmanFilter& k, Index nx, Index nz, Index nu) {
+    k.check();
+    k.replace_with(PyKalmanFilter(nx, nz, nu));
+  });
+  kf.def("_restore", [](const py::object& self, const py::tuple& state) {
+    auto& k = self.cast<PyKalmanFilter&>();
+    k.check();
+    auto restored = from_state(state);
+    k.replace_with(std::move(restored.first));
+    py::setattr(self, "__dict__", restored.second);
+  });
   kf.def_property_readonly("dim_x", &PyKalmanFilter::n);
   kf.def_property_readonly("dim_z", &PyKalmanFilter::m);
   kf.def_property_readonly("dim_u", [](const PyKalmanFilter& k) {
@@ -508,69 +600,7 @@ void register_kalman_filter(py::module_& m) {
         py::object dict = py::hasattr(self, "__dict__") ? self.attr("__dict__") : py::dict();
         return py::make_tuple(state_of(k), dict);
       },
-      [](const py::tuple& t) {
-        if (t.size() != 2 || !py::isinstance<py::dict>(t[0]) || !py::isinstance<py::dict>(t[1]))
-          throw ShapeError("KalmanFilter: invalid pickled state (expected (state dict, __dict__))");
-        const auto st = t[0].cast<py::dict>();
-        for (const char* key : {"dims", "alpha_sq", "nis", "log_likelihood", "x_ndim", "F", "Q", "H", "R", "B",
-                                "x", "P", "x_prior", "x_post", "y", "z", "P_prior", "P_post", "S", "K"})
-          if (!st.contains(key)) throw ShapeError(std::string("KalmanFilter: pickled state lacks '") + key + "'");
-        if (!py::isinstance<py::tuple>(st["dims"]) && !py::isinstance<py::list>(st["dims"]))
-          throw ShapeError("KalmanFilter: pickled dims must be (dim_x, dim_z, dim_u)");
-        const auto d = py::tuple(st["dims"]);
-        if (d.size() != 3) throw ShapeError("KalmanFilter: pickled dims must be (dim_x, dim_z, dim_u)");
-        const Index nx = pickled<Index>(d[0], "dim_x"), nz = pickled<Index>(d[1], "dim_z");
-        {
-          // The dimensions must match the shipped F and H before anything of that size is
-          // allocated: a few bytes claiming dims = (30000, 1, 0) would otherwise allocate
-          // gigabytes (one n x n identity per quantity) before the first check.
-          const CArray Fp = as_array(st["F"], "KalmanFilter.F (pickled)");
-          const CArray Hp = as_array(st["H"], "KalmanFilter.H (pickled)");
-          if (Fp.ndim() != 2 || Fp.shape(0) != nx || Fp.shape(1) != nx)
-            shape_error("KalmanFilter.F (pickled)", dims(nx, nx), Fp);
-          if (Hp.ndim() != 2 || Hp.shape(0) != nz || Hp.shape(1) != nx)
-            shape_error("KalmanFilter.H (pickled)", dims(nz, nx), Hp);
-        }
-        PyKalmanFilter k(nx, nz, pickled<Index>(d[2], "dim_u"));
-        // Every quantity goes through the validating setters: a state of the wrong size is a
-        // ShapeError here, never memory read out of bounds later.
-        k.set_matrix(k.F, st["F"], k.n(), k.n(), "KalmanFilter.F (pickled)", Scalar::kReject);
-        k.set_matrix(k.Q, st["Q"], k.n(), k.n(), "KalmanFilter.Q (pickled)", Scalar::kBroadcast);
-        k.set_matrix(k.H, st["H"], k.m(), k.n(), "KalmanFilter.H (pickled)", Scalar::kReject);
-        k.set_matrix(k.R, st["R"], k.m(), k.m(), "KalmanFilter.R (pickled)", Scalar::kBroadcast);
-        k.set_B(st["B"]);
-        k.set_x(st["x"]);
-        k.set_matrix(k.P, st["P"], k.n(), k.n(), "KalmanFilter.P (pickled)", Scalar::kIdentity);
-        k.load_state();
-        auto vec = [&](py::object& slot, const char* key, Index len) {
-          k.set_vector(slot, st[key], len, (std::string("KalmanFilter.") + key + " (pickled)").c_str());
-        };
-        vec(k.x_prior, "x_prior", k.n());
-        vec(k.x_post, "x_post", k.n());
-        const py::object yv = st["y"];
-        const Index my = as_array(yv, "KalmanFilter.y (pickled)").size();
-        if (my < 1) throw ShapeError("KalmanFilter.y (pickled) is empty");
-        k.set_vector(k.y, yv, my, "KalmanFilter.y (pickled)");
-        k.z = st["z"];
-        k.set_matrix(k.P_prior, st["P_prior"], k.n(), k.n(), "KalmanFilter.P_prior (pickled)", Scalar::kReject);
-        k.set_matrix(k.P_post, st["P_post"], k.n(), k.n(), "KalmanFilter.P_post (pickled)", Scalar::kReject);
-        k.set_matrix(k.S, st["S"], my, my, "KalmanFilter.S (pickled)", Scalar::kReject);
-        k.set_matrix(k.K, st["K"], k.n(), my, "KalmanFilter.K (pickled)", Scalar::kReject);
-        // Keep the engine's buffers consistent with the objects (they are the truth).
-        load_vector(k.x_prior, k.core.x_prior, k.n(), "x_prior");
-        load_vector(k.x_post, k.core.x_post, k.n(), "x_post");
-        load_vector(k.y, k.core.y, my, "y");
-        load_matrix(k.P_prior, k.core.P_prior, k.n(), k.n(), "P_prior", Scalar::kReject);
-        load_matrix(k.P_post, k.core.P_post, k.n(), k.n(), "P_post", Scalar::kReject);
-        load_matrix(k.S, k.core.S, my, my, "S", Scalar::kReject);
-        load_matrix(k.K, k.core.K, k.n(), my, "K", Scalar::kReject);
-        const double a2 = pickled<double>(st["alpha_sq"], "alpha_sq");
-        if (!(a2 >= 1.0) || !std::isfinite(a2)) throw ConfigurationError("KalmanFilter: pickled alpha must be >= 1");
-        k.alpha_sq = a2;
-        k.core.nis = pickled<double>(st["nis"], "nis");
-        k.core.log_likelihood = pickled<double>(st["log_likelihood"], "log_likelihood");
-        return std::make_pair(std::move(k), t[1].cast<py::dict>());
-      }));
+      [](const py::tuple& t) { return from_state(t); }));
 
   kf.def("predict", &PyKalmanFilter::predict, py::arg("u") = py::none(), py::arg("B") = py::none(),
          py::arg("F") = py::none(), py::arg("Q") = py::none(),

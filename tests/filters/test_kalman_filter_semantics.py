@@ -398,6 +398,34 @@ def test_hostile_pickled_states_are_refused_before_any_allocation():
             KalmanFilter.__new__(KalmanFilter).__setstate__((dict(state, **{key: value}), d))
 
 
+def test_second_init_and_setstate_on_a_live_filter_take_effect():
+    """Defect (review): pybind11 silently ignores __init__ and __setstate__ on an object that is
+    already constructed, so ``kf.__init__(3, 1)`` (filterpy re-initialises) kept the old
+    4-state filter while M became (3, 1), and ``kf.__setstate__(saved)`` restored nothing.
+    Both take effect now; a refused state changes nothing."""
+    kf = KalmanFilter(dim_x=4, dim_z=2)
+    kf.x = np.ones(4)
+    kf.predict()
+    kf.__init__(3, 1)
+    assert (kf.dim_x, kf.dim_z, kf.x.shape, kf.M.shape) == (3, 1, (3, 1), (3, 1))
+    np.testing.assert_array_equal(kf.x, np.zeros((3, 1)))
+    kf.update([1.0])
+    other = KalmanFilter(dim_x=2, dim_z=1)
+    other.x = np.array([5.0, 6.0])
+    other.tag = "restored"
+    saved = other.__getstate__()
+    x_before = kf.x
+    bad = (dict(saved[0], P=np.eye(5)), saved[1])
+    with pytest.raises(ShapeError, match="P"):
+        kf.__setstate__(bad)
+    assert kf.dim_x == 3 and kf.x is x_before
+    kf.__setstate__(saved)
+    assert kf.dim_x == 2 and kf.tag == "restored"
+    np.testing.assert_array_equal(kf.x, [5.0, 6.0])
+    kf.predict()
+    kf.update([5.5])
+
+
 def test_failed_update_changes_nothing():
     ours, _, zs = cv_pair()
     ours.predict()

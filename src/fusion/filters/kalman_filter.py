@@ -93,8 +93,21 @@ class KalmanFilter(InnovationStatistics, _core.KalmanFilter):
     inv = staticmethod(np.linalg.inv)
 
     def __init__(self, dim_x: int, dim_z: int, dim_u: int = 0) -> None:
-        super().__init__(dim_x, dim_z, dim_u)
+        if _core.KalmanFilter._constructed(self):
+            # kf.__init__(...) again re-initialises the filter, as filterpy's does (pybind11
+            # would silently ignore a second construction)
+            self._reinit(dim_x, dim_z, dim_u)
+        else:
+            super().__init__(dim_x, dim_z, dim_u)
         self.M = np.zeros((dim_x, dim_z))  # process-measurement cross-correlation (update_correlated)
+
+    def __setstate__(self, state: Any) -> None:
+        """Unpickling; on a live filter (``kf.__setstate__(other.__getstate__())``) it
+        replaces the whole state (pybind11 alone would silently ignore it)."""
+        if _core.KalmanFilter._constructed(self):
+            self._restore(state)
+        else:
+            _core.KalmanFilter.__setstate__(self, state)
 
     # ------------------------------------------------------------ innovation statistics
     @property
