@@ -257,3 +257,88 @@ def test_pickling_raises_typed_errors_and_copies_are_independent():
     assert r["tracker_copy_independent"] == [0, 1, True]
     assert r["point_copy_same"]
     assert r["bank_copy"] == [True, True, True, True, True]
+
+
+def test_pickle_protocols_0_and_1_and_direct_reduce_never_abort():
+    """Defect (review): pickle protocols 0 and 1, and a direct ``obj.__reduce__()``, went
+    through copyreg._reduce_ex, which calls ``pybind11_object(obj)``; pybind11 throws from a C
+    slot there and the interpreter aborted (pybind/pybind11#3745) for KalmanFilter and every
+    model. Now every C++ class reduces as at protocol 2: KalmanFilter round-trips at every
+    protocol, the others raise TypeError."""
+    r = run_isolated("""
+        import json, pickle
+        import numpy as np
+        from fusion import _core
+        from fusion.filters import KalmanFilter
+        from fusion.models import CTRV, CV2D, Position2D, RadarPolar
+        kf = KalmanFilter(dim_x=2, dim_z=1)
+        kf.x = np.array([1.0, 2.0]); kf.Q = 0.5; kf.M[:] = 3.0
+        kf.predict(); kf.update([0.5])
+        out = {}
+        for proto in range(pickle.HIGHEST_PROTOCOL + 1):
+            k2 = pickle.loads(pickle.dumps(kf, protocol=proto))
+            k2.predict(); kf2 = pickle.loads(pickle.dumps(kf, protocol=proto))
+            out[f"kf{proto}"] = [type(k2).__name__, kf2.x.tolist() == kf.x.tolist(), kf2.Q, kf2.M.tolist()]
+            for obj in (CV2D(1.0), CTRV(), Position2D(), RadarPolar()):
+                try:
+                    pickle.dumps(obj, protocol=proto)
+                    out[f"{type(obj).__name__}{proto}"] = "pickled"
+                except TypeError as e:
+                    out[f"{type(obj).__name__}{proto}"] = "TypeError"
+        try:
+            CV2D(1.0).__reduce__()
+            out["reduce"] = "no error"
+        except TypeError:
+            out["reduce"] = "TypeError"
+        out["kf_reduce"] = kf.__reduce__()[1][0].__name__
+        print(json.dumps(out))
+    """)
+    for proto in range(6):
+        assert r[f"kf{proto}"] == ["KalmanFilter", True, 0.5, [[3.0], [3.0]]], r[f"kf{proto}"]
+        for name in ("CV2D", "CTRV", "Position2D", "RadarPolar"):
+            assert r[f"{name}{proto}"] == "TypeError", (name, proto)
+    assert r["reduce"] == "TypeError" and r["kf_reduce"] == "KalmanFilter"
+
+
+def test_kalman_filter_created_without_init_is_refused_not_garbage():
+    """Defect (review): ``KalmanFilter.__new__(KalmanFilter)`` (or an object whose failed
+    __setstate__ left it unconstructed) reached the C++ methods with raw storage pybind11
+    allocates on first use; after a filter had been freed that storage held its dangling
+    py::object pointers, and reading ``.P`` segfaulted. Every entry point now raises
+    TypeError; __setstate__ still constructs such an object."""
+    r = run_isolated("""
+        import copy, gc, json, pickle
+        import numpy as np
+        from fusion.filters import KalmanFilter
+        state = KalmanFilter(4, 2).__getstate__()
+        refused, steps = set(), 0
+        for i in range(300):
+            k = KalmanFilter(4, 2); k.predict(); k.update(np.ones(2)); x = k.x
+            del k, x
+            u = KalmanFilter.__new__(KalmanFilter)
+            for name in ("x", "P", "F", "Q", "H", "R", "B", "y", "S", "K", "z", "x_prior", "P_post",
+                         "alpha", "dim_x", "dim_z", "dim_u"):
+                try:
+                    getattr(u, name)
+                except TypeError as e:
+                    refused.add(name)
+                try:
+                    setattr(u, name, np.eye(4))
+                except (TypeError, ValueError, AttributeError):  # refused, wrong shape, read-only
+                    pass
+            for call in (u.predict, lambda: u.update(np.ones(2)), u.__getstate__, lambda: copy.copy(u),
+                         lambda: copy.deepcopy(u), lambda: pickle.dumps(u), lambda: repr(u)):
+                try:
+                    call()
+                except TypeError:
+                    refused.add("call")
+            u.__setstate__(state)  # constructs it
+            u.predict(); u.update(np.ones(2)); steps += 1
+            del u
+            if i % 50 == 0:
+                gc.collect()
+        print(json.dumps({"refused": sorted(refused), "steps": steps}))
+    """)
+    assert r["steps"] == 300
+    assert set(r["refused"]) >= {"x", "P", "F", "Q", "H", "R", "B", "y", "S", "K", "z", "x_prior", "P_post",
+                                 "alpha", "dim_x", "dim_z", "dim_u", "call"}

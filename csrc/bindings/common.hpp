@@ -62,6 +62,9 @@ inline std::string shape_str(const py::array& a) {
 }
 
 inline CArray as_array(const py::handle& obj, const std::string& what) {
+  // numpy turns None into NaN (np.asarray(None, float)): a missing value would pass as a
+  // number, and `kf.P = None` became a NaN covariance found only at the next update.
+  if (obj.is_none()) throw ShapeError(what + ": expected an array of numbers, but got None");
   CArray a = CArray::ensure(obj);
   if (!a)
     throw ShapeError(what + ": expected an array of numbers, but got " +

@@ -20,8 +20,11 @@
 #include <pybind11/pybind11.h>
 
 #include <cmath>
+#include <cstring>
+#include <new>
 #include <sstream>
 #include <string>
+#include <type_traits>
 
 #include "common.hpp"
 #include "fusion/filters/linear_kalman_filter.hpp"
@@ -124,6 +127,18 @@ py::object none_column(Index m) {
   return py::module_::import("numpy").attr("array")(rows, py::arg("dtype") = "object");
 }
 
+// An argument made safe to read later without running Python code: None and float64 arrays
+// as they are (their data, shape and strides are read in C), anything else converted now to
+// a C-contiguous float64 array. Converting may run arbitrary Python code (an `__array__`, a
+// sequence's `__getitem__`), which may call back into this filter or let another thread in;
+// predict/update therefore settle every argument before writing any engine buffer, so that a
+// re-entrant call cannot leave buffers of mismatched sizes behind (it used to: an update
+// whose z.__array__ ran an update with a taller H corrupted the heap).
+py::object settle(const py::handle& o, const char* what) {
+  if (o.is_none() || py::array_t<double>::check_(o)) return py::reinterpret_borrow<py::object>(o);
+  return as_array(o, what);
+}
+
 // An assigned value, kept as the object itself when it is already a float64 array (reference
 // semantics), else converted to a new float64 array; a scalar stays a Python float.
 py::object keep(const py::handle& v, const char* what) {
@@ -135,6 +150,27 @@ py::object keep(const py::handle& v, const char* what) {
 }
 
 struct PyKalmanFilter {
+  // An instance whose __init__ never ran (`KalmanFilter.__new__(KalmanFilter)`, or a failed
+  // __setstate__ on such an object) still reaches the methods: pybind11 then hands them raw
+  // storage it allocates on first use, through this operator new when the class has one.
+  // Zero-filled, that storage reads `ready == false` (a constructed object has true), and
+  // every entry point refuses it (check()) instead of dereferencing garbage py::object
+  // pointers left there by a freed filter (it segfaulted). pybind11 never runs a destructor
+  // on such storage; it frees it with the matching operator delete.
+  static void* operator new(std::size_t size) {
+    void* p = ::operator new(size);
+    std::memset(p, 0, size);
+    return p;
+  }
+  static void operator delete(void* p) noexcept { ::operator delete(p); }
+
+  bool ready = true;
+  void check() const {
+    if (!ready)
+      throw py::type_error("KalmanFilter: this object was created without __init__ (KalmanFilter.__new__); "
+                           "construct it as KalmanFilter(dim_x, dim_z)");
+  }
+
   PyKalmanFilter(Index nx, Index nz, Index nu) : core(nx, nz), dim_u(nu) {
     if (nu < 0) throw ConfigurationError("KalmanFilter: dim_u must be 0 or more, got " + std::to_string(nu));
     F = fresh(MatX::Identity(nx, nx));
@@ -143,10 +179,21 @@ struct PyKalmanFilter {
     R = fresh(MatX::Identity(nz, nz));
     B = py::none();
     z = none_column(nz);
+    // filterpy's initial x_prior, x_post and y are columns whatever x becomes; they stay
+    // until the first predict (x_prior) or update (x_post, y) replaces them.
+    x_prior = fresh_vec(core.x_prior, false);
+    x_post = fresh_vec(core.x_post, false);
+    y = fresh_vec(core.y, false);
   }
 
-  Index n() const { return core.dim_x(); }
-  Index m() const { return core.dim_z(); }
+  Index n() const {
+    check();
+    return core.dim_x();
+  }
+  Index m() const {
+    check();
+    return core.dim_z();
+  }
   bool x_1d() const { return x_ndim == 1; }
 
   // ---- the state: bring a Python-side x/P (assigned or read and maybe edited) into the core
@@ -159,13 +206,18 @@ struct PyKalmanFilter {
     for (py::object* s : slots) *s = py::object();
   }
 
-  void predict(const py::object& u_, const py::object& B_, const py::object& F_, const py::object& Q_) {
+  void predict(const py::object& u_arg, const py::object& B_arg, const py::object& F_arg, const py::object& Q_arg) {
+    // Every Python-code-running conversion first (see settle), then only C reads of arrays.
+    const py::object F_ = settle(F_arg, "KalmanFilter.predict: F");
+    const py::object Q_ = settle(Q_arg, "KalmanFilter.predict: Q");
+    const py::object B_ = settle(B_arg, "KalmanFilter.predict: B");
+    const py::object u_ = settle(u_arg, "KalmanFilter.predict: u");
     const Index N = n();
-    const py::object& Fo = is_none(F_) ? F : F_;
+    const py::object Fo = is_none(F_) ? F : F_;  // owned: a slot may be reassigned meanwhile
     load_matrix(Fo, core.F, N, N, "KalmanFilter.F", Scalar::kReject);
     if (is_none(Q_)) load_matrix(Q, core.Q, N, N, "KalmanFilter.Q", Scalar::kBroadcast);
     else load_matrix(Q_, core.Q, N, N, "KalmanFilter.predict: Q", Scalar::kIdentity);
-    const py::object& Bo = is_none(B_) ? B : B_;
+    const py::object Bo = is_none(B_) ? B : B_;
     const bool control = !is_none(Bo) && !is_none(u_);
     if (control) {
       const CArray b = as_array(Bo, "KalmanFilter.B");
@@ -178,7 +230,11 @@ struct PyKalmanFilter {
     drop({&x, &P, &x_prior, &P_prior});
   }
 
-  void update(const py::object& z_, const py::object& R_, const py::object& H_) {
+  void update(const py::object& z_arg, const py::object& R_arg, const py::object& H_arg) {
+    // Every Python-code-running conversion first (see settle), then only C reads of arrays.
+    const py::object z_ = settle(z_arg, "KalmanFilter.update: z");
+    const py::object R_ = settle(R_arg, "KalmanFilter.update: R");
+    const py::object H_ = settle(H_arg, "KalmanFilter.update: H");
     const Index N = n();
     if (is_none(z_)) {
       load_state();
@@ -211,6 +267,8 @@ struct PyKalmanFilter {
     }
     load_state();
     const UpdateInfo info = core.update(Rs, Rj);
+    if (info.status == UpdateStatus::kNonFiniteMeasurement && all_finite(core.zm))
+      throw NumericalError("KalmanFilter.update: R has a non-finite entry (NaN or infinite measurement noise)");
     if (info.status != UpdateStatus::kOk) raise_update_failure("KalmanFilter.update", info.status, core.zm);
     drop({&x, &P, &y, &z, &S, &K, &x_post, &P_post});
   }
@@ -223,15 +281,18 @@ struct PyKalmanFilter {
   }
 
   py::object get_x() {
+    check();
     if (!x) x = fresh_vec(core.x, x_1d());
     return x;
   }
   py::object get_P() {
+    check();
     if (!P) P = fresh(core.P);
     return P;
   }
   // The derived quantities: vectors follow x's shape, matrices are 2-D.
   py::object& get(py::object& slot) {
+    check();
     if (slot) return slot;
     if (&slot == &x_prior) slot = fresh_vec(core.x_prior, x_1d());
     else if (&slot == &x_post) slot = fresh_vec(core.x_post, x_1d());
@@ -274,11 +335,20 @@ struct PyKalmanFilter {
     B = keep(v, "KalmanFilter.B");
   }
   void set_alpha(const py::handle& v) {
+    check();
     const CArray a = as_array(v, "KalmanFilter.alpha");
     if (a.ndim() != 0 || !(*a.data() >= 1.0) || !std::isfinite(*a.data()))
       throw ConfigurationError("KalmanFilter.alpha must be a finite number >= 1 (1: standard filter), got " +
                                std::string(py::repr(v)));
     alpha_sq = *a.data() * *a.data();
+  }
+
+  // Becomes `fresh` (a second __init__, or __setstate__ on a live filter). The old
+  // quantities are released only after this object is whole again: their destructors may
+  // run Python code that reads this filter.
+  void replace_with(PyKalmanFilter&& fresh) {
+    PyKalmanFilter old(std::move(*this));
+    *this = std::move(fresh);
   }
 
   LinearKalmanFilter core;
@@ -296,6 +366,7 @@ void def_derived(py::class_<PyKalmanFilter>& c, const char* name, Slot slot, boo
   c.def_property(
       name, [slot](PyKalmanFilter& k) { return k.get(k.*slot); },
       [slot, is_vector, name](PyKalmanFilter& k, const py::object& v) {
+        k.check();
         const std::string what = std::string("KalmanFilter.") + name;
         if (slot == &PyKalmanFilter::z) {  // filterpy keeps whatever z was (a None column too)
           k.z = v;
@@ -318,13 +389,29 @@ void def_derived(py::class_<PyKalmanFilter>& c, const char* name, Slot slot, boo
 void def_model(py::class_<PyKalmanFilter>& c, const char* name, Slot slot, bool rows_z, bool square_z,
                Scalar mode, const char* doc) {
   c.def_property(
-      name, [slot](PyKalmanFilter& k) { return k.*slot; },
+      name,
+      [slot](PyKalmanFilter& k) {
+        k.check();
+        return k.*slot;
+      },
       [slot, rows_z, square_z, mode, name](PyKalmanFilter& k, const py::object& v) {
         const Index r = rows_z ? k.m() : k.n();
         const Index cc = square_z ? k.m() : k.n();
         k.set_matrix(k.*slot, v, r, cc, (std::string("KalmanFilter.") + name).c_str(), mode);
       },
       doc);
+}
+
+// One number of a pickled state: a ShapeError naming it, not pybind11's bare cast error.
+template <class T>
+T pickled(const py::handle& h, const char* what) {
+  try {
+    return h.cast<T>();
+  } catch (const py::cast_error&) {
+    throw ShapeError(std::string("KalmanFilter: pickled ") + what +
+                     (std::is_integral_v<T> ? " must be an integer, got " : " must be a number, got ") +
+                     std::string(py::repr(h)));
+  }
 }
 
 py::dict state_of(PyKalmanFilter& k) {
@@ -346,14 +433,101 @@ py::dict state_of(PyKalmanFilter& k) {
   return d;
 }
 
+// An unpickled filter and its __dict__, every quantity validated (the pickle factory, and
+// _restore for an object that already exists).
+std::pair<PyKalmanFilter, py::dict> from_state(const py::tuple& t) {
+  if (t.size() != 2 || !py::isinstance<py::dict>(t[0]) || !py::isinstance<py::dict>(t[1]))
+    throw ShapeError("KalmanFilter: invalid pickled state (expected (state dict, __dict__))");
+  const auto st = t[0].cast<py::dict>();
+  for (const char* key : {"dims", "alpha_sq", "nis", "log_likelihood", "x_ndim", "F", "Q", "H", "R", "B",
+                          "x", "P", "x_prior", "x_post", "y", "z", "P_prior", "P_post", "S", "K"})
+    if (!st.contains(key)) throw ShapeError(std::string("KalmanFilter: pickled state lacks '") + key + "'");
+  if (!py::isinstance<py::tuple>(st["dims"]) && !py::isinstance<py::list>(st["dims"]))
+    throw ShapeError("KalmanFilter: pickled dims must be (dim_x, dim_z, dim_u)");
+  const auto d = py::tuple(st["dims"]);
+  if (d.size() != 3) throw ShapeError("KalmanFilter: pickled dims must be (dim_x, dim_z, dim_u)");
+  const Index nx = pickled<Index>(d[0], "dim_x"), nz = pickled<Index>(d[1], "dim_z");
+  {
+    // The dimensions must match the shipped F and H before anything of that size is
+    // allocated: a few bytes claiming dims = (30000, 1, 0) would otherwise allocate
+    // gigabytes (one n x n identity per quantity) before the first check.
+    const CArray Fp = as_array(st["F"], "KalmanFilter.F (pickled)");
+    const CArray Hp = as_array(st["H"], "KalmanFilter.H (pickled)");
+    if (Fp.ndim() != 2 || Fp.shape(0) != nx || Fp.shape(1) != nx)
+      shape_error("KalmanFilter.F (pickled)", dims(nx, nx), Fp);
+    if (Hp.ndim() != 2 || Hp.shape(0) != nz || Hp.shape(1) != nx)
+      shape_error("KalmanFilter.H (pickled)", dims(nz, nx), Hp);
+  }
+  PyKalmanFilter k(nx, nz, pickled<Index>(d[2], "dim_u"));
+  // Every quantity goes through the validating setters: a state of the wrong size is a
+  // ShapeError here, never memory read out of bounds later.
+  k.set_matrix(k.F, st["F"], k.n(), k.n(), "KalmanFilter.F (pickled)", Scalar::kReject);
+  k.set_matrix(k.Q, st["Q"], k.n(), k.n(), "KalmanFilter.Q (pickled)", Scalar::kBroadcast);
+  k.set_matrix(k.H, st["H"], k.m(), k.n(), "KalmanFilter.H (pickled)", Scalar::kReject);
+  k.set_matrix(k.R, st["R"], k.m(), k.m(), "KalmanFilter.R (pickled)", Scalar::kBroadcast);
+  k.set_B(st["B"]);
+  k.set_x(st["x"]);
+  k.set_matrix(k.P, st["P"], k.n(), k.n(), "KalmanFilter.P (pickled)", Scalar::kIdentity);
+  k.load_state();
+  auto vec = [&](py::object& slot, const char* key, Index len) {
+    k.set_vector(slot, st[key], len, (std::string("KalmanFilter.") + key + " (pickled)").c_str());
+  };
+  vec(k.x_prior, "x_prior", k.n());
+  vec(k.x_post, "x_post", k.n());
+  const py::object yv = st["y"];
+  const Index my = as_array(yv, "KalmanFilter.y (pickled)").size();
+  if (my < 1) throw ShapeError("KalmanFilter.y (pickled) is empty");
+  k.set_vector(k.y, yv, my, "KalmanFilter.y (pickled)");
+  k.z = st["z"];
+  k.set_matrix(k.P_prior, st["P_prior"], k.n(), k.n(), "KalmanFilter.P_prior (pickled)", Scalar::kReject);
+  k.set_matrix(k.P_post, st["P_post"], k.n(), k.n(), "KalmanFilter.P_post (pickled)", Scalar::kReject);
+  k.set_matrix(k.S, st["S"], my, my, "KalmanFilter.S (pickled)", Scalar::kReject);
+  k.set_matrix(k.K, st["K"], k.n(), my, "KalmanFilter.K (pickled)", Scalar::kReject);
+  // Keep the engine's buffers consistent with the objects (they are the truth).
+  load_vector(k.x_prior, k.core.x_prior, k.n(), "x_prior");
+  load_vector(k.x_post, k.core.x_post, k.n(), "x_post");
+  load_vector(k.y, k.core.y, my, "y");
+  load_matrix(k.P_prior, k.core.P_prior, k.n(), k.n(), "P_prior", Scalar::kReject);
+  load_matrix(k.P_post, k.core.P_post, k.n(), k.n(), "P_post", Scalar::kReject);
+  load_matrix(k.S, k.core.S, my, my, "S", Scalar::kReject);
+  load_matrix(k.K, k.core.K, k.n(), my, "K", Scalar::kReject);
+  const double a2 = pickled<double>(st["alpha_sq"], "alpha_sq");
+  if (!(a2 >= 1.0) || !std::isfinite(a2)) throw ConfigurationError("KalmanFilter: pickled alpha must be >= 1");
+  k.alpha_sq = a2;
+  k.core.nis = pickled<double>(st["nis"], "nis");
+  k.core.log_likelihood = pickled<double>(st["log_likelihood"], "log_likelihood");
+  return std::make_pair(std::move(k), t[1].cast<py::dict>());
+}
+
 }  // namespace
 
 void register_kalman_filter(py::module_& m) {
   py::class_<PyKalmanFilter> kf(m, "KalmanFilter", py::dynamic_attr());
   kf.def(py::init<Index, Index, Index>(), py::arg("dim_x"), py::arg("dim_z"), py::arg("dim_u") = 0);
+  // pybind11 silently ignores __init__ and __setstate__ on an object already constructed; the
+  // Python class asks this and re-initialises or restores through _reinit/_restore instead.
+  kf.def_static("_constructed", [](const py::handle& obj) {
+    if (!py::isinstance<PyKalmanFilter>(obj)) return false;
+    auto* inst = reinterpret_cast<py::detail::instance*>(obj.ptr());
+    return inst->get_value_and_holder(py::detail::get_type_info(typeid(PyKalmanFilter))).instance_registered();
+  });
+  kf.def("_reinit", [](PyKalmanFilter& k, Index nx, Index nz, Index nu) {
+    k.check();
+    k.replace_with(PyKalmanFilter(nx, nz, nu));
+  });
+  kf.def("_restore", [](const py::object& self, const py::tuple& state) {
+    auto& k = self.cast<PyKalmanFilter&>();
+    k.check();
+    auto restored = from_state(state);
+    k.replace_with(std::move(restored.first));
+    py::setattr(self, "__dict__", restored.second);
+  });
   kf.def_property_readonly("dim_x", &PyKalmanFilter::n);
   kf.def_property_readonly("dim_z", &PyKalmanFilter::m);
-  kf.def_readonly("dim_u", &PyKalmanFilter::dim_u);
+  kf.def_property_readonly("dim_u", [](const PyKalmanFilter& k) {
+    k.check();
+    return k.dim_u;
+  });
 
   kf.def_property("x", &PyKalmanFilter::get_x, &PyKalmanFilter::set_x,
                   "State estimate, (dim_x, 1) (or (dim_x,) when a 1-D x was assigned).");
@@ -370,7 +544,12 @@ void register_kalman_filter(py::module_& m) {
   def_model(kf, "R", &PyKalmanFilter::R, true, true, Scalar::kBroadcast,
             "Measurement noise (dim_z, dim_z); a scalar is added to every element of S, as in filterpy.");
   kf.def_property(
-      "B", [](PyKalmanFilter& k) { return k.B; }, &PyKalmanFilter::set_B,
+      "B",
+      [](PyKalmanFilter& k) {
+        k.check();
+        return k.B;
+      },
+      &PyKalmanFilter::set_B,
       "Control transition matrix (dim_x, dim_u), or None without control input.");
   def_derived(kf, "x_prior", &PyKalmanFilter::x_prior, true, "State after the last predict.");
   def_derived(kf, "x_post", &PyKalmanFilter::x_post, true, "State after the last update.");
@@ -381,7 +560,12 @@ void register_kalman_filter(py::module_& m) {
   def_derived(kf, "S", &PyKalmanFilter::S, false, "Innovation covariance of the last update.");
   def_derived(kf, "K", &PyKalmanFilter::K, false, "Kalman gain of the last update.");
   kf.def_property(
-      "alpha", [](const PyKalmanFilter& k) { return std::sqrt(k.alpha_sq); }, &PyKalmanFilter::set_alpha,
+      "alpha",
+      [](const PyKalmanFilter& k) {
+        k.check();
+        return std::sqrt(k.alpha_sq);
+      },
+      &PyKalmanFilter::set_alpha,
       "Fading-memory factor (1: standard filter; must be >= 1).");
   kf.def_property(
       "_nis", [](const PyKalmanFilter& k) { return k.core.nis; },
@@ -416,55 +600,7 @@ void register_kalman_filter(py::module_& m) {
         py::object dict = py::hasattr(self, "__dict__") ? self.attr("__dict__") : py::dict();
         return py::make_tuple(state_of(k), dict);
       },
-      [](const py::tuple& t) {
-        if (t.size() != 2 || !py::isinstance<py::dict>(t[0]) || !py::isinstance<py::dict>(t[1]))
-          throw ShapeError("KalmanFilter: invalid pickled state (expected (state dict, __dict__))");
-        const auto st = t[0].cast<py::dict>();
-        for (const char* key : {"dims", "alpha_sq", "nis", "log_likelihood", "x_ndim", "F", "Q", "H", "R", "B",
-                                "x", "P", "x_prior", "x_post", "y", "z", "P_prior", "P_post", "S", "K"})
-          if (!st.contains(key)) throw ShapeError(std::string("KalmanFilter: pickled state lacks '") + key + "'");
-        const auto d = st["dims"].cast<py::tuple>();
-        if (d.size() != 3) throw ShapeError("KalmanFilter: pickled dims must be (dim_x, dim_z, dim_u)");
-        PyKalmanFilter k(d[0].cast<Index>(), d[1].cast<Index>(), d[2].cast<Index>());
-        // Every quantity goes through the validating setters: a state of the wrong size is a
-        // ShapeError here, never memory read out of bounds later.
-        k.set_matrix(k.F, st["F"], k.n(), k.n(), "KalmanFilter.F (pickled)", Scalar::kReject);
-        k.set_matrix(k.Q, st["Q"], k.n(), k.n(), "KalmanFilter.Q (pickled)", Scalar::kBroadcast);
-        k.set_matrix(k.H, st["H"], k.m(), k.n(), "KalmanFilter.H (pickled)", Scalar::kReject);
-        k.set_matrix(k.R, st["R"], k.m(), k.m(), "KalmanFilter.R (pickled)", Scalar::kBroadcast);
-        k.set_B(st["B"]);
-        k.set_x(st["x"]);
-        k.set_matrix(k.P, st["P"], k.n(), k.n(), "KalmanFilter.P (pickled)", Scalar::kIdentity);
-        k.load_state();
-        auto vec = [&](py::object& slot, const char* key, Index len) {
-          k.set_vector(slot, st[key], len, (std::string("KalmanFilter.") + key + " (pickled)").c_str());
-        };
-        vec(k.x_prior, "x_prior", k.n());
-        vec(k.x_post, "x_post", k.n());
-        const py::object yv = st["y"];
-        const Index my = as_array(yv, "KalmanFilter.y (pickled)").size();
-        if (my < 1) throw ShapeError("KalmanFilter.y (pickled) is empty");
-        k.set_vector(k.y, yv, my, "KalmanFilter.y (pickled)");
-        k.z = st["z"];
-        k.set_matrix(k.P_prior, st["P_prior"], k.n(), k.n(), "KalmanFilter.P_prior (pickled)", Scalar::kReject);
-        k.set_matrix(k.P_post, st["P_post"], k.n(), k.n(), "KalmanFilter.P_post (pickled)", Scalar::kReject);
-        k.set_matrix(k.S, st["S"], my, my, "KalmanFilter.S (pickled)", Scalar::kReject);
-        k.set_matrix(k.K, st["K"], k.n(), my, "KalmanFilter.K (pickled)", Scalar::kReject);
-        // Keep the engine's buffers consistent with the objects (they are the truth).
-        load_vector(k.x_prior, k.core.x_prior, k.n(), "x_prior");
-        load_vector(k.x_post, k.core.x_post, k.n(), "x_post");
-        load_vector(k.y, k.core.y, my, "y");
-        load_matrix(k.P_prior, k.core.P_prior, k.n(), k.n(), "P_prior", Scalar::kReject);
-        load_matrix(k.P_post, k.core.P_post, k.n(), k.n(), "P_post", Scalar::kReject);
-        load_matrix(k.S, k.core.S, my, my, "S", Scalar::kReject);
-        load_matrix(k.K, k.core.K, k.n(), my, "K", Scalar::kReject);
-        const double a2 = st["alpha_sq"].cast<double>();
-        if (!(a2 >= 1.0) || !std::isfinite(a2)) throw ConfigurationError("KalmanFilter: pickled alpha must be >= 1");
-        k.alpha_sq = a2;
-        k.core.nis = st["nis"].cast<double>();
-        k.core.log_likelihood = st["log_likelihood"].cast<double>();
-        return std::make_pair(std::move(k), t[1].cast<py::dict>());
-      }));
+      [](const py::tuple& t) { return from_state(t); }));
 
   kf.def("predict", &PyKalmanFilter::predict, py::arg("u") = py::none(), py::arg("B") = py::none(),
          py::arg("F") = py::none(), py::arg("Q") = py::none(),

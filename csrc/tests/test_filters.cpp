@@ -112,6 +112,36 @@ TEST_CASE("LinearKalmanFilter: one step by hand, the Joseph noise apart from S's
   CHECK(k2.S == S_before);
 }
 
+TEST_CASE("LinearKalmanFilter: buffers of mismatched sizes are a ShapeError, never out-of-bounds memory") {
+  // The bindings load F, Q, B, u, H, z and R into these buffers from Python objects; a
+  // re-entrant or concurrent call during loading could leave sizes that do not fit.
+  LinearKalmanFilter kf(4, 2);
+  kf.F = MatX::Identity(4, 4);
+  kf.Q = MatX::Identity(4, 4);
+  kf.B = MatX::Ones(4, 3);
+  kf.u = VecX::Ones(2);  // B has 3 columns
+  CHECK_THROWS(kf.predict(true, 1.0), ShapeError);
+  kf.Q = MatX::Identity(3, 3);
+  CHECK_THROWS(kf.predict(false, 1.0), ShapeError);
+  kf.Q = MatX::Identity(4, 4);
+  kf.predict(false, 1.0);
+  const VecX x_before = kf.x;
+  const MatX P_before = kf.P;
+  kf.H = MatX::Identity(40, 4);  // 40 rows, z and R of 2
+  kf.zm = VecX::Ones(2);
+  const MatX R2 = MatX::Identity(2, 2), R40 = MatX::Identity(40, 40);
+  CHECK_THROWS(kf.update(R2, R2), ShapeError);
+  kf.H = MatX::Identity(2, 4);
+  CHECK_THROWS(kf.update(R40, R2), ShapeError);
+  CHECK_THROWS(kf.update(R2, R40), ShapeError);
+  kf.H = MatX::Identity(2, 3);
+  CHECK_THROWS(kf.update(R2, R2), ShapeError);
+  CHECK(kf.x == x_before);
+  CHECK(kf.P == P_before);
+  kf.H = MatX::Identity(2, 4);
+  CHECK(kf.update(R2, R2).status == UpdateStatus::kOk);
+}
+
 TEST_CASE("EKF CTRV + radar: covariance stays symmetric positive definite over 2000 steps") {
   CTRV mo;
   RadarPolar radar;

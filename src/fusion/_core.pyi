@@ -16,6 +16,9 @@ class CV2D:
     """
     angle_mask: typing.ClassVar[list] = [False, False, False, False]
     dim_x: typing.ClassVar[int] = 4
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def Q(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], dt_s: typing.SupportsFloat | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[4, 4]"]:
         """
         Discrete process noise covariance.
@@ -46,6 +49,9 @@ class CV3D:
     """
     angle_mask: typing.ClassVar[list] = [False, False, False, False, False, False]
     dim_x: typing.ClassVar[int] = 6
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def Q(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], dt_s: typing.SupportsFloat | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[6, 6]"]:
         """
         Discrete process noise covariance.
@@ -76,6 +82,9 @@ class CA2D:
     """
     angle_mask: typing.ClassVar[list] = [False, False, False, False, False, False]
     dim_x: typing.ClassVar[int] = 6
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def Q(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], dt_s: typing.SupportsFloat | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[6, 6]"]:
         """
         Discrete process noise covariance.
@@ -106,6 +115,9 @@ class CA3D:
     """
     angle_mask: typing.ClassVar[list] = [False, False, False, False, False, False, False, False, False]
     dim_x: typing.ClassVar[int] = 9
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def Q(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], dt_s: typing.SupportsFloat | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[9, 9]"]:
         """
         Discrete process noise covariance.
@@ -136,6 +148,9 @@ class CTRV:
     """
     angle_mask: typing.ClassVar[list] = [False, False, False, True, False]
     dim_x: typing.ClassVar[int] = 5
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def Q(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], dt_s: typing.SupportsFloat | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[5, 5]"]:
         """
         Discrete process noise covariance.
@@ -172,6 +187,9 @@ class CTRA:
     """
     angle_mask: typing.ClassVar[list] = [False, False, False, True, False, False]
     dim_x: typing.ClassVar[int] = 6
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def Q(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], dt_s: typing.SupportsFloat | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[6, 6]"]:
         """
         Discrete process noise covariance.
@@ -208,6 +226,9 @@ class ConstantTurn:
     """
     angle_mask: typing.ClassVar[list] = [False, False, False, False, False]
     dim_x: typing.ClassVar[int] = 5
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def Q(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], dt_s: typing.SupportsFloat | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[5, 5]"]:
         """
         Discrete process noise covariance.
@@ -244,6 +265,9 @@ class KinematicBicycle:
     """
     angle_mask: typing.ClassVar[list] = [False, False, False, True, False]
     dim_x: typing.ClassVar[int] = 5
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def Q(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], dt_s: typing.SupportsFloat | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[5, 5]"]:
         """
         Discrete process noise covariance.
@@ -286,6 +310,9 @@ class Position2D:
     """
     angle_mask: typing.ClassVar[list] = [False, False]
     dim_z: typing.ClassVar[int] = 2
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self) -> None:
         ...
     def h(self, kinematic_point: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"]) -> typing.Any:
@@ -298,6 +325,9 @@ class Position3D:
     """
     angle_mask: typing.ClassVar[list] = [False, False, False]
     dim_z: typing.ClassVar[int] = 3
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self) -> None:
         ...
     def h(self, kinematic_point: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"]) -> typing.Any:
@@ -310,6 +340,9 @@ class RadarPolar:
     """
     angle_mask: typing.ClassVar[list] = [False, True, False]
     dim_z: typing.ClassVar[int] = 3
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, x_m: typing.SupportsFloat | typing.SupportsIndex = 0.0, y_m: typing.SupportsFloat | typing.SupportsIndex = 0.0, yaw_rad: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def h(self, kinematic_point: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"]) -> typing.Any:
@@ -340,6 +373,9 @@ class CameraPinhole:
     """
     angle_mask: typing.ClassVar[list] = [False, False]
     dim_z: typing.ClassVar[int] = 2
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, fx: typing.SupportsFloat | typing.SupportsIndex, fy: typing.SupportsFloat | typing.SupportsIndex, cx: typing.SupportsFloat | typing.SupportsIndex, cy: typing.SupportsFloat | typing.SupportsIndex, R_cw: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[3, 3]"] = ..., t_cw: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[3, 1]"] = ...) -> None:
         ...
     def h(self, kinematic_point: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"]) -> typing.Any:
@@ -383,11 +419,21 @@ class CameraPinhole:
     def t_cw(self, arg0: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[3, 1]"]) -> None:
         ...
 class KalmanFilter:
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
+    @staticmethod
+    def _constructed(arg0: typing.Any) -> bool:
+        ...
     def __getstate__(self) -> tuple[dict, typing.Any]:
         ...
     def __init__(self, dim_x: typing.SupportsInt | typing.SupportsIndex, dim_z: typing.SupportsInt | typing.SupportsIndex, dim_u: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
         ...
     def __setstate__(self, arg0: tuple) -> None:
+        ...
+    def _reinit(self, arg0: typing.SupportsInt | typing.SupportsIndex, arg1: typing.SupportsInt | typing.SupportsIndex, arg2: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def _restore(self, arg0: tuple) -> None:
         ...
     def _share_from(self, arg0: KalmanFilter) -> None:
         """
@@ -560,6 +606,9 @@ class KalmanFilter:
 class EkfBank_CV2D_Position2D:
     dim_x: typing.ClassVar[int] = 4
     dim_z: typing.ClassVar[int] = 2
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, motion: CV2D, measurement: Position2D, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
@@ -607,6 +656,9 @@ class EkfBank_CV2D_Position2D:
 class EkfBank_CV2D_RadarPolar:
     dim_x: typing.ClassVar[int] = 4
     dim_z: typing.ClassVar[int] = 3
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, motion: CV2D, measurement: RadarPolar, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
@@ -654,6 +706,9 @@ class EkfBank_CV2D_RadarPolar:
 class EkfBank_CV2D_CameraPinhole:
     dim_x: typing.ClassVar[int] = 4
     dim_z: typing.ClassVar[int] = 2
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, motion: CV2D, measurement: CameraPinhole, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
@@ -701,6 +756,9 @@ class EkfBank_CV2D_CameraPinhole:
 class EkfBank_CV3D_Position2D:
     dim_x: typing.ClassVar[int] = 6
     dim_z: typing.ClassVar[int] = 2
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, motion: CV3D, measurement: Position2D, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
@@ -748,6 +806,9 @@ class EkfBank_CV3D_Position2D:
 class EkfBank_CV3D_RadarPolar:
     dim_x: typing.ClassVar[int] = 6
     dim_z: typing.ClassVar[int] = 3
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, motion: CV3D, measurement: RadarPolar, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
@@ -795,6 +856,9 @@ class EkfBank_CV3D_RadarPolar:
 class EkfBank_CV3D_CameraPinhole:
     dim_x: typing.ClassVar[int] = 6
     dim_z: typing.ClassVar[int] = 2
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, motion: CV3D, measurement: CameraPinhole, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
@@ -842,6 +906,9 @@ class EkfBank_CV3D_CameraPinhole:
 class EkfBank_CA2D_Position2D:
     dim_x: typing.ClassVar[int] = 6
     dim_z: typing.ClassVar[int] = 2
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, motion: CA2D, measurement: Position2D, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
@@ -889,6 +956,9 @@ class EkfBank_CA2D_Position2D:
 class EkfBank_CA2D_RadarPolar:
     dim_x: typing.ClassVar[int] = 6
     dim_z: typing.ClassVar[int] = 3
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, motion: CA2D, measurement: RadarPolar, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
@@ -936,6 +1006,9 @@ class EkfBank_CA2D_RadarPolar:
 class EkfBank_CA2D_CameraPinhole:
     dim_x: typing.ClassVar[int] = 6
     dim_z: typing.ClassVar[int] = 2
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, motion: CA2D, measurement: CameraPinhole, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
@@ -983,6 +1056,9 @@ class EkfBank_CA2D_CameraPinhole:
 class EkfBank_CA3D_Position2D:
     dim_x: typing.ClassVar[int] = 9
     dim_z: typing.ClassVar[int] = 2
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, motion: CA3D, measurement: Position2D, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
@@ -1030,6 +1106,9 @@ class EkfBank_CA3D_Position2D:
 class EkfBank_CA3D_RadarPolar:
     dim_x: typing.ClassVar[int] = 9
     dim_z: typing.ClassVar[int] = 3
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, motion: CA3D, measurement: RadarPolar, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
@@ -1077,6 +1156,9 @@ class EkfBank_CA3D_RadarPolar:
 class EkfBank_CA3D_CameraPinhole:
     dim_x: typing.ClassVar[int] = 9
     dim_z: typing.ClassVar[int] = 2
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, motion: CA3D, measurement: CameraPinhole, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
@@ -1124,6 +1206,9 @@ class EkfBank_CA3D_CameraPinhole:
 class EkfBank_CTRV_Position2D:
     dim_x: typing.ClassVar[int] = 5
     dim_z: typing.ClassVar[int] = 2
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, motion: CTRV, measurement: Position2D, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
@@ -1171,6 +1256,9 @@ class EkfBank_CTRV_Position2D:
 class EkfBank_CTRV_RadarPolar:
     dim_x: typing.ClassVar[int] = 5
     dim_z: typing.ClassVar[int] = 3
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, motion: CTRV, measurement: RadarPolar, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
@@ -1218,6 +1306,9 @@ class EkfBank_CTRV_RadarPolar:
 class EkfBank_CTRV_CameraPinhole:
     dim_x: typing.ClassVar[int] = 5
     dim_z: typing.ClassVar[int] = 2
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, motion: CTRV, measurement: CameraPinhole, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
@@ -1265,6 +1356,9 @@ class EkfBank_CTRV_CameraPinhole:
 class EkfBank_CTRA_Position2D:
     dim_x: typing.ClassVar[int] = 6
     dim_z: typing.ClassVar[int] = 2
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, motion: CTRA, measurement: Position2D, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
@@ -1312,6 +1406,9 @@ class EkfBank_CTRA_Position2D:
 class EkfBank_CTRA_RadarPolar:
     dim_x: typing.ClassVar[int] = 6
     dim_z: typing.ClassVar[int] = 3
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, motion: CTRA, measurement: RadarPolar, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
@@ -1359,6 +1456,9 @@ class EkfBank_CTRA_RadarPolar:
 class EkfBank_CTRA_CameraPinhole:
     dim_x: typing.ClassVar[int] = 6
     dim_z: typing.ClassVar[int] = 2
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, motion: CTRA, measurement: CameraPinhole, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
@@ -1406,6 +1506,9 @@ class EkfBank_CTRA_CameraPinhole:
 class EkfBank_ConstantTurn_Position2D:
     dim_x: typing.ClassVar[int] = 5
     dim_z: typing.ClassVar[int] = 2
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, motion: ConstantTurn, measurement: Position2D, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
@@ -1453,6 +1556,9 @@ class EkfBank_ConstantTurn_Position2D:
 class EkfBank_ConstantTurn_RadarPolar:
     dim_x: typing.ClassVar[int] = 5
     dim_z: typing.ClassVar[int] = 3
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, motion: ConstantTurn, measurement: RadarPolar, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
@@ -1500,6 +1606,9 @@ class EkfBank_ConstantTurn_RadarPolar:
 class EkfBank_ConstantTurn_CameraPinhole:
     dim_x: typing.ClassVar[int] = 5
     dim_z: typing.ClassVar[int] = 2
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, motion: ConstantTurn, measurement: CameraPinhole, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
@@ -1547,6 +1656,9 @@ class EkfBank_ConstantTurn_CameraPinhole:
 class EkfBank_CV3D_Position3D:
     dim_x: typing.ClassVar[int] = 6
     dim_z: typing.ClassVar[int] = 3
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, motion: CV3D, measurement: Position3D, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
@@ -1594,6 +1706,9 @@ class EkfBank_CV3D_Position3D:
 class EkfBank_CA3D_Position3D:
     dim_x: typing.ClassVar[int] = 9
     dim_z: typing.ClassVar[int] = 3
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, motion: CA3D, measurement: Position3D, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
@@ -1641,6 +1756,9 @@ class EkfBank_CA3D_Position3D:
 class UkfBank_CV2D_Position2D:
     dim_x: typing.ClassVar[int] = 4
     dim_z: typing.ClassVar[int] = 2
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, motion: CV2D, measurement: Position2D, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
@@ -1688,6 +1806,9 @@ class UkfBank_CV2D_Position2D:
 class UkfBank_CV2D_RadarPolar:
     dim_x: typing.ClassVar[int] = 4
     dim_z: typing.ClassVar[int] = 3
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, motion: CV2D, measurement: RadarPolar, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
@@ -1735,6 +1856,9 @@ class UkfBank_CV2D_RadarPolar:
 class UkfBank_CV2D_CameraPinhole:
     dim_x: typing.ClassVar[int] = 4
     dim_z: typing.ClassVar[int] = 2
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, motion: CV2D, measurement: CameraPinhole, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
@@ -1782,6 +1906,9 @@ class UkfBank_CV2D_CameraPinhole:
 class UkfBank_CV3D_Position2D:
     dim_x: typing.ClassVar[int] = 6
     dim_z: typing.ClassVar[int] = 2
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, motion: CV3D, measurement: Position2D, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
@@ -1829,6 +1956,9 @@ class UkfBank_CV3D_Position2D:
 class UkfBank_CV3D_RadarPolar:
     dim_x: typing.ClassVar[int] = 6
     dim_z: typing.ClassVar[int] = 3
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, motion: CV3D, measurement: RadarPolar, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
@@ -1876,6 +2006,9 @@ class UkfBank_CV3D_RadarPolar:
 class UkfBank_CV3D_CameraPinhole:
     dim_x: typing.ClassVar[int] = 6
     dim_z: typing.ClassVar[int] = 2
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, motion: CV3D, measurement: CameraPinhole, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
@@ -1923,6 +2056,9 @@ class UkfBank_CV3D_CameraPinhole:
 class UkfBank_CA2D_Position2D:
     dim_x: typing.ClassVar[int] = 6
     dim_z: typing.ClassVar[int] = 2
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, motion: CA2D, measurement: Position2D, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
@@ -1970,6 +2106,9 @@ class UkfBank_CA2D_Position2D:
 class UkfBank_CA2D_RadarPolar:
     dim_x: typing.ClassVar[int] = 6
     dim_z: typing.ClassVar[int] = 3
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, motion: CA2D, measurement: RadarPolar, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
@@ -2017,6 +2156,9 @@ class UkfBank_CA2D_RadarPolar:
 class UkfBank_CA2D_CameraPinhole:
     dim_x: typing.ClassVar[int] = 6
     dim_z: typing.ClassVar[int] = 2
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, motion: CA2D, measurement: CameraPinhole, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
@@ -2064,6 +2206,9 @@ class UkfBank_CA2D_CameraPinhole:
 class UkfBank_CA3D_Position2D:
     dim_x: typing.ClassVar[int] = 9
     dim_z: typing.ClassVar[int] = 2
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, motion: CA3D, measurement: Position2D, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
@@ -2111,6 +2256,9 @@ class UkfBank_CA3D_Position2D:
 class UkfBank_CA3D_RadarPolar:
     dim_x: typing.ClassVar[int] = 9
     dim_z: typing.ClassVar[int] = 3
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, motion: CA3D, measurement: RadarPolar, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
@@ -2158,6 +2306,9 @@ class UkfBank_CA3D_RadarPolar:
 class UkfBank_CA3D_CameraPinhole:
     dim_x: typing.ClassVar[int] = 9
     dim_z: typing.ClassVar[int] = 2
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, motion: CA3D, measurement: CameraPinhole, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
@@ -2205,6 +2356,9 @@ class UkfBank_CA3D_CameraPinhole:
 class UkfBank_CTRV_Position2D:
     dim_x: typing.ClassVar[int] = 5
     dim_z: typing.ClassVar[int] = 2
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, motion: CTRV, measurement: Position2D, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
@@ -2252,6 +2406,9 @@ class UkfBank_CTRV_Position2D:
 class UkfBank_CTRV_RadarPolar:
     dim_x: typing.ClassVar[int] = 5
     dim_z: typing.ClassVar[int] = 3
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, motion: CTRV, measurement: RadarPolar, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
@@ -2299,6 +2456,9 @@ class UkfBank_CTRV_RadarPolar:
 class UkfBank_CTRV_CameraPinhole:
     dim_x: typing.ClassVar[int] = 5
     dim_z: typing.ClassVar[int] = 2
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, motion: CTRV, measurement: CameraPinhole, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
@@ -2346,6 +2506,9 @@ class UkfBank_CTRV_CameraPinhole:
 class UkfBank_CTRA_Position2D:
     dim_x: typing.ClassVar[int] = 6
     dim_z: typing.ClassVar[int] = 2
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, motion: CTRA, measurement: Position2D, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
@@ -2393,6 +2556,9 @@ class UkfBank_CTRA_Position2D:
 class UkfBank_CTRA_RadarPolar:
     dim_x: typing.ClassVar[int] = 6
     dim_z: typing.ClassVar[int] = 3
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, motion: CTRA, measurement: RadarPolar, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
@@ -2440,6 +2606,9 @@ class UkfBank_CTRA_RadarPolar:
 class UkfBank_CTRA_CameraPinhole:
     dim_x: typing.ClassVar[int] = 6
     dim_z: typing.ClassVar[int] = 2
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, motion: CTRA, measurement: CameraPinhole, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
@@ -2487,6 +2656,9 @@ class UkfBank_CTRA_CameraPinhole:
 class UkfBank_ConstantTurn_Position2D:
     dim_x: typing.ClassVar[int] = 5
     dim_z: typing.ClassVar[int] = 2
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, motion: ConstantTurn, measurement: Position2D, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
@@ -2534,6 +2706,9 @@ class UkfBank_ConstantTurn_Position2D:
 class UkfBank_ConstantTurn_RadarPolar:
     dim_x: typing.ClassVar[int] = 5
     dim_z: typing.ClassVar[int] = 3
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, motion: ConstantTurn, measurement: RadarPolar, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
@@ -2581,6 +2756,9 @@ class UkfBank_ConstantTurn_RadarPolar:
 class UkfBank_ConstantTurn_CameraPinhole:
     dim_x: typing.ClassVar[int] = 5
     dim_z: typing.ClassVar[int] = 2
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, motion: ConstantTurn, measurement: CameraPinhole, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
@@ -2628,6 +2806,9 @@ class UkfBank_ConstantTurn_CameraPinhole:
 class UkfBank_CV3D_Position3D:
     dim_x: typing.ClassVar[int] = 6
     dim_z: typing.ClassVar[int] = 3
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, motion: CV3D, measurement: Position3D, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
@@ -2675,6 +2856,9 @@ class UkfBank_CV3D_Position3D:
 class UkfBank_CA3D_Position3D:
     dim_x: typing.ClassVar[int] = 9
     dim_z: typing.ClassVar[int] = 3
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, motion: CA3D, measurement: Position3D, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
@@ -2727,6 +2911,9 @@ class TrackerClassConfig:
     logic: str
     motion: str
     two_stage: bool
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self) -> None:
         ...
     @property
@@ -2931,6 +3118,9 @@ class TrackerCore:
     """
     C++ multi-object tracker (use fusion.tracking.Tracker).
     """
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, default_class: TrackerClassConfig, class_ids: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], classes: collections.abc.Sequence[TrackerClassConfig], max_tracks: typing.SupportsInt | typing.SupportsIndex, max_detections: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
     def copy(self) -> TrackerCore:
@@ -2953,6 +3143,9 @@ class PointTrackerCore:
     """
     C++ 2D point tracker (use fusion.tracking.point_tracker.PointTracker).
     """
+    @staticmethod
+    def __reduce__(arg0: typing.Any) -> typing.Any:
+        ...
     def __init__(self, association: str, gate_chi2: typing.SupportsFloat | typing.SupportsIndex, prob_detection: typing.SupportsFloat | typing.SupportsIndex, clutter_density: typing.SupportsFloat | typing.SupportsIndex, sigma_a: typing.SupportsFloat | typing.SupportsIndex, sigma_meas: typing.SupportsFloat | typing.SupportsIndex, init_speed_sigma: typing.SupportsFloat | typing.SupportsIndex, confirm_m: typing.SupportsInt | typing.SupportsIndex, confirm_n: typing.SupportsInt | typing.SupportsIndex, max_misses: typing.SupportsInt | typing.SupportsIndex, max_tracks: typing.SupportsInt | typing.SupportsIndex, max_measurements: typing.SupportsInt | typing.SupportsIndex, max_gated_pairs: typing.SupportsInt | typing.SupportsIndex, birth_threshold: typing.SupportsFloat | typing.SupportsIndex, jpda_method: str, jpda_max_states: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
     def association_probabilities(self) -> tuple[numpy.typing.NDArray[numpy.int64], numpy.typing.NDArray[numpy.int64], numpy.typing.NDArray[numpy.float64]]:

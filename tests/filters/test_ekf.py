@@ -291,3 +291,32 @@ def test_shapes_match_filterpy(column):
     for f in (ours, ref):
         f.update(None, jac, hx)
     assert ours.z.shape == ref.z.shape == (1, 1)
+
+
+def test_failed_predict_and_predict_update_change_nothing():
+    """Defects (review): a Q of the wrong shape was found after predict_x had replaced x; a B u
+    that broadcast against a column x silently made x (4, 3); predict_update with a bad z
+    kept the prediction. Each now raises with the filter as it was."""
+    kf = ExtendedKalmanFilter(dim_x=4, dim_z=2)
+    kf.x = np.array([[1.0], [2.0], [0.5], [0.1]])
+    kf.F = np.eye(4) + np.eye(4, k=2) * 0.1
+    H = lambda x: np.eye(2, 4)  # noqa: E731
+    hx = lambda x: x[:2]  # noqa: E731
+    names = ("x", "P", "x_prior", "P_prior", "x_post", "P_post", "y", "S", "K", "z")
+    before = {n: getattr(kf, n) for n in names}
+    kf.Q = np.eye(3)
+    with pytest.raises(ShapeError, match="Q"):
+        kf.predict()
+    kf.Q = np.eye(4) * 0.01
+    kf.B = np.ones((3, 1))
+    with pytest.raises(ShapeError, match="predict_x"):
+        kf.predict(u=np.ones(1))
+    kf.B = 0
+    with pytest.raises(ShapeError, match="residual"):
+        kf.predict_update(np.ones(3), H, hx)
+    with pytest.raises(NumericalError):
+        kf.predict_update(np.array([[np.nan], [1.0]]), H, hx)
+    for n in names:
+        assert getattr(kf, n) is before[n], n
+    kf.predict_update(np.ones((2, 1)), H, hx)  # and a good call still works
+    assert not np.array_equal(kf.x, before["x"])

@@ -308,13 +308,24 @@ def test_deepcopy_and_pickle_while_another_thread_holds_the_lock():
         assert isinstance(d["_lock"], FilterLock) and d["_lock"] is not ukf._lock
         assert d["_lock"].acquire(blocking=False)
         d["_lock"].release()
-        clone = pickle.loads(pickle.dumps(ukf))
-        assert clone._lock.acquire(blocking=False)
-        clone._lock.release()
-        twin = copy.deepcopy(ukf)
+        # pickling and deepcopy of the object itself wait for the call in progress (they are
+        # serialised like a step: a snapshot from the middle of a step would be torn)
+        got: dict = {}
+        copier = threading.Thread(target=lambda: got.update(
+            clone=pickle.loads(pickle.dumps(ukf)), twin=copy.deepcopy(ukf), shallow=copy.copy(ukf)))
+        copier.start()
+        copier.join(0.3)
+        assert copier.is_alive() and not got  # still waiting for the holder
     finally:
         done.set()
         t.join(10)
+    copier.join(60)
+    assert not copier.is_alive()
+    clone, twin, shallow = got["clone"], got["twin"], got["shallow"]
+    assert clone._lock.acquire(blocking=False)
+    clone._lock.release()
+    # a shallow copy shares the arrays (as filterpy's) but not the lock
+    assert shallow.x is ukf.x and shallow._lock is not ukf._lock and twin._lock is not ukf._lock
     # the copies filter on exactly as the original does
     for f in (ukf, clone, twin):
         f.predict()

@@ -85,6 +85,44 @@ def test_dangling_views_after_reassignment_do_not_crash_in_a_subprocess():
     assert proc.stdout.split() == ["ok", "63.0"]
 
 
+def test_arguments_whose_conversion_reenters_the_filter_do_not_corrupt_memory():
+    """Defect (review): predict/update loaded H (or B) into the engine's work buffers, then
+    converted z (or u); a z whose ``__array__`` called back into the filter with a taller H
+    resized the shared buffers, and the outer update ran with a 2-entry z against a 40-row H:
+    heap corruption (SIGABRT). Every argument is now converted before any buffer is written,
+    so the re-entrant call is simply an earlier, complete step. In a subprocess."""
+    proc = run_subprocess(
+        """
+        import numpy as np
+        from fusion.filters import KalmanFilter
+        kf = KalmanFilter(dim_x=4, dim_z=2)
+        kf.H = np.eye(2, 4)
+        class Z:
+            def __array__(self, dtype=None, copy=None):
+                kf.update(np.ones(40), H=np.ones((40, 4)), R=np.eye(40))
+                return np.ones(2)
+        class U:
+            def __array__(self, dtype=None, copy=None):
+                kf.predict(u=np.ones(7), B=np.ones((4, 7)))
+                return np.ones(2)
+        ref = KalmanFilter(dim_x=4, dim_z=2)
+        ref.H = np.eye(2, 4)
+        for _ in range(3):
+            kf.update(Z())
+            ref.update(np.ones(40), H=np.ones((40, 4)), R=np.eye(40))
+            ref.update(np.ones(2))
+            kf.predict(u=U(), B=np.ones((4, 2)))
+            ref.predict(u=np.ones(7), B=np.ones((4, 7)))
+            ref.predict(u=np.ones(2), B=np.ones((4, 2)))
+        np.testing.assert_array_equal(kf.x, ref.x)
+        np.testing.assert_array_equal(kf.P, ref.P)
+        print("ok")
+        """
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["ok"]
+
+
 def test_imm_history_records_real_values():
     """Defect: IMMEstimator.predict reassigns its filters' x, so hist.append(imm.filters[0].x)
     recorded freed memory (values like 1.8e65). Now each entry keeps its own value, the
@@ -259,6 +297,37 @@ def test_shapes_follow_filterpy():
     np.testing.assert_array_equal(ours.y, ref.y)
 
 
+def test_shapes_before_the_first_step_and_statistics_after_update_none_follow_filterpy():
+    """Defects (review): with a 1-D x assigned after construction, x_prior, x_post and y read
+    (n,) before the first step where filterpy still has its initial columns; and after
+    update(None) log_likelihood, likelihood and mahalanobis kept the last real update's values,
+    where filterpy computes them from y = 0 and the last S (mahalanobis 0)."""
+    ours, ref, zs = cv_pair(one_d=True)
+    names = ("x", "x_prior", "x_post", "y", "P_prior", "P_post", "S", "K")
+    for step in ("start", "predict", "update", "predict", "update(None)", "update(None)", "predict", "update"):
+        for kf in (ours, ref):
+            if step == "predict":
+                kf.predict()
+            elif step == "update":
+                kf.update(zs[0])
+            elif step == "update(None)":
+                kf.update(None)
+        for name in names:
+            assert np.shape(getattr(ours, name)) == np.shape(getattr(ref, name)), (step, name)
+            np.testing.assert_allclose(
+                getattr(ours, name), getattr(ref, name), rtol=1e-9, atol=1e-12, err_msg=f"{step} {name}"
+            )
+        if step != "start":
+            assert ours.log_likelihood == pytest.approx(ref.log_likelihood, rel=1e-9), step
+            assert ours.likelihood == pytest.approx(ref.likelihood, rel=1e-9), step
+            assert ours.mahalanobis == pytest.approx(ref.mahalanobis, abs=1e-12), step
+    # update(None) before any update: filterpy's S is zeros and its log-likelihood -inf;
+    # fusion reports the floor log(DBL_MIN), as before any update
+    fresh = KalmanFilter(dim_x=2, dim_z=1)
+    fresh.update(None)
+    assert fresh.mahalanobis == 0.0 and fresh.log_likelihood == pytest.approx(np.log(np.finfo(float).tiny))
+
+
 def test_copy_is_shallow_and_deepcopy_deep_like_filterpy():
     ours, _, zs = cv_pair()
     ours.predict()
@@ -315,6 +384,53 @@ def test_unpickling_a_state_of_the_wrong_size_is_a_clear_error_in_a_subprocess()
     assert "KalmanFilter.P (pickled)" in lines[0] and "(4, 4)" in lines[0]
 
 
+def test_hostile_pickled_states_are_refused_before_any_allocation():
+    """Review: a pickled state claiming dims = (30000, 1, 0) with 4 x 4 matrices allocated
+    n x n identities (gigabytes) before the first check; non-numbers in dims or the scalars
+    gave pybind11's bare RuntimeError. Both are ShapeErrors now, raised at once."""
+    import time
+
+    state, d = KalmanFilter(4, 2).__getstate__()
+    for dims in ((30000, 1, 0), (2**40, 2, 0), (4, 30000, 0)):
+        t0 = time.perf_counter()
+        with pytest.raises(ShapeError, match=r"\(pickled\)"):
+            KalmanFilter.__new__(KalmanFilter).__setstate__((dict(state, dims=dims), d))
+        assert time.perf_counter() - t0 < 5.0
+    for key, value, match in (("dims", ("a", 2, 0), "dim_x must be an integer"), ("dims", (4.5, 2, 0), "integer"),
+                              ("dims", (2**70, 2, 0), "integer"), ("dims", 7, "dims"), ("alpha_sq", "a", "alpha_sq"),
+                              ("log_likelihood", None, "log_likelihood")):
+        with pytest.raises(ShapeError, match=match):
+            KalmanFilter.__new__(KalmanFilter).__setstate__((dict(state, **{key: value}), d))
+
+
+def test_second_init_and_setstate_on_a_live_filter_take_effect():
+    """Defect (review): pybind11 silently ignores __init__ and __setstate__ on an object that is
+    already constructed, so ``kf.__init__(3, 1)`` (filterpy re-initialises) kept the old
+    4-state filter while M became (3, 1), and ``kf.__setstate__(saved)`` restored nothing.
+    Both take effect now; a refused state changes nothing."""
+    kf = KalmanFilter(dim_x=4, dim_z=2)
+    kf.x = np.ones(4)
+    kf.predict()
+    kf.__init__(3, 1)
+    assert (kf.dim_x, kf.dim_z, kf.x.shape, kf.M.shape) == (3, 1, (3, 1), (3, 1))
+    np.testing.assert_array_equal(kf.x, np.zeros((3, 1)))
+    kf.update([1.0])
+    other = KalmanFilter(dim_x=2, dim_z=1)
+    other.x = np.array([5.0, 6.0])
+    other.tag = "restored"
+    saved = other.__getstate__()
+    x_before = kf.x
+    bad = (dict(saved[0], P=np.eye(5)), saved[1])
+    with pytest.raises(ShapeError, match="P"):
+        kf.__setstate__(bad)
+    assert kf.dim_x == 3 and kf.x is x_before
+    kf.__setstate__(saved)
+    assert kf.dim_x == 2 and kf.tag == "restored"
+    np.testing.assert_array_equal(kf.x, [5.0, 6.0])
+    kf.predict()
+    kf.update([5.5])
+
+
 def test_failed_update_changes_nothing():
     ours, _, zs = cv_pair()
     ours.predict()
@@ -331,6 +447,30 @@ def test_failed_update_changes_nothing():
     np.testing.assert_array_equal(ours.P, before[1])
     np.testing.assert_array_equal(ours.y, before[2])
     assert ours.log_likelihood == before[3]
+
+
+def test_none_is_not_a_matrix_and_a_nan_R_is_named():
+    """Defect (review): numpy turns None into NaN, so ``kf.P = None`` (or Q, R, F, H, x, S...)
+    was accepted as a NaN matrix and only failed at the next update, with a message blaming
+    the (finite) measurement. None is refused at assignment now (``B = None`` and ``z = None``
+    keep their filterpy meaning), and a NaN R is named as such."""
+    kf = KalmanFilter(dim_x=2, dim_z=1)
+    kf.H = np.array([[1.0, 0.0]])
+    for name in ("x", "P", "F", "Q", "H", "R", "x_prior", "x_post", "y", "P_prior", "P_post", "S", "K"):
+        before = np.array(getattr(kf, name), copy=True)
+        with pytest.raises(ShapeError, match="None"):
+            setattr(kf, name, None)
+        np.testing.assert_array_equal(getattr(kf, name), before)
+    kf.B = None
+    kf.z = None
+    assert kf.B is None and kf.z is None
+    kf.R = np.nan
+    x = kf.x
+    with pytest.raises(NumericalError, match="R has a non-finite entry"):
+        kf.update([1.0])
+    assert kf.x is x
+    with pytest.raises(NumericalError, match="non-finite measurement"):
+        kf.update([np.nan], R=1.0)
 
 
 def test_alpha_must_be_at_least_one():
@@ -370,6 +510,20 @@ def test_update_correlated_matches_filterpy():
     for name in ("x", "P", "y", "S", "K"):
         np.testing.assert_allclose(getattr(ours, name), getattr(ref, name), rtol=1e-8, atol=1e-12, err_msg=name)
     assert ours.log_likelihood == pytest.approx(ref.log_likelihood, rel=1e-9)
+
+
+def test_failed_update_correlated_and_sequential_change_nothing():
+    """Defect (review): update_correlated with an H of another height replaced x and P, then
+    failed storing y (ShapeError), leaving a half-updated filter."""
+    ours, _, zs = cv_pair()
+    ours.predict()
+    x, P = ours.x, ours.P
+    ours.M = np.zeros((4, 3))
+    with pytest.raises(ShapeError, match="update_correlated: H"):
+        ours.update_correlated(np.ones(3), R=np.eye(3), H=np.eye(3, 4))
+    with pytest.raises(ShapeError, match="update_sequential"):
+        ours.update_sequential(0, [1.0], H_i=np.ones(3))
+    assert ours.x is x and ours.P is P
 
 
 def test_steady_state_matches_filterpy():

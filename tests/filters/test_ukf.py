@@ -517,3 +517,33 @@ def test_y_z_shapes_match_filterpy():
     for f in (ours, ref):
         f.update(None)
     assert ours.z.shape == ref.z.shape == (2, 1) and ours.z.dtype == ref.z.dtype == object
+
+
+def test_failed_predict_changes_nothing():
+    """Defect (review): a predicted P that is not positive definite was found by the sigma
+    points drawn after x and P had been replaced, and a custom UT that raised left new
+    sigmas_f behind. A failed predict now leaves x, P, sigmas_f and the prior as they were."""
+    def fx(x, dt):
+        return np.array([x[0] + dt * x[1], x[1]])
+
+    points = MerweScaledSigmaPoints(2, alpha=0.1, beta=2.0, kappa=1.0)
+    kf = UnscentedKalmanFilter(dim_x=2, dim_z=1, dt=0.1, hx=lambda x: x[:1], fx=fx, points=points)
+    kf.x = np.array([1.0, 0.5])
+    kf.predict()
+    kf.update(np.array([1.1]))
+    names = ("x", "P", "x_prior", "P_prior", "sigmas_f")
+    before = {n: getattr(kf, n) for n in names}
+    kf.Q = -100.0 * np.eye(2)
+    with pytest.raises(NumericalError):
+        kf.predict()
+    kf.Q = np.eye(2) * 0.01
+
+    def broken_ut(*args):
+        raise ZeroDivisionError
+
+    with pytest.raises(ZeroDivisionError):
+        kf.predict(UT=broken_ut)
+    for n in names:
+        assert getattr(kf, n) is before[n], n
+    kf.predict()
+    assert not np.array_equal(kf.x, before["x"])

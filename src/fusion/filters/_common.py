@@ -28,8 +28,10 @@ __all__ = [
     "check_finite",
     "gaussian_log_likelihood",
     "joseph_update",
+    "locked_getstate",
     "noise_for_update",
     "serialised",
+    "shallow_copy",
     "spd_inverse",
 ]
 
@@ -108,6 +110,27 @@ class LockSlot:
             if lock is None:
                 lock = obj.__dict__["_lock"] = FilterLock()
         return lock
+
+
+def shallow_copy(self: Any) -> Any:
+    """``copy.copy`` as filterpy's (the copy shares the current array objects), taken under
+    the source's lock so that it is a state between two calls, and with a lock of its own:
+    the default shallow copy shared the ``_lock`` object, so two "independent" filters
+    serialised against each other (and a callback of one waiting for a thread stepping the
+    other deadlocked)."""
+    with self._lock:
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+    new.__dict__["_lock"] = FilterLock()
+    return new
+
+
+def locked_getstate(self: Any) -> dict[str, Any]:
+    """``__getstate__`` taken under the object's lock, so ``copy.deepcopy`` and pickling see
+    the state between two calls, never the middle of a step running in another thread (the
+    ``_lock`` entry itself copies and pickles as a fresh lock)."""
+    with self._lock:
+        return dict(self.__dict__)
 
 
 def serialised(method: F) -> F:

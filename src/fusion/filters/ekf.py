@@ -21,7 +21,9 @@ from fusion.filters._common import (
     as_matrix,
     as_vector,
     joseph_update,
+    locked_getstate,
     noise_for_update,
+    shallow_copy,
 )
 
 __all__ = ["ExtendedKalmanFilter"]
@@ -56,6 +58,8 @@ class ExtendedKalmanFilter(InnovationStatistics):
     """
 
     _lock = LockSlot()
+    __copy__ = shallow_copy
+    __getstate__ = locked_getstate
 
     def __init__(self, dim_x: int, dim_z: int, dim_u: int = 0) -> None:
         self._lock = FilterLock()
@@ -82,13 +86,25 @@ class ExtendedKalmanFilter(InnovationStatistics):
     def predict(self, u: Any = 0) -> None:
         """Predict: :meth:`predict_x`, then P = F P F^T + Q."""
         with self._lock:
-            self.predict_x(u)
             Q = self.Q
             shape = Q.shape if type(Q) is np.ndarray else np.shape(Q)
             if shape != (self.dim_x, self.dim_x) and shape != ():
-                raise ShapeError(f"ExtendedKalmanFilter.predict: Q must be a scalar or of shape "
-                                 f"({self.dim_x}, {self.dim_x}), but got {shape}")
-            P = self.F @ self.P @ self.F.T + Q
+                raise ShapeError(
+                    f"ExtendedKalmanFilter.predict: Q must be a scalar or of shape ({self.dim_x}, {self.dim_x}), "
+                    f"but got {shape}"
+                )
+            x_before = self.x
+            try:  # a failed predict changes nothing: x is put back if predict_x ran
+                self.predict_x(u)
+                if np.size(self.x) != self.dim_x:  # e.g. B u broadcast against a column x
+                    raise ShapeError(
+                        f"ExtendedKalmanFilter.predict: predict_x made x of shape {np.shape(self.x)} "
+                        f"from {np.shape(x_before)} (check B and u)"
+                    )
+                P = self.F @ self.P @ self.F.T + Q
+            except BaseException:
+                self.x = x_before
+                raise
             self.P = 0.5 * (P + P.T)
             self.x_prior, self.P_prior = np.copy(self.x), np.copy(self.P)
 
@@ -138,13 +154,24 @@ class ExtendedKalmanFilter(InnovationStatistics):
             self.x_post, self.P_post = self.x.copy(), self.P.copy()
 
     def predict_update(
-        self, z: Any, HJacobian: Callable[..., Any], Hx: Callable[..., Any], args: Any = (), hx_args: Any = (),
+        self,
+        z: Any,
+        HJacobian: Callable[..., Any],
+        Hx: Callable[..., Any],
+        args: Any = (),
+        hx_args: Any = (),
         u: Any = 0,
     ) -> None:
         """Predict then update in one call (filterpy's predict_update; see the class notes)."""
         with self._lock:
-            self.predict(u)
-            self.update(z, HJacobian, Hx, args=args, hx_args=hx_args)
+            saved = dict(self.__dict__)  # every step assigns new arrays: a shallow snapshot restores
+            try:
+                self.predict(u)
+                self.update(z, HJacobian, Hx, args=args, hx_args=hx_args)
+            except BaseException:  # a failed update must not leave the prediction applied
+                self.__dict__.clear()
+                self.__dict__.update(saved)
+                raise
 
     def __repr__(self) -> str:
         return (

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from fusion.errors import ConfigurationError, ShapeError
-from fusion.filters._common import FilterLock, LockSlot
+from fusion.filters._common import FilterLock, LockSlot, locked_getstate, shallow_copy
 
 __all__ = ["CTRVToCV", "CVToCTRV", "IMMEstimator", "IdentityMap", "LinearStateMap", "StateMap"]
 
@@ -190,6 +190,8 @@ class IMMEstimator:
     """
 
     _lock = LockSlot()
+    __copy__ = shallow_copy
+    __getstate__ = locked_getstate
 
     def __init__(
         self,
@@ -270,7 +272,12 @@ class IMMEstimator:
         self.P = P
 
     def update(self, z: Any) -> None:
-        """Update every filter with z, then the mode probabilities and the combined estimate."""
+        """Update every filter with z, then the mode probabilities and the combined estimate.
+
+        Not atomic across modes (as filterpy's): a measurement every filter refuses (non-finite,
+        wrong shape) changes nothing, but if only a later filter's update raises (e.g. its S is
+        not positive definite) the filters before it keep their update while ``mu``, ``x`` and
+        ``P`` do not; recover with a copy taken before the call."""
         with self._lock:
             logl = np.empty(self.N)
             for i, f in enumerate(self.filters):

@@ -30,9 +30,11 @@ Deliberate differences:
   ``LinAlgError`` or propagates NaN);
 - ``P`` is re-symmetrised after each step (differences at round-off level, 1e-16 relative).
 
-Threads: each method call and attribute access is atomic (the C++ engine runs with the GIL
-held), but a sequence of calls is not: give each thread its own filter, or hold your own lock
-around a predict/update sequence (``docs/threading.md``).
+Threads: ``predict``, ``update``, each attribute read or assignment, copying and pickling
+are atomic (C++ with the GIL held); the methods written in Python here (``update_sequential``,
+``update_correlated``, the steady-state methods, ``batch_filter``, ``get_prediction``,
+``get_update``) are sequences of those calls and are not, nor is a predict/update sequence:
+give each thread its own filter, or hold your own lock around them (``docs/threading.md``).
 """
 
 from __future__ import annotations
@@ -91,8 +93,21 @@ class KalmanFilter(InnovationStatistics, _core.KalmanFilter):
     inv = staticmethod(np.linalg.inv)
 
     def __init__(self, dim_x: int, dim_z: int, dim_u: int = 0) -> None:
-        super().__init__(dim_x, dim_z, dim_u)
+        if _core.KalmanFilter._constructed(self):
+            # kf.__init__(...) again re-initialises the filter, as filterpy's does (pybind11
+            # would silently ignore a second construction)
+            self._reinit(dim_x, dim_z, dim_u)
+        else:
+            super().__init__(dim_x, dim_z, dim_u)
         self.M = np.zeros((dim_x, dim_z))  # process-measurement cross-correlation (update_correlated)
+
+    def __setstate__(self, state: Any) -> None:
+        """Unpickling; on a live filter (``kf.__setstate__(other.__getstate__())``) it
+        replaces the whole state (pybind11 alone would silently ignore it)."""
+        if _core.KalmanFilter._constructed(self):
+            self._restore(state)
+        else:
+            _core.KalmanFilter.__setstate__(self, state)
 
     # ------------------------------------------------------------ innovation statistics
     @property
@@ -165,6 +180,10 @@ class KalmanFilter(InnovationStatistics, _core.KalmanFilter):
         H = self.H if H is None else H
         Hm = np.asarray(H, dtype=float)
         m = Hm.shape[0] if Hm.ndim == 2 else 1
+        if m != self.dim_z or Hm.size != m * self.dim_x:
+            # (checked first: y, S and K are stored with dim_z rows, so a taller H used to
+            # fail after x and P were already replaced)
+            raise ShapeError(f"KalmanFilter.update_correlated: H must have shape ({self.dim_z}, {self.dim_x}), but got {Hm.shape}")
         Hm = Hm.reshape(m, self.dim_x)
         zc = _column(z, m, self._x_ndim, "KalmanFilter.update_correlated")
         if not np.all(np.isfinite(zc)):
@@ -205,8 +224,12 @@ class KalmanFilter(InnovationStatistics, _core.KalmanFilter):
             R_i = R_i[start:stop, start:stop] if R_i.ndim == 2 else np.full((length, length), float(R_i))
         elif np.isscalar(R_i):
             R_i = np.eye(length) * R_i
-        R_i = np.asarray(R_i, dtype=float).reshape(length, length)
+        R_i = np.asarray(R_i, dtype=float)
         H_i = np.asarray(self.H, dtype=float)[start:stop] if H_i is None else np.asarray(H_i, dtype=float)
+        if R_i.size != length * length or H_i.size != length * self.dim_x:
+            raise ShapeError(f"KalmanFilter.update_sequential: R_i of shape {R_i.shape} and H_i of shape {H_i.shape} "
+                             f"do not fit {length} measurement(s) and dim_x = {self.dim_x}")
+        R_i = R_i.reshape(length, length)
         H_i = H_i.reshape(length, self.dim_x)
         P = np.asarray(self.P, dtype=float) * (np.eye(self.dim_x) if np.ndim(self.P) == 0 else 1.0)
         x = self._x_column()

@@ -26,7 +26,9 @@ from fusion.filters._common import (
     as_matrix,
     as_vector,
     check_finite,
+    locked_getstate,
     serialised,
+    shallow_copy,
 )
 
 __all__ = ["MerweScaledSigmaPoints", "UnscentedKalmanFilter", "unscented_transform"]
@@ -151,6 +153,8 @@ class UnscentedKalmanFilter(InnovationStatistics):
     """
 
     _lock = LockSlot()
+    __copy__ = shallow_copy
+    __getstate__ = locked_getstate
 
     def __init__(
         self,
@@ -197,8 +201,9 @@ class UnscentedKalmanFilter(InnovationStatistics):
         self.x_post, self.P_post = self.x.copy(), self.P.copy()
 
     # ------------------------------------------------------------------ one step
-    def compute_process_sigmas(self, dt: float | None = None, fx: Callable[..., Any] | None = None,
-                               **fx_args: Any) -> None:
+    def compute_process_sigmas(
+        self, dt: float | None = None, fx: Callable[..., Any] | None = None, **fx_args: Any
+    ) -> None:
         """Sigma points of (x, P) passed through fx into a new ``sigmas_f`` array. Call it
         before a second :meth:`update` between two predictions so the sigma points reflect
         the updated (x, P), as in filterpy."""
@@ -211,24 +216,38 @@ class UnscentedKalmanFilter(InnovationStatistics):
                 for i, s in enumerate(sigmas):
                     out[i] = fx(s, dt, **fx_args)
             except ValueError as e:
-                raise ShapeError(f"UnscentedKalmanFilter: fx(x, dt) must return {self._dim_x} values "
-                                 f"per sigma point ({e})") from None
+                raise ShapeError(
+                    f"UnscentedKalmanFilter: fx(x, dt) must return {self._dim_x} values per sigma point ({e})"
+                ) from None
             self.sigmas_f = out
 
-    def predict(self, dt: float | None = None, UT: Callable[..., Any] | None = None,
-                fx: Callable[..., Any] | None = None, **fx_args: Any) -> None:
+    def predict(
+        self,
+        dt: float | None = None,
+        UT: Callable[..., Any] | None = None,
+        fx: Callable[..., Any] | None = None,
+        **fx_args: Any,
+    ) -> None:
         """Unscented prediction; afterwards ``sigmas_f`` holds sigma points of the prior."""
         with self._lock:
             if UT is None:
                 UT = unscented_transform
                 if not _noise_shape_ok(self.Q, self._dim_x):
-                    raise ShapeError(f"UnscentedKalmanFilter.predict: Q must be a scalar or of shape "
-                                     f"({self._dim_x}, {self._dim_x}), but got {np.shape(self.Q)}")
-            self.compute_process_sigmas(dt, fx, **fx_args)
-            x, P = UT(self.sigmas_f, self.Wm, self.Wc, self.Q, self.x_mean, self.residual_x)
-            P = np.asarray(P, dtype=float)
-            self.x, self.P = np.array(x, dtype=float), 0.5 * (P + P.T)
-            self.sigmas_f = self.points_fn.sigma_points(self.x, self.P)
+                    raise ShapeError(
+                        f"UnscentedKalmanFilter.predict: Q must be a scalar or of shape "
+                        f"({self._dim_x}, {self._dim_x}), but got {np.shape(self.Q)}"
+                    )
+            sigmas_before = self.sigmas_f
+            try:  # a failed predict changes nothing (sigmas_f is put back)
+                self.compute_process_sigmas(dt, fx, **fx_args)
+                x, P = UT(self.sigmas_f, self.Wm, self.Wc, self.Q, self.x_mean, self.residual_x)
+                P = np.asarray(P, dtype=float)
+                x, P = np.array(x, dtype=float), 0.5 * (P + P.T)
+                sigmas = self.points_fn.sigma_points(x, P)  # raises when the predicted P is not SPD
+            except BaseException:
+                self.sigmas_f = sigmas_before
+                raise
+            self.x, self.P, self.sigmas_f = x, P, sigmas
             self.x_prior, self.P_prior = np.copy(self.x), np.copy(self.P)
 
     def _measurement_sigmas(self, hx: Callable[..., Any], hx_args: dict[str, Any]) -> np.ndarray:
@@ -238,12 +257,20 @@ class UnscentedKalmanFilter(InnovationStatistics):
         elif sig.ndim == 3 and sig.shape[2] == 1:  # hx returned columns
             sig = sig[:, :, 0]
         if sig.shape[1:] != (self._dim_z,):
-            raise ShapeError(f"UnscentedKalmanFilter.update: hx(x) must return {self._dim_z} values, "
-                             f"but returned shape {sig.shape[1:]}")
+            raise ShapeError(
+                f"UnscentedKalmanFilter.update: hx(x) must return {self._dim_z} values, "
+                f"but returned shape {sig.shape[1:]}"
+            )
         return sig
 
-    def update(self, z: Any, R: Any = None, UT: Callable[..., Any] | None = None,
-               hx: Callable[..., Any] | None = None, **hx_args: Any) -> None:
+    def update(
+        self,
+        z: Any,
+        R: Any = None,
+        UT: Callable[..., Any] | None = None,
+        hx: Callable[..., Any] | None = None,
+        **hx_args: Any,
+    ) -> None:
         """Unscented update with measurement z (``None`` skips it); ``R`` overrides
         ``self.R`` for this call (a scalar means r I)."""
         with self._lock:
@@ -312,8 +339,9 @@ class UnscentedKalmanFilter(InnovationStatistics):
         if values is None:
             return [default] * n
         if len(values) != n:
-            raise ShapeError(f"UnscentedKalmanFilter.{where}: {name} has {len(values)} entries, "
-                             f"expected {n} (one per step)")
+            raise ShapeError(
+                f"UnscentedKalmanFilter.{where}: {name} has {len(values)} entries, expected {n} (one per step)"
+            )
         return values
 
     @serialised
@@ -378,15 +406,19 @@ class UnscentedKalmanFilter(InnovationStatistics):
         Ps = np.asarray(Ps, dtype=float)
         d = self._dim_x
         if len(Xs) != len(Ps):
-            raise ShapeError(f"UnscentedKalmanFilter.rts_smoother: Xs and Ps must have the same length, "
-                             f"got {len(Xs)} and {len(Ps)}")
+            raise ShapeError(
+                f"UnscentedKalmanFilter.rts_smoother: Xs and Ps must have the same length, got {len(Xs)} and {len(Ps)}"
+            )
         n = len(Xs)
         if Xs.shape not in ((n, d), (n, d, 1)):
-            raise ShapeError(f"UnscentedKalmanFilter.rts_smoother: Xs must have shape ({n}, {d}) or ({n}, {d}, 1), "
-                             f"but got {Xs.shape}")
+            raise ShapeError(
+                f"UnscentedKalmanFilter.rts_smoother: Xs must have shape ({n}, {d}) or ({n}, {d}, 1), "
+                f"but got {Xs.shape}"
+            )
         if Ps.shape != (n, d, d):
-            raise ShapeError(f"UnscentedKalmanFilter.rts_smoother: Ps must have shape ({n}, {d}, {d}), "
-                             f"but got {Ps.shape}")
+            raise ShapeError(
+                f"UnscentedKalmanFilter.rts_smoother: Ps must have shape ({n}, {d}, {d}), but got {Ps.shape}"
+            )
         if dts is not None and np.ndim(dts) == 0:
             dts = [dts] * n
         dts = self._per_step(dts, n, "rts_smoother", "dts", self._dt)

@@ -5,6 +5,7 @@
 // when a size changes, e.g. an update with an H of another height).
 #pragma once
 #include <Eigen/Cholesky>
+#include <algorithm>
 #include <string>
 
 #include "fusion/core/errors.hpp"
@@ -34,8 +35,14 @@ class LinearKalmanFilter {
   Index dim_z() const { return dim_z_; }
 
   // x = F x + B u; P = alpha^2 F P F^T + Q, from the loaded work buffers F, Q (and B, u when
-  // use_control). Records the prior.
+  // use_control). Records the prior. Throws ShapeError (nothing changed) when the loaded
+  // buffers do not fit dim_x: a caller's loading bug must never become out-of-bounds memory.
   void predict(bool use_control, double alpha_sq) {
+    const Index n = dim_x_;
+    if (x.size() != n || P.rows() != n || P.cols() != n || F.rows() != n || F.cols() != n || Q.rows() != n ||
+        Q.cols() != n || (use_control && (B.rows() != n || B.cols() != u.size())))
+      throw ShapeError("LinearKalmanFilter::predict: the loaded F, Q, B, u, x or P do not fit dim_x = " +
+                       std::to_string(n) + " (buffers changed while loading?)");
     x_new.noalias() = F * x;
     if (use_control) x_new.noalias() += B * u;
     x.swap(x_new);
@@ -54,7 +61,13 @@ class LinearKalmanFilter {
   //   S = H P H^T + R_s (Cholesky, never inverted); K = P H^T S^-1;
   //   x <- x + K y;  P <- (I - K H) P (I - K H)^T + K R_j K^T.
   // On failure nothing but the returned status changes.
+  // Throws ShapeError (nothing changed) when the loaded buffers do not fit together.
   UpdateInfo update(const MatX& R_s, const MatX& R_j) {
+    const Index n = dim_x_, m = zm.size();
+    if (x.size() != n || P.rows() != n || P.cols() != n || H.cols() != n || H.rows() != m || m < 1 ||
+        R_s.rows() != m || R_s.cols() != m || R_j.rows() != m || R_j.cols() != m)
+      throw ShapeError("LinearKalmanFilter::update: the loaded z, H, R, x or P do not fit together (dim_x = " +
+                       std::to_string(n) + ", " + std::to_string(m) + " measurements; buffers changed while loading?)");
     UpdateInfo info;
     if (!all_finite(zm) || !all_finite(R_s) || !all_finite(R_j)) {
       info.status = UpdateStatus::kNonFiniteMeasurement;
@@ -93,11 +106,21 @@ class LinearKalmanFilter {
     return info;
   }
 
-  // No measurement this step: the posterior is the prior, y is zero (filterpy's update(None)).
+  // No measurement this step: the posterior is the prior, y is zero (filterpy's update(None)),
+  // and the innovation statistics are those of y = 0 under the last S, as filterpy computes
+  // them from (y, S): nis 0, log N(0; 0, S) (floored at log(DBL_MIN), filterpy's -inf when S
+  // is not positive definite, e.g. before any update).
   void skip_update() {
     y = VecX::Zero(dim_z_);
     x_post = x;
     P_post = P;
+    nis = 0.0;
+    log_likelihood = kLogDblMin;
+    if (S.rows() > 0 && all_finite(S)) {
+      const Eigen::LLT<MatX> f(S);
+      if (f.info() == Eigen::Success)
+        log_likelihood = std::max(kLogDblMin, -0.5 * (log_det_from_llt(f) + static_cast<double>(S.rows()) * kLog2Pi));
+    }
   }
 
   // State and what the last steps produced.
@@ -106,7 +129,8 @@ class LinearKalmanFilter {
   VecX x_prior, x_post, y, z;
   MatX P_prior, P_post, S, K;
   double nis = 0.0;
-  double log_likelihood = -708.39641853226408;  // log(DBL_MIN): "nothing observed yet", as filterpy
+  static constexpr double kLogDblMin = -708.39641853226408;  // log(DBL_MIN)
+  double log_likelihood = kLogDblMin;  // "nothing observed yet", as filterpy
 
   // Model loaded by the caller for the next step.
   MatX F, Q, H, B;
