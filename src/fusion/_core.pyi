@@ -22,6 +22,10 @@ class CV2D:
         """
     def __init__(self, sigma_a: typing.SupportsFloat | typing.SupportsIndex = 1.0) -> None:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def f(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], dt_s: typing.SupportsFloat | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[4, 1]"]:
         """
         State transition f(x, dt).
@@ -52,6 +56,10 @@ class CV3D:
         """
     def __init__(self, sigma_a: typing.SupportsFloat | typing.SupportsIndex = 1.0) -> None:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def f(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], dt_s: typing.SupportsFloat | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[6, 1]"]:
         """
         State transition f(x, dt).
@@ -82,6 +90,10 @@ class CA2D:
         """
     def __init__(self, sigma_j: typing.SupportsFloat | typing.SupportsIndex = 1.0) -> None:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def f(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], dt_s: typing.SupportsFloat | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[6, 1]"]:
         """
         State transition f(x, dt).
@@ -112,6 +124,10 @@ class CA3D:
         """
     def __init__(self, sigma_j: typing.SupportsFloat | typing.SupportsIndex = 1.0) -> None:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def f(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], dt_s: typing.SupportsFloat | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[9, 1]"]:
         """
         State transition f(x, dt).
@@ -142,6 +158,10 @@ class CTRV:
         """
     def __init__(self, sigma_a: typing.SupportsFloat | typing.SupportsIndex = 1.0, sigma_yawdd: typing.SupportsFloat | typing.SupportsIndex = 0.5) -> None:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def f(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], dt_s: typing.SupportsFloat | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[5, 1]"]:
         """
         State transition f(x, dt).
@@ -178,6 +198,10 @@ class CTRA:
         """
     def __init__(self, sigma_j: typing.SupportsFloat | typing.SupportsIndex = 1.0, sigma_yawdd: typing.SupportsFloat | typing.SupportsIndex = 0.5) -> None:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def f(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], dt_s: typing.SupportsFloat | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[6, 1]"]:
         """
         State transition f(x, dt).
@@ -214,6 +238,10 @@ class ConstantTurn:
         """
     def __init__(self, sigma_a: typing.SupportsFloat | typing.SupportsIndex = 1.0, sigma_yawdd: typing.SupportsFloat | typing.SupportsIndex = 0.1) -> None:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def f(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], dt_s: typing.SupportsFloat | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[5, 1]"]:
         """
         State transition f(x, dt).
@@ -250,6 +278,10 @@ class KinematicBicycle:
         """
     def __init__(self, sigma_a: typing.SupportsFloat | typing.SupportsIndex = 1.0, sigma_steer_rate: typing.SupportsFloat | typing.SupportsIndex = 0.2, wheelbase_m: typing.SupportsFloat | typing.SupportsIndex = 2.7) -> None:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def f(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], dt_s: typing.SupportsFloat | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[5, 1]"]:
         """
         State transition f(x, dt).
@@ -288,6 +320,10 @@ class Position2D:
     dim_z: typing.ClassVar[int] = 2
     def __init__(self) -> None:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def h(self, kinematic_point: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"]) -> typing.Any:
         """
         Predicted measurement and its Jacobian w.r.t. the kinematic point, or None where undefined.
@@ -300,6 +336,10 @@ class Position3D:
     dim_z: typing.ClassVar[int] = 3
     def __init__(self) -> None:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def h(self, kinematic_point: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"]) -> typing.Any:
         """
         Predicted measurement and its Jacobian w.r.t. the kinematic point, or None where undefined.
@@ -312,6 +352,10 @@ class RadarPolar:
     dim_z: typing.ClassVar[int] = 3
     def __init__(self, x_m: typing.SupportsFloat | typing.SupportsIndex = 0.0, y_m: typing.SupportsFloat | typing.SupportsIndex = 0.0, yaw_rad: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def h(self, kinematic_point: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"]) -> typing.Any:
         """
         Predicted measurement and its Jacobian w.r.t. the kinematic point, or None where undefined.
@@ -342,6 +386,10 @@ class CameraPinhole:
     dim_z: typing.ClassVar[int] = 2
     def __init__(self, fx: typing.SupportsFloat | typing.SupportsIndex, fy: typing.SupportsFloat | typing.SupportsIndex, cx: typing.SupportsFloat | typing.SupportsIndex, cy: typing.SupportsFloat | typing.SupportsIndex, R_cw: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[3, 3]"] = ..., t_cw: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[3, 1]"] = ...) -> None:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def h(self, kinematic_point: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"]) -> typing.Any:
         """
         Predicted measurement and its Jacobian w.r.t. the kinematic point, or None where undefined.
@@ -383,11 +431,22 @@ class CameraPinhole:
     def t_cw(self, arg0: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[3, 1]"]) -> None:
         ...
 class KalmanFilter:
+    @staticmethod
+    def _constructed(arg0: typing.Any) -> bool:
+        ...
     def __getstate__(self) -> tuple[dict, typing.Any]:
         ...
     def __init__(self, dim_x: typing.SupportsInt | typing.SupportsIndex, dim_z: typing.SupportsInt | typing.SupportsIndex, dim_u: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def __setstate__(self, arg0: tuple) -> None:
+        ...
+    def _reinit(self, arg0: typing.SupportsInt | typing.SupportsIndex, arg1: typing.SupportsInt | typing.SupportsIndex, arg2: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def _restore(self, arg0: tuple) -> None:
         ...
     def _share_from(self, arg0: KalmanFilter) -> None:
         """
@@ -564,6 +623,10 @@ class EkfBank_CV2D_Position2D:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> EkfBank_CV2D_Position2D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -611,6 +674,10 @@ class EkfBank_CV2D_RadarPolar:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> EkfBank_CV2D_RadarPolar:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -658,6 +725,10 @@ class EkfBank_CV2D_CameraPinhole:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> EkfBank_CV2D_CameraPinhole:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -705,6 +776,10 @@ class EkfBank_CV3D_Position2D:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> EkfBank_CV3D_Position2D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -752,6 +827,10 @@ class EkfBank_CV3D_RadarPolar:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> EkfBank_CV3D_RadarPolar:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -799,6 +878,10 @@ class EkfBank_CV3D_CameraPinhole:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> EkfBank_CV3D_CameraPinhole:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -846,6 +929,10 @@ class EkfBank_CA2D_Position2D:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> EkfBank_CA2D_Position2D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -893,6 +980,10 @@ class EkfBank_CA2D_RadarPolar:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> EkfBank_CA2D_RadarPolar:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -940,6 +1031,10 @@ class EkfBank_CA2D_CameraPinhole:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> EkfBank_CA2D_CameraPinhole:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -987,6 +1082,10 @@ class EkfBank_CA3D_Position2D:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> EkfBank_CA3D_Position2D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -1034,6 +1133,10 @@ class EkfBank_CA3D_RadarPolar:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> EkfBank_CA3D_RadarPolar:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -1081,6 +1184,10 @@ class EkfBank_CA3D_CameraPinhole:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> EkfBank_CA3D_CameraPinhole:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -1128,6 +1235,10 @@ class EkfBank_CTRV_Position2D:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> EkfBank_CTRV_Position2D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -1175,6 +1286,10 @@ class EkfBank_CTRV_RadarPolar:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> EkfBank_CTRV_RadarPolar:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -1222,6 +1337,10 @@ class EkfBank_CTRV_CameraPinhole:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> EkfBank_CTRV_CameraPinhole:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -1269,6 +1388,10 @@ class EkfBank_CTRA_Position2D:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> EkfBank_CTRA_Position2D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -1316,6 +1439,10 @@ class EkfBank_CTRA_RadarPolar:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> EkfBank_CTRA_RadarPolar:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -1363,6 +1490,10 @@ class EkfBank_CTRA_CameraPinhole:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> EkfBank_CTRA_CameraPinhole:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -1410,6 +1541,10 @@ class EkfBank_ConstantTurn_Position2D:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> EkfBank_ConstantTurn_Position2D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -1457,6 +1592,10 @@ class EkfBank_ConstantTurn_RadarPolar:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> EkfBank_ConstantTurn_RadarPolar:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -1504,6 +1643,10 @@ class EkfBank_ConstantTurn_CameraPinhole:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> EkfBank_ConstantTurn_CameraPinhole:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -1551,6 +1694,10 @@ class EkfBank_CV3D_Position3D:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> EkfBank_CV3D_Position3D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -1598,6 +1745,10 @@ class EkfBank_CA3D_Position3D:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> EkfBank_CA3D_Position3D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -1645,6 +1796,10 @@ class UkfBank_CV2D_Position2D:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> UkfBank_CV2D_Position2D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -1692,6 +1847,10 @@ class UkfBank_CV2D_RadarPolar:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> UkfBank_CV2D_RadarPolar:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -1739,6 +1898,10 @@ class UkfBank_CV2D_CameraPinhole:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> UkfBank_CV2D_CameraPinhole:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -1786,6 +1949,10 @@ class UkfBank_CV3D_Position2D:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> UkfBank_CV3D_Position2D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -1833,6 +2000,10 @@ class UkfBank_CV3D_RadarPolar:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> UkfBank_CV3D_RadarPolar:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -1880,6 +2051,10 @@ class UkfBank_CV3D_CameraPinhole:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> UkfBank_CV3D_CameraPinhole:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -1927,6 +2102,10 @@ class UkfBank_CA2D_Position2D:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> UkfBank_CA2D_Position2D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -1974,6 +2153,10 @@ class UkfBank_CA2D_RadarPolar:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> UkfBank_CA2D_RadarPolar:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -2021,6 +2204,10 @@ class UkfBank_CA2D_CameraPinhole:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> UkfBank_CA2D_CameraPinhole:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -2068,6 +2255,10 @@ class UkfBank_CA3D_Position2D:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> UkfBank_CA3D_Position2D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -2115,6 +2306,10 @@ class UkfBank_CA3D_RadarPolar:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> UkfBank_CA3D_RadarPolar:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -2162,6 +2357,10 @@ class UkfBank_CA3D_CameraPinhole:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> UkfBank_CA3D_CameraPinhole:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -2209,6 +2408,10 @@ class UkfBank_CTRV_Position2D:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> UkfBank_CTRV_Position2D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -2256,6 +2459,10 @@ class UkfBank_CTRV_RadarPolar:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> UkfBank_CTRV_RadarPolar:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -2303,6 +2510,10 @@ class UkfBank_CTRV_CameraPinhole:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> UkfBank_CTRV_CameraPinhole:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -2350,6 +2561,10 @@ class UkfBank_CTRA_Position2D:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> UkfBank_CTRA_Position2D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -2397,6 +2612,10 @@ class UkfBank_CTRA_RadarPolar:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> UkfBank_CTRA_RadarPolar:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -2444,6 +2663,10 @@ class UkfBank_CTRA_CameraPinhole:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> UkfBank_CTRA_CameraPinhole:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -2491,6 +2714,10 @@ class UkfBank_ConstantTurn_Position2D:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> UkfBank_ConstantTurn_Position2D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -2538,6 +2765,10 @@ class UkfBank_ConstantTurn_RadarPolar:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> UkfBank_ConstantTurn_RadarPolar:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -2585,6 +2816,10 @@ class UkfBank_ConstantTurn_CameraPinhole:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> UkfBank_ConstantTurn_CameraPinhole:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -2632,6 +2867,10 @@ class UkfBank_CV3D_Position3D:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> UkfBank_CV3D_Position3D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -2679,6 +2918,10 @@ class UkfBank_CA3D_Position3D:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> UkfBank_CA3D_Position3D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -2729,6 +2972,10 @@ class TrackerClassConfig:
     two_stage: bool
     def __init__(self) -> None:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     @property
     def birth_score_threshold(self) -> float:
         ...
@@ -2933,6 +3180,10 @@ class TrackerCore:
     """
     def __init__(self, default_class: TrackerClassConfig, class_ids: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], classes: collections.abc.Sequence[TrackerClassConfig], max_tracks: typing.SupportsInt | typing.SupportsIndex, max_detections: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> TrackerCore:
         """
         An independent tracker with the same state (taken atomically).
@@ -2955,6 +3206,10 @@ class PointTrackerCore:
     """
     def __init__(self, association: str, gate_chi2: typing.SupportsFloat | typing.SupportsIndex, prob_detection: typing.SupportsFloat | typing.SupportsIndex, clutter_density: typing.SupportsFloat | typing.SupportsIndex, sigma_a: typing.SupportsFloat | typing.SupportsIndex, sigma_meas: typing.SupportsFloat | typing.SupportsIndex, init_speed_sigma: typing.SupportsFloat | typing.SupportsIndex, confirm_m: typing.SupportsInt | typing.SupportsIndex, confirm_n: typing.SupportsInt | typing.SupportsIndex, max_misses: typing.SupportsInt | typing.SupportsIndex, max_tracks: typing.SupportsInt | typing.SupportsIndex, max_measurements: typing.SupportsInt | typing.SupportsIndex, max_gated_pairs: typing.SupportsInt | typing.SupportsIndex, birth_threshold: typing.SupportsFloat | typing.SupportsIndex, jpda_method: str, jpda_max_states: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def association_probabilities(self) -> tuple[numpy.typing.NDArray[numpy.int64], numpy.typing.NDArray[numpy.int64], numpy.typing.NDArray[numpy.float64]]:
         ...
     def copy(self) -> PointTrackerCore:
