@@ -119,7 +119,7 @@ def shallow_copy(self: Any) -> Any:
     serialised against each other (and a callback of one waiting for a thread stepping the
     other deadlocked)."""
     with self._lock:
-        new = type(self).__new__(type(self))
+        new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
     new.__dict__["_lock"] = FilterLock()
     return new
