@@ -40,17 +40,17 @@ PYBIND11_MODULE(_core, m) {
   // a class with __setstate__ (KalmanFilter) round-trips, the others raise TypeError as they
   // already did at protocol 2.
   const py::object newobj = py::module_::import("copyreg").attr("__newobj__");
-  const py::cpp_function reduce(
-      [newobj](const py::object& self) -> py::object {
-        const py::type cls = py::type::of(self);  // a Python subclass's instance: the subclass
-        if (!py::hasattr(cls, "__setstate__"))
-          throw py::type_error("cannot pickle '" + py::str(cls.attr("__qualname__")).cast<std::string>() + "' object");
-        return py::make_tuple(newobj, py::make_tuple(cls), self.attr("__getstate__")());
-      },
-      py::name("__reduce__"));
+  const auto reduce = [newobj](const py::object& self) -> py::object {
+    const py::type cls = py::type::of(self);  // a Python subclass's instance: the subclass
+    if (!py::hasattr(cls, "__setstate__"))
+      throw py::type_error("cannot pickle '" + py::str(cls.attr("__qualname__")).cast<std::string>() + "' object");
+    return py::make_tuple(newobj, py::make_tuple(cls), self.attr("__getstate__")());
+  };
   for (const auto& item : m.attr("__dict__").cast<py::dict>()) {
     const py::handle v = item.second;
     if (PyType_Check(v.ptr()) && py::detail::get_type_info(reinterpret_cast<PyTypeObject*>(v.ptr())) != nullptr)
-      py::setattr(v, "__reduce__", py::reinterpret_steal<py::object>(PyInstanceMethod_New(reduce.ptr())));
+      py::setattr(v, "__reduce__",
+                  py::cpp_function(reduce, py::name("__reduce__"), py::is_method(v),
+                                   "Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled)."));
   }
 }

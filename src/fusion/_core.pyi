@@ -16,15 +16,16 @@ class CV2D:
     """
     angle_mask: typing.ClassVar[list] = [False, False, False, False]
     dim_x: typing.ClassVar[int] = 4
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def Q(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], dt_s: typing.SupportsFloat | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[4, 4]"]:
         """
         Discrete process noise covariance.
         """
     def __init__(self, sigma_a: typing.SupportsFloat | typing.SupportsIndex = 1.0) -> None:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def f(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], dt_s: typing.SupportsFloat | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[4, 1]"]:
         """
         State transition f(x, dt).
@@ -49,15 +50,16 @@ class CV3D:
     """
     angle_mask: typing.ClassVar[list] = [False, False, False, False, False, False]
     dim_x: typing.ClassVar[int] = 6
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def Q(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], dt_s: typing.SupportsFloat | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[6, 6]"]:
         """
         Discrete process noise covariance.
         """
     def __init__(self, sigma_a: typing.SupportsFloat | typing.SupportsIndex = 1.0) -> None:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def f(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], dt_s: typing.SupportsFloat | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[6, 1]"]:
         """
         State transition f(x, dt).
@@ -82,15 +84,16 @@ class CA2D:
     """
     angle_mask: typing.ClassVar[list] = [False, False, False, False, False, False]
     dim_x: typing.ClassVar[int] = 6
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def Q(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], dt_s: typing.SupportsFloat | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[6, 6]"]:
         """
         Discrete process noise covariance.
         """
     def __init__(self, sigma_j: typing.SupportsFloat | typing.SupportsIndex = 1.0) -> None:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def f(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], dt_s: typing.SupportsFloat | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[6, 1]"]:
         """
         State transition f(x, dt).
@@ -115,15 +118,16 @@ class CA3D:
     """
     angle_mask: typing.ClassVar[list] = [False, False, False, False, False, False, False, False, False]
     dim_x: typing.ClassVar[int] = 9
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def Q(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], dt_s: typing.SupportsFloat | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[9, 9]"]:
         """
         Discrete process noise covariance.
         """
     def __init__(self, sigma_j: typing.SupportsFloat | typing.SupportsIndex = 1.0) -> None:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def f(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], dt_s: typing.SupportsFloat | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[9, 1]"]:
         """
         State transition f(x, dt).
@@ -148,15 +152,16 @@ class CTRV:
     """
     angle_mask: typing.ClassVar[list] = [False, False, False, True, False]
     dim_x: typing.ClassVar[int] = 5
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def Q(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], dt_s: typing.SupportsFloat | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[5, 5]"]:
         """
         Discrete process noise covariance.
         """
     def __init__(self, sigma_a: typing.SupportsFloat | typing.SupportsIndex = 1.0, sigma_yawdd: typing.SupportsFloat | typing.SupportsIndex = 0.5) -> None:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def f(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], dt_s: typing.SupportsFloat | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[5, 1]"]:
         """
         State transition f(x, dt).
@@ -187,15 +192,16 @@ class CTRA:
     """
     angle_mask: typing.ClassVar[list] = [False, False, False, True, False, False]
     dim_x: typing.ClassVar[int] = 6
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def Q(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], dt_s: typing.SupportsFloat | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[6, 6]"]:
         """
         Discrete process noise covariance.
         """
     def __init__(self, sigma_j: typing.SupportsFloat | typing.SupportsIndex = 1.0, sigma_yawdd: typing.SupportsFloat | typing.SupportsIndex = 0.5) -> None:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def f(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], dt_s: typing.SupportsFloat | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[6, 1]"]:
         """
         State transition f(x, dt).
@@ -226,15 +232,16 @@ class ConstantTurn:
     """
     angle_mask: typing.ClassVar[list] = [False, False, False, False, False]
     dim_x: typing.ClassVar[int] = 5
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def Q(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], dt_s: typing.SupportsFloat | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[5, 5]"]:
         """
         Discrete process noise covariance.
         """
     def __init__(self, sigma_a: typing.SupportsFloat | typing.SupportsIndex = 1.0, sigma_yawdd: typing.SupportsFloat | typing.SupportsIndex = 0.1) -> None:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def f(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], dt_s: typing.SupportsFloat | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[5, 1]"]:
         """
         State transition f(x, dt).
@@ -265,15 +272,16 @@ class KinematicBicycle:
     """
     angle_mask: typing.ClassVar[list] = [False, False, False, True, False]
     dim_x: typing.ClassVar[int] = 5
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def Q(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], dt_s: typing.SupportsFloat | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[5, 5]"]:
         """
         Discrete process noise covariance.
         """
     def __init__(self, sigma_a: typing.SupportsFloat | typing.SupportsIndex = 1.0, sigma_steer_rate: typing.SupportsFloat | typing.SupportsIndex = 0.2, wheelbase_m: typing.SupportsFloat | typing.SupportsIndex = 2.7) -> None:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def f(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], dt_s: typing.SupportsFloat | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[5, 1]"]:
         """
         State transition f(x, dt).
@@ -310,11 +318,12 @@ class Position2D:
     """
     angle_mask: typing.ClassVar[list] = [False, False]
     dim_z: typing.ClassVar[int] = 2
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self) -> None:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def h(self, kinematic_point: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"]) -> typing.Any:
         """
         Predicted measurement and its Jacobian w.r.t. the kinematic point, or None where undefined.
@@ -325,11 +334,12 @@ class Position3D:
     """
     angle_mask: typing.ClassVar[list] = [False, False, False]
     dim_z: typing.ClassVar[int] = 3
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self) -> None:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def h(self, kinematic_point: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"]) -> typing.Any:
         """
         Predicted measurement and its Jacobian w.r.t. the kinematic point, or None where undefined.
@@ -340,11 +350,12 @@ class RadarPolar:
     """
     angle_mask: typing.ClassVar[list] = [False, True, False]
     dim_z: typing.ClassVar[int] = 3
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, x_m: typing.SupportsFloat | typing.SupportsIndex = 0.0, y_m: typing.SupportsFloat | typing.SupportsIndex = 0.0, yaw_rad: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def h(self, kinematic_point: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"]) -> typing.Any:
         """
         Predicted measurement and its Jacobian w.r.t. the kinematic point, or None where undefined.
@@ -373,11 +384,12 @@ class CameraPinhole:
     """
     angle_mask: typing.ClassVar[list] = [False, False]
     dim_z: typing.ClassVar[int] = 2
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, fx: typing.SupportsFloat | typing.SupportsIndex, fy: typing.SupportsFloat | typing.SupportsIndex, cx: typing.SupportsFloat | typing.SupportsIndex, cy: typing.SupportsFloat | typing.SupportsIndex, R_cw: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[3, 3]"] = ..., t_cw: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[3, 1]"] = ...) -> None:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def h(self, kinematic_point: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"]) -> typing.Any:
         """
         Predicted measurement and its Jacobian w.r.t. the kinematic point, or None where undefined.
@@ -420,15 +432,16 @@ class CameraPinhole:
         ...
 class KalmanFilter:
     @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
-    @staticmethod
     def _constructed(arg0: typing.Any) -> bool:
         ...
     def __getstate__(self) -> tuple[dict, typing.Any]:
         ...
     def __init__(self, dim_x: typing.SupportsInt | typing.SupportsIndex, dim_z: typing.SupportsInt | typing.SupportsIndex, dim_u: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def __setstate__(self, arg0: tuple) -> None:
         ...
     def _reinit(self, arg0: typing.SupportsInt | typing.SupportsIndex, arg1: typing.SupportsInt | typing.SupportsIndex, arg2: typing.SupportsInt | typing.SupportsIndex) -> None:
@@ -606,13 +619,14 @@ class KalmanFilter:
 class EkfBank_CV2D_Position2D:
     dim_x: typing.ClassVar[int] = 4
     dim_z: typing.ClassVar[int] = 2
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, motion: CV2D, measurement: Position2D, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> EkfBank_CV2D_Position2D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -656,13 +670,14 @@ class EkfBank_CV2D_Position2D:
 class EkfBank_CV2D_RadarPolar:
     dim_x: typing.ClassVar[int] = 4
     dim_z: typing.ClassVar[int] = 3
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, motion: CV2D, measurement: RadarPolar, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> EkfBank_CV2D_RadarPolar:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -706,13 +721,14 @@ class EkfBank_CV2D_RadarPolar:
 class EkfBank_CV2D_CameraPinhole:
     dim_x: typing.ClassVar[int] = 4
     dim_z: typing.ClassVar[int] = 2
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, motion: CV2D, measurement: CameraPinhole, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> EkfBank_CV2D_CameraPinhole:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -756,13 +772,14 @@ class EkfBank_CV2D_CameraPinhole:
 class EkfBank_CV3D_Position2D:
     dim_x: typing.ClassVar[int] = 6
     dim_z: typing.ClassVar[int] = 2
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, motion: CV3D, measurement: Position2D, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> EkfBank_CV3D_Position2D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -806,13 +823,14 @@ class EkfBank_CV3D_Position2D:
 class EkfBank_CV3D_RadarPolar:
     dim_x: typing.ClassVar[int] = 6
     dim_z: typing.ClassVar[int] = 3
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, motion: CV3D, measurement: RadarPolar, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> EkfBank_CV3D_RadarPolar:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -856,13 +874,14 @@ class EkfBank_CV3D_RadarPolar:
 class EkfBank_CV3D_CameraPinhole:
     dim_x: typing.ClassVar[int] = 6
     dim_z: typing.ClassVar[int] = 2
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, motion: CV3D, measurement: CameraPinhole, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> EkfBank_CV3D_CameraPinhole:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -906,13 +925,14 @@ class EkfBank_CV3D_CameraPinhole:
 class EkfBank_CA2D_Position2D:
     dim_x: typing.ClassVar[int] = 6
     dim_z: typing.ClassVar[int] = 2
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, motion: CA2D, measurement: Position2D, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> EkfBank_CA2D_Position2D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -956,13 +976,14 @@ class EkfBank_CA2D_Position2D:
 class EkfBank_CA2D_RadarPolar:
     dim_x: typing.ClassVar[int] = 6
     dim_z: typing.ClassVar[int] = 3
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, motion: CA2D, measurement: RadarPolar, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> EkfBank_CA2D_RadarPolar:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -1006,13 +1027,14 @@ class EkfBank_CA2D_RadarPolar:
 class EkfBank_CA2D_CameraPinhole:
     dim_x: typing.ClassVar[int] = 6
     dim_z: typing.ClassVar[int] = 2
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, motion: CA2D, measurement: CameraPinhole, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> EkfBank_CA2D_CameraPinhole:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -1056,13 +1078,14 @@ class EkfBank_CA2D_CameraPinhole:
 class EkfBank_CA3D_Position2D:
     dim_x: typing.ClassVar[int] = 9
     dim_z: typing.ClassVar[int] = 2
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, motion: CA3D, measurement: Position2D, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> EkfBank_CA3D_Position2D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -1106,13 +1129,14 @@ class EkfBank_CA3D_Position2D:
 class EkfBank_CA3D_RadarPolar:
     dim_x: typing.ClassVar[int] = 9
     dim_z: typing.ClassVar[int] = 3
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, motion: CA3D, measurement: RadarPolar, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> EkfBank_CA3D_RadarPolar:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -1156,13 +1180,14 @@ class EkfBank_CA3D_RadarPolar:
 class EkfBank_CA3D_CameraPinhole:
     dim_x: typing.ClassVar[int] = 9
     dim_z: typing.ClassVar[int] = 2
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, motion: CA3D, measurement: CameraPinhole, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> EkfBank_CA3D_CameraPinhole:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -1206,13 +1231,14 @@ class EkfBank_CA3D_CameraPinhole:
 class EkfBank_CTRV_Position2D:
     dim_x: typing.ClassVar[int] = 5
     dim_z: typing.ClassVar[int] = 2
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, motion: CTRV, measurement: Position2D, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> EkfBank_CTRV_Position2D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -1256,13 +1282,14 @@ class EkfBank_CTRV_Position2D:
 class EkfBank_CTRV_RadarPolar:
     dim_x: typing.ClassVar[int] = 5
     dim_z: typing.ClassVar[int] = 3
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, motion: CTRV, measurement: RadarPolar, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> EkfBank_CTRV_RadarPolar:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -1306,13 +1333,14 @@ class EkfBank_CTRV_RadarPolar:
 class EkfBank_CTRV_CameraPinhole:
     dim_x: typing.ClassVar[int] = 5
     dim_z: typing.ClassVar[int] = 2
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, motion: CTRV, measurement: CameraPinhole, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> EkfBank_CTRV_CameraPinhole:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -1356,13 +1384,14 @@ class EkfBank_CTRV_CameraPinhole:
 class EkfBank_CTRA_Position2D:
     dim_x: typing.ClassVar[int] = 6
     dim_z: typing.ClassVar[int] = 2
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, motion: CTRA, measurement: Position2D, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> EkfBank_CTRA_Position2D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -1406,13 +1435,14 @@ class EkfBank_CTRA_Position2D:
 class EkfBank_CTRA_RadarPolar:
     dim_x: typing.ClassVar[int] = 6
     dim_z: typing.ClassVar[int] = 3
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, motion: CTRA, measurement: RadarPolar, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> EkfBank_CTRA_RadarPolar:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -1456,13 +1486,14 @@ class EkfBank_CTRA_RadarPolar:
 class EkfBank_CTRA_CameraPinhole:
     dim_x: typing.ClassVar[int] = 6
     dim_z: typing.ClassVar[int] = 2
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, motion: CTRA, measurement: CameraPinhole, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> EkfBank_CTRA_CameraPinhole:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -1506,13 +1537,14 @@ class EkfBank_CTRA_CameraPinhole:
 class EkfBank_ConstantTurn_Position2D:
     dim_x: typing.ClassVar[int] = 5
     dim_z: typing.ClassVar[int] = 2
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, motion: ConstantTurn, measurement: Position2D, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> EkfBank_ConstantTurn_Position2D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -1556,13 +1588,14 @@ class EkfBank_ConstantTurn_Position2D:
 class EkfBank_ConstantTurn_RadarPolar:
     dim_x: typing.ClassVar[int] = 5
     dim_z: typing.ClassVar[int] = 3
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, motion: ConstantTurn, measurement: RadarPolar, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> EkfBank_ConstantTurn_RadarPolar:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -1606,13 +1639,14 @@ class EkfBank_ConstantTurn_RadarPolar:
 class EkfBank_ConstantTurn_CameraPinhole:
     dim_x: typing.ClassVar[int] = 5
     dim_z: typing.ClassVar[int] = 2
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, motion: ConstantTurn, measurement: CameraPinhole, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> EkfBank_ConstantTurn_CameraPinhole:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -1656,13 +1690,14 @@ class EkfBank_ConstantTurn_CameraPinhole:
 class EkfBank_CV3D_Position3D:
     dim_x: typing.ClassVar[int] = 6
     dim_z: typing.ClassVar[int] = 3
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, motion: CV3D, measurement: Position3D, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> EkfBank_CV3D_Position3D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -1706,13 +1741,14 @@ class EkfBank_CV3D_Position3D:
 class EkfBank_CA3D_Position3D:
     dim_x: typing.ClassVar[int] = 9
     dim_z: typing.ClassVar[int] = 3
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, motion: CA3D, measurement: Position3D, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> EkfBank_CA3D_Position3D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -1756,13 +1792,14 @@ class EkfBank_CA3D_Position3D:
 class UkfBank_CV2D_Position2D:
     dim_x: typing.ClassVar[int] = 4
     dim_z: typing.ClassVar[int] = 2
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, motion: CV2D, measurement: Position2D, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> UkfBank_CV2D_Position2D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -1806,13 +1843,14 @@ class UkfBank_CV2D_Position2D:
 class UkfBank_CV2D_RadarPolar:
     dim_x: typing.ClassVar[int] = 4
     dim_z: typing.ClassVar[int] = 3
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, motion: CV2D, measurement: RadarPolar, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> UkfBank_CV2D_RadarPolar:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -1856,13 +1894,14 @@ class UkfBank_CV2D_RadarPolar:
 class UkfBank_CV2D_CameraPinhole:
     dim_x: typing.ClassVar[int] = 4
     dim_z: typing.ClassVar[int] = 2
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, motion: CV2D, measurement: CameraPinhole, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> UkfBank_CV2D_CameraPinhole:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -1906,13 +1945,14 @@ class UkfBank_CV2D_CameraPinhole:
 class UkfBank_CV3D_Position2D:
     dim_x: typing.ClassVar[int] = 6
     dim_z: typing.ClassVar[int] = 2
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, motion: CV3D, measurement: Position2D, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> UkfBank_CV3D_Position2D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -1956,13 +1996,14 @@ class UkfBank_CV3D_Position2D:
 class UkfBank_CV3D_RadarPolar:
     dim_x: typing.ClassVar[int] = 6
     dim_z: typing.ClassVar[int] = 3
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, motion: CV3D, measurement: RadarPolar, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> UkfBank_CV3D_RadarPolar:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -2006,13 +2047,14 @@ class UkfBank_CV3D_RadarPolar:
 class UkfBank_CV3D_CameraPinhole:
     dim_x: typing.ClassVar[int] = 6
     dim_z: typing.ClassVar[int] = 2
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, motion: CV3D, measurement: CameraPinhole, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> UkfBank_CV3D_CameraPinhole:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -2056,13 +2098,14 @@ class UkfBank_CV3D_CameraPinhole:
 class UkfBank_CA2D_Position2D:
     dim_x: typing.ClassVar[int] = 6
     dim_z: typing.ClassVar[int] = 2
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, motion: CA2D, measurement: Position2D, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> UkfBank_CA2D_Position2D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -2106,13 +2149,14 @@ class UkfBank_CA2D_Position2D:
 class UkfBank_CA2D_RadarPolar:
     dim_x: typing.ClassVar[int] = 6
     dim_z: typing.ClassVar[int] = 3
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, motion: CA2D, measurement: RadarPolar, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> UkfBank_CA2D_RadarPolar:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -2156,13 +2200,14 @@ class UkfBank_CA2D_RadarPolar:
 class UkfBank_CA2D_CameraPinhole:
     dim_x: typing.ClassVar[int] = 6
     dim_z: typing.ClassVar[int] = 2
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, motion: CA2D, measurement: CameraPinhole, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> UkfBank_CA2D_CameraPinhole:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -2206,13 +2251,14 @@ class UkfBank_CA2D_CameraPinhole:
 class UkfBank_CA3D_Position2D:
     dim_x: typing.ClassVar[int] = 9
     dim_z: typing.ClassVar[int] = 2
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, motion: CA3D, measurement: Position2D, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> UkfBank_CA3D_Position2D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -2256,13 +2302,14 @@ class UkfBank_CA3D_Position2D:
 class UkfBank_CA3D_RadarPolar:
     dim_x: typing.ClassVar[int] = 9
     dim_z: typing.ClassVar[int] = 3
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, motion: CA3D, measurement: RadarPolar, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> UkfBank_CA3D_RadarPolar:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -2306,13 +2353,14 @@ class UkfBank_CA3D_RadarPolar:
 class UkfBank_CA3D_CameraPinhole:
     dim_x: typing.ClassVar[int] = 9
     dim_z: typing.ClassVar[int] = 2
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, motion: CA3D, measurement: CameraPinhole, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> UkfBank_CA3D_CameraPinhole:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -2356,13 +2404,14 @@ class UkfBank_CA3D_CameraPinhole:
 class UkfBank_CTRV_Position2D:
     dim_x: typing.ClassVar[int] = 5
     dim_z: typing.ClassVar[int] = 2
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, motion: CTRV, measurement: Position2D, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> UkfBank_CTRV_Position2D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -2406,13 +2455,14 @@ class UkfBank_CTRV_Position2D:
 class UkfBank_CTRV_RadarPolar:
     dim_x: typing.ClassVar[int] = 5
     dim_z: typing.ClassVar[int] = 3
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, motion: CTRV, measurement: RadarPolar, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> UkfBank_CTRV_RadarPolar:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -2456,13 +2506,14 @@ class UkfBank_CTRV_RadarPolar:
 class UkfBank_CTRV_CameraPinhole:
     dim_x: typing.ClassVar[int] = 5
     dim_z: typing.ClassVar[int] = 2
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, motion: CTRV, measurement: CameraPinhole, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> UkfBank_CTRV_CameraPinhole:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -2506,13 +2557,14 @@ class UkfBank_CTRV_CameraPinhole:
 class UkfBank_CTRA_Position2D:
     dim_x: typing.ClassVar[int] = 6
     dim_z: typing.ClassVar[int] = 2
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, motion: CTRA, measurement: Position2D, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> UkfBank_CTRA_Position2D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -2556,13 +2608,14 @@ class UkfBank_CTRA_Position2D:
 class UkfBank_CTRA_RadarPolar:
     dim_x: typing.ClassVar[int] = 6
     dim_z: typing.ClassVar[int] = 3
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, motion: CTRA, measurement: RadarPolar, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> UkfBank_CTRA_RadarPolar:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -2606,13 +2659,14 @@ class UkfBank_CTRA_RadarPolar:
 class UkfBank_CTRA_CameraPinhole:
     dim_x: typing.ClassVar[int] = 6
     dim_z: typing.ClassVar[int] = 2
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, motion: CTRA, measurement: CameraPinhole, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> UkfBank_CTRA_CameraPinhole:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -2656,13 +2710,14 @@ class UkfBank_CTRA_CameraPinhole:
 class UkfBank_ConstantTurn_Position2D:
     dim_x: typing.ClassVar[int] = 5
     dim_z: typing.ClassVar[int] = 2
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, motion: ConstantTurn, measurement: Position2D, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> UkfBank_ConstantTurn_Position2D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -2706,13 +2761,14 @@ class UkfBank_ConstantTurn_Position2D:
 class UkfBank_ConstantTurn_RadarPolar:
     dim_x: typing.ClassVar[int] = 5
     dim_z: typing.ClassVar[int] = 3
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, motion: ConstantTurn, measurement: RadarPolar, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> UkfBank_ConstantTurn_RadarPolar:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -2756,13 +2812,14 @@ class UkfBank_ConstantTurn_RadarPolar:
 class UkfBank_ConstantTurn_CameraPinhole:
     dim_x: typing.ClassVar[int] = 5
     dim_z: typing.ClassVar[int] = 2
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, motion: ConstantTurn, measurement: CameraPinhole, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> UkfBank_ConstantTurn_CameraPinhole:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -2806,13 +2863,14 @@ class UkfBank_ConstantTurn_CameraPinhole:
 class UkfBank_CV3D_Position3D:
     dim_x: typing.ClassVar[int] = 6
     dim_z: typing.ClassVar[int] = 3
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, motion: CV3D, measurement: Position3D, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> UkfBank_CV3D_Position3D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -2856,13 +2914,14 @@ class UkfBank_CV3D_Position3D:
 class UkfBank_CA3D_Position3D:
     dim_x: typing.ClassVar[int] = 9
     dim_z: typing.ClassVar[int] = 3
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, motion: CA3D, measurement: Position3D, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
         ...
     def __len__(self) -> int:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> UkfBank_CA3D_Position3D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
@@ -2911,11 +2970,12 @@ class TrackerClassConfig:
     logic: str
     motion: str
     two_stage: bool
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self) -> None:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     @property
     def birth_score_threshold(self) -> float:
         ...
@@ -3118,11 +3178,12 @@ class TrackerCore:
     """
     C++ multi-object tracker (use fusion.tracking.Tracker).
     """
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, default_class: TrackerClassConfig, class_ids: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], classes: collections.abc.Sequence[TrackerClassConfig], max_tracks: typing.SupportsInt | typing.SupportsIndex, max_detections: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def copy(self) -> TrackerCore:
         """
         An independent tracker with the same state (taken atomically).
@@ -3143,11 +3204,12 @@ class PointTrackerCore:
     """
     C++ 2D point tracker (use fusion.tracking.point_tracker.PointTracker).
     """
-    @staticmethod
-    def __reduce__(arg0: typing.Any) -> typing.Any:
-        ...
     def __init__(self, association: str, gate_chi2: typing.SupportsFloat | typing.SupportsIndex, prob_detection: typing.SupportsFloat | typing.SupportsIndex, clutter_density: typing.SupportsFloat | typing.SupportsIndex, sigma_a: typing.SupportsFloat | typing.SupportsIndex, sigma_meas: typing.SupportsFloat | typing.SupportsIndex, init_speed_sigma: typing.SupportsFloat | typing.SupportsIndex, confirm_m: typing.SupportsInt | typing.SupportsIndex, confirm_n: typing.SupportsInt | typing.SupportsIndex, max_misses: typing.SupportsInt | typing.SupportsIndex, max_tracks: typing.SupportsInt | typing.SupportsIndex, max_measurements: typing.SupportsInt | typing.SupportsIndex, max_gated_pairs: typing.SupportsInt | typing.SupportsIndex, birth_threshold: typing.SupportsFloat | typing.SupportsIndex, jpda_method: str, jpda_max_states: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
     def association_probabilities(self) -> tuple[numpy.typing.NDArray[numpy.int64], numpy.typing.NDArray[numpy.int64], numpy.typing.NDArray[numpy.float64]]:
         ...
     def copy(self) -> PointTrackerCore:

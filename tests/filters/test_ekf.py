@@ -300,8 +300,12 @@ def test_failed_predict_and_predict_update_change_nothing():
     kf = ExtendedKalmanFilter(dim_x=4, dim_z=2)
     kf.x = np.array([[1.0], [2.0], [0.5], [0.1]])
     kf.F = np.eye(4) + np.eye(4, k=2) * 0.1
-    H = lambda x: np.eye(2, 4)  # noqa: E731
-    hx = lambda x: x[:2]  # noqa: E731
+    def H(x: np.ndarray) -> np.ndarray:
+        return np.eye(2, 4)
+
+    def hx(x: np.ndarray) -> np.ndarray:
+        return x[:2]
+
     names = ("x", "P", "x_prior", "P_prior", "x_post", "P_post", "y", "S", "K", "z")
     before = {n: getattr(kf, n) for n in names}
     kf.Q = np.eye(3)

@@ -393,3 +393,46 @@ def test_pure_python_fallback_lock(monkeypatch):
         t.start()
         t.join()
         assert other == [False]  # held by this thread
+
+
+def test_imm_deepcopy_holds_the_lock_while_copying_its_filters():
+    """Review: IMMEstimator's snapshot was taken under its lock but its filters were deep-copied
+    after the lock was released, so a predict starting in between could pair the copy's mu and
+    x with filters already stepped. Now a predict waits until the whole copy is done."""
+    from fusion.filters import KalmanFilter
+
+    copying, proceed = threading.Event(), threading.Event()
+
+    class SlowCopyKF(KalmanFilter):
+        def __deepcopy__(self, memo):
+            copying.set()
+            assert proceed.wait(10)
+            return KalmanFilter.__copy__(self)  # (shares arrays: enough for this check)
+
+    filters = []
+    for cls, q in ((SlowCopyKF, 0.01), (KalmanFilter, 1.0)):
+        f = cls(dim_x=2, dim_z=1)
+        f.F = np.array([[1.0, 1.0], [0.0, 1.0]])
+        f.H = np.array([[1.0, 0.0]])
+        f.Q = np.eye(2) * q
+        f.x = np.array([[0.0], [1.0]])
+        filters.append(f)
+    imm = IMMEstimator(filters, [0.5, 0.5], [[0.9, 0.1], [0.1, 0.9]])
+    x_before = [f.x.copy() for f in filters]
+    got = {}
+    copier = threading.Thread(target=lambda: got.update(c=copy.deepcopy(imm)))
+    copier.start()
+    assert copying.wait(10)
+    stepper = threading.Thread(target=imm.predict)
+    stepper.start()
+    stepper.join(0.3)
+    try:
+        assert stepper.is_alive()  # waits for the copy in progress
+    finally:
+        proceed.set()
+        copier.join(30)
+        stepper.join(30)
+    clone = got["c"]
+    for f, x in zip(clone.filters, x_before):
+        np.testing.assert_array_equal(f.x, x)
+    assert not np.array_equal(filters[0].x, x_before[0])  # the original did step afterwards

@@ -515,7 +515,7 @@ def test_update_correlated_matches_filterpy():
 def test_failed_update_correlated_and_sequential_change_nothing():
     """Defect (review): update_correlated with an H of another height replaced x and P, then
     failed storing y (ShapeError), leaving a half-updated filter."""
-    ours, _, zs = cv_pair()
+    ours, _, _ = cv_pair()
     ours.predict()
     x, P = ours.x, ours.P
     ours.M = np.zeros((4, 3))

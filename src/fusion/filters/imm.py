@@ -11,6 +11,7 @@ model" strategy for unequal state vectors), so no fill values need tuning.
 
 from __future__ import annotations
 
+import copy
 import math
 import sys
 from collections.abc import Sequence
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from fusion.errors import ConfigurationError, ShapeError
-from fusion.filters._common import FilterLock, LockSlot, locked_getstate, shallow_copy
+from fusion.filters._common import FilterLock, LockSlot, shallow_copy
 
 __all__ = ["CTRVToCV", "CVToCTRV", "IMMEstimator", "IdentityMap", "LinearStateMap", "StateMap"]
 
@@ -191,7 +192,21 @@ class IMMEstimator:
 
     _lock = LockSlot()
     __copy__ = shallow_copy
-    __getstate__ = locked_getstate
+
+    def __getstate__(self) -> dict[str, Any]:
+        """A deep snapshot taken under the lock: the filters are mutable objects that a step
+        changes, so a shallow snapshot pickled after the lock is released could pair this
+        step's mu and x with the next step's filters."""
+        with self._lock:
+            return copy.deepcopy(self.__dict__)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> IMMEstimator:
+        """Deep copy with the filters, all under the lock (a state between two calls)."""
+        with self._lock:
+            new = type(self).__new__(type(self))
+            memo[id(self)] = new
+            new.__dict__.update(copy.deepcopy(self.__dict__, memo))
+        return new
 
     def __init__(
         self,
