@@ -9,21 +9,14 @@ sequential order gives, and values read while another thread works must never be
 from __future__ import annotations
 
 import copy
-import json
-import os
-import signal
-import subprocess
-import sys
-import textwrap
 import threading
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _isolated import run_isolated
 
-import fusion
 from fusion.assoc import (
     gated_assignment,
     linear_sum_assignment,
@@ -46,26 +39,7 @@ from fusion.tracking import (
     make_detections,
 )
 
-_SRC = str(Path(fusion.__file__).resolve().parents[1])
 FRAME_NS = 100_000_000
-
-
-def run_isolated(code: str, timeout: float = 120.0) -> dict:
-    """Runs `code` in a fresh interpreter; it must print one JSON object as its last line.
-    Fails the test on a hang (timeout), a signal or a non-zero exit."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([_SRC, os.environ.get("PYTHONPATH", "")]))
-    proc = None
-    try:
-        proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                              text=True, timeout=timeout, env=env, check=False)
-    except subprocess.TimeoutExpired:
-        pass  # failed below, outside the handler (no chained traceback quoting the script)
-    if proc is None:
-        pytest.fail(f"child process hung (no exit within {timeout} s): deadlock?")
-    if proc.returncode < 0:
-        pytest.fail(f"child process killed by {signal.Signals(-proc.returncode).name}\n{proc.stderr[-3000:]}")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def run_threads(fn, n: int, timeout: float = 120.0) -> list:
