@@ -5,6 +5,7 @@
 #include <pybind11/pybind11.h>
 
 #include <cmath>
+#include <sstream>
 #include <string>
 
 #include "common.hpp"
@@ -16,7 +17,7 @@ namespace fusion::bindings {
 void register_filters(py::module_& m) {
   m.def(
       "kalman_update",
-      [](const VecX& x, const MatX& P, const VecX& y, const MatX& H, const MatX& R) {
+      [](const VecX& x, const MatX& P, const VecX& y, const MatX& H, const MatX& R, const std::string& what) {
         const Index n = x.size(), mz = y.size();
         if (P.rows() != n || P.cols() != n) throw ShapeError("kalman_update: P must be (" + std::to_string(n) + ", " + std::to_string(n) + ")");
         if (H.rows() != mz || H.cols() != n) throw ShapeError("kalman_update: H must be (" + std::to_string(mz) + ", " + std::to_string(n) + ")");
@@ -24,10 +25,17 @@ void register_filters(py::module_& m) {
         VecX xo = x;
         MatX Po = P, S, K;
         const UpdateInfo info = kalman_update<Eigen::Dynamic, Eigen::Dynamic>(xo, Po, y, H, R, S, K);
-        if (info.status != UpdateStatus::kOk) raise_update_failure("update", info.status, y);
+        if (info.status != UpdateStatus::kOk) {
+          // (the caller formed y = residual(z, h(x)): name it, not a measurement it never saw)
+          std::ostringstream os;
+          os << what << ": " << to_string(info.status) << " (residual y = [";
+          for (Index i = 0; i < y.size(); ++i) os << (i ? ", " : "") << y(i);
+          os << "])";
+          throw NumericalError(os.str());
+        }
         return py::make_tuple(xo, Po, S, K, info.nis, info.log_likelihood);
       },
-      py::arg("x"), py::arg("P"), py::arg("y"), py::arg("H"), py::arg("R"),
+      py::arg("x"), py::arg("P"), py::arg("y"), py::arg("H"), py::arg("R"), py::arg("what") = "update",
       "Joseph-form Kalman update from a residual y: returns (x, P, S, K, nis, log_likelihood).");
 
   m.def(

@@ -3238,7 +3238,7 @@ def jpda_marginals(ptr: typing.Any, meas: typing.Any, likelihood_ratios: typing.
     """
     JPDA marginals of one cluster in CSR form: (beta per edge, beta0 per track, method used, LBP iterations).
     """
-def kalman_update(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], P: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], H: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], R: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]) -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], float, float]:
+def kalman_update(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], P: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], H: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], R: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], what: str = 'update') -> tuple[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], float, float]:
     """
     Joseph-form Kalman update from a residual y: returns (x, P, S, K, nis, log_likelihood).
     """

@@ -318,7 +318,7 @@ def test_failed_predict_and_predict_update_change_nothing():
     kf.B = 0
     with pytest.raises(ShapeError, match="residual"):
         kf.predict_update(np.ones(3), H, hx)
-    with pytest.raises(NumericalError):
+    with pytest.raises(NumericalError, match=r"ExtendedKalmanFilter\.update: non-finite .*residual y = \[nan"):
         kf.predict_update(np.array([[np.nan], [1.0]]), H, hx)
     for n in names:
         assert getattr(kf, n) is before[n], n

@@ -194,7 +194,8 @@ def noise_for_update(R: Any, m: int, what: str) -> tuple[np.ndarray, np.ndarray 
 
 
 def joseph_update(
-    x: np.ndarray, P: np.ndarray, y: np.ndarray, H: np.ndarray, R_S: np.ndarray, R_J: np.ndarray | None = None
+    x: np.ndarray, P: np.ndarray, y: np.ndarray, H: np.ndarray, R_S: np.ndarray, R_J: np.ndarray | None = None,
+    what: str = "update",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float, float]:
     """Joseph-form update with a Cholesky-solved gain (C++ core): (x, P, S, K, nis, log N(y; 0, S)).
 
@@ -202,7 +203,7 @@ def joseph_update(
     ``(I - K H) P (I - K H)^T + K R_J K^T`` -- filterpy's scalar-R semantics, see
     :func:`noise_for_update`.
     """
-    xn, Pn, S, K, nis, ll = _core.kalman_update(x, P, y, H, R_S)
+    xn, Pn, S, K, nis, ll = _core.kalman_update(x, P, y, H, R_S, what)
     if R_J is not None:
         Pn = Pn + K @ (R_J - R_S) @ K.T
         Pn = 0.5 * (Pn + Pn.T)

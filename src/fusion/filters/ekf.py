@@ -145,7 +145,7 @@ class ExtendedKalmanFilter(InnovationStatistics):
             H = as_matrix(HJacobian(self.x, *args), (self.dim_z, self.dim_x), f"{what}: HJacobian(x)")
             y = residual(z, Hx(self.x, *hx_args))
             yv = as_vector(y, self.dim_z, f"{what}: residual(z, Hx(x))")
-            x, P, S, K, nis, ll = joseph_update(self.x.reshape(-1), self.P, yv, H, R_S, R_J)
+            x, P, S, K, nis, ll = joseph_update(self.x.reshape(-1), self.P, yv, H, R_S, R_J, what)
             self.x = x.reshape(self.x.shape)
             self.P, self.S, self.K = P, S, K
             self.y = np.array(y, dtype=float)
