@@ -1,5 +1,5 @@
-// Binding template for FilterBank<Motion, Meas, Algo>: one line per model pair in
-// register_banks_*.cpp. x, P, nis, log_likelihood and status are numpy views of the bank's
+// Binding template for FilterBank<Motion, Meas, Algo>, instantiated for every pair of the bank
+// registry (bank_registry.hpp). x, P, nis, log_likelihood and status are numpy views of the bank's
 // own storage (allocated once, in the constructor, and never reallocated: every setter copies
 // into it; each view holds a reference to the bank, so the storage outlives every view).
 //

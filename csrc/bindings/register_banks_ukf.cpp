@@ -1,33 +1,9 @@
-// Unscented Kalman filter banks for every built-in (motion, sensor) pair.
-// The Python registry (fusion.filters.bank) finds them by name: UkfBank_<Motion>_<Sensor>.
-#include "banks.hpp"
+// Unscented Kalman filter banks for every (motion, sensor) pair of the bank registry
+// (bank_registry.hpp).
+#include "bank_registry.hpp"
 
 namespace fusion::bindings {
 
-void register_banks_ukf(py::module_& m) {
-  bind_bank<CV2D, Position2D, BankAlgorithm::kUnscented>(m, "UkfBank_CV2D_Position2D");
-  bind_bank<CV2D, RadarPolar, BankAlgorithm::kUnscented>(m, "UkfBank_CV2D_RadarPolar");
-  bind_bank<CV2D, CameraPinhole, BankAlgorithm::kUnscented>(m, "UkfBank_CV2D_CameraPinhole");
-  bind_bank<CV3D, Position2D, BankAlgorithm::kUnscented>(m, "UkfBank_CV3D_Position2D");
-  bind_bank<CV3D, RadarPolar, BankAlgorithm::kUnscented>(m, "UkfBank_CV3D_RadarPolar");
-  bind_bank<CV3D, CameraPinhole, BankAlgorithm::kUnscented>(m, "UkfBank_CV3D_CameraPinhole");
-  bind_bank<CA2D, Position2D, BankAlgorithm::kUnscented>(m, "UkfBank_CA2D_Position2D");
-  bind_bank<CA2D, RadarPolar, BankAlgorithm::kUnscented>(m, "UkfBank_CA2D_RadarPolar");
-  bind_bank<CA2D, CameraPinhole, BankAlgorithm::kUnscented>(m, "UkfBank_CA2D_CameraPinhole");
-  bind_bank<CA3D, Position2D, BankAlgorithm::kUnscented>(m, "UkfBank_CA3D_Position2D");
-  bind_bank<CA3D, RadarPolar, BankAlgorithm::kUnscented>(m, "UkfBank_CA3D_RadarPolar");
-  bind_bank<CA3D, CameraPinhole, BankAlgorithm::kUnscented>(m, "UkfBank_CA3D_CameraPinhole");
-  bind_bank<CTRV, Position2D, BankAlgorithm::kUnscented>(m, "UkfBank_CTRV_Position2D");
-  bind_bank<CTRV, RadarPolar, BankAlgorithm::kUnscented>(m, "UkfBank_CTRV_RadarPolar");
-  bind_bank<CTRV, CameraPinhole, BankAlgorithm::kUnscented>(m, "UkfBank_CTRV_CameraPinhole");
-  bind_bank<CTRA, Position2D, BankAlgorithm::kUnscented>(m, "UkfBank_CTRA_Position2D");
-  bind_bank<CTRA, RadarPolar, BankAlgorithm::kUnscented>(m, "UkfBank_CTRA_RadarPolar");
-  bind_bank<CTRA, CameraPinhole, BankAlgorithm::kUnscented>(m, "UkfBank_CTRA_CameraPinhole");
-  bind_bank<ConstantTurn, Position2D, BankAlgorithm::kUnscented>(m, "UkfBank_ConstantTurn_Position2D");
-  bind_bank<ConstantTurn, RadarPolar, BankAlgorithm::kUnscented>(m, "UkfBank_ConstantTurn_RadarPolar");
-  bind_bank<ConstantTurn, CameraPinhole, BankAlgorithm::kUnscented>(m, "UkfBank_ConstantTurn_CameraPinhole");
-  bind_bank<CV3D, Position3D, BankAlgorithm::kUnscented>(m, "UkfBank_CV3D_Position3D");
-  bind_bank<CA3D, Position3D, BankAlgorithm::kUnscented>(m, "UkfBank_CA3D_Position3D");
-}
+void register_banks_ukf(py::module_& m) { bind_registered_banks<BankAlgorithm::kUnscented>(m, "Ukf"); }
 
 }  // namespace fusion::bindings
