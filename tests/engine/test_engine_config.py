@@ -78,11 +78,11 @@ def test_to_spec_has_exactly_the_binding_keys_with_defaults_resolved():
 
 
 def test_to_spec_takes_explicit_values_over_defaults():
-    cfg = car(motion="ctrv_box", motion_noise={"sigma_a": 3.0}, q_diag_per_s=[0.5] * 9, p0_diag=[2.0] * 9)
+    cfg = car(motion="ctrv_box", motion_noise={"accel_std": 3.0}, q_diag_per_s=[0.5] * 9, p0_diag=[2.0] * 9)
     cfg.sensors[0].cost, cfg.sensors[0].gate, cfg.sensors[0].R = "distance", 3.0, np.diag([0.2] * 7)
     spec = cfg.to_spec()
     assert spec["motion"] == "ctrv_box"
-    assert spec["motion_noise"] == {**registry.MOTION_MODELS["ctrv_box"].noise, "sigma_a": 3.0}
+    assert spec["motion_noise"] == {**registry.MOTION_MODELS["ctrv_box"].noise, "accel_std": 3.0}
     assert spec["q_diag_per_s"] == [0.5] * 9 and spec["p0_diag"] == [2.0] * 9
     assert (spec["sensors"][0]["cost"], spec["sensors"][0]["gate"]) == ("distance", 3.0)
     assert spec["sensors"][0]["R"] == np.diag([0.2] * 7).tolist()
@@ -108,7 +108,7 @@ def test_rotation_from_ypr_is_a_rotation():
 # ---------------------------------------------------------------- round trips
 
 def test_dict_and_toml_round_trips(tmp_path):
-    cfg = car(motion="ctrv_box", motion_noise={"sigma_yawdd": 0.3}, extent_noise={"z_m2_per_s": 0.1},
+    cfg = car(motion="ctrv_box", motion_noise={"yaw_accel_std": 0.3}, extent_noise={"z_m2_per_s": 0.1},
               q_diag_per_s=[1.0] * 9, late_policy="raise", bad_detection="skip",
               lifecycle=LifecycleConfig(confirm_hits=2, confirm_window=3, tentative_max_misses=1,
                                         max_coast_s=math.inf),
@@ -183,7 +183,7 @@ def test_gate_out_of_range_names_cost_and_range(tmp_path):
     ("[lifecycle]\nconfirm = 3\n[sensors.l]\n", r"\[lifecycle\]: unknown key\(s\) 'confirm'; known keys: confirm_hits"),
     ("[image_track]\ngates = 3\n[sensors.l]\n", r"\[image_track\]: unknown key\(s\) 'gates'; known keys: gate,"),
     ("[motion_noise]\naccel = 3.0\n[sensors.l]\n",
-     r"\[motion_noise\]: unknown key\(s\) 'accel' for motion 'cv_box'; known keys: sigma_a"),
+     r"\[motion_noise\]: unknown key\(s\) 'accel' for motion 'cv_box'; known keys: accel_std"),
     ("[extent_noise]\nz = 3.0\n[sensors.l]\n", r"\[extent_noise\]: unknown key\(s\) 'z'; known keys: z_m2_per_s"),
 ])
 def test_unknown_keys_are_rejected_with_the_known_ones(tmp_path, text, pattern):

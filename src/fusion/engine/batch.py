@@ -17,8 +17,8 @@ field):
 - TimestampError: timestamps that are not integers (floats, bools) or outside int64;
 - ConfigurationError: an unknown sensor (name or index);
 - NumericalError: NaN or infinite values in z, R, score or class_scores; R not symmetric
-  positive definite; a camera box with x2 < x1 or y2 < y1; a lidar box with a size <= 0;
-  negative class scores.
+  positive definite (an all-NaN R block means the sensor's default); a camera box with
+  x2 < x1 or y2 < y1; a lidar box with a negative size; negative class scores.
 
 The engine repeats the value checks in C++; with ``bad_detection = "skip"`` it skips such a
 detection and counts it instead, so the Python side then raises only for array-level mistakes.
@@ -50,8 +50,9 @@ def check_timestamp(t: object, name: str = "t_ns") -> int:
     is the usual cause); so are bools and values outside int64."""
     if isinstance(t, (bool, np.bool_)) or not isinstance(t, (int, np.integer)):
         hint = " (a float: pass int(t_s * 1e9) for seconds)" if isinstance(t, (float, np.floating)) else ""
+        shown = repr(t.item()) if isinstance(t, np.generic) else repr(t)
         raise TimestampError(f"{name}: expected an integer number of nanoseconds (int64), got "
-                             f"{type(t).__name__} {t!r}{hint}")
+                             f"{type(t).__name__} {shown}{hint}")
     v = int(t)
     if not _I64.min <= v <= _I64.max:
         raise TimestampError(f"{name}: {v} is outside int64 [{_I64.min}, {_I64.max}]")
@@ -162,25 +163,31 @@ def _check_values(pre: str, model: str, comps: Sequence[str], idx: np.ndarray, z
             raise NumericalError(f"{pre} detection {int(idx[i])}: z: image box with x2 < x1 or y2 < y1 "
                                  f"(x1, y1, x2, y2 = {z[i].tolist()}); expected x1 <= x2 and y1 <= y2")
     if model == "lidar_box3d":
-        small = np.any(z[:, 4:7] <= 0, axis=1)
+        small = np.any(z[:, 4:7] < 0, axis=1)
         if small.any():
             i = _first(small)
-            raise NumericalError(f"{pre} detection {int(idx[i])}: z: box sizes l, w, h must be > 0, got "
+            raise NumericalError(f"{pre} detection {int(idx[i])}: z: box sizes l, w, h must be >= 0, got "
                                  f"{z[i, 4:7].tolist()}")
     if R is not None:
+        default = np.all(np.isnan(R), axis=(1, 2))  # all-NaN: the sensor's default R
+        if default.any():
+            keep = np.nonzero(~default)[0]
+            R, idx_r = R[keep], idx[keep]
+        else:
+            idx_r = idx
         fin = ~np.all(np.isfinite(R), axis=(1, 2))
         if fin.any():
             i = _first(fin)
-            raise NumericalError(f"{pre} detection {int(idx[i])}: R: every entry must be finite, got {R[i].tolist()}")
+            raise NumericalError(f"{pre} detection {int(idx_r[i])}: R: every entry must be finite, got {R[i].tolist()}")
         asym = ~np.all(np.isclose(R, np.swapaxes(R, 1, 2), rtol=1e-9, atol=1e-12), axis=(1, 2))
         if asym.any():
             i = _first(asym)
-            raise NumericalError(f"{pre} detection {int(idx[i])}: R is not symmetric: {R[i].tolist()}")
+            raise NumericalError(f"{pre} detection {int(idx_r[i])}: R is not symmetric: {R[i].tolist()}")
         lo = np.linalg.eigvalsh(R)[:, 0] if len(R) else np.zeros(0)
         npd = ~(lo > 0)
         if npd.any():
             i = _first(npd)
-            raise NumericalError(f"{pre} detection {int(idx[i])}: R is not positive definite (smallest eigenvalue "
+            raise NumericalError(f"{pre} detection {int(idx_r[i])}: R is not positive definite (smallest eigenvalue "
                                  f"{float(lo[i]):.3g}): {R[i].tolist()}")
     if score is not None:
         fin = ~np.isfinite(score)
@@ -188,10 +195,10 @@ def _check_values(pre: str, model: str, comps: Sequence[str], idx: np.ndarray, z
             i = _first(fin)
             raise NumericalError(f"{pre} detection {int(idx[i])}: score is {score[i]} (must be finite)")
     if cs is not None:
-        badc = ~np.all(np.isfinite(cs) & (cs >= 0), axis=1) | ~(cs.sum(axis=1) > 0)
+        badc = ~np.all(np.isfinite(cs) & (cs >= 0), axis=1)
         if badc.any():
             i = _first(badc)
-            raise NumericalError(f"{pre} detection {int(idx[i])}: class_scores must be finite, >= 0 and not all 0, "
+            raise NumericalError(f"{pre} detection {int(idx[i])}: class_scores must be finite and >= 0, "
                                  f"got {cs[i].tolist()}")
 
 

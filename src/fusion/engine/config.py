@@ -10,7 +10,7 @@ dataclasses; sensors are tables under ``[sensors]``, in sensor-index order::
     max_tracks = 256
 
     [motion_noise]
-    sigma_a = 2.0              # m/s^2
+    accel_std = 2.0            # m/s^2
 
     [lifecycle]
     confirm_hits = 3
@@ -369,10 +369,10 @@ class ImageTrackConfig(_Section):
         self._check_kinds(table)
         if not 0.0 < self.gate <= 1.0:
             raise _fail(table, "gate", f"expected a minimum IoU in (0, 1], got {self.gate!r}")
-        if not 1 <= self.confirm_hits <= _MAX_HISTORY:
-            raise _fail(table, "confirm_hits", f"expected an integer in [1, {_MAX_HISTORY}], got {self.confirm_hits}")
-        if not self.confirm_hits <= self.confirm_window <= _MAX_HISTORY:
-            raise _fail(table, "confirm_window", f"expected an integer in [confirm_hits, {_MAX_HISTORY}] "
+        if not 0 <= self.confirm_hits <= _MAX_HISTORY:
+            raise _fail(table, "confirm_hits", f"expected an integer in [0, {_MAX_HISTORY}], got {self.confirm_hits}")
+        if not max(self.confirm_hits, 1) <= self.confirm_window <= _MAX_HISTORY:
+            raise _fail(table, "confirm_window", f"expected an integer in [max(confirm_hits, 1), {_MAX_HISTORY}] "
                         f"(M-of-N needs M <= N), got {self.confirm_window}")
         for k in ("max_coast_s", "tentative_max_coast_s"):
             _positive(table, k, getattr(self, k), allow_inf=True)
@@ -673,8 +673,9 @@ class EngineConfig:
     Attributes:
         sensors: the sensors, in sensor-index order (1 to 16).
         motion: motion model key (``cv_box``, ``ctrv_box``; :data:`fusion.engine.registry.MOTION_MODELS`).
-        motion_noise: the motion model's own process-noise parameters (e.g. ``sigma_a``,
-            acceleration standard deviation in m/s^2); missing keys take the model's defaults.
+        motion_noise: the motion model's own process-noise parameters (``accel_std``, the
+            white-noise acceleration in m/s^2; ``yaw_accel_std`` in rad/s^2 for ``ctrv_box``),
+            values > 0; missing keys take the model's defaults.
         q_diag_per_s: if given, the process noise is ``Q = diag(q_diag_per_s) * |dt|`` (one
             variance rate per state component, units of the component squared per second),
             instead of the model's own Q (as the old box tracker did).
@@ -788,8 +789,10 @@ class EngineConfig:
                     + (f" for motion {self.motion!r}" if table == "motion_noise" else "")
                     + f"; known keys: {', '.join(known) or '(none)'}")
             for k, v in given.items():
-                if not 0.0 <= _float(table, k, v) < math.inf:
-                    raise _fail(table, k, f"expected a finite value >= 0, got {v!r}")
+                lo_ok = _float(table, k, v) > 0.0 if table == "motion_noise" else _float(table, k, v) >= 0.0
+                if not (lo_ok and v < math.inf):
+                    raise _fail(table, k, f"expected a finite value {'>' if table == 'motion_noise' else '>='} 0, "
+                                f"got {v!r}")
         if self.q_diag_per_s is not None:
             q = _array("", "q_diag_per_s", self.q_diag_per_s, (n,), f"one variance rate per state component "
                        f"({self.motion}: {', '.join(info.state)})")

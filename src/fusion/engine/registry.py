@@ -30,7 +30,8 @@ class MotionModelInfo:
         description: one line.
         state: names of the ``N`` state components, in state order (units in ``description``).
         noise: the model's own process-noise parameters (``EngineConfig.motion_noise`` keys)
-            with their defaults.
+            with their defaults: ``accel_std`` [m/s^2] (white-noise acceleration),
+            ``yaw_accel_std`` [rad/s^2] (white-noise yaw acceleration of the turn-rate models).
     """
 
     key: str
@@ -130,11 +131,11 @@ MOTION_MODELS: dict[str, MotionModelInfo] = {
     "cv_box": MotionModelInfo(
         "cv_box", "constant velocity in 3D (white-noise acceleration) with a random-walk heading "
         "and extent: x, y, z [m], vx, vy, vz [m/s], yaw [rad], l, w, h [m]",
-        ("x", "y", "z", "vx", "vy", "vz", "yaw", "l", "w", "h"), {"sigma_a": 1.0}),
+        ("x", "y", "z", "vx", "vy", "vz", "yaw", "l", "w", "h"), {"accel_std": 1.0}),
     "ctrv_box": MotionModelInfo(
         "ctrv_box", "constant turn rate and velocity (EKF) with a random-walk height and extent: "
         "x, y [m], v [m/s], yaw [rad], yaw_rate [rad/s], z, l, w, h [m]",
-        ("x", "y", "v", "yaw", "yaw_rate", "z", "l", "w", "h"), {"sigma_a": 1.0, "sigma_yawdd": 0.5}),
+        ("x", "y", "v", "yaw", "yaw_rate", "z", "l", "w", "h"), {"accel_std": 1.0, "yaw_accel_std": 0.5}),
 }
 
 #: Random-walk variances per second of the appended box components (``ExtentNoise``), with
