@@ -116,8 +116,9 @@ void camera_box(const Truth& o, double t, double* z) {
   std::memcpy(z, b, sizeof(b));
 }
 
-std::vector<Record> tracks_of(const EngineBase& e, bool include_deleted = false) {
-  std::vector<Record> out(64);
+template <int Dim = N>
+std::vector<fusion::track::TrackRecord<Dim>> tracks_of(const EngineBase& e, bool include_deleted = false) {
+  std::vector<fusion::track::TrackRecord<Dim>> out(64);
   const Index n = e.export_tracks(out.data(), 64, include_deleted);
   out.resize(static_cast<std::size_t>(n));
   return out;
@@ -402,7 +403,8 @@ TEST_CASE("engine: radar and position3d sensors with a Mahalanobis cost track a 
       e->process(frame(1, static_cast<TimeNs>(f) * 50 * kMs, 1, z));
     }
   }
-  const auto tr = tracks_of(*e);
+  CHECK(e->state_dim() == 9);
+  const auto tr = tracks_of<9>(*e);
   CHECK(tr.size() == 1);
   if (tr.size() == 1) {
     CHECK(tr[0].status == 1);
@@ -437,4 +439,41 @@ TEST_CASE("engine: steady-state process() of lidar + camera frames allocates not
   for (int f = 5; f < 40; ++f) step(f);
   CHECK(g_allocations.load() == before);
   CHECK(e->num_tracks() == 3 && e->num_image_tracks() == 1);
+}
+
+TEST_CASE("engine: the jpda associator keeps two close targets apart in clutter") {
+  EngineConfig c = base_config();
+  c.q_diag_per_s = {0.1, 0.1, 0.1, 0.5, 0.5, 0.5, 0.01, 0.01, 0.01, 0.01};
+  c.p0_diag = {0.1, 0.1, 0.1, 25, 25, 25, 1, 1, 1, 1};
+  SensorConfig pos;
+  pos.name = "pos";
+  pos.model = "position3d";
+  pos.cost = "mahalanobis";
+  pos.associator = "jpda";
+  pos.gate = 0.99;
+  pos.clutter_density = 1e-3;
+  pos.R = {0.04, 0, 0, 0, 0.04, 0, 0, 0, 0.04};
+  c.sensors = {pos};
+  auto e = make_engine(c);
+  // two targets 2 m apart moving in parallel at 5 m/s, one clutter point far away per frame
+  for (int f = 0; f < 40; ++f) {
+    const double t = 0.1 * f;
+    const double noise = 0.05 * std::sin(1.7 * f);
+    const double z[9] = {5.0 * t, 0.0 + noise, 0.0, 5.0 * t, 2.0 - noise, 0.0, 50.0 - f, 30.0, 0.0};
+    e->process(frame(0, static_cast<TimeNs>(f) * 100 * kMs, 3, z));
+  }
+  std::vector<Record> tr(64);
+  tr.resize(static_cast<std::size_t>(e->export_tracks(tr.data(), 64, false)));
+  int near_a = 0, near_b = 0;
+  for (const Record& r : tr) {
+    if (r.status != 1) continue;
+    if (std::abs(r.box[0] - 19.5) < 0.5 && std::abs(r.box[1] - 0.0) < 0.3) ++near_a;
+    if (std::abs(r.box[0] - 19.5) < 0.5 && std::abs(r.box[1] - 2.0) < 0.3) ++near_b;
+    for (int a = 0; a < N; ++a) CHECK(std::isfinite(r.x[a]) && r.P[a * N + a] > 0.0);
+  }
+  CHECK(near_a == 1 && near_b == 1);
+  EngineConfig bad = c;
+  bad.sensors[0].cost = "distance";  // jpda needs likelihoods
+  bad.sensors[0].gate = 2.0;
+  CHECK_THROWS(make_engine(bad), ConfigurationError);
 }

@@ -38,8 +38,12 @@
 //                            existence reaches confirm_existence (if confirm_by_existence);
 //   confirmed -> coasting    on an in-FOV miss; coasting -> confirmed on a hit;
 //   any -> deleted           when the existence falls below delete_existence, or in
-//                            advance(t) when t - (last update from any sensor) exceeds
-//                            max_coast_s (tentative_max_coast_s for a tentative track).
+//                            advance(t) when t - (last update from any sensor that counts
+//                            for coasting) exceeds max_coast_s (tentative_max_coast_s for a
+//                            tentative track);
+//   tentative -> deleted     when tentative_max_misses >= 0 and the window's last
+//                            confirm_window frames hold more misses than that (M of N out of
+//                            reach; N - M reproduces the old box tracker).
 //   The coast time is exact in integer nanoseconds: deleted when the gap is STRICTLY greater.
 //
 // Nothing here allocates after construction (the policy is copied once).
