@@ -168,12 +168,26 @@ def test_camera_only_target_is_an_image_track_that_keeps_its_id_in_3d(scene):
                 assert image_id in (None, cid), "the image track of C changed id"
                 image_id = cid
     assert image_id is not None
-    joined = None
-    for f, (tr, _) in zip(fr, outs):
-        if t_s(f) > C_LIDAR_FROM_S and len(m := near(tr, truth("C", t_s(f)), 1.5)):
-            joined = f
-            assert int(m["id"][0]) == image_id, "the 3D track of C did not take over the image track's id"
-    assert joined is not None
+    # The lidar's first detection of C starts a tentative 3D track (a new id); the next camera
+    # frame assigns it C's camera box, and the track takes over the image track's id (JOIN).
+    born = joined = None
+    for f, (tr, im) in zip(fr, outs):
+        if t_s(f) <= C_LIDAR_FROM_S or not len(m := near(tr, truth("C", t_s(f)), 1.5)):
+            continue
+        (rec,) = m
+        if born is None:
+            born = int(rec["id"])
+            assert f["sensor"] == "lidar" and rec["status"] == TENTATIVE and born != image_id
+            assert image_id in im["id"], "the image track lives until the join"
+        elif joined is None:
+            assert f["sensor"] == "camera" and int(rec["id"]) == image_id, "no JOIN at the next camera frame"
+            assert image_id not in im["id"] and born not in tr["id"], "the image track is removed, not reported"
+            joined = t_s(f)
+        else:
+            assert int(rec["id"]) == image_id
+        if joined is not None:
+            assert born not in tr["id"] and born not in im["id"], "an id is never reused"
+    assert joined is not None and joined < C_LIDAR_FROM_S + 0.2
     tr, im = outs[-1]
     (rec,) = tr[tr["id"] == image_id]
     assert rec["status"] == CONFIRMED and rec["birth_sensor"] == LIDAR
@@ -194,7 +208,7 @@ def test_a_3d_track_the_lidar_loses_continues_as_an_image_track():
             f["z"], f["truth"] = f["z"][keep], [f["truth"][i] for i in keep]
             f["score"], f["class_id"] = f["score"][keep], f["class_id"][keep]
     outs = run(eng, fr)
-    a_id = int(near(outs[15][0], truth("A", 1.5), 1.0)["id"][0])
+    a_id = int(near(outs[30][0], truth("A", 1.5), 1.0)["id"][0])  # frame 30: the lidar at 1.5 s
     deleted_at = None
     for f, (tr, im) in zip(fr, outs):
         if deleted_at is None and np.any((tr["id"] == a_id) & (tr["status"] == DELETED)):

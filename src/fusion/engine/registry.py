@@ -117,10 +117,17 @@ class CostInfo:
 
 @dataclass(frozen=True)
 class AssociatorInfo:
-    """An associator: how the gated cost matrix becomes track-detection pairs."""
+    """An associator: how the gated cost matrix becomes track-detection pairs (or weights).
+
+    Attributes:
+        key: registry key.
+        description: one line.
+        costs: the cost keys it works with; None: any.
+    """
 
     key: str
     description: str
+    costs: tuple[str, ...] | None = None
 
 
 _BOX = ("x", "y", "z", "yaw", "l", "w", "h")
@@ -162,8 +169,9 @@ SENSOR_MODELS: dict[str, SensorModelInfo] = {
         (25.0, 25.0, 25.0, 25.0)),
     "radar": SensorModelInfo(
         "radar", "polar radar: range [m], azimuth [rad] (counter-clockwise from boresight), "
-        "range rate [m/s] (negative closing)", ("range", "azimuth", "range_rate"),
-        ("mahalanobis", *_DISTANCE), "mahalanobis", True, (0.25, 1e-4, 0.04)),
+        "range rate [m/s] (negative closing); no height, so no 3D distance cost",
+        ("range", "azimuth", "range_rate"),
+        ("mahalanobis", "distance_bev"), "mahalanobis", True, (0.25, 1e-4, 0.04)),
     "position3d": SensorModelInfo(
         "position3d", "3D point x, y, z [m] in the sensor frame", ("x", "y", "z"),
         ("mahalanobis", *_DISTANCE), "mahalanobis", True, (0.25, 0.25, 0.25)),
@@ -192,6 +200,8 @@ COSTS: dict[str, CostInfo] = {
 ASSOCIATORS: dict[str, AssociatorInfo] = {
     "gnn": AssociatorInfo("gnn", "global nearest neighbour: the exact minimum-cost assignment of the gated "
                                  "cost matrix"),
+    "jpda": AssociatorInfo("jpda", "joint probabilistic data association: marginal association probabilities "
+                                   "and a mixture update (needs likelihoods: the mahalanobis cost)", ("mahalanobis",)),
 }
 
 _T = TypeVar("_T")
