@@ -298,3 +298,12 @@ def test_field_of_view_validation():
         FieldOfView(azimuth_half_rad=4.0).validate()
     with pytest.raises(ConfigurationError, match=r"\[fov\] min_range_m: must not be NaN"):
         FieldOfView(min_range_m=math.nan).validate()
+
+
+def test_mahalanobis_gate_is_one_of_the_tabulated_probabilities():
+    cfg = EngineConfig(sensors=[SensorConfig.radar(gate=0.9)])
+    with pytest.raises(ConfigurationError, match=r"\[sensors\.radar\] gate: for cost 'mahalanobis' the gate is a "
+                                                 r"probability of \{0\.95, 0\.99, 0\.999\}, got 0\.9"):
+        cfg.validate()
+    for g in (0.95, 0.99, 0.999):
+        EngineConfig(sensors=[SensorConfig.radar(gate=g)]).validate()

@@ -133,3 +133,14 @@ def test_associator_cost_pairings_agree(associator, cost):
     else:
         with pytest.raises(ConfigurationError, match="associator"):
             _core.FusionEngine(s)
+
+
+@pytest.mark.parametrize("gate", [0.9, 0.95, 0.99, 0.999, 0.9999])
+def test_mahalanobis_gates_agree(gate):
+    s = spec("radar")
+    s["sensors"][0]["gate"] = gate
+    if registry.COSTS["mahalanobis"].gate_ok(gate):
+        _core.FusionEngine(s)
+    else:
+        with pytest.raises(ConfigurationError, match="gate"):
+            _core.FusionEngine(s)
