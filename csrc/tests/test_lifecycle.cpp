@@ -381,7 +381,7 @@ TEST_CASE("lifecycle and class fusion: no allocation in steady state") {
   CHECK(g_allocations.load() == before);
 }
 
-TEST_CASE("lifecycle: tentative_max_misses deletes a tentative track once M of N is out of reach") {
+TEST_CASE("lifecycle: tentative_max_misses deletes a tentative track whose full window missed M of N") {
   LifecyclePolicy p = two_sensor_policy();
   p.confirm_hits = 3;
   p.confirm_window = 4;
@@ -392,9 +392,10 @@ TEST_CASE("lifecycle: tentative_max_misses deletes a tentative track once M of N
   Table t(4, 0, 2);
   const SensorMount front = front_sensor();
   const Index s = l.birth(t, at(10.0, 0.0), kP, 0, 0);  // window: H
-  l.on_miss(t, s, 0, 100, true);                              // H M: 1 miss, still reachable
-  CHECK(t.status(s) == TrackStatus::kTentative);
-  l.on_miss(t, s, 0, 200, true);                              // H M M: 3 of 4 impossible
+  l.on_miss(t, s, 0, 100, true);                          // H M
+  l.on_miss(t, s, 0, 200, true);                          // H M M: 3 of 4 out of reach, but the
+  CHECK(t.status(s) == TrackStatus::kTentative);          // window is judged only when full
+  l.on_hit(t, s, 0, 300);                                 // H M M H: 2 misses > 1
   CHECK(t.status(s) == TrackStatus::kDeleted);
   // a confirmed track is not affected; an out-of-FOV miss records nothing
   const Index u = l.birth(t, at(10.0, 0.0), kP, 300, 0);

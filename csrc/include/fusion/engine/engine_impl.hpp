@@ -42,6 +42,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -116,10 +117,12 @@ struct SensorState {
   S model;
   CostKind cost;
   std::optional<assoc::MahalanobisCost<Motion, S>> mahalanobis;
-  std::optional<assoc::BoxOverlapCost<Motion>> box;
+  // The functors with a workspace (a std::vector) are held by pointer: GCC 12's
+  // -Wmaybe-uninitialized misfires on std::optional<T>::emplace for them under the sanitizers.
+  std::unique_ptr<assoc::BoxOverlapCost<Motion>> box;
   std::optional<assoc::ImageBoxCost<Motion>> image;
   // Distance costs need the inverse; for other sensors the slot is empty (monostate).
-  std::conditional_t<S::kHasInverse, std::optional<assoc::CenterDistanceCost<Motion, S>>,
+  std::conditional_t<S::kHasInverse, std::unique_ptr<assoc::CenterDistanceCost<Motion, S>>,
                      std::monostate>
       distance{};
   double gate_max = 0.0;  // the LAP's gate on the cost (cost > gate_max is forbidden)
@@ -494,7 +497,7 @@ class Engine final : public EngineBase {
       try {
         if (detail::is_box_cost(cost)) {
           if constexpr (std::is_same_v<S, sensor::LidarBox3D>) {
-            st.box.emplace(motion_, c.mount, detail::overlap_kind(cost), s.gate);
+            st.box = std::make_unique<assoc::BoxOverlapCost<Motion>>(motion_, c.mount, detail::overlap_kind(cost), s.gate);
             st.box->reserve(cfg_.max_detections);
             st.gate_max = st.box->gate().max_cost;
           } else {
@@ -513,7 +516,8 @@ class Engine final : public EngineBase {
           st.gate_max = q;
         } else {  // distance, distance_bev
           if constexpr (S::kHasInverse) {
-            st.distance.emplace(motion_, st.model, c.mount, s.gate, cost == CostKind::kDistanceBev);
+            st.distance = std::make_unique<assoc::CenterDistanceCost<Motion, S>>(motion_, st.model, c.mount, s.gate,
+                                                                                 cost == CostKind::kDistanceBev);
             st.distance->reserve(cfg_.max_detections);
             st.gate_max = st.distance->gate().max_cost;
           } else {
