@@ -72,6 +72,8 @@ class FusionEngine:
         self._config = copy.deepcopy(config)
         self._core = _core.FusionEngine(self._config.to_spec())
         self._check_values = self._config.bad_detection == "raise"
+        self._index: dict[str | int, int] = {s.name: k for k, s in enumerate(self._config.sensors)}
+        self._index.update({k: k for k in range(len(self._config.sensors))})
 
     # ---- input
 
@@ -104,7 +106,9 @@ class FusionEngine:
 
         A call that raises changes nothing.
         """
-        k = self._config.sensor_index(sensor)
+        k = self._index.get(sensor, -1) if isinstance(sensor, (str, int)) and not isinstance(sensor, bool) else -1
+        if k < 0:
+            k = self._config.sensor_index(sensor)  # numpy integers, or the error listing the sensors
         t = check_timestamp(t_ns, "t_ns")
         frame = prepare_frame(self._config, k, t, z, R, score, class_id, class_scores,
                               check_values=self._check_values, where="FusionEngine.process")
