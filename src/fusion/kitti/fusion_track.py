@@ -1,0 +1,690 @@
+"""Camera + lidar KITTI tracking: ``fusion kitti track --camera-detections DIR``.
+
+Lidar (PointRCNN 3D boxes, logit scores) and camera (RRC 2D image boxes ``frame,x1,y1,x2,y2,score``,
+in ``<name>_Car/<seq>.txt`` and ``<name>_Pedestrian/<seq>.txt``) are tracked together and written
+as ``label_02`` rows with a 2D box and a score. The output policy is variant (g) of
+``docs/camera_lidar_study.md``:
+
+- **2D box**: the matched camera box; where the lidar also updated the track in this frame, the
+  per-axis inverse-variance average of the camera box and the lidar detection's projected box,
+  with the stated pixel noise per range bin (``[kitti.camera.<category>]`` in the config);
+- **score**: the track's mean lidar score (logit) plus its mean camera log-odds over the frames it
+  is in the image (``logit(clip(p, floor, p_max))`` for a matched box, ``logit(floor)`` for none);
+  the lidar-only output threshold applies to this sum;
+- **rows written**: the lidar-only rule (confirmed tracks; updated tentative tracks in the first
+  ``min_hits`` frames), plus tentative tracks updated by the lidar AND matched by the camera
+  (camera confirmation), plus confirmed tracks the lidar missed and the camera sees (coast fill,
+  written with the camera box and the predicted 3D box);
+- **camera-only tracks** (image-plane tracks started by camera boxes that no 3D track explains) are
+  written with KITTI's "no 3D" values while the camera sees them, scored by their mean camera
+  log-odds; identities are handed over both ways (a newborn 3D track that takes an image track's
+  box takes its id; a confirmed 3D track deleted while the camera still saw it continues as an
+  image track with its id). The camera evidence of a track is its own: a join hands over the id only.
+
+The policy (:class:`OutputPolicy`) reads per-frame track records with the fields of the engine's
+``track_dtype`` (per sensor ``hits``, ``score_sum``, ``detection``; ``status``, ``box``,
+``birth_t_ns``) and image-track records with the fields of ``image_track_dtype``. They come from a
+stage that tracks lidar and camera together (:class:`CameraStage`). The stage available here is
+:class:`TrackerCameraStage`: today's lidar ``Tracker`` (the shipped ``pointrcnn.toml``, unchanged)
+followed by a Python camera stage (2D IoU association, image tracks, id handover), i.e. the camera
+works on the lidar tracker's output as in the study. It writes exactly the record fields the
+multi-sensor engine specifies, so the engine replaces it without touching the policy.
+
+Sensor indices in the records: 0 lidar, 1 camera. Timestamps: ``frame * 100 ms``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from fusion.assoc import gated_assignment
+from fusion.errors import ConfigurationError
+from fusion.geometry.box2d import iou_2d
+from fusion.geometry.projection import project_camera_boxes
+from fusion.kitti.io import (
+    CATEGORY_IDS,
+    DETECTION_TYPES,
+    TrackRows,
+    generic_to_camera_box,
+    read_calib,
+    read_camera_detections,
+    read_seqmap,
+    write_results,
+)
+from fusion.tracking import COASTING, CONFIRMED, TENTATIVE, Tracker, TrackerConfig
+
+__all__ = [
+    "CAMERA",
+    "DEFAULT_CAMERA_CONFIG",
+    "DELETED",
+    "IMAGE_RECORD_DTYPE",
+    "LIDAR",
+    "NO_3D",
+    "TRACK_RECORD_DTYPE",
+    "CameraParams",
+    "CameraStage",
+    "OutputPolicy",
+    "TrackerCameraStage",
+    "camera_log_odds",
+    "camera_params",
+    "fused_box",
+    "load_camera_config",
+    "run_camera_tracking",
+    "track_sequence_camera",
+]
+
+LIDAR, CAMERA = 0, 1
+DELETED = 3
+FRAME_NS = 100_000_000
+IMAGE_SIZE = (1242, 375)
+#: KITTI's "no 3D" values for 2D-only rows: h w l = -1, x y z = -1000, ry = -10 (camera box order)
+NO_3D = np.array([-1.0, -1.0, -1.0, -1000.0, -1000.0, -1000.0, -10.0])
+#: ids of image tracks born in the camera stage start here (lidar Tracker ids are small integers)
+IMAGE_ID_BASE = 1_000_000
+#: the shipped camera + lidar config
+DEFAULT_CAMERA_CONFIG = Path(__file__).with_name("configs") / "pointrcnn_rrc.toml"
+
+#: 3D track records: the fields of the engine's ``track_dtype`` the policy reads (S = 2 sensors)
+TRACK_RECORD_DTYPE = np.dtype([
+    ("id", np.int64), ("t_ns", np.int64), ("birth_t_ns", np.int64), ("status", np.int32),
+    ("confirmed_ever", np.uint8), ("box", np.float64, (7,)), ("hits", np.int32, (2,)),
+    ("misses", np.int32, (2,)), ("score_sum", np.float64, (2,)), ("detection", np.int32, (2,)),
+])
+#: image track records: the fields of the engine's ``image_track_dtype``
+IMAGE_RECORD_DTYPE = np.dtype([
+    ("id", np.int64), ("t_ns", np.int64), ("birth_t_ns", np.int64), ("status", np.int32), ("sensor", np.int32),
+    ("box", np.float64, (4,)), ("velocity", np.float64, (2,)), ("hits", np.int32), ("misses", np.int32),
+    ("score_sum", np.float64), ("detection", np.int32), ("class_id", np.int32),
+])
+
+
+# ----------------------------------------------------------------------------------------------
+# parameters
+
+
+@dataclass(frozen=True)
+class CameraParams:
+    """Camera parameters of one category (stated in the config, not searched).
+
+    Attributes:
+        match_iou: camera box <-> track 2D box association gate (minimum 2D IoU), also the image
+            track gate.
+        floor: the camera detector's reporting floor (its lowest score); no box counts as this.
+        p_max: a camera frame counts for at most this probability.
+        range_edges_m: depth edges (m, camera z) of the range bins of the box noise.
+        sigma_camera_px, sigma_lidar_px: per range bin, (x, y) pixel noise of the camera box and of
+            the lidar box projected (x: left/right edges, y: top/bottom edges).
+        camera_only, coast_fill, box_fusion: the mechanisms (d), (e), (g) of the study.
+    """
+
+    match_iou: float = 0.3
+    floor: float = 0.1
+    p_max: float = 0.99
+    range_edges_m: tuple[float, ...] = (20.0, 40.0)
+    sigma_camera_px: tuple[tuple[float, float], ...] = ((1.0, 1.0), (1.0, 1.0), (1.0, 1.0))
+    sigma_lidar_px: tuple[tuple[float, float], ...] = ((1.0, 1.0), (1.0, 1.0), (1.0, 1.0))
+    camera_only: bool = True
+    coast_fill: bool = True
+    box_fusion: bool = True
+
+    def validate(self, where: str) -> None:
+        if not 0.0 < self.match_iou <= 1.0:
+            raise ConfigurationError(f"{where} match_iou: expected in (0, 1], got {self.match_iou!r}")
+        if not 0.0 < self.floor < self.p_max < 1.0:
+            raise ConfigurationError(f"{where} floor, p_max: expected 0 < floor < p_max < 1, "
+                                     f"got {self.floor!r}, {self.p_max!r}")
+        nb = len(self.range_edges_m) + 1
+        if list(self.range_edges_m) != sorted(self.range_edges_m):
+            raise ConfigurationError(f"{where} range_edges_m: expected increasing, got {self.range_edges_m!r}")
+        for name in ("sigma_camera_px", "sigma_lidar_px"):
+            s = getattr(self, name)
+            if len(s) != nb or any(len(p) != 2 or not all(math.isfinite(v) and v > 0 for v in p) for p in s):
+                raise ConfigurationError(f"{where} {name}: expected {nb} pairs [x, y] of positive pixels, got {s!r}")
+
+    def weights(self) -> np.ndarray:
+        """(bins, 4) camera weight of the inverse-variance box per edge (x1, y1, x2, y2)."""
+        c = np.asarray(self.sigma_camera_px, np.float64) ** 2
+        lid = np.asarray(self.sigma_lidar_px, np.float64) ** 2
+        w = lid / (lid + c)
+        return w[:, [0, 1, 0, 1]]
+
+
+_PARAM_KEYS = {f for f in CameraParams.__dataclass_fields__}
+
+
+def camera_params(table: dict[str, Any], where: str) -> CameraParams:
+    """:class:`CameraParams` from a TOML table; unknown keys are an error naming them and the known ones."""
+    unknown = sorted(set(table) - _PARAM_KEYS)
+    if unknown:
+        raise ConfigurationError(f"{where} unknown key {unknown[0]!r}; known: {', '.join(sorted(_PARAM_KEYS))}")
+    kw: dict[str, Any] = {}
+    for k, v in table.items():
+        if k in ("sigma_camera_px", "sigma_lidar_px"):
+            kw[k] = tuple(tuple(float(x) for x in p) for p in v)
+        elif k == "range_edges_m":
+            kw[k] = tuple(float(x) for x in v)
+        elif k in ("camera_only", "coast_fill", "box_fusion"):
+            if not isinstance(v, bool):
+                raise ConfigurationError(f"{where} {k}: expected true or false, got {v!r}")
+            kw[k] = v
+        else:
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise ConfigurationError(f"{where} {k}: expected a number, got {v!r}")
+            kw[k] = float(v)
+    p = CameraParams(**kw)
+    p.validate(where)
+    return p
+
+
+def load_camera_config(path: str | os.PathLike[str] | None = None) -> dict[str, CameraParams]:
+    """Per category the camera parameters of ``[kitti.camera.<category>]`` (default: the shipped config)."""
+    path = DEFAULT_CAMERA_CONFIG if path is None else path
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"{os.fspath(path)}: invalid TOML: {exc}") from None
+    cams = data.get("kitti", {}).get("camera", {})
+    out = {}
+    for cat, table in cams.items():
+        if cat not in CATEGORY_IDS:
+            raise ConfigurationError(f"{os.fspath(path)}: [kitti.camera.{cat}] unknown category; "
+                                     f"known: {', '.join(CATEGORY_IDS)}")
+        out[cat] = camera_params(table, f"{os.fspath(path)}: [kitti.camera.{cat}]")
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# small pure functions of the policy
+
+
+def camera_log_odds(p: np.ndarray | float, params: CameraParams) -> np.ndarray:
+    """Log-odds of camera frames: ``logit(clip(p, floor, p_max))``."""
+    q = np.clip(np.asarray(p, np.float64), params.floor, params.p_max)
+    return np.asarray(np.log(q / (1.0 - q)))
+
+
+def fused_box(camera: np.ndarray, lidar: np.ndarray, depth_m: np.ndarray, params: CameraParams) -> np.ndarray:
+    """(n, 4) per-edge inverse-variance average of camera and lidar-projected boxes, by range bin of ``depth_m``."""
+    w = params.weights()[np.searchsorted(params.range_edges_m, depth_m, side="right")]
+    return np.asarray(w * camera + (1.0 - w) * lidar)
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """2D IoU matrix; a row or column with a non-finite box gets 0."""
+    out = np.zeros((len(a), len(b)))
+    fa, fb = np.isfinite(a).all(1), np.isfinite(b).all(1)
+    if fa.any() and fb.any():
+        out[np.ix_(fa, fb)] = iou_2d(a[fa], b[fb])
+    return out
+
+
+def associate_boxes(boxes: np.ndarray, cam: np.ndarray, gate: float) -> np.ndarray:
+    """Box -> camera box index (-1 none): exact assignment maximising total IoU over pairs with IoU >= gate."""
+    match = np.full(len(boxes), -1, np.int64)
+    if len(boxes) and len(cam):
+        m = _iou(boxes, cam)
+        a = gated_assignment(-m, -gate)
+        ok = m[a.row_ind, a.col_ind] >= gate
+        match[a.row_ind[ok]] = a.col_ind[ok]
+    return match
+
+
+def in_image(bb: np.ndarray) -> np.ndarray:
+    """Boxes that are in the image: finite and more than 1 px wide and high."""
+    return np.asarray(np.isfinite(bb).all(1) & (bb[:, 2] - bb[:, 0] > 1.0) & (bb[:, 3] - bb[:, 1] > 1.0))
+
+
+def track_boxes_2d(tracks: np.ndarray, lidar_bbox: np.ndarray, P2: np.ndarray | None) -> np.ndarray:
+    """(n, 4) 2D box of each 3D track: its lidar detection's box when the lidar updated it in this frame,
+    else its 3D box projected by ``P2`` (NaN without calibration or behind the camera)."""
+    bb = np.full((len(tracks), 4), np.nan)
+    li = tracks["detection"][:, LIDAR]
+    hit = li >= 0
+    bb[hit] = lidar_bbox[li[hit]]
+    if (~hit).any() and P2 is not None:
+        bb[~hit] = project_camera_boxes(generic_to_camera_box(tracks["box"][~hit]), P2, IMAGE_SIZE)
+    return bb
+
+
+# ----------------------------------------------------------------------------------------------
+# the stage that tracks lidar + camera and produces the records
+
+
+class CameraStage(Protocol):
+    """Lidar + camera tracking, one KITTI frame at a time, producing engine-layout records."""
+
+    def reset(self) -> None: ...
+
+    def process(self, t_ns: int, lidar: np.ndarray, lidar_bbox: np.ndarray, cam_bbox: np.ndarray,
+                cam_score: np.ndarray, P2: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Returns (3D track records incl. tracks deleted in this frame, image track records)."""
+        ...
+
+
+@dataclass
+class _ImageTrack:
+    id: int
+    box: np.ndarray
+    vel: np.ndarray
+    t_ns: int
+    birth_t_ns: int
+    hits: int
+    misses: int = 0
+    score_sum: float = 0.0
+    detection: int = -1
+
+    def predict(self, t_ns: int) -> np.ndarray:
+        return np.asarray(self.box + self.vel * ((t_ns - self.t_ns) / FRAME_NS))
+
+
+@dataclass
+class _Camera3D:
+    """Camera bookkeeping of one lidar Tracker track."""
+
+    out_id: int
+    birth_t_ns: int
+    confirmed_ever: bool = False
+    cam_hits: int = 0
+    cam_misses: int = 0
+    cam_score_sum: float = 0.0
+    cam_box: np.ndarray | None = None
+    cam_t: int = -1
+    prev_box: np.ndarray | None = None
+    prev_t: int = -1
+    last: np.ndarray | None = None  # last record, shape (1,)
+
+
+class TrackerCameraStage:
+    """The lidar ``Tracker`` (unchanged) followed by a camera stage in Python, writing engine records.
+
+    Per frame: the Tracker steps on the lidar detections; each live track's 2D box (its lidar
+    detection's box, else its 3D box projected) is associated with the camera boxes (exact
+    assignment, 2D IoU >= ``match_iou``); camera boxes no 3D track took follow image tracks
+    (constant-velocity box, same gate, confirmed after ``min_hits`` hits, deleted after more than
+    ``max_age`` consecutive misses) or start new ones. Handover: a 3D track never confirmed before
+    this frame that takes camera box j takes the id of the image track best overlapping j (IoU >=
+    gate; the image track ends); a confirmed 3D track the Tracker deletes whose camera box was
+    matched in its last frame continues as a confirmed image track with its id.
+
+    The camera never changes the 3D state, the 3D association, births or deletions (the engine's
+    camera with ``update_state = false``, ``counts_for_confirmation = false``, ``counts_for_coast = false``).
+    """
+
+    def __init__(self, config: TrackerConfig, class_id: int, params: CameraParams) -> None:
+        self.tracker = Tracker(config)
+        self.params = params
+        cc = config.for_class(class_id)
+        self.min_hits, self.max_age = cc.min_hits, cc.max_age
+        self.seconds_tracker = 0.0
+        self.reset()
+
+    def reset(self) -> None:
+        self.tracker.reset()
+        self._t3: dict[int, _Camera3D] = {}
+        self._t2: list[_ImageTrack] = []
+        self._next_image_id = IMAGE_ID_BASE
+        self.joins = 0
+        self.leaves = 0
+
+    def process(self, t_ns: int, lidar: np.ndarray, lidar_bbox: np.ndarray, cam_bbox: np.ndarray,
+                cam_score: np.ndarray, P2: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        t0 = time.perf_counter()
+        tr = self.tracker.step(lidar, t_ns)
+        self.seconds_tracker += time.perf_counter() - t0
+        p = self.params
+        n = len(tr)
+        rec = np.zeros(n, TRACK_RECORD_DTYPE)
+        rec["t_ns"] = t_ns
+        rec["status"] = tr["status"]
+        rec["box"] = tr["box"]
+        rec["hits"][:, LIDAR] = tr["hits"]
+        rec["score_sum"][:, LIDAR] = tr["score"] * tr["hits"]
+        rec["detection"][:, LIDAR] = tr["detection"]
+        rec["misses"][:, LIDAR] = tr["time_since_update"]
+        bb = track_boxes_2d(rec, lidar_bbox, P2)
+        match = associate_boxes(bb, cam_bbox, p.match_iou)
+        view = in_image(bb)
+        rec["detection"][:, CAMERA] = match
+        ids = tr["track_id"].tolist()
+        # tracks the Tracker deleted in this step: a deleted record each; leave as an image track
+        live = set(ids)
+        gone = [k for k in self._t3 if k not in live]
+        deleted = np.zeros(len(gone), TRACK_RECORD_DTYPE)
+        for k, tid in enumerate(gone):
+            s = self._t3.pop(tid)
+            assert s.last is not None
+            deleted[k] = s.last[0]
+            last_t = int(s.last["t_ns"][0])
+            if s.confirmed_ever and s.cam_box is not None and s.cam_t == last_t:
+                vel = ((s.cam_box - s.prev_box) / max((s.cam_t - s.prev_t) / FRAME_NS, 1.0)
+                       if s.prev_box is not None else np.zeros(4))
+                self._t2.append(_ImageTrack(s.out_id, s.cam_box, vel, s.cam_t, s.birth_t_ns,
+                                            max(self.min_hits, 1)))
+                self.leaves += 1
+        # joins, then the camera bookkeeping of the live 3D tracks
+        preds = np.array([t.predict(t_ns) for t in self._t2]).reshape(-1, 4)
+        taken = np.zeros(len(self._t2), bool)
+        for i, tid in enumerate(ids):
+            if tid not in self._t3:
+                self._t3[tid] = _Camera3D(out_id=int(tid), birth_t_ns=t_ns)
+            s = self._t3[tid]
+            j = int(match[i])
+            if j >= 0 and not s.confirmed_ever and len(self._t2):
+                o = _iou(preds, cam_bbox[j:j + 1])[:, 0]
+                o[taken] = -1.0
+                k = int(np.argmax(o))
+                if o[k] >= p.match_iou:
+                    s.out_id = self._t2[k].id
+                    taken[k] = True
+                    self.joins += 1
+            if j >= 0:
+                s.prev_box, s.prev_t = s.cam_box, s.cam_t
+                s.cam_box, s.cam_t = cam_bbox[j], t_ns
+                s.cam_hits += 1
+                s.cam_score_sum += float(cam_score[j])
+            elif view[i]:
+                s.cam_misses += 1
+            s.confirmed_ever = s.confirmed_ever or int(tr["status"][i]) != TENTATIVE
+            rec["id"][i] = s.out_id
+            rec["birth_t_ns"][i] = s.birth_t_ns
+            rec["confirmed_ever"][i] = s.confirmed_ever
+            rec["hits"][i, CAMERA] = s.cam_hits
+            rec["misses"][i, CAMERA] = s.cam_misses
+            rec["score_sum"][i, CAMERA] = s.cam_score_sum
+            s.last = rec[i:i + 1].copy()
+        if taken.any():
+            self._t2 = [t for t, x in zip(self._t2, taken) if not x]
+            preds = preds[~taken]
+        # image tracks on the camera boxes no 3D track took
+        free = np.ones(len(cam_bbox), bool)
+        free[match[match >= 0]] = False
+        fi = np.nonzero(free)[0]
+        m2 = associate_boxes(preds, cam_bbox[fi], p.match_iou)
+        keep: list[_ImageTrack] = []
+        for k, t in enumerate(self._t2):
+            if m2[k] >= 0:
+                j = int(fi[m2[k]])
+                box = cam_bbox[j]
+                t.vel = (box - t.box) / max((t_ns - t.t_ns) / FRAME_NS, 1.0)
+                t.box, t.t_ns = box, t_ns
+                t.hits += 1
+                t.misses = 0
+                t.score_sum += float(cam_score[j])
+                t.detection = j
+                free[j] = False
+            else:
+                t.misses += 1
+                t.detection = -1
+                if t.misses > self.max_age:
+                    continue
+            keep.append(t)
+        for j in np.nonzero(free)[0].tolist():
+            keep.append(_ImageTrack(self._next_image_id, cam_bbox[j], np.zeros(4), t_ns, t_ns, 1,
+                                    score_sum=float(cam_score[j]), detection=j))
+            self._next_image_id += 1
+        self._t2 = keep
+        img = np.zeros(len(keep), IMAGE_RECORD_DTYPE)
+        for k, t in enumerate(keep):
+            confirmed = t.hits >= self.min_hits
+            img[k] = (t.id, t_ns, t.birth_t_ns, (COASTING if t.misses else CONFIRMED) if confirmed else TENTATIVE,
+                      CAMERA, t.predict(t_ns), t.vel[:2], t.hits, t.misses, t.score_sum, t.detection, 0)
+        deleted["status"] = DELETED
+        deleted["t_ns"] = t_ns
+        out = np.concatenate([rec, deleted]) if len(deleted) else rec
+        return out[np.argsort(out["id"], kind="stable")], img[np.argsort(img["id"], kind="stable")]
+
+
+# ----------------------------------------------------------------------------------------------
+# the output policy over the records
+
+
+@dataclass
+class _Rows:
+    frame: list[int] = field(default_factory=list)
+    id: list[int] = field(default_factory=list)
+    bbox: list[np.ndarray] = field(default_factory=list)
+    box: list[np.ndarray] = field(default_factory=list)
+    score: list[float] = field(default_factory=list)
+    reason: list[str] = field(default_factory=list)
+
+    def add(self, f: int, i: int, bbox: np.ndarray, box: np.ndarray, score: float, reason: str) -> None:
+        self.frame.append(f)
+        self.id.append(i)
+        self.bbox.append(bbox)
+        self.box.append(box)
+        self.score.append(score)
+        self.reason.append(reason)
+
+    def rows(self, type_name: str) -> TrackRows:
+        if not self.frame:
+            e = np.zeros((0, 3))
+            return TrackRows.create([], [], type_name, np.zeros((0, 4)), e, e, [], score=[])
+        box = np.array(self.box)
+        return TrackRows.create(self.frame, self.id, type_name, np.array(self.bbox), box[:, 0:3], box[:, 3:6],
+                                box[:, 6], score=self.score)
+
+
+class OutputPolicy:
+    """Variant (g) of the camera + lidar study over engine-layout records (see the module docstring).
+
+    ``min_hits``: the lidar class's ``min_hits`` (AB3DMOT's start-up rule writes updated tentative
+    tracks in the first ``min_hits`` frames); ``min_score``: the output threshold on the fused score.
+    Counters (``rows_by_reason``, ``camera_box_rows``) say why rows were written.
+    """
+
+    def __init__(self, params: CameraParams, min_hits: int, min_score: float) -> None:
+        self.params = params
+        self.min_hits = min_hits
+        self.min_score = min_score
+        self.floor_ev = float(camera_log_odds(0.0, params))
+        self.reset()
+
+    def reset(self) -> None:
+        self._ev3: dict[int, list[float]] = {}  # 3D track id -> [sum, n] of camera log-odds
+        self._ev2: dict[int, list[float]] = {}  # image track id -> [sum, n]
+        self._birth3: dict[int, int] = {}  # live 3D track id -> birth_t_ns (to follow id handovers)
+        self.out = _Rows()
+
+    def _follow_handover(self, tracks: np.ndarray, gone: np.ndarray) -> None:
+        """A 3D id that was an image track's id in the previous frame took it over (join); the 3D id
+        that vanished without a deleted record is the same track. The joined track keeps its own
+        camera evidence (the study's id-only handover): pairs by equal birth time, else one-to-one."""
+        ids = tracks["id"].tolist()
+        births = tracks["birth_t_ns"].tolist()
+        now = set(ids) | set(gone["id"].tolist())
+        vanished = {k: b for k, b in self._birth3.items() if k not in now}
+        joined = [(tid, b) for tid, b in zip(ids, births) if tid not in self._birth3 and tid in self._ev2]
+        for tid, b in joined:
+            del self._ev2[tid]
+            old = [k for k, bk in vanished.items() if bk == b]
+            if not old and len(joined) == 1 and len(vanished) == 1:
+                old = list(vanished)
+            if len(old) == 1:
+                self._ev3[tid] = self._ev3.pop(old[0])
+                del vanished[old[0]]
+        for k in vanished:
+            self._ev3.pop(k, None)
+        self._birth3 = dict(zip(ids, births))
+
+    def frame(self, f: int, t_ns: int, tracks: np.ndarray, image_tracks: np.ndarray, lidar_bbox: np.ndarray,
+              cam_bbox: np.ndarray, cam_score: np.ndarray, P2: np.ndarray | None) -> None:
+        """Add the rows of frame ``f`` (``tracks`` may include deleted records; they are skipped)."""
+        p = self.params
+        gone = tracks[tracks["status"] == DELETED]
+        tracks = tracks[tracks["status"] != DELETED]
+        self._follow_handover(tracks, gone)
+        bb3 = track_boxes_2d(tracks, lidar_bbox, P2)
+        view = in_image(bb3)
+        li = tracks["detection"][:, LIDAR]
+        cj = tracks["detection"][:, CAMERA]
+        stat = tracks["status"]
+        hits = tracks["hits"][:, LIDAR]
+        score = np.where(hits > 0, tracks["score_sum"][:, LIDAR] / np.maximum(hits, 1), -np.inf)
+        ev = camera_log_odds(cam_score[np.maximum(cj, 0)] if len(cam_score) else np.zeros(len(cj)), p)
+        for i, tid in enumerate(tracks["id"].tolist()):
+            e = self._ev3.setdefault(tid, [0.0, 0.0])
+            if view[i]:
+                e[0] += float(ev[i]) if cj[i] >= 0 else self.floor_ev
+                e[1] += 1.0
+            if e[1]:
+                score[i] += e[0] / e[1]
+        matched = cj >= 0
+        sel = stat == CONFIRMED
+        if f < self.min_hits:
+            sel |= (stat == TENTATIVE) & (li >= 0)
+        tent = (stat == TENTATIVE) & (li >= 0) & matched & ~sel
+        coast = (stat == COASTING) & matched if p.coast_fill else np.zeros(len(tracks), bool)
+        sel = (sel | tent | coast) & (score >= self.min_score)
+        out_bb = bb3.copy()
+        out_bb[matched] = cam_bbox[cj[matched]]
+        if p.box_fusion:
+            both = np.nonzero(matched & (li >= 0))[0]
+            if len(both):
+                out_bb[both] = fused_box(cam_bbox[cj[both]], bb3[both], tracks["box"][both, 0], p)
+        cam = generic_to_camera_box(tracks["box"]) if len(tracks) else np.zeros((0, 7))
+        for i in np.nonzero(sel & np.isfinite(out_bb).all(1))[0].tolist():
+            self.out.add(f, int(tracks["id"][i]), out_bb[i], cam[i], float(score[i]),
+                         "coast" if coast[i] else "tentative" if tent[i] else "lidar")
+        # leave: a deleted 3D track continuing as an image track keeps its evidence
+        for tid in gone["id"].tolist():
+            e3 = self._ev3.pop(tid, None)
+            self._birth3.pop(tid, None)
+            if e3 is not None and tid in set(image_tracks["id"].tolist()):
+                self._ev2[tid] = list(e3)
+        if not p.camera_only:
+            return
+        live2 = set()
+        for k in range(len(image_tracks)):
+            r = image_tracks[k]
+            tid, j = int(r["id"]), int(r["detection"])
+            live2.add(tid)
+            e = self._ev2.setdefault(tid, [0.0, 0.0])
+            e[0] += float(camera_log_odds(cam_score[j], p)) if j >= 0 else self.floor_ev
+            e[1] += 1.0
+            if j >= 0 and (int(r["status"]) == CONFIRMED or f < self.min_hits) and e[0] / e[1] >= self.min_score:
+                self.out.add(f, tid, cam_bbox[j], NO_3D, e[0] / e[1], "camera")
+        for k in [k for k in self._ev2 if k not in live2]:
+            del self._ev2[k]
+
+    def rows(self, type_name: str) -> TrackRows:
+        return self.out.rows(type_name)
+
+    def reasons(self) -> dict[str, int]:
+        r = self.out.reason
+        return {k: r.count(k) for k in ("lidar", "tentative", "coast", "camera")}
+
+
+# ----------------------------------------------------------------------------------------------
+# sequences and the command
+
+
+def track_sequence_camera(stage: CameraStage, policy: OutputPolicy, dets: list[np.ndarray],
+                          bboxes: list[np.ndarray], cam_bbox: list[np.ndarray], cam_score: list[np.ndarray],
+                          P2: np.ndarray | None) -> tuple[TrackRows, float]:
+    """Run one sequence; returns the policy's rows (all categories' type set by the caller) and the
+    seconds spent in ``stage.process``."""
+    stage.reset()
+    policy.reset()
+    spent = 0.0
+    empty_b, empty_s = np.zeros((0, 4)), np.zeros(0)
+    for f, (det, bb) in enumerate(zip(dets, bboxes)):
+        cb = cam_bbox[f] if f < len(cam_bbox) else empty_b
+        cs = cam_score[f] if f < len(cam_score) else empty_s
+        t0 = time.perf_counter()
+        tracks, images = stage.process(f * FRAME_NS, det, bb, cb, cs, P2)
+        spent += time.perf_counter() - t0
+        policy.frame(f, f * FRAME_NS, tracks, images, bb, cb, cs, P2)
+    return policy.rows("_"), spent
+
+
+def _camera_columns(folder: Path) -> int | None:
+    """Number of comma separated fields of the first non-empty line among the folder's ``*.txt`` files."""
+    for f in sorted(folder.glob("*.txt")):
+        with open(f, encoding="utf-8") as fh:
+            for raw in fh:
+                if raw.strip():
+                    return len(raw.split(","))
+    return None
+
+
+def camera_dirs(cam_dir: Path, cats: list[str]) -> dict[str, Path]:
+    """Category -> camera detection folder: among ``cam_dir``'s ``<name>_Car`` / ``<name>_Pedestrian`` ...
+    folders, the one whose files have the 6 camera columns (the folder may also hold lidar detection
+    folders, as KITTI's ``detections/`` does). Categories without one are left out."""
+    found: dict[str, list[Path]] = {}
+    for p in sorted(cam_dir.iterdir()) if cam_dir.is_dir() else []:
+        for cat in cats:
+            if p.is_dir() and p.name.lower().endswith("_" + cat) and _camera_columns(p) == 6:
+                found.setdefault(cat, []).append(p)
+    if not found:
+        raise ConfigurationError(f"--camera-detections {cam_dir}: no <name>_Car / <name>_Pedestrian folder of "
+                                 "camera detections (frame, x1, y1, x2, y2, score)")
+    for cat, ps in found.items():
+        if len(ps) > 1:
+            raise ConfigurationError(f"--camera-detections {cam_dir}: several camera folders for {cat}: "
+                                     f"{', '.join(p.name for p in ps)}")
+    return {c: ps[0] for c, ps in found.items()}
+
+
+def run_camera_tracking(cfg: TrackerConfig, output: dict[str, Any], detections: str | os.PathLike[str],
+                        camera: str | os.PathLike[str], seqmap: str | os.PathLike[str], out: str | os.PathLike[str],
+                        categories: list[str] | None = None, calib: str | None = None, camera_config: str | None = None,
+                        quiet: bool = True) -> dict[str, tuple[int, float]]:
+    """``fusion kitti track --camera-detections``: camera + lidar for every category that has a camera
+    folder, today's lidar-only tracker for the others (e.g. cyclist: RRC has none).
+
+    Returns category -> (frames, seconds spent in the tracking stage)."""
+    from fusion.kitti.track import _category_dirs, _find_calib, detections_by_frame, track_sequence
+
+    det_dir, cam_dir = Path(detections), Path(camera)
+    cats, nested = _category_dirs(det_dir, categories)
+    cam_dirs = camera_dirs(cam_dir, list(cats))
+    params = load_camera_config(camera_config)
+    entries = read_seqmap(seqmap)
+    calib_dir = _find_calib(det_dir, calib)
+    stats: dict[str, tuple[int, float]] = {}
+    for cat, folder in cats.items():
+        out_dir = Path(out) / cat if nested else Path(out)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        cid = CATEGORY_IDS[cat]
+        min_score = output["min_output_score"]
+        if isinstance(min_score, dict):
+            min_score = min_score.get(cat, -np.inf)
+        use_cam = cat in cam_dirs and cat in params
+        stage = TrackerCameraStage(cfg, cid, params[cat]) if use_cam else None
+        policy = OutputPolicy(params[cat], cfg.for_class(cid).min_hits, float(min_score)) if use_cam else None
+        lidar_only = Tracker(cfg)
+        frames, spent = 0, 0.0
+        for entry in entries:
+            n = entry.first_frame + entry.n_frames
+            dets, bbs = detections_by_frame(folder / f"{entry.name}.txt", cid, n)
+            P2 = None
+            if calib_dir is not None and (calib_dir / f"{entry.name}.txt").is_file():
+                P2 = read_calib(calib_dir / f"{entry.name}.txt").P2
+            if stage is not None and policy is not None:
+                cb, cs = read_camera_detections(cam_dirs[cat] / f"{entry.name}.txt").by_frame(len(dets))
+                rows, sec = track_sequence_camera(stage, policy, dets, bbs, cb, cs, P2)
+                rows.type[:] = DETECTION_TYPES[cid]
+            else:
+                rows, sec = track_sequence(lidar_only, dets, bbs, cid, P2, output)
+            write_results(out_dir / f"{entry.name}.txt", rows)
+            frames += len(dets)
+            spent += sec
+            if not quiet:
+                print(f"{cat} {entry.name}: {len(dets)} frames, {len(np.unique(rows.track_id))} tracks, "
+                      f"{len(dets) / max(sec, 1e-9):.0f} FPS{' (camera + lidar)' if use_cam else ' (lidar only)'}",
+                      flush=True)
+        stats[cat] = (frames, spent)
+        if not quiet:
+            print(f"{cat}: {frames} frames in {spent:.3f} s of tracking = {frames / max(spent, 1e-9):.0f} FPS "
+                  f"-> {out_dir}", flush=True)
+    return stats
