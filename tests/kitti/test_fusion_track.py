@@ -1,0 +1,231 @@
+"""Camera + lidar KITTI tracking (``fusion kitti track --camera-detections``): the camera reader,
+the output policy, a synthetic scene (no shared data) and one real sequence per class."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fusion.errors import ConfigurationError, DecodeError
+from fusion.geometry.projection import project_camera_boxes
+from fusion.kitti.fusion_track import (
+    DEFAULT_CAMERA_CONFIG,
+    CameraParams,
+    camera_log_odds,
+    camera_params,
+    fused_box,
+    load_camera_config,
+)
+from fusion.kitti.io import read_camera_detections, read_labels
+from fusion.kitti.metrics import evaluate_kitti
+from fusion.kitti.track import track_main
+
+P2 = np.array([[721.5377, 0.0, 609.5593, 44.85728], [0.0, 721.5377, 172.854, 0.2163791], [0.0, 0.0, 1.0, 0.002745884]])
+
+
+# ---------------------------------------------------------------------------------------------
+# reader
+
+
+def test_camera_reader(tmp_path: Path) -> None:
+    p = tmp_path / "0000.txt"
+    p.write_text("2,10,20,30,40,0.5\n\n0,1.5,2,3.5,4,0.99\n2,5,5,6,6,0.1\n")
+    d = read_camera_detections(p)
+    assert len(d) == 3 and d.frame.tolist() == [2, 0, 2] and d.line.tolist() == [1, 3, 4]
+    np.testing.assert_allclose(d.bbox[1], [1.5, 2, 3.5, 4])
+    boxes, scores = d.by_frame(4)
+    assert [len(b) for b in boxes] == [1, 0, 2, 0]
+    assert scores[2].tolist() == [0.5, 0.1]  # file order within a frame
+    assert len(read_camera_detections(_write(tmp_path / "e.txt", "")).by_frame(3)[0]) == 3
+
+
+def _write(p: Path, text: str) -> Path:
+    p.write_text(text)
+    return p
+
+
+@pytest.mark.parametrize("row, needle", [
+    ("0,30,20,10,40,0.5", "x2 < x1"),
+    ("0,10,40,30,20,0.5", "y2 < y1"),
+    ("0,10,20,nan,40,0.5", "x2: expected a finite number"),
+    ("0,10,20,30,40,inf", "score: expected a finite number"),
+    ("0,10,20,30,40", "expected 6 comma separated fields"),
+    ("0,10,20,30,40,0.5,7", "expected 6 comma separated fields"),
+    ("0,10,a,30,40,0.5", "y1: expected a number"),
+    ("1.5,10,20,30,40,0.5", "frame: expected an integer"),
+    ("-1,10,20,30,40,0.5", "frame: expected >= 0"),
+])
+def test_camera_reader_errors_name_file_and_line(tmp_path: Path, row: str, needle: str) -> None:
+    p = _write(tmp_path / "0003.txt", "0,1,2,3,4,0.5\n" + row + "\n")
+    with pytest.raises(DecodeError, match=rf"0003\.txt:2: .*{needle}"):
+        read_camera_detections(p)
+
+
+# ---------------------------------------------------------------------------------------------
+# parameters and the pure pieces of the policy
+
+
+def test_shipped_camera_config() -> None:
+    cams = load_camera_config(DEFAULT_CAMERA_CONFIG)
+    assert set(cams) == {"car", "pedestrian"}
+    w = cams["car"].weights()
+    # the study's inverse-variance weights: car w_x 0.49 / 0.60 / 0.79, w_y 0.60 / 0.69 / 0.84
+    np.testing.assert_allclose(w[:, 0], [0.49, 0.60, 0.78], atol=0.01)
+    np.testing.assert_allclose(w[:, 1], [0.60, 0.69, 0.84], atol=0.01)
+    assert w[0, 0] == w[0, 2] and w[0, 1] == w[0, 3]
+    assert cams["pedestrian"].floor == 0.3 and cams["pedestrian"].weights()[0, 0] > 0.9
+
+
+def test_camera_params_errors() -> None:
+    with pytest.raises(ConfigurationError, match=r"\[t\] unknown key 'gate'; known: .*match_iou"):
+        camera_params({"gate": 0.3}, "[t]")
+    with pytest.raises(ConfigurationError, match="floor, p_max"):
+        camera_params({"floor": 0.995}, "[t]")
+    with pytest.raises(ConfigurationError, match="sigma_camera_px: expected 3 pairs"):
+        camera_params({"sigma_camera_px": [[1.0, 1.0]]}, "[t]")
+    with pytest.raises(ConfigurationError, match="camera_only: expected true or false"):
+        camera_params({"camera_only": 1}, "[t]")
+
+
+def test_log_odds_and_fused_box() -> None:
+    p = CameraParams(floor=0.1, p_max=0.99, sigma_camera_px=((1.0, 1.0), (1.0, 3.0), (1.0, 1.0)),
+                     sigma_lidar_px=((1.0, 1.0), (1.0, 1.0), (3.0, 1.0)))
+    ev = camera_log_odds(np.array([0.0, 0.5, 1.0]), p)
+    np.testing.assert_allclose(ev, [math.log(0.1 / 0.9), 0.0, math.log(99.0)])
+    cam = np.array([[0.0, 0.0, 10.0, 10.0]] * 3)
+    lid = np.array([[10.0, 10.0, 20.0, 20.0]] * 3)
+    out = fused_box(cam, lid, np.array([5.0, 30.0, 50.0]), p)
+    np.testing.assert_allclose(out[0], [5, 5, 15, 15])  # equal noise: the midpoint
+    np.testing.assert_allclose(out[1], [5, 9, 15, 19])  # camera y 3x noisier: weight 0.1
+    np.testing.assert_allclose(out[2], [1, 5, 11, 15])  # lidar x 3x noisier: camera weight 0.9
+
+
+# ---------------------------------------------------------------------------------------------
+# a synthetic scene through the command (no shared data)
+
+
+def _kitti_box(x: float, z: float) -> np.ndarray:
+    """KITTI camera box (h, w, l, x, y, z, ry) of a car at lateral x and depth z (metres)."""
+    return np.array([1.5, 1.6, 3.9, x, 1.7, z, -np.pi / 2])
+
+
+def _scene(root: Path) -> tuple[Path, Path, Path, Path]:
+    """40 frames, three objects:
+
+    - A: a car at 15-25 m seen by lidar (logit 8) and camera (0.99) in frames 0-29; frames 30-39
+      camera only (the lidar misses it: coast fill keeps writing it while it is confirmed);
+    - B: a car at 60 m seen by the camera in every frame, by the lidar only from frame 20 on
+      (a camera-only track first, which the 3D track joins keeping its id);
+    - G: a lidar ghost (logit 3, above the lidar-only output threshold 2.0) in frames 0-39 that
+      the camera never sees although it is in the image.
+    """
+    det, cam, cal, lab = root / "det" / "pointrcnn_Car", root / "det" / "rrc_Car", root / "calib", root / "labels"
+    for d in (det, cam, cal, lab):
+        d.mkdir(parents=True)
+    (det.parent / "pointrcnn_Cyclist").mkdir()
+    (det.parent / "pointrcnn_Cyclist" / "0000.txt").write_text(
+        "".join(f"{f},3,600,150,640,250,5.0,1.7,0.6,1.8,1.0,1.6,{10 + 0.2 * f},-1.57,0\n" for f in range(40)))
+    p2 = " ".join(f"{v:.12e}" for v in P2.reshape(-1))
+    (cal / "0000.txt").write_text(f"P0: {p2}\nP1: {p2}\nP2: {p2}\nP3: {p2}\n")
+    lid_rows, cam_rows, lab_rows = [], [], []
+    for f in range(40):
+        objs = {"A": _kitti_box(-2.0, 15.0 + 0.25 * f), "B": _kitti_box(4.0, 60.0), "G": _kitti_box(6.0, 30.0)}
+        bb = {k: project_camera_boxes(v[None], P2, (1242, 375))[0] for k, v in objs.items()}
+        for k, score in (("A", 8.0), ("B", 8.0), ("G", 3.0)):
+            if (k == "A" and f >= 30) or (k == "B" and f < 20):
+                continue
+            b, c = bb[k], objs[k]
+            lid_rows.append(f"{f},2,{b[0]:.3f},{b[1]:.3f},{b[2]:.3f},{b[3]:.3f},{score},"
+                            + ",".join(f"{v:.4f}" for v in c) + ",0\n")
+        for k in ("A", "B"):
+            b = bb[k]
+            cam_rows.append(f"{f},{b[0]:.3f},{b[1]:.3f},{b[2]:.3f},{b[3]:.3f},0.99\n")
+            c = objs[k]
+            lab_rows.append(f"{f} {'AB'.index(k)} Car 0 0 0 {b[0]:.3f} {b[1]:.3f} {b[2]:.3f} {b[3]:.3f} "
+                            + " ".join(f"{v:.4f}" for v in c) + "\n")
+    (det / "0000.txt").write_text("".join(lid_rows))
+    (cam / "0000.txt").write_text("".join(cam_rows))
+    (lab / "0000.txt").write_text("".join(lab_rows))
+    seqmap = root / "seqmap"
+    seqmap.write_text("0000 empty 000000 000040\n")
+    return det.parent, cal, seqmap, lab
+
+
+def _check_label_02(path: Path) -> None:
+    rows = read_labels(path)  # 18 fields, integers where KITTI has them, or a DecodeError
+    assert np.isfinite(rows.score).all() and np.isfinite(rows.bbox).all()
+    assert (rows.bbox[:, 2] >= rows.bbox[:, 0]).all() and (rows.bbox[:, 3] >= rows.bbox[:, 1]).all()
+    no3d = rows.loc[:, 0] == -1000.0
+    assert (rows.dims[no3d] == -1.0).all() and (rows.rotation_y[no3d] == -10.0).all()
+    assert (rows.dims[~no3d] > 0).all()
+    for f in np.unique(rows.frame):  # one row per id and frame
+        ids = rows.track_id[rows.frame == f]
+        assert len(ids) == len(set(ids.tolist()))
+
+
+def test_synthetic_scene(tmp_path: Path) -> None:
+    det, cal, seqmap, _ = _scene(tmp_path)
+    common = ["--detections", str(det), "--seqmap", str(seqmap), "--calib", str(cal), "--quiet"]
+    assert track_main(common + ["--out", str(tmp_path / "lidar")]) == 0
+    assert track_main(common + ["--out", str(tmp_path / "fused"), "--camera-detections", str(det)]) == 0
+    lidar = read_labels(tmp_path / "lidar" / "car" / "0000.txt")
+    fused = read_labels(tmp_path / "fused" / "car" / "0000.txt")
+    _check_label_02(tmp_path / "fused" / "car" / "0000.txt")
+    # cyclist has no camera folder: exactly the lidar-only file
+    assert (tmp_path / "fused" / "cyclist" / "0000.txt").read_text() == \
+        (tmp_path / "lidar" / "cyclist" / "0000.txt").read_text() != ""
+    lx = {k: lidar.loc[lidar.track_id == k, 0] for k in np.unique(lidar.track_id)}
+    # the ghost (x = 6 m) is written by the lidar-only tracker and vetoed by the camera
+    assert any(np.allclose(v, 6.0) for v in lx.values())
+    assert not np.isclose(fused.loc[:, 0], 6.0).any()
+    # A: written in every frame: lidar-missed frames 30-36 by coast fill (its predicted 3D box), and
+    # after the lidar tracker deletes it (max_age) as an image track with the same id (no 3D values)
+    a = fused.select(np.isclose(fused.loc[:, 0], -2.0, atol=0.5))
+    assert len(np.unique(a.track_id)) == 1 and a.frame.min() == 0
+    assert not (lidar.frame[np.isclose(lidar.loc[:, 0], -2.0, atol=0.5)] >= 30).any()
+    a_all = fused.select(fused.track_id == a.track_id[0])
+    assert sorted(a_all.frame.tolist()) == list(range(40))
+    assert a.frame.max() >= 35 and (a_all.loc[a_all.frame > a.frame.max(), 0] == -1000.0).all()
+    # B: a camera-only track (no 3D) in frames 0-19, the same id once the lidar sees it
+    b_3d = fused.select(np.isclose(fused.loc[:, 0], 4.0, atol=0.5))
+    assert b_3d.frame.min() == 20 and len(np.unique(b_3d.track_id)) == 1
+    b_img = fused.select((fused.track_id == b_3d.track_id[0]) & (fused.loc[:, 0] == -1000.0))
+    assert b_img.frame.max() < 20 and len(b_img) >= 17
+
+
+def test_command_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    det, cal, seqmap, _ = _scene(tmp_path)
+    common = ["--detections", str(det), "--seqmap", str(seqmap), "--calib", str(cal), "--out", str(tmp_path / "o")]
+    assert track_main(common + ["--camera-detections", str(tmp_path / "calib")]) == 2
+    assert "no <name>_Car / <name>_Pedestrian folder of camera detections" in capsys.readouterr().err
+    (det / "rrc_Car" / "0000.txt").write_text("0,10,20,5,40,0.5\n")
+    assert track_main(common + ["--camera-detections", str(det)]) == 2
+    assert "rrc_Car/0000.txt:1: x2 < x1" in capsys.readouterr().err
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[kitti.camera.car]\nmatch_iou = 2.0\n")
+    assert track_main(common + ["--camera-detections", str(det), "--camera-config", str(bad)]) == 2
+    assert "bad.toml: [kitti.camera.car] match_iou: expected in (0, 1]" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# real data: one sequence per class, camera + lidar does not fall below lidar-only
+
+
+def test_kitti_sequence_camera_not_below_lidar_only(kitti_train: Path, tmp_path: Path) -> None:
+    seqmap = tmp_path / "seqmap"
+    seqmap.write_text("0000 empty 000000 000154\n0017 empty 000000 000145\n")
+    common = ["--detections", str(kitti_train / "detections"), "--seqmap", str(seqmap), "--calib",
+              str(kitti_train / "calib"), "--category", "car", "--category", "pedestrian", "--quiet"]
+    assert track_main(common + ["--out", str(tmp_path / "lidar")]) == 0
+    assert track_main(common + ["--out", str(tmp_path / "fused"), "--camera-detections",
+                                str(kitti_train / "detections")]) == 0
+    for cat in ("car", "pedestrian"):
+        for seq in ("0000", "0017"):
+            _check_label_02(tmp_path / "fused" / cat / f"{seq}.txt")
+        lid, fus = (evaluate_kitti(kitti_train / "labels", tmp_path / w / cat, seqmap, [cat], metrics_3d=False)[cat]
+                    for w in ("lidar", "fused"))
+        for k in ("HOTA", "DetA", "AssA", "MOTA"):
+            assert fus[k] >= lid[k], (cat, k, fus[k], lid[k])
