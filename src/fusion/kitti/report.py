@@ -106,7 +106,7 @@ def format_comparison(res: dict[str, Any]) -> str:
             m = res["camera"][cat]
             rows.append(([cat, "camera+lidar"], [format_cell(m[c], _KIND[c]) for c in COLUMNS]))
             rows.append(([cat, "cam - ours"], [format_cell(m[c] - d[c], _KIND[c], signed=True) for c in COLUMNS]))
-    lines = [render_table([("category", 11), ("tracker", 12)], COLUMNS, rows)]
+    lines = [render_table([("category", 11), ("tracker", 12 if "camera" in res else 10)], COLUMNS, rows)]
     lines.append(f"tracking FPS (frames / s inside Tracker.step, all categories): ours {res['fps']['ours']:.0f}, "
                  f"baseline {res['fps']['baseline']:.0f}"
                  + (f", camera+lidar {res['fps']['camera']:.0f} (the camera+lidar stage)" if "camera" in res else ""))
