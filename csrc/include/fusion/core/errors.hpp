@@ -22,4 +22,10 @@ struct ConfigurationError : std::invalid_argument {
   using std::invalid_argument::invalid_argument;
 };
 
+// A timestamp is out of sequence (a sensor frame older than the engine's latest time, under
+// late_policy = "raise"). The binding maps it to fusion.errors.TimestampError.
+struct TimestampError : std::invalid_argument {
+  using std::invalid_argument::invalid_argument;
+};
+
 }  // namespace fusion

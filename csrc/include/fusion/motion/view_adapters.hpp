@@ -240,4 +240,81 @@ inline ViewVec view_vector(const Motion& model, const Vec<Motion::N>& x) {
   return object_view(model, x).v;
 }
 
+// ---------------------------------------------------------------- view -> state (track birth)
+// state_from_view(model, v): a state whose view reproduces v as far as the model can (the
+// inverse of object_view for the components the model estimates), for starting a track from a
+// sensor's PartialView. Components the model has but the view cannot give (accelerations, a
+// bicycle's steering angle, a CT turn rate) are 0. Heading models take the speed as the
+// projection of the view velocity on the view heading, v = vx cos(yaw) + vy sin(yaw) (the
+// signed speed along the length axis; 0 for a view without velocity).
+template <int D>
+inline Vec<2 * D> state_from_view(const ConstantVelocity<D>& /*model*/, const ViewVec& v) {
+  using Model = ConstantVelocity<D>;
+  Vec<2 * D> x = Vec<2 * D>::Zero();
+  for (int a = 0; a < D; ++a) {
+    x(Model::pos(a)) = v(view::PX + a);
+    x(Model::vel(a)) = v(view::VX + a);
+  }
+  return x;
+}
+
+template <int D>
+inline Vec<3 * D> state_from_view(const ConstantAcceleration<D>& /*model*/, const ViewVec& v) {
+  using Model = ConstantAcceleration<D>;
+  Vec<3 * D> x = Vec<3 * D>::Zero();
+  for (int a = 0; a < D; ++a) {
+    x(Model::pos(a)) = v(view::PX + a);
+    x(Model::vel(a)) = v(view::VX + a);
+  }
+  return x;
+}
+
+inline Vec<ConstantTurn::N> state_from_view(const ConstantTurn& /*model*/, const ViewVec& v) {
+  using M = ConstantTurn;
+  Vec<M::N> x = Vec<M::N>::Zero();
+  x(M::X) = v(view::PX);
+  x(M::Y) = v(view::PY);
+  x(M::VX) = v(view::VX);
+  x(M::VY) = v(view::VY);
+  x(M::OMEGA) = v(view::YAW_RATE);
+  return x;
+}
+
+namespace detail {
+inline double speed_along_heading(const ViewVec& v) {
+  return v(view::VX) * std::cos(v(view::YAW)) + v(view::VY) * std::sin(v(view::YAW));
+}
+}  // namespace detail
+
+inline Vec<CTRV::N> state_from_view(const CTRV& /*model*/, const ViewVec& v) {
+  Vec<CTRV::N> x = Vec<CTRV::N>::Zero();
+  x(CTRV::X) = v(view::PX);
+  x(CTRV::Y) = v(view::PY);
+  x(CTRV::V) = detail::speed_along_heading(v);
+  x(CTRV::YAW) = v(view::YAW);
+  x(CTRV::YAW_RATE) = v(view::YAW_RATE);
+  return x;
+}
+
+inline Vec<CTRA::N> state_from_view(const CTRA& /*model*/, const ViewVec& v) {
+  Vec<CTRA::N> x = Vec<CTRA::N>::Zero();
+  x(CTRA::X) = v(view::PX);
+  x(CTRA::Y) = v(view::PY);
+  x(CTRA::V) = detail::speed_along_heading(v);
+  x(CTRA::YAW) = v(view::YAW);
+  x(CTRA::YAW_RATE) = v(view::YAW_RATE);
+  return x;
+}
+
+inline Vec<KinematicBicycle::N> state_from_view(const KinematicBicycle& /*model*/,
+                                                const ViewVec& v) {
+  using M = KinematicBicycle;
+  Vec<M::N> x = Vec<M::N>::Zero();
+  x(M::X) = v(view::PX);
+  x(M::Y) = v(view::PY);
+  x(M::V) = detail::speed_along_heading(v);
+  x(M::YAW) = v(view::YAW);
+  return x;  // steer 0: the yaw rate of a view is not turned into a steering angle
+}
+
 }  // namespace fusion

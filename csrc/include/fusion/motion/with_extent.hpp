@@ -159,6 +159,22 @@ inline ObjectView<WithExtent<Motion>::N> object_view(const WithExtent<Motion>& m
   return model.view(x);
 }
 
+// The state of a view (track birth): the base model's state_from_view, then height, heading
+// and extent from the view's box components.
+template <class Motion>
+inline Vec<WithExtent<Motion>::N> state_from_view(const WithExtent<Motion>& model,
+                                                  const ViewVec& v) {
+  using W = WithExtent<Motion>;
+  Vec<W::N> x = Vec<W::N>::Zero();
+  x.template head<W::kBaseN>() = state_from_view(model.base, v);
+  x(W::kZ) = v(view::PZ);
+  x(W::kYaw) = v(view::YAW);
+  x(W::kLength) = v(view::LENGTH);
+  x(W::kWidth) = v(view::WIDTH);
+  x(W::kHeight) = v(view::HEIGHT);
+  return x;
+}
+
 // The box tracker's constant-velocity box, (x, y, z, vx, vy, vz, yaw, l, w, h).
 using CVBox = WithExtent<CV3D>;
 

@@ -44,6 +44,7 @@
 //
 // Nothing here allocates after construction (the policy is copied once).
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -66,6 +67,10 @@ struct SensorLifecyclePolicy {
   double clutter_density = 1e-3;           // lambda, per unit measurement volume, > 0
   double nominal_likelihood_ratio = 10.0;  // g / lambda for a hit without a likelihood, > 0
   bool counts_for_confirmation = true;     // its in-FOV frames enter the M-of-N window
+  // A hit of this sensor resets the coast timer (the last update from any sensor that
+  // max_coast_s is measured from). False for a sensor that does not update the state (a KITTI
+  // camera), which must not keep a 3D track alive on its own.
+  bool counts_for_coast = true;
 };
 
 struct LifecyclePolicy {
@@ -79,6 +84,10 @@ struct LifecyclePolicy {
   double max_coast_s = 2.0;               // > 0 (inf: never by time)
   double tentative_max_coast_s = 1.0;     // > 0 (inf: never by time)
   double mean_lifetime_s = std::numeric_limits<double>::infinity();  // > 0 (inf: no decay)
+  // A tentative track is deleted once its confirmation window (the last confirm_window
+  // recorded frames) holds MORE misses than this, i.e. M of N can no longer be reached;
+  // -1 disables the rule. confirm_window - confirm_hits reproduces the old box tracker.
+  int tentative_max_misses = -1;          // -1 or in [0, confirm_window]
 };
 
 namespace detail {
@@ -121,6 +130,8 @@ inline void validate(const LifecyclePolicy& p) {
   if (!(p.tentative_max_coast_s > 0.0))
     bad_field("tentative_max_coast_s", "> 0", p.tentative_max_coast_s);
   if (!(p.mean_lifetime_s > 0.0)) bad_field("mean_lifetime_s", "> 0", p.mean_lifetime_s);
+  if (p.tentative_max_misses < -1 || p.tentative_max_misses > p.confirm_window)
+    bad_field("tentative_max_misses", "-1 (off) or in [0, confirm_window]", p.tentative_max_misses);
 }
 
 // ---- the existence recursion as free functions ----
@@ -185,8 +196,9 @@ class Lifecycle {
   Index birth(TrackTable<Motion>& table, const Vec<Motion::N>& x, const Mat<Motion::N, Motion::N>& P,
               TimeNs t, int sensor, const double* class_prob = nullptr) const {
     check_sensor(sensor);
+    const SensorLifecyclePolicy& sp = p_.sensors[static_cast<std::size_t>(sensor)];
     const Index s = table.insert(x, P, t, sensor, p_.birth_existence, class_prob,
-                                 p_.sensors[static_cast<std::size_t>(sensor)].counts_for_confirmation);
+                                 sp.counts_for_confirmation, sp.counts_for_coast);
     if (s != kNoSlot) update_status(table, s, /*hit=*/true, /*in_fov=*/true);
     return s;
   }
@@ -210,7 +222,7 @@ class Lifecycle {
     predict_existence(table, slot, t);
     const double L = frame_likelihood_ratio(sp.pd, sp.gate_probability, ratio_sum);
     table.set_existence(slot, existence_update(table.existence(slot), L), t);
-    table.record_frame(slot, sensor, t, true, sp.counts_for_confirmation);
+    table.record_frame(slot, sensor, t, true, sp.counts_for_confirmation, sp.counts_for_coast);
     update_status(table, slot, true, true);
   }
 
@@ -302,7 +314,13 @@ class Lifecycle {
       const bool m_of_n = p_.confirm_hits > 0 &&
                           table.window(slot).hits_in_last(p_.confirm_window) >= p_.confirm_hits;
       const bool by_r = p_.confirm_by_existence && table.existence(slot) >= p_.confirm_existence;
-      if (m_of_n || by_r) table.set_status(slot, TrackStatus::kConfirmed);
+      if (m_of_n || by_r) {
+        table.set_status(slot, TrackStatus::kConfirmed);
+      } else if (p_.tentative_max_misses >= 0) {
+        const HitHistory& w = table.window(slot);
+        const int n = std::min(w.frames, p_.confirm_window);
+        if (n - w.hits_in_last(p_.confirm_window) > p_.tentative_max_misses) table.remove(slot);
+      }
       return;
     }
     if (!in_fov) return;  // a sensor that cannot see the track says nothing about it

@@ -41,20 +41,36 @@ inline constexpr int kMaxRecordSensors = 16;
 
 // No default member initialisers, so that the type stays trivial (a POD); TrackTable::record
 // writes every field, including zeros in the unused class and sensor entries.
+//
+// The engine (engine/engine.hpp) exposes this record to numpy through a dtype with explicit
+// byte offsets that shows only the used class and sensor entries (f8[C], i4[S], ...), so the
+// unused tails are padding there. box and velocity are filled by a caller that has the motion
+// model (the view needs it; TrackTable::record writes zeros); the per-sensor evidence arrays
+// are the TrackTable's SensorEvidence of each sensor.
 template <int N>
 struct TrackRecord {
   static constexpr int kStateDim = N;
   std::int64_t id;                              // monotonic, never reused
   TimeNs t_ns;                                  // time of the estimate (x, P)
+  TimeNs birth_t_ns;                            // time of the birth detection
   std::int32_t status;                          // TrackStatus
+  std::int32_t class_id;                        // argmax of class_prob (-1 without classes)
   std::int32_t birth_sensor;                    // sensor index of the birth detection
-  double existence;                             // existence probability in [0, 1]
   std::int32_t num_classes;                     // used entries of class_prob
-  std::int32_t num_sensors;                     // used entries of last_update_ns
+  std::int32_t num_sensors;                     // used entries of the per-sensor arrays
+  std::uint8_t confirmed_ever;                  // 1 once the track has been confirmed
+  double existence;                             // existence probability in [0, 1]
   double x[N];                                  // state
   double P[N * N];                              // covariance, row-major
+  double box[7];                                // x, y, z, yaw, l, w, h of the view [m, rad]
+  double velocity[3];                           // vx, vy, vz of the view [m/s]
   double class_prob[kMaxRecordClasses];         // sums to 1 over num_classes (if > 0)
   TimeNs last_update_ns[kMaxRecordSensors];     // kNeverNs if never updated by that sensor
+  std::int32_t hits[kMaxRecordSensors];         // per sensor: hits (the birth counts)
+  std::int32_t misses[kMaxRecordSensors];       // per sensor: in-FOV misses
+  double score_sum[kMaxRecordSensors];          // per sensor: sum of the hits' detection scores
+  std::int32_t detection[kMaxRecordSensors];    // per sensor: detection index that updated the
+                                                // track in that sensor's latest frame, else -1
 };
 
 }  // namespace fusion::track

@@ -17,6 +17,7 @@
 //   window         the combined confirmation window: the hit/miss history over the in-FOV
 //                  frames of all sensors that count for confirmation, in arrival order
 //   birth sensor   and birth time
+//   confirmed_ever whether the track has ever been confirmed (set by set_status)
 //
 // Slots and order. insert() takes the lowest free slot (the free list is a stack that starts
 // 0, 1, 2, ...; freed slots are reused most recent first). slots() lists the occupied slots in
@@ -77,6 +78,8 @@ struct SensorEvidence {
   std::int64_t misses = 0;            // in-FOV misses only
   TimeNs last_update_ns = kNeverNs;   // last hit
   TimeNs last_frame_ns = kNeverNs;    // last in-FOV frame, hit or miss
+  double score_sum = 0.0;             // sum of the detection scores of the hits (the engine's)
+  std::int32_t detection = -1;        // detection index in this sensor's latest frame, or -1
 };
 
 // A read-only view of slot indices.
@@ -129,6 +132,7 @@ class TrackTable {
     class_prob_.assign(K * static_cast<std::size_t>(C_), 0.0);
     evidence_.assign(K * static_cast<std::size_t>(S_), SensorEvidence{});
     window_.assign(K, HitHistory{});
+    confirmed_ever_.assign(K, 0);
     order_.reserve(K);
     free_.reserve(K);
     for (Index s = capacity - 1; s >= 0; --s) free_.push_back(s);
@@ -143,15 +147,21 @@ class TrackTable {
   std::int64_t insert_failures() const { return insert_failures_; }
   std::int64_t next_id() const { return next_id_; }
 
+  // Takes the next id from the table's id space without inserting a track: for objects that
+  // share the id space (the engine's image tracks). Ids are never reused.
+  std::int64_t allocate_id() { return next_id_++; }
+
   // Inserts a track born from `birth_sensor`'s detection at t_ns. The birth detection counts
   // as that sensor's first hit (evidence, last update, the confirmation window if
   // `birth_counts_for_window`). class_prob: C values >= 0 with a positive sum (normalised
   // here), or nullptr for uniform. Returns the slot, or kNoSlot (counted) if the table is
   // full. Throws on invalid arguments: ConfigurationError (sensor index, existence),
   // NumericalError (non-finite x or P, invalid class probabilities).
+  // `birth_counts_for_coast`: the birth detection sets the last update from any sensor (the
+  // coast timer of lifecycle.hpp).
   Index insert(const Vec<N>& x, const Mat<N, N>& P, TimeNs t_ns, int birth_sensor,
                double existence, const double* class_prob = nullptr,
-               bool birth_counts_for_window = true) {
+               bool birth_counts_for_window = true, bool birth_counts_for_coast = true) {
     check_sensor(birth_sensor, "TrackTable::insert");
     if (!(existence >= 0.0 && existence <= 1.0))
       throw ConfigurationError("TrackTable::insert: existence must be in [0, 1], got " +
@@ -192,9 +202,32 @@ class TrackTable {
     for (int k = 0; k < S_; ++k) evidence(s, k) = SensorEvidence{};
     window_[u] = HitHistory{};
     last_update_any_ns_[u] = kNeverNs;
-    record_frame(s, birth_sensor, t_ns, true, birth_counts_for_window);
+    confirmed_ever_[u] = 0;
+    record_frame(s, birth_sensor, t_ns, true, birth_counts_for_window, birth_counts_for_coast);
     order_.push_back(s);  // ids increase, so appending keeps the order by id
     return s;
+  }
+
+  // Gives the track in `slot` the id `new_id` (the engine's identity handover: a 3D track
+  // continues an image track), moving the slot within slots() so that the order stays by id.
+  // new_id must be in [1, next_id()) and held by no other occupied slot (ConfigurationError);
+  // its uniqueness against ids held OUTSIDE the table is the caller's business. Allocation-free
+  // (the order vector is reserved to capacity).
+  void set_id(Index slot, std::int64_t new_id) {
+    check_occupied(slot, "TrackTable::set_id");
+    if (new_id < 1 || new_id >= next_id_)
+      throw ConfigurationError("TrackTable::set_id: id " + std::to_string(new_id) +
+                               " was never allocated (next id " + std::to_string(next_id_) + ")");
+    for (Index s : order_)
+      if (s != slot && id_[static_cast<std::size_t>(s)] == new_id)
+        throw ConfigurationError("TrackTable::set_id: id " + std::to_string(new_id) +
+                                 " is held by slot " + std::to_string(s));
+    order_.erase(std::find(order_.begin(), order_.end(), slot));
+    id_[static_cast<std::size_t>(slot)] = new_id;
+    const auto pos = std::lower_bound(order_.begin(), order_.end(), new_id, [&](Index a, std::int64_t id) {
+      return id_[static_cast<std::size_t>(a)] < id;
+    });
+    order_.insert(pos, slot);  // within the reserved capacity: no allocation
   }
 
   // Marks the track deleted (it stays in slots() until compact()). Removing a deleted track
@@ -275,7 +308,10 @@ class TrackTable {
       return;
     }
     status_[at(slot)] = s;
+    if (s == TrackStatus::kConfirmed) confirmed_ever_[at(slot)] = 1;
   }
+  // Whether the track has ever been confirmed (coasting implies it was).
+  bool confirmed_ever(Index slot) const { return confirmed_ever_[at(slot)] != 0; }
   double existence(Index slot) const { return existence_[at(slot)]; }
   TimeNs existence_t_ns(Index slot) const { return existence_t_ns_[at(slot)]; }
   // Sets the existence probability, valid at t_ns, clamped to [0, 1] (NaN becomes 0).
@@ -321,8 +357,11 @@ class TrackTable {
   // Records one in-FOV sensor frame for the track: a hit (it was updated by a detection of
   // `sensor` at t_ns) or a miss. Frames outside the sensor's field of view are NOT recorded
   // (that is the caller's test, see lifecycle.hpp). `counts_for_window`: also push it into the
-  // combined confirmation window.
-  void record_frame(Index slot, int sensor, TimeNs t, bool hit, bool counts_for_window) {
+  // combined confirmation window. `counts_for_coast`: a hit also sets the last update from any
+  // sensor (which the lifecycle's max coast time is measured from); a camera that does not
+  // update the state passes false, so that it cannot keep a 3D track alive on its own.
+  void record_frame(Index slot, int sensor, TimeNs t, bool hit, bool counts_for_window,
+                    bool counts_for_coast = true) {
     SensorEvidence& e = evidence(slot, sensor);
     e.history.push(hit);
     e.last_frame_ns = t;
@@ -330,7 +369,7 @@ class TrackTable {
       ++e.hits;
       if (e.last_update_ns == kNeverNs || t > e.last_update_ns) e.last_update_ns = t;
       TimeNs& any = last_update_any_ns_[at(slot)];
-      if (any == kNeverNs || t > any) any = t;
+      if (counts_for_coast && (any == kNeverNs || t > any)) any = t;
     } else {
       ++e.misses;
     }
@@ -345,19 +384,31 @@ class TrackTable {
     const auto u = static_cast<std::size_t>(slot);
     out.id = id_[u];
     out.t_ns = t_ns_[u];
+    out.birth_t_ns = birth_t_ns_[u];
     out.status = static_cast<std::int32_t>(status_[u]);
+    out.class_id = most_likely_class(slot);
     out.birth_sensor = birth_sensor_[u];
-    out.existence = existence_[u];
     out.num_classes = C_;
     out.num_sensors = S_;
+    out.confirmed_ever = confirmed_ever_[u];
+    out.existence = existence_[u];
+    std::fill(out.box, out.box + 7, 0.0);
+    std::fill(out.velocity, out.velocity + 3, 0.0);
     const double* xs = x_.data() + u * N;
     const double* Ps = P_.data() + u * N * N;
     std::copy(xs, xs + N, out.x);
     std::copy(Ps, Ps + N * N, out.P);
     const double* cp = class_prob_.data() + u * static_cast<std::size_t>(C_);
     for (int c = 0; c < kMaxRecordClasses; ++c) out.class_prob[c] = c < C_ ? cp[c] : 0.0;
-    for (int k = 0; k < kMaxRecordSensors; ++k)
-      out.last_update_ns[k] = k < S_ ? evidence(slot, k).last_update_ns : kNeverNs;
+    for (int k = 0; k < kMaxRecordSensors; ++k) {
+      const bool used = k < S_;
+      const SensorEvidence* e = used ? &evidence(slot, k) : nullptr;
+      out.last_update_ns[k] = used ? e->last_update_ns : kNeverNs;
+      out.hits[k] = used ? static_cast<std::int32_t>(e->hits) : 0;
+      out.misses[k] = used ? static_cast<std::int32_t>(e->misses) : 0;
+      out.score_sum[k] = used ? e->score_sum : 0.0;
+      out.detection[k] = used ? e->detection : -1;
+    }
   }
 
   // Writes the records of the occupied tracks in id order (deleted ones too if
@@ -400,6 +451,7 @@ class TrackTable {
   std::vector<TimeNs> t_ns_, existence_t_ns_, birth_t_ns_, last_update_any_ns_;
   std::vector<TrackStatus> status_;
   std::vector<char> occupied_;
+  std::vector<std::uint8_t> confirmed_ever_;
   std::vector<int> birth_sensor_;
   std::vector<double> existence_, x_, P_, class_prob_;
   std::vector<SensorEvidence> evidence_;

@@ -1,0 +1,139 @@
+// The multi-sensor fusion engine: one tracker for lidar boxes, camera boxes, radar and
+// position detections, composed from the existing components (track table, lifecycle, class
+// fusion, costs, LAP solver, sensor and motion models). Spec: /work/engine_spec.md §1.
+//
+// This header is the PUBLIC API: the frame input, the output records, the statistics, and the
+// type-erased EngineBase that the binding (_core.FusionEngine) holds, built by make_engine()
+// from the motion registry key. Engine<Motion> (engine/engine_impl.hpp) implements it.
+//
+// One call = one SENSOR FRAME: (sensor k, t_ns, n detections of sensor k's model), in
+// non-decreasing time. process() does, in order (details in engine_impl.hpp):
+//   0. validates everything (a failed call changes nothing); a frame older than the latest
+//      time is dropped and counted, or TimestampError (late_policy);
+//   1. frees the slots of tracks deleted in the previous frame;
+//   2. lifecycle.advance(t) (time-based deletion, existence prediction), predicts every live
+//      track to t (EKF predict; Q from the model or diag(q_diag_per_s) |dt|);
+//   3. builds the cost (rows = tracks, cols = detections >= score_threshold), applies the class
+//      gate (a known detection class must equal the track's most likely class) and solves the
+//      gated exact assignment (GNN);
+//   4. updates matched tracks (if the sensor updates the state), fuses class evidence, runs the
+//      lifecycle (hit / in-FOV miss), records per-sensor evidence;
+//   5. starts tracks from unmatched detections of sensors with births and an inverse;
+//      camera detections not assigned to a 3D track feed the image tracks (JOIN/LEAVE identity
+//      handover with the 3D tracks: one id space, never reused).
+// Nothing allocates in process() after construction (tested with the allocation counter).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "fusion/core/errors.hpp"
+#include "fusion/core/types.hpp"
+#include "fusion/engine/config.hpp"
+#include "fusion/track/record.hpp"
+
+namespace fusion::engine {
+
+// One sensor frame, non-owning. Arrays are row-major and hold n entries (or are null).
+struct Frame {
+  int sensor = 0;                          // index into EngineConfig::sensors
+  TimeNs t_ns = 0;                         // time of the frame [ns]
+  Index n = 0;                             // number of detections
+  const double* z = nullptr;               // n x M, the sensor model's measurement (sensor frame)
+  const double* R = nullptr;               // n x M x M or null (sensor default); an all-NaN
+                                           // M x M block also means the sensor default
+  const double* score = nullptr;           // n or null (every score 1.0)
+  const std::int32_t* class_id = nullptr;  // n or null (-1 = no class); in [-1, C)
+  const double* class_scores = nullptr;    // n x C or null: soft class report (>= 0, finite)
+};
+
+// Counters since construction or reset().
+struct EngineStats {
+  std::int64_t frames = 0;              // frames processed (late frames not included)
+  std::int64_t detections = 0;          // detections in processed frames
+  std::int64_t late_frames = 0;         // frames dropped as out of sequence
+  std::int64_t late_detections = 0;     // their detections
+  std::int64_t skipped_detections = 0;  // invalid detections skipped (bad_detection = skip)
+  std::int64_t rejected_updates = 0;    // EKF updates rejected (non-finite / non-PD result)
+  std::int64_t births = 0;              // 3D tracks started
+  std::int64_t deletions = 0;           // 3D tracks deleted
+  std::int64_t insert_failures = 0;     // births refused by a full table (3D and image)
+  std::int64_t image_births = 0;        // image tracks started (not by LEAVE)
+};
+
+// One image track (a camera-only target), POD; numpy dtype image_track_dtype (same names).
+struct ImageTrackRecord {
+  std::int64_t id;          // in the engine's one id space
+  TimeNs t_ns;              // time of the estimate
+  TimeNs birth_t_ns;
+  std::int32_t status;      // TrackStatus (0 tentative, 1 confirmed, 2 coasting, 3 deleted)
+  std::int32_t sensor;      // camera sensor index
+  double box[4];            // x1, y1, x2, y2 [px]
+  double velocity[2];       // du, dv of the centre [px/s]
+  std::int32_t hits;
+  std::int32_t misses;
+  double score_sum;         // sum of the scores of its hits
+  std::int32_t detection;   // detection index in its camera's latest frame, or -1
+  std::int32_t class_id;    // class of its latest hit (class_id, else argmax of class_scores), -1
+};
+
+// One field of a record as numpy sees it: name, scalar format ("i8", "f8", "u1", "i4"), shape
+// (empty for a scalar) and byte offset. The binding builds the structured dtype from these.
+struct RecordField {
+  std::string name;
+  std::string format;
+  std::vector<Index> shape;
+  std::size_t offset;
+};
+
+// The type-erased engine (one per motion model behind it). Not thread-safe: the binding
+// serialises calls with a FairMutex.
+class EngineBase {
+ public:
+  virtual ~EngineBase() = default;
+
+  // Processes one sensor frame (see the header comment). Throws, before changing anything:
+  // ConfigurationError (unknown sensor), ShapeError (n > max_detections), NumericalError
+  // (non-finite z/R/score/class_scores, R not SPD, camera box with x2 < x1 or y2 < y1),
+  // ShapeError (class id out of range), each naming the detection index, sensor and field
+  // (unless bad_detection = skip), TimestampError (late frame, late_policy = raise).
+  virtual void process(const Frame& frame) = 0;
+
+  // Writes the records of the live tracks (and of the tracks deleted in the latest frame if
+  // include_deleted) in id order into out[0 .. max_records); returns how many. `out` points to
+  // track_record_size()-byte records (TrackRecord<N>); box and velocity are filled.
+  virtual Index export_tracks(void* out, Index max_records, bool include_deleted) const = 0;
+  // Same for image tracks (live ones and those deleted in the latest frame), in id order.
+  virtual Index export_image_tracks(ImageTrackRecord* out, Index max_records) const = 0;
+
+  // The numpy layout of the track record: fields x f8[N], P f8[N, N], class_prob f8[C] and the
+  // per-sensor arrays [S] in the spec's order, with the record's byte offsets.
+  virtual std::vector<RecordField> track_record_fields() const = 0;
+  virtual std::size_t track_record_size() const = 0;
+
+  virtual EngineStats stats() const = 0;
+  virtual void reset() = 0;               // no tracks, no time, stats zero; ids keep counting
+  virtual bool has_time() const = 0;
+  virtual TimeNs time_ns() const = 0;     // latest processed frame time (valid if has_time())
+  virtual Index num_tracks() const = 0;   // live 3D tracks
+  virtual Index num_image_tracks() const = 0;  // live image tracks
+  virtual int state_dim() const = 0;      // N
+  virtual const EngineConfig& config() const = 0;
+  const std::string& motion() const { return config().motion; }
+  int num_sensors() const { return static_cast<int>(config().sensors.size()); }
+  // Index of a sensor by name, -1 if none.
+  int sensor_index(const std::string& name) const;
+  // M of sensor k's model.
+  virtual int measurement_dim(int sensor) const = 0;
+};
+
+// The engine for config.motion (a motion registry key). Throws ConfigurationError for an
+// invalid configuration (unknown keys list the known ones).
+std::unique_ptr<EngineBase> make_engine(const EngineConfig& config);
+
+// The image-track record's numpy layout.
+std::vector<RecordField> image_track_record_fields();
+
+}  // namespace fusion::engine

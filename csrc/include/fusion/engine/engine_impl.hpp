@@ -1,0 +1,1129 @@
+// Engine<Motion>: the implementation of EngineBase (engine.hpp) for one motion model. Included
+// by csrc/src/engine.cpp (which instantiates the registered motion models) and by the tests.
+//
+// Per sensor frame (sensor k at t, n detections), in this order:
+//   0. validate (nothing changes on a throw): sensor index, n <= max_detections, then every
+//      detection: z finite (and a camera box with x2 >= x1, y2 >= y1, a lidar box with l, w,
+//      h >= 0), R (if given and not all-NaN) finite, symmetric and positive definite, score
+//      finite, class_id in [-1, C), class_scores finite and >= 0. Then the late check.
+//   1. compact() the 3D and image tracks deleted in the previous frame;
+//   2. Lifecycle::advance(t), image-track time-based deletion;
+//      EKF-predict every live 3D track from its own t_ns to t (a track is always at the time
+//      of the latest frame after this, but keeping per-track times costs nothing);
+//   3. columns = valid detections with score >= score_threshold; cost (sensor's cost key),
+//      ClassGate (same class when both are known), gated exact assignment (GNN);
+//   4. JOIN (camera): a matched 3D track never confirmed before this frame takes the id of the
+//      best image track of this camera whose predicted box has IoU >= image_track.gate with the
+//      detection; the image track is removed (not reported: it lives on as the 3D track);
+//   5. hits: EKF update through sensor::predict_measurement if update_state (rejected and
+//      counted if the result is not finite / P not positive on the diagonal; a lidar box update
+//      clamps l, w, h >= min_size), class fusion (confusion matrix), Lifecycle::on_hit (the
+//      likelihood ratio from the update's log-likelihood for a Mahalanobis cost, else the
+//      sensor's nominal ratio), evidence (score_sum, detection, last camera box);
+//      misses: Lifecycle::on_miss with the FOV test at the predicted state, detection = -1;
+//   6. births from unmatched detections (births = true, a sensor with an inverse, score >=
+//      birth_score_threshold): x = state_from_view of the inverse's PartialView with the
+//      unknown view components set to 0, P = diag(p0_diag);
+//   7. camera with image_tracks: detections left unassigned by step 3 are associated with this
+//      camera's image tracks (cost 1 - IoU, gated at image_track.gate), update / miss /
+//      births (score >= birth_score_threshold);
+//   8. LEAVE: a confirmed-ever 3D track deleted in this frame (by advance() or by the frame)
+//      whose camera detection at that camera's latest frame was >= 0, within
+//      image_track.max_coast_s of now, continues as an image track with the same id,
+//      initialised from that camera box.
+//
+// Sensor motion: the sensors are taken as static in the tracking frame (SensorMotion{} = 0;
+// radar range rate is then over ground). Ego motion is issue 8.
+#pragma once
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "fusion/assoc/class_gate.hpp"
+#include "fusion/assoc/cost.hpp"
+#include "fusion/assoc/gate.hpp"
+#include "fusion/assoc/linear_assignment.hpp"
+#include "fusion/core/angles.hpp"
+#include "fusion/core/errors.hpp"
+#include "fusion/core/linalg.hpp"
+#include "fusion/core/types.hpp"
+#include "fusion/engine/config.hpp"
+#include "fusion/engine/engine.hpp"
+#include "fusion/engine/sensors.hpp"
+#include "fusion/filters/kalman.hpp"
+#include "fusion/geometry/box_overlap.hpp"
+#include "fusion/motion/view_adapters.hpp"
+#include "fusion/motion/with_extent.hpp"
+#include "fusion/sensor/predict.hpp"
+#include "fusion/track/class_fusion.hpp"
+#include "fusion/track/lifecycle.hpp"
+#include "fusion/track/record.hpp"
+#include "fusion/track/track_table.hpp"
+
+namespace fusion::engine {
+
+CostKind cost_kind_from_key(const std::string& key);  // engine.cpp; ConfigurationError if unknown
+
+namespace detail {
+
+// Initial velocity variance of an image track [(px/s)^2]: one frame of KITTI-size motion is
+// tens of px/s; (100 px/s)^2 lets the first updates pick the velocity up.
+inline constexpr double kImageP0VelPx2PerS2 = 1.0e4;
+
+inline bool is_box_cost(CostKind c) {
+  return c == CostKind::kGiou3d || c == CostKind::kGiouBev || c == CostKind::kIou3d ||
+         c == CostKind::kIouBev;
+}
+inline bool is_image_cost(CostKind c) { return c == CostKind::kIou2d || c == CostKind::kGiou2d; }
+inline geometry::OverlapKind overlap_kind(CostKind c) {
+  switch (c) {
+    case CostKind::kGiou3d: return geometry::OverlapKind::kGiou3d;
+    case CostKind::kGiouBev: return geometry::OverlapKind::kGiouBev;
+    case CostKind::kIou3d: return geometry::OverlapKind::kIou3d;
+    default: return geometry::OverlapKind::kIouBev;
+  }
+}
+
+[[noreturn]] inline void bad_sensor(const SensorConfig& s, int k, const std::string& msg) {
+  throw ConfigurationError("sensors[" + std::to_string(k) + "] (" + s.name + ")." + msg);
+}
+
+// The image box (x1, y1, x2, y2) of an image-track state (u, v, w, h, du, dv).
+inline void image_box(const Vec<6>& x, double* box) {
+  box[0] = x(0) - 0.5 * x(2);
+  box[1] = x(1) - 0.5 * x(3);
+  box[2] = x(0) + 0.5 * x(2);
+  box[3] = x(1) + 0.5 * x(3);
+}
+
+}  // namespace detail
+
+// Per-sensor state of one sensor model S: the model and its configured cost functor.
+template <class Motion, class S>
+struct SensorState {
+  using Model = S;
+  S model;
+  CostKind cost;
+  std::optional<assoc::MahalanobisCost<Motion, S>> mahalanobis;
+  std::optional<assoc::BoxOverlapCost<Motion>> box;
+  std::optional<assoc::ImageBoxCost<Motion>> image;
+  // Distance costs need the inverse; for other sensors the slot is empty (monostate).
+  std::conditional_t<S::kHasInverse, std::optional<assoc::CenterDistanceCost<Motion, S>>,
+                     std::monostate>
+      distance{};
+  double gate_max = 0.0;  // the LAP's gate on the cost (cost > gate_max is forbidden)
+
+  SensorState(S m, CostKind c) : model(std::move(m)), cost(c) {}
+};
+
+template <class Motion, class List>
+struct SensorVariantOf;
+template <class Motion, class... Ss>
+struct SensorVariantOf<Motion, sensor::TypeList<Ss...>> {
+  using type = std::variant<SensorState<Motion, Ss>...>;
+};
+
+template <class Motion>
+class Engine final : public EngineBase {
+ public:
+  static constexpr int N = Motion::N;
+  using Record = track::TrackRecord<N>;
+  using SensorVariant = typename SensorVariantOf<Motion, EngineSensorModels>::type;
+
+  Engine(const EngineConfig& config, Motion motion)
+      : cfg_(config),
+        motion_(std::move(motion)),
+        table_(checked_capacity(config), config.num_classes, checked_sensors(config)),
+        lifecycle_(make_policy(config)),
+        class_fusion_(config.num_classes, make_confusions(config)),
+        class_gate_(assoc::ClassGate::same_class_only(config.num_classes)) {
+    cfg_.validate();
+    check_motion_fields();
+    const int S = static_cast<int>(cfg_.sensors.size());
+    sensors_.reserve(static_cast<std::size_t>(S));
+    common_.resize(static_cast<std::size_t>(S));
+    for (int k = 0; k < S; ++k) add_sensor(k);
+    for (const Common& c : common_) max_m_ = std::max(max_m_, c.M);
+
+    const auto D = static_cast<std::size_t>(cfg_.max_detections);
+    const auto T = static_cast<std::size_t>(std::max(cfg_.max_tracks, cfg_.max_image_tracks));
+    cost_.assign(T * D, 0.0);
+    row_to_col_.assign(T, assoc::kUnassigned);
+    col_to_row_.assign(D, assoc::kUnassigned);
+    col_det_.assign(D, 0);
+    free_cols_.assign(D, 0);
+    det_valid_.assign(D, 0);
+    det_assigned_.assign(D, 0);
+    det_z_.assign(D * static_cast<std::size_t>(max_m_), 0.0);
+    det_R_.assign(D * static_cast<std::size_t>(max_m_ * max_m_), 0.0);
+    det_cls_.assign(D, -1);
+    row_cls_.assign(T, -1);
+    row_slot_.assign(T, 0);
+    solver_.reserve(static_cast<Index>(T), static_cast<Index>(D), static_cast<Index>(T * D));
+    cam_box_.assign(static_cast<std::size_t>(cfg_.max_tracks) * static_cast<std::size_t>(S) * 4, 0.0);
+
+    const auto I = static_cast<std::size_t>(cfg_.max_image_tracks);
+    img_.assign(I, ImageTrack{});
+    img_order_.reserve(I);
+    img_free_.reserve(I);
+    for (Index s = cfg_.max_image_tracks - 1; s >= 0; --s) img_free_.push_back(s);
+    img_max_coast_ns_ = to_ns(cfg_.image_track.max_coast_s);
+    img_tentative_max_coast_ns_ = to_ns(cfg_.image_track.tentative_max_coast_s);
+  }
+
+  // ---------------------------------------------------------------- EngineBase
+  void process(const Frame& f) override {
+    const int k = f.sensor;
+    if (k < 0 || k >= num_sensors())
+      throw ConfigurationError("FusionEngine.process: unknown sensor index " + std::to_string(k) +
+                               " (the engine has " + std::to_string(num_sensors()) +
+                               " sensors: " + sensor_list() + ")");
+    const Common& c = common_[static_cast<std::size_t>(k)];
+    if (f.n < 0 || f.n > cfg_.max_detections)
+      throw ShapeError("FusionEngine.process: sensor '" + c.cfg.name + "' frame has " +
+                       std::to_string(f.n) + " detections, but max_detections is " +
+                       std::to_string(cfg_.max_detections));
+    if (f.n > 0 && f.z == nullptr)
+      throw ShapeError("FusionEngine.process: sensor '" + c.cfg.name + "': z is missing");
+    const Index skipped = validate_detections(f, c);
+    if (has_time_ && f.t_ns < t_latest_) {
+      if (cfg_.late_policy == LatePolicy::kRaise)
+        throw TimestampError("FusionEngine.process: sensor '" + c.cfg.name + "' frame at t_ns=" +
+                             std::to_string(f.t_ns) + " is older than the engine's latest time t_ns=" +
+                             std::to_string(t_latest_) + " (late_policy = 'raise')");
+      ++stats_.late_frames;
+      stats_.late_detections += f.n;
+      return;
+    }
+    // ---- from here on the frame is fused ----
+    ++stats_.frames;
+    stats_.detections += f.n;
+    stats_.skipped_detections += skipped;
+    std::visit([&](auto& st) { run_frame(st, f); }, sensors_[static_cast<std::size_t>(k)]);
+    has_time_ = true;
+    t_latest_ = f.t_ns;
+  }
+
+  Index export_tracks(void* out, Index max_records, bool include_deleted) const override {
+    auto* rec = static_cast<Record*>(out);
+    Index m = 0;
+    for (Index s : table_.slots()) {
+      if (m >= max_records) break;
+      if (!include_deleted && table_.status(s) == track::TrackStatus::kDeleted) continue;
+      Record& r = rec[m++];
+      table_.record(s, r);
+      const ViewVec v = view_vector(motion_, Vec<N>(table_.x(s)));
+      const geometry::Box3 b = box_of(v);
+      const double box[7] = {b.x, b.y, b.z, b.yaw, b.l, b.w, b.h};
+      std::copy(box, box + 7, r.box);
+      for (int a = 0; a < 3; ++a) r.velocity[a] = v(view::VX + a);
+    }
+    return m;
+  }
+
+  Index export_image_tracks(ImageTrackRecord* out, Index max_records) const override {
+    Index m = 0;
+    for (Index s : img_order_) {
+      if (m >= max_records) break;
+      const ImageTrack& it = img_[static_cast<std::size_t>(s)];
+      ImageTrackRecord& r = out[m++];
+      r.id = it.id;
+      r.t_ns = it.t_ns;
+      r.birth_t_ns = it.birth_t_ns;
+      r.status = static_cast<std::int32_t>(it.status);
+      r.sensor = it.sensor;
+      detail::image_box(it.x, r.box);
+      r.velocity[0] = it.x(4);
+      r.velocity[1] = it.x(5);
+      r.hits = it.hits;
+      r.misses = it.misses;
+      r.score_sum = it.score_sum;
+      r.detection = it.detection;
+      r.class_id = it.class_id;
+    }
+    return m;
+  }
+
+  std::vector<RecordField> track_record_fields() const override {
+    const auto C = static_cast<Index>(cfg_.num_classes);
+    const auto S = static_cast<Index>(num_sensors());
+    return {
+        {"id", "i8", {}, offsetof(Record, id)},
+        {"t_ns", "i8", {}, offsetof(Record, t_ns)},
+        {"birth_t_ns", "i8", {}, offsetof(Record, birth_t_ns)},
+        {"status", "i4", {}, offsetof(Record, status)},
+        {"class_id", "i4", {}, offsetof(Record, class_id)},
+        {"birth_sensor", "i4", {}, offsetof(Record, birth_sensor)},
+        {"existence", "f8", {}, offsetof(Record, existence)},
+        {"confirmed_ever", "u1", {}, offsetof(Record, confirmed_ever)},
+        {"x", "f8", {N}, offsetof(Record, x)},
+        {"P", "f8", {N, N}, offsetof(Record, P)},
+        {"box", "f8", {7}, offsetof(Record, box)},
+        {"velocity", "f8", {3}, offsetof(Record, velocity)},
+        {"class_prob", "f8", {C}, offsetof(Record, class_prob)},
+        {"last_update_ns", "i8", {S}, offsetof(Record, last_update_ns)},
+        {"hits", "i4", {S}, offsetof(Record, hits)},
+        {"misses", "i4", {S}, offsetof(Record, misses)},
+        {"score_sum", "f8", {S}, offsetof(Record, score_sum)},
+        {"detection", "i4", {S}, offsetof(Record, detection)},
+    };
+  }
+  std::size_t track_record_size() const override { return sizeof(Record); }
+
+  EngineStats stats() const override {
+    EngineStats s = stats_;
+    s.insert_failures = table_.insert_failures() + img_insert_failures_ - failures_at_reset_;
+    return s;
+  }
+
+  void reset() override {
+    failures_at_reset_ = table_.insert_failures();
+    img_insert_failures_ = 0;
+    table_.clear();
+    img_order_.clear();
+    img_free_.clear();
+    for (Index s = cfg_.max_image_tracks - 1; s >= 0; --s) img_free_.push_back(s);
+    stats_ = EngineStats{};
+    has_time_ = false;
+    t_latest_ = 0;
+  }
+
+  bool has_time() const override { return has_time_; }
+  TimeNs time_ns() const override { return t_latest_; }
+  Index num_tracks() const override { return table_.num_live(); }
+  Index num_image_tracks() const override {
+    Index n = 0;
+    for (Index s : img_order_)
+      if (img_[static_cast<std::size_t>(s)].status != track::TrackStatus::kDeleted) ++n;
+    return n;
+  }
+  int state_dim() const override { return N; }
+  const EngineConfig& config() const override { return cfg_; }
+  int measurement_dim(int sensor) const override {
+    if (sensor < 0 || sensor >= num_sensors())
+      throw ConfigurationError("FusionEngine: unknown sensor index " + std::to_string(sensor));
+    return common_[static_cast<std::size_t>(sensor)].M;
+  }
+
+  // For the tests.
+  const track::TrackTable<Motion>& table() const { return table_; }
+  const Motion& motion() const { return motion_; }
+
+ private:
+  struct Common {
+    SensorConfig cfg;
+    int M = 0;
+    bool camera = false;
+    bool has_inverse = false;
+    sensor::SensorMount mount;
+    std::vector<double> R;  // M x M default
+  };
+
+  struct ImageTrack {
+    std::int64_t id = 0;
+    TimeNs t_ns = 0, birth_t_ns = 0, last_update_ns = 0;
+    int sensor = 0;
+    track::TrackStatus status = track::TrackStatus::kDeleted;
+    Vec<6> x = Vec<6>::Zero();  // u, v, w, h [px], du, dv [px/s]
+    Mat<6, 6> P = Mat<6, 6>::Identity();
+    track::HitHistory window;
+    std::int32_t hits = 0, misses = 0, detection = -1, class_id = -1;
+    double score_sum = 0.0;
+  };
+
+  // ---------------------------------------------------------------- construction helpers
+  static Index checked_capacity(const EngineConfig& c) {
+    if (c.max_tracks < 1)
+      throw ConfigurationError("max_tracks must be >= 1, got " + std::to_string(c.max_tracks));
+    return c.max_tracks;
+  }
+  static int checked_sensors(const EngineConfig& c) {
+    if (c.sensors.empty() || c.sensors.size() > static_cast<std::size_t>(track::kMaxRecordSensors))
+      throw ConfigurationError("sensors: 1 to " + std::to_string(track::kMaxRecordSensors) +
+                               " sensors, got " + std::to_string(c.sensors.size()));
+    return static_cast<int>(c.sensors.size());
+  }
+  static track::LifecyclePolicy make_policy(const EngineConfig& c) {
+    track::LifecyclePolicy p = c.lifecycle;
+    p.sensors.clear();
+    for (const SensorConfig& s : c.sensors) {
+      track::SensorLifecyclePolicy sp;
+      sp.pd = s.pd;
+      sp.gate_probability = s.gate_probability;
+      sp.clutter_density = s.clutter_density;
+      sp.nominal_likelihood_ratio = s.nominal_likelihood_ratio;
+      sp.counts_for_confirmation = s.counts_for_confirmation;
+      sp.counts_for_coast = s.counts_for_coast;
+      p.sensors.push_back(sp);
+    }
+    try {
+      track::validate(p);
+    } catch (const ConfigurationError& e) {
+      throw ConfigurationError(std::string("lifecycle: ") + e.what());
+    }
+    return p;
+  }
+  static std::vector<track::ConfusionMatrix> make_confusions(const EngineConfig& c) {
+    std::vector<track::ConfusionMatrix> out;
+    for (std::size_t k = 0; k < c.sensors.size(); ++k) {
+      const SensorConfig& s = c.sensors[k];
+      if (s.confusion.empty()) {
+        out.emplace_back();
+        continue;
+      }
+      const auto C = static_cast<std::size_t>(c.num_classes);
+      if (c.num_classes < 1 || s.confusion.size() != C * C)
+        detail::bad_sensor(s, static_cast<int>(k),
+                           "confusion must be " + std::to_string(C) + " x " + std::to_string(C) +
+                               " (num_classes), got " + std::to_string(s.confusion.size()) +
+                               " values");
+      try {
+        out.emplace_back(c.num_classes, s.confusion.data());
+      } catch (const ConfigurationError& e) {
+        detail::bad_sensor(s, static_cast<int>(k), std::string("confusion: ") + e.what());
+      }
+    }
+    return out;
+  }
+
+  void check_motion_fields() const {
+    if (!cfg_.q_diag_per_s.empty()) {
+      if (cfg_.q_diag_per_s.size() != static_cast<std::size_t>(N))
+        throw ConfigurationError("q_diag_per_s must have " + std::to_string(N) + " values (motion '" +
+                                 cfg_.motion + "'), got " + std::to_string(cfg_.q_diag_per_s.size()));
+      for (std::size_t i = 0; i < cfg_.q_diag_per_s.size(); ++i)
+        if (!(cfg_.q_diag_per_s[i] >= 0.0 && std::isfinite(cfg_.q_diag_per_s[i])))
+          throw ConfigurationError("q_diag_per_s[" + std::to_string(i) + "] must be finite and >= 0, got " +
+                                   std::to_string(cfg_.q_diag_per_s[i]));
+    }
+    if (cfg_.p0_diag.size() != static_cast<std::size_t>(N))
+      throw ConfigurationError("p0_diag must have " + std::to_string(N) + " values (motion '" +
+                               cfg_.motion + "'), got " + std::to_string(cfg_.p0_diag.size()));
+    for (std::size_t i = 0; i < cfg_.p0_diag.size(); ++i)
+      if (!(cfg_.p0_diag[i] > 0.0 && std::isfinite(cfg_.p0_diag[i])))
+        throw ConfigurationError("p0_diag[" + std::to_string(i) + "] must be finite and > 0, got " +
+                                 std::to_string(cfg_.p0_diag[i]));
+  }
+
+  void add_sensor(int k) {
+    const SensorConfig& s = cfg_.sensors[static_cast<std::size_t>(k)];
+    Common& c = common_[static_cast<std::size_t>(k)];
+    c.cfg = s;
+    try {
+      c.mount = sensor::SensorMount(s.mount_R, s.mount_t, s.fov);
+    } catch (const ConfigurationError& e) {
+      detail::bad_sensor(s, k, std::string("mount: ") + e.what());
+    }
+    const CostKind cost = cost_kind_from_key(s.cost);
+    bool found = false;
+    sensor::for_each_type(EngineSensorModels{}, [&](auto* tag) {
+      using S = std::remove_pointer_t<decltype(tag)>;
+      if (found || s.model != SensorKey<S>::kKey) return;
+      found = true;
+      c.M = S::M;
+      c.camera = std::is_same_v<S, sensor::CameraBox2D>;
+      c.has_inverse = S::kHasInverse;
+      build_sensor<S>(k, c, cost);
+    });
+    if (!found) detail::bad_sensor(s, k, "model: unknown sensor model '" + s.model + "'");
+    // Default R: M x M, symmetric positive definite.
+    const auto MM = static_cast<std::size_t>(c.M * c.M);
+    if (s.R.size() != MM)
+      detail::bad_sensor(s, k, "R must be " + std::to_string(c.M) + " x " + std::to_string(c.M) +
+                                   " for " + s.model + ", got " + std::to_string(s.R.size()) + " values");
+    const Eigen::Map<const MatX> Rm(s.R.data(), c.M, c.M);
+    if (!is_spd(Rm)) detail::bad_sensor(s, k, "R must be finite, symmetric and positive definite");
+    c.R = s.R;
+    if (s.image_tracks && !c.camera)
+      detail::bad_sensor(s, k, "image_tracks needs a camera_box2d sensor, not " + s.model);
+  }
+
+  template <class S>
+  S make_model(int k, const Common& c) const {
+    if constexpr (std::is_same_v<S, sensor::CameraBox2D>) {
+      const SensorConfig& s = c.cfg;
+      if (!s.has_projection) detail::bad_sensor(s, k, "projection: a camera_box2d sensor needs a 3x4 projection");
+      try {
+        return sensor::CameraBox2D(sensor::PinholeProjection(s.projection), s.image_width_px,
+                                   s.image_height_px);
+      } catch (const ConfigurationError& e) {
+        detail::bad_sensor(s, k, std::string("projection: ") + e.what());
+      }
+    } else {
+      (void)k;
+      (void)c;
+      return S{};
+    }
+  }
+
+  template <class S>
+  void build_sensor(int k, const Common& c, CostKind cost) {
+    const SensorConfig& s = c.cfg;
+    if constexpr (sensor::missing_view_components<Motion, S>() != 0) {
+      detail::bad_sensor(s, k, "model: the motion model '" + cfg_.motion +
+                                   "' does not estimate every view component " + s.model + " reads");
+    } else {
+      SensorState<Motion, S> st(make_model<S>(k, c), cost);
+      try {
+        if (detail::is_box_cost(cost)) {
+          if constexpr (std::is_same_v<S, sensor::LidarBox3D>) {
+            st.box.emplace(motion_, c.mount, detail::overlap_kind(cost), s.gate);
+            st.box->reserve(cfg_.max_detections);
+            st.gate_max = st.box->gate().max_cost;
+          } else {
+            detail::bad_sensor(s, k, "cost: '" + s.cost + "' needs a lidar_box3d sensor, not " + s.model);
+          }
+        } else if (detail::is_image_cost(cost)) {
+          if constexpr (std::is_same_v<S, sensor::CameraBox2D>) {
+            st.image.emplace(motion_, st.model, c.mount, s.gate, cost == CostKind::kGiou2d);
+            st.gate_max = st.image->gate().max_cost;
+          } else {
+            detail::bad_sensor(s, k, "cost: '" + s.cost + "' needs a camera_box2d sensor, not " + s.model);
+          }
+        } else if (cost == CostKind::kMahalanobis) {
+          const double q = assoc::chi_square_quantile(S::M, s.gate);
+          st.mahalanobis.emplace(motion_, st.model, c.mount, assoc::CostGate{q});
+          st.gate_max = q;
+        } else {  // distance, distance_bev
+          if constexpr (S::kHasInverse) {
+            st.distance.emplace(motion_, st.model, c.mount, s.gate, cost == CostKind::kDistanceBev);
+            st.distance->reserve(cfg_.max_detections);
+            st.gate_max = st.distance->gate().max_cost;
+          } else {
+            detail::bad_sensor(s, k, "cost: '" + s.cost + "' needs a sensor with an inverse (" +
+                                         s.model + " has none)");
+          }
+        }
+      } catch (const ConfigurationError& e) {
+        const std::string msg = e.what();
+        if (msg.rfind("sensors[", 0) == 0) throw;
+        detail::bad_sensor(s, k, "gate: " + msg);
+      }
+      sensors_.emplace_back(std::in_place_type<SensorState<Motion, S>>, std::move(st));
+    }
+  }
+
+  static TimeNs to_ns(double seconds) {
+    if (!(seconds * kNsPerSecond < 9.0e18)) return std::numeric_limits<TimeNs>::max();
+    return static_cast<TimeNs>(std::llround(seconds * kNsPerSecond));
+  }
+
+  std::string sensor_list() const {
+    std::string out;
+    for (std::size_t k = 0; k < common_.size(); ++k)
+      out += (k ? ", " : "") + std::to_string(k) + " '" + common_[k].cfg.name + "'";
+    return out;
+  }
+
+  // ---------------------------------------------------------------- validation
+  [[noreturn]] void bad_detection(const Common& c, Index j, const char* field, const std::string& what,
+                                  bool numerical) const {
+    const std::string msg = "FusionEngine.process: sensor '" + c.cfg.name + "' detection " +
+                            std::to_string(j) + ": " + field + " " + what;
+    if (numerical) throw NumericalError(msg);
+    throw ShapeError(msg);
+  }
+
+  // Marks det_valid_ (scratch only) and returns the number of skipped detections; throws on
+  // the first bad one under bad_detection = raise.
+  Index validate_detections(const Frame& f, const Common& c) {
+    const int M = c.M, C = cfg_.num_classes;
+    const bool skip = cfg_.bad_detection == BadDetectionPolicy::kSkip;
+    Index skipped = 0;
+    for (Index j = 0; j < f.n; ++j) {
+      const char* field = nullptr;
+      std::string what;
+      bool numerical = true;
+      const double* z = f.z + j * M;
+      for (int i = 0; i < M && field == nullptr; ++i)
+        if (!std::isfinite(z[i])) field = "z", what = "[" + std::to_string(i) + "] is not finite";
+      if (field == nullptr && c.camera && (z[2] < z[0] || z[3] < z[1]))
+        field = "z", what = "is an inverted image box (x2 < x1 or y2 < y1)";
+      if (field == nullptr && c.cfg.model == "lidar_box3d" && (z[4] < 0.0 || z[5] < 0.0 || z[6] < 0.0))
+        field = "z", what = "has a negative box size (l, w, h)";
+      if (field == nullptr && f.R != nullptr) {
+        const double* R = f.R + j * M * M;
+        if (!all_nan(R, M * M) && !small_spd(R, M))
+          field = "R", what = "is not finite, symmetric and positive definite";
+      }
+      if (field == nullptr && f.score != nullptr && !std::isfinite(f.score[j]))
+        field = "score", what = "is not finite";
+      if (field == nullptr && f.class_id != nullptr && (f.class_id[j] < -1 || f.class_id[j] >= C))
+        field = "class_id", numerical = false,
+        what = std::to_string(f.class_id[j]) + " is out of range [-1, " + std::to_string(C) + ")";
+      if (field == nullptr && f.class_scores != nullptr) {
+        const double* cs = f.class_scores + j * C;
+        for (int i = 0; i < C && field == nullptr; ++i)
+          if (!(std::isfinite(cs[i]) && cs[i] >= 0.0))
+            field = "class_scores", what = "[" + std::to_string(i) + "] is not finite and >= 0";
+      }
+      det_valid_[static_cast<std::size_t>(j)] = field == nullptr ? 1 : 0;
+      if (field != nullptr) {
+        if (!skip) bad_detection(c, j, field, what, numerical);
+        ++skipped;
+      }
+    }
+    return skipped;
+  }
+
+  // Whether the m x m row-major matrix is finite, symmetric (relative 1e-9) and positive
+  // definite, by an in-place Cholesky on a stack buffer (is_spd's Eigen::LLT<MatX> would
+  // allocate per detection). m <= kMaxM.
+  static constexpr int kMaxM = 8;
+  static bool small_spd(const double* a, int m) {
+    double scale = 0.0;
+    for (int i = 0; i < m * m; ++i) {
+      if (!std::isfinite(a[i])) return false;
+      scale = std::max(scale, std::abs(a[i]));
+    }
+    if (!(scale > 0.0)) return false;
+    for (int i = 0; i < m; ++i)
+      for (int j = i + 1; j < m; ++j)
+        if (std::abs(a[i * m + j] - a[j * m + i]) > 1e-9 * scale) return false;
+    double L[kMaxM * kMaxM] = {};
+    for (int kk = 0; kk < m; ++kk) {
+      double p = a[kk * m + kk];
+      for (int j = 0; j < kk; ++j) p -= L[kk * kMaxM + j] * L[kk * kMaxM + j];
+      if (!(p > 0.0)) return false;
+      L[kk * kMaxM + kk] = std::sqrt(p);
+      for (int i = kk + 1; i < m; ++i) {
+        double v = a[i * m + kk];
+        for (int j = 0; j < kk; ++j) v -= L[i * kMaxM + j] * L[kk * kMaxM + j];
+        L[i * kMaxM + kk] = v / L[kk * kMaxM + kk];
+      }
+    }
+    return true;
+  }
+
+  static bool all_nan(const double* a, int n) {
+    for (int i = 0; i < n; ++i)
+      if (!std::isnan(a[i])) return false;
+    return true;
+  }
+
+  // ---------------------------------------------------------------- one frame
+  void predict_track(Index s, TimeNs t) {
+    const TimeNs t0 = table_.t_ns(s);
+    if (t <= t0) return;
+    const double dt = ns_to_s(t - t0);
+    auto x = table_.x(s);
+    auto P = table_.P(s);
+    const Vec<N> x0 = x;
+    const Mat<N, N> F = motion_.jacobian(x0, dt);
+    Mat<N, N> Q;
+    if (!cfg_.q_diag_per_s.empty()) {
+      Q.setZero();
+      for (int i = 0; i < N; ++i) Q(i, i) = cfg_.q_diag_per_s[static_cast<std::size_t>(i)] * std::abs(dt);
+    } else {
+      Q = motion_.Q(x0, dt);
+    }
+    const Vec<N> x1 = motion_.f(x0, dt);
+    const Mat<N, N> FP = F * P;
+    Mat<N, N> P1 = FP * F.transpose();
+    P1 += Q;
+    symmetrize(P1);
+    table_.set_t_ns(s, t);
+    if (!all_finite(x1) || !all_finite(P1)) {
+      table_.remove(s);  // never a NaN in a track: a diverged prediction ends it
+      ++stats_.rejected_updates;
+      return;
+    }
+    x = x1;
+    P = P1;
+  }
+
+  template <class S>
+  void run_frame(SensorState<Motion, S>& st, const Frame& f) {
+    const int k = f.sensor;
+    const Common& c = common_[static_cast<std::size_t>(k)];
+    const TimeNs t = f.t_ns;
+    constexpr int M = S::M;
+
+    // 1-2. housekeeping, time rules, prediction
+    table_.compact();
+    compact_image_tracks();
+    lifecycle_.advance(table_, t);
+    advance_image_tracks(t);
+    table_.for_each_live([&](Index s) { predict_track(s, t); });
+    if constexpr (std::is_same_v<S, sensor::CameraBox2D>) predict_image_tracks(k, t);
+
+    // 3. columns
+    Index nc = 0;
+    for (Index j = 0; j < f.n; ++j) {
+      det_assigned_[static_cast<std::size_t>(j)] = 0;
+      if (!det_valid_[static_cast<std::size_t>(j)]) continue;
+      if (score_of(f, j) < c.cfg.score_threshold) continue;
+      col_det_[static_cast<std::size_t>(nc)] = j;
+      std::copy(f.z + j * M, f.z + (j + 1) * M, det_z_.data() + nc * M);
+      const double* Rj = f.R != nullptr && !all_nan(f.R + j * M * M, M * M) ? f.R + j * M * M : c.R.data();
+      std::copy(Rj, Rj + M * M, det_R_.data() + nc * M * M);
+      det_cls_[static_cast<std::size_t>(nc)] = f.class_id != nullptr ? f.class_id[j] : -1;
+      ++nc;
+    }
+    const track::SlotSpan rows = table_.slots();
+    const Index nr = rows.size();
+    for (Index i = 0; i < nr; ++i) row_to_col_[static_cast<std::size_t>(i)] = assoc::kUnassigned;
+    if (nr > 0 && nc > 0) {
+      assoc::DetectionBatch<M> batch;
+      batch.count = nc;
+      batch.z = det_z_.data();
+      batch.R = det_R_.data();
+      batch.class_id = det_cls_.data();
+      compute_cost(st, rows, batch);
+      assoc::track_classes(table_, rows, row_cls_.data());
+      class_gate_.apply(cost_.data(), nr, nc, row_cls_.data(), det_cls_.data());
+      solver_.solve_dense_gated(cost_.data(), nr, nc, st.gate_max, row_to_col_.data(), col_to_row_.data());
+    }
+
+    // 4-5. JOIN, hits, misses (rows in id order; a JOIN may reorder slots(), so the rows are
+    // copied first)
+    for (Index i = 0; i < nr; ++i) row_slot_[static_cast<std::size_t>(i)] = rows[i];
+    for (Index i = 0; i < nr; ++i) {
+      const Index s = row_slot_[static_cast<std::size_t>(i)];
+      if (table_.status(s) == track::TrackStatus::kDeleted) continue;
+      const Index col = row_to_col_[static_cast<std::size_t>(i)];
+      track::SensorEvidence& ev = table_.evidence(s, k);
+      if (col == assoc::kUnassigned) {
+        const bool in_fov = track::in_sensor_fov(motion_, Vec<N>(table_.x(s)), c.mount);
+        lifecycle_.on_miss(table_, s, k, t, in_fov);
+        ev.detection = -1;
+        continue;
+      }
+      const Index j = col_det_[static_cast<std::size_t>(col)];
+      det_assigned_[static_cast<std::size_t>(j)] = 1;
+      if constexpr (std::is_same_v<S, sensor::CameraBox2D>) {
+        if (c.cfg.image_tracks && !table_.confirmed_ever(s)) join_image_track(s, k, det_z_.data() + col * M);
+      }
+      double ratio = std::numeric_limits<double>::quiet_NaN();
+      if (c.cfg.update_state) {
+        const double ll = update_track(st, c, s, det_z_.data() + col * M, det_R_.data() + col * M * M);
+        if (std::isfinite(ll) && st.cost == CostKind::kMahalanobis)
+          ratio = track::likelihood_ratio(ll, c.cfg.clutter_density);
+      }
+      fuse_class(f, s, k, j);
+      lifecycle_.on_hit(table_, s, k, t, ratio);
+      ev.score_sum += score_of(f, j);
+      ev.detection = static_cast<std::int32_t>(j);
+      if constexpr (std::is_same_v<S, sensor::CameraBox2D>) {
+        double* cb = cam_box(s, k);
+        std::copy(det_z_.data() + col * M, det_z_.data() + (col + 1) * M, cb);
+      }
+    }
+
+    // 6. births
+    if constexpr (S::kHasInverse) {
+      if (c.cfg.births) {
+        for (Index col = 0; col < nc; ++col) {
+          const Index j = col_det_[static_cast<std::size_t>(col)];
+          if (det_assigned_[static_cast<std::size_t>(j)]) continue;
+          if (score_of(f, j) < c.cfg.birth_score_threshold) continue;
+          birth(st, c, f, k, j, det_z_.data() + col * M);
+        }
+      }
+    }
+
+    // 7. image tracks
+    if constexpr (std::is_same_v<S, sensor::CameraBox2D>) {
+      if (c.cfg.image_tracks) image_frame(f, c, k, nc);
+    }
+
+    // 8. LEAVE and the deletion count
+    for (Index s : table_.slots()) {
+      if (table_.status(s) != track::TrackStatus::kDeleted) continue;
+      ++stats_.deletions;
+      if (table_.confirmed_ever(s)) leave(s, t);
+    }
+  }
+
+  static double score_of(const Frame& f, Index j) { return f.score != nullptr ? f.score[j] : 1.0; }
+
+  template <class S, int M>
+  void compute_cost(SensorState<Motion, S>& st, track::SlotSpan rows, const assoc::DetectionBatch<M>& batch) {
+    double* cost = cost_.data();
+    if constexpr (std::is_same_v<S, sensor::LidarBox3D>) {
+      if (st.box) {
+        (*st.box)(table_, rows, batch, cost);
+        return;
+      }
+    }
+    if constexpr (std::is_same_v<S, sensor::CameraBox2D>) {
+      if (st.image) {
+        (*st.image)(table_, rows, batch, cost);
+        return;
+      }
+    }
+    if (st.mahalanobis) {
+      (*st.mahalanobis)(table_, rows, batch, cost);
+    } else {
+      if constexpr (S::kHasInverse) (*st.distance)(table_, rows, batch, cost);
+    }
+  }
+
+  // EKF update; returns the log-likelihood, NaN if the update was rejected (counted).
+  template <class S>
+  double update_track(SensorState<Motion, S>& st, const Common& c, Index s, const double* zp,
+                      const double* Rp) {
+    constexpr int M = S::M;
+    Vec<N> x = table_.x(s);
+    Mat<N, N> P = table_.P(s);
+    Vec<M> zhat;
+    Mat<M, N> H;
+    if (!sensor::predict_measurement(motion_, st.model, x, c.mount, sensor::SensorMotion{}, zhat, H)) {
+      ++stats_.rejected_updates;
+      return std::numeric_limits<double>::quiet_NaN();
+    }
+    const Vec<M> z = Eigen::Map<const Vec<M>>(zp);
+    const Mat<M, M> R = Eigen::Map<const Mat<M, M>>(Rp);
+    const Vec<M> y = S::residual(z, zhat);
+    Mat<M, M> Sm;
+    Mat<N, M> K;
+    const UpdateInfo info = kalman_update<N, M>(x, P, y, H, R, Sm, K);
+    if (info.status != UpdateStatus::kOk) {
+      ++stats_.rejected_updates;
+      return std::numeric_limits<double>::quiet_NaN();
+    }
+    wrap_state<Motion>(x);
+    if constexpr (std::is_same_v<S, sensor::LidarBox3D>) {
+      x(Motion::kLength) = std::max(x(Motion::kLength), cfg_.min_size);
+      x(Motion::kWidth) = std::max(x(Motion::kWidth), cfg_.min_size);
+      x(Motion::kHeight) = std::max(x(Motion::kHeight), cfg_.min_size);
+    }
+    bool ok = all_finite(x) && all_finite(P);
+    for (int i = 0; i < N && ok; ++i) ok = P(i, i) > 0.0;
+    if (!ok) {
+      ++stats_.rejected_updates;
+      return std::numeric_limits<double>::quiet_NaN();
+    }
+    table_.x(s) = x;
+    table_.P(s) = P;
+    return info.log_likelihood;
+  }
+
+  void fuse_class(const Frame& f, Index s, int k, Index j) {
+    if (!class_fusion_.reports_class(k)) return;
+    if (f.class_scores != nullptr)
+      class_fusion_.fuse_scores(table_, s, k, f.class_scores + j * cfg_.num_classes);
+    else if (f.class_id != nullptr && f.class_id[j] >= 0)
+      class_fusion_.fuse(table_, s, k, f.class_id[j]);
+  }
+
+  template <class S>
+  void birth(SensorState<Motion, S>& st, const Common& c, const Frame& f, int k, Index j, const double* zp) {
+    constexpr int M = S::M;
+    const PartialView pv = sensor::sensor_inverse(st.model, Vec<M>(Eigen::Map<const Vec<M>>(zp)), c.mount,
+                                                  sensor::SensorMotion{});
+    ViewVec v = pv.v;
+    for (int i = 0; i < kViewDim; ++i)
+      if (!view::contains(pv.known, static_cast<view::Idx>(i))) v(i) = 0.0;
+    Vec<N> x = state_from_view(motion_, v);
+    if constexpr (std::is_same_v<S, sensor::LidarBox3D>) {
+      x(Motion::kLength) = std::max(x(Motion::kLength), cfg_.min_size);
+      x(Motion::kWidth) = std::max(x(Motion::kWidth), cfg_.min_size);
+      x(Motion::kHeight) = std::max(x(Motion::kHeight), cfg_.min_size);
+    }
+    wrap_state<Motion>(x);
+    Mat<N, N> P = Mat<N, N>::Zero();
+    for (int i = 0; i < N; ++i) P(i, i) = cfg_.p0_diag[static_cast<std::size_t>(i)];
+    // Class probabilities: the birth report fused into a uniform prior through the sensor's
+    // confusion matrix; without one, the normalised class scores, else one-hot on class_id,
+    // else uniform.
+    const int C = cfg_.num_classes;
+    std::array<double, track::kMaxRecordClasses> p{};
+    const double* prob = nullptr;
+    const std::int32_t cls = f.class_id != nullptr ? f.class_id[j] : -1;
+    const double* scores = f.class_scores != nullptr ? f.class_scores + j * C : nullptr;
+    if (class_fusion_.reports_class(k)) {
+      for (int i = 0; i < C; ++i) p[static_cast<std::size_t>(i)] = 1.0 / C;
+      const track::ConfusionMatrix& A = confusion(k);
+      const bool fused = scores != nullptr ? track::fuse_class_scores(p.data(), C, A, scores)
+                                           : (cls >= 0 && track::fuse_reported_class(p.data(), C, A, cls));
+      if (fused) prob = p.data();
+    } else if (scores != nullptr) {
+      double sum = 0.0;
+      for (int i = 0; i < C; ++i) sum += scores[i];
+      if (sum > 0.0) prob = scores;
+    } else if (cls >= 0) {
+      p[static_cast<std::size_t>(cls)] = 1.0;
+      prob = p.data();
+    }
+    const Index s = lifecycle_.birth(table_, x, P, f.t_ns, k, prob);
+    if (s == track::kNoSlot) return;  // counted by the table
+    ++stats_.births;
+    track::SensorEvidence& ev = table_.evidence(s, k);
+    ev.score_sum = score_of(f, j);
+    ev.detection = static_cast<std::int32_t>(j);
+  }
+
+  const track::ConfusionMatrix& confusion(int k) const { return confusions_view_[static_cast<std::size_t>(k)]; }
+
+  double* cam_box(Index slot, int k) {
+    return cam_box_.data() + (static_cast<std::size_t>(slot) * common_.size() + static_cast<std::size_t>(k)) * 4;
+  }
+
+  // ---------------------------------------------------------------- image tracks
+  void compact_image_tracks() {
+    auto keep = img_order_.begin();
+    for (auto it = img_order_.begin(); it != img_order_.end(); ++it) {
+      if (img_[static_cast<std::size_t>(*it)].status == track::TrackStatus::kDeleted)
+        img_free_.push_back(*it);
+      else
+        *keep++ = *it;
+    }
+    img_order_.erase(keep, img_order_.end());
+  }
+
+  void advance_image_tracks(TimeNs t) {
+    for (Index s : img_order_) {
+      ImageTrack& it = img_[static_cast<std::size_t>(s)];
+      if (it.status == track::TrackStatus::kDeleted) continue;
+      const TimeNs limit = it.status == track::TrackStatus::kTentative ? img_tentative_max_coast_ns_
+                                                                       : img_max_coast_ns_;
+      if (t > it.last_update_ns && t - it.last_update_ns > limit) it.status = track::TrackStatus::kDeleted;
+    }
+  }
+
+  void predict_image_tracks(int k, TimeNs t) {
+    const ImageTrackConfig& ic = cfg_.image_track;
+    for (Index s : img_order_) {
+      ImageTrack& it = img_[static_cast<std::size_t>(s)];
+      if (it.status == track::TrackStatus::kDeleted || it.sensor != k || t <= it.t_ns) continue;
+      const double dt = ns_to_s(t - it.t_ns);
+      Mat<6, 6> F = Mat<6, 6>::Identity();
+      F(0, 4) = F(1, 5) = dt;
+      Mat<6, 6> Q = Mat<6, 6>::Zero();
+      Q.diagonal() << ic.q_pos, ic.q_pos, ic.q_size, ic.q_size, ic.q_vel, ic.q_vel;
+      Q *= std::abs(dt);
+      kalman_predict<6>(it.x, it.P, F, Q);
+      it.t_ns = t;
+      it.x(2) = std::max(it.x(2), 1.0);  // a box keeps at least a pixel of width and height
+      it.x(3) = std::max(it.x(3), 1.0);
+    }
+  }
+
+  void join_image_track(Index slot, int k, const double* det_box) {
+    Index best = -1;
+    double best_iou = cfg_.image_track.gate;
+    for (Index s : img_order_) {
+      const ImageTrack& it = img_[static_cast<std::size_t>(s)];
+      if (it.status == track::TrackStatus::kDeleted || it.sensor != k) continue;
+      double b[4];
+      detail::image_box(it.x, b);
+      const double iou = assoc::image_box_iou(b, det_box);
+      if (iou >= best_iou && (best < 0 || iou > best_iou)) {
+        best = s;
+        best_iou = iou;
+      }
+    }
+    if (best < 0) return;
+    const std::int64_t id = img_[static_cast<std::size_t>(best)].id;
+    img_order_.erase(std::find(img_order_.begin(), img_order_.end(), best));
+    img_free_.push_back(best);
+    table_.set_id(slot, id);
+  }
+
+  static Vec<4> box_to_meas(const double* b) {
+    Vec<4> z;
+    z << 0.5 * (b[0] + b[2]), 0.5 * (b[1] + b[3]), b[2] - b[0], b[3] - b[1];
+    return z;
+  }
+
+  // Inserts an image track (kNoSlot if full, counted). id < 0: a new id from the table.
+  Index new_image_track(std::int64_t id, int k, TimeNs t, const double* box) {
+    if (img_free_.empty()) {
+      ++img_insert_failures_;
+      return track::kNoSlot;
+    }
+    const Index s = img_free_.back();
+    img_free_.pop_back();
+    ImageTrack& it = img_[static_cast<std::size_t>(s)];
+    it = ImageTrack{};
+    it.id = id >= 0 ? id : table_.allocate_id();
+    it.t_ns = it.birth_t_ns = it.last_update_ns = t;
+    it.sensor = k;
+    it.status = track::TrackStatus::kTentative;
+    it.x.template head<4>() = box_to_meas(box);
+    it.x(2) = std::max(it.x(2), 1.0);
+    it.x(3) = std::max(it.x(3), 1.0);
+    const double r = cfg_.image_track.r;
+    it.P.setZero();
+    it.P.diagonal() << r, r, r, r, detail::kImageP0VelPx2PerS2, detail::kImageP0VelPx2PerS2;
+    // Keep img_order_ sorted by id (a LEAVE reuses an older id).
+    const auto pos = std::lower_bound(img_order_.begin(), img_order_.end(), it.id, [&](Index a, std::int64_t v) {
+      return img_[static_cast<std::size_t>(a)].id < v;
+    });
+    img_order_.insert(pos, s);
+    return s;
+  }
+
+  void image_hit(ImageTrack& it, const Frame& f, Index j, const double* box) {
+    const ImageTrackConfig& ic = cfg_.image_track;
+    Mat<4, 6> H = Mat<4, 6>::Zero();
+    for (int i = 0; i < 4; ++i) H(i, i) = 1.0;
+    const Vec<4> y = box_to_meas(box) - H * it.x;
+    const Mat<4, 4> R = Mat<4, 4>::Identity() * ic.r;
+    Mat<4, 4> Sm;
+    Mat<6, 4> K;
+    Vec<6> x = it.x;
+    Mat<6, 6> P = it.P;
+    const UpdateInfo info = kalman_update<6, 4>(x, P, y, H, R, Sm, K);
+    if (info.status == UpdateStatus::kOk && all_finite(x) && all_finite(P)) {
+      it.x = x;
+      it.P = P;
+    } else {
+      ++stats_.rejected_updates;
+    }
+    it.x(2) = std::max(it.x(2), 1.0);
+    it.x(3) = std::max(it.x(3), 1.0);
+    it.window.push(true);
+    ++it.hits;
+    it.last_update_ns = f.t_ns;
+    it.score_sum += score_of(f, j);
+    it.detection = static_cast<std::int32_t>(j);
+    if (f.class_id != nullptr && f.class_id[j] >= 0) {
+      it.class_id = f.class_id[j];
+    } else if (f.class_scores != nullptr) {
+      const double* cs = f.class_scores + j * cfg_.num_classes;
+      it.class_id = static_cast<std::int32_t>(std::max_element(cs, cs + cfg_.num_classes) - cs);
+    }
+    if (it.status == track::TrackStatus::kTentative) {
+      if (it.window.hits_in_last(ic.confirm_window) >= ic.confirm_hits) it.status = track::TrackStatus::kConfirmed;
+    } else {
+      it.status = track::TrackStatus::kConfirmed;
+    }
+  }
+
+  void image_frame(const Frame& f, const Common& c, int k, Index nc) {
+    constexpr int M = 4;
+    // rows: live image tracks of this camera; cols: detections not taken by a 3D track
+    Index nr = 0;
+    for (Index s : img_order_) {
+      const ImageTrack& it = img_[static_cast<std::size_t>(s)];
+      if (it.status == track::TrackStatus::kDeleted || it.sensor != k) continue;
+      row_slot_[static_cast<std::size_t>(nr++)] = s;
+    }
+    Index nfree = 0;
+    for (Index col = 0; col < nc; ++col) {
+      const Index j = col_det_[static_cast<std::size_t>(col)];
+      if (det_assigned_[static_cast<std::size_t>(j)]) continue;
+      free_cols_[static_cast<std::size_t>(nfree++)] = col;
+    }
+    const double gate = 1.0 - cfg_.image_track.gate;
+    for (Index i = 0; i < nr; ++i) row_to_col_[static_cast<std::size_t>(i)] = assoc::kUnassigned;
+    if (nr > 0 && nfree > 0) {
+      for (Index i = 0; i < nr; ++i) {
+        double b[4];
+        detail::image_box(img_[static_cast<std::size_t>(row_slot_[static_cast<std::size_t>(i)])].x, b);
+        for (Index q = 0; q < nfree; ++q) {
+          const Index col = free_cols_[static_cast<std::size_t>(q)];
+          const double iou = assoc::image_box_iou(b, det_z_.data() + col * M);
+          cost_[static_cast<std::size_t>(i * nfree + q)] = 1.0 - iou <= gate ? 1.0 - iou : assoc::kForbidden;
+        }
+      }
+      solver_.solve_dense_gated(cost_.data(), nr, nfree, gate, row_to_col_.data(), col_to_row_.data());
+    }
+    for (Index i = 0; i < nr; ++i) {
+      ImageTrack& it = img_[static_cast<std::size_t>(row_slot_[static_cast<std::size_t>(i)])];
+      const Index q = row_to_col_[static_cast<std::size_t>(i)];
+      if (q == assoc::kUnassigned) {
+        it.window.push(false);
+        ++it.misses;
+        it.detection = -1;
+        if (it.status == track::TrackStatus::kConfirmed) it.status = track::TrackStatus::kCoasting;
+        continue;
+      }
+      const Index col = free_cols_[static_cast<std::size_t>(q)];
+      const Index j = col_det_[static_cast<std::size_t>(col)];
+      det_assigned_[static_cast<std::size_t>(j)] = 1;
+      image_hit(it, f, j, det_z_.data() + col * M);
+    }
+    // births
+    for (Index q = 0; q < nfree; ++q) {
+      const Index col = free_cols_[static_cast<std::size_t>(q)];
+      const Index j = col_det_[static_cast<std::size_t>(col)];
+      if (det_assigned_[static_cast<std::size_t>(j)]) continue;
+      if (score_of(f, j) < c.cfg.birth_score_threshold) continue;
+      const Index s = new_image_track(-1, k, f.t_ns, det_z_.data() + col * M);
+      if (s == track::kNoSlot) continue;
+      ++stats_.image_births;
+      ImageTrack& it = img_[static_cast<std::size_t>(s)];
+      image_hit_birth(it, f, j);
+    }
+  }
+
+  void image_hit_birth(ImageTrack& it, const Frame& f, Index j) {
+    it.window.push(true);
+    it.hits = 1;
+    it.score_sum = score_of(f, j);
+    it.detection = static_cast<std::int32_t>(j);
+    if (f.class_id != nullptr && f.class_id[j] >= 0) {
+      it.class_id = f.class_id[j];
+    } else if (f.class_scores != nullptr) {
+      const double* cs = f.class_scores + j * cfg_.num_classes;
+      it.class_id = static_cast<std::int32_t>(std::max_element(cs, cs + cfg_.num_classes) - cs);
+    }
+    if (cfg_.image_track.confirm_hits <= 1) it.status = track::TrackStatus::kConfirmed;
+  }
+
+  // A confirmed-ever 3D track deleted in this frame continues as an image track of each camera
+  // that saw it in its latest frame (within image_track.max_coast_s).
+  void leave(Index slot, TimeNs t) {
+    for (int k = 0; k < num_sensors(); ++k) {
+      const Common& c = common_[static_cast<std::size_t>(k)];
+      if (!c.camera || !c.cfg.image_tracks) continue;
+      const track::SensorEvidence& ev = table_.evidence(slot, k);
+      if (ev.detection < 0 || ev.last_update_ns == track::kNeverNs) continue;
+      if (t - ev.last_update_ns > img_max_coast_ns_) continue;
+      const Index s = new_image_track(table_.id(slot), k, ev.last_update_ns, cam_box(slot, k));
+      if (s == track::kNoSlot) continue;
+      ImageTrack& it = img_[static_cast<std::size_t>(s)];
+      it.status = track::TrackStatus::kConfirmed;  // it continues a confirmed track
+      for (int h = 0; h < cfg_.image_track.confirm_window; ++h) it.window.push(true);
+      it.hits = static_cast<std::int32_t>(ev.hits);
+      it.misses = static_cast<std::int32_t>(ev.misses);
+      it.score_sum = ev.score_sum;
+      it.detection = ev.detection;
+      it.class_id = table_.most_likely_class(slot);
+      break;  // one image track per id
+    }
+  }
+
+  // ---------------------------------------------------------------- members
+  EngineConfig cfg_;
+  Motion motion_;
+  track::TrackTable<Motion> table_;
+  track::Lifecycle lifecycle_;
+  track::ClassFusion class_fusion_;
+  std::vector<track::ConfusionMatrix> confusions_view_ = make_confusions(cfg_);
+  assoc::ClassGate class_gate_;
+  assoc::LinearAssignmentSolver solver_;
+  std::vector<Common> common_;
+  std::vector<SensorVariant> sensors_;
+  int max_m_ = 1;
+
+  // per-frame scratch, sized at construction
+  std::vector<double> cost_, det_z_, det_R_, cam_box_;
+  std::vector<Index> row_to_col_, col_to_row_, col_det_, row_slot_, free_cols_;
+  std::vector<char> det_valid_, det_assigned_;
+  std::vector<std::int32_t> det_cls_, row_cls_;
+
+  // image tracks
+  std::vector<ImageTrack> img_;
+  std::vector<Index> img_order_, img_free_;
+  TimeNs img_max_coast_ns_ = 0, img_tentative_max_coast_ns_ = 0;
+  std::int64_t img_insert_failures_ = 0, failures_at_reset_ = 0;
+
+  EngineStats stats_{};
+  bool has_time_ = false;
+  TimeNs t_latest_ = 0;
+};
+
+}  // namespace fusion::engine

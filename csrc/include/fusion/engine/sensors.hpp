@@ -1,0 +1,48 @@
+// The engine's sensor registry: which sensor models (sensor/*.hpp) an engine can run, by key.
+// Adding a sensor to the engine = its model file in sensor/ + one SensorKey specialisation
+// + one entry in EngineSensorModels below (the engine, the config check and the binding loop
+// over the list; no pair is written by hand).
+#pragma once
+#include <variant>
+
+#include "fusion/sensor/all.hpp"
+
+namespace fusion::engine {
+
+template <class Sensor>
+struct SensorKey;  // static constexpr const char* kKey
+
+template <>
+struct SensorKey<sensor::LidarBox3D> {
+  static constexpr const char* kKey = "lidar_box3d";
+};
+template <>
+struct SensorKey<sensor::CameraBox2D> {
+  static constexpr const char* kKey = "camera_box2d";
+};
+template <>
+struct SensorKey<sensor::RadarPolar> {
+  static constexpr const char* kKey = "radar";
+};
+template <>
+struct SensorKey<sensor::Position3D> {
+  static constexpr const char* kKey = "position3d";
+};
+
+using EngineSensorModels =
+    sensor::TypeList<sensor::LidarBox3D, sensor::CameraBox2D, sensor::RadarPolar, sensor::Position3D>;
+
+// Association cost registry (the functors are in assoc/cost.hpp).
+enum class CostKind : int {
+  kGiou3d,       // BoxOverlapCost, lidar_box3d; gate = min GIoU in [-1, 1]
+  kGiouBev,
+  kIou3d,        // gate = min IoU in [0, 1]
+  kIouBev,
+  kIou2d,        // ImageBoxCost, camera_box2d; gate = min IoU
+  kGiou2d,
+  kMahalanobis,  // MahalanobisCost, any sensor; gate = gate probability (chi-square quantile)
+  kDistance,     // CenterDistanceCost, sensors with an inverse; gate = max distance [m]
+  kDistanceBev,
+};
+
+}  // namespace fusion::engine

@@ -1,0 +1,229 @@
+// The engine's registries (motion models, sensor models, costs, associators), configuration
+// validation, and make_engine(): the one place where a motion key becomes an Engine<Motion>.
+//
+// Adding a motion model = its model file + an object_view/state_from_view adapter + one line
+// in kMotionRegistry below (with its motion_noise keys).
+#include <cmath>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "fusion/engine/config.hpp"
+#include "fusion/engine/engine.hpp"
+#include "fusion/engine/engine_impl.hpp"
+#include "fusion/engine/sensors.hpp"
+#include "fusion/models/motion.hpp"
+#include "fusion/motion/with_extent.hpp"
+
+namespace fusion::engine {
+
+namespace {
+
+// ---- motion registry: key -> (noise keys, factory) ----
+using NoiseSetter = std::function<void(void* model, double value)>;
+
+template <class Motion>
+std::unique_ptr<EngineBase> build(const EngineConfig& cfg,
+                                  const std::vector<std::pair<std::string, double Motion::Base::*>>& keys) {
+  Motion m;
+  m.noise = cfg.extent_noise;
+  for (const auto& [name, value] : cfg.motion_noise) {
+    bool found = false;
+    std::string known;
+    for (const auto& [k, member] : keys) {
+      known += (known.empty() ? "" : ", ") + k;
+      if (k == name) {
+        if (!(value > 0.0 && std::isfinite(value)))
+          throw ConfigurationError("motion_noise." + name + " must be finite and > 0, got " +
+                                   std::to_string(value));
+        m.base.*member = value;
+        found = true;
+      }
+    }
+    if (!found)
+      throw ConfigurationError("motion_noise: unknown key '" + name + "' for motion '" + cfg.motion +
+                               "' (known: " + known + ")");
+  }
+  return std::make_unique<Engine<Motion>>(cfg, m);
+}
+
+using CVBoxT = WithExtent<CV3D>;
+using CTRVBoxT = WithExtent<CTRV>;
+
+struct MotionEntry {
+  const char* key;
+  std::unique_ptr<EngineBase> (*make)(const EngineConfig&);
+};
+
+const MotionEntry kMotionRegistry[] = {
+    {"cv_box", [](const EngineConfig& c) { return build<CVBoxT>(c, {{"accel_std", &CV3D::sigma_a}}); }},
+    {"ctrv_box",
+     [](const EngineConfig& c) {
+       return build<CTRVBoxT>(c, {{"accel_std", &CTRV::sigma_a}, {"yaw_accel_std", &CTRV::sigma_yawdd}});
+     }},
+};
+
+std::vector<std::string> motion_keys() {
+  std::vector<std::string> k;
+  for (const MotionEntry& e : kMotionRegistry) k.emplace_back(e.key);
+  return k;
+}
+
+std::vector<std::string> sensor_keys() {
+  std::vector<std::string> k;
+  sensor::for_each_type(EngineSensorModels{}, [&](auto* tag) {
+    using S = std::remove_pointer_t<decltype(tag)>;
+    k.emplace_back(SensorKey<S>::kKey);
+  });
+  return k;
+}
+
+struct CostEntry {
+  const char* key;
+  CostKind kind;
+};
+const CostEntry kCostRegistry[] = {
+    {"giou_3d", CostKind::kGiou3d},         {"giou_bev", CostKind::kGiouBev},
+    {"iou_3d", CostKind::kIou3d},           {"iou_bev", CostKind::kIouBev},
+    {"iou_2d", CostKind::kIou2d},           {"giou_2d", CostKind::kGiou2d},
+    {"mahalanobis", CostKind::kMahalanobis}, {"distance", CostKind::kDistance},
+    {"distance_bev", CostKind::kDistanceBev},
+};
+
+std::vector<std::string> cost_keys() {
+  std::vector<std::string> k;
+  for (const CostEntry& e : kCostRegistry) k.emplace_back(e.key);
+  return k;
+}
+
+bool contains(const std::vector<std::string>& keys, const std::string& k) {
+  for (const std::string& s : keys)
+    if (s == k) return true;
+  return false;
+}
+
+[[noreturn]] void bad(const std::string& field, const std::string& rule, double got) {
+  throw ConfigurationError(field + " must be " + rule + ", got " + std::to_string(got));
+}
+
+}  // namespace
+
+const std::vector<std::string> kMotionKeys = motion_keys();
+const std::vector<std::string> kSensorKeys = sensor_keys();
+const std::vector<std::string> kCostKeys = cost_keys();
+// Associators: "gnn" (exact assignment). JPDA is one file + one line here when it lands.
+const std::vector<std::string> kAssociatorKeys = {"gnn"};
+
+std::string join_keys(const std::vector<std::string>& keys) {
+  std::string out;
+  for (std::size_t i = 0; i < keys.size(); ++i) out += (i ? ", " : "") + keys[i];
+  return out;
+}
+
+CostKind cost_kind_from_key(const std::string& key) {
+  for (const CostEntry& e : kCostRegistry)
+    if (key == e.key) return e.kind;
+  throw ConfigurationError("unknown cost '" + key + "' (known: " + join_keys(kCostKeys) + ")");
+}
+
+LatePolicy late_policy_from_string(const std::string& key) {
+  if (key == "drop") return LatePolicy::kDrop;
+  if (key == "raise") return LatePolicy::kRaise;
+  throw ConfigurationError("late_policy: unknown value '" + key + "' (known: drop, raise)");
+}
+BadDetectionPolicy bad_detection_from_string(const std::string& key) {
+  if (key == "raise") return BadDetectionPolicy::kRaise;
+  if (key == "skip") return BadDetectionPolicy::kSkip;
+  throw ConfigurationError("bad_detection: unknown value '" + key + "' (known: raise, skip)");
+}
+const char* to_string(LatePolicy p) { return p == LatePolicy::kRaise ? "raise" : "drop"; }
+const char* to_string(BadDetectionPolicy p) { return p == BadDetectionPolicy::kSkip ? "skip" : "raise"; }
+
+void EngineConfig::validate() const {
+  if (!contains(kMotionKeys, motion))
+    throw ConfigurationError("motion: unknown motion model '" + motion + "' (known: " +
+                             join_keys(kMotionKeys) + ")");
+  if (num_classes < 1 || num_classes > track::kMaxRecordClasses)
+    bad("num_classes", "in [1, " + std::to_string(track::kMaxRecordClasses) + "]", num_classes);
+  if (max_tracks < 1) bad("max_tracks", ">= 1", static_cast<double>(max_tracks));
+  if (max_detections < 1) bad("max_detections", ">= 1", static_cast<double>(max_detections));
+  if (max_image_tracks < 0) bad("max_image_tracks", ">= 0", static_cast<double>(max_image_tracks));
+  if (!(min_size > 0.0 && std::isfinite(min_size))) bad("min_size", "finite and > 0", min_size);
+  const ImageTrackConfig& it = image_track;
+  if (!(it.gate > 0.0 && it.gate <= 1.0)) bad("image_track.gate", "in (0, 1]", it.gate);
+  if (it.confirm_hits < 0 || it.confirm_hits > track::kMaxHistory)
+    bad("image_track.confirm_hits", "in [0, 32]", it.confirm_hits);
+  if (it.confirm_window < std::max(it.confirm_hits, 1) || it.confirm_window > track::kMaxHistory)
+    bad("image_track.confirm_window", "in [max(confirm_hits, 1), 32]", it.confirm_window);
+  if (!(it.max_coast_s > 0.0)) bad("image_track.max_coast_s", "> 0", it.max_coast_s);
+  if (!(it.tentative_max_coast_s > 0.0)) bad("image_track.tentative_max_coast_s", "> 0", it.tentative_max_coast_s);
+  const std::pair<const char*, double> qs[] = {{"q_pos", it.q_pos}, {"q_vel", it.q_vel}, {"q_size", it.q_size}};
+  for (const auto& [name, v] : qs)
+    if (!(v >= 0.0 && std::isfinite(v))) bad(std::string("image_track.") + name, "finite and >= 0", v);
+  if (!(it.r > 0.0 && std::isfinite(it.r))) bad("image_track.r", "finite and > 0", it.r);
+  if (sensors.empty() || sensors.size() > static_cast<std::size_t>(track::kMaxRecordSensors))
+    bad("sensors", "1 to " + std::to_string(track::kMaxRecordSensors) + " entries",
+        static_cast<double>(sensors.size()));
+  std::set<std::string> names;
+  for (std::size_t k = 0; k < sensors.size(); ++k) {
+    const SensorConfig& s = sensors[k];
+    const std::string f = "sensors[" + std::to_string(k) + "] (" + s.name + ").";
+    if (s.name.empty()) throw ConfigurationError("sensors[" + std::to_string(k) + "].name must not be empty");
+    if (!names.insert(s.name).second)
+      throw ConfigurationError(f + "name: duplicate sensor name '" + s.name + "'");
+    if (!contains(kSensorKeys, s.model))
+      throw ConfigurationError(f + "model: unknown sensor model '" + s.model + "' (known: " +
+                               join_keys(kSensorKeys) + ")");
+    if (!contains(kCostKeys, s.cost))
+      throw ConfigurationError(f + "cost: unknown cost '" + s.cost + "' (known: " + join_keys(kCostKeys) + ")");
+    if (!contains(kAssociatorKeys, s.associator))
+      throw ConfigurationError(f + "associator: unknown associator '" + s.associator + "' (known: " +
+                               join_keys(kAssociatorKeys) + ")");
+    if (!std::isfinite(s.gate)) bad(f + "gate", "finite", s.gate);
+    if (std::isnan(s.birth_score_threshold)) bad(f + "birth_score_threshold", "a number", s.birth_score_threshold);
+    if (std::isnan(s.score_threshold)) bad(f + "score_threshold", "a number", s.score_threshold);
+  }
+}
+
+int EngineBase::sensor_index(const std::string& name) const {
+  const auto& s = config().sensors;
+  for (std::size_t k = 0; k < s.size(); ++k)
+    if (s[k].name == name) return static_cast<int>(k);
+  return -1;
+}
+
+std::unique_ptr<EngineBase> make_engine(const EngineConfig& config) {
+  config.validate();
+  for (const MotionEntry& e : kMotionRegistry)
+    if (config.motion == e.key) return e.make(config);
+  throw ConfigurationError("motion: unknown motion model '" + config.motion + "' (known: " +
+                           join_keys(kMotionKeys) + ")");
+}
+
+std::vector<RecordField> image_track_record_fields() {
+  using R = ImageTrackRecord;
+  return {
+      {"id", "i8", {}, offsetof(R, id)},
+      {"t_ns", "i8", {}, offsetof(R, t_ns)},
+      {"birth_t_ns", "i8", {}, offsetof(R, birth_t_ns)},
+      {"status", "i4", {}, offsetof(R, status)},
+      {"sensor", "i4", {}, offsetof(R, sensor)},
+      {"box", "f8", {4}, offsetof(R, box)},
+      {"velocity", "f8", {2}, offsetof(R, velocity)},
+      {"hits", "i4", {}, offsetof(R, hits)},
+      {"misses", "i4", {}, offsetof(R, misses)},
+      {"score_sum", "f8", {}, offsetof(R, score_sum)},
+      {"detection", "i4", {}, offsetof(R, detection)},
+      {"class_id", "i4", {}, offsetof(R, class_id)},
+  };
+}
+
+template class Engine<WithExtent<CV3D>>;
+template class Engine<WithExtent<CTRV>>;
+
+}  // namespace fusion::engine
