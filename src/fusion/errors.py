@@ -12,6 +12,7 @@ __all__ = [
     "ShapeError",
     "NumericalError",
     "ConfigurationError",
+    "TimestampError",
     "InfeasibleError",
     "DecodeError",
     "BusError",
@@ -32,6 +33,13 @@ class NumericalError(FusionError, ArithmeticError):
 
 class ConfigurationError(FusionError, ValueError):
     """A configuration value or registry key is invalid."""
+
+
+class TimestampError(FusionError, ValueError):
+    """A timestamp is not what an operation needs: not an integer number of nanoseconds (a
+    float, a bool, a value outside int64), or earlier than the time a tracker has reached
+    (a step going backwards, a sensor frame older than the engine's latest in strict mode).
+    The message names the argument."""
 
 
 class InfeasibleError(FusionError, ValueError):

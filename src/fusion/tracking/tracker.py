@@ -33,7 +33,7 @@ from typing import Any, Self
 import numpy as np
 
 from fusion import _core
-from fusion.errors import FusionError, ShapeError
+from fusion.errors import ShapeError, TimestampError
 from fusion.tracking.config import ClassConfig, TrackerConfig
 
 __all__ = ["Tracker", "TimestampError", "DETECTION_DTYPE", "TRACK_DTYPE", "TENTATIVE", "CONFIRMED",
@@ -120,10 +120,6 @@ class CoreTracker:
     def reset(self) -> None:
         """Drop all tracks and the time; ids restart at 1."""
         self._core.reset()
-
-
-class TimestampError(FusionError, ValueError):
-    """A step's timestamp is earlier than the previous step's."""
 
 
 def make_detections(boxes: np.ndarray, class_id: int | np.ndarray = 0, score: float | np.ndarray = 1.0,

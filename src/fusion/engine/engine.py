@@ -1,0 +1,229 @@
+"""Python face of the C++ multi-sensor engine (``fusion._core.FusionEngine``).
+
+:class:`FusionEngine` takes an :class:`~fusion.engine.config.EngineConfig` and sensor frames,
+one call per frame (:meth:`FusionEngine.process`) or a :class:`~fusion.engine.batch.MeasurementBatch`
+of many (:meth:`FusionEngine.step`). Tracks come back as numpy structured arrays.
+
+Track records (:attr:`FusionEngine.track_dtype`; units m, rad, m/s, s, ns; N the motion
+model's state size, C the number of classes, S the number of sensors):
+
+- ``id`` i8: unique, never reused (shared with image tracks);
+- ``t_ns`` i8: time of the estimate; ``birth_t_ns`` i8: time of the birth detection;
+- ``status`` i4: :data:`TENTATIVE`, :data:`CONFIRMED`, :data:`COASTING` or :data:`DELETED`
+  (deleted in the latest frame: reported once);
+- ``class_id`` i4: most likely class (argmax of ``class_prob``); ``birth_sensor`` i4;
+- ``existence`` f8: existence probability in [0, 1]; ``confirmed_ever`` u1;
+- ``x`` f8[N], ``P`` f8[N, N]: state and covariance (order: ``registry.MOTION_MODELS[motion].state``);
+- ``box`` f8[7]: ``x, y, z, yaw, l, w, h`` of the object (centre, heading, extent);
+  ``velocity`` f8[3]: ``vx, vy, vz`` [m/s];
+- ``class_prob`` f8[C];
+- per sensor k: ``last_update_ns`` i8[S] (INT64_MIN: never), ``hits`` i4[S], ``misses`` i4[S]
+  (in-view misses), ``score_sum`` f8[S] (sum of its hits' scores), ``detection`` i4[S] (index,
+  in that sensor's latest frame, of the detection that updated the track; -1 if none).
+
+Image-track records (:attr:`FusionEngine.image_track_dtype`): ``id``, ``t_ns``, ``birth_t_ns``,
+``status``, ``sensor`` (camera index), ``box`` f8[4] (x1, y1, x2, y2 [px]), ``velocity`` f8[2]
+[px/s], ``hits``, ``misses``, ``score_sum``, ``detection``, ``class_id``.
+
+Threads: every call releases the GIL and takes the engine's FIFO mutex, so calls from several
+threads are serialised and each is atomic; ``stats()``, ``tracks()`` or ``reset()`` from one
+thread while another steps neither deadlock nor see a half-processed frame.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from fusion import _core
+from fusion.engine.batch import Frame, MeasurementBatch, check_timestamp, prepare_frame
+from fusion.engine.config import EngineConfig
+from fusion.errors import TimestampError
+
+__all__ = ["FusionEngine", "TENTATIVE", "CONFIRMED", "COASTING", "DELETED"]
+
+#: Track status values (``status`` field of track and image-track records).
+TENTATIVE, CONFIRMED, COASTING, DELETED = 0, 1, 2, 3
+
+
+class FusionEngine:
+    """One multi-sensor tracker: 3D tracks fused from every sensor, image tracks for targets
+    only a camera sees, one id space for both.
+
+    Args:
+        config: an :class:`EngineConfig`, or the path of a TOML file for
+            :meth:`EngineConfig.from_toml`. It is validated and copied: changing it afterwards
+            does not change the engine.
+
+    Raises:
+        ConfigurationError: the configuration is invalid (the message names the table and the
+            key; an unknown component key lists the known ones).
+    """
+
+    def __init__(self, config: EngineConfig | str | os.PathLike[str]) -> None:
+        if isinstance(config, (str, os.PathLike)):
+            config = EngineConfig.from_toml(config)
+        if not isinstance(config, EngineConfig):
+            raise TypeError(f"config: expected an EngineConfig or a TOML path, got {type(config).__name__}")
+        self._config = copy.deepcopy(config)
+        self._core = _core.FusionEngine(self._config.to_spec())
+        self._check_values = self._config.bad_detection == "raise"
+
+    # ---- input
+
+    def process(self, sensor: str | int, t_ns: int, z: npt.ArrayLike, R: npt.ArrayLike | None = None,
+                score: npt.ArrayLike | None = None, class_id: npt.ArrayLike | None = None,
+                class_scores: npt.ArrayLike | None = None) -> None:
+        """Fuses one sensor frame: the n detections ``sensor`` reported at ``t_ns``.
+
+        Args:
+            sensor: sensor name or index.
+            t_ns: frame time, int64 nanoseconds (not a float), not before the engine's time
+                (else the frame is dropped and counted, or TimestampError with
+                ``late_policy = "raise"``).
+            z: (n, M) measurements in the sensor model's units (n = 0 is a frame without
+                detections: tracks in view take a miss).
+            R: (n, M, M) covariances, or None for the sensor's default.
+            score: (n,) detection scores, or None (1).
+            class_id: (n,) reported class ids in [0, C) (-1: none), or None.
+            class_scores: (n, C) class scores, or None.
+
+        Raises:
+            ConfigurationError: unknown sensor.
+            ShapeError: an array of the wrong shape or dtype; more than max_detections; a
+                class id out of range.
+            NumericalError: NaN/inf in z, R, score or class_scores; R not symmetric positive
+                definite; a camera box with x2 < x1 or y2 < y1 (with ``bad_detection =
+                "skip"`` such a detection is skipped and counted instead).
+            TimestampError: ``t_ns`` is not an int64 integer, or (late_policy "raise") earlier
+                than the engine's time.
+
+        A call that raises changes nothing.
+        """
+        k = self._config.sensor_index(sensor)
+        t = check_timestamp(t_ns, "t_ns")
+        frame = prepare_frame(self._config, k, t, z, R, score, class_id, class_scores,
+                              check_values=self._check_values, where="FusionEngine.process")
+        self._check_late(frame.t_ns)
+        self._send(frame)
+
+    def step(self, batch: MeasurementBatch) -> np.ndarray:
+        """Fuses every frame of ``batch`` in time order (ties: sensor index), then returns
+        :meth:`tracks`. All frames are checked before the first is processed, so an invalid
+        batch changes nothing (another thread stepping the same engine meanwhile can still
+        make a frame late)."""
+        if not isinstance(batch, MeasurementBatch):
+            raise TypeError(f"batch: expected a MeasurementBatch, got {type(batch).__name__}")
+        frames = batch.split(self._config, check_values=self._check_values)
+        if frames:
+            self._check_late(frames[0].t_ns)
+        for f in frames:
+            self._send(f)
+        return self.tracks()
+
+    def _send(self, f: Frame) -> None:
+        self._core.process(f.sensor, f.t_ns, f.z, f.R, f.score, f.class_id, f.class_scores)
+
+    def _check_late(self, t: int) -> None:
+        # Only a clearer message up front: the C++ check under the engine's lock is the one
+        # that holds when another thread steps concurrently.
+        if self._config.late_policy != "raise":
+            return
+        now = self._core.time_ns
+        if now is not None and t < now:
+            raise TimestampError(f"t_ns: {t} is earlier than the engine's time {now} (late frame; "
+                                 "late_policy = 'raise')")
+
+    # ---- output
+
+    def tracks(self, confirmed_only: bool = False, include_deleted: bool = True) -> np.ndarray:
+        """The 3D tracks in id order (a new array, :attr:`track_dtype`): live tracks and, with
+        ``include_deleted``, those deleted in the latest frame (status :data:`DELETED`).
+        ``confirmed_only`` keeps the CONFIRMED and COASTING ones."""
+        out = self._core.tracks(include_deleted)
+        if confirmed_only:
+            out = out[(out["status"] == CONFIRMED) | (out["status"] == COASTING)]
+        return out
+
+    def image_tracks(self, confirmed_only: bool = False) -> np.ndarray:
+        """The image tracks (camera-only targets) in id order (:attr:`image_track_dtype`),
+        including those deleted in the latest frame (status :data:`DELETED`, e.g. joined by a
+        3D track that took over their id). ``confirmed_only`` keeps CONFIRMED and COASTING."""
+        out = self._core.image_tracks()
+        if confirmed_only:
+            out = out[(out["status"] == CONFIRMED) | (out["status"] == COASTING)]
+        return out
+
+    def stats(self) -> dict[str, int]:
+        """Counters since construction or :meth:`reset`: frames, detections, late_frames,
+        late_detections, skipped_detections, rejected_updates, births, deletions,
+        insert_failures, image_births."""
+        return dict(self._core.stats())
+
+    def reset(self) -> None:
+        """Drops every track and the time, zeroes the counters; ids keep counting (never reused)."""
+        self._core.reset()
+
+    # ---- properties
+
+    @property
+    def config(self) -> EngineConfig:
+        """A copy of the engine's configuration."""
+        return copy.deepcopy(self._config)
+
+    @property
+    def time_ns(self) -> int | None:
+        """Time of the latest processed frame (int64 ns), None before the first."""
+        t = self._core.time_ns
+        return None if t is None else int(t)
+
+    @property
+    def num_tracks(self) -> int:
+        """Number of live 3D tracks."""
+        return int(self._core.num_tracks)
+
+    @property
+    def state_dim(self) -> int:
+        """N, the motion model's state size."""
+        return int(self._core.state_dim)
+
+    @property
+    def motion(self) -> str:
+        """The motion model key."""
+        return str(self._core.motion)
+
+    @property
+    def sensor_names(self) -> list[str]:
+        """Sensor names in index order."""
+        return list(self._core.sensor_names)
+
+    @property
+    def track_dtype(self) -> np.dtype:
+        """numpy dtype of a track record (module docstring)."""
+        return self._core.track_dtype
+
+    @property
+    def image_track_dtype(self) -> np.dtype:
+        """numpy dtype of an image-track record (module docstring)."""
+        return self._core.image_track_dtype
+
+    def __repr__(self) -> str:
+        return (f"FusionEngine(motion={self._config.motion!r}, sensors={[s.name for s in self._config.sensors]}, "
+                f"tracks={self.num_tracks}, time_ns={self.time_ns})")
+
+    # ---- copying and pickling
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise TypeError("FusionEngine cannot be pickled: its tracks live in C++ and have no serialised form. "
+                        "Save its config (EngineConfig.to_toml) and replay the frames.")
+
+    def __copy__(self) -> FusionEngine:
+        raise TypeError("FusionEngine cannot be copied (its tracks live in C++); build a new one from "
+                        "engine.config and replay the frames")
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> FusionEngine:
+        return self.__copy__()
