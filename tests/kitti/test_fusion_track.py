@@ -18,11 +18,14 @@ from fusion.kitti.fusion_track import (
     camera_params,
     fused_box,
     load_camera_config,
+    load_fusion_config,
 )
-from fusion.kitti.io import read_camera_detections, read_labels
+from fusion.kitti.io import CATEGORY_IDS, read_camera_detections, read_labels
 from fusion.kitti.metrics import evaluate_kitti
-from fusion.kitti.track import track_main
+from fusion.kitti.track import KITTI_CONFIG, track_main
 
+#: the stages that run here: the engine's once its binding is built in
+STAGES = ["tracker"]
 P2 = np.array([[721.5377, 0.0, 609.5593, 44.85728], [0.0, 721.5377, 172.854, 0.2163791], [0.0, 0.0, 1.0, 0.002745884]])
 
 
@@ -77,6 +80,31 @@ def test_shipped_camera_config() -> None:
     np.testing.assert_allclose(w[:, 1], [0.60, 0.69, 0.84], atol=0.01)
     assert w[0, 0] == w[0, 2] and w[0, 1] == w[0, 3]
     assert cams["pedestrian"].floor == 0.3 and cams["pedestrian"].weights()[0, 0] > 0.9
+
+
+def test_engine_lidar_part_mirrors_the_lidar_config() -> None:
+    """pointrcnn_rrc.toml's lidar settings are those of the shipped lidar-only pointrcnn.toml."""
+    for cat, cid in CATEGORY_IDS.items():
+        old = KITTI_CONFIG.for_class(cid)
+        eng = load_fusion_config()[cat].engine
+        lid, lc = eng["sensors"]["lidar"], eng["lifecycle"]
+        assert (lid["cost"], lid["gate"], lid["birth_score_threshold"]) == (old.cost, old.gate,
+                                                                             old.birth_score_threshold)
+        assert np.allclose(lid["R"], np.diag([old.r_pos] * 3 + [old.r_yaw] + [old.r_size] * 3))
+        # cv_box: x, y, z, vx, vy, vz, yaw, l, w, h
+        assert eng["q_diag_per_s"] == [old.q_pos] * 3 + [old.q_vel] * 3 + [old.q_yaw] + [old.q_size] * 3
+        assert eng["p0_diag"] == [old.p0_pos] * 3 + [old.p0_vel] * 3 + [old.p0_yaw] + [old.p0_size] * 3
+        assert eng["min_size"] == old.min_size and eng["motion"] == "cv_box" and old.motion == "cv"
+        # deleted at max_age missed 0.1 s frames (the gap exceeds max_coast_s), tentative or not
+        for k in ("max_coast_s", "tentative_max_coast_s"):
+            assert (old.max_age - 1) * 0.1 < lc[k] < old.max_age * 0.1
+        assert lc["confirm_hits"] == old.min_hits and not lc["confirm_by_existence"]
+        assert lc["delete_existence"] == 0.0
+        if old.confirm_window:
+            assert lc["confirm_window"] == old.confirm_window
+            assert lc["tentative_max_misses"] == old.confirm_window - old.min_hits
+        else:  # every hit since birth: a window longer than a tentative track can live
+            assert lc["confirm_window"] > old.max_age and lc.get("tentative_max_misses", -1) == -1
 
 
 def test_camera_params_errors() -> None:
@@ -166,11 +194,13 @@ def _check_label_02(path: Path) -> None:
         assert len(ids) == len(set(ids.tolist()))
 
 
-def test_synthetic_scene(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stage", STAGES)
+def test_synthetic_scene(tmp_path: Path, stage: str) -> None:
     det, cal, seqmap, _ = _scene(tmp_path)
     common = ["--detections", str(det), "--seqmap", str(seqmap), "--calib", str(cal), "--quiet"]
     assert track_main(common + ["--out", str(tmp_path / "lidar")]) == 0
-    assert track_main(common + ["--out", str(tmp_path / "fused"), "--camera-detections", str(det)]) == 0
+    assert track_main(common + ["--out", str(tmp_path / "fused"), "--camera-detections", str(det),
+                                "--camera-stage", stage]) == 0
     lidar = read_labels(tmp_path / "lidar" / "car" / "0000.txt")
     fused = read_labels(tmp_path / "fused" / "car" / "0000.txt")
     _check_label_02(tmp_path / "fused" / "car" / "0000.txt")
@@ -205,23 +235,24 @@ def test_command_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert track_main(common + ["--camera-detections", str(det)]) == 2
     assert "rrc_Car/0000.txt:1: x2 < x1" in capsys.readouterr().err
     bad = tmp_path / "bad.toml"
-    bad.write_text("[kitti.camera.car]\nmatch_iou = 2.0\n")
+    bad.write_text("[kitti.car.camera]\nmatch_iou = 2.0\n")
     assert track_main(common + ["--camera-detections", str(det), "--camera-config", str(bad)]) == 2
-    assert "bad.toml: [kitti.camera.car] match_iou: expected in (0, 1]" in capsys.readouterr().err
+    assert "bad.toml: [kitti.car.camera] match_iou: expected in (0, 1]" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------------------------
 # real data: one sequence per class, camera + lidar does not fall below lidar-only
 
 
-def test_kitti_sequence_camera_not_below_lidar_only(kitti_train: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("stage", STAGES)
+def test_kitti_sequence_camera_not_below_lidar_only(kitti_train: Path, tmp_path: Path, stage: str) -> None:
     seqmap = tmp_path / "seqmap"
     seqmap.write_text("0000 empty 000000 000154\n0017 empty 000000 000145\n")
     common = ["--detections", str(kitti_train / "detections"), "--seqmap", str(seqmap), "--calib",
               str(kitti_train / "calib"), "--category", "car", "--category", "pedestrian", "--quiet"]
     assert track_main(common + ["--out", str(tmp_path / "lidar")]) == 0
     assert track_main(common + ["--out", str(tmp_path / "fused"), "--camera-detections",
-                                str(kitti_train / "detections")]) == 0
+                                str(kitti_train / "detections"), "--camera-stage", stage]) == 0
     for cat in ("car", "pedestrian"):
         for seq in ("0000", "0017"):
             _check_label_02(tmp_path / "fused" / cat / f"{seq}.txt")

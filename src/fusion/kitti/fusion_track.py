@@ -7,7 +7,7 @@ as ``label_02`` rows with a 2D box and a score. The output policy is variant (g)
 
 - **2D box**: the matched camera box; where the lidar also updated the track in this frame, the
   per-axis inverse-variance average of the camera box and the lidar detection's projected box,
-  with the stated pixel noise per range bin (``[kitti.camera.<category>]`` in the config);
+  with the stated pixel noise per range bin (``[kitti.<category>.camera]`` in the config);
 - **score**: the track's mean lidar score (logit) plus its mean camera log-odds over the frames it
   is in the image (``logit(clip(p, floor, p_max))`` for a matched box, ``logit(floor)`` for none);
   the lidar-only output threshold applies to this sum;
@@ -35,6 +35,7 @@ Sensor indices in the records: 0 lidar, 1 camera. Timestamps: ``frame * 100 ms``
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import time
@@ -71,12 +72,15 @@ __all__ = [
     "TRACK_RECORD_DTYPE",
     "CameraParams",
     "CameraStage",
+    "CategoryConfig",
+    "EngineCameraStage",
     "OutputPolicy",
     "TrackerCameraStage",
     "camera_log_odds",
     "camera_params",
     "fused_box",
     "load_camera_config",
+    "load_fusion_config",
     "run_camera_tracking",
     "track_sequence_camera",
 ]
@@ -184,22 +188,81 @@ def camera_params(table: dict[str, Any], where: str) -> CameraParams:
     return p
 
 
-def load_camera_config(path: str | os.PathLike[str] | None = None) -> dict[str, CameraParams]:
-    """Per category the camera parameters of ``[kitti.camera.<category>]`` (default: the shipped config)."""
+@dataclass
+class CategoryConfig:
+    """One category of the camera + lidar config: the engine settings (TOML-shaped, ``[engine]`` with
+    ``[kitti.<category>.engine]`` merged over it; the camera projection is set per sequence) and the
+    output policy's camera parameters (None: no camera for this category)."""
+
+    engine: dict[str, Any]
+    camera: CameraParams | None
+    where: str
+
+    @property
+    def min_hits(self) -> int:
+        return int(self.engine.get("lifecycle", {}).get("confirm_hits", 3))
+
+    def engine_config(self, P2: np.ndarray | None, with_camera: bool = True) -> Any:
+        """The :class:`fusion.engine.EngineConfig` for a sequence whose camera projects by ``P2``
+        (``with_camera=False``: the lidar sensor alone, the engine's lidar-only preset)."""
+        from fusion.engine import EngineConfig
+
+        d = copy.deepcopy(self.engine)
+        sensors = d.get("sensors", {})
+        for name in [n for n, t in sensors.items() if t.get("model") == "camera_box2d"]:
+            if not with_camera:
+                del sensors[name]
+            else:
+                sensors[name]["projection"] = (_PLACEHOLDER_P if P2 is None else np.asarray(P2)).tolist()
+        try:
+            return EngineConfig.from_dict(d)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{self.where}: {exc}") from None
+
+
+#: a projection to validate the camera sensor before a sequence's calibration is known
+_PLACEHOLDER_P = np.array([[700.0, 0.0, 620.0, 0.0], [0.0, 700.0, 190.0, 0.0], [0.0, 0.0, 1.0, 0.0]])
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+    return out
+
+
+def load_fusion_config(path: str | os.PathLike[str] | None = None) -> dict[str, CategoryConfig]:
+    """Per category the engine settings and camera parameters of a camera + lidar TOML (default: the
+    shipped ``pointrcnn_rrc.toml``). Errors name the file and the table; every category's engine
+    config is validated here (with a placeholder projection)."""
     path = DEFAULT_CAMERA_CONFIG if path is None else path
+    where = os.fspath(path)
     try:
         with open(path, "rb") as fh:
             data = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigurationError(f"{os.fspath(path)}: invalid TOML: {exc}") from None
-    cams = data.get("kitti", {}).get("camera", {})
+        raise ConfigurationError(f"{where}: invalid TOML: {exc}") from None
+    unknown = sorted(set(data) - {"engine", "kitti"})
+    if unknown:
+        raise ConfigurationError(f"{where}: unknown table [{unknown[0]}]; known: [engine], [kitti]")
+    base = data.get("engine", {})
     out = {}
-    for cat, table in cams.items():
+    for cat, table in data.get("kitti", {}).items():
         if cat not in CATEGORY_IDS:
-            raise ConfigurationError(f"{os.fspath(path)}: [kitti.camera.{cat}] unknown category; "
-                                     f"known: {', '.join(CATEGORY_IDS)}")
-        out[cat] = camera_params(table, f"{os.fspath(path)}: [kitti.camera.{cat}]")
+            raise ConfigurationError(f"{where}: [kitti.{cat}] unknown category; known: {', '.join(CATEGORY_IDS)}")
+        bad = sorted(set(table) - {"engine", "camera"})
+        if bad:
+            raise ConfigurationError(f"{where}: [kitti.{cat}] unknown key {bad[0]!r}; known: engine, camera")
+        cam = camera_params(table["camera"], f"{where}: [kitti.{cat}.camera]") if "camera" in table else None
+        cc = CategoryConfig(_merge(base, table.get("engine", {})), cam, f"{where} ([engine] + [kitti.{cat}.engine])")
+        cc.engine_config(None, with_camera=cam is not None)
+        out[cat] = cc
     return out
+
+
+def load_camera_config(path: str | os.PathLike[str] | None = None) -> dict[str, CameraParams]:
+    """Per category the camera parameters ``[kitti.<category>.camera]`` (default: the shipped config)."""
+    return {c: cc.camera for c, cc in load_fusion_config(path).items() if cc.camera is not None}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -443,6 +506,44 @@ class TrackerCameraStage:
         return out[np.argsort(out["id"], kind="stable")], img[np.argsort(img["id"], kind="stable")]
 
 
+class EngineCameraStage:
+    """The multi-sensor engine (:class:`fusion.engine.FusionEngine`) as the stage: per frame the lidar
+    frame (sensor 0: generic boxes ``x, y, z, yaw, l, w, h`` and logit scores), then the camera frame
+    (sensor 1: image boxes and scores) at the same time, then the records (3D tracks including those
+    deleted in this frame, image tracks). A new engine is built when the projection changes (one per
+    sequence). ``with_camera=False``: the lidar sensor alone (the engine's lidar-only preset)."""
+
+    def __init__(self, config: CategoryConfig, with_camera: bool = True) -> None:
+        from fusion.engine import FusionEngine
+
+        self._factory = FusionEngine
+        self.config = config
+        self.with_camera = with_camera
+        self._P2: np.ndarray | None = None
+        self.engine: Any = None
+        self._empty_img = np.zeros(0, IMAGE_RECORD_DTYPE)
+
+    def reset(self) -> None:
+        if self.engine is not None:
+            self.engine.reset()
+
+    def process(self, t_ns: int, lidar: np.ndarray, lidar_bbox: np.ndarray, cam_bbox: np.ndarray,
+                cam_score: np.ndarray, P2: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        same = P2 is None and self._P2 is None or (
+            P2 is not None and self._P2 is not None and bool(np.array_equal(P2, self._P2)))
+        if self.engine is None or (self.with_camera and not same):
+            if self.with_camera and P2 is None:
+                raise ConfigurationError("camera + lidar tracking needs the camera calibration (--calib)")
+            self.engine = self._factory(self.config.engine_config(P2, self.with_camera))
+            self._P2 = None if P2 is None else np.array(P2)
+        eng = self.engine
+        eng.process(LIDAR, t_ns, lidar["box"], score=lidar["score"])
+        if not self.with_camera:
+            return eng.tracks(include_deleted=True), self._empty_img
+        eng.process(CAMERA, t_ns, cam_bbox, score=cam_score)
+        return eng.tracks(include_deleted=True), eng.image_tracks()
+
+
 # ----------------------------------------------------------------------------------------------
 # the output policy over the records
 
@@ -478,14 +579,17 @@ class OutputPolicy:
 
     ``min_hits``: the lidar class's ``min_hits`` (AB3DMOT's start-up rule writes updated tentative
     tracks in the first ``min_hits`` frames); ``min_score``: the output threshold on the fused score.
+    ``params=None``: no camera, the lidar-only rule of ``fusion kitti track`` (confirmed tracks,
+    updated tentative ones in the first ``min_hits`` frames; mean lidar score; the lidar box).
     Counters (``rows_by_reason``, ``camera_box_rows``) say why rows were written.
     """
 
-    def __init__(self, params: CameraParams, min_hits: int, min_score: float) -> None:
-        self.params = params
+    def __init__(self, params: CameraParams | None, min_hits: int, min_score: float) -> None:
+        self.camera = params is not None
+        self.params = params if params is not None else CameraParams()
         self.min_hits = min_hits
         self.min_score = min_score
-        self.floor_ev = float(camera_log_odds(0.0, params))
+        self.floor_ev = float(camera_log_odds(0.0, self.params))
         self.reset()
 
     def reset(self) -> None:
@@ -519,6 +623,9 @@ class OutputPolicy:
               cam_bbox: np.ndarray, cam_score: np.ndarray, P2: np.ndarray | None) -> None:
         """Add the rows of frame ``f`` (``tracks`` may include deleted records; they are skipped)."""
         p = self.params
+        if not self.camera:
+            self._lidar_only(f, tracks, lidar_bbox, P2)
+            return
         gone = tracks[tracks["status"] == DELETED]
         tracks = tracks[tracks["status"] != DELETED]
         self._follow_handover(tracks, gone)
@@ -563,6 +670,7 @@ class OutputPolicy:
         if not p.camera_only:
             return
         live2 = set()
+        image_tracks = image_tracks[image_tracks["status"] != DELETED]
         for k in range(len(image_tracks)):
             r = image_tracks[k]
             tid, j = int(r["id"]), int(r["detection"])
@@ -574,6 +682,23 @@ class OutputPolicy:
                 self.out.add(f, tid, cam_bbox[j], NO_3D, e[0] / e[1], "camera")
         for k in [k for k in self._ev2 if k not in live2]:
             del self._ev2[k]
+
+    def _lidar_only(self, f: int, tracks: np.ndarray, lidar_bbox: np.ndarray, P2: np.ndarray | None) -> None:
+        tracks = tracks[tracks["status"] != DELETED]
+        stat, li = tracks["status"], tracks["detection"][:, LIDAR]
+        hits = tracks["hits"][:, LIDAR]
+        score = np.where(hits > 0, tracks["score_sum"][:, LIDAR] / np.maximum(hits, 1), -np.inf)
+        sel = stat == CONFIRMED
+        if f < self.min_hits:
+            sel |= (stat == TENTATIVE) & (li >= 0)
+        sel &= score >= self.min_score
+        if not sel.any():
+            return
+        tracks, score = tracks[sel], score[sel]
+        bb = track_boxes_2d(tracks, lidar_bbox, P2)
+        cam = generic_to_camera_box(tracks["box"])
+        for i in np.nonzero(np.isfinite(bb).all(1))[0].tolist():
+            self.out.add(f, int(tracks["id"][i]), bb[i], cam[i], float(score[i]), "lidar")
 
     def rows(self, type_name: str) -> TrackRows:
         return self.out.rows(type_name)
@@ -635,20 +760,31 @@ def camera_dirs(cam_dir: Path, cats: list[str]) -> dict[str, Path]:
     return {c: ps[0] for c, ps in found.items()}
 
 
-def run_camera_tracking(cfg: TrackerConfig, output: dict[str, Any], detections: str | os.PathLike[str],
-                        camera: str | os.PathLike[str], seqmap: str | os.PathLike[str], out: str | os.PathLike[str],
-                        categories: list[str] | None = None, calib: str | None = None, camera_config: str | None = None,
-                        quiet: bool = True) -> dict[str, tuple[int, float]]:
-    """``fusion kitti track --camera-detections``: camera + lidar for every category that has a camera
-    folder, today's lidar-only tracker for the others (e.g. cyclist: RRC has none).
+STAGES = ("engine", "tracker")
 
-    Returns category -> (frames, seconds spent in the tracking stage)."""
+
+def run_camera_tracking(cfg: TrackerConfig, output: dict[str, Any], detections: str | os.PathLike[str],
+                        camera: str | os.PathLike[str] | None, seqmap: str | os.PathLike[str],
+                        out: str | os.PathLike[str], categories: list[str] | None = None, calib: str | None = None,
+                        camera_config: str | None = None, stage: str = "engine",
+                        quiet: bool = True) -> dict[str, tuple[int, float]]:
+    """``fusion kitti track --camera-detections DIR``: camera + lidar for every category that has a
+    camera folder and camera parameters, today's lidar-only tracker (``cfg``) for the others
+    (cyclist: RRC has none), so those files are exactly the lidar-only ones.
+
+    ``stage``: ``"engine"`` (the multi-sensor engine, :class:`EngineCameraStage`) or ``"tracker"``
+    (the lidar Tracker plus the Python camera stage, :class:`TrackerCameraStage`). ``camera=None``
+    with the engine: every category through the engine's lidar-only preset (``fusion kitti track
+    --engine``), written by the lidar-only rule. ``output`` gives the output threshold
+    (``min_output_score``). Returns category -> (frames, seconds spent in the tracking stage)."""
     from fusion.kitti.track import _category_dirs, _find_calib, detections_by_frame, track_sequence
 
-    det_dir, cam_dir = Path(detections), Path(camera)
+    if stage not in STAGES:
+        raise ConfigurationError(f"stage: expected one of {', '.join(STAGES)}, got {stage!r}")
+    det_dir = Path(detections)
     cats, nested = _category_dirs(det_dir, categories)
-    cam_dirs = camera_dirs(cam_dir, list(cats))
-    params = load_camera_config(camera_config)
+    cam_dirs = camera_dirs(Path(camera), list(cats)) if camera is not None else {}
+    fcfg = load_fusion_config(camera_config)
     entries = read_seqmap(seqmap)
     calib_dir = _find_calib(det_dir, calib)
     stats: dict[str, tuple[int, float]] = {}
@@ -659,9 +795,22 @@ def run_camera_tracking(cfg: TrackerConfig, output: dict[str, Any], detections: 
         min_score = output["min_output_score"]
         if isinstance(min_score, dict):
             min_score = min_score.get(cat, -np.inf)
-        use_cam = cat in cam_dirs and cat in params
-        stage = TrackerCameraStage(cfg, cid, params[cat]) if use_cam else None
-        policy = OutputPolicy(params[cat], cfg.for_class(cid).min_hits, float(min_score)) if use_cam else None
+        cc = fcfg.get(cat)
+        use_cam = cat in cam_dirs and cc is not None and cc.camera is not None
+        st: CameraStage | None = None
+        policy: OutputPolicy | None = None
+        mode = "lidar only"
+        if use_cam and cc is not None and cc.camera is not None:
+            st = EngineCameraStage(cc) if stage == "engine" else TrackerCameraStage(cfg, cid, cc.camera)
+            policy = OutputPolicy(cc.camera, cc.min_hits if stage == "engine" else cfg.for_class(cid).min_hits,
+                                  float(min_score))
+            mode = f"camera + lidar, {stage}"
+        elif camera is None and stage == "engine":
+            if cc is None:
+                raise ConfigurationError(f"{camera_config or DEFAULT_CAMERA_CONFIG}: no [kitti.{cat}] table")
+            st = EngineCameraStage(cc, with_camera=False)
+            policy = OutputPolicy(None, cc.min_hits, float(min_score))
+            mode = "lidar only, engine"
         lidar_only = Tracker(cfg)
         frames, spent = 0, 0.0
         for entry in entries:
@@ -670,9 +819,12 @@ def run_camera_tracking(cfg: TrackerConfig, output: dict[str, Any], detections: 
             P2 = None
             if calib_dir is not None and (calib_dir / f"{entry.name}.txt").is_file():
                 P2 = read_calib(calib_dir / f"{entry.name}.txt").P2
-            if stage is not None and policy is not None:
-                cb, cs = read_camera_detections(cam_dirs[cat] / f"{entry.name}.txt").by_frame(len(dets))
-                rows, sec = track_sequence_camera(stage, policy, dets, bbs, cb, cs, P2)
+            if st is not None and policy is not None:
+                if cat in cam_dirs:
+                    cb, cs = read_camera_detections(cam_dirs[cat] / f"{entry.name}.txt").by_frame(len(dets))
+                else:
+                    cb, cs = [], []
+                rows, sec = track_sequence_camera(st, policy, dets, bbs, cb, cs, P2)
                 rows.type[:] = DETECTION_TYPES[cid]
             else:
                 rows, sec = track_sequence(lidar_only, dets, bbs, cid, P2, output)
@@ -681,10 +833,9 @@ def run_camera_tracking(cfg: TrackerConfig, output: dict[str, Any], detections: 
             spent += sec
             if not quiet:
                 print(f"{cat} {entry.name}: {len(dets)} frames, {len(np.unique(rows.track_id))} tracks, "
-                      f"{len(dets) / max(sec, 1e-9):.0f} FPS{' (camera + lidar)' if use_cam else ' (lidar only)'}",
-                      flush=True)
+                      f"{len(dets) / max(sec, 1e-9):.0f} FPS ({mode})", flush=True)
         stats[cat] = (frames, spent)
         if not quiet:
             print(f"{cat}: {frames} frames in {spent:.3f} s of tracking = {frames / max(spent, 1e-9):.0f} FPS "
-                  f"-> {out_dir}", flush=True)
+                  f"({mode}) -> {out_dir}", flush=True)
     return stats

@@ -46,7 +46,8 @@ def _evaluate(kitti: Path, seqmap: Path, out: Path, cats: list[str], metrics_3d:
 
 def compare(kitti: str | Path, seqmap: str | Path | None = None, config: str | None = None,
             work: str | Path | None = None, categories: list[str] | None = None,
-            camera: str | Path | None = None, camera_config: str | None = None) -> dict[str, Any]:
+            camera: str | Path | None = None, camera_config: str | None = None,
+            camera_stage: str = "engine") -> dict[str, Any]:
     """Returns {"ours"|"baseline"[|"camera"]: {category: {metric: value}}, "fps": {...}}."""
     kitti = Path(kitti)
     seqmap = Path(seqmap) if seqmap else kitti / "evaluate_tracking.seqmap.train"
@@ -72,9 +73,11 @@ def compare(kitti: str | Path, seqmap: str | Path | None = None, config: str | N
 
             res["camera"] = {}
             cfg, output = config_for(config, None)
-            stats = run_camera_tracking(cfg, output, det, camera, seqmap, root / "camera", cats, calib, camera_config)
+            stats = run_camera_tracking(cfg, output, det, camera, seqmap, root / "camera", cats, calib, camera_config,
+                                        camera_stage)
             cfg, output = config_for(config, None, all_scores=True)
-            run_camera_tracking(cfg, output, det, camera, seqmap, root / "camera_all", cats, calib, camera_config)
+            run_camera_tracking(cfg, output, det, camera, seqmap, root / "camera_all", cats, calib, camera_config,
+                                camera_stage)
             thr = _evaluate(kitti, seqmap, root / "camera", cats, metrics_3d=False)
             alls = _evaluate(kitti, seqmap, root / "camera_all", cats, metrics_3d=True)
             for c in cats:
@@ -125,9 +128,11 @@ def report_main(argv: list[str] | None = None) -> int:
                    help="also run camera + lidar (folder of <name>_Car/<name>_Pedestrian camera detection folders)")
     p.add_argument("--camera-config", metavar="FILE",
                    help="camera + lidar TOML (default: the shipped pointrcnn_rrc.toml)")
+    p.add_argument("--camera-stage", choices=["engine", "tracker"], default="engine",
+                   help="the engine (default) or the lidar Tracker + Python camera stage")
     args = p.parse_args(argv)
     res = compare(args.kitti, args.seqmap, args.config, args.work, args.category, args.camera_detections,
-                  args.camera_config)
+                  args.camera_config, args.camera_stage)
     print(format_comparison(res))
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=2, default=float))

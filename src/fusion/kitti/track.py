@@ -5,7 +5,7 @@ Usage::
     python -m fusion.kitti.track --detections DIR --seqmap FILE --out DIR
         [--category car|pedestrian|cyclist ...] [--config FILE] [--calib DIR]
         [--min-output-score X | --all-scores] [--baseline ab3dmot]
-        [--camera-detections DIR [--camera-config FILE]]
+        [--camera-detections DIR [--camera-config FILE] [--camera-stage engine|tracker]] [--engine]
 
 ``--detections`` is either a folder holding one sub-folder per category whose name ends in
 ``_Car``, ``_Pedestrian``, ``_Cyclist`` (e.g. ``pointrcnn_Car/0000.txt``), or a single category
@@ -280,8 +280,14 @@ def _build_parser() -> argparse.ArgumentParser:
                    "track camera + lidar (fusion.kitti.fusion_track; categories without a camera folder stay "
                    "lidar-only). Without it: the lidar-only tracker")
     p.add_argument("--camera-config", metavar="FILE",
-                   help="camera + lidar TOML ([kitti.camera.<category>] tables; default: pointrcnn_rrc.toml shipped "
-                   "in fusion/kitti/configs)")
+                   help="camera + lidar TOML ([engine] and [kitti.<category>] tables; default: pointrcnn_rrc.toml "
+                   "shipped in fusion/kitti/configs)")
+    p.add_argument("--camera-stage", choices=["engine", "tracker"], default="engine",
+                   help="with --camera-detections: the multi-sensor engine (default), or the lidar Tracker followed "
+                   "by a Python camera stage (the study's post-tracker fusion)")
+    p.add_argument("--engine", action="store_true",
+                   help="without --camera-detections: run the lidar-only preset of the multi-sensor engine "
+                   "(--camera-config's settings without the camera) instead of the lidar Tracker")
     p.add_argument("--quiet", action="store_true", help="no per-sequence progress")
     return p
 
@@ -342,11 +348,12 @@ def track_main(argv: list[str] | None = None) -> int:
     args = _build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     try:
         cfg, output = config_for(args.config, args.baseline, args.min_output_score, args.all_scores)
-        if args.camera_detections:
+        if args.camera_detections or args.engine:
             from fusion.kitti.fusion_track import run_camera_tracking
 
             stats = run_camera_tracking(cfg, output, args.detections, args.camera_detections, args.seqmap, args.out,
-                                        args.category, args.calib, args.camera_config, quiet=args.quiet)
+                                        args.category, args.calib, args.camera_config, args.camera_stage,
+                                        quiet=args.quiet)
         else:
             stats = run_tracking(cfg, output, args.detections, args.seqmap, args.out, args.category, args.calib,
                                  quiet=args.quiet)
