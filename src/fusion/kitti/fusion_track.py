@@ -40,7 +40,7 @@ import math
 import os
 import time
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -547,31 +547,65 @@ class EngineCameraStage:
 # ----------------------------------------------------------------------------------------------
 # the output policy over the records
 
+#: why a row was written (:attr:`OutputPolicy.reasons`)
+REASONS = ("lidar", "tentative", "coast", "camera")
+_LIDAR_ROW, _TENTATIVE_ROW, _COAST_ROW, _CAMERA_ROW = range(4)
 
-@dataclass
+
 class _Rows:
-    frame: list[int] = field(default_factory=list)
-    id: list[int] = field(default_factory=list)
-    bbox: list[np.ndarray] = field(default_factory=list)
-    box: list[np.ndarray] = field(default_factory=list)
-    score: list[float] = field(default_factory=list)
-    reason: list[str] = field(default_factory=list)
+    """Rows written so far, as per-frame array chunks."""
 
-    def add(self, f: int, i: int, bbox: np.ndarray, box: np.ndarray, score: float, reason: str) -> None:
-        self.frame.append(f)
-        self.id.append(i)
+    def __init__(self) -> None:
+        self.frame: list[np.ndarray] = []
+        self.id: list[np.ndarray] = []
+        self.bbox: list[np.ndarray] = []
+        self.box: list[np.ndarray] = []
+        self.score: list[np.ndarray] = []
+        self.reason: list[np.ndarray] = []
+        self.count = 0
+
+    def add(self, f: int, ids: np.ndarray, bbox: np.ndarray, box: np.ndarray, score: np.ndarray,
+            reason: np.ndarray) -> None:
+        if not len(ids):
+            return
+        self.frame.append(np.full(len(ids), f, np.int64))
+        self.id.append(ids)
         self.bbox.append(bbox)
         self.box.append(box)
         self.score.append(score)
         self.reason.append(reason)
+        self.count += len(ids)
 
     def rows(self, type_name: str) -> TrackRows:
         if not self.frame:
             e = np.zeros((0, 3))
             return TrackRows.create([], [], type_name, np.zeros((0, 4)), e, e, [], score=[])
-        box = np.array(self.box)
-        return TrackRows.create(self.frame, self.id, type_name, np.array(self.bbox), box[:, 0:3], box[:, 3:6],
-                                box[:, 6], score=self.score)
+        box = np.concatenate(self.box)
+        return TrackRows.create(np.concatenate(self.frame), np.concatenate(self.id), type_name,
+                                np.concatenate(self.bbox), box[:, 0:3], box[:, 3:6], box[:, 6],
+                                score=np.concatenate(self.score))
+
+
+class _Evidence:
+    """Camera log-odds sum and frame count per track id (ids kept sorted, as the records come)."""
+
+    def __init__(self) -> None:
+        self.ids = np.zeros(0, np.int64)
+        self.sum = np.zeros(0)
+        self.n = np.zeros(0)
+
+    def lookup(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(sum, n, found) for sorted or unsorted ``ids`` (0 where unknown)."""
+        if not len(self.ids):
+            z = np.zeros(len(ids))
+            return z, z.copy(), np.zeros(len(ids), bool)
+        i = np.minimum(np.searchsorted(self.ids, ids), len(self.ids) - 1)
+        found = self.ids[i] == ids
+        return np.where(found, self.sum[i], 0.0), np.where(found, self.n[i], 0.0), found
+
+    def set(self, ids: np.ndarray, s: np.ndarray, n: np.ndarray) -> None:
+        order = np.argsort(ids, kind="stable")
+        self.ids, self.sum, self.n = ids[order], s[order], n[order]
 
 
 class OutputPolicy:
@@ -581,7 +615,7 @@ class OutputPolicy:
     tracks in the first ``min_hits`` frames); ``min_score``: the output threshold on the fused score.
     ``params=None``: no camera, the lidar-only rule of ``fusion kitti track`` (confirmed tracks,
     updated tentative ones in the first ``min_hits`` frames; mean lidar score; the lidar box).
-    Counters (``rows_by_reason``, ``camera_box_rows``) say why rows were written.
+    :meth:`reasons` counts the rows by why they were written (:data:`REASONS`).
     """
 
     def __init__(self, params: CameraParams | None, min_hits: int, min_score: float) -> None:
@@ -590,98 +624,125 @@ class OutputPolicy:
         self.min_hits = min_hits
         self.min_score = min_score
         self.floor_ev = float(camera_log_odds(0.0, self.params))
+        self._w = self.params.weights()
         self.reset()
 
     def reset(self) -> None:
-        self._ev3: dict[int, list[float]] = {}  # 3D track id -> [sum, n] of camera log-odds
-        self._ev2: dict[int, list[float]] = {}  # image track id -> [sum, n]
-        self._birth3: dict[int, int] = {}  # live 3D track id -> birth_t_ns (to follow id handovers)
+        self._ev3 = _Evidence()  # 3D tracks
+        self._ev2 = _Evidence()  # image tracks
+        self._birth3: dict[int, int] = {}  # live 3D id -> birth_t_ns, to follow id handovers (joins)
         self.out = _Rows()
 
-    def _follow_handover(self, tracks: np.ndarray, gone: np.ndarray) -> None:
+    def _handover(self, ids: np.ndarray, births: np.ndarray, gone: np.ndarray) -> None:
         """A 3D id that was an image track's id in the previous frame took it over (join); the 3D id
-        that vanished without a deleted record is the same track. The joined track keeps its own
-        camera evidence (the study's id-only handover): pairs by equal birth time, else one-to-one."""
-        ids = tracks["id"].tolist()
-        births = tracks["birth_t_ns"].tolist()
-        now = set(ids) | set(gone["id"].tolist())
-        vanished = {k: b for k, b in self._birth3.items() if k not in now}
-        joined = [(tid, b) for tid, b in zip(ids, births) if tid not in self._birth3 and tid in self._ev2]
-        for tid, b in joined:
-            del self._ev2[tid]
-            old = [k for k, bk in vanished.items() if bk == b]
-            if not old and len(joined) == 1 and len(vanished) == 1:
-                old = list(vanished)
-            if len(old) == 1:
-                self._ev3[tid] = self._ev3.pop(old[0])
-                del vanished[old[0]]
-        for k in vanished:
-            self._ev3.pop(k, None)
-        self._birth3 = dict(zip(ids, births))
+        that vanished without a deleted record is the same track, and keeps its own camera evidence
+        (the study's id-only handover): pairs by equal birth time, else one-to-one."""
+        new = ~np.isin(ids, self._ev3.ids)
+        joined = new & np.isin(ids, self._ev2.ids)
+        if joined.any():
+            vanished = {k: b for k, b in self._birth3.items()
+                        if k not in set(ids.tolist()) and k not in set(gone.tolist())}
+            jl = list(zip(ids[joined].tolist(), births[joined].tolist()))
+            add_ids, add_s, add_n = [], [], []
+            for tid, b in jl:
+                old = [k for k, bk in vanished.items() if bk == b]
+                if not old and len(jl) == 1 and len(vanished) == 1:
+                    old = list(vanished)
+                if len(old) == 1:
+                    s_, n_, _ = self._ev3.lookup(np.array(old))
+                    add_ids.append(tid)
+                    add_s.append(float(s_[0]))
+                    add_n.append(float(n_[0]))
+                    del vanished[old[0]]
+            keep2 = ~np.isin(self._ev2.ids, ids[joined])
+            self._ev2.set(self._ev2.ids[keep2], self._ev2.sum[keep2], self._ev2.n[keep2])
+            if add_ids:
+                self._ev3.set(np.concatenate([self._ev3.ids, add_ids]), np.concatenate([self._ev3.sum, add_s]),
+                              np.concatenate([self._ev3.n, add_n]))
+        self._birth3 = dict(zip(ids.tolist(), births.tolist()))
 
     def frame(self, f: int, t_ns: int, tracks: np.ndarray, image_tracks: np.ndarray, lidar_bbox: np.ndarray,
               cam_bbox: np.ndarray, cam_score: np.ndarray, P2: np.ndarray | None) -> None:
-        """Add the rows of frame ``f`` (``tracks`` may include deleted records; they are skipped)."""
-        p = self.params
+        """Add the rows of frame ``f`` (deleted records in ``tracks`` / ``image_tracks`` are skipped,
+        after handing a leaving track's evidence to its image track)."""
         if not self.camera:
             self._lidar_only(f, tracks, lidar_bbox, P2)
             return
-        gone = tracks[tracks["status"] == DELETED]
-        tracks = tracks[tracks["status"] != DELETED]
-        self._follow_handover(tracks, gone)
+        st3 = tracks["status"]
+        deleted = st3 == DELETED
+        gone = tracks["id"][deleted]
+        if deleted.any():
+            tracks = tracks[~deleted]
+        ids = tracks["id"]
+        # a deleted track's evidence goes to the image track it may continue as (leave); its id may
+        # also be taken over in this frame by a newborn 3D track (leave, then join), which starts afresh
+        gone_s, gone_n, gone_found = self._ev3.lookup(gone)
+        if len(gone):
+            keep = ~np.isin(self._ev3.ids, gone)
+            self._ev3.set(self._ev3.ids[keep], self._ev3.sum[keep], self._ev3.n[keep])
+        self._handover(ids, tracks["birth_t_ns"], gone)
+        # 3D tracks: camera evidence over the frames they are in the image
         bb3 = track_boxes_2d(tracks, lidar_bbox, P2)
         view = in_image(bb3)
         li = tracks["detection"][:, LIDAR]
         cj = tracks["detection"][:, CAMERA]
-        stat = tracks["status"]
+        matched = cj >= 0
+        ev = np.full(len(ids), self.floor_ev)
+        if matched.any():
+            ev[matched] = camera_log_odds(cam_score[cj[matched]], self.params)
+        s3, n3, _ = self._ev3.lookup(ids)
+        s3 = s3 + np.where(view, ev, 0.0)
+        n3 = n3 + view
+        self._ev3.set(ids, s3, n3)
         hits = tracks["hits"][:, LIDAR]
         score = np.where(hits > 0, tracks["score_sum"][:, LIDAR] / np.maximum(hits, 1), -np.inf)
-        ev = camera_log_odds(cam_score[np.maximum(cj, 0)] if len(cam_score) else np.zeros(len(cj)), p)
-        for i, tid in enumerate(tracks["id"].tolist()):
-            e = self._ev3.setdefault(tid, [0.0, 0.0])
-            if view[i]:
-                e[0] += float(ev[i]) if cj[i] >= 0 else self.floor_ev
-                e[1] += 1.0
-            if e[1]:
-                score[i] += e[0] / e[1]
-        matched = cj >= 0
+        score = score + np.where(n3 > 0, s3 / np.maximum(n3, 1.0), 0.0)
+        stat = tracks["status"]
+        lid = li >= 0
         sel = stat == CONFIRMED
         if f < self.min_hits:
-            sel |= (stat == TENTATIVE) & (li >= 0)
-        tent = (stat == TENTATIVE) & (li >= 0) & matched & ~sel
-        coast = (stat == COASTING) & matched if p.coast_fill else np.zeros(len(tracks), bool)
-        sel = (sel | tent | coast) & (score >= self.min_score)
+            sel |= (stat == TENTATIVE) & lid
+        tent = (stat == TENTATIVE) & lid & matched & ~sel
+        coast = (stat == COASTING) & matched if self.params.coast_fill else np.zeros(len(ids), bool)
         out_bb = bb3.copy()
         out_bb[matched] = cam_bbox[cj[matched]]
-        if p.box_fusion:
-            both = np.nonzero(matched & (li >= 0))[0]
-            if len(both):
-                out_bb[both] = fused_box(cam_bbox[cj[both]], bb3[both], tracks["box"][both, 0], p)
-        cam = generic_to_camera_box(tracks["box"]) if len(tracks) else np.zeros((0, 7))
-        for i in np.nonzero(sel & np.isfinite(out_bb).all(1))[0].tolist():
-            self.out.add(f, int(tracks["id"][i]), out_bb[i], cam[i], float(score[i]),
-                         "coast" if coast[i] else "tentative" if tent[i] else "lidar")
-        # leave: a deleted 3D track continuing as an image track keeps its evidence
-        for tid in gone["id"].tolist():
-            e3 = self._ev3.pop(tid, None)
-            self._birth3.pop(tid, None)
-            if e3 is not None and tid in set(image_tracks["id"].tolist()):
-                self._ev2[tid] = list(e3)
-        if not p.camera_only:
+        sel = (sel | tent | coast) & (score >= self.min_score) & np.isfinite(out_bb).all(1)
+        if sel.any():
+            if self.params.box_fusion:
+                both = sel & matched & lid
+                if both.any():
+                    out_bb[both] = fused_box(cam_bbox[cj[both]], bb3[both], tracks["box"][both, 0], self.params)
+            reason = np.where(coast, _COAST_ROW, np.where(tent, _TENTATIVE_ROW, _LIDAR_ROW))
+            self.out.add(f, ids[sel], out_bb[sel], generic_to_camera_box(tracks["box"][sel]), score[sel],
+                         reason[sel])
+        if not self.params.camera_only:
             return
-        live2 = set()
+        # image tracks (camera-only targets); a 3D track that left keeps its evidence
         image_tracks = image_tracks[image_tracks["status"] != DELETED]
-        for k in range(len(image_tracks)):
-            r = image_tracks[k]
-            tid, j = int(r["id"]), int(r["detection"])
-            live2.add(tid)
-            e = self._ev2.setdefault(tid, [0.0, 0.0])
-            e[0] += float(camera_log_odds(cam_score[j], p)) if j >= 0 else self.floor_ev
-            e[1] += 1.0
-            if j >= 0 and (int(r["status"]) == CONFIRMED or f < self.min_hits) and e[0] / e[1] >= self.min_score:
-                self.out.add(f, tid, cam_bbox[j], NO_3D, e[0] / e[1], "camera")
-        for k in [k for k in self._ev2 if k not in live2]:
-            del self._ev2[k]
+        iid = image_tracks["id"]
+        s2, n2, found = self._ev2.lookup(iid)
+        if len(gone) and not found.all():
+            lv = ~found & np.isin(iid, gone[gone_found])
+            if lv.any():
+                k = np.searchsorted(gone, iid[lv]) if np.all(np.diff(gone) > 0) else \
+                    np.array([int(np.nonzero(gone == x)[0][0]) for x in iid[lv].tolist()])
+                s2[lv], n2[lv] = gone_s[k], gone_n[k]
+        dj = image_tracks["detection"]
+        hit2 = dj >= 0
+        ev2 = np.full(len(iid), self.floor_ev)
+        if hit2.any():
+            ev2[hit2] = camera_log_odds(cam_score[dj[hit2]], self.params)
+        s2 = s2 + ev2
+        n2 = n2 + 1.0
+        self._ev2.set(iid, s2, n2)
+        mean2 = s2 / n2
+        w = hit2 & (mean2 >= self.min_score)
+        if f >= self.min_hits:
+            w &= image_tracks["status"] == CONFIRMED
+        if w.any():
+            nw = int(w.sum())
+            self.out.add(f, iid[w], cam_bbox[dj[w]], np.tile(NO_3D, (nw, 1)), mean2[w],
+                         np.full(nw, _CAMERA_ROW))
 
     def _lidar_only(self, f: int, tracks: np.ndarray, lidar_bbox: np.ndarray, P2: np.ndarray | None) -> None:
         tracks = tracks[tracks["status"] != DELETED]
@@ -696,16 +757,17 @@ class OutputPolicy:
             return
         tracks, score = tracks[sel], score[sel]
         bb = track_boxes_2d(tracks, lidar_bbox, P2)
-        cam = generic_to_camera_box(tracks["box"])
-        for i in np.nonzero(np.isfinite(bb).all(1))[0].tolist():
-            self.out.add(f, int(tracks["id"][i]), bb[i], cam[i], float(score[i]), "lidar")
+        ok = np.isfinite(bb).all(1)
+        self.out.add(f, tracks["id"][ok], bb[ok], generic_to_camera_box(tracks["box"][ok]), score[ok],
+                     np.full(int(ok.sum()), _LIDAR_ROW))
 
     def rows(self, type_name: str) -> TrackRows:
+        """The rows written so far, in frame order (within a frame: 3D tracks, then image tracks)."""
         return self.out.rows(type_name)
 
     def reasons(self) -> dict[str, int]:
-        r = self.out.reason
-        return {k: r.count(k) for k in ("lidar", "tentative", "coast", "camera")}
+        r = np.concatenate(self.out.reason) if self.out.reason else np.zeros(0, np.int64)
+        return {k: int((r == i).sum()) for i, k in enumerate(REASONS)}
 
 
 # ----------------------------------------------------------------------------------------------
