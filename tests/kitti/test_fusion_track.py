@@ -19,8 +19,9 @@ from fusion.kitti.fusion_track import (
     fused_box,
     load_camera_config,
     load_fusion_config,
+    project_boxes,
 )
-from fusion.kitti.io import CATEGORY_IDS, read_camera_detections, read_labels
+from fusion.kitti.io import CATEGORY_IDS, generic_to_camera_box, read_camera_detections, read_labels
 from fusion.kitti.metrics import evaluate_kitti
 from fusion.kitti.track import KITTI_CONFIG, track_main
 
@@ -129,6 +130,19 @@ def test_log_odds_and_fused_box() -> None:
     np.testing.assert_allclose(out[0], [5, 5, 15, 15])  # equal noise: the midpoint
     np.testing.assert_allclose(out[1], [5, 9, 15, 19])  # camera y 3x noisier: weight 0.1
     np.testing.assert_allclose(out[2], [1, 5, 11, 15])  # lidar x 3x noisier: camera weight 0.9
+
+
+def test_project_boxes_is_project_camera_boxes() -> None:
+    rng = np.random.default_rng(3)
+    n = 400
+    boxes = np.column_stack([rng.uniform(-3, 60, n), rng.uniform(-20, 20, n), rng.uniform(-2, 1, n),
+                             rng.uniform(-np.pi, np.pi, n), rng.uniform(0.5, 6, n), rng.uniform(0.5, 3, n),
+                             rng.uniform(1, 3, n)])
+    ref = project_camera_boxes(generic_to_camera_box(boxes), P2, (1242, 375))
+    out = project_boxes(boxes, P2)
+    assert np.isnan(ref).any() and (boxes[:, 0] < 2).sum() > 10  # boxes behind and straddling the camera
+    np.testing.assert_allclose(out, ref, rtol=0, atol=1e-9)
+    assert project_boxes(np.zeros((0, 7)), P2).shape == (0, 4)
 
 
 # ---------------------------------------------------------------------------------------------
