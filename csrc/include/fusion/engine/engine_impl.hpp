@@ -169,6 +169,7 @@ class Engine final : public EngineBase {
     row_cls_.assign(T, -1);
     row_slot_.assign(T, 0);
     solver_.reserve(static_cast<Index>(T), static_cast<Index>(D), static_cast<Index>(T * D));
+    left_.assign(static_cast<std::size_t>(cfg_.max_tracks), 0);
     cam_box_.assign(static_cast<std::size_t>(cfg_.max_tracks) * static_cast<std::size_t>(S) * 4, 0.0);
 
     const auto I = static_cast<std::size_t>(cfg_.max_image_tracks);
@@ -653,6 +654,13 @@ class Engine final : public EngineBase {
     compact_image_tracks();
     lifecycle_.advance(table_, t);
     advance_image_tracks(t);
+    // LEAVE for the tracks advance() deleted, before this frame's image-track association, so
+    // that a camera frame's detection continues the handed-over track instead of starting one.
+    for (Index s : table_.slots()) {
+      if (table_.status(s) != track::TrackStatus::kDeleted) continue;
+      left_[static_cast<std::size_t>(s)] = 1;
+      if (table_.confirmed_ever(s)) leave(s, t);
+    }
     table_.for_each_live([&](Index s) { predict_track(s, t); });
     if constexpr (std::is_same_v<S, sensor::CameraBox2D>) predict_image_tracks(k, t);
 
@@ -736,11 +744,13 @@ class Engine final : public EngineBase {
       if (c.cfg.image_tracks) image_frame(f, c, k, nc);
     }
 
-    // 8. LEAVE and the deletion count
+    // 8. LEAVE for the tracks deleted by this frame, and the deletion count
     for (Index s : table_.slots()) {
       if (table_.status(s) != track::TrackStatus::kDeleted) continue;
       ++stats_.deletions;
-      if (table_.confirmed_ever(s)) leave(s, t);
+      char& done = left_[static_cast<std::size_t>(s)];
+      if (!done && table_.confirmed_ever(s)) leave(s, t);
+      done = 0;
     }
   }
 
@@ -1112,7 +1122,7 @@ class Engine final : public EngineBase {
   // per-frame scratch, sized at construction
   std::vector<double> cost_, det_z_, det_R_, cam_box_;
   std::vector<Index> row_to_col_, col_to_row_, col_det_, row_slot_, free_cols_;
-  std::vector<char> det_valid_, det_assigned_;
+  std::vector<char> det_valid_, det_assigned_, left_;
   std::vector<std::int32_t> det_cls_, row_cls_;
 
   // image tracks

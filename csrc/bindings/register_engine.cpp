@@ -1,0 +1,500 @@
+// Binding of the multi-sensor fusion engine: _core.FusionEngine(spec: dict), the surface that
+// fusion.engine wraps (spec: /work/engine_spec.md §2). One class over the type-erased
+// EngineBase, whatever the motion model; the sensors are picked at run time from the spec.
+//
+// Locking rule (the same as register_tracker.cpp): every method converts its Python inputs
+// with the GIL held, then releases the GIL, then takes the object's FairMutex, does pure C++
+// work, releases the mutex, and only then re-acquires the GIL to build Python outputs. No
+// Python API call is made while the mutex is held, so no thread ever waits for the mutex
+// while holding the GIL: no lock-order cycle, and stats()/reset()/tracks() from another
+// thread get in at the next frame boundary (first come, first served).
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <climits>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "common.hpp"
+#include "fusion/engine/config.hpp"
+#include "fusion/engine/engine.hpp"
+#include "fusion/engine/sensors.hpp"
+#include "fusion/tracking/fair_mutex.hpp"
+
+namespace fusion::bindings {
+
+namespace {
+
+using engine::EngineConfig;
+using engine::SensorConfig;
+
+struct PyEngine {
+  std::unique_ptr<engine::EngineBase> eng;
+  tracking::FairMutex mutex;
+  py::object track_dtype, image_track_dtype;
+  std::vector<std::string> sensor_names;
+  std::vector<int> sensor_m;
+  int num_classes = 1;
+  Index max_tracks = 0, max_image_tracks = 0;
+  std::size_t track_size = 0;
+};
+
+template <class F>
+auto locked(PyEngine& self, F&& f) {
+  py::gil_scoped_release nogil;
+  const std::lock_guard<tracking::FairMutex> lock(self.mutex);
+  return f();
+}
+
+// ---------------------------------------------------------------- spec parsing
+[[noreturn]] void spec_error(const std::string& where, const std::string& msg) {
+  throw ConfigurationError("FusionEngine spec: " + where + ": " + msg);
+}
+
+std::string type_name(const py::handle& h) { return py::str(py::type::of(h).attr("__name__")); }
+
+// Rejects keys not in `known` (listing them).
+void check_keys(const py::dict& d, const std::vector<std::string>& known, const std::string& where) {
+  for (const auto& item : d) {
+    if (!py::isinstance<py::str>(item.first)) spec_error(where, "keys must be strings");
+    const std::string k = item.first.cast<std::string>();
+    bool ok = false;
+    for (const std::string& s : known) ok = ok || s == k;
+    if (!ok) spec_error(where, "unknown key '" + k + "' (known: " + engine::join_keys(known) + ")");
+  }
+}
+
+py::dict as_dict(const py::handle& h, const std::string& where) {
+  if (!py::isinstance<py::dict>(h)) spec_error(where, "expected a dict, got " + type_name(h));
+  return py::reinterpret_borrow<py::dict>(h);
+}
+
+// d[key] if present and not None.
+bool has(const py::dict& d, const char* key) { return d.contains(key) && !d[key].is_none(); }
+
+double get_double(const py::dict& d, const char* key, const std::string& where, double dflt) {
+  if (!has(d, key)) return dflt;
+  const py::handle v = d[key];
+  if (py::isinstance<py::bool_>(v) || !(py::isinstance<py::float_>(v) || py::isinstance<py::int_>(v) ||
+                                        py::hasattr(v, "__float__")))
+    spec_error(where + "." + key, "expected a number, got " + type_name(v));
+  return v.cast<double>();
+}
+
+std::int64_t get_int(const py::dict& d, const char* key, const std::string& where, std::int64_t dflt) {
+  if (!has(d, key)) return dflt;
+  const py::handle v = d[key];
+  if (py::isinstance<py::bool_>(v) || !(py::isinstance<py::int_>(v) || py::hasattr(v, "__index__")))
+    spec_error(where + "." + key, "expected an integer, got " + type_name(v));
+  return v.cast<std::int64_t>();
+}
+
+int get_int32(const py::dict& d, const char* key, const std::string& where, int dflt) {
+  const std::int64_t v = get_int(d, key, where, dflt);
+  if (v < INT_MIN || v > INT_MAX) spec_error(where + "." + key, "out of range: " + std::to_string(v));
+  return static_cast<int>(v);
+}
+
+bool get_bool(const py::dict& d, const char* key, const std::string& where, bool dflt) {
+  if (!has(d, key)) return dflt;
+  const py::handle v = d[key];
+  if (!py::isinstance<py::bool_>(v) && std::string(py::str(py::type::of(v).attr("__name__"))) != "bool_")
+    spec_error(where + "." + key, "expected a bool, got " + type_name(v));
+  return v.cast<bool>();
+}
+
+std::string get_str(const py::dict& d, const char* key, const std::string& where, const std::string& dflt) {
+  if (!has(d, key)) return dflt;
+  const py::handle v = d[key];
+  if (!py::isinstance<py::str>(v)) spec_error(where + "." + key, "expected a string, got " + type_name(v));
+  return v.cast<std::string>();
+}
+
+// A float array of the given shape (-1: any), row-major values.
+std::vector<double> get_array(const py::handle& v, std::vector<py::ssize_t> shape, const std::string& where) {
+  CArray a;
+  try {
+    a = as_array(v, where);
+  } catch (const ShapeError& e) {
+    spec_error(where, e.what());
+  }
+  bool ok = a.ndim() == static_cast<py::ssize_t>(shape.size());
+  for (std::size_t i = 0; ok && i < shape.size(); ++i) ok = shape[i] < 0 || a.shape(static_cast<py::ssize_t>(i)) == shape[i];
+  if (!ok) {
+    std::string s = "(";
+    for (std::size_t i = 0; i < shape.size(); ++i)
+      s += (i ? ", " : "") + (shape[i] < 0 ? std::string("n") : std::to_string(shape[i]));
+    spec_error(where, "expected shape " + s + (shape.size() == 1 ? ",)" : ")") + ", got " + shape_str(a));
+  }
+  return std::vector<double>(a.data(), a.data() + a.size());
+}
+
+void parse_sensor(const py::handle& h, int k, const py::dict& lifecycle_unused, SensorConfig& s) {
+  (void)lifecycle_unused;
+  const std::string where = "sensors[" + std::to_string(k) + "]";
+  const py::dict d = as_dict(h, where);
+  check_keys(d, {"name", "model", "mount_R", "mount_t", "fov", "projection", "image_size", "R", "cost",
+                 "gate", "associator", "update_state", "births", "birth_score_threshold",
+                 "score_threshold", "pd", "gate_probability", "clutter_density",
+                 "nominal_likelihood_ratio", "counts_for_confirmation", "counts_for_coast",
+                 "confusion", "image_tracks"},
+             where);
+  s.name = get_str(d, "name", where, "");
+  const std::string w = where + " (" + s.name + ")";
+  s.model = get_str(d, "model", w, "");
+  if (has(d, "mount_R")) {
+    const auto v = get_array(d["mount_R"], {3, 3}, w + ".mount_R");
+    s.mount_R = Eigen::Map<const Mat<3, 3>>(v.data());
+  }
+  if (has(d, "mount_t")) {
+    const auto v = get_array(d["mount_t"], {3}, w + ".mount_t");
+    s.mount_t = Eigen::Map<const Vec<3>>(v.data());
+  }
+  if (has(d, "fov")) {
+    const py::dict f = as_dict(d["fov"], w + ".fov");
+    check_keys(f, {"azimuth_half_rad", "elevation_half_rad", "min_range_m", "max_range_m"}, w + ".fov");
+    s.fov.azimuth_half_rad = get_double(f, "azimuth_half_rad", w + ".fov", s.fov.azimuth_half_rad);
+    s.fov.elevation_half_rad = get_double(f, "elevation_half_rad", w + ".fov", s.fov.elevation_half_rad);
+    s.fov.min_range_m = get_double(f, "min_range_m", w + ".fov", s.fov.min_range_m);
+    s.fov.max_range_m = get_double(f, "max_range_m", w + ".fov", s.fov.max_range_m);
+  }
+  if (has(d, "projection")) {
+    const auto v = get_array(d["projection"], {3, 4}, w + ".projection");
+    s.projection = Eigen::Map<const Mat<3, 4>>(v.data());
+    s.has_projection = true;
+  }
+  if (has(d, "image_size")) {
+    const auto v = get_array(d["image_size"], {2}, w + ".image_size");
+    s.image_width_px = v[0];
+    s.image_height_px = v[1];
+  }
+  if (has(d, "R")) s.R = get_array(d["R"], {-1, -1}, w + ".R");
+  s.cost = get_str(d, "cost", w, "");
+  s.gate = get_double(d, "gate", w, s.gate);
+  s.associator = get_str(d, "associator", w, s.associator);
+  s.update_state = get_bool(d, "update_state", w, s.update_state);
+  s.births = get_bool(d, "births", w, s.births);
+  s.birth_score_threshold = get_double(d, "birth_score_threshold", w, s.birth_score_threshold);
+  s.score_threshold = get_double(d, "score_threshold", w, s.score_threshold);
+  s.pd = get_double(d, "pd", w, s.pd);
+  s.gate_probability = get_double(d, "gate_probability", w, s.gate_probability);
+  s.clutter_density = get_double(d, "clutter_density", w, s.clutter_density);
+  s.nominal_likelihood_ratio = get_double(d, "nominal_likelihood_ratio", w, s.nominal_likelihood_ratio);
+  s.counts_for_confirmation = get_bool(d, "counts_for_confirmation", w, s.counts_for_confirmation);
+  s.counts_for_coast = get_bool(d, "counts_for_coast", w, s.counts_for_coast);
+  if (has(d, "confusion")) s.confusion = get_array(d["confusion"], {-1, -1}, w + ".confusion");
+  s.image_tracks = get_bool(d, "image_tracks", w, s.image_tracks);
+}
+
+EngineConfig parse_spec(const py::handle& h) {
+  const py::dict d = as_dict(h, "spec");
+  check_keys(d, {"motion", "q_diag_per_s", "motion_noise", "extent_noise", "p0_diag", "num_classes",
+                 "max_tracks", "max_detections", "max_image_tracks", "min_size", "late_policy",
+                 "bad_detection", "lifecycle", "image_track", "sensors"},
+             "spec");
+  EngineConfig c;
+  c.motion = get_str(d, "motion", "spec", c.motion);
+  if (has(d, "q_diag_per_s")) c.q_diag_per_s = get_array(d["q_diag_per_s"], {-1}, "q_diag_per_s");
+  if (has(d, "motion_noise")) {
+    const py::dict m = as_dict(d["motion_noise"], "motion_noise");
+    for (const auto& item : m) {
+      if (!py::isinstance<py::str>(item.first)) spec_error("motion_noise", "keys must be strings");
+      const std::string k = item.first.cast<std::string>();
+      c.motion_noise.emplace_back(k, get_double(m, k.c_str(), "motion_noise", 0.0));
+    }
+  }
+  if (has(d, "extent_noise")) {
+    const py::dict e = as_dict(d["extent_noise"], "extent_noise");
+    check_keys(e, {"z_m2_per_s", "yaw_rad2_per_s", "length_m2_per_s", "width_m2_per_s", "height_m2_per_s"},
+               "extent_noise");
+    ExtentNoise& n = c.extent_noise;
+    n.z_m2_per_s = get_double(e, "z_m2_per_s", "extent_noise", n.z_m2_per_s);
+    n.yaw_rad2_per_s = get_double(e, "yaw_rad2_per_s", "extent_noise", n.yaw_rad2_per_s);
+    n.length_m2_per_s = get_double(e, "length_m2_per_s", "extent_noise", n.length_m2_per_s);
+    n.width_m2_per_s = get_double(e, "width_m2_per_s", "extent_noise", n.width_m2_per_s);
+    n.height_m2_per_s = get_double(e, "height_m2_per_s", "extent_noise", n.height_m2_per_s);
+  }
+  if (has(d, "p0_diag")) c.p0_diag = get_array(d["p0_diag"], {-1}, "p0_diag");
+  c.num_classes = get_int32(d, "num_classes", "spec", c.num_classes);
+  c.max_tracks = get_int(d, "max_tracks", "spec", c.max_tracks);
+  c.max_detections = get_int(d, "max_detections", "spec", c.max_detections);
+  c.max_image_tracks = get_int(d, "max_image_tracks", "spec", c.max_image_tracks);
+  c.min_size = get_double(d, "min_size", "spec", c.min_size);
+  c.late_policy = engine::late_policy_from_string(get_str(d, "late_policy", "spec", "drop"));
+  c.bad_detection = engine::bad_detection_from_string(get_str(d, "bad_detection", "spec", "raise"));
+  if (has(d, "lifecycle")) {
+    const py::dict l = as_dict(d["lifecycle"], "lifecycle");
+    check_keys(l, {"confirm_hits", "confirm_window", "confirm_by_existence", "confirm_existence",
+                   "delete_existence", "birth_existence", "max_coast_s", "tentative_max_coast_s",
+                   "mean_lifetime_s", "tentative_max_misses"},
+               "lifecycle");
+    track::LifecyclePolicy& p = c.lifecycle;
+    p.confirm_hits = get_int32(l, "confirm_hits", "lifecycle", p.confirm_hits);
+    p.confirm_window = get_int32(l, "confirm_window", "lifecycle", p.confirm_window);
+    p.confirm_by_existence = get_bool(l, "confirm_by_existence", "lifecycle", p.confirm_by_existence);
+    p.confirm_existence = get_double(l, "confirm_existence", "lifecycle", p.confirm_existence);
+    p.delete_existence = get_double(l, "delete_existence", "lifecycle", p.delete_existence);
+    p.birth_existence = get_double(l, "birth_existence", "lifecycle", p.birth_existence);
+    p.max_coast_s = get_double(l, "max_coast_s", "lifecycle", p.max_coast_s);
+    p.tentative_max_coast_s = get_double(l, "tentative_max_coast_s", "lifecycle", p.tentative_max_coast_s);
+    p.mean_lifetime_s = get_double(l, "mean_lifetime_s", "lifecycle", p.mean_lifetime_s);
+    p.tentative_max_misses = get_int32(l, "tentative_max_misses", "lifecycle", p.tentative_max_misses);
+  }
+  if (has(d, "image_track")) {
+    const py::dict it = as_dict(d["image_track"], "image_track");
+    check_keys(it, {"gate", "confirm_hits", "confirm_window", "max_coast_s", "tentative_max_coast_s",
+                    "q_pos", "q_vel", "q_size", "r"},
+               "image_track");
+    engine::ImageTrackConfig& g = c.image_track;
+    g.gate = get_double(it, "gate", "image_track", g.gate);
+    g.confirm_hits = get_int32(it, "confirm_hits", "image_track", g.confirm_hits);
+    g.confirm_window = get_int32(it, "confirm_window", "image_track", g.confirm_window);
+    g.max_coast_s = get_double(it, "max_coast_s", "image_track", g.max_coast_s);
+    g.tentative_max_coast_s = get_double(it, "tentative_max_coast_s", "image_track", g.tentative_max_coast_s);
+    g.q_pos = get_double(it, "q_pos", "image_track", g.q_pos);
+    g.q_vel = get_double(it, "q_vel", "image_track", g.q_vel);
+    g.q_size = get_double(it, "q_size", "image_track", g.q_size);
+    g.r = get_double(it, "r", "image_track", g.r);
+  }
+  if (!has(d, "sensors")) spec_error("sensors", "missing (a list of sensor dicts)");
+  const py::handle sensors = d["sensors"];
+  if (!py::isinstance<py::list>(sensors) && !py::isinstance<py::tuple>(sensors))
+    spec_error("sensors", "expected a list, got " + type_name(sensors));
+  int k = 0;
+  for (const py::handle s : sensors) {
+    c.sensors.emplace_back();
+    parse_sensor(s, k++, py::dict(), c.sensors.back());
+  }
+  return c;
+}
+
+// ---------------------------------------------------------------- dtypes
+py::object make_dtype(const std::vector<engine::RecordField>& fields, std::size_t itemsize) {
+  py::list names, formats, offsets;
+  for (const engine::RecordField& f : fields) {
+    names.append(f.name);
+    if (f.shape.empty()) {
+      formats.append(f.format);
+    } else {
+      py::tuple shape(f.shape.size());
+      for (std::size_t i = 0; i < f.shape.size(); ++i) shape[i] = py::int_(f.shape[i]);
+      formats.append(py::make_tuple(f.format, shape));
+    }
+    offsets.append(f.offset);
+  }
+  py::dict spec;
+  spec["names"] = names;
+  spec["formats"] = formats;
+  spec["offsets"] = offsets;
+  spec["itemsize"] = itemsize;
+  return py::module_::import("numpy").attr("dtype")(spec);
+}
+
+// ---------------------------------------------------------------- process inputs
+TimeNs to_time_ns(const py::handle& t) {
+  // int64 nanoseconds only: a float (seconds?) or a bool is refused, as is anything beyond int64.
+  const bool is_int = py::isinstance<py::int_>(t) || (PyIndex_Check(t.ptr()) && !PyFloat_Check(t.ptr()));
+  if (py::isinstance<py::bool_>(t) || !is_int || std::string(type_name(t)) == "bool_")
+    throw TimestampError("FusionEngine.process: t_ns must be an integer (int64 nanoseconds), got " + type_name(t));
+  const py::int_ v = py::reinterpret_steal<py::int_>(PyNumber_Index(t.ptr()));
+  int overflow = 0;
+  const long long x = PyLong_AsLongLongAndOverflow(v.ptr(), &overflow);
+  if (overflow != 0)
+    throw TimestampError("FusionEngine.process: t_ns = " + std::string(py::str(v)) + " is out of the int64 range");
+  return static_cast<TimeNs>(x);
+}
+
+int resolve_sensor(const PyEngine& self, const py::handle& s) {
+  if (py::isinstance<py::str>(s)) {
+    const std::string name = s.cast<std::string>();
+    for (std::size_t k = 0; k < self.sensor_names.size(); ++k)
+      if (self.sensor_names[k] == name) return static_cast<int>(k);
+    std::string known;
+    for (const std::string& n : self.sensor_names) known += (known.empty() ? "'" : ", '") + n + "'";
+    throw ConfigurationError("FusionEngine.process: unknown sensor '" + name + "' (known: " + known + ")");
+  }
+  if (py::isinstance<py::bool_>(s) || !(py::isinstance<py::int_>(s) || PyIndex_Check(s.ptr())) || PyFloat_Check(s.ptr()))
+    throw ConfigurationError("FusionEngine.process: sensor must be an index (int) or a name (str), got " + type_name(s));
+  const long long k = py::reinterpret_steal<py::int_>(PyNumber_Index(s.ptr())).cast<long long>();
+  if (k < 0 || k >= static_cast<long long>(self.sensor_names.size()))
+    throw ConfigurationError("FusionEngine.process: unknown sensor index " + std::to_string(k) + " (the engine has " +
+                             std::to_string(self.sensor_names.size()) + " sensors)");
+  return static_cast<int>(k);
+}
+
+using IntArray = py::array_t<std::int32_t, py::array::c_style | py::array::forcecast>;
+
+}  // namespace
+
+void register_engine(py::module_& m) {
+  m.def(
+      "engine_registry",
+      [] {
+        py::dict d;
+        d["motion"] = engine::kMotionKeys;
+        py::dict sensors;
+        sensor::for_each_type(engine::EngineSensorModels{}, [&](auto* tag) {
+          using S = std::remove_pointer_t<decltype(tag)>;
+          sensors[engine::SensorKey<S>::kKey] = S::M;
+        });
+        d["sensor"] = sensors;
+        d["cost"] = engine::kCostKeys;
+        d["associator"] = engine::kAssociatorKeys;
+        return d;
+      },
+      "The engine's registry keys: {'motion': [...], 'sensor': {key: M}, 'cost': [...], 'associator': [...]}.");
+
+  py::class_<PyEngine>(m, "FusionEngine", "C++ multi-sensor fusion engine (use fusion.engine.FusionEngine).")
+      .def(py::init([](const py::dict& spec) {
+             const EngineConfig cfg = parse_spec(spec);
+             auto self = std::make_unique<PyEngine>();
+             self->eng = engine::make_engine(cfg);
+             const EngineConfig& c = self->eng->config();
+             for (int k = 0; k < self->eng->num_sensors(); ++k) {
+               self->sensor_names.push_back(c.sensors[static_cast<std::size_t>(k)].name);
+               self->sensor_m.push_back(self->eng->measurement_dim(k));
+             }
+             self->num_classes = c.num_classes;
+             self->max_tracks = c.max_tracks;
+             self->max_image_tracks = c.max_image_tracks;
+             self->track_size = self->eng->track_record_size();
+             self->track_dtype = make_dtype(self->eng->track_record_fields(), self->track_size);
+             self->image_track_dtype =
+                 make_dtype(engine::image_track_record_fields(), sizeof(engine::ImageTrackRecord));
+             return self;
+           }),
+           py::arg("spec"), "Builds the engine from a spec dict (fusion.engine.EngineConfig.to_spec()).")
+      .def(
+          "process",
+          [](PyEngine& self, const py::object& sensor, const py::object& t_ns, const py::object& z,
+             const py::object& R, const py::object& score, const py::object& class_id,
+             const py::object& class_scores) {
+            const int k = resolve_sensor(self, sensor);
+            const TimeNs t = to_time_ns(t_ns);
+            const int M = self.sensor_m[static_cast<std::size_t>(k)];
+            const int C = self.num_classes;
+            const std::string who = "FusionEngine.process (sensor '" + self.sensor_names[static_cast<std::size_t>(k)] + "')";
+            const CArray za = as_array(z, who + ": z");
+            Index n = 0;
+            if (za.size() == 0 && (za.ndim() == 1 || (za.ndim() == 2 && (za.shape(1) == M || za.shape(0) == 0)))) {
+              n = 0;
+            } else if (za.ndim() == 2 && za.shape(1) == M) {
+              n = za.shape(0);
+            } else {
+              shape_error(who + ": z", "(n, " + std::to_string(M) + ")", za);
+            }
+            const std::string ns = std::to_string(n);
+            CArray Ra, sa, csa;
+            IntArray ca;
+            engine::Frame f;
+            f.sensor = k;
+            f.t_ns = t;
+            f.n = n;
+            f.z = n > 0 ? za.data() : nullptr;
+            if (!R.is_none()) {
+              Ra = as_array(R, who + ": R");
+              if (Ra.ndim() != 3 || Ra.shape(0) != n || Ra.shape(1) != M || Ra.shape(2) != M)
+                shape_error(who + ": R", "(" + ns + ", " + std::to_string(M) + ", " + std::to_string(M) + ")", Ra);
+              f.R = Ra.data();
+            }
+            if (!score.is_none()) {
+              sa = as_array(score, who + ": score");
+              if (sa.ndim() != 1 || sa.shape(0) != n) shape_error(who + ": score", "(" + ns + ",)", sa);
+              f.score = sa.data();
+            }
+            if (!class_id.is_none()) {
+              const py::array raw = py::array::ensure(class_id);
+              if (!raw || (raw.dtype().kind() != 'i' && raw.dtype().kind() != 'u'))
+                throw ShapeError(who + ": class_id: expected an integer array");
+              ca = IntArray::ensure(raw);
+              if (ca.ndim() != 1 || ca.shape(0) != n) shape_error(who + ": class_id", "(" + ns + ",)", ca);
+              f.class_id = ca.data();
+            }
+            if (!class_scores.is_none()) {
+              csa = as_array(class_scores, who + ": class_scores");
+              if (csa.ndim() != 2 || csa.shape(0) != n || csa.shape(1) != C)
+                shape_error(who + ": class_scores", "(" + ns + ", " + std::to_string(C) + ")", csa);
+              f.class_scores = csa.data();
+            }
+            locked(self, [&] { self.eng->process(f); });
+          },
+          py::arg("sensor"), py::arg("t_ns"), py::arg("z"), py::arg("R") = py::none(),
+          py::arg("score") = py::none(), py::arg("class_id") = py::none(), py::arg("class_scores") = py::none(),
+          "Fuses one sensor frame (sensor index or name, int64 ns, z (n, M), optional R (n, M, M), "
+          "score (n,), class_id (n,), class_scores (n, C)). Releases the GIL.")
+      .def(
+          "tracks",
+          [](PyEngine& self, bool include_deleted) {
+            // Filled under the mutex into this thread's zeroed buffer (record padding stays zero,
+            // so equal states give byte-identical arrays), copied out with the GIL.
+            thread_local std::vector<std::uint8_t> buf;
+            const std::size_t need = static_cast<std::size_t>(self.max_tracks) * self.track_size;
+            if (buf.size() < need) buf.assign(need, 0);
+            const Index n = locked(self, [&] { return self.eng->export_tracks(buf.data(), self.max_tracks, include_deleted); });
+            py::array out(py::dtype::from_args(self.track_dtype), {static_cast<py::ssize_t>(n)});
+            if (n > 0) std::memcpy(out.mutable_data(), buf.data(), static_cast<std::size_t>(n) * self.track_size);
+            return out;
+          },
+          py::arg("include_deleted") = true,
+          "Live tracks (and those deleted in the latest frame if include_deleted), in id order (track_dtype).")
+      .def(
+          "image_tracks",
+          [](PyEngine& self) {
+            thread_local std::vector<engine::ImageTrackRecord> buf;
+            if (buf.size() < static_cast<std::size_t>(self.max_image_tracks))
+              buf.assign(static_cast<std::size_t>(self.max_image_tracks), engine::ImageTrackRecord{});
+            const Index n = locked(self, [&] { return self.eng->export_image_tracks(buf.data(), self.max_image_tracks); });
+            py::array out(py::dtype::from_args(self.image_track_dtype), {static_cast<py::ssize_t>(n)});
+            if (n > 0) std::memcpy(out.mutable_data(), buf.data(), static_cast<std::size_t>(n) * sizeof(engine::ImageTrackRecord));
+            return out;
+          },
+          "Live image tracks (and those deleted in the latest frame), in id order (image_track_dtype).")
+      .def_property_readonly("track_dtype", [](const PyEngine& self) { return self.track_dtype; })
+      .def_property_readonly("image_track_dtype", [](const PyEngine& self) { return self.image_track_dtype; })
+      .def("stats",
+           [](PyEngine& self) {
+             const engine::EngineStats s = locked(self, [&] { return self.eng->stats(); });
+             py::dict d;
+             d["frames"] = s.frames;
+             d["detections"] = s.detections;
+             d["late_frames"] = s.late_frames;
+             d["late_detections"] = s.late_detections;
+             d["skipped_detections"] = s.skipped_detections;
+             d["rejected_updates"] = s.rejected_updates;
+             d["births"] = s.births;
+             d["deletions"] = s.deletions;
+             d["insert_failures"] = s.insert_failures;
+             d["image_births"] = s.image_births;
+             return d;
+           }, "Counters since construction or reset().")
+      .def("reset", [](PyEngine& self) { locked(self, [&] { self.eng->reset(); }); },
+           "No tracks, no time, counters zero; track ids keep counting (never reused).")
+      .def_property_readonly("time_ns",
+                             [](PyEngine& self) -> py::object {
+                               bool has = false;
+                               TimeNs t = 0;
+                               locked(self, [&] {
+                                 has = self.eng->has_time();
+                                 t = self.eng->time_ns();
+                               });
+                               if (!has) return py::none();
+                               return py::int_(t);
+                             })
+      .def_property_readonly("num_tracks",
+                             [](PyEngine& self) { return locked(self, [&] { return self.eng->num_tracks(); }); })
+      .def_property_readonly("num_image_tracks",
+                             [](PyEngine& self) { return locked(self, [&] { return self.eng->num_image_tracks(); }); })
+      .def_property_readonly("state_dim", [](const PyEngine& self) { return self.eng->state_dim(); })
+      .def_property_readonly("motion", [](const PyEngine& self) { return self.eng->motion(); })
+      .def_property_readonly("sensor_names", [](const PyEngine& self) { return self.sensor_names; });
+}
+
+}  // namespace fusion::bindings
