@@ -24,11 +24,17 @@ as ``label_02`` rows with a 2D box and a score. The output policy is variant (g)
 The policy (:class:`OutputPolicy`) reads per-frame track records with the fields of the engine's
 ``track_dtype`` (per sensor ``hits``, ``score_sum``, ``detection``; ``status``, ``box``,
 ``birth_t_ns``) and image-track records with the fields of ``image_track_dtype``. They come from a
-stage that tracks lidar and camera together (:class:`CameraStage`). The stage available here is
-:class:`TrackerCameraStage`: today's lidar ``Tracker`` (the shipped ``pointrcnn.toml``, unchanged)
-followed by a Python camera stage (2D IoU association, image tracks, id handover), i.e. the camera
-works on the lidar tracker's output as in the study. It writes exactly the record fields the
-multi-sensor engine specifies, so the engine replaces it without touching the policy.
+stage that tracks lidar and camera together (:class:`CameraStage`):
+
+- :class:`EngineCameraStage` (default, ``--camera-stage engine``): the multi-sensor engine
+  (:mod:`fusion.engine`) with the config ``configs/pointrcnn_rrc.toml``: per frame the lidar frame
+  then the camera frame; the camera associates by image IoU with the projected 3D boxes, never
+  updates the 3D state, starts no 3D track, neither confirms a 3D track nor keeps it alive, and
+  feeds the engine's image tracks and identity handover (join / leave);
+- :class:`TrackerCameraStage` (``--camera-stage tracker``): today's lidar ``Tracker`` (the shipped
+  ``pointrcnn.toml``, unchanged) followed by a Python camera stage (2D IoU association with the
+  lidar detection's box, image tracks, id handover), i.e. the camera works on the lidar tracker's
+  output as in the study. It writes the same record fields.
 
 Sensor indices in the records: 0 lidar, 1 camera. Timestamps: ``frame * 100 ms``.
 """
@@ -572,10 +578,19 @@ class EngineCameraStage:
             self._P2 = None if P2 is None else np.array(P2)
         eng = self.engine
         eng.process(LIDAR, t_ns, lidar["box"], score=lidar["score"])
+        after_lidar = eng.tracks(include_deleted=True)
         if not self.with_camera:
-            return eng.tracks(include_deleted=True), self._empty_img
+            return after_lidar, self._empty_img
+        # tracks are deleted in the lidar frame (the camera neither confirms nor keeps a track alive);
+        # the next frame, the camera's, compacts them away: their records come from the lidar frame
         eng.process(CAMERA, t_ns, cam_bbox, score=cam_score)
-        return eng.tracks(include_deleted=True), eng.image_tracks()
+        tracks = eng.tracks(include_deleted=True)
+        gone = after_lidar[after_lidar["status"] == DELETED]
+        if len(gone):
+            gone = gone[~np.isin(gone["id"], tracks["id"][tracks["status"] == DELETED])]
+            if len(gone):
+                tracks = np.concatenate([tracks, gone])
+        return tracks, eng.image_tracks()
 
 
 # ----------------------------------------------------------------------------------------------
