@@ -106,7 +106,9 @@ int get_int32(const py::dict& d, const char* key, const std::string& where, int 
 bool get_bool(const py::dict& d, const char* key, const std::string& where, bool dflt) {
   if (!has(d, key)) return dflt;
   const py::handle v = d[key];
-  if (!py::isinstance<py::bool_>(v) && std::string(py::str(py::type::of(v).attr("__name__"))) != "bool_")
+  const bool numpy_bool = py::hasattr(v, "dtype") && py::hasattr(v, "ndim") && v.attr("ndim").cast<int>() == 0 &&
+                          v.attr("dtype").attr("kind").cast<std::string>() == "b";
+  if (!py::isinstance<py::bool_>(v) && !numpy_bool)
     spec_error(where + "." + key, "expected a bool, got " + type_name(v));
   return v.cast<bool>();
 }
@@ -302,7 +304,7 @@ py::object make_dtype(const std::vector<engine::RecordField>& fields, std::size_
 TimeNs to_time_ns(const py::handle& t) {
   // int64 nanoseconds only: a float (seconds?) or a bool is refused, as is anything beyond int64.
   const bool is_int = py::isinstance<py::int_>(t) || (PyIndex_Check(t.ptr()) && !PyFloat_Check(t.ptr()));
-  if (py::isinstance<py::bool_>(t) || !is_int || std::string(type_name(t)) == "bool_")
+  if (py::isinstance<py::bool_>(t) || !is_int)
     throw TimestampError("FusionEngine.process: t_ns must be an integer (int64 nanoseconds), got " + type_name(t));
   const py::int_ v = py::reinterpret_steal<py::int_>(PyNumber_Index(t.ptr()));
   int overflow = 0;

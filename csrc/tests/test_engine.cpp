@@ -116,8 +116,9 @@ void camera_box(const Truth& o, double t, double* z) {
   std::memcpy(z, b, sizeof(b));
 }
 
-std::vector<Record> tracks_of(const EngineBase& e, bool include_deleted = false) {
-  std::vector<Record> out(64);
+template <int Dim = N>
+std::vector<fusion::track::TrackRecord<Dim>> tracks_of(const EngineBase& e, bool include_deleted = false) {
+  std::vector<fusion::track::TrackRecord<Dim>> out(64);
   const Index n = e.export_tracks(out.data(), 64, include_deleted);
   out.resize(static_cast<std::size_t>(n));
   return out;
@@ -402,7 +403,8 @@ TEST_CASE("engine: radar and position3d sensors with a Mahalanobis cost track a 
       e->process(frame(1, static_cast<TimeNs>(f) * 50 * kMs, 1, z));
     }
   }
-  const auto tr = tracks_of(*e);
+  CHECK(e->state_dim() == 9);
+  const auto tr = tracks_of<9>(*e);
   CHECK(tr.size() == 1);
   if (tr.size() == 1) {
     CHECK(tr[0].status == 1);
