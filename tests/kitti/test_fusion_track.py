@@ -26,7 +26,7 @@ from fusion.kitti.metrics import evaluate_kitti
 from fusion.kitti.track import KITTI_CONFIG, track_main
 
 #: the stages that run here: the engine's once its binding is built in
-STAGES = ["tracker"]
+STAGES = ["engine", "tracker"]
 P2 = np.array([[721.5377, 0.0, 609.5593, 44.85728], [0.0, 721.5377, 172.854, 0.2163791], [0.0, 0.0, 1.0, 0.002745884]])
 
 

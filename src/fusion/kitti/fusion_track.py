@@ -564,8 +564,8 @@ class EngineCameraStage:
         self._empty_img = np.zeros(0, IMAGE_RECORD_DTYPE)
 
     def reset(self) -> None:
-        if self.engine is not None:
-            self.engine.reset()
+        """A new engine (ids start again, as the lidar Tracker's do after its reset)."""
+        self.engine = None
 
     def process(self, t_ns: int, lidar: np.ndarray, lidar_bbox: np.ndarray, cam_bbox: np.ndarray,
                 cam_score: np.ndarray, P2: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -747,13 +747,15 @@ class OutputPolicy:
         hits = tracks["hits"][:, LIDAR]
         score = np.where(hits > 0, tracks["score_sum"][:, LIDAR] / np.maximum(hits, 1), -np.inf)
         score = score + np.where(n3 > 0, s3 / np.maximum(n3, 1.0), 0.0)
-        stat = tracks["status"]
+        # the lidar decides: "confirmed" (ever; status is the engine's after the LATEST sensor frame,
+        # here the camera's) and "updated by the lidar in this frame" (the old tracker's CONFIRMED)
+        confirmed = tracks["status"] != TENTATIVE
         lid = li >= 0
-        sel = stat == CONFIRMED
+        sel = confirmed & lid
         if f < self.min_hits:
-            sel |= (stat == TENTATIVE) & lid
-        tent = (stat == TENTATIVE) & lid & matched & ~sel
-        coast = (stat == COASTING) & matched if self.params.coast_fill else np.zeros(len(ids), bool)
+            sel |= lid
+        tent = ~confirmed & lid & matched & ~sel
+        coast = confirmed & ~lid & matched if self.params.coast_fill else np.zeros(len(ids), bool)
         out_bb = bb3.copy()
         out_bb[matched] = cam_bbox[cj[matched]]
         sel = (sel | tent | coast) & (score >= self.min_score) & np.isfinite(out_bb).all(1)
@@ -796,12 +798,10 @@ class OutputPolicy:
 
     def _lidar_only(self, f: int, tracks: np.ndarray, lidar_bbox: np.ndarray, P2: np.ndarray | None) -> None:
         tracks = tracks[tracks["status"] != DELETED]
-        stat, li = tracks["status"], tracks["detection"][:, LIDAR]
+        li = tracks["detection"][:, LIDAR]
         hits = tracks["hits"][:, LIDAR]
         score = np.where(hits > 0, tracks["score_sum"][:, LIDAR] / np.maximum(hits, 1), -np.inf)
-        sel = stat == CONFIRMED
-        if f < self.min_hits:
-            sel |= (stat == TENTATIVE) & (li >= 0)
+        sel = (li >= 0) & ((tracks["status"] != TENTATIVE) | (f < self.min_hits))
         sel &= score >= self.min_score
         if not sel.any():
             return
