@@ -338,7 +338,11 @@ def project_boxes(boxes: np.ndarray, P: np.ndarray, image_size: tuple[int, int] 
         u, v = u / w, v / w
     out = np.column_stack([u.min(1), v.min(1), u.max(1), v.max(1)])
     if not ahead.all():
-        out[~ahead] = project_camera_boxes(generic_to_camera_box(b[~ahead]), P, None, near)
+        behind = (X < near).all(1)
+        out[behind] = np.nan
+        cut = ~ahead & ~behind  # straddles the near plane: clip the edges
+        if cut.any():
+            out[cut] = project_camera_boxes(generic_to_camera_box(b[cut]), P, None, near)
     np.clip(out[:, 0::2], 0, image_size[0] - 1, out=out[:, 0::2])
     np.clip(out[:, 1::2], 0, image_size[1] - 1, out=out[:, 1::2])
     return out
