@@ -15,7 +15,9 @@
 #include <climits>
 #include <cstdint>
 #include <cstring>
+#include <map>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <set>
 #include <string>
@@ -441,7 +443,7 @@ void register_engine(py::module_& m) {
             const std::size_t need = static_cast<std::size_t>(self.max_tracks) * self.track_size;
             if (buf.size() < need) buf.assign(need, 0);
             const Index n = locked(self, [&] { return self.eng->export_tracks(buf.data(), self.max_tracks, include_deleted); });
-            py::array out(py::dtype::from_args(self.track_dtype), {static_cast<py::ssize_t>(n)});
+            py::array out(py::dtype::from_args(self.track_dtype), std::vector<py::ssize_t>{static_cast<py::ssize_t>(n)});
             if (n > 0) std::memcpy(out.mutable_data(), buf.data(), static_cast<std::size_t>(n) * self.track_size);
             return out;
           },
@@ -454,17 +456,20 @@ void register_engine(py::module_& m) {
             if (buf.size() < static_cast<std::size_t>(self.max_image_tracks))
               buf.assign(static_cast<std::size_t>(self.max_image_tracks), engine::ImageTrackRecord{});
             const Index n = locked(self, [&] { return self.eng->export_image_tracks(buf.data(), self.max_image_tracks); });
-            py::array out(py::dtype::from_args(self.image_track_dtype), {static_cast<py::ssize_t>(n)});
+            py::array out(py::dtype::from_args(self.image_track_dtype), std::vector<py::ssize_t>{static_cast<py::ssize_t>(n)});
             if (n > 0) std::memcpy(out.mutable_data(), buf.data(), static_cast<std::size_t>(n) * sizeof(engine::ImageTrackRecord));
             return out;
           },
           "Live image tracks (and those deleted in the latest frame), in id order (image_track_dtype).")
-      .def_property_readonly("track_dtype", [](const PyEngine& self) { return self.track_dtype; })
-      .def_property_readonly("image_track_dtype", [](const PyEngine& self) { return self.image_track_dtype; })
+      .def_property_readonly("track_dtype", [](const PyEngine& self) { return py::dtype::from_args(self.track_dtype); },
+                             "numpy structured dtype of tracks() (fields and shapes from N, C, S).")
+      .def_property_readonly("image_track_dtype",
+                             [](const PyEngine& self) { return py::dtype::from_args(self.image_track_dtype); },
+                             "numpy structured dtype of image_tracks().")
       .def("stats",
            [](PyEngine& self) {
              const engine::EngineStats s = locked(self, [&] { return self.eng->stats(); });
-             py::dict d;
+             std::map<std::string, std::int64_t> d;
              d["frames"] = s.frames;
              d["detections"] = s.detections;
              d["late_frames"] = s.late_frames;
@@ -480,16 +485,16 @@ void register_engine(py::module_& m) {
       .def("reset", [](PyEngine& self) { locked(self, [&] { self.eng->reset(); }); },
            "No tracks, no time, counters zero; track ids keep counting (never reused).")
       .def_property_readonly("time_ns",
-                             [](PyEngine& self) -> py::object {
+                             [](PyEngine& self) -> std::optional<std::int64_t> {
                                bool has = false;
                                TimeNs t = 0;
                                locked(self, [&] {
                                  has = self.eng->has_time();
                                  t = self.eng->time_ns();
                                });
-                               if (!has) return py::none();
-                               return py::int_(t);
-                             })
+                               if (!has) return std::nullopt;
+                               return t;
+                             }, "Time of the latest fused frame [int64 ns], None before the first.")
       .def_property_readonly("num_tracks",
                              [](PyEngine& self) { return locked(self, [&] { return self.eng->num_tracks(); }); })
       .def_property_readonly("num_image_tracks",

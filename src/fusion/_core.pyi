@@ -9,7 +9,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['CA2D', 'CA3D', 'CTRA', 'CTRV', 'CV2D', 'CV3D', 'CameraPinhole', 'ConstantTurn', 'EkfBank_CA2D_CameraPinhole', 'EkfBank_CA2D_Position2D', 'EkfBank_CA2D_RadarPolar', 'EkfBank_CA3D_CameraPinhole', 'EkfBank_CA3D_Position2D', 'EkfBank_CA3D_Position3D', 'EkfBank_CA3D_RadarPolar', 'EkfBank_CTRA_CameraPinhole', 'EkfBank_CTRA_Position2D', 'EkfBank_CTRA_RadarPolar', 'EkfBank_CTRV_CameraPinhole', 'EkfBank_CTRV_Position2D', 'EkfBank_CTRV_RadarPolar', 'EkfBank_CV2D_CameraPinhole', 'EkfBank_CV2D_Position2D', 'EkfBank_CV2D_RadarPolar', 'EkfBank_CV3D_CameraPinhole', 'EkfBank_CV3D_Position2D', 'EkfBank_CV3D_Position3D', 'EkfBank_CV3D_RadarPolar', 'EkfBank_ConstantTurn_CameraPinhole', 'EkfBank_ConstantTurn_Position2D', 'EkfBank_ConstantTurn_RadarPolar', 'KalmanFilter', 'KinematicBicycle', 'PointTrackerCore', 'Position2D', 'Position3D', 'RadarPolar', 'TrackerClassConfig', 'TrackerCore', 'UkfBank_CA2D_CameraPinhole', 'UkfBank_CA2D_Position2D', 'UkfBank_CA2D_RadarPolar', 'UkfBank_CA3D_CameraPinhole', 'UkfBank_CA3D_Position2D', 'UkfBank_CA3D_Position3D', 'UkfBank_CA3D_RadarPolar', 'UkfBank_CTRA_CameraPinhole', 'UkfBank_CTRA_Position2D', 'UkfBank_CTRA_RadarPolar', 'UkfBank_CTRV_CameraPinhole', 'UkfBank_CTRV_Position2D', 'UkfBank_CTRV_RadarPolar', 'UkfBank_CV2D_CameraPinhole', 'UkfBank_CV2D_Position2D', 'UkfBank_CV2D_RadarPolar', 'UkfBank_CV3D_CameraPinhole', 'UkfBank_CV3D_Position2D', 'UkfBank_CV3D_Position3D', 'UkfBank_CV3D_RadarPolar', 'UkfBank_ConstantTurn_CameraPinhole', 'UkfBank_ConstantTurn_Position2D', 'UkfBank_ConstantTurn_RadarPolar', 'box_overlap', 'jpda_marginals', 'kalman_update', 'lsa_dense', 'lsa_sparse', 'point_tracker_output_layout', 'rts_smooth', 'solve_spd', 'tracker_output_layout']
+__all__: list[str] = ['CA2D', 'CA3D', 'CTRA', 'CTRV', 'CV2D', 'CV3D', 'CameraPinhole', 'ConstantTurn', 'EkfBank_CA2D_CameraPinhole', 'EkfBank_CA2D_Position2D', 'EkfBank_CA2D_RadarPolar', 'EkfBank_CA3D_CameraPinhole', 'EkfBank_CA3D_Position2D', 'EkfBank_CA3D_Position3D', 'EkfBank_CA3D_RadarPolar', 'EkfBank_CTRA_CameraPinhole', 'EkfBank_CTRA_Position2D', 'EkfBank_CTRA_RadarPolar', 'EkfBank_CTRV_CameraPinhole', 'EkfBank_CTRV_Position2D', 'EkfBank_CTRV_RadarPolar', 'EkfBank_CV2D_CameraPinhole', 'EkfBank_CV2D_Position2D', 'EkfBank_CV2D_RadarPolar', 'EkfBank_CV3D_CameraPinhole', 'EkfBank_CV3D_Position2D', 'EkfBank_CV3D_Position3D', 'EkfBank_CV3D_RadarPolar', 'EkfBank_ConstantTurn_CameraPinhole', 'EkfBank_ConstantTurn_Position2D', 'EkfBank_ConstantTurn_RadarPolar', 'FusionEngine', 'KalmanFilter', 'KinematicBicycle', 'PointTrackerCore', 'Position2D', 'Position3D', 'RadarPolar', 'TrackerClassConfig', 'TrackerCore', 'UkfBank_CA2D_CameraPinhole', 'UkfBank_CA2D_Position2D', 'UkfBank_CA2D_RadarPolar', 'UkfBank_CA3D_CameraPinhole', 'UkfBank_CA3D_Position2D', 'UkfBank_CA3D_Position3D', 'UkfBank_CA3D_RadarPolar', 'UkfBank_CTRA_CameraPinhole', 'UkfBank_CTRA_Position2D', 'UkfBank_CTRA_RadarPolar', 'UkfBank_CTRV_CameraPinhole', 'UkfBank_CTRV_Position2D', 'UkfBank_CTRV_RadarPolar', 'UkfBank_CV2D_CameraPinhole', 'UkfBank_CV2D_Position2D', 'UkfBank_CV2D_RadarPolar', 'UkfBank_CV3D_CameraPinhole', 'UkfBank_CV3D_Position2D', 'UkfBank_CV3D_Position3D', 'UkfBank_CV3D_RadarPolar', 'UkfBank_ConstantTurn_CameraPinhole', 'UkfBank_ConstantTurn_Position2D', 'UkfBank_ConstantTurn_RadarPolar', 'box_overlap', 'engine_registry', 'jpda_marginals', 'kalman_update', 'lsa_dense', 'lsa_sparse', 'point_tracker_output_layout', 'rts_smooth', 'solve_spd', 'tracker_output_layout']
 class CV2D:
     """
     Constant velocity, state (x, y, vx, vy).
@@ -3230,9 +3230,75 @@ class PointTrackerCore:
     @property
     def num_tracks(self) -> int:
         ...
+class FusionEngine:
+    """
+    C++ multi-sensor fusion engine (use fusion.engine.FusionEngine).
+    """
+    def __init__(self, spec: dict) -> None:
+        """
+        Builds the engine from a spec dict (fusion.engine.EngineConfig.to_spec()).
+        """
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
+    def image_tracks(self) -> numpy.ndarray:
+        """
+        Live image tracks (and those deleted in the latest frame), in id order (image_track_dtype).
+        """
+    def process(self, sensor: typing.Any, t_ns: typing.Any, z: typing.Any, R: typing.Any = None, score: typing.Any = None, class_id: typing.Any = None, class_scores: typing.Any = None) -> None:
+        """
+        Fuses one sensor frame (sensor index or name, int64 ns, z (n, M), optional R (n, M, M), score (n,), class_id (n,), class_scores (n, C)). Releases the GIL.
+        """
+    def reset(self) -> None:
+        """
+        No tracks, no time, counters zero; track ids keep counting (never reused).
+        """
+    def stats(self) -> dict[str, int]:
+        """
+        Counters since construction or reset().
+        """
+    def tracks(self, include_deleted: bool = True) -> numpy.ndarray:
+        """
+        Live tracks (and those deleted in the latest frame if include_deleted), in id order (track_dtype).
+        """
+    @property
+    def image_track_dtype(self) -> numpy.dtype[typing.Any]:
+        """
+        numpy structured dtype of image_tracks().
+        """
+    @property
+    def motion(self) -> str:
+        ...
+    @property
+    def num_image_tracks(self) -> int:
+        ...
+    @property
+    def num_tracks(self) -> int:
+        ...
+    @property
+    def sensor_names(self) -> list[str]:
+        ...
+    @property
+    def state_dim(self) -> int:
+        ...
+    @property
+    def time_ns(self) -> int | None:
+        """
+        Time of the latest fused frame [int64 ns], None before the first.
+        """
+    @property
+    def track_dtype(self) -> numpy.dtype[typing.Any]:
+        """
+        numpy structured dtype of tracks() (fields and shapes from N, C, S).
+        """
 def box_overlap(kind: str, a: typing.Any, b: typing.Any, skip_disjoint: bool = True) -> typing.Any:
     """
     Overlap of oriented boxes (x, y, z, yaw, l, w, h); kind is iou_bev, iou_3d, giou_bev or giou_3d. a and b are (7,) or (n, 7); the result has shape a.shape[:-1] + b.shape[:-1].
+    """
+def engine_registry() -> dict:
+    """
+    The engine's registry keys: {'motion': [...], 'sensor': {key: M}, 'cost': [...], 'associator': [...]}.
     """
 def jpda_marginals(ptr: typing.Any, meas: typing.Any, likelihood_ratios: typing.Any, miss_weights: typing.Any, num_measurements: typing.SupportsInt | typing.SupportsIndex, method: str = 'auto', max_states: typing.SupportsInt | typing.SupportsIndex = 65536) -> tuple[numpy.typing.NDArray[numpy.float64], numpy.typing.NDArray[numpy.float64], str, int]:
     """
