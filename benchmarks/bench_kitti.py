@@ -13,9 +13,9 @@ boxes, loaded before timing. One round = every sequence from a reset tracker. Fr
   policy reads; **this is the issue's "KITTI tracking with the camera" figure (target >= 5000 FPS)**;
 - ``engine_camera_lidar_core``: the same two ``process`` calls and record exports straight on
   ``fusion._core.FusionEngine`` (no Python-side argument checks): the C++ engine's own speed;
-- ``engine_camera_pipeline``: ``engine_camera_lidar`` plus the output policy in Python
-  (:class:`fusion.kitti.fusion_track.OutputPolicy`, the rows written): the whole command without
-  file input/output;
+- ``engine_camera_pipeline``: ``engine_camera_lidar`` plus the output policy in Python over the
+  sequence's records (:func:`fusion.kitti.fusion_track.sequence_rows`, the rows written), as
+  ``fusion kitti track --camera-detections`` runs it: the whole command without file input/output;
 - ``tracker_camera_stage`` / ``tracker_camera_pipeline``: the fallback stage (lidar Tracker + the
   camera association, image tracks and id handover in Python,
   :class:`fusion.kitti.fusion_track.TrackerCameraStage`), without / with the output policy.
@@ -41,10 +41,10 @@ from fusion.engine import FusionEngine
 from fusion.kitti.fusion_track import (
     FRAME_NS,
     EngineCameraStage,
-    OutputPolicy,
     TrackerCameraStage,
     load_camera_config,
     load_fusion_config,
+    sequence_rows,
 )
 from fusion.kitti.io import read_calib, read_camera_detections, read_seqmap
 from fusion.kitti.track import KITTI_CONFIG, KITTI_OUTPUT, detections_by_frame
@@ -187,22 +187,21 @@ def test_engine_camera_lidar_core(benchmark: Any, car_sequences: list[Seq]) -> N
 def test_engine_camera_pipeline(benchmark: Any, car_sequences: list[Seq]) -> None:
     cc = load_fusion_config()["car"]
     stages = _engine_stages(car_sequences)
-    policy = OutputPolicy(cc.camera, cc.min_hits, KITTI_OUTPUT["min_output_score"]["car"])
+    min_score = KITTI_OUTPUT["min_output_score"]["car"]
 
     def run() -> int:
         n = 0
         for s, st in zip(car_sequences, stages):
             st.engine.reset()
-            policy.reset()
-            for f in range(len(s.lidar)):
-                t = f * FRAME_NS
-                tr, im = st.process(t, s.lidar[f], s.lidar_bbox[f], s.cam_bbox[f], s.cam_score[f], s.P2)
-                policy.frame(f, t, tr, im, s.lidar_bbox[f], s.cam_bbox[f], s.cam_score[f], s.P2)
-            n += policy.out.count
+            records = [st.process(f * FRAME_NS, s.lidar[f], s.lidar_bbox[f], s.cam_bbox[f], s.cam_score[f], s.P2)
+                       for f in range(len(s.lidar))]
+            rows, _ = sequence_rows(cc.camera, cc.min_hits, min_score, records, s.lidar_bbox, s.cam_bbox,
+                                    s.cam_score, s.P2, "Car")
+            n += len(rows)
         return n
 
     assert run() > 15_000  # rows written
-    benchmark.pedantic(run, rounds=3, iterations=1, warmup_rounds=0)
+    benchmark.pedantic(run, rounds=5, iterations=1, warmup_rounds=0)
     _record(benchmark, _frames(car_sequences))
 
 
@@ -228,18 +227,17 @@ def test_tracker_camera_stage(benchmark: Any, car_sequences: list[Seq]) -> None:
 def test_tracker_camera_pipeline(benchmark: Any, car_sequences: list[Seq]) -> None:
     params = load_camera_config()["car"]
     stage = TrackerCameraStage(KITTI_CONFIG, CAR, params)
-    policy = OutputPolicy(params, KITTI_CONFIG.for_class(CAR).min_hits, KITTI_OUTPUT["min_output_score"]["car"])
+    min_hits, min_score = KITTI_CONFIG.for_class(CAR).min_hits, KITTI_OUTPUT["min_output_score"]["car"]
 
     def run() -> int:
         n = 0
         for s in car_sequences:
             stage.reset()
-            policy.reset()
-            for f in range(len(s.lidar)):
-                t = f * FRAME_NS
-                tr, im = stage.process(t, s.lidar[f], s.lidar_bbox[f], s.cam_bbox[f], s.cam_score[f], s.P2)
-                policy.frame(f, t, tr, im, s.lidar_bbox[f], s.cam_bbox[f], s.cam_score[f], s.P2)
-            n += policy.out.count
+            records = [stage.process(f * FRAME_NS, s.lidar[f], s.lidar_bbox[f], s.cam_bbox[f], s.cam_score[f], s.P2)
+                       for f in range(len(s.lidar))]
+            rows, _ = sequence_rows(params, min_hits, min_score, records, s.lidar_bbox, s.cam_bbox, s.cam_score,
+                                    s.P2, "Car")
+            n += len(rows)
         return n
 
     assert run() > 15_000  # rows written

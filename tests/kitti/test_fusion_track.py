@@ -14,18 +14,22 @@ from fusion.geometry.projection import project_camera_boxes
 from fusion.kitti.fusion_track import (
     DEFAULT_CAMERA_CONFIG,
     CameraParams,
+    EngineCameraStage,
+    OutputPolicy,
+    TrackerCameraStage,
     camera_log_odds,
     camera_params,
     fused_box,
     load_camera_config,
     load_fusion_config,
     project_boxes,
+    sequence_rows,
 )
-from fusion.kitti.io import CATEGORY_IDS, generic_to_camera_box, read_camera_detections, read_labels
+from fusion.kitti.io import CATEGORY_IDS, generic_to_camera_box, read_calib, read_camera_detections, read_labels
 from fusion.kitti.metrics import evaluate_kitti
-from fusion.kitti.track import KITTI_CONFIG, track_main
+from fusion.kitti.track import KITTI_CONFIG, detections_by_frame, track_main
 
-#: the stages that run here: the engine's once its binding is built in
+#: the camera stages of `fusion kitti track --camera-stage`
 STAGES = ["engine", "tracker"]
 P2 = np.array([[721.5377, 0.0, 609.5593, 44.85728], [0.0, 721.5377, 172.854, 0.2163791], [0.0, 0.0, 1.0, 0.002745884]])
 
@@ -275,3 +279,54 @@ def test_kitti_sequence_camera_not_below_lidar_only(kitti_train: Path, tmp_path:
                     for w in ("lidar", "fused"))
         for k in ("HOTA", "DetA", "AssA", "MOTA"):
             assert fus[k] >= lid[k], (cat, k, fus[k], lid[k])
+
+
+# ---------------------------------------------------------------------------------------------
+# the policy's two forms: per frame (OutputPolicy) and per sequence (sequence_rows, the command's)
+
+
+def _both_forms(stage_name: str, cat: str, dets: list[np.ndarray], bbs: list[np.ndarray], cb: list[np.ndarray],
+                cs: list[np.ndarray], P2: np.ndarray) -> tuple[int, int]:
+    cid = CATEGORY_IDS[cat]
+    fc = load_fusion_config()[cat]
+    params = None if stage_name == "lidar" else fc.camera
+    assert fc.camera is not None
+    stage = (TrackerCameraStage(KITTI_CONFIG, cid, fc.camera) if stage_name == "tracker"
+             else EngineCameraStage(fc, with_camera=stage_name != "lidar"))
+    min_hits = KITTI_CONFIG.for_class(cid).min_hits if stage_name == "tracker" else fc.min_hits
+    policy = OutputPolicy(params, min_hits, 2.0)
+    records = []
+    for f in range(len(dets)):
+        tr, im = stage.process(f * 100_000_000, dets[f], bbs[f], cb[f], cs[f], P2)
+        records.append((tr, im))
+        policy.frame(f, f * 100_000_000, tr, im, bbs[f], cb[f], cs[f], P2)
+    a = policy.rows("Car")
+    b, reasons = sequence_rows(params, min_hits, 2.0, records, bbs, cb, cs, P2, "Car")
+    assert len(a) == len(b) and len(reasons) == len(b)
+    np.testing.assert_array_equal(a.frame, b.frame)
+    np.testing.assert_array_equal(a.track_id, b.track_id)
+    np.testing.assert_allclose(a.bbox, b.bbox, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(a.score, b.score, rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(a.loc, b.loc)
+    assert policy.reasons() == {k: int((reasons == i).sum()) for i, k in enumerate(policy.reasons())}
+    return len(b), int((b.loc[:, 0] == -1000.0).sum())
+
+
+@pytest.mark.parametrize("stage", ["engine", "tracker", "lidar"])
+def test_policy_per_frame_equals_per_sequence_synthetic(tmp_path: Path, stage: str) -> None:
+    det, cal, _, _ = _scene(tmp_path)
+    dets, bbs = detections_by_frame(det / "pointrcnn_Car" / "0000.txt", 2, 40)
+    cb, cs = read_camera_detections(det / "rrc_Car" / "0000.txt").by_frame(40)
+    n, n_image = _both_forms(stage, "car", dets, bbs, cb, cs, read_calib(cal / "0000.txt").P2)
+    assert n > 60 and (n_image > 10) == (stage != "lidar")
+
+
+@pytest.mark.parametrize("stage", ["engine", "tracker"])
+@pytest.mark.parametrize("cat, seq", [("car", "0004"), ("pedestrian", "0017")])
+def test_policy_per_frame_equals_per_sequence_kitti(kitti_train: Path, stage: str, cat: str, seq: str) -> None:
+    tname = {"car": "Car", "pedestrian": "Pedestrian"}[cat]
+    dets, bbs = detections_by_frame(kitti_train / "detections" / f"pointrcnn_{tname}" / f"{seq}.txt",
+                                    CATEGORY_IDS[cat], 0)
+    cb, cs = read_camera_detections(kitti_train / "detections" / f"rrc_{tname}" / f"{seq}.txt").by_frame(len(dets))
+    n, _ = _both_forms(stage, cat, dets, bbs, cb, cs, read_calib(kitti_train / "calib" / f"{seq}.txt").P2)
+    assert n > 300

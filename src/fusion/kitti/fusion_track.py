@@ -21,7 +21,7 @@ as ``label_02`` rows with a 2D box and a score. The output policy is variant (g)
   box takes its id; a confirmed 3D track deleted while the camera still saw it continues as an
   image track with its id). The camera evidence of a track is its own: a join hands over the id only.
 
-The policy (:class:`OutputPolicy`) reads per-frame track records with the fields of the engine's
+The policy reads per-frame track records with the fields of the engine's
 ``track_dtype`` (per sensor ``hits``, ``score_sum``, ``detection``; ``status``, ``box``,
 ``birth_t_ns``) and image-track records with the fields of ``image_track_dtype``. They come from a
 stage that tracks lidar and camera together (:class:`CameraStage`):
@@ -35,6 +35,10 @@ stage that tracks lidar and camera together (:class:`CameraStage`):
   ``pointrcnn.toml``, unchanged) followed by a Python camera stage (2D IoU association with the
   lidar detection's box, image tracks, id handover), i.e. the camera works on the lidar tracker's
   output as in the study. It writes the same record fields.
+
+The policy comes in two forms that write the same rows: :class:`OutputPolicy`, frame by frame (for
+a stream), and :func:`sequence_rows`, over a whole sequence's records at once (vectorised; what
+the command runs, so the policy costs little next to the engine).
 
 Sensor indices in the records: 0 lidar, 1 camera. Timestamps: ``frame * 100 ms``.
 """
@@ -88,6 +92,7 @@ __all__ = [
     "load_camera_config",
     "load_fusion_config",
     "run_camera_tracking",
+    "sequence_rows",
     "track_sequence_camera",
 ]
 
@@ -662,7 +667,8 @@ class _Evidence:
 
 
 class OutputPolicy:
-    """Variant (g) of the camera + lidar study over engine-layout records (see the module docstring).
+    """Variant (g) of the camera + lidar study over engine-layout records, frame by frame (see the
+    module docstring; :func:`sequence_rows` writes the same rows for a whole sequence at once).
 
     ``min_hits``: the lidar class's ``min_hits`` (AB3DMOT's start-up rule writes updated tentative
     tracks in the first ``min_hits`` frames); ``min_score``: the output threshold on the fused score.
@@ -824,27 +830,216 @@ class OutputPolicy:
         return {k: int((r == i).sum()) for i, k in enumerate(REASONS)}
 
 
+def _cat(parts: list[np.ndarray], shape: tuple[int, ...], dtype: Any = np.float64) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenation of per-frame arrays and each frame's offset into it."""
+    off = np.zeros(len(parts) + 1, np.int64)
+    off[1:] = np.cumsum([len(p) for p in parts])
+    return (np.concatenate(parts).reshape((-1,) + shape).astype(dtype, copy=False) if len(parts)
+            else np.zeros((0,) + shape, dtype)), off
+
+
+def _segmented_cumsum(values: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Inclusive running sum of ``values`` within runs of equal ``group`` (consecutive entries)."""
+    cs = np.cumsum(values)
+    if not len(values):
+        return cs
+    start = np.r_[True, group[1:] != group[:-1]]
+    first = np.maximum.accumulate(np.where(start, np.arange(len(values)), 0))
+    return np.asarray(cs - (cs - values)[first])
+
+
+def sequence_rows(params: CameraParams | None, min_hits: int, min_score: float,
+                  records: list[tuple[np.ndarray, np.ndarray]], lidar_bbox: list[np.ndarray],
+                  cam_bbox: list[np.ndarray], cam_score: list[np.ndarray], P2: np.ndarray | None,
+                  type_name: str) -> tuple[TrackRows, np.ndarray]:
+    """The rows :class:`OutputPolicy` writes for a whole sequence, computed at once from every
+    frame's records (``records[f] = (tracks, image_tracks)`` as a stage returns them): the same rows
+    in the same order (scores equal up to rounding: the running sums are summed differently).
+    Returns the rows and why each was written (indices into :data:`REASONS`)."""
+    nf = len(records)
+    cam = params is not None
+    p = params if params is not None else CameraParams()
+    floor_ev = float(camera_log_odds(0.0, p))
+    t_all = np.concatenate([r[0] for r in records]) if nf else np.zeros(0, TRACK_RECORD_DTYPE)
+    t_f = np.repeat(np.arange(nf), [len(r[0]) for r in records])
+    dele = t_all["status"] == DELETED
+    tr, f3 = t_all[~dele], t_f[~dele]
+    LB, loff = _cat(lidar_bbox[:nf], (4,))
+    span = nf + 2  # key = id * span + frame; key - 1 is the same id one frame earlier
+    ids = tr["id"].astype(np.int64)
+    key3 = ids * span + f3
+    keyD = np.sort(t_all["id"][dele].astype(np.int64) * span + t_f[dele])
+    li = tr["detection"][:, LIDAR].astype(np.int64)
+    lid = li >= 0
+    bb3 = np.full((len(tr), 4), np.nan)
+    bb3[lid] = LB[loff[f3[lid]] + li[lid]]
+    if P2 is not None and (~lid).any():
+        bb3[~lid] = project_boxes(tr["box"][~lid], P2)
+    hits = tr["hits"][:, LIDAR]
+    score = np.where(hits > 0, tr["score_sum"][:, LIDAR] / np.maximum(hits, 1), -np.inf)
+    confirmed = tr["status"] != TENTATIVE
+    out_f: list[np.ndarray] = []
+    out_kind: list[np.ndarray] = []
+    out_id: list[np.ndarray] = []
+    out_bb: list[np.ndarray] = []
+    out_box: list[np.ndarray] = []
+    out_score: list[np.ndarray] = []
+    out_reason: list[np.ndarray] = []
+
+    def emit(m: np.ndarray, f: np.ndarray, kind: int, i: np.ndarray, bb: np.ndarray, box: np.ndarray,
+             sc: np.ndarray, reason: np.ndarray) -> None:
+        out_f.append(f[m])
+        out_kind.append(np.full(int(m.sum()), kind))
+        out_id.append(i[m])
+        out_bb.append(bb[m])
+        out_box.append(box[m])
+        out_score.append(sc[m])
+        out_reason.append(reason[m])
+
+    if not cam:
+        sel = lid & (confirmed | (f3 < min_hits)) & (score >= min_score) & np.isfinite(bb3).all(1)
+        if sel.any():
+            emit(sel, f3, 0, ids, bb3, generic_to_camera_box(tr["box"]), score, np.full(len(tr), _LIDAR_ROW))
+    else:
+        CB, coff = _cat(cam_bbox[:nf], (4,))
+        CS, _ = _cat(cam_score[:nf], ())
+        img = np.concatenate([r[1] for r in records]) if nf else np.zeros(0, IMAGE_RECORD_DTYPE)
+        i_f = np.repeat(np.arange(nf), [len(r[1]) for r in records])
+        keep = img["status"] != DELETED
+        img, i_f = img[keep], i_f[keep]
+        iid = img["id"].astype(np.int64)
+        keyI = np.sort(iid * span + i_f)
+        s3k = np.sort(key3)
+        # 3D track instances: a run of one id, or a newborn track taking over an id (leave then join in
+        # one frame); a join continues the instance of the 3D id that vanished (id-only handover)
+        start = ~_isin_sorted(key3 - 1, s3k) | _isin_sorted(key3, keyD)
+        order = np.lexsort((f3, ids))
+        base = np.empty(len(tr), np.int64)
+        st_o = start[order]
+        base[order] = order[np.maximum.accumulate(np.where(st_o, np.arange(len(order)), 0))] if len(order) else 0
+        joined = start & _isin_sorted(key3 - 1, keyI)
+        alias: dict[int, int] = {}
+
+        def rep(x: int) -> int:
+            while x in alias:
+                x = alias[x]
+            return x
+
+        if joined.any():
+            nxt = key3 + 1
+            van = ~_isin_sorted(nxt, s3k) & ~_isin_sorted(nxt, keyD) & (f3 + 1 < nf)
+            van_by_f: dict[int, dict[int, tuple[int, int]]] = {}
+            for r in np.nonzero(van)[0].tolist():
+                van_by_f.setdefault(int(f3[r]) + 1, {})[int(ids[r])] = (int(tr["birth_t_ns"][r]), r)
+            jr = np.nonzero(joined)[0]
+            for fr in np.unique(f3[jr]).tolist():
+                vanished = van_by_f.get(fr, {})
+                rows_j = jr[f3[jr] == fr]
+                rows_j = rows_j[np.argsort(ids[rows_j], kind="stable")]
+                for r in rows_j.tolist():
+                    b = int(tr["birth_t_ns"][r])
+                    old = [k for k, (bk, _) in vanished.items() if bk == b]
+                    if not old and len(rows_j) == 1 and len(vanished) == 1:
+                        old = list(vanished)
+                    if len(old) == 1:
+                        alias[int(base[r])] = rep(int(base[vanished[old[0]][1]]))
+                        del vanished[old[0]]
+        label = np.array([rep(x) for x in base.tolist()], np.int64) if alias else base
+        cj = tr["detection"][:, CAMERA].astype(np.int64)
+        matched = cj >= 0
+        view = in_image(bb3)
+        ev = np.full(len(tr), floor_ev)
+        ev[matched] = camera_log_odds(CS[coff[f3[matched]] + cj[matched]], p)
+        o3 = np.lexsort((f3, label))
+        s3 = np.empty(len(tr))
+        n3 = np.empty(len(tr))
+        s3[o3] = _segmented_cumsum(np.where(view, ev, 0.0)[o3], label[o3])
+        n3[o3] = _segmented_cumsum(view[o3].astype(np.float64), label[o3])
+        score = score + np.where(n3 > 0, s3 / np.maximum(n3, 1.0), 0.0)
+        sel = lid & (confirmed | (f3 < min_hits))
+        tent = ~confirmed & lid & matched & ~sel
+        coast = confirmed & ~lid & matched if p.coast_fill else np.zeros(len(tr), bool)
+        obb = bb3.copy()
+        obb[matched] = CB[coff[f3[matched]] + cj[matched]]
+        sel = (sel | tent | coast) & (score >= min_score) & np.isfinite(obb).all(1)
+        if p.box_fusion:
+            both = sel & matched & lid
+            if both.any():
+                obb[both] = fused_box(obb[both], bb3[both], tr["box"][both, 0], p)
+        if sel.any():
+            reason = np.where(coast, _COAST_ROW, np.where(tent, _TENTATIVE_ROW, _LIDAR_ROW))
+            emit(sel, f3, 0, ids, obb, generic_to_camera_box(tr["box"]), score, reason)
+        if p.camera_only and len(img):
+            # image tracks: a run of one id; one that starts as a 3D track is deleted (leave) starts
+            # from that track's evidence up to the frame before
+            keyi = iid * span + i_f
+            starti = ~_isin_sorted(keyi - 1, keyI)
+            dj = img["detection"].astype(np.int64)
+            hit2 = dj >= 0
+            ev2 = np.full(len(img), floor_ev)
+            ev2[hit2] = camera_log_odds(CS[coff[i_f[hit2]] + dj[hit2]], p)
+            init_s = np.zeros(len(img))
+            init_n = np.zeros(len(img))
+            lv = starti & _isin_sorted(keyi, keyD) & _isin_sorted(keyi - 1, s3k)
+            if lv.any():
+                k3 = np.argsort(key3)
+                at = k3[np.searchsorted(key3[k3], keyi[lv] - 1)]
+                init_s[lv], init_n[lv] = s3[at], n3[at]
+            oi = np.lexsort((i_f, iid))
+            grp = np.maximum.accumulate(np.where(starti[oi], np.arange(len(oi)), 0))
+            s2 = np.empty(len(img))
+            n2 = np.empty(len(img))
+            s2[oi] = _segmented_cumsum(ev2[oi] + np.where(starti[oi], init_s[oi], 0.0), grp)
+            n2[oi] = _segmented_cumsum(1.0 + np.where(starti[oi], init_n[oi], 0.0), grp)
+            mean2 = s2 / n2
+            w = hit2 & (mean2 >= min_score) & ((i_f < min_hits) | (img["status"] == CONFIRMED))
+            if w.any():
+                bb2 = np.zeros((len(img), 4))
+                bb2[hit2] = CB[coff[i_f[hit2]] + dj[hit2]]
+                emit(w, i_f, 1, iid, bb2, np.broadcast_to(NO_3D, (len(img), 7)), mean2,
+                     np.full(len(img), _CAMERA_ROW))
+    if not out_f:
+        e = np.zeros((0, 3))
+        return TrackRows.create([], [], type_name, np.zeros((0, 4)), e, e, [], score=[]), np.zeros(0, np.int64)
+    F, K, I = np.concatenate(out_f), np.concatenate(out_kind), np.concatenate(out_id)
+    o = np.lexsort((I, K, F))
+    box = np.concatenate(out_box)[o]
+    rows = TrackRows.create(F[o], I[o], type_name, np.concatenate(out_bb)[o], box[:, 0:3], box[:, 3:6], box[:, 6],
+                            score=np.concatenate(out_score)[o])
+    return rows, np.concatenate(out_reason)[o]
+
+
+def _isin_sorted(x: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
+    """``np.isin(x, sorted_keys)`` for a sorted key array."""
+    if not len(sorted_keys):
+        return np.zeros(len(x), bool)
+    i = np.minimum(np.searchsorted(sorted_keys, x), len(sorted_keys) - 1)
+    return np.asarray(sorted_keys[i] == x)
+
+
 # ----------------------------------------------------------------------------------------------
 # sequences and the command
 
 
-def track_sequence_camera(stage: CameraStage, policy: OutputPolicy, dets: list[np.ndarray],
-                          bboxes: list[np.ndarray], cam_bbox: list[np.ndarray], cam_score: list[np.ndarray],
-                          P2: np.ndarray | None) -> tuple[TrackRows, float]:
-    """Run one sequence; returns the policy's rows (all categories' type set by the caller) and the
-    seconds spent in ``stage.process``."""
+def track_sequence_camera(stage: CameraStage, params: CameraParams | None, min_hits: int, min_score: float,
+                          dets: list[np.ndarray], bboxes: list[np.ndarray], cam_bbox: list[np.ndarray],
+                          cam_score: list[np.ndarray], P2: np.ndarray | None,
+                          type_name: str = "Car") -> tuple[TrackRows, float, np.ndarray]:
+    """Run one sequence through ``stage`` and write its rows by the output policy (:func:`sequence_rows`,
+    ``params=None``: the lidar-only rule). Returns the rows, the seconds spent in ``stage.process``
+    and why each row was written (indices into :data:`REASONS`)."""
     stage.reset()
-    policy.reset()
     spent = 0.0
-    empty_b, empty_s = np.zeros((0, 4)), np.zeros(0)
-    for f, (det, bb) in enumerate(zip(dets, bboxes)):
-        cb = cam_bbox[f] if f < len(cam_bbox) else empty_b
-        cs = cam_score[f] if f < len(cam_score) else empty_s
+    n = len(dets)
+    cb = [cam_bbox[f] if f < len(cam_bbox) else np.zeros((0, 4)) for f in range(n)]
+    cs = [cam_score[f] if f < len(cam_score) else np.zeros(0) for f in range(n)]
+    records = []
+    for f in range(n):
         t0 = time.perf_counter()
-        tracks, images = stage.process(f * FRAME_NS, det, bb, cb, cs, P2)
+        records.append(stage.process(f * FRAME_NS, dets[f], bboxes[f], cb[f], cs[f], P2))
         spent += time.perf_counter() - t0
-        policy.frame(f, f * FRAME_NS, tracks, images, bb, cb, cs, P2)
-    return policy.rows("_"), spent
+    rows, reasons = sequence_rows(params, min_hits, min_score, records, bboxes, cb, cs, P2, type_name)
+    return rows, spent, reasons
 
 
 def _camera_columns(folder: Path) -> int | None:
@@ -914,18 +1109,19 @@ def run_camera_tracking(cfg: TrackerConfig, output: dict[str, Any], detections: 
         cc = fcfg.get(cat)
         use_cam = cat in cam_dirs and cc is not None and cc.camera is not None
         st: CameraStage | None = None
-        policy: OutputPolicy | None = None
+        params: CameraParams | None = None
+        min_hits = cfg.for_class(cid).min_hits
         mode = "lidar only"
         if use_cam and cc is not None and cc.camera is not None:
             st = EngineCameraStage(cc) if stage == "engine" else TrackerCameraStage(cfg, cid, cc.camera)
-            policy = OutputPolicy(cc.camera, cc.min_hits if stage == "engine" else cfg.for_class(cid).min_hits,
-                                  float(min_score))
+            params = cc.camera
+            min_hits = cc.min_hits if stage == "engine" else min_hits
             mode = f"camera + lidar, {stage}"
         elif camera is None and stage == "engine":
             if cc is None:
                 raise ConfigurationError(f"{camera_config or DEFAULT_CAMERA_CONFIG}: no [kitti.{cat}] table")
             st = EngineCameraStage(cc, with_camera=False)
-            policy = OutputPolicy(None, cc.min_hits, float(min_score))
+            min_hits = cc.min_hits
             mode = "lidar only, engine"
         lidar_only = Tracker(cfg)
         frames, spent = 0, 0.0
@@ -935,13 +1131,13 @@ def run_camera_tracking(cfg: TrackerConfig, output: dict[str, Any], detections: 
             P2 = None
             if calib_dir is not None and (calib_dir / f"{entry.name}.txt").is_file():
                 P2 = read_calib(calib_dir / f"{entry.name}.txt").P2
-            if st is not None and policy is not None:
+            if st is not None:
                 if cat in cam_dirs:
                     cb, cs = read_camera_detections(cam_dirs[cat] / f"{entry.name}.txt").by_frame(len(dets))
                 else:
                     cb, cs = [], []
-                rows, sec = track_sequence_camera(st, policy, dets, bbs, cb, cs, P2)
-                rows.type[:] = DETECTION_TYPES[cid]
+                rows, sec, _ = track_sequence_camera(st, params, min_hits, float(min_score), dets, bbs, cb, cs, P2,
+                                                     DETECTION_TYPES[cid])
             else:
                 rows, sec = track_sequence(lidar_only, dets, bbs, cid, P2, output)
             write_results(out_dir / f"{entry.name}.txt", rows)
