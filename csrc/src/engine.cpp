@@ -116,8 +116,9 @@ bool contains(const std::vector<std::string>& keys, const std::string& k) {
 const std::vector<std::string> kMotionKeys = motion_keys();
 const std::vector<std::string> kSensorKeys = sensor_keys();
 const std::vector<std::string> kCostKeys = cost_keys();
-// Associators: "gnn" (exact assignment). JPDA is one file + one line here when it lands.
-const std::vector<std::string> kAssociatorKeys = {"gnn"};
+// Associators: "gnn" (exact assignment, assoc/linear_assignment.hpp), "jpda" (marginal
+// association probabilities, tracking/jpda.hpp; with the mahalanobis cost only).
+const std::vector<std::string> kAssociatorKeys = {"gnn", "jpda"};
 
 std::string join_keys(const std::vector<std::string>& keys) {
   std::string out;

@@ -440,3 +440,40 @@ TEST_CASE("engine: steady-state process() of lidar + camera frames allocates not
   CHECK(g_allocations.load() == before);
   CHECK(e->num_tracks() == 3 && e->num_image_tracks() == 1);
 }
+
+TEST_CASE("engine: the jpda associator keeps two close targets apart in clutter") {
+  EngineConfig c = base_config();
+  c.q_diag_per_s = {0.1, 0.1, 0.1, 0.5, 0.5, 0.5, 0.01, 0.01, 0.01, 0.01};
+  c.p0_diag = {0.1, 0.1, 0.1, 25, 25, 25, 1, 1, 1, 1};
+  SensorConfig pos;
+  pos.name = "pos";
+  pos.model = "position3d";
+  pos.cost = "mahalanobis";
+  pos.associator = "jpda";
+  pos.gate = 0.99;
+  pos.clutter_density = 1e-3;
+  pos.R = {0.04, 0, 0, 0, 0.04, 0, 0, 0, 0.04};
+  c.sensors = {pos};
+  auto e = make_engine(c);
+  // two targets 2 m apart moving in parallel at 5 m/s, one clutter point far away per frame
+  for (int f = 0; f < 40; ++f) {
+    const double t = 0.1 * f;
+    const double noise = 0.05 * std::sin(1.7 * f);
+    const double z[9] = {5.0 * t, 0.0 + noise, 0.0, 5.0 * t, 2.0 - noise, 0.0, 50.0 - f, 30.0, 0.0};
+    e->process(frame(0, static_cast<TimeNs>(f) * 100 * kMs, 3, z));
+  }
+  std::vector<Record> tr(64);
+  tr.resize(static_cast<std::size_t>(e->export_tracks(tr.data(), 64, false)));
+  int near_a = 0, near_b = 0;
+  for (const Record& r : tr) {
+    if (r.status != 1) continue;
+    if (std::abs(r.box[0] - 19.5) < 0.5 && std::abs(r.box[1] - 0.0) < 0.3) ++near_a;
+    if (std::abs(r.box[0] - 19.5) < 0.5 && std::abs(r.box[1] - 2.0) < 0.3) ++near_b;
+    for (int a = 0; a < N; ++a) CHECK(std::isfinite(r.x[a]) && r.P[a * N + a] > 0.0);
+  }
+  CHECK(near_a == 1 && near_b == 1);
+  EngineConfig bad = c;
+  bad.sensors[0].cost = "distance";  // jpda needs likelihoods
+  bad.sensors[0].gate = 2.0;
+  CHECK_THROWS(make_engine(bad), ConfigurationError);
+}

@@ -380,3 +380,47 @@ TEST_CASE("lifecycle and class fusion: no allocation in steady state") {
   }
   CHECK(g_allocations.load() == before);
 }
+
+TEST_CASE("lifecycle: tentative_max_misses deletes a tentative track whose full window missed M of N") {
+  LifecyclePolicy p = two_sensor_policy();
+  p.confirm_hits = 3;
+  p.confirm_window = 4;
+  p.confirm_by_existence = false;
+  p.delete_existence = 0.0;
+  p.tentative_max_misses = 1;  // N - M: the old box tracker's rule
+  Lifecycle l(p);
+  Table t(4, 0, 2);
+  const SensorMount front = front_sensor();
+  const Index s = l.birth(t, at(10.0, 0.0), kP, 0, 0);  // window: H
+  l.on_miss(t, s, 0, 100, true);                          // H M
+  l.on_miss(t, s, 0, 200, true);                          // H M M: 3 of 4 out of reach, but the
+  CHECK(t.status(s) == TrackStatus::kTentative);          // window is judged only when full
+  l.on_hit(t, s, 0, 300);                                 // H M M H: 2 misses > 1
+  CHECK(t.status(s) == TrackStatus::kDeleted);
+  // a confirmed track is not affected; an out-of-FOV miss records nothing
+  const Index u = l.birth(t, at(10.0, 0.0), kP, 300, 0);
+  l.on_hit(t, u, 0, 400);
+  l.on_miss(t, u, 0, 450, false);
+  l.on_hit(t, u, 0, 500);
+  CHECK(t.status(u) == TrackStatus::kConfirmed);
+  l.on_miss(t, u, 0, 600, true);
+  l.on_miss(t, u, 0, 700, true);
+  CHECK(t.status(u) == TrackStatus::kCoasting);
+  (void)front;
+  p.tentative_max_misses = 5;  // > confirm_window
+  CHECK(message_has([&] { Lifecycle bad(p); }, "tentative_max_misses"));
+}
+
+TEST_CASE("lifecycle: a sensor that does not count for coasting cannot keep a track alive") {
+  LifecyclePolicy p = two_sensor_policy();
+  p.sensors[1].counts_for_coast = false;
+  p.max_coast_s = 0.5;
+  p.tentative_max_coast_s = 0.5;
+  Lifecycle l(p);
+  Table t(4, 0, 2);
+  const Index s = l.birth(t, at(10.0, 0.0), kP, 0, 0);
+  for (TimeNs k = 1; k <= 5; ++k) l.on_hit(t, s, 1, k * 100000000);  // camera-like hits
+  CHECK(l.advance(t, 500000000) == 0);
+  CHECK(l.advance(t, 500000001) == 1);  // 0.5 s after the last counting hit (the birth)
+  CHECK(t.status(s) == TrackStatus::kDeleted);
+}

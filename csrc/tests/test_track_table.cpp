@@ -239,3 +239,39 @@ TEST_CASE("track table: no allocation after construction") {
   CHECK(g_allocations.load() == before);
   CHECK(t.insert_failures() > 0);
 }
+
+TEST_CASE("track table: set_id keeps slots() ordered by id; allocate_id shares the id space") {
+  Table t(6, 0, 1);
+  const Index a = t.insert(state(1), cov(1.0), 0, 0, 0.5);  // id 1
+  const std::int64_t img = t.allocate_id();               // id 2, held outside the table
+  const Index b = t.insert(state(2), cov(1.0), 0, 0, 0.5);  // id 3
+  const Index c = t.insert(state(3), cov(1.0), 0, 0, 0.5);  // id 4
+  CHECK(img == 2 && t.id(b) == 3 && t.id(c) == 4 && t.next_id() == 5);
+  const long before = g_allocations.load();
+  t.set_id(c, img);  // the newest track continues the outside object: it moves before b
+  CHECK(g_allocations.load() == before);
+  const fusion::track::SlotSpan s = t.slots();
+  CHECK(s.size() == 3 && s[0] == a && s[1] == c && s[2] == b);
+  CHECK(t.id(c) == 2 && t.find(2) == c && t.find(4) == kNoSlot);
+  CHECK_THROWS(t.set_id(a, 3), ConfigurationError);   // held by b
+  CHECK_THROWS(t.set_id(a, 9), ConfigurationError);   // never allocated
+  CHECK(t.id(a) == 1);
+  // the record carries the new fields
+  t.set_status(c, TrackStatus::kConfirmed);
+  t.evidence(c, 0).score_sum = 2.5;
+  t.evidence(c, 0).detection = 3;
+  TrackRecord<N> r;
+  t.record(c, r);
+  CHECK(r.id == 2 && r.confirmed_ever == 1 && r.birth_t_ns == 0 && r.hits[0] == 1 && r.misses[0] == 0);
+  CHECK(r.score_sum[0] == 2.5 && r.detection[0] == 3 && r.detection[1] == -1 && r.class_id == -1);
+  CHECK(t.confirmed_ever(c) && !t.confirmed_ever(a));
+}
+
+TEST_CASE("track table: a hit that does not count for coasting leaves the last update from any sensor") {
+  Table t(2, 0, 2);
+  const Index s = t.insert(state(1), cov(1.0), 100, 0, 0.5);
+  t.record_frame(s, 1, 200, true, false, /*counts_for_coast=*/false);
+  CHECK(t.last_update_any_ns(s) == 100 && t.evidence(s, 1).last_update_ns == 200);
+  t.record_frame(s, 0, 300, true, true);
+  CHECK(t.last_update_any_ns(s) == 300);
+}

@@ -11,7 +11,8 @@
 //      EKF-predict every live 3D track from its own t_ns to t (a track is always at the time
 //      of the latest frame after this, but keeping per-track times costs nothing);
 //   3. columns = valid detections with score >= score_threshold; cost (sensor's cost key),
-//      ClassGate (same class when both are known), gated exact assignment (GNN);
+//      ClassGate (same class when both are known), gated exact assignment (GNN), or, for a
+//      sensor with associator "jpda", JPDA marginals and a mixture update (see jpda_frame);
 //   4. JOIN (camera): a matched 3D track never confirmed before this frame takes the id of the
 //      best image track of this camera whose predicted box has IoU >= image_track.gate with the
 //      detection; the image track is removed (not reported: it lives on as the 3D track);
@@ -41,6 +42,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -68,6 +70,7 @@
 #include "fusion/track/lifecycle.hpp"
 #include "fusion/track/record.hpp"
 #include "fusion/track/track_table.hpp"
+#include "fusion/tracking/jpda.hpp"
 
 namespace fusion::engine {
 
@@ -114,10 +117,12 @@ struct SensorState {
   S model;
   CostKind cost;
   std::optional<assoc::MahalanobisCost<Motion, S>> mahalanobis;
-  std::optional<assoc::BoxOverlapCost<Motion>> box;
+  // The functors with a workspace (a std::vector) are held by pointer: GCC 12's
+  // -Wmaybe-uninitialized misfires on std::optional<T>::emplace for them under the sanitizers.
+  std::unique_ptr<assoc::BoxOverlapCost<Motion>> box;
   std::optional<assoc::ImageBoxCost<Motion>> image;
   // Distance costs need the inverse; for other sensors the slot is empty (monostate).
-  std::conditional_t<S::kHasInverse, std::optional<assoc::CenterDistanceCost<Motion, S>>,
+  std::conditional_t<S::kHasInverse, std::unique_ptr<assoc::CenterDistanceCost<Motion, S>>,
                      std::monostate>
       distance{};
   double gate_max = 0.0;  // the LAP's gate on the cost (cost > gate_max is forbidden)
@@ -169,6 +174,17 @@ class Engine final : public EngineBase {
     row_cls_.assign(T, -1);
     row_slot_.assign(T, 0);
     solver_.reserve(static_cast<Index>(T), static_cast<Index>(D), static_cast<Index>(T * D));
+    bool any_jpda = false;
+    for (const SensorConfig& s : cfg_.sensors) any_jpda = any_jpda || s.associator == "jpda";
+    if (any_jpda) {
+      jpda_.reserve(static_cast<Index>(T), static_cast<Index>(D), static_cast<Index>(T * D), Index{1} << 16);
+      jpda_ptr_.assign(T + 1, 0);
+      jpda_meas_.assign(T * D, 0);
+      jpda_w_.assign(T * D, 0.0);
+      jpda_beta_.assign(T * D, 0.0);
+      jpda_miss_.assign(T, 0.0);
+      jpda_beta0_.assign(T, 0.0);
+    }
     left_.assign(static_cast<std::size_t>(cfg_.max_tracks), 0);
     cam_box_.assign(static_cast<std::size_t>(cfg_.max_tracks) * static_cast<std::size_t>(S) * 4, 0.0);
 
@@ -325,6 +341,7 @@ class Engine final : public EngineBase {
     int M = 0;
     bool camera = false;
     bool has_inverse = false;
+    bool jpda = false;  // associator "jpda" (else "gnn")
     sensor::SensorMount mount;
     std::vector<double> R;  // M x M default
   };
@@ -446,6 +463,9 @@ class Engine final : public EngineBase {
     c.R = s.R;
     if (s.image_tracks && !c.camera)
       detail::bad_sensor(s, k, "image_tracks needs a camera_box2d sensor, not " + s.model);
+    c.jpda = s.associator == "jpda";
+    if (c.jpda && cost != CostKind::kMahalanobis)
+      detail::bad_sensor(s, k, "associator: 'jpda' needs the 'mahalanobis' cost (likelihoods), not '" + s.cost + "'");
   }
 
   template <class S>
@@ -477,7 +497,7 @@ class Engine final : public EngineBase {
       try {
         if (detail::is_box_cost(cost)) {
           if constexpr (std::is_same_v<S, sensor::LidarBox3D>) {
-            st.box.emplace(motion_, c.mount, detail::overlap_kind(cost), s.gate);
+            st.box = std::make_unique<assoc::BoxOverlapCost<Motion>>(motion_, c.mount, detail::overlap_kind(cost), s.gate);
             st.box->reserve(cfg_.max_detections);
             st.gate_max = st.box->gate().max_cost;
           } else {
@@ -496,7 +516,8 @@ class Engine final : public EngineBase {
           st.gate_max = q;
         } else {  // distance, distance_bev
           if constexpr (S::kHasInverse) {
-            st.distance.emplace(motion_, st.model, c.mount, s.gate, cost == CostKind::kDistanceBev);
+            st.distance = std::make_unique<assoc::CenterDistanceCost<Motion, S>>(motion_, st.model, c.mount, s.gate,
+                                                                                 cost == CostKind::kDistanceBev);
             st.distance->reserve(cfg_.max_detections);
             st.gate_max = st.distance->gate().max_cost;
           } else {
@@ -680,7 +701,19 @@ class Engine final : public EngineBase {
     const track::SlotSpan rows = table_.slots();
     const Index nr = rows.size();
     for (Index i = 0; i < nr; ++i) row_to_col_[static_cast<std::size_t>(i)] = assoc::kUnassigned;
-    if (nr > 0 && nc > 0) {
+    if (c.jpda) {
+      if (nr > 0 && nc > 0) {
+        assoc::DetectionBatch<M> batch;
+        batch.count = nc;
+        batch.z = det_z_.data();
+        batch.R = det_R_.data();
+        batch.class_id = det_cls_.data();
+        compute_cost(st, rows, batch);
+        assoc::track_classes(table_, rows, row_cls_.data());
+        class_gate_.apply(cost_.data(), nr, nc, row_cls_.data(), det_cls_.data());
+      }
+      jpda_frame(st, c, f, rows, nc);  // steps 4-5 for JPDA
+    } else if (nr > 0 && nc > 0) {
       assoc::DetectionBatch<M> batch;
       batch.count = nc;
       batch.z = det_z_.data();
@@ -695,7 +728,7 @@ class Engine final : public EngineBase {
     // 4-5. JOIN, hits, misses (rows in id order; a JOIN may reorder slots(), so the rows are
     // copied first)
     for (Index i = 0; i < nr; ++i) row_slot_[static_cast<std::size_t>(i)] = rows[i];
-    for (Index i = 0; i < nr; ++i) {
+    for (Index i = 0; i < nr && !c.jpda; ++i) {
       const Index s = row_slot_[static_cast<std::size_t>(i)];
       if (table_.status(s) == track::TrackStatus::kDeleted) continue;
       const Index col = row_to_col_[static_cast<std::size_t>(i)];
@@ -755,6 +788,130 @@ class Engine final : public EngineBase {
   }
 
   static double score_of(const Frame& f, Index j) { return f.score != nullptr ? f.score[j] : 1.0; }
+
+  // JPDA associator: the gated pairs of the Mahalanobis cost (class gate applied) form one CSR
+  // problem over the frame; w = pd N(y; 0, S) / clutter_density, miss = 1 - pd P_G, and the
+  // JpdaSolver gives the marginals beta (pair) and beta0 (missed). A track with gated
+  // detections is updated by moment matching the mixture of its per-detection Kalman updates
+  // and the prediction (exact for per-detection R, unlike the combined-innovation form):
+  //   x = x^ + sum_e beta_e d_e,  d_e = x_e - x^ (angles wrapped)
+  //   P = beta0 P^ + sum_e beta_e P_e + beta0 d0 d0^T + sum_e beta_e (d_e - dx)(d_e - dx)^T
+  // and its frame counts as a hit with ratio_sum = sum_e w_e / pd (the IPDA existence update of
+  // lifecycle.hpp); its class evidence and `detection` come from its most likely detection. A
+  // detection in no gate is "unassigned" (births, image tracks).
+  template <class S>
+  void jpda_frame(SensorState<Motion, S>& st, const Common& c, const Frame& f, track::SlotSpan rows, Index nc) {
+    constexpr int M = S::M;
+    const int k = f.sensor;
+    const Index nr = rows.size();
+    const double pd = c.cfg.pd, lam = c.cfg.clutter_density;
+    Index e = 0;
+    for (Index i = 0; i < nr; ++i) {
+      jpda_ptr_[static_cast<std::size_t>(i)] = e;
+      const Index s = rows[i];
+      jpda_miss_[static_cast<std::size_t>(i)] = 1.0 - pd * c.cfg.gate;
+      if (nc == 0 || table_.status(s) == track::TrackStatus::kDeleted) continue;
+      const Vec<N> x = table_.x(s);
+      Vec<M> zhat;
+      Mat<M, N> H;
+      if (!sensor::predict_measurement(motion_, st.model, x, c.mount, sensor::SensorMotion{}, zhat, H)) continue;
+      const Mat<M, M> HPHt = H * table_.P(s) * H.transpose();
+      for (Index col = 0; col < nc; ++col) {
+        if (!(cost_[static_cast<std::size_t>(i * nc + col)] <= st.gate_max)) continue;
+        SmallCholesky<M> chol;
+        const Mat<M, M> Sm = HPHt + Eigen::Map<const Mat<M, M>>(det_R_.data() + col * M * M);
+        if (!chol.compute(Sm)) continue;
+        const Vec<M> y = S::residual(Vec<M>(Eigen::Map<const Vec<M>>(det_z_.data() + col * M)), zhat);
+        const double ll = -0.5 * (chol.inv_quad(y) + chol.log_det() + M * kLog2Pi);
+        jpda_meas_[static_cast<std::size_t>(e)] = col;
+        jpda_w_[static_cast<std::size_t>(e)] = pd * std::exp(ll - std::log(lam));
+        ++e;
+      }
+    }
+    jpda_ptr_[static_cast<std::size_t>(nr)] = e;
+    if (nr > 0)
+      jpda_.solve(nr, nc, jpda_ptr_.data(), jpda_meas_.data(), jpda_w_.data(), jpda_miss_.data(),
+                  jpda_beta_.data(), jpda_beta0_.data());
+    for (Index i = 0; i < nr; ++i) {
+      const Index s = rows[i];
+      if (table_.status(s) == track::TrackStatus::kDeleted) continue;
+      track::SensorEvidence& ev = table_.evidence(s, k);
+      const Index e0 = jpda_ptr_[static_cast<std::size_t>(i)], e1 = jpda_ptr_[static_cast<std::size_t>(i + 1)];
+      if (e0 == e1) {
+        lifecycle_.on_miss(table_, s, k, f.t_ns, track::in_sensor_fov(motion_, Vec<N>(table_.x(s)), c.mount));
+        ev.detection = -1;
+        continue;
+      }
+      double ratio_sum = 0.0;
+      Index best = e0;
+      for (Index q = e0; q < e1; ++q) {
+        ratio_sum += jpda_w_[static_cast<std::size_t>(q)] / pd;
+        det_assigned_[static_cast<std::size_t>(col_det_[static_cast<std::size_t>(jpda_meas_[static_cast<std::size_t>(q)])])] = 1;
+        if (jpda_beta_[static_cast<std::size_t>(q)] > jpda_beta_[static_cast<std::size_t>(best)]) best = q;
+      }
+      if (c.cfg.update_state) jpda_update(st, c, s, i, e0, e1);
+      const Index jb = col_det_[static_cast<std::size_t>(jpda_meas_[static_cast<std::size_t>(best)])];
+      fuse_class(f, s, k, jb);
+      lifecycle_.on_hit(table_, s, k, f.t_ns, ratio_sum);
+      ev.score_sum += score_of(f, jb);
+      ev.detection = static_cast<std::int32_t>(jb);
+    }
+  }
+
+  template <class S>
+  void jpda_update(SensorState<Motion, S>& st, const Common& c, Index s, Index row, Index e0, Index e1) {
+    constexpr int M = S::M;
+    const Vec<N> xp = table_.x(s);
+    const Mat<N, N> Pp = table_.P(s);
+    const double b0 = jpda_beta0_[static_cast<std::size_t>(row)];
+    Vec<N> dx = Vec<N>::Zero();
+    Mat<N, N> P = b0 * Pp;
+    Mat<N, N> second = Mat<N, N>::Zero();  // sum beta d d^T (d relative to the prediction)
+    double used = b0;
+    Vec<M> zhat;
+    Mat<M, N> H;
+    if (!sensor::predict_measurement(motion_, st.model, xp, c.mount, sensor::SensorMotion{}, zhat, H)) return;
+    for (Index q = e0; q < e1; ++q) {
+      const double b = jpda_beta_[static_cast<std::size_t>(q)];
+      if (!(b > 0.0)) continue;
+      const Index col = jpda_meas_[static_cast<std::size_t>(q)];
+      Vec<N> x = xp;
+      Mat<N, N> Pe = Pp;
+      const Vec<M> y = S::residual(Vec<M>(Eigen::Map<const Vec<M>>(det_z_.data() + col * M)), zhat);
+      const Mat<M, M> R = Eigen::Map<const Mat<M, M>>(det_R_.data() + col * M * M);
+      Mat<M, M> Sm;
+      Mat<N, M> K;
+      if (kalman_update<N, M>(x, Pe, y, H, R, Sm, K).status != UpdateStatus::kOk) continue;
+      Vec<N> d = x - xp;
+      wrap_state<Motion>(d);
+      dx += b * d;
+      P += b * Pe;
+      second += b * d * d.transpose();
+      used += b;
+    }
+    if (!(used > 0.0)) return;
+    // renormalise if some pair's update failed
+    dx /= used;
+    P /= used;
+    second /= used;
+    P += second - dx * dx.transpose();
+    symmetrize(P);
+    Vec<N> x = xp + dx;
+    wrap_state<Motion>(x);
+    if constexpr (std::is_same_v<S, sensor::LidarBox3D>) {
+      x(Motion::kLength) = std::max(x(Motion::kLength), cfg_.min_size);
+      x(Motion::kWidth) = std::max(x(Motion::kWidth), cfg_.min_size);
+      x(Motion::kHeight) = std::max(x(Motion::kHeight), cfg_.min_size);
+    }
+    bool ok = all_finite(x) && all_finite(P);
+    for (int i = 0; i < N && ok; ++i) ok = P(i, i) > 0.0;
+    if (!ok) {
+      ++stats_.rejected_updates;
+      return;
+    }
+    table_.x(s) = x;
+    table_.P(s) = P;
+  }
 
   template <class S, int M>
   void compute_cost(SensorState<Motion, S>& st, track::SlotSpan rows, const assoc::DetectionBatch<M>& batch) {
@@ -1124,6 +1281,11 @@ class Engine final : public EngineBase {
   std::vector<Index> row_to_col_, col_to_row_, col_det_, row_slot_, free_cols_;
   std::vector<char> det_valid_, det_assigned_, left_;
   std::vector<std::int32_t> det_cls_, row_cls_;
+
+  // JPDA associator (CSR over the frame's rows; see jpda_frame)
+  tracking::JpdaSolver jpda_;
+  std::vector<Index> jpda_ptr_, jpda_meas_;
+  std::vector<double> jpda_w_, jpda_beta_, jpda_miss_, jpda_beta0_;
 
   // image tracks
   std::vector<ImageTrack> img_;

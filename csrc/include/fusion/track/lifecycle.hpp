@@ -38,8 +38,12 @@
 //                            existence reaches confirm_existence (if confirm_by_existence);
 //   confirmed -> coasting    on an in-FOV miss; coasting -> confirmed on a hit;
 //   any -> deleted           when the existence falls below delete_existence, or in
-//                            advance(t) when t - (last update from any sensor) exceeds
-//                            max_coast_s (tentative_max_coast_s for a tentative track).
+//                            advance(t) when t - (last update from any sensor that counts
+//                            for coasting) exceeds max_coast_s (tentative_max_coast_s for a
+//                            tentative track);
+//   tentative -> deleted     when tentative_max_misses >= 0, the window holds confirm_window
+//                            frames and more than tentative_max_misses of them are misses
+//                            (N - M reproduces the old box tracker's M-of-N deletion).
 //   The coast time is exact in integer nanoseconds: deleted when the gap is STRICTLY greater.
 //
 // Nothing here allocates after construction (the policy is copied once).
@@ -85,8 +89,10 @@ struct LifecyclePolicy {
   double tentative_max_coast_s = 1.0;     // > 0 (inf: never by time)
   double mean_lifetime_s = std::numeric_limits<double>::infinity();  // > 0 (inf: no decay)
   // A tentative track is deleted once its confirmation window (the last confirm_window
-  // recorded frames) holds MORE misses than this, i.e. M of N can no longer be reached;
-  // -1 disables the rule. confirm_window - confirm_hits reproduces the old box tracker.
+  // recorded frames, judged once it holds confirm_window frames) has MORE misses than this,
+  // i.e. M of N was not reached; -1 disables the rule. confirm_window - confirm_hits
+  // reproduces the old box tracker (which judged a tentative track at the end of its first N
+  // frames, and deleted it then if it had fewer than M hits).
   int tentative_max_misses = -1;          // -1 or in [0, confirm_window]
 };
 
@@ -317,9 +323,12 @@ class Lifecycle {
       if (m_of_n || by_r) {
         table.set_status(slot, TrackStatus::kConfirmed);
       } else if (p_.tentative_max_misses >= 0) {
+        // Judged on a FULL window only (as the old box tracker did at the end of the track's
+        // first N frames): a window still filling up is given its N frames.
         const HitHistory& w = table.window(slot);
-        const int n = std::min(w.frames, p_.confirm_window);
-        if (n - w.hits_in_last(p_.confirm_window) > p_.tentative_max_misses) table.remove(slot);
+        if (w.frames >= p_.confirm_window &&
+            p_.confirm_window - w.hits_in_last(p_.confirm_window) > p_.tentative_max_misses)
+          table.remove(slot);
       }
       return;
     }
