@@ -9,6 +9,9 @@ The heavy work runs in a C++17 core (``fusion._core``); this package is its nump
   and sensor models (position, radar, camera).
 - :mod:`fusion.tracking`: the 3D box tracker (:class:`Tracker`, :class:`TrackerConfig`) and the
   point tracker (:class:`~fusion.tracking.PointTracker`, GNN or JPDA).
+- :mod:`fusion.engine`: the multi-sensor engine (:class:`~fusion.engine.FusionEngine`: lidar,
+  camera, radar and point detections fused into one set of 3D tracks, image tracks for
+  camera-only targets), configured by :class:`~fusion.engine.EngineConfig` (dataclasses, TOML).
 - :mod:`fusion.assoc`, :mod:`fusion.geometry`: assignment solvers and matching; oriented 3D box
   overlap, image-box overlap and pinhole projection.
 - :mod:`fusion.metrics`: CLEAR, HOTA, IDF1, OSPA, GOSPA, NEES/NIS.

@@ -44,7 +44,7 @@ BAD = [
      r"sensor 'lidar' \(0\) detection 1: z: z is nan"),
     ("camera", {"z": [IMG, [IMG[0], IMG[1], np.inf, IMG[3]]]}, NumericalError,
      r"sensor 'camera' \(1\) detection 1: z: x2 is inf"),
-    ("lidar", {"z": [BOX, BOX], "R": [np.eye(7), np.eye(7) * np.inf]}, NumericalError,
+    ("lidar", {"z": [BOX, BOX], "R": [np.eye(7), np.where(np.eye(7) > 0, np.inf, 0.0)]}, NumericalError,
      r"sensor 'lidar' \(0\) detection 1: R: every entry must be finite"),
     ("lidar", {"z": [BOX], "R": [np.diag([1.0, 1.0, 1.0, 1.0, 1.0, 1.0, -1.0])]}, NumericalError,
      r"sensor 'lidar' \(0\) detection 0: R is not positive definite"),

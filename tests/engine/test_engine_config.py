@@ -197,6 +197,8 @@ def test_unknown_keys_are_rejected_with_the_known_ones(tmp_path, text, pattern):
                                       r"camera_box2d, radar, position3d"),
     ("sensors.l", "cost", "'giou'", r"\[sensors\.l\] cost: unknown key 'giou'; known keys: giou_3d"),
     ("sensors.l", "associator", "'jpdaa'", r"\[sensors\.l\] associator: unknown key 'jpdaa'; known keys: gnn"),
+    ("sensors.l", "associator", "'jpda'", r"\[sensors\.l\] associator: 'jpda' needs the cost 'mahalanobis', not "
+                                          r"'giou_3d'"),
     ("sensors.l", "cost", "'iou_2d'", r"\[sensors\.l\] cost: 'iou_2d' does not apply to a lidar_box3d sensor; "
                                       r"costs for lidar_box3d: giou_3d"),
     ("sensors.l", "pd", "1.5", r"\[sensors\.l\] pd: expected a probability in \[0, 1\], got 1\.5"),
@@ -296,3 +298,12 @@ def test_field_of_view_validation():
         FieldOfView(azimuth_half_rad=4.0).validate()
     with pytest.raises(ConfigurationError, match=r"\[fov\] min_range_m: must not be NaN"):
         FieldOfView(min_range_m=math.nan).validate()
+
+
+def test_mahalanobis_gate_is_one_of_the_tabulated_probabilities():
+    cfg = EngineConfig(sensors=[SensorConfig.radar(gate=0.9)])
+    with pytest.raises(ConfigurationError, match=r"\[sensors\.radar\] gate: for cost 'mahalanobis' the gate is a "
+                                                 r"probability of \{0\.95, 0\.99, 0\.999\}, got 0\.9"):
+        cfg.validate()
+    for g in (0.95, 0.99, 0.999):
+        EngineConfig(sensors=[SensorConfig.radar(gate=g)]).validate()

@@ -34,6 +34,15 @@ def known_keys(bad_spec: dict) -> list[str]:
     return [k.strip() for k in m.group(1).rstrip(")").split(",")]
 
 
+def test_the_core_registry_listing_agrees():
+    core = _core.engine_registry()
+    assert list(core["motion"]) == list(registry.MOTION_MODELS)
+    assert dict(core["sensor"]) == {k: v.measurement_dim for k, v in registry.SENSOR_MODELS.items()}
+    assert list(core["sensor"]) == list(registry.SENSOR_MODELS)
+    assert list(core["cost"]) == list(registry.COSTS)
+    assert list(core["associator"]) == list(registry.ASSOCIATORS)
+
+
 def test_motion_keys_agree():
     s = spec()
     s["motion"] = "no_such_motion"
@@ -95,11 +104,43 @@ def test_sensor_cost_pairings_agree(model, cost):
 
 
 @pytest.mark.parametrize("model", list(registry.SENSOR_MODELS))
-def test_births_need_an_inverse_in_both(model):
+def test_births_need_an_inverse(model):
+    """Python refuses births = true for a model without an inverse (a configuration mistake);
+    the core ignores it: a camera never starts a 3D track."""
     s = spec(model)
     s["sensors"][0]["births"] = True
+    core = _core.FusionEngine(s)
     if registry.SENSOR_MODELS[model].has_inverse:
+        EngineConfig(sensors=[sensor(model)]).validate()
+        return
+    with pytest.raises(ConfigurationError, match="cannot start 3D tracks"):
+        cfg = EngineConfig(sensors=[sensor(model)])
+        cfg.sensors[0].births = True
+        cfg.validate()
+    for k in range(5):
+        core.process(0, k * 100_000_000, np.array([[600.0, 300.0, 700.0, 380.0]]), None, None, None, None)
+    assert len(core.tracks()) == 0 and core.stats()["births"] == 0
+
+
+@pytest.mark.parametrize("associator", list(registry.ASSOCIATORS))
+@pytest.mark.parametrize("cost", ["mahalanobis", "giou_3d", "distance"])
+def test_associator_cost_pairings_agree(associator, cost):
+    s = spec("lidar_box3d")
+    s["sensors"][0].update(associator=associator, cost=cost, gate=registry.COSTS[cost].default_gate)
+    allowed = registry.ASSOCIATORS[associator].costs
+    if allowed is None or cost in allowed:
         _core.FusionEngine(s)
     else:
-        with pytest.raises(ConfigurationError):
+        with pytest.raises(ConfigurationError, match="associator"):
+            _core.FusionEngine(s)
+
+
+@pytest.mark.parametrize("gate", [0.9, 0.95, 0.99, 0.999, 0.9999])
+def test_mahalanobis_gates_agree(gate):
+    s = spec("radar")
+    s["sensors"][0]["gate"] = gate
+    if registry.COSTS["mahalanobis"].gate_ok(gate):
+        _core.FusionEngine(s)
+    else:
+        with pytest.raises(ConfigurationError, match="gate"):
             _core.FusionEngine(s)

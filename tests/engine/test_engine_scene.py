@@ -168,12 +168,26 @@ def test_camera_only_target_is_an_image_track_that_keeps_its_id_in_3d(scene):
                 assert image_id in (None, cid), "the image track of C changed id"
                 image_id = cid
     assert image_id is not None
-    joined = None
-    for f, (tr, _) in zip(fr, outs):
-        if t_s(f) > C_LIDAR_FROM_S and len(m := near(tr, truth("C", t_s(f)), 1.5)):
-            joined = f
-            assert int(m["id"][0]) == image_id, "the 3D track of C did not take over the image track's id"
-    assert joined is not None
+    # The lidar's first detection of C starts a tentative 3D track (a new id); the next camera
+    # frame assigns it C's camera box, and the track takes over the image track's id (JOIN).
+    born = joined = None
+    for f, (tr, im) in zip(fr, outs):
+        if t_s(f) <= C_LIDAR_FROM_S or not len(m := near(tr, truth("C", t_s(f)), 1.5)):
+            continue
+        (rec,) = m
+        if born is None:
+            born = int(rec["id"])
+            assert f["sensor"] == "lidar" and rec["status"] == TENTATIVE and born != image_id
+            assert image_id in im["id"], "the image track lives until the join"
+        elif joined is None:
+            assert f["sensor"] == "camera" and int(rec["id"]) == image_id, "no JOIN at the next camera frame"
+            assert image_id not in im["id"] and born not in tr["id"], "the image track is removed, not reported"
+            joined = t_s(f)
+        else:
+            assert int(rec["id"]) == image_id
+        if joined is not None:
+            assert born not in tr["id"] and born not in im["id"], "an id is never reused"
+    assert joined is not None and joined < C_LIDAR_FROM_S + 0.2
     tr, im = outs[-1]
     (rec,) = tr[tr["id"] == image_id]
     assert rec["status"] == CONFIRMED and rec["birth_sensor"] == LIDAR
@@ -194,7 +208,7 @@ def test_a_3d_track_the_lidar_loses_continues_as_an_image_track():
             f["z"], f["truth"] = f["z"][keep], [f["truth"][i] for i in keep]
             f["score"], f["class_id"] = f["score"][keep], f["class_id"][keep]
     outs = run(eng, fr)
-    a_id = int(near(outs[15][0], truth("A", 1.5), 1.0)["id"][0])
+    a_id = int(near(outs[30][0], truth("A", 1.5), 1.0)["id"][0])  # frame 30: the lidar at 1.5 s
     deleted_at = None
     for f, (tr, im) in zip(fr, outs):
         if deleted_at is None and np.any((tr["id"] == a_id) & (tr["status"] == DELETED)):
@@ -283,3 +297,65 @@ def test_the_lidar_range_of_the_scene_is_what_the_test_assumes():
     # C is first seen by the lidar in the frame after C_LIDAR_FROM_S, no earlier
     first = min(t_s(f) for f in frames() if f["sensor"] == "lidar" and "C" in f["truth"])
     assert C_LIDAR_FROM_S <= first < C_LIDAR_FROM_S + FRAME_NS * 1e-9 and LIDAR_RANGE == 40.0
+
+
+# ---------------------------------------------------------------- more sensors and the other associator
+
+def radar_frame(t_ns: int, mount_t: np.ndarray, max_range: float, rng: np.random.Generator) -> np.ndarray:
+    rows = []
+    for name, (_, _, vx, vy) in sorted(__import__("_engine_scene").START.items()):
+        q = truth(name, t_ns * 1e-9)[:2] - mount_t[:2]
+        r = float(np.hypot(*q))
+        if r > max_range:
+            continue
+        rows.append([r, np.arctan2(q[1], q[0]), (q[0] * vx + q[1] * vy) / r] + rng.normal(0, [0.3, 0.005, 0.1]))
+    return np.array(rows).reshape(-1, 3)
+
+
+def test_a_radar_joins_the_lidar_and_camera_tracks():
+    from fusion.engine import FieldOfView, SensorConfig
+    cfg = config()
+    radar = SensorConfig.radar(fov=FieldOfView(azimuth_half_rad=1.0, min_range_m=0.5, max_range_m=30.0))
+    cfg.sensors.append(radar)
+    eng = FusionEngine(cfg)
+    rng = np.random.default_rng(7)
+    mount_t = np.array(radar.mount_t)
+    events = [(f["t_ns"], 0, f) for f in frames(3.0)] + [(k * FRAME_NS + 25_000_000, 1, None) for k in range(30)]
+    for t_ns, _, f in sorted(events, key=lambda e: (e[0], e[1])):
+        if f is None:
+            eng.process("radar", t_ns, radar_frame(t_ns, mount_t, 30.0, rng))
+        else:
+            eng.process(f["sensor"], f["t_ns"], f["z"], score=f["score"], class_id=f["class_id"])
+    tr = eng.tracks(confirmed_only=True)
+    t_end = eng.time_ns * 1e-9
+    for name in ("A", "B"):
+        (rec,) = near(tr, truth(name, t_end), 1.0)
+        assert rec["hits"][2] >= 25, f"{name}: radar hits {rec['hits']}"
+        assert rec["birth_sensor"] == LIDAR
+        vx = {"A": 3.0, "B": -2.0}[name]
+        assert abs(rec["velocity"][0] - vx) < 0.5
+    # no radar-born duplicates: A, B and (at 2.9 s, from the lidar) C are the only births
+    assert eng.stats()["births"] == 3 and set(eng.tracks()["birth_sensor"]) == {LIDAR} and len(tr) == 2
+
+
+def test_jpda_on_point_detections_with_clutter():
+    from fusion.engine import EngineConfig, SensorConfig
+    cfg = EngineConfig(sensors=[SensorConfig(name="points", model="position3d", associator="jpda", gate=0.999,
+                                             R=np.diag([0.04, 0.04, 0.04]), clutter_density=1e-4)])
+    eng = FusionEngine(cfg)
+    rng = np.random.default_rng(11)
+    starts = np.array([[10.0, 0.0, 1.0, 0.0], [10.0, 4.0, 1.0, -0.5], [30.0, -5.0, -1.0, 0.5]])
+    for k in range(40):
+        t = k * 0.1
+        pos = starts[:, :2] + starts[:, 2:] * t
+        z = np.column_stack([pos, np.zeros(3)]) + rng.normal(0, 0.2, (3, 3))
+        clutter = np.column_stack([rng.uniform(-20, 50, (2, 2)), np.zeros(2)])
+        eng.process("points", k * FRAME_NS, np.vstack([z, clutter])[rng.permutation(5)])
+        tr = eng.tracks()
+        assert np.all(np.isfinite(tr["P"])) and len(np.unique(tr["id"])) == len(tr)
+    conf = eng.tracks(confirmed_only=True)
+    end = starts[:, :2] + starts[:, 2:] * 3.9
+    for p, v in zip(end, starts[:, 2:]):
+        d = np.hypot(conf["box"][:, 0] - p[0], conf["box"][:, 1] - p[1])
+        assert d.min() < 0.5, f"no confirmed track within 0.5 m of {p}"
+        np.testing.assert_allclose(conf["velocity"][np.argmin(d), :2], v, atol=0.5)

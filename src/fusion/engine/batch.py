@@ -107,7 +107,7 @@ def prepare_frame(config: EngineConfig, sensor: int, t_ns: int, z: npt.ArrayLike
     if z_a.ndim != 2 or z_a.shape[1] != m:
         raise ShapeError(f"{pre}: z: expected shape (n, {m}) ({s.model}: {', '.join(comps)}), got {z_a.shape}")
     n = z_a.shape[0]
-    idx = np.arange(n) if rows is None else rows
+    idx = np.arange(n) if rows is None else rows  # detection indices for messages
     if n > config.max_detections:
         raise ShapeError(f"{pre}: {n} detections in one frame, more than max_detections = {config.max_detections}")
     zf = np.ascontiguousarray(z_a, np.float64)
@@ -127,14 +127,14 @@ def prepare_frame(config: EngineConfig, sensor: int, t_ns: int, z: npt.ArrayLike
         c_a = _numeric(f"{pre}: class_id", class_id, "iu")
         if c_a.shape != (n,):
             raise ShapeError(f"{pre}: class_id: expected shape ({n},), got {c_a.shape}")
-        if check_values and n:
-            bad = np.nonzero((c_a < -1) | (c_a >= C))[0]
-            if len(bad):
-                i = int(bad[0])
-                raise ShapeError(f"{pre} detection {int(idx[i])}: class_id = {int(c_a[i])} is out of range "
-                                         f"[0, {C}) (num_classes = {C}; -1: no class)")
+        in_range = not n or (int(c_a.min()) >= -1 and int(c_a.max()) < C)
+        if check_values and not in_range:
+            i = _first((c_a < -1) | (c_a >= C))
+            raise ShapeError(f"{pre} detection {int(idx[i])}: class_id = {int(c_a[i])} is out of range "
+                             f"[0, {C}) (num_classes = {C}; -1: no class)")
         # Out-of-range ids stay out of range (for the core to skip in lenient mode) but fit int32.
-        cf = np.ascontiguousarray(np.where(c_a >= C, C, np.where(c_a < -1, -2, c_a)), np.int32)
+        cf = np.ascontiguousarray(c_a if in_range else np.where(c_a >= C, C, np.where(c_a < -1, -2, c_a)),
+                                  np.int32)
     if class_scores is not None:
         cs_a = _numeric(f"{pre}: class_scores", class_scores)
         if cs_a.shape != (n, C):
@@ -151,18 +151,17 @@ def _first(mask: np.ndarray) -> int:
 
 def _check_values(pre: str, model: str, comps: Sequence[str], idx: np.ndarray, z: np.ndarray,
                   R: np.ndarray | None, score: np.ndarray | None, cs: np.ndarray | None) -> None:
-    bad = ~np.isfinite(z)
-    if bad.any():
-        i, j = (int(v) for v in np.argwhere(bad)[0])
+    if not np.isfinite(z).all():
+        i, j = (int(v) for v in np.argwhere(~np.isfinite(z))[0])
         raise NumericalError(f"{pre} detection {int(idx[i])}: z: {comps[j]} is {z[i, j]} (every component must be "
                              f"finite; z = {z[i].tolist()})")
-    if model == "camera_box2d":
+    if model == "camera_box2d" and ((z[:, 2] < z[:, 0]).any() or (z[:, 3] < z[:, 1]).any()):
         inv = (z[:, 2] < z[:, 0]) | (z[:, 3] < z[:, 1])
         if inv.any():
             i = _first(inv)
             raise NumericalError(f"{pre} detection {int(idx[i])}: z: image box with x2 < x1 or y2 < y1 "
                                  f"(x1, y1, x2, y2 = {z[i].tolist()}); expected x1 <= x2 and y1 <= y2")
-    if model == "lidar_box3d":
+    if model == "lidar_box3d" and z[:, 4:7].min() < 0:
         small = np.any(z[:, 4:7] < 0, axis=1)
         if small.any():
             i = _first(small)
@@ -189,7 +188,7 @@ def _check_values(pre: str, model: str, comps: Sequence[str], idx: np.ndarray, z
             i = _first(npd)
             raise NumericalError(f"{pre} detection {int(idx_r[i])}: R is not positive definite (smallest eigenvalue "
                                  f"{float(lo[i]):.3g}): {R[i].tolist()}")
-    if score is not None:
+    if score is not None and not np.isfinite(score).all():
         fin = ~np.isfinite(score)
         if fin.any():
             i = _first(fin)

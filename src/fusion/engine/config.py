@@ -414,7 +414,7 @@ class SensorConfig(_Section):
         cost: association cost key; None: the model's default.
         gate: the cost's gate (min overlap, gate probability or max metres, see
             :class:`~fusion.engine.registry.CostInfo`); None: the cost's default.
-        associator: associator key (``gnn``).
+        associator: associator key (``gnn``; ``jpda`` with the ``mahalanobis`` cost).
         update_state: whether this sensor's detections update the 3D state (False: they only
             count as hits, fuse class evidence and feed the per-sensor record).
         births: whether unmatched detections start 3D tracks (needs a model with an inverse);
@@ -572,8 +572,11 @@ class SensorConfig(_Section):
             g = _float(t, "gate", self.gate)
             if not cost.gate_ok(g):
                 raise _fail(t, "gate", f"for cost {cost.key!r} the gate is a {cost.gate_kind.replace('_', ' ')} "
-                            f"in {cost.gate_rule()}, got {g!r}")
-        registry.lookup(registry.ASSOCIATORS, self.associator, f"[{t}] associator")
+                            f"{'of' if cost.gate_values else 'in'} {cost.gate_rule()}, got {g!r}")
+        assoc = registry.lookup(registry.ASSOCIATORS, self.associator, f"[{t}] associator")
+        if assoc.costs is not None and cost.key not in assoc.costs:
+            raise _fail(t, "associator", f"{assoc.key!r} needs the cost {' or '.join(map(repr, assoc.costs))}, "
+                        f"not {cost.key!r}")
         if self.births is not None:
             _bool(t, "births", self.births)
             if self.births and not info.has_inverse:
@@ -678,7 +681,8 @@ class EngineConfig:
             values > 0; missing keys take the model's defaults.
         q_diag_per_s: if given, the process noise is ``Q = diag(q_diag_per_s) * |dt|`` (one
             variance rate per state component, units of the component squared per second),
-            instead of the model's own Q (as the old box tracker did).
+            instead of the model's own Q (as the old box tracker did); ``motion_noise`` and
+            ``extent_noise`` then do not apply.
         extent_noise: random-walk variance rates of the box components the model appends
             (``z_m2_per_s``, ``yaw_rad2_per_s``, ``length_m2_per_s``, ``width_m2_per_s``,
             ``height_m2_per_s``); missing keys take their defaults.

@@ -84,12 +84,14 @@ class CostInfo:
         description: one line.
         gate_kind: what the sensor's ``gate`` means: ``"min_overlap"`` (a pair is admissible
             when its overlap is at least the gate, in [-1, 1) for GIoU, [0, 1) for IoU),
-            ``"probability"`` (gate probability in (0, 1): the chi-square quantile with M
-            degrees of freedom bounds the squared Mahalanobis distance) or ``"max_distance"``
+            ``"probability"`` (gate probability 0.95, 0.99 or 0.999: the chi-square quantile
+            with M degrees of freedom bounds the squared Mahalanobis distance) or ``"max_distance"``
             (metres, > 0).
         gate_range: (low, high) of the gate; ``low_open``/``high_open`` say whether each end
             is excluded.
         default_gate: the gate used when a sensor's configuration names none.
+        gate_values: if not None, the only gates allowed (the chi-square quantiles the core
+            tabulates for the mahalanobis gate probability).
     """
 
     key: str
@@ -99,28 +101,40 @@ class CostInfo:
     low_open: bool
     high_open: bool
     default_gate: float
+    gate_values: tuple[float, ...] | None = None
 
     def gate_ok(self, gate: float) -> bool:
-        """Whether ``gate`` is in :attr:`gate_range`."""
+        """Whether ``gate`` is in :attr:`gate_range` (and one of :attr:`gate_values` if set)."""
         lo, hi = self.gate_range
         if math.isnan(gate):
             return False
+        if self.gate_values is not None:
+            return gate in self.gate_values
         above = gate > lo if self.low_open else gate >= lo
         below = gate < hi if self.high_open else gate <= hi
         return above and below
 
     def gate_rule(self) -> str:
-        """The gate range as text, e.g. ``[-1, 1)``."""
+        """The gate range as text, e.g. ``[-1, 1)`` or ``{0.95, 0.99, 0.999}``."""
+        if self.gate_values is not None:
+            return "{" + ", ".join(f"{v:g}" for v in self.gate_values) + "}"
         lo, hi = self.gate_range
         return f"{'(' if self.low_open else '['}{lo:g}, {hi:g}{')' if self.high_open else ']'}"
 
 
 @dataclass(frozen=True)
 class AssociatorInfo:
-    """An associator: how the gated cost matrix becomes track-detection pairs."""
+    """An associator: how the gated cost matrix becomes track-detection pairs (or weights).
+
+    Attributes:
+        key: registry key.
+        description: one line.
+        costs: the cost keys it works with; None: any.
+    """
 
     key: str
     description: str
+    costs: tuple[str, ...] | None = None
 
 
 _BOX = ("x", "y", "z", "yaw", "l", "w", "h")
@@ -162,8 +176,9 @@ SENSOR_MODELS: dict[str, SensorModelInfo] = {
         (25.0, 25.0, 25.0, 25.0)),
     "radar": SensorModelInfo(
         "radar", "polar radar: range [m], azimuth [rad] (counter-clockwise from boresight), "
-        "range rate [m/s] (negative closing)", ("range", "azimuth", "range_rate"),
-        ("mahalanobis", *_DISTANCE), "mahalanobis", True, (0.25, 1e-4, 0.04)),
+        "range rate [m/s] (negative closing); no height, so no 3D distance cost",
+        ("range", "azimuth", "range_rate"),
+        ("mahalanobis", "distance_bev"), "mahalanobis", True, (0.25, 1e-4, 0.04)),
     "position3d": SensorModelInfo(
         "position3d", "3D point x, y, z [m] in the sensor frame", ("x", "y", "z"),
         ("mahalanobis", *_DISTANCE), "mahalanobis", True, (0.25, 0.25, 0.25)),
@@ -181,7 +196,7 @@ COSTS: dict[str, CostInfo] = {
     "giou_2d": CostInfo("giou_2d", "generalised IoU of the image boxes", "min_overlap", (-1.0, 1.0), False, True,
                         0.0),
     "mahalanobis": CostInfo("mahalanobis", "squared Mahalanobis distance of the innovation (chi-square gate)",
-                            "probability", (0.0, 1.0), True, True, 0.99),
+                            "probability", (0.0, 1.0), True, True, 0.99, (0.95, 0.99, 0.999)),
     "distance": CostInfo("distance", "Euclidean distance of the centres [m]", "max_distance", (0.0, math.inf),
                          True, True, 2.0),
     "distance_bev": CostInfo("distance_bev", "ground-plane distance of the centres [m]", "max_distance",
@@ -192,6 +207,8 @@ COSTS: dict[str, CostInfo] = {
 ASSOCIATORS: dict[str, AssociatorInfo] = {
     "gnn": AssociatorInfo("gnn", "global nearest neighbour: the exact minimum-cost assignment of the gated "
                                  "cost matrix"),
+    "jpda": AssociatorInfo("jpda", "joint probabilistic data association: marginal association probabilities "
+                                   "and a mixture update (needs likelihoods: the mahalanobis cost)", ("mahalanobis",)),
 }
 
 _T = TypeVar("_T")
