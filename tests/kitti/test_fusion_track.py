@@ -245,6 +245,17 @@ def test_synthetic_scene(tmp_path: Path, stage: str) -> None:
     assert b_img.frame.max() < 20 and len(b_img) >= 17
 
 
+def test_engine_lidar_only_preset_is_the_tracker(tmp_path: Path) -> None:
+    """``fusion kitti track --engine`` (pointrcnn_rrc.toml without its camera) writes the lidar-only files."""
+    det, cal, seqmap, _ = _scene(tmp_path)
+    common = ["--detections", str(det), "--seqmap", str(seqmap), "--calib", str(cal), "--quiet"]
+    assert track_main(common + ["--out", str(tmp_path / "lidar")]) == 0
+    assert track_main(common + ["--out", str(tmp_path / "engine"), "--engine"]) == 0
+    for cat in ("car", "cyclist"):
+        a = (tmp_path / "lidar" / cat / "0000.txt").read_text()
+        assert a != "" and (tmp_path / "engine" / cat / "0000.txt").read_text() == a
+
+
 def test_command_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     det, cal, seqmap, _ = _scene(tmp_path)
     common = ["--detections", str(det), "--seqmap", str(seqmap), "--calib", str(cal), "--out", str(tmp_path / "o")]
@@ -279,6 +290,19 @@ def test_kitti_sequence_camera_not_below_lidar_only(kitti_train: Path, tmp_path:
                     for w in ("lidar", "fused"))
         for k in ("HOTA", "DetA", "AssA", "MOTA"):
             assert fus[k] >= lid[k], (cat, k, fus[k], lid[k])
+
+
+def test_kitti_engine_lidar_only_preset_is_the_tracker(kitti_train: Path, tmp_path: Path) -> None:
+    seqmap = tmp_path / "seqmap"
+    seqmap.write_text("0000 empty 000000 000154\n0017 empty 000000 000145\n")
+    common = ["--detections", str(kitti_train / "detections"), "--seqmap", str(seqmap), "--calib",
+              str(kitti_train / "calib"), "--quiet", "--all-scores"]
+    assert track_main(common + ["--out", str(tmp_path / "lidar")]) == 0
+    assert track_main(common + ["--out", str(tmp_path / "engine"), "--engine"]) == 0
+    for cat in ("car", "pedestrian", "cyclist"):
+        for seq in ("0000", "0017"):
+            a = (tmp_path / "lidar" / cat / f"{seq}.txt").read_text()
+            assert (tmp_path / "engine" / cat / f"{seq}.txt").read_text() == a, (cat, seq)
 
 
 # ---------------------------------------------------------------------------------------------
