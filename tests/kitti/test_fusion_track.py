@@ -268,6 +268,12 @@ def test_command_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     bad.write_text("[kitti.car.camera]\nmatch_iou = 2.0\n")
     assert track_main(common + ["--camera-detections", str(det), "--camera-config", str(bad)]) == 2
     assert "bad.toml: [kitti.car.camera] match_iou: expected in (0, 1]" in capsys.readouterr().err
+    bad.write_text("[engine.sensors.lidar]\nmodel = 'lidar_box3d'\ncost = 'nope'\n[kitti.car.camera]\n")
+    assert track_main(common + ["--camera-detections", str(det), "--camera-config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.toml ([engine] + [kitti.car.engine])" in err and "nope" in err and "giou_3d" in err
+    assert track_main(common + ["--camera-detections", str(det), "--baseline", "ab3dmot"]) == 2
+    assert "--baseline ab3dmot is the lidar-only Tracker" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------------------------

@@ -281,7 +281,8 @@ def _build_parser() -> argparse.ArgumentParser:
                    "lidar-only). Without it: the lidar-only tracker")
     p.add_argument("--camera-config", metavar="FILE",
                    help="camera + lidar TOML ([engine] and [kitti.<category>] tables; default: pointrcnn_rrc.toml "
-                   "shipped in fusion/kitti/configs)")
+                   "shipped in fusion/kitti/configs); --config stays the lidar Tracker's (categories without camera, "
+                   "--camera-stage tracker)")
     p.add_argument("--camera-stage", choices=["engine", "tracker"], default="engine",
                    help="with --camera-detections: the multi-sensor engine (default), or the lidar Tracker followed "
                    "by a Python camera stage (the study's post-tracker fusion)")
@@ -347,6 +348,9 @@ def track_main(argv: list[str] | None = None) -> int:
     """Entry point of ``fusion kitti track``. Returns 0, or 2 on bad input."""
     args = _build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     try:
+        if args.baseline and (args.camera_detections or args.engine):
+            raise ConfigurationError("--baseline ab3dmot is the lidar-only Tracker: not with --camera-detections "
+                                     "or --engine")
         cfg, output = config_for(args.config, args.baseline, args.min_output_score, args.all_scores)
         if args.camera_detections or args.engine:
             from fusion.kitti.fusion_track import run_camera_tracking
