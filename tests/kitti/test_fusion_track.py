@@ -360,3 +360,18 @@ def test_policy_per_frame_equals_per_sequence_kitti(kitti_train: Path, stage: st
     cb, cs = read_camera_detections(kitti_train / "detections" / f"rrc_{tname}" / f"{seq}.txt").by_frame(len(dets))
     n, _ = _both_forms(stage, cat, dets, bbs, cb, cs, read_calib(kitti_train / "calib" / f"{seq}.txt").P2)
     assert n > 300
+
+
+def test_report_table_with_camera_rows() -> None:
+    from fusion.kitti.report import format_comparison
+
+    m = {"HOTA": 0.7361, "DetA": 0.6977, "AssA": 0.7781, "MOTA": 0.7865, "IDSW": 20, "sAMOTA": 0.8895,
+         "AMOTA": 0.4124}
+    cam = dict(m, HOTA=0.8109, IDSW=65)
+    res = {"ours": {"car": m}, "baseline": {"car": m}, "camera": {"car": cam},
+           "fps": {"ours": 1.0, "baseline": 2.0, "camera": 3.0}}
+    lines = format_comparison(res).split("\n")
+    assert lines[0].startswith("category   tracker         HOTA")
+    assert lines[5] == "car        camera+lidar   81.09   69.77   77.81   78.65      65   88.95   41.24"
+    assert lines[6] == "car        cam - ours     +7.48   +0.00   +0.00   +0.00     +45   +0.00   +0.00"
+    assert lines[-1].endswith("camera+lidar 3 (the camera+lidar stage)")
