@@ -223,9 +223,13 @@ def test_synthetic_scene(tmp_path: Path, stage: str) -> None:
     lidar = read_labels(tmp_path / "lidar" / "car" / "0000.txt")
     fused = read_labels(tmp_path / "fused" / "car" / "0000.txt")
     _check_label_02(tmp_path / "fused" / "car" / "0000.txt")
-    # cyclist has no camera folder: exactly the lidar-only file
+    # cyclist has no camera folder: exactly the lidar-only file (also when it is the only category)
     assert (tmp_path / "fused" / "cyclist" / "0000.txt").read_text() == \
         (tmp_path / "lidar" / "cyclist" / "0000.txt").read_text() != ""
+    assert track_main(common + ["--out", str(tmp_path / "cyc"), "--camera-detections", str(det), "--category",
+                                "cyclist"]) == 0
+    assert (tmp_path / "cyc" / "cyclist" / "0000.txt").read_text() == \
+        (tmp_path / "lidar" / "cyclist" / "0000.txt").read_text()
     lx = {k: lidar.loc[lidar.track_id == k, 0] for k in np.unique(lidar.track_id)}
     # the ghost (x = 6 m) is written by the lidar-only tracker and vetoed by the camera
     assert any(np.allclose(v, 6.0) for v in lx.values())

@@ -1061,7 +1061,7 @@ def camera_dirs(cam_dir: Path, cats: list[str]) -> dict[str, Path]:
     folders, as KITTI's ``detections/`` does). Categories without one are left out."""
     found: dict[str, list[Path]] = {}
     for p in sorted(cam_dir.iterdir()) if cam_dir.is_dir() else []:
-        for cat in cats:
+        for cat in CATEGORY_IDS:
             if p.is_dir() and p.name.lower().endswith("_" + cat) and _camera_columns(p) == 6:
                 found.setdefault(cat, []).append(p)
     if not found:
@@ -1071,7 +1071,7 @@ def camera_dirs(cam_dir: Path, cats: list[str]) -> dict[str, Path]:
         if len(ps) > 1:
             raise ConfigurationError(f"--camera-detections {cam_dir}: several camera folders for {cat}: "
                                      f"{', '.join(p.name for p in ps)}")
-    return {c: ps[0] for c, ps in found.items()}
+    return {c: ps[0] for c, ps in found.items() if c in cats}
 
 
 STAGES = ("engine", "tracker")
