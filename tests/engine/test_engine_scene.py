@@ -359,3 +359,23 @@ def test_jpda_on_point_detections_with_clutter():
         d = np.hypot(conf["box"][:, 0] - p[0], conf["box"][:, 1] - p[1])
         assert d.min() < 0.5, f"no confirmed track within 0.5 m of {p}"
         np.testing.assert_allclose(conf["velocity"][np.argmin(d), :2], v, atol=0.5)
+
+
+def test_the_scene_with_the_turn_rate_motion_model(tmp_path):
+    """ctrv_box, configured from a TOML file: the same targets followed, the same JOIN."""
+    path = tmp_path / "engine.toml"
+    path.write_text(config(motion="ctrv_box", motion_noise={"accel_std": 1.0, "yaw_accel_std": 0.3}).to_toml())
+    eng = FusionEngine(path)
+    fr = frames()
+    outs = run(eng, fr)
+    assert eng.state_dim == registry.MOTION_MODELS["ctrv_box"].state_dim == eng.track_dtype["x"].shape[0]
+    tr, im = outs[-1]
+    t_end = t_s(fr[-1])
+    conf = tr[tr["status"] == CONFIRMED]
+    for name, vx in (("A", 3.0), ("B", -2.0), ("C", -8.0)):
+        (rec,) = near(conf, truth(name, t_end), 0.5)
+        assert abs(rec["velocity"][0] - vx) < 0.7 and abs(rec["velocity"][1]) < 0.5
+    assert eng.stats()["births"] == 3 and eng.stats()["image_births"] == 1
+    assert len(im[im["status"] != DELETED]) == 0  # C's image track joined its 3D track
+    for trk, _ in outs:
+        assert len(np.unique(trk["id"])) == len(trk) and np.all(np.isfinite(trk["P"]))

@@ -97,8 +97,8 @@ def prepare_frame(config: EngineConfig, sensor: int, t_ns: int, z: npt.ArrayLike
     range) only with ``check_values``. ``rows`` maps detection indices to the caller's (for
     messages); ``where`` starts every message."""
     s = config.sensors[sensor]
-    m = s.model_info().measurement_dim
-    comps = s.model_info().components
+    info = s.model_info()
+    m, comps = info.measurement_dim, info.components
     C = config.num_classes
     pre = f"{where}: sensor {s.name!r} ({sensor})"
     z_a = _numeric(f"{pre}: z", z)

@@ -7,7 +7,9 @@ of many (:meth:`FusionEngine.step`). Tracks come back as numpy structured arrays
 Track records (:attr:`FusionEngine.track_dtype`; units m, rad, m/s, s, ns; N the motion
 model's state size, C the number of classes, S the number of sensors):
 
-- ``id`` i8: unique, never reused (shared with image tracks);
+- ``id`` i8: unique, never reused; one id space with the image tracks (a 3D track that takes
+  over an image track keeps its id; a confirmed 3D track lost by the range sensors but still
+  seen by a camera continues as an image track with its id);
 - ``t_ns`` i8: time of the estimate; ``birth_t_ns`` i8: time of the birth detection;
 - ``status`` i4: :data:`TENTATIVE`, :data:`CONFIRMED`, :data:`COASTING` or :data:`DELETED`
   (deleted in the latest frame: reported once);
@@ -72,6 +74,8 @@ class FusionEngine:
         self._config = copy.deepcopy(config)
         self._core = _core.FusionEngine(self._config.to_spec())
         self._check_values = self._config.bad_detection == "raise"
+        self._index: dict[str | int, int] = {s.name: k for k, s in enumerate(self._config.sensors)}
+        self._index.update({k: k for k in range(len(self._config.sensors))})
 
     # ---- input
 
@@ -104,7 +108,9 @@ class FusionEngine:
 
         A call that raises changes nothing.
         """
-        k = self._config.sensor_index(sensor)
+        k = self._index.get(sensor, -1) if isinstance(sensor, (str, int)) and not isinstance(sensor, bool) else -1
+        if k < 0:
+            k = self._config.sensor_index(sensor)  # numpy integers, or the error listing the sensors
         t = check_timestamp(t_ns, "t_ns")
         frame = prepare_frame(self._config, k, t, z, R, score, class_id, class_scores,
                               check_values=self._check_values, where="FusionEngine.process")
@@ -151,8 +157,9 @@ class FusionEngine:
 
     def image_tracks(self, confirmed_only: bool = False) -> np.ndarray:
         """The image tracks (camera-only targets) in id order (:attr:`image_track_dtype`),
-        including those deleted in the latest frame (status :data:`DELETED`, e.g. joined by a
-        3D track that took over their id). ``confirmed_only`` keeps CONFIRMED and COASTING."""
+        including those deleted in the latest frame (status :data:`DELETED`). An image track
+        that a 3D track took over (JOIN) is not reported: it lives on as that 3D track, same
+        id. ``confirmed_only`` keeps CONFIRMED and COASTING."""
         out = self._core.image_tracks()
         if confirmed_only:
             out = out[(out["status"] == CONFIRMED) | (out["status"] == COASTING)]
