@@ -107,7 +107,9 @@ def prepare_3d(gt: TrackRows, tracker: TrackRows, n_frames: int, category: str, 
     g = gt.select(np.isin(gtype, classes) & (gt.track_id >= 0))
     g_distr = np.asarray([str(t).lower() != category for t in g.type], bool)
     dc = gt.select(gtype == "dontcare")
-    tsel = np.isin(ttype, classes) & (tracker.track_id >= 0)
+    # rows with KITTI's "no 3D" values (x y z = -1000, e.g. a camera-only track's image box) make no
+    # 3D claim: they are left out of the 3D scoring (and of their track's mean score)
+    tsel = np.isin(ttype, classes) & (tracker.track_id >= 0) & (tracker.loc[:, 0] > -999.0)
     tr = tracker.select(tsel)
     t_distr = np.asarray([str(t).lower() != category for t in tr.type], bool)
     check_unique_ids(tr, "tracker")

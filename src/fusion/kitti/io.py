@@ -13,6 +13,10 @@ Formats (all text, one record per line):
 
       frame, type (1=Pedestrian, 2=Car, 3=Cyclist), x1, y1, x2, y2, score, h, w, l, x, y, z, rot_y, alpha
 
+- camera detections (comma separated, 6 columns, e.g. RRC 2D boxes; the folder names the class)::
+
+      frame, x1, y1, x2, y2, score
+
 - calibration: ``KEY: v1 v2 ...`` (or ``KEY v1 v2 ...``) lines with ``P0..P3`` (3x4), ``R_rect`` /
   ``R0_rect`` (3x3), ``Tr_velo_cam`` / ``Tr_velo_to_cam`` and ``Tr_imu_velo`` / ``Tr_imu_to_velo`` (3x4).
 - seqmap: ``seq empty first_frame n_frames`` per line.
@@ -44,6 +48,7 @@ __all__ = [
     "DETECTION_TYPES",
     "KITTI_CLASSES",
     "Calib",
+    "CameraDetections",
     "Detections",
     "KittiClass",
     "SeqmapEntry",
@@ -51,6 +56,7 @@ __all__ = [
     "camera_box_to_generic",
     "generic_to_camera_box",
     "read_calib",
+    "read_camera_detections",
     "read_detections",
     "read_labels",
     "read_seqmap",
@@ -399,6 +405,84 @@ def read_detections(path: PathLike) -> Detections:
         rotation_y=arr[:, 11].copy(),
         alpha=arr[:, 12].copy(),
         path=os.fspath(path),
+    )
+
+
+@dataclass
+class CameraDetections:
+    """Rows of a comma separated camera detection file ``frame, x1, y1, x2, y2, score``.
+
+    Attributes:
+        frame: (N,) int64 frame index (>= 0).
+        bbox: (N, 4) float64 image box ``x1, y1, x2, y2`` (pixels, left colour image; x2 >= x1, y2 >= y1).
+        score: (N,) float64 detector score (a probability for RRC).
+        path: source file.
+        line: (N,) int64 1-based line number of each row in ``path``.
+    """
+
+    frame: np.ndarray
+    bbox: np.ndarray
+    score: np.ndarray
+    path: str | None = None
+    line: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def by_frame(self, n_frames: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Per frame ``0 .. max(n_frames, last frame + 1) - 1``: the (m, 4) boxes and the (m,) scores,
+        in file order within a frame."""
+        order = np.argsort(self.frame, kind="stable")
+        frames, bbox, score = self.frame[order], self.bbox[order], self.score[order]
+        n = max(n_frames, int(frames[-1]) + 1 if len(frames) else 0)
+        starts = np.searchsorted(frames, np.arange(n + 1))
+        return ([bbox[starts[f]:starts[f + 1]] for f in range(n)], [score[starts[f]:starts[f + 1]] for f in range(n)])
+
+
+_CAM_NAMES = ["x1", "y1", "x2", "y2", "score"]
+
+
+def read_camera_detections(path: PathLike) -> CameraDetections:
+    """Read a camera detection file: ``frame, x1, y1, x2, y2, score`` per line (pixels; blank lines skipped).
+
+    Raises:
+        DecodeError: ``path:line: ...`` naming the field for a malformed row: not 6 fields, a
+            non-numeric or non-integer frame, a negative frame, a NaN or infinite value, ``x2 < x1``
+            or ``y2 < y1``.
+        OSError: if the file cannot be opened.
+    """
+    frames: list[int] = []
+    nums: list[list[float]] = []
+    lines: list[int] = []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            toks = [t.strip() for t in raw.split(",")]
+            if len(toks) != 6:
+                raise _err(path, lineno, f"expected 6 comma separated fields (frame, x1, y1, x2, y2, score), "
+                                         f"got {len(toks)}")
+            frame = _to_int(toks[0], path, lineno, "frame")
+            if frame < 0:
+                raise _err(path, lineno, f"frame: expected >= 0, got {frame}")
+            vals = _to_floats(toks[1:], path, lineno, _CAM_NAMES)
+            for name, v in zip(_CAM_NAMES, vals):
+                if not np.isfinite(v):
+                    raise _err(path, lineno, f"{name}: expected a finite number, got {v}")
+            if vals[2] < vals[0]:
+                raise _err(path, lineno, f"x2 < x1 ({vals[2]} < {vals[0]})")
+            if vals[3] < vals[1]:
+                raise _err(path, lineno, f"y2 < y1 ({vals[3]} < {vals[1]})")
+            frames.append(frame)
+            nums.append(vals)
+            lines.append(lineno)
+    arr = np.asarray(nums, np.float64).reshape(-1, 5)
+    return CameraDetections(
+        frame=np.asarray(frames, np.int64),
+        bbox=arr[:, 0:4].copy(),
+        score=arr[:, 4].copy(),
+        path=os.fspath(path),
+        line=np.asarray(lines, np.int64),
     )
 
 

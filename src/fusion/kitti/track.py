@@ -5,6 +5,7 @@ Usage::
     python -m fusion.kitti.track --detections DIR --seqmap FILE --out DIR
         [--category car|pedestrian|cyclist ...] [--config FILE] [--calib DIR]
         [--min-output-score X | --all-scores] [--baseline ab3dmot]
+        [--camera-detections DIR [--camera-config FILE] [--camera-stage engine|tracker]] [--engine]
 
 ``--detections`` is either a folder holding one sub-folder per category whose name ends in
 ``_Car``, ``_Pedestrian``, ``_Cyclist`` (e.g. ``pointrcnn_Car/0000.txt``), or a single category
@@ -24,6 +25,12 @@ frames, and, in the first ``min_hits`` frames of a sequence, tentative tracks th
 (AB3DMOT's start-up rule, otherwise the first frames would be empty by construction). The score
 column is the track's mean detection score (PointRCNN logits are kept as they are, so
 sAMOTA/AMOTA thresholds run over the per-track mean, as in AB3DMOT).
+
+With ``--camera-detections DIR`` (a folder of ``<name>_Car`` / ``<name>_Pedestrian`` folders of
+``frame,x1,y1,x2,y2,score`` camera boxes, e.g. RRC) the categories with a camera folder are
+tracked with camera + lidar by :mod:`fusion.kitti.fusion_track` (its output policy and parameters
+are documented there; ``--camera-config`` defaults to ``configs/pointrcnn_rrc.toml``); the others
+(cyclist) are written by the lidar-only tracker exactly as without the option.
 
 The tracker parameters default to :data:`KITTI_CONFIG` (tuned on the KITTI training half);
 ``--config`` reads a TOML file as :meth:`TrackerConfig.from_toml` does, plus an optional
@@ -268,6 +275,20 @@ def _build_parser() -> argparse.ArgumentParser:
     g.add_argument("--all-scores", action="store_true",
                    help="write every track whatever its score (the input of sAMOTA/AMOTA, which sweep thresholds)")
     p.add_argument("--calib", metavar="DIR", help="calibration folder (for the 2D boxes of coasting tracks)")
+    p.add_argument("--camera-detections", metavar="DIR",
+                   help="folder of <name>_Car/<name>_Pedestrian camera detection folders (frame,x1,y1,x2,y2,score): "
+                   "track camera + lidar (fusion.kitti.fusion_track; categories without a camera folder stay "
+                   "lidar-only). Without it: the lidar-only tracker")
+    p.add_argument("--camera-config", metavar="FILE",
+                   help="camera + lidar TOML ([engine] and [kitti.<category>] tables; default: pointrcnn_rrc.toml "
+                   "shipped in fusion/kitti/configs); --config stays the lidar Tracker's (categories without camera, "
+                   "--camera-stage tracker)")
+    p.add_argument("--camera-stage", choices=["engine", "tracker"], default="engine",
+                   help="with --camera-detections: the multi-sensor engine (default), or the lidar Tracker followed "
+                   "by a Python camera stage (the study's post-tracker fusion)")
+    p.add_argument("--engine", action="store_true",
+                   help="without --camera-detections: run the lidar-only preset of the multi-sensor engine "
+                   "(--camera-config's settings without the camera) instead of the lidar Tracker")
     p.add_argument("--quiet", action="store_true", help="no per-sequence progress")
     return p
 
@@ -327,9 +348,19 @@ def track_main(argv: list[str] | None = None) -> int:
     """Entry point of ``fusion kitti track``. Returns 0, or 2 on bad input."""
     args = _build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     try:
+        if args.baseline and (args.camera_detections or args.engine):
+            raise ConfigurationError("--baseline ab3dmot is the lidar-only Tracker: not with --camera-detections "
+                                     "or --engine")
         cfg, output = config_for(args.config, args.baseline, args.min_output_score, args.all_scores)
-        stats = run_tracking(cfg, output, args.detections, args.seqmap, args.out, args.category, args.calib,
-                             quiet=args.quiet)
+        if args.camera_detections or args.engine:
+            from fusion.kitti.fusion_track import run_camera_tracking
+
+            stats = run_camera_tracking(cfg, output, args.detections, args.camera_detections, args.seqmap, args.out,
+                                        args.category, args.calib, args.camera_config, args.camera_stage,
+                                        quiet=args.quiet)
+        else:
+            stats = run_tracking(cfg, output, args.detections, args.seqmap, args.out, args.category, args.calib,
+                                 quiet=args.quiet)
         if args.quiet:  # the summary line is printed even then
             for cat, (frames, spent) in stats.items():
                 print(f"{cat}: {frames} frames in {spent:.3f} s of tracking = {frames / max(spent, 1e-9):.0f} FPS",
