@@ -54,6 +54,10 @@ std::unique_ptr<EngineBase> build(const EngineConfig& cfg,
 
 using CVBoxT = WithExtent<CV3D>;
 using CTRVBoxT = WithExtent<CTRV>;
+using CABoxT = WithExtent<CA3D>;
+using CTRABoxT = WithExtent<CTRA>;
+using CTBoxT = WithExtent<ConstantTurn>;
+using BicycleBoxT = WithExtent<KinematicBicycle>;
 
 struct MotionEntry {
   const char* key;
@@ -65,6 +69,22 @@ const MotionEntry kMotionRegistry[] = {
     {"ctrv_box",
      [](const EngineConfig& c) {
        return build<CTRVBoxT>(c, {{"accel_std", &CTRV::sigma_a}, {"yaw_accel_std", &CTRV::sigma_yawdd}});
+     }},
+    {"ca_box", [](const EngineConfig& c) { return build<CABoxT>(c, {{"jerk_std", &CA3D::sigma_j}}); }},
+    {"ctra_box",
+     [](const EngineConfig& c) {
+       return build<CTRABoxT>(c, {{"jerk_std", &CTRA::sigma_j}, {"yaw_accel_std", &CTRA::sigma_yawdd}});
+     }},
+    {"ct_box",
+     [](const EngineConfig& c) {
+       return build<CTBoxT>(c, {{"accel_std", &ConstantTurn::sigma_a},
+                                {"yaw_accel_std", &ConstantTurn::sigma_yawdd}});
+     }},
+    {"bicycle_box",
+     [](const EngineConfig& c) {
+       return build<BicycleBoxT>(c, {{"accel_std", &KinematicBicycle::sigma_a},
+                                     {"steer_rate_std", &KinematicBicycle::sigma_steer_rate},
+                                     {"wheelbase_m", &KinematicBicycle::wheelbase_m}});
      }},
 };
 

@@ -675,10 +675,12 @@ class EngineConfig:
 
     Attributes:
         sensors: the sensors, in sensor-index order (1 to 16).
-        motion: motion model key (``cv_box``, ``ctrv_box``; :data:`fusion.engine.registry.MOTION_MODELS`).
-        motion_noise: the motion model's own process-noise parameters (``accel_std``, the
-            white-noise acceleration in m/s^2; ``yaw_accel_std`` in rad/s^2 for ``ctrv_box``),
-            values > 0; missing keys take the model's defaults.
+        motion: motion model key (``cv_box``, ``ctrv_box``, ``ca_box``, ``ctra_box``, ``ct_box``,
+            ``bicycle_box``; :data:`fusion.engine.registry.MOTION_MODELS`).
+        motion_noise: the motion model's own process-noise parameters, values > 0, keys per
+            model in ``MOTION_MODELS[key].noise`` (``accel_std`` m/s^2, ``jerk_std`` m/s^3,
+            ``yaw_accel_std`` rad/s^2, ``steer_rate_std`` rad/s, ``wheelbase_m`` m); missing keys
+            take the model's defaults.
         q_diag_per_s: if given, the process noise is ``Q = diag(q_diag_per_s) * |dt|`` (one
             variance rate per state component, units of the component squared per second),
             instead of the model's own Q (as the old box tracker did); ``motion_noise`` and

@@ -139,7 +139,7 @@ class AssociatorInfo:
 
 _BOX = ("x", "y", "z", "yaw", "l", "w", "h")
 
-#: Motion models (key -> info). Both are box models: a base model plus the random-walk box
+#: Motion models (key -> info). All are box models: a base model plus the random-walk box
 #: components it lacks (``motion/with_extent.hpp``). Units: m, m/s, rad, rad/s.
 MOTION_MODELS: dict[str, MotionModelInfo] = {
     "cv_box": MotionModelInfo(
@@ -150,6 +150,23 @@ MOTION_MODELS: dict[str, MotionModelInfo] = {
         "ctrv_box", "constant turn rate and velocity (EKF) with a random-walk height and extent: "
         "x, y [m], v [m/s], yaw [rad], yaw_rate [rad/s], z, l, w, h [m]",
         ("x", "y", "v", "yaw", "yaw_rate", "z", "l", "w", "h"), {"accel_std": 1.0, "yaw_accel_std": 0.5}),
+    "ca_box": MotionModelInfo(
+        "ca_box", "constant acceleration in 3D (white-noise jerk) with a random-walk heading and "
+        "extent: x, y, z [m], vx, vy, vz [m/s], ax, ay, az [m/s^2], yaw [rad], l, w, h [m]",
+        ("x", "y", "z", "vx", "vy", "vz", "ax", "ay", "az", "yaw", "l", "w", "h"), {"jerk_std": 1.0}),
+    "ctra_box": MotionModelInfo(
+        "ctra_box", "constant turn rate and acceleration (EKF) with a random-walk height and extent: "
+        "x, y [m], v [m/s], yaw [rad], yaw_rate [rad/s], a [m/s^2], z, l, w, h [m]",
+        ("x", "y", "v", "yaw", "yaw_rate", "a", "z", "l", "w", "h"), {"jerk_std": 1.0, "yaw_accel_std": 0.5}),
+    "ct_box": MotionModelInfo(
+        "ct_box", "Cartesian constant turn (EKF) with a random-walk height, heading and extent: "
+        "x, y [m], vx, vy [m/s], omega [rad/s], z [m], yaw [rad], l, w, h [m]",
+        ("x", "y", "vx", "vy", "omega", "z", "yaw", "l", "w", "h"), {"accel_std": 1.0, "yaw_accel_std": 0.1}),
+    "bicycle_box": MotionModelInfo(
+        "bicycle_box", "kinematic bicycle (EKF) with a random-walk height and extent: x, y [m], "
+        "v [m/s], yaw [rad], steer [rad], z, l, w, h [m]; wheelbase_m [m]",
+        ("x", "y", "v", "yaw", "steer", "z", "l", "w", "h"),
+        {"accel_std": 1.0, "steer_rate_std": 0.2, "wheelbase_m": 2.7}),
 }
 
 #: Random-walk variances per second of the appended box components (``ExtentNoise``), with

@@ -107,7 +107,7 @@ struct EngineConfig {
 };
 
 // Registry keys (the Python registry mirrors these; a test checks that they agree).
-extern const std::vector<std::string> kMotionKeys;       // cv_box, ctrv_box, ca_box
+extern const std::vector<std::string> kMotionKeys;       // cv_box, ctrv_box, ca_box, ctra_box, ct_box, bicycle_box
 extern const std::vector<std::string> kSensorKeys;       // lidar_box3d, camera_box2d, radar, position3d
 extern const std::vector<std::string> kCostKeys;         // giou_3d, giou_bev, iou_3d, iou_bev, iou_2d, giou_2d, mahalanobis, distance, distance_bev
 extern const std::vector<std::string> kAssociatorKeys;   // gnn
