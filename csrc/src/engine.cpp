@@ -1,8 +1,9 @@
 // The engine's registries (motion models, sensor models, costs, associators), configuration
 // validation, and make_engine(): the one place where a motion key becomes an Engine<Motion>.
 //
-// Adding a motion model = its model file + an object_view/state_from_view adapter + one line
-// in kMotionRegistry below (with its motion_noise keys).
+// Adding a motion model = its model file + an object_view/state_from_view adapter + one file
+// csrc/src/engine_motion_<key>.cpp (its builder, with its motion_noise keys) + its line in
+// kMotionRegistry below (and the builder's declaration above it).
 #include <cmath>
 #include <cstddef>
 #include <functional>
@@ -22,42 +23,16 @@
 
 namespace fusion::engine {
 
+// The motion registry's builders, one translation unit each (csrc/src/engine_motion_<key>.cpp,
+// which instantiates Engine<Motion> for that model; separate files compile in parallel).
+std::unique_ptr<EngineBase> make_cv_box_engine(const EngineConfig& config);
+std::unique_ptr<EngineBase> make_ctrv_box_engine(const EngineConfig& config);
+std::unique_ptr<EngineBase> make_ca_box_engine(const EngineConfig& config);
+std::unique_ptr<EngineBase> make_ctra_box_engine(const EngineConfig& config);
+std::unique_ptr<EngineBase> make_ct_box_engine(const EngineConfig& config);
+std::unique_ptr<EngineBase> make_bicycle_box_engine(const EngineConfig& config);
+
 namespace {
-
-// ---- motion registry: key -> (noise keys, factory) ----
-using NoiseSetter = std::function<void(void* model, double value)>;
-
-template <class Motion>
-std::unique_ptr<EngineBase> build(const EngineConfig& cfg,
-                                  const std::vector<std::pair<std::string, double Motion::Base::*>>& keys) {
-  Motion m;
-  m.noise = cfg.extent_noise;
-  for (const auto& [name, value] : cfg.motion_noise) {
-    bool found = false;
-    std::string known;
-    for (const auto& [k, member] : keys) {
-      known += (known.empty() ? "" : ", ") + k;
-      if (k == name) {
-        if (!(value > 0.0 && std::isfinite(value)))
-          throw ConfigurationError("motion_noise." + name + " must be finite and > 0, got " +
-                                   std::to_string(value));
-        m.base.*member = value;
-        found = true;
-      }
-    }
-    if (!found)
-      throw ConfigurationError("motion_noise: unknown key '" + name + "' for motion '" + cfg.motion +
-                               "' (known: " + known + ")");
-  }
-  return std::make_unique<Engine<Motion>>(cfg, m);
-}
-
-using CVBoxT = WithExtent<CV3D>;
-using CTRVBoxT = WithExtent<CTRV>;
-using CABoxT = WithExtent<CA3D>;
-using CTRABoxT = WithExtent<CTRA>;
-using CTBoxT = WithExtent<ConstantTurn>;
-using BicycleBoxT = WithExtent<KinematicBicycle>;
 
 struct MotionEntry {
   const char* key;
@@ -65,27 +40,12 @@ struct MotionEntry {
 };
 
 const MotionEntry kMotionRegistry[] = {
-    {"cv_box", [](const EngineConfig& c) { return build<CVBoxT>(c, {{"accel_std", &CV3D::sigma_a}}); }},
-    {"ctrv_box",
-     [](const EngineConfig& c) {
-       return build<CTRVBoxT>(c, {{"accel_std", &CTRV::sigma_a}, {"yaw_accel_std", &CTRV::sigma_yawdd}});
-     }},
-    {"ca_box", [](const EngineConfig& c) { return build<CABoxT>(c, {{"jerk_std", &CA3D::sigma_j}}); }},
-    {"ctra_box",
-     [](const EngineConfig& c) {
-       return build<CTRABoxT>(c, {{"jerk_std", &CTRA::sigma_j}, {"yaw_accel_std", &CTRA::sigma_yawdd}});
-     }},
-    {"ct_box",
-     [](const EngineConfig& c) {
-       return build<CTBoxT>(c, {{"accel_std", &ConstantTurn::sigma_a},
-                                {"yaw_accel_std", &ConstantTurn::sigma_yawdd}});
-     }},
-    {"bicycle_box",
-     [](const EngineConfig& c) {
-       return build<BicycleBoxT>(c, {{"accel_std", &KinematicBicycle::sigma_a},
-                                     {"steer_rate_std", &KinematicBicycle::sigma_steer_rate},
-                                     {"wheelbase_m", &KinematicBicycle::wheelbase_m}});
-     }},
+    {"cv_box", make_cv_box_engine},
+    {"ctrv_box", make_ctrv_box_engine},
+    {"ca_box", make_ca_box_engine},
+    {"ctra_box", make_ctra_box_engine},
+    {"ct_box", make_ct_box_engine},
+    {"bicycle_box", make_bicycle_box_engine},
 };
 
 std::vector<std::string> motion_keys() {
@@ -243,8 +203,5 @@ std::vector<RecordField> image_track_record_fields() {
       {"class_id", "i4", {}, offsetof(R, class_id)},
   };
 }
-
-template class Engine<WithExtent<CV3D>>;
-template class Engine<WithExtent<CTRV>>;
 
 }  // namespace fusion::engine
