@@ -37,6 +37,9 @@ BAD = [
                                             r"yaw, l, w, h\), got \(1, 6\)"),
     ("camera", {"z": [BOX]}, ShapeError, r"sensor 'camera' \(1\): z: expected shape \(n, 4\)"),
     ("lidar", {"z": [[str(v) for v in BOX]]}, ShapeError, r"sensor 'lidar' \(0\): z: expected numbers"),
+    ("lidar", {"z": [BOX, BOX[:3]]}, ShapeError, r"sensor 'lidar' \(0\): z: not a rectangular array of numbers"),
+    ("lidar", {"z": [BOX], "score": [[1.0], [1.0, 2.0]]}, ShapeError,
+     r"sensor 'lidar' \(0\): score: not a rectangular array of numbers"),
     ("lidar", {"z": [BOX], "R": np.eye(7)}, ShapeError, r"sensor 'lidar' \(0\): R: expected shape \(1, 7, 7\)"),
     ("lidar", {"z": [BOX] * 3, "score": [1.0, 1.0]}, ShapeError, r"score: expected shape \(3,\), got \(2,\)"),
     ("lidar", {"z": [BOX], "class_scores": [[1.0]]}, ShapeError, r"class_scores: expected shape \(1, 2\)"),
@@ -114,6 +117,50 @@ def test_a_batch_with_one_bad_frame_changes_nothing():
         {"sensor": 1, "t_ns": T + 10, "z": [[700.0, 300.0, 600.0, 380.0]]},  # x2 < x1, the last frame
     ])
     with pytest.raises(NumericalError, match=r"MeasurementBatch: sensor 'camera' \(1\) detection 2: z: image box"):
+        eng.step(batch)
+    assert snapshot(eng) == before
+
+
+def _core_accepts_R(R: np.ndarray) -> bool:
+    e = FusionEngine(config())
+    try:
+        e._core.process(0, T, np.array([BOX]), R[None], None, None, None)
+    except NumericalError:
+        return False
+    return True
+
+
+def test_python_R_check_is_the_core_check():
+    # The Python checks are what step() relies on to process nothing of an invalid batch: an R
+    # they pass must not fail in the core. Near-singular and slightly asymmetric covariances of
+    # small scale are where an eigenvalue test / an absolute tolerance disagreed with the core.
+    from fusion.engine.batch import prepare_frame
+    cfg = config()
+    rng = np.random.default_rng(0)
+    small = 1e-6 * np.eye(7)
+    small[0, 1] += 1e-13  # relative asymmetry 1e-7
+    cases = [small, np.ones((7, 7)) + 1e-15 * np.eye(7), np.ones((7, 7)) + 1e-16 * np.eye(7)]
+    for _ in range(300):
+        B = rng.standard_normal((7, 6))
+        cases.append(B @ B.T + rng.choice([0.0, 1e-16, 1e-15, 1e-14, 1e-13]) * np.eye(7))
+    for R in cases:
+        try:
+            prepare_frame(cfg, 0, T, [BOX], R[None])
+            python_ok = True
+        except NumericalError:
+            python_ok = False
+        assert python_ok == _core_accepts_R(R), R.tolist()
+
+
+def test_a_batch_whose_later_frame_has_a_small_asymmetric_R_changes_nothing():
+    from fusion.engine import MeasurementBatch
+    eng = engine()
+    before = snapshot(eng)
+    R = 1e-6 * np.eye(7)
+    R[0, 1] += 1e-13
+    batch = MeasurementBatch(np.array([0, 0]), np.array([T, T + 10]), np.array([BOX, BOX]),
+                             R=np.stack([1e-2 * np.eye(7), R]))
+    with pytest.raises(NumericalError, match=r"MeasurementBatch: sensor 'lidar' \(0\) detection 1: R is not symmetric"):
         eng.step(batch)
     assert snapshot(eng) == before
 

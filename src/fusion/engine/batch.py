@@ -60,7 +60,10 @@ def check_timestamp(t: object, name: str = "t_ns") -> int:
 
 
 def _numeric(name: str, a: object, kinds: str = "iuf") -> np.ndarray:
-    arr = np.asarray(a)
+    try:
+        arr = np.asarray(a)
+    except ValueError as e:  # ragged nested lists
+        raise ShapeError(f"{name}: not a rectangular array of numbers ({e})") from None
     if arr.dtype.kind not in kinds:
         want = {"iuf": "numbers", "iu": "integers"}.get(kinds, kinds)
         raise ShapeError(f"{name}: expected {want}, got an array of dtype {arr.dtype}")
@@ -178,16 +181,15 @@ def _check_values(pre: str, model: str, comps: Sequence[str], idx: np.ndarray, z
         if fin.any():
             i = _first(fin)
             raise NumericalError(f"{pre} detection {int(idx_r[i])}: R: every entry must be finite, got {R[i].tolist()}")
-        asym = ~np.all(np.isclose(R, np.swapaxes(R, 1, 2), rtol=1e-9, atol=1e-12), axis=(1, 2))
+        asym, npd = _spd_check(R)
         if asym.any():
             i = _first(asym)
             raise NumericalError(f"{pre} detection {int(idx_r[i])}: R is not symmetric: {R[i].tolist()}")
-        lo = np.linalg.eigvalsh(R)[:, 0] if len(R) else np.zeros(0)
-        npd = ~(lo > 0)
         if npd.any():
             i = _first(npd)
-            raise NumericalError(f"{pre} detection {int(idx_r[i])}: R is not positive definite (smallest eigenvalue "
-                                 f"{float(lo[i]):.3g}): {R[i].tolist()}")
+            lo = float(np.linalg.eigvalsh(R[i])[0])
+            raise NumericalError(f"{pre} detection {int(idx_r[i])}: R is not positive definite (Cholesky fails; "
+                                 f"smallest eigenvalue {lo:.3g}): {R[i].tolist()}")
     if score is not None and not np.isfinite(score).all():
         fin = ~np.isfinite(score)
         if fin.any():
@@ -199,6 +201,32 @@ def _check_values(pre: str, model: str, comps: Sequence[str], idx: np.ndarray, z
             i = _first(badc)
             raise NumericalError(f"{pre} detection {int(idx[i])}: class_scores must be finite and >= 0, "
                                  f"got {cs[i].tolist()}")
+
+
+def _spd_check(R: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(not symmetric, not positive definite) per finite (n, m, m) block: the C++ engine's own
+    test (engine_impl.hpp ``small_spd``) operation for operation, so that a frame passing here
+    never fails in the core (``step`` would otherwise have fused the frames before it):
+    symmetric within 1e-9 of the largest |entry|, and an unpivoted Cholesky whose pivots are all
+    > 0 (an eigenvalue test disagrees with it near singularity)."""
+    n, m = R.shape[0], R.shape[1]
+    scale = np.abs(R).max(axis=(1, 2)) if n else np.zeros(0)
+    asym = np.abs(R - np.swapaxes(R, 1, 2)).max(axis=(1, 2)) > 1e-9 * scale if n else np.zeros(0, bool)
+    npd = ~(scale > 0.0)
+    L = np.zeros((n, m, m))
+    for k in range(m):
+        p = R[:, k, k].copy()
+        for j in range(k):
+            p -= L[:, k, j] * L[:, k, j]
+        npd |= ~(p > 0.0)
+        d = np.sqrt(np.where(p > 0.0, p, 1.0))
+        L[:, k, k] = d
+        for i in range(k + 1, m):
+            v = R[:, i, k].copy()
+            for j in range(k):
+                v -= L[:, i, j] * L[:, k, j]
+            L[:, i, k] = v / d
+    return asym, npd & ~asym
 
 
 @dataclass
