@@ -312,13 +312,45 @@ class MeasurementBatch:
         """One batch from frames given as dicts with keys ``sensor`` (index), ``t_ns``, ``z``
         (n, M) and optionally ``R``, ``score``, ``class_id``, ``class_scores``. z and R are
         padded with NaN to the widest sensor; optional arrays missing from some frames are
-        filled with defaults (R: NaN = sensor default, score 1, class_id -1, class_scores uniform)."""
-        zs = [np.asarray(f["z"], np.float64).reshape(len(np.asarray(f["z"])), -1) for f in frames]
+        filled with defaults (R: NaN = sensor default, score 1, class_id -1, class_scores uniform).
+
+        A batch has one row per detection, so a frame without detections adds no row (and
+        gives no misses): pass such a frame to ``FusionEngine.process`` instead. Each frame is
+        checked here (keys, sensor index, t_ns, array shapes), with errors naming the frame."""
+        known = ("sensor", "t_ns", "z", "R", "score", "class_id", "class_scores")
+        zs: list[np.ndarray] = []
+        for i, f in enumerate(frames):
+            pre = f"MeasurementBatch.from_frames: frame {i}"
+            if not isinstance(f, dict):
+                raise ShapeError(f"{pre}: expected a dict, got {type(f).__name__}")
+            unknown = sorted(set(f) - set(known), key=str)
+            if unknown or "z" not in f or "sensor" not in f or "t_ns" not in f:
+                raise ShapeError(f"{pre}: " + (f"unknown key(s) {', '.join(map(repr, unknown))}" if unknown else
+                                               "needs the keys 'sensor', 't_ns' and 'z'")
+                                 + f"; known keys: {', '.join(known)}")
+            k = f["sensor"]
+            if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or int(k) < 0:
+                raise ConfigurationError(f"{pre}: sensor: expected a sensor index (int >= 0), got {k!r}")
+            check_timestamp(f["t_ns"], f"{pre}: t_ns")
+            z = _numeric(f"{pre}: z", f["z"])
+            if z.size == 0 and z.ndim < 2:
+                z = z.reshape(0, 0)
+            if z.ndim != 2:
+                raise ShapeError(f"{pre}: z: expected shape (n, M), got {z.shape}")
+            n_i, m_i = z.shape
+            for key, shape in (("R", (n_i, m_i, m_i)), ("score", (n_i,)), ("class_id", (n_i,))):
+                if f.get(key) is not None:
+                    a_ = _numeric(f"{pre}: {key}", f[key], "iu" if key == "class_id" else "iuf")
+                    if a_.shape != shape:
+                        raise ShapeError(f"{pre}: {key}: expected shape {shape}, got {a_.shape}")
+            if f.get("class_scores") is not None:
+                cs_ = _numeric(f"{pre}: class_scores", f["class_scores"])
+                if cs_.ndim != 2 or cs_.shape[0] != n_i:
+                    raise ShapeError(f"{pre}: class_scores: expected shape ({n_i}, C), got {cs_.shape}")
+            zs.append(np.asarray(z, np.float64))
         mmax = max((z.shape[1] for z in zs), default=1)
         ns = [len(z) for z in zs]
         n = sum(ns)
-        for f in frames:
-            check_timestamp(f["t_ns"], "from_frames: t_ns")
         sensor = np.concatenate([np.full(k, int(f["sensor"]), np.int32) for k, f in zip(ns, frames)]) if n else \
             np.zeros(0, np.int32)
         t = np.concatenate([np.full(k, int(f["t_ns"]), np.int64) for k, f in zip(ns, frames)]) if n else \
@@ -337,12 +369,15 @@ class MeasurementBatch:
                     R[off:off + k, :zz.shape[1], :zz.shape[1]] = np.asarray(f["R"], np.float64)
                 off += k
             kw["R"] = R
-        for key, fill, dt in (("score", 1.0, np.float64), ("class_id", -1, np.int32)):
+        for key, fill, dt in (("score", 1.0, np.float64), ("class_id", -1, np.int64)):
             if any(f.get(key) is not None for f in frames):
-                kw[key] = np.concatenate([np.asarray(f[key], dt) if f.get(key) is not None else np.full(k, fill, dt)
-                                          for k, f in zip(ns, frames)])
+                kw[key] = np.concatenate([np.asarray(f[key], dt).reshape(k) if f.get(key) is not None
+                                          else np.full(k, fill, dt) for k, f in zip(ns, frames)])
         if any(f.get("class_scores") is not None for f in frames):
-            C = next(np.asarray(f["class_scores"]).shape[1] for f in frames if f.get("class_scores") is not None)
+            widths = {np.asarray(f["class_scores"]).shape[1] for f in frames if f.get("class_scores") is not None}
+            if len(widths) > 1:
+                raise ShapeError(f"MeasurementBatch.from_frames: class_scores of different widths {sorted(widths)}")
+            C = widths.pop()
             kw["class_scores"] = np.concatenate(
                 [np.asarray(f["class_scores"], np.float64).reshape(k, C) if f.get("class_scores") is not None
                  else np.full((k, C), 1.0 / C) for k, f in zip(ns, frames)]) if n else np.zeros((0, C))
