@@ -313,6 +313,9 @@ TimeNs to_time_ns(const py::handle& t) {
   const long long x = PyLong_AsLongLongAndOverflow(v.ptr(), &overflow);
   if (overflow != 0)
     throw TimestampError("FusionEngine.process: t_ns = " + std::string(py::str(v)) + " is out of the int64 range");
+  if (x == LLONG_MIN)
+    throw TimestampError("FusionEngine.process: t_ns = " + std::string(py::str(v)) +
+                         " is int64 min, reserved: it marks 'never' in the track records");
   return static_cast<TimeNs>(x);
 }
 

@@ -79,6 +79,7 @@ def test_bad_detection_raises_a_typed_error_and_changes_nothing(sensor, kw, err,
     (np.float32(1.0), r"t_ns: expected an integer .* got float32"),
     (True, r"t_ns: expected an integer .* got bool True"),
     (2**63, r"t_ns: 9223372036854775808 is outside int64"),
+    (-2**63, r"t_ns: -9223372036854775808 is outside int64 .*reserved"),  # INT64_MIN is 'never' in the records
 ])
 def test_timestamps_that_are_not_int64_ns(t, pattern):
     eng = engine()
@@ -86,6 +87,29 @@ def test_timestamps_that_are_not_int64_ns(t, pattern):
     with pytest.raises(TimestampError, match=pattern):
         eng.process("lidar", t, [BOX])
     assert snapshot(eng) == before
+
+
+def test_int64_min_is_refused_by_the_core_too():
+    e = FusionEngine(config())
+    with pytest.raises(TimestampError, match=r"int64 min, reserved"):
+        e._core.process(0, -2**63, np.array([BOX]), None, None, None, None)
+    assert e.time_ns is None and e.stats()["frames"] == 0
+
+
+@pytest.mark.parametrize("t0, t1", [(-2**62, 2**62), (-2**63 + 1, 2**63 - 1), (0, 2**63 - 1)])
+def test_frames_further_apart_than_int64_holds_coast_the_track_out(t0, t1):
+    # t1 - t0 overflows int64 in the first two cases: the elapsed time saturates instead of
+    # wrapping to a negative gap (which kept the track alive and "updated" it backwards).
+    eng = FusionEngine(config())
+    eng.process("lidar", t0, [BOX])
+    first = eng.tracks()["id"].tolist()
+    eng.process("lidar", t1, [BOX])
+    tr = eng.tracks()
+    assert tr[tr["status"] == 3]["id"].tolist() == first  # coasted out (max_coast_s) and reported deleted
+    live = tr[tr["status"] != 3]
+    assert len(live) == 1 and live["id"][0] not in first and live["t_ns"][0] == t1
+    assert eng.stats()["rejected_updates"] == 0
+    assert np.isfinite(tr["x"]).all() and np.isfinite(tr["P"]).all()
 
 
 def test_late_frames_are_dropped_and_counted_or_raise():

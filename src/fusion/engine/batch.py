@@ -47,15 +47,17 @@ def check_timestamp(t: object, name: str = "t_ns") -> int:
     """``t`` as a Python int of int64 nanoseconds, or TimestampError naming ``name``.
 
     Floats are rejected even when integral (``1e9`` is a float: a time in seconds by mistake
-    is the usual cause); so are bools and values outside int64."""
+    is the usual cause); so are bools, values outside int64 and int64 min (the records'
+    "never" value)."""
     if isinstance(t, (bool, np.bool_)) or not isinstance(t, (int, np.integer)):
         hint = " (a float: pass int(t_s * 1e9) for seconds)" if isinstance(t, (float, np.floating)) else ""
         shown = repr(t.item()) if isinstance(t, np.generic) else repr(t)
         raise TimestampError(f"{name}: expected an integer number of nanoseconds (int64), got "
                              f"{type(t).__name__} {shown}{hint}")
     v = int(t)
-    if not _I64.min <= v <= _I64.max:
-        raise TimestampError(f"{name}: {v} is outside int64 [{_I64.min}, {_I64.max}]")
+    if not _I64.min < v <= _I64.max:
+        raise TimestampError(f"{name}: {v} is outside int64 ({_I64.min}, {_I64.max}] (int64 min is reserved: "
+                             "it marks 'never' in the track records)")
     return v
 
 
@@ -265,6 +267,9 @@ class MeasurementBatch:
                                     if t.dtype.kind == "f" else ""))
         if t.dtype.kind == "u" and t.size and int(t.max()) > _I64.max:
             raise TimestampError(f"MeasurementBatch.t_ns: {int(t.max())} is outside int64")
+        if t.dtype.kind == "i" and t.size and int(t.min()) <= _I64.min:
+            raise TimestampError(f"MeasurementBatch.t_ns: {int(t.min())} is int64 min, reserved: it marks 'never' "
+                                 "in the track records")
         self.t_ns = np.ascontiguousarray(t, np.int64).reshape(-1)
         n = len(self.t_ns)
         sen = _numeric("MeasurementBatch.sensor", self.sensor, "iu")
