@@ -138,7 +138,8 @@ def test_from_frames_pads_and_fills_defaults():
 
 
 def test_from_frames_takes_empty_frames():
-    b = MeasurementBatch.from_frames([{"sensor": 0, "t_ns": 0, "z": []}, {"sensor": 1, "t_ns": 5, "z": np.zeros((0, 4))},
+    b = MeasurementBatch.from_frames([{"sensor": 0, "t_ns": 0, "z": []},
+                                      {"sensor": 1, "t_ns": 5, "z": np.zeros((0, 4))},
                                       {"sensor": 0, "t_ns": 10, "z": [BOX]}])
     assert len(b) == 1 and b.t_ns.tolist() == [10]  # an empty frame has no row
 
