@@ -96,7 +96,12 @@ std::int64_t get_int(const py::dict& d, const char* key, const std::string& wher
   const py::handle v = d[key];
   if (py::isinstance<py::bool_>(v) || !(py::isinstance<py::int_>(v) || py::hasattr(v, "__index__")))
     spec_error(where + "." + key, "expected an integer, got " + type_name(v));
-  return v.cast<std::int64_t>();
+  const py::int_ i = py::reinterpret_steal<py::int_>(PyNumber_Index(v.ptr()));
+  if (!i) throw py::error_already_set();
+  int overflow = 0;
+  const long long x = PyLong_AsLongLongAndOverflow(i.ptr(), &overflow);
+  if (overflow != 0) spec_error(where + "." + key, "out of range: " + std::string(py::str(i)));
+  return static_cast<std::int64_t>(x);
 }
 
 int get_int32(const py::dict& d, const char* key, const std::string& where, int dflt) {
@@ -313,6 +318,9 @@ TimeNs to_time_ns(const py::handle& t) {
   const long long x = PyLong_AsLongLongAndOverflow(v.ptr(), &overflow);
   if (overflow != 0)
     throw TimestampError("FusionEngine.process: t_ns = " + std::string(py::str(v)) + " is out of the int64 range");
+  if (x == LLONG_MIN)
+    throw TimestampError("FusionEngine.process: t_ns = " + std::string(py::str(v)) +
+                         " is int64 min, reserved: it marks 'never' in the track records");
   return static_cast<TimeNs>(x);
 }
 
@@ -327,14 +335,29 @@ int resolve_sensor(const PyEngine& self, const py::handle& s) {
   }
   if (py::isinstance<py::bool_>(s) || !(py::isinstance<py::int_>(s) || PyIndex_Check(s.ptr())) || PyFloat_Check(s.ptr()))
     throw ConfigurationError("FusionEngine.process: sensor must be an index (int) or a name (str), got " + type_name(s));
-  const long long k = py::reinterpret_steal<py::int_>(PyNumber_Index(s.ptr())).cast<long long>();
-  if (k < 0 || k >= static_cast<long long>(self.sensor_names.size()))
-    throw ConfigurationError("FusionEngine.process: unknown sensor index " + std::to_string(k) + " (the engine has " +
-                             std::to_string(self.sensor_names.size()) + " sensors)");
+  const py::int_ idx = py::reinterpret_steal<py::int_>(PyNumber_Index(s.ptr()));
+  if (!idx) throw py::error_already_set();
+  int overflow = 0;
+  const long long k = PyLong_AsLongLongAndOverflow(idx.ptr(), &overflow);
+  if (overflow != 0 || k < 0 || k >= static_cast<long long>(self.sensor_names.size()))
+    throw ConfigurationError("FusionEngine.process: unknown sensor index " + std::string(py::str(idx)) +
+                             " (the engine has " + std::to_string(self.sensor_names.size()) + " sensors)");
   return static_cast<int>(k);
 }
 
 using IntArray = py::array_t<std::int32_t, py::array::c_style | py::array::forcecast>;
+
+// as_array, but only from integer or real input: forcecast would turn bools, complex numbers
+// (dropping the imaginary part) and numeric object arrays into doubles.
+CArray as_real_array(const py::handle& obj, const std::string& what) {
+  const py::array raw = py::array::ensure(obj);
+  if (raw) {
+    const char kind = raw.dtype().kind();
+    if (kind != 'i' && kind != 'u' && kind != 'f')
+      throw ShapeError(what + ": expected an array of numbers, got dtype " + std::string(py::str(raw.dtype())));
+  }
+  return as_array(obj, what);
+}
 
 }  // namespace
 
@@ -386,7 +409,7 @@ void register_engine(py::module_& m) {
             const int M = self.sensor_m[static_cast<std::size_t>(k)];
             const int C = self.num_classes;
             const std::string who = "FusionEngine.process (sensor '" + self.sensor_names[static_cast<std::size_t>(k)] + "')";
-            const CArray za = as_array(z, who + ": z");
+            const CArray za = as_real_array(z, who + ": z");
             Index n = 0;
             if (za.size() == 0 && (za.ndim() == 1 || (za.ndim() == 2 && (za.shape(1) == M || za.shape(0) == 0)))) {
               n = 0;
@@ -404,13 +427,13 @@ void register_engine(py::module_& m) {
             f.n = n;
             f.z = n > 0 ? za.data() : nullptr;
             if (!R.is_none()) {
-              Ra = as_array(R, who + ": R");
+              Ra = as_real_array(R, who + ": R");
               if (Ra.ndim() != 3 || Ra.shape(0) != n || Ra.shape(1) != M || Ra.shape(2) != M)
                 shape_error(who + ": R", "(" + ns + ", " + std::to_string(M) + ", " + std::to_string(M) + ")", Ra);
               f.R = Ra.data();
             }
             if (!score.is_none()) {
-              sa = as_array(score, who + ": score");
+              sa = as_real_array(score, who + ": score");
               if (sa.ndim() != 1 || sa.shape(0) != n) shape_error(who + ": score", "(" + ns + ",)", sa);
               f.score = sa.data();
             }
@@ -418,12 +441,23 @@ void register_engine(py::module_& m) {
               const py::array raw = py::array::ensure(class_id);
               if (!raw || (raw.dtype().kind() != 'i' && raw.dtype().kind() != 'u'))
                 throw ShapeError(who + ": class_id: expected an integer array");
+              const bool fits = raw.dtype().itemsize() < 4 || (raw.dtype().kind() == 'i' && raw.dtype().itemsize() == 4);
+              if (!fits && raw.size() > 0) {  // forcecast to int32 would wrap 2**32 to 0: check the range first
+                for (const char* ext : {"min", "max"}) {
+                  const py::int_ v(raw.attr(ext)());
+                  int overflow = 0;
+                  const long long x = PyLong_AsLongLongAndOverflow(v.ptr(), &overflow);
+                  if (overflow != 0 || x < INT_MIN || x > INT_MAX)
+                    throw ShapeError(who + ": class_id: " + std::string(py::str(v)) +
+                                     " is outside int32 (class ids are in [-1, num_classes))");
+                }
+              }
               ca = IntArray::ensure(raw);
               if (ca.ndim() != 1 || ca.shape(0) != n) shape_error(who + ": class_id", "(" + ns + ",)", ca);
               f.class_id = ca.data();
             }
             if (!class_scores.is_none()) {
-              csa = as_array(class_scores, who + ": class_scores");
+              csa = as_real_array(class_scores, who + ": class_scores");
               if (csa.ndim() != 2 || csa.shape(0) != n || csa.shape(1) != C)
                 shape_error(who + ": class_scores", "(" + ns + ", " + std::to_string(C) + ")", csa);
               f.class_scores = csa.data();

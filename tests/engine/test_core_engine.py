@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import pickle
+import warnings
 from typing import Any
 
 import numpy as np
@@ -150,7 +151,8 @@ def test_lidar_camera_image_track_join_and_leave() -> None:
 
 
 @pytest.mark.parametrize("case", ["width", "nan", "r_not_spd", "inverted", "class", "sensor", "sensor_name",
-                                  "too_many", "score_shape", "class_float"])
+                                  "too_many", "score_shape", "class_float", "z_complex", "z_bool", "z_object",
+                                  "R_complex", "score_bool", "class_wraps_int32", "class_uint64", "sensor_huge"])
 def test_bad_input_raises_typed_errors_and_changes_nothing(case: str) -> None:
     e = _core.FusionEngine(base_spec(sensors=[lidar_sensor(), camera_sensor()]))
     for f in range(3):
@@ -179,9 +181,27 @@ def test_bad_input_raises_typed_errors_and_changes_nothing(case: str) -> None:
         expected, call = ShapeError, lambda: e.process(0, t, np.tile(z, (20, 1)))
     elif case == "score_shape":
         expected, call = ShapeError, lambda: e.process(0, t, z, score=np.ones(3))
-    else:
+    elif case == "class_float":
         expected, call = ShapeError, lambda: e.process(0, t, z, class_id=np.array([0.0, 1.0]))
-    with pytest.raises(expected) as info:
+    # forcecast would turn these into doubles / wrap them into int32 (2**32 -> class 0)
+    elif case == "z_complex":
+        expected, call = ShapeError, lambda: e.process(0, t, z.astype(complex))
+    elif case == "z_bool":
+        expected, call = ShapeError, lambda: e.process(0, t, z > 0)
+    elif case == "z_object":
+        expected, call = ShapeError, lambda: e.process(0, t, z.astype(object))
+    elif case == "R_complex":
+        expected, call = ShapeError, lambda: e.process(0, t, z, R=np.stack([np.eye(7)] * 2).astype(complex))
+    elif case == "score_bool":
+        expected, call = ShapeError, lambda: e.process(0, t, z, score=np.array([True, True]))
+    elif case == "class_wraps_int32":
+        expected, call = ShapeError, lambda: e.process(0, t, z, class_id=np.array([0, 2**32]))
+    elif case == "class_uint64":
+        expected, call = ShapeError, lambda: e.process(0, t, z, class_id=np.array([0, 2**64 - 1], np.uint64))
+    else:
+        expected, call = ConfigurationError, lambda: e.process(2**70, t, z)
+    with pytest.raises(expected) as info, warnings.catch_warnings():
+        warnings.simplefilter("ignore", np.exceptions.ComplexWarning)  # a cast would only warn
         call()
     if case in ("nan", "r_not_spd"):
         assert "detection 1" in str(info.value) and "'lidar'" in str(info.value)
@@ -229,6 +249,8 @@ def test_spec_errors_name_the_key() -> None:
         _core.FusionEngine(base_spec(motion_noise={"jerk": 1.0}))
     with pytest.raises(ConfigurationError, match="gate"):
         _core.FusionEngine(base_spec(sensors=[lidar_sensor(gate="wide")]))
+    with pytest.raises(ConfigurationError, match=r"max_tracks: out of range: 18446744073709551616"):
+        _core.FusionEngine(base_spec(max_tracks=2**64))
 
 
 def test_pickling_is_refused() -> None:

@@ -37,6 +37,9 @@ BAD = [
                                             r"yaw, l, w, h\), got \(1, 6\)"),
     ("camera", {"z": [BOX]}, ShapeError, r"sensor 'camera' \(1\): z: expected shape \(n, 4\)"),
     ("lidar", {"z": [[str(v) for v in BOX]]}, ShapeError, r"sensor 'lidar' \(0\): z: expected numbers"),
+    ("lidar", {"z": [BOX, BOX[:3]]}, ShapeError, r"sensor 'lidar' \(0\): z: not a rectangular array of numbers"),
+    ("lidar", {"z": [BOX], "score": [[1.0], [1.0, 2.0]]}, ShapeError,
+     r"sensor 'lidar' \(0\): score: not a rectangular array of numbers"),
     ("lidar", {"z": [BOX], "R": np.eye(7)}, ShapeError, r"sensor 'lidar' \(0\): R: expected shape \(1, 7, 7\)"),
     ("lidar", {"z": [BOX] * 3, "score": [1.0, 1.0]}, ShapeError, r"score: expected shape \(3,\), got \(2,\)"),
     ("lidar", {"z": [BOX], "class_scores": [[1.0]]}, ShapeError, r"class_scores: expected shape \(1, 2\)"),
@@ -76,6 +79,7 @@ def test_bad_detection_raises_a_typed_error_and_changes_nothing(sensor, kw, err,
     (np.float32(1.0), r"t_ns: expected an integer .* got float32"),
     (True, r"t_ns: expected an integer .* got bool True"),
     (2**63, r"t_ns: 9223372036854775808 is outside int64"),
+    (-2**63, r"t_ns: -9223372036854775808 is outside int64 .*reserved"),  # INT64_MIN is 'never' in the records
 ])
 def test_timestamps_that_are_not_int64_ns(t, pattern):
     eng = engine()
@@ -83,6 +87,29 @@ def test_timestamps_that_are_not_int64_ns(t, pattern):
     with pytest.raises(TimestampError, match=pattern):
         eng.process("lidar", t, [BOX])
     assert snapshot(eng) == before
+
+
+def test_int64_min_is_refused_by_the_core_too():
+    e = FusionEngine(config())
+    with pytest.raises(TimestampError, match=r"int64 min, reserved"):
+        e._core.process(0, -2**63, np.array([BOX]), None, None, None, None)
+    assert e.time_ns is None and e.stats()["frames"] == 0
+
+
+@pytest.mark.parametrize("t0, t1", [(-2**62, 2**62), (-2**63 + 1, 2**63 - 1), (0, 2**63 - 1)])
+def test_frames_further_apart_than_int64_holds_coast_the_track_out(t0, t1):
+    # t1 - t0 overflows int64 in the first two cases: the elapsed time saturates instead of
+    # wrapping to a negative gap (which kept the track alive and "updated" it backwards).
+    eng = FusionEngine(config())
+    eng.process("lidar", t0, [BOX])
+    first = eng.tracks()["id"].tolist()
+    eng.process("lidar", t1, [BOX])
+    tr = eng.tracks()
+    assert tr[tr["status"] == 3]["id"].tolist() == first  # coasted out (max_coast_s) and reported deleted
+    live = tr[tr["status"] != 3]
+    assert len(live) == 1 and live["id"][0] not in first and live["t_ns"][0] == t1
+    assert eng.stats()["rejected_updates"] == 0
+    assert np.isfinite(tr["x"]).all() and np.isfinite(tr["P"]).all()
 
 
 def test_late_frames_are_dropped_and_counted_or_raise():
@@ -114,6 +141,50 @@ def test_a_batch_with_one_bad_frame_changes_nothing():
         {"sensor": 1, "t_ns": T + 10, "z": [[700.0, 300.0, 600.0, 380.0]]},  # x2 < x1, the last frame
     ])
     with pytest.raises(NumericalError, match=r"MeasurementBatch: sensor 'camera' \(1\) detection 2: z: image box"):
+        eng.step(batch)
+    assert snapshot(eng) == before
+
+
+def _core_accepts_R(R: np.ndarray) -> bool:
+    e = FusionEngine(config())
+    try:
+        e._core.process(0, T, np.array([BOX]), R[None], None, None, None)
+    except NumericalError:
+        return False
+    return True
+
+
+def test_python_R_check_is_the_core_check():
+    # The Python checks are what step() relies on to process nothing of an invalid batch: an R
+    # they pass must not fail in the core. Near-singular and slightly asymmetric covariances of
+    # small scale are where an eigenvalue test / an absolute tolerance disagreed with the core.
+    from fusion.engine.batch import prepare_frame
+    cfg = config()
+    rng = np.random.default_rng(0)
+    small = 1e-6 * np.eye(7)
+    small[0, 1] += 1e-13  # relative asymmetry 1e-7
+    cases = [small, np.ones((7, 7)) + 1e-15 * np.eye(7), np.ones((7, 7)) + 1e-16 * np.eye(7)]
+    for _ in range(300):
+        B = rng.standard_normal((7, 6))
+        cases.append(B @ B.T + rng.choice([0.0, 1e-16, 1e-15, 1e-14, 1e-13]) * np.eye(7))
+    for R in cases:
+        try:
+            prepare_frame(cfg, 0, T, [BOX], R[None])
+            python_ok = True
+        except NumericalError:
+            python_ok = False
+        assert python_ok == _core_accepts_R(R), R.tolist()
+
+
+def test_a_batch_whose_later_frame_has_a_small_asymmetric_R_changes_nothing():
+    from fusion.engine import MeasurementBatch
+    eng = engine()
+    before = snapshot(eng)
+    R = 1e-6 * np.eye(7)
+    R[0, 1] += 1e-13
+    batch = MeasurementBatch(np.array([0, 0]), np.array([T, T + 10]), np.array([BOX, BOX]),
+                             R=np.stack([1e-2 * np.eye(7), R]))
+    with pytest.raises(NumericalError, match=r"MeasurementBatch: sensor 'lidar' \(0\) detection 1: R is not symmetric"):
         eng.step(batch)
     assert snapshot(eng) == before
 

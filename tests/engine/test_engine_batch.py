@@ -133,8 +133,29 @@ def test_from_frames_pads_and_fills_defaults():
     assert np.isnan(b.R[:2]).all() and np.array_equal(b.R[2, :4, :4], np.eye(4))
     frames = b.split(cfg())
     assert frames[0].R is None and frames[1].R.shape == (1, 4, 4)
-    with pytest.raises(TimestampError, match=r"from_frames: t_ns: expected an integer"):
+    with pytest.raises(TimestampError, match=r"from_frames: frame 0: t_ns: expected an integer"):
         MeasurementBatch.from_frames([{"sensor": 0, "t_ns": 0.5, "z": [BOX]}])
+
+
+def test_from_frames_takes_empty_frames():
+    b = MeasurementBatch.from_frames([{"sensor": 0, "t_ns": 0, "z": []},
+                                      {"sensor": 1, "t_ns": 5, "z": np.zeros((0, 4))},
+                                      {"sensor": 0, "t_ns": 10, "z": [BOX]}])
+    assert len(b) == 1 and b.t_ns.tolist() == [10]  # an empty frame has no row
+
+
+@pytest.mark.parametrize("frame, err, pattern", [
+    ({"sensor": 0, "t_ns": 0}, ShapeError, r"frame 0: needs the keys 'sensor', 't_ns' and 'z'"),
+    ({"sensor": 0, "t_ns": 0, "z": [BOX], "scores": [1.0]}, ShapeError, r"frame 0: unknown key\(s\) 'scores'"),
+    ({"sensor": "lidar", "t_ns": 0, "z": [BOX]}, ConfigurationError, r"frame 0: sensor: expected a sensor index"),
+    ({"sensor": 0.7, "t_ns": 0, "z": [BOX]}, ConfigurationError, r"frame 0: sensor: expected a sensor index"),
+    ({"sensor": 0, "t_ns": 0, "z": [BOX], "R": np.eye(3)}, ShapeError, r"frame 0: R: expected shape \(1, 7, 7\)"),
+    ({"sensor": 0, "t_ns": 0, "z": [BOX, BOX[:3]]}, ShapeError, r"frame 0: z: not a rectangular array"),
+    ({"sensor": 0, "t_ns": 0, "z": [BOX], "class_id": [0.5]}, ShapeError, r"frame 0: class_id: expected integers"),
+])
+def test_from_frames_errors_name_the_frame(frame, err, pattern):
+    with pytest.raises(err, match=pattern):
+        MeasurementBatch.from_frames([frame])
 
 
 # ---------------------------------------------------------------- one frame (what FusionEngine.process checks)

@@ -50,6 +50,17 @@ def test_camera_reader(tmp_path: Path) -> None:
     assert len(read_camera_detections(_write(tmp_path / "e.txt", "")).by_frame(3)[0]) == 3
 
 
+def test_camera_reader_stray_frame_number_and_binary_file(tmp_path: Path) -> None:
+    # A frame far beyond the sequence is left out, not a list of 10**12 frames.
+    d = read_camera_detections(_write(tmp_path / "f.txt", "1,1,2,3,4,0.5\n1000000000000,1,2,3,4,0.5\n"))
+    boxes, scores = d.by_frame(3)
+    assert [len(b) for b in boxes] == [0, 1, 0] and len(scores) == 3
+    p = tmp_path / "b.txt"
+    p.write_bytes(b"\xff\xfe0,1,2,3,4,0.5\n")
+    with pytest.raises(DecodeError, match=r"b\.txt: not UTF-8 text"):
+        read_camera_detections(p)
+
+
 def _write(p: Path, text: str) -> Path:
     p.write_text(text)
     return p

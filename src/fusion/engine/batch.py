@@ -47,20 +47,25 @@ def check_timestamp(t: object, name: str = "t_ns") -> int:
     """``t`` as a Python int of int64 nanoseconds, or TimestampError naming ``name``.
 
     Floats are rejected even when integral (``1e9`` is a float: a time in seconds by mistake
-    is the usual cause); so are bools and values outside int64."""
+    is the usual cause); so are bools, values outside int64 and int64 min (the records'
+    "never" value)."""
     if isinstance(t, (bool, np.bool_)) or not isinstance(t, (int, np.integer)):
         hint = " (a float: pass int(t_s * 1e9) for seconds)" if isinstance(t, (float, np.floating)) else ""
         shown = repr(t.item()) if isinstance(t, np.generic) else repr(t)
         raise TimestampError(f"{name}: expected an integer number of nanoseconds (int64), got "
                              f"{type(t).__name__} {shown}{hint}")
     v = int(t)
-    if not _I64.min <= v <= _I64.max:
-        raise TimestampError(f"{name}: {v} is outside int64 [{_I64.min}, {_I64.max}]")
+    if not _I64.min < v <= _I64.max:
+        raise TimestampError(f"{name}: {v} is outside int64 ({_I64.min}, {_I64.max}] (int64 min is reserved: "
+                             "it marks 'never' in the track records)")
     return v
 
 
 def _numeric(name: str, a: object, kinds: str = "iuf") -> np.ndarray:
-    arr = np.asarray(a)
+    try:
+        arr = np.asarray(a)
+    except ValueError as e:  # ragged nested lists
+        raise ShapeError(f"{name}: not a rectangular array of numbers ({e})") from None
     if arr.dtype.kind not in kinds:
         want = {"iuf": "numbers", "iu": "integers"}.get(kinds, kinds)
         raise ShapeError(f"{name}: expected {want}, got an array of dtype {arr.dtype}")
@@ -178,16 +183,15 @@ def _check_values(pre: str, model: str, comps: Sequence[str], idx: np.ndarray, z
         if fin.any():
             i = _first(fin)
             raise NumericalError(f"{pre} detection {int(idx_r[i])}: R: every entry must be finite, got {R[i].tolist()}")
-        asym = ~np.all(np.isclose(R, np.swapaxes(R, 1, 2), rtol=1e-9, atol=1e-12), axis=(1, 2))
+        asym, npd = _spd_check(R)
         if asym.any():
             i = _first(asym)
             raise NumericalError(f"{pre} detection {int(idx_r[i])}: R is not symmetric: {R[i].tolist()}")
-        lo = np.linalg.eigvalsh(R)[:, 0] if len(R) else np.zeros(0)
-        npd = ~(lo > 0)
         if npd.any():
             i = _first(npd)
-            raise NumericalError(f"{pre} detection {int(idx_r[i])}: R is not positive definite (smallest eigenvalue "
-                                 f"{float(lo[i]):.3g}): {R[i].tolist()}")
+            lo = float(np.linalg.eigvalsh(R[i])[0])
+            raise NumericalError(f"{pre} detection {int(idx_r[i])}: R is not positive definite (Cholesky fails; "
+                                 f"smallest eigenvalue {lo:.3g}): {R[i].tolist()}")
     if score is not None and not np.isfinite(score).all():
         fin = ~np.isfinite(score)
         if fin.any():
@@ -199,6 +203,32 @@ def _check_values(pre: str, model: str, comps: Sequence[str], idx: np.ndarray, z
             i = _first(badc)
             raise NumericalError(f"{pre} detection {int(idx[i])}: class_scores must be finite and >= 0, "
                                  f"got {cs[i].tolist()}")
+
+
+def _spd_check(R: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(not symmetric, not positive definite) per finite (n, m, m) block: the C++ engine's own
+    test (engine_impl.hpp ``small_spd``) operation for operation, so that a frame passing here
+    never fails in the core (``step`` would otherwise have fused the frames before it):
+    symmetric within 1e-9 of the largest |entry|, and an unpivoted Cholesky whose pivots are all
+    > 0 (an eigenvalue test disagrees with it near singularity)."""
+    n, m = R.shape[0], R.shape[1]
+    scale = np.abs(R).max(axis=(1, 2)) if n else np.zeros(0)
+    asym = np.abs(R - np.swapaxes(R, 1, 2)).max(axis=(1, 2)) > 1e-9 * scale if n else np.zeros(0, bool)
+    npd = ~(scale > 0.0)
+    L = np.zeros((n, m, m))
+    for k in range(m):
+        p = R[:, k, k].copy()
+        for j in range(k):
+            p -= L[:, k, j] * L[:, k, j]
+        npd |= ~(p > 0.0)
+        d = np.sqrt(np.where(p > 0.0, p, 1.0))
+        L[:, k, k] = d
+        for i in range(k + 1, m):
+            v = R[:, i, k].copy()
+            for j in range(k):
+                v -= L[:, i, j] * L[:, k, j]
+            L[:, i, k] = v / d
+    return asym, npd & ~asym
 
 
 @dataclass
@@ -237,6 +267,9 @@ class MeasurementBatch:
                                     if t.dtype.kind == "f" else ""))
         if t.dtype.kind == "u" and t.size and int(t.max()) > _I64.max:
             raise TimestampError(f"MeasurementBatch.t_ns: {int(t.max())} is outside int64")
+        if t.dtype.kind == "i" and t.size and int(t.min()) <= _I64.min:
+            raise TimestampError(f"MeasurementBatch.t_ns: {int(t.min())} is int64 min, reserved: it marks 'never' "
+                                 "in the track records")
         self.t_ns = np.ascontiguousarray(t, np.int64).reshape(-1)
         n = len(self.t_ns)
         sen = _numeric("MeasurementBatch.sensor", self.sensor, "iu")
@@ -284,13 +317,45 @@ class MeasurementBatch:
         """One batch from frames given as dicts with keys ``sensor`` (index), ``t_ns``, ``z``
         (n, M) and optionally ``R``, ``score``, ``class_id``, ``class_scores``. z and R are
         padded with NaN to the widest sensor; optional arrays missing from some frames are
-        filled with defaults (R: NaN = sensor default, score 1, class_id -1, class_scores uniform)."""
-        zs = [np.asarray(f["z"], np.float64).reshape(len(np.asarray(f["z"])), -1) for f in frames]
+        filled with defaults (R: NaN = sensor default, score 1, class_id -1, class_scores uniform).
+
+        A batch has one row per detection, so a frame without detections adds no row (and
+        gives no misses): pass such a frame to ``FusionEngine.process`` instead. Each frame is
+        checked here (keys, sensor index, t_ns, array shapes), with errors naming the frame."""
+        known = ("sensor", "t_ns", "z", "R", "score", "class_id", "class_scores")
+        zs: list[np.ndarray] = []
+        for i, f in enumerate(frames):
+            pre = f"MeasurementBatch.from_frames: frame {i}"
+            if not isinstance(f, dict):
+                raise ShapeError(f"{pre}: expected a dict, got {type(f).__name__}")
+            unknown = sorted(set(f) - set(known), key=str)
+            if unknown or "z" not in f or "sensor" not in f or "t_ns" not in f:
+                raise ShapeError(f"{pre}: " + (f"unknown key(s) {', '.join(map(repr, unknown))}" if unknown else
+                                               "needs the keys 'sensor', 't_ns' and 'z'")
+                                 + f"; known keys: {', '.join(known)}")
+            k = f["sensor"]
+            if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or int(k) < 0:
+                raise ConfigurationError(f"{pre}: sensor: expected a sensor index (int >= 0), got {k!r}")
+            check_timestamp(f["t_ns"], f"{pre}: t_ns")
+            z = _numeric(f"{pre}: z", f["z"])
+            if z.size == 0 and z.ndim < 2:
+                z = z.reshape(0, 0)
+            if z.ndim != 2:
+                raise ShapeError(f"{pre}: z: expected shape (n, M), got {z.shape}")
+            n_i, m_i = z.shape
+            for key, shape in (("R", (n_i, m_i, m_i)), ("score", (n_i,)), ("class_id", (n_i,))):
+                if f.get(key) is not None:
+                    a_ = _numeric(f"{pre}: {key}", f[key], "iu" if key == "class_id" else "iuf")
+                    if a_.shape != shape:
+                        raise ShapeError(f"{pre}: {key}: expected shape {shape}, got {a_.shape}")
+            if f.get("class_scores") is not None:
+                cs_ = _numeric(f"{pre}: class_scores", f["class_scores"])
+                if cs_.ndim != 2 or cs_.shape[0] != n_i:
+                    raise ShapeError(f"{pre}: class_scores: expected shape ({n_i}, C), got {cs_.shape}")
+            zs.append(np.asarray(z, np.float64))
         mmax = max((z.shape[1] for z in zs), default=1)
         ns = [len(z) for z in zs]
         n = sum(ns)
-        for f in frames:
-            check_timestamp(f["t_ns"], "from_frames: t_ns")
         sensor = np.concatenate([np.full(k, int(f["sensor"]), np.int32) for k, f in zip(ns, frames)]) if n else \
             np.zeros(0, np.int32)
         t = np.concatenate([np.full(k, int(f["t_ns"]), np.int64) for k, f in zip(ns, frames)]) if n else \
@@ -309,12 +374,15 @@ class MeasurementBatch:
                     R[off:off + k, :zz.shape[1], :zz.shape[1]] = np.asarray(f["R"], np.float64)
                 off += k
             kw["R"] = R
-        for key, fill, dt in (("score", 1.0, np.float64), ("class_id", -1, np.int32)):
+        for key, fill, dt in (("score", 1.0, np.float64), ("class_id", -1, np.int64)):
             if any(f.get(key) is not None for f in frames):
-                kw[key] = np.concatenate([np.asarray(f[key], dt) if f.get(key) is not None else np.full(k, fill, dt)
-                                          for k, f in zip(ns, frames)])
+                kw[key] = np.concatenate([np.asarray(f[key], dt).reshape(k) if f.get(key) is not None
+                                          else np.full(k, fill, dt) for k, f in zip(ns, frames)])
         if any(f.get("class_scores") is not None for f in frames):
-            C = next(np.asarray(f["class_scores"]).shape[1] for f in frames if f.get("class_scores") is not None)
+            widths = {np.asarray(f["class_scores"]).shape[1] for f in frames if f.get("class_scores") is not None}
+            if len(widths) > 1:
+                raise ShapeError(f"MeasurementBatch.from_frames: class_scores of different widths {sorted(widths)}")
+            C = widths.pop()
             kw["class_scores"] = np.concatenate(
                 [np.asarray(f["class_scores"], np.float64).reshape(k, C) if f.get("class_scores") is not None
                  else np.full((k, C), 1.0 / C) for k, f in zip(ns, frames)]) if n else np.zeros((0, C))

@@ -91,7 +91,8 @@ class FusionEngine:
                 ``late_policy = "raise"``).
             z: (n, M) measurements in the sensor model's units (n = 0 is a frame without
                 detections: tracks in view take a miss).
-            R: (n, M, M) covariances, or None for the sensor's default.
+            R: (n, M, M) covariances, or None for the sensor's default (a block that is all
+                NaN: that detection takes the default).
             score: (n,) detection scores, or None (1).
             class_id: (n,) reported class ids in [0, C) (-1: none), or None.
             class_scores: (n, C) class scores, or None.
@@ -101,10 +102,11 @@ class FusionEngine:
             ShapeError: an array of the wrong shape or dtype; more than max_detections; a
                 class id out of range.
             NumericalError: NaN/inf in z, R, score or class_scores; R not symmetric positive
-                definite; a camera box with x2 < x1 or y2 < y1 (with ``bad_detection =
+                definite; a camera box with x2 < x1 or y2 < y1; a lidar box with a negative
+                size; negative class scores (with ``bad_detection =
                 "skip"`` such a detection is skipped and counted instead).
-            TimestampError: ``t_ns`` is not an int64 integer, or (late_policy "raise") earlier
-                than the engine's time.
+            TimestampError: ``t_ns`` is not an int64 integer (or is int64 min, the records'
+                "never"), or (late_policy "raise") earlier than the engine's time.
 
         A call that raises changes nothing.
         """
@@ -121,7 +123,8 @@ class FusionEngine:
         """Fuses every frame of ``batch`` in time order (ties: sensor index), then returns
         :meth:`tracks`. All frames are checked before the first is processed, so an invalid
         batch changes nothing (another thread stepping the same engine meanwhile can still
-        make a frame late)."""
+        make a frame late). A batch has one row per detection, so it holds no empty frames
+        (the misses of a sensor that saw nothing): give those to :meth:`process`."""
         if not isinstance(batch, MeasurementBatch):
             raise TypeError(f"batch: expected a MeasurementBatch, got {type(batch).__name__}")
         frames = batch.split(self._config, check_values=self._check_values)

@@ -430,11 +430,12 @@ class CameraDetections:
         return len(self.frame)
 
     def by_frame(self, n_frames: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Per frame ``0 .. max(n_frames, last frame + 1) - 1``: the (m, 4) boxes and the (m,) scores,
-        in file order within a frame."""
+        """Per frame ``0 .. n_frames - 1``: the (m, 4) boxes and the (m,) scores, in file order
+        within a frame. Rows of later frames are left out (the sequence has no such frame; a
+        stray frame number such as 10**12 must not make a list of that length)."""
         order = np.argsort(self.frame, kind="stable")
         frames, bbox, score = self.frame[order], self.bbox[order], self.score[order]
-        n = max(n_frames, int(frames[-1]) + 1 if len(frames) else 0)
+        n = max(int(n_frames), 0)
         starts = np.searchsorted(frames, np.arange(n + 1))
         return ([bbox[starts[f]:starts[f + 1]] for f in range(n)], [score[starts[f]:starts[f + 1]] for f in range(n)])
 
@@ -448,14 +449,18 @@ def read_camera_detections(path: PathLike) -> CameraDetections:
     Raises:
         DecodeError: ``path:line: ...`` naming the field for a malformed row: not 6 fields, a
             non-numeric or non-integer frame, a negative frame, a NaN or infinite value, ``x2 < x1``
-            or ``y2 < y1``.
+            or ``y2 < y1``; a file that is not UTF-8 text.
         OSError: if the file cannot be opened.
     """
     frames: list[int] = []
     nums: list[list[float]] = []
     lines: list[int] = []
     with open(path, encoding="utf-8") as fh:
-        for lineno, raw in enumerate(fh, start=1):
+        try:
+            rows = list(fh)
+        except UnicodeDecodeError as e:
+            raise DecodeError(f"{os.fspath(path)}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+        for lineno, raw in enumerate(rows, start=1):
             if not raw.strip():
                 continue
             toks = [t.strip() for t in raw.split(",")]

@@ -636,7 +636,7 @@ class Engine final : public EngineBase {
   void predict_track(Index s, TimeNs t) {
     const TimeNs t0 = table_.t_ns(s);
     if (t <= t0) return;
-    const double dt = ns_to_s(t - t0);
+    const double dt = ns_to_s(track::elapsed_ns(t, t0));
     auto x = table_.x(s);
     auto P = table_.P(s);
     const Vec<N> x0 = x;
@@ -1054,7 +1054,8 @@ class Engine final : public EngineBase {
       if (it.status == track::TrackStatus::kDeleted) continue;
       const TimeNs limit = it.status == track::TrackStatus::kTentative ? img_tentative_max_coast_ns_
                                                                        : img_max_coast_ns_;
-      if (t > it.last_update_ns && t - it.last_update_ns > limit) it.status = track::TrackStatus::kDeleted;
+      if (t > it.last_update_ns && track::elapsed_ns(t, it.last_update_ns) > limit)
+        it.status = track::TrackStatus::kDeleted;
     }
   }
 
@@ -1063,7 +1064,7 @@ class Engine final : public EngineBase {
     for (Index s : img_order_) {
       ImageTrack& it = img_[static_cast<std::size_t>(s)];
       if (it.status == track::TrackStatus::kDeleted || it.sensor != k || t <= it.t_ns) continue;
-      const double dt = ns_to_s(t - it.t_ns);
+      const double dt = ns_to_s(track::elapsed_ns(t, it.t_ns));
       Mat<6, 6> F = Mat<6, 6>::Identity();
       F(0, 4) = F(1, 5) = dt;
       Mat<6, 6> Q = Mat<6, 6>::Zero();

@@ -214,7 +214,7 @@ class Lifecycle {
   void predict_existence(TrackTable<Motion>& table, Index slot, TimeNs t) const {
     const TimeNs t0 = table.existence_t_ns(slot);
     if (t <= t0) return;
-    table.set_existence(slot, table.existence(slot) * survival_probability(ns_to_s(t - t0), p_.mean_lifetime_s), t);
+    table.set_existence(slot, table.existence(slot) * survival_probability(ns_to_s(elapsed_ns(t, t0)), p_.mean_lifetime_s), t);
   }
 
   // The track was assigned a detection of `sensor`'s frame at t. ratio_sum: sum_j g_j / lambda
@@ -287,7 +287,7 @@ class Lifecycle {
       predict_existence(table, s, t);
       const TimeNs limit = st == TrackStatus::kTentative ? tentative_max_coast_ns_ : max_coast_ns_;
       const TimeNs last = table.last_update_any_ns(s);
-      const bool too_old = last != kNeverNs && t > last && (t - last) > limit;
+      const bool too_old = last != kNeverNs && t > last && elapsed_ns(t, last) > limit;
       if (too_old || table.existence(s) < p_.delete_existence) {
         table.remove(s);
         ++deleted;

@@ -36,6 +36,14 @@ inline const char* to_string(TrackStatus s) {
 // "Never" for a per-sensor last-update time: the sensor has not updated the track.
 inline constexpr TimeNs kNeverNs = std::numeric_limits<TimeNs>::min();
 
+// t - t0 [ns] for t >= t0, saturated at INT64_MAX: two valid int64 times can be further apart
+// than int64 holds (t0 = -2^62, t = 2^62), and the plain difference would overflow (UB).
+inline TimeNs elapsed_ns(TimeNs t, TimeNs t0) {
+  const std::uint64_t d = static_cast<std::uint64_t>(t) - static_cast<std::uint64_t>(t0);
+  constexpr auto kMax = static_cast<std::uint64_t>(std::numeric_limits<TimeNs>::max());
+  return d > kMax ? std::numeric_limits<TimeNs>::max() : static_cast<TimeNs>(d);
+}
+
 inline constexpr int kMaxRecordClasses = 32;
 inline constexpr int kMaxRecordSensors = 16;
 
