@@ -211,10 +211,31 @@ class _Section:
             _typed(table, k, getattr(self, k), kind)
 
 
+class _FlatSection(_Section):
+    """A section that is one TOML table of scalars: spec entries and from_dict come for free."""
+
+    _TABLE = ""  # the TOML table name used in error messages
+
+    def validate(self, table: str = "") -> None:
+        raise NotImplementedError
+
+    def to_spec(self) -> dict[str, Any]:
+        """The spec-dict entries of this section (the keys of ``_FIELD_KINDS``)."""
+        return {k: getattr(self, k) for k in self._FIELD_KINDS}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], table: str | None = None) -> Self:
+        """Build from a mapping (unknown keys and wrong types name the table), then validate."""
+        t = cls._TABLE if table is None else table
+        out = cls(**cls._from_mapping(d, t))
+        out.validate(t)
+        return out
+
+
 # ---------------------------------------------------------------- sections
 
 @dataclass
-class FieldOfView(_Section):
+class FieldOfView(_FlatSection):
     """Where a sensor can detect, in its own frame (x along the boresight, y left, z up).
 
     A track outside a sensor's field of view is not penalised by that sensor's miss. The
@@ -226,6 +247,7 @@ class FieldOfView(_Section):
         min_range_m, max_range_m: range limits in metres, 0 <= min < max (max may be inf).
     """
 
+    _TABLE = "fov"
     _FIELD_KINDS = {"azimuth_half_rad": "float", "elevation_half_rad": "float", "min_range_m": "float",
                     "max_range_m": "float"}
 
@@ -248,18 +270,12 @@ class FieldOfView(_Section):
             raise _fail(table, "max_range_m", f"expected metres > min_range_m = {self.min_range_m!r} "
                         f"(inf: no limit), got {self.max_range_m!r}")
 
-    def to_spec(self) -> dict[str, float]:
+    def to_spec(self) -> dict[str, Any]:
         return {k: float(getattr(self, k)) for k in self._FIELD_KINDS}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any], table: str = "fov") -> FieldOfView:
-        out = cls(**cls._from_mapping(d, table))
-        out.validate(table)
-        return out
 
 
 @dataclass
-class LifecycleConfig(_Section):
+class LifecycleConfig(_FlatSection):
     """Confirmation and deletion of 3D tracks, in time and per sensor (``track/lifecycle.hpp``).
 
     Attributes:
@@ -282,6 +298,7 @@ class LifecycleConfig(_Section):
             confirm_hits`` reproduces the old box tracker's rule.
     """
 
+    _TABLE = "lifecycle"
     _FIELD_KINDS = {"confirm_hits": "int", "confirm_window": "int", "confirm_by_existence": "bool",
                     "confirm_existence": "float", "delete_existence": "float", "birth_existence": "float",
                     "max_coast_s": "float", "tentative_max_coast_s": "float", "mean_lifetime_s": "float",
@@ -321,18 +338,10 @@ class LifecycleConfig(_Section):
             raise _fail(table, "tentative_max_misses", f"expected -1 (off) or an integer in [0, confirm_window = "
                         f"{self.confirm_window}], got {self.tentative_max_misses}")
 
-    def to_spec(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self._FIELD_KINDS}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any], table: str = "lifecycle") -> LifecycleConfig:
-        out = cls(**cls._from_mapping(d, table))
-        out.validate(table)
-        return out
 
 
 @dataclass
-class ImageTrackConfig(_Section):
+class ImageTrackConfig(_FlatSection):
     """Image tracks: camera detections that no 3D track explains, tracked in the image plane
     with a linear Kalman filter on (u, v, w, h, du, dv) (box centre and size [px], centre
     velocity [px/s]), associated by image IoU. They keep their id when a 3D track takes them
@@ -350,6 +359,7 @@ class ImageTrackConfig(_Section):
         r: measurement variance of the box centre and size, px^2.
     """
 
+    _TABLE = "image_track"
     _FIELD_KINDS = {"gate": "float", "confirm_hits": "int", "confirm_window": "int", "max_coast_s": "float",
                     "tentative_max_coast_s": "float", "q_pos": "float", "q_vel": "float", "q_size": "float",
                     "r": "float"}
@@ -382,14 +392,6 @@ class ImageTrackConfig(_Section):
                 raise _fail(table, k, f"expected a finite variance rate >= 0, got {v!r}")
         _positive(table, "r", self.r)
 
-    def to_spec(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self._FIELD_KINDS}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any], table: str = "image_track") -> ImageTrackConfig:
-        out = cls(**cls._from_mapping(d, table))
-        out.validate(table)
-        return out
 
 
 @dataclass
