@@ -51,10 +51,13 @@ def test_camera_reader(tmp_path: Path) -> None:
 
 
 def test_camera_reader_stray_frame_number_and_binary_file(tmp_path: Path) -> None:
-    # A frame far beyond the sequence is left out, not a list of 10**12 frames.
+    # A frame past the sequence is an error naming the row (not a list of 10**12 frames, not a silent drop).
     d = read_camera_detections(_write(tmp_path / "f.txt", "1,1,2,3,4,0.5\n1000000000000,1,2,3,4,0.5\n"))
-    boxes, scores = d.by_frame(3)
-    assert [len(b) for b in boxes] == [0, 1, 0] and len(scores) == 3
+    with pytest.raises(DecodeError, match=r"f\.txt:2: frame 1000000000000 is past the sequence's last frame 2 "
+                                          r"\(the seqmap gives 3 frames\)"):
+        d.by_frame(3)
+    boxes, _ = read_camera_detections(_write(tmp_path / "g.txt", "1,1,2,3,4,0.5\n")).by_frame(3)
+    assert [len(b) for b in boxes] == [0, 1, 0]
     p = tmp_path / "b.txt"
     p.write_bytes(b"\xff\xfe0,1,2,3,4,0.5\n")
     with pytest.raises(DecodeError, match=r"b\.txt: not UTF-8 text"):
@@ -289,6 +292,22 @@ def test_command_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert "bad.toml ([engine] + [kitti.car.engine])" in err and "nope" in err and "giou_3d" in err
     assert track_main(common + ["--camera-detections", str(det), "--baseline", "ab3dmot"]) == 2
     assert "--baseline ab3dmot is the lidar-only Tracker" in capsys.readouterr().err
+    (det / "rrc_Car" / "0000.txt").unlink()  # an empty camera folder is named, not a silent lidar-only run
+    assert track_main(common + ["--camera-detections", str(det)]) == 2
+    assert "rrc_Car holds no detection" in capsys.readouterr().err
+
+
+def test_detection_frame_past_the_sequence(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    det, cal, seqmap, _ = _scene(tmp_path)
+    lid = det / "pointrcnn_Car" / "0000.txt"
+    with pytest.raises(DecodeError, match=r"0000\.txt:\d+: frame 30 is past the sequence's last frame 29"):
+        detections_by_frame(lid, 2, 30)
+    assert len(detections_by_frame(lid, 2, 40)[0]) == 40
+    lid.write_text(lid.read_text() + "1000000000000,2,1,1,2,2,8.0,1.5,1.6,3.9,0,1.7,20,-1.57,0\n")
+    n_rows = len(lid.read_text().splitlines())
+    common = ["--detections", str(det), "--seqmap", str(seqmap), "--calib", str(cal), "--out", str(tmp_path / "o")]
+    assert track_main(common) == 2
+    assert f"0000.txt:{n_rows}: frame 1000000000000 is past the sequence's last frame 39" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------------------------
@@ -371,7 +390,7 @@ def test_policy_per_frame_equals_per_sequence_synthetic(tmp_path: Path, stage: s
 def test_policy_per_frame_equals_per_sequence_kitti(kitti_train: Path, stage: str, cat: str, seq: str) -> None:
     tname = {"car": "Car", "pedestrian": "Pedestrian"}[cat]
     dets, bbs = detections_by_frame(kitti_train / "detections" / f"pointrcnn_{tname}" / f"{seq}.txt",
-                                    CATEGORY_IDS[cat], 0)
+                                    CATEGORY_IDS[cat], None)
     cb, cs = read_camera_detections(kitti_train / "detections" / f"rrc_{tname}" / f"{seq}.txt").by_frame(len(dets))
     n, _ = _both_forms(stage, cat, dets, bbs, cb, cs, read_calib(kitti_train / "calib" / f"{seq}.txt").P2)
     assert n > 300

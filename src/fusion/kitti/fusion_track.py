@@ -1046,9 +1046,10 @@ def track_sequence_camera(stage: CameraStage, params: CameraParams | None, min_h
 
 
 def _camera_columns(folder: Path) -> int | None:
-    """Number of comma separated fields of the first non-empty line among the folder's ``*.txt`` files."""
+    """Number of comma separated fields of the first non-empty line among the folder's ``*.txt`` files
+    (None: no such line). Undecodable bytes are replaced here; the reader reports them with the file."""
     for f in sorted(folder.glob("*.txt")):
-        with open(f, encoding="utf-8") as fh:
+        with open(f, encoding="utf-8", errors="replace") as fh:
             for raw in fh:
                 if raw.strip():
                     return len(raw.split(","))
@@ -1058,12 +1059,24 @@ def _camera_columns(folder: Path) -> int | None:
 def camera_dirs(cam_dir: Path, cats: list[str]) -> dict[str, Path]:
     """Category -> camera detection folder: among ``cam_dir``'s ``<name>_Car`` / ``<name>_Pedestrian`` ...
     folders, the one whose files have the 6 camera columns (the folder may also hold lidar detection
-    folders, as KITTI's ``detections/`` does). Categories without one are left out."""
+    folders, as KITTI's ``detections/`` does). Categories without one are left out (they run lidar-only),
+    unless the only folder of that category holds no detection at all: that is an error naming it, not a
+    silent lidar-only run."""
     found: dict[str, list[Path]] = {}
+    empty: dict[str, list[Path]] = {}
     for p in sorted(cam_dir.iterdir()) if cam_dir.is_dir() else []:
         for cat in CATEGORY_IDS:
-            if p.is_dir() and p.name.lower().endswith("_" + cat) and _camera_columns(p) == 6:
-                found.setdefault(cat, []).append(p)
+            if p.is_dir() and p.name.lower().endswith("_" + cat):
+                cols = _camera_columns(p)
+                if cols == 6:
+                    found.setdefault(cat, []).append(p)
+                elif cols is None:
+                    empty.setdefault(cat, []).append(p)
+    for cat in cats:
+        if cat not in found and cat in empty:
+            raise ConfigurationError(f"--camera-detections {cam_dir}: {', '.join(p.name for p in empty[cat])} holds no "
+                                     f"detection (no *.txt file with a row); fill it, or remove it to track {cat} "
+                                     "lidar-only")
     if not found:
         raise ConfigurationError(f"--camera-detections {cam_dir}: no <name>_Car / <name>_Pedestrian folder of "
                                  "camera detections (frame, x1, y1, x2, y2, score)")

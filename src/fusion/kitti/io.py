@@ -54,6 +54,7 @@ __all__ = [
     "SeqmapEntry",
     "TrackRows",
     "camera_box_to_generic",
+    "check_frames_within",
     "generic_to_camera_box",
     "read_calib",
     "read_camera_detections",
@@ -230,6 +231,7 @@ class Detections:
         rotation_y: (N,) float64 yaw about the camera y axis (radians).
         alpha: (N,) float64 observation angle (radians).
         path: source file.
+        line: (N,) int64 1-based line number of each row in ``path``.
     """
 
     frame: np.ndarray
@@ -241,6 +243,7 @@ class Detections:
     rotation_y: np.ndarray
     alpha: np.ndarray
     path: str | None = None
+    line: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -379,8 +382,13 @@ def read_detections(path: PathLike) -> Detections:
     frames: list[int] = []
     cats: list[int] = []
     nums: list[list[float]] = []
+    lines: list[int] = []
     with open(path, encoding="utf-8") as fh:
-        for lineno, raw in enumerate(fh, start=1):
+        try:
+            rows = list(fh)
+        except UnicodeDecodeError as e:
+            raise DecodeError(f"{os.fspath(path)}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+        for lineno, raw in enumerate(rows, start=1):
             if not raw.strip():
                 continue
             toks = [t.strip() for t in raw.split(",")]
@@ -394,6 +402,7 @@ def read_detections(path: PathLike) -> Detections:
                 raise _err(path, lineno, f"type: expected {_TYPE_CHOICES}, got {cat}")
             cats.append(cat)
             nums.append(_to_floats(toks[2:], path, lineno, _DET_NAMES))
+            lines.append(lineno)
     arr = np.asarray(nums, np.float64).reshape(-1, 13)
     return Detections(
         frame=np.asarray(frames, np.int64),
@@ -405,6 +414,7 @@ def read_detections(path: PathLike) -> Detections:
         rotation_y=arr[:, 11].copy(),
         alpha=arr[:, 12].copy(),
         path=os.fspath(path),
+        line=np.asarray(lines, np.int64),
     )
 
 
@@ -431,13 +441,28 @@ class CameraDetections:
 
     def by_frame(self, n_frames: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Per frame ``0 .. n_frames - 1``: the (m, 4) boxes and the (m,) scores, in file order
-        within a frame. Rows of later frames are left out (the sequence has no such frame; a
-        stray frame number such as 10**12 must not make a list of that length)."""
+        within a frame.
+
+        Raises:
+            DecodeError: ``path:line`` of a row whose frame is ``n_frames`` or later (the sequence
+                has no such frame: a seqmap that does not fit the file, or a stray frame number).
+        """
+        n = max(int(n_frames), 0)
+        check_frames_within(self.frame, self.line, self.path, n)
         order = np.argsort(self.frame, kind="stable")
         frames, bbox, score = self.frame[order], self.bbox[order], self.score[order]
-        n = max(int(n_frames), 0)
         starts = np.searchsorted(frames, np.arange(n + 1))
         return ([bbox[starts[f]:starts[f + 1]] for f in range(n)], [score[starts[f]:starts[f + 1]] for f in range(n)])
+
+
+def check_frames_within(frame: np.ndarray, line: np.ndarray, path: str | None, n_frames: int) -> None:
+    """Raise :class:`DecodeError` naming ``path:line`` of the first row whose frame is not below ``n_frames``."""
+    late = np.flatnonzero(frame >= n_frames)
+    if len(late):
+        i = int(late[0])
+        where = f"{path or '<memory>'}:{int(line[i])}" if i < len(line) else f"{path or '<memory>'}: row {i + 1}"
+        raise DecodeError(f"{where}: frame {int(frame[i])} is past the sequence's last frame {n_frames - 1} "
+                          f"(the seqmap gives {n_frames} frames)")
 
 
 _CAM_NAMES = ["x1", "y1", "x2", "y2", "score"]

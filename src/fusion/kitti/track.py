@@ -70,6 +70,7 @@ from fusion.kitti.io import (
     DETECTION_TYPES,
     TrackRows,
     camera_box_to_generic,
+    check_frames_within,
     generic_to_camera_box,
     read_calib,
     read_detections,
@@ -156,9 +157,17 @@ KITTI_CONFIG, KITTI_OUTPUT = load_config(DEFAULT_CONFIG)
 
 
 def detections_by_frame(path: str | os.PathLike[str], class_id: int,
-                        n_frames: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Per frame: a DETECTION_DTYPE array (generic boxes) and the (N, 4) 2D boxes."""
+                        n_frames: int | None) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per frame ``0 .. n_frames - 1``: a DETECTION_DTYPE array (generic boxes) and the (N, 4) 2D boxes
+    (``n_frames=None``: up to the file's last frame, for a file without a seqmap).
+
+    Raises:
+        DecodeError: ``path:line`` of a malformed row, or of a row whose frame is ``n_frames`` or later
+            (a seqmap that does not fit the file, or a stray frame number).
+    """
     d = read_detections(path)
+    if n_frames is not None:
+        check_frames_within(d.frame, d.line, d.path, n_frames)
     keep = d.category == class_id
     frames = d.frame[keep]
     boxes = camera_box_to_generic(d.camera_boxes()[keep]) if keep.any() else np.zeros((0, 7))
@@ -169,7 +178,7 @@ def detections_by_frame(path: str | os.PathLike[str], class_id: int,
     bbox = d.bbox[keep]
     order = np.argsort(frames, kind="stable")
     frames, arr, bbox = frames[order], arr[order], bbox[order]
-    n = max(n_frames, int(frames.max()) + 1 if len(frames) else 0)
+    n = max(n_frames, 0) if n_frames is not None else int(frames.max()) + 1 if len(frames) else 0
     starts = np.searchsorted(frames, np.arange(n + 1))
     return ([arr[starts[f]:starts[f + 1]] for f in range(n)], [bbox[starts[f]:starts[f + 1]] for f in range(n)])
 
