@@ -2,6 +2,7 @@
 
     fusion demo [--seed N] [--plot out/demo.png]
     fusion kitti eval --labels DIR --results DIR --seqmap FILE [--category car ...]
+    fusion scenarios [--scenario NAME] [--json FILE]
 
 Run ``fusion COMMAND --help`` for the options of each command.
 """
@@ -34,9 +35,16 @@ def _kitti(argv: list[str]) -> int:
     return kitti_main(argv)
 
 
+def _scenarios(argv: list[str]) -> int:
+    from fusion.scenarios.cli import main as scenarios_main
+
+    return scenarios_main(argv)
+
+
 COMMANDS = {
     "demo": (_demo, "track a simulated vehicle from radar and report accuracy and speed"),
     "kitti": (_kitti, "KITTI 3D multi-object tracking: evaluate results (kitti eval)"),
+    "scenarios": (_scenarios, "simulated drives through the engine: GOSPA, HOTA, NEES per sensor set"),
 }
 
 
