@@ -7,12 +7,11 @@ import datetime
 
 import numpy as np
 import pytest
+from _point_tracks import random_sequence
 from stonesoup.metricgenerator.ospametric import GOSPAMetric
 from stonesoup.types.state import State
 
 from fusion.errors import ConfigurationError, ShapeError
-from _point_tracks import random_sequence
-
 from fusion.metrics import gospa, gospa_over_time
 
 
