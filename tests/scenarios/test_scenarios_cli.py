@@ -34,10 +34,12 @@ def test_cli_end_to_end_json_and_table(tmp_path: Path, capsys: pytest.CaptureFix
         assert r["scenario"] == "urban" and r["nees_dof"] == 2
         assert r["gospa"] >= 0 and 0 <= r["hota"] <= 1
     assert rows[2]["anees"] is None and rows[2]["hota"] == 0.0          # camera only: no 3D tracks
+    assert 0.2 < rows[2]["image_hota"] <= 1.0                            # ...but image tracks, scored apart
+    assert all(r["image_hota"] is None for i, r in enumerate(rows) if i != 2)
     assert rows[0]["anees"] is not None and rows[0]["hota"] > 0.5        # lidar tracks the scene
     table = cap.out.splitlines()
     assert table[0].startswith("| scenario | sensors | GOSPA [m]") and len(table) == 2 + 5
-    assert "| urban | lidar+radar+camera |" in cap.out
+    assert "| urban | lidar+radar+camera |" in cap.out and "(image 0." in cap.out
     assert "[urban] generated 6 s" in cap.err and "done in" in cap.err      # progress on stderr
 
 

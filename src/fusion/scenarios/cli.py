@@ -26,7 +26,8 @@ fusion.engine.FusionEngine, and print one row per scenario and sensor set:
 Objects count while within the scenario's region of interest (60 m around the ego car, 50 m
 around the intersection for the roadside unit). Tracks live in the vehicle frame (the engine
 has no ego-motion input yet). A camera measures no range, so camera only starts no 3D tracks:
-it is scored in 3D like the others, every object missed (its image tracks are only counted).
+it is scored in 3D like the others, every object missed; '(image H)' beside its HOTA is the
+HOTA of its image tracks against the projected boxes (image IoU), in the image alone.
 """
 
 _EPILOG = """\
@@ -57,10 +58,11 @@ def format_table(rows: list[dict[str, Any]]) -> str:
         band_s = f"[{band[0]:.2f}, {band[1]:.2f}]" if band else "-"
         anees = f"{r['anees']:.2f} ({r['nees_dof']})" if r["anees"] is not None else "-"
         inside = "-" if r["nees_inside"] is None else ("yes" if r["nees_inside"] else "no")
+        img = f" (image {r['image_hota']:.3f})" if r.get("image_hota") is not None else ""
         out.append(f"| {r['scenario']} | {'+'.join(r['sensors'])} | {_fmt(r['gospa'], '.2f')} | "
                    f"{_fmt(r['gospa_localisation'], '.2f')} | {_fmt(r['gospa_missed'], '.1f')} | "
                    f"{_fmt(r['gospa_false'], '.1f')} | {_fmt(r['gospa_switching'], '.1f')} | "
-                   f"{_fmt(r['hota'], '.3f')} | {_fmt(r['idf1'], '.3f')} | {anees} | {band_s} | {inside} |")
+                   f"{_fmt(r['hota'], '.3f')}{img} | {_fmt(r['idf1'], '.3f')} | {anees} | {band_s} | {inside} |")
     return "\n".join(out)
 
 

@@ -30,9 +30,10 @@
   simulated noise as its R, its pd and clutter density, constant-velocity boxes), and with a
   lidar in the set only the lidar starts tracks (:func:`engine_config`).
 - Camera only. A camera measures no range, so the engine starts no 3D tracks from it (its
-  detections keep image tracks, scored here as ``image_tracks``, not in 3D). Camera-only is
-  scored like every other set, in 3D: every object is missed (GOSPA = its missed part, HOTA
-  0, no NEES: ``anees`` is None).
+  detections keep image tracks, not 3D tracks). Camera-only is scored like every other set,
+  in 3D: every object is missed (GOSPA = its missed part, HOTA 0, no NEES: ``anees`` is
+  None). Its image tracks are scored apart, in the image: ``image_hota`` is HOTA of the
+  confirmed image tracks against the objects' projected boxes (image IoU as the similarity).
 
 Thread safety: :func:`evaluate` builds its own engine; concurrent calls are safe.
 """
@@ -46,9 +47,11 @@ from typing import Any
 import numpy as np
 
 from fusion.datasets.driving import DrivingScenario
-from fusion.datasets.truth import to_vehicle
+from fusion.datasets.sensors import camera_h, in_fov
+from fusion.datasets.truth import VehicleFrameTruth, to_vehicle
 from fusion.engine import EngineConfig, FusionEngine
 from fusion.errors import ConfigurationError
+from fusion.geometry import iou_2d
 from fusion.metrics import (
     chi2_band,
     clear_combine,
@@ -61,6 +64,7 @@ from fusion.metrics import (
     nees,
     point_sequence,
 )
+from fusion.metrics.sequence import SequenceData
 
 __all__ = ["ORDERS", "SENSOR_SETS", "engine_config", "evaluate"]
 
@@ -79,7 +83,8 @@ def evaluate(sc: DrivingScenario, sensors: Sequence[str], *, order: str = "times
     (``gospa_localisation``, ``gospa_missed``, ``gospa_false``, ``gospa_switching``, mean per
     scoring time, m^2 except ``gospa`` [m]), ``switches``, ``hota``, ``mota``, ``idf1``,
     ``anees``, ``nees_dof``, ``nees_band``, ``nees_inside``, ``nees_samples``,
-    ``single_id_fraction``, ``objects``, ``late_frames``, ``frames``, ``image_tracks``."""
+    ``single_id_fraction``, ``objects``, ``late_frames``, ``frames``, ``image_tracks`` (count),
+    ``image_hota`` (camera only, else None)."""
     names = [s.name for s in sc.sensors]
     asked = list(dict.fromkeys(sensors))
     unknown = [s for s in asked if s not in names]
@@ -113,6 +118,8 @@ def evaluate(sc: DrivingScenario, sensors: Sequence[str], *, order: str = "times
     cx, cy = sc.roi_centre
     j = 0
     image_ids: set[int] = set()
+    camera_only = [sc.sensor(n).kind for n in sensors] == ["camera"]
+    img: tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]] = ([], [], [])
     for k in eval_steps:
         t_e = int(k * dt_ns)
         while j < len(key) and key[j] <= t_e:
@@ -134,13 +141,20 @@ def evaluate(sc: DrivingScenario, sensors: Sequence[str], *, order: str = "times
         e_pts.append(pts[keep])
         est_rows.append((tr["t_ns"] // dt_ns, tr["x"][:, [ix, iy]],
                          tr["P"][:, [ix, iy]][:, :, [ix, iy]]))
-        if "camera" in sensors:
-            image_ids.update(int(x) for x in engine.image_tracks(confirmed_only=True)["id"])
+        if any(sc.sensor(n).kind == "camera" for n in sensors):
+            it = engine.image_tracks(confirmed_only=True)
+            image_ids.update(int(x) for x in it["id"])
+            if camera_only:
+                _image_frame(sc, sensors[0], rows, vt, it, t_e, img)
     g = gospa_over_time(t_ids, t_pts, e_ids, e_pts, c=c, p=p, switching_penalty=switching_penalty)
     seq = point_sequence(t_ids, t_pts, e_ids, e_pts, similarity_distance, name=sc.name)
     hota = hota_combine([hota_sequence(seq)])
     clear = clear_combine([clear_sequence(seq)])
     ident = identity_combine([identity_sequence(seq)])
+    image_hota = None
+    if camera_only:
+        iseq = SequenceData.from_frames(img[0], img[1], img[2], name=sc.name)
+        image_hota = hota_combine([hota_sequence(iseq)])["HOTA"]
     anees, band, n_s = _nees(sc, g.assigned, t_ids, e_ids, est_rows)
     means = g.mean()
     stats = engine.stats()
@@ -155,7 +169,7 @@ def evaluate(sc: DrivingScenario, sensors: Sequence[str], *, order: str = "times
         "nees_samples": n_s, "single_id_fraction": _single_id(t_ids, g.assigned, min_ticks=10),
         "objects": int(len(np.unique(np.concatenate(t_ids)))) if t_ids else 0,
         "late_frames": int(stats.get("late_frames", 0)), "frames": int(stats.get("frames", 0)),
-        "image_tracks": len(image_ids), "duration_s": sc.duration_s, "seed": sc.seed,
+        "image_tracks": len(image_ids), "image_hota": image_hota, "duration_s": sc.duration_s, "seed": sc.seed,
         "gospa_c": c, "gospa_p": p, "switching_penalty": switching_penalty, "similarity_distance": similarity_distance,
     }
 
@@ -170,6 +184,24 @@ def engine_config(sc: DrivingScenario, sensors: Sequence[str]) -> EngineConfig:
     if any(s.model == "lidar_box3d" for s in cfg.sensors):
         cfg.sensors = [replace(s, births=False) if s.model == "radar" else s for s in cfg.sensors]
     return cfg
+
+
+def _image_frame(sc: DrivingScenario, camera: str, rows: np.ndarray, vt: VehicleFrameTruth, it: np.ndarray,
+                 t_e: int, img: tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]) -> None:
+    """One scoring time of the camera-only image score: the objects whose projected box is in
+    the image against the confirmed image tracks (centre predicted with their pixel velocity),
+    similarity = image IoU."""
+    s = sc.sensor(camera)
+    Rm, tm = np.asarray(s.config.mount_R, np.float64), np.asarray(s.config.mount_t, np.float64)
+    size = tuple(float(x) for x in np.asarray(s.config.image_size).ravel())
+    boxes = np.column_stack([vt.position, vt.yaw, sc.truth.size[rows]])
+    zb, ok = camera_h(boxes, Rm, tm, np.asarray(s.config.projection, np.float64), (size[0], size[1]))
+    ok &= in_fov(vt.position, s.config.fov, Rm, tm)
+    dt = (t_e - it["t_ns"]) * 1e-9
+    tb = it["box"] + np.column_stack([it["velocity"], it["velocity"]]) * dt[:, None]
+    img[0].append(sc.truth.id[rows[ok]])
+    img[1].append(it["id"].astype(np.int64))
+    img[2].append(iou_2d(zb[ok], tb) if ok.any() and len(tb) else np.zeros((int(ok.sum()), len(tb))))
 
 
 def _nees(sc: DrivingScenario, assigned: list[np.ndarray], t_ids: list[np.ndarray], e_ids: list[np.ndarray],
