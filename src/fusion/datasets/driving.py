@@ -5,22 +5,25 @@ Scenarios (all on a 10 ms truth grid; classes :data:`~fusion.datasets.truth.CLAS
 
 - ``highway`` (60 s): three lanes at 22, 25 and 28 m/s; the ego car at 25 m/s in the middle
   lane; a slower car changes into the ego lane ahead and a faster one cuts in 10-15 m ahead.
-- ``urban`` (60 s): a four-way intersection; the ego car approaches, stops at the stop line,
-  waits and drives straight on; cars turn left/right or go straight, cyclists ride at the lane
-  edge, pedestrians walk the sidewalks and cross on the crosswalks; parked cars line the ego's
-  road (stationary objects with a non-zero radar range rate while the ego moves).
+- ``urban`` (60 s): a signalised four-way intersection; the ego car approaches, stops at the
+  stop line, waits for its green and drives straight on; cars go straight or turn left,
+  cyclists ride in bike lanes (straight or right), pedestrians walk the sidewalks and cross
+  on the crosswalks; parked cars line the ego's road (stationary objects with a non-zero
+  radar range rate while the ego moves).
 - ``stop_and_go`` (60 s): the ego car at the back of a queue whose speed oscillates between
   0 and 8 m/s (each car repeats its leader's speed 0.8 s later), a second queue in the next
   lane, parked cars and a pedestrian.
-- ``roadside`` (240 s): the same intersection generator with denser traffic, seen by a
-  static roadside unit (lidar, radar and camera on a 6 m pole at the south-west corner,
-  mounted in the world frame: its ego trajectory stays at the origin with zero speed):
-  more than 100 objects over four minutes.
+- ``roadside`` (300 s): the same intersection with denser traffic, seen by a static roadside
+  unit (lidar, radar and camera on a 6 m pole at the south-west corner, mounted in the world
+  frame: its ego trajectory stays at the origin with zero speed): more than 100 objects
+  over five minutes.
 
-Actors follow their paths without interacting (they may pass through each other at the
-centre of the intersection). Each scenario's sensors are :class:`~fusion.datasets.sensors.SimSensor`
-with the engine's :class:`~fusion.engine.SensorConfig` inside, so the same mounting, noise
-and field of view feed the engine (:meth:`DrivingScenario.engine_config`).
+Actors follow their paths without reacting to each other; the intersection's signal plan
+(one approach at a time, then pedestrians: :data:`_PHASES`) and lane geometry keep
+conflicting movements apart, so no two objects' boxes ever overlap (tested). Each
+scenario's sensors are :class:`~fusion.datasets.sensors.SimSensor` with the engine's
+:class:`~fusion.engine.SensorConfig` inside, so the same mounting, noise and field of view
+feed the engine (:meth:`DrivingScenario.engine_config`).
 
 Determinism: one :class:`numpy.random.SeedSequence` from ``(seed, scenario name)`` spawns the
 truth stream and one stream per sensor, so the same seed gives byte-identical arrays, and
@@ -182,17 +185,23 @@ def _size(cls: int, rng: np.random.Generator) -> tuple[float, float, float]:
 
 
 def _path_controls(a: _Actors) -> tuple[Callable[..., tuple[np.ndarray, np.ndarray]], np.ndarray]:
-    """Path-following controls: speed v(s) piecewise linear in path length s, yaw rate
-    v * curvature(s). Returns (controls, total path length per object)."""
+    """Path-following controls: speed v(s) piecewise linear in path length s, and the yaw rate
+    that turns the heading by exactly the path's heading change over the step (v * curvature
+    inside a segment). Returns (controls, total path length per object)."""
     n = len(a.cls)
     S = max(len(s) for s in a.segs)
     ends = np.full((n, S), np.inf)
+    starts = np.full((n, S), np.inf)
     curv = np.zeros((n, S))
+    head0 = np.zeros((n, S))  # heading change accumulated at each segment's start
     for i, segs in enumerate(a.segs):
-        e = np.cumsum([L for L, _ in segs])
+        lens = np.array([L for L, _ in segs])
+        ks_i = np.array([k for _, k in segs])
+        e = np.cumsum(lens)
         ends[i, :len(segs)] = e
-        curv[i, :len(segs)] = [k for _, k in segs]
-        ends[i, len(segs) - 1] = e[-1]
+        starts[i, :len(segs)] = e - lens
+        curv[i, :len(segs)] = ks_i
+        head0[i, :len(segs)] = np.concatenate([[0.0], np.cumsum(lens * ks_i)[:-1]])
     total = np.array([sum(L for L, _ in segs) for segs in a.segs])
     K = max(len(k) for k in a.knots)
     ks = np.full((n, K), np.inf)
@@ -203,16 +212,22 @@ def _path_controls(a: _Actors) -> tuple[Callable[..., tuple[np.ndarray, np.ndarr
         kv[i, len(kn):] = kn[-1][1]
     rows = np.arange(n)
 
+    last = np.array([len(sg) - 1 for sg in a.segs])
+
+    def heading(s: np.ndarray) -> np.ndarray:
+        seg = np.minimum((s[:, None] >= ends).sum(1), last)
+        return head0[rows, seg] + curv[rows, seg] * (s - starts[rows, seg])
+
     def controls(k: int, t: float, st: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         s = st["s"]
-        seg = np.minimum((s[:, None] >= ends).sum(1), S - 1)
         j = np.clip((s[:, None] >= ks).sum(1) - 1, 0, K - 2)
         s0, s1 = ks[rows, j], ks[rows, j + 1]
         v0, v1 = kv[rows, j], kv[rows, j + 1]
         frac = np.where(np.isfinite(s1) & (s1 > s0), (s - s0) / np.where(np.isfinite(s1) & (s1 > s0), s1 - s0, 1.0),
                         0.0)
         v = np.where(np.isfinite(s1), v0 + np.clip(frac, 0.0, 1.0) * (v1 - v0), v0)
-        return v, v * curv[rows, seg]
+        # the exact heading change over this step's path length (no overshoot at segment ends)
+        return v, (heading(s + v * _DT) - heading(s)) / _DT
 
     return controls, total
 
@@ -251,7 +266,7 @@ def _ego(num_steps: int, speed: np.ndarray | None = None, static: bool = False) 
 # ---------------------------------------------------------------- intersection traffic
 
 _LANE = 1.75      # lane centre offset from the road axis [m]
-_BIKE = 3.0       # cyclists ride at the lane edge
+_BIKE = 3.3       # cyclists ride in a bike lane beside the car lane
 _ENTRY = 7.0      # the intersection box: |x|, |y| < 7 m
 _WALK = 9.0       # sidewalk / crosswalk offset
 _APPROACH = 70.0  # actors appear this far from the centre
@@ -283,45 +298,109 @@ def _vehicle_path(approach: int, turn: str, lateral: float, v: float, v_turn: fl
 
 def _pedestrian_path(corner: int, clockwise: bool, v: float
                      ) -> tuple[tuple[float, float, float], list[tuple[float, float]], list[tuple[float, float]]]:
-    """Along a sidewalk to the corner ``corner``, across the crosswalk, on along the next sidewalk."""
+    """Along a sidewalk to the corner ``corner``, across one arm on its crosswalk, and away
+    along the sidewalk on the other side (each pedestrian crosses exactly one road). Walkers
+    keep right: counter-clockwise ones on the lines at W = 9.8 m from the road axes, clockwise
+    ones at 8.2 m, so that the two directions pass 1.6 m apart."""
     theta = corner * 0.5 * math.pi
-    L = 30.0
     r = 0.5
-    if not clockwise:   # walk east along y = -W towards x = -W, turn left, cross north
-        x0, y0 = _rot(theta, -_WALK - L, -_WALK)
+    if not clockwise:   # east along y = -W, left, north across the west arm on x = -W, left, west along y = W
+        W = _WALK + 0.8
+        x0, y0 = _rot(theta, -W - r - _SIDEWALK, -W)
         yaw, k = theta, 1.0 / r
-    else:               # walk north along x = -W towards y = -W, turn right, cross east
-        x0, y0 = _rot(theta, -_WALK, -_WALK - L)
+    else:               # north along x = -W, right, east across the south arm on y = -W, right, south along x = W
+        W = _WALK - 0.8
+        x0, y0 = _rot(theta, -W, -W - r - _SIDEWALK)
         yaw, k = theta + 0.5 * math.pi, -1.0 / r
-    segs = [(L, 0.0), (0.5 * math.pi * r, k), (2 * _WALK, 0.0), (0.5 * math.pi * r, -k), (L, 0.0)]
+    arc = 0.5 * math.pi * r
+    segs = [(_SIDEWALK, 0.0), (arc, k), (2 * (W - r), 0.0), (arc, k), (_SIDEWALK, 0.0)]
     return (x0, y0, yaw), segs, [(0.0, v), (1.0, v)]
 
 
-def _intersection_traffic(a: _Actors, rng: np.random.Generator, duration_s: float, *, car_gap_s: float,
-                          bike_gap_s: float, ped_gap_s: float, skip: Callable[[int, str], bool]) -> None:
-    """Poisson arrivals per approach (cars, cyclists) and per corner (pedestrians), with a
-    minimum headway per lane so that followers on the same path never run into each other."""
-    for ap in range(4):
-        t = float(rng.exponential(car_gap_s))
-        while t < duration_s - 5.0:
-            turn = str(rng.choice(["straight", "straight", "straight", "left", "right"]))
-            if not skip(ap, turn):
-                pose, segs, knots = _vehicle_path(ap, turn, _LANE, float(rng.uniform(9.0, 11.0)), 5.0)
-                a.add(CAR, _size(CAR, rng), pose, t, segs, knots)
-            t += 4.5 + float(rng.exponential(car_gap_s))
-        t = float(rng.exponential(bike_gap_s))
-        while t < duration_s - 5.0:
-            turn = str(rng.choice(["straight", "straight", "right"]))
-            if not skip(ap, turn):
-                pose, segs, knots = _vehicle_path(ap, turn, _BIKE, float(rng.uniform(4.5, 5.5)), 3.5)
-                a.add(CYCLIST, _size(CYCLIST, rng), pose, t, segs, knots)
-            t += 5.0 + float(rng.exponential(bike_gap_s))
-    for corner in range(4):
-        t = float(rng.exponential(ped_gap_s))
-        while t < duration_s - 5.0:
-            pose, segs, knots = _pedestrian_path(corner, bool(rng.integers(0, 2)), float(rng.uniform(1.1, 1.6)))
-            a.add(PEDESTRIAN, _size(PEDESTRIAN, rng), pose, t, segs, knots)
-            t += 3.0 + float(rng.exponential(ped_gap_s))
+_SIDEWALK = 30.0
+#: Signal cycle [s]: each approach alone (0: from the west, then counter-clockwise), then all
+#: vehicles stop and pedestrians cross. No two conflicting movements share a phase: cars go
+#: straight or turn left, cyclists go straight or turn right, and only one approach moves.
+_PHASES = (("approach", 0, 12.0), ("approach", 1, 12.0), ("approach", 2, 12.0), ("approach", 3, 12.0),
+           ("walk", -1, 20.0))
+_CYCLE_S = sum(p[2] for p in _PHASES)
+_MARGIN_S = 1.0
+
+
+def _box_times(segs: list[tuple[float, float]], knots: list[tuple[float, float]], length: float
+               ) -> tuple[float, float]:
+    """(time to reach the intersection box, time to clear it including the own length),
+    from the path start, for a vehicle path of :func:`_vehicle_path` (speed linear in path length)."""
+    ks = [k[0] for k in knots]
+    vs = [k[1] for k in knots]
+
+    def t_at(s_end: float) -> float:
+        t, s0, v0 = 0.0, 0.0, vs[0]
+        for s1, v1 in zip(ks[1:] + [math.inf], vs[1:] + [vs[-1]]):
+            seg_end = min(s1, s_end)
+            if seg_end > s0:
+                frac = (seg_end - s0) / (s1 - s0) if math.isfinite(s1) else 0.0
+                ve = v0 + frac * (v1 - v0)
+                L = seg_end - s0
+                t += L / v0 if abs(ve - v0) < 1e-9 else L * math.log(ve / v0) / (ve - v0)
+            if s_end <= s1:
+                return t
+            s0, v0 = s1, v1
+        return t
+
+    L0 = _APPROACH - _ENTRY
+    inside = segs[1][0] if len(segs) > 1 else 2 * _ENTRY
+    return t_at(L0), t_at(L0 + inside + length)
+
+
+def _intersection_traffic(a: _Actors, rng: np.random.Generator, duration_s: float, *, cycle_start_s: float,
+                          car_headway_s: float, bike_prob: float, ped_prob: float,
+                          skip_approach: int = -1) -> None:
+    """Signalised traffic: in its approach's green phase each car (straight or left) or cyclist
+    (straight or right) enters the intersection box and clears it before the phase ends (at
+    least ``car_headway_s`` after the previous one); in the walk phase pedestrians are on the
+    crosswalks only while it lasts. Actors appear 70 m out at the time that gets them there."""
+    k0 = math.floor(-cycle_start_s / _CYCLE_S) - 1
+    k = k0
+    while cycle_start_s + k * _CYCLE_S < duration_s:
+        g = cycle_start_s + k * _CYCLE_S
+        k += 1
+        for kind, ap, dur in _PHASES:
+            g0, g1 = g, g + dur - _MARGIN_S
+            g += dur
+            if kind == "approach":
+                if ap == skip_approach:
+                    continue
+                t_in = g0 + float(rng.uniform(0.0, 1.0))
+                while True:
+                    if rng.random() < bike_prob:
+                        cls, turn = CYCLIST, str(rng.choice(["straight", "straight", "right"]))
+                        pose, segs, knots = _vehicle_path(ap, turn, _BIKE, float(rng.uniform(4.5, 5.5)), 3.5)
+                    else:
+                        cls, turn = CAR, str(rng.choice(["straight", "straight", "left"]))
+                        pose, segs, knots = _vehicle_path(ap, turn, _LANE, float(rng.uniform(9.0, 11.0)), 5.0)
+                    size = _size(cls, rng)
+                    reach, clear = _box_times(segs, knots, size[0])
+                    if t_in + (clear - reach) > g1:
+                        break
+                    spawn = t_in - reach
+                    if 0.0 <= spawn < duration_s - 2.0:
+                        a.add(cls, size, pose, spawn, segs, knots)
+                    t_in += car_headway_s + float(rng.exponential(1.0))
+                continue
+            for corner in range(4):
+                for clockwise in (False, True):
+                    t_x = g0 + float(rng.uniform(0.0, 2.0))
+                    v = float(rng.uniform(1.3, 1.6))  # one pace per group: nobody walks into the one ahead
+                    while rng.random() < ped_prob:
+                        to_cross = (_SIDEWALK + 0.25 * math.pi) / v  # path length to the crosswalk
+                        if t_x + (2 * _WALK + 1.0) / v > g1:
+                            break
+                        spawn = t_x - to_cross
+                        if 0.0 <= spawn < duration_s - 2.0:
+                            pose, segs, knots = _pedestrian_path(corner, clockwise, v)
+                            a.add(PEDESTRIAN, _size(PEDESTRIAN, rng), pose, spawn, segs, knots)
+                        t_x += float(rng.uniform(1.0, 3.0))
 
 
 def _parked(a: _Actors, rng: np.random.Generator, xs: Sequence[float], y: float) -> None:
@@ -378,10 +457,10 @@ def _urban(rng: np.random.Generator, duration_s: float) -> tuple[GroundTruth, Eg
     a = _Actors()
     # No traffic on the ego's own approach (0: from the west) and none turning into its lane
     # ahead of it (right from the south = approach 1, left from the north = approach 3).
-    _intersection_traffic(a, rng, duration_s, car_gap_s=7.0, bike_gap_s=25.0, ped_gap_s=12.0,
-                          skip=lambda ap, turn: ap == 0 or (ap == 1 and turn == "right") or
-                          (ap == 3 and turn == "left"))
-    _parked(a, rng, [-48.0, -40.0, -32.0, 20.0, 30.0, 45.0], -4.6)
+    # The ego crosses in its own approach's phase (green from 20 s to 30 s); no other traffic on its approach.
+    _intersection_traffic(a, rng, duration_s, cycle_start_s=20.0, car_headway_s=2.5, bike_prob=0.2, ped_prob=0.6,
+                          skip_approach=0)
+    _parked(a, rng, [-48.0, -40.0, -32.0, 20.0, 30.0, 45.0], -4.9)
     truth = _finish(a, None, T)
     t = np.arange(T) * _DT
     # 10 m/s, brake to a stop at the stop line (x = -12 from x0 = -70), wait, go straight on
@@ -440,8 +519,7 @@ def _stop_and_go(rng: np.random.Generator, duration_s: float) -> tuple[GroundTru
 def _roadside(rng: np.random.Generator, duration_s: float) -> tuple[GroundTruth, EgoTrajectory, dict[str, Any]]:
     T = round(duration_s / _DT)
     a = _Actors()
-    _intersection_traffic(a, rng, duration_s, car_gap_s=9.0, bike_gap_s=40.0, ped_gap_s=25.0,
-                          skip=lambda ap, turn: False)
+    _intersection_traffic(a, rng, duration_s, cycle_start_s=0.0, car_headway_s=2.0, bike_prob=0.25, ped_prob=0.8)
     return _finish(a, None, T), _ego(T, static=True), {"roi_radius_m": 50.0}
 
 
@@ -453,8 +531,8 @@ SCENARIOS: dict[str, tuple[_Builder, Callable[[], list[SimSensor]], float, str]]
     "urban": (_urban, _car_sensors, 60.0, "intersection: turning cars, cyclists, pedestrians, parked cars; "
               "the ego stops and goes straight on"),
     "stop_and_go": (_stop_and_go, _car_sensors, 60.0, "the ego at the back of a 0-8 m/s stop-and-go queue"),
-    "roadside": (_roadside, _roadside_sensors, 240.0, "the intersection from a static roadside unit, "
-                 "4 minutes, >100 objects"),
+    "roadside": (_roadside, _roadside_sensors, 300.0, "the intersection from a static roadside unit, "
+                 "5 minutes, >100 objects"),
 }
 
 
@@ -464,7 +542,7 @@ def scenario_names() -> list[str]:
 
 def make_scenario(name: str, seed: int = 0, duration_s: float | None = None) -> DrivingScenario:
     """Generates scenario ``name`` (:data:`SCENARIOS`) with ``seed``; ``duration_s`` shortens
-    (or lengthens) it (default: the scenario's own, 60 s or 240 s for ``roadside``).
+    (or lengthens) it (default: the scenario's own, 60 s or 300 s for ``roadside``).
 
     Raises ConfigurationError for an unknown name (listing the known ones) or a duration that
     is not a positive number of seconds."""

@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
                    "sensors, gospa, hota, anees, nees_dof, nees_band, ...)")
     p.add_argument("--seed", type=int, default=0, help="scenario seed (default 0)")
     p.add_argument("--duration", type=float, metavar="S",
-                   help="seconds of each scenario (default: its own, 60 s; roadside 240 s)")
+                   help="seconds of each scenario (default: its own, 60 s; roadside 300 s)")
     p.add_argument("--sets", nargs="+", choices=list(_SETS), metavar="SET",
                    help=f"sensor sets to run (default all five): {', '.join(_SETS)}")
     p.add_argument("--order", choices=("timestamp", "arrival"), default="timestamp",
