@@ -81,7 +81,25 @@ def test_arrival_order_counts_late_frames(short_highway) -> None:
     assert evaluate(short_highway, ["lidar"], order="arrival")["late_frames"] == 0  # one sensor stays in order
 
 
+def test_latency_shuffle_and_publish_delay(short_highway) -> None:
+    sets = ["lidar", "radar", "camera"]
+    ts = evaluate(short_highway, sets)
+    zero = evaluate(short_highway, sets, order="arrival", shuffle_latency_s=0.0)
+    assert zero["late_frames"] == 0 and zero["gospa"] == ts["gospa"] and zero["hota"] == ts["hota"]
+    shuffled = evaluate(short_highway, sets, order="arrival", shuffle_latency_s=0.3, publish_delay_s=0.3)
+    assert shuffled["late_frames"] > 0.2 * shuffled["frames"]  # up to 300 ms of shuffle reorders many frames
+    again = evaluate(short_highway, sets, order="arrival", shuffle_latency_s=0.3, publish_delay_s=0.3)
+    assert again["gospa"] == shuffled["gospa"]                 # the shuffle is seeded
+    hindsight = evaluate(short_highway, ["lidar"], publish_delay_s=0.3)
+    assert hindsight["late_frames"] == 0 and hindsight["publish_delay_s"] == 0.3
+    assert abs(hindsight["gospa"] - evaluate(short_highway, ["lidar"])["gospa"]) < 0.5
+
+
 def test_evaluate_bad_input(short_highway) -> None:
+    with pytest.raises(ConfigurationError, match="shuffle_latency_s"):
+        evaluate(short_highway, ["lidar"], shuffle_latency_s=-0.1)
+    with pytest.raises(ConfigurationError, match="publish_delay_s"):
+        evaluate(short_highway, ["lidar"], publish_delay_s=float("nan"))
     with pytest.raises(ConfigurationError, match="sensors of 'highway': lidar, radar, camera"):
         evaluate(short_highway, ["sonar"])
     with pytest.raises(ConfigurationError, match="order"):

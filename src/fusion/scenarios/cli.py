@@ -36,6 +36,8 @@ examples:
   fusion scenarios --scenario highway --json out.json
   fusion scenarios --scenario roadside --duration 30 --sets lidar all
   fusion scenarios --order arrival                   # feed frames when they arrive (late ones dropped)
+  fusion scenarios --sets all --publish-delay 0.3    # in order, scored with 0.3 s of hindsight, against:
+  fusion scenarios --sets all --publish-delay 0.3 --order arrival --shuffle-latency 0.3
 """
 
 _SETS = {"lidar": ("lidar",), "radar": ("radar",), "camera": ("camera",), "camera+radar": ("camera", "radar"),
@@ -84,6 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--order", choices=("timestamp", "arrival"), default="timestamp",
                    help="feed frames in timestamp order (default; latency plays no part) or in arrival "
                    "order (timestamp + latency; the engine drops frames older than its time)")
+    p.add_argument("--shuffle-latency", type=float, metavar="S",
+                   help="with --order arrival: redraw each frame's latency uniformly in [0, S) seconds "
+                   "(the out-of-sequence test; 0.3 in issue 8)")
+    p.add_argument("--publish-delay", type=float, default=0.0, metavar="S",
+                   help="score time t with the frames that arrived by t + S, tracks predicted back to t "
+                   "(default 0)")
     args = p.parse_args(argv)
     names = args.scenario or list(SCENARIOS)
     bad = [n for n in names if n not in SCENARIOS]
@@ -109,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
             for kinds in sets:
                 t1 = time.perf_counter()
                 by_kind = {s.kind: s.name for s in sc.sensors}
-                r = evaluate(sc, [by_kind[k] for k in kinds], order=args.order)
+                r = evaluate(sc, [by_kind[k] for k in kinds], order=args.order,
+                             shuffle_latency_s=args.shuffle_latency, publish_delay_s=args.publish_delay)
                 rows.append(r)
                 print(f"[{name}] {'+'.join(kinds):<20} GOSPA {r['gospa']:6.2f} m  HOTA {r['hota']:.3f} "
                       f"({time.perf_counter() - t1:.1f} s)", file=sys.stderr, flush=True)

@@ -14,7 +14,11 @@
   at time t with the frames stamped up to t (an offline replay: latency plays no part).
   ``order="arrival"`` feeds frames when they arrive (timestamp + latency) and scores at t
   with what has arrived by t; the engine drops frames older than its time and counts them
-  (``late_frames``): it has no out-of-sequence processing yet.
+  (``late_frames``): it has no out-of-sequence processing yet. ``shuffle_latency_s`` redraws
+  every frame's latency uniformly in [0, shuffle_latency_s) (seeded), the out-of-sequence test
+  of issue 8; ``publish_delay_s`` scores time t with the frames whose key is up to t + delay
+  (tracks predicted back to t), so that late frames can still count once the engine fuses
+  them.
 - Scoring. Objects whose centre is within the scenario's region of interest
   (``roi_radius_m`` of the ego, or of the intersection for the roadside unit) are the truth;
   tracks are predicted to the scoring time with their velocity and kept when they fall in the
@@ -40,6 +44,7 @@ Thread safety: :func:`evaluate` builds its own engine; concurrent calls are safe
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -77,7 +82,7 @@ NEES_DOF = 2
 
 def evaluate(sc: DrivingScenario, sensors: Sequence[str], *, order: str = "timestamp", eval_period_s: float = 0.1,
              c: float = 5.0, p: float = 2.0, switching_penalty: float = 5.0, similarity_distance: float = 2.0,
-             ) -> dict[str, Any]:
+             shuffle_latency_s: float | None = None, publish_delay_s: float = 0.0) -> dict[str, Any]:
     """Tracks ``sc`` with ``sensors`` (names of ``sc.sensors``) and scores the tracks (module
     docstring). Returns a JSON-ready dict: ``scenario``, ``sensors``, ``gospa`` and its parts
     (``gospa_localisation``, ``gospa_missed``, ``gospa_false``, ``gospa_switching``, mean per
@@ -93,6 +98,9 @@ def evaluate(sc: DrivingScenario, sensors: Sequence[str], *, order: str = "times
                                  f"sensors of {sc.name!r}: {', '.join(names)}")
     if order not in ORDERS:
         raise ConfigurationError(f"order: expected one of {', '.join(ORDERS)}, got {order!r}")
+    for what, v in (("shuffle_latency_s", shuffle_latency_s), ("publish_delay_s", publish_delay_s)):
+        if v is not None and not (isinstance(v, (int, float)) and 0.0 <= v < 60.0):
+            raise ConfigurationError(f"{what}: expected seconds in [0, 60), got {v!r}")
     sensors = [n for n in names if n in asked]  # engine sensor indices follow the scenario's order
     engine = FusionEngine(engine_config(sc, sensors))
     dt_ns = sc.truth.dt_ns
@@ -101,7 +109,11 @@ def evaluate(sc: DrivingScenario, sensors: Sequence[str], *, order: str = "times
     keys, sens, fidx = [], [], []
     for i, n in enumerate(sensors):
         d = sc.data[n]
-        keys.append(d.frame_t_ns if order == "timestamp" else d.frame_arrival_ns)
+        arrival = d.frame_arrival_ns
+        if shuffle_latency_s is not None:  # each frame's latency redrawn uniformly in [0, shuffle_latency_s)
+            rng = np.random.default_rng([sc.seed, zlib.crc32(n.encode()), 7])
+            arrival = d.frame_t_ns + np.round(rng.uniform(0.0, shuffle_latency_s, d.num_frames) * 1e9).astype(np.int64)
+        keys.append(d.frame_t_ns if order == "timestamp" else arrival)
         sens.append(np.full(d.num_frames, i))
         fidx.append(np.arange(d.num_frames))
     key = np.concatenate(keys)
@@ -114,6 +126,7 @@ def evaluate(sc: DrivingScenario, sensors: Sequence[str], *, order: str = "times
     state = engine.config.motion_info().state
     ix, iy = state.index("x"), state.index("y")
     eval_steps = np.arange(stride, len(sc.ego), stride)
+    delay_ns = round(publish_delay_s * 1e9)
     t_ids, t_pts, e_ids, e_pts, est_rows = [], [], [], [], []
     cx, cy = sc.roi_centre
     j = 0
@@ -122,7 +135,7 @@ def evaluate(sc: DrivingScenario, sensors: Sequence[str], *, order: str = "times
     img: tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]] = ([], [], [])
     for k in eval_steps:
         t_e = int(k * dt_ns)
-        while j < len(key) and key[j] <= t_e:
+        while j < len(key) and key[j] <= t_e + delay_ns:
             d, f = data[sen[j]], int(fi[j])
             a, b = offs[sen[j]][f], offs[sen[j]][f + 1]
             engine.process(int(sen[j]), int(d.frame_t_ns[f]), d.z[a:b], score=d.score[a:b])
@@ -160,7 +173,8 @@ def evaluate(sc: DrivingScenario, sensors: Sequence[str], *, order: str = "times
     stats = engine.stats()
     return {
         "scenario": sc.name, "sensors": [sc.sensor(n).kind for n in asked], "sensor_names": asked,
-        "order": order, "gospa": means["gospa"], "gospa_localisation": means["localisation"],
+        "order": order, "shuffle_latency_s": shuffle_latency_s, "publish_delay_s": publish_delay_s,
+        "gospa": means["gospa"], "gospa_localisation": means["localisation"],
         "gospa_missed": means["missed"], "gospa_false": means["false"], "gospa_switching": means["switching"],
         "switches": means["switches"], "hota": hota["HOTA"], "deta": hota["DetA"], "assa": hota["AssA"],
         "mota": clear["MOTA"], "idf1": ident["IDF1"], "anees": anees, "nees_dof": NEES_DOF,
