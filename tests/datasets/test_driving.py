@@ -80,7 +80,8 @@ def test_no_two_objects_overlap(name: str, scenes) -> None:
         r = tr.rows_at(k)
         b = tr.boxes[r]
         if not sc.static:
-            ego = np.array([[sc.ego.x[k] + 1.4, sc.ego.y[k], 0.75, sc.ego.yaw[k], 4.6, 1.9, 1.5]])
+            c, s_ = np.cos(sc.ego.yaw[k]), np.sin(sc.ego.yaw[k])  # the box centre 1.4 m ahead of the reference
+            ego = np.array([[sc.ego.x[k] + 1.4 * c, sc.ego.y[k] + 1.4 * s_, 0.75, sc.ego.yaw[k], 4.6, 1.9, 1.5]])
             b = np.vstack([b, ego])
         if len(b) < 2:
             continue
@@ -98,6 +99,9 @@ def test_ego_trajectory_is_what_the_can_bus_says(scenes) -> None:
         assert np.abs(np.diff(e.yaw) / dt - e.yaw_rate[:-1]).max() < 1e-9, name
         assert e.static == (name == "roadside")
     assert scenes["roadside"].ego.speed.max() == 0.0
+    ur = make_scenario("urban", seed=3).ego          # the full 60 s: it turns at 20-25 s
+    assert ur.yaw_rate.max() > 0.5 and abs(ur.yaw[-1] - np.pi / 2) < 1e-6  # the ego turns left, onto x = 1.75
+    assert abs(ur.x[-1] - 1.75) < 1e-3
     sg = scenes["stop_and_go"].ego.speed
     assert sg.min() == 0.0 and sg.max() > 6.0                # it stops and goes
 

@@ -6,7 +6,7 @@ Scenarios (all on a 10 ms truth grid; classes :data:`~fusion.datasets.truth.CLAS
 - ``highway`` (60 s): three lanes at 22, 25 and 28 m/s; the ego car at 25 m/s in the middle
   lane; a slower car changes into the ego lane ahead and a faster one cuts in 10-15 m ahead.
 - ``urban`` (60 s): a signalised four-way intersection; the ego car approaches, stops at the
-  stop line, waits for its green and drives straight on; cars go straight or turn left,
+  stop line, waits for its green and turns left (yaw rate up to 0.57 rad/s); cars go straight or turn left,
   cyclists ride in bike lanes (straight or right), pedestrians walk the sidewalks and cross
   on the crosswalks; parked cars line the ego's road (stationary objects with a non-zero
   radar range rate while the ego moves).
@@ -184,10 +184,12 @@ def _size(cls: int, rng: np.random.Generator) -> tuple[float, float, float]:
     return (float(rng.uniform(1.6, 1.9)), float(rng.uniform(0.5, 0.7)), float(rng.uniform(1.6, 1.8)))
 
 
-def _path_controls(a: _Actors) -> tuple[Callable[..., tuple[np.ndarray, np.ndarray]], np.ndarray]:
+def _path_controls(a: _Actors, speed: np.ndarray | None = None
+                   ) -> tuple[Callable[..., tuple[np.ndarray, np.ndarray]], np.ndarray]:
     """Path-following controls: speed v(s) piecewise linear in path length s, and the yaw rate
     that turns the heading by exactly the path's heading change over the step (v * curvature
-    inside a segment). Returns (controls, total path length per object)."""
+    inside a segment); ``speed`` (T, N), if given, replaces the knots' speed by a speed per
+    time step. Returns (controls, total path length per object)."""
     n = len(a.cls)
     S = max(len(s) for s in a.segs)
     ends = np.full((n, S), np.inf)
@@ -226,6 +228,8 @@ def _path_controls(a: _Actors) -> tuple[Callable[..., tuple[np.ndarray, np.ndarr
         frac = np.where(np.isfinite(s1) & (s1 > s0), (s - s0) / np.where(np.isfinite(s1) & (s1 > s0), s1 - s0, 1.0),
                         0.0)
         v = np.where(np.isfinite(s1), v0 + np.clip(frac, 0.0, 1.0) * (v1 - v0), v0)
+        if speed is not None:  # a time-based speed profile (T, N) instead of the knots
+            v = speed[min(k, len(speed) - 1)]
         # the exact heading change over this step's path length (no overshoot at segment ends)
         return v, (heading(s + v * _DT) - heading(s)) / _DT
 
@@ -455,19 +459,27 @@ def _lane_change_segments(s0: float, vm: float, Tc: float, A: float, far: float)
 def _urban(rng: np.random.Generator, duration_s: float) -> tuple[GroundTruth, EgoTrajectory, dict[str, Any]]:
     T = round(duration_s / _DT)
     a = _Actors()
-    # No traffic on the ego's own approach (0: from the west) and none turning into its lane
-    # ahead of it (right from the south = approach 1, left from the north = approach 3).
-    # The ego crosses in its own approach's phase (green from 20 s to 30 s); no other traffic on its approach.
+    # The ego turns left in its own approach's phase (green from 20 s to 32 s); no other
+    # traffic on its approach.
     _intersection_traffic(a, rng, duration_s, cycle_start_s=20.0, car_headway_s=2.5, bike_prob=0.2, ped_prob=0.6,
                           skip_approach=0)
     _parked(a, rng, [-48.0, -40.0, -32.0, 20.0, 30.0, 45.0], -4.9)
     truth = _finish(a, None, T)
     t = np.arange(T) * _DT
-    # 10 m/s, brake to a stop at the stop line (x = -12 from x0 = -70), wait, go straight on
+    # 10 m/s, brake to a stop at the stop line (x = -12, 58 m along the path), wait for the
+    # green (20 s), turn left at 5 m/s (the arc: 63 m to 76.7 m along the path, 20-25 s), then
+    # accelerate to 10 m/s northwards.
     v = np.where(t < 4.0, 10.0, np.where(t < 7.6, 10.0 - (t - 4.0) * 10.0 / 3.6, 0.0))
-    v = np.where(t >= 20.0, np.minimum(10.0, 2.0 * (t - 20.0)), v)
-    ego = _ego(T, v)
-    ego = EgoTrajectory(ego.t_ns, ego.x - 70.0, ego.y - _LANE, ego.yaw, ego.speed, ego.yaw_rate)
+    v = np.where(t >= 20.0, np.minimum(5.0, 2.0 * (t - 20.0)), v)
+    v = np.where(t >= 25.0, np.minimum(10.0, 5.0 + 2.0 * (t - 25.0)), v)
+    e = _Actors()
+    pose, segs, _ = _vehicle_path(0, "left", _LANE, 10.0, 5.0)
+    e.add(CAR, (4.6, 1.9, 1.5), pose, 0.0, segs[:-1] + [(1e4, 0.0)], [(0.0, 10.0)])
+    controls, _ = _path_controls(e, v[:, None])
+    rows = integrate_unicycle(np.array([pose[0]]), np.array([pose[1]]), np.array([pose[2]]), np.zeros(1, np.int64),
+                              np.full(1, T, np.int64), T, _DT, controls)
+    ego = EgoTrajectory(np.arange(T, dtype=np.int64) * DT_NS, rows["x"], rows["y"], rows["yaw"], rows["speed"],
+                        rows["yaw_rate"])
     return truth, ego, {"roi_radius_m": 60.0}
 
 

@@ -8,8 +8,10 @@
   transformed into the vehicle frame of each scoring time (:func:`fusion.datasets.truth.to_vehicle`).
   This is exact for the radar's range rate too: the radial part of a target's velocity
   relative to the moving vehicle frame is the Doppler the radar measures. What it does not
-  capture is that a turning vehicle frame makes straight motion look curved (none of the
-  car scenes turns the ego; the roadside unit is static, vehicle frame = world frame).
+  capture is that a turning vehicle frame makes straight motion look curved and swings every
+  track's apparent velocity round: in ``urban`` the ego turns left (up to 0.57 rad/s), and the
+  constant-velocity tracks lag behind until they re-converge; that is what ego-motion
+  compensation will remove. The roadside unit is static: vehicle frame = world frame.
 - Arrival. ``order="timestamp"`` (default) feeds every frame in timestamp order and scores
   at time t with the frames stamped up to t (an offline replay: latency plays no part).
   ``order="arrival"`` feeds frames when they arrive (timestamp + latency) and scores at t
