@@ -50,7 +50,7 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    epilog = "commands:\n" + "\n".join(f"  {name:<8}{help_}" for name, (_, help_) in COMMANDS.items())
+    epilog = "commands:\n" + "\n".join(f"  {name:<11}{help_}" for name, (_, help_) in COMMANDS.items())
     parser = argparse.ArgumentParser(
         prog="fusion",
         description="Sensor fusion and multi-target tracking for automated vehicles.",

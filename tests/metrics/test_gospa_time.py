@@ -96,3 +96,21 @@ def test_bad_input() -> None:
         gospa_over_time([np.array([1])], one, [np.array([1])], one, switching_penalty=-1.0)
     with pytest.raises(ConfigurationError, match="c:"):
         gospa_over_time([np.array([1])], one, [np.array([1])], one, c=0.0)
+
+
+def test_concurrent_calls_agree() -> None:
+    import threading
+
+    seqs = [random_sequence(s) for s in range(4)]
+    ref = [gospa_over_time(*q, switching_penalty=2.0).distance for q in seqs]
+    out: dict[int, np.ndarray] = {}
+
+    def work(i: int) -> None:
+        out[i] = gospa_over_time(*seqs[i], switching_penalty=2.0).distance
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(np.array_equal(out[i], ref[i]) for i in range(4))
