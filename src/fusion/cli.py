@@ -2,6 +2,7 @@
 
     fusion demo [--seed N] [--plot out/demo.png]
     fusion kitti eval --labels DIR --results DIR --seqmap FILE [--category car ...]
+    fusion scenarios [--scenario NAME] [--json FILE]
 
 Run ``fusion COMMAND --help`` for the options of each command.
 """
@@ -34,15 +35,22 @@ def _kitti(argv: list[str]) -> int:
     return kitti_main(argv)
 
 
+def _scenarios(argv: list[str]) -> int:
+    from fusion.scenarios.cli import main as scenarios_main
+
+    return scenarios_main(argv)
+
+
 COMMANDS = {
     "demo": (_demo, "track a simulated vehicle from radar and report accuracy and speed"),
     "kitti": (_kitti, "KITTI 3D multi-object tracking: evaluate results (kitti eval)"),
+    "scenarios": (_scenarios, "simulated drives through the engine: GOSPA, HOTA, NEES per sensor set"),
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    epilog = "commands:\n" + "\n".join(f"  {name:<8}{help_}" for name, (_, help_) in COMMANDS.items())
+    epilog = "commands:\n" + "\n".join(f"  {name:<11}{help_}" for name, (_, help_) in COMMANDS.items())
     parser = argparse.ArgumentParser(
         prog="fusion",
         description="Sensor fusion and multi-target tracking for automated vehicles.",

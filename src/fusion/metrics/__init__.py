@@ -6,6 +6,8 @@
 - :mod:`fusion.metrics.hota`: HOTA (DetA, AssA, LocA and their recall/precision parts).
 - :mod:`fusion.metrics.identity`: Identity (IDF1, IDR, IDP).
 - :mod:`fusion.metrics.ospa`: point-set distances OSPA and GOSPA, and ``match_ids``.
+- :mod:`fusion.metrics.gospa_time`: GOSPA over time with its switching part
+  (:func:`gospa_over_time`), and point targets as a SequenceData (:func:`point_sequence`).
 - :mod:`fusion.metrics.consistency`: NEES / NIS and their chi-square acceptance band.
 
 The three multi-object tracking families have ``*_sequence`` (raw counts of one sequence) and
@@ -22,6 +24,7 @@ from fusion.metrics.consistency import (
     nees,
     nis,
 )
+from fusion.metrics.gospa_time import GospaOverTime, gospa_over_time, point_sequence
 from fusion.metrics.hota import HOTA_ALPHAS, hota_combine, hota_sequence
 from fusion.metrics.identity import identity_combine, identity_sequence
 from fusion.metrics.ospa import GospaResult, gospa, match_ids, ospa
@@ -31,6 +34,7 @@ __all__ = [
     "CLEAR_COUNTS",
     "HOTA_ALPHAS",
     "ConsistencyTest",
+    "GospaOverTime",
     "GospaResult",
     "SequenceData",
     "average_nees",
@@ -40,6 +44,7 @@ __all__ = [
     "clear_combine",
     "clear_sequence",
     "gospa",
+    "gospa_over_time",
     "hota_combine",
     "hota_sequence",
     "identity_combine",
@@ -48,4 +53,5 @@ __all__ = [
     "nees",
     "nis",
     "ospa",
+    "point_sequence",
 ]

@@ -1,0 +1,121 @@
+"""`fusion scenarios` end to end on short drives, and the evaluation behind it."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fusion.cli import main as fusion_main
+from fusion.datasets.driving import make_scenario
+from fusion.errors import ConfigurationError
+from fusion.scenarios import evaluate
+from fusion.scenarios.cli import main
+
+
+@pytest.fixture(scope="module")
+def short_highway():
+    return make_scenario("highway", seed=0, duration_s=12.0)
+
+
+def test_cli_end_to_end_json_and_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "rows.json"
+    rc = fusion_main(["scenarios", "--scenario", "urban", "--duration", "6", "--json", str(out)])
+    assert rc == 0
+    cap = capsys.readouterr()
+    rows = json.loads(out.read_text())
+    assert [r["sensors"] for r in rows] == [["lidar"], ["radar"], ["camera"], ["camera", "radar"],
+                                            ["lidar", "radar", "camera"]]
+    for r in rows:
+        assert {"scenario", "sensors", "gospa", "hota", "anees", "nees_dof"} <= r.keys()
+        assert r["scenario"] == "urban" and r["nees_dof"] == 2
+        assert r["gospa"] >= 0 and 0 <= r["hota"] <= 1
+    assert rows[2]["anees"] is None and rows[2]["hota"] == 0.0          # camera only: no 3D tracks
+    assert 0.2 < rows[2]["image_hota"] <= 1.0                            # ...but image tracks, scored apart
+    assert all(r["image_hota"] is None for i, r in enumerate(rows) if i != 2)
+    assert rows[0]["anees"] is not None and rows[0]["hota"] > 0.5        # lidar tracks the scene
+    table = cap.out.splitlines()
+    assert table[0].startswith("| scenario | sensors | GOSPA [m]") and len(table) == 2 + 5
+    assert "| urban | lidar+radar+camera |" in cap.out and "(image 0." in cap.out
+    assert "[urban] generated 6 s" in cap.err and "done in" in cap.err      # progress on stderr
+
+
+def test_cli_unknown_scenario_lists_the_known_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--scenario", "motorway"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown scenario 'motorway'" in err and "highway, urban, stop_and_go, roadside" in err
+
+
+def test_cli_help_teaches(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for word in ("--scenario", "--json", "GOSPA", "HOTA", "ANEES", "camera only", "examples:", "roadside"):
+        assert word in out
+
+
+def test_cli_bad_duration(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--scenario", "highway", "--duration", "0.1"]) == 2
+    assert "duration_s" in capsys.readouterr().err
+
+
+def test_lidar_tracks_the_highway_and_fusion_is_no_worse(short_highway) -> None:
+    lidar = evaluate(short_highway, ["lidar"])
+    radar = evaluate(short_highway, ["radar"])
+    fused = evaluate(short_highway, ["lidar", "radar", "camera"])
+    assert lidar["gospa"] < 1.5 and lidar["hota"] > 0.85
+    assert lidar["nees_samples"] > 100 and 0.5 < lidar["anees"] < 5.0
+    assert radar["gospa_missed"] > lidar["gospa_missed"]      # a front radar misses what is behind
+    assert fused["gospa"] <= lidar["gospa"] * 1.2
+    lo, hi = fused["nees_band"]
+    assert lo < 2.0 < hi and fused["nees_inside"] == (lo <= fused["anees"] <= hi)
+
+
+def test_arrival_order_counts_late_frames(short_highway) -> None:
+    r = evaluate(short_highway, ["lidar", "radar", "camera"], order="arrival")
+    assert r["late_frames"] > 0 and r["order"] == "arrival"   # the engine drops out-of-sequence frames
+    assert evaluate(short_highway, ["lidar"], order="arrival")["late_frames"] == 0  # one sensor stays in order
+
+
+def test_latency_shuffle_and_publish_delay(short_highway) -> None:
+    sets = ["lidar", "radar", "camera"]
+    ts = evaluate(short_highway, sets)
+    zero = evaluate(short_highway, sets, order="arrival", shuffle_latency_s=0.0)
+    assert zero["late_frames"] == 0 and zero["gospa"] == ts["gospa"] and zero["hota"] == ts["hota"]
+    shuffled = evaluate(short_highway, sets, order="arrival", shuffle_latency_s=0.3, publish_delay_s=0.3)
+    assert shuffled["late_frames"] > 0.2 * shuffled["frames"]  # up to 300 ms of shuffle reorders many frames
+    again = evaluate(short_highway, sets, order="arrival", shuffle_latency_s=0.3, publish_delay_s=0.3)
+    assert again["gospa"] == shuffled["gospa"]                 # the shuffle is seeded
+    hindsight = evaluate(short_highway, ["lidar"], publish_delay_s=0.3)
+    assert hindsight["late_frames"] == 0 and hindsight["publish_delay_s"] == 0.3
+    assert abs(hindsight["gospa"] - evaluate(short_highway, ["lidar"])["gospa"]) < 0.5
+
+
+def test_evaluate_bad_input(short_highway) -> None:
+    with pytest.raises(ConfigurationError, match="shuffle_latency_s"):
+        evaluate(short_highway, ["lidar"], shuffle_latency_s=-0.1)
+    with pytest.raises(ConfigurationError, match="publish_delay_s"):
+        evaluate(short_highway, ["lidar"], publish_delay_s=float("nan"))
+    with pytest.raises(ConfigurationError, match="sensors of 'highway': lidar, radar, camera"):
+        evaluate(short_highway, ["sonar"])
+    with pytest.raises(ConfigurationError, match="order"):
+        evaluate(short_highway, ["lidar"], order="random")
+
+
+def test_evaluate_is_deterministic_and_thread_safe(short_highway) -> None:
+    ref = evaluate(short_highway, ["lidar", "radar"])
+    out: list[dict] = []
+    threads = [threading.Thread(target=lambda: out.append(evaluate(short_highway, ["lidar", "radar"])))
+               for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(out) == 3
+    for r in out:
+        assert r["gospa"] == ref["gospa"] and r["hota"] == ref["hota"]
+        assert np.isclose(r["anees"], ref["anees"])
