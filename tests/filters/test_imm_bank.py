@@ -325,7 +325,8 @@ def _unchanged(bank, before):
     "call, exc, match",
     [
         (lambda b: b.update(np.zeros((3, 3))), ShapeError, r"update: z: expected shape \(3, 2\)"),
-        (lambda b: b.update(np.array([[0.0, 1.0], [np.nan, 0.0], [0.0, 0.0]])), NumericalError, "z: non-finite.*track 1"),
+        (lambda b: b.update(np.array([[0.0, 1.0], [np.nan, 0.0], [0.0, 0.0]])), NumericalError,
+         "z: non-finite.*track 1"),
         (lambda b: b.update(np.zeros((3, 2)), mask=[True, False]), ShapeError, "mask"),
         (lambda b: b.update(np.zeros((3, 2)), R=-np.eye(2)), NumericalError, "R: not positive definite"),
         (lambda b: b.update(np.zeros((3, 2)), R=np.eye(3)), ShapeError, "R: expected shape"),
@@ -430,12 +431,15 @@ def test_views_outlive_the_bank():
 
 # ------------------------------------------------------------------ threads
 def _run_threads(fn, n):
+    """n threads running fn(i), started together behind a barrier; fails on any exception."""
+    barrier = threading.Barrier(n)
     errors = []
 
     def wrap(i):
         try:
+            barrier.wait()
             fn(i)
-        except BaseException as e:  # pragma: no cover - reported below
+        except BaseException as e:  # noqa: BLE001 - reported in the main thread
             errors.append(e)
 
     threads = [threading.Thread(target=wrap, args=(i,)) for i in range(n)]

@@ -18,7 +18,6 @@ from fusion.filters.bank import (
     UnscentedKalmanFilterBank,
 )
 from fusion.filters.ekf import ExtendedKalmanFilter
-from fusion.filters.imm_bank import IMMBank
 from fusion.filters.imm import (
     CTRVToCV,
     CVToCTRV,
@@ -27,6 +26,7 @@ from fusion.filters.imm import (
     LinearStateMap,
     StateMap,
 )
+from fusion.filters.imm_bank import IMMBank
 from fusion.filters.kalman_filter import KalmanFilter
 from fusion.filters.procedural import (
     batch_filter,

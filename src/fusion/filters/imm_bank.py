@@ -224,7 +224,8 @@ class IMMBank:
             raise ShapeError(f"mu: expected shape ({n}, {r}) or ({r},), but got {v.shape}")
         s = v.sum(axis=-1, keepdims=True)
         if not np.all(np.isfinite(v)) or np.any(v < 0) or not np.all(s > 0):
-            raise ConfigurationError("mu: mode probabilities must be finite, non-negative, with a positive sum per track")
+            raise ConfigurationError(
+                "mu: mode probabilities must be finite, non-negative, with a positive sum per track")
         self._core.set_mu(v / s)
 
     def mode_x(self, model: int) -> np.ndarray:
