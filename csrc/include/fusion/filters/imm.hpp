@@ -30,6 +30,11 @@
 // A model whose Kalman update fails (non-finite z, S not positive definite, sensor model
 // undefined at its state) leaves the whole track unchanged and returns that status.
 // Nothing here allocates: every temporary is a fixed-size Eigen object on the stack.
+//
+// predict()/update() run each model as an EKF of motion.hpp / measurement.hpp models;
+// predict_with()/update_with() take the per-model step from the caller instead (a tracker with
+// its own process noise or sensor models), keeping the mixing, the mode probabilities and the
+// far-off measurement rules here.
 #pragma once
 #include <array>
 #include <cmath>
@@ -195,8 +200,19 @@ class Imm {
                                                 Eigen::Map<Mat<NOut, NOut>>(t.P_out));
   }
 
-  // Mix, predict every model dt seconds, recompute the combined estimate. mu is unchanged.
+  // Mix, predict every model dt seconds (EKF predict with the model's own Q), recompute the
+  // combined estimate. mu is unchanged.
   void predict(const Track& t, double dt) const {
+    predict_with(t, [&](auto K, auto& x, auto& P) {
+      ekf_predict(std::get<decltype(K)::value>(motions_), x, P, dt);
+    });
+  }
+
+  // predict with the per-model prediction supplied by the caller (a tracker with its own
+  // process noise): after mixing, step(std::integral_constant<std::size_t, k>, Vec<N_k>& x,
+  // Mat<N_k, N_k>& P) is called once per model k and must predict (x, P) in place.
+  template <class Step>
+  void predict_with(const Track& t, Step&& step) const {
     const Eigen::Map<const ModeVec> mu(t.mu);
     const ModeVec cbar = M_.transpose() * mu;
     // omega(i, j) = M(i, j) mu_i / cbar_j; a mode nothing can reach (cbar_j = 0) keeps its state.
@@ -221,7 +237,7 @@ class Imm {
     imm_detail::static_for<R>([&](auto J) {
       constexpr std::size_t j = decltype(J)::value;
       auto& [x, P] = std::get<j>(mixed);
-      ekf_predict(std::get<j>(motions_), x, P, dt);
+      step(J, x, P);
       x_of<j>(t) = x;
       P_of<j>(t) = P;
     });
@@ -233,6 +249,18 @@ class Imm {
   template <class Meas>
   ImmStatus update(const Track& t, const Meas& meas, const Vec<Meas::M>& z,
                    const Mat<Meas::M, Meas::M>& Rz) const {
+    return update_with(t, [&](auto K, auto& x, auto& P) {
+      return ekf_update(std::get<decltype(K)::value>(motions_), meas, x, P, z, Rz);
+    });
+  }
+
+  // update with the per-model measurement update supplied by the caller (a tracker's own
+  // sensor models): step(std::integral_constant<std::size_t, k>, Vec<N_k>& x, Mat<N_k, N_k>& P)
+  // is called once per model k on a copy of its state, updates it in place and returns the
+  // UpdateInfo (status and log_likelihood). Mode probabilities, the far-off cases, atomicity
+  // per track and the combined estimate are handled here exactly as in update().
+  template <class Step>
+  ImmStatus update_with(const Track& t, Step&& step) const {
     std::tuple<std::pair<Vec<Motions::N>, Mat<Motions::N, Motions::N>>...> upd;
     ModeVec logl;
     UpdateStatus failed = UpdateStatus::kOk;
@@ -242,7 +270,7 @@ class Imm {
       auto& [x, P] = std::get<j>(upd);
       x = x_of<j>(t);
       P = P_of<j>(t);
-      const UpdateInfo info = ekf_update(std::get<j>(motions_), meas, x, P, z, Rz);
+      const UpdateInfo info = step(J, x, P);
       if (info.status != UpdateStatus::kOk) {
         failed = info.status;
         return;
