@@ -13,6 +13,7 @@ void register_filters(py::module_& m);
 void register_kalman_filter(py::module_& m);
 void register_banks_ekf(py::module_& m);
 void register_banks_ukf(py::module_& m);
+void register_imm(py::module_& m);
 void register_assignment(py::module_& m);
 void register_geometry(py::module_& m);
 void register_tracker(py::module_& m);
@@ -29,6 +30,7 @@ PYBIND11_MODULE(_core, m) {
   register_kalman_filter(m);
   register_banks_ekf(m);
   register_banks_ukf(m);
+  register_imm(m);
   register_assignment(m);
   register_geometry(m);
   register_tracker(m);

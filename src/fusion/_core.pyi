@@ -9,7 +9,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['CA2D', 'CA3D', 'CTRA', 'CTRV', 'CV2D', 'CV3D', 'CameraPinhole', 'ConstantTurn', 'EkfBank_CA2D_CameraPinhole', 'EkfBank_CA2D_Position2D', 'EkfBank_CA2D_RadarPolar', 'EkfBank_CA3D_CameraPinhole', 'EkfBank_CA3D_Position2D', 'EkfBank_CA3D_Position3D', 'EkfBank_CA3D_RadarPolar', 'EkfBank_CTRA_CameraPinhole', 'EkfBank_CTRA_Position2D', 'EkfBank_CTRA_RadarPolar', 'EkfBank_CTRV_CameraPinhole', 'EkfBank_CTRV_Position2D', 'EkfBank_CTRV_RadarPolar', 'EkfBank_CV2D_CameraPinhole', 'EkfBank_CV2D_Position2D', 'EkfBank_CV2D_RadarPolar', 'EkfBank_CV3D_CameraPinhole', 'EkfBank_CV3D_Position2D', 'EkfBank_CV3D_Position3D', 'EkfBank_CV3D_RadarPolar', 'EkfBank_ConstantTurn_CameraPinhole', 'EkfBank_ConstantTurn_Position2D', 'EkfBank_ConstantTurn_RadarPolar', 'FusionEngine', 'KalmanFilter', 'KinematicBicycle', 'PointTrackerCore', 'Position2D', 'Position3D', 'RadarPolar', 'TrackerClassConfig', 'TrackerCore', 'UkfBank_CA2D_CameraPinhole', 'UkfBank_CA2D_Position2D', 'UkfBank_CA2D_RadarPolar', 'UkfBank_CA3D_CameraPinhole', 'UkfBank_CA3D_Position2D', 'UkfBank_CA3D_Position3D', 'UkfBank_CA3D_RadarPolar', 'UkfBank_CTRA_CameraPinhole', 'UkfBank_CTRA_Position2D', 'UkfBank_CTRA_RadarPolar', 'UkfBank_CTRV_CameraPinhole', 'UkfBank_CTRV_Position2D', 'UkfBank_CTRV_RadarPolar', 'UkfBank_CV2D_CameraPinhole', 'UkfBank_CV2D_Position2D', 'UkfBank_CV2D_RadarPolar', 'UkfBank_CV3D_CameraPinhole', 'UkfBank_CV3D_Position2D', 'UkfBank_CV3D_Position3D', 'UkfBank_CV3D_RadarPolar', 'UkfBank_ConstantTurn_CameraPinhole', 'UkfBank_ConstantTurn_Position2D', 'UkfBank_ConstantTurn_RadarPolar', 'box_overlap', 'engine_registry', 'jpda_marginals', 'kalman_update', 'lsa_dense', 'lsa_sparse', 'point_tracker_output_layout', 'rts_smooth', 'solve_spd', 'tracker_output_layout']
+__all__: list[str] = ['CA2D', 'CA3D', 'CTRA', 'CTRV', 'CV2D', 'CV3D', 'CameraPinhole', 'ConstantTurn', 'EkfBank_CA2D_CameraPinhole', 'EkfBank_CA2D_Position2D', 'EkfBank_CA2D_RadarPolar', 'EkfBank_CA3D_CameraPinhole', 'EkfBank_CA3D_Position2D', 'EkfBank_CA3D_Position3D', 'EkfBank_CA3D_RadarPolar', 'EkfBank_CTRA_CameraPinhole', 'EkfBank_CTRA_Position2D', 'EkfBank_CTRA_RadarPolar', 'EkfBank_CTRV_CameraPinhole', 'EkfBank_CTRV_Position2D', 'EkfBank_CTRV_RadarPolar', 'EkfBank_CV2D_CameraPinhole', 'EkfBank_CV2D_Position2D', 'EkfBank_CV2D_RadarPolar', 'EkfBank_CV3D_CameraPinhole', 'EkfBank_CV3D_Position2D', 'EkfBank_CV3D_Position3D', 'EkfBank_CV3D_RadarPolar', 'EkfBank_ConstantTurn_CameraPinhole', 'EkfBank_ConstantTurn_Position2D', 'EkfBank_ConstantTurn_RadarPolar', 'FusionEngine', 'ImmBank_CV2D_CA2D_Position2D', 'ImmBank_CV2D_CTRV_Position2D', 'ImmBank_CV2D_CTRV_RadarPolar', 'ImmBank_CV2D_CV2D_CV2D_Position2D', 'ImmBank_CV2D_CV2D_Position2D', 'KalmanFilter', 'KinematicBicycle', 'PointTrackerCore', 'Position2D', 'Position3D', 'RadarPolar', 'TrackerClassConfig', 'TrackerCore', 'UkfBank_CA2D_CameraPinhole', 'UkfBank_CA2D_Position2D', 'UkfBank_CA2D_RadarPolar', 'UkfBank_CA3D_CameraPinhole', 'UkfBank_CA3D_Position2D', 'UkfBank_CA3D_Position3D', 'UkfBank_CA3D_RadarPolar', 'UkfBank_CTRA_CameraPinhole', 'UkfBank_CTRA_Position2D', 'UkfBank_CTRA_RadarPolar', 'UkfBank_CTRV_CameraPinhole', 'UkfBank_CTRV_Position2D', 'UkfBank_CTRV_RadarPolar', 'UkfBank_CV2D_CameraPinhole', 'UkfBank_CV2D_Position2D', 'UkfBank_CV2D_RadarPolar', 'UkfBank_CV3D_CameraPinhole', 'UkfBank_CV3D_Position2D', 'UkfBank_CV3D_Position3D', 'UkfBank_CV3D_RadarPolar', 'UkfBank_ConstantTurn_CameraPinhole', 'UkfBank_ConstantTurn_Position2D', 'UkfBank_ConstantTurn_RadarPolar', 'box_overlap', 'engine_registry', 'jpda_marginals', 'kalman_update', 'lsa_dense', 'lsa_sparse', 'point_tracker_output_layout', 'rts_smooth', 'solve_spd', 'tracker_output_layout']
 class CV2D:
     """
     Constant velocity, state (x, y, vx, vy).
@@ -922,6 +922,57 @@ class EkfBank_CV3D_CameraPinhole:
     @property
     def x(self) -> numpy.ndarray:
         ...
+class EkfBank_CV3D_Position3D:
+    dim_x: typing.ClassVar[int] = 6
+    dim_z: typing.ClassVar[int] = 3
+    def __init__(self, motion: CV3D, measurement: Position3D, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
+        ...
+    def __len__(self) -> int:
+        ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
+    def copy(self) -> EkfBank_CV3D_Position3D:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+        ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+        ...
+    @property
+    def P(self) -> numpy.ndarray:
+        ...
+    @property
+    def log_likelihood(self) -> numpy.ndarray:
+        ...
+    @property
+    def measurement(self) -> Position3D:
+        ...
+    @property
+    def motion(self) -> CV3D:
+        ...
+    @property
+    def nis(self) -> numpy.ndarray:
+        ...
+    @property
+    def size(self) -> int:
+        ...
+    @property
+    def status(self) -> numpy.typing.NDArray[numpy.int32]:
+        ...
+    @property
+    def x(self) -> numpy.ndarray:
+        ...
 class EkfBank_CA2D_Position2D:
     dim_x: typing.ClassVar[int] = 6
     dim_z: typing.ClassVar[int] = 2
@@ -1212,6 +1263,57 @@ class EkfBank_CA3D_CameraPinhole:
         ...
     @property
     def measurement(self) -> CameraPinhole:
+        ...
+    @property
+    def motion(self) -> CA3D:
+        ...
+    @property
+    def nis(self) -> numpy.ndarray:
+        ...
+    @property
+    def size(self) -> int:
+        ...
+    @property
+    def status(self) -> numpy.typing.NDArray[numpy.int32]:
+        ...
+    @property
+    def x(self) -> numpy.ndarray:
+        ...
+class EkfBank_CA3D_Position3D:
+    dim_x: typing.ClassVar[int] = 9
+    dim_z: typing.ClassVar[int] = 3
+    def __init__(self, motion: CA3D, measurement: Position3D, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
+        ...
+    def __len__(self) -> int:
+        ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
+    def copy(self) -> EkfBank_CA3D_Position3D:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+        ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+        ...
+    @property
+    def P(self) -> numpy.ndarray:
+        ...
+    @property
+    def log_likelihood(self) -> numpy.ndarray:
+        ...
+    @property
+    def measurement(self) -> Position3D:
         ...
     @property
     def motion(self) -> CA3D:
@@ -1687,108 +1789,6 @@ class EkfBank_ConstantTurn_CameraPinhole:
     @property
     def x(self) -> numpy.ndarray:
         ...
-class EkfBank_CV3D_Position3D:
-    dim_x: typing.ClassVar[int] = 6
-    dim_z: typing.ClassVar[int] = 3
-    def __init__(self, motion: CV3D, measurement: Position3D, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
-        ...
-    def __len__(self) -> int:
-        ...
-    def __reduce__(self) -> typing.Any:
-        """
-        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
-        """
-    def copy(self) -> EkfBank_CV3D_Position3D:
-        """
-        An independent bank with a copy of this one's whole state (taken atomically).
-        """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
-        ...
-    def set_P(self, P: typing.Any) -> None:
-        """
-        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
-        """
-    def set_x(self, x: typing.Any) -> None:
-        """
-        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
-        """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
-        ...
-    @property
-    def P(self) -> numpy.ndarray:
-        ...
-    @property
-    def log_likelihood(self) -> numpy.ndarray:
-        ...
-    @property
-    def measurement(self) -> Position3D:
-        ...
-    @property
-    def motion(self) -> CV3D:
-        ...
-    @property
-    def nis(self) -> numpy.ndarray:
-        ...
-    @property
-    def size(self) -> int:
-        ...
-    @property
-    def status(self) -> numpy.typing.NDArray[numpy.int32]:
-        ...
-    @property
-    def x(self) -> numpy.ndarray:
-        ...
-class EkfBank_CA3D_Position3D:
-    dim_x: typing.ClassVar[int] = 9
-    dim_z: typing.ClassVar[int] = 3
-    def __init__(self, motion: CA3D, measurement: Position3D, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
-        ...
-    def __len__(self) -> int:
-        ...
-    def __reduce__(self) -> typing.Any:
-        """
-        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
-        """
-    def copy(self) -> EkfBank_CA3D_Position3D:
-        """
-        An independent bank with a copy of this one's whole state (taken atomically).
-        """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
-        ...
-    def set_P(self, P: typing.Any) -> None:
-        """
-        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
-        """
-    def set_x(self, x: typing.Any) -> None:
-        """
-        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
-        """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
-        ...
-    @property
-    def P(self) -> numpy.ndarray:
-        ...
-    @property
-    def log_likelihood(self) -> numpy.ndarray:
-        ...
-    @property
-    def measurement(self) -> Position3D:
-        ...
-    @property
-    def motion(self) -> CA3D:
-        ...
-    @property
-    def nis(self) -> numpy.ndarray:
-        ...
-    @property
-    def size(self) -> int:
-        ...
-    @property
-    def status(self) -> numpy.typing.NDArray[numpy.int32]:
-        ...
-    @property
-    def x(self) -> numpy.ndarray:
-        ...
 class UkfBank_CV2D_Position2D:
     dim_x: typing.ClassVar[int] = 4
     dim_z: typing.ClassVar[int] = 2
@@ -2095,6 +2095,57 @@ class UkfBank_CV3D_CameraPinhole:
     @property
     def x(self) -> numpy.ndarray:
         ...
+class UkfBank_CV3D_Position3D:
+    dim_x: typing.ClassVar[int] = 6
+    dim_z: typing.ClassVar[int] = 3
+    def __init__(self, motion: CV3D, measurement: Position3D, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
+        ...
+    def __len__(self) -> int:
+        ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
+    def copy(self) -> UkfBank_CV3D_Position3D:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+        ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+        ...
+    @property
+    def P(self) -> numpy.ndarray:
+        ...
+    @property
+    def log_likelihood(self) -> numpy.ndarray:
+        ...
+    @property
+    def measurement(self) -> Position3D:
+        ...
+    @property
+    def motion(self) -> CV3D:
+        ...
+    @property
+    def nis(self) -> numpy.ndarray:
+        ...
+    @property
+    def size(self) -> int:
+        ...
+    @property
+    def status(self) -> numpy.typing.NDArray[numpy.int32]:
+        ...
+    @property
+    def x(self) -> numpy.ndarray:
+        ...
 class UkfBank_CA2D_Position2D:
     dim_x: typing.ClassVar[int] = 6
     dim_z: typing.ClassVar[int] = 2
@@ -2385,6 +2436,57 @@ class UkfBank_CA3D_CameraPinhole:
         ...
     @property
     def measurement(self) -> CameraPinhole:
+        ...
+    @property
+    def motion(self) -> CA3D:
+        ...
+    @property
+    def nis(self) -> numpy.ndarray:
+        ...
+    @property
+    def size(self) -> int:
+        ...
+    @property
+    def status(self) -> numpy.typing.NDArray[numpy.int32]:
+        ...
+    @property
+    def x(self) -> numpy.ndarray:
+        ...
+class UkfBank_CA3D_Position3D:
+    dim_x: typing.ClassVar[int] = 9
+    dim_z: typing.ClassVar[int] = 3
+    def __init__(self, motion: CA3D, measurement: Position3D, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
+        ...
+    def __len__(self) -> int:
+        ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
+    def copy(self) -> UkfBank_CA3D_Position3D:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+        ...
+    def set_P(self, P: typing.Any) -> None:
+        """
+        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        """
+    def set_x(self, x: typing.Any) -> None:
+        """
+        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        """
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+        ...
+    @property
+    def P(self) -> numpy.ndarray:
+        ...
+    @property
+    def log_likelihood(self) -> numpy.ndarray:
+        ...
+    @property
+    def measurement(self) -> Position3D:
         ...
     @property
     def motion(self) -> CA3D:
@@ -2860,10 +2962,13 @@ class UkfBank_ConstantTurn_CameraPinhole:
     @property
     def x(self) -> numpy.ndarray:
         ...
-class UkfBank_CV3D_Position3D:
-    dim_x: typing.ClassVar[int] = 6
-    dim_z: typing.ClassVar[int] = 3
-    def __init__(self, motion: CV3D, measurement: Position3D, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
+class ImmBank_CV2D_CV2D_Position2D:
+    dim_x: typing.ClassVar[int] = 4
+    dim_z: typing.ClassVar[int] = 2
+    model_dims: typing.ClassVar[tuple] = (4, 4)
+    n_models: typing.ClassVar[int] = 2
+    output_model: typing.ClassVar[int] = 0
+    def __init__(self, motions: tuple, measurement: Position2D, size: typing.SupportsInt | typing.SupportsIndex, M: typing.Any, mu: typing.Any, min_speed_mps: typing.SupportsFloat | typing.SupportsIndex = 0.1) -> None:
         ...
     def __len__(self) -> int:
         ...
@@ -2871,21 +2976,36 @@ class UkfBank_CV3D_Position3D:
         """
         Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
         """
-    def copy(self) -> UkfBank_CV3D_Position3D:
+    def copy(self) -> ImmBank_CV2D_CV2D_Position2D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def mode_P(self, model: typing.SupportsInt | typing.SupportsIndex) -> numpy.ndarray:
+        """
+        Model k's covariances, (size, n_k, n_k): a view of the bank's storage.
+        """
+    def mode_x(self, model: typing.SupportsInt | typing.SupportsIndex) -> numpy.ndarray:
+        """
+        Model k's states, (size, n_k): a view of the bank's storage.
+        """
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> None:
         ...
-    def set_P(self, P: typing.Any) -> None:
+    def set_mode_P(self, model: typing.SupportsInt | typing.SupportsIndex, P: typing.Any) -> None:
         """
-        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        Copy (size, n_k, n_k) covariances, or one for all, into model k; refreshes x, P.
         """
-    def set_x(self, x: typing.Any) -> None:
+    def set_mode_x(self, model: typing.SupportsInt | typing.SupportsIndex, x: typing.Any) -> None:
         """
-        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        Copy (size, n_k) states, or one (n_k,) state for all, into model k; refreshes x, P.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def set_mu(self, mu: typing.Any) -> None:
+        """
+        Copy (size, r) mode probabilities, or one (r,) row for all; refreshes x, P.
+        """
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, int, str]:
+        ...
+    @property
+    def M(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -2894,13 +3014,16 @@ class UkfBank_CV3D_Position3D:
     def log_likelihood(self) -> numpy.ndarray:
         ...
     @property
-    def measurement(self) -> Position3D:
+    def measurement(self) -> Position2D:
         ...
     @property
-    def motion(self) -> CV3D:
+    def min_speed_mps(self) -> float:
         ...
     @property
-    def nis(self) -> numpy.ndarray:
+    def motions(self) -> tuple:
+        ...
+    @property
+    def mu(self) -> numpy.ndarray:
         ...
     @property
     def size(self) -> int:
@@ -2911,10 +3034,13 @@ class UkfBank_CV3D_Position3D:
     @property
     def x(self) -> numpy.ndarray:
         ...
-class UkfBank_CA3D_Position3D:
-    dim_x: typing.ClassVar[int] = 9
-    dim_z: typing.ClassVar[int] = 3
-    def __init__(self, motion: CA3D, measurement: Position3D, size: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta: typing.SupportsFloat | typing.SupportsIndex = 2.0, kappa: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
+class ImmBank_CV2D_CV2D_CV2D_Position2D:
+    dim_x: typing.ClassVar[int] = 4
+    dim_z: typing.ClassVar[int] = 2
+    model_dims: typing.ClassVar[tuple] = (4, 4, 4)
+    n_models: typing.ClassVar[int] = 3
+    output_model: typing.ClassVar[int] = 0
+    def __init__(self, motions: tuple, measurement: Position2D, size: typing.SupportsInt | typing.SupportsIndex, M: typing.Any, mu: typing.Any, min_speed_mps: typing.SupportsFloat | typing.SupportsIndex = 0.1) -> None:
         ...
     def __len__(self) -> int:
         ...
@@ -2922,21 +3048,36 @@ class UkfBank_CA3D_Position3D:
         """
         Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
         """
-    def copy(self) -> UkfBank_CA3D_Position3D:
+    def copy(self) -> ImmBank_CV2D_CV2D_CV2D_Position2D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def mode_P(self, model: typing.SupportsInt | typing.SupportsIndex) -> numpy.ndarray:
+        """
+        Model k's covariances, (size, n_k, n_k): a view of the bank's storage.
+        """
+    def mode_x(self, model: typing.SupportsInt | typing.SupportsIndex) -> numpy.ndarray:
+        """
+        Model k's states, (size, n_k): a view of the bank's storage.
+        """
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> None:
         ...
-    def set_P(self, P: typing.Any) -> None:
+    def set_mode_P(self, model: typing.SupportsInt | typing.SupportsIndex, P: typing.Any) -> None:
         """
-        Copy (size, dim_x, dim_x) covariances, or one for all, into the bank.
+        Copy (size, n_k, n_k) covariances, or one for all, into model k; refreshes x, P.
         """
-    def set_x(self, x: typing.Any) -> None:
+    def set_mode_x(self, model: typing.SupportsInt | typing.SupportsIndex, x: typing.Any) -> None:
         """
-        Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
+        Copy (size, n_k) states, or one (n_k,) state for all, into model k; refreshes x, P.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def set_mu(self, mu: typing.Any) -> None:
+        """
+        Copy (size, r) mode probabilities, or one (r,) row for all; refreshes x, P.
+        """
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, int, str]:
+        ...
+    @property
+    def M(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -2945,13 +3086,232 @@ class UkfBank_CA3D_Position3D:
     def log_likelihood(self) -> numpy.ndarray:
         ...
     @property
-    def measurement(self) -> Position3D:
+    def measurement(self) -> Position2D:
         ...
     @property
-    def motion(self) -> CA3D:
+    def min_speed_mps(self) -> float:
         ...
     @property
-    def nis(self) -> numpy.ndarray:
+    def motions(self) -> tuple:
+        ...
+    @property
+    def mu(self) -> numpy.ndarray:
+        ...
+    @property
+    def size(self) -> int:
+        ...
+    @property
+    def status(self) -> numpy.typing.NDArray[numpy.int32]:
+        ...
+    @property
+    def x(self) -> numpy.ndarray:
+        ...
+class ImmBank_CV2D_CTRV_Position2D:
+    dim_x: typing.ClassVar[int] = 5
+    dim_z: typing.ClassVar[int] = 2
+    model_dims: typing.ClassVar[tuple] = (4, 5)
+    n_models: typing.ClassVar[int] = 2
+    output_model: typing.ClassVar[int] = 1
+    def __init__(self, motions: tuple, measurement: Position2D, size: typing.SupportsInt | typing.SupportsIndex, M: typing.Any, mu: typing.Any, min_speed_mps: typing.SupportsFloat | typing.SupportsIndex = 0.1) -> None:
+        ...
+    def __len__(self) -> int:
+        ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
+    def copy(self) -> ImmBank_CV2D_CTRV_Position2D:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
+    def mode_P(self, model: typing.SupportsInt | typing.SupportsIndex) -> numpy.ndarray:
+        """
+        Model k's covariances, (size, n_k, n_k): a view of the bank's storage.
+        """
+    def mode_x(self, model: typing.SupportsInt | typing.SupportsIndex) -> numpy.ndarray:
+        """
+        Model k's states, (size, n_k): a view of the bank's storage.
+        """
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    def set_mode_P(self, model: typing.SupportsInt | typing.SupportsIndex, P: typing.Any) -> None:
+        """
+        Copy (size, n_k, n_k) covariances, or one for all, into model k; refreshes x, P.
+        """
+    def set_mode_x(self, model: typing.SupportsInt | typing.SupportsIndex, x: typing.Any) -> None:
+        """
+        Copy (size, n_k) states, or one (n_k,) state for all, into model k; refreshes x, P.
+        """
+    def set_mu(self, mu: typing.Any) -> None:
+        """
+        Copy (size, r) mode probabilities, or one (r,) row for all; refreshes x, P.
+        """
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, int, str]:
+        ...
+    @property
+    def M(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]:
+        ...
+    @property
+    def P(self) -> numpy.ndarray:
+        ...
+    @property
+    def log_likelihood(self) -> numpy.ndarray:
+        ...
+    @property
+    def measurement(self) -> Position2D:
+        ...
+    @property
+    def min_speed_mps(self) -> float:
+        ...
+    @property
+    def motions(self) -> tuple:
+        ...
+    @property
+    def mu(self) -> numpy.ndarray:
+        ...
+    @property
+    def size(self) -> int:
+        ...
+    @property
+    def status(self) -> numpy.typing.NDArray[numpy.int32]:
+        ...
+    @property
+    def x(self) -> numpy.ndarray:
+        ...
+class ImmBank_CV2D_CTRV_RadarPolar:
+    dim_x: typing.ClassVar[int] = 5
+    dim_z: typing.ClassVar[int] = 3
+    model_dims: typing.ClassVar[tuple] = (4, 5)
+    n_models: typing.ClassVar[int] = 2
+    output_model: typing.ClassVar[int] = 1
+    def __init__(self, motions: tuple, measurement: RadarPolar, size: typing.SupportsInt | typing.SupportsIndex, M: typing.Any, mu: typing.Any, min_speed_mps: typing.SupportsFloat | typing.SupportsIndex = 0.1) -> None:
+        ...
+    def __len__(self) -> int:
+        ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
+    def copy(self) -> ImmBank_CV2D_CTRV_RadarPolar:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
+    def mode_P(self, model: typing.SupportsInt | typing.SupportsIndex) -> numpy.ndarray:
+        """
+        Model k's covariances, (size, n_k, n_k): a view of the bank's storage.
+        """
+    def mode_x(self, model: typing.SupportsInt | typing.SupportsIndex) -> numpy.ndarray:
+        """
+        Model k's states, (size, n_k): a view of the bank's storage.
+        """
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    def set_mode_P(self, model: typing.SupportsInt | typing.SupportsIndex, P: typing.Any) -> None:
+        """
+        Copy (size, n_k, n_k) covariances, or one for all, into model k; refreshes x, P.
+        """
+    def set_mode_x(self, model: typing.SupportsInt | typing.SupportsIndex, x: typing.Any) -> None:
+        """
+        Copy (size, n_k) states, or one (n_k,) state for all, into model k; refreshes x, P.
+        """
+    def set_mu(self, mu: typing.Any) -> None:
+        """
+        Copy (size, r) mode probabilities, or one (r,) row for all; refreshes x, P.
+        """
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, int, str]:
+        ...
+    @property
+    def M(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]:
+        ...
+    @property
+    def P(self) -> numpy.ndarray:
+        ...
+    @property
+    def log_likelihood(self) -> numpy.ndarray:
+        ...
+    @property
+    def measurement(self) -> RadarPolar:
+        ...
+    @property
+    def min_speed_mps(self) -> float:
+        ...
+    @property
+    def motions(self) -> tuple:
+        ...
+    @property
+    def mu(self) -> numpy.ndarray:
+        ...
+    @property
+    def size(self) -> int:
+        ...
+    @property
+    def status(self) -> numpy.typing.NDArray[numpy.int32]:
+        ...
+    @property
+    def x(self) -> numpy.ndarray:
+        ...
+class ImmBank_CV2D_CA2D_Position2D:
+    dim_x: typing.ClassVar[int] = 6
+    dim_z: typing.ClassVar[int] = 2
+    model_dims: typing.ClassVar[tuple] = (4, 6)
+    n_models: typing.ClassVar[int] = 2
+    output_model: typing.ClassVar[int] = 1
+    def __init__(self, motions: tuple, measurement: Position2D, size: typing.SupportsInt | typing.SupportsIndex, M: typing.Any, mu: typing.Any, min_speed_mps: typing.SupportsFloat | typing.SupportsIndex = 0.1) -> None:
+        ...
+    def __len__(self) -> int:
+        ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
+    def copy(self) -> ImmBank_CV2D_CA2D_Position2D:
+        """
+        An independent bank with a copy of this one's whole state (taken atomically).
+        """
+    def mode_P(self, model: typing.SupportsInt | typing.SupportsIndex) -> numpy.ndarray:
+        """
+        Model k's covariances, (size, n_k, n_k): a view of the bank's storage.
+        """
+    def mode_x(self, model: typing.SupportsInt | typing.SupportsIndex) -> numpy.ndarray:
+        """
+        Model k's states, (size, n_k): a view of the bank's storage.
+        """
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    def set_mode_P(self, model: typing.SupportsInt | typing.SupportsIndex, P: typing.Any) -> None:
+        """
+        Copy (size, n_k, n_k) covariances, or one for all, into model k; refreshes x, P.
+        """
+    def set_mode_x(self, model: typing.SupportsInt | typing.SupportsIndex, x: typing.Any) -> None:
+        """
+        Copy (size, n_k) states, or one (n_k,) state for all, into model k; refreshes x, P.
+        """
+    def set_mu(self, mu: typing.Any) -> None:
+        """
+        Copy (size, r) mode probabilities, or one (r,) row for all; refreshes x, P.
+        """
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, int, str]:
+        ...
+    @property
+    def M(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]:
+        ...
+    @property
+    def P(self) -> numpy.ndarray:
+        ...
+    @property
+    def log_likelihood(self) -> numpy.ndarray:
+        ...
+    @property
+    def measurement(self) -> Position2D:
+        ...
+    @property
+    def min_speed_mps(self) -> float:
+        ...
+    @property
+    def motions(self) -> tuple:
+        ...
+    @property
+    def mu(self) -> numpy.ndarray:
         ...
     @property
     def size(self) -> int:

@@ -7,6 +7,7 @@
   :class:`UnscentedKalmanFilterBank`: many filters of one built-in model pair in one call.
 - :func:`predict`, :func:`update`, :func:`predict_steadystate`, :func:`update_steadystate`,
   :func:`batch_filter`, :func:`rts_smoother`: ``filterpy.kalman``'s module-level functions.
+- :class:`IMMBank`: many IMM tracks (CV + CV, CV + CTRV, ...) in one C++ call.
 - State maps (:class:`LinearStateMap`, :class:`CVToCTRV`, :class:`CTRVToCV`) let the IMM mix
   models whose states differ in size.
 """
@@ -25,6 +26,7 @@ from fusion.filters.imm import (
     LinearStateMap,
     StateMap,
 )
+from fusion.filters.imm_bank import IMMBank
 from fusion.filters.kalman_filter import KalmanFilter
 from fusion.filters.procedural import (
     batch_filter,
@@ -45,6 +47,7 @@ __all__ = [
     "CVToCTRV",
     "ExtendedKalmanFilter",
     "ExtendedKalmanFilterBank",
+    "IMMBank",
     "IMMEstimator",
     "IdentityMap",
     "KalmanFilter",

@@ -1,0 +1,239 @@
+// IMM banks (csrc/include/fusion/filters/imm_bank.hpp): one line per bound combination of
+// motion models and sensor model in register_imm() below, bound as the Python class
+// ImmBank_<Motion>_..._<Motion>_<Sensor>, the name fusion.filters.IMMBank looks up. Adding a
+// combination is one line (its pairs of motion models need a state map in imm_state_map.hpp).
+//
+// Views (x, P, mu, log_likelihood, status, mode_x(k), mode_P(k)) are numpy arrays over the
+// bank's own storage, allocated once and never moved; each view keeps the bank alive.
+// Threads: as the filter banks (banks.hpp): every call that reads or writes the state releases
+// the GIL, then takes the bank's FairMutex, works on C++ memory only, and re-acquires the GIL
+// after releasing the mutex. Calls on one bank are serialised; the views are not locked.
+#include <pybind11/pybind11.h>
+
+#include <memory>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "banks.hpp"
+#include "common.hpp"
+#include "fusion/filters/imm_bank.hpp"
+#include "fusion/models/measurement.hpp"
+#include "fusion/models/motion.hpp"
+
+namespace fusion::bindings {
+namespace {
+
+template <class Base>
+using LockedImm = LockedBank<Base>;
+
+std::string shape_text(const std::vector<py::ssize_t>& s) {
+  std::string out = "(";
+  for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + (s.size() == 1 ? ",)" : ")");
+}
+
+// value: (size, row_shape...) or one (row_shape...) block for every track. Checked with the
+// GIL held; copied into dst and the combined estimates refreshed in one locked section.
+template <class Base>
+void assign_and_refresh(LockedImm<Base>& b, double* dst, const py::handle& value,
+                        const std::vector<py::ssize_t>& row_shape, const std::string& what) {
+  const CArray v = as_array(value, what);
+  const Index n = b.size();
+  std::vector<py::ssize_t> full{static_cast<py::ssize_t>(n)};
+  full.insert(full.end(), row_shape.begin(), row_shape.end());
+  const auto matches = [&](const std::vector<py::ssize_t>& shape) {
+    if (v.ndim() != static_cast<py::ssize_t>(shape.size())) return false;
+    for (std::size_t i = 0; i < shape.size(); ++i)
+      if (v.shape(static_cast<py::ssize_t>(i)) != shape[i]) return false;
+    return true;
+  };
+  const bool per_track = matches(full);
+  if (!per_track && !matches(row_shape)) shape_error(what, shape_text(full) + " or " + shape_text(row_shape), v);
+  Index row_len = 1;
+  for (auto d : row_shape) row_len *= d;
+  const double* src = v.data();
+  for (Index i = 0; i < (per_track ? n * row_len : row_len); ++i)
+    if (!std::isfinite(src[i])) throw NumericalError(what + ": contains NaN or infinity");
+  locked(b, [&] {
+    if (per_track) {
+      std::copy(src, src + n * row_len, dst);
+    } else {
+      for (Index i = 0; i < n; ++i) std::copy(src, src + row_len, dst + i * row_len);
+    }
+    b.refresh();
+  });
+}
+
+template <class Meas, class... Motions>
+void bind_imm_bank(py::module_& m, const char* name) {
+  using Base = ImmBank<Meas, Motions...>;
+  using Bank = LockedImm<Base>;
+  using Filter = typename Base::Filter;
+  constexpr int R = Base::R, M = Base::M, NOut = Base::NOut;
+  py::class_<Bank> c(m, name);
+  c.def(py::init([](const py::tuple& motions, const Meas& meas, Index size, const py::handle& markov,
+                    const py::handle& mu, double min_speed_mps) {
+          if (motions.size() != static_cast<std::size_t>(R))
+            throw ConfigurationError("motions: expected " + std::to_string(R) + " motion models, but got " +
+                                     std::to_string(motions.size()));
+          typename Filter::MotionTuple mt;
+          imm_detail::static_for<R>([&](auto K) {
+            constexpr std::size_t k = decltype(K)::value;
+            using Mo = typename Filter::template MotionAt<k>;
+            try {
+              std::get<k>(mt) = motions[k].template cast<Mo>();
+            } catch (const py::cast_error&) {
+              throw ConfigurationError("motions[" + std::to_string(k) + "]: expected a " +
+                                       std::string(py::str(py::type::of(motions[k]).attr("__name__"))) +
+                                       " of the bank's model list, got the wrong type");
+            }
+          });
+          const Mat<R, R> Mk = to_matrix(markov, R, R, "M");
+          const Vec<R> mu0 = to_vector(mu, R, "mu");
+          ImmMapOptions opt;
+          opt.min_speed_mps = min_speed_mps;
+          return new Bank(mt, meas, size, Mk, mu0, opt);
+        }),
+        py::arg("motions"), py::arg("measurement"), py::arg("size"), py::arg("M"), py::arg("mu"),
+        py::arg("min_speed_mps") = 0.1);
+  c.def_property_readonly_static("n_models", [](const py::object&) { return R; });
+  c.def_property_readonly_static("dim_x", [](const py::object&) { return NOut; });
+  c.def_property_readonly_static("dim_z", [](const py::object&) { return M; });
+  c.def_property_readonly_static("output_model", [](const py::object&) { return static_cast<int>(Filter::kOut); });
+  c.def_property_readonly_static("model_dims", [](const py::object&) {
+    py::tuple t(R);
+    for (int k = 0; k < R; ++k) t[static_cast<std::size_t>(k)] = Base::kSizes[static_cast<std::size_t>(k)];
+    return t;
+  });
+  // Fixed after construction: no lock needed.
+  c.def("__len__", [](const Bank& b) { return b.size(); });
+  c.def_property_readonly("size", [](const Bank& b) { return b.size(); });
+  c.def_property_readonly("measurement", [](const Bank& b) { return b.measurement(); });
+  c.def_property_readonly("motions", [](const Bank& b) {
+    py::tuple t(R);
+    imm_detail::static_for<R>([&](auto K) {
+      constexpr std::size_t k = decltype(K)::value;
+      t[k] = py::cast(std::get<k>(b.imm().motions()));
+    });
+    return t;
+  });
+  c.def_property_readonly("M", [](const Bank& b) { return MatX(b.imm().markov()); });
+  c.def_property_readonly("min_speed_mps", [](const Bank& b) { return b.imm().options().min_speed_mps; });
+  c.def_property_readonly("x", [](py::object self) {
+    Bank& b = self.cast<Bank&>();
+    return view(b.x_out_data(), {b.size(), NOut}, self);
+  });
+  c.def_property_readonly("P", [](py::object self) {
+    Bank& b = self.cast<Bank&>();
+    return view(b.P_out_data(), {b.size(), NOut, NOut}, self);
+  });
+  c.def_property_readonly("mu", [](py::object self) {
+    Bank& b = self.cast<Bank&>();
+    return view(b.mu_data(), {b.size(), R}, self);
+  });
+  c.def_property_readonly("log_likelihood", [](py::object self) {
+    Bank& b = self.cast<Bank&>();
+    return view(b.log_likelihood_data(), {b.size(), R}, self);
+  });
+  c.def_property_readonly("status", [](py::object self) {
+    Bank& b = self.cast<Bank&>();
+    return py::array_t<std::int32_t>({b.size()}, {static_cast<py::ssize_t>(sizeof(std::int32_t))},
+                                     b.status_data(), self);
+  });
+  const auto check_model = [](int k) {
+    if (k < 0 || k >= R)
+      throw ConfigurationError("model: expected an index in [0, " + std::to_string(R) + "), but got " +
+                               std::to_string(k));
+  };
+  c.def(
+      "mode_x",
+      [check_model](py::object self, int k) {
+        check_model(k);
+        Bank& b = self.cast<Bank&>();
+        return view(b.x_data(k), {b.size(), Base::kSizes[static_cast<std::size_t>(k)]}, self);
+      },
+      py::arg("model"), "Model k's states, (size, n_k): a view of the bank's storage.");
+  c.def(
+      "mode_P",
+      [check_model](py::object self, int k) {
+        check_model(k);
+        Bank& b = self.cast<Bank&>();
+        const py::ssize_t nk = Base::kSizes[static_cast<std::size_t>(k)];
+        return view(b.P_data(k), {b.size(), nk, nk}, self);
+      },
+      py::arg("model"), "Model k's covariances, (size, n_k, n_k): a view of the bank's storage.");
+  c.def(
+      "set_mode_x",
+      [check_model](Bank& b, int k, const py::handle& value) {
+        check_model(k);
+        const py::ssize_t nk = Base::kSizes[static_cast<std::size_t>(k)];
+        assign_and_refresh(b, b.x_data(k), value, {nk}, "x[" + std::to_string(k) + "]");
+      },
+      py::arg("model"), py::arg("x"),
+      "Copy (size, n_k) states, or one (n_k,) state for all, into model k; refreshes x, P.");
+  c.def(
+      "set_mode_P",
+      [check_model](Bank& b, int k, const py::handle& value) {
+        check_model(k);
+        const py::ssize_t nk = Base::kSizes[static_cast<std::size_t>(k)];
+        assign_and_refresh(b, b.P_data(k), value, {nk, nk}, "P[" + std::to_string(k) + "]");
+      },
+      py::arg("model"), py::arg("P"),
+      "Copy (size, n_k, n_k) covariances, or one for all, into model k; refreshes x, P.");
+  c.def(
+      "set_mu", [](Bank& b, const py::handle& value) { assign_and_refresh(b, b.mu_data(), value, {R}, "mu"); },
+      py::arg("mu"), "Copy (size, r) mode probabilities, or one (r,) row for all; refreshes x, P.");
+  c.def(
+      "copy",
+      [](Bank& b) {
+        std::unique_ptr<Bank> out;
+        locked(b, [&] { out = std::make_unique<Bank>(static_cast<const Base&>(b)); });
+        return out;
+      },
+      "An independent bank with a copy of this one's whole state (taken atomically).");
+  c.def(
+      "predict", [](Bank& b, double dt) { locked(b, [&] { b.predict(dt); }); }, py::arg("dt_s"));
+  // z: (size, M); mask: (size,) uint8 or None; R: (M, M) or (size, M, M).
+  c.def(
+      "update",
+      [](Bank& b, const py::object& z_in, const py::object& mask, const py::object& R_in) {
+        const Index n = b.size();
+        const CArray z = as_array(z_in, "update: z");
+        if (z.ndim() != 2 || z.shape(0) != n || z.shape(1) != M)
+          shape_error("update: z", "(" + std::to_string(n) + ", " + std::to_string(M) + ")", z);
+        const CArray Rz = as_array(R_in, "update: R");
+        const bool per_track = Rz.ndim() == 3;
+        if (!((Rz.ndim() == 2 && Rz.shape(0) == M && Rz.shape(1) == M) ||
+              (per_track && Rz.shape(0) == n && Rz.shape(1) == M && Rz.shape(2) == M)))
+          shape_error("update: R", "(" + std::to_string(M) + ", " + std::to_string(M) + ") or (" +
+                      std::to_string(n) + ", " + std::to_string(M) + ", " + std::to_string(M) + ")", Rz);
+        const std::uint8_t* mptr = nullptr;
+        py::array_t<std::uint8_t, py::array::c_style | py::array::forcecast> marr;
+        if (!mask.is_none()) {
+          marr = py::array_t<std::uint8_t, py::array::c_style | py::array::forcecast>::ensure(mask);
+          if (!marr || marr.ndim() != 1 || marr.shape(0) != n)
+            throw ShapeError("update: mask: expected shape (" + std::to_string(n) + ",) of booleans");
+          mptr = marr.data();
+        }
+        const double* zp = z.data();
+        const double* Rp = Rz.data();
+        const ImmBankUpdateSummary s = locked(b, [&] { return b.update(zp, mptr, Rp, per_track); });
+        return py::make_tuple(s.updated, s.skipped, s.flagged, s.first_failure, std::string(to_string(s.first_status)));
+      },
+      py::arg("z"), py::arg("mask"), py::arg("R"));
+}
+
+}  // namespace
+
+// ---- the registry: one line per bound combination (motion models..., sensor) ----
+void register_imm(py::module_& m) {
+  bind_imm_bank<Position2D, CV2D, CV2D>(m, "ImmBank_CV2D_CV2D_Position2D");
+  bind_imm_bank<Position2D, CV2D, CV2D, CV2D>(m, "ImmBank_CV2D_CV2D_CV2D_Position2D");
+  bind_imm_bank<Position2D, CV2D, CTRV>(m, "ImmBank_CV2D_CTRV_Position2D");
+  bind_imm_bank<RadarPolar, CV2D, CTRV>(m, "ImmBank_CV2D_CTRV_RadarPolar");
+  bind_imm_bank<Position2D, CV2D, CA2D>(m, "ImmBank_CV2D_CA2D_Position2D");
+}
+
+}  // namespace fusion::bindings

@@ -1,0 +1,149 @@
+// N independent IMM tracks of one set of motion models and one sensor model, stored
+// contiguously so that Python sees numpy arrays without copies: model k's states (N, n_k) and
+// covariances (N, n_k, n_k), the mode probabilities mu (N, r), the combined estimate x
+// (N, n_out) and P (N, n_out, n_out), the models' last log-likelihoods (N, r) and a status per
+// track. predict and update run the per-track Imm (imm.hpp) over every track in one call;
+// nothing is allocated after construction.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "fusion/core/errors.hpp"
+#include "fusion/filters/imm.hpp"
+
+namespace fusion {
+
+// Per-call outcome of ImmBank::update.
+struct ImmBankUpdateSummary {
+  Index updated = 0;   // tracks whose measurement was used (status kOk or kLikelihoodUnderflow)
+  Index skipped = 0;   // masked-in tracks left unchanged (a model's update failed; see status)
+  Index flagged = 0;   // tracks whose measurement carried no finite likelihood (kNoFiniteLikelihood)
+  Index first_failure = -1;
+  ImmStatus first_status = ImmStatus::kOk;
+};
+
+template <class Meas, class... Motions>
+class ImmBank {
+ public:
+  using Filter = Imm<Motions...>;
+  static constexpr int R = Filter::R;
+  static constexpr int M = Meas::M;
+  static constexpr int NOut = Filter::NOut;
+  static constexpr std::array<int, R> kSizes{Motions::N...};
+  using MeasVec = Vec<M>;
+  using MeasMat = Mat<M, M>;
+  using Track = typename Filter::Track;
+
+  // Every track starts with x = 0, P = I in every model and mode probabilities mu0.
+  ImmBank(const typename Filter::MotionTuple& motions, const Meas& meas, Index size,
+          const typename Filter::Markov& markov, const Vec<R>& mu0, const ImmMapOptions& options = {})
+      : imm_(motions, markov, options), meas_(meas), size_(size) {
+    if (size < 0) throw ConfigurationError("ImmBank: size must be >= 0, got " + std::to_string(size));
+    double s = 0.0;
+    for (int j = 0; j < R; ++j) {
+      if (!std::isfinite(mu0(j)) || mu0(j) < 0.0)
+        throw ConfigurationError("ImmBank: mu must be finite and non-negative");
+      s += mu0(j);
+    }
+    if (!(s > 0.0)) throw ConfigurationError("ImmBank: mu must have a positive sum");
+    const auto n = static_cast<std::size_t>(size);
+    for (std::size_t k = 0; k < static_cast<std::size_t>(R); ++k) {
+      const auto nk = static_cast<std::size_t>(kSizes[k]);
+      x_[k].assign(n * nk, 0.0);
+      P_[k].assign(n * nk * nk, 0.0);
+      for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t a = 0; a < nk; ++a) P_[k][i * nk * nk + a * nk + a] = 1.0;
+    }
+    mu_.resize(n * R);
+    for (std::size_t i = 0; i < n; ++i)
+      for (int j = 0; j < R; ++j) mu_[i * R + static_cast<std::size_t>(j)] = mu0(j) / s;
+    x_out_.assign(n * NOut, 0.0);
+    P_out_.assign(n * NOut * NOut, 0.0);
+    loglik_.assign(n * R, 0.0);
+    status_.assign(n, static_cast<std::int32_t>(ImmStatus::kNoMeasurement));
+    refresh();
+  }
+
+  Index size() const { return size_; }
+  const Filter& imm() const { return imm_; }
+  const Meas& measurement() const { return meas_; }
+  double* x_data(int model) { return x_[static_cast<std::size_t>(model)].data(); }
+  double* P_data(int model) { return P_[static_cast<std::size_t>(model)].data(); }
+  double* mu_data() { return mu_.data(); }
+  double* x_out_data() { return x_out_.data(); }
+  double* P_out_data() { return P_out_.data(); }
+  double* log_likelihood_data() { return loglik_.data(); }
+  std::int32_t* status_data() { return status_.data(); }
+
+  // Pointers to track i's storage (what the per-track Imm works on).
+  Track track(Index i) {
+    Track t;
+    const auto u = static_cast<std::size_t>(i);
+    for (std::size_t k = 0; k < static_cast<std::size_t>(R); ++k) {
+      const auto nk = static_cast<std::size_t>(kSizes[k]);
+      t.x[k] = x_[k].data() + u * nk;
+      t.P[k] = P_[k].data() + u * nk * nk;
+    }
+    t.mu = mu_.data() + u * R;
+    t.x_out = x_out_.data() + u * NOut;
+    t.P_out = P_out_.data() + u * NOut * NOut;
+    t.loglik = loglik_.data() + u * R;
+    return t;
+  }
+
+  // Recompute every track's combined estimate (after the models' states or mu were set).
+  void refresh() {
+    for (Index i = 0; i < size_; ++i) imm_.combine(track(i));
+  }
+
+  [[gnu::noinline]] void predict(double dt) {
+    for (Index i = 0; i < size_; ++i) imm_.predict(track(i), dt);
+  }
+
+  // Update track i with row i of z (size x M) where mask[i] is nonzero (mask may be null: all
+  // tracks); masked-out tracks get update_missed (mu <- cbar). R is one M x M matrix for all,
+  // or size x M x M when per_track_R.
+  [[gnu::noinline]] ImmBankUpdateSummary update(const double* z, const std::uint8_t* mask, const double* Rz,
+                                                bool per_track_R) {
+    ImmBankUpdateSummary summary;
+    const MeasMat R_shared = Eigen::Map<const MeasMat>(Rz);
+    for (Index i = 0; i < size_; ++i) {
+      const auto u = static_cast<std::size_t>(i);
+      const Track t = track(i);
+      if (mask != nullptr && mask[i] == 0) {
+        imm_.update_missed(t);
+        status_[u] = static_cast<std::int32_t>(ImmStatus::kNoMeasurement);
+        continue;
+      }
+      const Eigen::Map<const MeasVec> zi(z + i * M);
+      const ImmStatus s = per_track_R
+                              ? imm_.update(t, meas_, MeasVec(zi), MeasMat(Eigen::Map<const MeasMat>(Rz + i * M * M)))
+                              : imm_.update(t, meas_, MeasVec(zi), R_shared);
+      status_[u] = static_cast<std::int32_t>(s);
+      if (imm_failed(s)) {
+        if (summary.first_failure < 0) {
+          summary.first_failure = i;
+          summary.first_status = s;
+        }
+        ++summary.skipped;
+      } else if (s == ImmStatus::kNoFiniteLikelihood) {
+        ++summary.flagged;
+      } else {
+        ++summary.updated;
+      }
+    }
+    return summary;
+  }
+
+ private:
+  Filter imm_;
+  Meas meas_;
+  Index size_;
+  std::array<std::vector<double>, static_cast<std::size_t>(R)> x_, P_;
+  std::vector<double> mu_, x_out_, P_out_, loglik_;
+  std::vector<std::int32_t> status_;
+};
+
+}  // namespace fusion

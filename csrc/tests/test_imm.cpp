@@ -1,0 +1,181 @@
+// The IMM core (imm.hpp, imm_state_map.hpp, imm_bank.hpp): state maps against their
+// definitions, identical models reducing to one Kalman filter, mode probabilities, the far-off
+// measurement cases, configuration errors, and no heap allocation once a bank is constructed.
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "fusion/filters/filter_bank.hpp"
+#include "fusion/filters/imm_bank.hpp"
+#include "alloc_counter.hpp"
+#include "test_framework.hpp"
+
+using namespace fusion;
+
+namespace {
+
+Mat<2, 2> markov2(double stay) {
+  Mat<2, 2> M;
+  M << stay, 1.0 - stay, 1.0 - stay, stay;
+  return M;
+}
+
+}  // namespace
+
+TEST_CASE("ImmStateMap: CV -> CTRV -> CV is the identity on the defined components") {
+  const ImmMapOptions opt;
+  Vec<4> x;
+  x << 1.0, 2.0, 3.0, 4.0;
+  Mat<4, 4> P = Mat<4, 4>::Zero();
+  P.diagonal() << 1.0, 2.0, 0.3, 0.4;
+  P(2, 3) = P(3, 2) = 0.05;
+  const Vec<5> xt = Vec<5>::Constant(9.0);
+  const Mat<5, 5> Pt = Mat<5, 5>::Identity() * 7.0;
+  Vec<5> xm;
+  Mat<5, 5> Pm;
+  ImmStateMap<CV2D, CTRV>::apply(opt, x, P, xt, Pt, xm, Pm);
+  CHECK_CLOSE(xm(2), 5.0, 1e-12);
+  CHECK_CLOSE(xm(3), std::atan2(4.0, 3.0), 1e-12);
+  CHECK(xm(4) == 9.0);  // yaw rate from the target, uncorrelated
+  CHECK(Pm(4, 4) == 7.0 && Pm(4, 0) == 0.0 && Pm(2, 4) == 0.0);
+  Vec<4> back;
+  Mat<4, 4> Pb;
+  ImmStateMap<CTRV, CV2D>::apply(opt, xm, Pm, Vec<4>::Zero(), Mat<4, 4>::Identity(), back, Pb);
+  CHECK((back - x).cwiseAbs().maxCoeff() < 1e-12);
+  CHECK((Pb - P).cwiseAbs().maxCoeff() < 1e-12);  // J_back J = I on the velocity block
+  // below min_speed the heading (and its covariance) comes from the target
+  x << 0.0, 0.0, 0.05, 0.0;
+  ImmStateMap<CV2D, CTRV>::apply(opt, x, P, xt, Pt, xm, Pm);
+  CHECK(xm(3) == 9.0 && Pm(3, 3) == 7.0 && Pm(3, 2) == 0.0);
+}
+
+TEST_CASE("ImmStateMap: CV <-> CA copies position and velocity, acceleration from the target") {
+  const ImmMapOptions opt;
+  Vec<4> x;
+  x << 1.0, 2.0, 3.0, 4.0;
+  const Mat<4, 4> P = Mat<4, 4>::Identity() * 2.0;
+  Vec<6> xt;
+  xt << 0, 0, 0, 0, 0.5, -0.5;
+  const Mat<6, 6> Pt = Mat<6, 6>::Identity() * 3.0;
+  Vec<6> xm;
+  Mat<6, 6> Pm;
+  ImmStateMap<CV2D, CA2D>::apply(opt, x, P, xt, Pt, xm, Pm);
+  CHECK(xm.head<4>() == x && xm(4) == 0.5 && xm(5) == -0.5);
+  CHECK(Pm.topLeftCorner<4, 4>() == P && Pm(4, 4) == 3.0 && Pm(0, 4) == 0.0);
+  Vec<4> back;
+  Mat<4, 4> Pb;
+  ImmStateMap<CA2D, CV2D>::apply(opt, xm, Pm, x, P, back, Pb);
+  CHECK(back == x && Pb == P);
+}
+
+TEST_CASE("Imm: two identical models equal one Kalman filter") {
+  ImmBank<Position2D, CV2D, CV2D> imm({CV2D{}, CV2D{}}, Position2D{}, 1, markov2(0.7), Vec<2>(0.3, 0.7));
+  FilterBank<CV2D, Position2D, BankAlgorithm::kExtended> kf(CV2D{}, Position2D{}, 1, MerweWeights::make(4, 1, 2, 0));
+  for (int k = 0; k < 2; ++k) Eigen::Map<Vec<4>>(imm.x_data(k)) << 1.0, 2.0, 3.0, 4.0;
+  kf.x(0) << 1.0, 2.0, 3.0, 4.0;
+  imm.refresh();
+  const Mat<2, 2> R = Mat<2, 2>::Identity() * 0.5;
+  for (int k = 0; k < 30; ++k) {
+    const double z[2] = {1.0 + 0.3 * k + 0.1 * std::sin(k), 2.0 + 0.4 * k};
+    imm.predict(0.1);
+    imm.update(z, nullptr, R.data(), false);
+    kf.predict(0.1);
+    kf.update(z, nullptr, R.data(), false);
+    const Eigen::Map<Vec<4>> x(imm.x_out_data());
+    const Eigen::Map<Mat<4, 4>> P(imm.P_out_data());
+    CHECK((x - kf.x(0)).cwiseAbs().maxCoeff() < 1e-9);
+    CHECK((P - kf.P(0)).cwiseAbs().maxCoeff() < 1e-9);
+    CHECK_CLOSE(imm.mu_data()[0] + imm.mu_data()[1], 1.0, 1e-14);
+  }
+}
+
+TEST_CASE("Imm: mode probabilities follow Bayes' rule from the models' log-likelihoods") {
+  ImmBank<Position2D, CV2D, CV2D> bank({CV2D{0.1}, CV2D{5.0}}, Position2D{}, 1, markov2(0.9), Vec<2>(0.6, 0.4));
+  const Mat<2, 2> R = Mat<2, 2>::Identity();
+  bank.predict(0.1);
+  const double z[2] = {2.0, -1.0};
+  CHECK(bank.update(z, nullptr, R.data(), false).updated == 1);
+  const double* l = bank.log_likelihood_data();
+  const double c0 = 0.9 * 0.6 + 0.1 * 0.4, c1 = 0.1 * 0.6 + 0.9 * 0.4;
+  const double w0 = c0 * std::exp(l[0]), w1 = c1 * std::exp(l[1]);
+  CHECK_CLOSE(bank.mu_data()[0], w0 / (w0 + w1), 1e-12);
+  CHECK_CLOSE(bank.mu_data()[1], w1 / (w0 + w1), 1e-12);
+  CHECK(bank.status_data()[0] == static_cast<int>(ImmStatus::kOk));
+}
+
+TEST_CASE("Imm: far-off measurements never give NaN; no finite likelihood keeps the predicted mode probabilities") {
+  ImmBank<Position2D, CV2D, CTRV> bank({CV2D{0.3}, CTRV{}}, Position2D{}, 3, markov2(0.95), Vec<2>(0.7, 0.3));
+  const Mat<2, 2> R = Mat<2, 2>::Identity();
+  bank.predict(0.1);
+  const double z0[6] = {0.1, 0.0, 0.1, 0.0, 0.1, 0.0};
+  bank.update(z0, nullptr, R.data(), false);
+  bank.predict(0.1);
+  std::vector<double> mu_before(bank.mu_data(), bank.mu_data() + 6);
+  std::vector<double> x0_before(bank.x_data(0), bank.x_data(0) + 12);
+  const double z[6] = {1e6, -1e6, 1e200, 1e200, 0.2, 0.0};
+  const ImmBankUpdateSummary s = bank.update(z, nullptr, R.data(), false);
+  CHECK(s.updated == 2 && s.flagged == 1 && s.skipped == 0);
+  CHECK(bank.status_data()[0] == static_cast<int>(ImmStatus::kLikelihoodUnderflow));
+  CHECK(bank.status_data()[1] == static_cast<int>(ImmStatus::kNoFiniteLikelihood));
+  CHECK(bank.status_data()[2] == static_cast<int>(ImmStatus::kOk));
+  // track 1: mu = M^T mu_before, model states as predicted
+  const double c0 = 0.95 * mu_before[2] + 0.05 * mu_before[3];
+  CHECK_CLOSE(bank.mu_data()[2], c0, 1e-14);
+  for (int a = 0; a < 4; ++a) CHECK(bank.x_data(0)[4 + a] == x0_before[static_cast<std::size_t>(4 + a)]);
+  for (int i = 0; i < 3 * 5; ++i) CHECK(std::isfinite(bank.x_out_data()[i]));
+  for (int i = 0; i < 3 * 25; ++i) CHECK(std::isfinite(bank.P_out_data()[i]));
+  for (int i = 0; i < 6; ++i) CHECK(std::isfinite(bank.mu_data()[i]));
+  CHECK_CLOSE(bank.mu_data()[0] + bank.mu_data()[1], 1.0, 1e-14);
+}
+
+TEST_CASE("Imm: a failing model update leaves the whole track unchanged") {
+  ImmBank<Position2D, CV2D, CV2D> bank({CV2D{}, CV2D{}}, Position2D{}, 2, markov2(0.9), Vec<2>(0.5, 0.5));
+  const Mat<2, 2> R = Mat<2, 2>::Identity();
+  const double z[4] = {1.0, 1.0, std::numeric_limits<double>::quiet_NaN(), 0.0};
+  std::vector<double> x_before(bank.x_out_data(), bank.x_out_data() + 8);
+  const ImmBankUpdateSummary s = bank.update(z, nullptr, R.data(), false);
+  CHECK(s.updated == 1 && s.skipped == 1 && s.first_failure == 1);
+  CHECK(s.first_status == ImmStatus::kNonFiniteMeasurement);
+  for (int a = 0; a < 4; ++a) CHECK(bank.x_out_data()[4 + a] == x_before[static_cast<std::size_t>(4 + a)]);
+  CHECK(bank.x_out_data()[0] != x_before[0]);
+}
+
+TEST_CASE("Imm: invalid Markov matrix or mode probabilities are configuration errors") {
+  Mat<2, 2> bad;
+  bad << 0.9, 0.2, 0.1, 0.9;
+  CHECK_THROWS((ImmBank<Position2D, CV2D, CV2D>({CV2D{}, CV2D{}}, Position2D{}, 1, bad, Vec<2>(0.5, 0.5))),
+               ConfigurationError);
+  CHECK_THROWS((ImmBank<Position2D, CV2D, CV2D>({CV2D{}, CV2D{}}, Position2D{}, 1, markov2(0.9), Vec<2>(0.0, 0.0))),
+               ConfigurationError);
+  CHECK_THROWS((ImmBank<Position2D, CV2D, CV2D>({CV2D{}, CV2D{}}, Position2D{}, -1, markov2(0.9), Vec<2>(1.0, 0.0))),
+               ConfigurationError);
+}
+
+TEST_CASE("ImmBank: no heap allocation after construction") {
+  constexpr Index n = 64;
+  ImmBank<Position2D, CV2D, CV2D, CV2D> cv3({CV2D{0.1}, CV2D{1.0}, CV2D{5.0}}, Position2D{}, n,
+                                            Mat<3, 3>::Constant(1.0 / 3.0), Vec<3>(0.3, 0.3, 0.4));
+  ImmBank<RadarPolar, CV2D, CTRV> radar({CV2D{}, CTRV{}}, RadarPolar{}, n, markov2(0.95), Vec<2>(0.5, 0.5));
+  std::vector<double> z2(n * 2, 1.0), z3(n * 3, 0.0);
+  for (Index i = 0; i < n; ++i) {
+    Eigen::Map<Vec<4>>(radar.x_data(0) + 4 * i) << 10.0 + static_cast<double>(i), 1.0, 5.0, 0.5;
+    Eigen::Map<Vec<5>>(radar.x_data(1) + 5 * i) << 10.0 + static_cast<double>(i), 1.0, 5.0, 0.1, 0.01;
+    z3[static_cast<std::size_t>(3 * i)] = 10.5 + static_cast<double>(i);
+    z3[static_cast<std::size_t>(3 * i + 1)] = 0.1;
+  }
+  radar.refresh();
+  std::vector<std::uint8_t> mask(n, 1);
+  mask[3] = 0;
+  const Mat<2, 2> R2 = Mat<2, 2>::Identity();
+  Mat<3, 3> R3 = Mat<3, 3>::Identity();
+  R3(1, 1) = 1e-4;
+  const long before = g_allocations.load();
+  for (int k = 0; k < 20; ++k) {
+    cv3.predict(0.1);
+    cv3.update(z2.data(), mask.data(), R2.data(), false);
+    radar.predict(0.1);
+    radar.update(z3.data(), nullptr, R3.data(), false);
+  }
+  CHECK(g_allocations.load() == before);
+  for (Index i = 0; i < n; ++i) CHECK(radar.status_data()[i] == 0);
+}

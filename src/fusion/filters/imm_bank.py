@@ -1,0 +1,363 @@
+"""IMM bank: N independent interacting-multiple-model tracks of one set of motion models and one
+sensor model, held and stepped in C++ (csrc/include/fusion/filters/imm.hpp, imm_bank.hpp).
+
+Each track runs the IMM cycle of :class:`~fusion.filters.IMMEstimator` (mixing with the Markov
+matrix ``M``, model-conditioned EKF predict and update, mode probabilities from the models'
+likelihoods, combined estimate), with the same state maps for models of different state sizes
+(CV 4-state with CTRV 5-state: :class:`~fusion.filters.CVToCTRV` / :class:`~fusion.filters.CTRVToCV`
+semantics; CV with CA: ``LinearStateMap(np.eye(6, 4))``). One :meth:`IMMBank.predict` or
+:meth:`IMMBank.update` call steps every track with the GIL released and allocates nothing.
+
+Arrays (numpy views of the bank's storage, allocated once, never moved; each keeps the bank
+alive): ``x`` (N, dim_x) and ``P`` (N, dim_x, dim_x), the combined estimate in the state space of
+model ``output_model`` (the model with the most states); ``mu`` (N, r) mode probabilities;
+``mode_x(k)`` (N, n_k) and ``mode_P(k)`` (N, n_k, n_k) model k's states; ``log_likelihood``
+(N, r) the models' last log-likelihoods; ``status`` (N,) the last update's outcome per track
+(:data:`STATUS`).
+
+Far-off measurements (the underflow case): the mode probabilities are computed from the
+log-likelihoods in the log domain, so a measurement far from every model gives the exact
+posterior ``mu`` (finite, summing to 1), never 0/0; when every model's likelihood is below the
+smallest normal float the status is 4 (a flag only). When no model has a finite
+log-likelihood at all (the NIS overflows), the measurement cannot weigh the modes: the track is
+treated as having no measurement (the models keep their predicted states, ``mu`` becomes the
+predicted mode probabilities ``mu @ M``) and its status is 5; such tracks are counted in
+``flagged``. A track without a measurement this cycle (``mask[i]`` false) gets the same
+no-measurement update (status -1).
+
+Bad input: wrong shapes raise :class:`~fusion.errors.ShapeError`, a non-finite measurement
+(for a masked-in track), a non-symmetric-positive-definite ``R`` or ``P`` and a bad ``mu`` raise
+:class:`~fusion.errors.NumericalError` or :class:`~fusion.errors.ConfigurationError`, each
+naming the argument, before anything changes. A model's Kalman update that fails during the
+call (S not positive definite, sensor model undefined at the state) leaves that track unchanged;
+the other tracks keep their update; then :class:`~fusion.errors.NumericalError` is raised (with
+``on_invalid="skip"``: counted in ``skipped`` and warned at a bounded rate).
+
+Threads (docs/threading.md): ``predict``, ``update``, the setters (``mu = ...``,
+:meth:`IMMBank.set_model_state`) and copying are serialised by a per-bank FairMutex taken
+after the GIL is released, so each call is atomic and two threads stepping one bank give the
+result of some sequential order of their calls, never a race. Reading the views from another
+thread while one steps is allowed but sees a partly stepped bank (some tracks stepped, others
+not); ``copy.copy(bank)`` is an atomic snapshot whose views are consistent. Writing through a
+view while another thread steps is a data race (not allowed). Pickling raises TypeError.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from fusion import _core
+from fusion.errors import ConfigurationError, NumericalError, ShapeError
+from fusion.filters.bank import _FilterBank
+
+__all__ = ["IMMBank", "STATUS"]
+
+#: Meaning of each value of :attr:`IMMBank.status`.
+STATUS: dict[int, str] = {
+    -1: "no measurement: mu <- predicted mode probabilities, models as predicted",
+    0: "ok",
+    1: "non-finite measurement: track unchanged",
+    2: "some model's innovation covariance is not positive definite: track unchanged",
+    3: "sensor model undefined at some model's state: track unchanged",
+    4: "ok, but every model's likelihood underflows (mu from the log domain)",
+    5: "no model has a finite log-likelihood: treated as no measurement",
+}
+_WARN_FIRST, _WARN_EVERY = 5, 1000
+
+
+def _core_class(motions: Sequence[Any], sensor: Any) -> Any:
+    name = "ImmBank_" + "_".join(type(m).__name__ for m in motions) + "_" + type(sensor).__name__
+    cls = getattr(_core, name, None)
+    if cls is None:
+        bound = sorted(k[len("ImmBank_"):].replace("_", " + ") for k in dir(_core) if k.startswith("ImmBank_"))
+        got = " + ".join(type(m).__name__ for m in motions) + " + " + type(sensor).__name__
+        raise ConfigurationError(f"IMMBank: no built-in IMM bank for {got}; available (models + sensor): "
+                                 + "; ".join(bound))
+    return cls
+
+
+class IMMBank:
+    """N IMM tracks, each over the motion models ``motions`` (one EKF per model) seen by
+    ``sensor``.
+
+    Parameters
+    ----------
+    motions : the models, e.g. ``[CV2D(sigma_a=0.1), CV2D(sigma_a=5.0)]`` or
+        ``[CV2D(0.2), CTRV(0.5, 1.0)]`` (bound combinations: see the error message for an
+        unknown one).
+    sensor : the sensor model (``Position2D()``, ``RadarPolar()``).
+    size : number of tracks N.
+    M : Markov matrix (r, r), ``M[i, j]`` = P(model j next | model i now); rows sum to 1.
+    mu : initial mode probabilities (r,) or (N, r), normalised per track (default uniform).
+    R : measurement noise, (dim_z, dim_z) for all tracks or (N, dim_z, dim_z); a scalar s
+        means s * I (default I).
+    x, P : optional initial states: a sequence with one entry per model, each (n_k,) /
+        (n_k, n_k) for every track or (N, n_k) / (N, n_k, n_k); default x = 0, P = I.
+    min_speed_mps : CV -> CTRV map: below this speed the heading is taken from the CTRV model.
+    on_invalid : "raise" (default) or "skip" for tracks whose update fails during a call.
+
+    >>> from fusion.models import CV2D, CTRV, Position2D
+    >>> bank = IMMBank([CV2D(0.2), CTRV(0.5, 1.0)], Position2D(), 1000, M=[[0.95, 0.05], [0.05, 0.95]], R=0.25)
+    >>> bank.predict(0.1); bank.update(z)             # z: (1000, 2)
+    >>> bank.x, bank.P, bank.mu                         # (1000, 5), (1000, 5, 5), (1000, 2)
+
+    Threads: calls on one bank are serialised by its own lock; views are not (see the module
+    docstring and docs/threading.md).
+    """
+
+    STATUS = STATUS
+
+    def __init__(
+        self,
+        motions: Sequence[Any],
+        sensor: Any,
+        size: int,
+        *,
+        M: Any,
+        mu: Any = None,
+        R: Any = None,
+        x: Sequence[Any] | None = None,
+        P: Sequence[Any] | None = None,
+        min_speed_mps: float = 0.1,
+        on_invalid: str = "raise",
+    ) -> None:
+        if on_invalid not in ("raise", "skip"):
+            raise ConfigurationError(f"IMMBank: on_invalid must be 'raise' or 'skip', got {on_invalid!r}")
+        motions = list(motions)
+        if len(motions) < 2:
+            raise ConfigurationError(f"IMMBank: motions: need at least two motion models, got {len(motions)}")
+        if int(size) < 0:
+            raise ConfigurationError(f"IMMBank: size must be >= 0, got {size}")
+        if not np.isfinite(min_speed_mps) or min_speed_mps < 0:
+            raise ConfigurationError(f"IMMBank: min_speed_mps must be finite and >= 0, got {min_speed_mps}")
+        cls = _core_class(motions, sensor)
+        r = len(motions)
+        Mm = np.asarray(M, dtype=float)
+        if Mm.shape != (r, r):
+            raise ShapeError(f"IMMBank: M: expected shape ({r}, {r}), but got {Mm.shape}")
+        if not np.all(np.isfinite(Mm)) or np.any(Mm < 0):
+            raise ConfigurationError(f"IMMBank: M must be finite and non-negative, got {Mm.tolist()}")
+        if not np.allclose(Mm.sum(axis=1), 1.0, rtol=0.0, atol=1e-9):
+            raise ConfigurationError(f"IMMBank: every row of M must sum to 1, got row sums {Mm.sum(axis=1).tolist()}")
+        Mm = Mm / Mm.sum(axis=1, keepdims=True)
+        for name, given in (("x", x), ("P", P)):
+            if given is not None and len(given) != r:
+                raise ShapeError(f"IMMBank: {name}: expected one entry per model ({r}), but got {len(given)}")
+        self._core = cls(tuple(motions), sensor, int(size), Mm, np.full(r, 1.0 / r), float(min_speed_mps))
+        self.on_invalid = on_invalid
+        self.skipped = 0  # tracks left unchanged by failed updates, over the bank's life
+        self._skipped_lock = threading.Lock()
+        self.R = np.eye(self.dim_z) if R is None else R
+        if mu is not None:
+            self.mu = mu
+        for k in range(r):
+            self.set_model_state(k, x=None if x is None else x[k], P=None if P is None else P[k])
+
+    # ------------------------------------------------------------------ fixed properties
+    def __len__(self) -> int:
+        return len(self._core)
+
+    @property
+    def n_models(self) -> int:
+        """Number of models r."""
+        return int(self._core.n_models)
+
+    @property
+    def dim_x(self) -> int:
+        """Size of the combined state (that of model ``output_model``)."""
+        return int(self._core.dim_x)
+
+    @property
+    def dim_z(self) -> int:
+        return int(self._core.dim_z)
+
+    @property
+    def model_dims(self) -> tuple[int, ...]:
+        """State size of each model."""
+        return tuple(int(n) for n in self._core.model_dims)
+
+    @property
+    def output_model(self) -> int:
+        """Index of the model whose state space holds the combined ``x`` and ``P``."""
+        return int(self._core.output_model)
+
+    @property
+    def motions(self) -> tuple[Any, ...]:
+        return tuple(self._core.motions)
+
+    @property
+    def sensor(self) -> Any:
+        return self._core.measurement
+
+    @property
+    def M(self) -> np.ndarray:
+        """The Markov matrix (a copy)."""
+        return np.asarray(self._core.M)
+
+    # ------------------------------------------------------------------ state
+    @property
+    def x(self) -> np.ndarray:
+        """Combined states (N, dim_x): a view of the bank's storage."""
+        return self._core.x
+
+    @property
+    def P(self) -> np.ndarray:
+        """Combined covariances (N, dim_x, dim_x): a view of the bank's storage."""
+        return self._core.P
+
+    @property
+    def mu(self) -> np.ndarray:
+        """Mode probabilities (N, r): a view. Assigning (r,) or (N, r) non-negative rows with a
+        positive sum normalises each row and recomputes ``x`` and ``P`` (atomic)."""
+        return self._core.mu
+
+    @mu.setter
+    def mu(self, value: Any) -> None:
+        r, n = self.n_models, len(self)
+        v = np.asarray(value, dtype=float)
+        if v.shape not in ((r,), (n, r)):
+            raise ShapeError(f"mu: expected shape ({n}, {r}) or ({r},), but got {v.shape}")
+        s = v.sum(axis=-1, keepdims=True)
+        if not np.all(np.isfinite(v)) or np.any(v < 0) or not np.all(s > 0):
+            raise ConfigurationError(
+                "mu: mode probabilities must be finite, non-negative, with a positive sum per track")
+        self._core.set_mu(v / s)
+
+    def mode_x(self, model: int) -> np.ndarray:
+        """Model ``model``'s states (N, n_k): a view of the bank's storage."""
+        return self._core.mode_x(int(model))
+
+    def mode_P(self, model: int) -> np.ndarray:
+        """Model ``model``'s covariances (N, n_k, n_k): a view of the bank's storage."""
+        return self._core.mode_P(int(model))
+
+    def set_model_state(self, model: int, x: Any = None, P: Any = None) -> None:
+        """Copy states (n_k,) or (N, n_k) and/or covariances (n_k, n_k) or (N, n_k, n_k) into
+        model ``model``; ``x`` and ``P`` are recomputed. Everything is checked first: a failed
+        call changes nothing."""
+        r = self.n_models
+        if not 0 <= int(model) < r:
+            raise ConfigurationError(f"set_model_state: model must be in [0, {r}), got {model}")
+        k, n, nk = int(model), len(self), self.model_dims[int(model)]
+        xv = Pv = None
+        if x is not None:
+            xv = np.asarray(x, dtype=float)
+            if xv.shape not in ((nk,), (n, nk)):
+                raise ShapeError(f"set_model_state: x[{k}]: expected shape ({n}, {nk}) or ({nk},), but got {xv.shape}")
+            if not np.all(np.isfinite(xv)):
+                raise NumericalError(f"set_model_state: x[{k}]: contains NaN or infinity")
+        if P is not None:
+            Pv = np.asarray(P, dtype=float)
+            if Pv.shape not in ((nk, nk), (n, nk, nk)):
+                raise ShapeError(
+                    f"set_model_state: P[{k}]: expected shape ({n}, {nk}, {nk}) or ({nk}, {nk}), but got {Pv.shape}")
+            _FilterBank._check_spd(Pv, f"set_model_state: P[{k}]")
+        if xv is not None:
+            self._core.set_mode_x(k, xv)
+        if Pv is not None:
+            self._core.set_mode_P(k, Pv)
+
+    @property
+    def log_likelihood(self) -> np.ndarray:
+        """Each model's log N(y; 0, S) of the last update (N, r)."""
+        return self._core.log_likelihood
+
+    @property
+    def status(self) -> np.ndarray:
+        """Per track, the last update's outcome (:data:`STATUS`)."""
+        return self._core.status
+
+    @property
+    def R(self) -> np.ndarray:
+        """Measurement noise (dim_z, dim_z) for all tracks or (N, dim_z, dim_z); a read-only copy
+        of what was assigned (replace it with ``bank.R = ...``)."""
+        return self._R
+
+    @R.setter
+    def R(self, value: Any) -> None:
+        self._R = self._checked_R(value)
+
+    def _checked_R(self, value: Any) -> np.ndarray:
+        m = self.dim_z
+        Rv = np.asarray(value, dtype=float)
+        if Rv.ndim == 0:
+            Rv = np.eye(m) * float(Rv)
+        if Rv.shape not in ((m, m), (len(self), m, m)):
+            raise ShapeError(f"R: expected shape ({m}, {m}) or ({len(self)}, {m}, {m}), but got {Rv.shape}")
+        _FilterBank._check_spd(Rv, "R")
+        Rv = np.array(Rv, dtype=float, order="C", copy=True)
+        Rv.flags.writeable = False
+        return Rv
+
+    # ------------------------------------------------------------------ steps
+    def predict(self, dt_s: float) -> None:
+        """Mix and predict every track ``dt_s`` seconds ahead (``mu`` is unchanged, as filterpy)."""
+        if not np.isfinite(dt_s) or dt_s < 0:
+            raise ConfigurationError(f"predict: dt_s must be finite and >= 0, got {dt_s}")
+        self._core.predict(float(dt_s))
+
+    def update(self, z: Any, mask: Any = None, R: Any = None) -> int:
+        """Update track i with row i of ``z`` (N, dim_z) where ``mask[i]`` is true (every track
+        when mask is None); the others get the no-measurement update. ``R`` overrides the
+        bank's R for this call. Returns the number of tracks whose measurement was used."""
+        n, m = len(self), self.dim_z
+        zz = np.ascontiguousarray(z, dtype=float)
+        if zz.shape != (n, m):
+            raise ShapeError(f"update: z: expected shape ({n}, {m}), but got {zz.shape}")
+        mk = None
+        if mask is not None:
+            mk = np.ascontiguousarray(mask, dtype=bool)
+            if mk.shape != (n,):
+                raise ShapeError(f"update: mask: expected shape ({n},), but got {mk.shape}")
+        if self.on_invalid == "raise" and not np.isfinite(zz).all():
+            bad = ~np.isfinite(zz).all(axis=1)
+            if mk is not None:
+                bad &= mk
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise NumericalError(f"update: z: non-finite measurement for track {i}: z = {zz[i]}")
+        RR = self._R if R is None else self._checked_R(R)
+        updated, skipped, _flagged, first, reason = self._core.update(
+            zz, None if mk is None else mk.view(np.uint8), RR)
+        if skipped:
+            self._invalid(int(skipped), f"update: {reason}", int(first))
+        return int(updated)
+
+    def _invalid(self, count: int, what: str, first: int) -> None:
+        where = f" (first: track {first})" if first >= 0 else ""
+        if self.on_invalid == "raise":
+            raise NumericalError(f"{what}{where}; {count} track(s) left unchanged")
+        with self._skipped_lock:
+            before = self.skipped
+            self.skipped += count
+        if before < _WARN_FIRST or before // _WARN_EVERY != self.skipped // _WARN_EVERY:
+            warnings.warn(f"IMMBank.{what}{where}: {count} skipped, {self.skipped} in total",
+                          RuntimeWarning, stacklevel=3)
+
+    # ------------------------------------------------------------------ copies
+    def __copy__(self) -> IMMBank:
+        """An independent bank with this one's whole state (taken atomically), R, on_invalid and
+        skipped."""
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new._core = self._core.copy()
+        new._skipped_lock = threading.Lock()
+        return new
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> IMMBank:
+        new = self.__copy__()
+        memo[id(self)] = new
+        return new
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise TypeError("IMMBank cannot be pickled: its motion and sensor models are C++ objects without a "
+                        "serialised form. Save mu and each model's x and P and build a new bank from them.")
+
+    def __repr__(self) -> str:
+        names = " + ".join(type(m).__name__ for m in self.motions)
+        return f"IMMBank({names}, {type(self.sensor).__name__}, size={len(self)})"
