@@ -324,3 +324,40 @@ def test_failed_predict_and_predict_update_change_nothing():
         assert getattr(kf, n) is before[n], n
     kf.predict_update(np.ones((2, 1)), H, hx)  # and a good call still works
     assert not np.array_equal(kf.x, before["x"])
+
+
+def test_predict_x_setting_a_state_dependent_F_and_Q_takes_effect_in_the_same_step():
+    """filterpy reads F and Q after predict_x; a subclass that sets them there must match it step for step."""
+
+    def make(base: type) -> object:
+        class Turning(base):  # type: ignore[misc, valid-type]
+            def predict_x(self, u: object = 0) -> None:
+                dt = 0.1
+                speed = float(np.hypot(self.x[2, 0], self.x[3, 0]))
+                self.F = np.eye(4)
+                self.F[0, 2] = self.F[1, 3] = dt
+                self.Q = np.diag([0.0, 0.0, 0.01 + speed, 0.01 + speed]) * dt
+                self.x = self.F @ self.x
+
+        f = Turning(4, 2)
+        f.x = np.array([[0.0], [0.0], [3.0], [-1.0]])
+        f.P = np.eye(4)
+        return f
+
+    ours, ref = make(ExtendedKalmanFilter), make(FpEKF)
+
+    def hj(x: np.ndarray) -> np.ndarray:
+        return np.eye(2, 4)
+
+    def hx(x: np.ndarray) -> np.ndarray:
+        return x[:2]
+
+    for k in range(5):
+        ours.predict()  # type: ignore[attr-defined]
+        ref.predict()  # type: ignore[attr-defined]
+        assert_close(ours.P, ref.P)  # type: ignore[attr-defined]
+        z = np.array([[0.3 * (k + 1)], [-0.1 * (k + 1)]])
+        ours.update(z, hj, hx)  # type: ignore[attr-defined]
+        ref.update(z, hj, hx)  # type: ignore[attr-defined]
+        assert_close(ours.x, ref.x)  # type: ignore[attr-defined]
+        assert_close(ours.P, ref.P)  # type: ignore[attr-defined]

@@ -86,13 +86,6 @@ class ExtendedKalmanFilter(InnovationStatistics):
     def predict(self, u: Any = 0) -> None:
         """Predict: :meth:`predict_x`, then P = F P F^T + Q."""
         with self._lock:
-            Q = self.Q
-            shape = Q.shape if type(Q) is np.ndarray else np.shape(Q)
-            if shape != (self.dim_x, self.dim_x) and shape != ():
-                raise ShapeError(
-                    f"ExtendedKalmanFilter.predict: Q must be a scalar or of shape ({self.dim_x}, {self.dim_x}), "
-                    f"but got {shape}"
-                )
             x_before = self.x
             try:  # a failed predict changes nothing: x is put back if predict_x ran
                 self.predict_x(u)
@@ -100,6 +93,15 @@ class ExtendedKalmanFilter(InnovationStatistics):
                     raise ShapeError(
                         f"ExtendedKalmanFilter.predict: predict_x made x of shape {np.shape(self.x)} "
                         f"from {np.shape(x_before)} (check B and u)"
+                    )
+                # F and Q are read after predict_x, as filterpy does: a predict_x that sets a
+                # state-dependent F or Q takes effect in this step
+                Q = self.Q
+                shape = Q.shape if type(Q) is np.ndarray else np.shape(Q)
+                if shape != (self.dim_x, self.dim_x) and shape != ():
+                    raise ShapeError(
+                        f"ExtendedKalmanFilter.predict: Q must be a scalar or of shape ({self.dim_x}, {self.dim_x}), "
+                        f"but got {shape}"
                     )
                 P = self.F @ self.P @ self.F.T + Q
             except BaseException:
