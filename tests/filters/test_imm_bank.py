@@ -350,6 +350,82 @@ def test_bad_input_raises_typed_error_naming_the_argument_and_changes_nothing(ca
     assert _unchanged(bank, before)
 
 
+@pytest.mark.parametrize(
+    "call, exc, match",
+    [
+        (lambda b: b.predict(True), ConfigurationError, "dt_s: expected a number"),
+        (lambda b: b.predict("0.1"), ConfigurationError, "dt_s: expected a number"),
+        (lambda b: b.predict(None), ConfigurationError, "dt_s: expected a number"),
+        (lambda b: b.predict(np.array([0.1])), ConfigurationError, "dt_s: expected a number"),
+        (lambda b: b.mode_x(2**40), ConfigurationError, r"mode_x: model must be in \[0, 2\)"),
+        (lambda b: b.mode_P(np.int64(-(2**63))), ConfigurationError, r"mode_P: model must be in \[0, 2\)"),
+        (lambda b: b.mode_x(True), ConfigurationError, "mode_x: model: expected an integer"),
+        (lambda b: b.mode_P(1.5), ConfigurationError, "mode_P: model: expected an integer"),
+        (lambda b: b.set_model_state("a", x=[0.0] * 4), ConfigurationError, "set_model_state: model: expected an"),
+        (lambda b: b.set_model_state(None, x=[0.0] * 4), ConfigurationError, "set_model_state: model: expected an"),
+        (lambda b: b.set_model_state(0, x=["a"] * 4), ConfigurationError, r"x\[0\]: expected real numbers"),
+        (lambda b: b.set_model_state(0, x=[True] * 4), ConfigurationError, r"x\[0\]: expected real numbers"),
+        (lambda b: b.update("ab"), ConfigurationError, "update: z: expected real numbers"),
+        (lambda b: b.update(np.full((3, 2), 1 + 1j)), ConfigurationError, "update: z: expected real numbers"),
+        (lambda b: b.update([[0.0, 1.0], [2.0]]), ShapeError, "update: z"),
+        (lambda b: b.update(np.zeros((3, 2)), mask=np.full(3, np.nan)), ConfigurationError, "mask: expected booleans"),
+        (lambda b: b.update(np.zeros((3, 2)), R="a"), ConfigurationError, "R: expected real numbers"),
+        (lambda b: b.update(np.zeros((3, 2)), R=True), ConfigurationError, "R: expected real numbers"),
+        (lambda b: setattr(b, "mu", "ab"), ConfigurationError, "mu: expected real numbers"),
+        (lambda b: setattr(b, "mu", [True, False]), ConfigurationError, "mu: expected real numbers"),
+    ],
+)
+def test_wrong_types_raise_typed_errors_and_change_nothing(call, exc, match):
+    """Review: bools, strings, None, arrays, complex numbers and int64 extremes where numbers or
+    indices go were accepted (True as 1, 1.5 as model 1), or raised bare TypeError/ValueError or
+    a pybind11 signature dump."""
+    bank = _pair_bank(3)
+    bank.predict(DT)
+    bank.update(np.tile([3.0, -1.0], (3, 1)))
+    before = _state(bank)
+    with pytest.raises(exc, match=match):
+        call(bank)
+    assert _unchanged(bank, before)
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc, match",
+    [
+        ({"size": True}, ConfigurationError, "size: expected an integer"),
+        ({"size": 2.5}, ConfigurationError, "size: expected an integer"),
+        ({"size": "3"}, ConfigurationError, "size: expected an integer"),
+        ({"size": None}, ConfigurationError, "size: expected an integer"),
+        ({"size": float("nan")}, ConfigurationError, "size: expected an integer"),
+        ({"size": np.int64(2**62)}, ConfigurationError, "size: .* tracks need .* GiB"),
+        ({"size": 10**12}, ConfigurationError, "size: .* tracks need .* GiB"),
+        ({"min_speed_mps": True}, ConfigurationError, "min_speed_mps: expected a number"),
+        ({"min_speed_mps": None}, ConfigurationError, "min_speed_mps: expected a number"),
+        ({"M": "ab"}, ConfigurationError, "M: expected real numbers"),
+        ({"M": [[True, False], [False, True]]}, ConfigurationError, "M: expected real numbers"),
+        ({"motions": None}, ConfigurationError, "motions: expected a sequence"),
+        ({"R": "a"}, ConfigurationError, "R: expected real numbers"),
+        ({"x": 5}, ShapeError, "x: expected one entry per model"),
+        ({"P": np.eye(4)}, ShapeError, "P: expected one entry per model"),
+    ],
+)
+def test_bad_constructor_arguments_raise_typed_errors(kwargs, exc, match):
+    """Review: a huge size (int64 2**62) crashed the interpreter (the element counts overflowed:
+    a tiny allocation, then writes past it); 10**12 tried to allocate terabytes."""
+    args = {"motions": [CV2D(0.1), CV2D(5.0)], "size": 2, "M": _markov(2)}
+    args.update(kwargs)
+    motions, size = args.pop("motions"), args.pop("size")
+    with pytest.raises(exc, match=match):
+        IMMBank(motions, Position2D(), size, **args)
+
+
+def test_raw_core_class_refuses_a_size_whose_storage_overflows():
+    """The private _core class itself checks size before allocating (it segfaulted)."""
+    core = type(_pair_bank(1)._core)
+    for size in (2**62, 2**63 - 1):
+        with pytest.raises(ConfigurationError, match="size .* more tracks than fit in memory"):
+            core((CV2D(), CV2D()), Position2D(), size, _markov(2), np.ones(2))
+
+
 def test_bad_configuration_raises():
     with pytest.raises(ConfigurationError, match="every row of M must sum to 1"):
         IMMBank([CV2D(), CV2D()], Position2D(), 2, M=[[0.5, 0.4], [0.5, 0.5]])

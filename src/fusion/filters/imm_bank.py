@@ -44,6 +44,7 @@ view while another thread steps is a data race (not allowed). Pickling raises Ty
 
 from __future__ import annotations
 
+import os
 import threading
 import warnings
 from collections.abc import Sequence
@@ -68,6 +69,39 @@ STATUS: dict[int, str] = {
     5: "no model has a finite log-likelihood: treated as no measurement",
 }
 _WARN_FIRST, _WARN_EVERY = 5, 1000
+
+
+def _integer(value: Any, what: str) -> int:
+    """An int (Python or numpy), not a bool, not a float that happens to be whole."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ConfigurationError(f"{what}: expected an integer, got {value!r}")
+    return int(value)
+
+
+def _number(value: Any, what: str) -> float:
+    """A real number (Python or numpy scalar), not a bool."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ConfigurationError(f"{what}: expected a number, got {value!r}")
+    return float(value)
+
+
+def _floats(value: Any, what: str) -> np.ndarray:
+    """``value`` as a C-contiguous float64 array; only integer or float input (no bools, strings,
+    complex numbers or objects)."""
+    try:
+        a = np.asarray(value)
+    except (TypeError, ValueError) as e:  # ragged nesting
+        raise ShapeError(f"{what}: not an array of numbers ({e})") from None
+    if a.dtype.kind not in "iuf":
+        raise ConfigurationError(f"{what}: expected real numbers, got {a.dtype} data")
+    return np.asarray(a, dtype=float, order="C")  # (ascontiguousarray would make a scalar 1-d)
+
+
+def _memory_bytes() -> int | None:
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 def _core_class(motions: Sequence[Any], sensor: Any) -> Any:
@@ -128,16 +162,26 @@ class IMMBank:
     ) -> None:
         if on_invalid not in ("raise", "skip"):
             raise ConfigurationError(f"IMMBank: on_invalid must be 'raise' or 'skip', got {on_invalid!r}")
+        if not isinstance(motions, Sequence) or isinstance(motions, str):
+            raise ConfigurationError(f"IMMBank: motions: expected a sequence of motion models, got {motions!r}")
         motions = list(motions)
         if len(motions) < 2:
             raise ConfigurationError(f"IMMBank: motions: need at least two motion models, got {len(motions)}")
-        if int(size) < 0:
+        size = _integer(size, "IMMBank: size")
+        if size < 0:
             raise ConfigurationError(f"IMMBank: size must be >= 0, got {size}")
+        min_speed_mps = _number(min_speed_mps, "IMMBank: min_speed_mps")
         if not np.isfinite(min_speed_mps) or min_speed_mps < 0:
             raise ConfigurationError(f"IMMBank: min_speed_mps must be finite and >= 0, got {min_speed_mps}")
         cls = _core_class(motions, sensor)
         r = len(motions)
-        Mm = np.asarray(M, dtype=float)
+        dims = cls.model_dims
+        per_track = 8 * (sum(n + n * n for n in dims) + 2 * r + max(dims) + max(dims) ** 2) + 4
+        memory = _memory_bytes()
+        if memory is not None and size * per_track > memory:
+            raise ConfigurationError(f"IMMBank: size: {size} tracks need {size * per_track / 2**30:.3g} GiB, more than "
+                                     f"this machine's {memory / 2**30:.3g} GiB of memory")
+        Mm = _floats(M, "IMMBank: M")
         if Mm.shape != (r, r):
             raise ShapeError(f"IMMBank: M: expected shape ({r}, {r}), but got {Mm.shape}")
         if not np.all(np.isfinite(Mm)) or np.any(Mm < 0):
@@ -146,9 +190,11 @@ class IMMBank:
             raise ConfigurationError(f"IMMBank: every row of M must sum to 1, got row sums {Mm.sum(axis=1).tolist()}")
         Mm = Mm / Mm.sum(axis=1, keepdims=True)
         for name, given in (("x", x), ("P", P)):
+            if given is not None and (not isinstance(given, (Sequence, np.ndarray)) or isinstance(given, str)):
+                raise ShapeError(f"IMMBank: {name}: expected one entry per model ({r}), got {given!r}")
             if given is not None and len(given) != r:
                 raise ShapeError(f"IMMBank: {name}: expected one entry per model ({r}), but got {len(given)}")
-        self._core = cls(tuple(motions), sensor, int(size), Mm, np.full(r, 1.0 / r), float(min_speed_mps))
+        self._core = cls(tuple(motions), sensor, size, Mm, np.full(r, 1.0 / r), float(min_speed_mps))
         self.on_invalid = on_invalid
         self.skipped = 0  # tracks left unchanged by failed updates, over the bank's life
         self._skipped_lock = threading.Lock()
@@ -219,7 +265,7 @@ class IMMBank:
     @mu.setter
     def mu(self, value: Any) -> None:
         r, n = self.n_models, len(self)
-        v = np.asarray(value, dtype=float)
+        v = _floats(value, "mu")
         if v.shape not in ((r,), (n, r)):
             raise ShapeError(f"mu: expected shape ({n}, {r}) or ({r},), but got {v.shape}")
         s = v.sum(axis=-1, keepdims=True)
@@ -230,29 +276,33 @@ class IMMBank:
 
     def mode_x(self, model: int) -> np.ndarray:
         """Model ``model``'s states (N, n_k): a view of the bank's storage."""
-        return self._core.mode_x(int(model))
+        return self._core.mode_x(self._model(model, "mode_x"))
 
     def mode_P(self, model: int) -> np.ndarray:
         """Model ``model``'s covariances (N, n_k, n_k): a view of the bank's storage."""
-        return self._core.mode_P(int(model))
+        return self._core.mode_P(self._model(model, "mode_P"))
+
+    def _model(self, model: Any, what: str) -> int:
+        k = _integer(model, f"{what}: model")
+        if not 0 <= k < self.n_models:
+            raise ConfigurationError(f"{what}: model must be in [0, {self.n_models}), got {k}")
+        return k
 
     def set_model_state(self, model: int, x: Any = None, P: Any = None) -> None:
         """Copy states (n_k,) or (N, n_k) and/or covariances (n_k, n_k) or (N, n_k, n_k) into
         model ``model``; ``x`` and ``P`` are recomputed. Everything is checked first: a failed
         call changes nothing."""
-        r = self.n_models
-        if not 0 <= int(model) < r:
-            raise ConfigurationError(f"set_model_state: model must be in [0, {r}), got {model}")
-        k, n, nk = int(model), len(self), self.model_dims[int(model)]
+        k = self._model(model, "set_model_state")
+        n, nk = len(self), self.model_dims[k]
         xv = Pv = None
         if x is not None:
-            xv = np.asarray(x, dtype=float)
+            xv = _floats(x, f"set_model_state: x[{k}]")
             if xv.shape not in ((nk,), (n, nk)):
                 raise ShapeError(f"set_model_state: x[{k}]: expected shape ({n}, {nk}) or ({nk},), but got {xv.shape}")
             if not np.all(np.isfinite(xv)):
                 raise NumericalError(f"set_model_state: x[{k}]: contains NaN or infinity")
         if P is not None:
-            Pv = np.asarray(P, dtype=float)
+            Pv = _floats(P, f"set_model_state: P[{k}]")
             if Pv.shape not in ((nk, nk), (n, nk, nk)):
                 raise ShapeError(
                     f"set_model_state: P[{k}]: expected shape ({n}, {nk}, {nk}) or ({nk}, {nk}), but got {Pv.shape}")
@@ -284,7 +334,7 @@ class IMMBank:
 
     def _checked_R(self, value: Any) -> np.ndarray:
         m = self.dim_z
-        Rv = np.asarray(value, dtype=float)
+        Rv = _floats(value, "R")
         if Rv.ndim == 0:
             Rv = np.eye(m) * float(Rv)
         if Rv.shape not in ((m, m), (len(self), m, m)):
@@ -297,23 +347,27 @@ class IMMBank:
     # ------------------------------------------------------------------ steps
     def predict(self, dt_s: float) -> None:
         """Mix and predict every track ``dt_s`` seconds ahead (``mu`` is unchanged, as filterpy)."""
-        if not np.isfinite(dt_s) or dt_s < 0:
+        dt = _number(dt_s, "predict: dt_s")
+        if not np.isfinite(dt) or dt < 0:
             raise ConfigurationError(f"predict: dt_s must be finite and >= 0, got {dt_s}")
-        self._core.predict(float(dt_s))
+        self._core.predict(dt)
 
     def update(self, z: Any, mask: Any = None, R: Any = None) -> int:
         """Update track i with row i of ``z`` (N, dim_z) where ``mask[i]`` is true (every track
         when mask is None); the others get the no-measurement update. ``R`` overrides the
         bank's R for this call. Returns the number of tracks whose measurement was used."""
         n, m = len(self), self.dim_z
-        zz = np.ascontiguousarray(z, dtype=float)
+        zz = _floats(z, "update: z")
         if zz.shape != (n, m):
             raise ShapeError(f"update: z: expected shape ({n}, {m}), but got {zz.shape}")
         mk = None
         if mask is not None:
-            mk = np.ascontiguousarray(mask, dtype=bool)
+            mk = np.asarray(mask)
+            if mk.dtype.kind not in "biu":
+                raise ConfigurationError(f"update: mask: expected booleans, got {mk.dtype} data")
             if mk.shape != (n,):
                 raise ShapeError(f"update: mask: expected shape ({n},), but got {mk.shape}")
+            mk = np.ascontiguousarray(mk, dtype=bool)
         if self.on_invalid == "raise" and not np.isfinite(zz).all():
             bad = ~np.isfinite(zz).all(axis=1)
             if mk is not None:

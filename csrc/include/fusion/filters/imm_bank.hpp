@@ -7,6 +7,7 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,11 @@ class ImmBank {
           const typename Filter::Markov& markov, const Vec<R>& mu0, const ImmMapOptions& options = {})
       : imm_(motions, markov, options), meas_(meas), size_(size) {
     if (size < 0) throw ConfigurationError("ImmBank: size must be >= 0, got " + std::to_string(size));
+    // Checked before any allocation: past this the element counts below overflow (a tiny
+    // allocation, then writes past its end).
+    if (size > max_size())
+      throw ConfigurationError("ImmBank: size " + std::to_string(size) + " is more tracks than fit in memory (at most " +
+                               std::to_string(max_size()) + ")");
     double s = 0.0;
     for (int j = 0; j < R; ++j) {
       if (!std::isfinite(mu0(j)) || mu0(j) < 0.0)
@@ -67,6 +73,17 @@ class ImmBank {
   }
 
   Index size() const { return size_; }
+  // Doubles stored per track (model states and covariances, mu, combined x and P, the
+  // log-likelihoods; the int32 status counted as one more) and the largest size whose storage
+  // can be addressed.
+  static constexpr Index doubles_per_track() {
+    Index n = 0;
+    for (int nk : kSizes) n += nk + nk * nk;
+    return n + 2 * R + NOut + NOut * NOut + 1;
+  }
+  static constexpr Index max_size() {
+    return std::numeric_limits<Index>::max() / static_cast<Index>(sizeof(double)) / doubles_per_track();
+  }
   const Filter& imm() const { return imm_; }
   const Meas& measurement() const { return meas_; }
   double* x_data(int model) { return x_[static_cast<std::size_t>(model)].data(); }
