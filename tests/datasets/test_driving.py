@@ -156,11 +156,14 @@ def test_engine_config_and_batch_follow_the_sensors(scenes) -> None:
 def test_bad_input() -> None:
     with pytest.raises(ConfigurationError, match="known scenarios: highway, urban, stop_and_go, roadside"):
         make_scenario("motorway")
-    for bad in (0.5, math.nan, -3.0, "10"):
+    for bad in (0.5, math.nan, -3.0, "10", 0, True, math.inf, 1e9, 3600.5):  # 1e9 s: 1e11 steps (review)
         with pytest.raises(ConfigurationError, match="duration_s"):
             make_scenario("highway", duration_s=bad)  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="seed"):
         make_scenario("highway", seed=-1)
+    for name in (None, ["highway"]):  # review: a list raised a bare TypeError (unhashable)
+        with pytest.raises(ConfigurationError, match="unknown scenario"):
+            make_scenario(name)  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="unknown sensor 'sonar'"):
         make_scenario("highway", duration_s=2.0).engine_config(["sonar"])
     assert scenario_names() == list(SCENARIOS)

@@ -50,6 +50,7 @@ from fusion.errors import ConfigurationError
 __all__ = ["DT_NS", "SCENARIOS", "DrivingScenario", "make_scenario", "scenario_names"]
 
 DT_NS = 10_000_000  #: truth time step [ns] (10 ms)
+MAX_DURATION_S = 3600.0  #: longest drive make_scenario generates (360,000 truth steps)
 _DT = DT_NS * 1e-9
 CAR, PEDESTRIAN, CYCLIST = 0, 1, 2
 
@@ -557,13 +558,14 @@ def make_scenario(name: str, seed: int = 0, duration_s: float | None = None) -> 
     (or lengthens) it (default: the scenario's own, 60 s or 300 s for ``roadside``).
 
     Raises ConfigurationError for an unknown name (listing the known ones) or a duration that
-    is not a positive number of seconds."""
-    if name not in SCENARIOS:
+    is not a number of seconds in [1, :data:`MAX_DURATION_S`]."""
+    if not isinstance(name, str) or name not in SCENARIOS:
         raise ConfigurationError(f"scenario: unknown scenario {name!r}; known scenarios: {', '.join(SCENARIOS)}")
     build, make_sensors, default_s, _ = SCENARIOS[name]
     dur = default_s if duration_s is None else duration_s
-    if isinstance(dur, bool) or not isinstance(dur, (int, float)) or not (math.isfinite(dur) and dur >= 1.0):
-        raise ConfigurationError(f"duration_s: expected seconds >= 1, got {duration_s!r}")
+    if (isinstance(dur, bool) or not isinstance(dur, (int, float)) or not math.isfinite(dur)
+            or not 1.0 <= dur <= MAX_DURATION_S):
+        raise ConfigurationError(f"duration_s: expected seconds in [1, {MAX_DURATION_S:.0f}], got {duration_s!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ConfigurationError(f"seed: expected an integer >= 0, got {seed!r}")
     ss = np.random.SeedSequence([int(seed), zlib.crc32(name.encode())])
