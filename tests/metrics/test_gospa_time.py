@@ -12,7 +12,7 @@ from stonesoup.metricgenerator.ospametric import GOSPAMetric
 from stonesoup.types.state import State
 
 from fusion.errors import ConfigurationError, ShapeError
-from fusion.metrics import gospa, gospa_over_time
+from fusion.metrics import gospa, gospa_over_time, point_sequence
 
 
 def stonesoup_gospa(ti, tp, ei, ep, c: float, p: float, penalty: float) -> list[dict]:
@@ -114,3 +114,28 @@ def test_concurrent_calls_agree() -> None:
     for t in threads:
         t.join()
     assert all(np.array_equal(out[i], ref[i]) for i in range(4))
+
+
+@pytest.mark.parametrize("kwargs, exc, match", [
+    ({"c": "5"}, ConfigurationError, "c: expected a number"),
+    ({"switching_penalty": "a"}, ConfigurationError, "switching_penalty: expected a number"),
+    ({"switching_penalty": True}, ConfigurationError, "switching_penalty: expected a number"),
+    ({"p": 1000.0}, ConfigurationError, r"c \*\* p overflows"),
+    ({"c": 1e200}, ConfigurationError, r"c \*\* p overflows"),
+    ({"switching_penalty": 1e200}, ConfigurationError, r"switching_penalty \*\* p overflows"),
+])
+def test_bad_numbers_raise_configuration_errors(kwargs, exc, match) -> None:
+    """Review: these raised bare TypeError or OverflowError (c ** p beyond the float range)."""
+    ti, tp, ei, ep = [np.array([1, 2])], [np.zeros((2, 2))], [np.array([5])], [np.zeros((1, 2))]
+    with pytest.raises(exc, match=match):
+        gospa_over_time(ti, tp, ei, ep, **kwargs)
+
+
+def test_point_sequence_and_frames_bad_input() -> None:
+    ti, tp, ei, ep = [np.array([1])], [np.zeros((1, 2))], [np.array([5])], [np.zeros((1, 2))]
+    with pytest.raises(ConfigurationError, match="max_distance: expected a number"):
+        point_sequence(ti, tp, ei, ep, "2")  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="max_distance: expected a number"):
+        point_sequence(ti, tp, ei, ep, True)
+    with pytest.raises(ShapeError, match="truth_ids: expected one entry per frame"):
+        gospa_over_time(None, tp, ei, ep)  # type: ignore[arg-type]

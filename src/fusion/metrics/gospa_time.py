@@ -71,6 +71,26 @@ def _frames(n: int, *lists: Sequence[npt.ArrayLike]) -> None:
         raise ShapeError(f"expected one entry per frame in every list, got lengths {[len(x) for x in lists]}")
 
 
+def _check_numbers(**values: object) -> None:
+    for what, v in values.items():
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+            raise ConfigurationError(f"{what}: expected a number, got {v!r}")
+
+
+def _power(base: float, p: float) -> float:
+    try:
+        return float(base) ** float(p)
+    except OverflowError:
+        return math.inf
+
+
+def _num_frames(truth_ids: Sequence[npt.ArrayLike]) -> int:
+    try:
+        return len(truth_ids)
+    except TypeError:
+        raise ShapeError(f"truth_ids: expected one entry per frame, got {truth_ids!r}") from None
+
+
 def _ids(x: npt.ArrayLike, what: str, t: int, n: int) -> np.ndarray:
     a = np.asarray(x)
     if a.size == 0:
@@ -101,10 +121,15 @@ def gospa_over_time(truth_ids: Sequence[npt.ArrayLike], truth_points: Sequence[n
         c: cut-off distance (> 0); p: order (>= 1).
         switching_penalty: gamma >= 0 (units of length); 0 turns the switching part off.
     """
+    _check_numbers(c=c, p=p, switching_penalty=switching_penalty)
     _check_cutoff_order(c, p)
     if not (math.isfinite(switching_penalty) and switching_penalty >= 0):
         raise ConfigurationError(f"switching_penalty: expected a finite number >= 0, got {switching_penalty!r}")
-    T = len(truth_ids)
+    for what, base in (("c", c), ("switching_penalty", switching_penalty)):
+        if not math.isfinite(_power(base, p)):
+            raise ConfigurationError(f"{what} ** p overflows (c = {c!r}, p = {p!r}, switching_penalty = "
+                                     f"{switching_penalty!r}): choose a smaller distance or order")
+    T = _num_frames(truth_ids)
     _frames(T, truth_points, est_ids, est_points)
     half = c ** p / 2.0
     out = {k: np.zeros(T) for k in ("distance", "localisation", "missed", "false", "switching", "switches")}
@@ -155,9 +180,10 @@ def point_sequence(truth_ids: Sequence[npt.ArrayLike], truth_points: Sequence[np
 
     With the default threshold 0.5 of CLEAR and Identity a match needs ``d <= max_distance / 2``;
     HOTA averages over similarity thresholds 0.05 .. 0.95."""
+    _check_numbers(max_distance=max_distance)
     if not (math.isfinite(max_distance) and max_distance > 0):
         raise ConfigurationError(f"max_distance: expected a positive finite distance, got {max_distance!r}")
-    T = len(truth_ids)
+    T = _num_frames(truth_ids)
     _frames(T, truth_points, est_ids, est_points)
     sims = []
     for t in range(T):
