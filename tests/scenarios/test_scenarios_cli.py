@@ -63,6 +63,22 @@ def test_cli_bad_duration(capsys: pytest.CaptureFixture[str]) -> None:
     assert "duration_s" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv, match", [
+    (["--shuffle-latency", "-1"], "--shuffle-latency: expected seconds in"),
+    (["--publish-delay", "inf"], "--publish-delay: expected seconds in"),
+    (["--publish-delay", "nan"], "--publish-delay: expected seconds in"),
+    (["--shuffle-latency", "0.3"], "needs --order arrival"),
+    (["--json", "/nonexistent-dir/rows.json"], "--json: cannot write"),
+])
+def test_cli_bad_options_fail_before_any_scenario_runs(argv, match, capsys: pytest.CaptureFixture[str]) -> None:
+    """Review: these were found only after generating (and for --json, evaluating) every scene:
+    the unwritable --json path was a traceback at the very end; --shuffle-latency without
+    --order arrival was silently ignored."""
+    assert main(["--scenario", "highway", "--duration", "1", "--sets", "lidar", *argv]) == 2
+    err = capsys.readouterr().err
+    assert match in err and "generated" not in err
+
+
 def test_lidar_tracks_the_highway_and_fusion_is_no_worse(short_highway) -> None:
     lidar = evaluate(short_highway, ["lidar"])
     radar = evaluate(short_highway, ["radar"])
@@ -104,6 +120,37 @@ def test_evaluate_bad_input(short_highway) -> None:
         evaluate(short_highway, ["sonar"])
     with pytest.raises(ConfigurationError, match="order"):
         evaluate(short_highway, ["lidar"], order="random")
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"eval_period_s": 0.0}, "eval_period_s"), ({"eval_period_s": float("nan")}, "eval_period_s"),
+    ({"eval_period_s": -0.1}, "eval_period_s"), ({"eval_period_s": float("inf")}, "eval_period_s"),
+    ({"eval_period_s": 1e9}, "eval_period_s"), ({"c": float("nan")}, "c: expected"), ({"p": 0.5}, "p: expected"),
+    ({"c": True}, "c: expected"), ({"switching_penalty": -1.0}, "switching_penalty"),
+    ({"similarity_distance": 0.0}, "similarity_distance"), ({"publish_delay_s": True}, "publish_delay_s"),
+    ({"shuffle_latency_s": float("nan")}, "shuffle_latency_s"), ({"sensors": None}, "sensors: expected a list"),
+    ({"sensors": "lidar"}, "sensors: expected a list"),
+])
+def test_evaluate_checks_every_argument_before_running(short_highway, kwargs, match) -> None:
+    """Review: eval_period_s = nan or inf raised a bare ValueError/OverflowError, a negative one
+    ran silently at the truth step; bad c, p, similarity_distance were only found after the
+    whole drive had run; sensors=None raised TypeError."""
+    args = {"sensors": ["lidar"], **kwargs}
+    sensors = args.pop("sensors")
+    with pytest.raises(ConfigurationError, match=match):
+        evaluate(short_highway, sensors, **args)
+
+
+def test_a_roadside_drive_before_anyone_arrives_is_an_empty_scene(capsys: pytest.CaptureFixture[str]) -> None:
+    """Review: `fusion scenarios --duration 1` (any roadside drive shorter than the first
+    arrival) crashed with "max() arg is an empty sequence" after running the other scenes."""
+    sc = make_scenario("roadside", seed=0, duration_s=2.0)
+    assert sc.truth.num_objects == 0 and len(sc.truth.id) == 0 and len(sc.ego) == 200
+    r = evaluate(sc, ["lidar"])
+    assert r["objects"] == 0 and r["gospa_missed"] == 0.0 and r["anees"] is None
+    assert r["gospa_localisation"] == 0.0 and r["switches"] == 0.0   # nothing to localise or switch
+    assert main(["--scenario", "roadside", "--duration", "1", "--sets", "lidar"]) == 0
+    assert "| roadside | lidar |" in capsys.readouterr().out
 
 
 def test_evaluate_is_deterministic_and_thread_safe(short_highway) -> None:

@@ -239,6 +239,11 @@ def _path_controls(a: _Actors, speed: np.ndarray | None = None
 
 def _finish(a: _Actors, ego_rows: dict[str, np.ndarray] | None, num_steps: int) -> GroundTruth:
     """Integrates the actors along their paths and packs the rows into a GroundTruth."""
+    if not a.cls:  # a short roadside drive: nobody has arrived yet
+        z3 = np.zeros((0, 3))
+        return GroundTruth(id=np.zeros(0, np.int64), class_id=np.zeros(0, np.int32), step=np.zeros(0, np.int64),
+                           t_ns=np.zeros(0, np.int64), position=z3, yaw=np.zeros(0), size=z3, velocity=z3,
+                           yaw_rate=np.zeros(0), dt_ns=DT_NS)
     controls, total = _path_controls(a)
     pose = np.array(a.pose, np.float64)
     rows = integrate_unicycle(pose[:, 0], pose[:, 1], pose[:, 2], np.array(a.birth, np.int64),
