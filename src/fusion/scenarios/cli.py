@@ -101,6 +101,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.seed < 0:
         print("fusion scenarios: --seed must be >= 0", file=sys.stderr)
         return 2
+    # Checked before a minute of work, not after it (review).
+    for opt, v in (("--shuffle-latency", args.shuffle_latency), ("--publish-delay", args.publish_delay)):
+        if v is not None and not 0.0 <= v < 60.0:
+            print(f"fusion scenarios: {opt}: expected seconds in [0, 60), got {v}", file=sys.stderr)
+            return 2
+    if args.shuffle_latency is not None and args.order != "arrival":
+        print("fusion scenarios: --shuffle-latency redraws arrival times, so it needs --order arrival "
+              "(in timestamp order it would change nothing)", file=sys.stderr)
+        return 2
+    if args.json:
+        try:
+            open(args.json, "a").close()
+        except OSError as e:
+            print(f"fusion scenarios: --json: cannot write {args.json!r}: {e.strerror}", file=sys.stderr)
+            return 2
     from fusion.datasets.driving import make_scenario
     from fusion.scenarios.evaluate import evaluate
 

@@ -46,6 +46,7 @@ Thread safety: :func:`evaluate` builds its own engine; concurrent calls are safe
 
 from __future__ import annotations
 
+import math
 import zlib
 from collections.abc import Sequence
 from dataclasses import replace
@@ -93,6 +94,9 @@ def evaluate(sc: DrivingScenario, sensors: Sequence[str], *, order: str = "times
     ``single_id_fraction``, ``objects``, ``late_frames``, ``frames``, ``image_tracks`` (count),
     ``image_hota`` (camera only, else None)."""
     names = [s.name for s in sc.sensors]
+    if isinstance(sensors, str) or not isinstance(sensors, Sequence) or not all(isinstance(s, str) for s in sensors):
+        raise ConfigurationError(f"sensors: expected a list of sensor names of {sc.name!r} ({', '.join(names)}), "
+                                 f"got {sensors!r}")
     asked = list(dict.fromkeys(sensors))
     unknown = [s for s in asked if s not in names]
     if unknown or not sensors:
@@ -101,8 +105,19 @@ def evaluate(sc: DrivingScenario, sensors: Sequence[str], *, order: str = "times
     if order not in ORDERS:
         raise ConfigurationError(f"order: expected one of {', '.join(ORDERS)}, got {order!r}")
     for what, v in (("shuffle_latency_s", shuffle_latency_s), ("publish_delay_s", publish_delay_s)):
-        if v is not None and not (isinstance(v, (int, float)) and 0.0 <= v < 60.0):
+        if v is not None and not (_is_number(v) and 0.0 <= v < 60.0):
             raise ConfigurationError(f"{what}: expected seconds in [0, 60), got {v!r}")
+    # checked before the engine runs, not after it when the metrics see them (review)
+    if not (_is_number(eval_period_s) and _truth_step_s(sc) <= eval_period_s <= sc.duration_s):
+        raise ConfigurationError(f"eval_period_s: expected seconds in [{_truth_step_s(sc):g}, {sc.duration_s:g}] "
+                                 f"(the truth step to the drive's length), got {eval_period_s!r}")
+    for what, v in (("c", c), ("p", p), ("switching_penalty", switching_penalty),
+                    ("similarity_distance", similarity_distance)):
+        if not (_is_number(v) and math.isfinite(v) and (v >= 0 if what == "switching_penalty" else v > 0)):
+            raise ConfigurationError(f"{what}: expected a finite number "
+                                     f"{'>= 0' if what == 'switching_penalty' else '> 0'}, got {v!r}")
+    if p < 1:
+        raise ConfigurationError(f"p: expected an order >= 1, got {p!r}")
     sensors = [n for n in names if n in asked]  # engine sensor indices follow the scenario's order
     engine = FusionEngine(engine_config(sc, sensors))
     dt_ns = sc.truth.dt_ns
@@ -188,6 +203,15 @@ def evaluate(sc: DrivingScenario, sensors: Sequence[str], *, order: str = "times
         "image_tracks": len(image_ids), "image_hota": image_hota, "duration_s": sc.duration_s, "seed": sc.seed,
         "gospa_c": c, "gospa_p": p, "switching_penalty": switching_penalty, "similarity_distance": similarity_distance,
     }
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+
+
+def _truth_step_s(sc: DrivingScenario) -> float:
+    """The scenario's truth step [s]: the shortest scoring period."""
+    return float(sc.truth.dt_ns) * 1e-9
 
 
 def engine_config(sc: DrivingScenario, sensors: Sequence[str]) -> EngineConfig:
