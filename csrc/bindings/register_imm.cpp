@@ -34,12 +34,19 @@ std::string shape_text(const std::vector<py::ssize_t>& s) {
   return out + (s.size() == 1 ? ",)" : ")");
 }
 
-// value: (size, row_shape...) or one (row_shape...) block for every track. Checked with the
-// GIL held; copied into dst and the combined estimates refreshed in one locked section.
+// value: (size, row_shape...) or one (row_shape...) block for every track, checked with the
+// GIL held (shape, finite) before anything is copied.
+struct CheckedBlock {
+  CArray v;
+  bool per_track = false;
+  Index row_len = 1;
+};
+
 template <class Base>
-void assign_and_refresh(LockedImm<Base>& b, double* dst, const py::handle& value,
-                        const std::vector<py::ssize_t>& row_shape, const std::string& what) {
-  const CArray v = as_array(value, what);
+CheckedBlock checked_block(const LockedImm<Base>& b, const py::handle& value,
+                           const std::vector<py::ssize_t>& row_shape, const std::string& what) {
+  CheckedBlock out{as_array(value, what)};
+  const CArray& v = out.v;
   const Index n = b.size();
   std::vector<py::ssize_t> full{static_cast<py::ssize_t>(n)};
   full.insert(full.end(), row_shape.begin(), row_shape.end());
@@ -49,19 +56,32 @@ void assign_and_refresh(LockedImm<Base>& b, double* dst, const py::handle& value
       if (v.shape(static_cast<py::ssize_t>(i)) != shape[i]) return false;
     return true;
   };
-  const bool per_track = matches(full);
-  if (!per_track && !matches(row_shape)) shape_error(what, shape_text(full) + " or " + shape_text(row_shape), v);
-  Index row_len = 1;
-  for (auto d : row_shape) row_len *= d;
+  out.per_track = matches(full);
+  if (!out.per_track && !matches(row_shape)) shape_error(what, shape_text(full) + " or " + shape_text(row_shape), v);
+  for (auto d : row_shape) out.row_len *= d;
   const double* src = v.data();
-  for (Index i = 0; i < (per_track ? n * row_len : row_len); ++i)
+  for (Index i = 0; i < (out.per_track ? n * out.row_len : out.row_len); ++i)
     if (!std::isfinite(src[i])) throw NumericalError(what + ": contains NaN or infinity");
+  return out;
+}
+
+// Call with the bank's lock held.
+inline void copy_block(const CheckedBlock& c, double* dst, Index n) {
+  const double* src = c.v.data();
+  if (c.per_track) {
+    std::copy(src, src + n * c.row_len, dst);
+  } else {
+    for (Index i = 0; i < n; ++i) std::copy(src, src + c.row_len, dst + i * c.row_len);
+  }
+}
+
+// Checks value, then copies it into dst and refreshes the combined estimates in one locked section.
+template <class Base>
+void assign_and_refresh(LockedImm<Base>& b, double* dst, const py::handle& value,
+                        const std::vector<py::ssize_t>& row_shape, const std::string& what) {
+  const CheckedBlock c = checked_block(b, value, row_shape, what);
   locked(b, [&] {
-    if (per_track) {
-      std::copy(src, src + n * row_len, dst);
-    } else {
-      for (Index i = 0; i < n; ++i) std::copy(src, src + row_len, dst + i * row_len);
-    }
+    copy_block(c, dst, b.size());
     b.refresh();
   });
 }
@@ -182,6 +202,24 @@ void bind_imm_bank(py::module_& m, const char* name) {
       },
       py::arg("model"), py::arg("P"),
       "Copy (size, n_k, n_k) covariances, or one for all, into model k; refreshes x, P.");
+  c.def(
+      "set_mode_state",
+      [check_model](Bank& b, int k, const py::handle& x, const py::handle& P) {
+        check_model(k);
+        const py::ssize_t nk = Base::kSizes[static_cast<std::size_t>(k)];
+        const std::string K = "[" + std::to_string(k) + "]";
+        std::unique_ptr<CheckedBlock> cx, cP;
+        if (!x.is_none()) cx = std::make_unique<CheckedBlock>(checked_block(b, x, {nk}, "x" + K));
+        if (!P.is_none()) cP = std::make_unique<CheckedBlock>(checked_block(b, P, {nk, nk}, "P" + K));
+        locked(b, [&] {
+          if (cx) copy_block(*cx, b.x_data(k), b.size());
+          if (cP) copy_block(*cP, b.P_data(k), b.size());
+          b.refresh();
+        });
+      },
+      py::arg("model"), py::arg("x"), py::arg("P"),
+      "Copy states and/or covariances (None: keep) into model k and refresh x, P, all in one locked "
+      "section (another thread's step sees both or neither).");
   c.def(
       "set_mu", [](Bank& b, const py::handle& value) { assign_and_refresh(b, b.mu_data(), value, {R}, "mu"); },
       py::arg("mu"), "Copy (size, r) mode probabilities, or one (r,) row for all; refreshes x, P.");

@@ -2994,6 +2994,10 @@ class ImmBank_CV2D_CV2D_Position2D:
         """
         Copy (size, n_k, n_k) covariances, or one for all, into model k; refreshes x, P.
         """
+    def set_mode_state(self, model: typing.SupportsInt | typing.SupportsIndex, x: typing.Any, P: typing.Any) -> None:
+        """
+        Copy states and/or covariances (None: keep) into model k and refresh x, P, all in one locked section (another thread's step sees both or neither).
+        """
     def set_mode_x(self, model: typing.SupportsInt | typing.SupportsIndex, x: typing.Any) -> None:
         """
         Copy (size, n_k) states, or one (n_k,) state for all, into model k; refreshes x, P.
@@ -3065,6 +3069,10 @@ class ImmBank_CV2D_CV2D_CV2D_Position2D:
     def set_mode_P(self, model: typing.SupportsInt | typing.SupportsIndex, P: typing.Any) -> None:
         """
         Copy (size, n_k, n_k) covariances, or one for all, into model k; refreshes x, P.
+        """
+    def set_mode_state(self, model: typing.SupportsInt | typing.SupportsIndex, x: typing.Any, P: typing.Any) -> None:
+        """
+        Copy states and/or covariances (None: keep) into model k and refresh x, P, all in one locked section (another thread's step sees both or neither).
         """
     def set_mode_x(self, model: typing.SupportsInt | typing.SupportsIndex, x: typing.Any) -> None:
         """
@@ -3138,6 +3146,10 @@ class ImmBank_CV2D_CTRV_Position2D:
         """
         Copy (size, n_k, n_k) covariances, or one for all, into model k; refreshes x, P.
         """
+    def set_mode_state(self, model: typing.SupportsInt | typing.SupportsIndex, x: typing.Any, P: typing.Any) -> None:
+        """
+        Copy states and/or covariances (None: keep) into model k and refresh x, P, all in one locked section (another thread's step sees both or neither).
+        """
     def set_mode_x(self, model: typing.SupportsInt | typing.SupportsIndex, x: typing.Any) -> None:
         """
         Copy (size, n_k) states, or one (n_k,) state for all, into model k; refreshes x, P.
@@ -3210,6 +3222,10 @@ class ImmBank_CV2D_CTRV_RadarPolar:
         """
         Copy (size, n_k, n_k) covariances, or one for all, into model k; refreshes x, P.
         """
+    def set_mode_state(self, model: typing.SupportsInt | typing.SupportsIndex, x: typing.Any, P: typing.Any) -> None:
+        """
+        Copy states and/or covariances (None: keep) into model k and refresh x, P, all in one locked section (another thread's step sees both or neither).
+        """
     def set_mode_x(self, model: typing.SupportsInt | typing.SupportsIndex, x: typing.Any) -> None:
         """
         Copy (size, n_k) states, or one (n_k,) state for all, into model k; refreshes x, P.
@@ -3281,6 +3297,10 @@ class ImmBank_CV2D_CA2D_Position2D:
     def set_mode_P(self, model: typing.SupportsInt | typing.SupportsIndex, P: typing.Any) -> None:
         """
         Copy (size, n_k, n_k) covariances, or one for all, into model k; refreshes x, P.
+        """
+    def set_mode_state(self, model: typing.SupportsInt | typing.SupportsIndex, x: typing.Any, P: typing.Any) -> None:
+        """
+        Copy states and/or covariances (None: keep) into model k and refresh x, P, all in one locked section (another thread's step sees both or neither).
         """
     def set_mode_x(self, model: typing.SupportsInt | typing.SupportsIndex, x: typing.Any) -> None:
         """

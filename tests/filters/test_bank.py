@@ -338,3 +338,17 @@ def test_raw_core_bank_checks_shapes():
         b.update(np.ones((1000, 2)), None, np.eye(3))
     with pytest.raises(ShapeError, match="mask"):
         b.update(np.ones((1000, 2)), np.ones(3, bool), np.eye(2))
+
+
+@pytest.mark.parametrize("R", ["0.5", True, np.full((2, 2), 1 + 0j), [[0.5, "a"], [0.0, 0.5]]])
+def test_noise_of_the_wrong_type_is_a_configuration_error_naming_R(R) -> None:
+    """The banks and IMMBank share one R check (fusion.filters.bank.checked_noise): strings,
+    bools and complex numbers are ConfigurationErrors naming R (were a bare ValueError, or
+    True taken as 1), and the bank's R is unchanged."""
+    bank = KalmanFilterBank(CV2D(), Position2D(), 3, R=0.25)
+    before = bank.R.copy()
+    with pytest.raises(ConfigurationError, match="R: expected real numbers"):
+        bank.R = R
+    with pytest.raises(ConfigurationError, match="R: expected real numbers"):
+        bank.update(np.zeros((3, 2)), R=R)
+    assert np.array_equal(bank.R, before)

@@ -599,3 +599,26 @@ def test_setters_and_copy_are_atomic():
 
     _run_threads(work, 2)
     assert all(np.all(s == s[0]) for s in snaps)
+
+
+def test_set_model_state_sets_x_and_P_in_one_atomic_step():
+    """Review: set_model_state(k, x=..., P=...) took the lock twice (x, then P), so a copy taken
+    by another thread could hold the new x with the old P. One thread alternates two whole
+    (x, P) states of model 0; snapshots taken meanwhile always hold a matching pair."""
+    bank, _ = _thread_bank(3000)
+    states = [(np.full(4, 1.0), np.eye(4) * 2.0), (np.full(4, -1.0), np.eye(4) * 5.0)]
+    bank.set_model_state(0, x=states[0][0], P=states[0][1])
+    snaps = []
+
+    def work(i):
+        if i == 0:
+            for k in range(1, 61):
+                bank.set_model_state(0, x=states[k % 2][0], P=states[k % 2][1])
+        else:
+            for _ in range(60):
+                c = copy.copy(bank)
+                snaps.append(set(zip(c.mode_x(0)[:, 0].tolist(), c.mode_P(0)[:, 0, 0].tolist())))
+
+    _run_threads(work, 2)
+    assert len(snaps) == 60
+    assert all(s in ({(1.0, 2.0)}, {(-1.0, 5.0)}) for s in snaps)   # whole states, never mixed

@@ -14,7 +14,7 @@ from typing import Any, TypeVar, cast
 import numpy as np
 
 from fusion import _core
-from fusion.errors import NumericalError, ShapeError
+from fusion.errors import ConfigurationError, NumericalError, ShapeError
 
 LOG_FLOAT_MIN = math.log(sys.float_info.min)
 
@@ -23,11 +23,14 @@ __all__ = [
     "FilterLock",
     "InnovationStatistics",
     "LockSlot",
+    "as_integer",
     "as_matrix",
+    "as_number",
     "as_vector",
     "check_finite",
     "gaussian_log_likelihood",
     "joseph_update",
+    "real_array",
     "locked_getstate",
     "noise_for_update",
     "serialised",
@@ -163,6 +166,32 @@ def as_vector(value: Any, n: int, what: str) -> np.ndarray:
     if a.size != n or (a.ndim == 2 and 1 not in a.shape) or a.ndim > 2:
         raise ShapeError(f"{what}: expected shape ({n},) or ({n}, 1), but got {a.shape}")
     return a.reshape(n)
+
+
+def as_integer(value: Any, what: str) -> int:
+    """An int (Python or numpy), not a bool, not a float that happens to be whole."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ConfigurationError(f"{what}: expected an integer, got {value!r}")
+    return int(value)
+
+
+def as_number(value: Any, what: str) -> float:
+    """A real number (Python or numpy scalar), not a bool."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ConfigurationError(f"{what}: expected a number, got {value!r}")
+    return float(value)
+
+
+def real_array(value: Any, what: str) -> np.ndarray:
+    """``value`` as a C-contiguous float64 array; only integer or float input (no bools, strings,
+    complex numbers or objects)."""
+    try:
+        a = np.asarray(value)
+    except (TypeError, ValueError) as e:  # ragged nesting
+        raise ShapeError(f"{what}: not an array of numbers ({e})") from None
+    if a.dtype.kind not in "iuf":
+        raise ConfigurationError(f"{what}: expected real numbers, got {a.dtype} data")
+    return np.asarray(a, dtype=float, order="C")  # (ascontiguousarray would make a scalar 1-d)
 
 
 def check_finite(z: np.ndarray, what: str) -> None:

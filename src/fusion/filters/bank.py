@@ -37,6 +37,7 @@ import numpy as np
 
 from fusion import _core
 from fusion.errors import ConfigurationError, NumericalError, ShapeError
+from fusion.filters._common import real_array
 
 __all__ = ["KalmanFilterBank", "ExtendedKalmanFilterBank", "UnscentedKalmanFilterBank"]
 
@@ -55,6 +56,21 @@ def _core_bank_class(prefix: str, motion: Any, sensor: Any) -> type:
             f"{type(sensor).__name__}; available pairs: {', '.join(pairs)}"
         )
     return cls
+
+
+def checked_noise(value: Any, dim_z: int, size: int, what: str = "R") -> np.ndarray:
+    """A measurement noise for a bank of ``size``: (dim_z, dim_z) for all or (size, dim_z, dim_z),
+    a scalar s meaning s * I; symmetric positive definite; returned as a read-only C-contiguous
+    copy (never aliases the caller's array)."""
+    R = real_array(value, what)
+    if R.ndim == 0:
+        R = np.eye(dim_z) * float(R)
+    if R.shape not in ((dim_z, dim_z), (size, dim_z, dim_z)):
+        raise ShapeError(f"{what}: expected shape ({dim_z}, {dim_z}) or ({size}, {dim_z}, {dim_z}), but got {R.shape}")
+    _FilterBank._check_spd(R, what)
+    R = np.array(R, dtype=float, order="C", copy=True)
+    R.flags.writeable = False
+    return R
 
 
 class _FilterBank:
@@ -165,16 +181,7 @@ class _FilterBank:
             raise NumericalError(f"{what}: not positive definite") from None
 
     def _checked_R(self, value: Any) -> np.ndarray:
-        m = self.dim_z
-        R = np.asarray(value, dtype=float)
-        if R.ndim == 0:
-            R = np.eye(m) * float(R)
-        if R.shape not in ((m, m), (len(self), m, m)):
-            raise ShapeError(f"R: expected shape ({m}, {m}) or ({len(self)}, {m}, {m}), but got {R.shape}")
-        self._check_spd(R, "R")
-        R = np.array(R, dtype=float, order="C", copy=True)  # never aliases the caller's array
-        R.flags.writeable = False
-        return R
+        return checked_noise(value, self.dim_z, len(self))
 
     def predict(self, dt_s: float) -> None:
         """Predict every filter ``dt_s`` seconds ahead."""

@@ -54,7 +54,8 @@ import numpy as np
 
 from fusion import _core
 from fusion.errors import ConfigurationError, NumericalError, ShapeError
-from fusion.filters.bank import _FilterBank
+from fusion.filters._common import as_integer, as_number, real_array
+from fusion.filters.bank import _FilterBank, checked_noise
 
 __all__ = ["IMMBank", "STATUS"]
 
@@ -69,32 +70,6 @@ STATUS: dict[int, str] = {
     5: "no model has a finite log-likelihood: treated as no measurement",
 }
 _WARN_FIRST, _WARN_EVERY = 5, 1000
-
-
-def _integer(value: Any, what: str) -> int:
-    """An int (Python or numpy), not a bool, not a float that happens to be whole."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise ConfigurationError(f"{what}: expected an integer, got {value!r}")
-    return int(value)
-
-
-def _number(value: Any, what: str) -> float:
-    """A real number (Python or numpy scalar), not a bool."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ConfigurationError(f"{what}: expected a number, got {value!r}")
-    return float(value)
-
-
-def _floats(value: Any, what: str) -> np.ndarray:
-    """``value`` as a C-contiguous float64 array; only integer or float input (no bools, strings,
-    complex numbers or objects)."""
-    try:
-        a = np.asarray(value)
-    except (TypeError, ValueError) as e:  # ragged nesting
-        raise ShapeError(f"{what}: not an array of numbers ({e})") from None
-    if a.dtype.kind not in "iuf":
-        raise ConfigurationError(f"{what}: expected real numbers, got {a.dtype} data")
-    return np.asarray(a, dtype=float, order="C")  # (ascontiguousarray would make a scalar 1-d)
 
 
 def _memory_bytes() -> int | None:
@@ -167,10 +142,10 @@ class IMMBank:
         motions = list(motions)
         if len(motions) < 2:
             raise ConfigurationError(f"IMMBank: motions: need at least two motion models, got {len(motions)}")
-        size = _integer(size, "IMMBank: size")
+        size = as_integer(size, "IMMBank: size")
         if size < 0:
             raise ConfigurationError(f"IMMBank: size must be >= 0, got {size}")
-        min_speed_mps = _number(min_speed_mps, "IMMBank: min_speed_mps")
+        min_speed_mps = as_number(min_speed_mps, "IMMBank: min_speed_mps")
         if not np.isfinite(min_speed_mps) or min_speed_mps < 0:
             raise ConfigurationError(f"IMMBank: min_speed_mps must be finite and >= 0, got {min_speed_mps}")
         cls = _core_class(motions, sensor)
@@ -181,7 +156,7 @@ class IMMBank:
         if memory is not None and size * per_track > memory:
             raise ConfigurationError(f"IMMBank: size: {size} tracks need {size * per_track / 2**30:.3g} GiB, more than "
                                      f"this machine's {memory / 2**30:.3g} GiB of memory")
-        Mm = _floats(M, "IMMBank: M")
+        Mm = real_array(M, "IMMBank: M")
         if Mm.shape != (r, r):
             raise ShapeError(f"IMMBank: M: expected shape ({r}, {r}), but got {Mm.shape}")
         if not np.all(np.isfinite(Mm)) or np.any(Mm < 0):
@@ -265,7 +240,7 @@ class IMMBank:
     @mu.setter
     def mu(self, value: Any) -> None:
         r, n = self.n_models, len(self)
-        v = _floats(value, "mu")
+        v = real_array(value, "mu")
         if v.shape not in ((r,), (n, r)):
             raise ShapeError(f"mu: expected shape ({n}, {r}) or ({r},), but got {v.shape}")
         s = v.sum(axis=-1, keepdims=True)
@@ -283,7 +258,7 @@ class IMMBank:
         return self._core.mode_P(self._model(model, "mode_P"))
 
     def _model(self, model: Any, what: str) -> int:
-        k = _integer(model, f"{what}: model")
+        k = as_integer(model, f"{what}: model")
         if not 0 <= k < self.n_models:
             raise ConfigurationError(f"{what}: model must be in [0, {self.n_models}), got {k}")
         return k
@@ -296,21 +271,19 @@ class IMMBank:
         n, nk = len(self), self.model_dims[k]
         xv = Pv = None
         if x is not None:
-            xv = _floats(x, f"set_model_state: x[{k}]")
+            xv = real_array(x, f"set_model_state: x[{k}]")
             if xv.shape not in ((nk,), (n, nk)):
                 raise ShapeError(f"set_model_state: x[{k}]: expected shape ({n}, {nk}) or ({nk},), but got {xv.shape}")
             if not np.all(np.isfinite(xv)):
                 raise NumericalError(f"set_model_state: x[{k}]: contains NaN or infinity")
         if P is not None:
-            Pv = _floats(P, f"set_model_state: P[{k}]")
+            Pv = real_array(P, f"set_model_state: P[{k}]")
             if Pv.shape not in ((nk, nk), (n, nk, nk)):
                 raise ShapeError(
                     f"set_model_state: P[{k}]: expected shape ({n}, {nk}, {nk}) or ({nk}, {nk}), but got {Pv.shape}")
             _FilterBank._check_spd(Pv, f"set_model_state: P[{k}]")
-        if xv is not None:
-            self._core.set_mode_x(k, xv)
-        if Pv is not None:
-            self._core.set_mode_P(k, Pv)
+        if xv is not None or Pv is not None:
+            self._core.set_mode_state(k, xv, Pv)  # x and P in one locked section
 
     @property
     def log_likelihood(self) -> np.ndarray:
@@ -333,21 +306,12 @@ class IMMBank:
         self._R = self._checked_R(value)
 
     def _checked_R(self, value: Any) -> np.ndarray:
-        m = self.dim_z
-        Rv = _floats(value, "R")
-        if Rv.ndim == 0:
-            Rv = np.eye(m) * float(Rv)
-        if Rv.shape not in ((m, m), (len(self), m, m)):
-            raise ShapeError(f"R: expected shape ({m}, {m}) or ({len(self)}, {m}, {m}), but got {Rv.shape}")
-        _FilterBank._check_spd(Rv, "R")
-        Rv = np.array(Rv, dtype=float, order="C", copy=True)
-        Rv.flags.writeable = False
-        return Rv
+        return checked_noise(value, self.dim_z, len(self))
 
     # ------------------------------------------------------------------ steps
     def predict(self, dt_s: float) -> None:
         """Mix and predict every track ``dt_s`` seconds ahead (``mu`` is unchanged, as filterpy)."""
-        dt = _number(dt_s, "predict: dt_s")
+        dt = as_number(dt_s, "predict: dt_s")
         if not np.isfinite(dt) or dt < 0:
             raise ConfigurationError(f"predict: dt_s must be finite and >= 0, got {dt_s}")
         self._core.predict(dt)
@@ -357,7 +321,7 @@ class IMMBank:
         when mask is None); the others get the no-measurement update. ``R`` overrides the
         bank's R for this call. Returns the number of tracks whose measurement was used."""
         n, m = len(self), self.dim_z
-        zz = _floats(z, "update: z")
+        zz = real_array(z, "update: z")
         if zz.shape != (n, m):
             raise ShapeError(f"update: z: expected shape ({n}, {m}), but got {zz.shape}")
         mk = None
