@@ -64,6 +64,11 @@ def test_detections(tmp_path: Path) -> None:
     p.write_text("1,2,3\n")
     with pytest.raises(DecodeError, match=rf"{p}:1: expected 15"):
         read_detections(p)
+    # review: a negative frame was read, then silently dropped by the per-frame split
+    p.write_text("0,2,298.3,165.1,458.2,293.4,8.29,1.96,1.81,4.75,-4.57,1.84,13.53,-2.11,-1.78\n"
+                 "-1,2,298.3,165.1,458.2,293.4,8.29,1.96,1.81,4.75,-4.57,1.84,13.53,-2.11,-1.78\n")
+    with pytest.raises(DecodeError, match=rf"{p}:2: frame: expected >= 0, got -1"):
+        read_detections(p)
 
 
 def test_calib_and_seqmap(tmp_path: Path) -> None:

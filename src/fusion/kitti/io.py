@@ -397,6 +397,8 @@ def read_detections(path: PathLike) -> Detections:
                                          f"(frame, type, x1, y1, x2, y2, score, h, w, l, x, y, z, rot_y, alpha), "
                                          f"got {len(toks)}")
             frames.append(_to_int(toks[0], path, lineno, "frame"))
+            if frames[-1] < 0:  # was silently dropped by the per-frame split
+                raise _err(path, lineno, f"frame: expected >= 0, got {frames[-1]}")
             cat = _to_int(toks[1], path, lineno, "type")
             if cat not in DETECTION_TYPES:
                 raise _err(path, lineno, f"type: expected {_TYPE_CHOICES}, got {cat}")
