@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -26,6 +27,7 @@ __all__ = [
     "as_integer",
     "as_matrix",
     "as_number",
+    "check_bank_size",
     "as_vector",
     "check_finite",
     "gaussian_log_likelihood",
@@ -192,6 +194,27 @@ def real_array(value: Any, what: str) -> np.ndarray:
     if a.dtype.kind not in "iuf":
         raise ConfigurationError(f"{what}: expected real numbers, got {a.dtype} data")
     return np.asarray(a, dtype=float, order="C")  # (ascontiguousarray would make a scalar 1-d)
+
+
+def _memory_bytes() -> int | None:
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_bank_size(size: Any, bytes_per_item: int, what: str, unit: str) -> int:
+    """A bank's size: an integer >= 0 whose storage (at least ``bytes_per_item`` each) fits in
+    this machine's memory. Checked before the C++ bank allocates: a huge size used to overflow
+    its element counts (a tiny allocation, then writes past it) or allocate terabytes."""
+    n = as_integer(size, what)
+    if n < 0:
+        raise ConfigurationError(f"{what} must be >= 0, got {n}")
+    memory = _memory_bytes()
+    if memory is not None and n * bytes_per_item > memory:
+        raise ConfigurationError(f"{what}: {n} {unit} need {n * bytes_per_item / 2**30:.3g} GiB, more than this "
+                                 f"machine's {memory / 2**30:.3g} GiB of memory")
+    return n
 
 
 def check_finite(z: np.ndarray, what: str) -> None:

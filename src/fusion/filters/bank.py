@@ -37,7 +37,7 @@ import numpy as np
 
 from fusion import _core
 from fusion.errors import ConfigurationError, NumericalError, ShapeError
-from fusion.filters._common import real_array
+from fusion.filters._common import check_bank_size, real_array
 
 __all__ = ["KalmanFilterBank", "ExtendedKalmanFilterBank", "UnscentedKalmanFilterBank"]
 
@@ -90,9 +90,9 @@ class _FilterBank:
     ) -> None:
         if on_invalid not in ("raise", "skip"):
             raise ConfigurationError(f"on_invalid must be 'raise' or 'skip', got {on_invalid!r}")
-        if int(size) < 0:
-            raise ConfigurationError(f"size must be >= 0, got {size}")
-        self._core = _core_bank_class(self._prefix, motion, sensor)(motion, sensor, int(size), **core_kwargs)
+        cls = _core_bank_class(self._prefix, motion, sensor)
+        size = check_bank_size(size, 8 * (cls.dim_x + cls.dim_x ** 2 + 2) + 4, "size", "filters")
+        self._core = cls(motion, sensor, size, **core_kwargs)
         self.dim_x: int = self._core.dim_x
         self.dim_z: int = self._core.dim_z
         self.on_invalid = on_invalid

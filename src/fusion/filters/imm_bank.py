@@ -44,7 +44,6 @@ view while another thread steps is a data race (not allowed). Pickling raises Ty
 
 from __future__ import annotations
 
-import os
 import threading
 import warnings
 from collections.abc import Sequence
@@ -54,7 +53,7 @@ import numpy as np
 
 from fusion import _core
 from fusion.errors import ConfigurationError, NumericalError, ShapeError
-from fusion.filters._common import as_integer, as_number, real_array
+from fusion.filters._common import as_integer, as_number, check_bank_size, real_array
 from fusion.filters.bank import _FilterBank, checked_noise
 
 __all__ = ["IMMBank", "STATUS"]
@@ -70,13 +69,6 @@ STATUS: dict[int, str] = {
     5: "no model has a finite log-likelihood: treated as no measurement",
 }
 _WARN_FIRST, _WARN_EVERY = 5, 1000
-
-
-def _memory_bytes() -> int | None:
-    try:
-        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
-    except (AttributeError, ValueError, OSError):
-        return None
 
 
 def _core_class(motions: Sequence[Any], sensor: Any) -> Any:
@@ -142,20 +134,14 @@ class IMMBank:
         motions = list(motions)
         if len(motions) < 2:
             raise ConfigurationError(f"IMMBank: motions: need at least two motion models, got {len(motions)}")
-        size = as_integer(size, "IMMBank: size")
-        if size < 0:
-            raise ConfigurationError(f"IMMBank: size must be >= 0, got {size}")
         min_speed_mps = as_number(min_speed_mps, "IMMBank: min_speed_mps")
         if not np.isfinite(min_speed_mps) or min_speed_mps < 0:
             raise ConfigurationError(f"IMMBank: min_speed_mps must be finite and >= 0, got {min_speed_mps}")
         cls = _core_class(motions, sensor)
         r = len(motions)
         dims = cls.model_dims
-        per_track = 8 * (sum(n + n * n for n in dims) + 2 * r + max(dims) + max(dims) ** 2) + 4
-        memory = _memory_bytes()
-        if memory is not None and size * per_track > memory:
-            raise ConfigurationError(f"IMMBank: size: {size} tracks need {size * per_track / 2**30:.3g} GiB, more than "
-                                     f"this machine's {memory / 2**30:.3g} GiB of memory")
+        size = check_bank_size(size, 8 * (sum(n + n * n for n in dims) + 2 * r + max(dims) + max(dims) ** 2) + 4,
+                               "IMMBank: size", "tracks")
         Mm = real_array(M, "IMMBank: M")
         if Mm.shape != (r, r):
             raise ShapeError(f"IMMBank: M: expected shape ({r}, {r}), but got {Mm.shape}")
