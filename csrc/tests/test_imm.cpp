@@ -151,6 +151,15 @@ TEST_CASE("Imm: invalid Markov matrix or mode probabilities are configuration er
                ConfigurationError);
 }
 
+TEST_CASE("ImmBank: a size whose storage cannot be addressed is refused before any allocation") {
+  // Review: 2^62 tracks overflowed the element counts (a tiny allocation, then writes past it).
+  using Bank = ImmBank<Position2D, CV2D, CTRV>;
+  CHECK(Bank::doubles_per_track() == (4 + 16) + (5 + 25) + 2 * 2 + 5 + 25 + 1);
+  CHECK(Bank::max_size() > 0);
+  for (const Index size : {Bank::max_size() + 1, Index{1} << 62, std::numeric_limits<Index>::max()})
+    CHECK_THROWS((Bank({CV2D{}, CTRV{}}, Position2D{}, size, markov2(0.9), Vec<2>(0.5, 0.5))), ConfigurationError);
+}
+
 TEST_CASE("ImmBank: no heap allocation after construction") {
   constexpr Index n = 64;
   ImmBank<Position2D, CV2D, CV2D, CV2D> cv3({CV2D{0.1}, CV2D{1.0}, CV2D{5.0}}, Position2D{}, n,
