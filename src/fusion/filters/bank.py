@@ -46,7 +46,7 @@ _LINEAR_SENSORS = {"Position2D", "Position3D"}
 _WARN_FIRST, _WARN_EVERY = 5, 1000  # lenient mode: warn on the first few, then every 1000th
 
 
-def _core_bank_class(prefix: str, motion: Any, sensor: Any) -> type:
+def _core_bank_class(prefix: str, motion: Any, sensor: Any) -> Any:
     name = f"{prefix}Bank_{type(motion).__name__}_{type(sensor).__name__}"
     cls = getattr(_core, name, None)
     if cls is None:
@@ -91,7 +91,8 @@ class _FilterBank:
         if on_invalid not in ("raise", "skip"):
             raise ConfigurationError(f"on_invalid must be 'raise' or 'skip', got {on_invalid!r}")
         cls = _core_bank_class(self._prefix, motion, sensor)
-        size = check_bank_size(size, 8 * (cls.dim_x + cls.dim_x ** 2 + 2) + 4, "size", "filters")
+        dim_x = int(cls.dim_x)  # a static property of the bound class
+        size = check_bank_size(size, 8 * (dim_x + dim_x ** 2 + 2) + 4, "size", "filters")
         self._core = cls(motion, sensor, size, **core_kwargs)
         self.dim_x: int = self._core.dim_x
         self.dim_z: int = self._core.dim_z
