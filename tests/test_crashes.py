@@ -312,3 +312,33 @@ def test_kalman_filter_created_without_init_is_refused_not_garbage():
     assert r["steps"] == 300
     assert set(r["refused"]) >= {"x", "P", "F", "Q", "H", "R", "B", "y", "S", "K", "z", "x_prior", "P_post",
                                  "alpha", "dim_x", "dim_z", "dim_u", "call"}
+
+
+# ---------------------------------------------------------------- bank sizes past memory
+def test_huge_bank_sizes_are_configuration_errors_not_crashes():
+    """Review: a size of 2**62 overflowed the C++ banks' element counts (a tiny allocation, then
+    writes past it: SIGSEGV) in IMMBank, its raw _core class and the KF/EKF/UKF banks."""
+    r = run_isolated("""
+        import json
+        import numpy as np
+        from fusion.errors import ConfigurationError
+        from fusion.filters import ExtendedKalmanFilterBank, IMMBank, KalmanFilterBank, UnscentedKalmanFilterBank
+        from fusion.models import CTRV, CV2D, Position2D
+        M = np.array([[0.9, 0.1], [0.1, 0.9]])
+        out = []
+        calls = [lambda n: IMMBank([CV2D(), CTRV()], Position2D(), n, M=M),
+                 lambda n: type(IMMBank([CV2D(), CTRV()], Position2D(), 1, M=M)._core)(
+                     (CV2D(), CTRV()), Position2D(), n, M, np.ones(2)),
+                 lambda n: KalmanFilterBank(CV2D(), Position2D(), n),
+                 lambda n: ExtendedKalmanFilterBank(CV2D(), Position2D(), n),
+                 lambda n: UnscentedKalmanFilterBank(CV2D(), Position2D(), n)]
+        for call in calls:
+            for n in (np.int64(2**62), 2**63 - 1):
+                try:
+                    call(n)
+                    out.append("built")
+                except ConfigurationError as e:
+                    out.append("size" if "size" in str(e) else str(e))
+        print(json.dumps({"out": out}))
+    """)
+    assert r["out"] == ["size"] * 10
