@@ -151,7 +151,8 @@ void parse_sensor(const py::handle& h, int k, const py::dict& lifecycle_unused, 
   const std::string where = "sensors[" + std::to_string(k) + "]";
   const py::dict d = as_dict(h, where);
   check_keys(d, {"name", "model", "mount_R", "mount_t", "fov", "projection", "image_size", "R", "cost",
-                 "gate", "associator", "update_state", "births", "birth_score_threshold",
+                 "gate", "associator", "jpda_method", "jpda_max_states", "jpda_birth_threshold",
+                 "jpda_miss_beta0", "update_state", "births", "birth_score_threshold",
                  "score_threshold", "pd", "gate_probability", "clutter_density",
                  "nominal_likelihood_ratio", "counts_for_confirmation", "counts_for_coast",
                  "confusion", "image_tracks"},
@@ -189,6 +190,10 @@ void parse_sensor(const py::handle& h, int k, const py::dict& lifecycle_unused, 
   s.cost = get_str(d, "cost", w, "");
   s.gate = get_double(d, "gate", w, s.gate);
   s.associator = get_str(d, "associator", w, s.associator);
+  s.jpda_method = get_str(d, "jpda_method", w, s.jpda_method);
+  s.jpda_max_states = get_int(d, "jpda_max_states", w, s.jpda_max_states);
+  s.jpda_birth_threshold = get_double(d, "jpda_birth_threshold", w, s.jpda_birth_threshold);
+  s.jpda_miss_beta0 = get_double(d, "jpda_miss_beta0", w, s.jpda_miss_beta0);
   s.update_state = get_bool(d, "update_state", w, s.update_state);
   s.births = get_bool(d, "births", w, s.births);
   s.birth_score_threshold = get_double(d, "birth_score_threshold", w, s.birth_score_threshold);

@@ -31,6 +31,7 @@ std::unique_ptr<EngineBase> make_ca_box_engine(const EngineConfig& config);
 std::unique_ptr<EngineBase> make_ctra_box_engine(const EngineConfig& config);
 std::unique_ptr<EngineBase> make_ct_box_engine(const EngineConfig& config);
 std::unique_ptr<EngineBase> make_bicycle_box_engine(const EngineConfig& config);
+std::unique_ptr<EngineBase> make_cv_point2d_engine(const EngineConfig& config);
 
 namespace {
 
@@ -46,6 +47,7 @@ const MotionEntry kMotionRegistry[] = {
     {"ctra_box", make_ctra_box_engine},
     {"ct_box", make_ct_box_engine},
     {"bicycle_box", make_bicycle_box_engine},
+    {"cv_point2d", make_cv_point2d_engine},
 };
 
 std::vector<std::string> motion_keys() {
@@ -168,6 +170,14 @@ void EngineConfig::validate() const {
     if (!std::isfinite(s.gate)) bad(f + "gate", "finite", s.gate);
     if (std::isnan(s.birth_score_threshold)) bad(f + "birth_score_threshold", "a number", s.birth_score_threshold);
     if (std::isnan(s.score_threshold)) bad(f + "score_threshold", "a number", s.score_threshold);
+    if (s.jpda_method != "auto" && s.jpda_method != "enumerate" && s.jpda_method != "exact" && s.jpda_method != "lbp")
+      throw ConfigurationError(f + "jpda_method: unknown JPDA method '" + s.jpda_method +
+                               "' (known: auto, enumerate, exact, lbp)");
+    if (s.jpda_max_states < 1) bad(f + "jpda_max_states", ">= 1", static_cast<double>(s.jpda_max_states));
+    if (!(s.jpda_birth_threshold < 0.0 || (s.jpda_birth_threshold >= 0.0 && s.jpda_birth_threshold <= 1.0)))
+      bad(f + "jpda_birth_threshold", "< 0 (off) or in [0, 1]", s.jpda_birth_threshold);
+    if (!(s.jpda_miss_beta0 > 0.0 && s.jpda_miss_beta0 <= 1.0))
+      bad(f + "jpda_miss_beta0", "in (0, 1]", s.jpda_miss_beta0);
   }
 }
 

@@ -26,7 +26,8 @@ SPEC_KEYS = {"motion", "q_diag_per_s", "motion_noise", "extent_noise", "p0_diag"
              "max_detections", "max_image_tracks", "min_size", "late_policy", "bad_detection", "lifecycle",
              "image_track", "sensors"}
 SENSOR_KEYS = {"name", "model", "mount_R", "mount_t", "fov", "projection", "image_size", "R", "cost", "gate",
-               "associator", "update_state", "births", "birth_score_threshold", "score_threshold", "pd",
+               "associator", "jpda_method", "jpda_max_states", "jpda_birth_threshold", "jpda_miss_beta0",
+               "update_state", "births", "birth_score_threshold", "score_threshold", "pd",
                "gate_probability", "clutter_density", "nominal_likelihood_ratio", "counts_for_confirmation",
                "counts_for_coast", "confusion", "image_tracks"}
 FOV_KEYS = {"azimuth_half_rad", "elevation_half_rad", "min_range_m", "max_range_m"}

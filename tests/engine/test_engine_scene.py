@@ -381,7 +381,7 @@ def test_the_scene_with_the_turn_rate_motion_model(tmp_path):
         assert len(np.unique(trk["id"])) == len(trk) and np.all(np.isfinite(trk["P"]))
 
 
-@pytest.mark.parametrize("motion", sorted(registry.MOTION_MODELS))
+@pytest.mark.parametrize("motion", sorted(registry.BOX_MOTION_MODELS))
 def test_every_registered_motion_model_runs_the_scene(motion):
     """Every motion key of the registry builds an engine that follows the three targets from
     lidar + camera (positions within 0.5 m of the truth at the end), keeps ids unique and

@@ -417,6 +417,17 @@ class SensorConfig(_Section):
         gate: the cost's gate (min overlap, gate probability or max metres, see
             :class:`~fusion.engine.registry.CostInfo`); None: the cost's default.
         associator: associator key (``gnn``; ``jpda`` with the ``mahalanobis`` cost).
+        jpda_method: JPDA only: how each cluster's marginals are computed: ``"auto"``
+            (enumeration for small clusters, the exact frontier recursion, loopy BP beyond
+            ``jpda_max_states``), or force ``"enumerate"``, ``"exact"`` or ``"lbp"``.
+        jpda_max_states: JPDA only: table budget of the exact recursion per cluster (>= 1).
+        jpda_birth_threshold: JPDA only: < 0 (default -1): a detection starts a track only if it
+            is in no track's gate; in [0, 1]: if its total association probability (the sum of
+            its marginals over the tracks) is below this value.
+        jpda_miss_beta0: JPDA only, in (0, 1]: a track's frame counts as a miss for the
+            lifecycle when its gate is empty or, for a value below 1, when its no-detection
+            probability beta_0 is >= this (0.5: the miss is the likelier hypothesis). 1
+            (default): only an empty gate. The PDA state update runs either way.
         update_state: whether this sensor's detections update the 3D state (False: they only
             count as hits, fuse class evidence and feed the per-sensor record).
         births: whether unmatched detections start 3D tracks (needs a model with an inverse);
@@ -435,7 +446,9 @@ class SensorConfig(_Section):
         image_tracks: camera only: unassigned detections feed image tracks.
     """
 
-    _FIELD_KINDS = {"name": "str", "model": "str", "associator": "str", "update_state": "bool",
+    _FIELD_KINDS = {"name": "str", "model": "str", "associator": "str", "jpda_method": "str",
+                    "jpda_max_states": "int", "jpda_birth_threshold": "float", "jpda_miss_beta0": "float",
+                    "update_state": "bool",
                     "birth_score_threshold": "float", "score_threshold": "float", "pd": "float",
                     "gate_probability": "float", "clutter_density": "float",
                     "nominal_likelihood_ratio": "float", "counts_for_confirmation": "bool",
@@ -452,6 +465,10 @@ class SensorConfig(_Section):
     cost: str | None = None
     gate: float | None = None
     associator: str = "gnn"
+    jpda_method: str = "auto"
+    jpda_max_states: int = 1 << 16
+    jpda_birth_threshold: float = -1.0
+    jpda_miss_beta0: float = 1.0
     update_state: bool = True
     births: bool | None = None
     birth_score_threshold: float = -math.inf
@@ -579,6 +596,15 @@ class SensorConfig(_Section):
         if assoc.costs is not None and cost.key not in assoc.costs:
             raise _fail(t, "associator", f"{assoc.key!r} needs the cost {' or '.join(map(repr, assoc.costs))}, "
                         f"not {cost.key!r}")
+        if self.jpda_method not in registry.JPDA_METHODS:
+            raise _fail(t, "jpda_method", f"unknown JPDA method {self.jpda_method!r}; known: {', '.join(registry.JPDA_METHODS)}")
+        if self.jpda_max_states < 1:
+            raise _fail(t, "jpda_max_states", f"expected an integer >= 1, got {self.jpda_max_states!r}")
+        if not (self.jpda_birth_threshold < 0.0 or 0.0 <= self.jpda_birth_threshold <= 1.0):
+            raise _fail(t, "jpda_birth_threshold", f"expected < 0 (off) or a probability in [0, 1], "
+                        f"got {self.jpda_birth_threshold!r}")
+        if not 0.0 < self.jpda_miss_beta0 <= 1.0:
+            raise _fail(t, "jpda_miss_beta0", f"expected a probability in (0, 1], got {self.jpda_miss_beta0!r}")
         if self.births is not None:
             _bool(t, "births", self.births)
             if self.births and not info.has_inverse:
@@ -619,6 +645,10 @@ class SensorConfig(_Section):
             "cost": self.resolved_cost(),
             "gate": self.resolved_gate(),
             "associator": self.associator,
+            "jpda_method": self.jpda_method,
+            "jpda_max_states": int(self.jpda_max_states),
+            "jpda_birth_threshold": float(self.jpda_birth_threshold),
+            "jpda_miss_beta0": float(self.jpda_miss_beta0),
             "update_state": self.update_state,
             "births": self.resolved_births(),
             "birth_score_threshold": float(self.birth_score_threshold),

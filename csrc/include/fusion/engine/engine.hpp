@@ -63,6 +63,25 @@ struct EngineStats {
   std::int64_t image_births = 0;        // image tracks started (not by LEAVE)
 };
 
+// Counters of the latest frame's association by the sparse (mahalanobis) path; zero after a
+// frame of a dense cost (overlap, distance). Clusters: JPDA clusters holding at least one
+// detection, and how each was solved (tracking/jpda.hpp).
+struct AssociationStats {
+  Index gated_pairs = 0;
+  Index clusters = 0;
+  Index largest_cluster_tracks = 0;
+  Index largest_cluster_measurements = 0;
+  Index clusters_single = 0, clusters_enumerate = 0, clusters_exact = 0, clusters_lbp = 0;
+};
+
+// One JPDA marginal of the latest frame: P(track `track_id` produced detection `detection`),
+// detection -1: the missed-detection hypothesis (beta_0).
+struct AssociationProbability {
+  std::int64_t track_id;
+  std::int64_t detection;
+  double probability;
+};
+
 // One image track (a camera-only target), POD; numpy dtype image_track_dtype (same names).
 struct ImageTrackRecord {
   std::int64_t id;          // in the engine's one id space
@@ -114,7 +133,18 @@ class EngineBase {
   virtual std::size_t track_record_size() const = 0;
 
   virtual EngineStats stats() const = 0;
+  // The latest frame's association counters (see AssociationStats).
+  virtual AssociationStats last_association() const = 0;
+  // The latest frame's JPDA marginals (a JPDA sensor's frame; none otherwise), per track in
+  // id order (the tracks that existed before the frame's births): its beta_0 first, then one
+  // entry per in-gate detection. Writes min(n, capacity) into out; returns n.
+  virtual Index association_probabilities(AssociationProbability* out, Index capacity) const = 0;
   virtual void reset() = 0;               // no tracks, no time, stats zero; ids keep counting
+  // Makes this engine's state (tracks, image tracks, time, statistics, the latest frame's
+  // association outputs) a copy of `other`'s, which must be an engine of the same motion
+  // model and capacities (ConfigurationError otherwise). Copies into the buffers reserved at
+  // construction, so it allocates nothing (unless `other` grew a buffer past them).
+  virtual void copy_state_from(const EngineBase& other) = 0;
   virtual bool has_time() const = 0;
   virtual TimeNs time_ns() const = 0;     // latest processed frame time (valid if has_time())
   virtual Index num_tracks() const = 0;   // live 3D tracks
