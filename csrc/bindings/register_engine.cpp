@@ -155,7 +155,7 @@ void parse_sensor(const py::handle& h, int k, const py::dict& lifecycle_unused, 
                  "jpda_miss_beta0", "update_state", "births", "birth_score_threshold",
                  "score_threshold", "pd", "gate_probability", "clutter_density",
                  "nominal_likelihood_ratio", "counts_for_confirmation", "counts_for_coast",
-                 "confusion", "image_tracks"},
+                 "confusion", "image_tracks", "gate_chi2", "two_stage"},
              where);
   s.name = get_str(d, "name", where, "");
   const std::string w = where + " (" + s.name + ")";
@@ -189,6 +189,8 @@ void parse_sensor(const py::handle& h, int k, const py::dict& lifecycle_unused, 
   if (has(d, "R")) s.R = get_array(d["R"], {-1, -1}, w + ".R");
   s.cost = get_str(d, "cost", w, "");
   s.gate = get_double(d, "gate", w, s.gate);
+  s.gate_chi2 = get_double(d, "gate_chi2", w, s.gate_chi2);
+  s.two_stage = get_bool(d, "two_stage", w, s.two_stage);
   s.associator = get_str(d, "associator", w, s.associator);
   s.jpda_method = get_str(d, "jpda_method", w, s.jpda_method);
   s.jpda_max_states = get_int(d, "jpda_max_states", w, s.jpda_max_states);
@@ -248,7 +250,8 @@ EngineConfig parse_spec(const py::handle& h) {
     const py::dict l = as_dict(d["lifecycle"], "lifecycle");
     check_keys(l, {"confirm_hits", "confirm_window", "confirm_by_existence", "confirm_existence",
                    "delete_existence", "birth_existence", "max_coast_s", "tentative_max_coast_s",
-                   "mean_lifetime_s", "tentative_max_misses"},
+                   "mean_lifetime_s", "tentative_max_misses", "max_misses", "miss_max_coast_s",
+                   "confirm_rule", "existence_model", "llr_init", "llr_confirm", "llr_delete", "llr_max"},
                "lifecycle");
     track::LifecyclePolicy& p = c.lifecycle;
     p.confirm_hits = get_int32(l, "confirm_hits", "lifecycle", p.confirm_hits);
@@ -261,6 +264,14 @@ EngineConfig parse_spec(const py::handle& h) {
     p.tentative_max_coast_s = get_double(l, "tentative_max_coast_s", "lifecycle", p.tentative_max_coast_s);
     p.mean_lifetime_s = get_double(l, "mean_lifetime_s", "lifecycle", p.mean_lifetime_s);
     p.tentative_max_misses = get_int32(l, "tentative_max_misses", "lifecycle", p.tentative_max_misses);
+    p.max_misses = get_int32(l, "max_misses", "lifecycle", p.max_misses);
+    p.miss_max_coast_s = get_double(l, "miss_max_coast_s", "lifecycle", p.miss_max_coast_s);
+    p.confirm_rule = track::confirm_rule_from_string(get_str(l, "confirm_rule", "lifecycle", "last"));
+    p.existence_model = track::existence_model_from_string(get_str(l, "existence_model", "lifecycle", "ipda"));
+    p.llr_init = get_double(l, "llr_init", "lifecycle", p.llr_init);
+    p.llr_confirm = get_double(l, "llr_confirm", "lifecycle", p.llr_confirm);
+    p.llr_delete = get_double(l, "llr_delete", "lifecycle", p.llr_delete);
+    p.llr_max = get_double(l, "llr_max", "lifecycle", p.llr_max);
   }
   if (has(d, "image_track")) {
     const py::dict it = as_dict(d["image_track"], "image_track");

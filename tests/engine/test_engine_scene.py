@@ -61,7 +61,7 @@ def test_record_layout_matches_the_spec(scene):
     shapes = {"id": (), "t_ns": (), "birth_t_ns": (), "status": (), "class_id": (), "birth_sensor": (),
               "existence": (), "confirmed_ever": (), "x": (n,), "P": (n, n), "box": (7,), "velocity": (3,),
               "class_prob": (C,), "last_update_ns": (S,), "hits": (S,), "misses": (S,), "score_sum": (S,),
-              "detection": (S,)}
+              "detection": (S,), "llr": (), "frames_since_birth": (), "consecutive_misses": ()}
     assert set(dt.names) == set(shapes)
     for name, shape in shapes.items():
         assert dt[name].shape == shape, name

@@ -52,6 +52,9 @@ struct SensorConfig {
   // Overlap costs: minimum overlap (e.g. -0.2 for giou_3d). mahalanobis: gate probability
   // (0.95, 0.99 or 0.999; the chi-square quantile of M dof). distance, distance_bev: metres.
   double gate = 0.0;
+  // mahalanobis only: > 0 gives the gate as a chi-square value directly (d^2 <= gate_chi2) and
+  // `gate` (the probability) is not used; 0: unset.
+  double gate_chi2 = 0.0;
   std::string associator = "gnn";   // associator registry key
   // JPDA associator options (associator "jpda"; engine_impl.hpp jpda_frame):
   std::string jpda_method = "auto";        // cluster solver: auto, enumerate, exact, lbp
@@ -64,6 +67,10 @@ struct SensorConfig {
   // the more likely hypothesis). In (0, 1]; 1 (default): only an empty gate. The PDA state
   // update runs either way.
   double jpda_miss_beta0 = 1.0;
+  // GNN: associate the detections with score >= birth_score_threshold first (every track),
+  // then the others with the tracks left unassigned (a weak detection never takes a track from
+  // a confident one; ByteTrack's two stages).
+  bool two_stage = false;
   bool update_state = true;         // a hit runs the EKF update (false: evidence only)
   bool births = true;               // unmatched detections start tracks (sensors with an inverse)
   double birth_score_threshold = -std::numeric_limits<double>::infinity();

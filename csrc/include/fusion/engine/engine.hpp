@@ -18,7 +18,8 @@
 //      gated exact assignment (GNN);
 //   4. updates matched tracks (if the sensor updates the state), fuses class evidence, runs the
 //      lifecycle (hit / in-FOV miss), records per-sensor evidence;
-//   5. starts tracks from unmatched detections of sensors with births and an inverse;
+//   5. starts tracks from unmatched detections of sensors with births and an inverse (or lists
+//      them for the caller when the frame defers births, see Frame::defer_births);
 //      camera detections not assigned to a 3D track feed the image tracks (JOIN/LEAVE identity
 //      handover with the 3D tracks: one id space, never reused).
 // Nothing allocates in process() after construction (tested with the allocation counter).
@@ -47,6 +48,11 @@ struct Frame {
   const double* score = nullptr;           // n or null (every score 1.0)
   const std::int32_t* class_id = nullptr;  // n or null (-1 = no class); in [-1, C)
   const double* class_scores = nullptr;    // n x C or null: soft class report (>= 0, finite)
+  // Deferred births: step 5 lists the birth candidates (EngineBase::num_pending_births) instead
+  // of starting tracks; the caller starts the ones it wants with commit_birth() before the next
+  // process() or reset(). For an owner that arbitrates births between several engines (one id
+  // counter and one track budget: the Tracker preset's per-class engines).
+  bool defer_births = false;
 };
 
 // Counters since construction or reset().
@@ -157,6 +163,23 @@ class EngineBase {
   int sensor_index(const std::string& name) const;
   // M of sensor k's model.
   virtual int measurement_dim(int sensor) const = 0;
+
+  // The id the next 3D track or image track takes (ids are >= 1 and never reused by this
+  // engine). set_next_id: for owners that share one id space between engines (then the
+  // uniqueness across them is the owner's business); ConfigurationError if id < 1.
+  virtual std::int64_t next_id() const = 0;
+  virtual void set_next_id(std::int64_t id) = 0;
+
+  // Deferred births (Frame::defer_births) of the latest processed frame: the candidates in
+  // detection order (unassigned, score >= birth_score_threshold, a sensor with births and an
+  // inverse). pending_birth_detection(i): the candidate's detection index in that frame.
+  // commit_birth(i) starts candidate i as step 5 would have (id next_id(); birth time, class
+  // and score from the frame), at most once per candidate; returns false if the table is full
+  // (counted in insert_failures) or i was already committed. std::out_of_range for a bad i.
+  // The list is cleared by the next process() or reset(). Allocation-free.
+  virtual Index num_pending_births() const = 0;
+  virtual Index pending_birth_detection(Index i) const = 0;
+  virtual bool commit_birth(Index i) = 0;
 };
 
 // The engine for config.motion (a motion registry key). Throws ConfigurationError for an

@@ -44,6 +44,7 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -202,6 +203,25 @@ class Engine final : public EngineBase {
       row_zhat_.assign(T * static_cast<std::size_t>(max_m_), 0.0);
       row_hpht_.assign(T * static_cast<std::size_t>(max_m_ * max_m_), 0.0);
     }
+    bool any_two_stage = false;
+    for (const SensorConfig& s : cfg_.sensors) any_two_stage = any_two_stage || s.two_stage;
+    if (any_two_stage) {
+      stage_cost_.assign(T * D, 0.0);
+      stage_rows_.assign(T, 0);
+      stage_cols_.assign(D, 0);
+      stage_r2c_.assign(T, assoc::kUnassigned);
+      stage_c2r_.assign(D, assoc::kUnassigned);
+      if (any_sparse) {
+        stage_ptr_.assign(T + 1, 0);
+        stage_ecol_.assign(static_cast<std::size_t>(std::max<Index>(E, 1)), 0);
+        stage_ecost_.assign(static_cast<std::size_t>(std::max<Index>(E, 1)), 0.0);
+      }
+    }
+    pending_col_.assign(D, 0);
+    pending_done_.assign(D, 0);
+    pending_score_.assign(D, 0.0);
+    pending_cls_.assign(D, -1);
+    pending_cs_.assign(D * static_cast<std::size_t>(cfg_.num_classes), 0.0);
     left_.assign(static_cast<std::size_t>(cfg_.max_tracks), 0);
     cam_box_.assign(static_cast<std::size_t>(cfg_.max_tracks) * static_cast<std::size_t>(S) * 4, 0.0);
 
@@ -229,6 +249,7 @@ class Engine final : public EngineBase {
     if (f.n > 0 && f.z == nullptr)
       throw ShapeError("FusionEngine.process: sensor '" + c.cfg.name + "': z is missing");
     const Index skipped = validate_detections(f, c);
+    num_pending_ = 0;  // deferred births of the previous frame lapse
     if (has_time_ && f.t_ns < t_latest_) {
       if (cfg_.late_policy == LatePolicy::kRaise)
         throw TimestampError("FusionEngine.process: sensor '" + c.cfg.name + "' frame at t_ns=" +
@@ -309,6 +330,9 @@ class Engine final : public EngineBase {
         {"misses", "i4", {S}, offsetof(Record, misses)},
         {"score_sum", "f8", {S}, offsetof(Record, score_sum)},
         {"detection", "i4", {S}, offsetof(Record, detection)},
+        {"llr", "f8", {}, offsetof(Record, llr)},
+        {"frames_since_birth", "i4", {}, offsetof(Record, frames_since_birth)},
+        {"consecutive_misses", "i4", {}, offsetof(Record, consecutive_misses)},
     };
   }
   std::size_t track_record_size() const override { return sizeof(Record); }
@@ -329,6 +353,7 @@ class Engine final : public EngineBase {
     stats_ = EngineStats{};
     has_time_ = false;
     t_latest_ = 0;
+    num_pending_ = 0;
     prob_rows_ = 0;
     last_assoc_ = AssociationStats{};
   }
@@ -396,6 +421,38 @@ class Engine final : public EngineBase {
     if (sensor < 0 || sensor >= num_sensors())
       throw ConfigurationError("FusionEngine: unknown sensor index " + std::to_string(sensor));
     return common_[static_cast<std::size_t>(sensor)].M;
+  }
+
+  std::int64_t next_id() const override { return table_.next_id(); }
+  void set_next_id(std::int64_t id) override { table_.set_next_id(id); }
+
+  Index num_pending_births() const override { return num_pending_; }
+  Index pending_birth_detection(Index i) const override {
+    check_pending(i);
+    return col_det_[static_cast<std::size_t>(pending_col_[static_cast<std::size_t>(i)])];
+  }
+  bool commit_birth(Index i) override {
+    check_pending(i);
+    char& done = pending_done_[static_cast<std::size_t>(i)];
+    if (done) return false;
+    done = 1;
+    const Index col = pending_col_[static_cast<std::size_t>(i)];
+    const Index births_before = stats_.births;
+    std::visit(
+        [&](auto& st) {
+          using S = typename std::decay_t<decltype(st)>::Model;
+          if constexpr (S::kHasInverse) {
+            constexpr int M = S::M;
+            const auto u = static_cast<std::size_t>(i);
+            const int C = cfg_.num_classes;
+            birth(st, common_[static_cast<std::size_t>(pending_sensor_)], pending_sensor_, pending_t_,
+                  col_det_[static_cast<std::size_t>(col)], det_z_.data() + col * M, pending_cls_[u],
+                  pending_has_cs_ ? pending_cs_.data() + u * static_cast<std::size_t>(C) : nullptr,
+                  pending_score_[u]);
+          }
+        },
+        sensors_[static_cast<std::size_t>(pending_sensor_)]);
+    return stats_.births > births_before;
   }
 
   // For the tests.
@@ -580,7 +637,7 @@ class Engine final : public EngineBase {
             detail::bad_sensor(s, k, "cost: '" + s.cost + "' needs a camera_box2d sensor, not " + s.model);
           }
         } else if (cost == CostKind::kMahalanobis) {
-          const double q = assoc::chi_square_quantile(S::M, s.gate);
+          const double q = s.gate_chi2 > 0.0 ? s.gate_chi2 : assoc::chi_square_quantile(S::M, s.gate);
           st.mahalanobis.emplace(motion_, st.model, c.mount, assoc::CostGate{q});
           st.gate_max = q;
         } else {  // distance, distance_bev
@@ -743,6 +800,7 @@ class Engine final : public EngineBase {
     table_.compact();
     compact_image_tracks();
     lifecycle_.advance(table_, t);
+    table_.tick_frame();
     advance_image_tracks(t);
     // LEAVE for the tracks advance() deleted, before this frame's image-track association, so
     // that a camera frame's detection continues the handed-over track instead of starting one.
@@ -776,8 +834,11 @@ class Engine final : public EngineBase {
       if (c.jpda) {
         jpda_frame(st, c, f, rows, nc);  // steps 4-5 for JPDA
       } else if (last_assoc_.gated_pairs > 0) {
-        solver_.solve_sparse_gated(nr, nc, edge_ptr_.data(), edge_col_.data(), edge_cost_.data(), st.gate_max,
-                                   row_to_col_.data(), col_to_row_.data());
+        if (c.cfg.two_stage)
+          two_stage_sparse(c, f, nr, nc, st.gate_max);
+        else
+          solver_.solve_sparse_gated(nr, nc, edge_ptr_.data(), edge_col_.data(), edge_cost_.data(), st.gate_max,
+                                     row_to_col_.data(), col_to_row_.data());
       }
     } else if (nr > 0 && nc > 0) {
       last_assoc_ = AssociationStats{};
@@ -789,7 +850,10 @@ class Engine final : public EngineBase {
       compute_cost(st, rows, batch);
       assoc::track_classes(table_, rows, row_cls_.data());
       class_gate_.apply(cost_.data(), nr, nc, row_cls_.data(), det_cls_.data());
-      solver_.solve_dense_gated(cost_.data(), nr, nc, st.gate_max, row_to_col_.data(), col_to_row_.data());
+      if (c.cfg.two_stage)
+        two_stage_assign(c, f, nr, nc, st.gate_max);
+      else
+        solver_.solve_dense_gated(cost_.data(), nr, nc, st.gate_max, row_to_col_.data(), col_to_row_.data());
     } else {
       last_assoc_ = AssociationStats{};
     }
@@ -814,13 +878,14 @@ class Engine final : public EngineBase {
         if (c.cfg.image_tracks && !table_.confirmed_ever(s)) join_image_track(s, k, det_z_.data() + col * M);
       }
       double ratio = std::numeric_limits<double>::quiet_NaN();
+      double ll = std::numeric_limits<double>::quiet_NaN();
       if (c.cfg.update_state) {
-        const double ll = update_track(st, c, s, det_z_.data() + col * M, det_R_.data() + col * M * M);
+        ll = update_track(st, c, s, det_z_.data() + col * M, det_R_.data() + col * M * M);
         if (std::isfinite(ll) && st.cost == CostKind::kMahalanobis)
           ratio = track::likelihood_ratio(ll, c.cfg.clutter_density);
       }
       fuse_class(f, s, k, j);
-      lifecycle_.on_hit(table_, s, k, t, ratio);
+      lifecycle_.on_hit(table_, s, k, t, ratio, ll);
       ev.score_sum += score_of(f, j);
       ev.detection = static_cast<std::int32_t>(j);
       if constexpr (std::is_same_v<S, sensor::CameraBox2D>) {
@@ -832,11 +897,26 @@ class Engine final : public EngineBase {
     // 6. births
     if constexpr (S::kHasInverse) {
       if (c.cfg.births) {
+        const int C = cfg_.num_classes;
+        pending_sensor_ = k;
+        pending_t_ = t;
+        pending_has_cs_ = f.class_scores != nullptr;
         for (Index col = 0; col < nc; ++col) {
           const Index j = col_det_[static_cast<std::size_t>(col)];
           if (det_assigned_[static_cast<std::size_t>(j)]) continue;
           if (score_of(f, j) < c.cfg.birth_score_threshold) continue;
-          birth(st, c, f, k, j, det_z_.data() + col * M);
+          const std::int32_t cls = f.class_id != nullptr ? f.class_id[j] : -1;
+          const double* cs = f.class_scores != nullptr ? f.class_scores + j * C : nullptr;
+          if (!f.defer_births) {
+            birth(st, c, k, t, j, det_z_.data() + col * M, cls, cs, score_of(f, j));
+            continue;
+          }
+          const auto u = static_cast<std::size_t>(num_pending_++);
+          pending_col_[u] = col;
+          pending_done_[u] = 0;
+          pending_score_[u] = score_of(f, j);
+          pending_cls_[u] = cls;
+          if (cs != nullptr) std::copy(cs, cs + C, pending_cs_.data() + u * static_cast<std::size_t>(C));
         }
       }
     }
@@ -857,6 +937,74 @@ class Engine final : public EngineBase {
   }
 
   static double score_of(const Frame& f, Index j) { return f.score != nullptr ? f.score[j] : 1.0; }
+
+  void check_pending(Index i) const {
+    if (i < 0 || i >= num_pending_)
+      throw std::out_of_range("FusionEngine: pending birth " + std::to_string(i) + " out of range [0, " +
+                              std::to_string(num_pending_) + ")");
+  }
+
+  // two_stage_assign on gate_sparse()'s graph: stage 1 keeps the edges to columns with score >=
+  // birth_score_threshold (every row), stage 2 the edges of the rows left unassigned to the
+  // other columns. Writes row_to_col_.
+  void two_stage_sparse(const Common& c, const Frame& f, Index nr, Index nc, double gate_max) {
+    if (stage_ptr_.empty()) {  // not reserved: a sparse sensor with two_stage is always reserved
+      throw std::logic_error("FusionEngine: two-stage buffers missing");
+    }
+    if (static_cast<Index>(stage_ecol_.size()) < static_cast<Index>(edge_col_.size())) {
+      stage_ecol_.resize(edge_col_.size());  // edges grew this frame (see grow_edges)
+      stage_ecost_.resize(edge_col_.size());
+    }
+    for (int stage = 0; stage < 2; ++stage) {
+      Index rows = 0, e = 0;
+      stage_ptr_[0] = 0;
+      for (Index i = 0; i < nr; ++i) {
+        if (row_to_col_[static_cast<std::size_t>(i)] != assoc::kUnassigned) continue;
+        stage_rows_[static_cast<std::size_t>(rows)] = i;
+        for (Index q = edge_ptr_[static_cast<std::size_t>(i)]; q < edge_ptr_[static_cast<std::size_t>(i + 1)]; ++q) {
+          const Index col = edge_col_[static_cast<std::size_t>(q)];
+          const bool strong = score_of(f, col_det_[static_cast<std::size_t>(col)]) >= c.cfg.birth_score_threshold;
+          if (strong != (stage == 0)) continue;
+          stage_ecol_[static_cast<std::size_t>(e)] = col;
+          stage_ecost_[static_cast<std::size_t>(e++)] = edge_cost_[static_cast<std::size_t>(q)];
+        }
+        stage_ptr_[static_cast<std::size_t>(++rows)] = e;
+      }
+      if (rows == 0 || e == 0) continue;
+      solver_.solve_sparse_gated(rows, nc, stage_ptr_.data(), stage_ecol_.data(), stage_ecost_.data(), gate_max,
+                                 stage_r2c_.data(), col_to_row_.data());
+      for (Index r = 0; r < rows; ++r)
+        row_to_col_[static_cast<std::size_t>(stage_rows_[static_cast<std::size_t>(r)])] =
+            stage_r2c_[static_cast<std::size_t>(r)];
+    }
+  }
+
+  // GNN in two stages over the full nr x nc cost (cost_): the columns with score >=
+  // birth_score_threshold against every row, then the other columns against the rows left
+  // unassigned. Writes row_to_col_ (column indices of the full matrix).
+  void two_stage_assign(const Common& c, const Frame& f, Index nr, Index nc, double gate_max) {
+    for (int stage = 0; stage < 2; ++stage) {
+      Index rows = 0, cols = 0;
+      for (Index i = 0; i < nr; ++i)
+        if (row_to_col_[static_cast<std::size_t>(i)] == assoc::kUnassigned) stage_rows_[static_cast<std::size_t>(rows++)] = i;
+      for (Index col = 0; col < nc; ++col) {
+        const bool strong = score_of(f, col_det_[static_cast<std::size_t>(col)]) >= c.cfg.birth_score_threshold;
+        if (strong == (stage == 0)) stage_cols_[static_cast<std::size_t>(cols++)] = col;
+      }
+      if (rows == 0 || cols == 0) continue;
+      for (Index r = 0; r < rows; ++r) {
+        const double* src = cost_.data() + stage_rows_[static_cast<std::size_t>(r)] * nc;
+        double* dst = stage_cost_.data() + r * cols;
+        for (Index q = 0; q < cols; ++q) dst[q] = src[stage_cols_[static_cast<std::size_t>(q)]];
+      }
+      solver_.solve_dense_gated(stage_cost_.data(), rows, cols, gate_max, stage_r2c_.data(), stage_c2r_.data());
+      for (Index r = 0; r < rows; ++r) {
+        const Index q = stage_r2c_[static_cast<std::size_t>(r)];
+        if (q != assoc::kUnassigned)
+          row_to_col_[static_cast<std::size_t>(stage_rows_[static_cast<std::size_t>(r)])] = stage_cols_[static_cast<std::size_t>(q)];
+      }
+    }
+  }
 
   // ---------------------------------------------------------------- sparse association
   // The mahalanobis cost never builds the nr x nc matrix. gate_sparse() lists the in-gate
@@ -1439,8 +1587,11 @@ class Engine final : public EngineBase {
       class_fusion_.fuse(table_, s, k, f.class_id[j]);
   }
 
+  // Starts a track from detection j of sensor k's frame at t (z at zp; class id, class scores
+  // or null, detection score).
   template <class S>
-  void birth(SensorState<Motion, S>& st, const Common& c, const Frame& f, int k, Index j, const double* zp) {
+  void birth(SensorState<Motion, S>& st, const Common& c, int k, TimeNs t, Index j, const double* zp,
+             std::int32_t cls, const double* scores, double score) {
     constexpr int M = S::M;
     const PartialView pv = sensor::sensor_inverse(st.model, Vec<M>(Eigen::Map<const Vec<M>>(zp)), c.mount,
                                                   sensor::SensorMotion{});
@@ -1458,8 +1609,6 @@ class Engine final : public EngineBase {
     const int C = cfg_.num_classes;
     std::array<double, track::kMaxRecordClasses> p{};
     const double* prob = nullptr;
-    const std::int32_t cls = f.class_id != nullptr ? f.class_id[j] : -1;
-    const double* scores = f.class_scores != nullptr ? f.class_scores + j * C : nullptr;
     if (class_fusion_.reports_class(k)) {
       for (int i = 0; i < C; ++i) p[static_cast<std::size_t>(i)] = 1.0 / C;
       const track::ConfusionMatrix& A = confusion(k);
@@ -1474,11 +1623,11 @@ class Engine final : public EngineBase {
       p[static_cast<std::size_t>(cls)] = 1.0;
       prob = p.data();
     }
-    const Index s = lifecycle_.birth(table_, x, P, f.t_ns, k, prob);
+    const Index s = lifecycle_.birth(table_, x, P, t, k, prob);
     if (s == track::kNoSlot) return;  // counted by the table
     ++stats_.births;
     track::SensorEvidence& ev = table_.evidence(s, k);
-    ev.score_sum = score_of(f, j);
+    ev.score_sum = score;
     ev.detection = static_cast<std::int32_t>(j);
   }
 
@@ -1734,6 +1883,22 @@ class Engine final : public EngineBase {
   std::vector<Index> row_to_col_, col_to_row_, col_det_, row_slot_, free_cols_;
   std::vector<char> det_valid_, det_assigned_, left_;
   std::vector<std::int32_t> det_cls_, row_cls_;
+
+  // two-stage association (sensors with two_stage; sized only if one has it)
+  std::vector<double> stage_cost_;
+  std::vector<Index> stage_rows_, stage_cols_, stage_r2c_, stage_c2r_;
+  std::vector<Index> stage_ptr_, stage_ecol_;  // sparse two-stage CSR (two_stage_sparse)
+  std::vector<double> stage_ecost_;
+
+  // deferred births of the latest frame (Frame::defer_births)
+  Index num_pending_ = 0;
+  int pending_sensor_ = 0;
+  TimeNs pending_t_ = 0;
+  bool pending_has_cs_ = false;
+  std::vector<Index> pending_col_;
+  std::vector<char> pending_done_;
+  std::vector<double> pending_score_, pending_cs_;
+  std::vector<std::int32_t> pending_cls_;
 
   // sparse association (gate_sparse) and the JPDA associator (jpda_frame), sized at construction
   std::vector<Edge> edges_;
