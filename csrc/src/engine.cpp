@@ -31,6 +31,8 @@ std::unique_ptr<EngineBase> make_ca_box_engine(const EngineConfig& config);
 std::unique_ptr<EngineBase> make_ctra_box_engine(const EngineConfig& config);
 std::unique_ptr<EngineBase> make_ct_box_engine(const EngineConfig& config);
 std::unique_ptr<EngineBase> make_bicycle_box_engine(const EngineConfig& config);
+std::unique_ptr<EngineBase> make_ctrv_vz_box_engine(const EngineConfig& config);
+std::unique_ptr<EngineBase> make_bicycle_vz_box_engine(const EngineConfig& config);
 std::unique_ptr<EngineBase> make_cv_point2d_engine(const EngineConfig& config);
 
 namespace {
@@ -47,6 +49,8 @@ const MotionEntry kMotionRegistry[] = {
     {"ctra_box", make_ctra_box_engine},
     {"ct_box", make_ct_box_engine},
     {"bicycle_box", make_bicycle_box_engine},
+    {"ctrv_vz_box", make_ctrv_vz_box_engine},
+    {"bicycle_vz_box", make_bicycle_vz_box_engine},
     {"cv_point2d", make_cv_point2d_engine},
 };
 

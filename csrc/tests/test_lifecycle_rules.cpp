@@ -176,6 +176,7 @@ TEST_CASE("lifecycle rules: the llr score by hand (Blackman)") {
   p.llr_max = 4.0;
   p.sensors[0].pd = 0.8;
   p.sensors[0].clutter_density = 1e-3;
+  p.sensors[0].gate_probability = 1.0;  // the miss term log(1 - pd P_G) is then Blackman's log(1 - pd)
   Lifecycle l(p);
   Table t(4, 0, 1);
   const Index s = l.birth(t, box_at(10.0), kP, 0, 0);

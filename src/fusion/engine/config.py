@@ -54,7 +54,8 @@ from fusion.engine import registry
 from fusion.errors import ConfigurationError
 
 __all__ = ["EngineConfig", "SensorConfig", "FieldOfView", "LifecycleConfig", "ImageTrackConfig",
-           "CONFIRM_RULES", "EXISTENCE_MODELS", "LATE_POLICIES", "BAD_DETECTION_POLICIES", "MAX_SENSORS", "MAX_CLASSES", "rotation_from_ypr"]
+           "CONFIRM_RULES", "EXISTENCE_MODELS", "LATE_POLICIES", "BAD_DETECTION_POLICIES", "MAX_SENSORS",
+           "MAX_CLASSES", "rotation_from_ypr"]
 
 #: What happens to a sensor frame older than the engine's latest time: dropped and counted
 #: (``stats()["late_frames"]``), or a :class:`~fusion.errors.TimestampError`.
@@ -312,12 +313,12 @@ class LifecycleConfig(_FlatSection):
             checked before it. inf: off.
         existence_model: ``"ipda"`` (the IPDA existence recursion) or ``"llr"`` (Blackman's
             sequential log-likelihood ratio: ``llr_init`` at birth, ``+ log(pd N(y; 0, S) /
-            clutter_density)`` per hit, ``+ log(1 - pd)`` per in-FOV miss, clamped to
+            clutter_density)`` per hit, ``+ log(1 - pd gate_probability)`` per in-FOV miss, clamped to
             ``llr_max``; confirmed at ``llr_confirm`` (with ``confirm_by_existence``), deleted
             below ``llr_delete``; existence = 1 / (1 + exp(-llr)); pd and clutter_density are
             the sensor's).
         llr_init, llr_confirm, llr_delete, llr_max: the ``"llr"`` thresholds (llr_delete may be
-            -inf: never).
+            -inf: never; llr_max inf: no clamp).
     """
 
     _TABLE = "lifecycle"
@@ -356,7 +357,8 @@ class LifecycleConfig(_FlatSection):
         if not 0 <= self.confirm_hits <= _MAX_HISTORY:
             raise _fail(table, "confirm_hits", f"expected an integer in [0, {_MAX_HISTORY}], got {self.confirm_hits}")
         ever = self.confirm_window == 0 and self.confirm_rule == "last"
-        if not ever and not max(self.confirm_hits, 1) <= self.confirm_window <= _MAX_HISTORY:
+        n_max = 2**31 - 1 if self.confirm_rule == "first" else _MAX_HISTORY
+        if not ever and not max(self.confirm_hits, 1) <= self.confirm_window <= n_max:
             raise _fail(table, "confirm_window", f"expected an integer in [max(confirm_hits, 1), {_MAX_HISTORY}] "
                         f"(M-of-N needs M <= N), got {self.confirm_window}")
         _in(table, "confirm_existence", self.confirm_existence, 1e-300, 1.0, "a probability in (0, 1]")
@@ -379,7 +381,9 @@ class LifecycleConfig(_FlatSection):
             raise _fail(table, "max_misses", f"expected -1 (off) or an integer >= 1, got {self.max_misses}")
         _positive(table, "miss_max_coast_s", self.miss_max_coast_s, allow_inf=True)
         if self.existence_model == "llr":
-            for k in ("llr_init", "llr_confirm", "llr_max"):
+            if math.isnan(self.llr_max):
+                raise _fail(table, "llr_max", "expected a number (inf: no clamp), got nan")
+            for k in ("llr_init", "llr_confirm"):
                 if not math.isfinite(getattr(self, k)):
                     raise _fail(table, k, f"expected a finite number, got {getattr(self, k)!r}")
             if not (self.llr_delete < self.llr_init <= self.llr_max and self.llr_confirm <= self.llr_max):

@@ -169,6 +169,18 @@ MOTION_MODELS: dict[str, MotionModelInfo] = {
         "v [m/s], yaw [rad], steer [rad], z, l, w, h [m]; wheelbase_m [m]",
         ("x", "y", "v", "yaw", "steer", "z", "l", "w", "h"),
         {"accel_std": 1.0, "steer_rate_std": 0.2, "wheelbase_m": 2.7}),
+    "ctrv_vz_box": MotionModelInfo(
+        "ctrv_vz_box", "constant turn rate and velocity (EKF) with a constant-velocity height and a "
+        "random-walk extent: x, y [m], v [m/s], yaw [rad], yaw_rate [rad/s], z [m], vz [m/s], l, w, h [m] "
+        "(the box Tracker's ctrv)",
+        ("x", "y", "v", "yaw", "yaw_rate", "z", "vz", "l", "w", "h"),
+        {"accel_std": 1.0, "yaw_accel_std": 0.5, "vertical_accel_std": 0.5}),
+    "bicycle_vz_box": MotionModelInfo(
+        "bicycle_vz_box", "kinematic bicycle (EKF) with a constant-velocity height and a random-walk "
+        "extent: x, y [m], v [m/s], yaw [rad], steer [rad], z [m], vz [m/s], l, w, h [m]; wheelbase_m [m] "
+        "(the box Tracker's bicycle)",
+        ("x", "y", "v", "yaw", "steer", "z", "vz", "l", "w", "h"),
+        {"accel_std": 1.0, "steer_rate_std": 0.2, "wheelbase_m": 2.7, "vertical_accel_std": 0.5}),
     "cv_point2d": MotionModelInfo(
         "cv_point2d", "2D point with constant velocity (white-noise acceleration), no extent: x, y [m], "
         "vx, vy [m/s]; for point sensors (position2d, position3d, radar)",

@@ -166,7 +166,8 @@ class EngineBase {
 
   // The id the next 3D track or image track takes (ids are >= 1 and never reused by this
   // engine). set_next_id: for owners that share one id space between engines (then the
-  // uniqueness across them is the owner's business); ConfigurationError if id < 1.
+  // uniqueness across them is the owner's business); ConfigurationError unless id >= 1 and
+  // above every 3D track id the engine holds.
   virtual std::int64_t next_id() const = 0;
   virtual void set_next_id(std::int64_t id) = 0;
 
@@ -180,6 +181,16 @@ class EngineBase {
   virtual Index num_pending_births() const = 0;
   virtual Index pending_birth_detection(Index i) const = 0;
   virtual bool commit_birth(Index i) = 0;
+  // Frees the table slots of the 3D tracks deleted in the latest frame now instead of at the
+  // start of the next frame (they are then no longer reported with include_deleted): for an
+  // owner that commits deferred births into a full table.
+  virtual void release_deleted() = 0;
+
+  // This engine takes `other`'s whole state (3D and image tracks, ids, time, statistics,
+  // pending births): for copies of an engine (the Tracker preset's copy()). Both must be built
+  // from equal configurations: ConfigurationError for another motion model or other
+  // capacities / sensor or class counts. Allocation-free (the capacities are equal).
+  virtual void copy_state_from(const EngineBase& other) = 0;
 };
 
 // The engine for config.motion (a motion registry key). Throws ConfigurationError for an

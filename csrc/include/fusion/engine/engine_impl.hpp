@@ -455,6 +455,43 @@ class Engine final : public EngineBase {
     return stats_.births > births_before;
   }
 
+  void release_deleted() override { table_.compact(); }
+
+  void copy_state_from(const EngineBase& other_base) override {
+    const auto* other = dynamic_cast<const Engine*>(&other_base);
+    if (other == nullptr)
+      throw ConfigurationError("FusionEngine.copy_state_from: the other engine runs another motion model than '" +
+                               cfg_.motion + "'");
+    if (other == this) return;
+    const EngineConfig& o = other->cfg_;
+    if (o.max_tracks != cfg_.max_tracks || o.max_detections != cfg_.max_detections ||
+        o.max_image_tracks != cfg_.max_image_tracks || o.num_classes != cfg_.num_classes ||
+        o.sensors.size() != cfg_.sensors.size())
+      throw ConfigurationError("FusionEngine.copy_state_from: the engines differ in capacities, classes or sensors");
+    table_ = other->table_;  // equal sizes: the vectors copy in place
+    img_ = other->img_;
+    img_order_ = other->img_order_;
+    img_free_ = other->img_free_;
+    img_insert_failures_ = other->img_insert_failures_;
+    failures_at_reset_ = other->failures_at_reset_;
+    cam_box_ = other->cam_box_;
+    stats_ = other->stats_;
+    has_time_ = other->has_time_;
+    t_latest_ = other->t_latest_;
+    // pending births refer to the latest frame's columns
+    num_pending_ = other->num_pending_;
+    pending_sensor_ = other->pending_sensor_;
+    pending_t_ = other->pending_t_;
+    pending_has_cs_ = other->pending_has_cs_;
+    pending_col_ = other->pending_col_;
+    pending_done_ = other->pending_done_;
+    pending_score_ = other->pending_score_;
+    pending_cs_ = other->pending_cs_;
+    pending_cls_ = other->pending_cls_;
+    col_det_ = other->col_det_;
+    det_z_ = other->det_z_;
+  }
+
   // For the tests.
   const track::TrackTable<Motion>& table() const { return table_; }
   const Motion& motion() const { return motion_; }

@@ -49,7 +49,8 @@
 // Further rules, each off by default (the presets of the old trackers use them):
 //   confirm_window = 0       (confirm_rule "last") M hits ever: every recorded frame counts;
 //   confirm_rule "first"     confirmed once the combined window has confirm_hits hits among its
-//                            FIRST confirm_window recorded frames (the birth counts); a tentative
+//                            FIRST confirm_window recorded frames (the birth counts; N may
+//                            exceed kMaxHistory: only counts are kept); a tentative
 //                            track is deleted as soon as hits + (N - frames) < M, i.e. when it
 //                            can no longer get there (the old point tracker);
 //   max_misses = K >= 1      deleted at its K-th CONSECUTIVE in-FOV miss, counted over the
@@ -65,7 +66,9 @@
 // R. Popoli, "Design and analysis of modern tracking systems", 1999, §6.2) replaces the IPDA
 // recursion. Birth: llr = llr_init. A hit of sensor k whose update gave log N(y; 0, S):
 //   llr += log(pd_k) + log N(y; 0, S) - log(clutter_density_k)   (nothing without a likelihood)
-// an in-FOV miss of sensor k:  llr += log(1 - pd_k);  then llr = min(llr, llr_max).
+// an in-FOV miss of sensor k:  llr += log(1 - pd_k P_G,k);  then llr = min(llr, llr_max)
+// (P_G,k = gate_probability_k; 1 gives Blackman's log(1 - pd)). An associator with its own
+// frame likelihood ratio (JPDA) may pass the increment instead (on_hit/on_miss llr_increment).
 // A tentative track is confirmed at llr >= llr_confirm (if confirm_by_existence), any track is
 // deleted at llr < llr_delete, and the existence probability is 1 / (1 + exp(-llr)); time does
 // not change the score (mean_lifetime_s, confirm/delete/birth_existence are not used).
@@ -122,7 +125,8 @@ inline const char* to_string(ExistenceModel m) { return m == ExistenceModel::kLl
 struct LifecyclePolicy {
   std::vector<SensorLifecyclePolicy> sensors;  // one per sensor index (size = S)
   int confirm_hits = 3;                   // M of the M-of-N rule; 0 disables it
-  // N: in [max(M, 1), kMaxHistory], or 0 (rule "last" only): M hits ever
+  // N: in [max(M, 1), kMaxHistory] (rule "first": any N >= max(M, 1)), or 0 (rule "last"
+  // only): M hits ever
   int confirm_window = 5;
   ConfirmRule confirm_rule = ConfirmRule::kLast;
   bool confirm_by_existence = true;
@@ -175,9 +179,11 @@ inline void validate(const LifecyclePolicy& p) {
   if (p.confirm_hits < 0 || p.confirm_hits > kMaxHistory)
     bad_field("confirm_hits", "in [0, " + std::to_string(kMaxHistory) + "]", p.confirm_hits);
   const bool ever = p.confirm_window == 0 && p.confirm_rule == ConfirmRule::kLast;
-  if (!ever && (p.confirm_window < std::max(p.confirm_hits, 1) || p.confirm_window > kMaxHistory))
+  // rule "first" counts hits and frames only: any N >= max(M, 1)
+  const int n_max = p.confirm_rule == ConfirmRule::kFirst ? std::numeric_limits<int>::max() : kMaxHistory;
+  if (!ever && (p.confirm_window < std::max(p.confirm_hits, 1) || p.confirm_window > n_max))
     bad_field("confirm_window", "0 (rule 'last': hits ever) or in [max(confirm_hits, 1), " +
-              std::to_string(kMaxHistory) + "]", p.confirm_window);
+              std::to_string(kMaxHistory) + "] (rule 'first': any N >= max(confirm_hits, 1))", p.confirm_window);
   if (!(p.confirm_existence > 0.0 && p.confirm_existence <= 1.0))
     bad_field("confirm_existence", "in (0, 1]", p.confirm_existence);
   if (!(p.delete_existence >= 0.0 && p.delete_existence < p.confirm_existence))
@@ -198,7 +204,7 @@ inline void validate(const LifecyclePolicy& p) {
   if (p.existence_model == ExistenceModel::kLlr) {
     if (!std::isfinite(p.llr_init)) bad_field("llr_init", "finite", p.llr_init);
     if (!std::isfinite(p.llr_confirm)) bad_field("llr_confirm", "finite", p.llr_confirm);
-    if (!std::isfinite(p.llr_max)) bad_field("llr_max", "finite", p.llr_max);
+    if (std::isnan(p.llr_max)) bad_field("llr_max", "a number (inf: no clamp)", p.llr_max);
     if (!(p.llr_delete < p.llr_init) || std::isnan(p.llr_delete))
       bad_field("llr_delete", "< llr_init (-inf: never)", p.llr_delete);
     if (!(p.llr_init <= p.llr_max)) bad_field("llr_init", "<= llr_max", p.llr_init);
@@ -297,16 +303,21 @@ class Lifecycle {
   // The track was assigned a detection of `sensor`'s frame at t. ratio_sum: sum_j g_j / lambda
   // over the detections used (NaN: unknown, the sensor's nominal_likelihood_ratio is used).
   // log_likelihood: log N(y; 0, S) of the state update ("llr" model; NaN: none, the score
-  // does not change).
+  // does not change). llr_increment: a finite value replaces the "llr" hit increment (an
+  // associator with its own frame likelihood ratio, e.g. JPDA).
   template <class Motion>
   void on_hit(TrackTable<Motion>& table, Index slot, int sensor, TimeNs t,
               double ratio_sum = std::numeric_limits<double>::quiet_NaN(),
-              double log_likelihood = std::numeric_limits<double>::quiet_NaN()) const {
+              double log_likelihood = std::numeric_limits<double>::quiet_NaN(),
+              double llr_increment = std::numeric_limits<double>::quiet_NaN()) const {
     check_sensor(sensor);
     const SensorLifecyclePolicy& sp = p_.sensors[static_cast<std::size_t>(sensor)];
     if (p_.existence_model == ExistenceModel::kLlr) {
       double llr = table.llr(slot);
-      if (std::isfinite(log_likelihood)) llr += std::log(sp.pd) + log_likelihood - std::log(sp.clutter_density);
+      if (std::isfinite(llr_increment))
+        llr += llr_increment;
+      else if (std::isfinite(log_likelihood))
+        llr += std::log(sp.pd) + log_likelihood - std::log(sp.clutter_density);
       set_llr(table, slot, llr, t);
     } else {
       if (std::isnan(ratio_sum)) ratio_sum = sp.nominal_likelihood_ratio;
@@ -321,8 +332,10 @@ class Lifecycle {
   // The track got no detection of `sensor`'s frame at t. in_fov: whether its predicted
   // position was inside that sensor's field of view; if not, nothing changes but the
   // existence prediction to t.
+  // llr_increment: a finite value replaces the "llr" miss increment log(1 - pd P_G).
   template <class Motion>
-  void on_miss(TrackTable<Motion>& table, Index slot, int sensor, TimeNs t, bool in_fov) const {
+  void on_miss(TrackTable<Motion>& table, Index slot, int sensor, TimeNs t, bool in_fov,
+               double llr_increment = std::numeric_limits<double>::quiet_NaN()) const {
     check_sensor(sensor);
     predict_existence(table, slot, t);
     if (!in_fov) {
@@ -331,7 +344,8 @@ class Lifecycle {
     }
     const SensorLifecyclePolicy& sp = p_.sensors[static_cast<std::size_t>(sensor)];
     if (p_.existence_model == ExistenceModel::kLlr) {
-      set_llr(table, slot, table.llr(slot) + std::log1p(-sp.pd), t);
+      const double inc = std::isfinite(llr_increment) ? llr_increment : std::log1p(-sp.pd * sp.gate_probability);
+      set_llr(table, slot, table.llr(slot) + inc, t);
     } else {
       const double L = frame_likelihood_ratio(sp.pd, sp.gate_probability, 0.0);
       table.set_existence(slot, existence_update(table.existence(slot), L), t);

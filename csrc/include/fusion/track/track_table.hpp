@@ -165,11 +165,15 @@ class TrackTable {
   // share the id space (the engine's image tracks). Ids are never reused.
   std::int64_t allocate_id() { return next_id_++; }
 
-  // Sets the id the next insert() / allocate_id() takes (>= 1; ConfigurationError otherwise).
-  // For owners that share one id space between several tables (the Tracker preset's per-class
-  // engines): the uniqueness of the ids is then the caller's business.
+  // Sets the id the next insert() / allocate_id() takes: >= 1 and above every id the table
+  // holds (it keeps its tracks in id order by appending), ConfigurationError otherwise. For
+  // owners that share one id space between several tables (the Tracker preset's per-class
+  // engines): the uniqueness of the ids across tables is then the caller's business.
   void set_next_id(std::int64_t id) {
-    if (id < 1) throw ConfigurationError("TrackTable::set_next_id: id must be >= 1, got " + std::to_string(id));
+    const std::int64_t held = order_.empty() ? 0 : id_[static_cast<std::size_t>(order_.back())];
+    if (id < 1 || id <= held)
+      throw ConfigurationError("TrackTable::set_next_id: id must be >= 1 and above the largest id held (" +
+                               std::to_string(held) + "), got " + std::to_string(id));
     next_id_ = id;
   }
 
