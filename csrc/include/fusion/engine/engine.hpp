@@ -88,6 +88,21 @@ struct AssociationProbability {
   double probability;
 };
 
+// The slim export of one live track for single-sensor presets (export_briefs): what a preset
+// reports besides x and P, without the full TrackRecord (about 1 KB each with its class and
+// sensor arrays). hits, detection: of the sensor asked for.
+struct TrackBrief {
+  std::int64_t id;
+  std::int32_t status;              // TrackStatus
+  std::int32_t hits;                // that sensor's hits (birth included)
+  std::int32_t frames_since_birth;  // TrackRecord::frames_since_birth
+  std::int32_t consecutive_misses;  // TrackRecord::consecutive_misses
+  std::int32_t detection;           // that sensor's detection in its latest frame, or -1
+  std::int32_t pad_;
+  double llr;                       // TrackRecord::llr
+  double existence;
+};
+
 // One image track (a camera-only target), POD; numpy dtype image_track_dtype (same names).
 struct ImageTrackRecord {
   std::int64_t id;          // in the engine's one id space
@@ -130,6 +145,10 @@ class EngineBase {
   // include_deleted) in id order into out[0 .. max_records); returns how many. `out` points to
   // track_record_size()-byte records (TrackRecord<N>); box and velocity are filled.
   virtual Index export_tracks(void* out, Index max_records, bool include_deleted) const = 0;
+  // The live tracks in id order, slim (TrackBrief, with `sensor`'s hits and detection), their
+  // states into x (N doubles each) and covariances into P (N x N, row-major) when not null;
+  // at most max_records. Returns how many. Allocates nothing.
+  virtual Index export_briefs(TrackBrief* out, double* x, double* P, Index max_records, int sensor) const = 0;
   // Same for image tracks (live ones and those deleted in the latest frame), in id order.
   virtual Index export_image_tracks(ImageTrackRecord* out, Index max_records) const = 0;
 
@@ -146,11 +165,6 @@ class EngineBase {
   // entry per in-gate detection. Writes min(n, capacity) into out; returns n.
   virtual Index association_probabilities(AssociationProbability* out, Index capacity) const = 0;
   virtual void reset() = 0;               // no tracks, no time, stats zero; ids keep counting
-  // Makes this engine's state (tracks, image tracks, time, statistics, the latest frame's
-  // association outputs) a copy of `other`'s, which must be an engine of the same motion
-  // model and capacities (ConfigurationError otherwise). Copies into the buffers reserved at
-  // construction, so it allocates nothing (unless `other` grew a buffer past them).
-  virtual void copy_state_from(const EngineBase& other) = 0;
   virtual bool has_time() const = 0;
   virtual TimeNs time_ns() const = 0;     // latest processed frame time (valid if has_time())
   virtual Index num_tracks() const = 0;   // live 3D tracks

@@ -285,6 +285,32 @@ class Engine final : public EngineBase {
     return m;
   }
 
+  Index export_briefs(TrackBrief* out, double* x, double* P, Index max_records, int sensor) const override {
+    if (sensor < 0 || sensor >= num_sensors())
+      throw ConfigurationError("FusionEngine: unknown sensor index " + std::to_string(sensor));
+    Index m = 0;
+    for (Index s : table_.slots()) {
+      if (m >= max_records) break;
+      if (table_.status(s) == track::TrackStatus::kDeleted) continue;
+      const track::SensorEvidence& ev = table_.evidence(s, sensor);
+      TrackBrief& b = out[m];
+      b.id = table_.id(s);
+      b.status = static_cast<std::int32_t>(table_.status(s));
+      b.hits = static_cast<std::int32_t>(ev.hits);
+      b.frames_since_birth = table_.frames_since_birth(s);
+      b.consecutive_misses = table_.consecutive_misses(s);
+      b.detection = ev.detection;
+      b.pad_ = 0;
+      b.llr = table_.llr(s);
+      b.existence = table_.existence(s);
+      // the table's storage as TrackTable::record copies it (P is symmetric)
+      if (x != nullptr) std::copy(table_.x(s).data(), table_.x(s).data() + N, x + m * N);
+      if (P != nullptr) std::copy(table_.P(s).data(), table_.P(s).data() + N * N, P + m * N * N);
+      ++m;
+    }
+    return m;
+  }
+
   Index export_image_tracks(ImageTrackRecord* out, Index max_records) const override {
     Index m = 0;
     for (Index s : img_order_) {
@@ -356,36 +382,6 @@ class Engine final : public EngineBase {
     num_pending_ = 0;
     prob_rows_ = 0;
     last_assoc_ = AssociationStats{};
-  }
-
-  void copy_state_from(const EngineBase& other) override {
-    const auto* o = dynamic_cast<const Engine*>(&other);
-    if (o == nullptr || o->cfg_.max_tracks != cfg_.max_tracks || o->cfg_.max_detections != cfg_.max_detections ||
-        o->cfg_.max_image_tracks != cfg_.max_image_tracks || o->common_.size() != common_.size())
-      throw ConfigurationError("FusionEngine.copy_state_from: the engines differ in motion model, capacities "
-                               "or sensors");
-    if (o == this) return;
-    table_ = o->table_;
-    left_ = o->left_;
-    cam_box_ = o->cam_box_;
-    img_ = o->img_;
-    img_order_ = o->img_order_;
-    img_free_ = o->img_free_;
-    img_insert_failures_ = o->img_insert_failures_;
-    failures_at_reset_ = o->failures_at_reset_;
-    stats_ = o->stats_;
-    has_time_ = o->has_time_;
-    t_latest_ = o->t_latest_;
-    // the latest frame's association outputs (association_probabilities, last_association)
-    col_det_ = o->col_det_;
-    edges_ = o->edges_;
-    edge_ptr_ = o->edge_ptr_;
-    edge_beta_ = o->edge_beta_;
-    beta0_ = o->beta0_;
-    row_id_ = o->row_id_;
-    row_llr_ = o->row_llr_;
-    prob_rows_ = o->prob_rows_;
-    last_assoc_ = o->last_assoc_;
   }
 
   AssociationStats last_association() const override { return last_assoc_; }
@@ -490,6 +486,16 @@ class Engine final : public EngineBase {
     pending_cls_ = other->pending_cls_;
     col_det_ = other->col_det_;
     det_z_ = other->det_z_;
+    left_ = other->left_;
+    // the latest frame's association outputs (association_probabilities, last_association)
+    edges_ = other->edges_;
+    edge_ptr_ = other->edge_ptr_;
+    edge_beta_ = other->edge_beta_;
+    beta0_ = other->beta0_;
+    row_id_ = other->row_id_;
+    row_llr_ = other->row_llr_;
+    prob_rows_ = other->prob_rows_;
+    last_assoc_ = other->last_assoc_;
   }
 
   // For the tests.
@@ -803,14 +809,21 @@ class Engine final : public EngineBase {
     auto x = table_.x(s);
     auto P = table_.P(s);
     const Vec<N> x0 = x;
-    const Mat<N, N> F = motion_.jacobian(x0, dt);
-    Mat<N, N> Q;
-    if (!cfg_.q_diag_per_s.empty()) {
-      Q.setZero();
-      for (int i = 0; i < N; ++i) Q(i, i) = cfg_.q_diag_per_s[static_cast<std::size_t>(i)] * std::abs(dt);
-    } else {
-      Q = motion_.Q(x0, dt);
+    // A linear model's F and Q do not depend on the state: computed once per dt (the tracks of
+    // a frame share their dt unless they were born or updated at different times).
+    constexpr bool kCache = Motion::kLinear;
+    if (!kCache || !(dt == pred_dt_)) {
+      pred_F_ = motion_.jacobian(x0, dt);
+      if (!cfg_.q_diag_per_s.empty()) {
+        pred_Q_.setZero();
+        for (int i = 0; i < N; ++i) pred_Q_(i, i) = cfg_.q_diag_per_s[static_cast<std::size_t>(i)] * std::abs(dt);
+      } else {
+        pred_Q_ = motion_.Q(x0, dt);
+      }
+      pred_dt_ = kCache ? dt : std::numeric_limits<double>::quiet_NaN();
     }
+    const Mat<N, N>& F = pred_F_;
+    const Mat<N, N>& Q = pred_Q_;
     const Vec<N> x1 = motion_.f(x0, dt);
     const Mat<N, N> FP = F * P;
     Mat<N, N> P1 = FP * F.transpose();
@@ -1314,7 +1327,8 @@ class Engine final : public EngineBase {
   //                                                          + beta0 nu nu^T) K^T
   //     (P_c the Joseph-form updated covariance); with per-detection R, moment matching of the
   //     mixture of the per-detection Kalman updates and the prediction (jpda_mixture_update);
-  //   - the frame's log likelihood ratio log(1 - pd P_G + sum_e w_e) (row_llr_);
+  //   - the frame's log likelihood ratio log(1 - pd P_G + sum_e w_e) (row_llr_): the "llr"
+  //     existence model's increment for this frame, hit or miss (lifecycle llr_increment);
   //   - the lifecycle: a MISS (on_miss) when the gate is empty, or when jpda_miss_beta0 < 1 and
   //     beta0 >= jpda_miss_beta0; else a HIT with ratio_sum = sum_e w_e / pd (the IPDA
   //     existence update of lifecycle.hpp), class evidence and `detection` from its most
@@ -1424,14 +1438,17 @@ class Engine final : public EngineBase {
         else
           jpda_mixture_update(st, c, s, i, e0, e1);
       }
+      // "llr" existence model: the frame's marginal log likelihood ratio, hit or miss.
+      const double llr_inc = at(row_llr_, i);
       if (miss) {
-        lifecycle_.on_miss(table_, s, k, f.t_ns, track::in_sensor_fov(motion_, Vec<N>(table_.x(s)), c.mount));
+        lifecycle_.on_miss(table_, s, k, f.t_ns, track::in_sensor_fov(motion_, Vec<N>(table_.x(s)), c.mount),
+                           llr_inc);
         ev.detection = -1;
         continue;
       }
       const Index jb = col_det_[static_cast<std::size_t>(E(best).col)];
       fuse_class(f, s, k, jb);
-      lifecycle_.on_hit(table_, s, k, f.t_ns, ratio_sum);
+      lifecycle_.on_hit(table_, s, k, f.t_ns, ratio_sum, std::numeric_limits<double>::quiet_NaN(), llr_inc);
       ev.score_sum += score_of(f, jb);
       ev.detection = static_cast<std::int32_t>(jb);
     }
@@ -1955,6 +1972,10 @@ class Engine final : public EngineBase {
   std::vector<Index> img_order_, img_free_;
   TimeNs img_max_coast_ns_ = 0, img_tentative_max_coast_ns_ = 0;
   std::int64_t img_insert_failures_ = 0, failures_at_reset_ = 0;
+
+  // predict_track's F and Q of the latest dt (linear models only; NaN: none)
+  Mat<N, N> pred_F_ = Mat<N, N>::Identity(), pred_Q_ = Mat<N, N>::Zero();
+  double pred_dt_ = std::numeric_limits<double>::quiet_NaN();
 
   EngineStats stats_{};
   bool has_time_ = false;
