@@ -664,7 +664,8 @@ class SensorConfig(_Section):
             raise _fail(t, "associator", f"{assoc.key!r} needs the cost {' or '.join(map(repr, assoc.costs))}, "
                         f"not {cost.key!r}")
         if self.jpda_method not in registry.JPDA_METHODS:
-            raise _fail(t, "jpda_method", f"unknown JPDA method {self.jpda_method!r}; known: {', '.join(registry.JPDA_METHODS)}")
+            raise _fail(t, "jpda_method",
+                        f"unknown JPDA method {self.jpda_method!r}; known: {', '.join(registry.JPDA_METHODS)}")
         if self.jpda_max_states < 1:
             raise _fail(t, "jpda_max_states", f"expected an integer >= 1, got {self.jpda_max_states!r}")
         if not (self.jpda_birth_threshold < 0.0 or 0.0 <= self.jpda_birth_threshold <= 1.0):
