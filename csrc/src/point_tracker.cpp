@@ -115,9 +115,22 @@ PointTracker::PointTracker(const PointTracker& other) : PointTracker(other.confi
   stats_ = other.stats_;
 }
 
+namespace {
+bool same_config(const PointTrackerConfig& a, const PointTrackerConfig& b) {
+  return a.association == b.association && a.gate_chi2 == b.gate_chi2 && a.prob_detection == b.prob_detection &&
+         a.clutter_density == b.clutter_density && a.sigma_a == b.sigma_a && a.sigma_meas == b.sigma_meas &&
+         a.init_speed_sigma == b.init_speed_sigma && a.confirm_m == b.confirm_m && a.confirm_n == b.confirm_n &&
+         a.max_misses == b.max_misses && a.max_tracks == b.max_tracks && a.max_measurements == b.max_measurements &&
+         a.max_gated_pairs == b.max_gated_pairs && a.birth_threshold == b.birth_threshold &&
+         a.jpda_method == b.jpda_method && a.jpda_max_states == b.jpda_max_states;
+}
+}  // namespace
+
 PointTracker& PointTracker::operator=(const PointTracker& other) {
   if (this == &other) return *this;
-  if (!engine_ || briefs_.size() != other.briefs_.size()) {
+  // The same configuration: copy the state into this tracker's engine (no allocation, what
+  // PointTrackerCore.copy() relies on); another one: a new engine.
+  if (!engine_ || !same_config(config_, other.config_)) {
     PointTracker copy(other);
     *this = std::move(copy);
     return *this;
