@@ -94,7 +94,10 @@ engine::EngineConfig engine_config_for(const PointTrackerConfig& c) {
   s.jpda_birth_threshold = c.birth_threshold;
   s.jpda_miss_beta0 = 0.5;  // a step with beta_0 >= 0.5 is a miss
   s.births = true;
-  s.pd = c.prob_detection;
+  // The "llr" lifecycle refuses pd = 1 (its validation asks pd < 1, although the miss term
+  // log(1 - pd P_G) only needs pd P_G < 1): pd = 1 runs as the largest double below 1 (a
+  // relative change of 1.1e-16).
+  s.pd = c.prob_detection < 1.0 ? c.prob_detection : std::nextafter(1.0, 0.0);
   s.gate_probability = 1.0 - std::exp(-0.5 * c.gate_chi2);  // Pg of the 2-dof chi-square gate
   s.clutter_density = c.clutter_density;
   e.sensors = {s};
