@@ -13,6 +13,7 @@
 #include <pybind11/stl.h>
 
 #include <climits>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <map>
@@ -151,10 +152,11 @@ void parse_sensor(const py::handle& h, int k, const py::dict& lifecycle_unused, 
   const std::string where = "sensors[" + std::to_string(k) + "]";
   const py::dict d = as_dict(h, where);
   check_keys(d, {"name", "model", "mount_R", "mount_t", "fov", "projection", "image_size", "R", "cost",
-                 "gate", "associator", "update_state", "births", "birth_score_threshold",
+                 "gate", "associator", "jpda_method", "jpda_max_states", "jpda_birth_threshold",
+                 "jpda_miss_beta0", "update_state", "births", "birth_score_threshold",
                  "score_threshold", "pd", "gate_probability", "clutter_density",
                  "nominal_likelihood_ratio", "counts_for_confirmation", "counts_for_coast",
-                 "confusion", "image_tracks"},
+                 "confusion", "image_tracks", "gate_chi2", "two_stage"},
              where);
   s.name = get_str(d, "name", where, "");
   const std::string w = where + " (" + s.name + ")";
@@ -188,7 +190,13 @@ void parse_sensor(const py::handle& h, int k, const py::dict& lifecycle_unused, 
   if (has(d, "R")) s.R = get_array(d["R"], {-1, -1}, w + ".R");
   s.cost = get_str(d, "cost", w, "");
   s.gate = get_double(d, "gate", w, s.gate);
+  s.gate_chi2 = get_double(d, "gate_chi2", w, s.gate_chi2);
+  s.two_stage = get_bool(d, "two_stage", w, s.two_stage);
   s.associator = get_str(d, "associator", w, s.associator);
+  s.jpda_method = get_str(d, "jpda_method", w, s.jpda_method);
+  s.jpda_max_states = get_int(d, "jpda_max_states", w, s.jpda_max_states);
+  s.jpda_birth_threshold = get_double(d, "jpda_birth_threshold", w, s.jpda_birth_threshold);
+  s.jpda_miss_beta0 = get_double(d, "jpda_miss_beta0", w, s.jpda_miss_beta0);
   s.update_state = get_bool(d, "update_state", w, s.update_state);
   s.births = get_bool(d, "births", w, s.births);
   s.birth_score_threshold = get_double(d, "birth_score_threshold", w, s.birth_score_threshold);
@@ -243,7 +251,8 @@ EngineConfig parse_spec(const py::handle& h) {
     const py::dict l = as_dict(d["lifecycle"], "lifecycle");
     check_keys(l, {"confirm_hits", "confirm_window", "confirm_by_existence", "confirm_existence",
                    "delete_existence", "birth_existence", "max_coast_s", "tentative_max_coast_s",
-                   "mean_lifetime_s", "tentative_max_misses"},
+                   "mean_lifetime_s", "tentative_max_misses", "max_misses", "miss_max_coast_s",
+                   "confirm_rule", "existence_model", "llr_init", "llr_confirm", "llr_delete", "llr_max"},
                "lifecycle");
     track::LifecyclePolicy& p = c.lifecycle;
     p.confirm_hits = get_int32(l, "confirm_hits", "lifecycle", p.confirm_hits);
@@ -256,6 +265,14 @@ EngineConfig parse_spec(const py::handle& h) {
     p.tentative_max_coast_s = get_double(l, "tentative_max_coast_s", "lifecycle", p.tentative_max_coast_s);
     p.mean_lifetime_s = get_double(l, "mean_lifetime_s", "lifecycle", p.mean_lifetime_s);
     p.tentative_max_misses = get_int32(l, "tentative_max_misses", "lifecycle", p.tentative_max_misses);
+    p.max_misses = get_int32(l, "max_misses", "lifecycle", p.max_misses);
+    p.miss_max_coast_s = get_double(l, "miss_max_coast_s", "lifecycle", p.miss_max_coast_s);
+    p.confirm_rule = track::confirm_rule_from_string(get_str(l, "confirm_rule", "lifecycle", "last"));
+    p.existence_model = track::existence_model_from_string(get_str(l, "existence_model", "lifecycle", "ipda"));
+    p.llr_init = get_double(l, "llr_init", "lifecycle", p.llr_init);
+    p.llr_confirm = get_double(l, "llr_confirm", "lifecycle", p.llr_confirm);
+    p.llr_delete = get_double(l, "llr_delete", "lifecycle", p.llr_delete);
+    p.llr_max = get_double(l, "llr_max", "lifecycle", p.llr_max);
   }
   if (has(d, "image_track")) {
     const py::dict it = as_dict(d["image_track"], "image_track");
@@ -360,6 +377,122 @@ CArray as_real_array(const py::handle& obj, const std::string& what) {
 }
 
 }  // namespace
+
+py::list matrix_list(const double* a, Index rows, Index cols) {
+  py::list out;
+  for (Index i = 0; i < rows; ++i) {
+    py::list row;
+    for (Index j = 0; j < cols; ++j) row.append(a[i * cols + j]);
+    out.append(row);
+  }
+  return out;
+}
+
+// The spec dict of an EngineConfig (the inverse of parse_spec; fusion.engine.EngineConfig.from_dict
+// reads it): how a C++-made configuration (the Tracker preset's) is shown in Python.
+py::dict engine_spec_of(const EngineConfig& c) {
+  py::dict d;
+  d["motion"] = c.motion;
+  d["q_diag_per_s"] = c.q_diag_per_s.empty() ? py::object(py::none()) : py::object(py::cast(c.q_diag_per_s));
+  py::dict mn;
+  for (const auto& [k, v] : c.motion_noise) mn[py::str(k)] = v;
+  d["motion_noise"] = mn;
+  py::dict en;
+  en["z_m2_per_s"] = c.extent_noise.z_m2_per_s;
+  en["yaw_rad2_per_s"] = c.extent_noise.yaw_rad2_per_s;
+  en["length_m2_per_s"] = c.extent_noise.length_m2_per_s;
+  en["width_m2_per_s"] = c.extent_noise.width_m2_per_s;
+  en["height_m2_per_s"] = c.extent_noise.height_m2_per_s;
+  d["extent_noise"] = en;
+  d["p0_diag"] = c.p0_diag;
+  d["num_classes"] = c.num_classes;
+  d["max_tracks"] = c.max_tracks;
+  d["max_detections"] = c.max_detections;
+  d["max_image_tracks"] = c.max_image_tracks;
+  d["min_size"] = c.min_size;
+  d["late_policy"] = engine::to_string(c.late_policy);
+  d["bad_detection"] = engine::to_string(c.bad_detection);
+  const track::LifecyclePolicy& p = c.lifecycle;
+  py::dict l;
+  l["confirm_hits"] = p.confirm_hits;
+  l["confirm_window"] = p.confirm_window;
+  l["confirm_by_existence"] = p.confirm_by_existence;
+  l["confirm_existence"] = p.confirm_existence;
+  l["delete_existence"] = p.delete_existence;
+  l["birth_existence"] = p.birth_existence;
+  l["max_coast_s"] = p.max_coast_s;
+  l["tentative_max_coast_s"] = p.tentative_max_coast_s;
+  l["mean_lifetime_s"] = p.mean_lifetime_s;
+  l["tentative_max_misses"] = p.tentative_max_misses;
+  l["max_misses"] = p.max_misses;
+  l["miss_max_coast_s"] = p.miss_max_coast_s;
+  l["confirm_rule"] = track::to_string(p.confirm_rule);
+  l["existence_model"] = track::to_string(p.existence_model);
+  l["llr_init"] = p.llr_init;
+  l["llr_confirm"] = p.llr_confirm;
+  l["llr_delete"] = p.llr_delete;
+  l["llr_max"] = p.llr_max;
+  d["lifecycle"] = l;
+  const engine::ImageTrackConfig& g = c.image_track;
+  py::dict it;
+  it["gate"] = g.gate;
+  it["confirm_hits"] = g.confirm_hits;
+  it["confirm_window"] = g.confirm_window;
+  it["max_coast_s"] = g.max_coast_s;
+  it["tentative_max_coast_s"] = g.tentative_max_coast_s;
+  it["q_pos"] = g.q_pos;
+  it["q_vel"] = g.q_vel;
+  it["q_size"] = g.q_size;
+  it["r"] = g.r;
+  d["image_track"] = it;
+  py::list sensors;
+  for (const SensorConfig& s : c.sensors) {
+    py::dict e;
+    e["name"] = s.name;
+    e["model"] = s.model;
+    e["mount_R"] = matrix_list(s.mount_R.data(), 3, 3);  // Mat is row-major
+    e["mount_t"] = std::vector<double>(s.mount_t.data(), s.mount_t.data() + 3);
+    py::dict f;
+    f["azimuth_half_rad"] = s.fov.azimuth_half_rad;
+    f["elevation_half_rad"] = s.fov.elevation_half_rad;
+    f["min_range_m"] = s.fov.min_range_m;
+    f["max_range_m"] = s.fov.max_range_m;
+    e["fov"] = f;
+    if (s.has_projection) {
+      e["projection"] = matrix_list(s.projection.data(), 3, 4);
+      e["image_size"] = std::vector<double>{s.image_width_px, s.image_height_px};
+    } else {
+      e["projection"] = py::none();
+      e["image_size"] = py::none();
+    }
+    const auto M = static_cast<Index>(std::lround(std::sqrt(static_cast<double>(s.R.size()))));
+    e["R"] = matrix_list(s.R.data(), M, M);
+    e["cost"] = s.cost;
+    e["gate"] = s.gate;
+    e["gate_chi2"] = s.gate_chi2;
+    e["two_stage"] = s.two_stage;
+    e["associator"] = s.associator;
+    e["update_state"] = s.update_state;
+    e["births"] = s.births;
+    e["birth_score_threshold"] = s.birth_score_threshold;
+    e["score_threshold"] = s.score_threshold;
+    e["pd"] = s.pd;
+    e["gate_probability"] = s.gate_probability;
+    e["clutter_density"] = s.clutter_density;
+    e["nominal_likelihood_ratio"] = s.nominal_likelihood_ratio;
+    e["counts_for_confirmation"] = s.counts_for_confirmation;
+    e["counts_for_coast"] = s.counts_for_coast;
+    if (s.confusion.empty()) {
+      e["confusion"] = py::none();
+    } else {
+      e["confusion"] = matrix_list(s.confusion.data(), c.num_classes, c.num_classes);
+    }
+    e["image_tracks"] = s.image_tracks;
+    sensors.append(e);
+  }
+  d["sensors"] = sensors;
+  return d;
+}
 
 void register_engine(py::module_& m) {
   m.def(

@@ -135,7 +135,7 @@ void register_point_tracker(py::module_& m) {
              for (py::ssize_t i = 0; i < n; ++i) {
                const AssociationProbability& a = probs[static_cast<std::size_t>(i)];
                ids.mutable_at(i) = a.track_id;
-               meas.mutable_at(i) = a.measurement;
+               meas.mutable_at(i) = a.detection;
                prob.mutable_at(i) = a.probability;
              }
              return py::make_tuple(ids, meas, prob);

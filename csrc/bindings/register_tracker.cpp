@@ -1,7 +1,8 @@
 // Bindings of the 3D multi-object tracker. The Python layer (fusion.tracking) owns the
 // config dataclasses and the structured dtypes; here the tracker takes plain arrays and
 // returns the raw TrackOutput records as bytes, which Python views with a dtype built from
-// tracker_output_layout() (so the two layouts cannot drift apart).
+// tracker_output_layout() (so the two layouts cannot drift apart). tracker_engine_spec() shows
+// the engine preset of a class (the C++ mapping, engine_config_for).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -18,6 +19,8 @@
 #include "fusion/tracking/tracker.hpp"
 
 namespace fusion::bindings {
+
+py::dict engine_spec_of(const engine::EngineConfig& c);  // register_engine.cpp
 
 namespace {
 
@@ -121,6 +124,15 @@ void register_tracker(py::module_& m) {
 
   m.def("tracker_output_layout", &output_layout,
         "Byte offsets of the TrackOutput record fields and its itemsize.");
+  m.def(
+      "tracker_engine_spec",
+      [](const ClassConfig& c, Index max_tracks, Index max_detections) {
+        c.validate(-1);
+        return engine_spec_of(tracking::engine_config_for(c, max_tracks, max_detections));
+      },
+      py::arg("class_config"), py::arg("max_tracks"), py::arg("max_detections"),
+      "The engine spec (a dict as fusion.engine.EngineConfig.to_spec() gives) of the Tracker preset of "
+      "one class: the C++ mapping ClassConfig -> EngineConfig that Tracker runs.");
 
   py::class_<PyTracker>(m, "TrackerCore", "C++ multi-object tracker (use fusion.tracking.Tracker).")
       .def(py::init([](const ClassConfig& default_class, const std::vector<std::int32_t>& class_ids,

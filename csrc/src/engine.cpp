@@ -31,6 +31,9 @@ std::unique_ptr<EngineBase> make_ca_box_engine(const EngineConfig& config);
 std::unique_ptr<EngineBase> make_ctra_box_engine(const EngineConfig& config);
 std::unique_ptr<EngineBase> make_ct_box_engine(const EngineConfig& config);
 std::unique_ptr<EngineBase> make_bicycle_box_engine(const EngineConfig& config);
+std::unique_ptr<EngineBase> make_ctrv_vz_box_engine(const EngineConfig& config);
+std::unique_ptr<EngineBase> make_bicycle_vz_box_engine(const EngineConfig& config);
+std::unique_ptr<EngineBase> make_cv_point2d_engine(const EngineConfig& config);
 
 namespace {
 
@@ -46,6 +49,9 @@ const MotionEntry kMotionRegistry[] = {
     {"ctra_box", make_ctra_box_engine},
     {"ct_box", make_ct_box_engine},
     {"bicycle_box", make_bicycle_box_engine},
+    {"ctrv_vz_box", make_ctrv_vz_box_engine},
+    {"bicycle_vz_box", make_bicycle_vz_box_engine},
+    {"cv_point2d", make_cv_point2d_engine},
 };
 
 std::vector<std::string> motion_keys() {
@@ -138,9 +144,9 @@ void EngineConfig::validate() const {
   const ImageTrackConfig& it = image_track;
   if (!(it.gate > 0.0 && it.gate <= 1.0)) bad("image_track.gate", "in (0, 1]", it.gate);
   if (it.confirm_hits < 0 || it.confirm_hits > track::kMaxHistory)
-    bad("image_track.confirm_hits", "in [0, 32]", it.confirm_hits);
+    bad("image_track.confirm_hits", "in [0, " + std::to_string(track::kMaxHistory) + "]", it.confirm_hits);
   if (it.confirm_window < std::max(it.confirm_hits, 1) || it.confirm_window > track::kMaxHistory)
-    bad("image_track.confirm_window", "in [max(confirm_hits, 1), 32]", it.confirm_window);
+    bad("image_track.confirm_window", "in [max(confirm_hits, 1), " + std::to_string(track::kMaxHistory) + "]", it.confirm_window);
   if (!(it.max_coast_s > 0.0)) bad("image_track.max_coast_s", "> 0", it.max_coast_s);
   if (!(it.tentative_max_coast_s > 0.0)) bad("image_track.tentative_max_coast_s", "> 0", it.tentative_max_coast_s);
   const std::pair<const char*, double> qs[] = {{"q_pos", it.q_pos}, {"q_vel", it.q_vel}, {"q_size", it.q_size}};
@@ -166,8 +172,21 @@ void EngineConfig::validate() const {
       throw ConfigurationError(f + "associator: unknown associator '" + s.associator + "' (known: " +
                                join_keys(kAssociatorKeys) + ")");
     if (!std::isfinite(s.gate)) bad(f + "gate", "finite", s.gate);
+    if (!(s.gate_chi2 >= 0.0 && std::isfinite(s.gate_chi2))) bad(f + "gate_chi2", "finite and >= 0", s.gate_chi2);
+    if (s.gate_chi2 > 0.0 && s.cost != "mahalanobis")
+      throw ConfigurationError(f + "gate_chi2: only for the 'mahalanobis' cost, not '" + s.cost + "'");
+    if (s.two_stage && s.associator != "gnn")
+      throw ConfigurationError(f + "two_stage: only with the 'gnn' associator, not '" + s.associator + "'");
     if (std::isnan(s.birth_score_threshold)) bad(f + "birth_score_threshold", "a number", s.birth_score_threshold);
     if (std::isnan(s.score_threshold)) bad(f + "score_threshold", "a number", s.score_threshold);
+    if (s.jpda_method != "auto" && s.jpda_method != "enumerate" && s.jpda_method != "exact" && s.jpda_method != "lbp")
+      throw ConfigurationError(f + "jpda_method: unknown JPDA method '" + s.jpda_method +
+                               "' (known: auto, enumerate, exact, lbp)");
+    if (s.jpda_max_states < 1) bad(f + "jpda_max_states", ">= 1", static_cast<double>(s.jpda_max_states));
+    if (!(s.jpda_birth_threshold < 0.0 || (s.jpda_birth_threshold >= 0.0 && s.jpda_birth_threshold <= 1.0)))
+      bad(f + "jpda_birth_threshold", "< 0 (off) or in [0, 1]", s.jpda_birth_threshold);
+    if (!(s.jpda_miss_beta0 > 0.0 && s.jpda_miss_beta0 <= 1.0))
+      bad(f + "jpda_miss_beta0", "in (0, 1]", s.jpda_miss_beta0);
   }
 }
 

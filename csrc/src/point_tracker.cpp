@@ -2,13 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <utility>
 #include <stdexcept>
 #include <string>
 
 #include "fusion/core/errors.hpp"
-#include "fusion/core/linalg.hpp"
-#include "fusion/filters/kalman.hpp"
-#include "fusion/models/motion.hpp"
+#include "fusion/engine/engine.hpp"
 
 namespace fusion::tracking {
 
@@ -52,62 +52,106 @@ void PointTrackerConfig::validate() const {
   if (jpda_method == JpdaMethod::kSingle) bad("jpda_method", "must be auto, enumerate, exact or lbp", 4);
 }
 
+engine::EngineConfig engine_config_for(const PointTrackerConfig& c) {
+  const double s2 = c.sigma_meas * c.sigma_meas, v2 = c.init_speed_sigma * c.init_speed_sigma;
+  engine::EngineConfig e;
+  e.motion = "cv_point2d";
+  if (c.sigma_a > 0.0)
+    e.motion_noise = {{"accel_std", c.sigma_a}};
+  else
+    e.q_diag_per_s = {0.0, 0.0, 0.0, 0.0};  // sigma_a = 0: no process noise (accel_std must be > 0)
+  e.p0_diag = {s2, s2, v2, v2};
+  e.num_classes = 1;
+  e.max_tracks = c.max_tracks;  // the step releases its deleted tracks before committing births
+  e.max_detections = c.max_measurements;
+  e.max_image_tracks = 0;
+  e.late_policy = engine::LatePolicy::kRaise;
+  e.bad_detection = engine::BadDetectionPolicy::kRaise;
+  track::LifecyclePolicy& l = e.lifecycle;
+  l.existence_model = track::ExistenceModel::kLlr;
+  l.llr_init = 0.0;
+  l.llr_max = std::numeric_limits<double>::infinity();
+  l.llr_delete = -std::numeric_limits<double>::infinity();
+  l.llr_confirm = 4.0;  // unused: confirm_by_existence = false
+  l.confirm_by_existence = false;
+  l.confirm_rule = track::ConfirmRule::kFirst;
+  l.confirm_hits = c.confirm_m;
+  l.confirm_window = c.confirm_n;
+  l.max_misses = c.max_misses;
+  l.tentative_max_misses = -1;
+  l.max_coast_s = std::numeric_limits<double>::infinity();
+  l.tentative_max_coast_s = std::numeric_limits<double>::infinity();
+  l.mean_lifetime_s = std::numeric_limits<double>::infinity();
+  engine::SensorConfig s;
+  s.name = "points";
+  s.model = "position2d";
+  s.R = {s2, 0.0, 0.0, s2};
+  s.cost = "mahalanobis";
+  s.gate_chi2 = c.gate_chi2;
+  s.associator = c.association == PointAssociation::kGnn ? "gnn" : "jpda";
+  s.jpda_method = to_string(c.jpda_method);
+  s.jpda_max_states = c.jpda_max_states;
+  s.jpda_birth_threshold = c.birth_threshold;
+  s.jpda_miss_beta0 = 0.5;  // a step with beta_0 >= 0.5 is a miss
+  s.births = true;
+  // The "llr" lifecycle refuses pd = 1 (its validation asks pd < 1, although the miss term
+  // log(1 - pd P_G) only needs pd P_G < 1): pd = 1 runs as the largest double below 1 (a
+  // relative change of 1.1e-16).
+  s.pd = c.prob_detection < 1.0 ? c.prob_detection : std::nextafter(1.0, 0.0);
+  s.gate_probability = 1.0 - std::exp(-0.5 * c.gate_chi2);  // Pg of the 2-dof chi-square gate
+  s.clutter_density = c.clutter_density;
+  e.sensors = {s};
+  return e;
+}
+
 PointTracker::PointTracker(PointTrackerConfig config) : config_(config) {
   config_.validate();
-  const double s2 = config_.sigma_meas * config_.sigma_meas;
-  R_ = Mat<2, 2>::Identity() * s2;
-  H_.setZero();
-  H_(0, 0) = H_(1, 1) = 1.0;
-  // Pg: probability that a true 2-D measurement falls in the chi-square gate.
-  const double pg = 1.0 - std::exp(-0.5 * config_.gate_chi2);
-  log_miss_ = std::log(1.0 - config_.prob_detection * pg);
-  log_pd_over_lambda_ = std::log(config_.prob_detection) - std::log(config_.clutter_density);
+  engine_ = engine::make_engine(engine_config_for(config_));
+  const auto T = static_cast<std::size_t>(config_.max_tracks);
+  briefs_.resize(T);
+  xs_.resize(4 * T);
+  Ps_.resize(16 * T);
+}
 
-  const Index T = config_.max_tracks, M = config_.max_measurements;
-  const Index E = config_.max_gated_pairs > 0 ? config_.max_gated_pairs : 16 * std::max(T, M);
-  const auto sz = [](Index v) { return static_cast<std::size_t>(v); };
-  tracks_.reserve(sz(T));
-  cell_start_.resize(sz(2 * M + 17));  // at most 2 M + 16 grid cells
-  cell_items_.resize(sz(M));
-  meas_cell_.resize(sz(M));
-  scratch_.resize(sz(T));
-  edge_ptr_.resize(sz(T + 1));
-  edges_.reserve(sz(E));
-  edge_meas_.resize(sz(E));
-  edge_cost_.resize(sz(E));
-  hit_.resize(sz(T));
-  meas_taken_.resize(sz(M));
-  solver_.reserve(T, M, E);
-  row_to_col_.resize(sz(T));
-  col_to_row_.resize(sz(M));
-  jpda_.reserve(T, M, E, config_.jpda_max_states);
-  uf_parent_.resize(sz(T + M));
-  label_.resize(sz(T + M));
-  cl_track_ptr_.resize(sz(T + 1));
-  cl_tracks_.resize(sz(T));
-  cl_fill_.resize(sz(T + 1));
-  meas_local_.resize(sz(M));
-  loc_ptr_.resize(sz(T + 1));
-  loc_miss_.resize(sz(T));
-  loc_beta0_.resize(sz(T));
-  beta0_.resize(sz(T));
-  for (auto* v : {&loc_w_, &loc_beta_, &edge_beta_}) v->resize(sz(E));
-  loc_meas_.resize(sz(E));
-  meas_prob_.resize(sz(M));
-  prob_track_ids_.resize(sz(T));
+PointTracker::PointTracker(const PointTracker& other) : PointTracker(other.config_) {
+  engine_->copy_state_from(*other.engine_);
+  stats_ = other.stats_;
+}
+
+namespace {
+bool same_config(const PointTrackerConfig& a, const PointTrackerConfig& b) {
+  return a.association == b.association && a.gate_chi2 == b.gate_chi2 && a.prob_detection == b.prob_detection &&
+         a.clutter_density == b.clutter_density && a.sigma_a == b.sigma_a && a.sigma_meas == b.sigma_meas &&
+         a.init_speed_sigma == b.init_speed_sigma && a.confirm_m == b.confirm_m && a.confirm_n == b.confirm_n &&
+         a.max_misses == b.max_misses && a.max_tracks == b.max_tracks && a.max_measurements == b.max_measurements &&
+         a.max_gated_pairs == b.max_gated_pairs && a.birth_threshold == b.birth_threshold &&
+         a.jpda_method == b.jpda_method && a.jpda_max_states == b.jpda_max_states;
+}
+}  // namespace
+
+PointTracker& PointTracker::operator=(const PointTracker& other) {
+  if (this == &other) return *this;
+  // The same configuration: copy the state into this tracker's engine (no allocation, what
+  // PointTrackerCore.copy() relies on); another one: a new engine.
+  if (!engine_ || !same_config(config_, other.config_)) {
+    PointTracker copy(other);
+    *this = std::move(copy);
+    return *this;
+  }
+  config_ = other.config_;
+  engine_->copy_state_from(*other.engine_);
+  stats_ = other.stats_;
+  return *this;
 }
 
 void PointTracker::reset() {
-  tracks_.clear();
-  next_id_ = 1;
-  has_time_ = false;
-  last_t_ = 0;
-  prob_tracks_ = 0;
+  engine_->reset();
+  engine_->set_next_id(1);
   stats_ = PointTrackerStats{};
 }
 
 Index PointTracker::step(const double* z, Index n, TimeNs t_ns, PointTrackOutput* out) {
-  // Validate everything before changing anything.
+  // Validate everything before changing anything (the engine would too, with its own words).
   if (n < 0 || n > config_.max_measurements)
     throw ShapeError("PointTracker.step: got " + std::to_string(n) +
                      " measurements, but max_measurements is " +
@@ -117,380 +161,60 @@ Index PointTracker::step(const double* z, Index n, TimeNs t_ns, PointTrackOutput
       throw NumericalError("PointTracker.step: measurement " + std::to_string(i) +
                            " is not finite (x=" + std::to_string(z[2 * i]) +
                            ", y=" + std::to_string(z[2 * i + 1]) + ")");
-  if (has_time_ && t_ns < last_t_)
+  if (engine_->has_time() && t_ns < engine_->time_ns())
     throw std::invalid_argument("PointTracker.step: timestamp t_ns=" + std::to_string(t_ns) +
                                 " is earlier than the previous step's t_ns=" +
-                                std::to_string(last_t_));
-  const double dt = has_time_ ? ns_to_s(t_ns - last_t_) : 0.0;
-  has_time_ = true;
-  last_t_ = t_ns;
+                                std::to_string(engine_->time_ns()));
+  const engine::EngineStats before = engine_->stats();
+  engine::Frame f;
+  f.sensor = 0;
+  f.t_ns = t_ns;
+  f.n = n;
+  f.z = n > 0 ? z : nullptr;
+  f.defer_births = true;
+  engine_->process(f);
+  // Births in measurement order while fewer than max_tracks tracks are alive (the slots of the
+  // tracks this step deleted are freed first).
+  engine_->release_deleted();
+  Index skipped = 0;
+  for (Index i = 0; i < engine_->num_pending_births(); ++i) {
+    if (engine_->num_tracks() >= config_.max_tracks || !engine_->commit_birth(i)) ++skipped;
+  }
+  const engine::EngineStats after = engine_->stats();
+  const engine::AssociationStats a = engine_->last_association();
   stats_ = PointTrackerStats{};
+  stats_.gated_pairs = a.gated_pairs;
+  stats_.clusters = a.clusters;
+  stats_.largest_cluster_tracks = a.largest_cluster_tracks;
+  stats_.largest_cluster_measurements = a.largest_cluster_measurements;
+  stats_.clusters_single = a.clusters_single;
+  stats_.clusters_enumerate = a.clusters_enumerate;
+  stats_.clusters_exact = a.clusters_exact;
+  stats_.clusters_lbp = a.clusters_lbp;
+  stats_.births = static_cast<Index>(after.births - before.births);
+  stats_.births_skipped = skipped;
+  stats_.deaths = static_cast<Index>(after.deletions - before.deletions);
 
-  // 1. predict, and the innovation covariance S = P_pos + R of every track
-  if (dt > 0.0) {
-    const ConstantVelocity<2> model{config_.sigma_a};
-    const Vec<4> dummy = Vec<4>::Zero();
-    const Mat<4, 4> F = model.jacobian(dummy, dt), Q = model.Q(dummy, dt);
-    for (Track& t : tracks_) kalman_predict<4>(t.x, t.P, F, Q);
+  const Index m = engine_->export_briefs(briefs_.data(), xs_.data(), Ps_.data(), config_.max_tracks, 0);
+  for (Index i = 0; i < m; ++i) {
+    const engine::TrackBrief& b = briefs_[static_cast<std::size_t>(i)];
+    PointTrackOutput& o = out[i];
+    o.track_id = b.id;
+    o.status = b.status;
+    o.hits = b.hits;
+    o.age = b.frames_since_birth;
+    o.misses = b.consecutive_misses;
+    o.measurement = b.detection;
+    o.pad_ = 0;
+    std::copy(xs_.data() + 4 * i, xs_.data() + 4 * (i + 1), o.x);
+    std::copy(Ps_.data() + 16 * i, Ps_.data() + 16 * (i + 1), o.P);
+    o.score = b.llr;
   }
-  for (Track& t : tracks_) {
-    const double s00 = t.P(0, 0) + R_(0, 0), s01 = t.P(0, 1), s11 = t.P(1, 1) + R_(1, 1);
-    const double det = s00 * s11 - s01 * s01;
-    if (!(det > 0.0) || !std::isfinite(det))
-      throw NumericalError("PointTracker.step: innovation covariance of track " +
-                           std::to_string(t.id) + " is not positive definite");
-    t.si00 = s11 / det;
-    t.si01 = -s01 / det;
-    t.si11 = s00 / det;
-    t.log_det_s = std::log(det);
-    t.hw_x = std::sqrt(config_.gate_chi2 * s00);
-    t.hw_y = std::sqrt(config_.gate_chi2 * s11);
-  }
-
-  // 2. gate, 3-4. associate and update
-  gate(z, n);
-  const Index T = num_tracks();
-  for (Index j = 0; j < n; ++j) meas_taken_[j] = 0;
-  if (config_.association == PointAssociation::kGnn)
-    associate_gnn(z, n);
-  else
-    associate_jpda(z, n);
-
-  // 5. track management (stable compaction keeps the id order)
-  const std::int32_t M = config_.confirm_m, N = config_.confirm_n;
-  Index kept = 0;
-  for (Index i = 0; i < T; ++i) {
-    Track& t = tracks_[static_cast<std::size_t>(i)];
-    ++t.age;
-    if (hit_[i]) {
-      ++t.hits;
-      t.misses = 0;
-    } else {
-      ++t.misses;
-    }
-    if (!t.confirmed && t.hits >= M) t.confirmed = true;
-    // A tentative track that cannot reach M hits within its first N steps is dropped.
-    const bool hopeless = !t.confirmed && t.hits + (N - (t.age + 1)) < M;
-    if (t.misses >= config_.max_misses || hopeless) {
-      ++stats_.deaths;
-      continue;
-    }
-    if (kept != i) tracks_[static_cast<std::size_t>(kept)] = t;
-    ++kept;
-  }
-  tracks_.resize(static_cast<std::size_t>(kept));
-
-  // 6. births from the measurements no track explains
-  const double v2 = config_.init_speed_sigma * config_.init_speed_sigma;
-  for (Index j = 0; j < n; ++j) {
-    if (meas_taken_[j]) continue;
-    if (num_tracks() >= config_.max_tracks) {
-      ++stats_.births_skipped;
-      continue;
-    }
-    Track t{};
-    t.x << z[2 * j], z[2 * j + 1], 0.0, 0.0;
-    t.P.setZero();
-    t.P(0, 0) = t.P(1, 1) = R_(0, 0);
-    t.P(2, 2) = t.P(3, 3) = v2;
-    t.id = next_id_++;
-    t.hits = 1;
-    t.measurement = static_cast<std::int32_t>(j);
-    t.confirmed = config_.confirm_m <= 1;
-    tracks_.push_back(t);  // capacity reserved: no allocation
-    ++stats_.births;
-  }
-  write_output(out);
-  return num_tracks();
-}
-
-void PointTracker::gate(const double* z, Index n) {
-  const Index T = num_tracks();
-  edges_.clear();
-  edge_ptr_[0] = 0;
-  if (n == 0 || T == 0) {
-    for (Index t = 0; t < T; ++t) edge_ptr_[t + 1] = 0;
-    stats_.gated_pairs = 0;
-    return;
-  }
-  double minx = z[0], maxx = z[0], miny = z[1], maxy = z[1];
-  for (Index j = 1; j < n; ++j) {
-    minx = std::min(minx, z[2 * j]);
-    maxx = std::max(maxx, z[2 * j]);
-    miny = std::min(miny, z[2 * j + 1]);
-    maxy = std::max(maxy, z[2 * j + 1]);
-  }
-  // Cell size: the median gate half-width, so a typical gate spans about 3 x 3 cells; made
-  // coarser when the grid would need more cells than reserved.
-  for (Index t = 0; t < T; ++t) {
-    const Track& tr = tracks_[static_cast<std::size_t>(t)];
-    scratch_[t] = std::max(tr.hw_x, tr.hw_y);
-  }
-  std::nth_element(scratch_.begin(), scratch_.begin() + T / 2, scratch_.begin() + T);
-  double h = std::max(scratch_[T / 2], 1e-9 * (1.0 + (maxx - minx) + (maxy - miny)));
-  const double cap = static_cast<double>(cell_start_.size() - 1);
-  double fx = std::floor((maxx - minx) / h) + 1.0, fy = std::floor((maxy - miny) / h) + 1.0;
-  while (fx * fy > cap) {
-    h *= 1.5;
-    fx = std::floor((maxx - minx) / h) + 1.0;
-    fy = std::floor((maxy - miny) / h) + 1.0;
-  }
-  const Index gx = static_cast<Index>(fx), gy = static_cast<Index>(fy), cells = gx * gy;
-  // Counting sort of the measurements by cell (stable: index order inside a cell).
-  std::fill(cell_start_.begin(), cell_start_.begin() + cells + 1, 0);
-  for (Index j = 0; j < n; ++j) {
-    const Index cx = std::min(gx - 1, static_cast<Index>((z[2 * j] - minx) / h));
-    const Index cy = std::min(gy - 1, static_cast<Index>((z[2 * j + 1] - miny) / h));
-    meas_cell_[j] = cx + gx * cy;
-    ++cell_start_[meas_cell_[j] + 1];
-  }
-  for (Index c = 0; c < cells; ++c) cell_start_[c + 1] += cell_start_[c];
-  for (Index j = 0; j < n; ++j) cell_items_[cell_start_[meas_cell_[j]]++] = j;
-  for (Index c = cells; c > 0; --c) cell_start_[c] = cell_start_[c - 1];
-  cell_start_[0] = 0;
-
-  const double gate_d2 = config_.gate_chi2;
-  const double norm = log_pd_over_lambda_ - kLog2Pi;  // log(Pd / lambda) - log(2 pi)
-  for (Index t = 0; t < T; ++t) {
-    const Track& tr = tracks_[static_cast<std::size_t>(t)];
-    const double px = tr.x(0), py = tr.x(1);
-    const double x0 = std::floor((px - tr.hw_x - minx) / h), x1 = std::floor((px + tr.hw_x - minx) / h);
-    const double y0 = std::floor((py - tr.hw_y - miny) / h), y1 = std::floor((py + tr.hw_y - miny) / h);
-    if (x1 >= 0.0 && y1 >= 0.0 && x0 < fx && y0 < fy) {
-      const Index cx0 = static_cast<Index>(std::max(x0, 0.0)), cx1 = static_cast<Index>(std::min(x1, fx - 1.0));
-      const Index cy0 = static_cast<Index>(std::max(y0, 0.0)), cy1 = static_cast<Index>(std::min(y1, fy - 1.0));
-      const double lnorm = norm - 0.5 * tr.log_det_s;
-      for (Index cy = cy0; cy <= cy1; ++cy) {
-        for (Index cx = cx0; cx <= cx1; ++cx) {
-          const Index c = cx + gx * cy;
-          for (Index q = cell_start_[c]; q < cell_start_[c + 1]; ++q) {
-            const Index j = cell_items_[q];
-            const double dx = z[2 * j] - px, dy = z[2 * j + 1] - py;
-            const double d2 = tr.si00 * dx * dx + 2.0 * tr.si01 * dx * dy + tr.si11 * dy * dy;
-            if (d2 <= gate_d2) edges_.push_back(Edge{j, d2, lnorm - 0.5 * d2});
-          }
-        }
-      }
-    }
-    edge_ptr_[t + 1] = static_cast<Index>(edges_.size());
-  }
-  const Index E = static_cast<Index>(edges_.size());
-  stats_.gated_pairs = E;
-  if (E > static_cast<Index>(edge_meas_.size())) {
-    // More in-gate pairs than reserved: grow once (the only allocating path of step()).
-    const Index cap_e = 2 * E;
-    const auto s = static_cast<std::size_t>(cap_e);
-    edge_meas_.resize(s);
-    edge_cost_.resize(s);
-    for (auto* v : {&loc_w_, &loc_beta_, &edge_beta_}) v->resize(s);
-    loc_meas_.resize(s);
-    solver_.reserve(config_.max_tracks, config_.max_measurements, cap_e);
-    jpda_.reserve(config_.max_tracks, config_.max_measurements, cap_e, config_.jpda_max_states);
-  }
-}
-
-void PointTracker::kalman_point_update(Track& t, const double* zj) {
-  const Vec<2> y(zj[0] - t.x(0), zj[1] - t.x(1));
-  Mat<2, 2> S;
-  Mat<4, 2> K;
-  const UpdateInfo info = kalman_update_finite<4, 2>(t.x, t.P, y, H_, R_, S, K);
-  if (info.status != UpdateStatus::kOk)
-    throw NumericalError(std::string("PointTracker: update of track ") + std::to_string(t.id) +
-                         " failed: " + to_string(info.status));
-}
-
-void PointTracker::associate_gnn(const double* z, Index n) {
-  const Index T = num_tracks(), E = edge_ptr_[T];
-  for (Index e = 0; e < E; ++e) {
-    edge_meas_[e] = edges_[static_cast<std::size_t>(e)].meas;
-    edge_cost_[e] = edges_[static_cast<std::size_t>(e)].d2;
-  }
-  solver_.solve_sparse_gated(T, n, edge_ptr_.data(), edge_meas_.data(), edge_cost_.data(),
-                             config_.gate_chi2, row_to_col_.data(), col_to_row_.data());
-  for (Index i = 0; i < T; ++i) {
-    Track& t = tracks_[static_cast<std::size_t>(i)];
-    const Index j = row_to_col_[i];
-    hit_[i] = j >= 0;
-    t.measurement = static_cast<std::int32_t>(j);
-    if (j < 0) {
-      t.score += log_miss_;
-      continue;
-    }
-    meas_taken_[j] = 1;
-    for (Index e = edge_ptr_[i]; e < edge_ptr_[i + 1]; ++e)
-      if (edge_meas_[e] == j) t.score += edges_[static_cast<std::size_t>(e)].log_lr;
-    kalman_point_update(t, z + 2 * j);
-  }
-  prob_tracks_ = 0;  // association probabilities are a JPDA output
-}
-
-Index PointTracker::find(Index a) {
-  while (uf_parent_[a] != a) {
-    uf_parent_[a] = uf_parent_[uf_parent_[a]];  // path halving
-    a = uf_parent_[a];
-  }
-  return a;
-}
-
-void PointTracker::associate_jpda(const double* z, Index n) {
-  const Index T = num_tracks();
-  // Connected components of the gated graph (tracks 0..T-1, measurements T..T+n-1).
-  for (Index i = 0; i < T + n; ++i) uf_parent_[i] = i;
-  for (Index t = 0; t < T; ++t) {
-    for (Index e = edge_ptr_[t]; e < edge_ptr_[t + 1]; ++e) {
-      const Index a = find(t), b = find(T + edges_[static_cast<std::size_t>(e)].meas);
-      if (a != b) uf_parent_[std::max(a, b)] = std::min(a, b);
-    }
-  }
-  // Clusters numbered in order of their first track; tracks in index order inside.
-  for (Index i = 0; i < T + n; ++i) label_[i] = -1;
-  Index nc = 0;
-  for (Index t = 0; t < T; ++t) {
-    const Index r = find(t);
-    if (label_[r] < 0) label_[r] = nc++;
-  }
-  std::fill(cl_track_ptr_.begin(), cl_track_ptr_.begin() + nc + 1, 0);
-  for (Index t = 0; t < T; ++t) ++cl_track_ptr_[label_[find(t)] + 1];
-  for (Index c = 0; c < nc; ++c) cl_track_ptr_[c + 1] += cl_track_ptr_[c];
-  std::copy(cl_track_ptr_.begin(), cl_track_ptr_.begin() + nc, cl_fill_.begin());
-  for (Index t = 0; t < T; ++t) cl_tracks_[cl_fill_[label_[find(t)]]++] = t;
-  for (Index j = 0; j < n; ++j) {
-    meas_local_[j] = -1;
-    meas_prob_[j] = 0.0;
-  }
-
-  for (Index c = 0; c < nc; ++c) {
-    const Index b = cl_track_ptr_[c], K = cl_track_ptr_[c + 1] - b;
-    Index m = 0, ei = 0;
-    loc_ptr_[0] = 0;
-    for (Index k = 0; k < K; ++k) {
-      const Index t = cl_tracks_[b + k];
-      // Weights relative to the track's largest one, in the log domain (no overflow).
-      double mx = log_miss_;
-      for (Index e = edge_ptr_[t]; e < edge_ptr_[t + 1]; ++e)
-        mx = std::max(mx, edges_[static_cast<std::size_t>(e)].log_lr);
-      loc_miss_[k] = std::exp(log_miss_ - mx);
-      for (Index e = edge_ptr_[t]; e < edge_ptr_[t + 1]; ++e) {
-        const Edge& ed = edges_[static_cast<std::size_t>(e)];
-        if (meas_local_[ed.meas] < 0) meas_local_[ed.meas] = m++;
-        loc_meas_[ei] = meas_local_[ed.meas];
-        loc_w_[ei++] = std::exp(ed.log_lr - mx);
-      }
-      loc_ptr_[k + 1] = ei;
-    }
-    if (ei == 0) {  // a track alone with an empty gate
-      for (Index k = 0; k < K; ++k) beta0_[cl_tracks_[b + k]] = 1.0;
-      continue;
-    }
-    ++stats_.clusters;
-    stats_.largest_cluster_tracks = std::max(stats_.largest_cluster_tracks, K);
-    stats_.largest_cluster_measurements = std::max(stats_.largest_cluster_measurements, m);
-    const JpdaMethod used = jpda_.solve(K, m, loc_ptr_.data(), loc_meas_.data(), loc_w_.data(),
-                                        loc_miss_.data(), loc_beta_.data(), loc_beta0_.data(),
-                                        config_.jpda_method);
-    switch (used) {
-      case JpdaMethod::kEnumerate: ++stats_.clusters_enumerate; break;
-      case JpdaMethod::kExact: ++stats_.clusters_exact; break;
-      case JpdaMethod::kLbp: ++stats_.clusters_lbp; break;
-      default: ++stats_.clusters_single; break;
-    }
-    ei = 0;
-    for (Index k = 0; k < K; ++k) {
-      const Index t = cl_tracks_[b + k];
-      beta0_[t] = loc_beta0_[k];
-      for (Index e = edge_ptr_[t]; e < edge_ptr_[t + 1]; ++e) {
-        edge_beta_[e] = loc_beta_[ei++];
-        meas_prob_[edges_[static_cast<std::size_t>(e)].meas] += edge_beta_[e];
-      }
-    }
-  }
-
-  for (Index i = 0; i < T; ++i) {
-    Track& t = tracks_[static_cast<std::size_t>(i)];
-    prob_track_ids_[i] = t.id;
-    const Index e0 = edge_ptr_[i], e1 = edge_ptr_[i + 1];
-    // Score: log of the track's marginal likelihood ratio, (1 - Pd Pg) + sum_j L_j.
-    double mx = log_miss_;
-    for (Index e = e0; e < e1; ++e) mx = std::max(mx, edges_[static_cast<std::size_t>(e)].log_lr);
-    double s = std::exp(log_miss_ - mx);
-    for (Index e = e0; e < e1; ++e) s += std::exp(edges_[static_cast<std::size_t>(e)].log_lr - mx);
-    t.score += mx + std::log(s);
-    hit_[i] = beta0_[i] < 0.5;
-    jpda_update(t, z, i, e0, e1);
-  }
-  prob_tracks_ = T;
-  for (Index j = 0; j < n; ++j) meas_taken_[j] = meas_prob_[j] >= config_.birth_threshold;
-}
-
-void PointTracker::jpda_update(Track& t, const double* z, Index i, Index e0, Index e1) {
-  t.measurement = -1;
-  if (e0 == e1) return;  // nothing in the gate: the prediction stands
-  const double b0 = beta0_[i];
-  Vec<2> nu = Vec<2>::Zero();
-  double best = -1.0;
-  for (Index e = e0; e < e1; ++e) {
-    const Index j = edges_[static_cast<std::size_t>(e)].meas;
-    nu(0) += edge_beta_[e] * (z[2 * j] - t.x(0));
-    nu(1) += edge_beta_[e] * (z[2 * j + 1] - t.x(1));
-    if (b0 < 0.5 && edge_beta_[e] > best) {
-      best = edge_beta_[e];
-      t.measurement = static_cast<std::int32_t>(j);
-    }
-  }
-  // Spread of innovations sum_j beta_j y_j y_j^T - nu nu^T, written as
-  // sum_j beta_j (y_j - nu)(y_j - nu)^T + beta_0 nu nu^T: a sum of PSD terms, no cancellation.
-  Mat<2, 2> spread = b0 * nu * nu.transpose();
-  for (Index e = e0; e < e1; ++e) {
-    const Index j = edges_[static_cast<std::size_t>(e)].meas;
-    const Vec<2> d(z[2 * j] - t.x(0) - nu(0), z[2 * j + 1] - t.x(1) - nu(1));
-    spread.noalias() += edge_beta_[e] * d * d.transpose();
-  }
-  const Mat<4, 4> P_prior = t.P;
-  Mat<2, 2> S;
-  Mat<4, 2> K;
-  const UpdateInfo info = kalman_update_finite<4, 2>(t.x, t.P, nu, H_, R_, S, K);
-  if (info.status != UpdateStatus::kOk)
-    throw NumericalError(std::string("PointTracker: update of track ") + std::to_string(t.id) +
-                         " failed: " + to_string(info.status));
-  // t.P now holds the Joseph-form P_c.
-  const Mat<4, 2> KS = K * spread;
-  t.P = b0 * P_prior + (1.0 - b0) * t.P;
-  t.P.noalias() += KS * K.transpose();
-  symmetrize(t.P);
+  return m;
 }
 
 Index PointTracker::association_probabilities(AssociationProbability* out, Index capacity) const {
-  Index w = 0;
-  for (Index i = 0; i < prob_tracks_; ++i) {
-    if (w < capacity) out[w] = AssociationProbability{prob_track_ids_[i], -1, beta0_[i]};
-    ++w;
-    for (Index e = edge_ptr_[i]; e < edge_ptr_[i + 1]; ++e, ++w)
-      if (w < capacity)
-        out[w] = AssociationProbability{prob_track_ids_[i], edges_[static_cast<std::size_t>(e)].meas,
-                                        edge_beta_[e]};
-  }
-  return w;
-}
-
-void PointTracker::write_output(PointTrackOutput* out) const {
-  for (std::size_t i = 0; i < tracks_.size(); ++i) {
-    const Track& t = tracks_[i];
-    PointTrackOutput& o = out[i];
-    o.track_id = t.id;
-    o.status = static_cast<std::int32_t>(
-        !t.confirmed ? PointTrackStatus::kTentative
-                     : (t.misses > 0 ? PointTrackStatus::kCoasting : PointTrackStatus::kConfirmed));
-    o.hits = t.hits;
-    o.age = t.age;
-    o.misses = t.misses;
-    o.measurement = t.measurement;
-    o.pad_ = 0;
-    for (int r = 0; r < 4; ++r) {
-      o.x[r] = t.x(r);
-      for (int c = 0; c < 4; ++c) o.P[4 * r + c] = t.P(r, c);
-    }
-    o.score = t.score;
-  }
+  return engine_->association_probabilities(out, capacity);
 }
 
 }  // namespace fusion::tracking

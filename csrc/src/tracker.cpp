@@ -1,66 +1,56 @@
+// fusion::tracking::Tracker as a preset of the engine (see tracker.hpp): the mapping
+// ClassConfig -> EngineConfig (engine_config_for), the per-class engines, and the cross-class
+// arbitration of births, ids and max_tracks.
 #include "fusion/tracking/tracker.hpp"
 
-#include <Eigen/Cholesky>
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <utility>
 
-#include "fusion/core/angles.hpp"
 #include "fusion/core/errors.hpp"
-#include "fusion/filters/kalman.hpp"
+#include "fusion/track/lifecycle.hpp"
+#include "fusion/track/record.hpp"
 
 namespace fusion::tracking {
 
 namespace {
-
-using geometry::Box3;
-using StateVec = Vec<kStateDim>;
-using StateMat = Mat<kStateDim, kStateDim>;
-using MeasVec = Vec<kMeasDim>;
-using MeasMat = Mat<kMeasDim, kMeasDim>;
-
-Box3 state_box(const StateVec& x) { return {x(0), x(1), x(2), x(3), x(4), x(5), x(6)}; }
-
-// Detection heading aligned with the track: wrap the difference, and if it exceeds 90
-// degrees the detector most likely swapped front and back, so turn the detection by pi.
-double aligned_yaw(double det_yaw, double track_yaw) {
-  double d = wrap_angle(det_yaw - track_yaw);
-  if (std::abs(d) > 0.5 * kPi) d = wrap_angle(d + kPi);
-  return track_yaw + d;  // the residual is then d, never more than 90 degrees
-}
-
-MeasVec residual(const Box3& z, const StateVec& x) {
-  MeasVec y;
-  y << z.x - x(0), z.y - x(1), z.z - x(2), aligned_yaw(z.yaw, x(3)) - x(3), z.l - x(4),
-      z.w - x(5), z.h - x(6);
-  return y;
-}
-
-MeasMat meas_noise(const ClassConfig& c) {
-  MeasMat R = MeasMat::Zero();
-  R.diagonal() << c.r_pos, c.r_pos, c.r_pos, c.r_yaw, c.r_size, c.r_size, c.r_size;
-  return R;
-}
-
-Mat<kMeasDim, kStateDim> meas_matrix() {
-  Mat<kMeasDim, kStateDim> H = Mat<kMeasDim, kStateDim>::Zero();
-  for (int i = 0; i < kMeasDim; ++i) H(i, i) = 1.0;
-  return H;
-}
-
-int popcount64(std::uint64_t v) {
-  int n = 0;
-  for (; v; v &= v - 1) ++n;  // portable C++17 (std::popcount is C++20)
-  return n;
-}
 
 void check_positive(double v, const char* name, std::int32_t cls, bool allow_zero = false) {
   if (!std::isfinite(v) || v < 0.0 || (!allow_zero && v == 0.0))
     throw ConfigurationError("tracker class " + std::to_string(cls) + ": " + name + " must be " +
                              (allow_zero ? "finite and >= 0" : "finite and > 0") + ", got " +
                              std::to_string(v));
+}
+
+const char* engine_cost_key(CostKind k) {
+  switch (k) {
+    case CostKind::kGiou3d: return "giou_3d";
+    case CostKind::kGiouBev: return "giou_bev";
+    case CostKind::kIou3d: return "iou_3d";
+    case CostKind::kIouBev: return "iou_bev";
+    case CostKind::kCentreDistance: return "distance";
+    case CostKind::kCentreDistanceBev: return "distance_bev";
+    case CostKind::kMahalanobis: return "mahalanobis";
+  }
+  return "giou_3d";
+}
+
+// Byte offset of a named field of an engine track record.
+std::size_t field_offset(const std::vector<engine::RecordField>& fields, const char* name) {
+  for (const engine::RecordField& f : fields)
+    if (f.name == name) return f.offset;
+  throw std::logic_error(std::string("Tracker: the engine track record has no field ") + name);
+}
+
+template <class T>
+T read_field(const unsigned char* rec, std::size_t offset) {
+  T v;
+  std::memcpy(&v, rec + offset, sizeof(T));
+  return v;
 }
 
 }  // namespace
@@ -85,18 +75,6 @@ MotionKind motion_kind_from_string(std::string_view name) {
   if (name == "bicycle") return MotionKind::kBicycle;
   throw ConfigurationError("tracker motion: expected one of cv, ctrv, ctra, bicycle, but got '" +
                            std::string(name) + "'");
-}
-
-// State component 8 is vy (CV), the turn rate (CTRV, CTRA) or the steering angle (bicycle):
-// pick the matching noise value.
-static double slot8(const ClassConfig& c, double cv, double turn_rate, double steer) {
-  switch (c.motion) {
-    case MotionKind::kCtrv:
-    case MotionKind::kCtra: return turn_rate;
-    case MotionKind::kBicycle: return steer;
-    case MotionKind::kCv: break;
-  }
-  return cv;
 }
 
 const char* to_string(MotionKind kind) {
@@ -202,129 +180,214 @@ void TrackerConfig::validate() const {
   }
 }
 
+engine::EngineConfig engine_config_for(const ClassConfig& c, Index max_tracks, Index max_detections) {
+  engine::EngineConfig e;
+  const double inf = std::numeric_limits<double>::infinity();
+  // Motion: Q = diag(q) dt and P0 = diag(p0), in each model's state order.
+  switch (c.motion) {
+    case MotionKind::kCv:  // x y z vx vy vz yaw l w h
+      e.motion = "cv_box";
+      e.q_diag_per_s = {c.q_pos, c.q_pos, c.q_pos, c.q_vel, c.q_vel, c.q_vel, c.q_yaw, c.q_size, c.q_size, c.q_size};
+      e.p0_diag = {c.p0_pos, c.p0_pos, c.p0_pos, c.p0_vel, c.p0_vel, c.p0_vel, c.p0_yaw, c.p0_size, c.p0_size, c.p0_size};
+      break;
+    case MotionKind::kCtrv:  // x y v yaw yaw_rate z vz l w h
+      e.motion = "ctrv_vz_box";
+      e.q_diag_per_s = {c.q_pos, c.q_pos, c.q_vel, c.q_yaw, c.q_yaw_rate, c.q_pos, c.q_vel, c.q_size, c.q_size, c.q_size};
+      e.p0_diag = {c.p0_pos, c.p0_pos, c.p0_vel, c.p0_yaw, c.p0_yaw_rate, c.p0_pos, c.p0_vel, c.p0_size, c.p0_size, c.p0_size};
+      break;
+    case MotionKind::kCtra:  // x y v yaw yaw_rate a z l w h
+      e.motion = "ctra_box";
+      e.q_diag_per_s = {c.q_pos, c.q_pos, c.q_vel, c.q_yaw, c.q_yaw_rate, c.q_acc, c.q_pos, c.q_size, c.q_size, c.q_size};
+      e.p0_diag = {c.p0_pos, c.p0_pos, c.p0_vel, c.p0_yaw, c.p0_yaw_rate, c.p0_acc, c.p0_pos, c.p0_size, c.p0_size, c.p0_size};
+      break;
+    case MotionKind::kBicycle:  // x y v yaw steer z vz l w h
+      e.motion = "bicycle_vz_box";
+      e.q_diag_per_s = {c.q_pos, c.q_pos, c.q_vel, c.q_yaw, c.q_steer, c.q_pos, c.q_vel, c.q_size, c.q_size, c.q_size};
+      e.p0_diag = {c.p0_pos, c.p0_pos, c.p0_vel, c.p0_yaw, c.p0_steer, c.p0_pos, c.p0_vel, c.p0_size, c.p0_size, c.p0_size};
+      e.motion_noise = {{"wheelbase_m", c.wheelbase_m}};
+      break;
+  }
+  e.num_classes = 1;
+  e.max_tracks = max_tracks;
+  e.max_detections = max_detections;
+  e.max_image_tracks = 0;
+  e.min_size = c.min_size;
+  e.late_policy = engine::LatePolicy::kRaise;  // the tracker checks the time first: never late
+
+  track::LifecyclePolicy& l = e.lifecycle;
+  l.existence_model = track::ExistenceModel::kLlr;  // the llr is reported whatever the logic
+  l.llr_init = c.llr_init;
+  l.llr_max = c.llr_max;
+  l.max_coast_s = inf;  // time is judged on a miss (miss_max_coast_s), like the old tracker
+  l.tentative_max_coast_s = inf;
+  l.miss_max_coast_s = c.max_coast_s >= 1e300 ? inf : c.max_coast_s;
+  l.max_misses = c.max_age;
+  l.mean_lifetime_s = inf;
+  if (c.logic == TrackLogic::kLlr) {
+    l.confirm_hits = 0;
+    l.confirm_window = 0;
+    l.confirm_by_existence = true;
+    l.llr_confirm = c.llr_confirm;
+    l.llr_delete = c.llr_delete;
+  } else {
+    l.confirm_hits = c.min_hits;
+    l.confirm_window = c.confirm_window;
+    l.tentative_max_misses = c.confirm_window > 0 ? c.confirm_window - c.min_hits : -1;
+    l.confirm_by_existence = false;
+    l.llr_confirm = std::min(c.llr_confirm, c.llr_max);  // unused
+    l.llr_delete = -inf;  // the score never deletes under the hits logic
+  }
+
+  engine::SensorConfig s;
+  s.name = "lidar";
+  s.model = "lidar_box3d";
+  s.R = std::vector<double>(49, 0.0);
+  const double r[7] = {c.r_pos, c.r_pos, c.r_pos, c.r_yaw, c.r_size, c.r_size, c.r_size};
+  for (int i = 0; i < 7; ++i) s.R[static_cast<std::size_t>(i * 8)] = r[i];
+  s.cost = engine_cost_key(c.cost);
+  if (c.cost == CostKind::kMahalanobis) {
+    s.gate = 0.99;  // not used: the chi-square value is given
+    s.gate_chi2 = c.gate;
+  } else {
+    s.gate = c.gate;
+  }
+  s.two_stage = c.two_stage;
+  s.birth_score_threshold = c.birth_score_threshold;
+  s.score_threshold = c.score_threshold;
+  s.pd = c.pd;
+  s.gate_probability = 1.0;  // the llr miss term is log(1 - pd)
+  s.clutter_density = c.clutter_density;
+  e.sensors.push_back(std::move(s));
+  return e;
+}
+
+bool same_parameters(const ClassConfig& a, const ClassConfig& b) {
+  return a.cost == b.cost && a.gate == b.gate && a.motion == b.motion && a.logic == b.logic &&
+         a.min_hits == b.min_hits && a.confirm_window == b.confirm_window && a.max_age == b.max_age &&
+         a.max_coast_s == b.max_coast_s && a.pd == b.pd && a.clutter_density == b.clutter_density &&
+         a.llr_init == b.llr_init && a.llr_confirm == b.llr_confirm && a.llr_delete == b.llr_delete &&
+         a.llr_max == b.llr_max && a.score_threshold == b.score_threshold &&
+         a.birth_score_threshold == b.birth_score_threshold && a.two_stage == b.two_stage &&
+         a.score_coast_penalty == b.score_coast_penalty && a.r_pos == b.r_pos && a.r_yaw == b.r_yaw &&
+         a.r_size == b.r_size && a.q_pos == b.q_pos && a.q_yaw == b.q_yaw && a.q_size == b.q_size &&
+         a.q_vel == b.q_vel && a.q_yaw_rate == b.q_yaw_rate && a.q_acc == b.q_acc && a.q_steer == b.q_steer &&
+         a.p0_pos == b.p0_pos && a.p0_yaw == b.p0_yaw && a.p0_size == b.p0_size && a.p0_vel == b.p0_vel &&
+         a.p0_yaw_rate == b.p0_yaw_rate && a.p0_acc == b.p0_acc && a.p0_steer == b.p0_steer &&
+         a.wheelbase_m == b.wheelbase_m && a.min_size == b.min_size;
+}
+
+// One class: its engine, its record layout and its per-step buffers.
+struct Tracker::ClassEngine {
+  std::int32_t class_id = 0;
+  ClassConfig cfg;
+  std::unique_ptr<engine::EngineBase> engine;
+  std::size_t rec_size = 0;
+  std::size_t off_id = 0, off_status = 0, off_box = 0, off_velocity = 0, off_llr = 0, off_existence = 0,
+              off_hits = 0, off_score_sum = 0, off_detection = 0, off_age = 0, off_misses_in_row = 0;
+  std::vector<unsigned char> records;  // max_tracks records
+  std::vector<double> z, score;        // this step's detections of the class
+  std::vector<Index> global;           // their indices in the step's input
+  Index n = 0;
+  bool stepped = false;                // got a frame this step
+
+  ClassEngine(std::int32_t id, const ClassConfig& c, Index max_tracks, Index max_detections)
+      : class_id(id), cfg(c), engine(engine::make_engine(engine_config_for(c, max_tracks, max_detections))) {
+    const std::vector<engine::RecordField> f = engine->track_record_fields();
+    rec_size = engine->track_record_size();
+    off_id = field_offset(f, "id");
+    off_status = field_offset(f, "status");
+    off_box = field_offset(f, "box");
+    off_velocity = field_offset(f, "velocity");
+    off_llr = field_offset(f, "llr");
+    off_existence = field_offset(f, "existence");
+    off_hits = field_offset(f, "hits");            // sensor 0 is the first entry
+    off_score_sum = field_offset(f, "score_sum");
+    off_detection = field_offset(f, "detection");
+    off_age = field_offset(f, "frames_since_birth");
+    off_misses_in_row = field_offset(f, "consecutive_misses");
+    records.assign(static_cast<std::size_t>(max_tracks) * rec_size, 0);
+    z.assign(static_cast<std::size_t>(max_detections) * 7, 0.0);
+    score.assign(static_cast<std::size_t>(max_detections), 0.0);
+    global.assign(static_cast<std::size_t>(max_detections), 0);
+  }
+};
+
 Tracker::Tracker(TrackerConfig config) : config_(std::move(config)) {
   config_.validate();
-  std::int32_t max_id = -1;
-  for (std::int32_t id : config_.class_ids) max_id = std::max(max_id, id);
-  by_id_.assign(static_cast<std::size_t>(max_id + 1), config_.default_class);
-  for (std::size_t i = 0; i < config_.class_ids.size(); ++i)
-    by_id_[static_cast<std::size_t>(config_.class_ids[i])] = config_.classes[i];
+  std::vector<std::int32_t> ids = config_.class_ids;
+  std::sort(ids.begin(), ids.end());
+  for (std::int32_t id : ids) add_engine(id);
+  births_.reserve(static_cast<std::size_t>(config_.max_detections));
+}
 
-  const auto nt = static_cast<std::size_t>(config_.max_tracks);
-  const auto nd = static_cast<std::size_t>(config_.max_detections);
-  tracks_.reserve(nt);
-  pred_boxes_.resize(nt);
-  s_inv_.resize(nt);
-  row_tracks_.resize(nt);
-  row_to_col_.resize(nt);
-  col_dets_.resize(nd);
-  col_to_row_.resize(nd);
-  det_track_.resize(nd);
-  det_used_.resize(nd);
-  step_classes_.reserve(nt + nd);
-  cost_.resize(nt * nd);
-  solver_.reserve(config_.max_tracks, config_.max_detections,
-                  config_.max_tracks * config_.max_detections);
+Tracker::~Tracker() = default;
+
+Tracker& Tracker::operator=(const Tracker& other) {
+  if (this == &other) return *this;
+  bool same = config_.max_tracks == other.config_.max_tracks &&
+              config_.max_detections == other.config_.max_detections &&
+              same_parameters(config_.default_class, other.config_.default_class) &&
+              config_.class_ids == other.config_.class_ids && config_.classes.size() == other.config_.classes.size();
+  for (std::size_t i = 0; same && i < config_.classes.size(); ++i)
+    same = same_parameters(config_.classes[i], other.config_.classes[i]);
+  if (!same) {  // another configuration: rebuild (allocates)
+    config_ = other.config_;
+    engines_.clear();
+    births_.reserve(static_cast<std::size_t>(config_.max_detections));
+  }
+  for (const auto& oe : other.engines_) {
+    ClassEngine* e = find_engine(oe->class_id);
+    if (e == nullptr) e = &add_engine(oe->class_id);  // a run-time class: allocates
+    e->engine->copy_state_from(*oe->engine);
+  }
+  for (const auto& e : engines_)
+    if (other.find_engine(e->class_id) == nullptr) e->engine->reset();
+  has_time_ = other.has_time_;
+  last_t_ = other.last_t_;
+  next_id_ = other.next_id_;
+  return *this;
+}
+
+Index Tracker::num_tracks() const {
+  Index n = 0;
+  for (const auto& e : engines_) n += e->engine->num_tracks();
+  return n;
 }
 
 void Tracker::reset() {
-  tracks_.clear();
+  for (const auto& e : engines_) e->engine->reset();
   has_time_ = false;
   last_t_ = 0;
   next_id_ = 1;
 }
 
 const ClassConfig& Tracker::class_config(std::int32_t class_id) const {
-  const auto i = static_cast<std::size_t>(class_id);
-  return i < by_id_.size() ? by_id_[i] : config_.default_class;
+  for (std::size_t i = 0; i < config_.class_ids.size(); ++i)
+    if (config_.class_ids[i] == class_id) return config_.classes[i];
+  return config_.default_class;
 }
 
-void Tracker::predict(Track& t, double dt) const {
-  if (dt <= 0.0) return;
-  const ClassConfig& c = class_config(t.class_id);
-  StateMat F;
-  box_motion_predict(c.motion, t.x, F, dt, c.wheelbase_m);  // x <- f(x), F = df/dx (EKF)
-  StateMat Q = StateMat::Zero();
-  Q.diagonal() << c.q_pos, c.q_pos, c.q_pos, c.q_yaw, c.q_size, c.q_size, c.q_size, c.q_vel,
-      slot8(c, c.q_vel, c.q_yaw_rate, c.q_steer), c.motion == MotionKind::kCtra ? c.q_acc : c.q_vel;
-  Q *= dt;
-  const StateMat FP = F * t.P;
-  t.P.noalias() = FP * F.transpose();
-  t.P += Q;
-  symmetrize(t.P);
-  t.x(3) = wrap_angle(t.x(3));
+engine::EngineConfig Tracker::engine_config(std::int32_t class_id) const {
+  return engine_config_for(class_config(class_id), config_.max_tracks, config_.max_detections);
 }
 
-double Tracker::update(Track& t, const Box3& z, const ClassConfig& c) const {
-  const MeasVec y = residual(z, t.x);
-  const auto H = meas_matrix();
-  const MeasMat R = meas_noise(c);
-  MeasMat S;
-  Mat<kStateDim, kMeasDim> K;
-  const UpdateInfo info = kalman_update<kStateDim, kMeasDim>(t.x, t.P, y, H, R, S, K);
-  if (info.status != UpdateStatus::kOk) {
-    // Cannot happen with R > 0 and a symmetric P; fall back to taking the measurement.
-    t.x(0) = z.x, t.x(1) = z.y, t.x(2) = z.z, t.x(3) = aligned_yaw(z.yaw, t.x(3));
-    t.x(4) = z.l, t.x(5) = z.w, t.x(6) = z.h;
-  }
-  t.x(3) = wrap_angle(t.x(3));
-  for (int i = 4; i < 7; ++i) t.x(i) = std::max(t.x(i), c.min_size);
-  return info.status == UpdateStatus::kOk ? info.log_likelihood : std::nan("");
+const engine::EngineBase* Tracker::engine_of(std::int32_t class_id) const {
+  const ClassEngine* e = find_engine(class_id);
+  return e != nullptr ? e->engine.get() : nullptr;
 }
 
-void Tracker::start_track(const Detection& d, Index det_index, TimeNs t_ns) {
-  const ClassConfig& c = class_config(d.class_id);
-  Track t;
-  t.x.setZero();
-  t.x << d.box.x, d.box.y, d.box.z, wrap_angle(d.box.yaw), std::max(d.box.l, c.min_size),
-      std::max(d.box.w, c.min_size), std::max(d.box.h, c.min_size), 0.0, 0.0, 0.0;
-  t.P.setZero();
-  t.P.diagonal() << c.p0_pos, c.p0_pos, c.p0_pos, c.p0_yaw, c.p0_size, c.p0_size, c.p0_size,
-      c.p0_vel, slot8(c, c.p0_vel, c.p0_yaw_rate, c.p0_steer),
-      c.motion == MotionKind::kCtra ? c.p0_acc : c.p0_vel;
-  t.id = next_id_++;
-  t.class_id = d.class_id;
-  t.hits = 1;
-  t.age = 0;
-  t.time_since_update = 0;
-  t.hit_bits = 1;
-  t.last_update_t = t_ns;
-  t.llr = c.llr_init;
-  t.confirmed = c.logic == TrackLogic::kLlr ? c.llr_init >= c.llr_confirm : c.min_hits <= 1;
-  t.score_sum = d.score;
-  t.detection = static_cast<std::int32_t>(det_index);
-  tracks_.push_back(t);  // within the reserved capacity: the caller checked the size
+Tracker::ClassEngine* Tracker::find_engine(std::int32_t class_id) const {
+  auto it = std::lower_bound(engines_.begin(), engines_.end(), class_id,
+                             [](const std::unique_ptr<ClassEngine>& e, std::int32_t id) { return e->class_id < id; });
+  return it != engines_.end() && (*it)->class_id == class_id ? it->get() : nullptr;
 }
 
-double Tracker::pair_cost(const ClassConfig& c, const Track& t, const Box3& pred,
-                          const Box3& det, Index track_slot) const {
-  switch (c.cost) {
-    case CostKind::kGiou3d:
-    case CostKind::kGiouBev:
-    case CostKind::kIou3d:
-    case CostKind::kIouBev: {
-      static constexpr geometry::OverlapKind kinds[] = {
-          geometry::OverlapKind::kGiou3d, geometry::OverlapKind::kGiouBev,
-          geometry::OverlapKind::kIou3d, geometry::OverlapKind::kIouBev};
-      const double r = std::hypot(pred.l, pred.w) + std::hypot(det.l, det.w);
-      const double dx = pred.x - det.x, dy = pred.y - det.y;
-      // IoU is exactly 0 when the footprints' circumscribed circles are disjoint, so skip
-      // the polygon clipping; GIoU stays informative there and is always computed.
-      if (!geometry::is_giou(kinds[static_cast<int>(c.cost)]) && dx * dx + dy * dy > 0.25 * r * r)
-        return -0.0;
-      return -geometry::box_overlap_unchecked(kinds[static_cast<int>(c.cost)], pred, det);
-    }
-    case CostKind::kCentreDistance:
-      return std::sqrt((pred.x - det.x) * (pred.x - det.x) + (pred.y - det.y) * (pred.y - det.y) +
-                       (pred.z - det.z) * (pred.z - det.z));
-    case CostKind::kCentreDistanceBev:
-      return std::hypot(pred.x - det.x, pred.y - det.y);
-    case CostKind::kMahalanobis: {
-      const MeasVec y = residual(det, t.x);
-      return y.dot(s_inv_[static_cast<std::size_t>(track_slot)] * y);
-    }
-  }
-  return 0.0;
+Tracker::ClassEngine& Tracker::add_engine(std::int32_t class_id) {
+  auto it = std::lower_bound(engines_.begin(), engines_.end(), class_id,
+                             [](const std::unique_ptr<ClassEngine>& e, std::int32_t id) { return e->class_id < id; });
+  it = engines_.insert(it, std::make_unique<ClassEngine>(class_id, class_config(class_id), config_.max_tracks,
+                                                         config_.max_detections));
+  return **it;
 }
 
 Index Tracker::step(const Detection* dets, Index n, TimeNs t_ns, TrackOutput* out) {
@@ -345,163 +408,80 @@ Index Tracker::step(const Detection* dets, Index n, TimeNs t_ns, TrackOutput* ou
       throw ShapeError("Tracker.step: class_id of detections[" + std::to_string(i) +
                        "] is negative (" + std::to_string(dets[i].class_id) + ")");
   }
-
-  const double dt = has_time_ ? ns_to_s(t_ns - last_t_) : 0.0;
+  // A class id first seen now gets its engine (the one allocation after construction).
+  for (Index i = 0; i < n; ++i)
+    if (find_engine(dets[i].class_id) == nullptr) add_engine(dets[i].class_id);
   has_time_ = true;
   last_t_ = t_ns;
 
-  // 1. predict
-  const Index nt = num_tracks();
-  for (Index k = 0; k < nt; ++k) {
-    Track& t = tracks_[static_cast<std::size_t>(k)];
-    predict(t, dt);
-    t.detection = -1;
-    pred_boxes_[static_cast<std::size_t>(k)] = state_box(t.x);
-    if (class_config(t.class_id).cost == CostKind::kMahalanobis) {
-      const ClassConfig& c = class_config(t.class_id);
-      const MeasMat S = t.P.topLeftCorner<kMeasDim, kMeasDim>() + meas_noise(c);
-      s_inv_[static_cast<std::size_t>(k)] = S.llt().solve(MeasMat::Identity());
-    }
-  }
+  // 1. each class engine's frame: its detections in input order, births deferred
+  for (const auto& e : engines_) e->n = 0;
   for (Index i = 0; i < n; ++i) {
-    det_track_[static_cast<std::size_t>(i)] = -1;
-    det_used_[static_cast<std::size_t>(i)] =
-        dets[i].score >= class_config(dets[i].class_id).score_threshold;
+    ClassEngine& e = *find_engine(dets[i].class_id);
+    const auto j = static_cast<std::size_t>(e.n++);
+    const geometry::Box3& b = dets[i].box;
+    double* z = e.z.data() + j * 7;
+    z[0] = b.x, z[1] = b.y, z[2] = b.z, z[3] = b.yaw, z[4] = b.l, z[5] = b.w, z[6] = b.h;
+    e.score[j] = dets[i].score;
+    e.global[j] = i;
+  }
+  births_.clear();
+  for (const auto& e : engines_) {
+    e->stepped = e->n > 0 || e->engine->num_tracks() > 0;
+    if (!e->stepped) continue;
+    engine::Frame f;
+    f.sensor = 0;
+    f.t_ns = t_ns;
+    f.n = e->n;
+    f.z = e->z.data();
+    f.score = e->score.data();
+    f.defer_births = true;
+    e->engine->process(f);
+    for (Index p = 0; p < e->engine->num_pending_births(); ++p)
+      births_.push_back({e->global[static_cast<std::size_t>(e->engine->pending_birth_detection(p))], e.get(), p});
   }
 
-  // 2. associate, class by class (classes in increasing id order: deterministic)
-  step_classes_.clear();
-  for (Index k = 0; k < nt; ++k) step_classes_.push_back(tracks_[static_cast<std::size_t>(k)].class_id);
-  for (Index i = 0; i < n; ++i)
-    if (det_used_[static_cast<std::size_t>(i)]) step_classes_.push_back(dets[i].class_id);
-  std::sort(step_classes_.begin(), step_classes_.end());
-  step_classes_.erase(std::unique(step_classes_.begin(), step_classes_.end()), step_classes_.end());
-
-  for (const std::int32_t cls : step_classes_) {
-    const ClassConfig& c = class_config(cls);
-    // Two-stage (ByteTrack-like): confident detections (>= birth_score_threshold) are matched
-    // first, so a weak detection can never take a track from a confident one; the tracks left
-    // over then try the weak detections, which can update tracks but never start them.
-    for (int stage = 0; stage < (c.two_stage ? 2 : 1); ++stage) {
-    Index rows = 0, cols = 0;
-    for (Index k = 0; k < nt; ++k)
-      if (tracks_[static_cast<std::size_t>(k)].class_id == cls && tracks_[static_cast<std::size_t>(k)].detection < 0)
-        row_tracks_[static_cast<std::size_t>(rows++)] = k;
-    for (Index i = 0; i < n; ++i) {
-      if (!det_used_[static_cast<std::size_t>(i)] || dets[i].class_id != cls ||
-          det_track_[static_cast<std::size_t>(i)] >= 0)
-        continue;
-      const bool strong = dets[i].score >= c.birth_score_threshold;
-      if (c.two_stage && strong != (stage == 0)) continue;
-      col_dets_[static_cast<std::size_t>(cols++)] = i;
-    }
-    if (rows == 0 || cols == 0) continue;
-    for (Index r = 0; r < rows; ++r) {
-      const Index k = row_tracks_[static_cast<std::size_t>(r)];
-      const Track& t = tracks_[static_cast<std::size_t>(k)];
-      for (Index q = 0; q < cols; ++q) {
-        const Index i = col_dets_[static_cast<std::size_t>(q)];
-        cost_[static_cast<std::size_t>(r * cols + q)] =
-            pair_cost(c, t, pred_boxes_[static_cast<std::size_t>(k)], dets[i].box, k);
-      }
-    }
-    // The solver forbids cost > gate; overlap costs are negated, so is the gate. The tiny
-    // shrink makes "overlap > gate" strict as documented.
-    const double gate = is_overlap(c.cost) ? -c.gate - 1e-12 : c.gate;
-    solver_.solve_dense_gated(cost_.data(), rows, cols, gate, row_to_col_.data(), col_to_row_.data());
-    for (Index r = 0; r < rows; ++r) {
-      const Index q = row_to_col_[static_cast<std::size_t>(r)];
-      if (q == assoc::kUnassigned) continue;
-      const Index k = row_tracks_[static_cast<std::size_t>(r)];
-      det_track_[static_cast<std::size_t>(col_dets_[static_cast<std::size_t>(q)])] = k;
-      tracks_[static_cast<std::size_t>(k)].detection = static_cast<std::int32_t>(
-          col_dets_[static_cast<std::size_t>(q)]);  // marks the track as taken for stage 2
-    }
-    }
+  // 2. births in detection order, one id counter, one track budget (the slots of this
+  // frame's deletions are freed first, as the old tracker compacted before its births)
+  for (const auto& e : engines_)
+    if (e->stepped) e->engine->release_deleted();
+  std::sort(births_.begin(), births_.end(), [](const Birth& a, const Birth& b) { return a.detection < b.detection; });
+  Index live = num_tracks();
+  for (const Birth& b : births_) {
+    if (live >= config_.max_tracks) break;
+    b.engine->engine->set_next_id(next_id_);
+    if (!b.engine->engine->commit_birth(b.pending)) continue;  // never: each table holds max_tracks
+    ++next_id_;
+    ++live;
   }
 
-  // 3. update matched tracks (in detection order; each track has at most one detection)
-  for (Index i = 0; i < n; ++i) {
-    const Index k = det_track_[static_cast<std::size_t>(i)];
-    if (k < 0) continue;
-    Track& t = tracks_[static_cast<std::size_t>(k)];
-    const ClassConfig& c = class_config(t.class_id);
-    const double ll = update(t, dets[i].box, c);
-    // Blackman's score increment of a hit; a failed update (never with R > 0) adds nothing.
-    if (std::isfinite(ll)) t.llr += std::log(c.pd) + ll - std::log(c.clutter_density);
-    t.detection = static_cast<std::int32_t>(i);
-  }
-
-  // 4. bookkeeping and deletion (stable compaction keeps id order)
-  std::size_t w = 0;
-  for (std::size_t k = 0; k < tracks_.size(); ++k) {
-    Track& t = tracks_[k];
-    const ClassConfig& c = class_config(t.class_id);
-    t.age += 1;
-    t.hit_bits <<= 1;
-    if (t.detection >= 0) {
-      t.hits += 1;
-      t.time_since_update = 0;
-      t.hit_bits |= 1u;
-      t.last_update_t = t_ns;
-      t.score_sum += dets[t.detection].score;
-    } else {
-      t.time_since_update += 1;
-      t.llr += std::log1p(-c.pd);
-    }
-    t.llr = std::min(t.llr, c.llr_max);
-    bool drop = t.time_since_update >= c.max_age ||
-                (t.time_since_update > 0 && ns_to_s(t_ns - t.last_update_t) > c.max_coast_s);
-    if (c.logic == TrackLogic::kLlr) {
-      if (!t.confirmed && t.llr >= c.llr_confirm) t.confirmed = true;
-      drop = drop || t.llr < c.llr_delete;
-    } else if (!t.confirmed) {
-      if (c.confirm_window > 0) {
-        // M-of-N: hits among the last N steps (the track's age bounds the window).
-        const int n_win = std::min(c.confirm_window, t.age + 1);
-        const std::uint64_t mask = n_win >= 64 ? ~std::uint64_t{0} : ((std::uint64_t{1} << n_win) - 1);
-        const int m = popcount64(t.hit_bits & mask);
-        if (m >= c.min_hits) t.confirmed = true;
-        // A full window short of M hits fails the test: the track was most likely clutter.
-        else if (t.age + 1 >= c.confirm_window) drop = true;
-      } else if (t.hits >= c.min_hits) {
-        t.confirmed = true;
-      }
-    }
-    if (drop) continue;
-    if (w != k) tracks_[w] = t;
-    ++w;
-  }
-  tracks_.resize(w);  // shrinking never reallocates
-
-  // 5. births, in detection order (ids increase with the detection index)
-  for (Index i = 0; i < n; ++i) {
-    if (!det_used_[static_cast<std::size_t>(i)] || det_track_[static_cast<std::size_t>(i)] >= 0) continue;
-    if (dets[i].score < class_config(dets[i].class_id).birth_score_threshold) continue;
-    if (num_tracks() >= config_.max_tracks) break;
-    start_track(dets[i], i, t_ns);
-  }
-
-  // 6. report
+  // 3. report: every class's live tracks, merged in id order
   Index m = 0;
-  for (const Track& t : tracks_) {
-    TrackOutput& o = out[m++];
-    const ClassConfig& c = class_config(t.class_id);
-    o.track_id = t.id;
-    o.class_id = t.class_id;
-    o.status = static_cast<std::int32_t>(!t.confirmed ? TrackStatus::kTentative
-                                         : t.time_since_update > 0 ? TrackStatus::kCoasting
-                                                                   : TrackStatus::kConfirmed);
-    for (int j = 0; j < 7; ++j) o.box[j] = t.x(j);
-    box_velocity(c.motion, t.x, o.velocity);
-    o.score = t.score_sum / t.hits - c.score_coast_penalty * t.time_since_update;
-    o.llr = t.llr;
-    o.existence = 1.0 / (1.0 + std::exp(-t.llr));
-    o.hits = t.hits;
-    o.age = t.age;
-    o.time_since_update = t.time_since_update;
-    o.detection = t.detection;
+  for (const auto& e : engines_) {
+    if (!e->stepped) continue;
+    const Index k = e->engine->export_tracks(e->records.data(), config_.max_tracks, /*include_deleted=*/false);
+    const double penalty = e->cfg.score_coast_penalty;
+    for (Index r = 0; r < k; ++r) {
+      const unsigned char* rec = e->records.data() + static_cast<std::size_t>(r) * e->rec_size;
+      TrackOutput& o = out[m++];
+      o.track_id = read_field<std::int64_t>(rec, e->off_id);
+      o.class_id = e->class_id;
+      o.status = read_field<std::int32_t>(rec, e->off_status);
+      std::memcpy(o.box, rec + e->off_box, sizeof(o.box));
+      std::memcpy(o.velocity, rec + e->off_velocity, sizeof(o.velocity));
+      const std::int32_t hits = read_field<std::int32_t>(rec, e->off_hits);
+      const std::int32_t misses = read_field<std::int32_t>(rec, e->off_misses_in_row);
+      o.score = read_field<double>(rec, e->off_score_sum) / hits - penalty * misses;
+      o.llr = read_field<double>(rec, e->off_llr);
+      o.existence = read_field<double>(rec, e->off_existence);
+      o.hits = hits;
+      o.age = read_field<std::int32_t>(rec, e->off_age);
+      o.time_since_update = misses;
+      const std::int32_t d = read_field<std::int32_t>(rec, e->off_detection);
+      o.detection = d >= 0 ? static_cast<std::int32_t>(e->global[static_cast<std::size_t>(d)]) : -1;
+    }
   }
+  std::sort(out, out + m, [](const TrackOutput& a, const TrackOutput& b) { return a.track_id < b.track_id; });
   return m;
 }
 

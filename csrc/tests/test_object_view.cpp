@@ -286,7 +286,7 @@ TEST_CASE("with_extent: the view takes yaw from the appended state, not the velo
 }
 
 TEST_CASE("with_extent: the box tracker's 10-state CV box is WithExtent<CV3D> permuted") {
-  // tracker order (tracking/box_motion.hpp): x, y, z, yaw, l, w, h, vx, vy, vz.
+  // the old box tracker's order (its deleted tracking/box_motion.hpp): x, y, z, yaw, l, w, h, vx, vy, vz.
   // tracker_to_box[i] is the CVBox index of the tracker's component i.
   constexpr std::array<int, 10> tracker_to_box{0, 1, 2, 6, 7, 8, 9, 3, 4, 5};
   const double dt = 0.1;

@@ -216,8 +216,9 @@ TEST_CASE("track table: hit history counts the last n frames") {
   CHECK(h.frames == 5);
   CHECK(h.hits_in_last(1) == 0 && h.hits_in_last(2) == 1 && h.hits_in_last(3) == 2);
   CHECK(h.hits_in_last(5) == 3 && h.hits_in_last(32) == 3);
-  for (int k = 0; k < 40; ++k) h.push(true);
-  CHECK(h.frames == 32 && h.hits_in_last(32) == 32);
+  for (int k = 0; k < 70; ++k) h.push(true);
+  CHECK(h.frames == fusion::track::kMaxHistory && h.hits_in_last(fusion::track::kMaxHistory) == 64);
+  CHECK(h.hits_in_last(32) == 32 && h.total_frames == 75 && h.total_hits == 73);
 }
 
 TEST_CASE("track table: no allocation after construction") {

@@ -252,11 +252,20 @@ TEST_CASE("tracker: max_tracks caps births; output is deterministic") {
   CHECK(a == b);
 }
 
+// The engines of configured class ids are built with the tracker; a class id first seen at run
+// time gets its engine (an allocation) on that step. The allocation tests configure classes 1
+// and 2 so that the whole run is steady state (test "a new class id allocates once" below).
+void declare_classes_1_2(TrackerConfig& cfg) {
+  cfg.class_ids = {1, 2};
+  cfg.classes = {cfg.default_class, cfg.default_class};
+}
+
 TEST_CASE("tracker: steady-state steps allocate nothing") {
   for (const char* kind : {"giou_3d", "iou_bev", "mahalanobis"}) {
     TrackerConfig cfg = small_config(2, 3);
     cfg.default_class.cost = cost_kind_from_string(kind);
     cfg.default_class.gate = std::string(kind) == "mahalanobis" ? 11.0 : (std::string(kind) == "iou_bev" ? 0.01 : -0.5);
+    declare_classes_1_2(cfg);
     Tracker trk(cfg);
     std::vector<TrackOutput> out(16);
     std::vector<Detection> dets(16);
@@ -278,37 +287,8 @@ TEST_CASE("tracker: steady-state steps allocate nothing") {
 
 // ---- motion models ----
 
-TEST_CASE("box motion: CV, CTRV, CTRA and bicycle Jacobians match finite differences") {
-  for (MotionKind kind : {MotionKind::kCv, MotionKind::kCtrv, MotionKind::kCtra, MotionKind::kBicycle}) {
-    for (double w : {0.0, 3e-5, 0.4, -1.3}) {  // straight, below/above the series switch, turning
-      // component 8: vy, turn rate, or (bicycle) a steering angle kept within +-0.4 rad
-      const double c8 = kind == MotionKind::kBicycle ? 0.3 * w : w;
-      BoxState x0;
-      x0 << 3.0, -2.0, 0.7, 0.6, 4.1, 1.8, 1.5, 7.0, c8, 0.2;
-      const double dt = 0.1;
-      BoxState x = x0;
-      BoxStateMat F;
-      box_motion_predict(kind, x, F, dt);
-      for (int j = 0; j < 10; ++j) {
-        const double h = 1e-6;
-        BoxState xp = x0, xm = x0;
-        xp(j) += h;
-        xm(j) -= h;
-        BoxStateMat Fd;
-        box_motion_predict(kind, xp, Fd, dt);
-        box_motion_predict(kind, xm, Fd, dt);
-        for (int i = 0; i < 10; ++i) CHECK_CLOSE(F(i, j), (xp(i) - xm(i)) / (2 * h), 1e-6);
-      }
-    }
-  }
-  // a full circle at constant turn rate returns to the start
-  BoxState x;
-  x << 0.0, 0.0, 0.0, 0.0, 4.0, 1.8, 1.5, 5.0, 2.0 * kPi / 4.0, 0.0;
-  BoxStateMat F;
-  for (int k = 0; k < 40; ++k) box_motion_predict(MotionKind::kCtrv, x, F, 0.1);
-  CHECK_CLOSE(x(0), 0.0, 1e-9);
-  CHECK_CLOSE(x(1), 0.0, 1e-9);
-}
+// (The box-motion Jacobian test went with tracking/box_motion.hpp: the preset runs the engine's
+// motion models, whose Jacobians test_models.cpp and test_object_view.cpp check.)
 
 TEST_CASE("tracker: a turning target is tracked better with CTRV than with CV") {
   auto rms_error = [](MotionKind kind) {
@@ -448,6 +428,7 @@ TEST_CASE("tracker: CTRV and LLR steps allocate nothing") {
   cfg.default_class.motion = MotionKind::kCtrv;
   cfg.default_class.logic = TrackLogic::kLlr;
   cfg.default_class.confirm_window = 4;
+  declare_classes_1_2(cfg);
   Tracker trk(cfg);
   std::vector<TrackOutput> out(16);
   std::vector<Detection> dets(16);
@@ -492,4 +473,27 @@ TEST_CASE("tracker: a copy-assigned tracker continues identically and allocates 
     CHECK(std::memcmp(out_a.data(), out_b.data(), static_cast<std::size_t>(na) * sizeof(TrackOutput)) == 0);
   }
   CHECK(g_allocations.load() == before);
+}
+
+TEST_CASE("tracker: a new class id allocates its engine once, then steps allocate nothing") {
+  TrackerConfig cfg = small_config(2, 3);
+  Tracker trk(cfg);  // no class configured: classes 1 and 2 are new at run time
+  std::vector<TrackOutput> out(16);
+  std::vector<Detection> dets(16);
+  CHECK(trk.engine_of(1) == nullptr && trk.engine_of(2) == nullptr);
+  dets[0] = car(0.0, 0.0, 0.0, 1);
+  dets[1] = car(10.0, 0.0, 0.0, 2);
+  long before = g_allocations.load();
+  trk.step(dets.data(), 2, 0, out.data());
+  CHECK(g_allocations.load() > before);  // the two engines
+  CHECK(trk.engine_of(1) != nullptr && trk.engine_of(2) != nullptr);
+  CHECK(trk.engine_of(1)->config().motion == "cv_box");
+  before = g_allocations.load();
+  for (int f = 1; f < 30; ++f) {
+    dets[0] = car(0.3 * f, 0.0, 0.0, 1);
+    dets[1] = car(10.0 + 0.3 * f, 0.0, 0.0, 2);
+    trk.step(dets.data(), f % 4 == 0 ? 1 : 2, f * kFrame, out.data());
+  }
+  CHECK(g_allocations.load() == before);
+  CHECK(trk.num_tracks() == 2);
 }

@@ -77,7 +77,7 @@ def test_dtypes_follow_the_spec() -> None:
     e = _core.FusionEngine(base_spec(sensors=[lidar_sensor(), camera_sensor()]))
     names = ("id", "t_ns", "birth_t_ns", "status", "class_id", "birth_sensor", "existence", "confirmed_ever",
              "x", "P", "box", "velocity", "class_prob", "last_update_ns", "hits", "misses", "score_sum",
-             "detection")
+             "detection", "llr", "frames_since_birth", "consecutive_misses")
     dt = e.track_dtype
     assert dt.names == names
     assert dt["x"].shape == (10,) and dt["P"].shape == (10, 10) and dt["class_prob"].shape == (2,)

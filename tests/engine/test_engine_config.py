@@ -26,9 +26,10 @@ SPEC_KEYS = {"motion", "q_diag_per_s", "motion_noise", "extent_noise", "p0_diag"
              "max_detections", "max_image_tracks", "min_size", "late_policy", "bad_detection", "lifecycle",
              "image_track", "sensors"}
 SENSOR_KEYS = {"name", "model", "mount_R", "mount_t", "fov", "projection", "image_size", "R", "cost", "gate",
-               "associator", "update_state", "births", "birth_score_threshold", "score_threshold", "pd",
+               "associator", "jpda_method", "jpda_max_states", "jpda_birth_threshold", "jpda_miss_beta0",
+               "update_state", "births", "birth_score_threshold", "score_threshold", "pd",
                "gate_probability", "clutter_density", "nominal_likelihood_ratio", "counts_for_confirmation",
-               "counts_for_coast", "confusion", "image_tracks"}
+               "counts_for_coast", "confusion", "image_tracks", "gate_chi2", "two_stage"}
 FOV_KEYS = {"azimuth_half_rad", "elevation_half_rad", "min_range_m", "max_range_m"}
 IMAGE_TRACK_KEYS = {"gate", "confirm_hits", "confirm_window", "max_coast_s", "tentative_max_coast_s", "q_pos",
                     "q_vel", "q_size", "r"}
@@ -216,7 +217,7 @@ def test_unknown_keys_are_rejected_with_the_known_ones(tmp_path, text, pattern):
     ("sensors.l", "score_threshold", "inf", r"\[sensors\.l\] score_threshold: must be < inf"),
     ("sensors.l.fov", "max_range_m", "-1.0", r"\[sensors\.l\.fov\] max_range_m: expected metres > min_range_m"),
     ("lifecycle", "confirm_window", "2", r"\[lifecycle\] confirm_window: expected an integer in "
-                                         r"\[max\(confirm_hits, 1\), 32\]"),
+                                         r"\[max\(confirm_hits, 1\), 64\]"),
     ("lifecycle", "tentative_max_misses", "6", r"\[lifecycle\] tentative_max_misses: expected -1 \(off\) or an "
                                                r"integer in \[0, confirm_window = 5\]"),
     ("lifecycle", "confirm_hits", "2.0", r"\[lifecycle\] confirm_hits: expected an integer, got 2\.0"),

@@ -73,7 +73,8 @@ def test_motion_noise_keys_and_state_size_agree(motion):
     s = spec(motion=motion)
     s["motion_noise"] = {"no_such_noise": 1.0}
     assert known_keys(s) == list(info.noise)
-    eng = FusionEngine(EngineConfig(sensors=[sensor("lidar_box3d")], motion=motion))
+    model = "lidar_box3d" if motion in registry.BOX_MOTION_MODELS else "position2d"  # point models: point sensors
+    eng = FusionEngine(EngineConfig(sensors=[sensor(model)], motion=motion))
     assert eng.state_dim == info.state_dim and eng.track_dtype["x"].shape == (info.state_dim,)
 
 

@@ -61,7 +61,7 @@ def test_record_layout_matches_the_spec(scene):
     shapes = {"id": (), "t_ns": (), "birth_t_ns": (), "status": (), "class_id": (), "birth_sensor": (),
               "existence": (), "confirmed_ever": (), "x": (n,), "P": (n, n), "box": (7,), "velocity": (3,),
               "class_prob": (C,), "last_update_ns": (S,), "hits": (S,), "misses": (S,), "score_sum": (S,),
-              "detection": (S,)}
+              "detection": (S,), "llr": (), "frames_since_birth": (), "consecutive_misses": ()}
     assert set(dt.names) == set(shapes)
     for name, shape in shapes.items():
         assert dt[name].shape == shape, name
@@ -381,7 +381,7 @@ def test_the_scene_with_the_turn_rate_motion_model(tmp_path):
         assert len(np.unique(trk["id"])) == len(trk) and np.all(np.isfinite(trk["P"]))
 
 
-@pytest.mark.parametrize("motion", sorted(registry.MOTION_MODELS))
+@pytest.mark.parametrize("motion", sorted(registry.BOX_MOTION_MODELS))
 def test_every_registered_motion_model_runs_the_scene(motion):
     """Every motion key of the registry builds an engine that follows the three targets from
     lidar + camera (positions within 0.5 m of the truth at the end), keeps ids unique and

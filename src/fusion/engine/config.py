@@ -54,7 +54,8 @@ from fusion.engine import registry
 from fusion.errors import ConfigurationError
 
 __all__ = ["EngineConfig", "SensorConfig", "FieldOfView", "LifecycleConfig", "ImageTrackConfig",
-           "LATE_POLICIES", "BAD_DETECTION_POLICIES", "MAX_SENSORS", "MAX_CLASSES", "rotation_from_ypr"]
+           "CONFIRM_RULES", "EXISTENCE_MODELS", "LATE_POLICIES", "BAD_DETECTION_POLICIES", "MAX_SENSORS",
+           "MAX_CLASSES", "rotation_from_ypr"]
 
 #: What happens to a sensor frame older than the engine's latest time: dropped and counted
 #: (``stats()["late_frames"]``), or a :class:`~fusion.errors.TimestampError`.
@@ -65,7 +66,10 @@ BAD_DETECTION_POLICIES = ("raise", "skip")
 #: Limits of the C++ track record (``track/record.hpp``).
 MAX_SENSORS = 16
 MAX_CLASSES = 32
-_MAX_HISTORY = 32  # longest M-of-N window (track_table.hpp kMaxHistory)
+_MAX_HISTORY = 64  # longest M-of-N window (track_table.hpp kMaxHistory)
+#: Lifecycle confirmation rules (``confirm_rule``) and track scores (``existence_model``).
+CONFIRM_RULES = ("last", "first")
+EXISTENCE_MODELS = ("ipda", "llr")
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 _ARRAY_FIELDS = frozenset({"mount_R", "mount_t", "projection", "image_size", "R", "confusion", "q_diag_per_s",
                            "p0_diag"})
@@ -282,8 +286,13 @@ class LifecycleConfig(_FlatSection):
         confirm_hits, confirm_window: M-of-N confirmation: a tentative track is confirmed once
             ``confirm_hits`` of the last ``confirm_window`` sensor frames that could see it
             (of sensors with ``counts_for_confirmation``) were hits. 0 hits: off.
+            ``confirm_window = 0`` (rule ``"last"`` only): M hits ever (every frame since birth).
+        confirm_rule: ``"last"`` (above) or ``"first"``: confirmed once it has M hits among its
+            FIRST N such frames (the birth counts); a tentative track is deleted as soon as it
+            can no longer get there (hits + (N - frames) < M).
         confirm_by_existence: also confirm when the existence probability reaches
-            ``confirm_existence``.
+            ``confirm_existence`` (``existence_model = "llr"``: when the score reaches
+            ``llr_confirm``).
         confirm_existence: existence probability in (0, 1] that confirms.
         delete_existence: existence probability in [0, confirm_existence) below which a track
             is deleted.
@@ -295,14 +304,30 @@ class LifecycleConfig(_FlatSection):
             inf: no decay).
         tentative_max_misses: a tentative track is deleted once its window holds more misses
             than this (M-of-N can no longer be reached); -1: off. ``confirm_window -
-            confirm_hits`` reproduces the old box tracker's rule.
+            confirm_hits`` reproduces the old box tracker's rule. Rule ``"last"`` with N > 0 only.
+        max_misses: a track is deleted at its K-th consecutive in-FOV miss (misses of sensors
+            with ``counts_for_coast``; a hit of such a sensor resets the count); -1: off.
+        miss_max_coast_s: a track missed (in FOV, by a sensor with ``counts_for_coast``) whose
+            last update is more than this many seconds old is deleted; checked after the
+            association (a track matched in the frame survives), unlike ``max_coast_s``, which is
+            checked before it. inf: off.
+        existence_model: ``"ipda"`` (the IPDA existence recursion) or ``"llr"`` (Blackman's
+            sequential log-likelihood ratio: ``llr_init`` at birth, ``+ log(pd N(y; 0, S) /
+            clutter_density)`` per hit, ``+ log(1 - pd gate_probability)`` per in-FOV miss, clamped to
+            ``llr_max``; confirmed at ``llr_confirm`` (with ``confirm_by_existence``), deleted
+            below ``llr_delete``; existence = 1 / (1 + exp(-llr)); pd and clutter_density are
+            the sensor's).
+        llr_init, llr_confirm, llr_delete, llr_max: the ``"llr"`` thresholds (llr_delete may be
+            -inf: never; llr_max inf: no clamp).
     """
 
     _TABLE = "lifecycle"
     _FIELD_KINDS = {"confirm_hits": "int", "confirm_window": "int", "confirm_by_existence": "bool",
                     "confirm_existence": "float", "delete_existence": "float", "birth_existence": "float",
                     "max_coast_s": "float", "tentative_max_coast_s": "float", "mean_lifetime_s": "float",
-                    "tentative_max_misses": "int"}
+                    "tentative_max_misses": "int", "max_misses": "int", "miss_max_coast_s": "float",
+                    "confirm_rule": "str", "existence_model": "str", "llr_init": "float",
+                    "llr_confirm": "float", "llr_delete": "float", "llr_max": "float"}
 
     confirm_hits: int = 3
     confirm_window: int = 5
@@ -314,13 +339,26 @@ class LifecycleConfig(_FlatSection):
     tentative_max_coast_s: float = 0.5
     mean_lifetime_s: float = math.inf
     tentative_max_misses: int = -1
+    max_misses: int = -1
+    miss_max_coast_s: float = math.inf
+    confirm_rule: str = "last"
+    existence_model: str = "ipda"
+    llr_init: float = 0.0
+    llr_confirm: float = 4.0
+    llr_delete: float = -4.0
+    llr_max: float = 20.0
 
     def validate(self, table: str = "lifecycle") -> None:
         """Raise ConfigurationError naming the table and the key."""
         self._check_kinds(table)
+        for k, allowed in (("confirm_rule", CONFIRM_RULES), ("existence_model", EXISTENCE_MODELS)):
+            if getattr(self, k) not in allowed:
+                raise _fail(table, k, f"unknown value {getattr(self, k)!r} (known: {', '.join(allowed)})")
         if not 0 <= self.confirm_hits <= _MAX_HISTORY:
             raise _fail(table, "confirm_hits", f"expected an integer in [0, {_MAX_HISTORY}], got {self.confirm_hits}")
-        if not max(self.confirm_hits, 1) <= self.confirm_window <= _MAX_HISTORY:
+        ever = self.confirm_window == 0 and self.confirm_rule == "last"
+        n_max = 2**31 - 1 if self.confirm_rule == "first" else _MAX_HISTORY
+        if not ever and not max(self.confirm_hits, 1) <= self.confirm_window <= n_max:
             raise _fail(table, "confirm_window", f"expected an integer in [max(confirm_hits, 1), {_MAX_HISTORY}] "
                         f"(M-of-N needs M <= N), got {self.confirm_window}")
         _in(table, "confirm_existence", self.confirm_existence, 1e-300, 1.0, "a probability in (0, 1]")
@@ -337,6 +375,21 @@ class LifecycleConfig(_FlatSection):
         if not -1 <= self.tentative_max_misses <= self.confirm_window:
             raise _fail(table, "tentative_max_misses", f"expected -1 (off) or an integer in [0, confirm_window = "
                         f"{self.confirm_window}], got {self.tentative_max_misses}")
+        if self.tentative_max_misses >= 0 and (ever or self.confirm_rule != "last"):
+            raise _fail(table, "tentative_max_misses", "must be -1 with confirm_window = 0 or confirm_rule 'first'")
+        if self.max_misses == 0 or self.max_misses < -1:
+            raise _fail(table, "max_misses", f"expected -1 (off) or an integer >= 1, got {self.max_misses}")
+        _positive(table, "miss_max_coast_s", self.miss_max_coast_s, allow_inf=True)
+        if self.existence_model == "llr":
+            if math.isnan(self.llr_max):
+                raise _fail(table, "llr_max", "expected a number (inf: no clamp), got nan")
+            for k in ("llr_init", "llr_confirm"):
+                if not math.isfinite(getattr(self, k)):
+                    raise _fail(table, k, f"expected a finite number, got {getattr(self, k)!r}")
+            if not (self.llr_delete < self.llr_init <= self.llr_max and self.llr_confirm <= self.llr_max):
+                raise _fail(table, "llr_delete", "expected llr_delete < llr_init <= llr_max and llr_confirm <= "
+                            f"llr_max, got llr_delete={self.llr_delete}, llr_init={self.llr_init}, "
+                            f"llr_confirm={self.llr_confirm}, llr_max={self.llr_max}")
 
 
 
@@ -416,7 +469,23 @@ class SensorConfig(_Section):
         cost: association cost key; None: the model's default.
         gate: the cost's gate (min overlap, gate probability or max metres, see
             :class:`~fusion.engine.registry.CostInfo`); None: the cost's default.
+        gate_chi2: ``mahalanobis`` only: when > 0, the gate is ``d^2 <= gate_chi2`` (a chi-square
+            value) and ``gate`` is not used; 0: unset.
+        two_stage: GNN in two stages: detections scoring >= ``birth_score_threshold`` are
+            associated first, then the rest with the tracks left over (a weak detection never
+            takes a track from a confident one).
         associator: associator key (``gnn``; ``jpda`` with the ``mahalanobis`` cost).
+        jpda_method: JPDA only: how each cluster's marginals are computed: ``"auto"``
+            (enumeration for small clusters, the exact frontier recursion, loopy BP beyond
+            ``jpda_max_states``), or force ``"enumerate"``, ``"exact"`` or ``"lbp"``.
+        jpda_max_states: JPDA only: table budget of the exact recursion per cluster (>= 1).
+        jpda_birth_threshold: JPDA only: < 0 (default -1): a detection starts a track only if it
+            is in no track's gate; in [0, 1]: if its total association probability (the sum of
+            its marginals over the tracks) is below this value.
+        jpda_miss_beta0: JPDA only, in (0, 1]: a track's frame counts as a miss for the
+            lifecycle when its gate is empty or, for a value below 1, when its no-detection
+            probability beta_0 is >= this (0.5: the miss is the likelier hypothesis). 1
+            (default): only an empty gate. The PDA state update runs either way.
         update_state: whether this sensor's detections update the 3D state (False: they only
             count as hits, fuse class evidence and feed the per-sensor record).
         births: whether unmatched detections start 3D tracks (needs a model with an inverse);
@@ -435,11 +504,14 @@ class SensorConfig(_Section):
         image_tracks: camera only: unassigned detections feed image tracks.
     """
 
-    _FIELD_KINDS = {"name": "str", "model": "str", "associator": "str", "update_state": "bool",
+    _FIELD_KINDS = {"name": "str", "model": "str", "associator": "str", "jpda_method": "str",
+                    "jpda_max_states": "int", "jpda_birth_threshold": "float", "jpda_miss_beta0": "float",
+                    "update_state": "bool",
                     "birth_score_threshold": "float", "score_threshold": "float", "pd": "float",
                     "gate_probability": "float", "clutter_density": "float",
                     "nominal_likelihood_ratio": "float", "counts_for_confirmation": "bool",
-                    "counts_for_coast": "bool", "image_tracks": "bool"}
+                    "counts_for_coast": "bool", "image_tracks": "bool", "gate_chi2": "float",
+                    "two_stage": "bool"}
 
     name: str
     model: str = "lidar_box3d"
@@ -451,7 +523,13 @@ class SensorConfig(_Section):
     R: npt.ArrayLike | None = None
     cost: str | None = None
     gate: float | None = None
+    gate_chi2: float = 0.0
+    two_stage: bool = False
     associator: str = "gnn"
+    jpda_method: str = "auto"
+    jpda_max_states: int = 1 << 16
+    jpda_birth_threshold: float = -1.0
+    jpda_miss_beta0: float = 1.0
     update_state: bool = True
     births: bool | None = None
     birth_score_threshold: float = -math.inf
@@ -575,10 +653,26 @@ class SensorConfig(_Section):
             if not cost.gate_ok(g):
                 raise _fail(t, "gate", f"for cost {cost.key!r} the gate is a {cost.gate_kind.replace('_', ' ')} "
                             f"{'of' if cost.gate_values else 'in'} {cost.gate_rule()}, got {g!r}")
+        if not 0.0 <= self.gate_chi2 < math.inf:
+            raise _fail(t, "gate_chi2", f"expected a chi-square value >= 0 (0: unset), got {self.gate_chi2!r}")
+        if self.gate_chi2 > 0.0 and cost.key != "mahalanobis":
+            raise _fail(t, "gate_chi2", f"applies to the 'mahalanobis' cost only, not {cost.key!r}")
+        if self.two_stage and self.associator != "gnn":
+            raise _fail(t, "two_stage", f"needs the 'gnn' associator, not {self.associator!r}")
         assoc = registry.lookup(registry.ASSOCIATORS, self.associator, f"[{t}] associator")
         if assoc.costs is not None and cost.key not in assoc.costs:
             raise _fail(t, "associator", f"{assoc.key!r} needs the cost {' or '.join(map(repr, assoc.costs))}, "
                         f"not {cost.key!r}")
+        if self.jpda_method not in registry.JPDA_METHODS:
+            raise _fail(t, "jpda_method",
+                        f"unknown JPDA method {self.jpda_method!r}; known: {', '.join(registry.JPDA_METHODS)}")
+        if self.jpda_max_states < 1:
+            raise _fail(t, "jpda_max_states", f"expected an integer >= 1, got {self.jpda_max_states!r}")
+        if not (self.jpda_birth_threshold < 0.0 or 0.0 <= self.jpda_birth_threshold <= 1.0):
+            raise _fail(t, "jpda_birth_threshold", f"expected < 0 (off) or a probability in [0, 1], "
+                        f"got {self.jpda_birth_threshold!r}")
+        if not 0.0 < self.jpda_miss_beta0 <= 1.0:
+            raise _fail(t, "jpda_miss_beta0", f"expected a probability in (0, 1], got {self.jpda_miss_beta0!r}")
         if self.births is not None:
             _bool(t, "births", self.births)
             if self.births and not info.has_inverse:
@@ -618,7 +712,13 @@ class SensorConfig(_Section):
             "R": self.resolved_R().tolist(),
             "cost": self.resolved_cost(),
             "gate": self.resolved_gate(),
+            "gate_chi2": float(self.gate_chi2),
+            "two_stage": bool(self.two_stage),
             "associator": self.associator,
+            "jpda_method": self.jpda_method,
+            "jpda_max_states": int(self.jpda_max_states),
+            "jpda_birth_threshold": float(self.jpda_birth_threshold),
+            "jpda_miss_beta0": float(self.jpda_miss_beta0),
             "update_state": self.update_state,
             "births": self.resolved_births(),
             "birth_score_threshold": float(self.birth_score_threshold),

@@ -21,7 +21,11 @@ model's state size, C the number of classes, S the number of sensors):
 - ``class_prob`` f8[C];
 - per sensor k: ``last_update_ns`` i8[S] (INT64_MIN: never), ``hits`` i4[S], ``misses`` i4[S]
   (in-view misses), ``score_sum`` f8[S] (sum of its hits' scores), ``detection`` i4[S] (index,
-  in that sensor's latest frame, of the detection that updated the track; -1 if none).
+  in that sensor's latest frame, of the detection that updated the track; -1 if none);
+- ``llr`` f8: the sequential log-likelihood-ratio score (``lifecycle.existence_model = "llr"``;
+  0 otherwise); ``frames_since_birth`` i4: frames the engine processed after the birth frame
+  (0 in it); ``consecutive_misses`` i4: in-view misses since the last hit (sensors with
+  ``counts_for_coast``), the count ``lifecycle.max_misses`` tests.
 
 Image-track records (:attr:`FusionEngine.image_track_dtype`): ``id``, ``t_ns``, ``birth_t_ns``,
 ``status``, ``sensor`` (camera index), ``box`` f8[4] (x1, y1, x2, y2 [px]), ``velocity`` f8[2]

@@ -18,7 +18,8 @@ from typing import TypeVar
 from fusion.errors import ConfigurationError
 
 __all__ = ["MotionModelInfo", "SensorModelInfo", "CostInfo", "AssociatorInfo", "MOTION_MODELS",
-           "SENSOR_MODELS", "COSTS", "ASSOCIATORS", "EXTENT_NOISE", "lookup"]
+           "SENSOR_MODELS", "COSTS", "ASSOCIATORS", "EXTENT_NOISE", "JPDA_METHODS", "BOX_MOTION_MODELS",
+           "lookup"]
 
 
 @dataclass(frozen=True)
@@ -139,8 +140,9 @@ class AssociatorInfo:
 
 _BOX = ("x", "y", "z", "yaw", "l", "w", "h")
 
-#: Motion models (key -> info). All are box models: a base model plus the random-walk box
-#: components it lacks (``motion/with_extent.hpp``). Units: m, m/s, rad, rad/s.
+#: Motion models (key -> info). The ``*_box`` models are box models: a base model plus the
+#: random-walk box components it lacks (``motion/with_extent.hpp``); ``cv_point2d`` is a 2D point
+#: (no extent, height or heading state: point sensors only). Units: m, m/s, rad, rad/s.
 MOTION_MODELS: dict[str, MotionModelInfo] = {
     "cv_box": MotionModelInfo(
         "cv_box", "constant velocity in 3D (white-noise acceleration) with a random-walk heading "
@@ -167,7 +169,26 @@ MOTION_MODELS: dict[str, MotionModelInfo] = {
         "v [m/s], yaw [rad], steer [rad], z, l, w, h [m]; wheelbase_m [m]",
         ("x", "y", "v", "yaw", "steer", "z", "l", "w", "h"),
         {"accel_std": 1.0, "steer_rate_std": 0.2, "wheelbase_m": 2.7}),
+    "ctrv_vz_box": MotionModelInfo(
+        "ctrv_vz_box", "constant turn rate and velocity (EKF) with a constant-velocity height and a "
+        "random-walk extent: x, y [m], v [m/s], yaw [rad], yaw_rate [rad/s], z [m], vz [m/s], l, w, h [m] "
+        "(the box Tracker's ctrv)",
+        ("x", "y", "v", "yaw", "yaw_rate", "z", "vz", "l", "w", "h"),
+        {"accel_std": 1.0, "yaw_accel_std": 0.5, "vertical_accel_std": 0.5}),
+    "bicycle_vz_box": MotionModelInfo(
+        "bicycle_vz_box", "kinematic bicycle (EKF) with a constant-velocity height and a random-walk "
+        "extent: x, y [m], v [m/s], yaw [rad], steer [rad], z [m], vz [m/s], l, w, h [m]; wheelbase_m [m] "
+        "(the box Tracker's bicycle)",
+        ("x", "y", "v", "yaw", "steer", "z", "vz", "l", "w", "h"),
+        {"accel_std": 1.0, "steer_rate_std": 0.2, "wheelbase_m": 2.7, "vertical_accel_std": 0.5}),
+    "cv_point2d": MotionModelInfo(
+        "cv_point2d", "2D point with constant velocity (white-noise acceleration), no extent: x, y [m], "
+        "vx, vy [m/s]; for point sensors (position2d, position3d, radar)",
+        ("x", "y", "vx", "vy"), {"accel_std": 1.0}),
 }
+
+#: Motion models with box extent (the others are point models).
+BOX_MOTION_MODELS: tuple[str, ...] = tuple(k for k in MOTION_MODELS if k.endswith("_box"))
 
 #: Random-walk variances per second of the appended box components (``ExtentNoise``), with
 #: their defaults: ``EngineConfig.extent_noise`` keys.
@@ -199,6 +220,9 @@ SENSOR_MODELS: dict[str, SensorModelInfo] = {
     "position3d": SensorModelInfo(
         "position3d", "3D point x, y, z [m] in the sensor frame", ("x", "y", "z"),
         ("mahalanobis", *_DISTANCE), "mahalanobis", True, (0.25, 0.25, 0.25)),
+    "position2d": SensorModelInfo(
+        "position2d", "2D point x, y [m] in the sensor frame (the sensor-frame height dropped; no 3D "
+        "distance cost)", ("x", "y"), ("mahalanobis", "distance_bev"), "mahalanobis", True, (0.25, 0.25)),
 }
 
 #: Association costs (key -> info).
@@ -227,6 +251,9 @@ ASSOCIATORS: dict[str, AssociatorInfo] = {
     "jpda": AssociatorInfo("jpda", "joint probabilistic data association: marginal association probabilities "
                                    "and a mixture update (needs likelihoods: the mahalanobis cost)", ("mahalanobis",)),
 }
+
+#: Cluster solvers of the JPDA associator (``SensorConfig.jpda_method``).
+JPDA_METHODS: tuple[str, ...] = ("auto", "enumerate", "exact", "lbp")
 
 _T = TypeVar("_T")
 

@@ -29,9 +29,12 @@ import math
 import os
 import tomllib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fusion.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from fusion.engine import EngineConfig
 
 __all__ = ["ClassConfig", "TrackerConfig", "COST_KINDS", "MOTION_KINDS", "TRACK_LOGICS"]
 
@@ -248,6 +251,22 @@ class TrackerConfig:
     def for_class(self, class_id: int) -> ClassConfig:
         """The parameters that apply to ``class_id``."""
         return self.classes.get(class_id, self.default)
+
+    def engine_config(self, class_id: int) -> EngineConfig:
+        """The engine preset that :class:`~fusion.tracking.Tracker` runs for ``class_id`` (its own
+        parameters, else the default): a :class:`fusion.engine.EngineConfig` with one
+        ``lidar_box3d`` sensor. The mapping is the C++ one (``engine_config_for`` in
+        csrc/src/tracker.cpp, the table in docs/ARCHITECTURE.md); a
+        :class:`fusion.engine.FusionEngine` built from it and fed the class's detections gives
+        that class's tracks (ids aside: the Tracker numbers them across classes)."""
+        from fusion import _core
+        from fusion.engine import EngineConfig
+        from fusion.tracking.tracker import _core_class
+
+        self.validate()
+        spec = _core.tracker_engine_spec(_core_class(self.for_class(class_id)), self.max_tracks,
+                                         self.max_detections)
+        return EngineConfig.from_dict(spec)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrackerConfig:

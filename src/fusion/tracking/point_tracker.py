@@ -1,7 +1,10 @@
 """Multi-target tracking of 2D points: :class:`PointTracker` with GNN or JPDA association.
 
-Each track is a 2D constant-velocity Kalman filter ``x = (px, py, vx, vy)`` observed through
-its position. Every :meth:`PointTracker.step` runs in C++ with the GIL released:
+A preset of the multi-sensor engine (:mod:`fusion.engine`): the C++ tracker runs one engine
+with motion model ``cv_point2d`` and one ``position2d`` sensor, configured from
+:class:`PointTrackerConfig` by one mapping (``docs/ARCHITECTURE.md``, "The PointTracker
+preset"). Each track is a 2D constant-velocity Kalman filter ``x = (px, py, vx, vy)`` observed
+through its position. Every :meth:`PointTracker.step` runs in C++ with the GIL released:
 
 1. predict to ``t_ns``; 2. gate pairs by squared Mahalanobis distance ``d2 <= gate_chi2``;
 3. associate, either

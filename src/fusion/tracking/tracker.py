@@ -146,6 +146,12 @@ class Tracker(CoreTracker):
     per track, exact GNN association per class, tentative/confirmed/coasting track management
     by M-of-N hit counting or a sequential log-likelihood ratio).
 
+    A preset of the multi-sensor engine: each class runs in its own engine with one lidar box
+    sensor, configured as :meth:`TrackerConfig.engine_config` shows (docs/ARCHITECTURE.md,
+    "The Tracker preset"); the Tracker numbers the tracks of all classes in one id space (in
+    detection order) and shares ``max_tracks`` between them. A class id first seen at run time
+    gets its engine on that step (the only allocation after construction).
+
     The whole step runs in C++ with the GIL released; the output is deterministic and is a
     new array owned by the caller. Thread safety: calls on one tracker are serialised, see
     docs/threading.md. ``copy.copy``/``copy.deepcopy`` give an independent tracker; pickling

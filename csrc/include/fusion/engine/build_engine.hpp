@@ -6,6 +6,7 @@
 #include <cmath>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -18,13 +19,31 @@
 
 namespace fusion::engine {
 
-// keys: the model's motion_noise names and the base-model members they set. An unknown key or
+namespace detail {
+// The model whose noise members motion_noise sets: Motion::Base for a box model
+// (WithExtent<Base>, which also takes extent_noise), the model itself for a point model.
+template <class Motion, class = void>
+struct NoiseBase {
+  using type = Motion;
+  static type& of(Motion& m) { return m; }
+  static void set_extent_noise(Motion& /*m*/, const ExtentNoise& /*n*/) {}
+};
+template <class Motion>
+struct NoiseBase<Motion, std::void_t<typename Motion::Base>> {
+  using type = typename Motion::Base;
+  static type& of(Motion& m) { return m.base; }
+  static void set_extent_noise(Motion& m, const ExtentNoise& n) { m.noise = n; }
+};
+}  // namespace detail
+
+// keys: the model's motion_noise names and the (base-)model members they set. An unknown key or
 // a value that is not finite and > 0 is a ConfigurationError naming it (and the known keys).
 template <class Motion>
 std::unique_ptr<EngineBase> build_engine(
-    const EngineConfig& cfg, const std::vector<std::pair<std::string, double Motion::Base::*>>& keys) {
+    const EngineConfig& cfg,
+    const std::vector<std::pair<std::string, double detail::NoiseBase<Motion>::type::*>>& keys) {
   Motion m;
-  m.noise = cfg.extent_noise;
+  detail::NoiseBase<Motion>::set_extent_noise(m, cfg.extent_noise);
   for (const auto& [name, value] : cfg.motion_noise) {
     bool found = false;
     std::string known;
@@ -34,7 +53,7 @@ std::unique_ptr<EngineBase> build_engine(
         if (!(value > 0.0 && std::isfinite(value)))
           throw ConfigurationError("motion_noise." + name + " must be finite and > 0, got " +
                                    std::to_string(value));
-        m.base.*member = value;
+        detail::NoiseBase<Motion>::of(m).*member = value;
         found = true;
       }
     }

@@ -40,7 +40,7 @@ const char* to_string(BadDetectionPolicy p);
 
 struct SensorConfig {
   std::string name;                 // unique; used in error messages
-  std::string model;                // sensor registry key: lidar_box3d, camera_box2d, radar, position3d
+  std::string model;                // sensor registry key: lidar_box3d, camera_box2d, radar, position3d, position2d
   Mat<3, 3> mount_R = Mat<3, 3>::Identity();  // sensor axes in the tracking frame (a rotation)
   Vec<3> mount_t = Vec<3>::Zero();            // sensor origin in the tracking frame [m]
   sensor::FieldOfView fov{};                  // azimuth_half_rad, elevation_half_rad, min/max_range_m
@@ -52,7 +52,25 @@ struct SensorConfig {
   // Overlap costs: minimum overlap (e.g. -0.2 for giou_3d). mahalanobis: gate probability
   // (0.95, 0.99 or 0.999; the chi-square quantile of M dof). distance, distance_bev: metres.
   double gate = 0.0;
+  // mahalanobis only: > 0 gives the gate as a chi-square value directly (d^2 <= gate_chi2) and
+  // `gate` (the probability) is not used; 0: unset.
+  double gate_chi2 = 0.0;
   std::string associator = "gnn";   // associator registry key
+  // JPDA associator options (associator "jpda"; engine_impl.hpp jpda_frame):
+  std::string jpda_method = "auto";        // cluster solver: auto, enumerate, exact, lbp
+  Index jpda_max_states = Index{1} << 16;  // table budget of the exact recursion, >= 1
+  // Births: < 0 (default -1): a detection starts a track only when it is in no track's gate;
+  // in [0, 1]: when its total association probability sum_t beta_tj is below this.
+  double jpda_birth_threshold = -1.0;
+  // Misses: a track's frame counts as a lifecycle miss when its gate is empty, or, for a value
+  // below 1, when its no-detection probability beta_0 >= jpda_miss_beta0 (0.5: the miss is
+  // the more likely hypothesis). In (0, 1]; 1 (default): only an empty gate. The PDA state
+  // update runs either way.
+  double jpda_miss_beta0 = 1.0;
+  // GNN: associate the detections with score >= birth_score_threshold first (every track),
+  // then the others with the tracks left unassigned (a weak detection never takes a track from
+  // a confident one; ByteTrack's two stages).
+  bool two_stage = false;
   bool update_state = true;         // a hit runs the EKF update (false: evidence only)
   bool births = true;               // unmatched detections start tracks (sensors with an inverse)
   double birth_score_threshold = -std::numeric_limits<double>::infinity();
@@ -107,8 +125,8 @@ struct EngineConfig {
 };
 
 // Registry keys (the Python registry mirrors these; a test checks that they agree).
-extern const std::vector<std::string> kMotionKeys;       // cv_box, ctrv_box, ca_box, ctra_box, ct_box, bicycle_box
-extern const std::vector<std::string> kSensorKeys;       // lidar_box3d, camera_box2d, radar, position3d
+extern const std::vector<std::string> kMotionKeys;       // cv_box, ctrv_box, ca_box, ctra_box, ct_box, bicycle_box, cv_point2d
+extern const std::vector<std::string> kSensorKeys;       // lidar_box3d, camera_box2d, radar, position3d, position2d
 extern const std::vector<std::string> kCostKeys;         // giou_3d, giou_bev, iou_3d, iou_bev, iou_2d, giou_2d, mahalanobis, distance, distance_bev
 extern const std::vector<std::string> kAssociatorKeys;   // gnn
 

@@ -18,7 +18,8 @@
 //      gated exact assignment (GNN);
 //   4. updates matched tracks (if the sensor updates the state), fuses class evidence, runs the
 //      lifecycle (hit / in-FOV miss), records per-sensor evidence;
-//   5. starts tracks from unmatched detections of sensors with births and an inverse;
+//   5. starts tracks from unmatched detections of sensors with births and an inverse (or lists
+//      them for the caller when the frame defers births, see Frame::defer_births);
 //      camera detections not assigned to a 3D track feed the image tracks (JOIN/LEAVE identity
 //      handover with the 3D tracks: one id space, never reused).
 // Nothing allocates in process() after construction (tested with the allocation counter).
@@ -47,6 +48,11 @@ struct Frame {
   const double* score = nullptr;           // n or null (every score 1.0)
   const std::int32_t* class_id = nullptr;  // n or null (-1 = no class); in [-1, C)
   const double* class_scores = nullptr;    // n x C or null: soft class report (>= 0, finite)
+  // Deferred births: step 5 lists the birth candidates (EngineBase::num_pending_births) instead
+  // of starting tracks; the caller starts the ones it wants with commit_birth() before the next
+  // process() or reset(). For an owner that arbitrates births between several engines (one id
+  // counter and one track budget: the Tracker preset's per-class engines).
+  bool defer_births = false;
 };
 
 // Counters since construction or reset().
@@ -61,6 +67,40 @@ struct EngineStats {
   std::int64_t deletions = 0;           // 3D tracks deleted
   std::int64_t insert_failures = 0;     // births refused by a full table (3D and image)
   std::int64_t image_births = 0;        // image tracks started (not by LEAVE)
+};
+
+// Counters of the latest frame's association by the sparse (mahalanobis) path; zero after a
+// frame of a dense cost (overlap, distance). Clusters: JPDA clusters holding at least one
+// detection, and how each was solved (tracking/jpda.hpp).
+struct AssociationStats {
+  Index gated_pairs = 0;
+  Index clusters = 0;
+  Index largest_cluster_tracks = 0;
+  Index largest_cluster_measurements = 0;
+  Index clusters_single = 0, clusters_enumerate = 0, clusters_exact = 0, clusters_lbp = 0;
+};
+
+// One JPDA marginal of the latest frame: P(track `track_id` produced detection `detection`),
+// detection -1: the missed-detection hypothesis (beta_0).
+struct AssociationProbability {
+  std::int64_t track_id;
+  std::int64_t detection;
+  double probability;
+};
+
+// The slim export of one live track for single-sensor presets (export_briefs): what a preset
+// reports besides x and P, without the full TrackRecord (about 1 KB each with its class and
+// sensor arrays). hits, detection: of the sensor asked for.
+struct TrackBrief {
+  std::int64_t id;
+  std::int32_t status;              // TrackStatus
+  std::int32_t hits;                // that sensor's hits (birth included)
+  std::int32_t frames_since_birth;  // TrackRecord::frames_since_birth
+  std::int32_t consecutive_misses;  // TrackRecord::consecutive_misses
+  std::int32_t detection;           // that sensor's detection in its latest frame, or -1
+  std::int32_t pad_;
+  double llr;                       // TrackRecord::llr
+  double existence;
 };
 
 // One image track (a camera-only target), POD; numpy dtype image_track_dtype (same names).
@@ -105,6 +145,10 @@ class EngineBase {
   // include_deleted) in id order into out[0 .. max_records); returns how many. `out` points to
   // track_record_size()-byte records (TrackRecord<N>); box and velocity are filled.
   virtual Index export_tracks(void* out, Index max_records, bool include_deleted) const = 0;
+  // The live tracks in id order, slim (TrackBrief, with `sensor`'s hits and detection), their
+  // states into x (N doubles each) and covariances into P (N x N, row-major) when not null;
+  // at most max_records. Returns how many. Allocates nothing.
+  virtual Index export_briefs(TrackBrief* out, double* x, double* P, Index max_records, int sensor) const = 0;
   // Same for image tracks (live ones and those deleted in the latest frame), in id order.
   virtual Index export_image_tracks(ImageTrackRecord* out, Index max_records) const = 0;
 
@@ -114,6 +158,12 @@ class EngineBase {
   virtual std::size_t track_record_size() const = 0;
 
   virtual EngineStats stats() const = 0;
+  // The latest frame's association counters (see AssociationStats).
+  virtual AssociationStats last_association() const = 0;
+  // The latest frame's JPDA marginals (a JPDA sensor's frame; none otherwise), per track in
+  // id order (the tracks that existed before the frame's births): its beta_0 first, then one
+  // entry per in-gate detection. Writes min(n, capacity) into out; returns n.
+  virtual Index association_probabilities(AssociationProbability* out, Index capacity) const = 0;
   virtual void reset() = 0;               // no tracks, no time, stats zero; ids keep counting
   virtual bool has_time() const = 0;
   virtual TimeNs time_ns() const = 0;     // latest processed frame time (valid if has_time())
@@ -127,6 +177,34 @@ class EngineBase {
   int sensor_index(const std::string& name) const;
   // M of sensor k's model.
   virtual int measurement_dim(int sensor) const = 0;
+
+  // The id the next 3D track or image track takes (ids are >= 1 and never reused by this
+  // engine). set_next_id: for owners that share one id space between engines (then the
+  // uniqueness across them is the owner's business); ConfigurationError unless id >= 1 and
+  // above every 3D track id the engine holds.
+  virtual std::int64_t next_id() const = 0;
+  virtual void set_next_id(std::int64_t id) = 0;
+
+  // Deferred births (Frame::defer_births) of the latest processed frame: the candidates in
+  // detection order (unassigned, score >= birth_score_threshold, a sensor with births and an
+  // inverse). pending_birth_detection(i): the candidate's detection index in that frame.
+  // commit_birth(i) starts candidate i as step 5 would have (id next_id(); birth time, class
+  // and score from the frame), at most once per candidate; returns false if the table is full
+  // (counted in insert_failures) or i was already committed. std::out_of_range for a bad i.
+  // The list is cleared by the next process() or reset(). Allocation-free.
+  virtual Index num_pending_births() const = 0;
+  virtual Index pending_birth_detection(Index i) const = 0;
+  virtual bool commit_birth(Index i) = 0;
+  // Frees the table slots of the 3D tracks deleted in the latest frame now instead of at the
+  // start of the next frame (they are then no longer reported with include_deleted): for an
+  // owner that commits deferred births into a full table.
+  virtual void release_deleted() = 0;
+
+  // This engine takes `other`'s whole state (3D and image tracks, ids, time, statistics,
+  // pending births): for copies of an engine (the Tracker preset's copy()). Both must be built
+  // from equal configurations: ConfigurationError for another motion model or other
+  // capacities / sensor or class counts. Allocation-free (the capacities are equal).
+  virtual void copy_state_from(const EngineBase& other) = 0;
 };
 
 // The engine for config.motion (a motion registry key). Throws ConfigurationError for an

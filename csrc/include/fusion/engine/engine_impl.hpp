@@ -44,6 +44,7 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -86,6 +87,15 @@ inline bool is_box_cost(CostKind c) {
   return c == CostKind::kGiou3d || c == CostKind::kGiouBev || c == CostKind::kIou3d ||
          c == CostKind::kIouBev;
 }
+// Whether a motion model has box extent (l, w, h state components): the box models of
+// motion/with_extent.hpp do, the point models (cv_point2d) do not.
+template <class Motion, class = void>
+struct HasExtent : std::false_type {};
+template <class Motion>
+struct HasExtent<Motion, std::void_t<decltype(Motion::kLength)>> : std::true_type {};
+template <class Motion>
+inline constexpr bool kHasExtent = HasExtent<Motion>::value;
+
 inline bool is_image_cost(CostKind c) { return c == CostKind::kIou2d || c == CostKind::kGiou2d; }
 inline geometry::OverlapKind overlap_kind(CostKind c) {
   switch (c) {
@@ -161,7 +171,18 @@ class Engine final : public EngineBase {
 
     const auto D = static_cast<std::size_t>(cfg_.max_detections);
     const auto T = static_cast<std::size_t>(std::max(cfg_.max_tracks, cfg_.max_image_tracks));
-    cost_.assign(T * D, 0.0);
+    // The dense cost matrix only for sensors with a dense cost (overlap, distance) or image
+    // tracks; the mahalanobis cost is sparse (gate_sparse), so a point tracker with thousands
+    // of tracks and detections never holds a tracks x detections buffer.
+    bool dense = cfg_.max_image_tracks > 0, any_sparse = false;
+    Index jpda_states = 0;
+    for (const Common& c : common_) {
+      const bool sparse = c.cfg.cost == "mahalanobis";
+      any_sparse = any_sparse || sparse;
+      dense = dense || !sparse || c.cfg.image_tracks;
+      if (c.jpda) jpda_states = std::max(jpda_states, c.cfg.jpda_max_states);
+    }
+    if (dense) cost_.assign(T * D, 0.0);
     row_to_col_.assign(T, assoc::kUnassigned);
     col_to_row_.assign(D, assoc::kUnassigned);
     col_det_.assign(D, 0);
@@ -173,18 +194,34 @@ class Engine final : public EngineBase {
     det_cls_.assign(D, -1);
     row_cls_.assign(T, -1);
     row_slot_.assign(T, 0);
-    solver_.reserve(static_cast<Index>(T), static_cast<Index>(D), static_cast<Index>(T * D));
-    bool any_jpda = false;
-    for (const SensorConfig& s : cfg_.sensors) any_jpda = any_jpda || s.associator == "jpda";
-    if (any_jpda) {
-      jpda_.reserve(static_cast<Index>(T), static_cast<Index>(D), static_cast<Index>(T * D), Index{1} << 16);
-      jpda_ptr_.assign(T + 1, 0);
-      jpda_meas_.assign(T * D, 0);
-      jpda_w_.assign(T * D, 0.0);
-      jpda_beta_.assign(T * D, 0.0);
-      jpda_miss_.assign(T, 0.0);
-      jpda_beta0_.assign(T, 0.0);
+    const auto Ti = static_cast<Index>(T), Di = static_cast<Index>(D);
+    const Index E = any_sparse ? std::min(Ti * Di, 16 * std::max(Ti, Di)) : 0;
+    solver_edges_ = dense ? Ti * Di : E;
+    solver_.reserve(Ti, Di, solver_edges_);
+    if (any_sparse) {
+      reserve_sparse(Ti, Di, std::max<Index>(E, 1), jpda_states);
+      row_zhat_.assign(T * static_cast<std::size_t>(max_m_), 0.0);
+      row_hpht_.assign(T * static_cast<std::size_t>(max_m_ * max_m_), 0.0);
     }
+    bool any_two_stage = false;
+    for (const SensorConfig& s : cfg_.sensors) any_two_stage = any_two_stage || s.two_stage;
+    if (any_two_stage) {
+      stage_cost_.assign(T * D, 0.0);
+      stage_rows_.assign(T, 0);
+      stage_cols_.assign(D, 0);
+      stage_r2c_.assign(T, assoc::kUnassigned);
+      stage_c2r_.assign(D, assoc::kUnassigned);
+      if (any_sparse) {
+        stage_ptr_.assign(T + 1, 0);
+        stage_ecol_.assign(static_cast<std::size_t>(std::max<Index>(E, 1)), 0);
+        stage_ecost_.assign(static_cast<std::size_t>(std::max<Index>(E, 1)), 0.0);
+      }
+    }
+    pending_col_.assign(D, 0);
+    pending_done_.assign(D, 0);
+    pending_score_.assign(D, 0.0);
+    pending_cls_.assign(D, -1);
+    pending_cs_.assign(D * static_cast<std::size_t>(cfg_.num_classes), 0.0);
     left_.assign(static_cast<std::size_t>(cfg_.max_tracks), 0);
     cam_box_.assign(static_cast<std::size_t>(cfg_.max_tracks) * static_cast<std::size_t>(S) * 4, 0.0);
 
@@ -212,6 +249,7 @@ class Engine final : public EngineBase {
     if (f.n > 0 && f.z == nullptr)
       throw ShapeError("FusionEngine.process: sensor '" + c.cfg.name + "': z is missing");
     const Index skipped = validate_detections(f, c);
+    num_pending_ = 0;  // deferred births of the previous frame lapse
     if (has_time_ && f.t_ns < t_latest_) {
       if (cfg_.late_policy == LatePolicy::kRaise)
         throw TimestampError("FusionEngine.process: sensor '" + c.cfg.name + "' frame at t_ns=" +
@@ -243,6 +281,32 @@ class Engine final : public EngineBase {
       const double box[7] = {b.x, b.y, b.z, b.yaw, b.l, b.w, b.h};
       std::copy(box, box + 7, r.box);
       for (int a = 0; a < 3; ++a) r.velocity[a] = v(view::VX + a);
+    }
+    return m;
+  }
+
+  Index export_briefs(TrackBrief* out, double* x, double* P, Index max_records, int sensor) const override {
+    if (sensor < 0 || sensor >= num_sensors())
+      throw ConfigurationError("FusionEngine: unknown sensor index " + std::to_string(sensor));
+    Index m = 0;
+    for (Index s : table_.slots()) {
+      if (m >= max_records) break;
+      if (table_.status(s) == track::TrackStatus::kDeleted) continue;
+      const track::SensorEvidence& ev = table_.evidence(s, sensor);
+      TrackBrief& b = out[m];
+      b.id = table_.id(s);
+      b.status = static_cast<std::int32_t>(table_.status(s));
+      b.hits = static_cast<std::int32_t>(ev.hits);
+      b.frames_since_birth = table_.frames_since_birth(s);
+      b.consecutive_misses = table_.consecutive_misses(s);
+      b.detection = ev.detection;
+      b.pad_ = 0;
+      b.llr = table_.llr(s);
+      b.existence = table_.existence(s);
+      // the table's storage as TrackTable::record copies it (P is symmetric)
+      if (x != nullptr) std::copy(table_.x(s).data(), table_.x(s).data() + N, x + m * N);
+      if (P != nullptr) std::copy(table_.P(s).data(), table_.P(s).data() + N * N, P + m * N * N);
+      ++m;
     }
     return m;
   }
@@ -292,6 +356,9 @@ class Engine final : public EngineBase {
         {"misses", "i4", {S}, offsetof(Record, misses)},
         {"score_sum", "f8", {S}, offsetof(Record, score_sum)},
         {"detection", "i4", {S}, offsetof(Record, detection)},
+        {"llr", "f8", {}, offsetof(Record, llr)},
+        {"frames_since_birth", "i4", {}, offsetof(Record, frames_since_birth)},
+        {"consecutive_misses", "i4", {}, offsetof(Record, consecutive_misses)},
     };
   }
   std::size_t track_record_size() const override { return sizeof(Record); }
@@ -312,6 +379,27 @@ class Engine final : public EngineBase {
     stats_ = EngineStats{};
     has_time_ = false;
     t_latest_ = 0;
+    num_pending_ = 0;
+    prob_rows_ = 0;
+    last_assoc_ = AssociationStats{};
+  }
+
+  AssociationStats last_association() const override { return last_assoc_; }
+
+  Index association_probabilities(AssociationProbability* out, Index capacity) const override {
+    Index w = 0;
+    const auto put = [&](std::int64_t id, std::int64_t det, double p) {
+      if (w < capacity) out[w] = AssociationProbability{id, det, p};
+      ++w;
+    };
+    for (Index i = 0; i < prob_rows_; ++i) {
+      const std::int64_t id = row_id_[static_cast<std::size_t>(i)];
+      put(id, -1, beta0_[static_cast<std::size_t>(i)]);
+      for (Index e = edge_ptr_[static_cast<std::size_t>(i)]; e < edge_ptr_[static_cast<std::size_t>(i + 1)]; ++e)
+        put(id, col_det_[static_cast<std::size_t>(edges_[static_cast<std::size_t>(e)].col)],
+            edge_beta_[static_cast<std::size_t>(e)]);
+    }
+    return w;
   }
 
   bool has_time() const override { return has_time_; }
@@ -331,6 +419,85 @@ class Engine final : public EngineBase {
     return common_[static_cast<std::size_t>(sensor)].M;
   }
 
+  std::int64_t next_id() const override { return table_.next_id(); }
+  void set_next_id(std::int64_t id) override { table_.set_next_id(id); }
+
+  Index num_pending_births() const override { return num_pending_; }
+  Index pending_birth_detection(Index i) const override {
+    check_pending(i);
+    return col_det_[static_cast<std::size_t>(pending_col_[static_cast<std::size_t>(i)])];
+  }
+  bool commit_birth(Index i) override {
+    check_pending(i);
+    char& done = pending_done_[static_cast<std::size_t>(i)];
+    if (done) return false;
+    done = 1;
+    const Index col = pending_col_[static_cast<std::size_t>(i)];
+    const Index births_before = stats_.births;
+    std::visit(
+        [&](auto& st) {
+          using S = typename std::decay_t<decltype(st)>::Model;
+          if constexpr (S::kHasInverse) {
+            constexpr int M = S::M;
+            const auto u = static_cast<std::size_t>(i);
+            const int C = cfg_.num_classes;
+            birth(st, common_[static_cast<std::size_t>(pending_sensor_)], pending_sensor_, pending_t_,
+                  col_det_[static_cast<std::size_t>(col)], det_z_.data() + col * M, pending_cls_[u],
+                  pending_has_cs_ ? pending_cs_.data() + u * static_cast<std::size_t>(C) : nullptr,
+                  pending_score_[u]);
+          }
+        },
+        sensors_[static_cast<std::size_t>(pending_sensor_)]);
+    return stats_.births > births_before;
+  }
+
+  void release_deleted() override { table_.compact(); }
+
+  void copy_state_from(const EngineBase& other_base) override {
+    const auto* other = dynamic_cast<const Engine*>(&other_base);
+    if (other == nullptr)
+      throw ConfigurationError("FusionEngine.copy_state_from: the other engine runs another motion model than '" +
+                               cfg_.motion + "'");
+    if (other == this) return;
+    const EngineConfig& o = other->cfg_;
+    if (o.max_tracks != cfg_.max_tracks || o.max_detections != cfg_.max_detections ||
+        o.max_image_tracks != cfg_.max_image_tracks || o.num_classes != cfg_.num_classes ||
+        o.sensors.size() != cfg_.sensors.size())
+      throw ConfigurationError("FusionEngine.copy_state_from: the engines differ in capacities, classes or sensors");
+    table_ = other->table_;  // equal sizes: the vectors copy in place
+    img_ = other->img_;
+    img_order_ = other->img_order_;
+    img_free_ = other->img_free_;
+    img_insert_failures_ = other->img_insert_failures_;
+    failures_at_reset_ = other->failures_at_reset_;
+    cam_box_ = other->cam_box_;
+    stats_ = other->stats_;
+    has_time_ = other->has_time_;
+    t_latest_ = other->t_latest_;
+    // pending births refer to the latest frame's columns
+    num_pending_ = other->num_pending_;
+    pending_sensor_ = other->pending_sensor_;
+    pending_t_ = other->pending_t_;
+    pending_has_cs_ = other->pending_has_cs_;
+    pending_col_ = other->pending_col_;
+    pending_done_ = other->pending_done_;
+    pending_score_ = other->pending_score_;
+    pending_cs_ = other->pending_cs_;
+    pending_cls_ = other->pending_cls_;
+    col_det_ = other->col_det_;
+    det_z_ = other->det_z_;
+    left_ = other->left_;
+    // the latest frame's association outputs (association_probabilities, last_association)
+    edges_ = other->edges_;
+    edge_ptr_ = other->edge_ptr_;
+    edge_beta_ = other->edge_beta_;
+    beta0_ = other->beta0_;
+    row_id_ = other->row_id_;
+    row_llr_ = other->row_llr_;
+    prob_rows_ = other->prob_rows_;
+    last_assoc_ = other->last_assoc_;
+  }
+
   // For the tests.
   const track::TrackTable<Motion>& table() const { return table_; }
   const Motion& motion() const { return motion_; }
@@ -342,6 +509,7 @@ class Engine final : public EngineBase {
     bool camera = false;
     bool has_inverse = false;
     bool jpda = false;  // associator "jpda" (else "gnn")
+    tracking::JpdaMethod jpda_method = tracking::JpdaMethod::kAuto;
     sensor::SensorMount mount;
     std::vector<double> R;  // M x M default
   };
@@ -464,6 +632,7 @@ class Engine final : public EngineBase {
     if (s.image_tracks && !c.camera)
       detail::bad_sensor(s, k, "image_tracks needs a camera_box2d sensor, not " + s.model);
     c.jpda = s.associator == "jpda";
+    c.jpda_method = tracking::jpda_method_from_string(s.jpda_method);
     if (c.jpda && cost != CostKind::kMahalanobis)
       detail::bad_sensor(s, k, "associator: 'jpda' needs the 'mahalanobis' cost (likelihoods), not '" + s.cost + "'");
   }
@@ -511,7 +680,7 @@ class Engine final : public EngineBase {
             detail::bad_sensor(s, k, "cost: '" + s.cost + "' needs a camera_box2d sensor, not " + s.model);
           }
         } else if (cost == CostKind::kMahalanobis) {
-          const double q = assoc::chi_square_quantile(S::M, s.gate);
+          const double q = s.gate_chi2 > 0.0 ? s.gate_chi2 : assoc::chi_square_quantile(S::M, s.gate);
           st.mahalanobis.emplace(motion_, st.model, c.mount, assoc::CostGate{q});
           st.gate_max = q;
         } else {  // distance, distance_bev
@@ -640,14 +809,21 @@ class Engine final : public EngineBase {
     auto x = table_.x(s);
     auto P = table_.P(s);
     const Vec<N> x0 = x;
-    const Mat<N, N> F = motion_.jacobian(x0, dt);
-    Mat<N, N> Q;
-    if (!cfg_.q_diag_per_s.empty()) {
-      Q.setZero();
-      for (int i = 0; i < N; ++i) Q(i, i) = cfg_.q_diag_per_s[static_cast<std::size_t>(i)] * std::abs(dt);
-    } else {
-      Q = motion_.Q(x0, dt);
+    // A linear model's F and Q do not depend on the state: computed once per dt (the tracks of
+    // a frame share their dt unless they were born or updated at different times).
+    constexpr bool kCache = Motion::kLinear;
+    if (!kCache || !(dt == pred_dt_)) {
+      pred_F_ = motion_.jacobian(x0, dt);
+      if (!cfg_.q_diag_per_s.empty()) {
+        pred_Q_.setZero();
+        for (int i = 0; i < N; ++i) pred_Q_(i, i) = cfg_.q_diag_per_s[static_cast<std::size_t>(i)] * std::abs(dt);
+      } else {
+        pred_Q_ = motion_.Q(x0, dt);
+      }
+      pred_dt_ = kCache ? dt : std::numeric_limits<double>::quiet_NaN();
     }
+    const Mat<N, N>& F = pred_F_;
+    const Mat<N, N>& Q = pred_Q_;
     const Vec<N> x1 = motion_.f(x0, dt);
     const Mat<N, N> FP = F * P;
     Mat<N, N> P1 = FP * F.transpose();
@@ -674,6 +850,7 @@ class Engine final : public EngineBase {
     table_.compact();
     compact_image_tracks();
     lifecycle_.advance(table_, t);
+    table_.tick_frame();
     advance_image_tracks(t);
     // LEAVE for the tracks advance() deleted, before this frame's image-track association, so
     // that a camera frame's detection continues the handed-over track instead of starting one.
@@ -701,19 +878,20 @@ class Engine final : public EngineBase {
     const track::SlotSpan rows = table_.slots();
     const Index nr = rows.size();
     for (Index i = 0; i < nr; ++i) row_to_col_[static_cast<std::size_t>(i)] = assoc::kUnassigned;
-    if (c.jpda) {
-      if (nr > 0 && nc > 0) {
-        assoc::DetectionBatch<M> batch;
-        batch.count = nc;
-        batch.z = det_z_.data();
-        batch.R = det_R_.data();
-        batch.class_id = det_cls_.data();
-        compute_cost(st, rows, batch);
-        assoc::track_classes(table_, rows, row_cls_.data());
-        class_gate_.apply(cost_.data(), nr, nc, row_cls_.data(), det_cls_.data());
+    prob_rows_ = 0;
+    if (st.mahalanobis) {  // sparse: grid pre-gating, CSR of the in-gate pairs
+      gate_sparse(st, c, f, rows, nc);
+      if (c.jpda) {
+        jpda_frame(st, c, f, rows, nc);  // steps 4-5 for JPDA
+      } else if (last_assoc_.gated_pairs > 0) {
+        if (c.cfg.two_stage)
+          two_stage_sparse(c, f, nr, nc, st.gate_max);
+        else
+          solver_.solve_sparse_gated(nr, nc, edge_ptr_.data(), edge_col_.data(), edge_cost_.data(), st.gate_max,
+                                     row_to_col_.data(), col_to_row_.data());
       }
-      jpda_frame(st, c, f, rows, nc);  // steps 4-5 for JPDA
     } else if (nr > 0 && nc > 0) {
+      last_assoc_ = AssociationStats{};
       assoc::DetectionBatch<M> batch;
       batch.count = nc;
       batch.z = det_z_.data();
@@ -722,7 +900,12 @@ class Engine final : public EngineBase {
       compute_cost(st, rows, batch);
       assoc::track_classes(table_, rows, row_cls_.data());
       class_gate_.apply(cost_.data(), nr, nc, row_cls_.data(), det_cls_.data());
-      solver_.solve_dense_gated(cost_.data(), nr, nc, st.gate_max, row_to_col_.data(), col_to_row_.data());
+      if (c.cfg.two_stage)
+        two_stage_assign(c, f, nr, nc, st.gate_max);
+      else
+        solver_.solve_dense_gated(cost_.data(), nr, nc, st.gate_max, row_to_col_.data(), col_to_row_.data());
+    } else {
+      last_assoc_ = AssociationStats{};
     }
 
     // 4-5. JOIN, hits, misses (rows in id order; a JOIN may reorder slots(), so the rows are
@@ -745,13 +928,14 @@ class Engine final : public EngineBase {
         if (c.cfg.image_tracks && !table_.confirmed_ever(s)) join_image_track(s, k, det_z_.data() + col * M);
       }
       double ratio = std::numeric_limits<double>::quiet_NaN();
+      double ll = std::numeric_limits<double>::quiet_NaN();
       if (c.cfg.update_state) {
-        const double ll = update_track(st, c, s, det_z_.data() + col * M, det_R_.data() + col * M * M);
+        ll = update_track(st, c, s, det_z_.data() + col * M, det_R_.data() + col * M * M);
         if (std::isfinite(ll) && st.cost == CostKind::kMahalanobis)
           ratio = track::likelihood_ratio(ll, c.cfg.clutter_density);
       }
       fuse_class(f, s, k, j);
-      lifecycle_.on_hit(table_, s, k, t, ratio);
+      lifecycle_.on_hit(table_, s, k, t, ratio, ll);
       ev.score_sum += score_of(f, j);
       ev.detection = static_cast<std::int32_t>(j);
       if constexpr (std::is_same_v<S, sensor::CameraBox2D>) {
@@ -763,11 +947,26 @@ class Engine final : public EngineBase {
     // 6. births
     if constexpr (S::kHasInverse) {
       if (c.cfg.births) {
+        const int C = cfg_.num_classes;
+        pending_sensor_ = k;
+        pending_t_ = t;
+        pending_has_cs_ = f.class_scores != nullptr;
         for (Index col = 0; col < nc; ++col) {
           const Index j = col_det_[static_cast<std::size_t>(col)];
           if (det_assigned_[static_cast<std::size_t>(j)]) continue;
           if (score_of(f, j) < c.cfg.birth_score_threshold) continue;
-          birth(st, c, f, k, j, det_z_.data() + col * M);
+          const std::int32_t cls = f.class_id != nullptr ? f.class_id[j] : -1;
+          const double* cs = f.class_scores != nullptr ? f.class_scores + j * C : nullptr;
+          if (!f.defer_births) {
+            birth(st, c, k, t, j, det_z_.data() + col * M, cls, cs, score_of(f, j));
+            continue;
+          }
+          const auto u = static_cast<std::size_t>(num_pending_++);
+          pending_col_[u] = col;
+          pending_done_[u] = 0;
+          pending_score_[u] = score_of(f, j);
+          pending_cls_[u] = cls;
+          if (cs != nullptr) std::copy(cs, cs + C, pending_cs_.data() + u * static_cast<std::size_t>(C));
         }
       }
     }
@@ -789,81 +988,555 @@ class Engine final : public EngineBase {
 
   static double score_of(const Frame& f, Index j) { return f.score != nullptr ? f.score[j] : 1.0; }
 
-  // JPDA associator: the gated pairs of the Mahalanobis cost (class gate applied) form one CSR
-  // problem over the frame; w = pd N(y; 0, S) / clutter_density, miss = 1 - pd P_G, and the
-  // JpdaSolver gives the marginals beta (pair) and beta0 (missed). A track with gated
-  // detections is updated by moment matching the mixture of its per-detection Kalman updates
-  // and the prediction (exact for per-detection R, unlike the combined-innovation form):
-  //   x = x^ + sum_e beta_e d_e,  d_e = x_e - x^ (angles wrapped)
-  //   P = beta0 P^ + sum_e beta_e P_e + beta0 d0 d0^T + sum_e beta_e (d_e - dx)(d_e - dx)^T
-  // and its frame counts as a hit with ratio_sum = sum_e w_e / pd (the IPDA existence update of
-  // lifecycle.hpp); its class evidence and `detection` come from its most likely detection. A
-  // detection in no gate is "unassigned" (births, image tracks).
-  template <class S>
-  void jpda_frame(SensorState<Motion, S>& st, const Common& c, const Frame& f, track::SlotSpan rows, Index nc) {
-    constexpr int M = S::M;
-    const int k = f.sensor;
-    const Index nr = rows.size();
-    const double pd = c.cfg.pd, lam = c.cfg.clutter_density;
-    Index e = 0;
-    for (Index i = 0; i < nr; ++i) {
-      jpda_ptr_[static_cast<std::size_t>(i)] = e;
-      const Index s = rows[i];
-      jpda_miss_[static_cast<std::size_t>(i)] = 1.0 - pd * c.cfg.gate;
-      if (nc == 0 || table_.status(s) == track::TrackStatus::kDeleted) continue;
-      const Vec<N> x = table_.x(s);
-      Vec<M> zhat;
-      Mat<M, N> H;
-      if (!sensor::predict_measurement(motion_, st.model, x, c.mount, sensor::SensorMotion{}, zhat, H)) continue;
-      const Mat<M, M> HPHt = H * table_.P(s) * H.transpose();
+  void check_pending(Index i) const {
+    if (i < 0 || i >= num_pending_)
+      throw std::out_of_range("FusionEngine: pending birth " + std::to_string(i) + " out of range [0, " +
+                              std::to_string(num_pending_) + ")");
+  }
+
+  // two_stage_assign on gate_sparse()'s graph: stage 1 keeps the edges to columns with score >=
+  // birth_score_threshold (every row), stage 2 the edges of the rows left unassigned to the
+  // other columns. Writes row_to_col_.
+  void two_stage_sparse(const Common& c, const Frame& f, Index nr, Index nc, double gate_max) {
+    if (stage_ptr_.empty()) {  // not reserved: a sparse sensor with two_stage is always reserved
+      throw std::logic_error("FusionEngine: two-stage buffers missing");
+    }
+    if (static_cast<Index>(stage_ecol_.size()) < static_cast<Index>(edge_col_.size())) {
+      stage_ecol_.resize(edge_col_.size());  // edges grew this frame (see grow_edges)
+      stage_ecost_.resize(edge_col_.size());
+    }
+    for (int stage = 0; stage < 2; ++stage) {
+      Index rows = 0, e = 0;
+      stage_ptr_[0] = 0;
+      for (Index i = 0; i < nr; ++i) {
+        if (row_to_col_[static_cast<std::size_t>(i)] != assoc::kUnassigned) continue;
+        stage_rows_[static_cast<std::size_t>(rows)] = i;
+        for (Index q = edge_ptr_[static_cast<std::size_t>(i)]; q < edge_ptr_[static_cast<std::size_t>(i + 1)]; ++q) {
+          const Index col = edge_col_[static_cast<std::size_t>(q)];
+          const bool strong = score_of(f, col_det_[static_cast<std::size_t>(col)]) >= c.cfg.birth_score_threshold;
+          if (strong != (stage == 0)) continue;
+          stage_ecol_[static_cast<std::size_t>(e)] = col;
+          stage_ecost_[static_cast<std::size_t>(e++)] = edge_cost_[static_cast<std::size_t>(q)];
+        }
+        stage_ptr_[static_cast<std::size_t>(++rows)] = e;
+      }
+      if (rows == 0 || e == 0) continue;
+      solver_.solve_sparse_gated(rows, nc, stage_ptr_.data(), stage_ecol_.data(), stage_ecost_.data(), gate_max,
+                                 stage_r2c_.data(), col_to_row_.data());
+      for (Index r = 0; r < rows; ++r)
+        row_to_col_[static_cast<std::size_t>(stage_rows_[static_cast<std::size_t>(r)])] =
+            stage_r2c_[static_cast<std::size_t>(r)];
+    }
+  }
+
+  // GNN in two stages over the full nr x nc cost (cost_): the columns with score >=
+  // birth_score_threshold against every row, then the other columns against the rows left
+  // unassigned. Writes row_to_col_ (column indices of the full matrix).
+  void two_stage_assign(const Common& c, const Frame& f, Index nr, Index nc, double gate_max) {
+    for (int stage = 0; stage < 2; ++stage) {
+      Index rows = 0, cols = 0;
+      for (Index i = 0; i < nr; ++i)
+        if (row_to_col_[static_cast<std::size_t>(i)] == assoc::kUnassigned) stage_rows_[static_cast<std::size_t>(rows++)] = i;
       for (Index col = 0; col < nc; ++col) {
-        if (!(cost_[static_cast<std::size_t>(i * nc + col)] <= st.gate_max)) continue;
-        SmallCholesky<M> chol;
-        const Mat<M, M> Sm = HPHt + Eigen::Map<const Mat<M, M>>(det_R_.data() + col * M * M);
-        if (!chol.compute(Sm)) continue;
-        const Vec<M> y = S::residual(Vec<M>(Eigen::Map<const Vec<M>>(det_z_.data() + col * M)), zhat);
-        const double ll = -0.5 * (chol.inv_quad(y) + chol.log_det() + M * kLog2Pi);
-        jpda_meas_[static_cast<std::size_t>(e)] = col;
-        jpda_w_[static_cast<std::size_t>(e)] = pd * std::exp(ll - std::log(lam));
-        ++e;
+        const bool strong = score_of(f, col_det_[static_cast<std::size_t>(col)]) >= c.cfg.birth_score_threshold;
+        if (strong == (stage == 0)) stage_cols_[static_cast<std::size_t>(cols++)] = col;
+      }
+      if (rows == 0 || cols == 0) continue;
+      for (Index r = 0; r < rows; ++r) {
+        const double* src = cost_.data() + stage_rows_[static_cast<std::size_t>(r)] * nc;
+        double* dst = stage_cost_.data() + r * cols;
+        for (Index q = 0; q < cols; ++q) dst[q] = src[stage_cols_[static_cast<std::size_t>(q)]];
+      }
+      solver_.solve_dense_gated(stage_cost_.data(), rows, cols, gate_max, stage_r2c_.data(), stage_c2r_.data());
+      for (Index r = 0; r < rows; ++r) {
+        const Index q = stage_r2c_[static_cast<std::size_t>(r)];
+        if (q != assoc::kUnassigned)
+          row_to_col_[static_cast<std::size_t>(stage_rows_[static_cast<std::size_t>(r)])] = stage_cols_[static_cast<std::size_t>(q)];
       }
     }
-    jpda_ptr_[static_cast<std::size_t>(nr)] = e;
-    if (nr > 0)
-      jpda_.solve(nr, nc, jpda_ptr_.data(), jpda_meas_.data(), jpda_w_.data(), jpda_miss_.data(),
-                  jpda_beta_.data(), jpda_beta0_.data());
-    for (Index i = 0; i < nr; ++i) {
-      const Index s = rows[i];
-      if (table_.status(s) == track::TrackStatus::kDeleted) continue;
-      track::SensorEvidence& ev = table_.evidence(s, k);
-      const Index e0 = jpda_ptr_[static_cast<std::size_t>(i)], e1 = jpda_ptr_[static_cast<std::size_t>(i + 1)];
-      if (e0 == e1) {
-        lifecycle_.on_miss(table_, s, k, f.t_ns, track::in_sensor_fov(motion_, Vec<N>(table_.x(s)), c.mount));
-        ev.detection = -1;
-        continue;
+  }
+
+  // ---------------------------------------------------------------- sparse association
+  // The mahalanobis cost never builds the nr x nc matrix. gate_sparse() lists the in-gate
+  // (row, column) pairs as a CSR graph by row (edge_ptr_, edges_): with the frame's columns
+  // bucketed in a uniform grid over their first two measurement components, each row visits
+  // only the cells under its gate ellipse's bounding box (half-widths sqrt(q S_aa), S_aa =
+  // (H P H^T)_aa + max over the frame's R of R_aa). Sensors whose first two components include
+  // an angle (radar azimuth wraps), and M = 1, scan every column instead. Per pair:
+  //   d2 = y^T S^-1 y  (M = 2: the closed-form 2 x 2 inverse; else a Cholesky factor),
+  //   log_lr = log(pd / clutter_density) - M/2 log(2 pi) - 1/2 log det S - d2 / 2,
+  // kept when d2 <= q (the gate) and the class gate allows the pair. GNN then solves the
+  // sparse gated assignment (LinearAssignmentSolver::solve_sparse_gated, unassigned cost q);
+  // JPDA (jpda_frame) takes the same graph. Cost: O(rows x columns in nearby cells).
+  // Capacity: edges_ is reserved for 16 x max(max_tracks, max_detections) pairs; a frame with
+  // more grows the buffers once (the only allocating path of a step).
+  struct Edge {
+    Index col;
+    double d2;
+    double log_lr;
+  };
+
+  // Per-row innovation factors for one S (M = 2: closed form; else Cholesky).
+  template <int M>
+  struct RowGate {
+    SmallCholesky<M> chol;
+    double si00 = 0.0, si01 = 0.0, si11 = 0.0, log_det = 0.0;
+    bool set(const Mat<M, M>& S) {
+      if constexpr (M == 2) {
+        const double s00 = S(0, 0), s01 = S(0, 1), s11 = S(1, 1);
+        const double det = s00 * s11 - s01 * s01;
+        if (!(det > 0.0) || !std::isfinite(det)) return false;
+        si00 = s11 / det;
+        si01 = -s01 / det;
+        si11 = s00 / det;
+        log_det = std::log(det);
+        return true;
+      } else {
+        if (!all_finite(S) || !chol.compute(S)) return false;
+        log_det = chol.log_det();
+        return true;
       }
-      double ratio_sum = 0.0;
-      Index best = e0;
-      for (Index q = e0; q < e1; ++q) {
-        ratio_sum += jpda_w_[static_cast<std::size_t>(q)] / pd;
-        det_assigned_[static_cast<std::size_t>(col_det_[static_cast<std::size_t>(jpda_meas_[static_cast<std::size_t>(q)])])] = 1;
-        if (jpda_beta_[static_cast<std::size_t>(q)] > jpda_beta_[static_cast<std::size_t>(best)]) best = q;
+    }
+    double d2(const Vec<M>& y) const {
+      if constexpr (M == 2) {
+        const double dx = y(0), dy = y(1);
+        return si00 * dx * dx + 2.0 * si01 * dx * dy + si11 * dy * dy;
+      } else {
+        return chol.inv_quad(y);
       }
-      if (c.cfg.update_state) jpda_update(st, c, s, i, e0, e1);
-      const Index jb = col_det_[static_cast<std::size_t>(jpda_meas_[static_cast<std::size_t>(best)])];
-      fuse_class(f, s, k, jb);
-      lifecycle_.on_hit(table_, s, k, f.t_ns, ratio_sum);
-      ev.score_sum += score_of(f, jb);
-      ev.detection = static_cast<std::int32_t>(jb);
+    }
+  };
+
+  void reserve_sparse(Index T, Index D, Index E, Index jpda_states) {
+    const auto sz = [](Index v) { return static_cast<std::size_t>(v); };
+    edges_.reserve(sz(E));
+    edge_ptr_.assign(sz(T + 1), 0);
+    edge_col_.assign(sz(E), 0);
+    edge_cost_.assign(sz(E), 0.0);
+    cell_start_.assign(sz(2 * D + 17), 0);  // at most 2 D + 16 grid cells
+    cell_items_.assign(sz(D), 0);
+    col_cell_.assign(sz(D), 0);
+    row_hw_.assign(sz(2 * T), 0.0);
+    scratch_.assign(sz(T), 0.0);
+    row_id_.assign(sz(T), 0);
+    if (jpda_states > 0) {
+      jpda_.reserve(T, D, E, jpda_states);
+      uf_parent_.assign(sz(T + D), 0);
+      label_.assign(sz(T + D), 0);
+      cl_track_ptr_.assign(sz(T + 1), 0);
+      cl_tracks_.assign(sz(T), 0);
+      cl_fill_.assign(sz(T + 1), 0);
+      col_local_.assign(sz(D), 0);
+      loc_ptr_.assign(sz(T + 1), 0);
+      loc_miss_.assign(sz(T), 0.0);
+      loc_beta0_.assign(sz(T), 0.0);
+      beta0_.assign(sz(T), 0.0);
+      row_llr_.assign(sz(T), 0.0);
+      col_prob_.assign(sz(D), 0.0);
+      loc_meas_.assign(sz(E), 0);
+      for (auto* v : {&loc_w_, &loc_beta_, &edge_beta_}) v->assign(sz(E), 0.0);
+    }
+    jpda_states_ = jpda_states;
+  }
+
+  // More in-gate pairs than reserved: grow once (an allocation on this frame only).
+  void grow_edges(Index E) {
+    const Index cap = 2 * E;
+    const auto s = static_cast<std::size_t>(cap);
+    edge_col_.resize(s);
+    edge_cost_.resize(s);
+    const auto T = static_cast<Index>(row_id_.size()), D = static_cast<Index>(col_cell_.size());
+    solver_.reserve(T, D, std::max(cap, solver_edges_));
+    solver_edges_ = std::max(cap, solver_edges_);
+    if (jpda_states_ > 0) {
+      loc_meas_.resize(s);
+      for (auto* v : {&loc_w_, &loc_beta_, &edge_beta_}) v->resize(s);
+      jpda_.reserve(T, D, cap, jpda_states_);
     }
   }
 
   template <class S>
-  void jpda_update(SensorState<Motion, S>& st, const Common& c, Index s, Index row, Index e0, Index e1) {
+  void gate_sparse(SensorState<Motion, S>& st, const Common& c, const Frame& f, track::SlotSpan rows, Index nc) {
+    constexpr int M = S::M;
+    constexpr bool kGrid = M >= 2 && !S::kAngles[0] && !S::kAngles[1];
+    const Index nr = rows.size();
+    const double q = st.gate_max;
+    last_assoc_ = AssociationStats{};
+    edges_.clear();
+    edge_ptr_[0] = 0;
+    for (Index i = 0; i < nr; ++i) row_id_[static_cast<std::size_t>(i)] = table_.id(rows[i]);
+    if (nr == 0 || nc == 0) {
+      for (Index i = 0; i < nr; ++i) edge_ptr_[static_cast<std::size_t>(i + 1)] = 0;
+      return;
+    }
+    assoc::track_classes(table_, rows, row_cls_.data());
+    const bool shared_R = f.R == nullptr;  // every column has the sensor's default R
+    // Largest R diagonal of the frame (the gate bounding boxes must cover every column's S).
+    double rmax0 = 0.0, rmax1 = 0.0;
+    if constexpr (kGrid) {
+      for (Index col = 0; col < nc; ++col) {
+        const double* R = det_R_.data() + col * M * M;
+        rmax0 = std::max(rmax0, R[0]);
+        rmax1 = std::max(rmax1, R[M + 1]);
+      }
+    }
+    const double log_pd_over_lambda = std::log(c.cfg.pd) - std::log(c.cfg.clutter_density);
+    const double norm = log_pd_over_lambda - 0.5 * M * kLog2Pi;
+    const auto mask_row = [&](Index i) {
+      row_hw_[static_cast<std::size_t>(2 * i)] = -1.0;  // no gate: visits no cell
+    };
+    // Pass 1: per-row predicted measurement and gate half-widths (zhat kept in row_zhat_).
+    for (Index i = 0; i < nr; ++i) {
+      const Index s = rows[i];
+      mask_row(i);
+      if (table_.status(s) == track::TrackStatus::kDeleted) continue;
+      Vec<M> zhat;
+      Mat<M, N> H;
+      if (!sensor::predict_measurement(motion_, st.model, Vec<N>(table_.x(s)), c.mount, sensor::SensorMotion{}, zhat,
+                                       H))
+        continue;
+      const Mat<N, M> PHt = table_.P(s) * H.transpose();
+      const Mat<M, M> HPHt = H * PHt;
+      std::copy(zhat.data(), zhat.data() + M, row_zhat_.data() + i * M);
+      std::copy(HPHt.data(), HPHt.data() + M * M, row_hpht_.data() + i * M * M);
+      if constexpr (kGrid) {
+        const double s00 = HPHt(0, 0) + rmax0, s11 = HPHt(1, 1) + rmax1;
+        if (!(s00 > 0.0 && s11 > 0.0 && std::isfinite(s00) && std::isfinite(s11))) continue;
+        row_hw_[static_cast<std::size_t>(2 * i)] = std::sqrt(q * s00);
+        row_hw_[static_cast<std::size_t>(2 * i + 1)] = std::sqrt(q * s11);
+      } else {
+        row_hw_[static_cast<std::size_t>(2 * i)] = 0.0;  // scan every column
+      }
+    }
+    // The grid (counting sort of the columns by cell; stable: column order inside a cell).
+    double minx = 0.0, miny = 0.0, h = 1.0, fx = 1.0, fy = 1.0;
+    Index gx = 1;
+    if constexpr (kGrid) {
+      const double* z = det_z_.data();
+      minx = z[0];
+      miny = z[1];
+      double maxx = z[0], maxy = z[1];
+      for (Index col = 1; col < nc; ++col) {
+        minx = std::min(minx, z[col * M]);
+        maxx = std::max(maxx, z[col * M]);
+        miny = std::min(miny, z[col * M + 1]);
+        maxy = std::max(maxy, z[col * M + 1]);
+      }
+      // Cell size: the median gate half-width, so a typical gate spans about 3 x 3 cells; made
+      // coarser when the grid would need more cells than reserved.
+      Index ng = 0;
+      for (Index i = 0; i < nr; ++i) {
+        const double hx = row_hw_[static_cast<std::size_t>(2 * i)];
+        if (hx < 0.0) continue;
+        scratch_[static_cast<std::size_t>(ng++)] = std::max(hx, row_hw_[static_cast<std::size_t>(2 * i + 1)]);
+      }
+      if (ng > 0) {
+        std::nth_element(scratch_.begin(), scratch_.begin() + ng / 2, scratch_.begin() + ng);
+        h = std::max(scratch_[static_cast<std::size_t>(ng / 2)], 1e-9 * (1.0 + (maxx - minx) + (maxy - miny)));
+      }
+      const double cap = static_cast<double>(cell_start_.size() - 1);
+      fx = std::floor((maxx - minx) / h) + 1.0;
+      fy = std::floor((maxy - miny) / h) + 1.0;
+      while (fx * fy > cap) {
+        h *= 1.5;
+        fx = std::floor((maxx - minx) / h) + 1.0;
+        fy = std::floor((maxy - miny) / h) + 1.0;
+      }
+      gx = static_cast<Index>(fx);
+      const Index gy = static_cast<Index>(fy), cells = gx * gy;
+      std::fill(cell_start_.begin(), cell_start_.begin() + cells + 1, 0);
+      for (Index col = 0; col < nc; ++col) {
+        const Index cx = std::min(gx - 1, static_cast<Index>((z[col * M] - minx) / h));
+        const Index cy = std::min(gy - 1, static_cast<Index>((z[col * M + 1] - miny) / h));
+        col_cell_[static_cast<std::size_t>(col)] = cx + gx * cy;
+        ++cell_start_[static_cast<std::size_t>(col_cell_[static_cast<std::size_t>(col)] + 1)];
+      }
+      for (Index cc = 0; cc < cells; ++cc) cell_start_[static_cast<std::size_t>(cc + 1)] += cell_start_[static_cast<std::size_t>(cc)];
+      for (Index col = 0; col < nc; ++col)
+        cell_items_[static_cast<std::size_t>(cell_start_[static_cast<std::size_t>(col_cell_[static_cast<std::size_t>(col)])]++)] = col;
+      for (Index cc = cells; cc > 0; --cc) cell_start_[static_cast<std::size_t>(cc)] = cell_start_[static_cast<std::size_t>(cc - 1)];
+      cell_start_[0] = 0;
+    }
+    // Pass 2: the in-gate pairs of each row.
+    for (Index i = 0; i < nr; ++i) {
+      const double hx = row_hw_[static_cast<std::size_t>(2 * i)];
+      if (hx >= 0.0) {
+        const Vec<M> zhat = Eigen::Map<const Vec<M>>(row_zhat_.data() + i * M);
+        const Mat<M, M> HPHt = Eigen::Map<const Mat<M, M>>(row_hpht_.data() + i * M * M);
+        const int tc = row_cls_[static_cast<std::size_t>(i)];
+        RowGate<M> rg;
+        bool rg_ok = shared_R && rg.set(HPHt + Eigen::Map<const Mat<M, M>>(c.R.data()));
+        const auto visit = [&](Index col) {
+          if (!class_gate_.allowed(tc, det_cls_[static_cast<std::size_t>(col)])) return;
+          if (!shared_R) {
+            rg_ok = rg.set(HPHt + Eigen::Map<const Mat<M, M>>(det_R_.data() + col * M * M));
+          }
+          if (!rg_ok) return;
+          const Vec<M> y = S::residual(Vec<M>(Eigen::Map<const Vec<M>>(det_z_.data() + col * M)), zhat);
+          const double d2 = rg.d2(y);
+          if (d2 <= q) edges_.push_back(Edge{col, d2, (norm - 0.5 * rg.log_det) - 0.5 * d2});
+        };
+        if constexpr (kGrid) {
+          const double hy = row_hw_[static_cast<std::size_t>(2 * i + 1)];
+          const double px = zhat(0), py = zhat(1);
+          const double x0 = std::floor((px - hx - minx) / h), x1 = std::floor((px + hx - minx) / h);
+          const double y0 = std::floor((py - hy - miny) / h), y1 = std::floor((py + hy - miny) / h);
+          if (x1 >= 0.0 && y1 >= 0.0 && x0 < fx && y0 < fy) {
+            const Index cx0 = static_cast<Index>(std::max(x0, 0.0)), cx1 = static_cast<Index>(std::min(x1, fx - 1.0));
+            const Index cy0 = static_cast<Index>(std::max(y0, 0.0)), cy1 = static_cast<Index>(std::min(y1, fy - 1.0));
+            for (Index cy = cy0; cy <= cy1; ++cy)
+              for (Index cx = cx0; cx <= cx1; ++cx) {
+                const Index cc = cx + gx * cy;
+                for (Index p = cell_start_[static_cast<std::size_t>(cc)]; p < cell_start_[static_cast<std::size_t>(cc + 1)]; ++p)
+                  visit(cell_items_[static_cast<std::size_t>(p)]);
+              }
+          }
+        } else {
+          for (Index col = 0; col < nc; ++col) visit(col);
+        }
+      }
+      edge_ptr_[static_cast<std::size_t>(i + 1)] = static_cast<Index>(edges_.size());
+    }
+    const Index E = static_cast<Index>(edges_.size());
+    last_assoc_.gated_pairs = E;
+    if (E > static_cast<Index>(edge_col_.size())) grow_edges(E);
+    for (Index e = 0; e < E; ++e) {
+      edge_col_[static_cast<std::size_t>(e)] = edges_[static_cast<std::size_t>(e)].col;
+      edge_cost_[static_cast<std::size_t>(e)] = edges_[static_cast<std::size_t>(e)].d2;
+    }
+  }
+
+  Index uf_find(Index a) {
+    while (uf_parent_[static_cast<std::size_t>(a)] != a) {
+      uf_parent_[static_cast<std::size_t>(a)] = uf_parent_[static_cast<std::size_t>(uf_parent_[static_cast<std::size_t>(a)])];
+      a = uf_parent_[static_cast<std::size_t>(a)];
+    }
+    return a;
+  }
+
+  // JPDA associator on gate_sparse()'s graph. The graph is split into connected clusters
+  // (union-find over rows and columns; clusters numbered by their first row, rows in id order
+  // inside); each cluster's marginals come from JpdaSolver (jpda_method: enumeration, exact
+  // frontier recursion, or loopy BP beyond jpda_max_states) with per-pair weight
+  // w = pd N(y; 0, S) / clutter_density and miss weight 1 - pd P_G (P_G = the sensor's
+  // gate_probability), both scaled per row by its largest weight in the log domain (no
+  // overflow). Per row:
+  //   - the state update: with one R for the whole frame (no per-detection R), the PDA update
+  //     with the combined innovation nu = sum_e beta_e y_e,
+  //       x <- x + K nu,  P <- beta0 P + (1 - beta0) P_c + K (sum_e beta_e (y_e - nu)(y_e - nu)^T
+  //                                                          + beta0 nu nu^T) K^T
+  //     (P_c the Joseph-form updated covariance); with per-detection R, moment matching of the
+  //     mixture of the per-detection Kalman updates and the prediction (jpda_mixture_update);
+  //   - the frame's log likelihood ratio log(1 - pd P_G + sum_e w_e) (row_llr_): the "llr"
+  //     existence model's increment for this frame, hit or miss (lifecycle llr_increment);
+  //   - the lifecycle: a MISS (on_miss) when the gate is empty, or when jpda_miss_beta0 < 1 and
+  //     beta0 >= jpda_miss_beta0; else a HIT with ratio_sum = sum_e w_e / pd (the IPDA
+  //     existence update of lifecycle.hpp), class evidence and `detection` from its most
+  //     probable detection;
+  //   - births: jpda_birth_threshold < 0: detections in no gate; else detections whose total
+  //     association probability sum_t beta_tj is below jpda_birth_threshold.
+  // The marginals stay readable until the next frame (association_probabilities()).
+  template <class S>
+  void jpda_frame(SensorState<Motion, S>& st, const Common& c, const Frame& f, track::SlotSpan rows, Index nc) {
+    const int k = f.sensor;
+    const Index nr = rows.size();
+    const double pd = c.cfg.pd;
+    const double log_miss = std::log(1.0 - pd * c.cfg.gate_probability);
+    const tracking::JpdaMethod method = c.jpda_method;
+    const auto E = [&](Index e) -> const Edge& { return edges_[static_cast<std::size_t>(e)]; };
+    const auto at = [](auto& v, Index i) -> auto& { return v[static_cast<std::size_t>(i)]; };
+    // clusters
+    for (Index i = 0; i < nr + nc; ++i) at(uf_parent_, i) = i;
+    for (Index i = 0; i < nr; ++i)
+      for (Index e = at(edge_ptr_, i); e < at(edge_ptr_, i + 1); ++e) {
+        const Index a = uf_find(i), b = uf_find(nr + E(e).col);
+        if (a != b) at(uf_parent_, std::max(a, b)) = std::min(a, b);
+      }
+    for (Index i = 0; i < nr + nc; ++i) at(label_, i) = -1;
+    Index ncl = 0;
+    for (Index i = 0; i < nr; ++i) {
+      const Index r = uf_find(i);
+      if (at(label_, r) < 0) at(label_, r) = ncl++;
+    }
+    std::fill(cl_track_ptr_.begin(), cl_track_ptr_.begin() + ncl + 1, 0);
+    for (Index i = 0; i < nr; ++i) ++at(cl_track_ptr_, at(label_, uf_find(i)) + 1);
+    for (Index cl = 0; cl < ncl; ++cl) at(cl_track_ptr_, cl + 1) += at(cl_track_ptr_, cl);
+    std::copy(cl_track_ptr_.begin(), cl_track_ptr_.begin() + ncl, cl_fill_.begin());
+    for (Index i = 0; i < nr; ++i) at(cl_tracks_, at(cl_fill_, at(label_, uf_find(i)))++) = i;
+    for (Index col = 0; col < nc; ++col) {
+      at(col_local_, col) = -1;
+      at(col_prob_, col) = 0.0;
+    }
+    for (Index cl = 0; cl < ncl; ++cl) {
+      const Index b = at(cl_track_ptr_, cl), K = at(cl_track_ptr_, cl + 1) - b;
+      Index m = 0, ei = 0;
+      loc_ptr_[0] = 0;
+      for (Index kk = 0; kk < K; ++kk) {
+        const Index i = at(cl_tracks_, b + kk);
+        double mx = log_miss;
+        for (Index e = at(edge_ptr_, i); e < at(edge_ptr_, i + 1); ++e) mx = std::max(mx, E(e).log_lr);
+        at(loc_miss_, kk) = std::exp(log_miss - mx);
+        for (Index e = at(edge_ptr_, i); e < at(edge_ptr_, i + 1); ++e) {
+          if (at(col_local_, E(e).col) < 0) at(col_local_, E(e).col) = m++;
+          at(loc_meas_, ei) = at(col_local_, E(e).col);
+          at(loc_w_, ei++) = std::exp(E(e).log_lr - mx);
+        }
+        at(loc_ptr_, kk + 1) = ei;
+      }
+      if (ei == 0) {  // a row alone with an empty gate
+        for (Index kk = 0; kk < K; ++kk) at(beta0_, at(cl_tracks_, b + kk)) = 1.0;
+        continue;
+      }
+      ++last_assoc_.clusters;
+      last_assoc_.largest_cluster_tracks = std::max(last_assoc_.largest_cluster_tracks, K);
+      last_assoc_.largest_cluster_measurements = std::max(last_assoc_.largest_cluster_measurements, m);
+      const tracking::JpdaMethod used = jpda_.solve(K, m, loc_ptr_.data(), loc_meas_.data(), loc_w_.data(),
+                                                    loc_miss_.data(), loc_beta_.data(), loc_beta0_.data(), method);
+      switch (used) {
+        case tracking::JpdaMethod::kEnumerate: ++last_assoc_.clusters_enumerate; break;
+        case tracking::JpdaMethod::kExact: ++last_assoc_.clusters_exact; break;
+        case tracking::JpdaMethod::kLbp: ++last_assoc_.clusters_lbp; break;
+        default: ++last_assoc_.clusters_single; break;
+      }
+      ei = 0;
+      for (Index kk = 0; kk < K; ++kk) {
+        const Index i = at(cl_tracks_, b + kk);
+        at(beta0_, i) = at(loc_beta0_, kk);
+        for (Index e = at(edge_ptr_, i); e < at(edge_ptr_, i + 1); ++e) {
+          at(edge_beta_, e) = at(loc_beta_, ei++);
+          at(col_prob_, E(e).col) += at(edge_beta_, e);
+        }
+      }
+    }
+    prob_rows_ = nr;
+    for (Index i = 0; i < nr; ++i) {
+      const Index s = rows[i];
+      const Index e0 = at(edge_ptr_, i), e1 = at(edge_ptr_, i + 1);
+      // The frame's log likelihood ratio: log((1 - pd P_G) + sum_e w_e), in the log domain.
+      double mx = log_miss;
+      for (Index e = e0; e < e1; ++e) mx = std::max(mx, E(e).log_lr);
+      double sum = std::exp(log_miss - mx);
+      for (Index e = e0; e < e1; ++e) sum += std::exp(E(e).log_lr - mx);
+      at(row_llr_, i) = mx + std::log(sum);
+      if (table_.status(s) == track::TrackStatus::kDeleted) continue;
+      track::SensorEvidence& ev = table_.evidence(s, k);
+      const double b0 = at(beta0_, i);
+      const bool miss = e0 == e1 || (c.cfg.jpda_miss_beta0 < 1.0 && b0 >= c.cfg.jpda_miss_beta0);
+      Index best = -1;
+      double best_beta = -1.0;
+      double ratio_sum = 0.0;
+      for (Index e = e0; e < e1; ++e) {
+        ratio_sum += std::exp(E(e).log_lr) / pd;
+        if (at(edge_beta_, e) > best_beta) {
+          best_beta = at(edge_beta_, e);
+          best = e;
+        }
+      }
+      if (c.cfg.update_state && e0 != e1) {
+        if (f.R == nullptr)
+          pda_update(st, c, s, i, e0, e1);
+        else
+          jpda_mixture_update(st, c, s, i, e0, e1);
+      }
+      // "llr" existence model: the frame's marginal log likelihood ratio, hit or miss.
+      const double llr_inc = at(row_llr_, i);
+      if (miss) {
+        lifecycle_.on_miss(table_, s, k, f.t_ns, track::in_sensor_fov(motion_, Vec<N>(table_.x(s)), c.mount),
+                           llr_inc);
+        ev.detection = -1;
+        continue;
+      }
+      const Index jb = col_det_[static_cast<std::size_t>(E(best).col)];
+      fuse_class(f, s, k, jb);
+      lifecycle_.on_hit(table_, s, k, f.t_ns, ratio_sum, std::numeric_limits<double>::quiet_NaN(), llr_inc);
+      ev.score_sum += score_of(f, jb);
+      ev.detection = static_cast<std::int32_t>(jb);
+    }
+    // which detections are explained (no birth)
+    const double thr = c.cfg.jpda_birth_threshold;
+    for (Index col = 0; col < nc; ++col) {
+      const bool taken = thr < 0.0 ? at(col_local_, col) >= 0 : at(col_prob_, col) >= thr;
+      if (taken) det_assigned_[static_cast<std::size_t>(col_det_[static_cast<std::size_t>(col)])] = 1;
+    }
+  }
+
+  // PDA update with the combined innovation (one R for every gated detection; see jpda_frame).
+  template <class S>
+  void pda_update(SensorState<Motion, S>& st, const Common& c, Index s, Index row, Index e0, Index e1) {
+    constexpr int M = S::M;
+    Vec<N> x = table_.x(s);
+    Mat<N, N> P = table_.P(s);
+    Vec<M> zhat;
+    Mat<M, N> H;
+    if (!sensor::predict_measurement(motion_, st.model, x, c.mount, sensor::SensorMotion{}, zhat, H)) return;
+    const double b0 = beta0_[static_cast<std::size_t>(row)];
+    Vec<M> nu = Vec<M>::Zero();
+    for (Index e = e0; e < e1; ++e) {
+      const Index col = edges_[static_cast<std::size_t>(e)].col;
+      const Vec<M> y = S::residual(Vec<M>(Eigen::Map<const Vec<M>>(det_z_.data() + col * M)), zhat);
+      for (int a = 0; a < M; ++a) nu(a) += edge_beta_[static_cast<std::size_t>(e)] * y(a);
+    }
+    // Spread of innovations sum_e beta_e y_e y_e^T - nu nu^T, written as
+    // sum_e beta_e (y_e - nu)(y_e - nu)^T + beta_0 nu nu^T: a sum of PSD terms, no cancellation.
+    Mat<M, M> spread = b0 * nu * nu.transpose();
+    for (Index e = e0; e < e1; ++e) {
+      const Index col = edges_[static_cast<std::size_t>(e)].col;
+      const Vec<M> y = S::residual(Vec<M>(Eigen::Map<const Vec<M>>(det_z_.data() + col * M)), zhat);
+      const Vec<M> d = y - nu;
+      spread.noalias() += edge_beta_[static_cast<std::size_t>(e)] * d * d.transpose();
+    }
+    const Mat<N, N> P_prior = P;
+    const Mat<M, M> R = Eigen::Map<const Mat<M, M>>(c.R.data());
+    Mat<M, M> Sm;
+    Mat<N, M> K;
+    if (kalman_update<N, M>(x, P, nu, H, R, Sm, K).status != UpdateStatus::kOk) {
+      ++stats_.rejected_updates;
+      return;
+    }
+    // P now holds the Joseph-form P_c.
+    const Mat<N, M> KS = K * spread;
+    P = b0 * P_prior + (1.0 - b0) * P;
+    P.noalias() += KS * K.transpose();
+    symmetrize(P);
+    wrap_state<Motion>(x);
+    clamp_extent<S>(x);
+    store_update(s, x, P);
+  }
+
+  // Writes an updated (x, P) if finite with a positive diagonal; else counts a rejected update.
+  void store_update(Index s, const Vec<N>& x, const Mat<N, N>& P) {
+    bool ok = all_finite(x) && all_finite(P);
+    for (int i = 0; i < N && ok; ++i) ok = P(i, i) > 0.0;
+    if (!ok) {
+      ++stats_.rejected_updates;
+      return;
+    }
+    table_.x(s) = x;
+    table_.P(s) = P;
+  }
+
+  // A lidar box update or birth keeps l, w, h >= min_size (box models only).
+  template <class S>
+  void clamp_extent(Vec<N>& x) const {
+    if constexpr (std::is_same_v<S, sensor::LidarBox3D> && detail::kHasExtent<Motion>) {
+      x(Motion::kLength) = std::max(x(Motion::kLength), cfg_.min_size);
+      x(Motion::kWidth) = std::max(x(Motion::kWidth), cfg_.min_size);
+      x(Motion::kHeight) = std::max(x(Motion::kHeight), cfg_.min_size);
+    } else {
+      (void)x;
+    }
+  }
+
+  // JPDA update with per-detection R: moment matching of the mixture of the per-detection
+  // Kalman updates and the prediction (the combined-innovation form needs one R):
+  //   x = x^ + sum_e beta_e d_e,  d_e = x_e - x^ (angles wrapped)
+  //   P = beta0 P^ + sum_e beta_e P_e + beta0 d0 d0^T + sum_e beta_e (d_e - dx)(d_e - dx)^T
+  template <class S>
+  void jpda_mixture_update(SensorState<Motion, S>& st, const Common& c, Index s, Index row, Index e0, Index e1) {
     constexpr int M = S::M;
     const Vec<N> xp = table_.x(s);
     const Mat<N, N> Pp = table_.P(s);
-    const double b0 = jpda_beta0_[static_cast<std::size_t>(row)];
+    const double b0 = beta0_[static_cast<std::size_t>(row)];
     Vec<N> dx = Vec<N>::Zero();
     Mat<N, N> P = b0 * Pp;
     Mat<N, N> second = Mat<N, N>::Zero();  // sum beta d d^T (d relative to the prediction)
@@ -872,9 +1545,9 @@ class Engine final : public EngineBase {
     Mat<M, N> H;
     if (!sensor::predict_measurement(motion_, st.model, xp, c.mount, sensor::SensorMotion{}, zhat, H)) return;
     for (Index q = e0; q < e1; ++q) {
-      const double b = jpda_beta_[static_cast<std::size_t>(q)];
+      const double b = edge_beta_[static_cast<std::size_t>(q)];
       if (!(b > 0.0)) continue;
-      const Index col = jpda_meas_[static_cast<std::size_t>(q)];
+      const Index col = edges_[static_cast<std::size_t>(q)].col;
       Vec<N> x = xp;
       Mat<N, N> Pe = Pp;
       const Vec<M> y = S::residual(Vec<M>(Eigen::Map<const Vec<M>>(det_z_.data() + col * M)), zhat);
@@ -898,19 +1571,8 @@ class Engine final : public EngineBase {
     symmetrize(P);
     Vec<N> x = xp + dx;
     wrap_state<Motion>(x);
-    if constexpr (std::is_same_v<S, sensor::LidarBox3D>) {
-      x(Motion::kLength) = std::max(x(Motion::kLength), cfg_.min_size);
-      x(Motion::kWidth) = std::max(x(Motion::kWidth), cfg_.min_size);
-      x(Motion::kHeight) = std::max(x(Motion::kHeight), cfg_.min_size);
-    }
-    bool ok = all_finite(x) && all_finite(P);
-    for (int i = 0; i < N && ok; ++i) ok = P(i, i) > 0.0;
-    if (!ok) {
-      ++stats_.rejected_updates;
-      return;
-    }
-    table_.x(s) = x;
-    table_.P(s) = P;
+    clamp_extent<S>(x);
+    store_update(s, x, P);
   }
 
   template <class S, int M>
@@ -959,11 +1621,7 @@ class Engine final : public EngineBase {
       return std::numeric_limits<double>::quiet_NaN();
     }
     wrap_state<Motion>(x);
-    if constexpr (std::is_same_v<S, sensor::LidarBox3D>) {
-      x(Motion::kLength) = std::max(x(Motion::kLength), cfg_.min_size);
-      x(Motion::kWidth) = std::max(x(Motion::kWidth), cfg_.min_size);
-      x(Motion::kHeight) = std::max(x(Motion::kHeight), cfg_.min_size);
-    }
+    clamp_extent<S>(x);
     bool ok = all_finite(x) && all_finite(P);
     for (int i = 0; i < N && ok; ++i) ok = P(i, i) > 0.0;
     if (!ok) {
@@ -983,8 +1641,11 @@ class Engine final : public EngineBase {
       class_fusion_.fuse(table_, s, k, f.class_id[j]);
   }
 
+  // Starts a track from detection j of sensor k's frame at t (z at zp; class id, class scores
+  // or null, detection score).
   template <class S>
-  void birth(SensorState<Motion, S>& st, const Common& c, const Frame& f, int k, Index j, const double* zp) {
+  void birth(SensorState<Motion, S>& st, const Common& c, int k, TimeNs t, Index j, const double* zp,
+             std::int32_t cls, const double* scores, double score) {
     constexpr int M = S::M;
     const PartialView pv = sensor::sensor_inverse(st.model, Vec<M>(Eigen::Map<const Vec<M>>(zp)), c.mount,
                                                   sensor::SensorMotion{});
@@ -992,11 +1653,7 @@ class Engine final : public EngineBase {
     for (int i = 0; i < kViewDim; ++i)
       if (!view::contains(pv.known, static_cast<view::Idx>(i))) v(i) = 0.0;
     Vec<N> x = state_from_view(motion_, v);
-    if constexpr (std::is_same_v<S, sensor::LidarBox3D>) {
-      x(Motion::kLength) = std::max(x(Motion::kLength), cfg_.min_size);
-      x(Motion::kWidth) = std::max(x(Motion::kWidth), cfg_.min_size);
-      x(Motion::kHeight) = std::max(x(Motion::kHeight), cfg_.min_size);
-    }
+    clamp_extent<S>(x);
     wrap_state<Motion>(x);
     Mat<N, N> P = Mat<N, N>::Zero();
     for (int i = 0; i < N; ++i) P(i, i) = cfg_.p0_diag[static_cast<std::size_t>(i)];
@@ -1006,8 +1663,6 @@ class Engine final : public EngineBase {
     const int C = cfg_.num_classes;
     std::array<double, track::kMaxRecordClasses> p{};
     const double* prob = nullptr;
-    const std::int32_t cls = f.class_id != nullptr ? f.class_id[j] : -1;
-    const double* scores = f.class_scores != nullptr ? f.class_scores + j * C : nullptr;
     if (class_fusion_.reports_class(k)) {
       for (int i = 0; i < C; ++i) p[static_cast<std::size_t>(i)] = 1.0 / C;
       const track::ConfusionMatrix& A = confusion(k);
@@ -1022,11 +1677,11 @@ class Engine final : public EngineBase {
       p[static_cast<std::size_t>(cls)] = 1.0;
       prob = p.data();
     }
-    const Index s = lifecycle_.birth(table_, x, P, f.t_ns, k, prob);
+    const Index s = lifecycle_.birth(table_, x, P, t, k, prob);
     if (s == track::kNoSlot) return;  // counted by the table
     ++stats_.births;
     track::SensorEvidence& ev = table_.evidence(s, k);
-    ev.score_sum = score_of(f, j);
+    ev.score_sum = score;
     ev.detection = static_cast<std::int32_t>(j);
   }
 
@@ -1283,16 +1938,44 @@ class Engine final : public EngineBase {
   std::vector<char> det_valid_, det_assigned_, left_;
   std::vector<std::int32_t> det_cls_, row_cls_;
 
-  // JPDA associator (CSR over the frame's rows; see jpda_frame)
+  // two-stage association (sensors with two_stage; sized only if one has it)
+  std::vector<double> stage_cost_;
+  std::vector<Index> stage_rows_, stage_cols_, stage_r2c_, stage_c2r_;
+  std::vector<Index> stage_ptr_, stage_ecol_;  // sparse two-stage CSR (two_stage_sparse)
+  std::vector<double> stage_ecost_;
+
+  // deferred births of the latest frame (Frame::defer_births)
+  Index num_pending_ = 0;
+  int pending_sensor_ = 0;
+  TimeNs pending_t_ = 0;
+  bool pending_has_cs_ = false;
+  std::vector<Index> pending_col_;
+  std::vector<char> pending_done_;
+  std::vector<double> pending_score_, pending_cs_;
+  std::vector<std::int32_t> pending_cls_;
+
+  // sparse association (gate_sparse) and the JPDA associator (jpda_frame), sized at construction
+  std::vector<Edge> edges_;
+  std::vector<Index> edge_ptr_, edge_col_, cell_start_, cell_items_, col_cell_;
+  std::vector<double> edge_cost_, row_hw_, row_zhat_, row_hpht_, scratch_;
+  std::vector<std::int64_t> row_id_;
+  Index solver_edges_ = 0;
   tracking::JpdaSolver jpda_;
-  std::vector<Index> jpda_ptr_, jpda_meas_;
-  std::vector<double> jpda_w_, jpda_beta_, jpda_miss_, jpda_beta0_;
+  Index jpda_states_ = 0;  // 0: no JPDA sensor (its buffers are not allocated)
+  std::vector<Index> uf_parent_, label_, cl_track_ptr_, cl_tracks_, cl_fill_, col_local_, loc_ptr_, loc_meas_;
+  std::vector<double> loc_w_, loc_miss_, loc_beta_, loc_beta0_, edge_beta_, beta0_, row_llr_, col_prob_;
+  Index prob_rows_ = 0;  // rows of the latest frame's JPDA marginals (0: not a JPDA frame)
+  AssociationStats last_assoc_{};
 
   // image tracks
   std::vector<ImageTrack> img_;
   std::vector<Index> img_order_, img_free_;
   TimeNs img_max_coast_ns_ = 0, img_tentative_max_coast_ns_ = 0;
   std::int64_t img_insert_failures_ = 0, failures_at_reset_ = 0;
+
+  // predict_track's F and Q of the latest dt (linear models only; NaN: none)
+  Mat<N, N> pred_F_ = Mat<N, N>::Identity(), pred_Q_ = Mat<N, N>::Zero();
+  double pred_dt_ = std::numeric_limits<double>::quiet_NaN();
 
   EngineStats stats_{};
   bool has_time_ = false;

@@ -25,12 +25,17 @@ struct SensorKey<sensor::RadarPolar> {
   static constexpr const char* kKey = "radar";
 };
 template <>
+struct SensorKey<sensor::Position2D> {
+  static constexpr const char* kKey = "position2d";
+};
+template <>
 struct SensorKey<sensor::Position3D> {
   static constexpr const char* kKey = "position3d";
 };
 
 using EngineSensorModels =
-    sensor::TypeList<sensor::LidarBox3D, sensor::CameraBox2D, sensor::RadarPolar, sensor::Position3D>;
+    sensor::TypeList<sensor::LidarBox3D, sensor::CameraBox2D, sensor::RadarPolar, sensor::Position3D,
+                     sensor::Position2D>;
 
 // Association cost registry (the functors are in assoc/cost.hpp).
 enum class CostKind : int {

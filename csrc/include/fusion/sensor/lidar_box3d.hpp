@@ -46,7 +46,8 @@ struct LidarBox3D {
     z(X) = p(0);
     z(Y) = p(1);
     z(Z) = p(2);
-    z(YAW) = std::atan2(d(1), d(0));
+    // an unrotated mount passes the heading through exactly (atan2(sin, cos) may differ by an ulp)
+    z(YAW) = mount.rotation() == Mat<3, 3>::Identity() ? wrap_angle(v(view::YAW)) : std::atan2(d(1), d(0));
     z(LENGTH) = v(view::LENGTH);
     z(WIDTH) = v(view::WIDTH);
     z(HEIGHT) = v(view::HEIGHT);
@@ -91,7 +92,7 @@ struct LidarBox3D {
     const Vec<3> hdg = R * Vec<3>(cs, sn, c);
     PartialView out;
     out.v.segment<3>(view::PX) = mount.point_to_parent(Vec<3>(z(X), z(Y), z(Z)));
-    out.v(view::YAW) = std::atan2(hdg(1), hdg(0));
+    out.v(view::YAW) = R == Mat<3, 3>::Identity() ? wrap_angle(z(YAW)) : std::atan2(hdg(1), hdg(0));
     out.v(view::LENGTH) = z(LENGTH);
     out.v(view::WIDTH) = z(WIDTH);
     out.v(view::HEIGHT) = z(HEIGHT);

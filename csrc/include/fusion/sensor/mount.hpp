@@ -79,6 +79,11 @@ class SensorMount {
   // Whether a point given in the parent frame lies in the field of view (bounds inclusive).
   bool in_fov(const Vec<3>& p_parent) const {
     const Vec<3> p = point_to_sensor(p_parent);
+    // An unlimited field of view (the default) holds every point that is not NaN: the same
+    // answer as the tests below, without their hypot and atan2 calls.
+    if (fov_.azimuth_half_rad >= kPi && fov_.elevation_half_rad >= 0.5 * kPi && !(fov_.min_range_m > 0.0) &&
+        fov_.max_range_m == std::numeric_limits<double>::infinity())
+      return !(std::isnan(p(0)) || std::isnan(p(1)) || std::isnan(p(2)));
     const double rho = std::hypot(p(0), p(1)), range = std::hypot(rho, p(2));
     if (!(range >= fov_.min_range_m && range <= fov_.max_range_m)) return false;  // NaN: false
     if (std::abs(std::atan2(p(1), p(0))) > fov_.azimuth_half_rad) return false;

@@ -46,6 +46,33 @@
 //                            (N - M reproduces the old box tracker's M-of-N deletion).
 //   The coast time is exact in integer nanoseconds: deleted when the gap is STRICTLY greater.
 //
+// Further rules, each off by default (the presets of the old trackers use them):
+//   confirm_window = 0       (confirm_rule "last") M hits ever: every recorded frame counts;
+//   confirm_rule "first"     confirmed once the combined window has confirm_hits hits among its
+//                            FIRST confirm_window recorded frames (the birth counts; N may
+//                            exceed kMaxHistory: only counts are kept); a tentative
+//                            track is deleted as soon as hits + (N - frames) < M, i.e. when it
+//                            can no longer get there (the old point tracker);
+//   max_misses = K >= 1      deleted at its K-th CONSECUTIVE in-FOV miss, counted over the
+//                            sensors with counts_for_coast (a hit of such a sensor resets it;
+//                            checked on the miss, after the association: the old max_age);
+//   miss_max_coast_s         deleted on an in-FOV miss (counts_for_coast sensor) when the time
+//                            since its last update exceeds this, compared in seconds
+//                            (ns_to_s(t - t_last) > miss_max_coast_s; the old box tracker's
+//                            max_coast_s, checked after the association: a track matched in the
+//                            frame survives, unlike max_coast_s which advance() checks first).
+//
+// existence_model "llr": Blackman's sequential log-likelihood-ratio track score (S. Blackman,
+// R. Popoli, "Design and analysis of modern tracking systems", 1999, §6.2) replaces the IPDA
+// recursion. Birth: llr = llr_init. A hit of sensor k whose update gave log N(y; 0, S):
+//   llr += log(pd_k) + log N(y; 0, S) - log(clutter_density_k)   (nothing without a likelihood)
+// an in-FOV miss of sensor k:  llr += log(1 - pd_k P_G,k);  then llr = min(llr, llr_max)
+// (P_G,k = gate_probability_k; 1 gives Blackman's log(1 - pd)). An associator with its own
+// frame likelihood ratio (JPDA) may pass the increment instead (on_hit/on_miss llr_increment).
+// A tentative track is confirmed at llr >= llr_confirm (if confirm_by_existence), any track is
+// deleted at llr < llr_delete, and the existence probability is 1 / (1 + exp(-llr)); time does
+// not change the score (mean_lifetime_s, confirm/delete/birth_existence are not used).
+//
 // Nothing here allocates after construction (the policy is copied once).
 #pragma once
 #include <algorithm>
@@ -77,10 +104,31 @@ struct SensorLifecyclePolicy {
   bool counts_for_coast = true;
 };
 
+// How M-of-N is judged (see the header): over the last N recorded frames, or the first N.
+enum class ConfirmRule : int { kLast = 0, kFirst = 1 };
+// The track score behind existence, confirmation by existence and deletion.
+enum class ExistenceModel : int { kIpda = 0, kLlr = 1 };
+
+inline ConfirmRule confirm_rule_from_string(const std::string& key) {
+  if (key == "last") return ConfirmRule::kLast;
+  if (key == "first") return ConfirmRule::kFirst;
+  throw ConfigurationError("lifecycle confirm_rule: unknown rule '" + key + "' (known: last, first)");
+}
+inline const char* to_string(ConfirmRule r) { return r == ConfirmRule::kFirst ? "first" : "last"; }
+inline ExistenceModel existence_model_from_string(const std::string& key) {
+  if (key == "ipda") return ExistenceModel::kIpda;
+  if (key == "llr") return ExistenceModel::kLlr;
+  throw ConfigurationError("lifecycle existence_model: unknown model '" + key + "' (known: ipda, llr)");
+}
+inline const char* to_string(ExistenceModel m) { return m == ExistenceModel::kLlr ? "llr" : "ipda"; }
+
 struct LifecyclePolicy {
   std::vector<SensorLifecyclePolicy> sensors;  // one per sensor index (size = S)
   int confirm_hits = 3;                   // M of the M-of-N rule; 0 disables it
-  int confirm_window = 5;                 // N, in [max(M, 1), kMaxHistory]
+  // N: in [max(M, 1), kMaxHistory] (rule "first": any N >= max(M, 1)), or 0 (rule "last"
+  // only): M hits ever
+  int confirm_window = 5;
+  ConfirmRule confirm_rule = ConfirmRule::kLast;
   bool confirm_by_existence = true;
   double confirm_existence = 0.9;         // (0, 1]
   double delete_existence = 0.01;         // [0, confirm_existence)
@@ -94,6 +142,13 @@ struct LifecyclePolicy {
   // reproduces the old box tracker (which judged a tentative track at the end of its first N
   // frames, and deleted it then if it had fewer than M hits).
   int tentative_max_misses = -1;          // -1 or in [0, confirm_window]
+  int max_misses = -1;                    // -1 (off) or >= 1: consecutive in-FOV misses
+  double miss_max_coast_s = std::numeric_limits<double>::infinity();  // > 0 (inf: off)
+  ExistenceModel existence_model = ExistenceModel::kIpda;
+  double llr_init = 0.0;                  // "llr": score of a newborn track
+  double llr_confirm = 4.0;               // "llr": tentative -> confirmed at or above
+  double llr_delete = -4.0;               // "llr": deleted below (-inf: never)
+  double llr_max = 20.0;                  // "llr": clamp, so that a long track can still die
 };
 
 namespace detail {
@@ -123,9 +178,12 @@ inline void validate(const LifecyclePolicy& p) {
   }
   if (p.confirm_hits < 0 || p.confirm_hits > kMaxHistory)
     bad_field("confirm_hits", "in [0, " + std::to_string(kMaxHistory) + "]", p.confirm_hits);
-  if (p.confirm_window < std::max(p.confirm_hits, 1) || p.confirm_window > kMaxHistory)
-    bad_field("confirm_window", "in [max(confirm_hits, 1), " + std::to_string(kMaxHistory) + "]",
-              p.confirm_window);
+  const bool ever = p.confirm_window == 0 && p.confirm_rule == ConfirmRule::kLast;
+  // rule "first" counts hits and frames only: any N >= max(M, 1)
+  const int n_max = p.confirm_rule == ConfirmRule::kFirst ? std::numeric_limits<int>::max() : kMaxHistory;
+  if (!ever && (p.confirm_window < std::max(p.confirm_hits, 1) || p.confirm_window > n_max))
+    bad_field("confirm_window", "0 (rule 'last': hits ever) or in [max(confirm_hits, 1), " +
+              std::to_string(kMaxHistory) + "] (rule 'first': any N >= max(confirm_hits, 1))", p.confirm_window);
   if (!(p.confirm_existence > 0.0 && p.confirm_existence <= 1.0))
     bad_field("confirm_existence", "in (0, 1]", p.confirm_existence);
   if (!(p.delete_existence >= 0.0 && p.delete_existence < p.confirm_existence))
@@ -138,7 +196,28 @@ inline void validate(const LifecyclePolicy& p) {
   if (!(p.mean_lifetime_s > 0.0)) bad_field("mean_lifetime_s", "> 0", p.mean_lifetime_s);
   if (p.tentative_max_misses < -1 || p.tentative_max_misses > p.confirm_window)
     bad_field("tentative_max_misses", "-1 (off) or in [0, confirm_window]", p.tentative_max_misses);
+  if (p.tentative_max_misses >= 0 && (ever || p.confirm_rule != ConfirmRule::kLast))
+    bad_field("tentative_max_misses", "-1 with confirm_window = 0 or confirm_rule 'first'",
+              p.tentative_max_misses);
+  if (p.max_misses == 0 || p.max_misses < -1) bad_field("max_misses", "-1 (off) or >= 1", p.max_misses);
+  if (!(p.miss_max_coast_s > 0.0)) bad_field("miss_max_coast_s", "> 0", p.miss_max_coast_s);
+  if (p.existence_model == ExistenceModel::kLlr) {
+    if (!std::isfinite(p.llr_init)) bad_field("llr_init", "finite", p.llr_init);
+    if (!std::isfinite(p.llr_confirm)) bad_field("llr_confirm", "finite", p.llr_confirm);
+    if (std::isnan(p.llr_max)) bad_field("llr_max", "a number (inf: no clamp)", p.llr_max);
+    if (!(p.llr_delete < p.llr_init) || std::isnan(p.llr_delete))
+      bad_field("llr_delete", "< llr_init (-inf: never)", p.llr_delete);
+    if (!(p.llr_init <= p.llr_max)) bad_field("llr_init", "<= llr_max", p.llr_init);
+    if (!(p.llr_confirm <= p.llr_max)) bad_field("llr_confirm", "<= llr_max", p.llr_confirm);
+    for (std::size_t k = 0; k < p.sensors.size(); ++k)
+      if (!(p.sensors[k].pd > 0.0 && p.sensors[k].pd < 1.0))
+        bad_field("sensors[" + std::to_string(k) + "].pd", "in (0, 1) for existence_model 'llr'",
+                  p.sensors[k].pd);
+  }
 }
+
+// The existence probability of a log-likelihood-ratio score: 1 / (1 + exp(-llr)).
+inline double llr_existence(double llr) { return 1.0 / (1.0 + std::exp(-llr)); }
 
 // ---- the existence recursion as free functions ----
 
@@ -203,15 +282,19 @@ class Lifecycle {
               TimeNs t, int sensor, const double* class_prob = nullptr) const {
     check_sensor(sensor);
     const SensorLifecyclePolicy& sp = p_.sensors[static_cast<std::size_t>(sensor)];
-    const Index s = table.insert(x, P, t, sensor, p_.birth_existence, class_prob,
-                                 sp.counts_for_confirmation, sp.counts_for_coast);
-    if (s != kNoSlot) update_status(table, s, /*hit=*/true, /*in_fov=*/true);
+    const bool llr = p_.existence_model == ExistenceModel::kLlr;
+    const Index s = table.insert(x, P, t, sensor, llr ? llr_existence(p_.llr_init) : p_.birth_existence,
+                                 class_prob, sp.counts_for_confirmation, sp.counts_for_coast);
+    if (s == kNoSlot) return s;
+    if (llr) table.set_llr(s, p_.llr_init);
+    update_status(table, s, /*hit=*/true, /*in_fov=*/true);
     return s;
   }
 
-  // r <- p_S(t - t_r) r, forward in time only (an older t leaves r as it is).
+  // r <- p_S(t - t_r) r, forward in time only (an older t leaves r as it is). "llr": no-op.
   template <class Motion>
   void predict_existence(TrackTable<Motion>& table, Index slot, TimeNs t) const {
+    if (p_.existence_model == ExistenceModel::kLlr) return;
     const TimeNs t0 = table.existence_t_ns(slot);
     if (t <= t0) return;
     table.set_existence(slot, table.existence(slot) * survival_probability(ns_to_s(elapsed_ns(t, t0)), p_.mean_lifetime_s), t);
@@ -219,15 +302,29 @@ class Lifecycle {
 
   // The track was assigned a detection of `sensor`'s frame at t. ratio_sum: sum_j g_j / lambda
   // over the detections used (NaN: unknown, the sensor's nominal_likelihood_ratio is used).
+  // log_likelihood: log N(y; 0, S) of the state update ("llr" model; NaN: none, the score
+  // does not change). llr_increment: a finite value replaces the "llr" hit increment (an
+  // associator with its own frame likelihood ratio, e.g. JPDA).
   template <class Motion>
   void on_hit(TrackTable<Motion>& table, Index slot, int sensor, TimeNs t,
-              double ratio_sum = std::numeric_limits<double>::quiet_NaN()) const {
+              double ratio_sum = std::numeric_limits<double>::quiet_NaN(),
+              double log_likelihood = std::numeric_limits<double>::quiet_NaN(),
+              double llr_increment = std::numeric_limits<double>::quiet_NaN()) const {
     check_sensor(sensor);
     const SensorLifecyclePolicy& sp = p_.sensors[static_cast<std::size_t>(sensor)];
-    if (std::isnan(ratio_sum)) ratio_sum = sp.nominal_likelihood_ratio;
-    predict_existence(table, slot, t);
-    const double L = frame_likelihood_ratio(sp.pd, sp.gate_probability, ratio_sum);
-    table.set_existence(slot, existence_update(table.existence(slot), L), t);
+    if (p_.existence_model == ExistenceModel::kLlr) {
+      double llr = table.llr(slot);
+      if (std::isfinite(llr_increment))
+        llr += llr_increment;
+      else if (std::isfinite(log_likelihood))
+        llr += std::log(sp.pd) + log_likelihood - std::log(sp.clutter_density);
+      set_llr(table, slot, llr, t);
+    } else {
+      if (std::isnan(ratio_sum)) ratio_sum = sp.nominal_likelihood_ratio;
+      predict_existence(table, slot, t);
+      const double L = frame_likelihood_ratio(sp.pd, sp.gate_probability, ratio_sum);
+      table.set_existence(slot, existence_update(table.existence(slot), L), t);
+    }
     table.record_frame(slot, sensor, t, true, sp.counts_for_confirmation, sp.counts_for_coast);
     update_status(table, slot, true, true);
   }
@@ -235,8 +332,10 @@ class Lifecycle {
   // The track got no detection of `sensor`'s frame at t. in_fov: whether its predicted
   // position was inside that sensor's field of view; if not, nothing changes but the
   // existence prediction to t.
+  // llr_increment: a finite value replaces the "llr" miss increment log(1 - pd P_G).
   template <class Motion>
-  void on_miss(TrackTable<Motion>& table, Index slot, int sensor, TimeNs t, bool in_fov) const {
+  void on_miss(TrackTable<Motion>& table, Index slot, int sensor, TimeNs t, bool in_fov,
+               double llr_increment = std::numeric_limits<double>::quiet_NaN()) const {
     check_sensor(sensor);
     predict_existence(table, slot, t);
     if (!in_fov) {
@@ -244,10 +343,22 @@ class Lifecycle {
       return;
     }
     const SensorLifecyclePolicy& sp = p_.sensors[static_cast<std::size_t>(sensor)];
-    const double L = frame_likelihood_ratio(sp.pd, sp.gate_probability, 0.0);
-    table.set_existence(slot, existence_update(table.existence(slot), L), t);
-    table.record_frame(slot, sensor, t, false, sp.counts_for_confirmation);
+    if (p_.existence_model == ExistenceModel::kLlr) {
+      const double inc = std::isfinite(llr_increment) ? llr_increment : std::log1p(-sp.pd * sp.gate_probability);
+      set_llr(table, slot, table.llr(slot) + inc, t);
+    } else {
+      const double L = frame_likelihood_ratio(sp.pd, sp.gate_probability, 0.0);
+      table.set_existence(slot, existence_update(table.existence(slot), L), t);
+    }
+    table.record_frame(slot, sensor, t, false, sp.counts_for_confirmation, sp.counts_for_coast);
     update_status(table, slot, false, true);
+    if (!sp.counts_for_coast || table.status(slot) == TrackStatus::kDeleted) return;
+    // the miss rules (after the association: a track matched in this frame never gets here)
+    const bool run_out = p_.max_misses >= 1 && table.consecutive_misses(slot) >= p_.max_misses;
+    const TimeNs last = table.last_update_any_ns(slot);
+    const bool stale = std::isfinite(p_.miss_max_coast_s) && last != kNeverNs && t > last &&
+                       ns_to_s(elapsed_ns(t, last)) > p_.miss_max_coast_s;
+    if (run_out || stale) table.remove(slot);
   }
 
   // One associated sensor frame at t. Rows are the table's slots() at the call (the rows of
@@ -288,7 +399,7 @@ class Lifecycle {
       const TimeNs limit = st == TrackStatus::kTentative ? tentative_max_coast_ns_ : max_coast_ns_;
       const TimeNs last = table.last_update_any_ns(s);
       const bool too_old = last != kNeverNs && t > last && elapsed_ns(t, last) > limit;
-      if (too_old || table.existence(s) < p_.delete_existence) {
+      if (too_old || too_unlikely(table, s)) {
         table.remove(s);
         ++deleted;
       }
@@ -309,23 +420,49 @@ class Lifecycle {
   }
 
   template <class Motion>
+  void set_llr(TrackTable<Motion>& table, Index slot, double llr, TimeNs t) const {
+    llr = std::min(llr, p_.llr_max);
+    table.set_llr(slot, llr);
+    table.set_existence(slot, llr_existence(llr), t);
+  }
+
+  // The deletion by score: existence below delete_existence, or ("llr") llr below llr_delete.
+  template <class Motion>
+  bool too_unlikely(const TrackTable<Motion>& table, Index slot) const {
+    if (p_.existence_model == ExistenceModel::kLlr) return table.llr(slot) < p_.llr_delete;
+    return table.existence(slot) < p_.delete_existence;
+  }
+
+  // Whether the M-of-N rule confirms the track now.
+  bool m_of_n(const HitHistory& w) const {
+    if (p_.confirm_hits <= 0) return false;
+    if (p_.confirm_rule == ConfirmRule::kFirst || p_.confirm_window == 0)
+      return w.total_hits >= p_.confirm_hits;  // "first": a track past its N frames is gone
+    return w.hits_in_last(p_.confirm_window) >= p_.confirm_hits;
+  }
+
+  template <class Motion>
   void update_status(TrackTable<Motion>& table, Index slot, bool hit, bool in_fov) const {
     const TrackStatus st = table.status(slot);
     if (st == TrackStatus::kDeleted) return;
-    if (table.existence(slot) < p_.delete_existence) {
+    if (too_unlikely(table, slot)) {
       table.remove(slot);
       return;
     }
     if (st == TrackStatus::kTentative) {
-      const bool m_of_n = p_.confirm_hits > 0 &&
-                          table.window(slot).hits_in_last(p_.confirm_window) >= p_.confirm_hits;
-      const bool by_r = p_.confirm_by_existence && table.existence(slot) >= p_.confirm_existence;
-      if (m_of_n || by_r) {
+      const HitHistory& w = table.window(slot);
+      const bool by_r = p_.confirm_by_existence &&
+                        (p_.existence_model == ExistenceModel::kLlr ? table.llr(slot) >= p_.llr_confirm
+                                                                     : table.existence(slot) >= p_.confirm_existence);
+      if (m_of_n(w) || by_r) {
         table.set_status(slot, TrackStatus::kConfirmed);
+      } else if (p_.confirm_rule == ConfirmRule::kFirst && p_.confirm_hits > 0) {
+        // can it still get M hits within its first N frames?
+        if (static_cast<std::int64_t>(w.total_hits) + p_.confirm_window - w.total_frames < p_.confirm_hits)
+          table.remove(slot);
       } else if (p_.tentative_max_misses >= 0) {
         // Judged on a FULL window only (as the old box tracker did at the end of the track's
         // first N frames): a window still filling up is given its N frames.
-        const HitHistory& w = table.window(slot);
         if (w.frames >= p_.confirm_window &&
             p_.confirm_window - w.hits_in_last(p_.confirm_window) > p_.tentative_max_misses)
           table.remove(slot);

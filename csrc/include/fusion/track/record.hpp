@@ -68,6 +68,9 @@ struct TrackRecord {
   std::int32_t num_sensors;                     // used entries of the per-sensor arrays
   std::uint8_t confirmed_ever;                  // 1 once the track has been confirmed
   double existence;                             // existence probability in [0, 1]
+  double llr;                                   // log-likelihood-ratio score ("llr" lifecycle; else 0)
+  std::int32_t frames_since_birth;              // frames processed after the birth frame
+  std::int32_t consecutive_misses;              // in-FOV misses since the last hit (coast sensors)
   double x[N];                                  // state
   double P[N * N];                              // covariance, row-major
   double box[7];                                // x, y, z, yaw, l, w, h of the view [m, rad]

@@ -18,6 +18,10 @@
 //                  frames of all sensors that count for confirmation, in arrival order
 //   birth sensor   and birth time
 //   confirmed_ever whether the track has ever been confirmed (set by set_status)
+//   llr            the sequential log-likelihood-ratio score (lifecycle existence_model "llr")
+//   frames_since_birth  frames the owner processed after the birth frame (tick_frame())
+//   consecutive_misses  in-FOV misses since the last hit, over the frames recorded with
+//                  counts_for_coast (a hit of such a frame resets it to 0)
 //
 // Slots and order. insert() takes the lowest free slot (the free list is a stack that starts
 // 0, 1, 2, ...; freed slots are reused most recent first). slots() lists the occupied slots in
@@ -36,6 +40,7 @@
 #include <algorithm>
 #include <cassert>
 #include <cstdint>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -49,22 +54,28 @@ namespace fusion::track {
 
 inline constexpr Index kNoSlot = -1;
 
-// Longest hit/miss history kept (bits of a uint32): the N of an M-of-N rule is at most this.
-inline constexpr int kMaxHistory = 32;
+// Longest hit/miss history kept (bits of a uint64): the N of an M-of-N rule is at most this.
+inline constexpr int kMaxHistory = 64;
 
-// A hit/miss history of the most recent frames: bit 0 is the latest, 1 = hit.
+// A hit/miss history of the most recent frames: bit 0 is the latest, 1 = hit; plus the totals
+// since the history began (the "M hits ever" and "M within the first N" rules of lifecycle.hpp).
 struct HitHistory {
-  std::uint32_t bits = 0;
-  std::int32_t frames = 0;  // frames recorded, saturating at kMaxHistory
+  std::uint64_t bits = 0;
+  std::int32_t frames = 0;        // frames recorded, saturating at kMaxHistory
+  std::int32_t total_frames = 0;  // frames recorded, not saturating (int32: 6.8 years at 10 Hz)
+  std::int32_t total_hits = 0;    // hits recorded, not saturating
 
   void push(bool hit) {
-    bits = (bits << 1) | (hit ? 1u : 0u);
+    bits = (bits << 1) | (hit ? std::uint64_t{1} : std::uint64_t{0});
     if (frames < kMaxHistory) ++frames;
+    if (total_frames < std::numeric_limits<std::int32_t>::max()) ++total_frames;
+    if (hit && total_hits < std::numeric_limits<std::int32_t>::max()) ++total_hits;
   }
   // Hits among the last n recorded frames (n in [0, kMaxHistory]).
   int hits_in_last(int n) const {
-    const std::uint32_t mask = n >= kMaxHistory ? ~0u : ((1u << static_cast<unsigned>(n)) - 1u);
-    std::uint32_t b = bits & mask;
+    const std::uint64_t mask =
+        n >= kMaxHistory ? ~std::uint64_t{0} : ((std::uint64_t{1} << static_cast<unsigned>(n)) - 1u);
+    std::uint64_t b = bits & mask;
     int c = 0;
     for (; b != 0; b &= b - 1) ++c;
     return c;
@@ -133,6 +144,9 @@ class TrackTable {
     evidence_.assign(K * static_cast<std::size_t>(S_), SensorEvidence{});
     window_.assign(K, HitHistory{});
     confirmed_ever_.assign(K, 0);
+    llr_.assign(K, 0.0);
+    frames_since_birth_.assign(K, 0);
+    consecutive_misses_.assign(K, 0);
     order_.reserve(K);
     free_.reserve(K);
     for (Index s = capacity - 1; s >= 0; --s) free_.push_back(s);
@@ -150,6 +164,18 @@ class TrackTable {
   // Takes the next id from the table's id space without inserting a track: for objects that
   // share the id space (the engine's image tracks). Ids are never reused.
   std::int64_t allocate_id() { return next_id_++; }
+
+  // Sets the id the next insert() / allocate_id() takes: >= 1 and above every id the table
+  // holds (it keeps its tracks in id order by appending), ConfigurationError otherwise. For
+  // owners that share one id space between several tables (the Tracker preset's per-class
+  // engines): the uniqueness of the ids across tables is then the caller's business.
+  void set_next_id(std::int64_t id) {
+    const std::int64_t held = order_.empty() ? 0 : id_[static_cast<std::size_t>(order_.back())];
+    if (id < 1 || id <= held)
+      throw ConfigurationError("TrackTable::set_next_id: id must be >= 1 and above the largest id held (" +
+                               std::to_string(held) + "), got " + std::to_string(id));
+    next_id_ = id;
+  }
 
   // Inserts a track born from `birth_sensor`'s detection at t_ns. The birth detection counts
   // as that sensor's first hit (evidence, last update, the confirmation window if
@@ -203,6 +229,9 @@ class TrackTable {
     window_[u] = HitHistory{};
     last_update_any_ns_[u] = kNeverNs;
     confirmed_ever_[u] = 0;
+    llr_[u] = 0.0;
+    frames_since_birth_[u] = 0;
+    consecutive_misses_[u] = 0;
     record_frame(s, birth_sensor, t_ns, true, birth_counts_for_window, birth_counts_for_coast);
     order_.push_back(s);  // ids increase, so appending keeps the order by id
     return s;
@@ -323,6 +352,19 @@ class TrackTable {
   TimeNs birth_t_ns(Index slot) const { return birth_t_ns_[at(slot)]; }
   // Latest hit from any sensor (the birth detection counts).
   TimeNs last_update_any_ns(Index slot) const { return last_update_any_ns_[at(slot)]; }
+  double llr(Index slot) const { return llr_[at(slot)]; }
+  void set_llr(Index slot, double llr) { llr_[at(slot)] = llr; }
+  std::int32_t frames_since_birth(Index slot) const { return frames_since_birth_[at(slot)]; }
+  std::int32_t consecutive_misses(Index slot) const { return consecutive_misses_[at(slot)]; }
+
+  // One more frame for every live track (call once per processed frame, before its births).
+  void tick_frame() {
+    for (Index s : order_) {
+      const auto u = static_cast<std::size_t>(s);
+      if (status_[u] != TrackStatus::kDeleted && frames_since_birth_[u] < std::numeric_limits<std::int32_t>::max())
+        ++frames_since_birth_[u];
+    }
+  }
 
   StateMap x(Index slot) { return StateMap(x_.data() + at(slot) * N); }
   ConstStateMap x(Index slot) const { return ConstStateMap(x_.data() + at(slot) * N); }
@@ -358,20 +400,24 @@ class TrackTable {
   // `sensor` at t_ns) or a miss. Frames outside the sensor's field of view are NOT recorded
   // (that is the caller's test, see lifecycle.hpp). `counts_for_window`: also push it into the
   // combined confirmation window. `counts_for_coast`: a hit also sets the last update from any
-  // sensor (which the lifecycle's max coast time is measured from); a camera that does not
-  // update the state passes false, so that it cannot keep a 3D track alive on its own.
+  // sensor (which the lifecycle's max coast time is measured from) and resets the consecutive
+  // misses, and a miss increments them; a camera that does not update the state passes false,
+  // so that it can neither keep a 3D track alive on its own nor count as its miss.
   void record_frame(Index slot, int sensor, TimeNs t, bool hit, bool counts_for_window,
                     bool counts_for_coast = true) {
     SensorEvidence& e = evidence(slot, sensor);
     e.history.push(hit);
     e.last_frame_ns = t;
+    std::int32_t& run = consecutive_misses_[at(slot)];
     if (hit) {
       ++e.hits;
       if (e.last_update_ns == kNeverNs || t > e.last_update_ns) e.last_update_ns = t;
       TimeNs& any = last_update_any_ns_[at(slot)];
       if (counts_for_coast && (any == kNeverNs || t > any)) any = t;
+      if (counts_for_coast) run = 0;
     } else {
       ++e.misses;
+      if (counts_for_coast && run < std::numeric_limits<std::int32_t>::max()) ++run;
     }
     if (counts_for_window) window_[at(slot)].push(hit);
   }
@@ -392,6 +438,9 @@ class TrackTable {
     out.num_sensors = S_;
     out.confirmed_ever = confirmed_ever_[u];
     out.existence = existence_[u];
+    out.llr = llr_[u];
+    out.frames_since_birth = frames_since_birth_[u];
+    out.consecutive_misses = consecutive_misses_[u];
     std::fill(out.box, out.box + 7, 0.0);
     std::fill(out.velocity, out.velocity + 3, 0.0);
     const double* xs = x_.data() + u * N;
@@ -452,6 +501,8 @@ class TrackTable {
   std::vector<TrackStatus> status_;
   std::vector<char> occupied_;
   std::vector<std::uint8_t> confirmed_ever_;
+  std::vector<std::int32_t> frames_since_birth_, consecutive_misses_;
+  std::vector<double> llr_;
   std::vector<int> birth_sensor_;
   std::vector<double> existence_, x_, P_, class_prob_;
   std::vector<SensorEvidence> evidence_;

@@ -1,45 +1,55 @@
-// Multi-target tracker for 2D point measurements: GNN or JPDA association.
-//
-// Each track is a 2D constant-velocity Kalman filter, x = (px, py, vx, vy), observed through
-// its position with isotropic noise sigma_meas. Every step:
-//   1. predict all tracks to t_ns (ConstantVelocity<2>, white acceleration sigma_a);
+// Multi-target tracker for 2D point measurements, GNN or JPDA: a PRESET of the multi-sensor
+// engine (engine/engine.hpp). PointTracker owns one Engine<CV2D> (motion "cv_point2d") with one
+// "position2d" sensor, configured by engine_config_for(PointTrackerConfig) (the one place of
+// the mapping, docs/ARCHITECTURE.md "The PointTracker preset"); it has no filter, gating,
+// association or lifecycle code of its own. What every step does (all of it in the engine):
+//   1. predict all tracks to t_ns (ConstantVelocity<2>, white acceleration sigma_a; Q = 0 for
+//      sigma_a = 0);
 //   2. gate: a (track, measurement) pair is admissible when its squared Mahalanobis distance
-//      d2 = y^T S^-1 y <= gate_chi2. Measurements are bucketed in a uniform grid so that each
+//      d2 = y^T S^-1 y <= gate_chi2, the measurements bucketed in a uniform grid so that each
 //      track only visits the cells under its gate ellipse's bounding box (no N x M scan);
 //   3. associate:
 //      - GNN: exact minimum-cost assignment over the in-gate pairs with cost d2 and cost
 //        gate_chi2 for leaving a track unassigned (the sparse gated linear assignment solver);
 //      - JPDA: the gated graph is split into connected clusters (union-find); in each cluster
-//        the marginals beta_tj = P(track t produced measurement j) come from JpdaSolver
-//        (enumeration, exact frontier recursion or loopy BP; see jpda.hpp), with likelihood
-//        ratio Pd N(z; Hx, S) / clutter_density per pair and miss weight 1 - Pd Pg;
+//        the marginals beta_tj come from JpdaSolver (enumeration, exact frontier recursion or
+//        loopy BP; see jpda.hpp), with likelihood ratio Pd N(z; Hx, S) / clutter_density per
+//        pair and miss weight 1 - Pd Pg (Pg = 1 - exp(-gate_chi2 / 2));
 //   4. update: GNN: Kalman update with the assigned measurement. JPDA: the PDA update with the
 //      combined innovation nu = sum_j beta_j nu_j:
 //        x <- x + K nu
 //        P <- beta_0 P + (1 - beta_0) P_c + K (sum_j beta_j nu_j nu_j^T - nu nu^T) K^T
-//      with P_c the Joseph-form updated covariance; a convex combination of SPD matrices plus
-//      a PSD spread term, so P stays SPD;
-//   5. manage: a tentative track is confirmed once it has confirm_m hits within its first
-//      confirm_n steps (birth counts as a hit) and deleted when it can no longer reach that;
-//      any track is deleted after max_misses consecutive misses (JPDA: a miss is a step with
-//      beta_0 > 0.5);
+//      with P_c the Joseph-form updated covariance;
+//   5. manage (lifecycle confirm_rule "first", max_misses): a tentative track is confirmed once
+//      it has confirm_m hits within its first confirm_n steps (birth counts as a hit) and
+//      deleted when it can no longer reach that; any track is deleted after max_misses
+//      consecutive misses (JPDA: a miss is a step with beta_0 >= 0.5, jpda_miss_beta0);
 //   6. birth: a measurement not assigned (GNN), or whose total association probability is
-//      below birth_threshold (JPDA), starts a tentative track at the measured position, zero
-//      velocity and velocity standard deviation init_speed_sigma.
-// Track ids are int64, unique and increasing; tracks are reported in id order. The result is
-// deterministic (no hashing, no threads, fixed iteration orders).
+//      below birth_threshold (JPDA, jpda_birth_threshold), starts a tentative track at the
+//      measured position, zero velocity and velocity standard deviation init_speed_sigma,
+//      while fewer than max_tracks tracks are alive (the engine defers its births; the preset
+//      releases the step's deleted tracks and commits the births in measurement order).
+// The score is the engine record's llr (existence_model "llr"): the cumulative log likelihood
+// ratio of target versus clutter (GNN: + log(Pd N(y; 0, S) / clutter) per hit, + log(1 - Pd Pg)
+// per miss; JPDA: + log(1 - Pd Pg + sum_j Pd N_j / clutter) per step).
+// Track ids are int64, unique and increasing from 1 (reset() restarts them at 1); tracks are
+// reported in id order. The result is deterministic (no hashing, no threads, fixed orders).
 //
-// Memory: buffers are sized in the constructor from max_tracks, max_measurements and
-// max_gated_pairs, so a steady-state step() allocates nothing. (A frame with more in-gate
-// pairs than max_gated_pairs grows the pair buffers once, an allocation on that frame only.)
+// Memory: the engine's buffers are sized in the constructor from max_tracks and
+// max_measurements, so a steady-state step() allocates nothing. (A frame with more in-gate
+// pairs than 16 x max(max_tracks, max_measurements) grows the pair buffers once;
+// max_gated_pairs is accepted for compatibility and only validated.)
 // Once max_tracks tracks are alive, further births are skipped (counted in stats()).
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string_view>
 #include <vector>
 
-#include "fusion/assoc/linear_assignment.hpp"
 #include "fusion/core/types.hpp"
+#include "fusion/engine/config.hpp"
+#include "fusion/engine/engine.hpp"
+#include "fusion/track/record.hpp"
 #include "fusion/tracking/jpda.hpp"
 
 namespace fusion::tracking {
@@ -96,16 +106,22 @@ struct PointTrackerStats {
   Index births = 0, births_skipped = 0, deaths = 0;
 };
 
-// One JPDA association probability of the last step (measurement -1: the miss hypothesis).
-struct AssociationProbability {
-  std::int64_t track_id;
-  std::int64_t measurement;
-  double probability;
-};
+// One JPDA association probability of the last step (track_id, detection: the measurement
+// index, -1: the miss hypothesis; probability).
+using AssociationProbability = engine::AssociationProbability;
+
+// The preset: the engine configuration a (valid) PointTrackerConfig maps to.
+engine::EngineConfig engine_config_for(const PointTrackerConfig& config);
 
 class PointTracker {
  public:
   explicit PointTracker(PointTrackerConfig config);
+  // A copy has its own engine with the same state (copy_state_from: no allocation).
+  PointTracker(const PointTracker& other);
+  PointTracker& operator=(const PointTracker& other);
+  PointTracker(PointTracker&&) noexcept = default;
+  PointTracker& operator=(PointTracker&&) noexcept = default;
+  ~PointTracker() = default;
 
   // Advances to t_ns with n measurements z (n x 2, row-major, metres) and writes the live
   // tracks into `out` (max_tracks entries). Returns the number written. Throws ShapeError
@@ -118,69 +134,22 @@ class PointTracker {
   // births), written into `out` (capacity entries at most). Returns the number available.
   Index association_probabilities(AssociationProbability* out, Index capacity) const;
 
-  Index num_tracks() const { return static_cast<Index>(tracks_.size()); }
+  Index num_tracks() const { return engine_->num_tracks(); }
   const PointTrackerConfig& config() const { return config_; }
   const PointTrackerStats& stats() const { return stats_; }
-  bool has_time() const { return has_time_; }
-  TimeNs last_time() const { return last_t_; }
+  bool has_time() const { return engine_->has_time(); }
+  TimeNs last_time() const { return engine_->time_ns(); }
   void reset();
+  // The engine this preset runs (for the tests and the docs).
+  const engine::EngineBase& engine() const { return *engine_; }
 
  private:
-  struct Track {
-    Vec<4> x;
-    Mat<4, 4> P;
-    std::int64_t id;
-    std::int32_t hits, age, misses, measurement;
-    bool confirmed;
-    double score;
-    // per step: innovation covariance inverse (upper triangle), log det, gate half-widths
-    double si00, si01, si11, log_det_s, hw_x, hw_y;
-  };
-  struct Edge {
-    Index meas;
-    double d2;
-    double log_lr;  // log(Pd N(y; 0, S) / clutter_density)
-  };
-
-  void gate(const double* z, Index n);
-  void associate_gnn(const double* z, Index n);
-  void associate_jpda(const double* z, Index n);
-  void jpda_update(Track& t, const double* z, Index i, Index e0, Index e1);
-  void kalman_point_update(Track& t, const double* zj);
-  Index find(Index a);
-  void write_output(PointTrackOutput* out) const;
-
   PointTrackerConfig config_;
-  Mat<2, 2> R_;
-  Mat<2, 4> H_;
-  double log_miss_ = 0.0;    // log(1 - Pd Pg)
-  double log_pd_over_lambda_ = 0.0;
-  std::vector<Track> tracks_;  // in id order
-  std::int64_t next_id_ = 1;
-  bool has_time_ = false;
-  TimeNs last_t_ = 0;
+  std::unique_ptr<engine::EngineBase> engine_;
+  // export buffers (engine export_briefs), max_tracks entries: at most max_tracks tracks live
+  std::vector<engine::TrackBrief> briefs_;
+  std::vector<double> xs_, Ps_;
   PointTrackerStats stats_;
-
-  // gating grid
-  std::vector<Index> cell_start_, cell_items_, meas_cell_;
-  std::vector<double> scratch_;
-  // in-gate pairs, CSR by track
-  std::vector<Index> edge_ptr_;
-  std::vector<Edge> edges_;
-  std::vector<Index> edge_meas_;
-  std::vector<double> edge_cost_;
-  std::vector<char> hit_;
-  std::vector<char> meas_taken_;  // GNN: assigned; JPDA: association probability >= birth
-  // GNN
-  assoc::LinearAssignmentSolver solver_;
-  std::vector<Index> row_to_col_, col_to_row_;
-  // JPDA
-  JpdaSolver jpda_;
-  std::vector<Index> uf_parent_, label_, cl_track_ptr_, cl_tracks_, cl_fill_, meas_local_;
-  std::vector<Index> loc_ptr_, loc_meas_;
-  std::vector<double> loc_w_, loc_miss_, loc_beta_, loc_beta0_, edge_beta_, beta0_, meas_prob_;
-  std::vector<std::int64_t> prob_track_ids_;  // ids of the tracks the probabilities refer to
-  Index prob_tracks_ = 0;
 };
 
 }  // namespace fusion::tracking

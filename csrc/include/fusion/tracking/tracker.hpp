@@ -1,41 +1,46 @@
-// Multi-object tracker over oriented 3D boxes (tracking-by-detection, GNN association).
+// Multi-object tracker over oriented 3D boxes (tracking-by-detection, GNN association): a PRESET
+// of the multi-sensor engine (engine/engine.hpp). It keeps no filter, association or lifecycle
+// of its own: each object class runs in its own Engine<Motion> with one lidar_box3d sensor,
+// configured by engine_config_for(ClassConfig) -- the ONE place of the mapping (docs/
+// ARCHITECTURE.md "The Tracker preset" has it as a table; Python shows it as
+// TrackerConfig.engine_config(class_id)).
 //
-// Each track is a 10-D Kalman filter on the box, per class either constant velocity
-//     x = (x, y, z, yaw, l, w, h, vx, vy, vz)      metres, radians, m/s (the AB3DMOT model)
-// or CTRV (x, y, z, yaw, l, w, h, v, yaw_rate, vz) run as an EKF (see box_motion.hpp),
-// observed directly through the 7 box components. Every step:
-//   1. predict all tracks to t_ns (dt from the previous step; size is a random walk);
-//   2. per class, build a cost matrix between predicted tracks and the detections of that
-//      class (negative GIoU/IoU, centre distance or Mahalanobis distance), gate it, and solve
-//      the assignment exactly (global nearest neighbour, fusion::assoc solver);
-//   3. update matched tracks (after aligning the detection heading with the track's: a
-//      detection whose yaw differs by more than 90 degrees is flipped by pi, since detectors
-//      often confuse front and back, and a flip must not swing the box);
-//   4. unmatched tracks coast; a track is deleted after max_age consecutive misses, after
-//      max_coast_s seconds without an update, or (logic "llr") when its score falls below
-//      llr_delete; a tentative M-of-N track is deleted when its first confirm_window
-//      steps hold fewer than min_hits updates;
-//   5. unmatched detections (score >= birth_score_threshold) start tentative tracks, which
-//      become confirmed after min_hits updates (within the last confirm_window frames when
-//      confirm_window > 0: M-of-N), or (logic "llr") when their score reaches llr_confirm.
-// Every track carries Blackman's sequential log-likelihood ratio (true target vs false
-// alarm): + log(pd N(y; 0, S) / clutter_density) per update, + log(1 - pd) per miss, clamped
-// to llr_max; its logistic 1 / (1 + exp(-llr)) is reported as the existence probability.
-// Track ids are int64, unique and increasing in creation order; tracks are kept and reported
-// in id order, so the output is deterministic.
+// Per class, the engine does what this tracker did (per class, association was always separate):
+//   - the motion model (cv: cv_box, ctrv: ctrv_vz_box, ctra: ctra_box, bicycle: bicycle_vz_box) with
+//     Q = diag(q) dt and P0 = diag(p0) from the class's q_* / p0_* values;
+//   - the lidar box update (the detection heading aligned with the track's: a yaw residual
+//     beyond 90 degrees is turned by pi), sizes floored at min_size;
+//   - the cost and gate (overlap: minimum overlap; distance: metres; mahalanobis: the gate is
+//     the chi-square value gate_chi2), exact GNN, two-stage association (two_stage), score and
+//     birth thresholds;
+//   - the lifecycle: existence_model "llr" (Blackman's score: + log(pd N(y; 0, S) /
+//     clutter_density) per hit, + log(1 - pd) per miss, clamped to llr_max; its logistic is the
+//     existence), confirmation by M-of-N (min_hits of the last confirm_window frames; window 0:
+//     min_hits ever; a tentative track whose full window missed deleted) or by llr_confirm,
+//     deletion at max_age consecutive misses (max_misses), after max_coast_s without an update
+//     (on a miss: miss_max_coast_s) or below llr_delete.
+// The tracker itself arbitrates what crosses classes: every step gives every class engine with
+// live tracks (or detections) a frame, births are deferred and made in detection order across
+// classes with ONE id counter (ids unique and increasing in creation order) and ONE max_tracks,
+// and the output merges the classes in id order. An output row's score is the mean detection
+// score minus score_coast_penalty per consecutive miss; age and time_since_update are the
+// engine's frames_since_birth and consecutive_misses (steps, as every step is a frame).
 //
-// Memory: all buffers are sized in the constructor from max_tracks / max_detections, so
-// step() never allocates. More detections than max_detections is an error; when max_tracks
-// tracks are alive, further births are skipped.
+// Memory: the engines of the configured class ids (and of the default class, used for any
+// other id) are built in the constructor, each sized from max_tracks / max_detections; a class
+// id first seen at run time gets its engine on that first step (one allocation, the only one
+// after construction). Otherwise step() never allocates. More detections than max_detections
+// is an error; when max_tracks tracks are alive, further births are skipped.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string_view>
 #include <vector>
 
 #include "fusion/assoc/linear_assignment.hpp"
 #include "fusion/core/types.hpp"
 #include "fusion/geometry/box_overlap.hpp"
-#include "fusion/tracking/box_motion.hpp"
+#include "fusion/engine/engine.hpp"
 
 namespace fusion::tracking {
 
@@ -58,7 +63,12 @@ const char* to_string(CostKind kind);
 // Overlap kinds are similarities (higher is better); the gate is a minimum for them.
 inline bool is_overlap(CostKind k) { return static_cast<int>(k) <= 3; }
 
-// "cv", "ctrv".
+// Motion model of a class: constant velocity, or the EKF models constant turn rate and
+// velocity, constant turn rate and acceleration, kinematic bicycle (engine keys cv_box,
+// ctrv_vz_box, ctra_box, bicycle_vz_box: CTRV and bicycle with a vertical velocity).
+enum class MotionKind : int { kCv = 0, kCtrv = 1, kCtra = 2, kBicycle = 3 };
+
+// "cv", "ctrv", "ctra", "bicycle".
 MotionKind motion_kind_from_string(std::string_view name);
 const char* to_string(MotionKind kind);
 
@@ -145,9 +155,22 @@ struct TrackOutput {
   std::int32_t detection;   // index of the detection that updated it this step, or -1
 };
 
+// The engine preset of one class: a cv_box / ctrv_vz_box / ctra_box / bicycle_vz_box engine with one
+// lidar_box3d sensor (identity mount, unlimited field of view), max_tracks / max_detections
+// as given. The only place where ClassConfig is mapped (see the header comment).
+engine::EngineConfig engine_config_for(const ClassConfig& c, Index max_tracks, Index max_detections);
+
+// Field-wise equality of two class configurations.
+bool same_parameters(const ClassConfig& a, const ClassConfig& b);
+
 class Tracker {
  public:
   explicit Tracker(TrackerConfig config);
+  ~Tracker();
+  Tracker(const Tracker&) = delete;
+  // *this becomes a copy of other (config, tracks, ids, time): allocation-free when *this has
+  // the same config and engines for the same class ids (what TrackerCore.copy() does).
+  Tracker& operator=(const Tracker& other);
 
   // Advances to t_ns with n detections and writes the live tracks into `out` (which must
   // hold max_tracks entries). Returns the number of tracks written. Throws ShapeError when
@@ -156,50 +179,35 @@ class Tracker {
   // ShapeError for a negative class id. Nothing is changed when it throws.
   Index step(const Detection* dets, Index n, TimeNs t_ns, TrackOutput* out);
 
-  Index num_tracks() const { return static_cast<Index>(tracks_.size()); }
+  Index num_tracks() const;
   const TrackerConfig& config() const { return config_; }
   bool has_time() const { return has_time_; }
   TimeNs last_time() const { return last_t_; }
   std::int64_t next_id() const { return next_id_; }
   void reset();
 
- private:
-  struct Track {
-    Vec<kStateDim> x;
-    Mat<kStateDim, kStateDim> P;
-    std::int64_t id;
-    std::int32_t class_id;
-    std::int32_t hits;
-    std::int32_t age;
-    std::int32_t time_since_update;
-    std::uint64_t hit_bits;  // bit k: updated k steps ago (M-of-N window)
-    TimeNs last_update_t;
-    double llr;
-    bool confirmed;
-    double score_sum;
-    std::int32_t detection;
-  };
-
+  // The parameters of a class id (its own, else the default) and the engine preset built from
+  // them (what engine_config_for gives for this tracker's capacities).
   const ClassConfig& class_config(std::int32_t class_id) const;
-  void predict(Track& t, double dt) const;
-  // Returns log N(y; 0, S) of the update, or NaN when it failed.
-  double update(Track& t, const geometry::Box3& z, const ClassConfig& c) const;
-  void start_track(const Detection& d, Index det_index, TimeNs t_ns);
-  double pair_cost(const ClassConfig& c, const Track& t, const geometry::Box3& pred,
-                   const geometry::Box3& det, Index track_slot) const;
+  engine::EngineConfig engine_config(std::int32_t class_id) const;
+  // The engine of a class id, nullptr before it exists (for tests and inspection).
+  const engine::EngineBase* engine_of(std::int32_t class_id) const;
+
+ private:
+  struct ClassEngine;
+
+  ClassEngine* find_engine(std::int32_t class_id) const;
+  ClassEngine& add_engine(std::int32_t class_id);
 
   TrackerConfig config_;
-  std::vector<Track> tracks_;  // in id order
-  std::vector<ClassConfig> by_id_;  // dense lookup for class ids < by_id_.size()
-  std::vector<char> has_own_;
-  assoc::LinearAssignmentSolver solver_;
+  std::vector<std::unique_ptr<ClassEngine>> engines_;  // ascending class id
   // per-step scratch
-  std::vector<geometry::Box3> pred_boxes_;
-  std::vector<Mat<kMeasDim, kMeasDim>> s_inv_;  // per-track S^-1 (Mahalanobis cost only)
-  std::vector<Index> row_tracks_, col_dets_, row_to_col_, col_to_row_, det_track_;
-  std::vector<char> det_used_;
-  std::vector<std::int32_t> step_classes_;
-  std::vector<double> cost_;
+  struct Birth {
+    Index detection;  // global detection index
+    ClassEngine* engine;
+    Index pending;    // the engine's pending-birth index
+  };
+  std::vector<Birth> births_;
   bool has_time_ = false;
   TimeNs last_t_ = 0;
   std::int64_t next_id_ = 1;
