@@ -248,6 +248,11 @@ engine::EngineConfig engine_config_for(const ClassConfig& c, Index max_tracks, I
   if (c.cost == CostKind::kMahalanobis) {
     s.gate = 0.99;  // not used: the chi-square value is given
     s.gate_chi2 = c.gate;
+  } else if (c.cost == CostKind::kIou3d || c.cost == CostKind::kIouBev) {
+    // The old tracker admitted overlap > gate (its cost -overlap gated at -gate - 1e-12); the
+    // engine admits overlap >= min_overlap in [0, 1]. A negative gate admits every pair in both;
+    // a gate of exactly 0 must still exclude disjoint boxes (IoU 0).
+    s.gate = c.gate < 0.0 ? 0.0 : (c.gate == 0.0 ? 1e-12 : c.gate);
   } else {
     s.gate = c.gate;
   }

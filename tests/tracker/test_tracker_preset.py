@@ -44,6 +44,8 @@ CLASS_CONFIGS = {
     "ctra": ClassConfig(motion="ctra", cost="giou_bev", max_age=4),
     "ctrv": ClassConfig(motion="ctrv", cost="distance", gate=3.0, max_age=4),
     "bicycle": ClassConfig(motion="bicycle", cost="giou_3d", max_age=4, wheelbase_m=2.5),
+    "iou_any": ClassConfig(cost="iou_bev", gate=-0.5, max_age=3),  # every pair admissible
+    "iou_zero": ClassConfig(cost="iou_3d", gate=0.0, max_age=3),   # disjoint boxes excluded
 }
 
 
@@ -87,6 +89,10 @@ def test_engine_config_shows_the_mapping():
     assert (l2.confirm_hits, l2.confirm_window, l2.tentative_max_misses, l2.confirm_by_existence) == (2, 0, -1, False)
     assert (l2.max_misses, l2.llr_delete) == (8, -math.inf)
     assert cfg.engine_config(77) == cfg.engine_config(0)  # any other id: the default class
+    # IoU gates: the old "overlap > gate" as the engine's "overlap >= min_overlap" in [0, 1]
+    for gate, want in ((-0.5, 0.0), (0.0, 1e-12), (0.3, 0.3)):
+        iou = TrackerConfig(default=ClassConfig(cost="iou_bev", gate=gate)).engine_config(0)
+        assert iou.sensors[0].gate == want
     assert TrackerConfig(default=ClassConfig(min_hits=3, confirm_window=5)).engine_config(0).lifecycle \
         .tentative_max_misses == 2  # N - M: a full window short of M hits is deleted
 
