@@ -24,6 +24,33 @@
 
 namespace fusion::bindings {
 
+// The arguments of a bank's update(z, mask, R), checked against the bank's size n and measurement
+// size M (also in the bindings, not only in Python, so that a raw class cannot be driven past the
+// end of its buffers): z (n, M); R (M, M) or (n, M, M) (per_filter); mask None or (n,) booleans.
+struct BankUpdateArgs {
+  CArray z, R;
+  bool per_filter = false;
+  py::array_t<std::uint8_t, py::array::c_style | py::array::forcecast> mask;
+  const std::uint8_t* mask_data = nullptr;
+
+  BankUpdateArgs(Index n, Index M, const py::object& z_in, const py::object& mask_in, const py::object& R_in)
+      : z(as_array(z_in, "update: z")), R(as_array(R_in, "update: R")) {
+    if (z.ndim() != 2 || z.shape(0) != n || z.shape(1) != M)
+      shape_error("update: z", "(" + std::to_string(n) + ", " + std::to_string(M) + ")", z);
+    per_filter = R.ndim() == 3;
+    if (!((R.ndim() == 2 && R.shape(0) == M && R.shape(1) == M) ||
+          (per_filter && R.shape(0) == n && R.shape(1) == M && R.shape(2) == M)))
+      shape_error("update: R", "(" + std::to_string(M) + ", " + std::to_string(M) + ") or (" +
+                  std::to_string(n) + ", " + std::to_string(M) + ", " + std::to_string(M) + ")", R);
+    if (!mask_in.is_none()) {
+      mask = py::array_t<std::uint8_t, py::array::c_style | py::array::forcecast>::ensure(mask_in);
+      if (!mask || mask.ndim() != 1 || mask.shape(0) != n)
+        throw ShapeError("update: mask: expected shape (" + std::to_string(n) + ",) of booleans");
+      mask_data = mask.data();
+    }
+  }
+};
+
 // A bank plus the mutex that serialises calls on it.
 template <class Bank>
 struct LockedBank : Bank {
@@ -145,28 +172,9 @@ void bind_bank(py::module_& m, const std::string& name) {
       [](Bank& b, const py::object& z_in, const py::object& mask, const py::object& R_in) {
         // Checked here too, not only in fusion.filters.bank, so that the raw class cannot be
         // driven past the end of its buffers.
-        const Index n = b.size();
-        const CArray z = as_array(z_in, "update: z");
-        if (z.ndim() != 2 || z.shape(0) != n || z.shape(1) != M)
-          shape_error("update: z", "(" + std::to_string(n) + ", " + std::to_string(M) + ")", z);
-        const CArray R = as_array(R_in, "update: R");
-        const bool per_filter = R.ndim() == 3;
-        if (!((R.ndim() == 2 && R.shape(0) == M && R.shape(1) == M) ||
-              (per_filter && R.shape(0) == n && R.shape(1) == M && R.shape(2) == M)))
-          shape_error("update: R", "(" + std::to_string(M) + ", " + std::to_string(M) + ") or (" +
-                      std::to_string(n) + ", " + std::to_string(M) + ", " + std::to_string(M) + ")", R);
-        const std::uint8_t* mptr = nullptr;
-        py::array_t<std::uint8_t, py::array::c_style | py::array::forcecast> marr;
-        if (!mask.is_none()) {
-          marr = py::array_t<std::uint8_t, py::array::c_style | py::array::forcecast>::ensure(mask);
-          if (!marr || marr.ndim() != 1 || marr.shape(0) != n)
-            throw ShapeError("update: mask: expected shape (" + std::to_string(n) + ",) of booleans");
-          mptr = marr.data();
-        }
-        const double* zp = z.data();
-        const double* Rp = R.data();
+        const BankUpdateArgs a(b.size(), M, z_in, mask, R_in);
         const BankUpdateSummary s =
-            locked(b, [&] { return b.update(zp, mptr, Rp, per_filter); });
+            locked(b, [&] { return b.update(a.z.data(), a.mask_data, a.R.data(), a.per_filter); });
         return py::make_tuple(s.updated, s.skipped, s.first_failure,
                               std::string(to_string(s.first_status)));
       },

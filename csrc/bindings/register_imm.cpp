@@ -237,27 +237,8 @@ void bind_imm_bank(py::module_& m, const char* name) {
   c.def(
       "update",
       [](Bank& b, const py::object& z_in, const py::object& mask, const py::object& R_in) {
-        const Index n = b.size();
-        const CArray z = as_array(z_in, "update: z");
-        if (z.ndim() != 2 || z.shape(0) != n || z.shape(1) != M)
-          shape_error("update: z", "(" + std::to_string(n) + ", " + std::to_string(M) + ")", z);
-        const CArray Rz = as_array(R_in, "update: R");
-        const bool per_track = Rz.ndim() == 3;
-        if (!((Rz.ndim() == 2 && Rz.shape(0) == M && Rz.shape(1) == M) ||
-              (per_track && Rz.shape(0) == n && Rz.shape(1) == M && Rz.shape(2) == M)))
-          shape_error("update: R", "(" + std::to_string(M) + ", " + std::to_string(M) + ") or (" +
-                      std::to_string(n) + ", " + std::to_string(M) + ", " + std::to_string(M) + ")", Rz);
-        const std::uint8_t* mptr = nullptr;
-        py::array_t<std::uint8_t, py::array::c_style | py::array::forcecast> marr;
-        if (!mask.is_none()) {
-          marr = py::array_t<std::uint8_t, py::array::c_style | py::array::forcecast>::ensure(mask);
-          if (!marr || marr.ndim() != 1 || marr.shape(0) != n)
-            throw ShapeError("update: mask: expected shape (" + std::to_string(n) + ",) of booleans");
-          mptr = marr.data();
-        }
-        const double* zp = z.data();
-        const double* Rp = Rz.data();
-        const ImmBankUpdateSummary s = locked(b, [&] { return b.update(zp, mptr, Rp, per_track); });
+        const BankUpdateArgs a(b.size(), M, z_in, mask, R_in);
+        const ImmBankUpdateSummary s = locked(b, [&] { return b.update(a.z.data(), a.mask_data, a.R.data(), a.per_filter); });
         return py::make_tuple(s.updated, s.skipped, s.flagged, s.first_failure, std::string(to_string(s.first_status)));
       },
       py::arg("z"), py::arg("mask"), py::arg("R"));
