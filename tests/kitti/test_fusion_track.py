@@ -308,6 +308,12 @@ def test_detection_frame_past_the_sequence(tmp_path: Path, capsys: pytest.Captur
     common = ["--detections", str(det), "--seqmap", str(seqmap), "--calib", str(cal), "--out", str(tmp_path / "o")]
     assert track_main(common) == 2
     assert f"0000.txt:{n_rows}: frame 1000000000000 is past the sequence's last frame 39" in capsys.readouterr().err
+    # Without a seqmap (n_frames=None) the same row is refused by the plausibility bound, before
+    # 10**12 frame lists are built; a file within the bound gives its last frame + 1 frames.
+    with pytest.raises(DecodeError, match=rf"0000\.txt:{n_rows}: frame 1000000000000 is implausibly large"):
+        detections_by_frame(lid, 2, None)
+    lid.write_text("\n".join(lid.read_text().splitlines()[:-1]) + "\n")
+    assert len(detections_by_frame(lid, 2, None)[0]) == 40
 
 
 # ---------------------------------------------------------------------------------------------

@@ -457,12 +457,22 @@ class CameraDetections:
         return ([bbox[starts[f]:starts[f + 1]] for f in range(n)], [score[starts[f]:starts[f + 1]] for f in range(n)])
 
 
-def check_frames_within(frame: np.ndarray, line: np.ndarray, path: str | None, n_frames: int) -> None:
-    """Raise :class:`DecodeError` naming ``path:line`` of the first row whose frame is not below ``n_frames``."""
-    late = np.flatnonzero(frame >= n_frames)
+#: Frames a sequence may have when no seqmap bounds it (a day at 10 Hz is 864,000): a frame
+#: number at or past this is a corrupt row, not a sequence to allocate frame lists for.
+MAX_FRAMES_WITHOUT_SEQMAP = 1_000_000
+
+
+def check_frames_within(frame: np.ndarray, line: np.ndarray, path: str | None, n_frames: int | None) -> None:
+    """Raise :class:`DecodeError` naming ``path:line`` of the first row whose frame is not below ``n_frames``
+    (``None``: not below :data:`MAX_FRAMES_WITHOUT_SEQMAP`)."""
+    limit = MAX_FRAMES_WITHOUT_SEQMAP if n_frames is None else n_frames
+    late = np.flatnonzero(frame >= limit)
     if len(late):
         i = int(late[0])
         where = f"{path or '<memory>'}:{int(line[i])}" if i < len(line) else f"{path or '<memory>'}: row {i + 1}"
+        if n_frames is None:
+            raise DecodeError(f"{where}: frame {int(frame[i])} is implausibly large (at most "
+                              f"{MAX_FRAMES_WITHOUT_SEQMAP - 1} without a seqmap)")
         raise DecodeError(f"{where}: frame {int(frame[i])} is past the sequence's last frame {n_frames - 1} "
                           f"(the seqmap gives {n_frames} frames)")
 

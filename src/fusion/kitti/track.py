@@ -163,11 +163,11 @@ def detections_by_frame(path: str | os.PathLike[str], class_id: int,
 
     Raises:
         DecodeError: ``path:line`` of a malformed row, or of a row whose frame is ``n_frames`` or later
-            (a seqmap that does not fit the file, or a stray frame number).
+            (a seqmap that does not fit the file, or a stray frame number); without a seqmap, of a row
+            whose frame is :data:`fusion.kitti.io.MAX_FRAMES_WITHOUT_SEQMAP` or later.
     """
     d = read_detections(path)
-    if n_frames is not None:
-        check_frames_within(d.frame, d.line, d.path, n_frames)
+    check_frames_within(d.frame, d.line, d.path, n_frames)
     keep = d.category == class_id
     frames = d.frame[keep]
     boxes = camera_box_to_generic(d.camera_boxes()[keep]) if keep.any() else np.zeros((0, 7))
