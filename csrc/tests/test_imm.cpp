@@ -140,6 +140,22 @@ TEST_CASE("Imm: a failing model update leaves the whole track unchanged") {
   CHECK(bank.x_out_data()[0] != x_before[0]);
 }
 
+TEST_CASE("ImmBank: a prediction that overflows leaves the track as it was and is reported") {
+  ImmBank<Position2D, CV2D, CV2D> bank({CV2D{}, CV2D{}}, Position2D{}, 2, markov2(0.9), Vec<2>(0.5, 0.5));
+  bank.predict(0.1);
+  std::vector<double> P_before(bank.P_out_data(), bank.P_out_data() + 32);
+  std::vector<double> P0_before(bank.P_data(0), bank.P_data(0) + 32);
+  const auto r = bank.predict(1e300);
+  CHECK(r.first == 2 && r.second == 0);
+  for (std::size_t a = 0; a < 32; ++a) {
+    CHECK(bank.P_out_data()[a] == P_before[a]);
+    CHECK(bank.P_data(0)[a] == P0_before[a]);
+  }
+  CHECK(bank.status_data()[0] == decltype(bank)::kPredictFailed);
+  const auto ok = bank.predict(0.1);
+  CHECK(ok.first == 0 && ok.second == -1);
+}
+
 TEST_CASE("Imm: invalid Markov matrix or mode probabilities are configuration errors") {
   Mat<2, 2> bad;
   bad << 0.9, 0.2, 0.1, 0.9;

@@ -2988,8 +2988,10 @@ class ImmBank_CV2D_CV2D_Position2D:
         """
         Model k's states, (size, n_k): a view of the bank's storage.
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> None:
-        ...
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> tuple[int, int]:
+        """
+        Mix and predict every track; returns (failed, first): how many tracks were left unchanged because their prediction was not finite (their status is -2) and the first of them (-1).
+        """
     def set_mode_P(self, model: typing.SupportsInt | typing.SupportsIndex, P: typing.Any) -> None:
         """
         Copy (size, n_k, n_k) covariances, or one for all, into model k; refreshes x, P.
@@ -3064,8 +3066,10 @@ class ImmBank_CV2D_CV2D_CV2D_Position2D:
         """
         Model k's states, (size, n_k): a view of the bank's storage.
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> None:
-        ...
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> tuple[int, int]:
+        """
+        Mix and predict every track; returns (failed, first): how many tracks were left unchanged because their prediction was not finite (their status is -2) and the first of them (-1).
+        """
     def set_mode_P(self, model: typing.SupportsInt | typing.SupportsIndex, P: typing.Any) -> None:
         """
         Copy (size, n_k, n_k) covariances, or one for all, into model k; refreshes x, P.
@@ -3140,8 +3144,10 @@ class ImmBank_CV2D_CTRV_Position2D:
         """
         Model k's states, (size, n_k): a view of the bank's storage.
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> None:
-        ...
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> tuple[int, int]:
+        """
+        Mix and predict every track; returns (failed, first): how many tracks were left unchanged because their prediction was not finite (their status is -2) and the first of them (-1).
+        """
     def set_mode_P(self, model: typing.SupportsInt | typing.SupportsIndex, P: typing.Any) -> None:
         """
         Copy (size, n_k, n_k) covariances, or one for all, into model k; refreshes x, P.
@@ -3216,8 +3222,10 @@ class ImmBank_CV2D_CTRV_RadarPolar:
         """
         Model k's states, (size, n_k): a view of the bank's storage.
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> None:
-        ...
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> tuple[int, int]:
+        """
+        Mix and predict every track; returns (failed, first): how many tracks were left unchanged because their prediction was not finite (their status is -2) and the first of them (-1).
+        """
     def set_mode_P(self, model: typing.SupportsInt | typing.SupportsIndex, P: typing.Any) -> None:
         """
         Copy (size, n_k, n_k) covariances, or one for all, into model k; refreshes x, P.
@@ -3292,8 +3300,10 @@ class ImmBank_CV2D_CA2D_Position2D:
         """
         Model k's states, (size, n_k): a view of the bank's storage.
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> None:
-        ...
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> tuple[int, int]:
+        """
+        Mix and predict every track; returns (failed, first): how many tracks were left unchanged because their prediction was not finite (their status is -2) and the first of them (-1).
+        """
     def set_mode_P(self, model: typing.SupportsInt | typing.SupportsIndex, P: typing.Any) -> None:
         """
         Copy (size, n_k, n_k) covariances, or one for all, into model k; refreshes x, P.

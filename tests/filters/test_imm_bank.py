@@ -460,6 +460,28 @@ def test_update_failing_in_one_track_leaves_it_unchanged_and_raises_or_skips():
             assert np.array_equal(a[1], b[1]) and not np.array_equal(a[0], b[0])
 
 
+def test_predict_that_overflows_leaves_tracks_unchanged_and_raises_or_skips():
+    """dt = 1e300 overflows F P F^T + Q: every track keeps its state (no inf covariance
+    escapes), its status is -2, and 'raise' raises naming the first track, 'skip' counts."""
+    for mode in ("raise", "skip"):
+        bank = IMMBank([CV2D(1.0), CTRV(1.0, 0.5)], Position2D(), 2, M=_markov(2, 0.9), R=0.25, on_invalid=mode)
+        bank.predict(0.1)
+        before = _state(bank)
+        if mode == "raise":
+            with pytest.raises(NumericalError, match=r"predict.*not finite.*track 0.*2 track"):
+                bank.predict(1e300)
+        else:
+            with pytest.warns(RuntimeWarning, match="2 skipped"):
+                bank.predict(1e300)
+            assert bank.skipped == 2
+        assert list(bank.status) == [-2, -2] and -2 in IMMBank.STATUS
+        for i, (a, b) in enumerate(zip(_state(bank), before)):
+            assert i == 3 or np.array_equal(a, b)  # everything but the status
+        assert np.isfinite(bank.P).all()
+        bank.predict(0.1)  # still usable
+        assert_spd(bank.P[0])
+
+
 # ------------------------------------------------------------------ copies
 def test_copy_is_independent_and_pickling_is_refused():
     bank = _pair_bank(2)

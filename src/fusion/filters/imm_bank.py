@@ -60,6 +60,7 @@ __all__ = ["IMMBank", "STATUS"]
 
 #: Meaning of each value of :attr:`IMMBank.status`.
 STATUS: dict[int, str] = {
+    -2: "prediction not finite (dt too large for the covariance): track unchanged by that predict",
     -1: "no measurement: mu <- predicted mode probabilities, models as predicted",
     0: "ok",
     1: "non-finite measurement: track unchanged",
@@ -296,11 +297,17 @@ class IMMBank:
 
     # ------------------------------------------------------------------ steps
     def predict(self, dt_s: float) -> None:
-        """Mix and predict every track ``dt_s`` seconds ahead (``mu`` is unchanged, as filterpy)."""
+        """Mix and predict every track ``dt_s`` seconds ahead (``mu`` is unchanged, as filterpy).
+
+        A track whose prediction is not finite (a ``dt_s`` so large that the covariance
+        overflows) is left as it was, its status set to -2, and NumericalError is raised after
+        the call (``on_invalid="skip"``: counted in ``skipped``); the other tracks are predicted."""
         dt = as_number(dt_s, "predict: dt_s")
         if not np.isfinite(dt) or dt < 0:
             raise ConfigurationError(f"predict: dt_s must be finite and >= 0, got {dt_s}")
-        self._core.predict(dt)
+        failed, first = self._core.predict(dt)
+        if failed:
+            self._invalid(int(failed), f"predict: prediction over dt_s = {dt_s} is not finite", int(first))
 
     def update(self, z: Any, mask: Any = None, R: Any = None) -> int:
         """Update track i with row i of ``z`` (N, dim_z) where ``mask[i]`` is true (every track

@@ -5,10 +5,13 @@
 // track. predict and update run the per-track Imm (imm.hpp) over every track in one call;
 // nothing is allocated after construction.
 #pragma once
+#include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "fusion/core/errors.hpp"
@@ -115,9 +118,26 @@ class ImmBank {
     for (Index i = 0; i < size_; ++i) imm_.combine(track(i));
   }
 
-  [[gnu::noinline]] void predict(double dt) {
-    for (Index i = 0; i < size_; ++i) imm_.predict(track(i), dt);
+  // Mix and predict every track dt seconds. A track whose prediction is not finite (a dt so
+  // large that F P F^T + Q overflows) is restored to its state before the call and its status
+  // set to kPredictFailed; returns how many and the first one (-1: none); the caller raises or
+  // counts them. Allocation-free: the per-track backup is one preallocated buffer.
+  [[gnu::noinline]] std::pair<Index, Index> predict(double dt) {
+    Index failed = 0, first = -1;
+    for (Index i = 0; i < size_; ++i) {
+      const Track t = track(i);
+      save(t);
+      imm_.predict(t, dt);
+      if (!finite_track(t)) {
+        restore(t);
+        status_[static_cast<std::size_t>(i)] = kPredictFailed;
+        if (failed++ == 0) first = i;
+      }
+    }
+    return {failed, first};
   }
+  // status_ value of a track whose last predict failed (ImmStatus values are >= -1).
+  static constexpr std::int32_t kPredictFailed = -2;
 
   // Update track i with row i of z (size x M) where mask[i] is nonzero (mask may be null: all
   // tracks); masked-out tracks get update_missed (mu <- cbar). R is one M x M matrix for all,
@@ -155,12 +175,43 @@ class ImmBank {
   }
 
  private:
+  // The doubles predict() may change in one track: every model's x and P, the combined x, P.
+  template <class F>
+  void for_each_block(const Track& t, F&& f) const {
+    for (std::size_t k = 0; k < static_cast<std::size_t>(R); ++k) {
+      const auto nk = static_cast<std::size_t>(kSizes[k]);
+      f(t.x[k], nk);
+      f(t.P[k], nk * nk);
+    }
+    f(t.x_out, static_cast<std::size_t>(NOut));
+    f(t.P_out, static_cast<std::size_t>(NOut * NOut));
+  }
+  void save(const Track& t) {
+    double* dst = backup_.data();
+    for_each_block(t, [&](const double* p, std::size_t n) { dst = std::copy(p, p + n, dst); });
+  }
+  void restore(const Track& t) {
+    const double* src = backup_.data();
+    for_each_block(t, [&](double* p, std::size_t n) {
+      std::copy(src, src + n, p);
+      src += n;
+    });
+  }
+  bool finite_track(const Track& t) const {
+    bool ok = true;
+    for_each_block(t, [&](const double* p, std::size_t n) {
+      for (std::size_t a = 0; a < n; ++a) ok = ok && std::isfinite(p[a]);
+    });
+    return ok;
+  }
+
   Filter imm_;
   Meas meas_;
   Index size_;
   std::array<std::vector<double>, static_cast<std::size_t>(R)> x_, P_;
   std::vector<double> mu_, x_out_, P_out_, loglik_;
   std::vector<std::int32_t> status_;
+  std::vector<double> backup_ = std::vector<double>(static_cast<std::size_t>(doubles_per_track()));
 };
 
 }  // namespace fusion
