@@ -317,7 +317,8 @@ def test_kalman_filter_created_without_init_is_refused_not_garbage():
 # ---------------------------------------------------------------- bank sizes past memory
 def test_huge_bank_sizes_are_configuration_errors_not_crashes():
     """Review: a size of 2**62 overflowed the C++ banks' element counts (a tiny allocation, then
-    writes past it: SIGSEGV) in IMMBank, its raw _core class and the KF/EKF/UKF banks."""
+    writes past it: SIGSEGV) in IMMBank, its raw _core class and the KF/EKF/UKF banks, and in the
+    raw _core EKF/UKF bank classes (the C++ FilterBank checks the size itself)."""
     r = run_isolated("""
         import json
         import numpy as np
@@ -331,7 +332,11 @@ def test_huge_bank_sizes_are_configuration_errors_not_crashes():
                      (CV2D(), CTRV()), Position2D(), n, M, np.ones(2)),
                  lambda n: KalmanFilterBank(CV2D(), Position2D(), n),
                  lambda n: ExtendedKalmanFilterBank(CV2D(), Position2D(), n),
-                 lambda n: UnscentedKalmanFilterBank(CV2D(), Position2D(), n)]
+                 lambda n: UnscentedKalmanFilterBank(CV2D(), Position2D(), n),
+                 lambda n: type(ExtendedKalmanFilterBank(CV2D(), Position2D(), 1)._core)(
+                     CV2D(), Position2D(), n),
+                 lambda n: type(UnscentedKalmanFilterBank(CV2D(), Position2D(), 1)._core)(
+                     CV2D(), Position2D(), n)]
         for call in calls:
             for n in (np.int64(2**62), 2**63 - 1):
                 try:
@@ -341,4 +346,4 @@ def test_huge_bank_sizes_are_configuration_errors_not_crashes():
                     out.append("size" if "size" in str(e) else str(e))
         print(json.dumps({"out": out}))
     """)
-    assert r["out"] == ["size"] * 10
+    assert r["out"] == ["size"] * 14

@@ -5,6 +5,7 @@
 // on the state and are computed once per call, not once per filter.
 #pragma once
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,11 @@ class FilterBank {
   FilterBank(const Motion& motion, const Meas& meas, Index size, const MerweWeights& weights)
       : motion_(motion), meas_(meas), weights_(weights), size_(size) {
     if (size < 0) throw ConfigurationError("FilterBank: size must be >= 0, got " + std::to_string(size));
+    // Checked before any allocation: past this, n * N * N overflows (a small allocation, then
+    // writes past its end).
+    if (size > max_size())
+      throw ConfigurationError("FilterBank: size " + std::to_string(size) + " is more filters than fit in memory (at most " +
+                               std::to_string(max_size()) + ")");
     const auto n = static_cast<std::size_t>(size);
     x_.assign(n * N, 0.0);
     P_.assign(n * N * N, 0.0);
@@ -47,6 +53,10 @@ class FilterBank {
   }
 
   Index size() const { return size_; }
+  // The largest size whose storage (x, P, nis, log-likelihood, status per filter) can be addressed.
+  static constexpr Index max_size() {
+    return std::numeric_limits<Index>::max() / static_cast<Index>(sizeof(double)) / (N + N * N + 3);
+  }
   const Motion& motion() const { return motion_; }
   const Meas& measurement() const { return meas_; }
   double* x_data() { return x_.data(); }
