@@ -1,0 +1,87 @@
+"""Base class of the CAN decoders: a decoder consumes the frames of its messages, in time order,
+and emits outputs (a measurement cycle, an ego-motion sample) when they are complete.
+
+A decoder is configured by a mapping (a rig file's table) naming DBC messages and signals; its
+signal layout is compiled once through :class:`fusion.hil.canfast.CompiledDbc`, so per frame it
+does one compiled decode and a few array writes.  Bad frames are counted in ``stats`` (lenient,
+the default) or raise :class:`CanFrameError` (``strict=True``).
+
+Thread safety: a decoder holds the state of the cycle being assembled; feed one decoder from one
+thread at a time (distinct decoders are independent).
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from fusion.errors import ConfigurationError
+from fusion.hil.canfast import UNKNOWN_ID, WRONG_LENGTH, CompiledDbc
+from fusion.hil.dbc import Database
+from fusion.hil.errors import CanFrameError
+
+__all__ = ["Decoder", "UNITS", "unit_scale"]
+
+#: Unit names a configuration may give for a signal, and the factor to SI (m/s, rad/s, m).
+UNITS: dict[str, float] = {
+    "m/s": 1.0, "km/h": 1.0 / 3.6, "mph": 0.44704, "rad/s": 1.0, "deg/s": math.pi / 180.0,
+    "m": 1.0, "rad": 1.0, "deg": math.pi / 180.0, "1": 1.0,
+}
+
+
+def unit_scale(where: str, unit: Any) -> float:
+    if unit not in UNITS:
+        raise ConfigurationError(f"{where}: unknown unit {unit!r}; expected one of {', '.join(UNITS)}")
+    return UNITS[unit]
+
+
+class Decoder(ABC):
+    """One decoder instance per sensor (or per vehicle bus)."""
+
+    def __init__(self, db: Database, config: Mapping[str, Any], *, strict: bool = False) -> None:
+        self.config = dict(config)
+        self.strict = strict
+        self.stats: Counter[str] = Counter()
+        self.wrong_length: Counter[int] = Counter()
+        self._compiled = CompiledDbc(db, self.message_names())
+        self._buf = np.empty(max(self._compiled.max_signals, 1), dtype=np.float64)
+
+    @abstractmethod
+    def message_names(self) -> Iterable[str]:
+        """DBC message names this decoder consumes (read from its configuration)."""
+
+    @property
+    def frame_ids(self) -> frozenset[int]:
+        return frozenset(int(i) for i in self._compiled.frame_ids)
+
+    def _decode(self, t_ns: int, frame_id: int, data: bytes) -> int:
+        """Decode into self._buf; returns the message index, or -1 when the frame is skipped."""
+        self.stats["frames"] += 1
+        m = self._compiled.decode_into(frame_id, data, self._buf)
+        if m >= 0:
+            self.stats["decoded"] += 1
+            return m
+        if m == UNKNOWN_ID:
+            self.stats["unknown_id"] += 1
+            if self.strict:
+                raise CanFrameError(frame_id, t_ns, f"not a message of this {type(self).__name__}")
+        elif m == WRONG_LENGTH:
+            self.stats["wrong_length"] += 1
+            self.wrong_length[frame_id] += 1
+            if self.strict:
+                msg = self._compiled.messages[self._compiled.index(frame_id)]
+                raise CanFrameError(frame_id, t_ns, f"{msg.name}: expected {msg.length} data bytes, but got {len(data)}")
+        return -1
+
+    @abstractmethod
+    def feed(self, t_ns: int, frame_id: int, data: bytes) -> list[Any]:
+        """Consume one frame (time order); returns the outputs it completes (often none)."""
+
+    def flush(self) -> list[Any]:
+        """End of input: the outputs still pending (e.g. the last, possibly cut-off cycle)."""
+        return []

@@ -1,0 +1,189 @@
+"""Reading recorded CAN logs: every format python-can's ``can.LogReader`` reads (BLF, ASC, candump
+``.log``, TRC, CSV, SQLite ``.db``, MF4 with the ``mf4`` extra, and gzip-compressed text logs),
+one or several at once merged by timestamp, with channel remapping.
+
+Each frame comes out as a :class:`LogFrame`: an integer nanosecond timestamp (``round(seconds *
+1e9)`` of python-can's float seconds), the channel after remapping (a string: the sensor or bus
+name, or the log's own channel as text), the id, flags, DLC and payload, and where it came from
+(file index and frame index within that file).
+
+Damage is reported, never a bare parser exception or a hang: a text log is read through a
+line-counting reader, so :class:`CanLogError` names the file and the line; a binary log names the
+file and the number of frames read before the damage.  Frames before the damage have been
+delivered when the error is raised.
+
+Thread safety: the functions hold no shared state; each iterator belongs to one consumer.
+"""
+
+from __future__ import annotations
+
+import gzip
+import heapq
+import importlib.util
+import sqlite3
+import struct
+import zlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any, NamedTuple
+
+import can
+from can.io.player import MESSAGE_READERS
+
+from fusion.hil.errors import CanLogError, MissingExtraError
+
+__all__ = ["LogFrame", "read_log", "read_logs", "TEXT_FORMATS", "supported_suffixes"]
+
+#: Suffixes python-can reads as text, read here through a line-counting wrapper.
+TEXT_FORMATS = frozenset({".asc", ".log", ".trc", ".csv"})
+
+# What python-can's readers raise on damaged input (checked on truncated and corrupted files of
+# each format): parse errors, short binary reads, bad compression, bad SQLite pages.
+_READ_ERRORS = (ValueError, IndexError, KeyError, TypeError, AttributeError, struct.error, zlib.error,
+                EOFError, OSError, sqlite3.Error, can.CanError)
+
+
+class LogFrame(NamedTuple):
+    """One frame of a log.  Ordered as merged: by ``t_ns``, then input file, then position."""
+
+    t_ns: int
+    source: int  # index of the log in read_logs' list (0 for read_log)
+    index: int  # 0-based frame index within its log
+    channel: str  # after remapping
+    arbitration_id: int
+    is_extended_id: bool
+    is_fd: bool
+    is_error_frame: bool
+    is_remote_frame: bool
+    dlc: int
+    data: bytes
+
+
+def supported_suffixes() -> list[str]:
+    """The log suffixes python-can can read here (plus ``.gz`` variants of text logs)."""
+    return sorted(MESSAGE_READERS)
+
+
+class _LineCountingText:
+    """A text-file stand-in for python-can's text readers: decodes one line at a time so a decode
+    error, or a parse error the reader raises, can be reported with its exact line number."""
+
+    def __init__(self, raw: IO[bytes], path: Path, encoding: str) -> None:
+        self._raw = raw
+        self._path = path
+        self._encoding = encoding
+        self.line = 0
+        self.frames = 0
+
+    def __iter__(self) -> _LineCountingText:
+        return self
+
+    def __next__(self) -> str:
+        text = self.readline()
+        if not text:
+            raise StopIteration
+        return text
+
+    def readline(self) -> str:
+        raw = self._raw.readline()
+        if not raw:
+            return ""
+        self.line += 1
+        try:
+            text = raw.decode(self._encoding)
+        except UnicodeDecodeError as exc:
+            raise CanLogError(self._path, f"not {self._encoding} text (byte 0x{raw[exc.start]:02X} at column "
+                              f"{exc.start + 1}): corrupt or not a text log", line=self.line,
+                              frame_index=self.frames) from None
+        return text.replace("\r\n", "\n")
+
+    @property
+    def closed(self) -> bool:
+        return bool(self._raw.closed)
+
+    def close(self) -> None:
+        self._raw.close()
+
+
+def _open_reader(path: Path, encoding: str, kwargs: Mapping[str, Any]) -> tuple[Any, _LineCountingText | None]:
+    suffixes = [s.lower() for s in path.suffixes]
+    suffix = suffixes[-1] if suffixes else ""
+    gz = suffix == ".gz"
+    if gz:
+        suffix = suffixes[-2] if len(suffixes) >= 2 else ""
+    if suffix not in MESSAGE_READERS:
+        raise CanLogError(path, f"unknown log format {''.join(path.suffixes) or '(no suffix)'!r}: "
+                          f"python-can reads {', '.join(supported_suffixes())} (and .gz text logs)")
+    if suffix == ".mf4" and importlib.util.find_spec("asammdf") is None:
+        raise MissingExtraError(f"{path}: MF4 logs need asammdf: pip install 'fusion[mf4]'")
+    if not path.is_file():
+        raise CanLogError(path, "no such file")
+    reader_cls = MESSAGE_READERS[suffix]
+    if suffix in TEXT_FORMATS:
+        raw: IO[bytes] = gzip.open(path, "rb") if gz else path.open("rb")  # noqa: SIM115 (closed by the reader)
+        text = _LineCountingText(raw, path, encoding)
+        try:
+            return reader_cls(text, **kwargs), text
+        except _READ_ERRORS as exc:
+            raw.close()
+            raise CanLogError(path, f"cannot read the header: {exc}", line=text.line, frame_index=0) from exc
+    if gz:
+        raise CanLogError(path, f"gzip is supported for text logs only, not {suffix}")
+    try:
+        return can.LogReader(path, **kwargs), None
+    except _READ_ERRORS as exc:
+        raise CanLogError(path, f"cannot open as {suffix}: {exc}", frame_index=0) from exc
+
+
+def read_log(path: str | Path, channel_map: Mapping[str | int, str] | None = None, *, source: int = 0,
+             encoding: str = "utf-8", **reader_kwargs: Any) -> Iterator[LogFrame]:
+    """Frames of one log in file order.
+
+    ``channel_map`` maps the log's channel (python-can's value, matched as given or as text) to
+    a sensor or bus name; unmapped channels keep their text.  ``reader_kwargs`` go to the
+    python-can reader (e.g. ``relative_timestamp=False`` for ASC)."""
+    path = Path(path)
+    reader, text = _open_reader(path, encoding, reader_kwargs)
+    mapping = {str(k): v for k, v in (channel_map or {}).items()}
+    index = 0
+    try:
+        it = iter(reader)
+        while True:
+            try:
+                msg = next(it)
+            except StopIteration:
+                break
+            except CanLogError:
+                raise
+            except (*_READ_ERRORS, UnicodeDecodeError) as exc:
+                raise CanLogError(path, f"{type(exc).__name__}: {exc}", line=text.line if text else None,
+                                  frame_index=index) from exc
+            ch = "" if msg.channel is None else str(msg.channel)
+            yield LogFrame(round(msg.timestamp * 1e9), source, index, mapping.get(ch, ch), msg.arbitration_id,
+                           msg.is_extended_id, msg.is_fd, msg.is_error_frame, msg.is_remote_frame, msg.dlc,
+                           bytes(msg.data))
+            index += 1
+            if text is not None:
+                text.frames = index
+    finally:
+        reader.stop()
+
+
+def read_logs(paths: Sequence[str | Path],
+              channel_map: Mapping[str | int, str] | Sequence[Mapping[str | int, str] | None] | None = None,
+              **reader_kwargs: Any) -> Iterator[LogFrame]:
+    """Frames of several logs merged by timestamp (a heap merge: lazy, O(log k) per frame).
+
+    Equal timestamps keep the order of ``paths``, then file order: the merge is stable, so the
+    same inputs always give the same sequence.  ``channel_map`` is one mapping for every log or
+    one per log (None for none).  Each log must be in time order itself (a log whose time goes
+    backwards comes out merged as it is read)."""
+    if channel_map is None or isinstance(channel_map, Mapping):
+        maps: list[Mapping[str | int, str] | None] = [channel_map] * len(paths)
+    else:
+        maps = list(channel_map)
+        if len(maps) != len(paths):
+            raise ValueError(f"channel_map: expected one mapping per log ({len(paths)}), but got {len(maps)}")
+    iters: list[Iterable[LogFrame]] = [read_log(p, m, source=i, **reader_kwargs)
+                                       for i, (p, m) in enumerate(zip(paths, maps))]
+    return heapq.merge(*iters)
