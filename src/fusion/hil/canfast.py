@@ -26,7 +26,7 @@ from fusion.hil import _candecode
 from fusion.hil.dbc import Database, Message
 from fusion.hil.errors import CanFrameError, DbcError
 
-__all__ = ["CompiledDbc", "BatchResult", "UNKNOWN_ID", "WRONG_LENGTH"]
+__all__ = ["CompiledDbc", "BatchResult", "pack_frames", "UNKNOWN_ID", "WRONG_LENGTH"]
 
 UNKNOWN_ID: int = _candecode.UNKNOWN_ID
 WRONG_LENGTH: int = _candecode.WRONG_LENGTH
@@ -171,3 +171,22 @@ class CompiledDbc:
         status = np.empty(n, dtype=np.int32)
         self._table.decode_batch(ids, payload, lens, values, status)
         return BatchResult(values, status)
+
+
+def pack_frames(frames: Iterable[Any], width: int = 8) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint8],
+                                                                npt.NDArray[np.int32]]:
+    """(frame_ids, data (N, width) zero-padded, lengths) of frames with ``arbitration_id`` and
+    ``data`` attributes (LogFrame, can.Message): the input of :meth:`CompiledDbc.decode_batch`.
+    Payloads longer than ``width`` are cut to it (their length still says how long they were)."""
+    frames = list(frames)
+    n = len(frames)
+    ids = np.fromiter((f.arbitration_id for f in frames), dtype=np.uint32, count=n)
+    lengths = np.fromiter((len(f.data) for f in frames), dtype=np.int32, count=n)
+    data = np.zeros((n, width), dtype=np.uint8)
+    if n and (lengths == width).all():
+        data[:] = np.frombuffer(b"".join(bytes(f.data) for f in frames), dtype=np.uint8).reshape(n, width)
+    else:
+        for i, f in enumerate(frames):
+            payload = bytes(f.data)[:width]
+            data[i, :len(payload)] = np.frombuffer(payload, dtype=np.uint8)
+    return ids, data, lengths

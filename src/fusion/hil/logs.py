@@ -105,6 +105,14 @@ class _LineCountingText:
         self._raw.close()
 
 
+def _mf4_errors(suffix: str) -> tuple[type[BaseException], ...]:
+    if suffix != ".mf4":
+        return _READ_ERRORS
+    from asammdf.blocks.utils import MdfException
+
+    return (*_READ_ERRORS, MdfException)
+
+
 def _open_reader(path: Path, encoding: str, kwargs: Mapping[str, Any]) -> tuple[Any, _LineCountingText | None]:
     suffixes = [s.lower() for s in path.suffixes]
     suffix = suffixes[-1] if suffixes else ""
@@ -129,9 +137,16 @@ def _open_reader(path: Path, encoding: str, kwargs: Mapping[str, Any]) -> tuple[
             raise CanLogError(path, f"cannot read the header: {exc}", line=text.line, frame_index=0) from exc
     if gz:
         raise CanLogError(path, f"gzip is supported for text logs only, not {suffix}")
+    if suffix == ".mf4":  # opened here so the file is closed when asammdf rejects it (it leaks it)
+        handle = path.open("rb")
+        try:
+            return reader_cls(handle, **kwargs), None
+        except _mf4_errors(suffix) as exc:
+            handle.close()
+            raise CanLogError(path, f"cannot open as {suffix}: {exc}", frame_index=0) from exc
     try:
         return can.LogReader(path, **kwargs), None
-    except _READ_ERRORS as exc:
+    except _mf4_errors(suffix) as exc:
         raise CanLogError(path, f"cannot open as {suffix}: {exc}", frame_index=0) from exc
 
 
@@ -144,6 +159,11 @@ def read_log(path: str | Path, channel_map: Mapping[str | int, str] | None = Non
     python-can reader (e.g. ``relative_timestamp=False`` for ASC)."""
     path = Path(path)
     reader, text = _open_reader(path, encoding, reader_kwargs)
+    errors: tuple[type[BaseException], ...] = (*_READ_ERRORS, UnicodeDecodeError)
+    if path.suffix.lower() == ".mf4":
+        from asammdf.blocks.utils import MdfException  # present: _open_reader checked the extra
+
+        errors = (*errors, MdfException)
     mapping = {str(k): v for k, v in (channel_map or {}).items()}
     index = 0
     try:
@@ -155,7 +175,7 @@ def read_log(path: str | Path, channel_map: Mapping[str | int, str] | None = Non
                 break
             except CanLogError:
                 raise
-            except (*_READ_ERRORS, UnicodeDecodeError) as exc:
+            except errors as exc:
                 raise CanLogError(path, f"{type(exc).__name__}: {exc}", line=text.line if text else None,
                                   frame_index=index) from exc
             ch = "" if msg.channel is None else str(msg.channel)
@@ -165,6 +185,14 @@ def read_log(path: str | Path, channel_map: Mapping[str | int, str] | None = Non
             index += 1
             if text is not None:
                 text.frames = index
+        # python-can's BLF reader stops quietly at a cut-off container: compare the size the
+        # header announces with the file's (a BLF written to its end has them equal).
+        declared = getattr(reader, "file_size", None)
+        if isinstance(reader, can.BLFReader) and isinstance(declared, int):
+            actual = path.stat().st_size
+            if declared != actual:
+                raise CanLogError(path, f"truncated or corrupt BLF: the header says {declared} bytes, "
+                                  f"but the file has {actual}", frame_index=index)
     finally:
         reader.stop()
 
