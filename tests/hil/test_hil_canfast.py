@@ -49,6 +49,8 @@ def test_every_message_matches_cantools_on_random_payloads(can_data: Path, name:
             assert compiled.decode(msg.frame_id, data) == ref, (msg.name, data.hex())
             assert dict(zip(names, batch.values[i, :len(names)].tolist())) == ref, (msg.name, data.hex())
             assert batch.status[i] == compiled.index(msg.frame_id)
+            assert compiled.decode_scratch(msg.frame_id, data) == batch.status[i]
+            assert dict(zip(names, compiled.scratch[:len(names)].tolist())) == ref
             compared += 1
     assert compared >= 40 * len(db.messages) * 0.9
 
@@ -76,6 +78,8 @@ def test_unknown_id_and_wrong_length_are_reported_never_read_past_the_payload(ca
     batch = compiled.decode_batch([0x210, 0x211, 0x210], np.zeros((3, 8), np.uint8), [8, 8, 5])
     assert batch.status.tolist() == [0, UNKNOWN_ID, WRONG_LENGTH]
     assert np.isfinite(batch.values[0]).all() and np.isnan(batch.values[1:]).all()
+    assert compiled.decode_scratch(0x210, b"\x00" * 7) == WRONG_LENGTH
+    assert compiled.decode_scratch(0x211, b"\x00" * 8) == UNKNOWN_ID
     with pytest.raises(CanFrameError, match=r"CAN id 0x210 at t_ns=5: TRACK_A_0: expected 8 data bytes, but got 5"):
         compiled.decode(0x210, b"\x00" * 5, t_ns=5)
     with pytest.raises(CanFrameError, match="0x211"):

@@ -17,6 +17,8 @@ its most significant bit in the "sawtooth" numbering, which canfast.py converts 
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 
+import numpy as np
+
 cdef extern from *:
     """
     static inline double fusion_nan(void) { return __builtin_nan(""); }
@@ -103,6 +105,8 @@ cdef class SignalTable:
     cdef readonly int32_t n_messages
     cdef readonly int32_t max_signals
     cdef readonly int32_t max_length
+    cdef double[::1] _scratch
+    cdef readonly object scratch
 
     def __init__(self, uint32_t[::1] ids, int32_t[::1] msg_len, int32_t[::1] sig_begin,
                  int32_t[::1] start, int32_t[::1] length, int32_t[::1] big, int32_t[::1] signed_,
@@ -135,6 +139,8 @@ cdef class SignalTable:
         self.start, self.length, self.big, self.signed_ = start, length, big, signed_
         self.is_float, self.scale, self.offset = is_float, scale, offset
         self.n_messages = <int32_t>ids.shape[0]
+        self.scratch = np.zeros(max(self.max_signals, 1), dtype=np.float64)
+        self._scratch = self.scratch
 
     cdef inline int32_t _find(self, uint32_t frame_id) noexcept nogil:
         cdef int32_t lo = 0
@@ -171,6 +177,18 @@ cdef class SignalTable:
         if out.shape[0] < self.sig_begin[m + 1] - self.sig_begin[m]:
             raise ValueError("out is shorter than the message's signal count")
         self._decode(m, &data[0], &out[0])
+        return m
+
+    def decode_scratch(self, uint32_t frame_id, bytes data):
+        """Decode one frame into the table's own ``scratch`` array (no allocation, no buffer
+        acquisition: the per-frame path of the decoders).  Returns the message index,
+        UNKNOWN_ID or WRONG_LENGTH.  Not for concurrent use: scratch is shared."""
+        cdef int32_t m = self._find(frame_id)
+        if m < 0:
+            return C_UNKNOWN_ID
+        if len(data) != self.msg_len[m]:
+            return C_WRONG_LENGTH
+        self._decode(m, <const uint8_t*><const char*>data, &self._scratch[0])
         return m
 
     def decode_batch(self, const uint32_t[::1] frame_ids, const uint8_t[:, ::1] data,

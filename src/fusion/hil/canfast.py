@@ -8,9 +8,10 @@ in float64 exactly as cantools' float result does; an integer-scaled signal abov
 cantools keeps a Python int) is rounded to the nearest double.  Multiplexed messages are refused
 with a :class:`DbcError` (not supported by the compiled path yet).
 
-Thread safety: a CompiledDbc is immutable after construction; ``decode`` and ``decode_batch``
-may run concurrently from any number of threads (decode_batch releases the GIL; each call writes
-only the arrays it returns).
+Thread safety: a CompiledDbc's tables are immutable after construction; ``decode``,
+``decode_into`` and ``decode_batch`` may run concurrently from any number of threads
+(decode_batch releases the GIL; each call writes only the arrays it is given or returns).
+``decode_scratch`` writes the object's one scratch buffer: one thread at a time.
 """
 
 from __future__ import annotations
@@ -134,6 +135,17 @@ class CompiledDbc:
         """Decode one frame into ``out`` (float64, at least max_signals long) without allocating;
         returns the message index, UNKNOWN_ID or WRONG_LENGTH."""
         return int(self._table.decode_one(frame_id, np.frombuffer(data, dtype=np.uint8), out))
+
+    @property
+    def scratch(self) -> npt.NDArray[np.float64]:
+        """The buffer :meth:`decode_scratch` writes (max_signals long; one per CompiledDbc)."""
+        scratch: npt.NDArray[np.float64] = self._table.scratch
+        return scratch
+
+    def decode_scratch(self, frame_id: int, data: bytes) -> int:
+        """The fastest per-frame call: decode into :attr:`scratch` (shared: not for concurrent
+        use on one CompiledDbc); returns the message index, UNKNOWN_ID or WRONG_LENGTH."""
+        return int(self._table.decode_scratch(frame_id, data))
 
     def decode(self, frame_id: int, data: bytes | bytearray | memoryview, *, t_ns: int | None = None) -> dict[str, float]:
         """Decode one frame into {signal: value}; like cantools ``decode_message`` (the same

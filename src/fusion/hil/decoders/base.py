@@ -18,8 +18,6 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import numpy as np
-
 from fusion.errors import ConfigurationError
 from fusion.hil.canfast import UNKNOWN_ID, WRONG_LENGTH, CompiledDbc
 from fusion.hil.dbc import Database
@@ -49,7 +47,7 @@ class Decoder(ABC):
         self.stats: Counter[str] = Counter()
         self.wrong_length: Counter[int] = Counter()
         self._compiled = CompiledDbc(db, self.message_names())
-        self._buf = np.empty(max(self._compiled.max_signals, 1), dtype=np.float64)
+        self._buf = self._compiled.scratch  # written by decode_scratch: one decoder, one thread
 
     @abstractmethod
     def message_names(self) -> Iterable[str]:
@@ -62,7 +60,7 @@ class Decoder(ABC):
     def _decode(self, t_ns: int, frame_id: int, data: bytes) -> int:
         """Decode into self._buf; returns the message index, or -1 when the frame is skipped."""
         self.stats["frames"] += 1
-        m = self._compiled.decode_into(frame_id, data, self._buf)
+        m = self._compiled.decode_scratch(frame_id, data)
         if m >= 0:
             self.stats["decoded"] += 1
             return m
