@@ -62,7 +62,7 @@ def test_round_trip_through_each_python_can_writer(tmp_path: Path, suffix: str) 
         assert (f.arbitration_id, f.is_extended_id, f.data, f.dlc) == (m.arbitration_id, m.is_extended_id,
                                                                        bytes(m.data), m.dlc)
         assert abs(f.t_ns - round(m.timestamp * 1e9)) <= resolution_ns
-        assert f.index == i and f.source == 0
+        assert f.frame_index == i and f.source == 0
         if channels[0]:
             assert f.channel == ("radar" if m.channel == 0 else "vehicle")
 
@@ -110,10 +110,10 @@ def test_merge_is_by_time_and_stable_for_equal_times(tmp_path: Path) -> None:
     merged = list(read_logs([tmp_path / "a.blf", tmp_path / "b.log", tmp_path / "c.asc"],
                             [{"0": "front"}, {"can0": "front"}, None], relative_timestamp=False))
     assert len(merged) == 70
-    keys = [(f.t_ns, f.source, f.index) for f in merged]
+    keys = [(f.t_ns, f.source, f.frame_index) for f in merged]
     assert keys == sorted(keys)
     # equal times: a's frame (source 0) before c's (source 2), each file's own order kept
-    ties = [(f.source, f.index) for f in merged if f.t_ns == merged[0].t_ns]
+    ties = [(f.source, f.frame_index) for f in merged if f.t_ns == merged[0].t_ns]
     assert ties == [(0, 0), (2, 0)]
     assert {f.channel for f in merged if f.source in (0, 1)} == {"front", "1", "can1"}
     assert merged == list(read_logs([tmp_path / "a.blf", tmp_path / "b.log", tmp_path / "c.asc"],

@@ -147,7 +147,8 @@ class CompiledDbc:
         use on one CompiledDbc); returns the message index, UNKNOWN_ID or WRONG_LENGTH."""
         return int(self._table.decode_scratch(frame_id, data))
 
-    def decode(self, frame_id: int, data: bytes | bytearray | memoryview, *, t_ns: int | None = None) -> dict[str, float]:
+    def decode(self, frame_id: int, data: bytes | bytearray | memoryview, *,
+               t_ns: int | None = None) -> dict[str, float]:
         """Decode one frame into {signal: value}; like cantools ``decode_message`` (the same
         values, as floats).  An unknown id or a payload length other than the DBC's raises
         :class:`CanFrameError` naming the id (and ``t_ns`` when given)."""

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import cantools
+from cantools.database.errors import UnsupportedDatabaseFormatError
 
 from fusion.hil.errors import DbcError
 
@@ -26,7 +27,7 @@ def load_dbc(path: str | Path, *, strict: bool = False) -> Database:
         raise DbcError(f"DBC file {path} does not exist")
     try:
         return cantools.database.load_file(str(path), database_format="dbc", strict=strict)
-    except (cantools.database.UnsupportedDatabaseFormatError, ValueError, KeyError, UnicodeDecodeError) as exc:
+    except (UnsupportedDatabaseFormatError, ValueError, KeyError, UnicodeDecodeError) as exc:
         raise DbcError(f"DBC file {path} does not parse: {exc}") from exc
 
 

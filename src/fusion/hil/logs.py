@@ -25,7 +25,7 @@ import struct
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO, Any, NamedTuple, cast
 
 import can
 from can.io.player import MESSAGE_READERS
@@ -48,7 +48,7 @@ class LogFrame(NamedTuple):
 
     t_ns: int
     source: int  # index of the log in read_logs' list (0 for read_log)
-    index: int  # 0-based frame index within its log
+    frame_index: int  # 0-based frame index within its log
     channel: str  # after remapping
     arbitration_id: int
     is_extended_id: bool
@@ -126,9 +126,9 @@ def _open_reader(path: Path, encoding: str, kwargs: Mapping[str, Any]) -> tuple[
         raise MissingExtraError(f"{path}: MF4 logs need asammdf: pip install 'fusion[mf4]'")
     if not path.is_file():
         raise CanLogError(path, "no such file")
-    reader_cls = MESSAGE_READERS[suffix]
+    reader_cls: Any = MESSAGE_READERS[suffix]
     if suffix in TEXT_FORMATS:
-        raw: IO[bytes] = gzip.open(path, "rb") if gz else path.open("rb")  # noqa: SIM115 (closed by the reader)
+        raw = cast(IO[bytes], gzip.open(path, "rb") if gz else path.open("rb"))  # closed by the reader
         text = _LineCountingText(raw, path, encoding)
         try:
             return reader_cls(text, **kwargs), text

@@ -73,7 +73,8 @@ class Decoder(ABC):
             self.wrong_length[frame_id] += 1
             if self.strict:
                 msg = self._compiled.messages[self._compiled.index(frame_id)]
-                raise CanFrameError(frame_id, t_ns, f"{msg.name}: expected {msg.length} data bytes, but got {len(data)}")
+                raise CanFrameError(frame_id, t_ns,
+                                    f"{msg.name}: expected {msg.length} data bytes, but got {len(data)}")
         return -1
 
     @abstractmethod
