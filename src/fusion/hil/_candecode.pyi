@@ -3,10 +3,13 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from typing_extensions import disjoint_base
 
 UNKNOWN_ID: int
 WRONG_LENGTH: int
+__test__: dict[str, str]
 
+@disjoint_base
 class SignalTable:
     n_messages: int
     max_signals: int
@@ -18,3 +21,5 @@ class SignalTable:
     def decode_one(self, frame_id: int, data: Any, out: Any) -> int: ...
     def decode_scratch(self, frame_id: int, data: bytes) -> int: ...
     def decode_batch(self, frame_ids: Any, data: Any, lengths: Any, out: Any, status: Any) -> int: ...
+    def __reduce_cython__(self) -> Any: ...
+    def __setstate_cython__(self, state: Any) -> None: ...
