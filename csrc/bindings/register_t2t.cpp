@@ -138,14 +138,15 @@ void register_t2t(py::module_& m) {
       .def(py::init([](const std::vector<std::string>& names, const std::vector<double>& latencies,
                        const std::vector<std::tuple<double, double, double>>& poses, Index max_fused_tracks,
                        Index max_source_tracks, double accel_std, double gate, const std::string& criterion,
-                       int confirm_updates, double delete_after_s, double max_delay_s) {
-             if (latencies.size() != names.size() || poses.size() != names.size())
+                       int confirm_updates, double delete_after_s, double max_delay_s,
+                       const std::vector<bool>& births) {
+             if (latencies.size() != names.size() || poses.size() != names.size() || births.size() != names.size())
                throw ConfigurationError("TrackFuser config: sources: names, latencies and poses differ in length");
              t2t::FuserConfig c;
              for (std::size_t i = 0; i < names.size(); ++i)
                c.sources.push_back(t2t::SourceConfig{
                    names[i], latencies[i],
-                   t2t::Pose2D{std::get<0>(poses[i]), std::get<1>(poses[i]), std::get<2>(poses[i])}});
+                   t2t::Pose2D{std::get<0>(poses[i]), std::get<1>(poses[i]), std::get<2>(poses[i])}, births[i]});
              c.max_fused_tracks = max_fused_tracks;
              c.max_source_tracks = max_source_tracks;
              c.accel_std = accel_std;
@@ -158,7 +159,7 @@ void register_t2t(py::module_& m) {
            }),
            py::arg("names"), py::arg("latencies"), py::arg("poses"), py::arg("max_fused_tracks"),
            py::arg("max_source_tracks"), py::arg("accel_std"), py::arg("gate"), py::arg("criterion"),
-           py::arg("confirm_updates"), py::arg("delete_after_s"), py::arg("max_delay_s"))
+           py::arg("confirm_updates"), py::arg("delete_after_s"), py::arg("max_delay_s"), py::arg("births"))
       .def(
           "update",
           [](PyTrackFuser& self, Index source, std::int64_t t_ns, const py::handle& ids_obj, const py::handle& t_obj,

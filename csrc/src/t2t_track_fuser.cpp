@@ -261,7 +261,12 @@ bool TrackFuser::update(Index source, TimeNs t_ns, const SourceTrack* tracks, In
       vanished_[static_cast<std::size_t>(f)] = 1;
       continue;
     }
-    const double d2 = distance2(xs_[static_cast<std::size_t>(i)], Ps_[static_cast<std::size_t>(i)], tr.x, tr.P);
+    // consistent with its own previous estimate (a jump means the id now names another
+    // object); not with the fused track, which other sources may have pulled aside
+    State xp = sl.x;
+    Cov Pp = sl.P;
+    predict(xp, Pp, ns_to_s(T - sl.t_ns));
+    const double d2 = distance2(xs_[static_cast<std::size_t>(i)], Ps_[static_cast<std::size_t>(i)], xp, Pp);
     if (d2 <= cfg_.gate) {
       src_to_fused_[static_cast<std::size_t>(i)] = f;
       claimed_[static_cast<std::size_t>(f)] = 1;
@@ -300,6 +305,7 @@ bool TrackFuser::update(Index source, TimeNs t_ns, const SourceTrack* tracks, In
   for (Index i = 0; i < n; ++i) {
     Index f = src_to_fused_[static_cast<std::size_t>(i)];
     if (f < 0) {
+      if (!sc.births) continue;  // this source only feeds existing fused tracks
       f = free_track();
       if (f < 0) continue;  // no room: this source track is not fused (fused tracks full)
       Track& tr = tracks_[static_cast<std::size_t>(f)];

@@ -304,3 +304,16 @@ TEST_CASE("fuser: steady-state updates allocate nothing") {
   CHECK(g_allocations.load() == before);
   CHECK(fu.num_tracks(true) == 32);
 }
+
+TEST_CASE("fuser: a source without births only feeds existing fused tracks") {
+  FuserConfig c = two_sources();
+  c.sources[1].births = false;
+  TrackFuser fu(c);
+  SourceTrack b = make_track(9, 0, 0.0, 0.0, 1.0, 0.0);
+  CHECK(fu.update(1, 0, &b, 1));
+  CHECK(fu.num_tracks() == 0 && fu.stats().births == 0);
+  SourceTrack a = make_track(1, 0, 0.1, 0.0, 1.0, 0.0);
+  CHECK(fu.update(0, 0, &a, 1));
+  CHECK(fu.update(1, 0, &b, 1));
+  CHECK(fu.num_tracks() == 1 && fu.fused_id_of(1, 9) == 1);
+}

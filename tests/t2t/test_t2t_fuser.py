@@ -176,6 +176,7 @@ def test_tracks_are_deleted_without_sources_and_ids_never_reused() -> None:
 
 def test_config_toml_round_trip_and_errors(tmp_path: Path) -> None:
     cfg = _cfg(criterion="det", gate=9.0)
+    cfg.sources[0].births = False
     p = tmp_path / "t2t.toml"
     p.write_text(cfg.to_toml())
     back = TrackFuserConfig.from_toml(p)

@@ -14,6 +14,7 @@ under ``[sources]``, in source-index order::
     [sources.rsu]              # source 1: a roadside unit
     latency_s = 0.1
     pose = [-14.0, -14.0, 0.0] # x [m], y [m], yaw [rad] of its frame in the fusion frame
+    births = true              # false: only feeds fused tracks that other sources started
 
 Errors (:class:`~fusion.errors.ConfigurationError`) name the file and the key; unknown keys
 are rejected with the known ones listed.
@@ -58,11 +59,14 @@ class SourceConfig:
             fused at ``t_ns + latency`` (its tracks predicted to that time).
         pose: (x [m], y [m], yaw [rad]) of the source's frame in the fusion frame: static
             (a roadside unit); ``update(..., pose=...)`` overrides it per list (a moving car).
+        births: False: this source's tracks only feed fused tracks other sources started (a
+            source with many false tracks that should confirm and refine, not start).
     """
 
     name: str
     latency_s: float = 0.0
     pose: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    births: bool = True
 
     def validate(self, where: str = "source") -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -72,6 +76,8 @@ class SourceConfig:
         p = self.pose
         if (not isinstance(p, (tuple, list)) or len(p) != 3 or not all(_number(v) and math.isfinite(v) for v in p)):
             raise ConfigurationError(f"{where}.pose: expected (x, y, yaw) finite numbers, got {p!r}")
+        if not isinstance(self.births, bool):
+            raise ConfigurationError(f"{where}.births: expected a bool, got {self.births!r}")
 
 
 @dataclass
@@ -139,7 +145,7 @@ class TrackFuserConfig:
 
     def to_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "sources"}
-        d["sources"] = {s.name: {"latency_s": s.latency_s, "pose": list(s.pose)} for s in self.sources}
+        d["sources"] = {s.name: {"latency_s": s.latency_s, "pose": list(s.pose), "births": s.births} for s in self.sources}
         return d
 
     @classmethod
@@ -157,10 +163,11 @@ class TrackFuserConfig:
         for name, sd in srcs.items():
             if not isinstance(sd, Mapping):
                 raise ConfigurationError(f"[sources.{name}]: expected a table")
-            _check_keys(sd, ["latency_s", "pose"], f"[sources.{name}]")
+            _check_keys(sd, ["latency_s", "pose", "births"], f"[sources.{name}]")
             pose = sd.get("pose", (0.0, 0.0, 0.0))
             sources.append(SourceConfig(str(name), sd.get("latency_s", 0.0),
-                                        tuple(pose) if isinstance(pose, (list, tuple)) else pose))
+                                        tuple(pose) if isinstance(pose, (list, tuple)) else pose,
+                                        sd.get("births", True)))
         out = cls(sources=sources, **kw)
         out.validate()
         return out
@@ -189,6 +196,8 @@ class TrackFuserConfig:
 
 
 def _toml(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
     if isinstance(v, str):
         return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(v, (list, tuple)):

@@ -18,9 +18,11 @@ when it is at most ``max_delay_s`` late, and dropped otherwise (``update`` retur
 ``stats()["dropped_lists"]``; nothing changes).
 
 Association and id stability. A source track id keeps the fused track it fed while it stays
-within ``gate`` (squared Mahalanobis distance of the state difference, 4 dof). The other
+consistent with its own previous estimate (squared Mahalanobis distance of the state
+difference within ``gate``, 4 dof; a jump means the id now names another object). The other
 source tracks are assigned by a gated minimum-cost assignment to the fused tracks this
-source does not feed in this list; the rest start fused tracks. An id missing from its
+source does not feed in this list (distance to the fused track within ``gate``); the rest
+start fused tracks (if the source has ``births``). An id missing from its
 source's list loses its link. So when a source re-numbers a track (a new id, or ids that
 jump), the new id is gated onto the fused track the old id fed and the fused id stays
 (``stats()["id_changes"]``).
@@ -106,7 +108,7 @@ class TrackFuser:
                                       [tuple(float(v) for v in x.pose) for x in s], config.max_fused_tracks,
                                       config.max_source_tracks, float(config.accel_std), float(config.gate),
                                       config.criterion, config.confirm_updates, float(config.delete_after_s),
-                                      float(config.max_delay_s))
+                                      float(config.max_delay_s), [bool(x.births) for x in s])
 
     @property
     def config(self) -> TrackFuserConfig:

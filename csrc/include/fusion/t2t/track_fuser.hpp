@@ -21,12 +21,17 @@
 // counted in late_lists) when it is at most max_delay_s older, and dropped otherwise
 // (counted in dropped_lists; nothing changes).
 //
-// Association. A source track keeps the fused track its id fed while it stays consistent:
-// its Mahalanobis distance to the fused track's prediction (state difference, covariance
-// P_source + P_fused, 4 dof) is at most `gate`. Source tracks without such a link are
-// assigned to the remaining fused tracks (those this source does not feed in this update)
-// by a gated minimum-cost assignment on the same squared distance; the rest start new fused
-// tracks. A source id that disappears from its source's list loses its link. So when a
+// Association. A source track keeps the fused track its id fed while the id stays
+// consistent: its Mahalanobis distance (state difference, covariance P_new + P_old, 4 dof) to
+// that id's previous estimate, predicted to the fusion time, is at most `gate` (a jump means
+// the source re-used the id for another object). The test is against the source's own
+// previous estimate, not the fused one, which other sources may have pulled aside: otherwise
+// a lagging source would break a good link and the other source would start a duplicate.
+// Source tracks without such a link are assigned to the remaining fused tracks (those this
+// source does not feed in this update) by a gated minimum-cost assignment on the squared
+// distance to the fused track (P_source + P_fused); the rest start new fused
+// tracks (unless the source is configured with births = false: a source that may confirm and
+// refine fused tracks but not start them). A source id that disappears from its source's list loses its link. So when a
 // source re-numbers a track (its id changes, or jumps), the new id is gated onto the fused
 // track the old id fed: the fused id stays (counted in id_changes).
 //
@@ -85,6 +90,7 @@ struct SourceConfig {
   std::string name;         // used in error messages and stats
   double latency_s = 0.0;   // list stamp -> arrival at the fuser
   Pose2D pose;              // default pose (static mounting); update() may give its own
+  bool births = true;       // false: this source's tracks feed existing fused tracks only
 };
 
 struct FuserConfig {
