@@ -104,7 +104,8 @@ def vehicle_scenario(sc: DrivingScenario, vehicle_id: int) -> tuple[DrivingScena
                         np.hypot(tr.velocity[rows, 0], tr.velocity[rows, 1]), tr.yaw_rate[rows].copy())
     sensors = SCENARIOS["urban"][1]()  # the car sensors of the on-road scenes
     ss = np.random.SeedSequence([sc.seed, zlib.crc32(b"roadside_vehicle"), int(vehicle_id)])
-    data = {s.name: simulate(s, truth, ego, np.random.default_rng(st)) for s, st in zip(sensors, ss.spawn(len(sensors)))}
+    data = {s.name: simulate(s, truth, ego, np.random.default_rng(st))
+            for s, st in zip(sensors, ss.spawn(len(sensors)))}
     vsc = DrivingScenario(name="roadside_vehicle", seed=sc.seed, duration_s=T * tr.dt_ns * 1e-9, truth=truth, ego=ego,
                           sensors=tuple(sensors), data=data, roi_radius_m=60.0,
                           notes=f"car {vehicle_id} of {sc.name!r} from {off * 1e-9:.2f} s")
@@ -139,7 +140,8 @@ def evaluate_vehicle(sc: DrivingScenario, sensors: Sequence[str], *, with_roadsi
     if sc.name != "roadside":
         raise ConfigurationError(f"evaluate_vehicle: expected the 'roadside' scenario, got {sc.name!r}")
     if not (isinstance(latency_s, (int, float)) and not isinstance(latency_s, bool) and 0.0 <= latency_s < 0.5):
-        raise ConfigurationError(f"latency_s: expected seconds in [0, 0.5) (the fuser's max_delay_s), got {latency_s!r}")
+        raise ConfigurationError(f"latency_s: expected seconds in [0, 0.5) (the fuser's max_delay_s), "
+                                 f"got {latency_s!r}")
     ids = pick_vehicles(sc, vehicles)
     if not ids:
         return None

@@ -145,7 +145,8 @@ class TrackFuserConfig:
 
     def to_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "sources"}
-        d["sources"] = {s.name: {"latency_s": s.latency_s, "pose": list(s.pose), "births": s.births} for s in self.sources}
+        d["sources"] = {s.name: {"latency_s": s.latency_s, "pose": list(s.pose), "births": s.births}
+                        for s in self.sources}
         return d
 
     @classmethod
