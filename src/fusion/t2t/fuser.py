@@ -104,8 +104,9 @@ class TrackFuser:
         config.validate()
         self._config = config
         s = config.sources
-        self._core = _core.TrackFuser([x.name for x in s], [float(x.latency_s) for x in s],
-                                      [(float(x.pose[0]), float(x.pose[1]), float(x.pose[2])) for x in s], config.max_fused_tracks,
+        poses = [(float(x.pose[0]), float(x.pose[1]), float(x.pose[2])) for x in s]
+        self._core = _core.TrackFuser([x.name for x in s], [float(x.latency_s) for x in s], poses,
+                                      config.max_fused_tracks,
                                       config.max_source_tracks, float(config.accel_std), float(config.gate),
                                       config.criterion, config.confirm_updates, float(config.delete_after_s),
                                       float(config.max_delay_s), [bool(x.births) for x in s])
