@@ -333,16 +333,20 @@ bool TrackFuser::update(Index source, TimeNs t_ns, const SourceTrack* tracks, In
   for (Index f = 0; f < F; ++f) {
     Track& tr = tracks_[static_cast<std::size_t>(f)];
     if (!tr.alive) continue;
+    bool any_source = false;
     for (Index q = 0; q < num_sources(); ++q) {
       Slot& sl = slot(f, q);
       if (sl.valid && T - sl.t_ns > keep_ns) sl.valid = false;
+      any_source = any_source || sl.valid;
     }
     if (touched_[static_cast<std::size_t>(f)]) {
       ++tr.updates;
       tr.last_update_ns = T;
       if (tr.updates >= cfg_.confirm_updates) tr.confirmed = true;
       fuse_track(f);
-    } else if (T - tr.last_update_ns > keep_ns) {
+    } else if ((!any_source && vanished_[static_cast<std::size_t>(f)]) || T - tr.last_update_ns > keep_ns) {
+      // the last source that reported it dropped it from its (complete) list, or every
+      // source fell silent for delete_after_s
       tr.alive = false;
       for (Index q = 0; q < num_sources(); ++q) slot(f, q).valid = false;
       ++stats_.deletions;

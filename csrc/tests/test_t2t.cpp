@@ -270,19 +270,28 @@ TEST_CASE("fuser: a late list is fused at the fuser's time within max_delay_s, d
   CHECK(fu.stats().dropped_lists == 1 && fu.stats().updates == 2);
 }
 
-TEST_CASE("fuser: a fused track no source feeds is deleted after delete_after_s") {
+TEST_CASE("fuser: a fused track is deleted when its sources drop it, or fall silent for delete_after_s") {
   FuserConfig c = two_sources();
   c.delete_after_s = 0.5;
   TrackFuser fu(c);
   SourceTrack a = make_track(1, 0, 0.0, 0.0, 1.0, 0.0);
+  SourceTrack b = make_track(8, 0, 0.0, 0.0, 1.0, 0.0);
   CHECK(fu.update(0, 0, &a, 1));
-  for (int k = 1; k <= 5; ++k) CHECK(fu.update(0, k * 100 * kMs, nullptr, 0));
+  CHECK(fu.update(1, 0, &b, 1));
+  // source 1 keeps reporting other things only (its lists never mention the track again) and
+  // source 0 falls silent: the track lives on source 0's estimate until delete_after_s
+  for (int k = 1; k <= 5; ++k) CHECK(fu.update(1, k * 100 * kMs, nullptr, 0));
   CHECK(fu.num_tracks() == 1);
-  CHECK(fu.update(0, 600 * kMs, nullptr, 0));
+  CHECK(fu.update(1, 600 * kMs, nullptr, 0));
   CHECK(fu.num_tracks() == 0 && fu.stats().deletions == 1);
+  // a source's complete list without the track: deleted at once
   CHECK(fu.update(0, 700 * kMs, &a, 1));
+  CHECK(fu.num_tracks() == 1);
+  CHECK(fu.update(0, 800 * kMs, nullptr, 0));
+  CHECK(fu.num_tracks() == 0 && fu.stats().deletions == 2);
+  CHECK(fu.update(0, 900 * kMs, &a, 1));
   FusedTrack out[2];
-  CHECK(fu.tracks(out, 2) == 1 && out[0].id == 2);  // ids are never reused
+  CHECK(fu.tracks(out, 2) == 1 && out[0].id == 3);  // ids are never reused
 }
 
 TEST_CASE("fuser: steady-state updates allocate nothing") {

@@ -6,7 +6,8 @@
 - ``t2t``: each sensor is tracked alone by its own engine (the same configuration as in
   central, one sensor each); after every frame, that engine's confirmed 3D tracks are its
   track list, sent to a :class:`~fusion.t2t.TrackFuser` (one source per sensor) which fuses
-  the lists with covariance intersection (:class:`TrackListRunner`). With a lidar in the set
+  the lists with covariance intersection (:class:`TrackListRunner`); the lists hold confirmed
+  tracks, so a fused track is confirmed by its first list (``confirm_updates = 1``). With a lidar in the set
   only the lidar's list starts fused tracks (``births = False`` for the others), the
   counterpart of central fusion's "only the lidar starts tracks". A camera's engine has no
   3D tracks (no range): its list is empty and it contributes nothing in 3D.
@@ -152,7 +153,7 @@ class TrackListRunner:
         if external is not None:
             cfgs.append(SourceConfig(external[0], latency_s=external[1]))
         self.fuser = TrackFuser(TrackFuserConfig(sources=cfgs, max_fused_tracks=512, max_source_tracks=512,
-                                                 delete_after_s=0.5, max_delay_s=0.5, confirm_updates=2))
+                                                 delete_after_s=0.5, max_delay_s=0.5, confirm_updates=1))
         self.external = external[0] if external is not None else None
         self._by_sensor = {i: (j, s.sensors.index(i)) for j, s in enumerate(self.sources) for i in s.sensors}
         self.camera = next((i for i, n in enumerate(sensors) if sc.sensor(n).kind == "camera"), None)

@@ -93,7 +93,8 @@ class TrackFuserConfig:
         gate: squared Mahalanobis distance (4 dof) within which a source track may feed a fused track.
         criterion: ``"trace"`` or ``"det"``, what covariance intersection minimises.
         confirm_updates: source updates after which a fused track is confirmed.
-        delete_after_s: a fused track no source has fed for this long is deleted [s].
+        delete_after_s: a fused track no source has fed for this long is deleted [s] (one no
+            source reports any more is deleted at once).
         max_delay_s: a list arriving older than the fuser's time by more is dropped [s].
     """
 

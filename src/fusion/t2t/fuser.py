@@ -31,7 +31,9 @@ Fusion. A fused track keeps each source's latest estimate; after a list, each fu
 touched is the covariance intersection (:func:`fusion.t2t.covariance_intersection`) of its
 sources' latest estimates predicted to the fusion time; no fused estimate is fed back into
 itself, so correlated inputs are never counted twice. Confirmation after ``confirm_updates``
-source updates; deletion after ``delete_after_s`` without any source. Fused ids start at 1
+source updates. Deletion as soon as no source reports the track any more (the last source
+that fed it dropped its id from its complete list, and no new id took it over), or after
+``delete_after_s`` without any source update (its sources fell silent). Fused ids start at 1
 and are never reused.
 
 Bad input (a failed update changes nothing): an id repeated within one list ->
