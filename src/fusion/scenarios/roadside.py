@@ -15,9 +15,10 @@ without the roadside unit's track list fused in by track-to-track fusion (issue 
 - Own sensors alone: that drive through the central engine or the per-sensor lists fused
   (``fusion`` central or t2t), as :func:`fusion.scenarios.evaluate` does. With the roadside
   list: a :class:`~fusion.t2t.TrackFuser` in the world frame whose sources are the vehicle's
-  own list(s) (pose: the ego pose at each list's time) and the roadside list (static pose: the world; latency as above), after the vehicle removes its
-  own track from the roadside list (any track within 3 m of its own position at the list's
-  time: the unit sees the vehicle too).
+  own list(s) (pose: the ego pose at each list's time) and the roadside list (static pose:
+  the world; latency as above), after the vehicle removes its own track from the roadside
+  list (any track within 3 m of its own position at the list's time: the unit sees the
+  vehicle too).
 - Scoring: as :func:`fusion.scenarios.evaluate` (objects within 60 m of the vehicle, in its
   vehicle frame), per vehicle, from ``warmup_s`` (2 s) into its drive on (its own tracker
   starts from nothing; the roadside list would win those seconds by construction); the row
