@@ -41,6 +41,11 @@
   None). Its image tracks are scored apart, in the image: ``image_hota`` is HOTA of the
   confirmed image tracks against the objects' projected boxes (image IoU as the similarity).
 
+- Fusion. ``fusion="central"`` (default) feeds every frame into one engine; ``"t2t"`` tracks
+  each sensor with its own engine and fuses their confirmed track lists with a
+  :class:`~fusion.t2t.TrackFuser` (:mod:`fusion.scenarios.runners`); the row's ``fusion`` key
+  says which, and t2t rows add ``t2t_late_lists``, ``t2t_dropped_lists``, ``t2t_id_changes``.
+
 Thread safety: :func:`evaluate` builds its own engine; concurrent calls are safe.
 """
 
