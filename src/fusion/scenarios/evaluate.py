@@ -93,7 +93,7 @@ def evaluate(sc: DrivingScenario, sensors: Sequence[str], *, order: str = "times
              shuffle_latency_s: float | None = None, publish_delay_s: float = 0.0,
              fusion: str = "central") -> dict[str, Any]:
     """Tracks ``sc`` with ``sensors`` (names of ``sc.sensors``) and scores the tracks (module
-    docstring). Returns a JSON-ready dict: ``scenario``, ``sensors``, ``gospa`` and its parts
+    docstring). Returns a JSON-ready dict: ``scenario``, ``sensors``, ``fusion``, ``gospa`` and its parts
     (``gospa_localisation``, ``gospa_missed``, ``gospa_false``, ``gospa_switching``, mean per
     scoring time, m^2 except ``gospa`` [m]), ``switches``, ``hota``, ``mota``, ``idf1``,
     ``anees``, ``nees_dof``, ``nees_band``, ``nees_inside``, ``nees_samples``,
