@@ -266,7 +266,11 @@ bool TrackFuser::update(Index source, TimeNs t_ns, const SourceTrack* tracks, In
     State xp = sl.x;
     Cov Pp = sl.P;
     predict(xp, Pp, ns_to_s(T - sl.t_ns));
-    const double d2 = distance2(xs_[static_cast<std::size_t>(i)], Ps_[static_cast<std::size_t>(i)], xp, Pp);
+    double d2 = distance2(xs_[static_cast<std::size_t>(i)], Ps_[static_cast<std::size_t>(i)], xp, Pp);
+    // a source that may not start tracks must also stay consistent with the fused track
+    // (the births sources anchor it): a wrong link of an auxiliary source breaks
+    if (!sc.births && d2 <= cfg_.gate)
+      d2 = distance2(xs_[static_cast<std::size_t>(i)], Ps_[static_cast<std::size_t>(i)], tr.x, tr.P);
     if (d2 <= cfg_.gate) {
       src_to_fused_[static_cast<std::size_t>(i)] = f;
       claimed_[static_cast<std::size_t>(f)] = 1;

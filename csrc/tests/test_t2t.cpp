@@ -326,3 +326,21 @@ TEST_CASE("fuser: a source without births only feeds existing fused tracks") {
   CHECK(fu.update(1, 0, &b, 1));
   CHECK(fu.num_tracks() == 1 && fu.fused_id_of(1, 9) == 1);
 }
+
+TEST_CASE("fuser: an auxiliary source (no births) whose track drifts off the fused track loses its link") {
+  FuserConfig c = two_sources();
+  c.sources[1].births = false;
+  TrackFuser fu(c);
+  for (int k = 0; k < 20; ++k) {
+    const TimeNs t = k * 100 * kMs;
+    SourceTrack a = make_track(1, t, 1.0 * k * 0.1, 0.0, 1.0, 0.0, 0.04, 0.04);
+    // source 1's track follows the object, then drifts away by 0.5 m per list (self-consistent)
+    const double off = k < 10 ? 0.0 : 0.5 * (k - 9);
+    SourceTrack b = make_track(9, t, 1.0 * k * 0.1 + off, 0.0, 1.0 + (k < 10 ? 0.0 : 5.0), 0.0, 0.04, 4.0);
+    CHECK(fu.update(0, t, &a, 1));
+    CHECK(fu.update(1, t, &b, 1));
+  }
+  CHECK(fu.fused_id_of(0, 1) == 1);
+  CHECK(fu.fused_id_of(1, 9) == 0);  // broken by the fused-track gate, and it may not start a track
+  CHECK(fu.stats().gate_breaks >= 1 && fu.num_tracks() == 1);
+}

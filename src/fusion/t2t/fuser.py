@@ -19,7 +19,8 @@ when it is at most ``max_delay_s`` late, and dropped otherwise (``update`` retur
 
 Association and id stability. A source track id keeps the fused track it fed while it stays
 consistent with its own previous estimate (squared Mahalanobis distance of the state
-difference within ``gate``, 4 dof; a jump means the id now names another object). The other
+difference within ``gate``, 4 dof; a jump means the id now names another object) and, for a
+source without ``births``, with the fused track too (an auxiliary source's wrong link breaks). The other
 source tracks are assigned by a gated minimum-cost assignment to the fused tracks this
 source does not feed in this list (distance to the fused track within ``gate``); the rest
 start fused tracks (if the source has ``births``). An id missing from its

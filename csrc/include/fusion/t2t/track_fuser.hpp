@@ -27,6 +27,8 @@
 // the source re-used the id for another object). The test is against the source's own
 // previous estimate, not the fused one, which other sources may have pulled aside: otherwise
 // a lagging source would break a good link and the other source would start a duplicate.
+// A source configured without births (it only feeds tracks others start) must in addition
+// stay within `gate` of the fused track: a wrong link of such an auxiliary source breaks.
 // Source tracks without such a link are assigned to the remaining fused tracks (those this
 // source does not feed in this update) by a gated minimum-cost assignment on the squared
 // distance to the fused track (P_source + P_fused); the rest start new fused
