@@ -337,11 +337,20 @@ bool TrackFuser::update(Index source, TimeNs t_ns, const SourceTrack* tracks, In
   for (Index f = 0; f < F; ++f) {
     Track& tr = tracks_[static_cast<std::size_t>(f)];
     if (!tr.alive) continue;
-    bool any_source = false;
+    bool any_source = false, any_anchor = false;  // anchor: a source that may start tracks
     for (Index q = 0; q < num_sources(); ++q) {
       Slot& sl = slot(f, q);
       if (sl.valid && T - sl.t_ns > keep_ns) sl.valid = false;
       any_source = any_source || sl.valid;
+      any_anchor = any_anchor || (sl.valid && cfg_.sources[static_cast<std::size_t>(q)].births);
+    }
+    if (!any_anchor && tr.updates > 0 && (any_source || vanished_[static_cast<std::size_t>(f)])) {
+      // only sources without births still report it: they refine tracks, they do not keep
+      // one alive on their own
+      tr.alive = false;
+      for (Index q = 0; q < num_sources(); ++q) slot(f, q).valid = false;
+      ++stats_.deletions;
+      continue;
     }
     if (touched_[static_cast<std::size_t>(f)]) {
       ++tr.updates;

@@ -344,3 +344,16 @@ TEST_CASE("fuser: an auxiliary source (no births) whose track drifts off the fus
   CHECK(fu.fused_id_of(1, 9) == 0);  // broken by the fused-track gate, and it may not start a track
   CHECK(fu.stats().gate_breaks >= 1 && fu.num_tracks() == 1);
 }
+
+TEST_CASE("fuser: a track only auxiliary sources still report is deleted") {
+  FuserConfig c = two_sources();
+  c.sources[1].births = false;
+  TrackFuser fu(c);
+  SourceTrack a = make_track(1, 0, 0.0, 0.0, 1.0, 0.0);
+  SourceTrack b = make_track(9, 0, 0.1, 0.0, 1.0, 0.0);
+  CHECK(fu.update(0, 0, &a, 1));
+  CHECK(fu.update(1, 0, &b, 1));
+  CHECK(fu.num_tracks() == 1 && fu.fused_id_of(1, 9) == 1);
+  CHECK(fu.update(0, 100 * kMs, nullptr, 0));  // the anchor drops it; source 1 still has it
+  CHECK(fu.num_tracks() == 0 && fu.stats().deletions == 1);
+}

@@ -59,8 +59,8 @@ class SourceConfig:
             fused at ``t_ns + latency`` (its tracks predicted to that time).
         pose: (x [m], y [m], yaw [rad]) of the source's frame in the fusion frame: static
             (a roadside unit); ``update(..., pose=...)`` overrides it per list (a moving car).
-        births: False: this source's tracks only feed fused tracks other sources started (a
-            source with many false tracks that should confirm and refine, not start).
+        births: False: this source's tracks only feed fused tracks other sources started and
+            keep alive (a source with many false tracks that should refine, not start).
     """
 
     name: str

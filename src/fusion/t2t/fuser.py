@@ -34,7 +34,8 @@ sources' latest estimates predicted to the fusion time; no fused estimate is fed
 itself, so correlated inputs are never counted twice. Confirmation after ``confirm_updates``
 source updates. Deletion as soon as no source reports the track any more (the last source
 that fed it dropped its id from its complete list, and no new id took it over), or after
-``delete_after_s`` without any source update (its sources fell silent). Fused ids start at 1
+``delete_after_s`` without any source update (its sources fell silent); sources without
+``births`` only refine, so a track only they still report is deleted too. Fused ids start at 1
 and are never reused.
 
 Bad input (a failed update changes nothing): an id repeated within one list ->

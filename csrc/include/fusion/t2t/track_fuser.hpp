@@ -47,7 +47,8 @@
 // Management. A fused track is confirmed after confirm_updates source updates; it is
 // deleted as soon as no source reports it any more (the last source that fed it dropped the
 // id from its complete list, and no new id took the track over in the same list), or when no
-// source has fed it for delete_after_s (its sources fell silent). A source's estimate in a fused
+// source has fed it for delete_after_s (its sources fell silent). Sources without births only
+// refine: a track that only they still report is deleted too. A source's estimate in a fused
 // track is dropped when that source has not confirmed it for delete_after_s. Fused ids
 // start at 1 and are never reused.
 //
