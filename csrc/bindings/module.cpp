@@ -19,6 +19,7 @@ void register_geometry(py::module_& m);
 void register_tracker(py::module_& m);
 void register_point_tracker(py::module_& m);
 void register_engine(py::module_& m);
+void register_t2t(py::module_& m);
 }  // namespace fusion::bindings
 
 PYBIND11_MODULE(_core, m) {
@@ -36,6 +37,7 @@ PYBIND11_MODULE(_core, m) {
   register_tracker(m);
   register_point_tracker(m);
   register_engine(m);
+  register_t2t(m);
 
   // Pickle protocols 0 and 1 (pickle.dumps(obj, 0), and a direct obj.__reduce__()) go through
   // copyreg._reduce_ex, which calls pybind11_object(obj): pybind11 throws a C++ exception out

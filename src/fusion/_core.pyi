@@ -9,7 +9,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['CA2D', 'CA3D', 'CTRA', 'CTRV', 'CV2D', 'CV3D', 'CameraPinhole', 'ConstantTurn', 'EkfBank_CA2D_CameraPinhole', 'EkfBank_CA2D_Position2D', 'EkfBank_CA2D_RadarPolar', 'EkfBank_CA3D_CameraPinhole', 'EkfBank_CA3D_Position2D', 'EkfBank_CA3D_Position3D', 'EkfBank_CA3D_RadarPolar', 'EkfBank_CTRA_CameraPinhole', 'EkfBank_CTRA_Position2D', 'EkfBank_CTRA_RadarPolar', 'EkfBank_CTRV_CameraPinhole', 'EkfBank_CTRV_Position2D', 'EkfBank_CTRV_RadarPolar', 'EkfBank_CV2D_CameraPinhole', 'EkfBank_CV2D_Position2D', 'EkfBank_CV2D_RadarPolar', 'EkfBank_CV3D_CameraPinhole', 'EkfBank_CV3D_Position2D', 'EkfBank_CV3D_Position3D', 'EkfBank_CV3D_RadarPolar', 'EkfBank_ConstantTurn_CameraPinhole', 'EkfBank_ConstantTurn_Position2D', 'EkfBank_ConstantTurn_RadarPolar', 'FusionEngine', 'ImmBank_CV2D_CA2D_Position2D', 'ImmBank_CV2D_CTRV_Position2D', 'ImmBank_CV2D_CTRV_RadarPolar', 'ImmBank_CV2D_CV2D_CV2D_Position2D', 'ImmBank_CV2D_CV2D_Position2D', 'KalmanFilter', 'KinematicBicycle', 'PointTrackerCore', 'Position2D', 'Position3D', 'RadarPolar', 'TrackerClassConfig', 'TrackerCore', 'UkfBank_CA2D_CameraPinhole', 'UkfBank_CA2D_Position2D', 'UkfBank_CA2D_RadarPolar', 'UkfBank_CA3D_CameraPinhole', 'UkfBank_CA3D_Position2D', 'UkfBank_CA3D_Position3D', 'UkfBank_CA3D_RadarPolar', 'UkfBank_CTRA_CameraPinhole', 'UkfBank_CTRA_Position2D', 'UkfBank_CTRA_RadarPolar', 'UkfBank_CTRV_CameraPinhole', 'UkfBank_CTRV_Position2D', 'UkfBank_CTRV_RadarPolar', 'UkfBank_CV2D_CameraPinhole', 'UkfBank_CV2D_Position2D', 'UkfBank_CV2D_RadarPolar', 'UkfBank_CV3D_CameraPinhole', 'UkfBank_CV3D_Position2D', 'UkfBank_CV3D_Position3D', 'UkfBank_CV3D_RadarPolar', 'UkfBank_ConstantTurn_CameraPinhole', 'UkfBank_ConstantTurn_Position2D', 'UkfBank_ConstantTurn_RadarPolar', 'box_overlap', 'engine_registry', 'jpda_marginals', 'kalman_update', 'lsa_dense', 'lsa_sparse', 'point_tracker_output_layout', 'rts_smooth', 'solve_spd', 'tracker_engine_spec', 'tracker_output_layout']
+__all__: list[str] = ['CA2D', 'CA3D', 'CTRA', 'CTRV', 'CV2D', 'CV3D', 'CameraPinhole', 'ConstantTurn', 'EkfBank_CA2D_CameraPinhole', 'EkfBank_CA2D_Position2D', 'EkfBank_CA2D_RadarPolar', 'EkfBank_CA3D_CameraPinhole', 'EkfBank_CA3D_Position2D', 'EkfBank_CA3D_Position3D', 'EkfBank_CA3D_RadarPolar', 'EkfBank_CTRA_CameraPinhole', 'EkfBank_CTRA_Position2D', 'EkfBank_CTRA_RadarPolar', 'EkfBank_CTRV_CameraPinhole', 'EkfBank_CTRV_Position2D', 'EkfBank_CTRV_RadarPolar', 'EkfBank_CV2D_CameraPinhole', 'EkfBank_CV2D_Position2D', 'EkfBank_CV2D_RadarPolar', 'EkfBank_CV3D_CameraPinhole', 'EkfBank_CV3D_Position2D', 'EkfBank_CV3D_Position3D', 'EkfBank_CV3D_RadarPolar', 'EkfBank_ConstantTurn_CameraPinhole', 'EkfBank_ConstantTurn_Position2D', 'EkfBank_ConstantTurn_RadarPolar', 'FusionEngine', 'ImmBank_CV2D_CA2D_Position2D', 'ImmBank_CV2D_CTRV_Position2D', 'ImmBank_CV2D_CTRV_RadarPolar', 'ImmBank_CV2D_CV2D_CV2D_Position2D', 'ImmBank_CV2D_CV2D_Position2D', 'KalmanFilter', 'KinematicBicycle', 'PointTrackerCore', 'Position2D', 'Position3D', 'RadarPolar', 'TrackFuser', 'TrackerClassConfig', 'TrackerCore', 'UkfBank_CA2D_CameraPinhole', 'UkfBank_CA2D_Position2D', 'UkfBank_CA2D_RadarPolar', 'UkfBank_CA3D_CameraPinhole', 'UkfBank_CA3D_Position2D', 'UkfBank_CA3D_Position3D', 'UkfBank_CA3D_RadarPolar', 'UkfBank_CTRA_CameraPinhole', 'UkfBank_CTRA_Position2D', 'UkfBank_CTRA_RadarPolar', 'UkfBank_CTRV_CameraPinhole', 'UkfBank_CTRV_Position2D', 'UkfBank_CTRV_RadarPolar', 'UkfBank_CV2D_CameraPinhole', 'UkfBank_CV2D_Position2D', 'UkfBank_CV2D_RadarPolar', 'UkfBank_CV3D_CameraPinhole', 'UkfBank_CV3D_Position2D', 'UkfBank_CV3D_Position3D', 'UkfBank_CV3D_RadarPolar', 'UkfBank_ConstantTurn_CameraPinhole', 'UkfBank_ConstantTurn_Position2D', 'UkfBank_ConstantTurn_RadarPolar', 'box_overlap', 'covariance_intersection', 'engine_registry', 'jpda_marginals', 'kalman_update', 'lsa_dense', 'lsa_sparse', 'point_tracker_output_layout', 'rts_smooth', 'solve_spd', 'tracker_engine_spec', 'tracker_output_layout']
 class CV2D:
     """
     Constant velocity, state (x, y, vx, vy).
@@ -3682,9 +3682,36 @@ class FusionEngine:
         """
         numpy structured dtype of tracks() (fields and shapes from N, C, S).
         """
+class TrackFuser:
+    """
+    Track-to-track fuser (private; use fusion.t2t.TrackFuser).
+    """
+    def __init__(self, names: collections.abc.Sequence[str], latencies: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex], poses: collections.abc.Sequence[tuple[typing.SupportsFloat | typing.SupportsIndex, typing.SupportsFloat | typing.SupportsIndex, typing.SupportsFloat | typing.SupportsIndex]], max_fused_tracks: typing.SupportsInt | typing.SupportsIndex, max_source_tracks: typing.SupportsInt | typing.SupportsIndex, accel_std: typing.SupportsFloat | typing.SupportsIndex, gate: typing.SupportsFloat | typing.SupportsIndex, criterion: str, confirm_updates: typing.SupportsInt | typing.SupportsIndex, delete_after_s: typing.SupportsFloat | typing.SupportsIndex, max_delay_s: typing.SupportsFloat | typing.SupportsIndex, births: collections.abc.Sequence[bool]) -> None:
+        ...
+    def __reduce__(self) -> typing.Any:
+        """
+        Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
+        """
+    def fused_id_of(self, source: typing.SupportsInt | typing.SupportsIndex, id: typing.SupportsInt | typing.SupportsIndex) -> int:
+        ...
+    def reset(self) -> None:
+        ...
+    def stats(self) -> dict:
+        ...
+    def tracks(self, confirmed_only: bool = False, at: typing.SupportsInt | typing.SupportsIndex | None = None) -> tuple:
+        ...
+    def update(self, source: typing.SupportsInt | typing.SupportsIndex, t_ns: typing.SupportsInt | typing.SupportsIndex, ids: typing.Any, t: typing.Any, x: typing.Any, P: typing.Any, pose: tuple[typing.SupportsFloat | typing.SupportsIndex, typing.SupportsFloat | typing.SupportsIndex, typing.SupportsFloat | typing.SupportsIndex] | None = None) -> bool:
+        ...
+    @property
+    def time_ns(self) -> int | None:
+        ...
 def box_overlap(kind: str, a: typing.Any, b: typing.Any, skip_disjoint: bool = True) -> typing.Any:
     """
     Overlap of oriented boxes (x, y, z, yaw, l, w, h); kind is iou_bev, iou_3d, giou_bev or giou_3d. a and b are (7,) or (n, 7); the result has shape a.shape[:-1] + b.shape[:-1].
+    """
+def covariance_intersection(xs: typing.Any, Ps: typing.Any, criterion: str = 'trace') -> tuple[numpy.typing.NDArray[numpy.float64], numpy.typing.NDArray[numpy.float64], numpy.typing.NDArray[numpy.float64], float]:
+    """
+    Covariance intersection of n estimates xs (n, d), Ps (n, d, d): (x, P, weights, objective).
     """
 def engine_registry() -> dict:
     """

@@ -15,6 +15,7 @@ __all__ = [
     "TimestampError",
     "InfeasibleError",
     "DecodeError",
+    "TrackListError",
     "BusError",
 ]
 
@@ -45,6 +46,11 @@ class TimestampError(FusionError, ValueError):
 class InfeasibleError(FusionError, ValueError):
     """A problem has no solution under its constraints (e.g. an assignment cost matrix in which
     no complete assignment avoids the forbidden pairs)."""
+
+
+class TrackListError(FusionError, ValueError):
+    """A source's track list is inconsistent: a track id repeated within one list (the
+    message names the source and the id)."""
 
 
 class DecodeError(FusionError, ValueError):

@@ -12,6 +12,8 @@ from typing import Any
 
 from fusion.errors import ConfigurationError
 
+_FUSION_MODES = ("central", "t2t")  # fusion.scenarios.runners.FUSION_MODES (not imported: --help stays fast)
+
 _DESCRIPTION = """\
 Generate the simulated drives of fusion.datasets.driving (deterministic: same seed, same data),
 track each with lidar only, radar only, camera only, camera+radar and all three through
@@ -22,6 +24,16 @@ fusion.engine.FusionEngine, and print one row per scenario and sensor set:
   HOTA    on points, similarity max(0, 1 - d / 2 m); IDF1 likewise
   ANEES   average NEES of the (x, y) position of tracks assigned to an object (dof 2), with
           the chi-square 95% band for that many samples ('in' when inside)
+
+Fusion (--fusion): 'central' feeds every sensor's detections into one engine; 't2t' tracks
+each sensor alone with its own engine and fuses the track lists with covariance intersection
+(fusion.t2t.TrackFuser; with a lidar in the set only its list starts fused tracks). Rows of
+t2t runs say '(t2t)' after the sensors.
+
+Roadside scene: besides the roadside unit's own rows, cars that drive straight through the
+intersection are egos with the car sensors of the other scenes ('roadside_vehicle' rows):
+each sensor set of the car alone, and the same with the roadside unit's track list fused in
+by track-to-track fusion ('+ roadside list', arriving --roadside-latency after its stamp).
 
 Objects count while within the scenario's region of interest (60 m around the ego car, 50 m
 around the intersection for the roadside unit). Tracks live in the vehicle frame (the engine
@@ -38,6 +50,8 @@ examples:
   fusion scenarios --order arrival                   # feed frames when they arrive (late ones dropped)
   fusion scenarios --sets all --publish-delay 0.3    # in order, scored with 0.3 s of hindsight, against:
   fusion scenarios --sets all --publish-delay 0.3 --order arrival --shuffle-latency 0.3
+  fusion scenarios --fusion t2t                      # each sensor tracked alone, then the track lists fused
+  fusion scenarios --scenario roadside --sets all --roadside-latency 0.2
 """
 
 _SETS = {"lidar": ("lidar",), "radar": ("radar",), "camera": ("camera",), "camera+radar": ("camera", "radar"),
@@ -61,11 +75,42 @@ def format_table(rows: list[dict[str, Any]]) -> str:
         anees = f"{r['anees']:.2f} ({r['nees_dof']})" if r["anees"] is not None else "-"
         inside = "-" if r["nees_inside"] is None else ("yes" if r["nees_inside"] else "no")
         img = f" (image {r['image_hota']:.3f})" if r.get("image_hota") is not None else ""
-        out.append(f"| {r['scenario']} | {'+'.join(r['sensors'])} | {_fmt(r['gospa'], '.2f')} | "
+        sens = "+".join(r["sensors"]) + (" (t2t)" if r.get("fusion") == "t2t" else "")
+        if r.get("roadside_list"):
+            sens += f" + roadside list ({r['roadside_latency_s'] * 1e3:.0f} ms)"
+        out.append(f"| {r['scenario']} | {sens} | {_fmt(r['gospa'], '.2f')} | "
                    f"{_fmt(r['gospa_localisation'], '.2f')} | {_fmt(r['gospa_missed'], '.1f')} | "
                    f"{_fmt(r['gospa_false'], '.1f')} | {_fmt(r['gospa_switching'], '.1f')} | "
                    f"{_fmt(r['hota'], '.3f')}{img} | {_fmt(r['idf1'], '.3f')} | {anees} | {band_s} | {inside} |")
     return "\n".join(out)
+
+
+def _roadside_vehicle_rows(sc: Any, sets: list[tuple[str, ...]], fusion: str, latency_s: float
+                           ) -> list[dict[str, Any]]:
+    """The roadside scene's vehicle rows: each sensor set alone, then with the roadside list."""
+    from fusion.scenarios.roadside import evaluate_vehicle, pick_vehicles, roadside_lists
+
+    if not sets:
+        return []
+    if not pick_vehicles(sc):
+        print("[roadside] no car drives straight through this drive: no roadside_vehicle rows", file=sys.stderr)
+        return []
+    t0 = time.perf_counter()
+    lists = roadside_lists(sc)
+    print(f"[roadside] roadside unit's track list: {len(lists)} lists ({time.perf_counter() - t0:.1f} s)",
+          file=sys.stderr, flush=True)
+    out: list[dict[str, Any]] = []
+    for kinds in sets:
+        for with_list in (False, True):
+            t1 = time.perf_counter()
+            r = evaluate_vehicle(sc, kinds, with_roadside=with_list, fusion=fusion, latency_s=latency_s, lists=lists)
+            if r is None:
+                continue
+            out.append(r)
+            print(f"[roadside_vehicle] {'+'.join(kinds) + (' + list' if with_list else ''):<27} GOSPA "
+                  f"{r['gospa']:6.2f} m  HOTA {r['hota']:.3f} ({time.perf_counter() - t1:.1f} s)", file=sys.stderr,
+                  flush=True)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,6 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--shuffle-latency", type=float, metavar="S",
                    help="with --order arrival: redraw each frame's latency uniformly in [0, S) seconds "
                    "(the out-of-sequence test; 0.3 in issue 8)")
+    p.add_argument("--fusion", choices=_FUSION_MODES, default="central",
+                   help="central: one engine on every sensor's detections (default); t2t: each sensor tracked "
+                   "alone, then the track lists fused (JSON key 'fusion')")
+    p.add_argument("--roadside-latency", type=float, default=0.1, metavar="S",
+                   help="roadside scene: latency of the roadside unit's track list at the car [s] (default 0.1)")
     p.add_argument("--publish-delay", type=float, default=0.0, metavar="S",
                    help="score time t with the frames that arrived by t + S, tracks predicted back to t "
                    "(default 0)")
@@ -106,6 +156,10 @@ def main(argv: list[str] | None = None) -> int:
         if v is not None and not 0.0 <= v < 60.0:
             print(f"fusion scenarios: {opt}: expected seconds in [0, 60), got {v}", file=sys.stderr)
             return 2
+    if not 0.0 <= args.roadside_latency < 0.5:
+        print(f"fusion scenarios: --roadside-latency: expected seconds in [0, 0.5), got {args.roadside_latency}",
+              file=sys.stderr)
+        return 2
     if args.shuffle_latency is not None and args.order != "arrival":
         print("fusion scenarios: --shuffle-latency redraws arrival times, so it needs --order arrival "
               "(in timestamp order it would change nothing)", file=sys.stderr)
@@ -133,10 +187,14 @@ def main(argv: list[str] | None = None) -> int:
                 t1 = time.perf_counter()
                 by_kind = {s.kind: s.name for s in sc.sensors}
                 r = evaluate(sc, [by_kind[k] for k in kinds], order=args.order,
-                             shuffle_latency_s=args.shuffle_latency, publish_delay_s=args.publish_delay)
+                             shuffle_latency_s=args.shuffle_latency, publish_delay_s=args.publish_delay,
+                             fusion=args.fusion)
                 rows.append(r)
                 print(f"[{name}] {'+'.join(kinds):<20} GOSPA {r['gospa']:6.2f} m  HOTA {r['hota']:.3f} "
                       f"({time.perf_counter() - t1:.1f} s)", file=sys.stderr, flush=True)
+            if name == "roadside":
+                rows += _roadside_vehicle_rows(sc, [k for k in sets if k != ("camera",)], args.fusion,
+                                               args.roadside_latency)
     except ConfigurationError as e:
         print(f"fusion scenarios: {e}", file=sys.stderr)
         return 2

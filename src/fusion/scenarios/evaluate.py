@@ -41,6 +41,11 @@
   None). Its image tracks are scored apart, in the image: ``image_hota`` is HOTA of the
   confirmed image tracks against the objects' projected boxes (image IoU as the similarity).
 
+- Fusion. ``fusion="central"`` (default) feeds every frame into one engine; ``"t2t"`` tracks
+  each sensor with its own engine and fuses their confirmed track lists with a
+  :class:`~fusion.t2t.TrackFuser` (:mod:`fusion.scenarios.runners`); the row's ``fusion`` key
+  says which, and t2t rows add ``t2t_late_lists``, ``t2t_dropped_lists``, ``t2t_id_changes``.
+
 Thread safety: :func:`evaluate` builds its own engine; concurrent calls are safe.
 """
 
@@ -49,7 +54,7 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -57,7 +62,6 @@ import numpy as np
 from fusion.datasets.driving import DrivingScenario
 from fusion.datasets.sensors import camera_h, in_fov
 from fusion.datasets.truth import VehicleFrameTruth, to_vehicle
-from fusion.engine import EngineConfig, FusionEngine
 from fusion.errors import ConfigurationError
 from fusion.geometry import iou_2d
 from fusion.metrics import (
@@ -73,8 +77,9 @@ from fusion.metrics import (
     point_sequence,
 )
 from fusion.metrics.sequence import SequenceData
+from fusion.scenarios.runners import FUSION_MODES, CentralRunner, ExternalList, TrackListRunner, engine_config
 
-__all__ = ["ORDERS", "SENSOR_SETS", "engine_config", "evaluate"]
+__all__ = ["FUSION_MODES", "ORDERS", "SENSOR_SETS", "engine_config", "evaluate"]
 
 #: The sensor sets of ``fusion scenarios`` (sensor kinds, in the scenario's sensor order).
 SENSOR_SETS: tuple[tuple[str, ...], ...] = (("lidar",), ("radar",), ("camera",), ("camera", "radar"),
@@ -85,9 +90,10 @@ NEES_DOF = 2
 
 def evaluate(sc: DrivingScenario, sensors: Sequence[str], *, order: str = "timestamp", eval_period_s: float = 0.1,
              c: float = 5.0, p: float = 2.0, switching_penalty: float = 5.0, similarity_distance: float = 2.0,
-             shuffle_latency_s: float | None = None, publish_delay_s: float = 0.0) -> dict[str, Any]:
+             shuffle_latency_s: float | None = None, publish_delay_s: float = 0.0,
+             fusion: str = "central") -> dict[str, Any]:
     """Tracks ``sc`` with ``sensors`` (names of ``sc.sensors``) and scores the tracks (module
-    docstring). Returns a JSON-ready dict: ``scenario``, ``sensors``, ``gospa`` and its parts
+    docstring). Returns a JSON-ready dict: ``scenario``, ``sensors``, ``fusion``, ``gospa`` and its parts
     (``gospa_localisation``, ``gospa_missed``, ``gospa_false``, ``gospa_switching``, mean per
     scoring time, m^2 except ``gospa`` [m]), ``switches``, ``hota``, ``mota``, ``idf1``,
     ``anees``, ``nees_dof``, ``nees_band``, ``nees_inside``, ``nees_samples``,
@@ -104,6 +110,8 @@ def evaluate(sc: DrivingScenario, sensors: Sequence[str], *, order: str = "times
                                  f"sensors of {sc.name!r}: {', '.join(names)}")
     if order not in ORDERS:
         raise ConfigurationError(f"order: expected one of {', '.join(ORDERS)}, got {order!r}")
+    if fusion not in FUSION_MODES:
+        raise ConfigurationError(f"fusion: expected one of {', '.join(FUSION_MODES)}, got {fusion!r}")
     for what, v in (("shuffle_latency_s", shuffle_latency_s), ("publish_delay_s", publish_delay_s)):
         if v is not None and not (_is_number(v) and 0.0 <= v < 60.0):
             raise ConfigurationError(f"{what}: expected seconds in [0, 60), got {v!r}")
@@ -119,10 +127,32 @@ def evaluate(sc: DrivingScenario, sensors: Sequence[str], *, order: str = "times
     if p < 1:
         raise ConfigurationError(f"p: expected an order >= 1, got {p!r}")
     sensors = [n for n in names if n in asked]  # engine sensor indices follow the scenario's order
-    engine = FusionEngine(engine_config(sc, sensors))
-    dt_ns = sc.truth.dt_ns
-    stride = max(1, round(eval_period_s * 1e9 / dt_ns))
-    # frames of every sensor, sorted by their key time (timestamp or arrival), ties by sensor index
+    runner: CentralRunner | TrackListRunner = (CentralRunner(sc, sensors) if fusion == "central"
+                                               else TrackListRunner(sc, sensors, own="t2t"))
+    rows_out = _run(sc, sensors, runner, order=order, eval_period_s=eval_period_s,
+                    shuffle_latency_s=shuffle_latency_s, publish_delay_s=publish_delay_s)
+    return _score(sc, asked, sensors, rows_out, runner.stats(), order=order, fusion=fusion, c=c, p=p,
+                  switching_penalty=switching_penalty, similarity_distance=similarity_distance,
+                  shuffle_latency_s=shuffle_latency_s, publish_delay_s=publish_delay_s)
+
+
+@dataclass
+class _Trace:
+    """What a run produced, per scoring time (the input of :func:`_score`)."""
+
+    t_ids: list[np.ndarray] = field(default_factory=list)
+    t_pts: list[np.ndarray] = field(default_factory=list)
+    e_ids: list[np.ndarray] = field(default_factory=list)
+    e_pts: list[np.ndarray] = field(default_factory=list)
+    est_rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
+    image_ids: set[int] = field(default_factory=set)
+    img: tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]] = field(default_factory=lambda: ([], [], []))
+
+
+def _frame_events(sc: DrivingScenario, sensors: Sequence[str], order: str, shuffle_latency_s: float | None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(key time, sensor index, frame index) of every frame of every sensor, sorted by key
+    (timestamp or arrival), ties by sensor index."""
     keys, sens, fidx = [], [], []
     for i, n in enumerate(sensors):
         d = sc.data[n]
@@ -137,45 +167,67 @@ def evaluate(sc: DrivingScenario, sensors: Sequence[str], *, order: str = "times
     sen = np.concatenate(sens)
     fi = np.concatenate(fidx)
     o = np.lexsort((sen, key))
-    key, sen, fi = key[o], sen[o], fi[o]
+    return key[o], sen[o], fi[o]
+
+
+def _run(sc: DrivingScenario, sensors: Sequence[str], runner: CentralRunner | TrackListRunner, *, order: str,
+         eval_period_s: float, shuffle_latency_s: float | None, publish_delay_s: float,
+         external: Sequence[tuple[int, ExternalList]] = ()) -> _Trace:
+    """Feeds the frames (and the external lists, by arrival key) to ``runner`` and records
+    truth and estimates at every scoring time."""
+    dt_ns = sc.truth.dt_ns
+    stride = max(1, round(eval_period_s * 1e9 / dt_ns))
+    key, sen, fi = _frame_events(sc, sensors, order, shuffle_latency_s)
     data = [sc.data[n] for n in sensors]
     offs = [d.frame_slices() for d in data]
-    state = engine.config.motion_info().state
-    ix, iy = state.index("x"), state.index("y")
     eval_steps = np.arange(stride, len(sc.ego), stride)
     delay_ns = round(publish_delay_s * 1e9)
-    t_ids, t_pts, e_ids, e_pts, est_rows = [], [], [], [], []
     cx, cy = sc.roi_centre
+    out = _Trace()
     j = 0
-    image_ids: set[int] = set()
+    x_j = 0
     camera_only = [sc.sensor(n).kind for n in sensors] == ["camera"]
-    img: tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]] = ([], [], [])
     for k in eval_steps:
         t_e = int(k * dt_ns)
-        while j < len(key) and key[j] <= t_e + delay_ns:
+        while True:
+            kf = int(key[j]) if j < len(key) and key[j] <= t_e + delay_ns else None
+            ke = external[x_j][0] if x_j < len(external) and external[x_j][0] <= t_e + delay_ns else None
+            if kf is None and ke is None:
+                break
+            if ke is not None and (kf is None or ke < kf):
+                assert isinstance(runner, TrackListRunner)
+                runner.feed_external(external[x_j][1])
+                x_j += 1
+                continue
             d, f = data[sen[j]], int(fi[j])
             a, b = offs[sen[j]][f], offs[sen[j]][f + 1]
-            engine.process(int(sen[j]), int(d.frame_t_ns[f]), d.z[a:b], score=d.score[a:b])
+            runner.process(int(sen[j]), int(d.frame_t_ns[f]), d.z[a:b], d.score[a:b])
             j += 1
         rows = sc.truth.rows_at(int(k))
         vt = to_vehicle(sc.truth, sc.ego, rows)
         inside = np.hypot(vt.position[:, 0] - cx, vt.position[:, 1] - cy) <= sc.roi_radius_m
-        t_ids.append(sc.truth.id[rows[inside]])
-        t_pts.append(vt.position[inside, :2])
-        tr = engine.tracks(confirmed_only=True)
-        dt = (t_e - tr["t_ns"]) * 1e-9
-        pts = tr["box"][:, :2] + tr["velocity"][:, :2] * dt[:, None]
-        keep = np.hypot(pts[:, 0] - cx, pts[:, 1] - cy) <= sc.roi_radius_m
-        tr = tr[keep]
-        e_ids.append(tr["id"].astype(np.int64))
-        e_pts.append(pts[keep])
-        est_rows.append((tr["t_ns"] // dt_ns, tr["x"][:, [ix, iy]],
-                         tr["P"][:, [ix, iy]][:, :, [ix, iy]]))
-        if any(sc.sensor(n).kind == "camera" for n in sensors):
-            it = engine.image_tracks(confirmed_only=True)
-            image_ids.update(int(x) for x in it["id"])
+        out.t_ids.append(sc.truth.id[rows[inside]])
+        out.t_pts.append(vt.position[inside, :2])
+        est = runner.estimates(t_e, int(k))
+        keep = np.hypot(est.points[:, 0] - cx, est.points[:, 1] - cy) <= sc.roi_radius_m
+        out.e_ids.append(est.ids[keep])
+        out.e_pts.append(est.points[keep])
+        out.est_rows.append((est.steps[keep], est.xy[keep], est.Pxy[keep]))
+        it = runner.image_tracks()
+        if it is not None:
+            out.image_ids.update(int(x) for x in it["id"])
             if camera_only:
-                _image_frame(sc, sensors[0], rows, vt, it, t_e, img)
+                _image_frame(sc, sensors[0], rows, vt, it, t_e, out.img)
+    return out
+
+
+def _score(sc: DrivingScenario, asked: Sequence[str], sensors: Sequence[str], tr: _Trace, stats: dict[str, int], *,
+           order: str, fusion: str, c: float, p: float, switching_penalty: float, similarity_distance: float,
+           shuffle_latency_s: float | None, publish_delay_s: float) -> dict[str, Any]:
+    """The metrics of one run (the row of :func:`evaluate`)."""
+    t_ids, t_pts, e_ids, e_pts, est_rows = tr.t_ids, tr.t_pts, tr.e_ids, tr.e_pts, tr.est_rows
+    img, image_ids = tr.img, tr.image_ids
+    camera_only = [sc.sensor(n).kind for n in sensors] == ["camera"]
     g = gospa_over_time(t_ids, t_pts, e_ids, e_pts, c=c, p=p, switching_penalty=switching_penalty)
     seq = point_sequence(t_ids, t_pts, e_ids, e_pts, similarity_distance, name=sc.name)
     hota = hota_combine([hota_sequence(seq)])
@@ -187,10 +239,9 @@ def evaluate(sc: DrivingScenario, sensors: Sequence[str], *, order: str = "times
         image_hota = hota_combine([hota_sequence(iseq)])["HOTA"]
     anees, band, n_s = _nees(sc, g.assigned, t_ids, e_ids, est_rows)
     means = g.mean()
-    stats = engine.stats()
     return {
-        "scenario": sc.name, "sensors": [sc.sensor(n).kind for n in asked], "sensor_names": asked,
-        "order": order, "shuffle_latency_s": shuffle_latency_s, "publish_delay_s": publish_delay_s,
+        "scenario": sc.name, "sensors": [sc.sensor(n).kind for n in asked], "sensor_names": list(asked),
+        "fusion": fusion, "order": order, "shuffle_latency_s": shuffle_latency_s, "publish_delay_s": publish_delay_s,
         "gospa": means["gospa"], "gospa_localisation": means["localisation"],
         "gospa_missed": means["missed"], "gospa_false": means["false"], "gospa_switching": means["switching"],
         "switches": means["switches"], "hota": hota["HOTA"], "deta": hota["DetA"], "assa": hota["AssA"],
@@ -200,6 +251,7 @@ def evaluate(sc: DrivingScenario, sensors: Sequence[str], *, order: str = "times
         "nees_samples": n_s, "single_id_fraction": _single_id(t_ids, g.assigned, min_ticks=10),
         "objects": int(len(np.unique(np.concatenate(t_ids)))) if t_ids else 0,
         "late_frames": int(stats.get("late_frames", 0)), "frames": int(stats.get("frames", 0)),
+        **{k: v for k, v in stats.items() if k.startswith("t2t_")},
         "image_tracks": len(image_ids), "image_hota": image_hota, "duration_s": sc.duration_s, "seed": sc.seed,
         "gospa_c": c, "gospa_p": p, "switching_penalty": switching_penalty, "similarity_distance": similarity_distance,
     }
@@ -212,18 +264,6 @@ def _is_number(v: object) -> bool:
 def _truth_step_s(sc: DrivingScenario) -> float:
     """The scenario's truth step [s]: the shortest scoring period."""
     return float(sc.truth.dt_ns) * 1e-9
-
-
-def engine_config(sc: DrivingScenario, sensors: Sequence[str]) -> EngineConfig:
-    """The scenario's engine configuration for ``sensors`` with the evaluation's one policy:
-    when a lidar is in the set, only the lidar starts 3D tracks (radar returns update and
-    confirm them). A radar return carries no extent and only the radial velocity, so a radar
-    birth next to a lidar track is a duplicate more often than a new object; radar-only sets
-    keep radar births."""
-    cfg = sc.engine_config(sensors)
-    if any(s.model == "lidar_box3d" for s in cfg.sensors):
-        cfg.sensors = [replace(s, births=False) if s.model == "radar" else s for s in cfg.sensors]
-    return cfg
 
 
 def _image_frame(sc: DrivingScenario, camera: str, rows: np.ndarray, vt: VehicleFrameTruth, it: np.ndarray,
