@@ -518,6 +518,29 @@ def test_fusion_cycle(benchmark, impl):
     check_result(sc, res)
 
 
+@pytest.mark.benchmark(group="fusion-frame")
+@pytest.mark.parametrize("sensor", SENSORS)
+def test_fusion_frame(benchmark, sensor):
+    """Where the fusion cycle's time goes: one sensor frame of the timed cycle (the frames
+    before it in the cycle run in the setup). Asserts that frame's associations."""
+    sc = scene()
+    _, ids = _warm_snapshot()
+    frames = sc.cycles[WARMUP]
+    k = SENSORS.index(sensor)
+    state: dict = {}
+
+    def setup():
+        engine = warm_engine(sc)
+        run_cycle(engine, frames[:k])
+        state["engine"] = engine
+        return (engine, frames[k : k + 1]), {}
+
+    benchmark.pedantic(run_cycle, setup=setup, rounds=300, warmup_rounds=5)
+    tr = state["engine"].tracks(include_deleted=False)
+    by_id = {int(i): r for i, r in zip(tr["id"], tr["detection"][:, k])}
+    assert [by_id.get(int(i), -1) for i in ids] == frames[k].obj_det.tolist()
+
+
 def test_fusion_cycle_scene_is_as_specified():
     """The cycle holds what the benchmark claims: 64 confirmed tracks, 200 detections."""
     sc = scene()
