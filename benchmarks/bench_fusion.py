@@ -501,6 +501,10 @@ def test_fusion_cycle(benchmark, impl):
 
         benchmark.pedantic(run_cycle, setup=setup, rounds=300, warmup_rounds=5)
         res = fusion_result(sc, state["engine"], ids)
+        if benchmark.stats is not None:  # on a loaded machine the mean is mostly preemption
+            data = np.asarray(benchmark.stats.stats.data)
+            benchmark.extra_info["rounds_under_1ms"] = float(np.mean(data < 1e-3))
+            print(f"\nfusion cycle: {np.mean(data < 1e-3):.0%} of {len(data)} rounds under 1 ms")
     else:
         def setup():
             tracker = StoneSoupFusion(tracks0)
@@ -511,7 +515,7 @@ def test_fusion_cycle(benchmark, impl):
             for f in frames:
                 tracker.process(f)
 
-        benchmark.pedantic(cycle, setup=setup, rounds=3)
+        benchmark.pedantic(cycle, setup=setup, rounds=5)
         res = state["tracker"].result(sc, ids)
     benchmark.extra_info["detections"] = int(sum(len(f.z) for f in frames))
     benchmark.extra_info["tracks_before_cycle"] = len(tracks0)
