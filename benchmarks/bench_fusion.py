@@ -61,7 +61,7 @@ import numpy as np
 import pytest
 from scipy.stats import chi2
 
-from fusion.engine import COASTING, CONFIRMED, EngineConfig, FieldOfView, FusionEngine, LifecycleConfig, SensorConfig
+from fusion.engine import COASTING, CONFIRMED, EngineConfig, FieldOfView, FusionEngine, SensorConfig
 
 N_OBJ = 64
 N_CLUTTER = 8
@@ -255,8 +255,7 @@ def engine_config() -> EngineConfig:
                                  image_tracks=False, **gate)
     camera.fov.max_range_m = 150.0
     return EngineConfig(sensors=[lidar, radar, camera], motion="cv_box", motion_noise={"accel_std": ACCEL_STD},
-                        max_tracks=256, max_detections=128,
-                        lifecycle=LifecycleConfig(confirm_hits=3, confirm_window=5, tentative_max_misses=2))
+                        max_tracks=256, max_detections=128)  # lifecycle: the defaults (3 of 5, existence)
 
 
 def run_cycle(engine: FusionEngine, frames: list[Frame]) -> None:
