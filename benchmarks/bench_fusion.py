@@ -47,7 +47,11 @@ same id), took its own detection from each of the three sensors, position error 
 (RMS over the cars under 0.1 m; both trackers give about 0.08 m), and the tracks born in the
 cycle (at most the 8 clutter returns) are all more than 3 m from every car.
 
-Run:  python -m pytest benchmarks/bench_fusion.py --benchmark-enable --benchmark-columns=min,mean,median,rounds
+Group ``fusion-frame`` times each sensor frame of the same cycle alone (where the time goes).
+
+Run:
+    python -m pytest benchmarks/bench_fusion.py --benchmark-enable --benchmark-only \\
+        --benchmark-columns=min,median,mean,rounds
 With the repo default ``--benchmark-disable`` each case runs its cycle once as a test.
 """
 
