@@ -215,7 +215,7 @@ EngineConfig parse_spec(const py::handle& h) {
   const py::dict d = as_dict(h, "spec");
   check_keys(d, {"motion", "q_diag_per_s", "motion_noise", "extent_noise", "p0_diag", "num_classes",
                  "max_tracks", "max_detections", "max_image_tracks", "min_size", "late_policy",
-                 "bad_detection", "lifecycle", "image_track", "sensors"},
+                 "bad_detection", "lifecycle", "image_track", "sensors", "imm_transition", "imm_mu0"},
              "spec");
   EngineConfig c;
   c.motion = get_str(d, "motion", "spec", c.motion);
@@ -240,6 +240,8 @@ EngineConfig parse_spec(const py::handle& h) {
     n.height_m2_per_s = get_double(e, "height_m2_per_s", "extent_noise", n.height_m2_per_s);
   }
   if (has(d, "p0_diag")) c.p0_diag = get_array(d["p0_diag"], {-1}, "p0_diag");
+  if (has(d, "imm_transition")) c.imm_transition = get_array(d["imm_transition"], {-1, -1}, "imm_transition");
+  if (has(d, "imm_mu0")) c.imm_mu0 = get_array(d["imm_mu0"], {-1}, "imm_mu0");
   c.num_classes = get_int32(d, "num_classes", "spec", c.num_classes);
   c.max_tracks = get_int(d, "max_tracks", "spec", c.max_tracks);
   c.max_detections = get_int(d, "max_detections", "spec", c.max_detections);
@@ -405,6 +407,15 @@ py::dict engine_spec_of(const EngineConfig& c) {
   en["height_m2_per_s"] = c.extent_noise.height_m2_per_s;
   d["extent_noise"] = en;
   d["p0_diag"] = c.p0_diag;
+  if (!c.imm_transition.empty()) {  // R x R, row-major
+    const auto R = static_cast<std::size_t>(std::lround(std::sqrt(static_cast<double>(c.imm_transition.size()))));
+    py::list rows;
+    for (std::size_t i = 0; i < R; ++i)
+      rows.append(py::cast(std::vector<double>(c.imm_transition.begin() + static_cast<std::ptrdiff_t>(i * R),
+                                               c.imm_transition.begin() + static_cast<std::ptrdiff_t>((i + 1) * R))));
+    d["imm_transition"] = rows;
+  }
+  if (!c.imm_mu0.empty()) d["imm_mu0"] = c.imm_mu0;
   d["num_classes"] = c.num_classes;
   d["max_tracks"] = c.max_tracks;
   d["max_detections"] = c.max_detections;
@@ -647,6 +658,7 @@ void register_engine(py::module_& m) {
              d["deletions"] = s.deletions;
              d["insert_failures"] = s.insert_failures;
              d["image_births"] = s.image_births;
+             d["imm_underflows"] = s.imm_underflows;
              return d;
            }, "Counters since construction or reset().")
       .def("reset", [](PyEngine& self) { locked(self, [&] { self.eng->reset(); }); },
