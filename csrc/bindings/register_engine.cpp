@@ -12,6 +12,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <climits>
 #include <cmath>
 #include <cstdint>
@@ -617,9 +618,15 @@ void register_engine(py::module_& m) {
           [](PyEngine& self, bool include_deleted) {
             // Filled under the mutex into this thread's zeroed buffer (record padding stays zero,
             // so equal states give byte-identical arrays), copied out with the GIL.
+            // Zeroed again when the record size changes: records of another N put fields where
+            // this layout has padding (TrackRecord<N>'s 4 bytes after num_modes).
             thread_local std::vector<std::uint8_t> buf;
+            thread_local std::size_t buf_record_size = 0;
             const std::size_t need = static_cast<std::size_t>(self.max_tracks) * self.track_size;
-            if (buf.size() < need) buf.assign(need, 0);
+            if (buf.size() < need || buf_record_size != self.track_size) {
+              buf.assign(std::max(need, buf.size()), 0);
+              buf_record_size = self.track_size;
+            }
             const Index n = locked(self, [&] { return self.eng->export_tracks(buf.data(), self.max_tracks, include_deleted); });
             py::array out(py::dtype::from_args(self.track_dtype), std::vector<py::ssize_t>{static_cast<py::ssize_t>(n)});
             if (n > 0) std::memcpy(out.mutable_data(), buf.data(), static_cast<std::size_t>(n) * self.track_size);
