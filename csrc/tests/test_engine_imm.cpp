@@ -338,8 +338,8 @@ TEST_CASE("engine imm: far-off measurements never give NaN; no finite likelihood
   CHECK(std::isfinite(aux[Motion::kMuOffset]) && std::isfinite(aux[Motion::kMuOffset + 1]));
   CHECK_CLOSE(aux[Motion::kMuOffset] + aux[Motion::kMuOffset + 1], 1.0, 1e-12);
   CHECK(all_finite(e.table().x(s0)) && all_finite(e.table().P(s0)));
-  // no mode has a finite log-likelihood (the NIS overflows): the modes keep their predictions,
-  // mu is kept, the update is counted as rejected
+  // a detection so far off that the update's result is not finite (or no mode has a finite
+  // log-likelihood): the track is unchanged, mu is kept, the update is counted as rejected
   const double mu_before[2] = {aux[Motion::kMuOffset], aux[Motion::kMuOffset + 1]};
   const std::int64_t rejected = e.stats().rejected_updates;
   // (|y| ~ 6e153: the distance gate's squared distance is still finite, the NIS y^T S^-1 y

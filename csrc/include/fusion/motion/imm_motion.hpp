@@ -29,12 +29,14 @@
 // overflows) the measurement cannot weigh the modes: the modes keep their predicted states,
 // mu is KEPT (not replaced by the predicted mu), the update counts as rejected and flagged
 // `underflow`. A mode whose update fails (S not positive definite, the sensor undefined at
-// its state, a non-positive variance after the update) leaves the whole track unchanged.
+// its state, a non-positive variance after the update), or a result that is not finite (the
+// mixture of a mode moved 1e150 m overflows), leaves the whole track unchanged (rejected).
 //
 // The Markov matrix is per prediction step (as filterpy's IMMEstimator): the engine predicts a
 // track once per frame time it has not reached, so the switching rate per second depends on
 // the frame rate of the sensors.
 #pragma once
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstddef>
@@ -270,6 +272,19 @@ struct ImmMotion : imm_motion_detail::OutOf<Modes...> {
                                const double* zp, const double* Rp, double min_size) const {
     constexpr int M = S::M;
     const Track t = track(aux, x_out, P_out);
+    // The track as it was: restored if the update's result is not finite (the whole track is
+    // unchanged, as the single-model engine rejects a non-finite update). On the stack.
+    std::array<double, kAuxDoubles> aux_before;
+    std::copy(aux, aux + kAuxDoubles, aux_before.begin());
+    const Vec<Out::N> x_before = Eigen::Map<const Vec<Out::N>>(x_out);
+    const Mat<Out::N, Out::N> P_before = Eigen::Map<const Mat<Out::N, Out::N>>(P_out);
+    const auto restore = [&] {
+      std::copy(aux_before.begin(), aux_before.end(), aux);
+      Eigen::Map<Vec<Out::N>> xo(x_out);
+      Eigen::Map<Mat<Out::N, Out::N>> Po(P_out);
+      xo = x_before;
+      Po = P_before;
+    };
     const Vec<M> z = Eigen::Map<const Vec<M>>(zp);
     const Mat<M, M> Rz = Eigen::Map<const Mat<M, M>>(Rp);
     const ModeVec mu_before = Eigen::Map<const ModeVec>(t.mu);
@@ -306,12 +321,22 @@ struct ImmMotion : imm_motion_detail::OutOf<Modes...> {
       return r;
     }
     if (status == ImmStatus::kNoFiniteLikelihood) {  // keep mu; the modes kept their predictions
+      restore();
       Eigen::Map<ModeVec>(t.mu) = mu_before;
-      core.combine(t);
       r.rejected = r.underflow = true;
       return r;
     }
     r.underflow = status == ImmStatus::kLikelihoodUnderflow;
+    // A result that is not finite (a far-off measurement moves a mode so far that the mixture's
+    // spread overflows) or a combined variance <= 0: the track is left as it was.
+    bool ok = all_finite(Eigen::Map<const Eigen::Matrix<double, kAuxDoubles, 1>>(aux)) &&
+              all_finite(Eigen::Map<const Vec<Out::N>>(x_out)) && all_finite(Eigen::Map<const Mat<Out::N, Out::N>>(P_out));
+    for (int i = 0; i < Out::N && ok; ++i) ok = P_out[i * Out::N + i] > 0.0;
+    if (!ok) {
+      restore();
+      r.rejected = true;
+      return r;
+    }
     // The measurement's likelihood under the IMM: log sum_j cbar_j exp(l_j), in the log domain.
     const Eigen::Map<const ModeVec> l(t.loglik);
     double wmax = -std::numeric_limits<double>::infinity();
