@@ -12,6 +12,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <climits>
 #include <cmath>
 #include <cstdint>
@@ -215,7 +216,7 @@ EngineConfig parse_spec(const py::handle& h) {
   const py::dict d = as_dict(h, "spec");
   check_keys(d, {"motion", "q_diag_per_s", "motion_noise", "extent_noise", "p0_diag", "num_classes",
                  "max_tracks", "max_detections", "max_image_tracks", "min_size", "late_policy",
-                 "bad_detection", "lifecycle", "image_track", "sensors"},
+                 "bad_detection", "lifecycle", "image_track", "sensors", "imm_transition", "imm_mu0"},
              "spec");
   EngineConfig c;
   c.motion = get_str(d, "motion", "spec", c.motion);
@@ -240,6 +241,8 @@ EngineConfig parse_spec(const py::handle& h) {
     n.height_m2_per_s = get_double(e, "height_m2_per_s", "extent_noise", n.height_m2_per_s);
   }
   if (has(d, "p0_diag")) c.p0_diag = get_array(d["p0_diag"], {-1}, "p0_diag");
+  if (has(d, "imm_transition")) c.imm_transition = get_array(d["imm_transition"], {-1, -1}, "imm_transition");
+  if (has(d, "imm_mu0")) c.imm_mu0 = get_array(d["imm_mu0"], {-1}, "imm_mu0");
   c.num_classes = get_int32(d, "num_classes", "spec", c.num_classes);
   c.max_tracks = get_int(d, "max_tracks", "spec", c.max_tracks);
   c.max_detections = get_int(d, "max_detections", "spec", c.max_detections);
@@ -405,6 +408,15 @@ py::dict engine_spec_of(const EngineConfig& c) {
   en["height_m2_per_s"] = c.extent_noise.height_m2_per_s;
   d["extent_noise"] = en;
   d["p0_diag"] = c.p0_diag;
+  if (!c.imm_transition.empty()) {  // R x R, row-major
+    const auto R = static_cast<std::size_t>(std::lround(std::sqrt(static_cast<double>(c.imm_transition.size()))));
+    py::list rows;
+    for (std::size_t i = 0; i < R; ++i)
+      rows.append(py::cast(std::vector<double>(c.imm_transition.begin() + static_cast<std::ptrdiff_t>(i * R),
+                                               c.imm_transition.begin() + static_cast<std::ptrdiff_t>((i + 1) * R))));
+    d["imm_transition"] = rows;
+  }
+  if (!c.imm_mu0.empty()) d["imm_mu0"] = c.imm_mu0;
   d["num_classes"] = c.num_classes;
   d["max_tracks"] = c.max_tracks;
   d["max_detections"] = c.max_detections;
@@ -606,9 +618,15 @@ void register_engine(py::module_& m) {
           [](PyEngine& self, bool include_deleted) {
             // Filled under the mutex into this thread's zeroed buffer (record padding stays zero,
             // so equal states give byte-identical arrays), copied out with the GIL.
+            // Zeroed again when the record size changes: records of another N put fields where
+            // this layout has padding (TrackRecord<N>'s 4 bytes after num_modes).
             thread_local std::vector<std::uint8_t> buf;
+            thread_local std::size_t buf_record_size = 0;
             const std::size_t need = static_cast<std::size_t>(self.max_tracks) * self.track_size;
-            if (buf.size() < need) buf.assign(need, 0);
+            if (buf.size() < need || buf_record_size != self.track_size) {
+              buf.assign(std::max(need, buf.size()), 0);
+              buf_record_size = self.track_size;
+            }
             const Index n = locked(self, [&] { return self.eng->export_tracks(buf.data(), self.max_tracks, include_deleted); });
             py::array out(py::dtype::from_args(self.track_dtype), std::vector<py::ssize_t>{static_cast<py::ssize_t>(n)});
             if (n > 0) std::memcpy(out.mutable_data(), buf.data(), static_cast<std::size_t>(n) * self.track_size);
@@ -647,6 +665,7 @@ void register_engine(py::module_& m) {
              d["deletions"] = s.deletions;
              d["insert_failures"] = s.insert_failures;
              d["image_births"] = s.image_births;
+             d["imm_underflows"] = s.imm_underflows;
              return d;
            }, "Counters since construction or reset().")
       .def("reset", [](PyEngine& self) { locked(self, [&] { self.eng->reset(); }); },

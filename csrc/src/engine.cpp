@@ -34,6 +34,7 @@ std::unique_ptr<EngineBase> make_bicycle_box_engine(const EngineConfig& config);
 std::unique_ptr<EngineBase> make_ctrv_vz_box_engine(const EngineConfig& config);
 std::unique_ptr<EngineBase> make_bicycle_vz_box_engine(const EngineConfig& config);
 std::unique_ptr<EngineBase> make_cv_point2d_engine(const EngineConfig& config);
+std::unique_ptr<EngineBase> make_imm_cv_ctrv_box_engine(const EngineConfig& config);
 
 namespace {
 
@@ -52,6 +53,7 @@ const MotionEntry kMotionRegistry[] = {
     {"ctrv_vz_box", make_ctrv_vz_box_engine},
     {"bicycle_vz_box", make_bicycle_vz_box_engine},
     {"cv_point2d", make_cv_point2d_engine},
+    {"imm_cv_ctrv_box", make_imm_cv_ctrv_box_engine},
 };
 
 std::vector<std::string> motion_keys() {
@@ -135,6 +137,8 @@ void EngineConfig::validate() const {
   if (!contains(kMotionKeys, motion))
     throw ConfigurationError("motion: unknown motion model '" + motion + "' (known: " +
                              join_keys(kMotionKeys) + ")");
+  if ((!imm_transition.empty() || !imm_mu0.empty()) && motion.rfind("imm_", 0) != 0)
+    throw ConfigurationError("imm_transition, imm_mu0: only for an IMM motion (imm_*), not '" + motion + "'");
   if (num_classes < 1 || num_classes > track::kMaxRecordClasses)
     bad("num_classes", "in [1, " + std::to_string(track::kMaxRecordClasses) + "]", num_classes);
   if (max_tracks < 1) bad("max_tracks", ">= 1", static_cast<double>(max_tracks));

@@ -73,7 +73,8 @@ MotionKind motion_kind_from_string(std::string_view name) {
   if (name == "ctrv") return MotionKind::kCtrv;
   if (name == "ctra") return MotionKind::kCtra;
   if (name == "bicycle") return MotionKind::kBicycle;
-  throw ConfigurationError("tracker motion: expected one of cv, ctrv, ctra, bicycle, but got '" +
+  if (name == "imm") return MotionKind::kImm;
+  throw ConfigurationError("tracker motion: expected one of cv, ctrv, ctra, bicycle, imm, but got '" +
                            std::string(name) + "'");
 }
 
@@ -82,6 +83,7 @@ const char* to_string(MotionKind kind) {
     case MotionKind::kCtrv: return "ctrv";
     case MotionKind::kCtra: return "ctra";
     case MotionKind::kBicycle: return "bicycle";
+    case MotionKind::kImm: return "imm";
     case MotionKind::kCv: break;
   }
   return "cv";
@@ -205,6 +207,15 @@ engine::EngineConfig engine_config_for(const ClassConfig& c, Index max_tracks, I
       e.q_diag_per_s = {c.q_pos, c.q_pos, c.q_vel, c.q_yaw, c.q_steer, c.q_pos, c.q_vel, c.q_size, c.q_size, c.q_size};
       e.p0_diag = {c.p0_pos, c.p0_pos, c.p0_vel, c.p0_yaw, c.p0_steer, c.p0_pos, c.p0_vel, c.p0_size, c.p0_size, c.p0_size};
       e.motion_noise = {{"wheelbase_m", c.wheelbase_m}};
+      break;
+    case MotionKind::kImm:  // IMM of cv_box and ctrv_vz_box, combined x in the cv layout
+      // q and p0 in the cv layout: the CV mode's Q (the CTRV mode keeps its model Q with the
+      // engine's default motion_noise), P0 of both modes through the state map; the CTRV yaw
+      // rate starts with p0_yaw_rate.
+      e.motion = "imm_cv_ctrv_box";
+      e.q_diag_per_s = {c.q_pos, c.q_pos, c.q_pos, c.q_vel, c.q_vel, c.q_vel, c.q_yaw, c.q_size, c.q_size, c.q_size};
+      e.p0_diag = {c.p0_pos, c.p0_pos, c.p0_pos, c.p0_vel, c.p0_vel, c.p0_vel, c.p0_yaw, c.p0_size, c.p0_size, c.p0_size};
+      e.motion_noise = {{"yaw_rate_p0", c.p0_yaw_rate}};
       break;
   }
   e.num_classes = 1;

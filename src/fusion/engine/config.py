@@ -72,7 +72,7 @@ CONFIRM_RULES = ("last", "first")
 EXISTENCE_MODELS = ("ipda", "llr")
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 _ARRAY_FIELDS = frozenset({"mount_R", "mount_t", "projection", "image_size", "R", "confusion", "q_diag_per_s",
-                           "p0_diag"})
+                           "p0_diag", "imm_transition", "imm_mu0"})
 
 
 def rotation_from_ypr(yaw_rad: float, pitch_rad: float = 0.0, roll_rad: float = 0.0) -> list[list[float]]:
@@ -793,6 +793,12 @@ class EngineConfig:
         p0_diag: initial state variances of a new 3D track (units of the state squared; the
             components a detection does not give, e.g. velocity, start at 0 with this
             variance); None: the model's default.
+        imm_transition: an IMM motion only (``MOTION_MODELS[key].modes`` not empty): the Markov
+            matrix R x R, ``P(mode j at the next prediction step | mode i)``, rows summing to 1
+            (per prediction step, not per second); None: the motion's default
+            (``[[0.95, 0.05], [0.05, 0.95]]``).
+        imm_mu0: an IMM motion only: the mode probabilities of a new track (R values >= 0
+            summing to 1); None: uniform.
         num_classes: number of object classes C (class ids 0 .. C-1), 1 to 32.
         max_tracks: capacity of 3D tracks (memory reserved up front; births beyond it are
             counted in ``stats()["insert_failures"]``).
@@ -813,6 +819,8 @@ class EngineConfig:
     q_diag_per_s: npt.ArrayLike | None = None
     extent_noise: dict[str, float] = field(default_factory=dict)
     p0_diag: npt.ArrayLike | None = None
+    imm_transition: npt.ArrayLike | None = None
+    imm_mu0: npt.ArrayLike | None = None
     num_classes: int = 1
     max_tracks: int = 256
     max_detections: int = 256
@@ -911,6 +919,7 @@ class EngineConfig:
                         f"({self.motion}: {', '.join(info.state)})")
             if np.any(p0 <= 0):
                 raise _fail("", "p0_diag", f"variances must be > 0, got {p0.tolist()}")
+        self._validate_imm(info)
         if not isinstance(self.lifecycle, LifecycleConfig):
             raise _fail("", "lifecycle", f"expected a LifecycleConfig, got {type(self.lifecycle).__name__}")
         self.lifecycle.validate()
@@ -932,6 +941,23 @@ class EngineConfig:
         if any(s.image_tracks for s in self.sensors) and self.max_image_tracks < 1:
             raise _fail("", "max_image_tracks", "a sensor has image_tracks = true: need at least 1")
 
+    def _validate_imm(self, info: registry.MotionModelInfo) -> None:
+        r = len(info.modes)
+        for k in ("imm_transition", "imm_mu0"):
+            if getattr(self, k) is not None and r == 0:
+                raise _fail("", k, f"only for an IMM motion (one with modes: "
+                            f"{', '.join(m for m, i in registry.MOTION_MODELS.items() if i.modes)}), "
+                            f"not {self.motion!r}")
+        if self.imm_transition is not None:
+            m = _array("", "imm_transition", self.imm_transition, (r, r),
+                       f"the Markov matrix of the modes ({', '.join(info.modes)})")
+            if np.any(m < 0) or np.any(np.abs(m.sum(axis=1) - 1.0) > 1e-9):
+                raise _fail("", "imm_transition", f"entries must be >= 0 and every row must sum to 1, got {m.tolist()}")
+        if self.imm_mu0 is not None:
+            mu = _array("", "imm_mu0", self.imm_mu0, (r,), f"one probability per mode ({', '.join(info.modes)})")
+            if np.any(mu < 0) or abs(float(mu.sum()) - 1.0) > 1e-9:
+                raise _fail("", "imm_mu0", f"entries must be >= 0 and sum to 1, got {mu.tolist()}")
+
     # ---- the binding's spec
 
     def to_spec(self) -> dict[str, Any]:
@@ -946,6 +972,8 @@ class EngineConfig:
             "motion_noise": {**info.noise, **{k: float(v) for k, v in self.motion_noise.items()}},
             "extent_noise": {**registry.EXTENT_NOISE, **{k: float(v) for k, v in self.extent_noise.items()}},
             "p0_diag": self.resolved_p0_diag(),
+            **{k: np.asarray(getattr(self, k), np.float64).tolist() for k in ("imm_transition", "imm_mu0")
+               if getattr(self, k) is not None},
             "num_classes": self.num_classes,
             "max_tracks": self.max_tracks,
             "max_detections": self.max_detections,
@@ -963,7 +991,7 @@ class EngineConfig:
     def to_dict(self) -> dict[str, Any]:
         """The TOML-shaped mapping (``from_dict(to_dict())`` gives an equal config)."""
         out: dict[str, Any] = {k: getattr(self, k) for k in self._SCALARS}
-        for k in ("q_diag_per_s", "p0_diag"):
+        for k in ("q_diag_per_s", "p0_diag", "imm_transition", "imm_mu0"):
             if getattr(self, k) is not None:
                 out[k] = _to_plain(getattr(self, k))
         out["motion_noise"] = dict(self.motion_noise)
@@ -977,12 +1005,12 @@ class EngineConfig:
     def from_dict(cls, d: Mapping[str, Any]) -> EngineConfig:
         """Build from a mapping shaped like the TOML file (module docstring). Errors name the
         table and the key; unknown keys are listed with the known ones."""
-        known = [*cls._SCALARS, "q_diag_per_s", "p0_diag", "motion_noise", "extent_noise", "lifecycle",
-                 "image_track", "sensors"]
+        known = [*cls._SCALARS, "q_diag_per_s", "p0_diag", "imm_transition", "imm_mu0", "motion_noise",
+                 "extent_noise", "lifecycle", "image_track", "sensors"]
         _unknown("", d, known)
         kw: dict[str, Any] = {k: _typed("", k, d[k], kind) for k, kind in cls._SCALARS.items() if k in d}
-        for k in ("q_diag_per_s", "p0_diag"):
-            if k in d:
+        for k in ("q_diag_per_s", "p0_diag", "imm_transition", "imm_mu0"):
+            if k in d and d[k] is not None:
                 kw[k] = _to_plain(d[k])
         for k in ("motion_noise", "extent_noise"):
             if k in d:

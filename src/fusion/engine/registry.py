@@ -33,12 +33,16 @@ class MotionModelInfo:
         noise: the model's own process-noise parameters (``EngineConfig.motion_noise`` keys)
             with their defaults: ``accel_std`` [m/s^2] (white-noise acceleration),
             ``yaw_accel_std`` [rad/s^2] (white-noise yaw acceleration of the turn-rate models).
+        modes: an interacting multiple model's modes (motion keys, in mode order: the order of
+            ``imm_transition``, ``imm_mu0`` and the track record's ``mode_prob``); empty for a
+            single model.
     """
 
     key: str
     description: str
     state: tuple[str, ...]
     noise: Mapping[str, float] = field(default_factory=dict)
+    modes: tuple[str, ...] = ()
 
     @property
     def state_dim(self) -> int:
@@ -185,6 +189,14 @@ MOTION_MODELS: dict[str, MotionModelInfo] = {
         "cv_point2d", "2D point with constant velocity (white-noise acceleration), no extent: x, y [m], "
         "vx, vy [m/s]; for point sensors (position2d, position3d, radar)",
         ("x", "y", "vx", "vy"), {"accel_std": 1.0}),
+    "imm_cv_ctrv_box": MotionModelInfo(
+        "imm_cv_ctrv_box", "interacting multiple model of cv_box and ctrv_vz_box per track (EKF modes mixed "
+        "across their layouts); x, P are the combined estimate in the cv_box layout: x, y, z [m], vx, vy, vz "
+        "[m/s], yaw [rad], l, w, h [m]; the track record's mode_prob gives the mode probabilities",
+        ("x", "y", "z", "vx", "vy", "vz", "yaw", "l", "w", "h"),
+        {"cv_accel_std": 1.0, "ctrv_accel_std": 1.0, "ctrv_yaw_accel_std": 0.5, "ctrv_vertical_accel_std": 0.5,
+         "yaw_rate_p0": 0.1},
+        ("cv_box", "ctrv_vz_box")),
 }
 
 #: Motion models with box extent (the others are point models).

@@ -42,8 +42,9 @@ __all__ = ["ClassConfig", "TrackerConfig", "COST_KINDS", "MOTION_KINDS", "TRACK_
 COST_KINDS = ("giou_3d", "giou_bev", "iou_3d", "iou_bev", "distance", "distance_bev", "mahalanobis")
 _OVERLAP = COST_KINDS[:4]
 #: Motion models of the 10-state box: constant velocity (linear), or the EKF models constant
-#: turn rate and velocity, constant turn rate and acceleration, kinematic bicycle.
-MOTION_KINDS = ("cv", "ctrv", "ctra", "bicycle")
+#: turn rate and velocity, constant turn rate and acceleration, kinematic bicycle, or the
+#: interacting multiple model of cv and ctrv (engine motion ``imm_cv_ctrv_box``).
+MOTION_KINDS = ("cv", "ctrv", "ctra", "bicycle", "imm")
 #: Track confirmation/deletion rules: hit counting (M-of-N) or the log-likelihood ratio.
 TRACK_LOGICS = ("hits", "llr")
 _STRINGS = {"cost": COST_KINDS, "motion": MOTION_KINDS, "logic": TRACK_LOGICS}
@@ -64,7 +65,10 @@ class ClassConfig:
         motion: ``"cv"`` (state x, y, z, yaw, l, w, h, vx, vy, vz), ``"ctrv"`` (..., speed,
             yaw rate, vz), ``"ctra"`` (..., speed, yaw rate, acceleration; z constant) or
             ``"bicycle"`` (..., speed, steering angle, vz; yaw rate = speed tan(steer) /
-            ``wheelbase_m``); the last three are EKFs whose ground-plane motion follows the heading.
+            ``wheelbase_m``); the last three are EKFs whose ground-plane motion follows the heading;
+            ``"imm"``: an interacting multiple model per track of ``"cv"`` and ``"ctrv"`` (the
+            engine's ``imm_cv_ctrv_box``; the cv ``q_*`` and ``p0_*`` give the CV mode's Q and
+            both modes' P0, ``p0_yaw_rate`` the CTRV yaw rate's, the CTRV mode keeps its model Q).
         logic: ``"hits"`` (confirm after ``min_hits`` updates, M-of-N with ``confirm_window``)
             or ``"llr"`` (confirm when the track's log-likelihood ratio reaches ``llr_confirm``,
             delete when it falls below ``llr_delete``).

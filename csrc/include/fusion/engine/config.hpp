@@ -107,6 +107,11 @@ struct EngineConfig {
   std::vector<std::pair<std::string, double>> motion_noise;  // model parameters, e.g. accel_std
   ExtentNoise extent_noise{};         // random walks of the appended box components (model Q)
   std::vector<double> p0_diag;        // N values: P of a new track = diag(p0_diag)
+  // IMM motions only (imm_* keys; motion/imm_motion.hpp): the Markov matrix R x R row-major
+  // (P(mode j next step | mode i), rows sum to 1) and the mode probabilities of a new track
+  // (R values summing to 1); empty: the motion's defaults.
+  std::vector<double> imm_transition;
+  std::vector<double> imm_mu0;
   int num_classes = 1;                // C >= 1
   Index max_tracks = 256;
   Index max_detections = 256;         // per frame

@@ -67,6 +67,7 @@ struct EngineStats {
   std::int64_t deletions = 0;           // 3D tracks deleted
   std::int64_t insert_failures = 0;     // births refused by a full table (3D and image)
   std::int64_t image_births = 0;        // image tracks started (not by LEAVE)
+  std::int64_t imm_underflows = 0;      // IMM motion: updates where every mode's likelihood < DBL_MIN
 };
 
 // Counters of the latest frame's association by the sparse (mahalanobis) path; zero after a

@@ -163,6 +163,13 @@ class Engine final : public EngineBase {
         class_gate_(assoc::ClassGate::same_class_only(config.num_classes)) {
     cfg_.validate();
     check_motion_fields();
+    if constexpr (kIsImm<Motion>) {  // IMM motion (motion/imm_motion.hpp): GNN updates only
+      for (std::size_t k = 0; k < cfg_.sensors.size(); ++k)
+        if (cfg_.sensors[k].associator != "gnn")
+          detail::bad_sensor(cfg_.sensors[k], static_cast<int>(k),
+                             "associator: the IMM motion '" + cfg_.motion + "' runs with the 'gnn' associator only, not '" +
+                                 cfg_.sensors[k].associator + "'");
+    }
     const int S = static_cast<int>(cfg_.sensors.size());
     sensors_.reserve(static_cast<std::size_t>(S));
     common_.resize(static_cast<std::size_t>(S));
@@ -337,7 +344,7 @@ class Engine final : public EngineBase {
   std::vector<RecordField> track_record_fields() const override {
     const auto C = static_cast<Index>(cfg_.num_classes);
     const auto S = static_cast<Index>(num_sensors());
-    return {
+    std::vector<RecordField> fields = {
         {"id", "i8", {}, offsetof(Record, id)},
         {"t_ns", "i8", {}, offsetof(Record, t_ns)},
         {"birth_t_ns", "i8", {}, offsetof(Record, birth_t_ns)},
@@ -360,6 +367,9 @@ class Engine final : public EngineBase {
         {"frames_since_birth", "i4", {}, offsetof(Record, frames_since_birth)},
         {"consecutive_misses", "i4", {}, offsetof(Record, consecutive_misses)},
     };
+    if constexpr (kIsImm<Motion>)  // the IMM's mode probabilities, in the motion's mode order
+      fields.push_back({"mode_prob", "f8", {ImmTraits<Motion>::kModes}, offsetof(Record, mode_prob)});
+    return fields;
   }
   std::size_t track_record_size() const override { return sizeof(Record); }
 
@@ -808,6 +818,14 @@ class Engine final : public EngineBase {
     const double dt = ns_to_s(track::elapsed_ns(t, t0));
     auto x = table_.x(s);
     auto P = table_.P(s);
+    if constexpr (kIsImm<Motion>) {  // mixing + each mode's predict; x, P = the combination
+      table_.set_t_ns(s, t);
+      if (!motion_.predict_track(table_.aux(s), x.data(), P.data(), dt, cfg_.q_diag_per_s)) {
+        table_.remove(s);
+        ++stats_.rejected_updates;
+      }
+      return;
+    }
     const Vec<N> x0 = x;
     // A linear model's F and Q do not depend on the state: computed once per dt (the tracks of
     // a frame share their dt unless they were born or updated at different times).
@@ -1602,6 +1620,14 @@ class Engine final : public EngineBase {
   double update_track(SensorState<Motion, S>& st, const Common& c, Index s, const double* zp,
                       const double* Rp) {
     constexpr int M = S::M;
+    if constexpr (kIsImm<Motion>) {  // each mode's EKF update, mode probabilities, combination
+      const auto r = motion_.update_track(table_.aux(s), table_.x(s).data(), table_.P(s).data(), st.model, c.mount,
+                                          sensor::SensorMotion{}, zp, Rp,
+                                          std::is_same_v<S, sensor::LidarBox3D> ? cfg_.min_size : 0.0);
+      if (r.rejected) ++stats_.rejected_updates;
+      if (r.underflow) ++stats_.imm_underflows;
+      return r.log_likelihood;
+    }
     Vec<N> x = table_.x(s);
     Mat<N, N> P = table_.P(s);
     Vec<M> zhat;
@@ -1679,6 +1705,7 @@ class Engine final : public EngineBase {
     }
     const Index s = lifecycle_.birth(table_, x, P, t, k, prob);
     if (s == track::kNoSlot) return;  // counted by the table
+    if constexpr (kIsImm<Motion>) motion_.init_track(table_.aux(s), table_.x(s).data(), table_.P(s).data());
     ++stats_.births;
     track::SensorEvidence& ev = table_.evidence(s, k);
     ev.score_sum = score;

@@ -46,6 +46,8 @@ inline TimeNs elapsed_ns(TimeNs t, TimeNs t0) {
 
 inline constexpr int kMaxRecordClasses = 32;
 inline constexpr int kMaxRecordSensors = 16;
+// Most modes of an IMM motion (motion/imm_motion.hpp) whose probabilities a record carries.
+inline constexpr int kMaxRecordModes = 4;
 
 // No default member initialisers, so that the type stays trivial (a POD); TrackTable::record
 // writes every field, including zeros in the unused class and sensor entries.
@@ -82,6 +84,9 @@ struct TrackRecord {
   double score_sum[kMaxRecordSensors];          // per sensor: sum of the hits' detection scores
   std::int32_t detection[kMaxRecordSensors];    // per sensor: detection index that updated the
                                                 // track in that sensor's latest frame, else -1
+  std::int32_t num_modes;                       // IMM motion: its number of modes (else 0)
+  double mode_prob[kMaxRecordModes];            // IMM motion: the mode probabilities mu (sum 1),
+                                                // in the motion's mode order; unused entries 0
 };
 
 }  // namespace fusion::track

@@ -18,6 +18,10 @@
 //                  frames of all sensors that count for confirmation, in arrival order
 //   birth sensor   and birth time
 //   confirmed_ever whether the track has ever been confirmed (set by set_status)
+//   aux            ImmTraits<Motion>::kAuxDoubles doubles a motion model keeps per track
+//                  (an IMM motion, motion/imm_motion.hpp: each mode's x, P, the mode
+//                  probabilities mu and the modes' last log-likelihoods; 0 for the others).
+//                  Written by the model at birth, zeroed by clear(), copied with the table.
 //   llr            the sequential log-likelihood-ratio score (lifecycle existence_model "llr")
 //   frames_since_birth  frames the owner processed after the birth frame (tick_frame())
 //   consecutive_misses  in-FOV misses since the last hit, over the frames recorded with
@@ -48,6 +52,7 @@
 #include "fusion/core/errors.hpp"
 #include "fusion/core/linalg.hpp"
 #include "fusion/core/types.hpp"
+#include "fusion/motion/imm_traits.hpp"
 #include "fusion/track/record.hpp"
 
 namespace fusion::track {
@@ -107,6 +112,7 @@ template <class Motion>
 class TrackTable {
  public:
   static constexpr int N = Motion::N;
+  static constexpr int kAux = ImmTraits<Motion>::kAuxDoubles;
   using StateMap = Eigen::Map<Vec<N>>;
   using ConstStateMap = Eigen::Map<const Vec<N>>;
   using CovMap = Eigen::Map<Mat<N, N>>;
@@ -147,6 +153,7 @@ class TrackTable {
     llr_.assign(K, 0.0);
     frames_since_birth_.assign(K, 0);
     consecutive_misses_.assign(K, 0);
+    aux_.assign(K * static_cast<std::size_t>(kAux), 0.0);
     order_.reserve(K);
     free_.reserve(K);
     for (Index s = capacity - 1; s >= 0; --s) free_.push_back(s);
@@ -298,6 +305,7 @@ class TrackTable {
     }
     order_.clear();
     num_deleted_ = 0;
+    std::fill(aux_.begin(), aux_.end(), 0.0);
     free_.clear();
     for (Index s = capacity_ - 1; s >= 0; --s) free_.push_back(s);
   }
@@ -365,6 +373,10 @@ class TrackTable {
         ++frames_since_birth_[u];
     }
   }
+
+  // The motion model's per-track storage (kAux doubles; an IMM's modes, see above).
+  double* aux(Index slot) { return aux_.data() + at(slot) * static_cast<std::size_t>(kAux); }
+  const double* aux(Index slot) const { return aux_.data() + at(slot) * static_cast<std::size_t>(kAux); }
 
   StateMap x(Index slot) { return StateMap(x_.data() + at(slot) * N); }
   ConstStateMap x(Index slot) const { return ConstStateMap(x_.data() + at(slot) * N); }
@@ -447,6 +459,11 @@ class TrackTable {
     const double* Ps = P_.data() + u * N * N;
     std::copy(xs, xs + N, out.x);
     std::copy(Ps, Ps + N * N, out.P);
+    constexpr int R = ImmTraits<Motion>::kModes;
+    static_assert(R <= kMaxRecordModes, "an IMM motion with more modes than a TrackRecord holds");
+    out.num_modes = R;
+    for (int r = 0; r < kMaxRecordModes; ++r)
+      out.mode_prob[r] = r < R ? aux_[u * static_cast<std::size_t>(kAux) + ImmTraits<Motion>::kMuOffset + r] : 0.0;
     const double* cp = class_prob_.data() + u * static_cast<std::size_t>(C_);
     for (int c = 0; c < kMaxRecordClasses; ++c) out.class_prob[c] = c < C_ ? cp[c] : 0.0;
     for (int k = 0; k < kMaxRecordSensors; ++k) {
@@ -504,7 +521,7 @@ class TrackTable {
   std::vector<std::int32_t> frames_since_birth_, consecutive_misses_;
   std::vector<double> llr_;
   std::vector<int> birth_sensor_;
-  std::vector<double> existence_, x_, P_, class_prob_;
+  std::vector<double> existence_, x_, P_, class_prob_, aux_;
   std::vector<SensorEvidence> evidence_;
   std::vector<HitHistory> window_;
   std::vector<Index> order_, free_;

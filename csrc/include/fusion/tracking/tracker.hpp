@@ -6,7 +6,8 @@
 // TrackerConfig.engine_config(class_id)).
 //
 // Per class, the engine does what this tracker did (per class, association was always separate):
-//   - the motion model (cv: cv_box, ctrv: ctrv_vz_box, ctra: ctra_box, bicycle: bicycle_vz_box) with
+//   - the motion model (cv: cv_box, ctrv: ctrv_vz_box, ctra: ctra_box, bicycle: bicycle_vz_box,
+//     imm: imm_cv_ctrv_box, the IMM of cv_box and ctrv_vz_box of motion/imm_motion.hpp) with
 //     Q = diag(q) dt and P0 = diag(p0) from the class's q_* / p0_* values;
 //   - the lidar box update (the detection heading aligned with the track's: a yaw residual
 //     beyond 90 degrees is turned by pi), sizes floored at min_size;
@@ -66,9 +67,9 @@ inline bool is_overlap(CostKind k) { return static_cast<int>(k) <= 3; }
 // Motion model of a class: constant velocity, or the EKF models constant turn rate and
 // velocity, constant turn rate and acceleration, kinematic bicycle (engine keys cv_box,
 // ctrv_vz_box, ctra_box, bicycle_vz_box: CTRV and bicycle with a vertical velocity).
-enum class MotionKind : int { kCv = 0, kCtrv = 1, kCtra = 2, kBicycle = 3 };
+enum class MotionKind : int { kCv = 0, kCtrv = 1, kCtra = 2, kBicycle = 3, kImm = 4 };
 
-// "cv", "ctrv", "ctra", "bicycle".
+// "cv", "ctrv", "ctra", "bicycle", "imm".
 MotionKind motion_kind_from_string(std::string_view name);
 const char* to_string(MotionKind kind);
 
