@@ -29,6 +29,7 @@
 #include "common.hpp"
 #include "fusion/engine/config.hpp"
 #include "fusion/engine/engine.hpp"
+#include "fusion/engine/oosm.hpp"
 #include "fusion/engine/sensors.hpp"
 #include "fusion/tracking/fair_mutex.hpp"
 
@@ -215,7 +216,8 @@ EngineConfig parse_spec(const py::handle& h) {
   const py::dict d = as_dict(h, "spec");
   check_keys(d, {"motion", "q_diag_per_s", "motion_noise", "extent_noise", "p0_diag", "num_classes",
                  "max_tracks", "max_detections", "max_image_tracks", "min_size", "late_policy",
-                 "bad_detection", "lifecycle", "image_track", "sensors"},
+                 "bad_detection", "lifecycle", "image_track", "sensors", "oosm_horizon_s", "oosm_max_frames",
+                 "ego_max_gap_s", "ego_max_extrapolation_s"},
              "spec");
   EngineConfig c;
   c.motion = get_str(d, "motion", "spec", c.motion);
@@ -247,6 +249,10 @@ EngineConfig parse_spec(const py::handle& h) {
   c.min_size = get_double(d, "min_size", "spec", c.min_size);
   c.late_policy = engine::late_policy_from_string(get_str(d, "late_policy", "spec", "drop"));
   c.bad_detection = engine::bad_detection_from_string(get_str(d, "bad_detection", "spec", "raise"));
+  c.oosm_horizon_s = get_double(d, "oosm_horizon_s", "spec", c.oosm_horizon_s);  // the time layer (oosm.hpp)
+  c.oosm_max_frames = get_int(d, "oosm_max_frames", "spec", c.oosm_max_frames);
+  c.ego_max_gap_s = get_double(d, "ego_max_gap_s", "spec", c.ego_max_gap_s);
+  c.ego_max_extrapolation_s = get_double(d, "ego_max_extrapolation_s", "spec", c.ego_max_extrapolation_s);
   if (has(d, "lifecycle")) {
     const py::dict l = as_dict(d["lifecycle"], "lifecycle");
     check_keys(l, {"confirm_hits", "confirm_window", "confirm_by_existence", "confirm_existence",
@@ -412,6 +418,10 @@ py::dict engine_spec_of(const EngineConfig& c) {
   d["min_size"] = c.min_size;
   d["late_policy"] = engine::to_string(c.late_policy);
   d["bad_detection"] = engine::to_string(c.bad_detection);
+  d["oosm_horizon_s"] = c.oosm_horizon_s;
+  d["oosm_max_frames"] = c.oosm_max_frames;
+  d["ego_max_gap_s"] = c.ego_max_gap_s;
+  d["ego_max_extrapolation_s"] = c.ego_max_extrapolation_s;
   const track::LifecyclePolicy& p = c.lifecycle;
   py::dict l;
   l["confirm_hits"] = p.confirm_hits;
@@ -493,6 +503,66 @@ py::dict engine_spec_of(const EngineConfig& c) {
   d["sensors"] = sensors;
   return d;
 }
+
+// ---------------------------------------------------------------- the time layer (B, engine/oosm.hpp)
+// Ego motion, the odometry pose and the history of the OosmEngine that make_engine returns.
+// Same locking rule as above: inputs converted with the GIL, then GIL released, then the mutex.
+namespace {
+
+engine::OosmEngine& time_layer(PyEngine& self) {
+  auto* t = dynamic_cast<engine::OosmEngine*>(self.eng.get());
+  if (t == nullptr) throw ConfigurationError("FusionEngine: the engine has no time layer");
+  return *t;
+}
+
+py::dict pose_dict(const engine::EgoPose& p) {
+  py::dict d;
+  d["x_m"] = p.x_m;
+  d["y_m"] = p.y_m;
+  d["yaw_rad"] = p.yaw_rad;
+  d["speed_mps"] = p.speed_mps;
+  d["yaw_rate_rps"] = p.yaw_rate_rps;
+  return d;
+}
+
+void register_engine_time_layer(py::module_& m) {
+  auto cls = py::reinterpret_borrow<py::class_<PyEngine>>(m.attr("FusionEngine"));
+  cls.def(
+         "ego_motion",
+         [](PyEngine& self, const py::array& t_ns, const py::object& speed_mps, const py::object& yaw_rate_rps) {
+           const std::string who = "FusionEngine.ego_motion";
+           if (t_ns.dtype().kind() != 'i' && t_ns.dtype().kind() != 'u')
+             throw TimestampError(who + ": t_ns must be integers (int64 nanoseconds), got dtype " +
+                                  std::string(py::str(t_ns.dtype())));
+           const auto t = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>::ensure(t_ns);
+           const CArray v = as_real_array(speed_mps, who + ": speed_mps");
+           const CArray w = as_real_array(yaw_rate_rps, who + ": yaw_rate_rps");
+           if (t.ndim() != 1) throw ShapeError(who + ": t_ns: expected shape (n,), got " + shape_str(t));
+           const py::ssize_t n = t.shape(0);
+           const std::string ns = "(" + std::to_string(n) + ",)";
+           if (v.ndim() != 1 || v.shape(0) != n) shape_error(who + ": speed_mps", ns, v);
+           if (w.ndim() != 1 || w.shape(0) != n) shape_error(who + ": yaw_rate_rps", ns, w);
+           locked(self, [&] { time_layer(self).add_ego_motion(t.data(), v.data(), w.data(), static_cast<Index>(n)); });
+         },
+         py::arg("t_ns"), py::arg("speed_mps"), py::arg("yaw_rate_rps"),
+         "Adds ego-motion samples: t_ns (n,) int64, speed_mps (n,), yaw_rate_rps (n,), in time order. "
+         "All are checked first: a failed call adds none. Releases the GIL.")
+      .def(
+          "ego_pose",
+          [](PyEngine& self, const py::object& t_ns) {
+            const TimeNs t = to_time_ns(t_ns);
+            const engine::EgoPose p = locked(self, [&] { return time_layer(self).ego_pose_at(t); });
+            return pose_dict(p);
+          },
+          py::arg("t_ns"),
+          "The odometry pose and motion at t_ns: {x_m, y_m, yaw_rad, speed_mps, yaw_rate_rps} "
+          "(TimestampError when no sample was given or t_ns is beyond ego_max_extrapolation_s of them).")
+      .def_property_readonly(
+          "history_size", [](PyEngine& self) { return locked(self, [&] { return time_layer(self).history_size(); }); },
+          "Frames in the out-of-sequence history now.");
+}
+
+}  // namespace
 
 void register_engine(py::module_& m) {
   m.def(
@@ -647,6 +717,8 @@ void register_engine(py::module_& m) {
              d["deletions"] = s.deletions;
              d["insert_failures"] = s.insert_failures;
              d["image_births"] = s.image_births;
+             d["reprocessed_frames"] = s.reprocessed_frames;
+             d["ego_gaps"] = s.ego_gaps;
              return d;
            }, "Counters since construction or reset().")
       .def("reset", [](PyEngine& self) { locked(self, [&] { self.eng->reset(); }); },
@@ -669,6 +741,7 @@ void register_engine(py::module_& m) {
       .def_property_readonly("state_dim", [](const PyEngine& self) { return self.eng->state_dim(); })
       .def_property_readonly("motion", [](const PyEngine& self) { return self.eng->motion(); })
       .def_property_readonly("sensor_names", [](const PyEngine& self) { return self.sensor_names; });
+  register_engine_time_layer(m);
 }
 
 }  // namespace fusion::bindings

@@ -31,6 +31,17 @@ Image-track records (:attr:`FusionEngine.image_track_dtype`): ``id``, ``t_ns``, 
 ``status``, ``sensor`` (camera index), ``box`` f8[4] (x1, y1, x2, y2 [px]), ``velocity`` f8[2]
 [px/s], ``hits``, ``misses``, ``score_sum``, ``detection``, ``class_id``.
 
+Time (``docs/ARCHITECTURE.md``, "The time layer"): frames may arrive out of sequence. A frame
+older than the engine's latest time by at most ``config.oosm_horizon_s`` (default 0.3 s) is
+fused by re-processing the recent frames from a bounded history, giving the tracks of the
+time-ordered run (``stats()["reprocessed_frames"]``); older frames follow ``late_policy``
+(dropped and counted in ``late_frames``, or TimestampError). Track ids after a re-processing are
+those of the time-ordered run: a track born after the late frame's time may get another id than
+the one already published. Ego motion: :meth:`FusionEngine.ego_motion` feeds the vehicle's speed
+and yaw rate (CAN); from the first sample on, the sensor mounts move with the integrated vehicle
+pose and the tracks live in a fixed odometry frame (the vehicle frame at the first sample).
+:meth:`FusionEngine.ego_pose` gives that pose at any covered time.
+
 Threads: every call releases the GIL and takes the engine's FIFO mutex, so calls from several
 threads are serialised and each is atomic; ``stats()``, ``tracks()`` or ``reset()`` from one
 thread while another steps neither deadlock nor see a half-processed frame.
@@ -90,9 +101,10 @@ class FusionEngine:
 
         Args:
             sensor: sensor name or index.
-            t_ns: frame time, int64 nanoseconds (not a float), not before the engine's time
-                (else the frame is dropped and counted, or TimestampError with
-                ``late_policy = "raise"``).
+            t_ns: frame time, int64 nanoseconds (not a float). Earlier than the engine's
+                time by at most ``oosm_horizon_s``: fused by re-processing (module docstring);
+                earlier still: dropped and counted, or TimestampError with
+                ``late_policy = "raise"``.
             z: (n, M) measurements in the sensor model's units (n = 0 is a frame without
                 detections: tracks in view take a miss).
             R: (n, M, M) covariances, or None for the sensor's default (a block that is all
@@ -110,7 +122,9 @@ class FusionEngine:
                 size; negative class scores (with ``bad_detection =
                 "skip"`` such a detection is skipped and counted instead).
             TimestampError: ``t_ns`` is not an int64 integer (or is int64 min, the records'
-                "never"), or (late_policy "raise") earlier than the engine's time.
+                "never"), or (late_policy "raise") earlier than the engine's time by more than
+                the horizon (or than the history reaches); or, with ego motion given, more than
+                ``ego_max_extrapolation_s`` outside the ego samples.
 
         A call that raises changes nothing.
         """
@@ -147,9 +161,44 @@ class FusionEngine:
         if self._config.late_policy != "raise":
             return
         now = self._core.time_ns
-        if now is not None and t < now:
-            raise TimestampError(f"t_ns: {t} is earlier than the engine's time {now} (late frame; "
-                                 "late_policy = 'raise')")
+        horizon_ns = round(self._config.oosm_horizon_s * 1e9)
+        if now is not None and now - t > horizon_ns:
+            raise TimestampError(f"t_ns: {t} is earlier than the engine's time {now} by more than oosm_horizon_s = "
+                                 f"{self._config.oosm_horizon_s} s (late frame; late_policy = 'raise')")
+
+    # ---- ego motion
+
+    def ego_motion(self, t_ns: int | npt.ArrayLike, speed_mps: float | npt.ArrayLike,
+                   yaw_rate_rps: float | npt.ArrayLike) -> None:
+        """Adds ego-motion samples: the vehicle's speed [m/s] and yaw rate [rad/s,
+        counter-clockwise] at ``t_ns`` (int64 ns), one sample or arrays of n, in time order.
+
+        Between samples the vehicle moves with the earlier sample's speed and yaw rate (the exact
+        arc). A sample at the newest sample's time replaces its speed and yaw rate; samples
+        further apart than ``ego_max_gap_s`` are integrated the same way and counted in
+        ``stats()["ego_gaps"]``. Frames processed after the first sample are placed with the
+        vehicle pose at their time (the sensor mounts are in the vehicle frame), so the tracks
+        live in the odometry frame. :meth:`reset` forgets the samples.
+
+        Raises:
+            NumericalError: a NaN or infinite speed or yaw rate (naming it and the sample).
+            TimestampError: ``t_ns`` not integers, or a sample older than the one before it or
+                than the newest sample already given.
+            ShapeError: arrays of different lengths.
+
+        A call that raises adds no sample.
+        """
+        t = np.asarray(t_ns)
+        if t.dtype.kind not in "iu" or (t.size and t.dtype.kind == "u" and t.max() > np.iinfo(np.int64).max):
+            raise TimestampError(f"ego_motion: t_ns must be int64 integers (nanoseconds), got {t.dtype} values")
+        self._core.ego_motion(np.atleast_1d(t.astype(np.int64)), np.atleast_1d(np.asarray(speed_mps, np.float64)),
+                              np.atleast_1d(np.asarray(yaw_rate_rps, np.float64)))
+
+    def ego_pose(self, t_ns: int) -> dict[str, float]:
+        """The odometry's vehicle pose and motion at ``t_ns``: ``x_m``, ``y_m``, ``yaw_rad`` (in the
+        odometry frame), ``speed_mps``, ``yaw_rate_rps``. TimestampError before any sample or
+        more than ``ego_max_extrapolation_s`` outside the samples."""
+        return {k: float(v) for k, v in self._core.ego_pose(check_timestamp(t_ns, "t_ns")).items()}
 
     # ---- output
 
@@ -173,13 +222,16 @@ class FusionEngine:
         return out
 
     def stats(self) -> dict[str, int]:
-        """Counters since construction or :meth:`reset`: frames, detections, late_frames,
-        late_detections, skipped_detections, rejected_updates, births, deletions,
-        insert_failures, image_births."""
+        """Counters since construction or :meth:`reset`: frames (fused, late ones included),
+        detections, late_frames and late_detections (dropped: beyond the out-of-sequence
+        horizon), skipped_detections, rejected_updates, births, deletions, insert_failures,
+        image_births, reprocessed_frames (late frames fused by re-processing), ego_gaps
+        (ego-motion intervals longer than ``ego_max_gap_s``)."""
         return dict(self._core.stats())
 
     def reset(self) -> None:
-        """Drops every track and the time, zeroes the counters; ids keep counting (never reused)."""
+        """Drops every track, the time, the out-of-sequence history and the ego-motion samples,
+        zeroes the counters; ids keep counting (never reused)."""
         self._core.reset()
 
     # ---- properties

@@ -59,7 +59,7 @@ struct Frame {
 struct EngineStats {
   std::int64_t frames = 0;              // frames processed (late frames not included)
   std::int64_t detections = 0;          // detections in processed frames
-  std::int64_t late_frames = 0;         // frames dropped as out of sequence
+  std::int64_t late_frames = 0;         // frames dropped as out of sequence (beyond the horizon)
   std::int64_t late_detections = 0;     // their detections
   std::int64_t skipped_detections = 0;  // invalid detections skipped (bad_detection = skip)
   std::int64_t rejected_updates = 0;    // EKF updates rejected (non-finite / non-PD result)
@@ -67,6 +67,9 @@ struct EngineStats {
   std::int64_t deletions = 0;           // 3D tracks deleted
   std::int64_t insert_failures = 0;     // births refused by a full table (3D and image)
   std::int64_t image_births = 0;        // image tracks started (not by LEAVE)
+  // The time layer (engine/oosm.hpp):
+  std::int64_t reprocessed_frames = 0;  // late frames fused by re-processing the history
+  std::int64_t ego_gaps = 0;            // ego-motion intervals longer than ego_max_gap_s
 };
 
 // Counters of the latest frame's association by the sparse (mahalanobis) path; zero after a
