@@ -331,20 +331,41 @@ py::object make_dtype(const std::vector<engine::RecordField>& fields, std::size_
 }
 
 // ---------------------------------------------------------------- process inputs
-TimeNs to_time_ns(const py::handle& t) {
+TimeNs to_time_ns(const py::handle& t, const std::string& who = "FusionEngine.process: t_ns") {
   // int64 nanoseconds only: a float (seconds?) or a bool is refused, as is anything beyond int64.
   const bool is_int = py::isinstance<py::int_>(t) || (PyIndex_Check(t.ptr()) && !PyFloat_Check(t.ptr()));
   if (py::isinstance<py::bool_>(t) || !is_int)
-    throw TimestampError("FusionEngine.process: t_ns must be an integer (int64 nanoseconds), got " + type_name(t));
+    throw TimestampError(who + " must be an integer (int64 nanoseconds), got " + type_name(t));
   const py::int_ v = py::reinterpret_steal<py::int_>(PyNumber_Index(t.ptr()));
   int overflow = 0;
   const long long x = PyLong_AsLongLongAndOverflow(v.ptr(), &overflow);
   if (overflow != 0)
-    throw TimestampError("FusionEngine.process: t_ns = " + std::string(py::str(v)) + " is out of the int64 range");
+    throw TimestampError(who + " = " + std::string(py::str(v)) + " is out of the int64 range");
   if (x == LLONG_MIN)
-    throw TimestampError("FusionEngine.process: t_ns = " + std::string(py::str(v)) +
+    throw TimestampError(who + " = " + std::string(py::str(v)) +
                          " is int64 min, reserved: it marks 'never' in the track records");
   return static_cast<TimeNs>(x);
+}
+
+// A tuple (or any sequence) of exactly n real numbers, named in errors by `what` (ShapeError
+// for a wrong length or a value that is not a real number; finiteness is the engine's check).
+std::vector<double> real_tuple(const py::handle& h, std::size_t n, const std::string& what) {
+  if (py::isinstance<py::str>(h) || !py::isinstance<py::sequence>(h))
+    throw ShapeError(what + ": expected a sequence of " + std::to_string(n) + " numbers, got " + type_name(h));
+  const py::sequence seq = py::reinterpret_borrow<py::sequence>(h);
+  if (seq.size() != n)
+    throw ShapeError(what + ": expected " + std::to_string(n) + " numbers, got " + std::to_string(seq.size()));
+  std::vector<double> out(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const py::object v = seq[i];
+    const double d = py::isinstance<py::bool_>(v) ? -1.0 : PyFloat_AsDouble(v.ptr());
+    if (py::isinstance<py::bool_>(v) || (d == -1.0 && PyErr_Occurred() != nullptr)) {
+      PyErr_Clear();
+      throw ShapeError(what + "[" + std::to_string(i) + "]: expected a real number, got " + type_name(v));
+    }
+    out[i] = d;
+  }
+  return out;
 }
 
 int resolve_sensor(const PyEngine& self, const py::handle& s) {
@@ -606,7 +627,7 @@ void register_engine(py::module_& m) {
           "process",
           [](PyEngine& self, const py::object& sensor, const py::object& t_ns, const py::object& z,
              const py::object& R, const py::object& score, const py::object& class_id,
-             const py::object& class_scores) {
+             const py::object& class_scores, const py::object& ego) {
             const int k = resolve_sensor(self, sensor);
             const TimeNs t = to_time_ns(t_ns);
             const int M = self.sensor_m[static_cast<std::size_t>(k)];
@@ -665,27 +686,54 @@ void register_engine(py::module_& m) {
                 shape_error(who + ": class_scores", "(" + ns + ", " + std::to_string(C) + ")", csa);
               f.class_scores = csa.data();
             }
+            if (!ego.is_none()) {
+              const std::vector<double> e = real_tuple(ego, 5, who + ": ego (x_m, y_m, yaw_rad, speed_mps, yaw_rate_rps)");
+              f.has_ego = true;
+              f.ego_x_m = e[0];
+              f.ego_y_m = e[1];
+              f.ego_yaw_rad = e[2];
+              f.ego_speed_mps = e[3];
+              f.ego_yaw_rate_rps = e[4];
+            }
             locked(self, [&] { self.eng->process(f); });
           },
           py::arg("sensor"), py::arg("t_ns"), py::arg("z"), py::arg("R") = py::none(),
           py::arg("score") = py::none(), py::arg("class_id") = py::none(), py::arg("class_scores") = py::none(),
+          py::arg("ego") = py::none(),
           "Fuses one sensor frame (sensor index or name, int64 ns, z (n, M), optional R (n, M, M), "
-          "score (n,), class_id (n,), class_scores (n, C)). Releases the GIL.")
+          "score (n,), class_id (n,), class_scores (n, C); ego: None (static mounts) or the vehicle's "
+          "(x_m, y_m, yaw_rad, speed_mps, yaw_rate_rps) at t_ns in the tracking frame). Releases the GIL.")
       .def(
           "tracks",
-          [](PyEngine& self, bool include_deleted) {
+          [](PyEngine& self, bool include_deleted, const py::object& at_ns, const py::object& vehicle_pose) {
+            engine::ExportOptions opt;
+            opt.include_deleted = include_deleted;
+            if (!at_ns.is_none()) {
+              opt.at_time = true;
+              opt.t_ns = to_time_ns(at_ns, "FusionEngine.tracks: at_ns");
+            }
+            if (!vehicle_pose.is_none()) {
+              const std::vector<double> p = real_tuple(vehicle_pose, 3, "FusionEngine.tracks: vehicle_pose (x_m, y_m, yaw_rad)");
+              opt.vehicle_frame = true;
+              opt.ego_x_m = p[0];
+              opt.ego_y_m = p[1];
+              opt.ego_yaw_rad = p[2];
+            }
             // Filled under the mutex into this thread's zeroed buffer (record padding stays zero,
             // so equal states give byte-identical arrays), copied out with the GIL.
             thread_local std::vector<std::uint8_t> buf;
             const std::size_t need = static_cast<std::size_t>(self.max_tracks) * self.track_size;
             if (buf.size() < need) buf.assign(need, 0);
-            const Index n = locked(self, [&] { return self.eng->export_tracks(buf.data(), self.max_tracks, include_deleted); });
+            const Index n = locked(self, [&] { return self.eng->export_tracks(buf.data(), self.max_tracks, opt); });
             py::array out(py::dtype::from_args(self.track_dtype), std::vector<py::ssize_t>{static_cast<py::ssize_t>(n)});
             if (n > 0) std::memcpy(out.mutable_data(), buf.data(), static_cast<std::size_t>(n) * self.track_size);
             return out;
           },
-          py::arg("include_deleted") = true,
-          "Live tracks (and those deleted in the latest frame if include_deleted), in id order (track_dtype).")
+          py::arg("include_deleted") = true, py::arg("at_ns") = py::none(), py::arg("vehicle_pose") = py::none(),
+          "Live tracks (and those deleted in the latest frame if include_deleted), in id order (track_dtype). "
+          "at_ns: each predicted to that time (no state change; a newer track as it is). vehicle_pose "
+          "(x_m, y_m, yaw_rad) in the tracking frame: box and velocity in that vehicle frame (x and P stay "
+          "in the tracking frame).")
       .def(
           "image_tracks",
           [](PyEngine& self) {

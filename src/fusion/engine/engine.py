@@ -96,7 +96,8 @@ class FusionEngine:
 
     def process(self, sensor: str | int, t_ns: int, z: npt.ArrayLike, R: npt.ArrayLike | None = None,
                 score: npt.ArrayLike | None = None, class_id: npt.ArrayLike | None = None,
-                class_scores: npt.ArrayLike | None = None) -> None:
+                class_scores: npt.ArrayLike | None = None,
+                ego: tuple[float, float, float, float, float] | None = None) -> None:
         """Fuses one sensor frame: the n detections ``sensor`` reported at ``t_ns``.
 
         Args:
@@ -112,12 +113,16 @@ class FusionEngine:
             score: (n,) detection scores, or None (1).
             class_id: (n,) reported class ids in [0, C) (-1: none), or None.
             class_scores: (n, C) class scores, or None.
+            ego: None (the sensor mounts are static in the tracking frame), or the vehicle's
+                ``(x_m, y_m, yaw_rad, speed_mps, yaw_rate_rps)`` at ``t_ns``: its pose in the
+                tracking frame (then a fixed odometry frame; the mounts are in the vehicle
+                frame) and its motion (the sensors' own velocity, e.g. for radar range rate).
 
         Raises:
             ConfigurationError: unknown sensor.
             ShapeError: an array of the wrong shape or dtype; more than max_detections; a
                 class id out of range.
-            NumericalError: NaN/inf in z, R, score or class_scores; R not symmetric positive
+            NumericalError: NaN/inf in z, R, score, class_scores or ego; R not symmetric positive
                 definite; a camera box with x2 < x1 or y2 < y1; a lidar box with a negative
                 size; negative class scores (with ``bad_detection =
                 "skip"`` such a detection is skipped and counted instead).
@@ -135,7 +140,7 @@ class FusionEngine:
         frame = prepare_frame(self._config, k, t, z, R, score, class_id, class_scores,
                               check_values=self._check_values, where="FusionEngine.process")
         self._check_late(frame.t_ns)
-        self._send(frame)
+        self._send(frame, ego)
 
     def step(self, batch: MeasurementBatch) -> np.ndarray:
         """Fuses every frame of ``batch`` in time order (ties: sensor index), then returns
@@ -152,8 +157,8 @@ class FusionEngine:
             self._send(f)
         return self.tracks()
 
-    def _send(self, f: Frame) -> None:
-        self._core.process(f.sensor, f.t_ns, f.z, f.R, f.score, f.class_id, f.class_scores)
+    def _send(self, f: Frame, ego: tuple[float, float, float, float, float] | None = None) -> None:
+        self._core.process(f.sensor, f.t_ns, f.z, f.R, f.score, f.class_id, f.class_scores, ego)
 
     def _check_late(self, t: int) -> None:
         # Only a clearer message up front: the C++ check under the engine's lock is the one
@@ -202,11 +207,17 @@ class FusionEngine:
 
     # ---- output
 
-    def tracks(self, confirmed_only: bool = False, include_deleted: bool = True) -> np.ndarray:
+    def tracks(self, confirmed_only: bool = False, include_deleted: bool = True, at_ns: int | None = None,
+               vehicle_pose: tuple[float, float, float] | None = None) -> np.ndarray:
         """The 3D tracks in id order (a new array, :attr:`track_dtype`): live tracks and, with
         ``include_deleted``, those deleted in the latest frame (status :data:`DELETED`).
-        ``confirmed_only`` keeps the CONFIRMED and COASTING ones."""
-        out = self._core.tracks(include_deleted)
+        ``confirmed_only`` keeps the CONFIRMED and COASTING ones. ``at_ns``: each track predicted
+        to that time by the motion model (``x``, ``P``, ``box``, ``velocity``, ``t_ns``; the
+        engine does not change; a track newer than ``at_ns`` as it is). ``vehicle_pose``
+        ``(x_m, y_m, yaw_rad)`` in the tracking frame: ``box`` and ``velocity`` expressed in
+        that vehicle's frame (the velocity stays over ground); ``x`` and ``P`` stay in the
+        tracking frame."""
+        out = self._core.tracks(include_deleted, at_ns, vehicle_pose)
         if confirmed_only:
             out = out[(out["status"] == CONFIRMED) | (out["status"] == COASTING)]
         return out
