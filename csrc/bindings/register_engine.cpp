@@ -578,6 +578,28 @@ void register_engine_time_layer(py::module_& m) {
           py::arg("t_ns"),
           "The odometry pose and motion at t_ns: {x_m, y_m, yaw_rad, speed_mps, yaw_rate_rps} "
           "(TimestampError when no sample was given or t_ns is beyond ego_max_extrapolation_s of them).")
+      .def(
+          "tracks_at",
+          [](PyEngine& self, const py::object& t_ns, bool vehicle_frame, bool include_deleted) {
+            const bool at_now = t_ns.is_none();
+            const TimeNs t = at_now ? 0 : to_time_ns(t_ns);
+            thread_local std::vector<std::uint8_t> buf;  // as tracks(): zeroed, so padding stays zero
+            const std::size_t need = static_cast<std::size_t>(self.max_tracks) * self.track_size;
+            if (buf.size() < need) buf.assign(need, 0);
+            const Index n = locked(self, [&] {
+              engine::OosmEngine& e = time_layer(self);
+              if (at_now && !e.has_time()) return e.export_tracks(buf.data(), self.max_tracks, include_deleted);
+              return e.export_tracks_at(buf.data(), self.max_tracks, include_deleted, at_now ? e.time_ns() : t,
+                                        vehicle_frame);
+            });
+            py::array out(py::dtype::from_args(self.track_dtype), std::vector<py::ssize_t>{static_cast<py::ssize_t>(n)});
+            if (n > 0) std::memcpy(out.mutable_data(), buf.data(), static_cast<std::size_t>(n) * self.track_size);
+            return out;
+          },
+          py::arg("t_ns"), py::arg("vehicle_frame") = false, py::arg("include_deleted") = true,
+          "The tracks predicted to t_ns (None: the engine's time), box and velocity in the odometry "
+          "frame or (vehicle_frame) the vehicle frame of the odometry pose at t_ns; x and P stay in the "
+          "tracking frame. No state change.")
       .def_property_readonly(
           "history_size", [](PyEngine& self) { return locked(self, [&] { return time_layer(self).history_size(); }); },
           "Frames in the out-of-sequence history now.");

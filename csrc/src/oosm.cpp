@@ -149,6 +149,17 @@ void OosmEngine::raise_late(const Frame& f, const char* why) const {
                        " and " + why + " (late_policy = 'raise')");
 }
 
+void OosmEngine::fill_ego(Frame& f) const {
+  if (f.has_ego || odo_.empty()) return;
+  const EgoPose p = odo_.pose_at(f.t_ns);  // TimestampError (nothing changed) when not covered
+  f.has_ego = true;
+  f.ego_x_m = p.x_m;
+  f.ego_y_m = p.y_m;
+  f.ego_yaw_rad = p.yaw_rad;
+  f.ego_speed_mps = p.speed_mps;
+  f.ego_yaw_rate_rps = p.yaw_rate_rps;
+}
+
 void OosmEngine::forward(const Frame& f) {
   const std::int64_t late_before = live_->stats().late_frames;
   live_->process(f);
@@ -167,6 +178,7 @@ void OosmEngine::process(const Frame& frame) {
   const bool late = live_->has_time() && f.t_ns < live_->time_ns();
   if (horizon_ns_ == 0 || f.defer_births) {  // bypasses the history (oosm.hpp)
     if (!late) {
+      fill_ego(f);
       forward(f);
       clear_history();
       return;
@@ -194,6 +206,7 @@ void OosmEngine::process(const Frame& frame) {
       const Index i = static_cast<Index>(it - order_.begin());
       if (i < static_cast<Index>(order_.size()) &&
           (i > 0 || static_cast<Index>(slots_.size()) < max_frames_ || !free_.empty())) {
+        fill_ego(f);
         fuse_late(f, i);
         return;
       }
@@ -211,6 +224,7 @@ void OosmEngine::process(const Frame& frame) {
     return;
   }
   // in sequence: snapshot, then fuse, then keep the frame
+  fill_ego(f);
   Slot* s = acquire_slot();
   if (s == nullptr) {
     evict_front();
@@ -265,9 +279,28 @@ void OosmEngine::fuse_late(const Frame& f, Index i) {
 
 // ---------------------------------------------------------------- forwarding
 
-Index OosmEngine::export_tracks(void* out, Index max_records, bool include_deleted) const {
-  return live_->export_tracks(out, max_records, include_deleted);
+Index OosmEngine::export_tracks(void* out, Index max_records, const ExportOptions& opt) const {
+  return live_->export_tracks(out, max_records, opt);
 }
+
+Index OosmEngine::export_tracks_at(void* out, Index max_records, bool include_deleted, TimeNs t_ns,
+                                   bool vehicle_frame) const {
+  ExportOptions opt;
+  opt.include_deleted = include_deleted;
+  opt.at_time = true;
+  opt.t_ns = t_ns;
+  if (vehicle_frame) {
+    opt.vehicle_frame = true;
+    if (!odo_.empty()) {
+      const EgoPose p = odo_.pose_at(t_ns);
+      opt.ego_x_m = p.x_m;
+      opt.ego_y_m = p.y_m;
+      opt.ego_yaw_rad = p.yaw_rad;
+    }
+  }
+  return live_->export_tracks(out, max_records, opt);
+}
+
 Index OosmEngine::export_briefs(TrackBrief* out, double* x, double* P, Index max_records, int sensor) const {
   return live_->export_briefs(out, x, P, max_records, sensor);
 }

@@ -59,7 +59,7 @@ import numpy.typing as npt
 from fusion import _core
 from fusion.engine.batch import Frame, MeasurementBatch, check_timestamp, prepare_frame
 from fusion.engine.config import EngineConfig
-from fusion.errors import TimestampError
+from fusion.errors import ConfigurationError, TimestampError
 
 __all__ = ["FusionEngine", "TENTATIVE", "CONFIRMED", "COASTING", "DELETED"]
 
@@ -208,16 +208,29 @@ class FusionEngine:
     # ---- output
 
     def tracks(self, confirmed_only: bool = False, include_deleted: bool = True, at_ns: int | None = None,
-               vehicle_pose: tuple[float, float, float] | None = None) -> np.ndarray:
+               vehicle_pose: tuple[float, float, float] | None = None, *, frame: str = "odometry") -> np.ndarray:
         """The 3D tracks in id order (a new array, :attr:`track_dtype`): live tracks and, with
         ``include_deleted``, those deleted in the latest frame (status :data:`DELETED`).
         ``confirmed_only`` keeps the CONFIRMED and COASTING ones. ``at_ns``: each track predicted
         to that time by the motion model (``x``, ``P``, ``box``, ``velocity``, ``t_ns``; the
-        engine does not change; a track newer than ``at_ns`` as it is). ``vehicle_pose``
-        ``(x_m, y_m, yaw_rad)`` in the tracking frame: ``box`` and ``velocity`` expressed in
-        that vehicle's frame (the velocity stays over ground); ``x`` and ``P`` stay in the
-        tracking frame."""
-        out = self._core.tracks(include_deleted, at_ns, vehicle_pose)
+        engine does not change; a track newer than ``at_ns`` as it is): the publish time.
+
+        Frame of ``box`` and ``velocity`` (``x`` and ``P`` always stay in the tracking frame,
+        the odometry frame once :meth:`ego_motion` has been given):
+        ``frame = "odometry"`` (default): the tracking frame; ``frame = "vehicle"``: the vehicle
+        frame of the odometry's pose at ``at_ns`` (default: the engine's time; before any ego
+        sample the tracking frame is the vehicle frame), TimestampError when the odometry does
+        not reach that time; ``vehicle_pose`` ``(x_m, y_m, yaw_rad)``: the frame of that pose,
+        given in the tracking frame. The velocity stays over ground (only its axes change)."""
+        if frame not in ("odometry", "vehicle"):
+            raise ConfigurationError(f"frame: expected 'odometry' or 'vehicle', got {frame!r}")
+        if frame == "vehicle":
+            if vehicle_pose is not None:
+                raise ConfigurationError("frame='vehicle' takes the odometry's pose: do not give vehicle_pose too")
+            t = None if at_ns is None else check_timestamp(at_ns, "at_ns")
+            out = self._core.tracks_at(t, True, include_deleted)
+        else:
+            out = self._core.tracks(include_deleted, at_ns, vehicle_pose)
         if confirmed_only:
             out = out[(out["status"] == CONFIRMED) | (out["status"] == COASTING)]
         return out

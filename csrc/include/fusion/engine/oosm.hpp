@@ -80,7 +80,8 @@ class OosmEngine final : public EngineBase {
 
   // ---- EngineBase
   void process(const Frame& frame) override;
-  Index export_tracks(void* out, Index max_records, bool include_deleted) const override;
+  using EngineBase::export_tracks;  // the 3-argument overload
+  Index export_tracks(void* out, Index max_records, const ExportOptions& opt) const override;
   Index export_briefs(TrackBrief* out, double* x, double* P, Index max_records, int sensor) const override;
   Index export_image_tracks(ImageTrackRecord* out, Index max_records) const override;
   std::vector<RecordField> track_record_fields() const override;
@@ -116,6 +117,12 @@ class OosmEngine final : public EngineBase {
   const Odometry& odometry() const { return odo_; }
   // The odometry's pose at t (TimestampError when not covered or no sample was given).
   EgoPose ego_pose_at(TimeNs t_ns) const { return odo_.pose_at(t_ns); }
+  // Publish time: the tracks predicted to t_ns (no state change; a track newer than t_ns is
+  // reported as is), with box and velocity in the odometry frame or, with vehicle_frame, in the
+  // vehicle frame of the odometry's pose at t_ns (the identity before any ego sample: then the
+  // tracking frame is the vehicle frame). x and P stay in the tracking frame. TimestampError
+  // when vehicle_frame and the odometry does not cover t_ns.
+  Index export_tracks_at(void* out, Index max_records, bool include_deleted, TimeNs t_ns, bool vehicle_frame) const;
   // Frames in the history now, and engines allocated for it so far (snapshots + spare).
   Index history_size() const { return static_cast<Index>(order_.size()); }
   Index history_engines() const;
@@ -133,6 +140,7 @@ class OosmEngine final : public EngineBase {
   bool preflight_ok(const Frame& f) const;  // sensor, n and z pointer valid (copyable)
   void forward(const Frame& f);       // straight to the live engine (late counted here)
   void fuse_late(const Frame& f, Index first_newer);
+  void fill_ego(Frame& f) const;      // the odometry pose into a frame without ego fields
   [[noreturn]] void raise_late(const Frame& f, const char* why) const;
 
   EngineConfig cfg_;
