@@ -293,9 +293,9 @@ TEST_CASE("engine ego: steady-state process() with ego motion and export at_time
     opt.t_ns = static_cast<TimeNs>(k) * 50 * kMs + 20 * kMs;
     e->export_tracks(out.data(), 16, opt);
   };
-  for (int k = 0; k < 5; ++k) step(k);
+  for (int k = 0; k < 10; ++k) step(k);  // warm-up: the time layer's history reaches its size (0.3 s)
   const long before = g_allocations.load();
-  for (int k = 5; k < 40; ++k) step(k);
+  for (int k = 10; k < 40; ++k) step(k);
   CHECK(g_allocations.load() == before);
   CHECK(e->num_tracks() == 1);
 }

@@ -62,6 +62,7 @@ TEST_CASE("odometry: yaw rate ~ 0 is the straight line, continuous in the yaw ra
   for (double w : {1e-15, 1e-9, 1e-5, 2e-4, 1e-3}) {  // both sides of the series switch
     Odometry a;
     a.add(0, 5.0, w);
+    a.add(2000 * kMs, 5.0, w);
     const EgoPose p = a.pose_at(2000 * kMs);
     const double R = 5.0 / w;
     // closed form in a numerically safe shape: R sin(2w), R (1 - cos(2w)) = 2 R sin^2(w)

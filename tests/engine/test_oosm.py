@@ -17,7 +17,7 @@ from _isolated import run_isolated
 
 from fusion.datasets import make_scenario
 from fusion.engine import EngineConfig, FusionEngine
-from fusion.errors import ConfigurationError, TimestampError
+from fusion.errors import ConfigurationError, NumericalError, TimestampError
 
 HERE = str(Path(__file__).resolve().parent)
 MS = 1_000_000
@@ -60,7 +60,7 @@ def assert_same_tracks(a: np.ndarray, b: np.ndarray, tol: float = 1e-9) -> None:
     assert np.abs(a["P"] - b["P"]).max(initial=0.0) <= tol
 
 
-@pytest.mark.parametrize(("name", "seed"), [("urban", 1), ("highway", 2), ("roadside", 3)])
+@pytest.mark.parametrize(("name", "seed"), [("urban", 1), ("highway", 2), ("stop_and_go", 3)])
 def test_shuffled_arrival_gives_the_time_ordered_tracks(name: str, seed: int) -> None:
     sc, frames = drive_frames(name, 6.0, 300 * MS, seed)
     arrival, in_time = orders(frames)
@@ -131,7 +131,7 @@ def test_an_invalid_late_frame_changes_nothing() -> None:
     t, _, k, z, score = next(f for f in reversed(in_time) if len(f[3]) > 0 and f[0] < eng.time_ns)
     bad = np.array(z, copy=True)
     bad[0, 0] = np.nan
-    with pytest.raises(ValueError, match="NaN|finite|nan"):
+    with pytest.raises(NumericalError, match="finite"):
         eng.process(k, t - 1, bad, score=score)
     assert (eng.tracks().tobytes(), eng.image_tracks().tobytes(), eng.stats(), eng._core.history_size) == before
     eng.process(k, t - 1, z, score=score)
@@ -159,10 +159,10 @@ def test_config_field_validates_and_round_trips(tmp_path: Path) -> None:
     p.write_text(cfg.to_toml())
     back = EngineConfig.from_toml(p)
     assert back == cfg and "oosm_horizon_s = 0.25" in cfg.to_toml()
-    for key, value, msg in (("oosm_horizon_s", -0.1, "finite value >= 0"), ("oosm_horizon_s", float("nan"), ">= 0"),
+    for key, value, msg in (("oosm_horizon_s", -0.1, "finite value >= 0"), ("oosm_horizon_s", float("nan"), "NaN"),
                             ("oosm_horizon_s", float("inf"), ">= 0"), ("oosm_max_frames", 0, r"\[1, 100000\]"),
                             ("ego_max_gap_s", 0.0, "> 0"), ("ego_max_extrapolation_s", -1.0, ">= 0")):
-        with pytest.raises(ConfigurationError, match=f"{key}: expected.*{msg}"):
+        with pytest.raises(ConfigurationError, match=f"{key}: .*{msg}"):
             EngineConfig.car(**{key: value}).validate()
     p.write_text("oosm_horizon_s = -1.0\n" + cfg.to_toml().replace("oosm_horizon_s = 0.25\n", ""))
     with pytest.raises(ConfigurationError, match="e.toml: .*oosm_horizon_s"):
@@ -180,9 +180,9 @@ def test_stats_and_reset_from_another_thread_while_late_frames_are_fused() -> No
     frames (re-processing under the engine's mutex): no deadlock, no exception, every stats()
     read consistent (reprocessed_frames <= frames), ids unique in every read."""
     r = run_isolated("""
-        import json, sys, threading, time
+        import json, os, sys, threading, time
         import numpy as np
-        sys.path.insert(0, HERE)
+        sys.path[:0] = [HERE, os.path.dirname(HERE)]  # test_oosm and the _isolated it imports
         from test_oosm import drive_frames, orders
         from fusion.engine import FusionEngine
 
