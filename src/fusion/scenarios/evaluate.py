@@ -200,6 +200,7 @@ def evaluate(sc: DrivingScenario, sensors: Sequence[str], *, order: str = "times
         "nees_samples": n_s, "single_id_fraction": _single_id(t_ids, g.assigned, min_ticks=10),
         "objects": int(len(np.unique(np.concatenate(t_ids)))) if t_ids else 0,
         "late_frames": int(stats.get("late_frames", 0)), "frames": int(stats.get("frames", 0)),
+        "reprocessed_frames": int(stats.get("reprocessed_frames", 0)),  # late frames fused (oosm_horizon_s)
         "image_tracks": len(image_ids), "image_hota": image_hota, "duration_s": sc.duration_s, "seed": sc.seed,
         "gospa_c": c, "gospa_p": p, "switching_penalty": switching_penalty, "similarity_distance": similarity_distance,
     }
