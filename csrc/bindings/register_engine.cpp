@@ -30,6 +30,7 @@
 #include "common.hpp"
 #include "fusion/engine/config.hpp"
 #include "fusion/engine/engine.hpp"
+#include "fusion/engine/oosm.hpp"
 #include "fusion/engine/sensors.hpp"
 #include "fusion/tracking/fair_mutex.hpp"
 
@@ -216,7 +217,8 @@ EngineConfig parse_spec(const py::handle& h) {
   const py::dict d = as_dict(h, "spec");
   check_keys(d, {"motion", "q_diag_per_s", "motion_noise", "extent_noise", "p0_diag", "num_classes",
                  "max_tracks", "max_detections", "max_image_tracks", "min_size", "late_policy",
-                 "bad_detection", "lifecycle", "image_track", "sensors", "imm_transition", "imm_mu0"},
+                 "bad_detection", "lifecycle", "image_track", "sensors", "imm_transition", "imm_mu0",
+                 "oosm_horizon_s", "oosm_max_frames", "ego_max_gap_s", "ego_max_extrapolation_s"},
              "spec");
   EngineConfig c;
   c.motion = get_str(d, "motion", "spec", c.motion);
@@ -250,6 +252,10 @@ EngineConfig parse_spec(const py::handle& h) {
   c.min_size = get_double(d, "min_size", "spec", c.min_size);
   c.late_policy = engine::late_policy_from_string(get_str(d, "late_policy", "spec", "drop"));
   c.bad_detection = engine::bad_detection_from_string(get_str(d, "bad_detection", "spec", "raise"));
+  c.oosm_horizon_s = get_double(d, "oosm_horizon_s", "spec", c.oosm_horizon_s);  // the time layer (oosm.hpp)
+  c.oosm_max_frames = get_int(d, "oosm_max_frames", "spec", c.oosm_max_frames);
+  c.ego_max_gap_s = get_double(d, "ego_max_gap_s", "spec", c.ego_max_gap_s);
+  c.ego_max_extrapolation_s = get_double(d, "ego_max_extrapolation_s", "spec", c.ego_max_extrapolation_s);
   if (has(d, "lifecycle")) {
     const py::dict l = as_dict(d["lifecycle"], "lifecycle");
     check_keys(l, {"confirm_hits", "confirm_window", "confirm_by_existence", "confirm_existence",
@@ -328,20 +334,41 @@ py::object make_dtype(const std::vector<engine::RecordField>& fields, std::size_
 }
 
 // ---------------------------------------------------------------- process inputs
-TimeNs to_time_ns(const py::handle& t) {
+TimeNs to_time_ns(const py::handle& t, const std::string& who = "FusionEngine.process: t_ns") {
   // int64 nanoseconds only: a float (seconds?) or a bool is refused, as is anything beyond int64.
   const bool is_int = py::isinstance<py::int_>(t) || (PyIndex_Check(t.ptr()) && !PyFloat_Check(t.ptr()));
   if (py::isinstance<py::bool_>(t) || !is_int)
-    throw TimestampError("FusionEngine.process: t_ns must be an integer (int64 nanoseconds), got " + type_name(t));
+    throw TimestampError(who + " must be an integer (int64 nanoseconds), got " + type_name(t));
   const py::int_ v = py::reinterpret_steal<py::int_>(PyNumber_Index(t.ptr()));
   int overflow = 0;
   const long long x = PyLong_AsLongLongAndOverflow(v.ptr(), &overflow);
   if (overflow != 0)
-    throw TimestampError("FusionEngine.process: t_ns = " + std::string(py::str(v)) + " is out of the int64 range");
+    throw TimestampError(who + " = " + std::string(py::str(v)) + " is out of the int64 range");
   if (x == LLONG_MIN)
-    throw TimestampError("FusionEngine.process: t_ns = " + std::string(py::str(v)) +
+    throw TimestampError(who + " = " + std::string(py::str(v)) +
                          " is int64 min, reserved: it marks 'never' in the track records");
   return static_cast<TimeNs>(x);
+}
+
+// A tuple (or any sequence) of exactly n real numbers, named in errors by `what` (ShapeError
+// for a wrong length or a value that is not a real number; finiteness is the engine's check).
+std::vector<double> real_tuple(const py::handle& h, std::size_t n, const std::string& what) {
+  if (py::isinstance<py::str>(h) || !py::isinstance<py::sequence>(h))
+    throw ShapeError(what + ": expected a sequence of " + std::to_string(n) + " numbers, got " + type_name(h));
+  const py::sequence seq = py::reinterpret_borrow<py::sequence>(h);
+  if (seq.size() != n)
+    throw ShapeError(what + ": expected " + std::to_string(n) + " numbers, got " + std::to_string(seq.size()));
+  std::vector<double> out(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const py::object v = seq[i];
+    const double d = py::isinstance<py::bool_>(v) ? -1.0 : PyFloat_AsDouble(v.ptr());
+    if (py::isinstance<py::bool_>(v) || (d == -1.0 && PyErr_Occurred() != nullptr)) {
+      PyErr_Clear();
+      throw ShapeError(what + "[" + std::to_string(i) + "]: expected a real number, got " + type_name(v));
+    }
+    out[i] = d;
+  }
+  return out;
 }
 
 int resolve_sensor(const PyEngine& self, const py::handle& s) {
@@ -424,6 +451,10 @@ py::dict engine_spec_of(const EngineConfig& c) {
   d["min_size"] = c.min_size;
   d["late_policy"] = engine::to_string(c.late_policy);
   d["bad_detection"] = engine::to_string(c.bad_detection);
+  d["oosm_horizon_s"] = c.oosm_horizon_s;
+  d["oosm_max_frames"] = c.oosm_max_frames;
+  d["ego_max_gap_s"] = c.ego_max_gap_s;
+  d["ego_max_extrapolation_s"] = c.ego_max_extrapolation_s;
   const track::LifecyclePolicy& p = c.lifecycle;
   py::dict l;
   l["confirm_hits"] = p.confirm_hits;
@@ -506,6 +537,92 @@ py::dict engine_spec_of(const EngineConfig& c) {
   return d;
 }
 
+// ---------------------------------------------------------------- the time layer (B, engine/oosm.hpp)
+// Ego motion, the odometry pose and the history of the OosmEngine that make_engine returns.
+// Same locking rule as above: inputs converted with the GIL, then GIL released, then the mutex.
+namespace {
+
+engine::OosmEngine& time_layer(PyEngine& self) {
+  auto* t = dynamic_cast<engine::OosmEngine*>(self.eng.get());
+  if (t == nullptr) throw ConfigurationError("FusionEngine: the engine has no time layer");
+  return *t;
+}
+
+py::dict pose_dict(const engine::EgoPose& p) {
+  py::dict d;
+  d["x_m"] = p.x_m;
+  d["y_m"] = p.y_m;
+  d["yaw_rad"] = p.yaw_rad;
+  d["speed_mps"] = p.speed_mps;
+  d["yaw_rate_rps"] = p.yaw_rate_rps;
+  return d;
+}
+
+void register_engine_time_layer(py::module_& m) {
+  auto cls = py::reinterpret_borrow<py::class_<PyEngine>>(m.attr("FusionEngine"));
+  cls.def(
+         "ego_motion",
+         [](PyEngine& self, const py::array& t_ns, const py::object& speed_mps, const py::object& yaw_rate_rps) {
+           const std::string who = "FusionEngine.ego_motion";
+           if (t_ns.dtype().kind() != 'i' && t_ns.dtype().kind() != 'u')
+             throw TimestampError(who + ": t_ns must be integers (int64 nanoseconds), got dtype " +
+                                  std::string(py::str(t_ns.dtype())));
+           const auto t = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>::ensure(t_ns);
+           const CArray v = as_real_array(speed_mps, who + ": speed_mps");
+           const CArray w = as_real_array(yaw_rate_rps, who + ": yaw_rate_rps");
+           if (t.ndim() != 1) throw ShapeError(who + ": t_ns: expected shape (n,), got " + shape_str(t));
+           const py::ssize_t n = t.shape(0);
+           const std::string ns = "(" + std::to_string(n) + ",)";
+           if (v.ndim() != 1 || v.shape(0) != n) shape_error(who + ": speed_mps", ns, v);
+           if (w.ndim() != 1 || w.shape(0) != n) shape_error(who + ": yaw_rate_rps", ns, w);
+           locked(self, [&] { time_layer(self).add_ego_motion(t.data(), v.data(), w.data(), static_cast<Index>(n)); });
+         },
+         py::arg("t_ns"), py::arg("speed_mps"), py::arg("yaw_rate_rps"),
+         "Adds ego-motion samples: t_ns (n,) int64, speed_mps (n,), yaw_rate_rps (n,), in time order. "
+         "All are checked first: a failed call adds none. Releases the GIL.")
+      .def(
+          "ego_pose",
+          [](PyEngine& self, const py::object& t_ns) {
+            const TimeNs t = to_time_ns(t_ns);
+            const engine::EgoPose p = locked(self, [&] { return time_layer(self).ego_pose_at(t); });
+            return pose_dict(p);
+          },
+          py::arg("t_ns"),
+          "The odometry pose and motion at t_ns: {x_m, y_m, yaw_rad, speed_mps, yaw_rate_rps} "
+          "(TimestampError when no sample was given or t_ns is beyond ego_max_extrapolation_s of them).")
+      .def(
+          "tracks_at",
+          [](PyEngine& self, const py::object& t_ns, bool vehicle_frame, bool include_deleted) {
+            const bool at_now = t_ns.is_none();
+            const TimeNs t = at_now ? 0 : to_time_ns(t_ns);
+            thread_local std::vector<std::uint8_t> buf;  // as tracks(): zeroed, so padding stays zero
+            thread_local std::size_t buf_record_size = 0;
+            const std::size_t need = static_cast<std::size_t>(self.max_tracks) * self.track_size;
+            if (buf.size() < need || buf_record_size != self.track_size) {
+              buf.assign(std::max(need, buf.size()), 0);
+              buf_record_size = self.track_size;
+            }
+            const Index n = locked(self, [&] {
+              engine::OosmEngine& e = time_layer(self);
+              if (at_now && !e.has_time()) return e.export_tracks(buf.data(), self.max_tracks, include_deleted);
+              return e.export_tracks_at(buf.data(), self.max_tracks, include_deleted, at_now ? e.time_ns() : t,
+                                        vehicle_frame);
+            });
+            py::array out(py::dtype::from_args(self.track_dtype), std::vector<py::ssize_t>{static_cast<py::ssize_t>(n)});
+            if (n > 0) std::memcpy(out.mutable_data(), buf.data(), static_cast<std::size_t>(n) * self.track_size);
+            return out;
+          },
+          py::arg("t_ns"), py::arg("vehicle_frame") = false, py::arg("include_deleted") = true,
+          "The tracks predicted to t_ns (None: the engine's time), box and velocity in the odometry "
+          "frame or (vehicle_frame) the vehicle frame of the odometry pose at t_ns; x and P stay in the "
+          "tracking frame. No state change.")
+      .def_property_readonly(
+          "history_size", [](PyEngine& self) { return locked(self, [&] { return time_layer(self).history_size(); }); },
+          "Frames in the out-of-sequence history now.");
+}
+
+}  // namespace
+
 void register_engine(py::module_& m) {
   m.def(
       "engine_registry",
@@ -548,7 +665,7 @@ void register_engine(py::module_& m) {
           "process",
           [](PyEngine& self, const py::object& sensor, const py::object& t_ns, const py::object& z,
              const py::object& R, const py::object& score, const py::object& class_id,
-             const py::object& class_scores) {
+             const py::object& class_scores, const py::object& ego) {
             const int k = resolve_sensor(self, sensor);
             const TimeNs t = to_time_ns(t_ns);
             const int M = self.sensor_m[static_cast<std::size_t>(k)];
@@ -607,15 +724,39 @@ void register_engine(py::module_& m) {
                 shape_error(who + ": class_scores", "(" + ns + ", " + std::to_string(C) + ")", csa);
               f.class_scores = csa.data();
             }
+            if (!ego.is_none()) {
+              const std::vector<double> e = real_tuple(ego, 5, who + ": ego (x_m, y_m, yaw_rad, speed_mps, yaw_rate_rps)");
+              f.has_ego = true;
+              f.ego_x_m = e[0];
+              f.ego_y_m = e[1];
+              f.ego_yaw_rad = e[2];
+              f.ego_speed_mps = e[3];
+              f.ego_yaw_rate_rps = e[4];
+            }
             locked(self, [&] { self.eng->process(f); });
           },
           py::arg("sensor"), py::arg("t_ns"), py::arg("z"), py::arg("R") = py::none(),
           py::arg("score") = py::none(), py::arg("class_id") = py::none(), py::arg("class_scores") = py::none(),
+          py::arg("ego") = py::none(),
           "Fuses one sensor frame (sensor index or name, int64 ns, z (n, M), optional R (n, M, M), "
-          "score (n,), class_id (n,), class_scores (n, C)). Releases the GIL.")
+          "score (n,), class_id (n,), class_scores (n, C); ego: None (static mounts) or the vehicle's "
+          "(x_m, y_m, yaw_rad, speed_mps, yaw_rate_rps) at t_ns in the tracking frame). Releases the GIL.")
       .def(
           "tracks",
-          [](PyEngine& self, bool include_deleted) {
+          [](PyEngine& self, bool include_deleted, const py::object& at_ns, const py::object& vehicle_pose) {
+            engine::ExportOptions opt;
+            opt.include_deleted = include_deleted;
+            if (!at_ns.is_none()) {
+              opt.at_time = true;
+              opt.t_ns = to_time_ns(at_ns, "FusionEngine.tracks: at_ns");
+            }
+            if (!vehicle_pose.is_none()) {
+              const std::vector<double> p = real_tuple(vehicle_pose, 3, "FusionEngine.tracks: vehicle_pose (x_m, y_m, yaw_rad)");
+              opt.vehicle_frame = true;
+              opt.ego_x_m = p[0];
+              opt.ego_y_m = p[1];
+              opt.ego_yaw_rad = p[2];
+            }
             // Filled under the mutex into this thread's zeroed buffer (record padding stays zero,
             // so equal states give byte-identical arrays), copied out with the GIL.
             // Zeroed again when the record size changes: records of another N put fields where
@@ -627,13 +768,16 @@ void register_engine(py::module_& m) {
               buf.assign(std::max(need, buf.size()), 0);
               buf_record_size = self.track_size;
             }
-            const Index n = locked(self, [&] { return self.eng->export_tracks(buf.data(), self.max_tracks, include_deleted); });
+            const Index n = locked(self, [&] { return self.eng->export_tracks(buf.data(), self.max_tracks, opt); });
             py::array out(py::dtype::from_args(self.track_dtype), std::vector<py::ssize_t>{static_cast<py::ssize_t>(n)});
             if (n > 0) std::memcpy(out.mutable_data(), buf.data(), static_cast<std::size_t>(n) * self.track_size);
             return out;
           },
-          py::arg("include_deleted") = true,
-          "Live tracks (and those deleted in the latest frame if include_deleted), in id order (track_dtype).")
+          py::arg("include_deleted") = true, py::arg("at_ns") = py::none(), py::arg("vehicle_pose") = py::none(),
+          "Live tracks (and those deleted in the latest frame if include_deleted), in id order (track_dtype). "
+          "at_ns: each predicted to that time (no state change; a newer track as it is). vehicle_pose "
+          "(x_m, y_m, yaw_rad) in the tracking frame: box and velocity in that vehicle frame (x and P stay "
+          "in the tracking frame).")
       .def(
           "image_tracks",
           [](PyEngine& self) {
@@ -666,6 +810,8 @@ void register_engine(py::module_& m) {
              d["insert_failures"] = s.insert_failures;
              d["image_births"] = s.image_births;
              d["imm_underflows"] = s.imm_underflows;
+             d["reprocessed_frames"] = s.reprocessed_frames;
+             d["ego_gaps"] = s.ego_gaps;
              return d;
            }, "Counters since construction or reset().")
       .def("reset", [](PyEngine& self) { locked(self, [&] { self.eng->reset(); }); },
@@ -688,6 +834,7 @@ void register_engine(py::module_& m) {
       .def_property_readonly("state_dim", [](const PyEngine& self) { return self.eng->state_dim(); })
       .def_property_readonly("motion", [](const PyEngine& self) { return self.eng->motion(); })
       .def_property_readonly("sensor_names", [](const PyEngine& self) { return self.sensor_names; });
+  register_engine_time_layer(m);
 }
 
 }  // namespace fusion::bindings

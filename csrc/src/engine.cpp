@@ -17,6 +17,7 @@
 #include "fusion/engine/config.hpp"
 #include "fusion/engine/engine.hpp"
 #include "fusion/engine/engine_impl.hpp"
+#include "fusion/engine/oosm.hpp"
 #include "fusion/engine/sensors.hpp"
 #include "fusion/models/motion.hpp"
 #include "fusion/motion/with_extent.hpp"
@@ -204,7 +205,7 @@ int EngineBase::sensor_index(const std::string& name) const {
 std::unique_ptr<EngineBase> make_engine(const EngineConfig& config) {
   config.validate();
   for (const MotionEntry& e : kMotionRegistry)
-    if (config.motion == e.key) return e.make(config);
+    if (config.motion == e.key) return make_time_layer(config, e.make);  // engine/oosm.hpp: the time layer
   throw ConfigurationError("motion: unknown motion model '" + config.motion + "' (known: " +
                            join_keys(kMotionKeys) + ")");
 }

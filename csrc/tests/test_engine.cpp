@@ -324,6 +324,7 @@ TEST_CASE("engine: bad input raises naming detection, sensor and field, and chan
 
 TEST_CASE("engine: late frames are dropped and counted, or raise") {
   EngineConfig c = base_config();
+  c.oosm_horizon_s = 0.0;  // no re-processing (the time layer's own tests: test_oosm.cpp)
   auto e = make_engine(c);
   double z[7];
   lidar_box({10, 0, 0, 0}, 0, z);

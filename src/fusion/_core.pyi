@@ -3632,13 +3632,21 @@ class FusionEngine:
         """
         Pickle reduction, the same at every protocol (TypeError for a class that cannot be pickled).
         """
+    def ego_motion(self, t_ns: numpy.ndarray, speed_mps: typing.Any, yaw_rate_rps: typing.Any) -> None:
+        """
+        Adds ego-motion samples: t_ns (n,) int64, speed_mps (n,), yaw_rate_rps (n,), in time order. All are checked first: a failed call adds none. Releases the GIL.
+        """
+    def ego_pose(self, t_ns: typing.Any) -> dict:
+        """
+        The odometry pose and motion at t_ns: {x_m, y_m, yaw_rad, speed_mps, yaw_rate_rps} (TimestampError when no sample was given or t_ns is beyond ego_max_extrapolation_s of them).
+        """
     def image_tracks(self) -> numpy.ndarray:
         """
         Live image tracks (and those deleted in the latest frame), in id order (image_track_dtype).
         """
-    def process(self, sensor: typing.Any, t_ns: typing.Any, z: typing.Any, R: typing.Any = None, score: typing.Any = None, class_id: typing.Any = None, class_scores: typing.Any = None) -> None:
+    def process(self, sensor: typing.Any, t_ns: typing.Any, z: typing.Any, R: typing.Any = None, score: typing.Any = None, class_id: typing.Any = None, class_scores: typing.Any = None, ego: typing.Any = None) -> None:
         """
-        Fuses one sensor frame (sensor index or name, int64 ns, z (n, M), optional R (n, M, M), score (n,), class_id (n,), class_scores (n, C)). Releases the GIL.
+        Fuses one sensor frame (sensor index or name, int64 ns, z (n, M), optional R (n, M, M), score (n,), class_id (n,), class_scores (n, C); ego: None (static mounts) or the vehicle's (x_m, y_m, yaw_rad, speed_mps, yaw_rate_rps) at t_ns in the tracking frame). Releases the GIL.
         """
     def reset(self) -> None:
         """
@@ -3648,9 +3656,18 @@ class FusionEngine:
         """
         Counters since construction or reset().
         """
-    def tracks(self, include_deleted: bool = True) -> numpy.ndarray:
+    def tracks(self, include_deleted: bool = True, at_ns: typing.Any = None, vehicle_pose: typing.Any = None) -> numpy.ndarray:
         """
-        Live tracks (and those deleted in the latest frame if include_deleted), in id order (track_dtype).
+        Live tracks (and those deleted in the latest frame if include_deleted), in id order (track_dtype). at_ns: each predicted to that time (no state change; a newer track as it is). vehicle_pose (x_m, y_m, yaw_rad) in the tracking frame: box and velocity in that vehicle frame (x and P stay in the tracking frame).
+        """
+    def tracks_at(self, t_ns: typing.Any, vehicle_frame: bool = False, include_deleted: bool = True) -> numpy.ndarray:
+        """
+        The tracks predicted to t_ns (None: the engine's time), box and velocity in the odometry frame or (vehicle_frame) the vehicle frame of the odometry pose at t_ns; x and P stay in the tracking frame. No state change.
+        """
+    @property
+    def history_size(self) -> int:
+        """
+        Frames in the out-of-sequence history now.
         """
     @property
     def image_track_dtype(self) -> numpy.dtype[typing.Any]:

@@ -219,7 +219,7 @@ def test_lenient_mode_skips_and_counts() -> None:
 
 
 def test_timestamps_must_be_int64_ns_and_late_frames_follow_the_policy() -> None:
-    e = _core.FusionEngine(base_spec())
+    e = _core.FusionEngine(base_spec(oosm_horizon_s=0.0))  # no re-processing (tests/engine/test_oosm.py)
     z = np.array([lidar_box(10.0, 0.0)])
     for bad in (1.5, True, 2**63, np.float64(3.0)):
         with pytest.raises(ValueError) as info:
@@ -229,7 +229,7 @@ def test_timestamps_must_be_int64_ns_and_late_frames_follow_the_policy() -> None
     e.process(0, 900 * MS, z)  # dropped
     st = e.stats()
     assert (st["frames"], st["late_frames"], st["late_detections"]) == (1, 1, 1)
-    r = _core.FusionEngine(base_spec(late_policy="raise"))
+    r = _core.FusionEngine(base_spec(late_policy="raise", oosm_horizon_s=0.0))
     r.process(0, 1000 * MS, z)
     with pytest.raises(ValueError) as info2:
         r.process(0, 999 * MS, z)

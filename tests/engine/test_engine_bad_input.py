@@ -112,21 +112,24 @@ def test_frames_further_apart_than_int64_holds_coast_the_track_out(t0, t1):
     assert np.isfinite(tr["x"]).all() and np.isfinite(tr["P"]).all()
 
 
+BEYOND = 400_000_000  # ns: later than the default oosm_horizon_s = 0.3 s
+
+
 def test_late_frames_are_dropped_and_counted_or_raise():
-    eng = engine()
+    eng = engine()  # a frame up to oosm_horizon_s late is fused instead (tests/engine/test_oosm.py)
     before = snapshot(eng)
-    eng.process("lidar", eng.time_ns - 1, [BOX, BOX])
+    eng.process("lidar", eng.time_ns - BEYOND, [BOX, BOX])
     tr, im, st, t = snapshot(eng)
     assert (tr, im, t) == before[:2] + (before[3],)
     assert st["late_frames"] == 1 and st["late_detections"] == 2 and st["frames"] == before[2]["frames"]
     strict = engine(late_policy="raise")
     before = snapshot(strict)
     with pytest.raises(TimestampError, match=r"earlier than the engine's time"):
-        strict.process("camera", strict.time_ns - 1, [IMG])
+        strict.process("camera", strict.time_ns - BEYOND, [IMG])
     assert snapshot(strict) == before
     # the C++ check stands on its own (the Python one is only the clearer message)
     with pytest.raises(TimestampError):
-        strict._core.process(1, strict.time_ns - 1, np.array([IMG]), None, None, None, None)
+        strict._core.process(1, strict.time_ns - BEYOND, np.array([IMG]), None, None, None, None)
     assert snapshot(strict) == before
     strict.process("camera", strict.time_ns, [IMG])  # the same time is not late
 

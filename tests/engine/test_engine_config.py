@@ -24,7 +24,8 @@ from fusion.errors import ConfigurationError
 
 SPEC_KEYS = {"motion", "q_diag_per_s", "motion_noise", "extent_noise", "p0_diag", "num_classes", "max_tracks",
              "max_detections", "max_image_tracks", "min_size", "late_policy", "bad_detection", "lifecycle",
-             "image_track", "sensors"}
+             "image_track", "sensors", "oosm_horizon_s", "oosm_max_frames", "ego_max_gap_s",
+             "ego_max_extrapolation_s"}
 SENSOR_KEYS = {"name", "model", "mount_R", "mount_t", "fov", "projection", "image_size", "R", "cost", "gate",
                "associator", "jpda_method", "jpda_max_states", "jpda_birth_threshold", "jpda_miss_beta0",
                "update_state", "births", "birth_score_threshold", "score_threshold", "pd",

@@ -144,7 +144,7 @@ def test_stats_count_frames_detections_and_births(scene):
     st = eng.stats()
     assert set(st) == {"frames", "detections", "late_frames", "late_detections", "skipped_detections",
                        "rejected_updates", "births", "deletions", "insert_failures", "image_births",
-                       "imm_underflows"}
+                       "imm_underflows", "reprocessed_frames", "ego_gaps"}
     assert st["frames"] == len(fr) and st["detections"] == sum(len(f["z"]) for f in fr)
     assert st["births"] == 3 and st["image_births"] == 1  # A, B, C in 3D; C in the image first
     assert (st["late_frames"], st["skipped_detections"], st["rejected_updates"], st["insert_failures"]) == (0, 0, 0, 0)

@@ -8,6 +8,7 @@ dataclasses; sensors are tables under ``[sensors]``, in sensor-index order::
     motion = "cv_box"
     num_classes = 3
     max_tracks = 256
+    oosm_horizon_s = 0.3       # late frames up to 300 ms are re-processed
 
     [motion_noise]
     accel_std = 2.0            # m/s^2
@@ -809,6 +810,19 @@ class EngineConfig:
             or ``"raise"`` (TimestampError).
         bad_detection: ``"raise"`` (a typed error; nothing changes) or ``"skip"`` (the
             invalid detection is skipped and counted in ``stats()["skipped_detections"]``).
+        oosm_horizon_s: out-of-sequence horizon [s], finite and >= 0: a frame older than the
+            engine's latest time by at most this much is fused by re-processing the recent
+            frames (``stats()["reprocessed_frames"]``); older ones follow ``late_policy``.
+            0 disables the re-processing (every late frame follows ``late_policy``).
+        oosm_max_frames: the most frames the re-processing history keeps (>= 1); each kept
+            frame holds a copy of the engine's state. A late frame older than the history
+            reaches follows ``late_policy``.
+        ego_max_gap_s: ego-motion samples further apart than this count in
+            ``stats()["ego_gaps"]`` (the interval is still integrated with the earlier
+            sample's speed and yaw rate), finite and > 0.
+        ego_max_extrapolation_s: how far beyond its samples the odometry pose is given
+            (extrapolated with the nearest sample's motion), finite and >= 0; a frame
+            further out raises TimestampError.
         lifecycle: 3D-track confirmation and deletion (:class:`LifecycleConfig`).
         image_track: image tracks (:class:`ImageTrackConfig`).
     """
@@ -828,11 +842,17 @@ class EngineConfig:
     min_size: float = 0.05
     late_policy: str = "drop"
     bad_detection: str = "raise"
+    oosm_horizon_s: float = 0.3
+    oosm_max_frames: int = 32
+    ego_max_gap_s: float = 0.5
+    ego_max_extrapolation_s: float = 0.5
     lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
     image_track: ImageTrackConfig = field(default_factory=ImageTrackConfig)
 
     _SCALARS = {"motion": "str", "num_classes": "int", "max_tracks": "int", "max_detections": "int",
-                "max_image_tracks": "int", "min_size": "float", "late_policy": "str", "bad_detection": "str"}
+                "max_image_tracks": "int", "min_size": "float", "late_policy": "str", "bad_detection": "str",
+                "oosm_horizon_s": "float", "oosm_max_frames": "int", "ego_max_gap_s": "float",
+                "ego_max_extrapolation_s": "float"}
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name in _ARRAY_FIELDS:
@@ -891,6 +911,15 @@ class EngineConfig:
         _positive("", "min_size", self.min_size)
         if self.late_policy not in LATE_POLICIES:
             raise _fail("", "late_policy", f"expected one of {', '.join(LATE_POLICIES)}, got {self.late_policy!r}")
+        if not (math.isfinite(self.oosm_horizon_s) and self.oosm_horizon_s >= 0.0):
+            raise _fail("", "oosm_horizon_s", f"expected a finite value >= 0, got {self.oosm_horizon_s!r}")
+        if not 1 <= self.oosm_max_frames <= 100_000:
+            raise _fail("", "oosm_max_frames", f"expected an integer in [1, 100000], got {self.oosm_max_frames}")
+        if not (math.isfinite(self.ego_max_gap_s) and self.ego_max_gap_s > 0.0):
+            raise _fail("", "ego_max_gap_s", f"expected a finite value > 0, got {self.ego_max_gap_s!r}")
+        if not (math.isfinite(self.ego_max_extrapolation_s) and self.ego_max_extrapolation_s >= 0.0):
+            raise _fail("", "ego_max_extrapolation_s",
+                        f"expected a finite value >= 0, got {self.ego_max_extrapolation_s!r}")
         if self.bad_detection not in BAD_DETECTION_POLICIES:
             raise _fail("", "bad_detection",
                         f"expected one of {', '.join(BAD_DETECTION_POLICIES)}, got {self.bad_detection!r}")
@@ -981,6 +1010,10 @@ class EngineConfig:
             "min_size": float(self.min_size),
             "late_policy": self.late_policy,
             "bad_detection": self.bad_detection,
+            "oosm_horizon_s": float(self.oosm_horizon_s),
+            "oosm_max_frames": self.oosm_max_frames,
+            "ego_max_gap_s": float(self.ego_max_gap_s),
+            "ego_max_extrapolation_s": float(self.ego_max_extrapolation_s),
             "lifecycle": self.lifecycle.to_spec(),
             "image_track": self.image_track.to_spec(),
             "sensors": [s.to_spec() for s in self.sensors],

@@ -31,6 +31,17 @@ Image-track records (:attr:`FusionEngine.image_track_dtype`): ``id``, ``t_ns``, 
 ``status``, ``sensor`` (camera index), ``box`` f8[4] (x1, y1, x2, y2 [px]), ``velocity`` f8[2]
 [px/s], ``hits``, ``misses``, ``score_sum``, ``detection``, ``class_id``.
 
+Time (``docs/ARCHITECTURE.md``, "The time layer"): frames may arrive out of sequence. A frame
+older than the engine's latest time by at most ``config.oosm_horizon_s`` (default 0.3 s) is
+fused by re-processing the recent frames from a bounded history, giving the tracks of the
+time-ordered run (``stats()["reprocessed_frames"]``); older frames follow ``late_policy``
+(dropped and counted in ``late_frames``, or TimestampError). Track ids after a re-processing are
+those of the time-ordered run: a track born after the late frame's time may get another id than
+the one already published. Ego motion: :meth:`FusionEngine.ego_motion` feeds the vehicle's speed
+and yaw rate (CAN); from the first sample on, the sensor mounts move with the integrated vehicle
+pose and the tracks live in a fixed odometry frame (the vehicle frame at the first sample).
+:meth:`FusionEngine.ego_pose` gives that pose at any covered time.
+
 Threads: every call releases the GIL and takes the engine's FIFO mutex, so calls from several
 threads are serialised and each is atomic; ``stats()``, ``tracks()`` or ``reset()`` from one
 thread while another steps neither deadlock nor see a half-processed frame.
@@ -48,7 +59,7 @@ import numpy.typing as npt
 from fusion import _core
 from fusion.engine.batch import Frame, MeasurementBatch, check_timestamp, prepare_frame
 from fusion.engine.config import EngineConfig
-from fusion.errors import TimestampError
+from fusion.errors import ConfigurationError, TimestampError
 
 __all__ = ["FusionEngine", "TENTATIVE", "CONFIRMED", "COASTING", "DELETED"]
 
@@ -85,14 +96,16 @@ class FusionEngine:
 
     def process(self, sensor: str | int, t_ns: int, z: npt.ArrayLike, R: npt.ArrayLike | None = None,
                 score: npt.ArrayLike | None = None, class_id: npt.ArrayLike | None = None,
-                class_scores: npt.ArrayLike | None = None) -> None:
+                class_scores: npt.ArrayLike | None = None,
+                ego: tuple[float, float, float, float, float] | None = None) -> None:
         """Fuses one sensor frame: the n detections ``sensor`` reported at ``t_ns``.
 
         Args:
             sensor: sensor name or index.
-            t_ns: frame time, int64 nanoseconds (not a float), not before the engine's time
-                (else the frame is dropped and counted, or TimestampError with
-                ``late_policy = "raise"``).
+            t_ns: frame time, int64 nanoseconds (not a float). Earlier than the engine's
+                time by at most ``oosm_horizon_s``: fused by re-processing (module docstring);
+                earlier still: dropped and counted, or TimestampError with
+                ``late_policy = "raise"``.
             z: (n, M) measurements in the sensor model's units (n = 0 is a frame without
                 detections: tracks in view take a miss).
             R: (n, M, M) covariances, or None for the sensor's default (a block that is all
@@ -100,17 +113,23 @@ class FusionEngine:
             score: (n,) detection scores, or None (1).
             class_id: (n,) reported class ids in [0, C) (-1: none), or None.
             class_scores: (n, C) class scores, or None.
+            ego: None (the sensor mounts are static in the tracking frame), or the vehicle's
+                ``(x_m, y_m, yaw_rad, speed_mps, yaw_rate_rps)`` at ``t_ns``: its pose in the
+                tracking frame (then a fixed odometry frame; the mounts are in the vehicle
+                frame) and its motion (the sensors' own velocity, e.g. for radar range rate).
 
         Raises:
             ConfigurationError: unknown sensor.
             ShapeError: an array of the wrong shape or dtype; more than max_detections; a
                 class id out of range.
-            NumericalError: NaN/inf in z, R, score or class_scores; R not symmetric positive
+            NumericalError: NaN/inf in z, R, score, class_scores or ego; R not symmetric positive
                 definite; a camera box with x2 < x1 or y2 < y1; a lidar box with a negative
                 size; negative class scores (with ``bad_detection =
                 "skip"`` such a detection is skipped and counted instead).
             TimestampError: ``t_ns`` is not an int64 integer (or is int64 min, the records'
-                "never"), or (late_policy "raise") earlier than the engine's time.
+                "never"), or (late_policy "raise") earlier than the engine's time by more than
+                the horizon (or than the history reaches); or, with ego motion given, more than
+                ``ego_max_extrapolation_s`` outside the ego samples.
 
         A call that raises changes nothing.
         """
@@ -121,7 +140,7 @@ class FusionEngine:
         frame = prepare_frame(self._config, k, t, z, R, score, class_id, class_scores,
                               check_values=self._check_values, where="FusionEngine.process")
         self._check_late(frame.t_ns)
-        self._send(frame)
+        self._send(frame, ego)
 
     def step(self, batch: MeasurementBatch) -> np.ndarray:
         """Fuses every frame of ``batch`` in time order (ties: sensor index), then returns
@@ -138,8 +157,8 @@ class FusionEngine:
             self._send(f)
         return self.tracks()
 
-    def _send(self, f: Frame) -> None:
-        self._core.process(f.sensor, f.t_ns, f.z, f.R, f.score, f.class_id, f.class_scores)
+    def _send(self, f: Frame, ego: tuple[float, float, float, float, float] | None = None) -> None:
+        self._core.process(f.sensor, f.t_ns, f.z, f.R, f.score, f.class_id, f.class_scores, ego)
 
     def _check_late(self, t: int) -> None:
         # Only a clearer message up front: the C++ check under the engine's lock is the one
@@ -147,17 +166,71 @@ class FusionEngine:
         if self._config.late_policy != "raise":
             return
         now = self._core.time_ns
-        if now is not None and t < now:
-            raise TimestampError(f"t_ns: {t} is earlier than the engine's time {now} (late frame; "
-                                 "late_policy = 'raise')")
+        horizon_ns = round(self._config.oosm_horizon_s * 1e9)
+        if now is not None and now - t > horizon_ns:
+            raise TimestampError(f"t_ns: {t} is earlier than the engine's time {now} by more than oosm_horizon_s = "
+                                 f"{self._config.oosm_horizon_s} s (late frame; late_policy = 'raise')")
+
+    # ---- ego motion
+
+    def ego_motion(self, t_ns: int | npt.ArrayLike, speed_mps: float | npt.ArrayLike,
+                   yaw_rate_rps: float | npt.ArrayLike) -> None:
+        """Adds ego-motion samples: the vehicle's speed [m/s] and yaw rate [rad/s,
+        counter-clockwise] at ``t_ns`` (int64 ns), one sample or arrays of n, in time order.
+
+        Between samples the vehicle moves with the earlier sample's speed and yaw rate (the exact
+        arc). A sample at the newest sample's time replaces its speed and yaw rate; samples
+        further apart than ``ego_max_gap_s`` are integrated the same way and counted in
+        ``stats()["ego_gaps"]``. Frames processed after the first sample are placed with the
+        vehicle pose at their time (the sensor mounts are in the vehicle frame), so the tracks
+        live in the odometry frame. :meth:`reset` forgets the samples.
+
+        Raises:
+            NumericalError: a NaN or infinite speed or yaw rate (naming it and the sample).
+            TimestampError: ``t_ns`` not integers, or a sample older than the one before it or
+                than the newest sample already given.
+            ShapeError: arrays of different lengths.
+
+        A call that raises adds no sample.
+        """
+        t = np.asarray(t_ns)
+        if t.dtype.kind not in "iu" or (t.size and t.dtype.kind == "u" and t.max() > np.iinfo(np.int64).max):
+            raise TimestampError(f"ego_motion: t_ns must be int64 integers (nanoseconds), got {t.dtype} values")
+        self._core.ego_motion(np.atleast_1d(t.astype(np.int64)), np.atleast_1d(np.asarray(speed_mps, np.float64)),
+                              np.atleast_1d(np.asarray(yaw_rate_rps, np.float64)))
+
+    def ego_pose(self, t_ns: int) -> dict[str, float]:
+        """The odometry's vehicle pose and motion at ``t_ns``: ``x_m``, ``y_m``, ``yaw_rad`` (in the
+        odometry frame), ``speed_mps``, ``yaw_rate_rps``. TimestampError before any sample or
+        more than ``ego_max_extrapolation_s`` outside the samples."""
+        return {k: float(v) for k, v in self._core.ego_pose(check_timestamp(t_ns, "t_ns")).items()}
 
     # ---- output
 
-    def tracks(self, confirmed_only: bool = False, include_deleted: bool = True) -> np.ndarray:
+    def tracks(self, confirmed_only: bool = False, include_deleted: bool = True, at_ns: int | None = None,
+               vehicle_pose: tuple[float, float, float] | None = None, *, frame: str = "odometry") -> np.ndarray:
         """The 3D tracks in id order (a new array, :attr:`track_dtype`): live tracks and, with
         ``include_deleted``, those deleted in the latest frame (status :data:`DELETED`).
-        ``confirmed_only`` keeps the CONFIRMED and COASTING ones."""
-        out = self._core.tracks(include_deleted)
+        ``confirmed_only`` keeps the CONFIRMED and COASTING ones. ``at_ns``: each track predicted
+        to that time by the motion model (``x``, ``P``, ``box``, ``velocity``, ``t_ns``; the
+        engine does not change; a track newer than ``at_ns`` as it is): the publish time.
+
+        Frame of ``box`` and ``velocity`` (``x`` and ``P`` always stay in the tracking frame,
+        the odometry frame once :meth:`ego_motion` has been given):
+        ``frame = "odometry"`` (default): the tracking frame; ``frame = "vehicle"``: the vehicle
+        frame of the odometry's pose at ``at_ns`` (default: the engine's time; before any ego
+        sample the tracking frame is the vehicle frame), TimestampError when the odometry does
+        not reach that time; ``vehicle_pose`` ``(x_m, y_m, yaw_rad)``: the frame of that pose,
+        given in the tracking frame. The velocity stays over ground (only its axes change)."""
+        if frame not in ("odometry", "vehicle"):
+            raise ConfigurationError(f"frame: expected 'odometry' or 'vehicle', got {frame!r}")
+        if frame == "vehicle":
+            if vehicle_pose is not None:
+                raise ConfigurationError("frame='vehicle' takes the odometry's pose: do not give vehicle_pose too")
+            t = None if at_ns is None else check_timestamp(at_ns, "at_ns")
+            out = self._core.tracks_at(t, True, include_deleted)
+        else:
+            out = self._core.tracks(include_deleted, at_ns, vehicle_pose)
         if confirmed_only:
             out = out[(out["status"] == CONFIRMED) | (out["status"] == COASTING)]
         return out
@@ -173,13 +246,16 @@ class FusionEngine:
         return out
 
     def stats(self) -> dict[str, int]:
-        """Counters since construction or :meth:`reset`: frames, detections, late_frames,
-        late_detections, skipped_detections, rejected_updates, births, deletions,
-        insert_failures, image_births."""
+        """Counters since construction or :meth:`reset`: frames (fused, late ones included),
+        detections, late_frames and late_detections (dropped: beyond the out-of-sequence
+        horizon), skipped_detections, rejected_updates, births, deletions, insert_failures,
+        image_births, reprocessed_frames (late frames fused by re-processing), ego_gaps
+        (ego-motion intervals longer than ``ego_max_gap_s``)."""
         return dict(self._core.stats())
 
     def reset(self) -> None:
-        """Drops every track and the time, zeroes the counters; ids keep counting (never reused)."""
+        """Drops every track, the time, the out-of-sequence history and the ego-motion samples,
+        zeroes the counters; ids keep counting (never reused)."""
         self._core.reset()
 
     # ---- properties

@@ -252,6 +252,7 @@ def _score(sc: DrivingScenario, asked: Sequence[str], sensors: Sequence[str], tr
         "objects": int(len(np.unique(np.concatenate(t_ids)))) if t_ids else 0,
         "late_frames": int(stats.get("late_frames", 0)), "frames": int(stats.get("frames", 0)),
         **{k: v for k, v in stats.items() if k.startswith("t2t_")},
+        "reprocessed_frames": int(stats.get("reprocessed_frames", 0)),  # late frames fused (oosm_horizon_s)
         "image_tracks": len(image_ids), "image_hota": image_hota, "duration_s": sc.duration_s, "seed": sc.seed,
         "gospa_c": c, "gospa_p": p, "switching_penalty": switching_penalty, "similarity_distance": similarity_distance,
     }

@@ -10,6 +10,8 @@
 //
 // Preconditions: every track's (x, P) has been predicted to the batch time, and is expressed
 // in the parent frame of the sensor's mount (sensor/mount.hpp). The functors do not predict.
+// Each functor keeps the mount it was built with; the overloads that take a mount (and a
+// SensorMotion) use that frame's instead (a sensor on a moving vehicle: engine.hpp Frame ego).
 //
 //   MahalanobisCost<Motion, Sensor>  d^2 = y^T S^-1 y, y = Sensor::residual(z_j, h(x)) (angles
 //                                    wrapped, lidar front/back folded), S = H P H^T + R_j with
@@ -149,6 +151,12 @@ class MahalanobisCost {
   CostStats operator()(const TrackTable<Motion>& tracks, SlotSpan rows,
                        const DetectionBatch<M>& dets, double* cost,
                        const sensor::SensorMotion& sensor_motion = {}) const {
+    return (*this)(tracks, rows, dets, cost, mount_, sensor_motion);
+  }
+  // With this frame's sensor pose (a moving vehicle's mount in the tracking frame).
+  CostStats operator()(const TrackTable<Motion>& tracks, SlotSpan rows,
+                       const DetectionBatch<M>& dets, double* cost, const sensor::SensorMount& mount,
+                       const sensor::SensorMotion& sensor_motion) const {
     CostStats st;
     const Index cols = dets.count;
     for (Index i = 0; i < rows.size(); ++i) {
@@ -161,7 +169,7 @@ class MahalanobisCost {
       const Vec<N> x = tracks.x(s);
       Vec<M> zhat;
       Mat<M, N> H;
-      if (!sensor::predict_measurement(motion_, sensor_, x, mount_, sensor_motion, zhat, H)) {
+      if (!sensor::predict_measurement(motion_, sensor_, x, mount, sensor_motion, zhat, H)) {
         detail::forbid_row(row, cols);
         ++st.undefined_rows;
         continue;
@@ -222,10 +230,15 @@ class BoxOverlapCost {
   // negative size (nothing is written then). A track whose box is invalid gets a forbidden row.
   CostStats operator()(const TrackTable<Motion>& tracks, SlotSpan rows,
                        const DetectionBatch<M>& dets, double* cost) {
+    return (*this)(tracks, rows, dets, cost, mount_);
+  }
+  // With this frame's sensor pose (a moving vehicle's mount in the tracking frame).
+  CostStats operator()(const TrackTable<Motion>& tracks, SlotSpan rows,
+                       const DetectionBatch<M>& dets, double* cost, const sensor::SensorMount& mount) {
     boxes_.resize(static_cast<std::size_t>(dets.count));
     const sensor::LidarBox3D lidar;
     for (Index j = 0; j < dets.count; ++j) {
-      const PartialView pv = lidar.inverse(Vec<M>(dets.z_of(j)), mount_);
+      const PartialView pv = lidar.inverse(Vec<M>(dets.z_of(j)), mount);
       boxes_[static_cast<std::size_t>(j)] = box_of(pv.v);
       geometry::validate_box(boxes_[static_cast<std::size_t>(j)], "detection", j, "BoxOverlapCost");
     }
@@ -287,6 +300,11 @@ class ImageBoxCost {
 
   CostStats operator()(const TrackTable<Motion>& tracks, SlotSpan rows,
                        const DetectionBatch<M>& dets, double* cost) const {
+    return (*this)(tracks, rows, dets, cost, mount_);
+  }
+  // With this frame's sensor pose (a moving vehicle's mount in the tracking frame).
+  CostStats operator()(const TrackTable<Motion>& tracks, SlotSpan rows,
+                       const DetectionBatch<M>& dets, double* cost, const sensor::SensorMount& mount) const {
     CostStats st;
     const Index cols = dets.count;
     for (Index i = 0; i < rows.size(); ++i) {
@@ -298,7 +316,7 @@ class ImageBoxCost {
       }
       const ViewVec v = view_vector(motion_, Vec<N>(tracks.x(s)));
       Vec<M> zhat;
-      if (!camera_.h(v, mount_, zhat)) {
+      if (!camera_.h(v, mount, zhat)) {
         detail::forbid_row(row, cols);
         ++st.undefined_rows;
         continue;
@@ -349,9 +367,15 @@ class CenterDistanceCost {
   CostStats operator()(const TrackTable<Motion>& tracks, SlotSpan rows,
                        const DetectionBatch<M>& dets, double* cost,
                        const sensor::SensorMotion& sensor_motion = {}) {
+    return (*this)(tracks, rows, dets, cost, mount_, sensor_motion);
+  }
+  // With this frame's sensor pose (a moving vehicle's mount in the tracking frame).
+  CostStats operator()(const TrackTable<Motion>& tracks, SlotSpan rows,
+                       const DetectionBatch<M>& dets, double* cost, const sensor::SensorMount& mount,
+                       const sensor::SensorMotion& sensor_motion) {
     pos_.resize(static_cast<std::size_t>(dets.count));
     for (Index j = 0; j < dets.count; ++j) {
-      const PartialView pv = sensor::sensor_inverse(sensor_, Vec<M>(dets.z_of(j)), mount_, sensor_motion);
+      const PartialView pv = sensor::sensor_inverse(sensor_, Vec<M>(dets.z_of(j)), mount, sensor_motion);
       pos_[static_cast<std::size_t>(j)] = pv.v.template segment<3>(view::PX);
     }
     CostStats st;

@@ -119,6 +119,12 @@ struct EngineConfig {
   double min_size = 0.05;             // [m] l, w, h floor after a lidar box update / at birth
   LatePolicy late_policy = LatePolicy::kDrop;
   BadDetectionPolicy bad_detection = BadDetectionPolicy::kRaise;
+  // The time layer (engine/oosm.hpp, engine/odometry.hpp; make_engine wraps every engine in it):
+  double oosm_horizon_s = 0.3;           // late frames up to this much older than the latest time
+                                         // are re-processed from the history; 0: none (>= 0, finite)
+  Index oosm_max_frames = 32;            // frames the history keeps at most (>= 1)
+  double ego_max_gap_s = 0.5;            // ego samples further apart count in stats().ego_gaps
+  double ego_max_extrapolation_s = 0.5;  // the odometry pose reaches this far beyond its samples
   // Scalar fields of LifecyclePolicy; its per-sensor entries are built from `sensors`.
   track::LifecyclePolicy lifecycle{};
   ImageTrackConfig image_track{};

@@ -53,13 +53,45 @@ struct Frame {
   // process() or reset(). For an owner that arbitrates births between several engines (one id
   // counter and one track budget: the Tracker preset's per-class engines).
   bool defer_births = false;
+  // Ego motion (contract C1). All in the tracking frame, which with ego motion is a fixed
+  // odometry frame (x, y in the ground plane; z up as the vehicle's); without it the vehicle
+  // frame as before (or a world frame for a static roadside unit).
+  //   has_ego = false: the configured mounts are static in the tracking frame and the sensors
+  //     do not move (SensorMotion zero); the ego fields are ignored (not even validated).
+  //   has_ego = true: this frame's sensor mount is pose(ego) o mount, with pose(ego) the
+  //     rotation by ego_yaw_rad about z and the translation (ego_x_m, ego_y_m, 0) (the
+  //     configured mount is in the vehicle frame); the sensor's velocity over ground,
+  //     SensorMotion::from_ego({ego_speed_mps, ego_yaw_rate_rps}, mount) rotated into the
+  //     tracking frame, reaches every sensor model that reads it (radar range rate) in the
+  //     cost, gate, update, birth (inverse) and field-of-view test of this frame.
+  // Non-finite ego fields (with has_ego): NumericalError naming the field, nothing changes.
+  bool has_ego = false;
+  double ego_x_m = 0.0, ego_y_m = 0.0, ego_yaw_rad = 0.0;  // vehicle pose at t_ns
+  double ego_speed_mps = 0.0, ego_yaw_rate_rps = 0.0;      // vehicle motion at t_ns (+x, about +z)
+};
+
+// Options of EngineBase::export_tracks (contract C1).
+//   at_time: every record is predicted to t_ns with the motion model (x, P, box, velocity and
+//     the record's t_ns; the engine's state does not change). A track whose time is at or after
+//     t_ns is reported as it is.
+//   vehicle_frame: the record's box (centre x, y, z and yaw) and velocity are expressed in the
+//     frame of the vehicle pose (ego_x_m, ego_y_m, ego_yaw_rad) given in the tracking frame:
+//     p_v = Rz(-yaw) (p - (ego_x, ego_y, 0)), yaw_v = wrap(yaw - ego_yaw), v_v = Rz(-yaw) v (the
+//     velocity stays over ground, only its axes change). x and P stay in the TRACKING frame.
+//     Non-finite pose values: NumericalError naming the field.
+struct ExportOptions {
+  bool include_deleted = false;
+  bool at_time = false;
+  TimeNs t_ns = 0;
+  bool vehicle_frame = false;
+  double ego_x_m = 0.0, ego_y_m = 0.0, ego_yaw_rad = 0.0;
 };
 
 // Counters since construction or reset().
 struct EngineStats {
   std::int64_t frames = 0;              // frames processed (late frames not included)
   std::int64_t detections = 0;          // detections in processed frames
-  std::int64_t late_frames = 0;         // frames dropped as out of sequence
+  std::int64_t late_frames = 0;         // frames dropped as out of sequence (beyond the horizon)
   std::int64_t late_detections = 0;     // their detections
   std::int64_t skipped_detections = 0;  // invalid detections skipped (bad_detection = skip)
   std::int64_t rejected_updates = 0;    // EKF updates rejected (non-finite / non-PD result)
@@ -68,6 +100,9 @@ struct EngineStats {
   std::int64_t insert_failures = 0;     // births refused by a full table (3D and image)
   std::int64_t image_births = 0;        // image tracks started (not by LEAVE)
   std::int64_t imm_underflows = 0;      // IMM motion: updates where every mode's likelihood < DBL_MIN
+  // The time layer (engine/oosm.hpp):
+  std::int64_t reprocessed_frames = 0;  // late frames fused by re-processing the history
+  std::int64_t ego_gaps = 0;            // ego-motion intervals longer than ego_max_gap_s
 };
 
 // Counters of the latest frame's association by the sparse (mahalanobis) path; zero after a
@@ -145,7 +180,14 @@ class EngineBase {
   // Writes the records of the live tracks (and of the tracks deleted in the latest frame if
   // include_deleted) in id order into out[0 .. max_records); returns how many. `out` points to
   // track_record_size()-byte records (TrackRecord<N>); box and velocity are filled.
-  virtual Index export_tracks(void* out, Index max_records, bool include_deleted) const = 0;
+  Index export_tracks(void* out, Index max_records, bool include_deleted) const {
+    ExportOptions opt;
+    opt.include_deleted = include_deleted;
+    return export_tracks(out, max_records, opt);
+  }
+  // The same with ExportOptions (prediction to a time, vehicle-frame boxes; see there).
+  // Allocation-free.
+  virtual Index export_tracks(void* out, Index max_records, const ExportOptions& opt) const = 0;
   // The live tracks in id order, slim (TrackBrief, with `sensor`'s hits and detection), their
   // states into x (N doubles each) and covariances into P (N x N, row-major) when not null;
   // at most max_records. Returns how many. Allocates nothing.

@@ -33,8 +33,12 @@
 //      image_track.max_coast_s of now, continues as an image track with the same id,
 //      initialised from that camera box.
 //
-// Sensor motion: the sensors are taken as static in the tracking frame (SensorMotion{} = 0;
-// radar range rate is then over ground). Ego motion is issue 8.
+// Sensor pose and motion of a frame (frame_mount_, frame_motion_, set by begin_frame): without
+// ego motion (Frame::has_ego false) the configured mount and a static sensor (SensorMotion{} =
+// 0; radar range rate is then over ground). With ego motion, pose(ego) o mount and the sensor's
+// velocity over ground from SensorMotion::from_ego rotated into the tracking frame (engine.hpp
+// Frame). Every sensor-model call of the frame (cost, gate, update, birth, FOV test) takes
+// these two, so a model that reads the sensor motion (radar range rate) sees it everywhere.
 #pragma once
 #include <algorithm>
 #include <array>
@@ -255,6 +259,7 @@ class Engine final : public EngineBase {
                        std::to_string(cfg_.max_detections));
     if (f.n > 0 && f.z == nullptr)
       throw ShapeError("FusionEngine.process: sensor '" + c.cfg.name + "': z is missing");
+    if (f.has_ego) validate_ego(f, c);
     const Index skipped = validate_detections(f, c);
     num_pending_ = 0;  // deferred births of the previous frame lapse
     if (has_time_ && f.t_ns < t_latest_) {
@@ -275,19 +280,51 @@ class Engine final : public EngineBase {
     t_latest_ = f.t_ns;
   }
 
-  Index export_tracks(void* out, Index max_records, bool include_deleted) const override {
+  using EngineBase::export_tracks;
+  Index export_tracks(void* out, Index max_records, const ExportOptions& opt) const override {
+    if (opt.vehicle_frame) {
+      const std::pair<const char*, double> pose[] = {
+          {"ego_x_m", opt.ego_x_m}, {"ego_y_m", opt.ego_y_m}, {"ego_yaw_rad", opt.ego_yaw_rad}};
+      for (const auto& [name, v] : pose)
+        if (!std::isfinite(v))
+          throw NumericalError(std::string("FusionEngine.export_tracks: vehicle pose ") + name + " is not finite (" +
+                               std::to_string(v) + ")");
+    }
+    const double cy = std::cos(opt.ego_yaw_rad), sy = std::sin(opt.ego_yaw_rad);
     auto* rec = static_cast<Record*>(out);
     Index m = 0;
     for (Index s : table_.slots()) {
       if (m >= max_records) break;
-      if (!include_deleted && table_.status(s) == track::TrackStatus::kDeleted) continue;
+      if (!opt.include_deleted && table_.status(s) == track::TrackStatus::kDeleted) continue;
       Record& r = rec[m++];
       table_.record(s, r);
-      const ViewVec v = view_vector(motion_, Vec<N>(table_.x(s)));
-      const geometry::Box3 b = box_of(v);
+      Vec<N> x = table_.x(s);
+      if (opt.at_time && opt.t_ns > r.t_ns) {
+        Mat<N, N> P = table_.P(s);
+        predicted_copy(x, P, ns_to_s(track::elapsed_ns(opt.t_ns, r.t_ns)));
+        if (all_finite(x) && all_finite(P)) {  // a diverged prediction: reported as it is
+          std::copy(x.data(), x.data() + N, r.x);
+          std::copy(P.data(), P.data() + N * N, r.P);
+          r.t_ns = opt.t_ns;
+        } else {
+          x = table_.x(s);
+        }
+      }
+      const ViewVec v = view_vector(motion_, x);
+      geometry::Box3 b = box_of(v);
+      double vel[3] = {v(view::VX), v(view::VY), v(view::VZ)};
+      if (opt.vehicle_frame) {
+        const double dx = b.x - opt.ego_x_m, dy = b.y - opt.ego_y_m;
+        b.x = cy * dx + sy * dy;
+        b.y = -sy * dx + cy * dy;
+        b.yaw = wrap_angle(b.yaw - opt.ego_yaw_rad);
+        const double vx = vel[0], vy = vel[1];
+        vel[0] = cy * vx + sy * vy;
+        vel[1] = -sy * vx + cy * vy;
+      }
       const double box[7] = {b.x, b.y, b.z, b.yaw, b.l, b.w, b.h};
       std::copy(box, box + 7, r.box);
-      for (int a = 0; a < 3; ++a) r.velocity[a] = v(view::VX + a);
+      std::copy(vel, vel + 3, r.velocity);
     }
     return m;
   }
@@ -484,6 +521,8 @@ class Engine final : public EngineBase {
     stats_ = other->stats_;
     has_time_ = other->has_time_;
     t_latest_ = other->t_latest_;
+    frame_mount_ = other->frame_mount_;  // the latest frame's geometry (commit_birth uses it)
+    frame_motion_ = other->frame_motion_;
     // pending births refer to the latest frame's columns
     num_pending_ = other->num_pending_;
     pending_sensor_ = other->pending_sensor_;
@@ -734,6 +773,42 @@ class Engine final : public EngineBase {
     throw ShapeError(msg);
   }
 
+  // Ego fields of a frame with has_ego: finite, else NumericalError naming the field.
+  void validate_ego(const Frame& f, const Common& c) const {
+    const std::pair<const char*, double> fields[] = {{"ego_x_m", f.ego_x_m},
+                                                     {"ego_y_m", f.ego_y_m},
+                                                     {"ego_yaw_rad", f.ego_yaw_rad},
+                                                     {"ego_speed_mps", f.ego_speed_mps},
+                                                     {"ego_yaw_rate_rps", f.ego_yaw_rate_rps}};
+    for (const auto& [name, v] : fields)
+      if (!std::isfinite(v))
+        throw NumericalError("FusionEngine.process: sensor '" + c.cfg.name + "' frame at t_ns=" +
+                             std::to_string(f.t_ns) + ": " + name + " is not finite (" + std::to_string(v) + ")");
+  }
+
+  // This frame's sensor pose in the tracking frame and sensor velocity over ground (see the
+  // header comment): the configured mount and a static sensor without ego motion.
+  void begin_frame(const Frame& f, const Common& c) {
+    if (!f.has_ego) {
+      frame_mount_ = c.mount;
+      frame_motion_ = sensor::SensorMotion{};
+      return;
+    }
+    const double cy = std::cos(f.ego_yaw_rad), sy = std::sin(f.ego_yaw_rad);
+    Mat<3, 3> Rz = Mat<3, 3>::Identity();
+    Rz(0, 0) = cy;
+    Rz(0, 1) = -sy;
+    Rz(1, 0) = sy;
+    Rz(1, 1) = cy;
+    Vec<3> t = Rz * c.mount.translation_m();
+    t(0) += f.ego_x_m;
+    t(1) += f.ego_y_m;
+    frame_mount_ = sensor::SensorMount(Mat<3, 3>(Rz * c.mount.rotation()), t, c.mount.fov());
+    const sensor::SensorMotion vehicle =
+        sensor::SensorMotion::from_ego(sensor::EgoMotion{f.ego_speed_mps, f.ego_yaw_rate_rps}, c.mount);
+    frame_motion_.velocity_mps = Rz * vehicle.velocity_mps;
+  }
+
   // Marks det_valid_ (scratch only) and returns the number of skipped detections; throws on
   // the first bad one under bad_detection = raise.
   Index validate_detections(const Frame& f, const Common& c) {
@@ -857,12 +932,32 @@ class Engine final : public EngineBase {
     P = P1;
   }
 
+  // predict_track's arithmetic on a copy (export_tracks at_time): x = f(x, dt), P = F P F^T + Q.
+  void predicted_copy(Vec<N>& x, Mat<N, N>& P, double dt) const {
+    const Vec<N> x0 = x;
+    const Mat<N, N> F = motion_.jacobian(x0, dt);
+    Mat<N, N> Q;
+    if (!cfg_.q_diag_per_s.empty()) {
+      Q.setZero();
+      for (int i = 0; i < N; ++i) Q(i, i) = cfg_.q_diag_per_s[static_cast<std::size_t>(i)] * std::abs(dt);
+    } else {
+      Q = motion_.Q(x0, dt);
+    }
+    x = motion_.f(x0, dt);
+    const Mat<N, N> FP = F * P;
+    Mat<N, N> P1 = FP * F.transpose();
+    P1 += Q;
+    symmetrize(P1);
+    P = P1;
+  }
+
   template <class S>
   void run_frame(SensorState<Motion, S>& st, const Frame& f) {
     const int k = f.sensor;
     const Common& c = common_[static_cast<std::size_t>(k)];
     const TimeNs t = f.t_ns;
     constexpr int M = S::M;
+    begin_frame(f, c);
 
     // 1-2. housekeeping, time rules, prediction
     table_.compact();
@@ -915,7 +1010,7 @@ class Engine final : public EngineBase {
       batch.z = det_z_.data();
       batch.R = det_R_.data();
       batch.class_id = det_cls_.data();
-      compute_cost(st, rows, batch);
+      compute_cost(st, rows, batch);  // with frame_mount_, frame_motion_
       assoc::track_classes(table_, rows, row_cls_.data());
       class_gate_.apply(cost_.data(), nr, nc, row_cls_.data(), det_cls_.data());
       if (c.cfg.two_stage)
@@ -935,7 +1030,7 @@ class Engine final : public EngineBase {
       const Index col = row_to_col_[static_cast<std::size_t>(i)];
       track::SensorEvidence& ev = table_.evidence(s, k);
       if (col == assoc::kUnassigned) {
-        const bool in_fov = track::in_sensor_fov(motion_, Vec<N>(table_.x(s)), c.mount);
+        const bool in_fov = track::in_sensor_fov(motion_, Vec<N>(table_.x(s)), frame_mount_);
         lifecycle_.on_miss(table_, s, k, t, in_fov);
         ev.detection = -1;
         continue;
@@ -1210,7 +1305,7 @@ class Engine final : public EngineBase {
       if (table_.status(s) == track::TrackStatus::kDeleted) continue;
       Vec<M> zhat;
       Mat<M, N> H;
-      if (!sensor::predict_measurement(motion_, st.model, Vec<N>(table_.x(s)), c.mount, sensor::SensorMotion{}, zhat,
+      if (!sensor::predict_measurement(motion_, st.model, Vec<N>(table_.x(s)), frame_mount_, frame_motion_, zhat,
                                        H))
         continue;
       const Mat<N, M> PHt = table_.P(s) * H.transpose();
@@ -1459,7 +1554,7 @@ class Engine final : public EngineBase {
       // "llr" existence model: the frame's marginal log likelihood ratio, hit or miss.
       const double llr_inc = at(row_llr_, i);
       if (miss) {
-        lifecycle_.on_miss(table_, s, k, f.t_ns, track::in_sensor_fov(motion_, Vec<N>(table_.x(s)), c.mount),
+        lifecycle_.on_miss(table_, s, k, f.t_ns, track::in_sensor_fov(motion_, Vec<N>(table_.x(s)), frame_mount_),
                            llr_inc);
         ev.detection = -1;
         continue;
@@ -1486,7 +1581,7 @@ class Engine final : public EngineBase {
     Mat<N, N> P = table_.P(s);
     Vec<M> zhat;
     Mat<M, N> H;
-    if (!sensor::predict_measurement(motion_, st.model, x, c.mount, sensor::SensorMotion{}, zhat, H)) return;
+    if (!sensor::predict_measurement(motion_, st.model, x, frame_mount_, frame_motion_, zhat, H)) return;
     const double b0 = beta0_[static_cast<std::size_t>(row)];
     Vec<M> nu = Vec<M>::Zero();
     for (Index e = e0; e < e1; ++e) {
@@ -1552,6 +1647,7 @@ class Engine final : public EngineBase {
   template <class S>
   void jpda_mixture_update(SensorState<Motion, S>& st, const Common& c, Index s, Index row, Index e0, Index e1) {
     constexpr int M = S::M;
+    (void)c;  // the frame's mount and motion: frame_mount_, frame_motion_ (begin_frame)
     const Vec<N> xp = table_.x(s);
     const Mat<N, N> Pp = table_.P(s);
     const double b0 = beta0_[static_cast<std::size_t>(row)];
@@ -1561,7 +1657,7 @@ class Engine final : public EngineBase {
     double used = b0;
     Vec<M> zhat;
     Mat<M, N> H;
-    if (!sensor::predict_measurement(motion_, st.model, xp, c.mount, sensor::SensorMotion{}, zhat, H)) return;
+    if (!sensor::predict_measurement(motion_, st.model, xp, frame_mount_, frame_motion_, zhat, H)) return;
     for (Index q = e0; q < e1; ++q) {
       const double b = edge_beta_[static_cast<std::size_t>(q)];
       if (!(b > 0.0)) continue;
@@ -1596,22 +1692,24 @@ class Engine final : public EngineBase {
   template <class S, int M>
   void compute_cost(SensorState<Motion, S>& st, track::SlotSpan rows, const assoc::DetectionBatch<M>& batch) {
     double* cost = cost_.data();
+    const sensor::SensorMount& mount = frame_mount_;
+    const sensor::SensorMotion& motion = frame_motion_;
     if constexpr (std::is_same_v<S, sensor::LidarBox3D>) {
       if (st.box) {
-        (*st.box)(table_, rows, batch, cost);
+        (*st.box)(table_, rows, batch, cost, mount);
         return;
       }
     }
     if constexpr (std::is_same_v<S, sensor::CameraBox2D>) {
       if (st.image) {
-        (*st.image)(table_, rows, batch, cost);
+        (*st.image)(table_, rows, batch, cost, mount);
         return;
       }
     }
     if (st.mahalanobis) {
-      (*st.mahalanobis)(table_, rows, batch, cost);
+      (*st.mahalanobis)(table_, rows, batch, cost, mount, motion);
     } else {
-      if constexpr (S::kHasInverse) (*st.distance)(table_, rows, batch, cost);
+      if constexpr (S::kHasInverse) (*st.distance)(table_, rows, batch, cost, mount, motion);
     }
   }
 
@@ -1620,9 +1718,10 @@ class Engine final : public EngineBase {
   double update_track(SensorState<Motion, S>& st, const Common& c, Index s, const double* zp,
                       const double* Rp) {
     constexpr int M = S::M;
+    (void)c;  // the frame's mount and motion: frame_mount_, frame_motion_ (begin_frame)
     if constexpr (kIsImm<Motion>) {  // each mode's EKF update, mode probabilities, combination
-      const auto r = motion_.update_track(table_.aux(s), table_.x(s).data(), table_.P(s).data(), st.model, c.mount,
-                                          sensor::SensorMotion{}, zp, Rp,
+      const auto r = motion_.update_track(table_.aux(s), table_.x(s).data(), table_.P(s).data(), st.model, frame_mount_,
+                                          frame_motion_, zp, Rp,
                                           std::is_same_v<S, sensor::LidarBox3D> ? cfg_.min_size : 0.0);
       if (r.rejected) ++stats_.rejected_updates;
       if (r.underflow) ++stats_.imm_underflows;
@@ -1632,7 +1731,7 @@ class Engine final : public EngineBase {
     Mat<N, N> P = table_.P(s);
     Vec<M> zhat;
     Mat<M, N> H;
-    if (!sensor::predict_measurement(motion_, st.model, x, c.mount, sensor::SensorMotion{}, zhat, H)) {
+    if (!sensor::predict_measurement(motion_, st.model, x, frame_mount_, frame_motion_, zhat, H)) {
       ++stats_.rejected_updates;
       return std::numeric_limits<double>::quiet_NaN();
     }
@@ -1673,8 +1772,9 @@ class Engine final : public EngineBase {
   void birth(SensorState<Motion, S>& st, const Common& c, int k, TimeNs t, Index j, const double* zp,
              std::int32_t cls, const double* scores, double score) {
     constexpr int M = S::M;
-    const PartialView pv = sensor::sensor_inverse(st.model, Vec<M>(Eigen::Map<const Vec<M>>(zp)), c.mount,
-                                                  sensor::SensorMotion{});
+    (void)c;  // the frame's mount and motion: frame_mount_, frame_motion_ (begin_frame)
+    const PartialView pv = sensor::sensor_inverse(st.model, Vec<M>(Eigen::Map<const Vec<M>>(zp)), frame_mount_,
+                                                  frame_motion_);
     ViewVec v = pv.v;
     for (int i = 0; i < kViewDim; ++i)
       if (!view::contains(pv.known, static_cast<view::Idx>(i))) v(i) = 0.0;
@@ -2003,6 +2103,10 @@ class Engine final : public EngineBase {
   // predict_track's F and Q of the latest dt (linear models only; NaN: none)
   Mat<N, N> pred_F_ = Mat<N, N>::Identity(), pred_Q_ = Mat<N, N>::Zero();
   double pred_dt_ = std::numeric_limits<double>::quiet_NaN();
+
+  // the latest frame's sensor pose and motion (begin_frame)
+  sensor::SensorMount frame_mount_{};
+  sensor::SensorMotion frame_motion_{};
 
   EngineStats stats_{};
   bool has_time_ = false;
