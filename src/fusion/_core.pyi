@@ -3626,9 +3626,9 @@ class FusionEngine:
         """
         Live image tracks (and those deleted in the latest frame), in id order (image_track_dtype).
         """
-    def process(self, sensor: typing.Any, t_ns: typing.Any, z: typing.Any, R: typing.Any = None, score: typing.Any = None, class_id: typing.Any = None, class_scores: typing.Any = None) -> None:
+    def process(self, sensor: typing.Any, t_ns: typing.Any, z: typing.Any, R: typing.Any = None, score: typing.Any = None, class_id: typing.Any = None, class_scores: typing.Any = None, ego: typing.Any = None) -> None:
         """
-        Fuses one sensor frame (sensor index or name, int64 ns, z (n, M), optional R (n, M, M), score (n,), class_id (n,), class_scores (n, C)). Releases the GIL.
+        Fuses one sensor frame (sensor index or name, int64 ns, z (n, M), optional R (n, M, M), score (n,), class_id (n,), class_scores (n, C); ego: None (static mounts) or the vehicle's (x_m, y_m, yaw_rad, speed_mps, yaw_rate_rps) at t_ns in the tracking frame). Releases the GIL.
         """
     def reset(self) -> None:
         """
@@ -3638,9 +3638,9 @@ class FusionEngine:
         """
         Counters since construction or reset().
         """
-    def tracks(self, include_deleted: bool = True) -> numpy.ndarray:
+    def tracks(self, include_deleted: bool = True, at_ns: typing.Any = None, vehicle_pose: typing.Any = None) -> numpy.ndarray:
         """
-        Live tracks (and those deleted in the latest frame if include_deleted), in id order (track_dtype).
+        Live tracks (and those deleted in the latest frame if include_deleted), in id order (track_dtype). at_ns: each predicted to that time (no state change; a newer track as it is). vehicle_pose (x_m, y_m, yaw_rad) in the tracking frame: box and velocity in that vehicle frame (x and P stay in the tracking frame).
         """
     @property
     def image_track_dtype(self) -> numpy.dtype[typing.Any]:
