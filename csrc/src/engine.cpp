@@ -72,22 +72,36 @@ std::vector<std::string> sensor_keys() {
   return k;
 }
 
-struct CostEntry {
-  const char* key;
-  CostKind kind;
-};
-const CostEntry kCostRegistry[] = {
-    {"giou_3d", CostKind::kGiou3d},         {"giou_bev", CostKind::kGiouBev},
-    {"iou_3d", CostKind::kIou3d},           {"iou_bev", CostKind::kIouBev},
-    {"iou_2d", CostKind::kIou2d},           {"giou_2d", CostKind::kGiou2d},
-    {"mahalanobis", CostKind::kMahalanobis}, {"distance", CostKind::kDistance},
-    {"distance_bev", CostKind::kDistanceBev},
-};
-
+// The cost and associator keys, in registry order (engine/costs/registry.hpp,
+// engine/associators/registry.hpp).
 std::vector<std::string> cost_keys() {
   std::vector<std::string> k;
-  for (const CostEntry& e : kCostRegistry) k.emplace_back(e.key);
+  sensor::for_each_type(EngineCosts{}, [&](auto* tag) { k.emplace_back(std::remove_pointer_t<decltype(tag)>::kKey); });
   return k;
+}
+std::vector<std::string> associator_keys() {
+  std::vector<std::string> k;
+  sensor::for_each_type(EngineAssociators{},
+                        [&](auto* tag) { k.emplace_back(std::remove_pointer_t<decltype(tag)>::kKey); });
+  return k;
+}
+// Whether cost `key`'s gate is a gate probability (gate_chi2 may replace it), and the keys of
+// those costs for the error message.
+bool chi2_gate_cost(const std::string& key) {
+  bool yes = false;
+  sensor::for_each_type(EngineCosts{}, [&](auto* tag) {
+    using C = std::remove_pointer_t<decltype(tag)>;
+    yes = yes || (key == C::kKey && C::kChi2Gate);
+  });
+  return yes;
+}
+std::string chi2_gate_costs() {
+  std::vector<std::string> k;
+  sensor::for_each_type(EngineCosts{}, [&](auto* tag) {
+    using C = std::remove_pointer_t<decltype(tag)>;
+    if (C::kChi2Gate) k.emplace_back(C::kKey);
+  });
+  return join_keys(k);
 }
 
 bool contains(const std::vector<std::string>& keys, const std::string& k) {
@@ -105,20 +119,12 @@ bool contains(const std::vector<std::string>& keys, const std::string& k) {
 const std::vector<std::string> kMotionKeys = motion_keys();
 const std::vector<std::string> kSensorKeys = sensor_keys();
 const std::vector<std::string> kCostKeys = cost_keys();
-// Associators: "gnn" (exact assignment, assoc/linear_assignment.hpp), "jpda" (marginal
-// association probabilities, tracking/jpda.hpp; with the mahalanobis cost only).
-const std::vector<std::string> kAssociatorKeys = {"gnn", "jpda"};
+const std::vector<std::string> kAssociatorKeys = associator_keys();
 
 std::string join_keys(const std::vector<std::string>& keys) {
   std::string out;
   for (std::size_t i = 0; i < keys.size(); ++i) out += (i ? ", " : "") + keys[i];
   return out;
-}
-
-CostKind cost_kind_from_key(const std::string& key) {
-  for (const CostEntry& e : kCostRegistry)
-    if (key == e.key) return e.kind;
-  throw ConfigurationError("unknown cost '" + key + "' (known: " + join_keys(kCostKeys) + ")");
 }
 
 LatePolicy late_policy_from_string(const std::string& key) {
@@ -178,8 +184,9 @@ void EngineConfig::validate() const {
                                join_keys(kAssociatorKeys) + ")");
     if (!std::isfinite(s.gate)) bad(f + "gate", "finite", s.gate);
     if (!(s.gate_chi2 >= 0.0 && std::isfinite(s.gate_chi2))) bad(f + "gate_chi2", "finite and >= 0", s.gate_chi2);
-    if (s.gate_chi2 > 0.0 && s.cost != "mahalanobis")
-      throw ConfigurationError(f + "gate_chi2: only for the 'mahalanobis' cost, not '" + s.cost + "'");
+    if (s.gate_chi2 > 0.0 && !chi2_gate_cost(s.cost))
+      throw ConfigurationError(f + "gate_chi2: only for the chi-square gated costs (" + chi2_gate_costs() + "), not '" +
+                               s.cost + "'");
     if (s.two_stage && s.associator != "gnn")
       throw ConfigurationError(f + "two_stage: only with the 'gnn' associator, not '" + s.associator + "'");
     if (std::isnan(s.birth_score_threshold)) bad(f + "birth_score_threshold", "a number", s.birth_score_threshold);

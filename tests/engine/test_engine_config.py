@@ -199,7 +199,8 @@ def test_unknown_keys_are_rejected_with_the_known_ones(tmp_path, text, pattern):
                                       r"camera_box2d, radar, position3d"),
     ("sensors.l", "cost", "'giou'", r"\[sensors\.l\] cost: unknown key 'giou'; known keys: giou_3d"),
     ("sensors.l", "associator", "'jpdaa'", r"\[sensors\.l\] associator: unknown key 'jpdaa'; known keys: gnn"),
-    ("sensors.l", "associator", "'jpda'", r"\[sensors\.l\] associator: 'jpda' needs the cost 'mahalanobis', not "
+    ("sensors.l", "associator", "'jpda'", r"\[sensors\.l\] associator: 'jpda' needs the cost 'mahalanobis' or "
+                                          r"'mahalanobis_loglik', not "
                                           r"'giou_3d'"),
     ("sensors.l", "cost", "'iou_2d'", r"\[sensors\.l\] cost: 'iou_2d' does not apply to a lidar_box3d sensor; "
                                       r"costs for lidar_box3d: giou_3d"),

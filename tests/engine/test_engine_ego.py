@@ -96,8 +96,8 @@ def test_predicted_range_rate_is_minus_v_dot_line_of_sight(hand: bool) -> None:
     assert tr["detection"][0, 0] == (0 if hand else -1)
 
 
-@pytest.mark.parametrize("i, name", enumerate(["ego_x_m", "ego_y_m", "ego_yaw_rad", "ego_speed_mps",
-                                               "ego_yaw_rate_rps"]))
+@pytest.mark.parametrize("i, name", list(enumerate(["ego_x_m", "ego_y_m", "ego_yaw_rad", "ego_speed_mps",
+                                                    "ego_yaw_rate_rps"])))
 def test_non_finite_ego_raises_naming_the_field_and_changes_nothing(i: int, name: str) -> None:
     eng = drive(True, 10)
     before = eng.tracks()

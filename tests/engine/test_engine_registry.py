@@ -124,7 +124,7 @@ def test_births_need_an_inverse(model):
 
 
 @pytest.mark.parametrize("associator", list(registry.ASSOCIATORS))
-@pytest.mark.parametrize("cost", ["mahalanobis", "giou_3d", "distance"])
+@pytest.mark.parametrize("cost", ["mahalanobis", "mahalanobis_loglik", "giou_3d", "distance"])
 def test_associator_cost_pairings_agree(associator, cost):
     s = spec("lidar_box3d")
     s["sensors"][0].update(associator=associator, cost=cost, gate=registry.COSTS[cost].default_gate)

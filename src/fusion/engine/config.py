@@ -470,12 +470,13 @@ class SensorConfig(_Section):
         cost: association cost key; None: the model's default.
         gate: the cost's gate (min overlap, gate probability or max metres, see
             :class:`~fusion.engine.registry.CostInfo`); None: the cost's default.
-        gate_chi2: ``mahalanobis`` only: when > 0, the gate is ``d^2 <= gate_chi2`` (a chi-square
-            value) and ``gate`` is not used; 0: unset.
+        gate_chi2: ``mahalanobis`` and ``mahalanobis_loglik`` only: when > 0, the gate is
+            ``d^2 <= gate_chi2`` (a chi-square value) and ``gate`` is not used; 0: unset.
         two_stage: GNN in two stages: detections scoring >= ``birth_score_threshold`` are
             associated first, then the rest with the tracks left over (a weak detection never
             takes a track from a confident one).
-        associator: associator key (``gnn``; ``jpda`` with the ``mahalanobis`` cost).
+        associator: associator key (``gnn``; ``jpda`` with an innovation cost, ``mahalanobis`` or
+            ``mahalanobis_loglik``).
         jpda_method: JPDA only: how each cluster's marginals are computed: ``"auto"``
             (enumeration for small clusters, the exact frontier recursion, loopy BP beyond
             ``jpda_max_states``), or force ``"enumerate"``, ``"exact"`` or ``"lbp"``.
@@ -656,8 +657,8 @@ class SensorConfig(_Section):
                             f"{'of' if cost.gate_values else 'in'} {cost.gate_rule()}, got {g!r}")
         if not 0.0 <= self.gate_chi2 < math.inf:
             raise _fail(t, "gate_chi2", f"expected a chi-square value >= 0 (0: unset), got {self.gate_chi2!r}")
-        if self.gate_chi2 > 0.0 and cost.key != "mahalanobis":
-            raise _fail(t, "gate_chi2", f"applies to the 'mahalanobis' cost only, not {cost.key!r}")
+        if self.gate_chi2 > 0.0 and cost.gate_kind != "probability":
+            raise _fail(t, "gate_chi2", f"applies to the chi-square gated costs only, not {cost.key!r}")
         if self.two_stage and self.associator != "gnn":
             raise _fail(t, "two_stage", f"needs the 'gnn' associator, not {self.associator!r}")
         assoc = registry.lookup(registry.ASSOCIATORS, self.associator, f"[{t}] associator")

@@ -212,29 +212,30 @@ EXTENT_NOISE: dict[str, float] = {
 _OVERLAP_3D = ("giou_3d", "giou_bev", "iou_3d", "iou_bev")
 _OVERLAP_2D = ("iou_2d", "giou_2d")
 _DISTANCE = ("distance", "distance_bev")
+_INNOVATION = ("mahalanobis", "mahalanobis_loglik")  # chi-square gated, sparse, with likelihoods
 
 #: Sensor models (key -> info). z is in the sensor frame (x along the boresight, y left, z up;
 #: a camera's boxes in pixels of its image).
 SENSOR_MODELS: dict[str, SensorModelInfo] = {
     "lidar_box3d": SensorModelInfo(
         "lidar_box3d", "3D box x, y, z [m], yaw [rad], l, w, h [m] in the sensor frame", _BOX,
-        (*_OVERLAP_3D, "mahalanobis", *_DISTANCE), "giou_3d", True,
+        (*_OVERLAP_3D, *_INNOVATION, *_DISTANCE), "giou_3d", True,
         (0.1, 0.1, 0.1, 0.05, 0.1, 0.1, 0.1)),
     "camera_box2d": SensorModelInfo(
         "camera_box2d", "image box x1, y1, x2, y2 [px] of the projected 3D box (no range: no 3D births)",
-        ("x1", "y1", "x2", "y2"), (*_OVERLAP_2D, "mahalanobis"), "iou_2d", False,
+        ("x1", "y1", "x2", "y2"), (*_OVERLAP_2D, *_INNOVATION), "iou_2d", False,
         (25.0, 25.0, 25.0, 25.0)),
     "radar": SensorModelInfo(
         "radar", "polar radar: range [m], azimuth [rad] (counter-clockwise from boresight), "
         "range rate [m/s] (negative closing); no height, so no 3D distance cost",
         ("range", "azimuth", "range_rate"),
-        ("mahalanobis", "distance_bev"), "mahalanobis", True, (0.25, 1e-4, 0.04)),
+        (*_INNOVATION, "distance_bev"), "mahalanobis", True, (0.25, 1e-4, 0.04)),
     "position3d": SensorModelInfo(
         "position3d", "3D point x, y, z [m] in the sensor frame", ("x", "y", "z"),
-        ("mahalanobis", *_DISTANCE), "mahalanobis", True, (0.25, 0.25, 0.25)),
+        (*_INNOVATION, *_DISTANCE), "mahalanobis", True, (0.25, 0.25, 0.25)),
     "position2d": SensorModelInfo(
         "position2d", "2D point x, y [m] in the sensor frame (the sensor-frame height dropped; no 3D "
-        "distance cost)", ("x", "y"), ("mahalanobis", "distance_bev"), "mahalanobis", True, (0.25, 0.25)),
+        "distance cost)", ("x", "y"), (*_INNOVATION, "distance_bev"), "mahalanobis", True, (0.25, 0.25)),
 }
 
 #: Association costs (key -> info).
@@ -254,6 +255,9 @@ COSTS: dict[str, CostInfo] = {
                          True, True, 2.0),
     "distance_bev": CostInfo("distance_bev", "ground-plane distance of the centres [m]", "max_distance",
                              (0.0, math.inf), True, True, 2.0),
+    "mahalanobis_loglik": CostInfo("mahalanobis_loglik", "negative log likelihood of the innovation up to a constant, "
+                                   "d^2 + ln det S (tracks with different covariances compete fairly); chi-square "
+                                   "gate on d^2", "probability", (0.0, 1.0), True, True, 0.99, (0.95, 0.99, 0.999)),
 }
 
 #: Associators (key -> info).
@@ -261,7 +265,7 @@ ASSOCIATORS: dict[str, AssociatorInfo] = {
     "gnn": AssociatorInfo("gnn", "global nearest neighbour: the exact minimum-cost assignment of the gated "
                                  "cost matrix"),
     "jpda": AssociatorInfo("jpda", "joint probabilistic data association: marginal association probabilities "
-                                   "and a mixture update (needs likelihoods: the mahalanobis cost)", ("mahalanobis",)),
+                                   "and a mixture update (needs likelihoods: an innovation cost)", _INNOVATION),
 }
 
 #: Cluster solvers of the JPDA associator (``SensorConfig.jpda_method``).

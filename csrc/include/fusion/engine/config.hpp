@@ -49,11 +49,12 @@ struct SensorConfig {
   double image_width_px = 0.0, image_height_px = 0.0;  // camera only: clip boxes (0: no clip)
   std::vector<double> R;            // M x M default measurement covariance, row-major (units of z^2)
   std::string cost;                 // cost registry key (see kCostKeys)
-  // Overlap costs: minimum overlap (e.g. -0.2 for giou_3d). mahalanobis: gate probability
-  // (0.95, 0.99 or 0.999; the chi-square quantile of M dof). distance, distance_bev: metres.
+  // Overlap costs: minimum overlap (e.g. -0.2 for giou_3d). mahalanobis, mahalanobis_loglik:
+  // gate probability (0.95, 0.99 or 0.999; the chi-square quantile of M dof). distance,
+  // distance_bev: metres. (Each cost file in engine/costs/ states its gate.)
   double gate = 0.0;
-  // mahalanobis only: > 0 gives the gate as a chi-square value directly (d^2 <= gate_chi2) and
-  // `gate` (the probability) is not used; 0: unset.
+  // The chi-square gated costs only (mahalanobis, mahalanobis_loglik): > 0 gives the gate as a
+  // chi-square value directly (d^2 <= gate_chi2) and `gate` (the probability) is not used; 0: unset.
   double gate_chi2 = 0.0;
   std::string associator = "gnn";   // associator registry key
   // JPDA associator options (associator "jpda"; engine_impl.hpp jpda_frame):
@@ -138,8 +139,8 @@ struct EngineConfig {
 // Registry keys (the Python registry mirrors these; a test checks that they agree).
 extern const std::vector<std::string> kMotionKeys;       // cv_box, ctrv_box, ca_box, ctra_box, ct_box, bicycle_box, cv_point2d
 extern const std::vector<std::string> kSensorKeys;       // lidar_box3d, camera_box2d, radar, position3d, position2d
-extern const std::vector<std::string> kCostKeys;         // giou_3d, giou_bev, iou_3d, iou_bev, iou_2d, giou_2d, mahalanobis, distance, distance_bev
-extern const std::vector<std::string> kAssociatorKeys;   // gnn
+extern const std::vector<std::string> kCostKeys;         // EngineCosts (engine/costs/registry.hpp), in order
+extern const std::vector<std::string> kAssociatorKeys;   // EngineAssociators (engine/associators/registry.hpp)
 
 // "a, b, c" for error messages.
 std::string join_keys(const std::vector<std::string>& keys);

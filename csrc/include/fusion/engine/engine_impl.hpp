@@ -10,9 +10,11 @@
 //   2. Lifecycle::advance(t), image-track time-based deletion;
 //      EKF-predict every live 3D track from its own t_ns to t (a track is always at the time
 //      of the latest frame after this, but keeping per-track times costs nothing);
-//   3. columns = valid detections with score >= score_threshold; cost (sensor's cost key),
-//      ClassGate (same class when both are known), gated exact assignment (GNN), or, for a
-//      sensor with associator "jpda", JPDA marginals and a mixture update (see jpda_frame);
+//   3. columns = valid detections with score >= score_threshold; the cost graph of the
+//      sensor's cost plug-in (engine/costs/: a dense matrix, or the sparse innovation gating
+//      gate_sparse), ClassGate (same class when both are known); the sensor's associator
+//      plug-in (engine/associators/) gives a hard assignment (GNN), or marginal association
+//      probabilities that apply_marginals turns into a PDA update (JPDA);
 //   4. JOIN (camera): a matched 3D track never confirmed before this frame takes the id of the
 //      best image track of this camera whose predicted box has IoU >= image_track.gate with the
 //      detection; the image track is removed (not reported: it lives on as the 3D track);
@@ -23,7 +25,8 @@
 //      sensor's nominal ratio), evidence (score_sum, detection, last camera box);
 //      misses: Lifecycle::on_miss with the FOV test at the predicted state, detection = -1;
 //   6. births from unmatched detections (births = true, a sensor with an inverse, score >=
-//      birth_score_threshold): x = state_from_view of the inverse's PartialView with the
+//      birth_score_threshold, the sensor model defined at the birth state: birth_observable):
+//      x = state_from_view of the inverse's PartialView with the
 //      unknown view components set to 0, P = diag(p0_diag);
 //   7. camera with image_tracks: detections left unassigned by step 3 are associated with this
 //      camera's image tracks (cost 1 - IoU, gated at image_track.gate), update / miss /
@@ -50,6 +53,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -63,7 +67,9 @@
 #include "fusion/core/errors.hpp"
 #include "fusion/core/linalg.hpp"
 #include "fusion/core/types.hpp"
+#include "fusion/engine/associators/registry.hpp"
 #include "fusion/engine/config.hpp"
+#include "fusion/engine/costs/registry.hpp"
 #include "fusion/engine/engine.hpp"
 #include "fusion/engine/sensors.hpp"
 #include "fusion/filters/kalman.hpp"
@@ -79,18 +85,12 @@
 
 namespace fusion::engine {
 
-CostKind cost_kind_from_key(const std::string& key);  // engine.cpp; ConfigurationError if unknown
-
 namespace detail {
 
 // Initial velocity variance of an image track [(px/s)^2]: one frame of KITTI-size motion is
 // tens of px/s; (100 px/s)^2 lets the first updates pick the velocity up.
 inline constexpr double kImageP0VelPx2PerS2 = 1.0e4;
 
-inline bool is_box_cost(CostKind c) {
-  return c == CostKind::kGiou3d || c == CostKind::kGiouBev || c == CostKind::kIou3d ||
-         c == CostKind::kIouBev;
-}
 // Whether a motion model has box extent (l, w, h state components): the box models of
 // motion/with_extent.hpp do, the point models (cv_point2d) do not.
 template <class Motion, class = void>
@@ -100,15 +100,38 @@ struct HasExtent<Motion, std::void_t<decltype(Motion::kLength)>> : std::true_typ
 template <class Motion>
 inline constexpr bool kHasExtent = HasExtent<Motion>::value;
 
-inline bool is_image_cost(CostKind c) { return c == CostKind::kIou2d || c == CostKind::kGiou2d; }
-inline geometry::OverlapKind overlap_kind(CostKind c) {
-  switch (c) {
-    case CostKind::kGiou3d: return geometry::OverlapKind::kGiou3d;
-    case CostKind::kGiouBev: return geometry::OverlapKind::kGiouBev;
-    case CostKind::kIou3d: return geometry::OverlapKind::kIou3d;
-    default: return geometry::OverlapKind::kIouBev;
-  }
-}
+// The variant slot of cost C for (Motion, S): its Impl (held by pointer: GCC 12's
+// -Wmaybe-uninitialized misfires on in-place construction of functors with a std::vector
+// workspace under the sanitizers), or a distinct empty type where C does not apply.
+template <class C>
+struct NotApplicable {};
+template <class Motion, class S, class C>
+using CostSlot = std::conditional_t<C::template applies<Motion, S>(),
+                                    std::unique_ptr<typename C::template Impl<Motion, S>>, NotApplicable<C>>;
+template <class Motion, class S, class List>
+struct CostVariantOf;
+template <class Motion, class S, class... Cs>
+struct CostVariantOf<Motion, S, sensor::TypeList<Cs...>> {
+  using type = std::variant<std::monostate, CostSlot<Motion, S, Cs>...>;
+};
+// A sparse-gated cost's Impl has the per-pair edge_cost(d2, log_det_S) (costs/cost_plugin.hpp).
+template <class T, class = void>
+struct IsSparseCost : std::false_type {};
+template <class T>
+struct IsSparseCost<T, std::void_t<decltype(T::edge_cost(0.0, 0.0))>> : std::true_type {};
+template <class T>
+inline constexpr bool kIsSparseCost = IsSparseCost<T>::value;
+template <class T>
+struct IsCostImpl : std::false_type {};
+template <class T>
+struct IsCostImpl<std::unique_ptr<T>> : std::true_type {};
+
+template <class List>
+struct AssociatorTuple;
+template <class... As>
+struct AssociatorTuple<sensor::TypeList<As...>> {
+  using type = std::tuple<typename As::Impl...>;
+};
 
 [[noreturn]] inline void bad_sensor(const SensorConfig& s, int k, const std::string& msg) {
   throw ConfigurationError("sensors[" + std::to_string(k) + "] (" + s.name + ")." + msg);
@@ -124,24 +147,16 @@ inline void image_box(const Vec<6>& x, double* box) {
 
 }  // namespace detail
 
-// Per-sensor state of one sensor model S: the model and its configured cost functor.
+// Per-sensor state of one sensor model S: the model and its cost plug-in (one alternative per
+// registered cost, engine/costs/registry.hpp).
 template <class Motion, class S>
 struct SensorState {
   using Model = S;
   S model;
-  CostKind cost;
-  std::optional<assoc::MahalanobisCost<Motion, S>> mahalanobis;
-  // The functors with a workspace (a std::vector) are held by pointer: GCC 12's
-  // -Wmaybe-uninitialized misfires on std::optional<T>::emplace for them under the sanitizers.
-  std::unique_ptr<assoc::BoxOverlapCost<Motion>> box;
-  std::optional<assoc::ImageBoxCost<Motion>> image;
-  // Distance costs need the inverse; for other sensors the slot is empty (monostate).
-  std::conditional_t<S::kHasInverse, std::unique_ptr<assoc::CenterDistanceCost<Motion, S>>,
-                     std::monostate>
-      distance{};
+  typename detail::CostVariantOf<Motion, S, EngineCosts>::type cost;
   double gate_max = 0.0;  // the LAP's gate on the cost (cost > gate_max is forbidden)
 
-  SensorState(S m, CostKind c) : model(std::move(m)), cost(c) {}
+  explicit SensorState(S m) : model(std::move(m)) {}
 };
 
 template <class Motion, class List>
@@ -185,13 +200,11 @@ class Engine final : public EngineBase {
     // The dense cost matrix only for sensors with a dense cost (overlap, distance) or image
     // tracks; the mahalanobis cost is sparse (gate_sparse), so a point tracker with thousands
     // of tracks and detections never holds a tracks x detections buffer.
-    bool dense = cfg_.max_image_tracks > 0, any_sparse = false;
-    Index jpda_states = 0;
+    bool dense = cfg_.max_image_tracks > 0, any_sparse = false, any_marginals = false;
     for (const Common& c : common_) {
-      const bool sparse = c.cfg.cost == "mahalanobis";
-      any_sparse = any_sparse || sparse;
-      dense = dense || !sparse || c.cfg.image_tracks;
-      if (c.jpda) jpda_states = std::max(jpda_states, c.cfg.jpda_max_states);
+      any_sparse = any_sparse || c.sparse;
+      dense = dense || !c.sparse || c.cfg.image_tracks;
+      any_marginals = any_marginals || c.marginals;
     }
     if (dense) cost_.assign(T * D, 0.0);
     row_to_col_.assign(T, assoc::kUnassigned);
@@ -210,24 +223,32 @@ class Engine final : public EngineBase {
     solver_edges_ = dense ? Ti * Di : E;
     solver_.reserve(Ti, Di, solver_edges_);
     if (any_sparse) {
-      reserve_sparse(Ti, Di, std::max<Index>(E, 1), jpda_states);
+      reserve_sparse(Ti, Di, std::max<Index>(E, 1), any_marginals);
       row_zhat_.assign(T * static_cast<std::size_t>(max_m_), 0.0);
       row_hpht_.assign(T * static_cast<std::size_t>(max_m_ * max_m_), 0.0);
     }
-    bool any_two_stage = false;
-    for (const SensorConfig& s : cfg_.sensors) any_two_stage = any_two_stage || s.two_stage;
-    if (any_two_stage) {
-      stage_cost_.assign(T * D, 0.0);
-      stage_rows_.assign(T, 0);
-      stage_cols_.assign(D, 0);
-      stage_r2c_.assign(T, assoc::kUnassigned);
-      stage_c2r_.assign(D, assoc::kUnassigned);
-      if (any_sparse) {
-        stage_ptr_.assign(T + 1, 0);
-        stage_ecol_.assign(static_cast<std::size_t>(std::max<Index>(E, 1)), 0);
-        stage_ecost_.assign(static_cast<std::size_t>(std::max<Index>(E, 1)), 0.0);
+    col_score_.assign(D, 0.0);
+    // the associators the sensors use, each reserved for its sensors' graphs
+    int ai = 0;
+    sensor::for_each_type(EngineAssociators{}, [&](auto* tag) {
+      using A = std::remove_pointer_t<decltype(tag)>;
+      associators::AssociatorSizes z;
+      z.tracks = Ti;
+      z.detections = Di;
+      z.edges = std::max<Index>(E, 1);
+      bool used = false;
+      for (const Common& c : common_) {
+        if (c.associator != ai) continue;
+        used = true;
+        z.dense = z.dense || !c.sparse;
+        z.sparse = z.sparse || c.sparse;
+        z.two_stage = z.two_stage || c.cfg.two_stage;
+        z.jpda_max_states = std::max(z.jpda_max_states, c.cfg.jpda_max_states);
       }
-    }
+      if (used) std::get<typename A::Impl>(assoc_).reserve(z);
+      assoc_used_[static_cast<std::size_t>(ai)] = used;
+      ++ai;
+    });
     pending_col_.assign(D, 0);
     pending_done_.assign(D, 0);
     pending_score_.assign(D, 0.0);
@@ -557,8 +578,10 @@ class Engine final : public EngineBase {
     int M = 0;
     bool camera = false;
     bool has_inverse = false;
-    bool jpda = false;  // associator "jpda" (else "gnn")
-    tracking::JpdaMethod jpda_method = tracking::JpdaMethod::kAuto;
+    int associator = 0;       // index into EngineAssociators
+    bool sparse = false;      // the cost is sparse-gated (costs::CostForm)
+    bool likelihood = false;  // a GNN hit gives the lifecycle the update's likelihood ratio
+    bool marginals = false;   // the associator outputs marginals (JPDA)
     sensor::SensorMount mount;
     std::vector<double> R;  // M x M default
   };
@@ -658,7 +681,6 @@ class Engine final : public EngineBase {
     } catch (const ConfigurationError& e) {
       detail::bad_sensor(s, k, std::string("mount: ") + e.what());
     }
-    const CostKind cost = cost_kind_from_key(s.cost);
     bool found = false;
     sensor::for_each_type(EngineSensorModels{}, [&](auto* tag) {
       using S = std::remove_pointer_t<decltype(tag)>;
@@ -667,7 +689,7 @@ class Engine final : public EngineBase {
       c.M = S::M;
       c.camera = std::is_same_v<S, sensor::CameraBox2D>;
       c.has_inverse = S::kHasInverse;
-      build_sensor<S>(k, c, cost);
+      build_sensor<S>(k, c);
     });
     if (!found) detail::bad_sensor(s, k, "model: unknown sensor model '" + s.model + "'");
     // Default R: M x M, symmetric positive definite.
@@ -680,10 +702,23 @@ class Engine final : public EngineBase {
     c.R = s.R;
     if (s.image_tracks && !c.camera)
       detail::bad_sensor(s, k, "image_tracks needs a camera_box2d sensor, not " + s.model);
-    c.jpda = s.associator == "jpda";
-    c.jpda_method = tracking::jpda_method_from_string(s.jpda_method);
-    if (c.jpda && cost != CostKind::kMahalanobis)
-      detail::bad_sensor(s, k, "associator: 'jpda' needs the 'mahalanobis' cost (likelihoods), not '" + s.cost + "'");
+    bool known = false;
+    int ai = 0;
+    sensor::for_each_type(EngineAssociators{}, [&](auto* tag) {
+      using A = std::remove_pointer_t<decltype(tag)>;
+      if (!known && s.associator == A::kKey) {
+        known = true;
+        c.associator = ai;
+        c.marginals = A::kOutput == associators::AssociatorOutput::kMarginals;
+        if (A::kNeedsLikelihood && !(c.sparse && c.likelihood))
+          detail::bad_sensor(s, k, std::string("associator: '") + A::kKey +
+                                       "' needs a sparse likelihood cost (mahalanobis, mahalanobis_loglik), not '" +
+                                       s.cost + "'");
+      }
+      ++ai;
+    });
+    if (!known) detail::bad_sensor(s, k, "associator: unknown associator '" + s.associator + "'");
+    (void)tracking::jpda_method_from_string(s.jpda_method);  // validated here, parsed per frame
   }
 
   template <class S>
@@ -704,50 +739,39 @@ class Engine final : public EngineBase {
     }
   }
 
+  // The sensor's cost plug-in (engine/costs/registry.hpp) for model S: ConfigurationError if
+  // the key is unknown, the cost does not apply to S, or its gate is invalid.
   template <class S>
-  void build_sensor(int k, const Common& c, CostKind cost) {
+  void build_sensor(int k, Common& c) {
     const SensorConfig& s = c.cfg;
     if constexpr (sensor::missing_view_components<Motion, S>() != 0) {
       detail::bad_sensor(s, k, "model: the motion model '" + cfg_.motion +
                                    "' does not estimate every view component " + s.model + " reads");
     } else {
-      SensorState<Motion, S> st(make_model<S>(k, c), cost);
+      SensorState<Motion, S> st(make_model<S>(k, c));
+      bool found = false;
       try {
-        if (detail::is_box_cost(cost)) {
-          if constexpr (std::is_same_v<S, sensor::LidarBox3D>) {
-            st.box = std::make_unique<assoc::BoxOverlapCost<Motion>>(motion_, c.mount, detail::overlap_kind(cost), s.gate);
-            st.box->reserve(cfg_.max_detections);
-            st.gate_max = st.box->gate().max_cost;
+        sensor::for_each_type(EngineCosts{}, [&](auto* tag) {
+          using C = std::remove_pointer_t<decltype(tag)>;
+          if (found || s.cost != C::kKey) return;
+          found = true;
+          if constexpr (C::template applies<Motion, S>()) {
+            using Impl = typename C::template Impl<Motion, S>;
+            auto impl = std::make_unique<Impl>(motion_, st.model, c.mount, s, cfg_.max_detections);
+            st.gate_max = impl->gate_max();
+            st.cost = std::move(impl);
+            c.sparse = C::kForm == costs::CostForm::kSparseGated;
+            c.likelihood = C::kLikelihood;
           } else {
-            detail::bad_sensor(s, k, "cost: '" + s.cost + "' needs a lidar_box3d sensor, not " + s.model);
+            detail::bad_sensor(s, k, "cost: '" + s.cost + "' needs " + C::kNeeds + ", not " + s.model);
           }
-        } else if (detail::is_image_cost(cost)) {
-          if constexpr (std::is_same_v<S, sensor::CameraBox2D>) {
-            st.image.emplace(motion_, st.model, c.mount, s.gate, cost == CostKind::kGiou2d);
-            st.gate_max = st.image->gate().max_cost;
-          } else {
-            detail::bad_sensor(s, k, "cost: '" + s.cost + "' needs a camera_box2d sensor, not " + s.model);
-          }
-        } else if (cost == CostKind::kMahalanobis) {
-          const double q = s.gate_chi2 > 0.0 ? s.gate_chi2 : assoc::chi_square_quantile(S::M, s.gate);
-          st.mahalanobis.emplace(motion_, st.model, c.mount, assoc::CostGate{q});
-          st.gate_max = q;
-        } else {  // distance, distance_bev
-          if constexpr (S::kHasInverse) {
-            st.distance = std::make_unique<assoc::CenterDistanceCost<Motion, S>>(motion_, st.model, c.mount, s.gate,
-                                                                                 cost == CostKind::kDistanceBev);
-            st.distance->reserve(cfg_.max_detections);
-            st.gate_max = st.distance->gate().max_cost;
-          } else {
-            detail::bad_sensor(s, k, "cost: '" + s.cost + "' needs a sensor with an inverse (" +
-                                         s.model + " has none)");
-          }
-        }
+        });
       } catch (const ConfigurationError& e) {
         const std::string msg = e.what();
         if (msg.rfind("sensors[", 0) == 0) throw;
         detail::bad_sensor(s, k, "gate: " + msg);
       }
+      if (!found) detail::bad_sensor(s, k, "cost: unknown cost '" + s.cost + "'");
       sensors_.emplace_back(std::in_place_type<SensorState<Motion, S>>, std::move(st));
     }
   }
@@ -982,6 +1006,7 @@ class Engine final : public EngineBase {
       if (!det_valid_[static_cast<std::size_t>(j)]) continue;
       if (score_of(f, j) < c.cfg.score_threshold) continue;
       col_det_[static_cast<std::size_t>(nc)] = j;
+      col_score_[static_cast<std::size_t>(nc)] = score_of(f, j);
       std::copy(f.z + j * M, f.z + (j + 1) * M, det_z_.data() + nc * M);
       const double* Rj = f.R != nullptr && !all_nan(f.R + j * M * M, M * M) ? f.R + j * M * M : c.R.data();
       std::copy(Rj, Rj + M * M, det_R_.data() + nc * M * M);
@@ -992,39 +1017,66 @@ class Engine final : public EngineBase {
     const Index nr = rows.size();
     for (Index i = 0; i < nr; ++i) row_to_col_[static_cast<std::size_t>(i)] = assoc::kUnassigned;
     prob_rows_ = 0;
-    if (st.mahalanobis) {  // sparse: grid pre-gating, CSR of the in-gate pairs
-      gate_sparse(st, c, f, rows, nc);
-      if (c.jpda) {
-        jpda_frame(st, c, f, rows, nc);  // steps 4-5 for JPDA
-      } else if (last_assoc_.gated_pairs > 0) {
-        if (c.cfg.two_stage)
-          two_stage_sparse(c, f, nr, nc, st.gate_max);
-        else
-          solver_.solve_sparse_gated(nr, nc, edge_ptr_.data(), edge_col_.data(), edge_cost_.data(), st.gate_max,
-                                     row_to_col_.data(), col_to_row_.data());
-      }
-    } else if (nr > 0 && nc > 0) {
-      last_assoc_ = AssociationStats{};
-      assoc::DetectionBatch<M> batch;
-      batch.count = nc;
-      batch.z = det_z_.data();
-      batch.R = det_R_.data();
-      batch.class_id = det_cls_.data();
-      compute_cost(st, rows, batch);  // with frame_mount_, frame_motion_
-      assoc::track_classes(table_, rows, row_cls_.data());
-      class_gate_.apply(cost_.data(), nr, nc, row_cls_.data(), det_cls_.data());
-      if (c.cfg.two_stage)
-        two_stage_assign(c, f, nr, nc, st.gate_max);
-      else
-        solver_.solve_dense_gated(cost_.data(), nr, nc, st.gate_max, row_to_col_.data(), col_to_row_.data());
-    } else {
-      last_assoc_ = AssociationStats{};
+    // the cost graph (the sensor's cost plug-in), then its associator
+    associators::CostGraph g;
+    g.nr = nr;
+    g.nc = nc;
+    g.col_score = col_score_.data();
+    g.sparse = c.sparse;
+    bool solve = false;
+    std::visit(
+        [&](auto& slot) {
+          using Slot = std::decay_t<decltype(slot)>;
+          if constexpr (detail::IsCostImpl<Slot>::value) {
+            auto& cost = *slot;
+            using Impl = std::decay_t<decltype(cost)>;
+            if constexpr (detail::kIsSparseCost<Impl>) {  // sparse: grid pre-gating, CSR of the in-gate pairs
+              g.gate = gate_sparse(st, cost, c, f, rows, nc);
+              g.edge_ptr = edge_ptr_.data();
+              g.edge_col = edge_col_.data();
+              g.edge_cost = edge_cost_.data();
+              g.edges = edges_.data();
+              solve = true;
+            } else if (nr > 0 && nc > 0) {
+              last_assoc_ = AssociationStats{};
+              assoc::DetectionBatch<M> batch;
+              batch.count = nc;
+              batch.z = det_z_.data();
+              batch.R = det_R_.data();
+              batch.class_id = det_cls_.data();
+              cost(costs::DenseCostFrame<Motion, M>{table_, rows, batch, frame_mount_, frame_motion_, cost_.data()});
+              assoc::track_classes(table_, rows, row_cls_.data());
+              class_gate_.apply(cost_.data(), nr, nc, row_cls_.data(), det_cls_.data());
+              g.cost = cost_.data();
+              g.gate = st.gate_max;
+              solve = true;
+            } else {
+              last_assoc_ = AssociationStats{};
+            }
+          }
+        },
+        st.cost);
+    bool marginals = false;
+    if (solve) {
+      int ai = 0;
+      sensor::for_each_type(EngineAssociators{}, [&](auto* tag) {
+        using A = std::remove_pointer_t<decltype(tag)>;
+        if (ai++ != c.associator) return;
+        auto& impl = std::get<typename A::Impl>(assoc_);
+        if constexpr (A::kOutput == associators::AssociatorOutput::kAssignment) {
+          impl.assign(g, c.cfg, row_to_col_.data(), col_to_row_.data());
+        } else {
+          impl.marginals(g, c.cfg, beta0_.data(), edge_beta_.data(), col_prob_.data(), last_assoc_);
+          marginals = true;
+        }
+      });
     }
+    if (marginals) apply_marginals(st, c, f, rows, nc);  // steps 4-5 from the marginals (JPDA)
 
     // 4-5. JOIN, hits, misses (rows in id order; a JOIN may reorder slots(), so the rows are
     // copied first)
     for (Index i = 0; i < nr; ++i) row_slot_[static_cast<std::size_t>(i)] = rows[i];
-    for (Index i = 0; i < nr && !c.jpda; ++i) {
+    for (Index i = 0; i < nr && !marginals; ++i) {
       const Index s = row_slot_[static_cast<std::size_t>(i)];
       if (table_.status(s) == track::TrackStatus::kDeleted) continue;
       const Index col = row_to_col_[static_cast<std::size_t>(i)];
@@ -1044,7 +1096,7 @@ class Engine final : public EngineBase {
       double ll = std::numeric_limits<double>::quiet_NaN();
       if (c.cfg.update_state) {
         ll = update_track(st, c, s, det_z_.data() + col * M, det_R_.data() + col * M * M);
-        if (std::isfinite(ll) && st.cost == CostKind::kMahalanobis)
+        if (std::isfinite(ll) && c.likelihood)
           ratio = track::likelihood_ratio(ll, c.cfg.clutter_density);
       }
       fuse_class(f, s, k, j);
@@ -1068,6 +1120,7 @@ class Engine final : public EngineBase {
           const Index j = col_det_[static_cast<std::size_t>(col)];
           if (det_assigned_[static_cast<std::size_t>(j)]) continue;
           if (score_of(f, j) < c.cfg.birth_score_threshold) continue;
+          if (!birth_observable(st, det_z_.data() + col * M)) continue;
           const std::int32_t cls = f.class_id != nullptr ? f.class_id[j] : -1;
           const double* cs = f.class_scores != nullptr ? f.class_scores + j * C : nullptr;
           if (!f.defer_births) {
@@ -1101,76 +1154,33 @@ class Engine final : public EngineBase {
 
   static double score_of(const Frame& f, Index j) { return f.score != nullptr ? f.score[j] : 1.0; }
 
+  // Whether the sensor model is defined at the state detection z would start (the view of its
+  // inverse, unknown components 0): no track is born where its own sensor cannot predict it
+  // (issue 8 §5: a radar return at zero range, or nearer than RadarPolar::min_range_m, where
+  // azimuth and line of sight are undefined).
+  template <class S>
+  bool birth_observable(const SensorState<Motion, S>& st, const double* zp) const {
+    constexpr int M = S::M;
+    const PartialView pv =
+        sensor::sensor_inverse(st.model, Vec<M>(Eigen::Map<const Vec<M>>(zp)), frame_mount_, frame_motion_);
+    ViewVec v = pv.v;
+    for (int i = 0; i < kViewDim; ++i)
+      if (!view::contains(pv.known, static_cast<view::Idx>(i))) v(i) = 0.0;
+    Vec<M> zhat;
+    Mat<M, N> H;
+    return sensor::predict_measurement(motion_, st.model, state_from_view(motion_, v), frame_mount_, frame_motion_,
+                                       zhat, H);
+  }
+
   void check_pending(Index i) const {
     if (i < 0 || i >= num_pending_)
       throw std::out_of_range("FusionEngine: pending birth " + std::to_string(i) + " out of range [0, " +
                               std::to_string(num_pending_) + ")");
   }
 
-  // two_stage_assign on gate_sparse()'s graph: stage 1 keeps the edges to columns with score >=
-  // birth_score_threshold (every row), stage 2 the edges of the rows left unassigned to the
-  // other columns. Writes row_to_col_.
-  void two_stage_sparse(const Common& c, const Frame& f, Index nr, Index nc, double gate_max) {
-    if (stage_ptr_.empty()) {  // not reserved: a sparse sensor with two_stage is always reserved
-      throw std::logic_error("FusionEngine: two-stage buffers missing");
-    }
-    if (static_cast<Index>(stage_ecol_.size()) < static_cast<Index>(edge_col_.size())) {
-      stage_ecol_.resize(edge_col_.size());  // edges grew this frame (see grow_edges)
-      stage_ecost_.resize(edge_col_.size());
-    }
-    for (int stage = 0; stage < 2; ++stage) {
-      Index rows = 0, e = 0;
-      stage_ptr_[0] = 0;
-      for (Index i = 0; i < nr; ++i) {
-        if (row_to_col_[static_cast<std::size_t>(i)] != assoc::kUnassigned) continue;
-        stage_rows_[static_cast<std::size_t>(rows)] = i;
-        for (Index q = edge_ptr_[static_cast<std::size_t>(i)]; q < edge_ptr_[static_cast<std::size_t>(i + 1)]; ++q) {
-          const Index col = edge_col_[static_cast<std::size_t>(q)];
-          const bool strong = score_of(f, col_det_[static_cast<std::size_t>(col)]) >= c.cfg.birth_score_threshold;
-          if (strong != (stage == 0)) continue;
-          stage_ecol_[static_cast<std::size_t>(e)] = col;
-          stage_ecost_[static_cast<std::size_t>(e++)] = edge_cost_[static_cast<std::size_t>(q)];
-        }
-        stage_ptr_[static_cast<std::size_t>(++rows)] = e;
-      }
-      if (rows == 0 || e == 0) continue;
-      solver_.solve_sparse_gated(rows, nc, stage_ptr_.data(), stage_ecol_.data(), stage_ecost_.data(), gate_max,
-                                 stage_r2c_.data(), col_to_row_.data());
-      for (Index r = 0; r < rows; ++r)
-        row_to_col_[static_cast<std::size_t>(stage_rows_[static_cast<std::size_t>(r)])] =
-            stage_r2c_[static_cast<std::size_t>(r)];
-    }
-  }
-
-  // GNN in two stages over the full nr x nc cost (cost_): the columns with score >=
-  // birth_score_threshold against every row, then the other columns against the rows left
-  // unassigned. Writes row_to_col_ (column indices of the full matrix).
-  void two_stage_assign(const Common& c, const Frame& f, Index nr, Index nc, double gate_max) {
-    for (int stage = 0; stage < 2; ++stage) {
-      Index rows = 0, cols = 0;
-      for (Index i = 0; i < nr; ++i)
-        if (row_to_col_[static_cast<std::size_t>(i)] == assoc::kUnassigned) stage_rows_[static_cast<std::size_t>(rows++)] = i;
-      for (Index col = 0; col < nc; ++col) {
-        const bool strong = score_of(f, col_det_[static_cast<std::size_t>(col)]) >= c.cfg.birth_score_threshold;
-        if (strong == (stage == 0)) stage_cols_[static_cast<std::size_t>(cols++)] = col;
-      }
-      if (rows == 0 || cols == 0) continue;
-      for (Index r = 0; r < rows; ++r) {
-        const double* src = cost_.data() + stage_rows_[static_cast<std::size_t>(r)] * nc;
-        double* dst = stage_cost_.data() + r * cols;
-        for (Index q = 0; q < cols; ++q) dst[q] = src[stage_cols_[static_cast<std::size_t>(q)]];
-      }
-      solver_.solve_dense_gated(stage_cost_.data(), rows, cols, gate_max, stage_r2c_.data(), stage_c2r_.data());
-      for (Index r = 0; r < rows; ++r) {
-        const Index q = stage_r2c_[static_cast<std::size_t>(r)];
-        if (q != assoc::kUnassigned)
-          row_to_col_[static_cast<std::size_t>(stage_rows_[static_cast<std::size_t>(r)])] = stage_cols_[static_cast<std::size_t>(q)];
-      }
-    }
-  }
-
   // ---------------------------------------------------------------- sparse association
-  // The mahalanobis cost never builds the nr x nc matrix. gate_sparse() lists the in-gate
+  // A sparse-gated cost (costs/cost_plugin.hpp: mahalanobis, mahalanobis_loglik) never builds
+  // the nr x nc matrix. gate_sparse() lists the in-gate
   // (row, column) pairs as a CSR graph by row (edge_ptr_, edges_): with the frame's columns
   // bucketed in a uniform grid over their first two measurement components, each row visits
   // only the cells under its gate ellipse's bounding box (half-widths sqrt(q S_aa), S_aa =
@@ -1178,16 +1188,14 @@ class Engine final : public EngineBase {
   // an angle (radar azimuth wraps), and M = 1, scan every column instead. Per pair:
   //   d2 = y^T S^-1 y  (M = 2: the closed-form 2 x 2 inverse; else a Cholesky factor),
   //   log_lr = log(pd / clutter_density) - M/2 log(2 pi) - 1/2 log det S - d2 / 2,
-  // kept when d2 <= q (the gate) and the class gate allows the pair. GNN then solves the
-  // sparse gated assignment (LinearAssignmentSolver::solve_sparse_gated, unassigned cost q);
-  // JPDA (jpda_frame) takes the same graph. Cost: O(rows x columns in nearby cells).
+  // kept when d2 <= q (the cost's gate_d2) and the class gate allows the pair; its assignment
+  // cost is the cost plug-in's edge_cost(d2, log det S). Returns the plug-in's lap_gate (the
+  // GNN's unassigned cost) for the frame's largest in-gate log det S. The associator plug-in
+  // takes the graph (GNN: the sparse gated assignment; JPDA: marginals).
+  // Cost: O(rows x columns in nearby cells).
   // Capacity: edges_ is reserved for 16 x max(max_tracks, max_detections) pairs; a frame with
   // more grows the buffers once (the only allocating path of a step).
-  struct Edge {
-    Index col;
-    double d2;
-    double log_lr;
-  };
+  using Edge = associators::GraphEdge;
 
   // Per-row innovation factors for one S (M = 2: closed form; else Cholesky).
   template <int M>
@@ -1220,7 +1228,7 @@ class Engine final : public EngineBase {
     }
   };
 
-  void reserve_sparse(Index T, Index D, Index E, Index jpda_states) {
+  void reserve_sparse(Index T, Index D, Index E, bool marginals) {
     const auto sz = [](Index v) { return static_cast<std::size_t>(v); };
     edges_.reserve(sz(E));
     edge_ptr_.assign(sz(T + 1), 0);
@@ -1232,24 +1240,13 @@ class Engine final : public EngineBase {
     row_hw_.assign(sz(2 * T), 0.0);
     scratch_.assign(sz(T), 0.0);
     row_id_.assign(sz(T), 0);
-    if (jpda_states > 0) {
-      jpda_.reserve(T, D, E, jpda_states);
-      uf_parent_.assign(sz(T + D), 0);
-      label_.assign(sz(T + D), 0);
-      cl_track_ptr_.assign(sz(T + 1), 0);
-      cl_tracks_.assign(sz(T), 0);
-      cl_fill_.assign(sz(T + 1), 0);
-      col_local_.assign(sz(D), 0);
-      loc_ptr_.assign(sz(T + 1), 0);
-      loc_miss_.assign(sz(T), 0.0);
-      loc_beta0_.assign(sz(T), 0.0);
+    if (marginals) {
       beta0_.assign(sz(T), 0.0);
       row_llr_.assign(sz(T), 0.0);
       col_prob_.assign(sz(D), 0.0);
-      loc_meas_.assign(sz(E), 0);
-      for (auto* v : {&loc_w_, &loc_beta_, &edge_beta_}) v->assign(sz(E), 0.0);
+      edge_beta_.assign(sz(E), 0.0);
     }
-    jpda_states_ = jpda_states;
+    marginals_ = marginals;
   }
 
   // More in-gate pairs than reserved: grow once (an allocation on this frame only).
@@ -1261,26 +1258,29 @@ class Engine final : public EngineBase {
     const auto T = static_cast<Index>(row_id_.size()), D = static_cast<Index>(col_cell_.size());
     solver_.reserve(T, D, std::max(cap, solver_edges_));
     solver_edges_ = std::max(cap, solver_edges_);
-    if (jpda_states_ > 0) {
-      loc_meas_.resize(s);
-      for (auto* v : {&loc_w_, &loc_beta_, &edge_beta_}) v->resize(s);
-      jpda_.reserve(T, D, cap, jpda_states_);
-    }
+    if (marginals_) edge_beta_.resize(s);
+    int ai = 0;
+    sensor::for_each_type(EngineAssociators{}, [&](auto* tag) {
+      using A = std::remove_pointer_t<decltype(tag)>;
+      if (assoc_used_[static_cast<std::size_t>(ai++)]) std::get<typename A::Impl>(assoc_).grow_edges(cap);
+    });
   }
 
-  template <class S>
-  void gate_sparse(SensorState<Motion, S>& st, const Common& c, const Frame& f, track::SlotSpan rows, Index nc) {
+  template <class S, class Cost>
+  double gate_sparse(SensorState<Motion, S>& st, const Cost& cost, const Common& c, const Frame& f,
+                     track::SlotSpan rows, Index nc) {
     constexpr int M = S::M;
     constexpr bool kGrid = M >= 2 && !S::kAngles[0] && !S::kAngles[1];
     const Index nr = rows.size();
-    const double q = st.gate_max;
+    const double q = cost.gate_d2();
+    double max_log_det = -std::numeric_limits<double>::infinity();
     last_assoc_ = AssociationStats{};
     edges_.clear();
     edge_ptr_[0] = 0;
     for (Index i = 0; i < nr; ++i) row_id_[static_cast<std::size_t>(i)] = table_.id(rows[i]);
     if (nr == 0 || nc == 0) {
       for (Index i = 0; i < nr; ++i) edge_ptr_[static_cast<std::size_t>(i + 1)] = 0;
-      return;
+      return cost.lap_gate(0.0);
     }
     assoc::track_classes(table_, rows, row_cls_.data());
     const bool shared_R = f.R == nullptr;  // every column has the sensor's default R
@@ -1387,7 +1387,10 @@ class Engine final : public EngineBase {
           if (!rg_ok) return;
           const Vec<M> y = S::residual(Vec<M>(Eigen::Map<const Vec<M>>(det_z_.data() + col * M)), zhat);
           const double d2 = rg.d2(y);
-          if (d2 <= q) edges_.push_back(Edge{col, d2, (norm - 0.5 * rg.log_det) - 0.5 * d2});
+          if (d2 <= q) {
+            edges_.push_back(Edge{col, d2, (norm - 0.5 * rg.log_det) - 0.5 * d2, Cost::edge_cost(d2, rg.log_det)});
+            max_log_det = std::max(max_log_det, rg.log_det);
+          }
         };
         if constexpr (kGrid) {
           const double hy = row_hw_[static_cast<std::size_t>(2 * i + 1)];
@@ -1415,25 +1418,13 @@ class Engine final : public EngineBase {
     if (E > static_cast<Index>(edge_col_.size())) grow_edges(E);
     for (Index e = 0; e < E; ++e) {
       edge_col_[static_cast<std::size_t>(e)] = edges_[static_cast<std::size_t>(e)].col;
-      edge_cost_[static_cast<std::size_t>(e)] = edges_[static_cast<std::size_t>(e)].d2;
+      edge_cost_[static_cast<std::size_t>(e)] = edges_[static_cast<std::size_t>(e)].cost;
     }
+    return cost.lap_gate(E > 0 ? max_log_det : 0.0);
   }
 
-  Index uf_find(Index a) {
-    while (uf_parent_[static_cast<std::size_t>(a)] != a) {
-      uf_parent_[static_cast<std::size_t>(a)] = uf_parent_[static_cast<std::size_t>(uf_parent_[static_cast<std::size_t>(a)])];
-      a = uf_parent_[static_cast<std::size_t>(a)];
-    }
-    return a;
-  }
-
-  // JPDA associator on gate_sparse()'s graph. The graph is split into connected clusters
-  // (union-find over rows and columns; clusters numbered by their first row, rows in id order
-  // inside); each cluster's marginals come from JpdaSolver (jpda_method: enumeration, exact
-  // frontier recursion, or loopy BP beyond jpda_max_states) with per-pair weight
-  // w = pd N(y; 0, S) / clutter_density and miss weight 1 - pd P_G (P_G = the sensor's
-  // gate_probability), both scaled per row by its largest weight in the log domain (no
-  // overflow). Per row:
+  // Steps 4-5 of a frame whose associator gave marginals (JPDA, associators/jpda.hpp): beta0_
+  // per row, edge_beta_ per edge of gate_sparse()'s graph, col_prob_ per column. Per row:
   //   - the state update: with one R for the whole frame (no per-detection R), the PDA update
   //     with the combined innovation nu = sum_e beta_e y_e,
   //       x <- x + K nu,  P <- beta0 P + (1 - beta0) P_c + K (sum_e beta_e (y_e - nu)(y_e - nu)^T
@@ -1450,77 +1441,13 @@ class Engine final : public EngineBase {
   //     association probability sum_t beta_tj is below jpda_birth_threshold.
   // The marginals stay readable until the next frame (association_probabilities()).
   template <class S>
-  void jpda_frame(SensorState<Motion, S>& st, const Common& c, const Frame& f, track::SlotSpan rows, Index nc) {
+  void apply_marginals(SensorState<Motion, S>& st, const Common& c, const Frame& f, track::SlotSpan rows, Index nc) {
     const int k = f.sensor;
     const Index nr = rows.size();
     const double pd = c.cfg.pd;
     const double log_miss = std::log(1.0 - pd * c.cfg.gate_probability);
-    const tracking::JpdaMethod method = c.jpda_method;
     const auto E = [&](Index e) -> const Edge& { return edges_[static_cast<std::size_t>(e)]; };
     const auto at = [](auto& v, Index i) -> auto& { return v[static_cast<std::size_t>(i)]; };
-    // clusters
-    for (Index i = 0; i < nr + nc; ++i) at(uf_parent_, i) = i;
-    for (Index i = 0; i < nr; ++i)
-      for (Index e = at(edge_ptr_, i); e < at(edge_ptr_, i + 1); ++e) {
-        const Index a = uf_find(i), b = uf_find(nr + E(e).col);
-        if (a != b) at(uf_parent_, std::max(a, b)) = std::min(a, b);
-      }
-    for (Index i = 0; i < nr + nc; ++i) at(label_, i) = -1;
-    Index ncl = 0;
-    for (Index i = 0; i < nr; ++i) {
-      const Index r = uf_find(i);
-      if (at(label_, r) < 0) at(label_, r) = ncl++;
-    }
-    std::fill(cl_track_ptr_.begin(), cl_track_ptr_.begin() + ncl + 1, 0);
-    for (Index i = 0; i < nr; ++i) ++at(cl_track_ptr_, at(label_, uf_find(i)) + 1);
-    for (Index cl = 0; cl < ncl; ++cl) at(cl_track_ptr_, cl + 1) += at(cl_track_ptr_, cl);
-    std::copy(cl_track_ptr_.begin(), cl_track_ptr_.begin() + ncl, cl_fill_.begin());
-    for (Index i = 0; i < nr; ++i) at(cl_tracks_, at(cl_fill_, at(label_, uf_find(i)))++) = i;
-    for (Index col = 0; col < nc; ++col) {
-      at(col_local_, col) = -1;
-      at(col_prob_, col) = 0.0;
-    }
-    for (Index cl = 0; cl < ncl; ++cl) {
-      const Index b = at(cl_track_ptr_, cl), K = at(cl_track_ptr_, cl + 1) - b;
-      Index m = 0, ei = 0;
-      loc_ptr_[0] = 0;
-      for (Index kk = 0; kk < K; ++kk) {
-        const Index i = at(cl_tracks_, b + kk);
-        double mx = log_miss;
-        for (Index e = at(edge_ptr_, i); e < at(edge_ptr_, i + 1); ++e) mx = std::max(mx, E(e).log_lr);
-        at(loc_miss_, kk) = std::exp(log_miss - mx);
-        for (Index e = at(edge_ptr_, i); e < at(edge_ptr_, i + 1); ++e) {
-          if (at(col_local_, E(e).col) < 0) at(col_local_, E(e).col) = m++;
-          at(loc_meas_, ei) = at(col_local_, E(e).col);
-          at(loc_w_, ei++) = std::exp(E(e).log_lr - mx);
-        }
-        at(loc_ptr_, kk + 1) = ei;
-      }
-      if (ei == 0) {  // a row alone with an empty gate
-        for (Index kk = 0; kk < K; ++kk) at(beta0_, at(cl_tracks_, b + kk)) = 1.0;
-        continue;
-      }
-      ++last_assoc_.clusters;
-      last_assoc_.largest_cluster_tracks = std::max(last_assoc_.largest_cluster_tracks, K);
-      last_assoc_.largest_cluster_measurements = std::max(last_assoc_.largest_cluster_measurements, m);
-      const tracking::JpdaMethod used = jpda_.solve(K, m, loc_ptr_.data(), loc_meas_.data(), loc_w_.data(),
-                                                    loc_miss_.data(), loc_beta_.data(), loc_beta0_.data(), method);
-      switch (used) {
-        case tracking::JpdaMethod::kEnumerate: ++last_assoc_.clusters_enumerate; break;
-        case tracking::JpdaMethod::kExact: ++last_assoc_.clusters_exact; break;
-        case tracking::JpdaMethod::kLbp: ++last_assoc_.clusters_lbp; break;
-        default: ++last_assoc_.clusters_single; break;
-      }
-      ei = 0;
-      for (Index kk = 0; kk < K; ++kk) {
-        const Index i = at(cl_tracks_, b + kk);
-        at(beta0_, i) = at(loc_beta0_, kk);
-        for (Index e = at(edge_ptr_, i); e < at(edge_ptr_, i + 1); ++e) {
-          at(edge_beta_, e) = at(loc_beta_, ei++);
-          at(col_prob_, E(e).col) += at(edge_beta_, e);
-        }
-      }
-    }
     prob_rows_ = nr;
     for (Index i = 0; i < nr; ++i) {
       const Index s = rows[i];
@@ -1565,15 +1492,18 @@ class Engine final : public EngineBase {
       ev.score_sum += score_of(f, jb);
       ev.detection = static_cast<std::int32_t>(jb);
     }
-    // which detections are explained (no birth)
+    // which detections are explained (no birth): in some gate, or sum_t beta_tj >= threshold
     const double thr = c.cfg.jpda_birth_threshold;
-    for (Index col = 0; col < nc; ++col) {
-      const bool taken = thr < 0.0 ? at(col_local_, col) >= 0 : at(col_prob_, col) >= thr;
-      if (taken) det_assigned_[static_cast<std::size_t>(col_det_[static_cast<std::size_t>(col)])] = 1;
+    if (thr < 0.0) {
+      for (Index e = 0; e < at(edge_ptr_, nr); ++e)
+        det_assigned_[static_cast<std::size_t>(col_det_[static_cast<std::size_t>(E(e).col)])] = 1;
+    } else {
+      for (Index col = 0; col < nc; ++col)
+        if (at(col_prob_, col) >= thr) det_assigned_[static_cast<std::size_t>(col_det_[static_cast<std::size_t>(col)])] = 1;
     }
   }
 
-  // PDA update with the combined innovation (one R for every gated detection; see jpda_frame).
+  // PDA update with the combined innovation (one R for every gated detection; see apply_marginals).
   template <class S>
   void pda_update(SensorState<Motion, S>& st, const Common& c, Index s, Index row, Index e0, Index e1) {
     constexpr int M = S::M;
@@ -1687,30 +1617,6 @@ class Engine final : public EngineBase {
     wrap_state<Motion>(x);
     clamp_extent<S>(x);
     store_update(s, x, P);
-  }
-
-  template <class S, int M>
-  void compute_cost(SensorState<Motion, S>& st, track::SlotSpan rows, const assoc::DetectionBatch<M>& batch) {
-    double* cost = cost_.data();
-    const sensor::SensorMount& mount = frame_mount_;
-    const sensor::SensorMotion& motion = frame_motion_;
-    if constexpr (std::is_same_v<S, sensor::LidarBox3D>) {
-      if (st.box) {
-        (*st.box)(table_, rows, batch, cost, mount);
-        return;
-      }
-    }
-    if constexpr (std::is_same_v<S, sensor::CameraBox2D>) {
-      if (st.image) {
-        (*st.image)(table_, rows, batch, cost, mount);
-        return;
-      }
-    }
-    if (st.mahalanobis) {
-      (*st.mahalanobis)(table_, rows, batch, cost, mount, motion);
-    } else {
-      if constexpr (S::kHasInverse) (*st.distance)(table_, rows, batch, cost, mount, motion);
-    }
   }
 
   // EKF update; returns the log-likelihood, NaN if the update was rejected (counted).
@@ -2065,11 +1971,10 @@ class Engine final : public EngineBase {
   std::vector<char> det_valid_, det_assigned_, left_;
   std::vector<std::int32_t> det_cls_, row_cls_;
 
-  // two-stage association (sensors with two_stage; sized only if one has it)
-  std::vector<double> stage_cost_;
-  std::vector<Index> stage_rows_, stage_cols_, stage_r2c_, stage_c2r_;
-  std::vector<Index> stage_ptr_, stage_ecol_;  // sparse two-stage CSR (two_stage_sparse)
-  std::vector<double> stage_ecost_;
+  // the associator plug-ins (one Impl per registered associator; reserved if a sensor uses it)
+  typename detail::AssociatorTuple<EngineAssociators>::type assoc_;
+  std::array<bool, std::tuple_size_v<typename detail::AssociatorTuple<EngineAssociators>::type>> assoc_used_{};
+  std::vector<double> col_score_;  // the frame's column scores (two-stage GNN)
 
   // deferred births of the latest frame (Frame::defer_births)
   Index num_pending_ = 0;
@@ -2081,16 +1986,14 @@ class Engine final : public EngineBase {
   std::vector<double> pending_score_, pending_cs_;
   std::vector<std::int32_t> pending_cls_;
 
-  // sparse association (gate_sparse) and the JPDA associator (jpda_frame), sized at construction
+  // sparse association (gate_sparse) and the marginals of the associator (apply_marginals), sized at construction
   std::vector<Edge> edges_;
   std::vector<Index> edge_ptr_, edge_col_, cell_start_, cell_items_, col_cell_;
   std::vector<double> edge_cost_, row_hw_, row_zhat_, row_hpht_, scratch_;
   std::vector<std::int64_t> row_id_;
   Index solver_edges_ = 0;
-  tracking::JpdaSolver jpda_;
-  Index jpda_states_ = 0;  // 0: no JPDA sensor (its buffers are not allocated)
-  std::vector<Index> uf_parent_, label_, cl_track_ptr_, cl_tracks_, cl_fill_, col_local_, loc_ptr_, loc_meas_;
-  std::vector<double> loc_w_, loc_miss_, loc_beta_, loc_beta0_, edge_beta_, beta0_, row_llr_, col_prob_;
+  bool marginals_ = false;  // a sensor's associator outputs marginals (their buffers are allocated)
+  std::vector<double> edge_beta_, beta0_, row_llr_, col_prob_;
   Index prob_rows_ = 0;  // rows of the latest frame's JPDA marginals (0: not a JPDA frame)
   AssociationStats last_assoc_{};
 

@@ -37,17 +37,7 @@ using EngineSensorModels =
     sensor::TypeList<sensor::LidarBox3D, sensor::CameraBox2D, sensor::RadarPolar, sensor::Position3D,
                      sensor::Position2D>;
 
-// Association cost registry (the functors are in assoc/cost.hpp).
-enum class CostKind : int {
-  kGiou3d,       // BoxOverlapCost, lidar_box3d; gate = min GIoU in [-1, 1]
-  kGiouBev,
-  kIou3d,        // gate = min IoU in [0, 1]
-  kIouBev,
-  kIou2d,        // ImageBoxCost, camera_box2d; gate = min IoU
-  kGiou2d,
-  kMahalanobis,  // MahalanobisCost, any sensor; gate = gate probability (chi-square quantile)
-  kDistance,     // CenterDistanceCost, sensors with an inverse; gate = max distance [m]
-  kDistanceBev,
-};
+// The cost and associator registries: engine/costs/registry.hpp (EngineCosts) and
+// engine/associators/registry.hpp (EngineAssociators).
 
 }  // namespace fusion::engine
