@@ -45,6 +45,30 @@ class BatchResult:
     status: npt.NDArray[np.int32]
 
 
+def _check_frame_id(frame_id: object) -> None:
+    """CanFrameError unless ``frame_id`` is an integer in [0, 2**32) (the compiled table's range)."""
+    if isinstance(frame_id, (bool, np.bool_)) or not isinstance(frame_id, (int, np.integer)):
+        raise CanFrameError(0, None, f"frame id: expected an integer, got {frame_id!r}")
+    if not 0 <= int(frame_id) < 2**32:
+        raise CanFrameError(int(frame_id) & 0xFFFFFFFF, None, f"frame id {int(frame_id)} is outside [0, 2**32)")
+
+
+def _exact(values: npt.ArrayLike, dtype: type[np.integer[Any]], what: str, kind: str) -> npt.NDArray[Any]:
+    """``values`` as a contiguous ``dtype`` array; CanFrameError instead of a silent wrap or cut
+    (a frame id of 2**32 + k decoded as k, a byte of 300 as 44, a byte of 1.7 as 1)."""
+    try:
+        a = np.asarray(values)
+    except (TypeError, ValueError) as exc:
+        raise CanFrameError(0, None, f"decode_batch: {what}: expected {kind}: {exc}") from None
+    if a.size and a.dtype != dtype:
+        info = np.iinfo(dtype)
+        if a.dtype.kind not in "iu" or a.min() < info.min or a.max() > info.max:
+            raise CanFrameError(0, None, f"decode_batch: {what}: expected {kind} (integers in [{info.min}, "
+                                f"{info.max}]), got dtype {a.dtype}" + (
+                                    f" with values in [{a.min()}, {a.max()}]" if a.dtype.kind in "iuf" else ""))
+    return np.ascontiguousarray(a, dtype=dtype)
+
+
 def _msb0(start: int) -> int:
     """DBC sawtooth start bit of a big-endian signal (its MSB) -> msb0 bit index."""
     return 8 * (start // 8) + (7 - start % 8)
@@ -133,7 +157,15 @@ class CompiledDbc:
     def decode_into(self, frame_id: int, data: bytes | bytearray | memoryview,
                     out: npt.NDArray[np.float64]) -> int:
         """Decode one frame into ``out`` (float64, at least max_signals long) without allocating;
-        returns the message index, UNKNOWN_ID or WRONG_LENGTH."""
+        returns the message index, UNKNOWN_ID or WRONG_LENGTH.  A frame id that is not an integer
+        in [0, 2**32) or a payload that is not bytes raises :class:`CanFrameError`."""
+        _check_frame_id(frame_id)
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise CanFrameError(frame_id, None, f"data: expected bytes, got {type(data).__name__}")
+        if not (isinstance(out, np.ndarray) and out.dtype == np.float64 and out.ndim == 1
+                and out.shape[0] >= self.max_signals):
+            raise CanFrameError(frame_id, None, f"out: expected a 1-D float64 array of >= {self.max_signals} "
+                                f"values, got {getattr(out, 'dtype', type(out).__name__)} {getattr(out, 'shape', '')}")
         return int(self._table.decode_one(frame_id, np.frombuffer(data, dtype=np.uint8), out))
 
     @property
@@ -142,10 +174,16 @@ class CompiledDbc:
         scratch: npt.NDArray[np.float64] = self._table.scratch
         return scratch
 
-    def decode_scratch(self, frame_id: int, data: bytes) -> int:
+    def decode_scratch(self, frame_id: int, data: bytes | bytearray | memoryview) -> int:
         """The fastest per-frame call: decode into :attr:`scratch` (shared: not for concurrent
         use on one CompiledDbc); returns the message index, UNKNOWN_ID or WRONG_LENGTH."""
-        return int(self._table.decode_scratch(frame_id, data))
+        try:
+            return int(self._table.decode_scratch(frame_id, data))  # type: ignore[arg-type]  # bytes only: see below
+        except (OverflowError, TypeError):  # the checks cost nothing on the good path
+            _check_frame_id(frame_id)
+            if isinstance(data, (bytearray, memoryview)):  # python-can's Message.data is a bytearray
+                return int(self._table.decode_scratch(frame_id, bytes(data)))
+            raise CanFrameError(frame_id, None, f"data: expected bytes, got {type(data).__name__}") from None
 
     def decode(self, frame_id: int, data: bytes | bytearray | memoryview, *,
                t_ns: int | None = None) -> dict[str, float]:
@@ -165,15 +203,17 @@ class CompiledDbc:
                      lengths: npt.ArrayLike | None = None) -> BatchResult:
         """Decode N frames at once (the GIL is released): ``frame_ids`` (N,), ``data`` (N, W) uint8
         with W >= the longest compiled message, ``lengths`` (N,) the payload lengths (default W).
-        Unknown ids and wrong lengths are reported in ``status``, never raised."""
-        ids = np.ascontiguousarray(frame_ids, dtype=np.uint32)
-        payload = np.ascontiguousarray(data, dtype=np.uint8)
+        Unknown ids and wrong lengths are reported in ``status``, never raised; ids, bytes or
+        lengths that do not fit their integer types (an id of 2**32 + k, a byte of 300 or 1.7)
+        raise :class:`CanFrameError` instead of being wrapped."""
+        ids = _exact(frame_ids, np.uint32, "frame_ids", "CAN frame ids")
+        payload = _exact(data, np.uint8, "data", "bytes")
         if ids.ndim != 1 or payload.ndim != 2 or payload.shape[0] != ids.shape[0]:
             raise CanFrameError(0, None, f"decode_batch: expected frame_ids (N,) and data (N, W), but got "
                                 f"{ids.shape} and {payload.shape}")
         n = ids.shape[0]
         lens = (np.full(n, payload.shape[1], dtype=np.int32) if lengths is None
-                else np.ascontiguousarray(lengths, dtype=np.int32))
+                else _exact(lengths, np.int32, "lengths", "payload lengths"))
         if lens.shape != (n,):
             raise CanFrameError(0, None, f"decode_batch: expected lengths ({n},), but got {lens.shape}")
         if n and payload.shape[1] < self.max_length:

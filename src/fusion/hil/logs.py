@@ -10,7 +10,8 @@ name, or the log's own channel as text), the id, flags, DLC and payload, and whe
 Damage is reported, never a bare parser exception or a hang: a text log is read through a
 line-counting reader, so :class:`CanLogError` names the file and the line; a binary log names the
 file and the number of frames read before the damage.  Frames before the damage have been
-delivered when the error is raised.
+delivered when the error is raised.  A frame whose timestamp is not finite or beyond the int64
+nanosecond range (a NaN or 1e300 in a CSV log) is damage too.
 
 Thread safety: the functions hold no shared state; each iterator belongs to one consumer.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 import gzip
 import heapq
 import importlib.util
+import math
 import sqlite3
 import struct
 import zlib
@@ -30,6 +32,7 @@ from typing import IO, Any, NamedTuple, cast
 import can
 from can.io.player import MESSAGE_READERS
 
+from fusion.errors import ConfigurationError
 from fusion.hil.errors import CanLogError, MissingExtraError
 
 __all__ = ["LogFrame", "read_log", "read_logs", "TEXT_FORMATS", "supported_suffixes"]
@@ -39,6 +42,9 @@ TEXT_FORMATS = frozenset({".asc", ".log", ".trc", ".csv"})
 
 # What python-can's readers raise on damaged input (checked on truncated and corrupted files of
 # each format): parse errors, short binary reads, bad compression, bad SQLite pages.
+# |timestamp| below this [s] gives a nanosecond time well inside int64 (about 292 years).
+_MAX_TIMESTAMP_S = 9.2e9
+
 _READ_ERRORS = (ValueError, IndexError, KeyError, TypeError, AttributeError, struct.error, zlib.error,
                 EOFError, OSError, sqlite3.Error, can.CanError)
 
@@ -178,8 +184,12 @@ def read_log(path: str | Path, channel_map: Mapping[str | int, str] | None = Non
             except errors as exc:
                 raise CanLogError(path, f"{type(exc).__name__}: {exc}", line=text.line if text else None,
                                   frame_index=index) from exc
+            t_s = msg.timestamp
+            if not (isinstance(t_s, (int, float)) and math.isfinite(t_s) and abs(t_s) < _MAX_TIMESTAMP_S):
+                raise CanLogError(path, f"frame timestamp {t_s!r} s is not a finite time within the int64 "
+                                  "nanosecond range", line=text.line if text else None, frame_index=index)
             ch = "" if msg.channel is None else str(msg.channel)
-            yield LogFrame(round(msg.timestamp * 1e9), source, index, mapping.get(ch, ch), msg.arbitration_id,
+            yield LogFrame(round(t_s * 1e9), source, index, mapping.get(ch, ch), msg.arbitration_id,
                            msg.is_extended_id, msg.is_fd, msg.is_error_frame, msg.is_remote_frame, msg.dlc,
                            bytes(msg.data))
             index += 1
@@ -211,7 +221,8 @@ def read_logs(paths: Sequence[str | Path],
     else:
         maps = list(channel_map)
         if len(maps) != len(paths):
-            raise ValueError(f"channel_map: expected one mapping per log ({len(paths)}), but got {len(maps)}")
+            raise ConfigurationError(f"channel_map: expected one mapping per log ({len(paths)}), "
+                                     f"but got {len(maps)}")
     iters: list[Iterable[LogFrame]] = [read_log(p, m, source=i, **reader_kwargs)
                                        for i, (p, m) in enumerate(zip(paths, maps))]
     return heapq.merge(*iters)

@@ -23,7 +23,7 @@ from fusion.hil.canfast import UNKNOWN_ID, WRONG_LENGTH, CompiledDbc
 from fusion.hil.dbc import Database
 from fusion.hil.errors import CanFrameError
 
-__all__ = ["Decoder", "UNITS", "unit_scale"]
+__all__ = ["Decoder", "UNITS", "config_number", "unit_scale"]
 
 #: Unit names a configuration may give for a signal, and the factor to SI (m/s, rad/s, m).
 UNITS: dict[str, float] = {
@@ -36,6 +36,14 @@ def unit_scale(where: str, unit: Any) -> float:
     if unit not in UNITS:
         raise ConfigurationError(f"{where}: unknown unit {unit!r}; expected one of {', '.join(UNITS)}")
     return UNITS[unit]
+
+
+def config_number(where: str, value: Any) -> float:
+    """A finite number from a configuration table; ConfigurationError naming ``where`` otherwise
+    (a string, a bool, NaN or inf: a NaN scale would turn every decoded value into NaN)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigurationError(f"{where}: expected a finite number, got {value!r}")
+    return float(value)
 
 
 class Decoder(ABC):
@@ -60,7 +68,7 @@ class Decoder(ABC):
     def _decode(self, t_ns: int, frame_id: int, data: bytes) -> int:
         """Decode into self._buf; returns the message index, or -1 when the frame is skipped."""
         self.stats["frames"] += 1
-        m = self._compiled.decode_scratch(frame_id, data)
+        m = self._compiled.decode_scratch(frame_id, data)  # CanFrameError for a bad id or payload type
         if m >= 0:
             self.stats["decoded"] += 1
             return m

@@ -31,7 +31,7 @@ import numpy.typing as npt
 
 from fusion.errors import ConfigurationError
 from fusion.hil.dbc import Database
-from fusion.hil.decoders.base import Decoder, unit_scale
+from fusion.hil.decoders.base import Decoder, config_number, unit_scale
 
 __all__ = ["ObjectCycle", "ObjectListDecoder"]
 
@@ -53,6 +53,10 @@ class ObjectCycle:
         return int(self.frame_t_ns.shape[0])
 
 
+#: Largest ``max_objects`` (a header's object count is one CAN signal; 65536 covers 16 bits).
+_MAX_OBJECTS = 65536
+
+
 def _sig_spec(where: str, spec: Any) -> tuple[str, float, float]:
     if isinstance(spec, str):
         return spec, 1.0, 0.0
@@ -62,8 +66,8 @@ def _sig_spec(where: str, spec: Any) -> tuple[str, float, float]:
     unknown = set(spec) - {"signal", "scale", "offset", "unit"}
     if unknown:
         raise ConfigurationError(f"{where}: unknown key(s) {sorted(unknown)}; expected signal, scale, offset, unit")
-    scale = float(spec.get("scale", 1.0)) * unit_scale(where, spec.get("unit", "1"))
-    return spec["signal"], scale, float(spec.get("offset", 0.0))
+    scale = config_number(f"{where}.scale", spec.get("scale", 1.0)) * unit_scale(where, spec.get("unit", "1"))
+    return spec["signal"], scale, config_number(f"{where}.offset", spec.get("offset", 0.0))
 
 
 class ObjectListDecoder(Decoder):
@@ -82,8 +86,10 @@ class ObjectListDecoder(Decoder):
             names = slots.get("messages") if isinstance(slots, Mapping) else None
             if isinstance(names, str):
                 count = slots.get("count")
-                if not isinstance(count, int) or count <= 0:
-                    raise ConfigurationError(f"dbc_object_list.slots.count: expected a positive integer, got {count!r}")
+                # bounded by the DBC (each slot is one of its messages): 10**9 would build 10**9 names
+                if isinstance(count, bool) or not isinstance(count, int) or not 0 < count <= len(db.messages):
+                    raise ConfigurationError(f"dbc_object_list.slots.count: expected an integer in [1, "
+                                             f"{len(db.messages)}] (the DBC's messages), got {count!r}")
                 names = [names.format(i=i) for i in range(count)]
             if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
                 raise ConfigurationError("dbc_object_list.slots: expected {messages = \"NAME_{i}\", count = N} "
@@ -101,7 +107,11 @@ class ObjectListDecoder(Decoder):
                 raise ConfigurationError(f"dbc_object_list.objects: expected {{message = NAME}}, got {objs!r}")
             self._header = (hdr["message"], hdr["count"])
             self._object_messages = [objs["message"]]
-            self._capacity = int(config.get("max_objects", 256))
+            cap = config.get("max_objects", 256)
+            if isinstance(cap, bool) or not isinstance(cap, int) or not 1 <= cap <= _MAX_OBJECTS:
+                raise ConfigurationError(f"dbc_object_list.max_objects: expected an integer in [1, {_MAX_OBJECTS}], "
+                                         f"got {cap!r}")
+            self._capacity = cap
         fields = config.get("fields")
         if not isinstance(fields, Mapping) or not fields:
             raise ConfigurationError("dbc_object_list.fields: expected a table of output name -> signal")

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 from fusion.errors import ConfigurationError
 from fusion.hil.dbc import Database
-from fusion.hil.decoders.base import Decoder, unit_scale
+from fusion.hil.decoders.base import Decoder, config_number, unit_scale
 
 __all__ = ["EgoSample", "VehicleMotionDecoder"]
 
@@ -45,8 +45,9 @@ def _input(where: str, spec: Any, *, many: bool = False) -> tuple[str, list[str]
     if not isinstance(sigs, list) or not sigs or not all(isinstance(s, str) for s in sigs):
         raise ConfigurationError(f"{where}.{key}: expected {'a list of signal names' if many else 'a signal name'}, "
                                  f"got {spec.get(key)!r}")
-    scale = unit_scale(f"{where}.unit", spec.get("unit", "1")) * float(spec.get("scale", 1.0))
-    return spec["message"], sigs, scale, float(spec.get("offset", 0.0))
+    scale = unit_scale(f"{where}.unit", spec.get("unit", "1")) * config_number(f"{where}.scale",
+                                                                                 spec.get("scale", 1.0))
+    return spec["message"], sigs, scale, config_number(f"{where}.offset", spec.get("offset", 0.0))
 
 
 class VehicleMotionDecoder(Decoder):
