@@ -1082,6 +1082,9 @@ class EngineConfig:
                 data = tomllib.load(fh)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigurationError(f"{os.fspath(path)}: invalid TOML: {exc}") from None
+        except UnicodeDecodeError as exc:  # TOML is UTF-8 (tomllib decodes the whole file first)
+            raise ConfigurationError(f"{os.fspath(path)}: not UTF-8 text (byte 0x{exc.object[exc.start]:02X} at "
+                                     f"offset {exc.start}): invalid TOML") from None
         try:
             out = cls.from_dict(data)
         except ConfigurationError as exc:

@@ -59,12 +59,24 @@ import numpy.typing as npt
 from fusion import _core
 from fusion.engine.batch import Frame, MeasurementBatch, check_timestamp, prepare_frame
 from fusion.engine.config import EngineConfig
-from fusion.errors import ConfigurationError, TimestampError
+from fusion.errors import ConfigurationError, ShapeError, TimestampError
 
 __all__ = ["FusionEngine", "TENTATIVE", "CONFIRMED", "COASTING", "DELETED"]
 
 #: Track status values (``status`` field of track and image-track records).
 TENTATIVE, CONFIRMED, COASTING, DELETED = 0, 1, 2, 3
+
+
+def _real_array(v: npt.ArrayLike, what: str) -> npt.NDArray[np.float64]:
+    """``v`` as float64; ShapeError naming ``what`` for strings, complex numbers, bools or
+    ragged lists (numpy's bare ValueError / TypeError / ComplexWarning otherwise)."""
+    try:
+        a = np.asarray(v)
+    except (TypeError, ValueError) as exc:
+        raise ShapeError(f"{what}: expected real numbers: {exc}") from None
+    if a.size and a.dtype.kind not in "iuf":
+        raise ShapeError(f"{what}: expected real numbers, got dtype {a.dtype}")
+    return a.astype(np.float64, copy=False)
 
 
 class FusionEngine:
@@ -189,15 +201,22 @@ class FusionEngine:
             NumericalError: a NaN or infinite speed or yaw rate (naming it and the sample).
             TimestampError: ``t_ns`` not integers, or a sample older than the one before it or
                 than the newest sample already given.
-            ShapeError: arrays of different lengths.
+            NumericalError: a sample whose integrated pose is not finite (an absurd speed).
+            ShapeError: arrays of different lengths, or speeds / yaw rates that are not real
+                numbers.
 
-        A call that raises adds no sample.
+        A call that raises adds no sample; empty arrays add none.
         """
-        t = np.asarray(t_ns)
+        try:
+            t = np.asarray(t_ns)
+        except (TypeError, ValueError) as exc:  # a ragged list
+            raise TimestampError(f"ego_motion: t_ns must be int64 integers (nanoseconds): {exc}") from None
+        if t.size == 0 and t.dtype.kind == "f":  # [] is float64 to numpy: no sample, nothing to check
+            t = t.astype(np.int64)
         if t.dtype.kind not in "iu" or (t.size and t.dtype.kind == "u" and t.max() > np.iinfo(np.int64).max):
             raise TimestampError(f"ego_motion: t_ns must be int64 integers (nanoseconds), got {t.dtype} values")
-        self._core.ego_motion(np.atleast_1d(t.astype(np.int64)), np.atleast_1d(np.asarray(speed_mps, np.float64)),
-                              np.atleast_1d(np.asarray(yaw_rate_rps, np.float64)))
+        v, w = _real_array(speed_mps, "ego_motion: speed_mps"), _real_array(yaw_rate_rps, "ego_motion: yaw_rate_rps")
+        self._core.ego_motion(np.atleast_1d(t.astype(np.int64)), np.atleast_1d(v), np.atleast_1d(w))
 
     def ego_pose(self, t_ns: int) -> dict[str, float]:
         """The odometry's vehicle pose and motion at ``t_ns``: ``x_m``, ``y_m``, ``yaw_rad`` (in the

@@ -32,11 +32,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self
 
+import numpy as np
+
 from fusion.errors import ConfigurationError
 
 __all__ = ["SourceConfig", "TrackFuserConfig"]
 
 _MAX_SOURCES = 64
+_MAX_COST_CELLS = 2**24  # max_source_tracks x max_fused_tracks (C++ t2t::kMaxCostCells)
 
 
 def _number(v: object) -> bool:
@@ -88,7 +91,8 @@ class TrackFuserConfig:
     Attributes:
         sources: the sources, in source-index order (1 to 64, unique names).
         max_fused_tracks: capacity of fused tracks (a source track that finds no room is not fused).
-        max_source_tracks: longest list one update may carry.
+        max_source_tracks: longest list one update may carry (``max_source_tracks x
+            max_fused_tracks`` at most 2**24: the cost matrix is sized up front).
         accel_std: white-acceleration noise of the constant-velocity prediction [m/s^2].
         gate: squared Mahalanobis distance (4 dof) within which a source track may feed a fused track.
         criterion: ``"trace"`` or ``"det"``, what covariance intersection minimises.
@@ -124,6 +128,10 @@ class TrackFuserConfig:
             v = getattr(self, k)
             if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 1_000_000:
                 raise ConfigurationError(f"{k}: expected an integer in [1, 1000000], got {v!r}")
+        if self.max_source_tracks * self.max_fused_tracks > _MAX_COST_CELLS:
+            raise ConfigurationError(f"max_source_tracks: max_source_tracks x max_fused_tracks = "
+                                     f"{self.max_source_tracks * self.max_fused_tracks} exceeds {_MAX_COST_CELLS} "
+                                     "(the fuser sizes its cost matrix up front)")
         for k, lo_open in (("accel_std", False), ("gate", True), ("delete_after_s", True), ("max_delay_s", False)):
             v = getattr(self, k)
             if not (_number(v) and math.isfinite(v) and (v > 0 if lo_open else v >= 0)):
@@ -139,7 +147,8 @@ class TrackFuserConfig:
                     return i
             raise ConfigurationError(f"source: unknown source {source!r}; sources: "
                                      f"{', '.join(s.name for s in self.sources)}")
-        if isinstance(source, bool) or not isinstance(source, int) or not 0 <= source < len(self.sources):
+        if (isinstance(source, (bool, np.bool_)) or not isinstance(source, (int, np.integer))
+                or not 0 <= source < len(self.sources)):
             raise ConfigurationError(f"source: expected a source name or an index in [0, {len(self.sources)}), "
                                      f"got {source!r}")
         return int(source)
@@ -182,6 +191,9 @@ class TrackFuserConfig:
                 data = tomllib.load(fh)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigurationError(f"{os.fspath(path)}: invalid TOML: {exc}") from None
+        except UnicodeDecodeError as exc:  # TOML is UTF-8 (tomllib decodes the whole file first)
+            raise ConfigurationError(f"{os.fspath(path)}: not UTF-8 text (byte 0x{exc.object[exc.start]:02X} at "
+                                     f"offset {exc.start}): invalid TOML") from None
         try:
             return cls.from_dict(data)
         except ConfigurationError as exc:

@@ -95,6 +95,24 @@ def _ids(v: npt.ArrayLike, what: str) -> npt.NDArray[np.int64]:
     return a.astype(np.int64, copy=False)
 
 
+def _real(v: npt.ArrayLike, what: str) -> npt.ArrayLike:
+    """``v`` unchanged if it is numbers; ShapeError for bools, complex numbers (the core's
+    conversion dropped the imaginary part with only a warning) or other non-real arrays."""
+    try:
+        a = np.asarray(v)
+    except (TypeError, ValueError) as exc:  # a ragged list
+        raise ShapeError(f"{what}: expected an array of real numbers: {exc}") from None
+    if a.size and a.dtype.kind not in "iuf":
+        raise ShapeError(f"{what}: expected an array of real numbers, got dtype {a.dtype}")
+    return v
+
+
+def _source_id(v: object) -> int:
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or not -(2**63) <= int(v) < 2**63:
+        raise ShapeError(f"source_id: expected an int64 integer, got {v!r}")
+    return int(v)
+
+
 class TrackFuser:
     """Fuses track lists of several sources into one list (module docstring).
 
@@ -138,7 +156,7 @@ class TrackFuser:
             if len(pz) != 3:
                 raise ShapeError(f"pose: expected (x, y, yaw), got {pose!r}")
             pose = (pz[0], pz[1], pz[2])
-        ok: bool = self._core.update(si, tn, idv, tv, x, P, pose)
+        ok: bool = self._core.update(si, tn, idv, tv, _real(x, "x"), _real(P, "P"), pose)
         return ok
 
     def tracks(self, confirmed_only: bool = False, at: int | None = None) -> npt.NDArray[Any]:
@@ -153,7 +171,7 @@ class TrackFuser:
 
     def fused_id_of(self, source: int | str, source_id: int) -> int | None:
         """The fused id that ``source``'s track ``source_id`` feeds now (None if none)."""
-        fid = int(self._core.fused_id_of(self._config.source_index(source), int(source_id)))
+        fid = int(self._core.fused_id_of(self._config.source_index(source), _source_id(source_id)))
         return fid or None
 
     def stats(self) -> dict[str, int | None]:
