@@ -38,3 +38,13 @@ def test_engine_toml_that_is_not_utf8_is_a_configuration_error(tmp_path: Path) -
     p.write_bytes(b"motion = \"cv_box\"\n# \xff\n")
     with pytest.raises(ConfigurationError, match="e.toml: not UTF-8"):
         EngineConfig.from_toml(p)
+
+
+@pytest.mark.parametrize("frame", ["odometry", "vehicle"])
+@pytest.mark.parametrize("kw", [{"include_deleted": "no"}, {"include_deleted": None}, {"confirmed_only": "x"}])
+def test_tracks_flags_that_are_not_bools_are_a_configuration_error(frame: str, kw: dict[str, object]) -> None:
+    eng = FusionEngine(EngineConfig.car())
+    eng.process("lidar", 0, BOX)
+    with pytest.raises(ConfigurationError, match="tracks: (include_deleted|confirmed_only): expected a bool"):
+        eng.tracks(frame=frame, **kw)  # type: ignore[arg-type]
+    assert len(eng.tracks(frame=frame, include_deleted=np.bool_(False))) == 1

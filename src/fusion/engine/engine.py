@@ -243,6 +243,10 @@ class FusionEngine:
         given in the tracking frame. The velocity stays over ground (only its axes change)."""
         if frame not in ("odometry", "vehicle"):
             raise ConfigurationError(f"frame: expected 'odometry' or 'vehicle', got {frame!r}")
+        for name, flag in (("confirmed_only", confirmed_only), ("include_deleted", include_deleted)):
+            if not isinstance(flag, (bool, np.bool_)):  # the core's signature dump otherwise
+                raise ConfigurationError(f"tracks: {name}: expected a bool, got {flag!r}")
+        include_deleted = bool(include_deleted)
         if frame == "vehicle":
             if vehicle_pose is not None:
                 raise ConfigurationError("frame='vehicle' takes the odometry's pose: do not give vehicle_pose too")
