@@ -47,4 +47,4 @@ def test_tracks_flags_that_are_not_bools_are_a_configuration_error(frame: str, k
     eng.process("lidar", 0, BOX)
     with pytest.raises(ConfigurationError, match="tracks: (include_deleted|confirmed_only): expected a bool"):
         eng.tracks(frame=frame, **kw)  # type: ignore[arg-type]
-    assert len(eng.tracks(frame=frame, include_deleted=np.bool_(False))) == 1
+    assert len(eng.tracks(frame=frame, include_deleted=np.bool_(False))) == 1  # type: ignore[arg-type]
