@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from fusion.engine import EngineConfig, FusionEngine
-from fusion.errors import ConfigurationError, ShapeError, TimestampError
+from fusion.errors import ConfigurationError, NumericalError, ShapeError, TimestampError
 
 I64_MIN, I64_MAX = -(2**63), 2**63 - 1
 BOX = np.array([[10.0, 0.0, 0.0, 0.0, 4.0, 2.0, 1.5]])
@@ -48,3 +48,11 @@ def test_tracks_flags_that_are_not_bools_are_a_configuration_error(frame: str, k
     with pytest.raises(ConfigurationError, match="tracks: (include_deleted|confirmed_only): expected a bool"):
         eng.tracks(frame=frame, **kw)  # type: ignore[arg-type]
     assert len(eng.tracks(frame=frame, include_deleted=np.bool_(False))) == 1  # type: ignore[arg-type]
+
+
+def test_a_vehicle_pose_whose_boxes_overflow_is_a_numerical_error() -> None:
+    eng = FusionEngine(EngineConfig.car())
+    eng.process("lidar", 0, BOX)
+    with pytest.raises(NumericalError, match="vehicle frame.*not finite"):
+        eng.tracks(vehicle_pose=(1.7e308, 1.7e308, 0.78))  # was a box at -inf
+    assert np.isfinite(eng.tracks(vehicle_pose=(1e300, 0.0, 0.78))["box"]).all()

@@ -59,7 +59,7 @@ import numpy.typing as npt
 from fusion import _core
 from fusion.engine.batch import Frame, MeasurementBatch, check_timestamp, prepare_frame
 from fusion.engine.config import EngineConfig
-from fusion.errors import ConfigurationError, ShapeError, TimestampError
+from fusion.errors import ConfigurationError, NumericalError, ShapeError, TimestampError
 
 __all__ = ["FusionEngine", "TENTATIVE", "CONFIRMED", "COASTING", "DELETED"]
 
@@ -240,7 +240,8 @@ class FusionEngine:
         frame of the odometry's pose at ``at_ns`` (default: the engine's time; before any ego
         sample the tracking frame is the vehicle frame), TimestampError when the odometry does
         not reach that time; ``vehicle_pose`` ``(x_m, y_m, yaw_rad)``: the frame of that pose,
-        given in the tracking frame. The velocity stays over ground (only its axes change)."""
+        given in the tracking frame. The velocity stays over ground (only its axes change);
+        NumericalError when a pose is so far from the tracks that their boxes overflow."""
         if frame not in ("odometry", "vehicle"):
             raise ConfigurationError(f"frame: expected 'odometry' or 'vehicle', got {frame!r}")
         for name, flag in (("confirmed_only", confirmed_only), ("include_deleted", include_deleted)):
@@ -254,6 +255,11 @@ class FusionEngine:
             out = self._core.tracks_at(t, True, include_deleted)
         else:
             out = self._core.tracks(include_deleted, at_ns, vehicle_pose)
+        if (frame == "vehicle" or vehicle_pose is not None) and not (
+                np.isfinite(out["box"]).all() and np.isfinite(out["velocity"]).all()):
+            # a finite but absurd pose (1.7e308 m): the rotated boxes overflow to inf
+            raise NumericalError(f"tracks: the boxes in the vehicle frame of pose {vehicle_pose or frame!r} are not "
+                                 "finite (the pose is too far from the tracks)")
         if confirmed_only:
             out = out[(out["status"] == CONFIRMED) | (out["status"] == COASTING)]
         return out
