@@ -1,4 +1,9 @@
 // Odometry from speed and yaw-rate samples (engine/odometry.hpp).
+//
+// Beyond the header's list of bad input: a sample whose integrated pose is not finite (a
+// finite but absurd speed, 1e308 m/s over 10 s) is a NumericalError and changes nothing, and
+// pose_at() likewise refuses a non-finite extrapolation. Times are any int64 values: intervals
+// wider than 2^63 ns are computed without overflow (saturated at INT64_MAX ns), never wrapped.
 #include "fusion/engine/odometry.hpp"
 
 #include <cmath>
@@ -7,6 +12,7 @@
 
 #include "fusion/core/angles.hpp"
 #include "fusion/core/errors.hpp"
+#include "fusion/track/record.hpp"  // elapsed_ns: int64 time differences without overflow
 
 namespace fusion::engine {
 
@@ -16,6 +22,13 @@ TimeNs seconds_to_ns(double s) {
   const double ns = std::round(s * kNsPerSecond);
   return ns >= 9.0e18 ? std::numeric_limits<TimeNs>::max() : static_cast<TimeNs>(ns);
 }
+
+// (t - t0) [s] for any two int64 times (the plain difference overflows beyond 2^63 ns).
+double seconds_between(TimeNs t, TimeNs t0) {
+  return t >= t0 ? ns_to_s(track::elapsed_ns(t, t0)) : -ns_to_s(track::elapsed_ns(t0, t));
+}
+
+bool finite_pose(double x, double y, double yaw) { return std::isfinite(x) && std::isfinite(y) && std::isfinite(yaw); }
 
 // sin(a) / a, from its series near 0 (error below a^6 / 5040).
 double sinc(double a) {
@@ -79,10 +92,14 @@ void Odometry::add(TimeNs t, double v, double w) {
     last.w = w;
     return;
   }
-  const TimeNs dt_ns = t - last.t_ns;
-  if (dt_ns > max_gap_ns_) ++gaps_;
+  const TimeNs dt_ns = track::elapsed_ns(t, last.t_ns);  // t > last.t_ns; saturated, never wrapped
   Sample next{t, v, w, last.x, last.y, last.yaw};
   integrate(last.v, last.w, ns_to_s(dt_ns), next.x, next.y, next.yaw);
+  if (!finite_pose(next.x, next.y, next.yaw))  // e.g. 1e308 m/s over 10 s: nothing changes
+    throw NumericalError("add_ego_motion: sample at t_ns=" + std::to_string(t) + ": the integrated vehicle pose "
+                         "overflows (speed " + std::to_string(last.v) + " m/s over " + std::to_string(ns_to_s(dt_ns)) +
+                         " s)");
+  if (dt_ns > max_gap_ns_) ++gaps_;
   if (count_ == cfg_.capacity) {
     head_ = (head_ + 1) % cfg_.capacity;  // overwrite the oldest
     --count_;
@@ -121,7 +138,10 @@ EgoPose Odometry::pose_at(TimeNs t) const {
   }
   const Sample& s = at(hi);
   EgoPose p{s.x, s.y, s.yaw, s.v, s.w};
-  if (t != s.t_ns) integrate(s.v, s.w, ns_to_s(t - s.t_ns), p.x_m, p.y_m, p.yaw_rad);
+  if (t != s.t_ns) integrate(s.v, s.w, seconds_between(t, s.t_ns), p.x_m, p.y_m, p.yaw_rad);
+  if (!finite_pose(p.x_m, p.y_m, p.yaw_rad))
+    throw NumericalError("ego pose at t_ns=" + std::to_string(t) + ": the pose extrapolated from the sample at t_ns=" +
+                         std::to_string(s.t_ns) + " overflows (speed " + std::to_string(s.v) + " m/s)");
   return p;
 }
 

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "fusion/core/errors.hpp"
+#include "fusion/track/record.hpp"  // elapsed_ns: int64 time differences without overflow
 
 namespace fusion::engine {
 
@@ -95,7 +96,10 @@ void OosmEngine::evict_front() {
 
 void OosmEngine::evict_expired() {
   if (!live_->has_time()) return;
-  const TimeNs oldest_useful = live_->time_ns() - horizon_ns_;  // a late frame is never older
+  // a late frame is never older; near INT64_MIN the plain difference would overflow
+  const TimeNs now = live_->time_ns();
+  const TimeNs oldest_useful =
+      now < std::numeric_limits<TimeNs>::min() + horizon_ns_ ? std::numeric_limits<TimeNs>::min() : now - horizon_ns_;
   while (!order_.empty() && order_.front()->f.t_ns <= oldest_useful) evict_front();
 }
 
@@ -195,7 +199,9 @@ void OosmEngine::process(const Frame& frame) {
     return;
   }
   if (late) {
-    const TimeNs age = live_->time_ns() - f.t_ns;
+    // saturated: two int64 times can be further apart than int64 holds (-2^62 and 2^62 + 1:
+    // the plain difference wrapped negative and such a frame was "re-processed")
+    const TimeNs age = track::elapsed_ns(live_->time_ns(), f.t_ns);
     const char* why = nullptr;
     if (age > horizon_ns_) why = "beyond oosm_horizon_s";
     else if (f.t_ns < t_floor_ || order_.empty()) why = "older than the history reaches (oosm_max_frames, or a reset / deferred-birth frame since)";
@@ -386,15 +392,29 @@ void OosmEngine::add_ego_motion(TimeNs t_ns, double speed_mps, double yaw_rate_r
 }
 
 void OosmEngine::add_ego_motion(const TimeNs* t, const double* v, const double* w, Index n) {
+  // every sample checked first (the message is built only on failure: no allocation), the
+  // pose chain included, so that a failed call adds none
+  bool has_prev = !odo_.empty();
+  EgoPose prev = has_prev ? odo_.pose_at(odo_.newest_ns()) : EgoPose{};
+  TimeNs prev_t = has_prev ? odo_.newest_ns() : 0;
   for (Index i = 0; i < n; ++i) {
-    const std::string at = "add_ego_motion: sample " + std::to_string(i) + " (t_ns=" + std::to_string(t[i]) + "): ";
-    if (!std::isfinite(v[i])) throw NumericalError(at + "speed_mps is " + std::to_string(v[i]) + " (must be finite)");
-    if (!std::isfinite(w[i])) throw NumericalError(at + "yaw_rate_rps is " + std::to_string(w[i]) + " (must be finite)");
-    const bool has_prev = i > 0 || !odo_.empty();
-    const TimeNs prev = i > 0 ? t[i - 1] : (odo_.empty() ? 0 : odo_.newest_ns());
-    if (has_prev && t[i] < prev)
-      throw TimestampError(at + "older than the sample before it (t_ns=" + std::to_string(prev) +
+    auto at = [&] { return "add_ego_motion: sample " + std::to_string(i) + " (t_ns=" + std::to_string(t[i]) + "): "; };
+    if (!std::isfinite(v[i])) throw NumericalError(at() + "speed_mps is " + std::to_string(v[i]) + " (must be finite)");
+    if (!std::isfinite(w[i])) throw NumericalError(at() + "yaw_rate_rps is " + std::to_string(w[i]) + " (must be finite)");
+    if (has_prev && t[i] < prev_t)
+      throw TimestampError(at() + "older than the sample before it (t_ns=" + std::to_string(prev_t) +
                            "; ego samples must come in time order)");
+    if (has_prev && t[i] > prev_t) {
+      Odometry::integrate(prev.speed_mps, prev.yaw_rate_rps, ns_to_s(track::elapsed_ns(t[i], prev_t)), prev.x_m,
+                          prev.y_m, prev.yaw_rad);
+      if (!(std::isfinite(prev.x_m) && std::isfinite(prev.y_m) && std::isfinite(prev.yaw_rad)))
+        throw NumericalError(at() + "the integrated vehicle pose overflows (speed " + std::to_string(prev.speed_mps) +
+                             " m/s over " + std::to_string(ns_to_s(track::elapsed_ns(t[i], prev_t))) + " s)");
+    }
+    prev.speed_mps = v[i];
+    prev.yaw_rate_rps = w[i];
+    prev_t = t[i];
+    has_prev = true;
   }
   for (Index i = 0; i < n; ++i) odo_.add(t[i], v[i], w[i]);
 }

@@ -1,4 +1,11 @@
 // TrackFuser (fusion/t2t/track_fuser.hpp): track-to-track fusion with covariance intersection.
+//
+// Beyond the header's list of bad input: a source track whose state or covariance is not
+// finite once moved into the fusion frame and predicted to the fusion time (1e308 m/s over
+// 10 s, a pose at 1e308 m) is a NumericalError naming the source and the id, before anything
+// changes; max_source_tracks x max_fused_tracks is bounded (kMaxCostCells); time differences
+// of any two int64 times are computed without overflow (a list 2^63 ns late is dropped, not
+// wrapped to "on time").
 #include "fusion/t2t/track_fuser.hpp"
 
 #include <algorithm>
@@ -8,6 +15,7 @@
 
 #include "fusion/core/errors.hpp"
 #include "fusion/core/linalg.hpp"
+#include "fusion/track/record.hpp"  // elapsed_ns: int64 time differences without overflow
 
 namespace fusion::t2t {
 
@@ -17,6 +25,16 @@ bool finite_number(double v) { return std::isfinite(v); }
 
 [[noreturn]] void config_error(const std::string& field, const std::string& msg) {
   throw ConfigurationError("TrackFuser config: " + field + ": " + msg);
+}
+
+// Most cells of the per-update cost matrix (max_source_tracks x max_fused_tracks, sized up front
+// by the constructor; fusion.t2t.config's _MAX_COST_CELLS is the same bound).
+constexpr Index kMaxCostCells = Index{1} << 24;
+
+// (t - t0) [s] for any two int64 times: the plain difference overflows (UB) when they are more
+// than 2^63 ns apart, and wrapped a list 2^63 ns late to "on time" (fused instead of dropped).
+double seconds_between(TimeNs t, TimeNs t0) {
+  return t >= t0 ? ns_to_s(track::elapsed_ns(t, t0)) : -ns_to_s(track::elapsed_ns(t0, t));
 }
 
 std::string num(double v) {
@@ -45,6 +63,12 @@ void FuserConfig::validate() const {
     config_error("max_fused_tracks", "expected 1 to 1e6, got " + std::to_string(max_fused_tracks));
   if (max_source_tracks < 1 || max_source_tracks > 1000000)
     config_error("max_source_tracks", "expected 1 to 1e6, got " + std::to_string(max_source_tracks));
+  // the cost matrix and the assignment solver are sized max_source_tracks x max_fused_tracks
+  // up front: 1e6 x 1e6 asked for 8 TB (std::bad_alloc)
+  if (max_source_tracks * max_fused_tracks > kMaxCostCells)
+    config_error("max_source_tracks", "max_source_tracks x max_fused_tracks = " +
+                                          std::to_string(max_source_tracks * max_fused_tracks) + " exceeds " +
+                                          std::to_string(kMaxCostCells) + " (the cost matrix sized up front)");
   if (!(finite_number(accel_std) && accel_std >= 0.0))
     config_error("accel_std", "expected a finite number >= 0 [m/s^2], got " + num(accel_std));
   if (!(finite_number(gate) && gate > 0.0)) config_error("gate", "expected a finite number > 0, got " + num(gate));
@@ -182,7 +206,7 @@ void TrackFuser::fuse_track(Index f) {
     auto& P = ci_P_[static_cast<std::size_t>(m)];
     x = sl.x;
     P = sl.P;
-    predict(x, P, ns_to_s(time_ns_ - sl.t_ns));
+    predict(x, P, seconds_between(time_ns_, sl.t_ns));
     ++m;
   }
   if (m == 0) return;
@@ -203,23 +227,14 @@ bool TrackFuser::update(Index source, TimeNs t_ns, const SourceTrack* tracks, In
   TimeNs T = t_ns + lat;
   bool late = false;
   if (has_time_ && T < time_ns_) {
-    if (ns_to_s(time_ns_ - T) > cfg_.max_delay_s) {
+    if (seconds_between(time_ns_, T) > cfg_.max_delay_s) {
       ++stats_.dropped_lists;
       return false;
     }
     late = true;
     T = time_ns_;
   }
-  // fused tracks to the fusion time
-  for (auto& tr : tracks_)
-    if (tr.alive && tr.t_ns != T) {
-      predict(tr.x, tr.P, ns_to_s(T - tr.t_ns));
-      tr.t_ns = T;
-    }
-  time_ns_ = T;
-  has_time_ = true;
-
-  // source tracks into the fusion frame, predicted to T
+  // source tracks into the fusion frame, predicted to T; checked before anything changes
   const Pose2D& ps = pose != nullptr ? *pose : sc.pose;
   const double c = std::cos(ps.yaw), s = std::sin(ps.yaw);
   Cov B = Cov::Zero();
@@ -236,9 +251,22 @@ bool TrackFuser::update(Index source, TimeNs t_ns, const SourceTrack* tracks, In
     xf(1) += ps.y;
     Pf.noalias() = B * P * B.transpose();
     symmetrize(Pf);
-    predict(xf, Pf, ns_to_s(T - t.t_ns));
+    predict(xf, Pf, seconds_between(T, t.t_ns));
+    if (!all_finite(xf) || !all_finite(Pf))  // e.g. 1e308 m/s over 10 s, a pose at 1e308 m
+      throw NumericalError("TrackFuser.update: source '" + sc.name + "' track id " + std::to_string(t.id) +
+                           ": state or covariance is not finite in the fusion frame at the fusion time "
+                           "(transformed by the pose and predicted by " + num(seconds_between(T, t.t_ns)) + " s)");
     src_to_fused_[static_cast<std::size_t>(i)] = -1;
   }
+  // fused tracks to the fusion time
+  for (auto& tr : tracks_)
+    if (tr.alive && tr.t_ns != T) {
+      predict(tr.x, tr.P, seconds_between(T, tr.t_ns));
+      tr.t_ns = T;
+    }
+  time_ns_ = T;
+  has_time_ = true;
+
   const Index F = cfg_.max_fused_tracks;
   std::fill(claimed_.begin(), claimed_.end(), 0);
   std::fill(touched_.begin(), touched_.end(), 0);
@@ -265,7 +293,7 @@ bool TrackFuser::update(Index source, TimeNs t_ns, const SourceTrack* tracks, In
     // object); not with the fused track, which other sources may have pulled aside
     State xp = sl.x;
     Cov Pp = sl.P;
-    predict(xp, Pp, ns_to_s(T - sl.t_ns));
+    predict(xp, Pp, seconds_between(T, sl.t_ns));
     double d2 = distance2(xs_[static_cast<std::size_t>(i)], Ps_[static_cast<std::size_t>(i)], xp, Pp);
     // a source that may not start tracks must also stay consistent with the fused track
     // (the births sources anchor it): a wrong link of an auxiliary source breaks
@@ -340,7 +368,7 @@ bool TrackFuser::update(Index source, TimeNs t_ns, const SourceTrack* tracks, In
     bool any_source = false, any_anchor = false;  // anchor: a source that may start tracks
     for (Index q = 0; q < num_sources(); ++q) {
       Slot& sl = slot(f, q);
-      if (sl.valid && T - sl.t_ns > keep_ns) sl.valid = false;
+      if (sl.valid && track::elapsed_ns(T, sl.t_ns) > keep_ns) sl.valid = false;
       any_source = any_source || sl.valid;
       any_anchor = any_anchor || (sl.valid && cfg_.sources[static_cast<std::size_t>(q)].births);
     }
@@ -357,7 +385,7 @@ bool TrackFuser::update(Index source, TimeNs t_ns, const SourceTrack* tracks, In
       tr.last_update_ns = T;
       if (tr.updates >= cfg_.confirm_updates) tr.confirmed = true;
       fuse_track(f);
-    } else if ((!any_source && vanished_[static_cast<std::size_t>(f)]) || T - tr.last_update_ns > keep_ns) {
+    } else if ((!any_source && vanished_[static_cast<std::size_t>(f)]) || track::elapsed_ns(T, tr.last_update_ns) > keep_ns) {
       // the last source that reported it dropped it from its (complete) list, or every
       // source fell silent for delete_after_s
       tr.alive = false;
@@ -387,7 +415,7 @@ Index TrackFuser::tracks(FusedTrack* out, Index max_out, bool confirmed_only, bo
     Cov P = tr.P;
     TimeNs t = tr.t_ns;
     if (at_time && t_ns != t) {
-      predict(x, P, ns_to_s(t_ns - t));
+      predict(x, P, seconds_between(t_ns, t));
       t = t_ns;
     }
     o.id = tr.id;

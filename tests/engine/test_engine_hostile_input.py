@@ -50,6 +50,62 @@ def test_tracks_flags_that_are_not_bools_are_a_configuration_error(frame: str, k
     assert len(eng.tracks(frame=frame, include_deleted=np.bool_(False))) == 1  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(("first", "latest"), [(I64_MIN + 1, I64_MAX), (-(2**62), 2**62 + 10)])
+def test_a_frame_more_than_2_63_ns_late_follows_late_policy(first: int, latest: int) -> None:
+    # latest - first does not fit int64: the wrapped age was negative, within the horizon, and
+    # the frame was re-processed into the history instead of dropped
+    eng = FusionEngine(EngineConfig.car())
+    eng.process("lidar", first, BOX)
+    eng.process("lidar", latest, BOX)
+    before = eng.tracks().tobytes()
+    eng.process("lidar", first, BOX)
+    st = eng.stats()
+    assert (st["late_frames"], st["reprocessed_frames"], st["frames"]) == (1, 0, 2)
+    assert eng.tracks().tobytes() == before
+    raising = FusionEngine(EngineConfig.car(late_policy="raise"))
+    raising.process("lidar", first, BOX)
+    raising.process("lidar", latest, BOX)
+    with pytest.raises(TimestampError, match="beyond oosm_horizon_s"):  # the C++ check alone
+        raising._core.process(0, first, BOX, None, None, None, None, None)
+
+
+def test_frames_near_int64_min_keep_the_out_of_sequence_history() -> None:
+    eng = FusionEngine(EngineConfig.car())
+    t0 = I64_MIN + 1
+    for k in (0, 2, 3):
+        eng.process("lidar", t0 + k * 100_000_000, BOX)
+    eng.process("lidar", t0 + 100_000_000, BOX)  # 0.2 s late: re-processed, not lost
+    st = eng.stats()
+    assert (st["reprocessed_frames"], st["late_frames"]) == (1, 0)
+
+
+def test_ego_samples_more_than_2_63_ns_apart_integrate_forward() -> None:
+    eng = FusionEngine(EngineConfig.car())
+    eng.ego_motion([I64_MIN + 1, I64_MAX], [1.0, 1.0], [0.0, 0.0])
+    # 1 m/s over the interval saturated at INT64_MAX ns; the wrapped interval was -2 ns
+    assert eng.ego_pose(I64_MAX)["x_m"] == pytest.approx((2**63 - 1) * 1e-9, rel=1e-12)
+    assert eng.ego_pose(0)["x_m"] == pytest.approx((2**63 - 1) * 1e-9, rel=1e-12)
+
+
+@pytest.mark.parametrize("batch", [False, True])
+def test_a_speed_whose_pose_overflows_is_refused_and_adds_nothing(batch: bool) -> None:
+    eng = FusionEngine(EngineConfig.car(ego_max_extrapolation_s=5.0))
+    eng.ego_motion(0, 1e308, 0.0)  # finite: fine until it is integrated
+    if batch:  # the bad interval is the third sample's: the first two must not stay either
+        with pytest.raises(NumericalError, match=r"sample 2 .*pose overflows"):
+            eng.ego_motion([0, 10**9, 10**10], [1.0, 1e308, 1.0], [0.0, 0.0, 0.0])
+        assert eng.ego_pose(0)["speed_mps"] == 1e308  # sample 0's replacement was not kept
+    else:
+        with pytest.raises(NumericalError, match="pose overflows"):
+            eng.ego_motion(10**10, 1.0, 0.0)
+    with pytest.raises(TimestampError, match="outside the odometry's samples"):
+        eng.ego_pose(10**10)  # no sample was added
+    with pytest.raises(NumericalError, match="overflows"):  # extrapolated 2 s: refused, was x = inf, y = NaN
+        eng.ego_pose(2 * 10**9)
+    eng.ego_motion(10**8, 1.0, 0.0)  # 1e308 m/s over 0.1 s: 1e307 m, finite
+    assert eng.ego_pose(10**8)["x_m"] == pytest.approx(1e307)
+
+
 def test_a_vehicle_pose_whose_boxes_overflow_is_a_numerical_error() -> None:
     eng = FusionEngine(EngineConfig.car())
     eng.process("lidar", 0, BOX)

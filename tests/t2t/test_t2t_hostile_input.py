@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fusion.errors import ConfigurationError, ShapeError
+from fusion import _core
+from fusion.errors import ConfigurationError, NumericalError, ShapeError
 from fusion.t2t import SourceConfig, TrackFuser, TrackFuserConfig
 
 X = np.array([[10.0, 0.0, 1.0, 0.0]])
@@ -51,3 +52,50 @@ def test_toml_that_is_not_utf8_is_a_configuration_error(tmp_path: Path) -> None:
     p.write_bytes(b"gate = 3.0\n# \xff\xfe\n[sources.a]\n")
     with pytest.raises(ConfigurationError, match="f.toml: not UTF-8"):
         TrackFuserConfig.from_toml(p)
+
+
+def test_a_list_more_than_2_63_ns_late_is_dropped_not_fused() -> None:
+    # time_ns - t = 2^62 + 2^62 + 2^61 does not fit int64: the wrapped difference was negative
+    # and the list was fused as "late by less than max_delay_s"
+    fu = _fuser()
+    assert fu.update("a", 2**62, [1], None, X, P)
+    before = fu.tracks().tobytes()
+    assert fu.update("b", -(2**62) - 2**61, [7], None, X, P) is False
+    st = fu.stats()
+    assert (st["dropped_lists"], st["late_lists"], st["updates"]) == (1, 0, 1)
+    assert fu.tracks().tobytes() == before
+
+
+def test_times_more_than_2_63_ns_apart_predict_forward() -> None:
+    fu = _fuser(delete_after_s=1e12)
+    fu.update("a", -(2**63) + 1, [1], None, X, P)
+    out = fu.tracks(at=2**63 - 1)
+    # predicted forward at 1 m/s by the interval saturated at INT64_MAX ns (track::elapsed_ns);
+    # the wrapped difference was -2 ns: x stayed at 10
+    assert out["t_ns"].tolist() == [2**63 - 1]
+    assert out["x"][0, 0] == pytest.approx(10.0 + (2**63 - 1) * 1e-9, rel=1e-12)
+    assert np.isfinite(out["P"]).all()
+
+
+@pytest.mark.parametrize(("t", "x", "pose"), [
+    (0, [[0.0, 0.0, 1e308, 0.0]], None),             # 1e308 m/s over 10 s: x = inf
+    (10**10, [[1e308, 0.0, 0.0, 0.0]], (1e308, 0.0, 0.0)),  # pose + position = inf
+])
+def test_a_source_track_that_overflows_in_the_fusion_frame_is_refused(t: int, x: list[list[float]],
+                                                                      pose: tuple[float, float, float] | None) -> None:
+    fu = _fuser()
+    fu.update("b", 10**10, [5], None, X, P)
+    before = (fu.tracks().tobytes(), fu.stats(), fu.time_ns)
+    with pytest.raises(NumericalError, match="source 'a' track id 3.*not finite"):
+        fu.update("a", 10**10, [3], [t], np.array(x), P, pose=pose)
+    assert (fu.tracks().tobytes(), fu.stats(), fu.time_ns) == before
+    assert np.isfinite(fu.tracks()["x"]).all()
+
+
+def test_capacities_whose_cost_matrix_cannot_be_allocated_are_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="max_source_tracks x max_fused_tracks"):
+        _fuser(max_fused_tracks=10**6, max_source_tracks=10**6)
+    # the core checks it too (was std::bad_alloc -> MemoryError)
+    with pytest.raises(ConfigurationError, match="max_source_tracks x max_fused_tracks"):
+        _core.TrackFuser(["a"], [0.0], [(0.0, 0.0, 0.0)], 10**6, 10**6, 2.0, 18.0, "trace", 2, 1.0, 0.5, [True])
+    _fuser(max_fused_tracks=2**12, max_source_tracks=2**12)  # at the bound

@@ -40,7 +40,8 @@ and are never reused.
 
 Bad input (a failed update changes nothing): an id repeated within one list ->
 :class:`~fusion.errors.TrackListError` naming the source and the id; a non-finite state,
-covariance or pose, or a covariance that is not symmetric positive definite ->
+covariance or pose, a covariance that is not symmetric positive definite, or a state or
+covariance that overflows once moved into the fusion frame and predicted to the fusion time ->
 :class:`~fusion.errors.NumericalError` naming the source, the track id and the field; wrong
 shapes or non-integer ids/times -> :class:`~fusion.errors.ShapeError`; an unknown source ->
 :class:`~fusion.errors.ConfigurationError`; a non-integer ``t_ns`` ->
