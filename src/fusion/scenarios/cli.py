@@ -36,8 +36,9 @@ each sensor set of the car alone, and the same with the roadside unit's track li
 by track-to-track fusion ('+ roadside list', arriving --roadside-latency after its stamp).
 
 Objects count while within the scenario's region of interest (60 m around the ego car, 50 m
-around the intersection for the roadside unit). Tracks live in the vehicle frame (the engine
-has no ego-motion input yet). A camera measures no range, so camera only starts no 3D tracks:
+around the intersection for the roadside unit). Central fusion feeds the engine the ego's speed
+and yaw rate, so its tracks live in the odometry frame; they are scored in the vehicle frame of
+each scoring time. A camera measures no range, so camera only starts no 3D tracks:
 it is scored in 3D like the others, every object missed; '(image H)' beside its HOTA is the
 HOTA of its image tracks against the projected boxes (image IoU), in the image alone.
 """
@@ -47,7 +48,7 @@ examples:
   fusion scenarios                                   # all scenarios, the full table (about a minute)
   fusion scenarios --scenario highway --json out.json
   fusion scenarios --scenario roadside --duration 30 --sets lidar all
-  fusion scenarios --order arrival                   # feed frames when they arrive (late ones dropped)
+  fusion scenarios --order arrival                   # feed frames when they arrive (late ones re-processed)
   fusion scenarios --sets all --publish-delay 0.3    # in order, scored with 0.3 s of hindsight, against:
   fusion scenarios --sets all --publish-delay 0.3 --order arrival --shuffle-latency 0.3
   fusion scenarios --fusion t2t                      # each sensor tracked alone, then the track lists fused

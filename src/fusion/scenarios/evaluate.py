@@ -3,24 +3,23 @@
 :func:`evaluate` runs one scenario with one set of sensors through :class:`fusion.engine.FusionEngine`
 (public API only) and scores its confirmed 3D tracks against the truth every ``eval_period_s``:
 
-- Frame of reference. Today's engine has no ego-motion input, so the tracks live in the
-  vehicle frame: every measurement is in the vehicle frame of its own time and the truth is
-  transformed into the vehicle frame of each scoring time (:func:`fusion.datasets.truth.to_vehicle`).
-  This is exact for the radar's range rate too: the radial part of a target's velocity
-  relative to the moving vehicle frame is the Doppler the radar measures. What it does not
-  capture is that a turning vehicle frame makes straight motion look curved and swings every
-  track's apparent velocity round: in ``urban`` the ego turns left (up to 0.57 rad/s), and the
-  constant-velocity tracks lag behind until they re-converge; that is what ego-motion
-  compensation will remove. The roadside unit is static: vehicle frame = world frame.
+- Frame of reference. Central fusion (the default) gives the engine the ego's speed and yaw
+  rate (its CAN signals) as they happen, so the tracks live in the engine's fixed odometry
+  frame (stationary objects stay put, a turning ego does not swing the tracks round), and
+  reads them in the vehicle frame of each scoring time, where the truth is scored
+  (:func:`fusion.datasets.truth.to_vehicle`). The radar's range rate is predicted with the
+  sensor's own velocity from the ego motion. The roadside unit is static: no ego input,
+  vehicle frame = world frame. (``CentralRunner(ego=False)`` tracks in the vehicle frame of
+  each measurement's time instead, without ego input.)
 - Arrival. ``order="timestamp"`` (default) feeds every frame in timestamp order and scores
   at time t with the frames stamped up to t (an offline replay: latency plays no part).
   ``order="arrival"`` feeds frames when they arrive (timestamp + latency) and scores at t
-  with what has arrived by t; the engine drops frames older than its time and counts them
-  (``late_frames``): it has no out-of-sequence processing yet. ``shuffle_latency_s`` redraws
-  every frame's latency uniformly in [0, shuffle_latency_s) (seeded), the out-of-sequence test
-  of issue 8; ``publish_delay_s`` scores time t with the frames whose key is up to t + delay
-  (tracks predicted back to t), so that late frames can still count once the engine fuses
-  them.
+  with what has arrived by t; the engine fuses a frame that arrives out of sequence by
+  re-processing its history when it is within ``oosm_horizon_s`` (0.3 s; counted in
+  ``reprocessed_frames``) and drops and counts older ones (``late_frames``).
+  ``shuffle_latency_s`` redraws every frame's latency uniformly in [0, shuffle_latency_s)
+  (seeded), the out-of-sequence test of issue 8; ``publish_delay_s`` scores time t with the
+  frames whose key is up to t + delay (tracks predicted back to t), so that late frames count.
 - Scoring. Objects whose centre is within the scenario's region of interest
   (``roi_radius_m`` of the ego, or of the intersection for the roadside unit) are the truth;
   tracks are predicted to the scoring time with their velocity and kept when they fall in the

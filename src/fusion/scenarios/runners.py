@@ -91,29 +91,73 @@ def engine_tracks_xy(engine: FusionEngine) -> tuple[npt.NDArray[Any], int, int, 
 
 
 class CentralRunner:
-    """Every sensor into one engine."""
+    """Every sensor into one engine.
 
-    def __init__(self, sc: DrivingScenario, sensors: Sequence[str]) -> None:
+    Ego motion (``ego=True``, the default, for a drive whose ego moves): the ego's speed and yaw
+    rate (its CAN signals) are fed to the engine's odometry as they happen (:meth:`feed_ego`,
+    up to the current wall time), so the tracks live in the fixed odometry frame and stationary
+    objects stay put; the estimates are read in the vehicle frame of the scoring time
+    (``tracks(at_ns=..., frame="vehicle")``), the frame the truth is scored in. ``ego=False``:
+    the engine tracks in the vehicle frame of each measurement's time (no ego input; the
+    behaviour before the time layer existed)."""
+
+    def __init__(self, sc: DrivingScenario, sensors: Sequence[str], ego: bool = True) -> None:
         self.sc = sc
         self.engine = FusionEngine(engine_config(sc, sensors))
         self.camera = next((i for i, n in enumerate(sensors) if sc.sensor(n).kind == "camera"), None)
+        self.ego = bool(ego) and not sc.ego.static
+        self._ego_next = 0
+
+    def feed_ego(self, until_ns: int) -> None:
+        """Gives the odometry the ego samples stamped up to ``until_ns`` (not yet given)."""
+        if not self.ego:
+            return
+        e = self.sc.ego
+        stop = int(np.searchsorted(e.t_ns, until_ns, side="right"))
+        if stop > self._ego_next:
+            sl = slice(self._ego_next, stop)
+            self.engine.ego_motion(e.t_ns[sl], e.speed[sl], e.yaw_rate[sl])
+            self._ego_next = stop
 
     def process(self, sensor: int, t_ns: int, z: F64, score: F64) -> None:
+        self.feed_ego(t_ns)
         self.engine.process(sensor, t_ns, z, score=score)
 
     def estimates(self, t_e: int, k: int) -> Estimates:
-        tr, ix, iy, _, _ = engine_tracks_xy(self.engine)
-        dt = (t_e - tr["t_ns"]) * 1e-9
-        pts = tr["box"][:, :2] + tr["velocity"][:, :2] * dt[:, None]
-        return Estimates(tr["id"].astype(np.int64), pts, tr["t_ns"] // self.sc.truth.dt_ns, tr["x"][:, [ix, iy]],
-                         tr["P"][:, [ix, iy]][:, :, [ix, iy]])
+        dt_ns = self.sc.truth.dt_ns
+        if not self.ego:
+            tr, ix, iy, _, _ = engine_tracks_xy(self.engine)
+            dt = (t_e - tr["t_ns"]) * 1e-9
+            pts = tr["box"][:, :2] + tr["velocity"][:, :2] * dt[:, None]
+            return Estimates(tr["id"].astype(np.int64), pts, tr["t_ns"] // dt_ns, tr["x"][:, [ix, iy]],
+                             tr["P"][:, [ix, iy]][:, :, [ix, iy]])
+        self.feed_ego(t_e)
+        st = self.engine.config.motion_info().state
+        ix, iy = st.index("x"), st.index("y")
+        # Box and velocity in the (fixed) vehicle frame of t_e; a track newer than t_e (publish
+        # delay) is reported at its own time and predicted back along its velocity.
+        tr = self.engine.tracks(confirmed_only=True, at_ns=t_e, frame="vehicle")
+        back = (t_e - tr["t_ns"]).clip(max=0) * 1e-9
+        pts = tr["box"][:, :2] + tr["velocity"][:, :2] * back[:, None]
+        # NEES: x, P (odometry frame) in the vehicle frame of the estimate's own time.
+        xy = np.empty((len(tr), 2))
+        Pxy = np.empty((len(tr), 2, 2))
+        for t in np.unique(tr["t_ns"]):
+            m = tr["t_ns"] == t
+            pose = self.engine.ego_pose(int(t))
+            c, s_ = math.cos(pose["yaw_rad"]), math.sin(pose["yaw_rad"])
+            rot = np.array([[c, -s_], [s_, c]])  # vehicle axes in the odometry frame
+            xy[m] = (tr["x"][m][:, [ix, iy]] - np.array([pose["x_m"], pose["y_m"]])) @ rot  # R^T d per row
+            Pxy[m] = rot.T @ tr["P"][m][:, [ix, iy]][:, :, [ix, iy]] @ rot
+        return Estimates(tr["id"].astype(np.int64), pts, tr["t_ns"] // dt_ns, xy, Pxy)
 
     def image_tracks(self) -> npt.NDArray[Any] | None:
         return None if self.camera is None else self.engine.image_tracks(confirmed_only=True)
 
     def stats(self) -> dict[str, int]:
         s = self.engine.stats()
-        return {"late_frames": int(s.get("late_frames", 0)), "frames": int(s.get("frames", 0))}
+        return {"late_frames": int(s.get("late_frames", 0)), "frames": int(s.get("frames", 0)),
+                "reprocessed_frames": int(s.get("reprocessed_frames", 0))}
 
 
 @dataclass
@@ -122,6 +166,7 @@ class _Source:
     engine: FusionEngine | None          # None: an external list
     births: bool = True
     sensors: list[int] = field(default_factory=list)  # scenario-set sensor indices it takes
+    ego_next: int = 0                    # the next ego sample to give its engine
 
 
 class TrackListRunner:
@@ -139,7 +184,10 @@ class TrackListRunner:
     def __init__(self, sc: DrivingScenario, sensors: Sequence[str], own: str = "t2t",
                  external: tuple[str, float] | None = None) -> None:
         self.sc = sc
-        self.world = external is not None
+        # A moving vehicle's engines get its ego motion (tracks in their odometry frames) and the
+        # lists are fused in the world frame (each list placed by the odometry-to-world pose).
+        self.ego = not sc.ego.static
+        self.world = external is not None or self.ego
         lidar = any(sc.sensor(n).kind == "lidar" for n in sensors)
         self.sources: list[_Source] = []
         if own == "central":
@@ -162,13 +210,22 @@ class TrackListRunner:
         j, local = self._by_sensor[sensor]
         src = self.sources[j]
         assert src.engine is not None
+        if self.ego:  # the ego samples up to this frame (each engine has its own odometry)
+            e = self.sc.ego
+            stop = int(np.searchsorted(e.t_ns, t_ns, side="right"))
+            if stop > src.ego_next:
+                src.engine.ego_motion(e.t_ns[src.ego_next:stop], e.speed[src.ego_next:stop],
+                                      e.yaw_rate[src.ego_next:stop])
+                src.ego_next = stop
         src.engine.process(local, t_ns, z, score=score)
         tr, ix, iy, ivx, ivy = engine_tracks_xy(src.engine)
         sel = [ix, iy, ivx, ivy]
         x = np.ascontiguousarray(tr["x"][:, sel])
         P = np.ascontiguousarray(tr["P"][:, sel][:, :, sel])
         pose = None
-        if self.world:
+        if self.ego:  # odometry-frame states, over-ground velocity: placed by T_world_odometry
+            pose = self._odometry_to_world(src.engine, t_ns)
+        elif self.world:
             x, P, pose = self._to_world(x, P, t_ns)
         self.fuser.update(src.name, t_ns, tr["id"].astype(np.int64), tr["t_ns"].astype(np.int64), x, P, pose=pose)
 
@@ -178,6 +235,16 @@ class TrackListRunner:
 
     def _step(self, t_ns: int) -> int:
         return min(max(round(t_ns / self.sc.truth.dt_ns), 0), len(self.sc.ego) - 1)
+
+    def _odometry_to_world(self, engine: FusionEngine, t_ns: int) -> tuple[float, float, float]:
+        """The pose of ``engine``'s odometry frame in the world: T_world_vehicle(t) composed with
+        the inverse of the odometry's vehicle pose at t."""
+        e = self.sc.ego
+        k = self._step(t_ns)
+        o = engine.ego_pose(t_ns)
+        yaw = float(e.yaw[k]) - o["yaw_rad"]
+        c, s = math.cos(yaw), math.sin(yaw)
+        return (float(e.x[k]) - (c * o["x_m"] - s * o["y_m"]), float(e.y[k]) - (s * o["x_m"] + c * o["y_m"]), yaw)
 
     def _to_world(self, x: F64, P: F64, t_ns: int) -> tuple[F64, F64, tuple[float, float, float]]:
         """Vehicle-frame states with apparent velocity -> over-ground velocity (still in the
@@ -221,6 +288,7 @@ class TrackListRunner:
                 st = s.engine.stats()
                 out["late_frames"] += int(st.get("late_frames", 0))
                 out["frames"] += int(st.get("frames", 0))
+                out["reprocessed_frames"] = out.get("reprocessed_frames", 0) + int(st.get("reprocessed_frames", 0))
         fs = self.fuser.stats()
         for k in ("late_lists", "dropped_lists", "id_changes"):
             out[f"t2t_{k}"] = int(fs[k] or 0)
