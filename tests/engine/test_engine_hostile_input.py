@@ -33,6 +33,16 @@ def test_empty_ego_sample_arrays_add_nothing() -> None:
         eng.ego_pose(0)
 
 
+def test_ego_sample_at_int64_min_is_refused_and_adds_nothing() -> None:
+    """-2**63 means 'never' in the track records; process() and ego_pose() refuse it, so
+    ego_motion() does too (review: it was accepted)."""
+    eng = FusionEngine(EngineConfig.car())
+    with pytest.raises(TimestampError, match="reserved"):
+        eng.ego_motion([I64_MIN, 0], [1.0, 1.0], [0.0, 0.0])
+    with pytest.raises(TimestampError, match="no ego-motion sample"):
+        eng.ego_pose(0)
+
+
 def test_engine_toml_that_is_not_utf8_is_a_configuration_error(tmp_path: Path) -> None:
     p = tmp_path / "e.toml"
     p.write_bytes(b"motion = \"cv_box\"\n# \xff\n")

@@ -199,8 +199,8 @@ class FusionEngine:
 
         Raises:
             NumericalError: a NaN or infinite speed or yaw rate (naming it and the sample).
-            TimestampError: ``t_ns`` not integers, or a sample older than the one before it or
-                than the newest sample already given.
+            TimestampError: ``t_ns`` not integers, -2**63 (reserved), or a sample older than the
+                one before it or than the newest sample already given.
             NumericalError: a sample whose integrated pose is not finite (an absurd speed).
             ShapeError: arrays of different lengths, or speeds / yaw rates that are not real
                 numbers.
@@ -215,6 +215,8 @@ class FusionEngine:
             t = t.astype(np.int64)
         if t.dtype.kind not in "iu" or (t.size and t.dtype.kind == "u" and t.max() > np.iinfo(np.int64).max):
             raise TimestampError(f"ego_motion: t_ns must be int64 integers (nanoseconds), got {t.dtype} values")
+        if t.size and t.dtype.kind == "i" and t.min() == np.iinfo(np.int64).min:
+            raise TimestampError("ego_motion: t_ns = -2**63 is reserved (it means 'never' in the track records)")
         v, w = _real_array(speed_mps, "ego_motion: speed_mps"), _real_array(yaw_rate_rps, "ego_motion: yaw_rate_rps")
         self._core.ego_motion(np.atleast_1d(t.astype(np.int64)), np.atleast_1d(v), np.atleast_1d(w))
 
