@@ -43,7 +43,6 @@ import dataclasses
 import math
 import os
 import re
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self
@@ -51,6 +50,7 @@ from typing import Any, Self
 import numpy as np
 import numpy.typing as npt
 
+from fusion._toml import read_toml
 from fusion.engine import registry
 from fusion.errors import ConfigurationError
 
@@ -1077,14 +1077,7 @@ class EngineConfig:
     @classmethod
     def from_toml(cls, path: str | os.PathLike[str]) -> Self:
         """Read a TOML file (module docstring). Errors start with the file name."""
-        try:
-            with open(path, "rb") as fh:
-                data = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigurationError(f"{os.fspath(path)}: invalid TOML: {exc}") from None
-        except UnicodeDecodeError as exc:  # TOML is UTF-8 (tomllib decodes the whole file first)
-            raise ConfigurationError(f"{os.fspath(path)}: not UTF-8 text (byte 0x{exc.object[exc.start]:02X} at "
-                                     f"offset {exc.start}): invalid TOML") from None
+        data = read_toml(path)
         try:
             out = cls.from_dict(data)
         except ConfigurationError as exc:

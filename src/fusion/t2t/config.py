@@ -27,13 +27,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self
 
 import numpy as np
 
+from fusion._toml import read_toml
 from fusion.errors import ConfigurationError
 
 __all__ = ["SourceConfig", "TrackFuserConfig"]
@@ -186,14 +186,7 @@ class TrackFuserConfig:
     @classmethod
     def from_toml(cls, path: str | os.PathLike[str]) -> Self:
         """Reads a TOML file (module docstring). Errors start with the file name."""
-        try:
-            with open(path, "rb") as fh:
-                data = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigurationError(f"{os.fspath(path)}: invalid TOML: {exc}") from None
-        except UnicodeDecodeError as exc:  # TOML is UTF-8 (tomllib decodes the whole file first)
-            raise ConfigurationError(f"{os.fspath(path)}: not UTF-8 text (byte 0x{exc.object[exc.start]:02X} at "
-                                     f"offset {exc.start}): invalid TOML") from None
+        data = read_toml(path)
         try:
             return cls.from_dict(data)
         except ConfigurationError as exc:
