@@ -542,6 +542,26 @@ py::dict engine_spec_of(const EngineConfig& c) {
 // Same locking rule as above: inputs converted with the GIL, then GIL released, then the mutex.
 namespace {
 
+// The track records that `fill(buffer)` writes (it runs under the engine's mutex and returns
+// how many) as a numpy array of the engine's track dtype, copied out with the GIL. The buffer is
+// this thread's and zeroed, so record padding stays zero and equal states give byte-identical
+// arrays; it is zeroed again when the record size changes (records of another N put fields
+// where this layout has padding: TrackRecord<N>'s 4 bytes after num_modes).
+template <class Fill>
+py::array track_array(PyEngine& self, Fill&& fill) {
+  thread_local std::vector<std::uint8_t> buf;
+  thread_local std::size_t buf_record_size = 0;
+  const std::size_t need = static_cast<std::size_t>(self.max_tracks) * self.track_size;
+  if (buf.size() < need || buf_record_size != self.track_size) {
+    buf.assign(std::max(need, buf.size()), 0);
+    buf_record_size = self.track_size;
+  }
+  const Index n = locked(self, [&] { return fill(buf.data()); });
+  py::array out(py::dtype::from_args(self.track_dtype), std::vector<py::ssize_t>{static_cast<py::ssize_t>(n)});
+  if (n > 0) std::memcpy(out.mutable_data(), buf.data(), static_cast<std::size_t>(n) * self.track_size);
+  return out;
+}
+
 engine::OosmEngine& time_layer(PyEngine& self) {
   auto* t = dynamic_cast<engine::OosmEngine*>(self.eng.get());
   if (t == nullptr) throw ConfigurationError("FusionEngine: the engine has no time layer");
@@ -595,22 +615,11 @@ void register_engine_time_layer(py::module_& m) {
           [](PyEngine& self, const py::object& t_ns, bool vehicle_frame, bool include_deleted) {
             const bool at_now = t_ns.is_none();
             const TimeNs t = at_now ? 0 : to_time_ns(t_ns);
-            thread_local std::vector<std::uint8_t> buf;  // as tracks(): zeroed, so padding stays zero
-            thread_local std::size_t buf_record_size = 0;
-            const std::size_t need = static_cast<std::size_t>(self.max_tracks) * self.track_size;
-            if (buf.size() < need || buf_record_size != self.track_size) {
-              buf.assign(std::max(need, buf.size()), 0);
-              buf_record_size = self.track_size;
-            }
-            const Index n = locked(self, [&] {
+            return track_array(self, [&](std::uint8_t* buf) {
               engine::OosmEngine& e = time_layer(self);
-              if (at_now && !e.has_time()) return e.export_tracks(buf.data(), self.max_tracks, include_deleted);
-              return e.export_tracks_at(buf.data(), self.max_tracks, include_deleted, at_now ? e.time_ns() : t,
-                                        vehicle_frame);
+              if (at_now && !e.has_time()) return e.export_tracks(buf, self.max_tracks, include_deleted);
+              return e.export_tracks_at(buf, self.max_tracks, include_deleted, at_now ? e.time_ns() : t, vehicle_frame);
             });
-            py::array out(py::dtype::from_args(self.track_dtype), std::vector<py::ssize_t>{static_cast<py::ssize_t>(n)});
-            if (n > 0) std::memcpy(out.mutable_data(), buf.data(), static_cast<std::size_t>(n) * self.track_size);
-            return out;
           },
           py::arg("t_ns"), py::arg("vehicle_frame") = false, py::arg("include_deleted") = true,
           "The tracks predicted to t_ns (None: the engine's time), box and velocity in the odometry "
@@ -757,21 +766,7 @@ void register_engine(py::module_& m) {
               opt.ego_y_m = p[1];
               opt.ego_yaw_rad = p[2];
             }
-            // Filled under the mutex into this thread's zeroed buffer (record padding stays zero,
-            // so equal states give byte-identical arrays), copied out with the GIL.
-            // Zeroed again when the record size changes: records of another N put fields where
-            // this layout has padding (TrackRecord<N>'s 4 bytes after num_modes).
-            thread_local std::vector<std::uint8_t> buf;
-            thread_local std::size_t buf_record_size = 0;
-            const std::size_t need = static_cast<std::size_t>(self.max_tracks) * self.track_size;
-            if (buf.size() < need || buf_record_size != self.track_size) {
-              buf.assign(std::max(need, buf.size()), 0);
-              buf_record_size = self.track_size;
-            }
-            const Index n = locked(self, [&] { return self.eng->export_tracks(buf.data(), self.max_tracks, opt); });
-            py::array out(py::dtype::from_args(self.track_dtype), std::vector<py::ssize_t>{static_cast<py::ssize_t>(n)});
-            if (n > 0) std::memcpy(out.mutable_data(), buf.data(), static_cast<std::size_t>(n) * self.track_size);
-            return out;
+            return track_array(self, [&](std::uint8_t* buf) { return self.eng->export_tracks(buf, self.max_tracks, opt); });
           },
           py::arg("include_deleted") = true, py::arg("at_ns") = py::none(), py::arg("vehicle_pose") = py::none(),
           "Live tracks (and those deleted in the latest frame if include_deleted), in id order (track_dtype). "
