@@ -90,6 +90,16 @@ def engine_tracks_xy(engine: FusionEngine) -> tuple[npt.NDArray[Any], int, int, 
     return engine.tracks(confirmed_only=True), st.index("x"), st.index("y"), st.index("vx"), st.index("vy")
 
 
+def feed_ego(engine: FusionEngine, sc: DrivingScenario, start: int, until_ns: int) -> int:
+    """Gives ``engine``'s odometry the ego samples ``start ..`` stamped up to ``until_ns``;
+    returns the index of the next sample to give."""
+    e = sc.ego
+    stop = int(np.searchsorted(e.t_ns, until_ns, side="right"))
+    if stop > start:
+        engine.ego_motion(e.t_ns[start:stop], e.speed[start:stop], e.yaw_rate[start:stop])
+    return max(stop, start)
+
+
 class CentralRunner:
     """Every sensor into one engine.
 
@@ -110,14 +120,8 @@ class CentralRunner:
 
     def feed_ego(self, until_ns: int) -> None:
         """Gives the odometry the ego samples stamped up to ``until_ns`` (not yet given)."""
-        if not self.ego:
-            return
-        e = self.sc.ego
-        stop = int(np.searchsorted(e.t_ns, until_ns, side="right"))
-        if stop > self._ego_next:
-            sl = slice(self._ego_next, stop)
-            self.engine.ego_motion(e.t_ns[sl], e.speed[sl], e.yaw_rate[sl])
-            self._ego_next = stop
+        if self.ego:
+            self._ego_next = feed_ego(self.engine, self.sc, self._ego_next, until_ns)
 
     def process(self, sensor: int, t_ns: int, z: F64, score: F64) -> None:
         self.feed_ego(t_ns)
@@ -211,12 +215,7 @@ class TrackListRunner:
         src = self.sources[j]
         assert src.engine is not None
         if self.ego:  # the ego samples up to this frame (each engine has its own odometry)
-            e = self.sc.ego
-            stop = int(np.searchsorted(e.t_ns, t_ns, side="right"))
-            if stop > src.ego_next:
-                src.engine.ego_motion(e.t_ns[src.ego_next:stop], e.speed[src.ego_next:stop],
-                                      e.yaw_rate[src.ego_next:stop])
-                src.ego_next = stop
+            src.ego_next = feed_ego(src.engine, self.sc, src.ego_next, t_ns)
         src.engine.process(local, t_ns, z, score=score)
         tr, ix, iy, ivx, ivy = engine_tracks_xy(src.engine)
         sel = [ix, iy, ivx, ivy]
