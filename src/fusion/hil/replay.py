@@ -58,7 +58,7 @@ from fusion.hil.logs import LogFrame, read_log
 from fusion.hil.report import REPORT_KEYS, hex_id, latency_summary, write_report
 from fusion.hil.rig import Rig, load_rig, rig_dbc
 
-__all__ = ["Cycle", "Replayer", "replay", "MAX_WARNINGS", "BAD_KINDS"]
+__all__ = ["Cycle", "Replayer", "replay", "merge_detections", "MAX_WARNINGS", "BAD_KINDS"]
 
 log = logging.getLogger("fusion.hil.replay")
 
@@ -92,15 +92,17 @@ class Cycle:
 
 
 class _SensorRoute:
-    __slots__ = ("index", "name", "components", "model", "mount_R", "mount_t")
+    __slots__ = ("index", "name", "components", "model", "mount_R", "mount_t", "merge")
 
-    def __init__(self, index: int, name: str, model: str, mount_R: Any, mount_t: Any) -> None:
+    def __init__(self, index: int, name: str, model: str, mount_R: Any, mount_t: Any,
+                 merge: tuple[float, float] | None) -> None:
         self.index = index
         self.name = name
         self.model = model
         self.components = SENSOR_MODELS[model].components
         self.mount_R = np.asarray(mount_R, np.float64)
         self.mount_t = np.asarray(mount_t, np.float64)
+        self.merge = merge if model in ("radar", "position2d", "position3d", "lidar_box3d") else None
 
 
 def _decoder_outputs(decoder: str, config: dict[str, Any]) -> set[str] | None:
@@ -147,7 +149,7 @@ class Replayer:
         self._sensors: list[_SensorRoute] = []
         self._stream_sensors: dict[str, _SensorRoute] = {}
         for k, s in enumerate(rig.sensors):
-            route = _SensorRoute(k, s.name, s.engine.model, s.engine.mount_R, s.engine.mount_t)
+            route = _SensorRoute(k, s.name, s.engine.model, s.engine.mount_R, s.engine.mount_t, s.merge)
             self._sensors.append(route)
             if s.source == "stream":
                 self._stream_sensors[s.name] = route
@@ -416,6 +418,8 @@ class Replayer:
 
     def _fuse(self, route: _SensorRoute, t: int, z: Any, score: Any, cls: Any, t0: int, can_id: int) -> list[Cycle]:
         self._give_ego()
+        if route.merge is not None and len(z) > 1:
+            z, score, cls = merge_detections(route.model, z, score, cls, *route.merge)
         eng = self.engine
         try:
             eng.process(route.index, t, z, score=score,
@@ -501,6 +505,47 @@ class Replayer:
         """Per-cycle latencies so far (a copy)."""
         with self._lock:
             return list(self._latency)
+
+
+def merge_detections(model: str, z: npt.NDArray[np.float64], score: Any, cls: Any, distance_m: float,
+                     range_rate_mps: float) -> tuple[npt.NDArray[np.float64], Any, Any]:
+    """Detections of one cycle closer than ``distance_m`` on the sensor's ground plane (and, for
+    a radar, ``range_rate_mps`` in range rate) merged into their mean, in arrival order: each
+    detection joins the first earlier group whose first member is within both gates.  A group
+    keeps its first member's class and the highest score.  Deterministic (no set or hash order)."""
+    n = len(z)
+    if model == "radar":
+        px, py = z[:, 0] * np.cos(z[:, 1]), z[:, 0] * np.sin(z[:, 1])
+        close = np.hypot(px[:, None] - px[None, :], py[:, None] - py[None, :]) < distance_m
+        close &= np.abs(z[:, 2][:, None] - z[:, 2][None, :]) < range_rate_mps
+    else:
+        close = np.hypot(z[:, 0][:, None] - z[:, 0][None, :], z[:, 1][:, None] - z[:, 1][None, :]) < distance_m
+    if int(close.sum()) == n:  # nothing close but each to itself
+        return z, score, cls
+    group = np.full(n, -1, np.intp)
+    seeds: list[int] = []
+    rows = close.tolist()
+    for i in range(n):
+        for g, j in enumerate(seeds):
+            if rows[i][j]:
+                group[i] = g
+                break
+        else:
+            group[i] = len(seeds)
+            seeds.append(i)
+    m = len(seeds)
+    counts = np.bincount(group, minlength=m).astype(np.float64)
+    out = np.empty((m, z.shape[1]), np.float64)
+    for c in range(z.shape[1]):
+        out[:, c] = np.bincount(group, weights=z[:, c], minlength=m) / counts
+    first = np.asarray(seeds, np.intp)
+    if score is not None:
+        sc = np.full(m, -np.inf)
+        np.maximum.at(sc, group, np.asarray(score, np.float64))
+        score = sc
+    if cls is not None:
+        cls = np.asarray(cls)[first]
+    return out, score, cls
 
 
 def _power_of_ten(n: int) -> bool:
@@ -598,7 +643,7 @@ class _Progress:
 class _Outputs:
     """The writers of a replay's output folder (helper B's fusion.hil.outputs / publish / bev)."""
 
-    def __init__(self, out: Path | None, rig: Rig) -> None:
+    def __init__(self, out: Path | None, rig: Rig, *, encode: bool = False) -> None:
         self.out = out
         self.rig = rig
         self.track_writer: Any = None
@@ -611,6 +656,10 @@ class _Outputs:
         self.ids: set[int] = set()
         self.skipped: list[str] = []
         if out is None:
+            if encode:
+                from fusion.hil.publish import TrackEncoder
+
+                self.encoder = TrackEncoder(rig.output.dbc if rig.output.dbc.is_file() else None, fd=rig.output.fd)
             return
         out.mkdir(parents=True, exist_ok=True)
         try:
@@ -703,7 +752,7 @@ def replay(logs: Sequence[str | os.PathLike[str]], rig: Rig | str | os.PathLike[
         if not p.is_file():
             raise CanLogError(p, "no such file")
     out_dir = None if out is None else Path(out)
-    outputs = _Outputs(out_dir, rig)
+    outputs = _Outputs(out_dir, rig, encode=to_bus is not None)
     bus: Any = None
     pacer: Any = None
     if realtime:

@@ -15,6 +15,8 @@ known ones)::
     bus = "radar"; dbc = "opendbc/toyota_adas.dbc"; decoder = "dbc_object_list"
     [sensors.NAME.decoder_config]                # the decoder's table
     [sensors.NAME.engine]                        # a SensorConfig table (model, mount_t, fov, R, pd, ...)
+    [sensors.NAME.merge]                         # optional: one detection per object (see SensorRig)
+    distance_m = 1.0; range_rate_mps = 0.5
     [ego]                                        # bus, dbc, decoder = "vehicle_motion", [ego.decoder_config]
     [output]                                     # dbc = "fusion:tracks", fd, bus, budget_ms, tracks, mcap, bev
 
@@ -51,7 +53,7 @@ from fusion.hil.errors import DbcError
 __all__ = ["Rig", "SensorRig", "EgoRig", "OutputRig", "load_rig", "package_dbc", "rig_dbc"]
 
 _TOP_KEYS = ("name", "dbc_paths", "channels", "engine", "sensors", "ego", "output")
-_SENSOR_KEYS = ("source", "bus", "dbc", "decoder", "decoder_config", "engine")
+_SENSOR_KEYS = ("source", "bus", "dbc", "decoder", "decoder_config", "engine", "merge")
 _EGO_KEYS = ("bus", "dbc", "decoder", "decoder_config")
 _OUTPUT_KEYS = ("dbc", "fd", "bus", "budget_ms", "tracks", "mcap", "bev")
 SOURCES = ("can", "stream")
@@ -60,7 +62,14 @@ TRACK_FORMATS = ("csv", "parquet")
 
 @dataclass(frozen=True)
 class SensorRig:
-    """One sensor of the rig: where its frames come from and its engine configuration."""
+    """One sensor of the rig: where its frames come from and its engine configuration.
+
+    ``merge`` (``[sensors.NAME.merge]``, optional): ``(distance_m, range_rate_mps)``: detections of
+    one cycle closer than ``distance_m`` on the ground plane of the sensor frame (and, for a
+    radar, with range rates closer than ``range_rate_mps``) are one object reported twice and are
+    merged into their mean before the engine sees them.  Some radars report an object in two
+    track slots (the RAV4's Denso radar does, 0.1 m apart); without merging each copy would
+    become its own track."""
 
     name: str
     source: str  # "can" or "stream"
@@ -69,6 +78,7 @@ class SensorRig:
     decoder: str | None
     decoder_config: dict[str, Any]
     engine: SensorConfig
+    merge: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -271,18 +281,33 @@ def _sensor(ctx: _Ctx, name: str, d: dict[str, Any], num_classes: int) -> Sensor
         eng = SensorConfig.from_dict(ctx.table(t, "engine", d["engine"]), name=name, num_classes=num_classes)
     except ConfigurationError as exc:
         raise ConfigurationError(f"{ctx.path or '<rig>'}: [{t}.engine]: {exc}") from None
+    merge = _merge(ctx, t, d.get("merge")) if "merge" in d else None
     if source == "stream":
         for k in ("bus", "dbc", "decoder", "decoder_config"):
             if k in d:
                 raise ctx.err(t, k, "a sensor with source = \"stream\" takes its detections from a stream file, "
                               "not from CAN: remove this key")
-        return SensorRig(name, source, None, None, None, {}, eng)
+        return SensorRig(name, source, None, None, None, {}, eng, merge)
     bus = ctx.string(t, "bus", d)
     decoder = ctx.string(t, "decoder", d)
     dbc = ctx.dbc(t, "dbc", d)
     config = ctx.table(t, "decoder_config", d.get("decoder_config", {}))
     _check_decoder(ctx, t, decoder, dbc, config)
-    return SensorRig(name, source, bus, dbc, decoder, config, eng)
+    return SensorRig(name, source, bus, dbc, decoder, config, eng, merge)
+
+
+def _merge(ctx: _Ctx, t: str, v: object) -> tuple[float, float]:
+    d = ctx.table(t, "merge", v)
+    ctx.unknown(f"{t}.merge", d, ("distance_m", "range_rate_mps"))
+    out: list[float] = []
+    for k, default in (("distance_m", None), ("range_rate_mps", math.inf)):
+        x = d.get(k, default)
+        if x is None:
+            raise ctx.err(f"{t}.merge", k, "missing (metres > 0)")
+        if isinstance(x, bool) or not isinstance(x, (int, float)) or not x > 0 or math.isnan(x):
+            raise ctx.err(f"{t}.merge", k, f"expected a number > 0, got {x!r}")
+        out.append(float(x))
+    return out[0], out[1]
 
 
 def _output(ctx: _Ctx, d: dict[str, Any]) -> OutputRig:
