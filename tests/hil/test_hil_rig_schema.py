@@ -161,7 +161,8 @@ def test_dbc_resolution_order(tmp_path: Path, where: str) -> None:
 def test_package_dbc(tmp_path: Path) -> None:
     with pytest.raises(DbcError, match=r"fusion:nope: the package has no fusion_nope\.dbc"):
         package_dbc("nope")
-    text = RIG.replace('dbc = "sensors.dbc"\ndecoder = "dbc_object_list"', 'dbc = "fusion:nope"\ndecoder = "dbc_object_list"')
+    text = RIG.replace('dbc = "sensors.dbc"\ndecoder = "dbc_object_list"',
+                       'dbc = "fusion:nope"\ndecoder = "dbc_object_list"')
     path = write(tmp_path, text)
     with pytest.raises(DbcError, match=r"\[sensors\.radar\] dbc: fusion:nope"):
         load_rig(path)

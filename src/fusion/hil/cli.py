@@ -8,6 +8,7 @@ without a traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 import time
@@ -94,26 +95,11 @@ def _fail(prog: str, exc: BaseException) -> int:
     return 2
 
 
-_LOG_SUFFIXES = (".blf", ".asc", ".log", ".trc", ".csv", ".db", ".mf4", ".gz", ".parquet")
-
-
-def _expand(paths: Sequence[str]) -> tuple[list[Path], bool]:
-    out: list[Path] = []
-    folder = False
-    for s in paths:
-        p = Path(s)
-        if p.is_dir():
-            folder = True
-            out += sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in _LOG_SUFFIXES)
-        else:
-            out.append(p)
-    return out, folder
-
-
 def _split_streams(paths: Sequence[Path]) -> tuple[list[Path], list[Path]]:
     from fusion.hil.replay import _is_stream
 
-    logs, streams = [], []
+    logs: list[Path] = []
+    streams: list[Path] = []
     for p in paths:
         (streams if p.is_file() and _is_stream(p) else logs).append(p)
     return logs, streams
@@ -128,9 +114,10 @@ def _print_summary(report: dict[str, Any], ids: int | None, extra: str = "") -> 
 
 
 def _sample(args: argparse.Namespace) -> int:
-    from fusion.datasets.sample_drive import make_sample_drive, score
     from fusion.hil.replay import replay
 
+    sample = importlib.import_module("fusion.datasets.sample_drive")  # K7
+    make_sample_drive, score = sample.make_sample_drive, sample.score
     out = Path(args.out or "out/sample")
     drive_dir = out / "drive"
     if (drive_dir / "rig.toml").is_file() and (drive_dir / "drive.blf").is_file():
@@ -148,25 +135,42 @@ def _sample(args: argparse.Namespace) -> int:
     extra = ""
     if tracks_file is not None:
         s = score(tracks_file, truth)
-        extra = (f"GOSPA vs truth {s['gospa']:.3f} m (localisation {s['gospa_loc']:.3f}, missed {s['gospa_missed']:.3f}, "
-                 f"false {s['gospa_false']:.3f}); truth objects {s['num_truth']}, tracks {s['num_tracks']}")
+        extra = (f"GOSPA vs truth {s['gospa']:.3f} m (localisation {s['gospa_loc']:.3f}, "
+                 f"missed {s['gospa_missed']:.3f}, false {s['gospa_false']:.3f}); "
+                 f"truth objects {s['num_truth']}, tracks {s['num_tracks']}")
     _print_summary(report, len(ids), extra)
     return 0
 
 
-def _many(args: argparse.Namespace, logs: list[Path]) -> int:
-    from fusion.hil.batch import ReplayJob, replay_many
+def _many(args: argparse.Namespace, folders: list[Path], logs: list[Path]) -> int:
+    """A folder of logs, or several logs with --workers / --dask: one replay per log (the batch's
+    replay_many, processes or a Dask cluster), one output folder per log."""
+    batch = importlib.import_module("fusion.hil.batch")
 
     out = Path(args.out)
-    jobs = [ReplayJob(log=p, rig=Path(args.rig), out=out / p.name.split(".")[0]) for p in logs]  # type: ignore[call-arg]
+    options = {"strict": True} if args.strict else {}
+    dbc_dirs = tuple(Path(d) for d in args.dbc_dir)
+    jobs: list[Any] = []
+    for folder in folders:
+        jobs += batch.jobs_from_folder(folder, Path(args.rig), out / folder.name if len(folders) > 1 else out,
+                                       options=options, dbc_dirs=dbc_dirs)
+    jobs += [batch.ReplayJob(logs=(p,), rig=Path(args.rig), out=out / p.name.split(".")[0], options=options,
+                             dbc_dirs=dbc_dirs) for p in logs]
     t0 = time.perf_counter()
-    reports = replay_many(jobs, workers=args.workers, dask=args.dask)
+    results = batch.replay_many(jobs, workers=args.workers, dask=args.dask)
     wall = time.perf_counter() - t0
-    for p, r in zip(logs, reports):
-        print(f"{p}: cycles {r['cycles']}, tracks published {r['tracks_published']}, latency p99 "
-              f"{(r['latency_ms'] or {}).get('p99', float('nan')):.3f} ms")
-    print(f"{len(logs)} logs in {wall:.3f} s")
-    return 0
+    failed = 0
+    for r in results:
+        rep = r.get("report")
+        if r.get("ok") and isinstance(rep, dict):
+            p99 = (rep.get("latency_ms") or {}).get("p99")
+            print(f"{r['name']}: cycles {rep['cycles']}, tracks published {rep['tracks_published']}, latency p99 "
+                  f"{'-' if p99 is None else f'{p99:.3f}'} ms")
+        else:
+            failed += 1
+            print(f"{r['name']}: FAILED: {(r.get('error') or {}).get('message', '?')}")
+    print(f"{len(results)} logs ({failed} failed) in {wall:.3f} s")
+    return 2 if failed else 0
 
 
 def replay_main(argv: Sequence[str] | None = None) -> int:
@@ -185,14 +189,14 @@ def replay_main(argv: Sequence[str] | None = None) -> int:
             p.error("give --out DIR (or at least --report FILE)")
         if not (args.speed > 0):
             p.error(f"--speed: expected a number > 0, got {args.speed}")
-        paths, folder = _expand(args.logs)
-        if not paths:
-            p.error(f"no logs found in {', '.join(args.logs)}")
-        logs, streams = _split_streams(paths)
-        if folder or (args.workers is not None and len(logs) > 1) or args.dask:
+        folders = [Path(s) for s in args.logs if Path(s).is_dir()]
+        logs, streams = _split_streams([Path(s) for s in args.logs if not Path(s).is_dir()])
+        if folders or (args.workers is not None and len(logs) > 1) or args.dask:
             if args.out is None:
-                p.error("a folder of logs needs --out DIR")
-            return _many(args, logs)
+                p.error("a folder of logs (or --workers, --dask) needs --out DIR")
+            if args.realtime or args.to_bus:
+                p.error("--realtime and --to-bus replay one run, not a folder or a batch")
+            return _many(args, folders, logs)
         from fusion.hil.replay import replay
 
         ids: set[int] = set()
@@ -230,11 +234,11 @@ def live_main(argv: Sequence[str] | None = None) -> int:
     if args.duration is not None and not args.duration > 0:
         p.error(f"--duration: expected seconds > 0, got {args.duration}")
     try:
-        from fusion.hil.live import run_live
         from fusion.hil.report import write_report
         from fusion.hil.rig import load_rig
 
         rig = load_rig(args.rig, dbc_dirs=args.dbc_dir)
+        run_live = importlib.import_module("fusion.hil.live").run_live  # K6
         report = run_live(rig, args.bus, to_bus=args.to_bus, out=None if args.out is None else Path(args.out),
                           duration_s=args.duration, stop=None)
         if args.report:

@@ -33,13 +33,15 @@ possible, or paced on the wall clock), and writes the outputs.
 from __future__ import annotations
 
 import heapq
+import importlib
+import importlib.util
 import logging
 import math
 import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,7 +49,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from fusion.engine.engine import COASTING, CONFIRMED, FusionEngine
+from fusion.engine.engine import FusionEngine
 from fusion.engine.registry import SENSOR_MODELS
 from fusion.errors import ConfigurationError, FusionError
 from fusion.hil.decoders import make_decoder
@@ -315,8 +317,9 @@ class Replayer:
         self._stream_frames += 1
         route = self._stream_sensors.get(sf.sensor)
         if route is None:
+            known = ", ".join(self._stream_sensors) or "none"
             raise ConfigurationError(f"stream frame of sensor {sf.sensor!r}: the rig has no sensor with source = "
-                                     f"\"stream\" of that name (stream sensors: {', '.join(self._stream_sensors) or 'none'})")
+                                     f"\"stream\" of that name (stream sensors: {known})")
         t = int(sf.t_ns)
         if self._first_t is None:
             self._first_t = t
@@ -584,7 +587,8 @@ def _detections_xy(route: _SensorRoute, z: Any, pose: tuple[float, float, float]
 # ---- replay of files
 
 
-def _safe_log(path: Path, channels: dict[str, str], source: int, strict: bool, damaged: list[str]) -> Iterator[LogFrame]:
+def _safe_log(path: Path, channels: Mapping[str | int, str], source: int, strict: bool,
+              damaged: list[str]) -> Iterator[LogFrame]:
     """Frames of one log; lenient: a damaged log ends at the damage (the frames before it are
     delivered), the error is recorded in ``damaged``."""
     try:
@@ -596,19 +600,28 @@ def _safe_log(path: Path, channels: dict[str, str], source: int, strict: bool, d
         log.warning("%s: the rest of this log is skipped", exc)
 
 
+def _optional(module: str) -> Any:
+    """``module`` imported, or None when that module itself is not there (another helper's
+    part of the harness not merged yet); an import error inside it is raised."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name == module:
+            return None
+        raise
+
+
 def _is_stream(path: Path) -> bool:
     if path.suffix.lower() not in (".csv", ".parquet"):
         return False
-    try:
-        from fusion.hil.streams import is_stream_file
-    except ModuleNotFoundError:  # TODO(sample): fusion.hil.streams (helper C) not merged yet
+    streams = _optional("fusion.hil.streams")
+    if streams is None:  # TODO(sample): fusion.hil.streams (issue 9 streams, helper C) not merged yet
         return False
-    return bool(is_stream_file(path))
+    return bool(streams.is_stream_file(path))
 
 
 def _stream_iter(paths: Sequence[Path], rig: Rig) -> Iterator[Any]:
-    from fusion.hil.streams import read_stream
-
+    read_stream = importlib.import_module("fusion.hil.streams").read_stream
     comps = {s.name: SENSOR_MODELS[s.engine.model].components for s in rig.sensors if s.source == "stream"}
     its = [read_stream(p, components=comps) for p in paths]
     return heapq.merge(*its, key=lambda sf: sf.t_ns)
@@ -652,34 +665,30 @@ class _Outputs:
         self.mcap: Any = None
         self.ego_xy: list[tuple[float, float]] = []
         self.detections: list[tuple[int, npt.NDArray[np.float64]]] = []
-        self.track_rows: list[dict[str, Any]] = []
+        self.track_rows: dict[str, list[float]] = {"t_ns": [], "track_id": [], "x": [], "y": []}
         self.ids: set[int] = set()
         self.skipped: list[str] = []
         if out is None:
             if encode:
-                from fusion.hil.publish import TrackEncoder
-
-                self.encoder = TrackEncoder(rig.output.dbc if rig.output.dbc.is_file() else None, fd=rig.output.fd)
+                publish = importlib.import_module("fusion.hil.publish")
+                self.encoder = publish.TrackEncoder(rig.output.dbc if rig.output.dbc.is_file() else None,
+                                                    fd=rig.output.fd)
             return
         out.mkdir(parents=True, exist_ok=True)
-        try:
-            from fusion.hil.outputs import TrackWriter
-        except ModuleNotFoundError:  # TODO(outputs): helper B's fusion.hil.outputs not merged yet
+        outputs = _optional("fusion.hil.outputs")  # TODO(outputs): helper B's writers, until merged
+        if outputs is None:
             self.skipped.append("tracks." + rig.output.tracks)
         else:
-            self.track_writer = TrackWriter(out / f"tracks.{rig.output.tracks}", rig.output.tracks)
-        try:
-            from fusion.hil.outputs import CanLogSink
-            from fusion.hil.publish import TrackEncoder
-        except ModuleNotFoundError:  # TODO(outputs): helper B's fusion.hil.publish not merged yet
+            self.track_writer = outputs.TrackWriter(out / f"tracks.{rig.output.tracks}", rig.output.tracks)
+            if rig.output.mcap:  # MissingExtraError("mcap") from the writer when the extra is absent
+                self.mcap = outputs.McapWriter(out / "tracks.mcap")
+        publish = _optional("fusion.hil.publish")  # TODO(outputs): helper B's encoder, until merged
+        if publish is None:
             self.skipped.append("tracks.blf")
         else:
-            self.encoder = TrackEncoder(rig.output.dbc if rig.output.dbc.is_file() else None, fd=rig.output.fd)
-            self.can_sink = CanLogSink(out / "tracks.blf")
-        if rig.output.mcap:
-            from fusion.hil.outputs import McapWriter  # MissingExtraError("mcap") from B's module if absent
-
-            self.mcap = McapWriter(out / "tracks.mcap")
+            self.encoder = publish.TrackEncoder(rig.output.dbc if rig.output.dbc.is_file() else None,
+                                                fd=rig.output.fd)
+            self.can_sink = publish.CanLogSink(out / "tracks.blf")
 
     def encode(self, cycle: Cycle) -> list[Any]:
         if self.encoder is None:
@@ -700,8 +709,11 @@ class _Outputs:
             if cycle.detections_xy is not None:
                 self.detections.append((cycle.t_ns, cycle.detections_xy))
             tr = cycle.tracks
-            for tid, box in zip(tr["id"].tolist(), tr["box"][:, :2].tolist()):
-                self.track_rows.append({"t_ns": cycle.t_ns, "track_id": tid, "x": box[0], "y": box[1]})
+            rows = self.track_rows
+            rows["t_ns"] += [cycle.t_ns] * len(tr)
+            rows["track_id"] += tr["id"].tolist()
+            rows["x"] += tr["box"][:, 0].tolist()
+            rows["y"] += tr["box"][:, 1].tolist()
         self.ids.update(cycle.tracks["id"].tolist())
 
     def close(self) -> None:
@@ -710,23 +722,18 @@ class _Outputs:
                 w.close()
         if self.out is None or not self.rig.output.bev:
             return
-        try:
-            from fusion.hil.bev import draw_bev
-        except ModuleNotFoundError:  # TODO(outputs): helper B's fusion.hil.bev not merged yet
-            self.skipped.append("bev.png")
-            return
-        import importlib.util
-
-        if importlib.util.find_spec("matplotlib") is None:
+        bev = _optional("fusion.hil.bev")  # TODO(outputs): helper B's bird's-eye view, until merged
+        if bev is None or importlib.util.find_spec("matplotlib") is None:
             self.skipped.append("bev.png")
             return
         ego = np.array(self.ego_xy, np.float64).reshape(-1, 2)
-        draw_bev(self.out / "bev.png", ego_xy=ego, detections=self.detections, tracks=self.track_rows,
-                 title=self.rig.name)
+        tracks = {k: np.asarray(v) for k, v in self.track_rows.items()}
+        bev.draw_bev(self.out / "bev.png", ego_xy=ego, detections=self.detections, tracks=tracks, title=self.rig.name)
 
 
-def replay(logs: Sequence[str | os.PathLike[str]], rig: Rig | str | os.PathLike[str], out: str | os.PathLike[str] | None,
-           *, streams: Sequence[str | os.PathLike[str]] = (), strict: bool = False, realtime: bool = False,
+def replay(logs: Sequence[str | os.PathLike[str]], rig: Rig | str | os.PathLike[str],
+           out: str | os.PathLike[str] | None, *, streams: Sequence[str | os.PathLike[str]] = (),
+           strict: bool = False, realtime: bool = False,
            speed: float = 1.0, to_bus: str | None = None, report_path: str | os.PathLike[str] | None = None,
            progress: bool | None = None, dbc_dirs: Sequence[str | os.PathLike[str]] = (),
            on_cycle: Callable[[Cycle], None] | None = None) -> dict[str, Any]:
@@ -756,13 +763,9 @@ def replay(logs: Sequence[str | os.PathLike[str]], rig: Rig | str | os.PathLike[
     bus: Any = None
     pacer: Any = None
     if realtime:
-        from fusion.hil.pacing import Pacer
-
-        pacer = Pacer(speed)
+        pacer = importlib.import_module("fusion.hil.pacing").Pacer(speed)
     if to_bus is not None:
-        from fusion.hil.live import open_bus
-
-        bus = open_bus(to_bus)
+        bus = importlib.import_module("fusion.hil.live").open_bus(to_bus)
 
     def emit(cycle: Cycle) -> None:
         msgs = outputs.encode(cycle)
@@ -776,7 +779,8 @@ def replay(logs: Sequence[str | os.PathLike[str]], rig: Rig | str | os.PathLike[
     rep = Replayer(rig, strict=strict, on_cycle=emit, sources=[str(p) for p in log_paths],
                    keep_detections=out_dir is not None and rig.output.bev)
     damaged: list[str] = []
-    frames: Iterable[Any] = heapq.merge(*[_safe_log(p, rig.channels, i, strict, damaged)
+    channels: dict[str | int, str] = {k: v for k, v in rig.channels.items()}
+    frames: Iterable[Any] = heapq.merge(*[_safe_log(p, channels, i, strict, damaged)
                                           for i, p in enumerate(log_paths)])
     if stream_paths:
         frames = heapq.merge(frames, _stream_iter(stream_paths, rig), key=lambda x: x.t_ns)
