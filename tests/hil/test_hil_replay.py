@@ -267,11 +267,15 @@ def test_warnings_are_bounded(rig_dir: Path, caplog: pytest.LogCaptureFixture) -
     with caplog.at_level(logging.WARNING, logger="fusion.hil.replay"):
         for k in range(5000):  # 5000 remote frames of one id: warned at the 1st, 10th, 100th, 1000th
             rep.feed_frame(LogFrame(k * 1000, 0, k, "radar", 257, False, False, False, True, 8, b""))
-        for k in range(300):  # 300 distinct unknown ids: at most MAX_WARNINGS lines in all, then one "suppressed"
+        for k in range(300):  # 300 distinct unknown ids: the first 5 one by one, then one line
             rep.feed_frame(LogFrame(10**7 + k, 0, k, "radar", 0x300 + k, False, False, False, False, 8, bytes(8)))
+        for k in range(30):  # 30 ids with error frames: the warnings stop at MAX_WARNINGS, then one "suppressed"
+            rep.feed_frame(LogFrame(10**7 + 300 + k, 0, k, "radar", 0x500 + k, False, False, True, False, 0, b""))
     lines = [r for r in caplog.records if r.name == "fusion.hil.replay"]
     assert sum("remote frame" in r.getMessage() for r in lines) == 4
-    assert len(lines) <= 21 and "suppressed" in lines[-1].getMessage()
+    assert sum("no decoder of the rig takes it" in r.getMessage() for r in lines) == 5
+    assert sum("counted in the report (unknown_ids) only" in r.getMessage() for r in lines) == 1
+    assert len(lines) == 21 and "suppressed" in lines[-1].getMessage()
     report = rep.report()
     assert report["decode_errors"]["0x101"]["remote_frame"] == 5000 and len(report["unknown_ids"]) == 300
     assert report["warnings"] == len(lines)

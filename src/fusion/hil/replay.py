@@ -13,7 +13,7 @@ backwards by more than the engine's out-of-sequence horizon or jumping forward b
 ``max_time_jump_s`` are skipped and counted in the report (``unknown_ids``, ``decode_errors``).
 They are logged on the ``fusion.hil.replay`` logger at a bounded rate: the first occurrence of
 each kind and id and then its 10th, 100th, ... (at most :data:`MAX_WARNINGS` a run, then one
-"suppressed" line).  ``strict=True`` raises :class:`~fusion.hil.errors.CanFrameError` naming the
+"suppressed" line; unknown ids: the first :data:`MAX_UNKNOWN_WARNINGS`, then one line).  ``strict=True`` raises :class:`~fusion.hil.errors.CanFrameError` naming the
 CAN id and the timestamp (and the log and frame index when known) instead.  A sensor cycle that
 the engine rejects (e.g. beyond the ego-motion extrapolation) is counted as ``rejected_cycle``.
 
@@ -60,12 +60,14 @@ from fusion.hil.logs import LogFrame, read_log
 from fusion.hil.report import REPORT_KEYS, hex_id, latency_summary, write_report
 from fusion.hil.rig import Rig, load_rig, rig_dbc
 
-__all__ = ["Cycle", "Replayer", "replay", "merge_detections", "MAX_WARNINGS", "BAD_KINDS"]
+__all__ = ["Cycle", "Replayer", "replay", "merge_detections", "MAX_WARNINGS", "MAX_UNKNOWN_WARNINGS", "BAD_KINDS"]
 
 log = logging.getLogger("fusion.hil.replay")
 
 #: Warnings logged in one run at most (then one line saying the rest are only counted).
 MAX_WARNINGS = 20
+#: Unknown ids warned about one by one (a real bus carries many messages a rig does not use).
+MAX_UNKNOWN_WARNINGS = 5
 #: Kinds of bad frames in the report's ``decode_errors``.
 BAD_KINDS = ("wrong_length", "error_frame", "remote_frame", "fd_on_classic", "time_backwards", "time_jump",
              "rejected_cycle")
@@ -296,6 +298,11 @@ class Replayer:
                                 f"bus {frame.channel!r}", source=self._where(frame))
         with self._lock:
             self._unknown[fid] = 1
+        if len(self._unknown) > MAX_UNKNOWN_WARNINGS:
+            if len(self._unknown) == MAX_UNKNOWN_WARNINGS + 1 and self._warnings < MAX_WARNINGS:
+                self._warnings += 1
+                log.warning("more CAN ids no decoder of the rig takes: counted in the report (unknown_ids) only")
+            return
         self._warn("unknown", fid, 1, f"CAN id {hex_id(fid)} at t_ns={frame.t_ns} on bus {frame.channel!r} "
                    f"({self._where(frame)}): no decoder of the rig takes it")
 
