@@ -13,7 +13,8 @@ backwards by more than the engine's out-of-sequence horizon or jumping forward b
 ``max_time_jump_s`` are skipped and counted in the report (``unknown_ids``, ``decode_errors``).
 They are logged on the ``fusion.hil.replay`` logger at a bounded rate: the first occurrence of
 each kind and id and then its 10th, 100th, ... (at most :data:`MAX_WARNINGS` a run, then one
-"suppressed" line; unknown ids: the first :data:`MAX_UNKNOWN_WARNINGS`, then one line).  ``strict=True`` raises :class:`~fusion.hil.errors.CanFrameError` naming the
+"suppressed" line; unknown ids: the first :data:`MAX_UNKNOWN_WARNINGS`, then one line).
+``strict=True`` raises :class:`~fusion.hil.errors.CanFrameError` naming the
 CAN id and the timestamp (and the log and frame index when known) instead.  A sensor cycle that
 the engine rejects (e.g. beyond the ego-motion extrapolation) is counted as ``rejected_cycle``.
 
