@@ -181,3 +181,31 @@ def test_merge_table(tmp_path: Path) -> None:
     bad = RIG.replace("[sensors.radar.engine]", "[sensors.radar.merge]\ndistance_m = -1\n[sensors.radar.engine]")
     with pytest.raises(ConfigurationError, match=r"\[sensors\.radar\.merge\] distance_m: expected a number > 0"):
         load_rig(write(tmp_path / "b", bad))
+
+
+def test_rigs_load_and_replay_from_several_threads(tmp_path: Path) -> None:
+    # Thread safety: load_rig shares only the lock-guarded DBC cache; a Rig is frozen and each
+    # Replayer copies its engine configuration, so one Rig drives replays in several threads.
+    import threading
+
+    from fusion.hil.replay import Replayer
+
+    path = write(tmp_path)
+    rigs: list[object] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            rig = load_rig(path)
+            rep = Replayer(rig)
+            rep.flush()
+            rigs.append(rig)
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(6)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors and len(rigs) == 6 and all(r == rigs[0] for r in rigs)

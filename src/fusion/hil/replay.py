@@ -84,7 +84,11 @@ class Cycle:
     (:attr:`FusionEngine.track_dtype`) with ``box`` and ``velocity`` in the odometry frame / in the
     vehicle frame at the engine's time; ``ego_pose``: the vehicle's ``(x, y, yaw)`` in the odometry
     frame at ``t_ns`` (None without ego motion); ``detections_xy``: the cycle's detections on the
-    ground plane of the odometry frame (n, 2) (None for a model without a position, e.g. a camera)."""
+    ground plane of the odometry frame (n, 2) (None for a model without a position, e.g. a camera;
+    filled only with ``Replayer(keep_detections=True)``).
+
+    Thread safety: a plain record made by one Replayer and not changed afterwards; readers in any
+    thread (the writers, a publisher) may share it."""
 
     index: int
     t_ns: int

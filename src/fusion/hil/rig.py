@@ -63,6 +63,7 @@ TRACK_FORMATS = ("csv", "parquet")
 @dataclass(frozen=True)
 class SensorRig:
     """One sensor of the rig: where its frames come from and its engine configuration.
+    Thread safety: immutable (frozen); share it between threads freely.
 
     ``merge`` (``[sensors.NAME.merge]``, optional): ``(distance_m, range_rate_mps)``: detections of
     one cycle closer than ``distance_m`` on the ground plane of the sensor frame (and, for a
@@ -83,7 +84,8 @@ class SensorRig:
 
 @dataclass(frozen=True)
 class EgoRig:
-    """Where ego speed and yaw rate come from (a CAN decoder, e.g. ``vehicle_motion``)."""
+    """Where ego speed and yaw rate come from (a CAN decoder, e.g. ``vehicle_motion``).
+    Thread safety: immutable (frozen); share it between threads freely."""
 
     bus: str
     dbc: Path
@@ -94,7 +96,8 @@ class EgoRig:
 @dataclass(frozen=True)
 class OutputRig:
     """What the replay writes: the tracks DBC (CAN or CAN FD), the bus name of published frames,
-    the per-cycle deadline, the tracks file format, MCAP and bird's-eye-view outputs."""
+    the per-cycle deadline, the tracks file format, MCAP and bird's-eye-view outputs.
+    Thread safety: immutable (frozen); share it between threads freely."""
 
     dbc: Path
     fd: bool = False
@@ -107,7 +110,9 @@ class OutputRig:
 
 @dataclass(frozen=True)
 class Rig:
-    """A loaded, validated rig.  ``sensors`` in rig-file order (= the engine's sensor indices)."""
+    """A loaded, validated rig.  ``sensors`` in rig-file order (= the engine's sensor indices).
+    Thread safety: frozen; ``engine`` is a configuration each :class:`~fusion.hil.replay.Replayer`
+    copies (the engine deep-copies it), so one Rig may drive replays in several threads."""
 
     path: Path | None
     name: str
