@@ -74,7 +74,7 @@ def test_blf_read(benchmark: Any) -> None:
         with can.BLFReader(str(blf)) as reader:
             return sum(1 for _ in reader)
 
-    assert benchmark.pedantic(run, rounds=5, iterations=1, warmup_rounds=1) == FRAMES
+    assert benchmark.pedantic(run, rounds=7, iterations=1, warmup_rounds=1) == FRAMES
 
 
 @pytest.mark.benchmark(group="replay")
@@ -89,7 +89,7 @@ def test_decode_fuse(benchmark: Any) -> None:
         rep.flush()
         return rep.report()
 
-    report = benchmark.pedantic(run, rounds=5, iterations=1, warmup_rounds=1)
+    report = benchmark.pedantic(run, rounds=7, iterations=1, warmup_rounds=1)
     assert report["frames_read"] == FRAMES and report["cycles"] == CYCLES and report["tracks_published"] > 5000
 
 
@@ -101,5 +101,5 @@ def test_end_to_end(benchmark: Any) -> None:
     def run() -> dict[str, Any]:
         return replay([blf], rig, None, progress=False)
 
-    report = benchmark.pedantic(run, rounds=5, iterations=1, warmup_rounds=1)
+    report = benchmark.pedantic(run, rounds=7, iterations=1, warmup_rounds=1)
     assert report["frames_read"] == FRAMES and report["cycles"] == CYCLES and report["tracks_published"] > 5000

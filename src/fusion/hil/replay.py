@@ -629,10 +629,11 @@ def _is_stream(path: Path) -> bool:
     return bool(streams.is_stream_file(path))
 
 
-def _stream_iter(paths: Sequence[Path], rig: Rig) -> Iterator[Any]:
+def _stream_iter(paths: Sequence[Path], rig: Rig, strict: bool) -> Iterator[Any]:
     read_stream = importlib.import_module("fusion.hil.streams").read_stream
     comps = {s.name: SENSOR_MODELS[s.engine.model].components for s in rig.sensors if s.source == "stream"}
-    its = [read_stream(p, components=comps) for p in paths]
+    kw = {"strict": True} if strict else {}  # lenient is read_stream's default
+    its = [read_stream(p, components=comps, **kw) for p in paths]
     return heapq.merge(*its, key=lambda sf: sf.t_ns)
 
 
@@ -792,7 +793,7 @@ def replay(logs: Sequence[str | os.PathLike[str]], rig: Rig | str | os.PathLike[
     per_log = [_safe_log(p, channels, i, strict, damaged) for i, p in enumerate(log_paths)]
     frames: Iterable[Any] = per_log[0] if len(per_log) == 1 else heapq.merge(*per_log)
     if stream_paths:
-        frames = heapq.merge(frames, _stream_iter(stream_paths, rig), key=lambda x: x.t_ns)
+        frames = heapq.merge(frames, _stream_iter(stream_paths, rig, strict), key=lambda x: x.t_ns)
     show = sys.stderr.isatty() if progress is None else progress
     bar = _Progress(show)
     feed_frame, feed_stream = rep.feed_frame, rep.feed_stream
