@@ -72,21 +72,24 @@ def _ms(d: Mapping[str, Any] | None, key: str) -> str:
 
 def format_summary(report: Mapping[str, Any], *, tracks: int | None = None) -> str:
     """The few lines ``fusion replay`` prints at the end: cycles, tracks, latency, frames, time."""
-    lat = report.get("latency_ms")
-    unknown = sum(int(n) for n in report.get("unknown_ids", {}).values())
-    errors = sum(int(n) for kinds in report.get("decode_errors", {}).values() for n in kinds.values())
+    r = dict(report)
+    lat = r.get("latency_ms")
+    unknown_ids = r.get("unknown_ids") or {}
+    unknown = sum(int(n) for n in unknown_ids.values())
+    errors = sum(int(n) for kinds in (r.get("decode_errors") or {}).values() for n in kinds.values())
     lines = [
-        f"cycles {report['cycles']}, tracks published {report['tracks_published']}"
+        f"cycles {r.get('cycles', 0)}, tracks published {r.get('tracks_published', 0)}"
         + (f", distinct track ids {tracks}" if tracks is not None else ""),
         f"latency ms p50 {_ms(lat, 'p50')}  p99 {_ms(lat, 'p99')}  max {_ms(lat, 'max')}  "
-        f"(budget {report['budget_ms']:g} ms, {report['deadline_misses']} misses)",
-        f"frames read {report['frames_read']}, decoded {report['frames_decoded']}, unknown ids {unknown} "
-        f"({len(report.get('unknown_ids', {}))} ids), errors {errors}, warnings {report['warnings']}",
+        f"(budget {float(r.get('budget_ms') or 0.0):g} ms, {r.get('deadline_misses', 0)} misses)",
+        f"frames read {r.get('frames_read', 0)}, decoded {r.get('frames_decoded', 0)}, unknown ids {unknown} "
+        f"({len(unknown_ids)} ids), errors {errors}, warnings {r.get('warnings', 0)}",
     ]
-    send = report.get("send_error_ms")
+    send = r.get("send_error_ms")
     if send:
         lines.append(f"send error ms p50 {_ms(send, 'p50')}  p99 {_ms(send, 'p99')}  max {_ms(send, 'max')}")
-    rtf = report.get("realtime_factor")
+    rtf = r.get("realtime_factor")
     rtf_s = f"{rtf:.1f}x real time" if isinstance(rtf, (int, float)) and math.isfinite(rtf) else "-"
-    lines.append(f"wall {report['wall_s']:.3f} s for {report['log_s']:.3f} s of log ({rtf_s})")
+    lines.append(f"wall {float(r.get('wall_s') or 0.0):.3f} s for {float(r.get('log_s') or 0.0):.3f} s of log "
+                 f"({rtf_s})")
     return "\n".join(lines)
