@@ -475,3 +475,19 @@ def test_can_log_and_stream_file_merged_by_time(rig_dir: Path) -> None:
     last = cycles[-1].tracks
     assert len(last) == 2  # the radar's approaching object and the lidar's
     assert np.sum(np.hypot(last["box"][:, 0] - 10.0, last["box"][:, 1] + 8.0) < 0.1) == 1
+
+
+def test_latency_summary_and_deadline_misses(rig_dir: Path) -> None:
+    from fusion.hil.report import latency_summary
+
+    assert latency_summary([]) is None
+    s = latency_summary([1_000_000, 2_000_000, 3_000_000, 10_000_000])
+    assert s == {"p50": 2.5, "p99": pytest.approx(9.79), "max": 10.0, "mean": 4.0}
+    (rig_dir / "tight.toml").write_text(RIG.replace("budget_ms = 50.0", "budget_ms = 1e-6"))
+    log = write_log(rig_dir / "drive.blf", drive(1.0))
+    tight = replay([log], rig_dir / "tight.toml", None)
+    assert tight["budget_ms"] == 1e-6 and tight["deadline_misses"] == tight["cycles"] == 20  # 1 ns: every cycle
+    cycles: list[Cycle] = []
+    loose = replay([log], rig_dir / "rig.toml", None, on_cycle=cycles.append)
+    assert loose["deadline_misses"] == sum(c.latency_ns > 50e6 for c in cycles)
+    assert loose["latency_ms"]["max"] == max(c.latency_ns for c in cycles) / 1e6
