@@ -532,29 +532,26 @@ def merge_detections(model: str, z: npt.NDArray[np.float64], score: Any, cls: An
     n = len(z)
     if model == "radar":
         px, py = z[:, 0] * np.cos(z[:, 1]), z[:, 0] * np.sin(z[:, 1])
-        close = np.hypot(px[:, None] - px[None, :], py[:, None] - py[None, :]) < distance_m
-        close &= np.abs(z[:, 2][:, None] - z[:, 2][None, :]) < range_rate_mps
     else:
-        close = np.hypot(z[:, 0][:, None] - z[:, 0][None, :], z[:, 1][:, None] - z[:, 1][None, :]) < distance_m
+        px, py = z[:, 0], z[:, 1]
+    dx, dy = px[:, None] - px[None, :], py[:, None] - py[None, :]
+    close = dx * dx + dy * dy < distance_m * distance_m
+    if model == "radar":
+        close &= np.abs(z[:, 2][:, None] - z[:, 2][None, :]) < range_rate_mps
     if int(close.sum()) == n:  # nothing close but each to itself
         return z, score, cls
-    first = np.argmax(close, axis=1)  # the earliest detection within the gates (itself at worst)
+    first = close.argmax(axis=1)  # the earliest detection within the gates (itself at worst)
     root = first
     while True:  # follow the chain to its start: first[root] == root
         nxt = first[root]
         if np.array_equal(nxt, root):
             break
         root = nxt
-    seeds, group = np.unique(root, return_inverse=True)
-    m = len(seeds)
-    counts = np.bincount(group, minlength=m).astype(np.float64)
-    out = np.empty((m, z.shape[1]), np.float64)
-    for c in range(z.shape[1]):
-        out[:, c] = np.bincount(group, weights=z[:, c], minlength=m) / counts
+    seeds = np.flatnonzero(root == np.arange(n))  # groups in the order of their first member
+    member = root[None, :] == seeds[:, None]  # (m, n) one-hot
+    out = (member @ z) / member.sum(axis=1)[:, None]
     if score is not None:
-        sc = np.full(m, -np.inf)
-        np.maximum.at(sc, group, np.asarray(score, np.float64))
-        score = sc
+        score = np.where(member, np.asarray(score, np.float64)[None, :], -np.inf).max(axis=1)
     if cls is not None:
         cls = np.asarray(cls)[seeds]
     return out, score, cls
