@@ -491,3 +491,16 @@ def test_latency_summary_and_deadline_misses(rig_dir: Path) -> None:
     loose = replay([log], rig_dir / "rig.toml", None, on_cycle=cycles.append)
     assert loose["deadline_misses"] == sum(c.latency_ns > 50e6 for c in cycles)
     assert loose["latency_ms"]["max"] == max(c.latency_ns for c in cycles) / 1e6
+
+
+def test_cycle_cut_off_half_way(rig_dir: Path) -> None:
+    # OBJ_1 of the cycle at 0.5 s never comes: slot 0 repeats, the cycle before is cut off
+    msgs = [m for m in drive(1.0) if not (m.arbitration_id == 257 and abs(m.timestamp - 0.5015) < 1e-6)]
+    log = write_log(rig_dir / "cut.blf", msgs)
+    cycles: list[Cycle] = []
+    report = replay([log], rig_dir / "rig.toml", None, on_cycle=cycles.append)
+    assert report["decode_errors"] == {"0x100": {"cut_cycle": 1}}
+    assert report["cycles"] == 20  # the cut cycle is fused with the object that arrived
+    assert len({int(i) for c in cycles for i in c.tracks["id"]}) == 1
+    with pytest.raises(CanFrameError, match=r"0x100 at t_ns=\d+.*cut_cycle: sensor radar: the measurement cycle"):
+        replay([log], rig_dir / "rig.toml", None, strict=True)

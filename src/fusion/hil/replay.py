@@ -16,7 +16,9 @@ each kind and id and then its 10th, 100th, ... (at most :data:`MAX_WARNINGS` a r
 "suppressed" line; unknown ids: the first :data:`MAX_UNKNOWN_WARNINGS`, then one line).
 ``strict=True`` raises :class:`~fusion.hil.errors.CanFrameError` naming the
 CAN id and the timestamp (and the log and frame index when known) instead.  A sensor cycle that
-the engine rejects (e.g. beyond the ego-motion extrapolation) is counted as ``rejected_cycle``.
+the engine rejects (e.g. beyond the ego-motion extrapolation) is counted as ``rejected_cycle``; a
+cycle cut off half way (a slot repeated, a header early) is fused with the objects that arrived
+and counted as ``cut_cycle`` (both under the CAN id of the cycle's last frame).
 
 Ego motion: with an ``[ego]`` rig table, sensor cycles that come before the first ego sample
 wait for it (at most ``ego_max_extrapolation_s`` of log time; then they are fused without ego
@@ -71,7 +73,7 @@ MAX_WARNINGS = 20
 MAX_UNKNOWN_WARNINGS = 5
 #: Kinds of bad frames in the report's ``decode_errors``.
 BAD_KINDS = ("wrong_length", "error_frame", "remote_frame", "fd_on_classic", "time_backwards", "time_jump",
-             "rejected_cycle")
+             "cut_cycle", "rejected_cycle")
 
 _EGO = -1  # route kind of the ego decoder (sensor routes carry the sensor index)
 
@@ -385,8 +387,18 @@ class Replayer:
             cls = fields.get("class_id")
             ids = oc.can_id
             cid = int(ids[-1]) if n else fid
+            if not oc.complete:
+                self._cut_cycle(route, oc, cid)
             cycles += self._sensor_cycle(route, oc.t_ns, z, score, cls, t0, cid)
         return cycles
+
+    def _cut_cycle(self, route: _SensorRoute, oc: ObjectCycle, can_id: int) -> None:
+        """A cycle cut off (a slot repeated, the next header early, the end of input): fused with
+        what arrived (lenient) and counted as ``cut_cycle`` under the id of its last frame."""
+        expected = f" of {oc.expected}" if oc.expected is not None else ""
+        fake = LogFrame(oc.t_ns, -1, -1, "", max(can_id, 0), False, False, False, False, 0, b"")
+        self._bad_frame(fake, "cut_cycle", f"sensor {route.name}: the measurement cycle was cut off after "
+                        f"{len(oc)}{expected} objects")
 
     def _sensor_cycle(self, route: _SensorRoute, t: int, z: Any, score: Any, cls: Any, t0: int,
                       can_id: int) -> list[Cycle]:
