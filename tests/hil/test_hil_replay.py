@@ -504,3 +504,48 @@ def test_cycle_cut_off_half_way(rig_dir: Path) -> None:
     assert len({int(i) for c in cycles for i in c.tracks["id"]}) == 1
     with pytest.raises(CanFrameError, match=r"0x100 at t_ns=\d+.*cut_cycle: sensor radar: the measurement cycle"):
         replay([log], rig_dir / "rig.toml", None, strict=True)
+
+
+HEADER_DBC = """VERSION ""
+BU_: R
+BO_ 768 OBJ_HDR: 2 R
+ SG_ COUNT : 0|8@1+ (1,0) [0|255] "" R
+BO_ 769 OBJ: 6 R
+ SG_ X : 0|16@1+ (0.01,0) [0|655.35] "m" R
+ SG_ Y : 16|16@1- (0.01,0) [-327.68|327.67] "m" R
+ SG_ RR : 32|16@1- (0.01,0) [-327.68|327.67] "m/s" R
+"""
+
+
+def test_object_list_header_count_disagrees(rig_dir: Path) -> None:
+    (rig_dir / "hdr.dbc").write_text(HEADER_DBC)
+    rig = RIG[: RIG.index("[sensors.radar]")] + """
+[sensors.radar]
+bus = "radar"
+dbc = "hdr.dbc"
+decoder = "dbc_object_list"
+[sensors.radar.decoder_config]
+header = { message = "OBJ_HDR", count = "COUNT" }
+objects = { message = "OBJ" }
+max_objects = 8
+polar_from_xy = true
+fields = { x = "X", y = "Y", range_rate = "RR" }
+[sensors.radar.engine]
+model = "radar"
+"""
+    (rig_dir / "hdr.toml").write_text(rig)
+    db = cantools.database.load_string(HEADER_DBC, database_format="dbc")
+
+    def msg(t: float, name: str, **values: float) -> can.Message:
+        return can.Message(timestamp=t, arbitration_id=db.get_message_by_name(name).frame_id,
+                           data=db.encode_message(name, values), channel=0, is_extended_id=False)
+
+    obj = {"X": 30.0, "Y": 1.0, "RR": -1.0}
+    msgs = [msg(0.00, "OBJ_HDR", COUNT=1), msg(0.001, "OBJ", **obj), msg(0.002, "OBJ", **obj),  # one too many
+            msg(0.05, "OBJ_HDR", COUNT=2), msg(0.051, "OBJ", **obj),  # one too few: cut by the next header
+            msg(0.10, "OBJ_HDR", COUNT=200),  # more than max_objects: not a count the decoder accepts
+            msg(0.15, "OBJ_HDR", COUNT=1), msg(0.151, "OBJ", **obj)]
+    log = write_log(rig_dir / "hdr.blf", msgs)
+    report = replay([log], rig_dir / "hdr.toml", None)
+    assert report["decode_errors"] == {"0x300": {"bad_header_count": 1}, "0x301": {"cut_cycle": 1, "orphan_objects": 1}}
+    assert report["cycles"] == 3 and report["engine"]["detections"] == 3

@@ -18,7 +18,9 @@ each kind and id and then its 10th, 100th, ... (at most :data:`MAX_WARNINGS` a r
 CAN id and the timestamp (and the log and frame index when known) instead.  A sensor cycle that
 the engine rejects (e.g. beyond the ego-motion extrapolation) is counted as ``rejected_cycle``; a
 cycle cut off half way (a slot repeated, a header early) is fused with the objects that arrived
-and counted as ``cut_cycle`` (both under the CAN id of the cycle's last frame).
+and counted as ``cut_cycle`` (both under the CAN id of the cycle's last frame); a header + objects
+list whose header count is not a count (``bad_header_count``, under the header's id) or objects
+beyond the count (``orphan_objects``, under the objects' id) are counted from the decoder.
 
 Ego motion: with an ``[ego]`` rig table, sensor cycles that come before the first ego sample
 wait for it (at most ``ego_max_extrapolation_s`` of log time; then they are fused without ego
@@ -73,7 +75,7 @@ MAX_WARNINGS = 20
 MAX_UNKNOWN_WARNINGS = 5
 #: Kinds of bad frames in the report's ``decode_errors``.
 BAD_KINDS = ("wrong_length", "error_frame", "remote_frame", "fd_on_classic", "time_backwards", "time_jump",
-             "cut_cycle", "rejected_cycle")
+             "cut_cycle", "rejected_cycle", "bad_header_count", "orphan_objects")
 
 _EGO = -1  # route kind of the ego decoder (sensor routes carry the sensor index)
 
@@ -157,6 +159,7 @@ class Replayer:
         # (bus, frame id) -> (decoder, route kind, FD allowed)
         self._routes: dict[tuple[str, int], tuple[Any, int, bool]] = {}
         self._decoders: list[Any] = []
+        self._list_ids: dict[int, tuple[int, int]] = {}
         self._sensors: list[_SensorRoute] = []
         self._stream_sensors: dict[str, _SensorRoute] = {}
         for k, s in enumerate(rig.sensors):
@@ -209,6 +212,9 @@ class Replayer:
         db = rig_dbc(dbc)
         dec = make_decoder(key, db, config, strict=self.strict)
         self._decoders.append(dec)
+        if key == "dbc_object_list" and "header" in config:  # header + objects: where its counters go
+            self._list_ids[id(dec)] = (int(db.get_message_by_name(config["header"]["message"]).frame_id),
+                                       int(db.get_message_by_name(config["objects"]["message"]).frame_id))
         for fid in dec.frame_ids:
             msg = db.get_message_by_frame_id(fid)
             prev = self._routes.get((bus, fid))
@@ -505,6 +511,11 @@ class Replayer:
         for dec in self._decoders:  # wrong lengths are counted by the decoders
             for fid, n in dec.wrong_length.items():
                 bad.setdefault(int(fid), {})["wrong_length"] = bad.get(int(fid), {}).get("wrong_length", 0) + n
+            ids = self._list_ids.get(id(dec))  # a header + objects list: its count disagreed
+            if ids is not None:
+                for kind, fid in (("bad_header_count", ids[0]), ("orphan_objects", ids[1])):
+                    if dec.stats[kind]:
+                        bad.setdefault(fid, {})[kind] = int(dec.stats[kind])
         decoded = sum(int(dec.stats["decoded"]) for dec in self._decoders)
         wall = ((self._wall1 or 0) - (self._wall0 or 0)) / 1e9 if self._wall0 is not None else 0.0
         log_s = (self._last_t - self._first_t) / 1e9 if self._first_t is not None else 0.0

@@ -7,7 +7,8 @@ Keys (:data:`REPORT_KEYS`)::
     unknown_ids        {"0x123": n}: frames whose (bus, id) no decoder of the rig takes
     decode_errors      {"0x123": {"wrong_length": n, "error_frame": n, "remote_frame": n,
                         "fd_on_classic": n, "time_backwards": n, "time_jump": n,
-                        "cut_cycle": n, "rejected_cycle": n}}: bad frames (and cycles, under the id
+                        "cut_cycle": n, "rejected_cycle": n, "bad_header_count": n,
+                        "orphan_objects": n}}: bad frames (and cycles, under the id
                         of their last frame) per id, by kind (only kinds that occurred)
     cycles             engine frames processed (one decoded sensor measurement cycle each)
     tracks_published   track records published (sum over the cycles of confirmed + coasting tracks)
