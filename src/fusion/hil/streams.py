@@ -46,6 +46,7 @@ writing distinct files concurrently is safe.
 from __future__ import annotations
 
 import csv
+import importlib
 import math
 import os
 import warnings
@@ -83,13 +84,12 @@ class StreamFrame(NamedTuple):
     class_id: npt.NDArray[np.int32]
 
 
-def _pyarrow() -> Any:
+def _pyarrow(module: str = "pyarrow.parquet") -> Any:
+    """``pyarrow.parquet`` (or another pyarrow module); MissingExtraError naming the extra."""
     try:
-        import pyarrow  # noqa: F401
-        import pyarrow.parquet as pq
+        return importlib.import_module(module)
     except ImportError:
         raise MissingExtraError("Parquet sensor streams need pyarrow: pip install 'fusion[parquet]'") from None
-    return pq
 
 
 def is_stream_file(path: str | os.PathLike[str]) -> bool:
@@ -439,7 +439,7 @@ def _write_csv(tmp: Path, cols: list[str], index: dict[str, int], frames: list[S
 def _write_parquet(tmp: Path, cols: list[str], index: dict[str, int], frames: list[StreamFrame],
                    components: Mapping[str, Sequence[str]]) -> int:
     pq = _pyarrow()
-    import pyarrow as pa
+    pa = _pyarrow("pyarrow")
 
     data: list[list[Any]] = [[] for _ in cols]
     for f in frames:
