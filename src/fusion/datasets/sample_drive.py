@@ -71,7 +71,9 @@ _DATE = (1980, 1, 1, 0, 0, 0)  # zip member date: fixed, for byte-identical trut
 @dataclass(frozen=True)
 class SampleDrive:
     """What :func:`make_sample_drive` wrote: the folder, the CAN log, the stream files, the
-    rig and the truth."""
+    rig and the truth.
+
+    Thread safety: immutable (frozen); read it from any thread."""
 
     dir: Path
     can_log: Path

@@ -75,7 +75,10 @@ class StreamWarning(UserWarning):
 
 class StreamFrame(NamedTuple):
     """One frame of one sensor: ``z`` (n, M) in the model's components, ``score`` (n,),
-    ``class_id`` (n,) int32 (-1: unknown); n may be 0."""
+    ``class_id`` (n,) int32 (-1: unknown); n may be 0.
+
+    Thread safety: a tuple of fresh arrays per frame; any thread may read it (do not write the
+    arrays while another thread reads them)."""
 
     t_ns: int
     sensor: str
