@@ -116,6 +116,22 @@ def test_optional_columns_may_be_absent(tmp_path: Path) -> None:
     assert f.score.tolist() == [1.0] and f.class_id.tolist() == [-1]
 
 
+def test_integral_float_class_ids_are_accepted(tmp_path: Path) -> None:
+    """pandas stores an integer column with empty cells as float64: 2.0 is class 2."""
+    p = _write(tmp_path, "t_ns,sensor,x1,y1,x2,y2,class_id\n5,cam,1,2,3,4,2.0\n5,cam,1,2,3,4,\n")
+    (f,) = read_stream(p, components={"cam": CAM}, strict=True)
+    assert f.class_id.tolist() == [2, -1]
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    pq.write_table(pa.table({"t_ns": [5, 6], "sensor": ["cam", "cam"], "x1": [1.0, 1.0], "y1": [2.0, 2.0],
+                             "x2": [3.0, 3.0], "y2": [4.0, 4.0], "class_id": [1.0, None]}), tmp_path / "c.parquet")
+    assert [f.class_id.tolist() for f in read_stream(tmp_path / "c.parquet", components={"cam": CAM},
+                                                     strict=True)] == [[1], [-1]]
+    with pytest.raises(StreamError, match="t_ns"):  # never a float timestamp
+        list(read_stream(_write(tmp_path, "t_ns,sensor,x1,y1,x2,y2\n5.0,cam,1,2,3,4\n"), components={"cam": CAM},
+                         strict=True))
+
+
 BAD_ROWS = [
     ("10,lidar,1,2,3,0,4,2,abc,0.9,0\n", "h", "expected a number", "not_a_number"),
     ("10,lidar,1,2,3,0,4,2,nan,0.9,0\n", "h", "finite", "not_finite"),
@@ -126,7 +142,8 @@ BAD_ROWS = [
     ("10,radar,1,2,3,0,4,2,1,0.9,0\n", "sensor", "unknown sensor 'radar'", "unknown_sensor"),
     ("1.5e9,lidar,1,2,3,0,4,2,1,0.9,0\n", "t_ns", "expected an integer", "not_a_number"),
     ("10,lidar,1,2,3,0,4,2,1,high,0\n", "score", "expected a number", "not_a_number"),
-    ("10,lidar,1,2,3,0,4,2,1,0.9,car\n", "class_id", "expected an integer", "not_a_number"),
+    ("10,lidar,1,2,3,0,4,2,1,0.9,car\n", "class_id", "expected a number", "not_a_number"),
+    ("10,lidar,1,2,3,0,4,2,1,0.9,1.5\n", "class_id", "expected an integer", "not_a_number"),
     ("5,lidar,1,2,3,0,4,2,1,0.9,0\n", "t_ns", "goes backwards", "backwards"),
 ]
 

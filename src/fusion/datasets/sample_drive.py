@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 
 from fusion.datasets.driving import DrivingScenario, make_scenario
-from fusion.datasets.truth import to_vehicle
+from fusion.datasets.truth import CLASS_NAMES, to_vehicle
 from fusion.errors import ConfigurationError, DecodeError
 
 __all__ = ["CAN_CHANNELS", "DRIVE_EPOCH_NS", "EVAL_PERIOD_NS", "FRAME_GAP_NS", "VEHICLE_RATE_HZ", "SampleDrive",
@@ -176,9 +176,11 @@ def _split_engine_toml(text: str, sensors: Sequence[str]) -> tuple[list[str], di
 
 def rig_toml(sc: DrivingScenario) -> str:
     """The rig TOML of a sample drive of scenario ``sc`` (sensors in the scenario's order, so
-    the engine's sensor indices are the scenario's)."""
+    the engine's sensor indices are the scenario's): ``sc.engine_config(num_classes=3)`` (car,
+    pedestrian, cyclist: the class ids the sensors report) in the rig's tables."""
     names = [s.name for s in sc.sensors]
-    engine, per = _split_engine_toml(sc.engine_config().to_toml(), names)
+    # num_classes: the scenes' classes, so the class ids the camera and the lidar report are in range
+    engine, per = _split_engine_toml(sc.engine_config(num_classes=len(CLASS_NAMES)).to_toml(), names)
     parts = [_RIG_HEAD, "\n" + "\n".join(engine).rstrip() + "\n"]
     for s in sc.sensors:
         if s.kind not in _DECODERS:

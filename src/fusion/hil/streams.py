@@ -18,7 +18,8 @@ detection::
   (``lidar_box3d``: ``x, y, z, yaw, l, w, h`` in the sensor frame; ``camera_box2d``:
   ``x1, y1, x2, y2`` pixels; ``radar``: ``range, azimuth, range_rate``). One file may hold several
   sensors: it then has the union of their columns, and each sensor reads its own.
-- ``score`` (optional column or empty value: 1.0) and ``class_id`` (optional: -1, unknown).
+- ``score`` (optional column or empty value: 1.0) and ``class_id`` (optional: -1, unknown; an
+  integer, or a float with an integral value).
 
 Rows with the same ``(t_ns, sensor)`` form one frame (:class:`StreamFrame`); frames come out in
 file (= time) order, and the frames of one ``t_ns`` in the order their sensor first appears.
@@ -147,7 +148,10 @@ def _float(v: object, column: str) -> float:
     return x
 
 
-def _int(v: object, column: str) -> int:
+def _int(v: object, column: str, *, integral_float: bool = False) -> int:
+    """An int64 from an int or its text; ``integral_float``: also 2.0 / "2.0" (a class id
+    column that a dataframe library stored as float because of empty cells), never for t_ns
+    (a double cannot hold every nanosecond timestamp)."""
     if isinstance(v, (bool, np.bool_)):
         raise _Bad("not_a_number", column, f"expected an integer, got {v!r}")
     if isinstance(v, (int, np.integer)):
@@ -156,7 +160,10 @@ def _int(v: object, column: str) -> int:
         try:
             x = int(str(v).strip())
         except ValueError:
-            raise _Bad("not_a_number", column, f"expected an integer, got {v!r}") from None
+            f = _float(v, column) if integral_float else math.nan
+            if not f.is_integer():
+                raise _Bad("not_a_number", column, f"expected an integer, got {v!r}") from None
+            x = int(f)
     if not _INT64_MIN < x <= _INT64_MAX:
         raise _Bad("not_a_number", column, f"{x} is outside the int64 range (or the reserved -2**63)")
     return x
@@ -222,7 +229,7 @@ def _parse(h: _Header, values: Sequence[object]) -> _Row:
         score = _float(values[h.score], "score")
     cls = -1
     if h.class_id is not None and not _empty(values[h.class_id]):
-        cls = _int(values[h.class_id], "class_id")
+        cls = _int(values[h.class_id], "class_id", integral_float=True)
         if not -(2 ** 31) <= cls < 2 ** 31:
             raise _Bad("not_a_number", "class_id", f"{cls} is outside the int32 range")
     return _Row(t, sensor, z, score, cls)
