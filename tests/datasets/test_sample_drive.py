@@ -273,6 +273,7 @@ def test_score_of_the_truth_itself_is_zero(drive: tuple[Path, DrivingScenario], 
     _write_tracks(tmp_path / "t.csv", _truth_rows(tr))
     s = score(tmp_path / "t.csv", out / "truth.npz")
     assert s["gospa"] == s["gospa_loc"] == s["gospa_missed"] == s["gospa_false"] == 0.0
+    assert s["hota"] == pytest.approx(1.0, abs=1e-12)
     assert s["num_truth"] == len(np.unique(tr["id"][tr["in_roi"]])) > 3
     assert s["num_tracks"] == s["num_truth"] and s["num_eval"] == len(tr["eval_t_ns"])
     # tracks output 40 ms before each evaluation time are predicted with their velocity
@@ -293,7 +294,7 @@ def test_score_of_no_tracks_is_the_missed_part_only(drive: tuple[Path, DrivingSc
     m = np.bincount(tr["frame"][tr["in_roi"]], minlength=len(tr["eval_t_ns"]))
     assert s["gospa"] == pytest.approx(np.mean(np.sqrt(c ** 2 / 2 * m)), rel=1e-12)
     assert s["gospa_missed"] == pytest.approx(np.mean(c ** 2 / 2 * m), rel=1e-12)
-    assert s["gospa_loc"] == s["gospa_false"] == 0.0 and s["num_tracks"] == 0
+    assert s["gospa_loc"] == s["gospa_false"] == 0.0 and s["num_tracks"] == 0 and s["hota"] == 0.0
 
 
 def test_score_counts_false_tracks_and_localisation(drive: tuple[Path, DrivingScenario], tmp_path: Path) -> None:

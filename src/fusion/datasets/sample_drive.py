@@ -440,9 +440,10 @@ def score(tracks_csv: str | os.PathLike[str], truth: str | os.PathLike[str], *, 
     interest (``roi_radius_m`` around ``roi_centre`` in the vehicle frame).
 
     Returns ``gospa`` (mean per-time distance, m), ``gospa_loc``, ``gospa_missed``,
-    ``gospa_false`` (mean parts, m ** p), ``num_truth`` (distinct true objects scored),
+    ``gospa_false`` (mean parts, m ** p), ``hota`` (HOTA of the same points and ids over the
+    evaluation times, similarity ``max(0, 1 - d / c)``: 1 is perfect), ``num_truth`` (distinct true objects scored),
     ``num_tracks`` (distinct track ids scored), ``num_eval`` (evaluation times)."""
-    from fusion.metrics import gospa_over_time
+    from fusion.metrics import gospa_over_time, hota_combine, hota_sequence, point_sequence
 
     with np.load(truth, allow_pickle=False) as z:
         tr = {k: z[k] for k in z.files}
@@ -475,6 +476,9 @@ def score(tracks_csv: str | os.PathLike[str], truth: str | os.PathLike[str], *, 
         e_ids.append(trk["track_id"][sl][inside])
         e_pts.append(xy[inside])
     g = gospa_over_time(t_ids, t_pts, e_ids, e_pts, c=c, p=p).mean()
+    hota = hota_combine([hota_sequence(point_sequence(t_ids, t_pts, e_ids, e_pts, max_distance=c))])["HOTA"]
+    n_truth = len(np.unique(np.concatenate(t_ids))) if E else 0
+    n_tracks = len(np.unique(np.concatenate(e_ids))) if E else 0
     return {"gospa": g["gospa"], "gospa_loc": g["localisation"], "gospa_missed": g["missed"],
-            "gospa_false": g["false"], "num_truth": int(len(np.unique(np.concatenate(t_ids)))) if E else 0,
-            "num_tracks": int(len(np.unique(np.concatenate(e_ids)))) if E else 0, "num_eval": int(E)}
+            "gospa_false": g["false"], "hota": hota, "num_truth": int(n_truth), "num_tracks": int(n_tracks),
+            "num_eval": int(E)}
