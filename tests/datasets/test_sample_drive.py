@@ -28,7 +28,7 @@ from fusion.datasets.sample_drive import (
     score,
 )
 from fusion.datasets.truth import to_vehicle
-from fusion.engine import EngineConfig
+from fusion.engine import EngineConfig, FusionEngine
 from fusion.errors import ConfigurationError, DecodeError
 from fusion.hil.dbc import load_dbc
 from fusion.hil.decoders import make_decoder
@@ -246,6 +246,57 @@ def test_rig_is_the_package_rig_and_matches_the_simulated_sensors(drive: tuple[P
     for s in sc.sensors:  # the simulated noise is the engine's R
         np.testing.assert_array_equal(np.sqrt(np.diag(np.asarray(cfg.sensors[[x.name for x in sc.sensors].index(
             s.name)].R))), s.noise_std)
+
+
+def _replay(out: Path, tmp: Path, *, ego_motion: bool = True) -> dict[str, float | int]:
+    """A minimal replay of the drive with its own rig (the CAN frames and the lidar stream merged
+    by time into the engine; confirmed tracks written after every frame), scored against its truth."""
+    rig = tomllib.loads((out / "rig.toml").read_text())
+    cfg = EngineConfig.from_dict({**rig["engine"], "sensors": {n: t["engine"] for n, t in rig["sensors"].items()}})
+    eng = FusionEngine(cfg)
+    chan = {int(k): v for k, v in rig["channels"].items()}
+    comps = {s.name: list(s.model_info().components) for s in cfg.sensors}
+    decs = {n: make_decoder(t["decoder"], load_dbc(_dbc_path(t["dbc"].split(":")[1])), t["decoder_config"])
+            for n, t in rig["sensors"].items() if t["source"] == "can"}
+    ego = make_decoder(rig["ego"]["decoder"], load_dbc(_dbc_path("vehicle")), rig["ego"]["decoder_config"])
+    events = [(_t_ns(m), 0, m) for m in _messages(out / "drive.blf")]
+    events += [(f.t_ns, 1, f) for f in read_stream(out / "lidar.csv", components={"lidar": comps["lidar"]})]
+    lines = ["t_ns,track_id,x,y,vx,vy"]
+
+    def frame(sensor: str, t: int, z: np.ndarray, score: np.ndarray, cls: np.ndarray) -> None:
+        eng.process(sensor, t, z, score=score, class_id=cls)
+        for r in eng.tracks(confirmed_only=True, include_deleted=False):
+            x, y, vx, vy = (float(v) for v in (r["x"][0], r["x"][1], r["velocity"][0], r["velocity"][1]))
+            lines.append(f"{t},{r['id']},{x!r},{y!r},{vx!r},{vy!r}")
+
+    for t, kind, m in sorted(events, key=lambda e: (e[0], e[1])):
+        if kind == 1:
+            frame("lidar", m.t_ns, m.z, m.score, m.class_id)
+        elif chan[m.channel] == rig["ego"]["bus"]:
+            for smp in ego.feed(t, m.arbitration_id, bytes(m.data)):
+                if ego_motion:
+                    eng.ego_motion(smp.t_ns, smp.speed_mps, smp.yaw_rate_rps)
+        else:
+            for n, d in decs.items():
+                if m.arbitration_id in d.frame_ids:
+                    for c in d.feed(t, m.arbitration_id, bytes(m.data)):
+                        z = np.column_stack([c.fields[k] for k in comps[n]]).reshape(len(c), len(comps[n]))
+                        frame(n, c.t_ns, z, c.fields["score"], c.fields.get("class_id", np.full(len(c), -1.0))
+                              .astype(np.int32))
+    (tmp / "tracks.csv").write_text("\n".join(lines) + "\n")
+    return score(tmp / "tracks.csv", out / "truth.npz")
+
+
+def test_the_drive_is_tracked_with_its_own_rig(drive: tuple[Path, DrivingScenario], tmp_path: Path) -> None:
+    """End to end with known truth: the rig's decoders and engine tables on the drive's CAN and
+    lidar stream track every car (measured: GOSPA 0.43 m over 8 s, most of it the confirmation
+    delay at the start); without the vehicle bus's ego motion the tracks stay in the vehicle frame
+    and miss the truth, which is in the odometry frame."""
+    out, _sc = drive
+    s = _replay(out, tmp_path)
+    assert s["gospa"] < 1.0 and s["gospa_false"] < 0.5 and s["hota"] > 0.9
+    assert s["num_tracks"] == s["num_truth"] > 5
+    assert _replay(out, tmp_path, ego_motion=False)["gospa"] > 3.0
 
 
 # ---------------------------------------------------------------- score
