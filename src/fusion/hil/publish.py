@@ -39,6 +39,7 @@ scaling, clamping and NaN handling vectorised in numpy and hands cantools raw in
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from collections.abc import Iterable, Sequence
@@ -101,6 +102,21 @@ def check_track_records(tracks: object, what: str) -> npt.NDArray[Any]:
             raise ShapeError(f"{what}: field {name!r} must be {want} of {'integers' if name == 'id' else 'numbers'}, "
                              f"got {sub}")
     return tracks
+
+
+def _load_cached(path: Path) -> Any:
+    """The parsed DBC (cantools, strict), shared between encoders of the same unchanged file:
+    parsing the 129-message classic DBC takes ~0.3 s, and the encoders only read the database."""
+    try:
+        st = path.stat()
+    except OSError:
+        return load_dbc(path, strict=True)  # DbcError naming the file
+    return _load_by_key(str(path.resolve()), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=16)
+def _load_by_key(path: str, mtime_ns: int, size: int) -> Any:
+    return load_dbc(path, strict=True)
 
 
 @dataclass(frozen=True)
@@ -166,7 +182,7 @@ class TrackEncoder:
 
     def __init__(self, dbc: str | Path | None = None, *, fd: bool = False, max_objects: int = 64) -> None:
         path = Path(dbc) if dbc is not None else package_dbc_path(fd)
-        db = load_dbc(path, strict=True)
+        db = _load_cached(path)
         self.path = path
         self.fd = bool(fd)
         header = get_message(db, HEADER)
@@ -379,7 +395,11 @@ class TrackEncoder:
 class CanLogSink:
     """CAN frames -> a log file in any python-can writer format, picked by the suffix through
     ``can.Logger``: .asc, .blf, .csv, .db (SQLite), .log (candump), .trc, .txt (printer), .mf4
-    (the ``mf4`` extra: asammdf). Use as a context manager or call :meth:`close`.
+    (the ``mf4`` extra: asammdf). Use as a context manager or call :meth:`close`. Keyword
+    arguments go to the writer. What survives a read back with ``can.LogReader``: ids, data and
+    timestamps in every format (ASC: relative to the first frame); the CAN FD flag in .blf,
+    .asc, .log and .mf4 only (.csv and .db keep the 64 data bytes but not the flag); .trc takes
+    no FD frames.
 
     Thread safety: ``write`` and ``close`` take an internal lock, so several threads may write
     (frames of one ``write`` call stay together); after ``close`` a ``write`` raises
@@ -401,7 +421,15 @@ class CanLogSink:
         self.frames = 0
 
     def write(self, msgs: Sequence[can.Message] | Iterable[can.Message]) -> None:
-        """Append ``msgs`` (in order)."""
+        """Append ``msgs`` (in order). ConfigurationError, writing nothing, for CAN FD frames to
+        a .trc file (python-can's TRC writer cannot log them)."""
+        msgs = list(msgs)
+        if self.path.suffix.lower() == ".trc":
+            for m in msgs:
+                if m.is_fd:
+                    raise ConfigurationError(f"{self.path}: python-can's TRC writer cannot log CAN FD frames "
+                                             f"(CAN id 0x{m.arbitration_id:X} at {m.timestamp:.6f} s); use .blf, "
+                                             ".asc, .log or .mf4")
         with self._lock:
             if self._logger is None:
                 raise ConfigurationError(f"{self.path}: write after close")
