@@ -209,3 +209,41 @@ def test_mcap_writer_bad_input(tmp_path: Path) -> None:
     w.close()
     with pytest.raises(ConfigurationError, match="after close"):
         w.write(FakeCycle(0, 1, odo, odo))
+
+
+def test_end_to_end_with_engine_tracks(tmp_path: Path) -> None:
+    """Real engine records (odometry and vehicle frame, moving ego) through every writer: the CSV
+    holds both frames' positions, the CAN frames carry the vehicle-frame ones (cantools decode)."""
+    import cantools
+
+    from fusion.engine import CONFIRMED, EngineConfig, FusionEngine
+    from fusion.engine.config import SensorConfig
+    from fusion.hil.publish import TrackEncoder, package_dbc_path
+
+    engine = FusionEngine(EngineConfig(sensors=[SensorConfig(name="lidar", model="lidar_box3d")]))
+    objects = np.array([[20.0, 3.0, 0.0, 0.0, 4.5, 1.8, 1.5], [-15.0, -4.0, 0.0, 0.5, 4.0, 1.9, 1.6]])
+    encoder = TrackEncoder()
+    db = cantools.database.load_file(str(package_dbc_path()))
+    out: list[FakeCycle] = []
+    for i in range(12):
+        t = i * 100_000_000
+        engine.ego_motion(t, 10.0, 0.05)
+        engine.process("lidar", t, objects)
+        odo = engine.tracks(confirmed_only=True, include_deleted=False)
+        veh = engine.tracks(confirmed_only=True, include_deleted=False, frame="vehicle")
+        pose = engine.ego_pose(t)
+        out.append(FakeCycle(i, t, odo, veh, (pose["x_m"], pose["y_m"], pose["yaw_rad"])))
+    assert len(out[-1].tracks) == 2 and (out[-1].tracks["status"] == CONFIRMED).all()
+    with TrackWriter(tmp_path / "t.csv") as w, McapWriter(tmp_path / "t.mcap") as m:
+        for c in out:
+            w.write(c)
+            m.write(c)
+    cols = read_tracks(tmp_path / "t.csv")
+    last = cols["t_ns"] == out[-1].t_ns
+    assert np.array_equal(cols["x"][last], out[-1].tracks["box"][:, 0])
+    assert np.array_equal(cols["x_vehicle"][last], out[-1].tracks_vehicle["box"][:, 0])
+    assert not np.allclose(cols["x"][last], cols["x_vehicle"][last])  # the ego moved ~11 m
+    frames = encoder.encode(out[-1].index, out[-1].t_ns, out[-1].tracks_vehicle)
+    a = [db.decode_message(f.arbitration_id, f.data) for f in frames[1::2]]
+    assert [v["PosX"] for v in a] == pytest.approx(out[-1].tracks_vehicle["box"][:, 0].tolist(), abs=0.005)
+    assert [v["PosY"] for v in a] == pytest.approx(out[-1].tracks_vehicle["box"][:, 1].tolist(), abs=0.005)
