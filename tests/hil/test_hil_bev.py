@@ -39,6 +39,10 @@ def test_draw_bev_writes_a_png(tmp_path: Path) -> None:
     # a path to the track file works too; an empty picture is much smaller than the full one
     draw_bev(tmp_path / "bev2.png", ego_xy=ego, detections=dets, tracks=tracks)
     assert (tmp_path / "bev2.png").read_bytes()[:8] == PNG_MAGIC
+    cols = read_tracks(tracks)
+    rows = [{"track_id": i, "x": x, "y": y} for i, x, y in zip(cols["track_id"], cols["x"], cols["y"])]
+    draw_bev(tmp_path / "rows.png", ego_xy=ego, detections=dets, tracks=rows)
+    assert (tmp_path / "rows.png").read_bytes() == (tmp_path / "bev2.png").read_bytes()
     draw_bev(tmp_path / "empty.png", ego_xy=np.zeros((0, 2)))
     assert (tmp_path / "empty.png").stat().st_size < len(data)
 

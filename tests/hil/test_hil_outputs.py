@@ -196,6 +196,28 @@ def test_mcap_writer_is_deterministic(tmp_path: Path) -> None:
     assert (tmp_path / "a.mcap").read_bytes() == (tmp_path / "b.mcap").read_bytes()
 
 
+def test_mcap_writer_thread_safety(tmp_path: Path) -> None:
+    """Four threads write at once: every message arrives, sequence numbers unique."""
+    cs = cycles(8, 60, n_max=4)
+    w = McapWriter(tmp_path / "t.mcap")
+
+    def work(k: int) -> None:
+        for c in cs[k::4]:
+            w.write(c)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    w.close()
+    with open(tmp_path / "t.mcap", "rb") as f:
+        msgs = [m for _, _, m in make_reader(f).iter_messages(log_time_order=False)]
+    assert len(msgs) == 2 * len(cs) == w.messages
+    assert sorted(m.sequence for m in msgs) == list(range(2 * len(cs)))
+    assert sorted({m.log_time for m in msgs}) == sorted(c.t_ns for c in cs)
+
+
 def test_mcap_writer_bad_input(tmp_path: Path) -> None:
     w = McapWriter(tmp_path / "t.mcap")
     odo = random_tracks(np.random.default_rng(0), 2)

@@ -222,6 +222,11 @@ def test_empty_cycle_and_decode_of_cut_cycles() -> None:
     assert [c["cycle_counter"] for c in out] == [4, 5, 6]
     assert [len(c["tracks"]) for c in out] == [0, 2, 3]
     assert [c["complete"] for c in out] == [True, False, True]
+    # a frame of the wrong length (a 4-byte B frame) is skipped and counted; the slot is incomplete
+    short = can.Message(arbitration_id=full[2].arbitration_id, data=bytes(full[2].data)[:4])
+    out = enc.decode([full[0], full[1], short, *full[3:]])
+    assert out[0]["bad_frames"] == 1 and not out[0]["complete"]
+    assert [x["id"] for x in out[0]["tracks"][1:]] == t["id"][1:].tolist()
 
 
 def test_bad_input_is_refused_and_counts_nothing() -> None:
@@ -341,6 +346,9 @@ def test_can_log_sink_bad_suffix_missing_extra_and_threads(tmp_path: Path, monke
     with pytest.raises(MissingExtraError, match=r"fusion\[mf4\]"):
         CanLogSink(tmp_path / "t.mf4")
     monkeypatch.undo()
+    with CanLogSink(tmp_path / "t.txt") as printer:  # python-can's Printer: text only, no reader
+        printer.write(TrackEncoder().encode(0, 0, random_tracks(np.random.default_rng(0), 1)))
+    assert "610" in (tmp_path / "t.txt").read_text()
     enc = TrackEncoder()
     path = tmp_path / "threads.log"
     sink = CanLogSink(path)

@@ -34,13 +34,14 @@ def _xy(a: object, what: str) -> npt.NDArray[np.float64]:
 
 def draw_bev(path: str | Path, *, ego_xy: npt.ArrayLike,
              detections: Sequence[tuple[int, npt.ArrayLike]] = (),
-             tracks: Mapping[str, npt.ArrayLike] | str | Path | None = None, title: str = "",
+             tracks: Mapping[str, npt.ArrayLike] | Sequence[Mapping[str, Any]] | str | Path | None = None,
+             title: str = "",
              dpi: int = 120) -> None:
     """Write a PNG to ``path``.
 
     ``ego_xy``: (T, 2) ego positions; ``detections``: ``(t_ns, (n, 2) x, y)`` per sensor frame;
     ``tracks``: the rows of a track file (``fusion.hil.outputs.read_tracks`` columns, at least
-    ``track_id``, ``x``, ``y``, in time order) or the path of one. MissingExtraError("plot")
+    ``track_id``, ``x``, ``y``, in time order; or a list of row mappings) or the path of one. MissingExtraError("plot")
     without matplotlib; ShapeError naming the argument for malformed arrays.
 
     Thread safety: each call builds its own Figure (no pyplot state), so calls may run
@@ -56,19 +57,26 @@ def draw_bev(path: str | Path, *, ego_xy: npt.ArrayLike,
     ego = _xy(ego_xy, "ego_xy")
     dets = [_xy(d, f"detections[{i}]") for i, (_, d) in enumerate(detections)]
     det = np.concatenate(dets) if dets else np.zeros((0, 2))
+    cols: Mapping[str, Any]
     if isinstance(tracks, (str, Path)):
         from fusion.hil.outputs import read_tracks
 
-        tracks = read_tracks(tracks)
-    if tracks is None:
-        tracks = {"track_id": np.zeros(0, np.int64), "x": np.zeros(0), "y": np.zeros(0)}
+        cols = read_tracks(tracks)
+    elif tracks is None:
+        cols = {"track_id": np.zeros(0, np.int64), "x": np.zeros(0), "y": np.zeros(0)}
+    elif isinstance(tracks, Mapping):
+        cols = tracks
+    else:  # a list of row mappings
+        try:
+            cols = {c: np.array([r[c] for r in tracks]) for c in ("track_id", "x", "y")}
+        except (KeyError, TypeError, IndexError) as exc:
+            raise ShapeError(f"tracks: expected rows with track_id, x, y: {exc!r}") from None
     try:
-        ids = np.asarray(tracks["track_id"], dtype=np.int64)
-        tx = np.asarray(tracks["x"], dtype=np.float64)
-        ty = np.asarray(tracks["y"], dtype=np.float64)
-    except KeyError as exc:
-        raise ShapeError(f"tracks: expected the columns track_id, x, y (a track file's rows), missing {exc}") \
-            from None
+        ids = np.asarray(cols["track_id"], dtype=np.int64)
+        tx = np.asarray(cols["x"], dtype=np.float64)
+        ty = np.asarray(cols["y"], dtype=np.float64)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ShapeError(f"tracks: expected the columns track_id, x, y (a track file's rows): {exc!r}") from None
     if not (ids.shape == tx.shape == ty.shape) or ids.ndim != 1:
         raise ShapeError(f"tracks: track_id, x, y must be 1-D of one length, got {ids.shape}, {tx.shape}, {ty.shape}")
 

@@ -327,7 +327,9 @@ class TrackEncoder:
         """Cycles back from frames (for tests and recorders), one dict per header frame:
         ``cycle_counter``, ``t_ns`` (classic: ``TimestampUs * 1000``, i.e. modulo 2**40 us),
         ``num_objects``, ``num_dropped`` (FD; None classic), ``complete`` (every slot below
-        ``num_objects`` arrived whole) and ``tracks``: a list (slot order) of dicts ``id, x, y,
+        ``num_objects`` arrived whole, once), ``bad_frames`` (object frames of this cycle whose
+        length is not the DBC's: skipped; a header of the wrong length is skipped uncounted)
+        and ``tracks``: a list (slot order) of dicts ``id, x, y,
         vx, vy, yaw`` [rad] ``, length, width, class_id, existence, status`` (FD also ``z,
         height``), NaN where the frame carries the INVALID value. Frames of other ids, object
         frames before the first header and slots at or above ``num_objects`` are ignored."""
@@ -347,7 +349,12 @@ class TrackEncoder:
             if hit is None:
                 continue
             k, m = hit
-            raw = m.message.decode(bytes(msg.data), decode_choices=False, scaling=False)
+            data = bytes(msg.data)
+            if len(data) != m.length:
+                if cycles and k >= 0:
+                    cycles[-1]["bad_frames"] += 1
+                continue
+            raw = m.message.decode(data, decode_choices=False, scaling=False)
             if k < 0:
                 if cycles:
                     finish()
@@ -355,7 +362,8 @@ class TrackEncoder:
                 t = int(raw["TimestampNs"]) if "TimestampNs" in raw else int(raw["TimestampUs"]) * 1000
                 cycles.append({"cycle_counter": int(raw["CycleCounter"]), "t_ns": t,
                                "num_objects": int(raw["NumObjects"]),
-                               "num_dropped": int(raw["NumDropped"]) if "NumDropped" in raw else None})
+                               "num_dropped": int(raw["NumDropped"]) if "NumDropped" in raw else None,
+                               "bad_frames": 0})
                 continue
             if not cycles:
                 continue
