@@ -373,3 +373,26 @@ def test_can_log_sink_bad_suffix_missing_extra_and_threads(tmp_path: Path, monke
     # every write stayed together: 40 complete cycles, each with its 5 tracks
     assert sorted(c["cycle_counter"] for c in cycles) == list(range(40))
     assert all(c["complete"] and len(c["tracks"]) == 5 for c in cycles)
+
+
+def test_custom_dbc_with_the_same_names(tmp_path: Path) -> None:
+    """A rig's own DBC with the shipped names but another Heading scale: the encoder follows it
+    (cantools decodes the frames with that DBC); a slot laid out unlike slot 0 is refused."""
+    text = package_dbc_path().read_text()
+    coarse = tmp_path / "coarse.dbc"
+    fine = "SG_ Heading : 38|12@1- (0.1,0) [-180|180]"
+    coarse.write_text(text.replace(fine, fine.replace("0.1", "0.5")))
+    t = random_tracks(np.random.default_rng(4), 6)
+    msgs = TrackEncoder(coarse).encode(0, 0, t)
+    db = cantools.database.load_file(str(coarse))
+    heading = [db.decode_message(m.arbitration_id, m.data)["Heading"] for m in msgs[2::2]]
+    want = np.degrees(np.arctan2(np.sin(t["box"][:, 3]), np.cos(t["box"][:, 3])))
+    assert np.abs(np.array(heading) - want).max() <= 0.25 + 1e-9
+    assert all(h * 2 == round(h * 2) for h in heading)
+    i = text.index("BO_ 1621 FUSION_TRACK_B_05")
+    odd = tmp_path / "odd.dbc"
+    odd.write_text(text[:i] + text[i:].replace("(0.1,0)", "(0.5,0)", 1))
+    with pytest.raises(DbcError, match="FUSION_TRACK_B_05"):
+        TrackEncoder(odd)
+    with pytest.raises(DbcError, match="does not exist"):
+        TrackEncoder(tmp_path / "missing.dbc")

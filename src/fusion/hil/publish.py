@@ -172,7 +172,8 @@ def _compile(message: Message) -> _Msg:
 class TrackEncoder:
     """Fused tracks -> CAN frames with the project's track DBC (cantools by dependency), and back.
 
-    ``dbc``: a DBC with the layout of the shipped ones (same message and signal names; None: the
+    ``dbc``: a DBC with the layout of the shipped ones (same message and signal names, every
+    object slot laid out alike; scales, ranges and bit positions may differ; None: the
     package's ``fusion_tracks.dbc`` or, with ``fd``, ``fusion_tracks_fd.dbc``). ``max_objects``:
     slots used per cycle (at most the DBC's slot count, 64).
 
@@ -199,6 +200,11 @@ class TrackEncoder:
             slots.append(tuple(_compile(m) for m in msgs))
         if not slots:
             raise DbcError(f"{path}: no object messages ({'FUSION_TRACK_00' if fd else 'FUSION_TRACK_A_00/B_00'})")
+        for slot in slots[1:]:  # encode computes each signal once for all slots: one layout
+            for m, m0 in zip(slot, slots[0]):
+                if (m.length, m.codecs) != (m0.length, m0.codecs):
+                    raise DbcError(f"{path}: {m.name} differs from {m0.name} (every object slot must have the "
+                                   "same length and signals)")
         if isinstance(max_objects, bool) or not isinstance(max_objects, (int, np.integer)) \
                 or not 1 <= max_objects <= len(slots):
             raise ConfigurationError(f"max_objects: expected an integer in [1, {len(slots)}] (the DBC's object "
