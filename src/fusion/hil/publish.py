@@ -413,7 +413,8 @@ class CanLogSink:
     arguments go to the writer. What survives a read back with ``can.LogReader``: ids, data and
     timestamps in every format (ASC: relative to the first frame); the CAN FD flag in .blf,
     .asc, .log and .mf4 only (.csv and .db keep the 64 data bytes but not the flag); .trc takes
-    no FD frames.
+    no FD frames. .blf, .log, .csv and .db files are byte-identical for identical frames (the
+    deterministic replay's ``tracks.blf``); .asc, .trc and .mf4 headers carry the writing time.
 
     Thread safety: ``write`` and ``close`` take an internal lock, so several threads may write
     (frames of one ``write`` call stay together); after ``close`` a ``write`` raises
