@@ -194,7 +194,8 @@ def _path_errors(drive: Drive) -> dict[str, Any]:
     xy = np.array([[poses[t]["x_m"], poses[t]["y_m"]] for t in sorted(poses) if t in fixes])
     return {"pos_err": np.array(pos_err), "dist": np.array(pos_dist), "head_err": np.array(head_err),
             "head_acc": np.array(head_acc), "turn_1s": np.array(turn),
-            "odo_length": float(np.hypot(*np.diff(xy, axis=0).T).sum()), "gnss_length": float(pos_dist[-1] - pos_dist[0])}
+            "odo_length": float(np.hypot(*np.diff(xy, axis=0).T).sum()),
+            "gnss_length": float(pos_dist[-1] - pos_dist[0])}
 
 
 def test_ego_motion_follows_gnss(drive: Drive) -> None:
