@@ -12,6 +12,7 @@ import gzip
 import importlib.util
 import io
 import json
+import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -64,6 +65,13 @@ def fake_replay(logs: Sequence[Path], rig: Any, out: Path, *, streams: Sequence[
 
 def failing_replay(logs: Sequence[Path], rig: Any, out: Path, **kwargs: Any) -> dict[str, Any]:
     raise RuntimeError("a bug in replay")
+
+
+def crashing_replay(logs: Sequence[Path], rig: Any, out: Path, **kwargs: Any) -> dict[str, Any]:
+    """fake_replay, except that a log named crash* kills its worker process (a segfault's stand-in)."""
+    if Path(logs[0]).name.startswith("crash"):
+        os._exit(3)
+    return fake_replay(logs, rig, out, **kwargs)
 
 
 def _messages(seed: int, n: int = 40) -> list[can.Message]:
@@ -202,6 +210,24 @@ def test_forkserver_context_and_fork_refused(log_folder: Path, tmp_path: Path) -
     assert all(r["ok"] for r in res)
     with pytest.raises(ConfigurationError, match="fork copies locks"):
         replay_many(jobs, workers=2, replay_fn=fake_replay, mp_context="fork")
+
+
+def test_a_crashing_worker_costs_only_its_log(log_folder: Path, tmp_path: Path) -> None:
+    (log_folder / "day2" / "broken.log").unlink()
+    _write(log_folder / "day1" / "crash.blf", _messages(9))
+    for k in range(3):
+        _write(log_folder / "day3" / f"more_{k}.asc", _messages(10 + k))
+    jobs = jobs_from_folder(log_folder, "rig.toml", tmp_path / "pool")
+    good = [j for j in jobs if j.name != "day1/crash.blf"]
+    ref = replay_many([ReplayJob(j.logs, j.rig, tmp_path / "serial" / j.out.relative_to(tmp_path / "pool"),
+                                 name=j.name) for j in good], workers=1, replay_fn=fake_replay)
+    res = replay_many(jobs, workers=2, replay_fn=crashing_replay)
+    by_name = {r["name"]: r for r in res}
+    crash = by_name.pop("day1/crash.blf")
+    assert not crash["ok"] and crash["error"]["type"] == "BrokenProcessPool"
+    assert "the worker process running this job died" in crash["error"]["message"]
+    assert all(r["ok"] for r in by_name.values()) and len(by_name) == 6
+    _assert_same_outputs(tmp_path / "serial", ref, tmp_path / "pool", [r for r in res if r["ok"]])
 
 
 def test_bug_in_replay_is_that_jobs_error(log_folder: Path, tmp_path: Path) -> None:
@@ -343,7 +369,8 @@ def test_real_replay_serial_vs_processes(rav4_slices: Path, can_data: Path, tmp_
     by_name = {r["name"]: r for r in s1["results"]}
     for name in ("s0/first.blf", "s1/second.blf"):
         assert by_name[name]["ok"], by_name[name]["error"]
-        assert by_name[name]["report"]["frames_read"] > 30_000 and by_name[name]["report"]["cycles"] > 0
+        # 4 s of the drive's 2 258 frames/s
+        assert by_name[name]["report"]["frames_read"] > 8_000 and by_name[name]["report"]["cycles"] > 0
     cut = by_name["s2/cut.blf"]  # a truncated log: a typed error naming it, or counted (lenient) with fewer frames
     if cut["ok"]:
         assert 0 < cut["report"]["frames_read"] < by_name["s1/second.blf"]["report"]["frames_read"]
@@ -351,8 +378,10 @@ def test_real_replay_serial_vs_processes(rav4_slices: Path, can_data: Path, tmp_
     else:
         assert cut["error"]["type"] == "CanLogError" and cut["error"]["file"].endswith("cut.blf")
     _assert_same_outputs(tmp_path / "serial", s1["results"], tmp_path / "pool", s2["results"])
-    tracks = list((tmp_path / "serial").rglob("tracks.*"))
-    assert len(tracks) >= 2 and all(p.stat().st_size > 0 for p in tracks)
+    assert sorted(p.parent.name for p in (tmp_path / "serial").rglob("report.json")) == ["cut", "first", "second"]
+    if importlib.util.find_spec("fusion.hil.outputs") is not None:  # helper B's track writers (K4)
+        tracks = list((tmp_path / "serial").rglob("tracks.*"))
+        assert len(tracks) >= 2 and all(p.stat().st_size > 0 for p in tracks)
 
 
 def test_real_replay_raises_no_typeerror_from_a_missing_rig(rav4_slices: Path, tmp_path: Path) -> None:

@@ -226,3 +226,20 @@ def test_rig_loads_with_k1_loader(css: Path) -> None:
     assert loaded.sensors == () and loaded.ego is not None
     assert loaded.ego.decoder == "vehicle_motion" and loaded.ego.dbc.name == "canmod-gps.dbc"
     assert loaded.channels == {"1": "obd2", "2": "canmod"}
+
+
+def test_mf4_drives_through_batch_replay(css: Path, can_data: Path, tmp_path: Path) -> None:
+    """Both drives through `fusion replay DIR --rig css_electronics_mf4.toml` (the batch, the K3
+    replay): every frame read, the CANmod frames decoded, no sensor cycles (an ego-only rig)."""
+    if importlib.util.find_spec("fusion.hil.replay") is None:
+        pytest.skip("fusion.hil.replay (helper A's K3 replay) is not importable yet")
+    from fusion.hil.batch import replay_folder
+
+    summary = replay_folder(css, RIG, tmp_path / "out", workers=2, dbc_dirs=[can_data])
+    assert summary["failed"] == 0, summary["failures"]
+    reports = {r["name"]: r["report"] for r in summary["results"]}
+    assert sorted(reports) == sorted(DRIVES)
+    assert [reports[d]["frames_read"] for d in DRIVES] == [5477, 7601]
+    # speed + IMU frames of channel 2 (41 + 4518 and 59 + 6259) are what the ego decoder takes
+    assert [reports[d]["frames_decoded"] for d in DRIVES] == [4559, 6318]
+    assert all(reports[d]["cycles"] == 0 for d in DRIVES)

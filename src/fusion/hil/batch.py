@@ -13,7 +13,8 @@ One failing log does not stop the others: the error is caught in the worker and 
 that job's result as ``{"type", "module", "message", "file", "line", "frame_index", "can_id",
 "t_ns"}`` (the attributes of the :mod:`fusion.hil.errors` classes; ``file`` is the file the
 error names), and the summary lists it.  A worker process that dies (a crash in the extension)
-is reported for the jobs it was running the same way (``BrokenProcessPool`` / ``KilledWorker``).
+is that job's error (``BrokenProcessPool``; on Dask ``KilledWorker``); the jobs that shared the
+broken pool are re-run (see :func:`_run_pool`), so a crash costs only the crashing log.
 
 Why "spawn" (or "forkserver") and never "fork": ``fork`` copies the parent with only the
 forking thread alive.  The parent runs threads that hold locks (the engine's FIFO mutex and
@@ -47,8 +48,9 @@ import os
 import sys
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -213,17 +215,39 @@ def _default_workers(n_jobs: int) -> int:
 
 def _run_pool(jobs: Sequence[ReplayJob], workers: int, replay_fn: ReplayFn | None, mp_context: str,
               progress: _Progress) -> list[dict[str, Any]]:
+    """Jobs in a process pool, at most ``workers`` in flight (a sliding window), so when a worker
+    process dies (the pool breaks) the jobs lost with it are exactly the ones that were running:
+    each of those is re-run alone in a fresh process (only the job that kills its worker is
+    reported as lost) and a new pool takes the rest."""
     results: list[dict[str, Any] | None] = [None] * len(jobs)
     ctx = multiprocessing.get_context(mp_context)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures: dict[Future[dict[str, Any]], int] = {pool.submit(_run_job, job, replay_fn): i
-                                                      for i, job in enumerate(jobs)}
-        for fut in as_completed(futures):
-            i = futures[fut]
-            try:
-                results[i] = fut.result()
-            except BrokenProcessPool as exc:
-                results[i] = _lost_worker(jobs[i], exc)
+    queue = deque(range(len(jobs)))
+    while queue:
+        suspects: list[int] = []
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            inflight: dict[Future[dict[str, Any]], int] = {}
+            while queue or inflight:
+                while queue and len(inflight) < workers:
+                    i = queue.popleft()
+                    inflight[pool.submit(_run_job, jobs[i], replay_fn)] = i
+                done, _ = wait(inflight, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    i = inflight.pop(fut)
+                    try:
+                        results[i] = fut.result()
+                    except BrokenProcessPool:
+                        suspects.append(i)
+                        continue
+                    progress.update(results[i])  # type: ignore[arg-type]
+                if suspects:  # the pool is broken: every job still in it is lost
+                    suspects.extend(inflight.values())
+                    break
+        for i in sorted(suspects):
+            with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as solo:
+                try:
+                    results[i] = solo.submit(_run_job, jobs[i], replay_fn).result()
+                except BrokenProcessPool as exc:
+                    results[i] = _lost_worker(jobs[i], exc)
             progress.update(results[i])  # type: ignore[arg-type]
     return [r for r in results if r is not None]
 
@@ -237,8 +261,11 @@ def _dask_client(dask: Any, workers: int) -> tuple[Any, Any]:
     if isinstance(dask, distributed.Client):
         return dask, None
     if dask == "local":
+        # loopback only; no dashboard, and the scheduler's health HTTP server on a free port
+        # (its default 8787 may be taken: distributed would warn and move)
         cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                           host="127.0.0.1", dashboard_address=None)
+                                           host="127.0.0.1", dashboard_address=None,
+                                           scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"})
         try:
             return distributed.Client(cluster), cluster
         except BaseException:
