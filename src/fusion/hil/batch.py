@@ -29,7 +29,10 @@ single-threaded server process: also safe, POSIX only.
 Dask: ``dask="local"`` starts a ``distributed.LocalCluster`` of worker processes (one thread
 each, bound to 127.0.0.1, no dashboard) for the call and closes it afterwards;
 ``dask="tcp://host:port"`` connects to a running scheduler (the workers must see the log, rig
-and output paths: a shared file system) ; a ``distributed.Client`` is used as it is.  Without
+and output paths: a shared file system); a ``distributed.Client`` is used as it is.  Dask
+re-runs a task whose worker died (up to ``distributed.scheduler.allowed-failures`` times, then
+``KilledWorker``) and recomputes finished results held by a dead worker: a job may run twice,
+rewriting the same files (deterministic, so the outcome is unchanged).  Without
 the extra, :class:`~fusion.hil.errors.MissingExtraError` names it (``pip install 'fusion[dask]'``).
 
 Thread safety: :class:`ReplayJob` is immutable and may be shared between threads;
