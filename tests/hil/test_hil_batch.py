@@ -250,6 +250,24 @@ def test_dask_local_cluster_identical_to_serial(log_folder: Path, tmp_path: Path
     _assert_same_outputs(tmp_path / "serial", s1["results"], tmp_path / "dask", s2["results"])
 
 
+def test_dask_scheduler_address_and_client(log_folder: Path, tmp_path: Path) -> None:
+    """A running scheduler by address (what `--dask tcp://host:port` does) and a Client as it is,
+    here an in-process cluster (processes=False: threads; loopback only)."""
+    distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
+    ref = replay_folder(log_folder, "rig.toml", tmp_path / "serial", workers=1, replay_fn=fake_replay)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol="tcp://",
+                                  host="127.0.0.1", dashboard_address=None,
+                                  scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"}) as cluster:
+        by_address = replay_folder(log_folder, "rig.toml", tmp_path / "addr", dask=cluster.scheduler_address,
+                                   replay_fn=fake_replay)
+        with distributed.Client(cluster) as client:
+            by_client = replay_folder(log_folder, "rig.toml", tmp_path / "client", dask=client, replay_fn=fake_replay)
+            assert client.status == "running"  # a Client we were given is not closed
+    for name, summary in (("addr", by_address), ("client", by_client)):
+        _check_corrupt_result(summary["results"])
+        _assert_same_outputs(tmp_path / "serial", ref["results"], tmp_path / name, summary["results"])
+
+
 def test_dask_bad_scheduler_and_missing_extra(log_folder: Path, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     jobs = jobs_from_folder(log_folder, "rig.toml", tmp_path / "out")
