@@ -255,14 +255,14 @@ def _run_pool(jobs: Sequence[ReplayJob], workers: int, replay_fn: ReplayFn | Non
     return [r for r in results if r is not None]
 
 
-def _dask_client(dask: Any, workers: int) -> tuple[Any, Any]:
-    """(client, cluster-to-close or None) for ``dask``."""
+def _dask_client(dask: Any, workers: int) -> tuple[Any, bool, Any]:
+    """(client, whether this call made it (and closes it), cluster to close or None) for ``dask``."""
     try:
         distributed: Any = importlib.import_module("distributed")  # untyped optional extra
     except ImportError as exc:
         raise MissingExtraError("replay_many(dask=...) needs dask.distributed: pip install 'fusion[dask]'") from exc
     if isinstance(dask, distributed.Client):
-        return dask, None
+        return dask, False, None
     if dask == "local":
         # loopback only; no dashboard, and the scheduler's health HTTP server on a free port
         # (its default 8787 may be taken: distributed would warn and move)
@@ -270,19 +270,19 @@ def _dask_client(dask: Any, workers: int) -> tuple[Any, Any]:
                                            host="127.0.0.1", dashboard_address=None,
                                            scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"})
         try:
-            return distributed.Client(cluster), cluster
+            return distributed.Client(cluster), True, cluster
         except BaseException:
             cluster.close()
             raise
     if isinstance(dask, str) and "://" in dask:
-        return distributed.Client(dask), None
+        return distributed.Client(dask), True, None
     raise ConfigurationError(f"dask: expected 'local', a scheduler address such as 'tcp://host:8786' or a "
                              f"distributed.Client, got {dask!r}")
 
 
 def _run_dask(jobs: Sequence[ReplayJob], dask: Any, workers: int, replay_fn: ReplayFn | None,
               progress: _Progress) -> list[dict[str, Any]]:
-    client, cluster = _dask_client(dask, workers)
+    client, own_client, cluster = _dask_client(dask, workers)
     dask_completed = importlib.import_module("distributed").as_completed
 
     try:
@@ -299,8 +299,9 @@ def _run_dask(jobs: Sequence[ReplayJob], dask: Any, workers: int, replay_fn: Rep
             progress.update(results[i])  # type: ignore[arg-type]
         return [r for r in results if r is not None]
     finally:
-        if cluster is not None:
+        if own_client:
             client.close()
+        if cluster is not None:
             cluster.close()
 
 
