@@ -549,3 +549,24 @@ model = "radar"
     report = replay([log], rig_dir / "hdr.toml", None)
     assert report["decode_errors"] == {"0x300": {"bad_header_count": 1}, "0x301": {"cut_cycle": 1, "orphan_objects": 1}}
     assert report["cycles"] == 3 and report["engine"]["detections"] == 3
+
+
+def test_ego_only_rig_integrates_the_odometry(rig_dir: Path) -> None:
+    ego_only = RIG[: RIG.index("[sensors.radar]")] + RIG[RIG.index("[ego]"):]
+    (rig_dir / "ego.toml").write_text(ego_only)
+    db = cantools.database.load_string(DBC, database_format="dbc")
+    motion = db.encode_message("MOTION", {"SPEED": SPEED, "YAW_RATE": 0.0})
+    msgs = [can.Message(timestamp=k * 0.02, arbitration_id=512, data=motion, channel=1, is_extended_id=False)
+            for k in range(501)]  # 10 s at 50 Hz: the samples go to the engine in batches of 256, then at flush
+    msgs += [m for m in drive(1.0) if m.arbitration_id != 512]  # 40 radar frames the ego-only rig does not take
+    log = write_log(rig_dir / "drive.blf", sorted(msgs, key=lambda m: m.timestamp))
+    rig = load_rig(rig_dir / "ego.toml")
+    rep = Replayer(rig)
+    for f in frames_of(log, rig_dir / "ego.toml"):
+        rep.feed_frame(f)
+    assert rep.flush() == []
+    report = rep.report()
+    assert report["cycles"] == 0 and report["frames_read"] == 541 and report["frames_decoded"] == 501
+    assert report["unknown_ids"] == {"0x100": 20, "0x101": 20}
+    pose = rep.engine.ego_pose(10 * 10**9)
+    assert pose["x_m"] == pytest.approx(SPEED * 10.0, abs=1e-6) and abs(pose["y_m"]) < 1e-9

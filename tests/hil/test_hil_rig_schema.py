@@ -209,3 +209,15 @@ def test_rigs_load_and_replay_from_several_threads(tmp_path: Path) -> None:
     for th in threads:
         th.join()
     assert not errors and len(rigs) == 6 and all(r == rigs[0] for r in rigs)
+
+
+def test_ego_only_rig(tmp_path: Path) -> None:
+    from fusion.hil.rig import EGO_ONLY_SENSOR
+
+    text = RIG[: RIG.index("[sensors.radar]")] + RIG[RIG.index("[ego]"):]
+    rig = load_rig(write(tmp_path, text))
+    assert rig.sensors == () and rig.ego is not None
+    assert [s.name for s in rig.engine.sensors] == [EGO_ONLY_SENSOR]
+    no_ego = RIG[: RIG.index("[sensors.radar]")] + RIG[RIG.index("[output]"):]
+    with pytest.raises(ConfigurationError, match=r"\(top level\) sensors: missing: at least one \[sensors\.NAME\]"):
+        load_rig(write(tmp_path / "b", no_ego))

@@ -78,6 +78,7 @@ BAD_KINDS = ("wrong_length", "error_frame", "remote_frame", "fd_on_classic", "ti
              "cut_cycle", "rejected_cycle", "bad_header_count", "orphan_objects")
 
 _EGO = -1  # route kind of the ego decoder (sensor routes carry the sensor index)
+_EGO_BATCH = 256  # ego samples held at most before they go to the engine without a sensor cycle
 
 
 @dataclass
@@ -378,6 +379,8 @@ class Replayer:
             if not self._ego_started:
                 self._ego_started = True
                 return self._release_held(t0)
+            if len(self._ego_t) >= _EGO_BATCH:  # no sensor cycle for a while (an ego-only rig): bounded
+                self._give_ego()
             return []
         route = self._sensors[kind]
         cycles: list[Cycle] = []

@@ -10,7 +10,7 @@ known ones)::
     [channels]                                   # log channel -> bus name
     "1" = "radar"
     [engine]                                     # EngineConfig keys except sensors (motion, lifecycle, ...)
-    [sensors.NAME]
+    [sensors.NAME]                               # none: an ego-only rig (needs [ego])
     source = "can"                               # or "stream" (a file of detections, fusion.hil.streams)
     bus = "radar"; dbc = "opendbc/toyota_adas.dbc"; decoder = "dbc_object_list"
     [sensors.NAME.decoder_config]                # the decoder's table
@@ -50,13 +50,15 @@ from fusion.errors import ConfigurationError
 from fusion.hil.dbc import Database, load_dbc
 from fusion.hil.errors import DbcError
 
-__all__ = ["Rig", "SensorRig", "EgoRig", "OutputRig", "load_rig", "package_dbc", "rig_dbc"]
+__all__ = ["Rig", "SensorRig", "EgoRig", "OutputRig", "load_rig", "package_dbc", "rig_dbc", "EGO_ONLY_SENSOR"]
 
 _TOP_KEYS = ("name", "dbc_paths", "channels", "engine", "sensors", "ego", "output")
 _SENSOR_KEYS = ("source", "bus", "dbc", "decoder", "decoder_config", "engine", "merge")
 _EGO_KEYS = ("bus", "dbc", "decoder", "decoder_config")
 _OUTPUT_KEYS = ("dbc", "fd", "bus", "budget_ms", "tracks", "mcap", "bev")
 SOURCES = ("can", "stream")
+#: The engine's only sensor in a rig without sensors (ego only); it never receives a frame.
+EGO_ONLY_SENSOR = "ego_only_placeholder"
 TRACK_FORMATS = ("csv", "parquet")
 
 
@@ -111,6 +113,8 @@ class OutputRig:
 @dataclass(frozen=True)
 class Rig:
     """A loaded, validated rig.  ``sensors`` in rig-file order (= the engine's sensor indices).
+    An ego-only rig (no ``[sensors.NAME]``, an ``[ego]``: the vehicle bus and the odometry) has
+    ``sensors == ()`` and an engine with one placeholder sensor (:data:`EGO_ONLY_SENSOR`).
     Thread safety: frozen; ``engine`` is a configuration each :class:`~fusion.hil.replay.Replayer`
     copies (the engine deep-copies it), so one Rig may drive replays in several threads."""
 
@@ -366,11 +370,14 @@ def rig_from_dict(data: Mapping[str, Any], *, path: Path | None = None, logs: Se
     nc = engine_d.get("num_classes", 1)
     num_classes = nc if isinstance(nc, int) and not isinstance(nc, bool) else 1
     sensors_d = ctx.table("", "sensors", data.get("sensors", {}))
-    if not sensors_d:
-        raise ctx.err("", "sensors", "missing: at least one [sensors.NAME] table")
+    if not sensors_d and "ego" not in data:
+        raise ctx.err("", "sensors", "missing: at least one [sensors.NAME] table (or, for an ego-only rig, [ego])")
     sensors = tuple(_sensor(ctx, str(n), ctx.table("sensors", str(n), sd), num_classes) for n, sd in sensors_d.items())
+    # an ego-only rig (the vehicle bus and the odometry, no sensor) runs an engine with one
+    # placeholder sensor that never gets a frame: the engine needs one to exist
+    engine_sensors = {s.name: s.engine.to_dict() for s in sensors} or {EGO_ONLY_SENSOR: {"model": "position2d"}}
     try:
-        engine = EngineConfig.from_dict({**engine_d, "sensors": {s.name: s.engine.to_dict() for s in sensors}})
+        engine = EngineConfig.from_dict({**engine_d, "sensors": engine_sensors})
     except ConfigurationError as exc:
         raise ConfigurationError(f"{path or '<rig>'}: [engine]: {exc}") from None
     ego: EgoRig | None = None
