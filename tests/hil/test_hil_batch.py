@@ -355,18 +355,9 @@ def test_summarize_totals() -> None:
 
 # ---- the real replay (fusion.hil.replay, helper A's K3) on slices of the RAV4 drive
 
-def _replay_available() -> bool:
-    try:
-        return importlib.util.find_spec("fusion.hil.replay") is not None
-    except ImportError:
-        return False
-
-
 @pytest.fixture
 def rav4_slices(can_data: Path, tmp_path: Path) -> Path:
     """Two 4 s slices of the RAV4 drive as BLF logs, plus a truncated copy of one of them."""
-    if not _replay_available():
-        pytest.skip("fusion.hil.replay is not importable yet (helper A's K3 replay, merged by the coordinator)")
     blf = can_data / "comma2k19" / "derived" / "rav4_2018-08-02--08-34-47_seg40.blf"
     root = tmp_path / "rav4"
     with can.LogReader(str(blf)) as reader:
@@ -397,9 +388,8 @@ def test_real_replay_serial_vs_processes(rav4_slices: Path, can_data: Path, tmp_
         assert cut["error"]["type"] == "CanLogError" and cut["error"]["file"].endswith("cut.blf")
     _assert_same_outputs(tmp_path / "serial", s1["results"], tmp_path / "pool", s2["results"])
     assert sorted(p.parent.name for p in (tmp_path / "serial").rglob("report.json")) == ["cut", "first", "second"]
-    if importlib.util.find_spec("fusion.hil.outputs") is not None:  # helper B's track writers (K4)
-        tracks = list((tmp_path / "serial").rglob("tracks.*"))
-        assert len(tracks) >= 2 and all(p.stat().st_size > 0 for p in tracks)
+    tracks = list((tmp_path / "serial").rglob("tracks.*"))
+    assert len(tracks) >= 2 and all(p.stat().st_size > 0 for p in tracks)
 
 
 def test_real_replay_raises_no_typeerror_from_a_missing_rig(rav4_slices: Path, tmp_path: Path) -> None:

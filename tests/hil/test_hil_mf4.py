@@ -26,7 +26,6 @@ What the comparison can show, and the bounds (numbers measured on this data, 202
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import tomllib
 from collections.abc import Mapping
@@ -218,8 +217,6 @@ def test_negative_control_z_axis_is_not_yaw(css: Path, can_data: Path, rig: dict
 
 
 def test_rig_loads_with_k1_loader(css: Path) -> None:
-    if importlib.util.find_spec("fusion.hil.rig") is None:
-        pytest.skip("fusion.hil.rig (helper A's K1 load_rig) is not importable yet")
     from fusion.hil.rig import load_rig
 
     loaded = load_rig(RIG, logs=[css / DRIVES[0]])
@@ -231,8 +228,6 @@ def test_rig_loads_with_k1_loader(css: Path) -> None:
 def test_mf4_drives_through_batch_replay(css: Path, can_data: Path, tmp_path: Path) -> None:
     """Both drives through `fusion replay DIR --rig css_electronics_mf4.toml` (the batch, the K3
     replay): every frame read, the CANmod frames decoded, no sensor cycles (an ego-only rig)."""
-    if importlib.util.find_spec("fusion.hil.replay") is None:
-        pytest.skip("fusion.hil.replay (helper A's K3 replay) is not importable yet")
     from fusion.hil.batch import replay_folder
 
     summary = replay_folder(css, RIG, tmp_path / "out", workers=2, dbc_dirs=[can_data])

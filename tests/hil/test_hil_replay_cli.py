@@ -127,15 +127,15 @@ def test_folder_and_workers_go_to_replay_many(setup: Path, monkeypatch: pytest.M
                          dbc_dirs: tuple[Path, ...] = ()) -> list[ReplayJob]:
         return [ReplayJob((p,), rig, out / p.stem, options) for p in sorted(folder.glob("*.blf"))]
 
-    def replay_many(jobs: list[ReplayJob], *, workers: int | None = None, dask: str | None = None
-                    ) -> list[dict[str, Any]]:
-        calls.update(jobs=jobs, workers=workers, dask=dask)
+    def replay_many(jobs: list[ReplayJob], *, workers: int | None = None, dask: str | None = None,
+                    summary_path: Path | None = None) -> list[dict[str, Any]]:
+        calls.update(jobs=jobs, workers=workers, dask=dask, summary_path=summary_path)
         return [{"name": j.name, "ok": True, "report": {"cycles": 1, "tracks_published": 2, "latency_ms": {"p99": 0.5}},
                  "error": None} for j in jobs]
 
     mod = types.ModuleType("fusion.hil.batch")
     for name, value in (("ReplayJob", ReplayJob), ("jobs_from_folder", jobs_from_folder),
-                        ("replay_many", replay_many)):
+                        ("replay_many", replay_many), ("SUMMARY_NAME", "summary.json")):
         setattr(mod, name, value)
     monkeypatch.setitem(sys.modules, "fusion.hil.batch", mod)
     import fusion.hil
@@ -148,6 +148,7 @@ def test_folder_and_workers_go_to_replay_many(setup: Path, monkeypatch: pytest.M
     code = main(["replay", str(logs), "--rig", str(setup / "rig.toml"), "--out", str(setup / "batch"), "--workers",
                  "2", "--strict"])
     assert code == 0 and calls["workers"] == 2 and calls["dask"] is None
+    assert calls["summary_path"] == setup / "batch" / "summary.json"
     assert [j.logs[0].name for j in calls["jobs"]] == ["a.blf", "b.blf"]
     assert [j.out for j in calls["jobs"]] == [setup / "batch" / "a", setup / "batch" / "b"]
     assert all(j.options == {"strict": True} for j in calls["jobs"])

@@ -221,3 +221,15 @@ def test_ego_only_rig(tmp_path: Path) -> None:
     no_ego = RIG[: RIG.index("[sensors.radar]")] + RIG[RIG.index("[output]"):]
     with pytest.raises(ConfigurationError, match=r"\(top level\) sensors: missing: at least one \[sensors\.NAME\]"):
         load_rig(write(tmp_path / "b", no_ego))
+
+
+def test_fd_output_defaults_to_the_fd_track_dbc(tmp_path: Path) -> None:
+    # fd = true without a dbc line: the project's CAN FD track DBC (the classic one cannot carry
+    # FD frames: TrackEncoder refuses it), and the encoder built from the rig accepts it.
+    from fusion.hil.publish import TrackEncoder
+
+    rig = load_rig(write(tmp_path, RIG.replace("budget_ms = 20.0", "budget_ms = 20.0\nfd = true")))
+    assert rig.output.fd is True and rig.output.dbc.name == "fusion_tracks_fd.dbc"
+    TrackEncoder(rig.output.dbc, fd=True)
+    explicit = load_rig(write(tmp_path / "x", RIG.replace("budget_ms = 20.0", 'fd = true\ndbc = "fusion:tracks_fd"')))
+    assert explicit.output.dbc == rig.output.dbc

@@ -157,7 +157,8 @@ def _many(args: argparse.Namespace, folders: list[Path], logs: list[Path]) -> in
     jobs += [batch.ReplayJob(logs=(p,), rig=Path(args.rig), out=out / p.name.split(".")[0], options=options,
                              dbc_dirs=dbc_dirs) for p in logs]
     t0 = time.perf_counter()
-    results = batch.replay_many(jobs, workers=args.workers, dask=args.dask)
+    out.mkdir(parents=True, exist_ok=True)
+    results = batch.replay_many(jobs, workers=args.workers, dask=args.dask, summary_path=out / batch.SUMMARY_NAME)
     wall = time.perf_counter() - t0
     failed = 0
     for r in results:
@@ -169,7 +170,7 @@ def _many(args: argparse.Namespace, folders: list[Path], logs: list[Path]) -> in
         else:
             failed += 1
             print(f"{r['name']}: FAILED: {(r.get('error') or {}).get('message', '?')}")
-    print(f"{len(results)} logs ({failed} failed) in {wall:.3f} s")
+    print(f"{len(results)} logs ({failed} failed) in {wall:.3f} s; summary: {out / batch.SUMMARY_NAME}")
     return 2 if failed else 0
 
 

@@ -322,14 +322,17 @@ def _merge(ctx: _Ctx, t: str, v: object) -> tuple[float, float]:
 def _output(ctx: _Ctx, d: dict[str, Any]) -> OutputRig:
     t = "output"
     ctx.unknown(t, d, _OUTPUT_KEYS)
-    dbc = ctx.dbc(t, "dbc", d) if "dbc" in d and d["dbc"] != "fusion:tracks" else _package_dbc_path("tracks")
+    fd = ctx.boolean(t, "fd", d, False)
+    # default: the project's track DBC of the chosen frame format (classic 8-byte or CAN FD)
+    default = "tracks_fd" if fd else "tracks"
+    dbc = ctx.dbc(t, "dbc", d) if "dbc" in d and d["dbc"] != f"fusion:{default}" else _package_dbc_path(default)
     budget = d.get("budget_ms", 50.0)
     if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not (math.isfinite(budget) and budget > 0):
         raise ctx.err(t, "budget_ms", f"expected a finite number of milliseconds > 0, got {budget!r}")
     tracks = ctx.string(t, "tracks", d, "csv")
     if tracks not in TRACK_FORMATS:
         raise ctx.err(t, "tracks", f"expected one of {', '.join(map(repr, TRACK_FORMATS))}, got {tracks!r}")
-    return OutputRig(dbc, ctx.boolean(t, "fd", d, False), ctx.string(t, "bus", d, "tracks"), float(budget), tracks,
+    return OutputRig(dbc, fd, ctx.string(t, "bus", d, "tracks"), float(budget), tracks,
                      ctx.boolean(t, "mcap", d, False), ctx.boolean(t, "bev", d, True))
 
 
