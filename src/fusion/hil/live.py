@@ -58,6 +58,7 @@ from fusion.hil.logs import LogFrame
 __all__ = ["open_bus", "parse_bus_specs", "BusSpec", "BoundedFrameQueue", "run_live"]
 
 _MAX_REPORTED_ERRORS = 20
+_DRAIN_S = 1.0  # on stop, how long a reader goes on taking what its bus already holds
 
 
 def _split_spec(spec: str) -> tuple[str, str]:
@@ -244,9 +245,10 @@ def _reader(index: int, spec: BusSpec, bus_factory: Callable[[str], can.BusABC],
     if bus is None:
         return
     # Stopping: hand over what the bus already holds (a player that has finished sent it all),
-    # at most one queue's worth so a flooding bus cannot keep us here.
+    # for at most _DRAIN_S so a flooding bus cannot keep us here.
+    drain_end = time.monotonic() + _DRAIN_S
     try:
-        for _ in range(queue.maxsize):
+        while time.monotonic() < drain_end:
             msg = bus.recv(timeout=0)
             if msg is None:
                 break
