@@ -222,12 +222,12 @@ def test_run_live_bounded_queue_overflow_is_counted() -> None:
 
 def test_run_live_merges_buses_in_timestamp_order() -> None:
     # Bus "b" delivers all its frames before bus "a" does: the watermark merge still feeds the
-    # Replayer in timestamp order (as the offline replay of the log would).
+    # Replayer in timestamp order (as the offline replay of the log would), ties in spec order.
     buses = {s: can.Bus(interface="virtual", channel=f"test-live-merge-{s}") for s in "ab"}
     with open_bus("virtual:test-live-merge-a") as ta, open_bus("virtual:test-live-merge-b") as tb:
-        for t in (2, 4, 6):
+        for t in (2, 4, 6, 7):
             tb.send(msg(t, 0x20 + t))
-        for t in (1, 3, 5):
+        for t in (1, 3, 5, 7):
             ta.send(msg(t, 0x20 + t))
     replayer = FakeReplayer()
     stop = threading.Event()
@@ -235,7 +235,7 @@ def test_run_live_merges_buses_in_timestamp_order() -> None:
     report = run_live(None, "ra=virtual:a,rb=virtual:b", stop=stop, replayer=replayer, reorder_s=10.0,
                       bus_factory=lambda spec: buses[spec[-1]])
     assert [(f.t_ns // 10**9, f.channel) for f in replayer.frames] == \
-        [(1, "ra"), (2, "rb"), (3, "ra"), (4, "rb"), (5, "ra"), (6, "rb")]
+        [(1, "ra"), (2, "rb"), (3, "ra"), (4, "rb"), (5, "ra"), (6, "rb"), (7, "ra"), (7, "rb")]
     assert report["live"]["reordered_late"] == 0
 
 

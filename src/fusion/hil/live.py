@@ -18,11 +18,15 @@ channel mapped through the rig's ``[channels]`` table (as a log's would).
 Time (the "replay-from-bus" choice): a frame's time is the message's ``timestamp``, not the time
 the reader got it.  On a board that is the driver's receive time; from
 :func:`fusion.hil.player.play` onto buses opened here (``virtual`` buses preserve timestamps) it is
-the frame's original log time, so live processing sees exactly the frames, times and order of the
-offline replay (the round-trip test relies on it).  Frames from several buses are merged by
-timestamp: a frame is fed once every bus has delivered a frame at least as late (a watermark, so
-the order is that of the log whatever the threads' timing) or once it has waited ``reorder_s`` of
-wall time (a silent bus must not stall the others); a frame older than one already fed is still
+the frame's original log time, so live processing sees the frames and times of the offline
+replay (the round-trip test relies on it).  One bus's frames are fed in the order read.  Frames
+from several buses are merged by (timestamp, bus position in the spec, order on the bus): a frame
+is fed once every bus has delivered a strictly later frame (a watermark, so the order does not
+depend on the threads' timing) or once it has waited ``reorder_s`` of wall time (a silent bus must
+not stall the others; ``reorder_s=0`` feeds in arrival order, the lowest latency).  Frames with
+the same timestamp on different buses have no order a rig can observe; they go in spec order (a
+multi-channel log file may interleave them otherwise: the offline replay equals the live run when
+fed in this order, which the round-trip test does).  A frame older than one already fed is still
 fed (the engine's out-of-sequence handling takes it) and counted as ``reordered_late``.
 
 A bus that goes away (``recv`` or ``open`` raises ``can.CanError`` or ``OSError``) is reported
@@ -359,7 +363,9 @@ def run_live(rig: Any, bus_spec: str, *, to_bus: str | can.BusABC | None = None,
 
     per_bus_index = [0] * len(specs)
     last_t: list[int | None] = [None] * len(specs)  # newest timestamp delivered by each bus [ns]
-    pending: list[tuple[int, int, float, LogFrame]] = []  # heap of (t_ns, seq, wall_in, frame)
+    # heap of (t_ns, bus index, arrival seq, wall_in, frame): ties across buses in spec order
+    pending: list[tuple[int, int, int, float, LogFrame]] = []
+    single = len(specs) == 1
     seq = itertools.count()
     fed_t: int | None = None
 
@@ -375,7 +381,7 @@ def run_live(rig: Any, bus_spec: str, *, to_bus: str | can.BusABC | None = None,
         per_bus_index[index] += 1
         prev = last_t[index]
         last_t[index] = t_ns if prev is None else max(prev, t_ns)
-        heapq.heappush(pending, (t_ns, next(seq), time.monotonic(), frame))
+        heapq.heappush(pending, (t_ns, index, next(seq), time.monotonic(), frame))
 
     def release(final: bool) -> None:
         nonlocal fed_t
@@ -384,8 +390,9 @@ def run_live(rig: Any, bus_spec: str, *, to_bus: str | can.BusABC | None = None,
         watermark = min(known) if len(known) == len(last_t) else None
         now = time.monotonic()
         while pending:
-            t_ns, _, wall_in, frame = pending[0]
-            if not (final or (watermark is not None and t_ns <= watermark) or now - wall_in >= reorder_s):
+            t_ns, _, _, wall_in, frame = pending[0]
+            if not (single or final or (watermark is not None and t_ns < watermark)
+                    or now - wall_in >= reorder_s):
                 break
             heapq.heappop(pending)
             if fed_t is not None and t_ns < fed_t:
@@ -407,7 +414,7 @@ def run_live(rig: Any, bus_spec: str, *, to_bus: str | can.BusABC | None = None,
                 break
             timeout = poll_s
             if pending:
-                timeout = max(0.0, min(timeout, pending[0][2] + reorder_s - time.monotonic()))
+                timeout = max(0.0, min(timeout, pending[0][3] + reorder_s - time.monotonic()))
             item = queue.get(timeout)
             while item is not None:
                 admit(item)
