@@ -9,7 +9,7 @@ send-time error of every frame (actual wall time - due time, fusion.hil.pacing.P
 Prints and writes JSON: {"send_error_ms": {p50, p99, max}, "drift_first_10s_ms", "drift_last_10s_ms"
 (error statistics over the first and last 10 s of log time: equal when there is no drift),
 "drift_ms_per_min" (least-squares slope of error vs log time), "frames", "wall_s", "log_s",
-"cpu_s" (CPU time of the playing thread), "speed", "spin", "spin_ns", "bus", "load_avg"}.
+"cpu_s" (CPU time of the playing thread), "speed", "spin", "spin_ns", "bus", "rt_priority", "load_avg"}.
 Targets at 1x over the 60 s log (issue 9): p99 < 1 ms, max < 5 ms, no growth with time.
 """
 
@@ -54,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--spin", choices=("yield", "busy"), default="yield")
     ap.add_argument("--spin-ns", type=int, default=1_000_000)
     ap.add_argument("--window-s", type=float, default=10.0, help="length of the first/last windows [log s]")
+    ap.add_argument("--rt-priority", type=int, default=0,
+                    help="run the player under SCHED_FIFO at this priority (Linux, needs CAP_SYS_NICE; "
+                         "what a board's systemd unit does); 0: the normal scheduler")
     ap.add_argument("--json", type=Path, default=None, help="also write the result here")
     args = ap.parse_args(argv)
 
@@ -65,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.seconds is not None:
         frames = [f for f in frames if f.t_ns - t0 < args.seconds * 1e9]
     log_ns = frames[-1].t_ns - t0
+    if args.rt_priority:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(args.rt_priority))
     bus: can.BusABC = NullBus() if args.bus == "null" else open_bus(args.bus)
     pacer = Pacer(args.speed, spin_ns=args.spin_ns, spin=args.spin)
     load_before = os.getloadavg()
@@ -88,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         "spin": args.spin,
         "spin_ns": args.spin_ns,
         "bus": args.bus,
+        "rt_priority": args.rt_priority,
         "load_avg": {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in os.getloadavg()]},
         "log": str(args.log),
     }

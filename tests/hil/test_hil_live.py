@@ -291,3 +291,24 @@ def test_run_live_calls_may_run_concurrently() -> None:
         t.join()
     for name, rep in results.items():
         assert len(rep.frames) == 50 and {f.data for f in rep.frames} == {name.encode()}
+
+
+def test_run_live_keyboard_interrupt_stops_cleanly_with_a_report() -> None:
+    # Ctrl-C (systemd stops the unit with SIGINT) arrives while a frame is being fused: the run
+    # stops as if `stop` were set, fuses what was read and returns its report.
+    class InterruptOnce(FakeReplayer):
+        def feed_frame(self, frame: LogFrame) -> list[Any]:
+            if len(self.frames) == 2 and not getattr(self, "fired", False):
+                self.fired = True
+                raise KeyboardInterrupt
+            return super().feed_frame(frame)
+
+    rx = can.Bus(interface="virtual", channel="test-live-int")
+    with open_bus("virtual:test-live-int") as tx:
+        for i in range(5):
+            tx.send(msg(i * 0.01, 0x200, bytes([i])))
+    replayer = InterruptOnce()
+    report = run_live(None, "virtual:i", duration_s=30.0, replayer=replayer, bus_factory=lambda s: rx, poll_s=0.01)
+    assert report["live"]["interrupted"] is True
+    assert [f.data[0] for f in replayer.frames] == [0, 1, 3, 4]  # the interrupted frame is lost, no other
+    assert replayer.flushed == 1 and report["live"]["wall_s"] < 10.0

@@ -299,7 +299,9 @@ def run_live(rig: Any, bus_spec: str, *, to_bus: str | can.BusABC | None = None,
 
     Returns the Replayer's report (K5 keys) with a ``"live"`` entry: frames received per bus,
     queue size/high water/dropped, bus errors (first 20) and their count, reconnects, back-offs,
-    frames reordered late, frames published.  Thread safety: see the module docstring."""
+    frames reordered late, frames published, ``interrupted``.  A ``KeyboardInterrupt`` (Ctrl-C,
+    or SIGINT from systemd) stops the run like ``stop``: what was read is fused, the report
+    returned (a second one aborts).  Thread safety: see the module docstring."""
     specs = parse_bus_specs(bus_spec)
     for name, value in (("reorder_s", reorder_s), ("backoff_s", backoff_s), ("backoff_max_s", backoff_max_s),
                         ("poll_s", poll_s)):
@@ -401,17 +403,13 @@ def run_live(rig: Any, bus_spec: str, *, to_bus: str | can.BusABC | None = None,
             counters["frames_fed"] += 1
             publish(replayer.feed_frame(frame))
 
-    wall0 = time.monotonic()
-    deadline = None if duration_s is None else wall0 + float(duration_s)
-    for t in readers:
-        t.start()
-    try:
+    def consume() -> None:
         while True:
             if not halt.is_set() and ((stop is not None and stop.is_set())
                                       or (deadline is not None and time.monotonic() >= deadline)):
                 halt.set()
             if halt.is_set() and not any(t.is_alive() for t in readers) and not len(queue):
-                break
+                return
             timeout = poll_s
             if pending:
                 timeout = max(0.0, min(timeout, pending[0][3] + reorder_s - time.monotonic()))
@@ -420,6 +418,19 @@ def run_live(rig: Any, bus_spec: str, *, to_bus: str | can.BusABC | None = None,
                 admit(item)
                 item = queue.get(0) if len(queue) else None
             release(final=False)
+
+    wall0 = time.monotonic()
+    deadline = None if duration_s is None else wall0 + float(duration_s)
+    interrupted = False
+    for t in readers:
+        t.start()
+    try:
+        try:
+            consume()
+        except KeyboardInterrupt:  # Ctrl-C / systemd's SIGINT: stop as if `stop` were set, finish cleanly
+            interrupted = True
+            halt.set()
+            consume()
         release(final=True)
         publish(replayer.flush())
     finally:
@@ -451,6 +462,7 @@ def run_live(rig: Any, bus_spec: str, *, to_bus: str | can.BusABC | None = None,
             "publish_errors": counters["publish_errors"],
             "publish_error_messages": publish_error_text,
             "wall_s": time.monotonic() - wall0,
+            "interrupted": interrupted,
         }
     if out is not None:
         (out / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
