@@ -312,3 +312,13 @@ def test_run_live_keyboard_interrupt_stops_cleanly_with_a_report() -> None:
     assert report["live"]["interrupted"] is True
     assert [f.data[0] for f in replayer.frames] == [0, 1, 3, 4]  # the interrupted frame is lost, no other
     assert replayer.flushed == 1 and report["live"]["wall_s"] < 10.0
+
+
+def test_run_live_reader_defect_is_reported_not_raised_in_a_thread() -> None:
+    def factory(spec: str) -> can.BusABC:
+        raise RuntimeError("driver bug")
+
+    report = run_live(None, "virtual:x", duration_s=0.1, replayer=FakeReplayer(), bus_factory=factory, poll_s=0.01)
+    live = report["live"]
+    assert live["readers_failed"] == 1
+    assert live["bus_errors"][0]["during"] == "reader stopped" and "driver bug" in live["bus_errors"][0]["error"]

@@ -32,7 +32,10 @@ fed (the engine's out-of-sequence handling takes it) and counted as ``reordered_
 A bus that goes away (``recv`` or ``open`` raises ``can.CanError`` or ``OSError``) is reported
 (``bus_errors``, ``reconnects``), shut down and reopened after an exponential back-off
 (``backoff_s`` doubling up to ``backoff_max_s``; reset once frames flow again); the Replayer and so
-the tracker state are kept throughout.  The queue never grows past ``queue_size`` frames.
+the tracker state are kept throughout.  Any other exception in a reader (a defect) is reported
+too (``readers_failed``) and ends that reader only.  A send error on ``to_bus`` is counted
+(``publish_errors``) and that cycle's frames are lost.  The queue never grows past
+``queue_size`` frames.
 
 Thread safety: :func:`run_live` may run in several threads at once with different buses (each
 call owns its threads, queue and Replayer); ``stop`` may be set from any thread.  The reader
@@ -195,6 +198,7 @@ class _LiveStats:
     bus_errors: list[dict[str, Any]] = field(default_factory=list)
     bus_error_count: int = 0
     reconnects: int = 0
+    readers_failed: int = 0
     backoffs_s: list[float] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -214,6 +218,17 @@ _BUS_FAILURES = (can.CanError, OSError)
 def _reader(index: int, spec: BusSpec, bus_factory: Callable[[str], can.BusABC], queue: BoundedFrameQueue,
             halt: threading.Event, stats: _LiveStats, poll_s: float, backoff_s: float,
             backoff_max_s: float) -> None:
+    try:
+        _read_bus(index, spec, bus_factory, queue, halt, stats, poll_s, backoff_s, backoff_max_s)
+    except Exception as exc:  # noqa: BLE001  (a defect, not a bus going away: reported, ends this reader only)
+        stats.error(stats.buses[index], "reader stopped", exc, 0.0)
+        with stats.lock:
+            stats.readers_failed += 1
+
+
+def _read_bus(index: int, spec: BusSpec, bus_factory: Callable[[str], can.BusABC], queue: BoundedFrameQueue,
+              halt: threading.Event, stats: _LiveStats, poll_s: float, backoff_s: float,
+              backoff_max_s: float) -> None:
     label = stats.buses[index]
     backoff = backoff_s
     bus: can.BusABC | None = None
@@ -456,6 +471,7 @@ def run_live(rig: Any, bus_spec: str, *, to_bus: str | can.BusABC | None = None,
             "bus_error_count": stats.bus_error_count,
             "bus_errors": list(stats.bus_errors),
             "reconnects": stats.reconnects,
+            "readers_failed": stats.readers_failed,
             "backoffs_s": list(stats.backoffs_s),
             "cycles_published": counters["cycles_published"],
             "frames_published": counters["frames_published"],
