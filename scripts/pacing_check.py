@@ -27,9 +27,9 @@ from pathlib import Path
 import can
 
 from fusion.hil.live import open_bus
-from fusion.hil.logs import read_log
+from fusion.hil.logs import LogFrame, read_log
 from fusion.hil.pacing import Pacer
-from fusion.hil.player import play
+from fusion.hil.player import play, to_message
 
 RAV4 = Path(__file__).resolve().parents[1] / "../shared/data/can/comma2k19/derived/rav4_2018-08-02--08-34-47_seg40.blf"
 
@@ -47,6 +47,27 @@ class NullBus(can.BusABC):  # type: ignore[misc]
         return None, False
 
 
+class _Recorded(Pacer):
+    """Records the error of an event another pacer released (the due time from the same anchor)."""
+
+    def record(self, t_log_ns: int) -> None:
+        if not self.started:
+            self.start(t_log_ns)
+        err = time.perf_counter_ns() - self.target_ns(t_log_ns)
+        with self._lock:
+            self._errors.append(err)
+            self._t_log.append(t_log_ns - self._t0_log)
+
+
+def _messagesync(frames: list[LogFrame], bus: can.BusABC, rec: _Recorded) -> dict[str, float | None]:
+    """python-can's MessageSync (sleep only) on the same frames, errors measured like the Pacer's."""
+    msgs = [to_message(f) for f in frames]
+    for f, msg in zip(frames, can.MessageSync(msgs, timestamps=True, skip=3600.0)):
+        rec.record(f.t_ns)
+        bus.send(msg)
+    return rec.errors_ms()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--log", type=Path, default=RAV4.resolve(), help="CAN log (default: the 60 s RAV4 BLF)")
@@ -61,9 +82,13 @@ def main(argv: list[str] | None = None) -> int:
                          "what a board's systemd unit does); 0: the normal scheduler")
     ap.add_argument("--no-gc-freeze", action="store_true",
                     help="leave the frames list to the cyclic GC (its full collections pause the player for ms)")
+    ap.add_argument("--baseline", choices=("fusion", "messagesync"), default="fusion",
+                    help="messagesync: pace with python-can's can.MessageSync instead (same error measure)")
     ap.add_argument("--json", type=Path, default=None, help="also write the result here")
     args = ap.parse_args(argv)
 
+    if args.baseline == "messagesync" and args.speed != 1.0:
+        ap.error("--baseline messagesync plays at 1x only (MessageSync has no speed factor)")
     frames = list(read_log(args.log))
     if not frames:
         print(f"{args.log}: no frames", file=sys.stderr)
@@ -94,7 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     cpu0, wall0 = time.thread_time(), time.perf_counter()
     try:
-        send_error = play(frames, bus, pacer=pacer)
+        if args.baseline == "messagesync":
+            pacer = _Recorded(args.speed)
+            send_error = _messagesync(frames, bus, pacer)
+        else:
+            send_error = play(frames, bus, pacer=pacer)
     finally:
         bus.shutdown()
     wall, cpu = time.perf_counter() - wall0, time.thread_time() - cpu0
@@ -114,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         "spin_ns": args.spin_ns,
         "bus": args.bus,
         "rt_priority": args.rt_priority,
+        "baseline": args.baseline,
         "gc_freeze": not args.no_gc_freeze,
         "gc_collections": len(gc_pauses),
         "gc_pause_max_ms": max(gc_pauses, default=0.0),
