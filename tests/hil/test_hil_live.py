@@ -199,6 +199,8 @@ def test_run_live_reconnects_with_backoff_and_keeps_state() -> None:
     assert [(m.arbitration_id, bytes(m.data)) for m in published if m.arbitration_id == 0x600] == \
         [(0x600, b"\x02"), (0x600, b"\x0b")]
     assert live["cycles_published"] == 2 and live["frames_published"] == 4
+    lat = live["bus_to_publish_ms"]  # read off the bus -> published, for both cycles
+    assert lat["max"] is not None and 0.0 <= lat["p50"] <= lat["max"] < 5_000.0
 
 
 def test_run_live_bounded_queue_overflow_is_counted() -> None:
@@ -322,3 +324,20 @@ def test_run_live_reader_defect_is_reported_not_raised_in_a_thread() -> None:
     live = report["live"]
     assert live["readers_failed"] == 1
     assert live["bus_errors"][0]["during"] == "reader stopped" and "driver bug" in live["bus_errors"][0]["error"]
+
+
+def test_run_live_bus_to_publish_latency_includes_the_fusion_step() -> None:
+    # each frame takes the fake fusion 20 ms: the bus-to-publish latency of every cycle is >= 20 ms
+    rx = can.Bus(interface="virtual", channel="test-live-lat")
+    with open_bus("virtual:test-live-lat") as tx:
+        for i in range(3):
+            tx.send(msg(i * 0.01, CYCLE_ID, bytes([i])))
+    stop = threading.Event()
+    stop.set()
+    with can.Bus(interface="virtual", channel="test-live-lat-out") as recorder:
+        report = run_live(None, "virtual:l", to_bus="virtual:test-live-lat-out", stop=stop,
+                          replayer=FakeReplayer(delay_s=0.02), encoder=FakeEncoder(), bus_factory=lambda s: rx)
+        assert len(list(iter(lambda: recorder.recv(timeout=0), None))) == 6
+    lat = report["live"]["bus_to_publish_ms"]
+    assert report["live"]["cycles_published"] == 3
+    assert 20.0 <= lat["p50"] <= lat["max"] < 5_000.0

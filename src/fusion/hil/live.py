@@ -61,10 +61,12 @@ import can
 
 from fusion.errors import BusError, ConfigurationError
 from fusion.hil.logs import LogFrame
+from fusion.hil.pacing import error_stats_ms
 
 __all__ = ["open_bus", "parse_bus_specs", "BusSpec", "BoundedFrameQueue", "run_live"]
 
 _MAX_REPORTED_ERRORS = 20
+_MAX_LATENCY_SAMPLES = 10_000_000
 _DRAIN_S = 1.0  # on stop, how long a reader goes on taking what its bus already holds
 
 
@@ -258,7 +260,7 @@ def _read_bus(index: int, spec: BusSpec, bus_factory: Callable[[str], can.BusABC
         if msg is None:
             continue
         backoff = backoff_s  # frames flow again
-        queue.put((index, msg))
+        queue.put((index, msg, time.monotonic()))
         with stats.lock:
             stats.frames_received[index] += 1
     if bus is None:
@@ -271,7 +273,7 @@ def _read_bus(index: int, spec: BusSpec, bus_factory: Callable[[str], can.BusABC
             msg = bus.recv(timeout=0)
             if msg is None:
                 break
-            queue.put((index, msg))
+            queue.put((index, msg, time.monotonic()))
             with stats.lock:
                 stats.frames_received[index] += 1
     except _BUS_FAILURES:
@@ -314,9 +316,13 @@ def run_live(rig: Any, bus_spec: str, *, to_bus: str | can.BusABC | None = None,
 
     Returns the Replayer's report (K5 keys) with a ``"live"`` entry: frames received per bus,
     queue size/high water/dropped, bus errors (first 20) and their count, reconnects, back-offs,
-    frames reordered late, frames published, ``interrupted``.  A ``KeyboardInterrupt`` (Ctrl-C,
-    or SIGINT from systemd) stops the run like ``stop``: what was read is fused, the report
-    returned (a second one aborts).  Thread safety: see the module docstring."""
+    frames reordered late, frames published, ``bus_to_publish_ms`` (``{"p50", "p99", "max"}``:
+    wall time from reading a cycle's last frame off the bus to its tracks sent on ``to_bus``,
+    queue and reordering included; the K5 ``latency_ms`` is the fusion step alone),
+    ``interrupted``.  A ``KeyboardInterrupt`` (Ctrl-C, or SIGINT from systemd) stops the run like
+    ``stop``: what was read is fused, the report returned (a second one aborts).
+
+    Thread safety: see the module docstring."""
     specs = parse_bus_specs(bus_spec)
     for name, value in (("reorder_s", reorder_s), ("backoff_s", backoff_s), ("backoff_max_s", backoff_max_s),
                         ("poll_s", poll_s)):
@@ -360,7 +366,7 @@ def run_live(rig: Any, bus_spec: str, *, to_bus: str | can.BusABC | None = None,
                 "publish_errors": 0}
     publish_error_text: list[str] = []
 
-    def publish(cycles: Iterable[Any]) -> None:
+    def publish(cycles: Iterable[Any], received: float | None = None) -> None:
         for cycle in cycles:
             if writer is not None:
                 writer.write(cycle)
@@ -377,17 +383,20 @@ def run_live(rig: Any, bus_spec: str, *, to_bus: str | can.BusABC | None = None,
                 continue
             counters["cycles_published"] += 1
             counters["frames_published"] += len(msgs)
+            if received is not None and len(bus_to_publish_ns) < _MAX_LATENCY_SAMPLES:
+                bus_to_publish_ns.append(round((time.monotonic() - received) * 1e9))
 
     per_bus_index = [0] * len(specs)
     last_t: list[int | None] = [None] * len(specs)  # newest timestamp delivered by each bus [ns]
-    # heap of (t_ns, bus index, arrival seq, wall_in, frame): ties across buses in spec order
+    bus_to_publish_ns: list[int] = []  # per published cycle: its last frame read from the bus -> sent
+    # heap of (t_ns, bus index, arrival seq, wall time read, frame): ties across buses in spec order
     pending: list[tuple[int, int, int, float, LogFrame]] = []
     single = len(specs) == 1
     seq = itertools.count()
     fed_t: int | None = None
 
-    def admit(item: tuple[int, can.Message]) -> None:
-        index, msg = item
+    def admit(item: tuple[int, can.Message, float]) -> None:
+        index, msg, received = item
         t_ns = round(float(msg.timestamp) * 1e9)
         name = specs[index].name
         if name is None:
@@ -398,7 +407,7 @@ def run_live(rig: Any, bus_spec: str, *, to_bus: str | can.BusABC | None = None,
         per_bus_index[index] += 1
         prev = last_t[index]
         last_t[index] = t_ns if prev is None else max(prev, t_ns)
-        heapq.heappush(pending, (t_ns, index, next(seq), time.monotonic(), frame))
+        heapq.heappush(pending, (t_ns, index, next(seq), received, frame))
 
     def release(final: bool) -> None:
         nonlocal fed_t
@@ -416,7 +425,7 @@ def run_live(rig: Any, bus_spec: str, *, to_bus: str | can.BusABC | None = None,
                 counters["reordered_late"] += 1
             fed_t = t_ns if fed_t is None else max(fed_t, t_ns)
             counters["frames_fed"] += 1
-            publish(replayer.feed_frame(frame))
+            publish(replayer.feed_frame(frame), wall_in)
 
     def consume() -> None:
         while True:
@@ -475,6 +484,7 @@ def run_live(rig: Any, bus_spec: str, *, to_bus: str | can.BusABC | None = None,
             "backoffs_s": list(stats.backoffs_s),
             "cycles_published": counters["cycles_published"],
             "frames_published": counters["frames_published"],
+            "bus_to_publish_ms": error_stats_ms(bus_to_publish_ns),
             "publish_errors": counters["publish_errors"],
             "publish_error_messages": publish_error_text,
             "wall_s": time.monotonic() - wall0,
