@@ -56,7 +56,7 @@ Runs until --duration seconds have passed or Ctrl-C.
 _LIVE_EXAMPLES = """\
 examples:
   # a board with SocketCAN: sensors on can0, tracks out on can1
-  fusion live --rig hil/board/rig.toml --bus socketcan:can0 --to-bus socketcan:can1
+  fusion live --rig hil/board/rig_socketcan_example.toml --bus socketcan:can0 --to-bus socketcan:can1
 
   # a test on python-can's in-process virtual bus for 10 s, outputs written to out/live
   fusion live --rig rig.toml --bus virtual:sensors --out out/live --duration 10
