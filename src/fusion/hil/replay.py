@@ -157,8 +157,9 @@ class Replayer:
         self.keep_detections = keep_detections
         self.engine = FusionEngine(rig.engine)
         self._lock = threading.Lock()
-        # (bus, frame id) -> (decoder, route kind, FD allowed)
-        self._routes: dict[tuple[str, int], tuple[Any, int, bool]] = {}
+        # (bus, frame id, extended) -> (decoder, route kind, FD allowed); an extended id is not the
+        # standard id of the same number (0x100 extended is another frame than 0x100 standard)
+        self._routes: dict[tuple[str, int, bool], tuple[Any, int, bool]] = {}
         self._decoders: list[Any] = []
         self._list_ids: dict[int, tuple[int, int]] = {}
         self._sensors: list[_SensorRoute] = []
@@ -218,11 +219,12 @@ class Replayer:
                                        int(db.get_message_by_name(config["objects"]["message"]).frame_id))
         for fid in dec.frame_ids:
             msg = db.get_message_by_frame_id(fid)
-            prev = self._routes.get((bus, fid))
+            ext = bool(getattr(msg, "is_extended_frame", False))
+            prev = self._routes.get((bus, fid, ext))
             if prev is not None:
                 raise ConfigurationError(f"{self.rig.path or self.rig.name}: CAN id {hex_id(fid)} on bus {bus!r} is "
                                          "taken by two decoders of the rig")
-            self._routes[(bus, fid)] = (dec, kind, bool(getattr(msg, "is_fd", False)))
+            self._routes[(bus, fid, ext)] = (dec, kind, bool(getattr(msg, "is_fd", False)))
 
     # ---- bad input
 
@@ -264,7 +266,7 @@ class Replayer:
         # (bus, id), the decoder's compiled decode; no Python object is made unless the frame
         # completes an output (a returned empty list is the decoder's own).
         self._frames_read += 1
-        t, _src, _idx, bus, fid, _ext, fd, err, rtr, _dlc, data = frame
+        t, _src, _idx, bus, fid, ext, fd, err, rtr, _dlc, data = frame
         last = self._last_t
         if t >= last:
             if t - last > self._jump_ns:
@@ -277,7 +279,7 @@ class Replayer:
         elif last - t > self._back_ns:
             self._bad_time(frame)
             return []
-        route = self._routes.get((bus, fid))
+        route = self._routes.get((bus, fid, ext))
         if route is None or err or rtr:
             if err:
                 self._bad_frame(frame, "error_frame", "an error frame")

@@ -1,0 +1,125 @@
+"""Review of the HIL harness (session 5): hostile input through the public entry points, each
+found to misbehave and fixed; the tests assert the defined behaviour."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import can
+import cantools
+import pytest
+
+from fusion.cli import main
+from fusion.hil.errors import CanLogError
+from fusion.hil.logs import read_log
+
+DBC = """VERSION ""
+BU_: R
+BO_ 256 OBJ_0: 8 R
+ SG_ X : 0|16@1+ (0.01,0) [0|655.35] "m" R
+ SG_ Y : 16|16@1- (0.01,0) [-327.68|327.67] "m" R
+ SG_ RR : 32|16@1- (0.01,0) [-327.68|327.67] "m/s" R
+"""
+
+RIG = """
+[channels]
+"0" = "radar"
+[engine]
+motion = "cv_point2d"
+[sensors.radar]
+bus = "radar"
+dbc = "sensors.dbc"
+decoder = "dbc_object_list"
+[sensors.radar.decoder_config]
+slots = { messages = ["OBJ_0"] }
+polar_from_xy = true
+fields = { x = "X", y = "Y", range_rate = "RR" }
+[sensors.radar.engine]
+model = "radar"
+[output]
+bev = false
+"""
+
+
+def _frames(extra: dict[int, can.Message] | None = None, n: int = 40) -> list[can.Message]:
+    db = cantools.database.load_string(DBC, database_format="dbc")
+    out = []
+    for k in range(n):
+        if extra and k in extra:
+            out.append(extra[k])
+        data = db.encode_message("OBJ_0", {"X": 30.0 - 0.1 * k, "Y": 1.0, "RR": -2.0})
+        out.append(can.Message(timestamp=k * 0.05, arbitration_id=256, data=data, channel=0, is_extended_id=False))
+    return out
+
+
+def _write(path: Path, msgs: list[can.Message]) -> Path:
+    with can.Logger(str(path)) as w:
+        for m in msgs:
+            w.on_message_received(m)
+    return path
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Path:
+    (tmp_path / "sensors.dbc").write_text(DBC)
+    (tmp_path / "rig.toml").write_text(RIG)
+    return tmp_path / "rig.toml"
+
+
+def _report(tmp_path: Path, log: Path, rig: Path, *extra: str) -> tuple[int, dict[str, object]]:
+    out = tmp_path / "out"
+    code = main(["replay", str(log), "--rig", str(rig), "--out", str(out), "--no-progress", *extra])
+    rep = json.loads((out / "report.json").read_text()) if code == 0 else {}
+    return code, rep
+
+
+# ---- a BLF that is not a BLF: python-can raises BLFParseError (an Exception, not a ValueError)
+
+
+def test_garbage_blf_is_a_can_log_error(tmp_path: Path) -> None:
+    path = tmp_path / "garbage.blf"
+    path.write_bytes(bytes(range(256)) * 12)
+    with pytest.raises(CanLogError, match="cannot open as .blf") as err:
+        list(read_log(path))
+    assert err.value.path == path and err.value.frame_index == 0
+
+
+def test_garbage_blf_through_the_cli(tmp_path: Path, rig: Path, capsys: pytest.CaptureFixture[str],
+                                     caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "garbage.blf"
+    path.write_bytes(bytes(range(256)) * 12)
+    with caplog.at_level(logging.WARNING):
+        code, rep = _report(tmp_path, path, rig)  # lenient: the log is skipped and counted
+    assert code == 0 and rep["frames_read"] == 0 and rep["warnings"] == 1
+    assert any("garbage.blf" in r.getMessage() for r in caplog.records)
+    capsys.readouterr()
+    assert main(["replay", str(path), "--rig", str(rig), "--out", str(tmp_path / "o2"), "--strict"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "garbage.blf" in err and "Traceback" not in err
+
+
+# ---- an extended id is not the standard id with the same number
+
+
+def test_extended_id_does_not_decode_as_the_standard_message(tmp_path: Path, rig: Path,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    # 0x100 extended, carrying a valid 8-byte payload, in the middle of the standard 0x100 list
+    stray = {10 + k: can.Message(timestamp=0.5 + 0.05 * k + 0.01, arbitration_id=256, is_extended_id=True,
+                                 data=bytes(8), channel=0) for k in range(3)}
+    log = _write(tmp_path / "ext.blf", _frames(stray))
+    with caplog.at_level(logging.WARNING):
+        code, rep = _report(tmp_path, log, rig)
+    assert code == 0
+    assert rep["frames_read"] == 43 and rep["frames_decoded"] == 40
+    assert rep["unknown_ids"] == {"0x100": 3} and rep["decode_errors"] == {}
+
+
+def test_extended_id_strict_names_the_unknown_id(tmp_path: Path, rig: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    stray = {10: can.Message(timestamp=0.51, arbitration_id=256, is_extended_id=True, data=bytes(8), channel=0)}
+    log = _write(tmp_path / "ext.blf", _frames(stray))
+    assert main(["replay", str(log), "--rig", str(rig), "--out", str(tmp_path / "s"), "--strict"]) == 2
+    err = capsys.readouterr().err
+    assert "CAN id 0x100 at t_ns=510000000" in err and "unknown id" in err
