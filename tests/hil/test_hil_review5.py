@@ -123,3 +123,31 @@ def test_extended_id_strict_names_the_unknown_id(tmp_path: Path, rig: Path,
     assert main(["replay", str(log), "--rig", str(rig), "--out", str(tmp_path / "s"), "--strict"]) == 2
     err = capsys.readouterr().err
     assert "CAN id 0x100 at t_ns=510000000" in err and "unknown id" in err
+
+
+# ---- engine durations the harness counts in int64 nanoseconds
+
+
+@pytest.mark.parametrize("key", ["oosm_horizon_s", "ego_max_gap_s", "ego_max_extrapolation_s"])
+def test_rig_duration_beyond_int64_ns_is_a_configuration_error(tmp_path: Path, rig: Path, key: str,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "huge.toml"
+    bad.write_text(RIG.replace('motion = "cv_point2d"', f'motion = "cv_point2d"\n{key} = 1e308'))
+    log = _write(tmp_path / "d.blf", _frames())
+    assert main(["replay", str(log), "--rig", str(bad), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"[engine] {key}" in err and "huge.toml" in err
+    # the largest accepted value replays (the out-of-sequence window then takes every late frame)
+    ok = tmp_path / "edge.toml"
+    ok.write_text(RIG.replace('motion = "cv_point2d"', f'motion = "cv_point2d"\n{key} = 9.2e9'))
+    assert main(["replay", str(log), "--rig", str(ok), "--out", str(tmp_path / "o2"), "--no-progress"]) == 0
+
+
+@pytest.mark.parametrize("value", [float("inf"), 1e308, float("nan"), 0.0])
+def test_replayer_max_time_jump_outside_int64_ns(rig: Path, value: float) -> None:
+    from fusion.errors import ConfigurationError
+    from fusion.hil.replay import Replayer
+    from fusion.hil.rig import load_rig
+
+    with pytest.raises(ConfigurationError, match="max_time_jump_s"):
+        Replayer(load_rig(rig), max_time_jump_s=value)

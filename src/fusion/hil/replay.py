@@ -148,8 +148,9 @@ class Replayer:
     def __init__(self, rig: Rig, *, strict: bool = False, on_cycle: Callable[[Cycle], None] | None = None,
                  sources: Sequence[str] = (), max_time_jump_s: float = 3600.0,
                  keep_detections: bool = False) -> None:
-        if not (isinstance(max_time_jump_s, (int, float)) and max_time_jump_s > 0):
-            raise ConfigurationError(f"max_time_jump_s: expected a number > 0, got {max_time_jump_s!r}")
+        if not (isinstance(max_time_jump_s, (int, float)) and 0 < max_time_jump_s <= 9.2e9):
+            raise ConfigurationError(f"max_time_jump_s: expected a number of seconds in (0, 9.2e9] (int64 ns), "
+                                     f"got {max_time_jump_s!r}")
         self.rig = rig
         self.strict = strict
         self.on_cycle = on_cycle

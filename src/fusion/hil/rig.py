@@ -138,6 +138,11 @@ def _package_dbc_path(name: str) -> Path:
     return Path(str(importlib.resources.files("fusion.hil") / "dbc_files" / f"fusion_{name}.dbc"))
 
 
+MAX_DURATION_S = 9.2e9
+"""The longest duration of the engine's time settings the harness takes: it counts them in int64
+nanoseconds (9.2e9 s = 292 years)."""
+
+
 def package_dbc(name: str) -> Path:
     """The path of the project's DBC ``fusion_NAME.dbc`` in the package (``"tracks"`` ->
     ``.../fusion/hil/dbc_files/fusion_tracks.dbc``); DbcError listing the shipped ones otherwise."""
@@ -383,6 +388,10 @@ def rig_from_dict(data: Mapping[str, Any], *, path: Path | None = None, logs: Se
         engine = EngineConfig.from_dict({**engine_d, "sensors": engine_sensors})
     except ConfigurationError as exc:
         raise ConfigurationError(f"{path or '<rig>'}: [engine]: {exc}") from None
+    for key in ("oosm_horizon_s", "ego_max_gap_s", "ego_max_extrapolation_s"):  # the harness counts them in ns
+        if getattr(engine, key) > MAX_DURATION_S:
+            raise ctx.err("engine", key, f"expected at most {MAX_DURATION_S:g} s (int64 nanoseconds), "
+                          f"got {getattr(engine, key)!r}")
     ego: EgoRig | None = None
     if "ego" in data:
         ed = ctx.table("", "ego", data["ego"])
