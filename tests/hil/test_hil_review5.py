@@ -9,11 +9,17 @@ from pathlib import Path
 
 import can
 import cantools
+import numpy as np
 import pytest
+from _track_records import random_tracks
 
 from fusion.cli import main
+from fusion.errors import ConfigurationError
 from fusion.hil.errors import CanLogError
 from fusion.hil.logs import read_log
+from fusion.hil.publish import TrackEncoder
+from fusion.hil.replay import Replayer
+from fusion.hil.rig import load_rig, package_dbc
 
 DBC = """VERSION ""
 BU_: R
@@ -145,9 +151,32 @@ def test_rig_duration_beyond_int64_ns_is_a_configuration_error(tmp_path: Path, r
 
 @pytest.mark.parametrize("value", [float("inf"), 1e308, float("nan"), 0.0])
 def test_replayer_max_time_jump_outside_int64_ns(rig: Path, value: float) -> None:
-    from fusion.errors import ConfigurationError
-    from fusion.hil.replay import Replayer
-    from fusion.hil.rig import load_rig
-
     with pytest.raises(ConfigurationError, match="max_time_jump_s"):
         Replayer(load_rig(rig), max_time_jump_s=value)
+
+
+# ---- the track encoder with positions the DBC cannot carry (a detection at 1e308 m makes such a track)
+
+
+@pytest.mark.parametrize("fd", [False, True])
+@pytest.mark.parametrize("value", [1e308, -1e308, float("inf"), float("-inf")])
+def test_track_encoder_clamps_huge_values_without_warnings(fd: bool, value: float) -> None:
+    tracks = random_tracks(np.random.default_rng(1), 3)
+    tracks["box"][1, 0] = value
+    tracks["box"][1, 3] = value  # yaw
+    tracks["velocity"][2, 1] = value
+    enc = TrackEncoder(fd=fd, max_objects=2)  # one track too many: the nearest two are kept
+    msgs = enc.encode(7, 1_000_000, tracks)  # warnings are errors under the strict pytest config
+    (cycle,) = enc.decode(msgs)
+    assert cycle["num_objects"] == 2 and [t["id"] for t in cycle["tracks"]] == tracks["id"][[0, 2]].tolist()
+    db = cantools.database.load_file(str(package_dbc("tracks_fd" if fd else "tracks")))
+    vy = cycle["tracks"][1]["vy"]
+    assert np.isfinite(vy) and np.sign(vy) == np.sign(value) and abs(vy) > 50.0  # clamped at the range end
+    sig = next(s for m in db.messages for s in m.signals if s.name == "VelY")
+    assert vy == pytest.approx(sig.maximum if value > 0 else sig.minimum, abs=sig.scale)
+    # the huge track alone is sent, clamped, its heading invalid (NaN) or in range
+    (one,) = enc.decode(enc.encode(8, 2_000_000, tracks[1:2]))
+    x = one["tracks"][0]["x"]
+    assert np.isfinite(x) and np.sign(x) == np.sign(value) and abs(x) >= 327.67 - 0.01  # PosX's range end
+    yaw = one["tracks"][0]["yaw"]
+    assert np.isnan(yaw) or abs(yaw) <= np.pi + 1e-3
