@@ -180,3 +180,83 @@ def test_track_encoder_clamps_huge_values_without_warnings(fd: bool, value: floa
     assert np.isfinite(x) and np.sign(x) == np.sign(value) and abs(x) >= 327.67 - 0.01  # PosX's range end
     yaw = one["tracks"][0]["yaw"]
     assert np.isnan(yaw) or abs(yaw) <= np.pi + 1e-3
+
+
+# ---- the pacer never sleeps for hours: a wait beyond max_wait_s re-anchors
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 10**12
+        self.slept: list[float] = []
+
+    def clock(self) -> int:
+        self.now += 1_000
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        assert 0 <= seconds <= 60.0  # never longer than max_wait_s
+        self.slept.append(seconds)
+        self.now += round(seconds * 1e9)
+
+
+def test_pacer_reanchors_at_a_timestamp_hours_ahead(caplog: pytest.LogCaptureFixture) -> None:
+    from fusion.hil.pacing import Pacer
+
+    c = _Clock()
+    p = Pacer(1.0, clock=c.clock, sleep=c.sleep)
+    hour = 3600 * 10**9
+    with caplog.at_level(logging.WARNING, logger="fusion.hil.pacing"):
+        for t in (0, 10**8, 5 * hour, 5 * hour + 10**8, 10**8 + 5 * 10**7):  # jump ahead 5 h, then back 5 h
+            p.wait_until(t)
+    assert p.reanchors == 2 and sum(c.slept) < 0.3  # two 0.1 s waits, nothing for the jumps
+    _t, err = p.samples()
+    assert len(err) == 5 and int(err.max()) < 10**6  # every event on time (within the spin)
+    assert sum("re-anchored" in r.getMessage() for r in caplog.records) == 1  # the 1st, 10th, 100th, ...
+    # within max_wait_s nothing changes: a 30 s gap is slept
+    p2 = Pacer(1.0, clock=c.clock, sleep=c.sleep)
+    p2.wait_until(0)
+    p2.wait_until(30 * 10**9)
+    assert p2.reanchors == 0 and 29.9 < c.slept[-1] <= 30.0
+
+
+@pytest.mark.parametrize("speed", [1e-300, 5e-324, 1e308])
+def test_pacer_absurd_speed_is_defined(speed: float) -> None:
+    from fusion.hil.pacing import Pacer
+
+    c = _Clock()
+    p = Pacer(speed, clock=c.clock, sleep=c.sleep)
+    for t in (0, 10**6, 2 * 10**6, -(2**62), 2**62):
+        assert p.wait_until(t) >= 0  # no OverflowError, no sleep beyond max_wait_s
+    assert sum(c.slept) <= 60.0
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), float("inf"), 1e10, True])
+def test_pacer_max_wait_is_validated(bad: float) -> None:
+    from fusion.hil.pacing import Pacer
+
+    with pytest.raises(ConfigurationError, match="max_wait_s"):
+        Pacer(1.0, max_wait_s=bad)
+
+
+def test_realtime_replay_of_a_log_that_jumps_hours_ahead_does_not_sleep(tmp_path: Path, rig: Path) -> None:
+    import time
+
+    late = {20: can.Message(timestamp=5 * 3600.0, arbitration_id=256, is_extended_id=False, data=bytes(8),
+                            channel=0)}
+    log = _write(tmp_path / "jump.blf", _frames(late, n=30))
+    t0 = time.monotonic()
+    code, rep = _report(tmp_path, log, rig, "--realtime", "--speed", "4")
+    assert code == 0 and time.monotonic() - t0 < 30.0  # 1.5 s of log at 4x, not 5 hours
+    assert rep["decode_errors"] == {"0x100": {"time_jump": 1}} and rep["frames_decoded"] == 30
+    assert rep["send_error_ms"] is not None and rep["send_error_ms"]["max"] < 1000.0
+
+
+def test_cli_speed_too_small_is_refused(tmp_path: Path, rig: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    log = _write(tmp_path / "d.blf", _frames())
+    for bad in ("1e-300", "0.0001", "inf"):
+        with pytest.raises(SystemExit) as exc:
+            main(["replay", str(log), "--rig", str(rig), "--out", str(tmp_path / "o"), "--realtime", "--speed", bad])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "--speed" in err

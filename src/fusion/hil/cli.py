@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import os
 import sys
 import time
@@ -19,6 +20,9 @@ from typing import Any
 from fusion.errors import FusionError
 
 __all__ = ["replay_main", "live_main"]
+
+MIN_SPEED = 1e-3
+"""The slowest --speed (1/1000 of real time); faster has no bound (frames then go out at once)."""
 
 _REPLAY_DESCRIPTION = """\
 Replay recorded CAN logs (every format python-can reads: BLF, ASC, candump .log, TRC, CSV,
@@ -188,8 +192,8 @@ def replay_main(argv: Sequence[str] | None = None) -> int:
             p.error("--rig RIG.toml is required")
         if args.out is None and args.report is None:
             p.error("give --out DIR (or at least --report FILE)")
-        if not (args.speed > 0):
-            p.error(f"--speed: expected a number > 0, got {args.speed}")
+        if not (MIN_SPEED <= args.speed < math.inf):
+            p.error(f"--speed: expected a number > 0 (finite, at least {MIN_SPEED:g}; 1 = real time), got {args.speed}")
         folders = [Path(s) for s in args.logs if Path(s).is_dir()]
         logs, streams = _split_streams([Path(s) for s in args.logs if not Path(s).is_dir()])
         if folders or (args.workers is not None and len(logs) > 1) or args.dask:
