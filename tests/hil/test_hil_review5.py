@@ -260,3 +260,35 @@ def test_cli_speed_too_small_is_refused(tmp_path: Path, rig: Path, capsys: pytes
         assert exc.value.code == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "--speed" in err
+
+
+# ---- fusion live whose bus never opens: bounded back-off, prompt stop, and the summary says so
+
+
+def test_live_bus_that_never_opens_is_reported(rig: Path) -> None:
+    import threading
+    import time
+
+    from fusion.hil.live import run_live
+    from fusion.hil.report import format_summary
+
+    opens: list[float] = []
+
+    def factory(spec: str) -> can.BusABC:
+        opens.append(time.monotonic())
+        raise can.CanError("no such interface")
+
+    stop = threading.Event()
+    timer = threading.Timer(1.0, stop.set)
+    timer.start()
+    t0 = time.monotonic()
+    rep = run_live(load_rig(rig), "virtual:x", to_bus=None, out=None, duration_s=None, stop=stop,
+                   bus_factory=factory, backoff_s=0.01, backoff_max_s=0.2)
+    took = time.monotonic() - t0
+    timer.join()
+    assert 0.9 < took < 1.6  # stop is honoured within the poll/back-off bound
+    gaps = [b - a for a, b in zip(opens, opens[1:])]
+    assert 5 <= len(opens) <= 15 and max(gaps) < 0.3  # doubling to the 0.2 s cap, not a busy loop
+    assert rep["live"]["backoffs_s"][:5] == pytest.approx([0.01, 0.02, 0.04, 0.08, 0.16])
+    text = format_summary(rep)
+    assert f"bus errors {len(opens)}" in text and "no such interface" in text and "frames received 0" in text

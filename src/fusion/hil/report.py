@@ -94,4 +94,13 @@ def format_summary(report: Mapping[str, Any], *, tracks: int | None = None) -> s
     rtf_s = f"{rtf:.1f}x real time" if isinstance(rtf, (int, float)) and math.isfinite(rtf) else "-"
     lines.append(f"wall {float(r.get('wall_s') or 0.0):.3f} s for {float(r.get('log_s') or 0.0):.3f} s of log "
                  f"({rtf_s})")
+    live = r.get("live")
+    if isinstance(live, Mapping):  # fusion live: say when the bus never delivered (it is retried quietly)
+        received = sum(int(n) for n in (live.get("frames_received") or {}).values())
+        errs = list(live.get("bus_errors") or [])
+        last = f" (last: {errs[-1].get('bus')} {errs[-1].get('during')}: {errs[-1].get('error')})" \
+            if errs and isinstance(errs[-1], Mapping) else ""
+        lines.append(f"live: frames received {received}, bus errors {int(live.get('bus_error_count') or 0)}{last}, "
+                     f"reconnects {int(live.get('reconnects') or 0)}, queue dropped "
+                     f"{int(live.get('queue_dropped') or 0)}, publish errors {int(live.get('publish_errors') or 0)}")
     return "\n".join(lines)
