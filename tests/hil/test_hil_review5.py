@@ -292,3 +292,64 @@ def test_live_bus_that_never_opens_is_reported(rig: Path) -> None:
     assert rep["live"]["backoffs_s"][:5] == pytest.approx([0.01, 0.02, 0.04, 0.08, 0.16])
     text = format_summary(rep)
     assert f"bus errors {len(opens)}" in text and "no such interface" in text and "frames received 0" in text
+
+
+# ---- Replayer.report() from a second thread while one thread feeds (its "Thread safety:" promise)
+
+
+@pytest.fixture
+def preempt_often() -> object:
+    import sys
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads every few bytecodes: races show up in a few runs
+    yield None
+    sys.setswitchinterval(old)
+
+
+def test_report_while_another_thread_feeds(tmp_path: Path, preempt_often: object) -> None:
+    import threading
+
+    from fusion.hil.logs import LogFrame
+
+    n = 48
+    dbc = 'VERSION ""\nBU_: R\n' + "".join(
+        f'BO_ {256 + i} OBJ_{i}: 8 R\n SG_ X : 0|16@1+ (0.01,0) [0|655.35] "m" R\n'
+        f' SG_ Y : 16|16@1- (0.01,0) [-327.68|327.67] "m" R\n SG_ RR : 32|16@1- (0.01,0) [-327.68|327.67] "m/s" R\n'
+        for i in range(n))
+    (tmp_path / "sensors.dbc").write_text(dbc)
+    msgs = ", ".join(f'"OBJ_{i}"' for i in range(n))
+    (tmp_path / "rig.toml").write_text(RIG.replace('["OBJ_0"]', f"[{msgs}]"))
+    rig = load_rig(tmp_path / "rig.toml")
+    logging.disable(logging.WARNING)  # every frame is a counted wrong length
+    try:
+        for _trial in range(150):
+            rep = Replayer(rig)
+            done = threading.Event()
+            failures: list[BaseException] = []
+
+            def feed(rep: Replayer = rep, done: threading.Event = done) -> None:
+                try:
+                    for i in range(n):  # each frame too short: a new id in the decoder's wrong_length
+                        rep.feed_frame(LogFrame(1000 * i, 0, i, "radar", 256 + i, False, False, False, False, 3,
+                                                b"\0\0\0"))
+                finally:
+                    done.set()
+
+            t = threading.Thread(target=feed)
+            t.start()
+            reports = []
+            while not done.is_set():
+                try:
+                    reports.append(rep.report())
+                except RuntimeError as exc:  # "dictionary changed size during iteration"
+                    failures.append(exc)
+                    break
+            t.join()
+            assert not failures, failures[0]
+            final = rep.report()
+            assert final["frames_read"] == n and len(final["decode_errors"]) == n
+            counts = [sum(v.get("wrong_length", 0) for v in r["decode_errors"].values()) for r in reports]
+            assert counts == sorted(counts) and all(c <= n for c in counts)  # monotonic snapshots
+    finally:
+        logging.disable(logging.NOTSET)

@@ -514,15 +514,18 @@ class Replayer:
             bad: dict[int, dict[str, int]] = {k: dict(v) for k, v in self._bad.items()}
             latency = list(self._latency)
             cycles, published, misses = self._cycles, self._published, self._misses
-        for dec in self._decoders:  # wrong lengths are counted by the decoders
-            for fid, n in dec.wrong_length.items():
+        # the decoders count without the Replayer's lock: copy their counters first (dict() of a
+        # Counter is one C call under the GIL; iterating it while the feeding thread adds an id raised)
+        dec_stats = [(dec, dict(dec.wrong_length), dict(dec.stats)) for dec in self._decoders]
+        for dec, wrong_length, dstats in dec_stats:  # wrong lengths are counted by the decoders
+            for fid, n in wrong_length.items():
                 bad.setdefault(int(fid), {})["wrong_length"] = bad.get(int(fid), {}).get("wrong_length", 0) + n
             ids = self._list_ids.get(id(dec))  # a header + objects list: its count disagreed
             if ids is not None:
                 for kind, fid in (("bad_header_count", ids[0]), ("orphan_objects", ids[1])):
-                    if dec.stats[kind]:
-                        bad.setdefault(fid, {})[kind] = int(dec.stats[kind])
-        decoded = sum(int(dec.stats["decoded"]) for dec in self._decoders)
+                    if dstats.get(kind):
+                        bad.setdefault(fid, {})[kind] = int(dstats[kind])
+        decoded = sum(int(dstats.get("decoded", 0)) for _dec, _wl, dstats in dec_stats)
         wall = ((self._wall1 or 0) - (self._wall0 or 0)) / 1e9 if self._wall0 is not None else 0.0
         log_s = (self._last_t - self._first_t) / 1e9 if self._first_t is not None else 0.0
         out: dict[str, Any] = {
