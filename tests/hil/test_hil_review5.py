@@ -353,3 +353,18 @@ def test_report_while_another_thread_feeds(tmp_path: Path, preempt_often: object
             assert counts == sorted(counts) and all(c <= n for c in counts)  # monotonic snapshots
     finally:
         logging.disable(logging.NOTSET)
+
+
+# ---- the bird's-eye view with coordinates matplotlib cannot scale
+
+
+def test_draw_bev_with_huge_and_infinite_coordinates(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from fusion.hil.bev import draw_bev
+
+    path = tmp_path / "bev.png"
+    draw_bev(path, ego_xy=np.array([[0.0, 0.0], [10.0, 1.0], [1e308, -1e308], [np.inf, 0.0]]),
+             detections=[(1, np.array([[5.0, 1.0], [1e308, -1e308]]))],
+             tracks=[{"t_ns": 1, "track_id": 2**63 - 1, "x": 1e308, "y": 1.0},
+                     {"t_ns": 1, "track_id": 3, "x": 4.0, "y": 2.0}])  # warnings are errors here
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
