@@ -368,3 +368,27 @@ def test_draw_bev_with_huge_and_infinite_coordinates(tmp_path: Path) -> None:
              tracks=[{"t_ns": 1, "track_id": 2**63 - 1, "x": 1e308, "y": 1.0},
                      {"t_ns": 1, "track_id": 3, "x": 4.0, "y": 2.0}])  # warnings are errors here
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# ---- fusion replay --sample: fresh folder, a second run, a drive folder missing a file
+
+
+def test_sample_twice_and_with_a_file_missing_is_deterministic(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "sample"
+    assert main(["replay", "--sample", "--out", str(out), "--no-progress"]) == 0
+    first = {f: (out / f).read_bytes() for f in ("tracks.csv", "tracks.blf")}
+    drive = {f: (out / "drive" / f).read_bytes() for f in ("drive.blf", "lidar.csv", "truth.npz", "rig.toml")}
+    text1 = capsys.readouterr().out
+    assert "GOSPA vs truth" in text1
+    mtime = (out / "drive" / "drive.blf").stat().st_mtime_ns
+    assert main(["replay", "--sample", "--out", str(out), "--no-progress"]) == 0  # reuses the drive
+    assert (out / "drive" / "drive.blf").stat().st_mtime_ns == mtime
+    assert {f: (out / f).read_bytes() for f in first} == first
+    for missing in ("truth.npz", "lidar.csv"):
+        (out / "drive" / missing).unlink()
+        assert main(["replay", "--sample", "--out", str(out), "--no-progress"]) == 0, capsys.readouterr().err
+        assert {f: (out / "drive" / f).read_bytes() for f in drive} == drive  # regenerated, identical
+        assert {f: (out / f).read_bytes() for f in first} == first
+    gospa = [line for line in capsys.readouterr().out.splitlines() if line.startswith("GOSPA")]
+    assert gospa == [line for line in text1.splitlines() if line.startswith("GOSPA")] * 3

@@ -21,6 +21,9 @@ from fusion.errors import FusionError
 
 __all__ = ["replay_main", "live_main"]
 
+SAMPLE_FILES = ("drive.blf", "lidar.csv", "truth.npz", "rig.toml")
+"""The files of the sample drive (fusion.datasets.sample_drive) that --sample reuses when all are there."""
+
 MIN_SPEED = 1e-3
 """The slowest --speed (1/1000 of real time); faster has no bound (frames then go out at once)."""
 
@@ -124,8 +127,10 @@ def _sample(args: argparse.Namespace) -> int:
     make_sample_drive, score = sample.make_sample_drive, sample.score
     out = Path(args.out or "out/sample")
     drive_dir = out / "drive"
-    if (drive_dir / "rig.toml").is_file() and (drive_dir / "drive.blf").is_file():
-        streams = sorted(drive_dir.glob("*.csv")) + sorted(drive_dir.glob("*.parquet"))
+    # reused only when whole (make_sample_drive renames rig.toml last; a file deleted since, e.g.
+    # truth.npz or lidar.csv, made a one-line ENOENT or a replay without the lidar): else regenerated
+    if all((drive_dir / f).is_file() for f in SAMPLE_FILES):
+        streams = [drive_dir / "lidar.csv"]
         can_log, rig, truth = drive_dir / "drive.blf", drive_dir / "rig.toml", drive_dir / "truth.npz"
     else:
         drive = make_sample_drive(drive_dir)
