@@ -392,3 +392,25 @@ def test_sample_twice_and_with_a_file_missing_is_deterministic(tmp_path: Path,
         assert {f: (out / f).read_bytes() for f in first} == first
     gospa = [line for line in capsys.readouterr().out.splitlines() if line.startswith("GOSPA")]
     assert gospa == [line for line in text1.splitlines() if line.startswith("GOSPA")] * 3
+
+
+# ---- no matplotlib: bev.png is skipped with a note, the other outputs are written
+
+
+def test_replay_without_matplotlib_skips_bev_with_a_note(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    import sys
+
+    (tmp_path / "sensors.dbc").write_text(DBC)
+    (tmp_path / "rig.toml").write_text(RIG.replace("bev = false", "bev = true"))
+    log = _write(tmp_path / "d.blf", _frames())
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError; find_spec -> None
+    with caplog.at_level(logging.WARNING):
+        code, rep = _report(tmp_path, log, tmp_path / "rig.toml")
+    out = tmp_path / "out"
+    assert code == 0 and rep["cycles"] == 40
+    assert (out / "tracks.csv").is_file() and (out / "tracks.blf").is_file() and not (out / "bev.png").exists()
+    notes = [r.getMessage() for r in caplog.records if "bev.png" in r.getMessage()]
+    assert len(notes) == 1 and "fusion[plot]" in notes[0]

@@ -60,7 +60,7 @@ from fusion.errors import ConfigurationError, FusionError
 from fusion.hil.decoders import make_decoder
 from fusion.hil.decoders.object_list import ObjectCycle
 from fusion.hil.decoders.vehicle_motion import EgoSample
-from fusion.hil.errors import CanFrameError, CanLogError
+from fusion.hil.errors import CanFrameError, CanLogError, MissingExtraError
 from fusion.hil.logs import LogFrame, read_log
 from fusion.hil.report import REPORT_KEYS, hex_id, latency_summary, write_report
 from fusion.hil.rig import Rig, load_rig, rig_dbc
@@ -763,11 +763,20 @@ class _Outputs:
             return
         bev = _optional("fusion.hil.bev")  # TODO(outputs): helper B's bird's-eye view, until merged
         if bev is None or importlib.util.find_spec("matplotlib") is None:
-            self.skipped.append("bev.png")
+            self._skip_bev("matplotlib is not installed: pip install 'fusion[plot]' (extra 'plot')")
             return
         ego = np.array(self.ego_xy, np.float64).reshape(-1, 2)
         tracks = {k: np.asarray(v) for k, v in self.track_rows.items()}
-        bev.draw_bev(self.out / "bev.png", ego_xy=ego, detections=self.detections, tracks=tracks, title=self.rig.name)
+        try:
+            bev.draw_bev(self.out / "bev.png", ego_xy=ego, detections=self.detections, tracks=tracks,
+                         title=self.rig.name)
+        except MissingExtraError as exc:  # matplotlib there but not importable
+            self._skip_bev(str(exc))
+
+    def _skip_bev(self, why: str) -> None:
+        # the other outputs are written: a note, not an error ([output] bev = false silences it)
+        self.skipped.append("bev.png")
+        log.warning("%s: not written (%s); the other outputs are", self.out / "bev.png" if self.out else "bev.png", why)
 
 
 def replay(logs: Sequence[str | os.PathLike[str]], rig: Rig | str | os.PathLike[str],
