@@ -414,3 +414,41 @@ def test_replay_without_matplotlib_skips_bev_with_a_note(tmp_path: Path, monkeyp
     assert (out / "tracks.csv").is_file() and (out / "tracks.blf").is_file() and not (out / "bev.png").exists()
     notes = [r.getMessage() for r in caplog.records if "bev.png" in r.getMessage()]
     assert len(notes) == 1 and "fusion[plot]" in notes[0]
+
+
+# ---- a stream frame the engine rejects is named as a stream frame, not "CAN id 0x0 (input -1 frame -1)"
+
+STREAM_RIG = """
+[engine]
+motion = "cv_box"
+num_classes = 3
+[sensors.lidar]
+source = "stream"
+[sensors.lidar.engine]
+model = "lidar_box3d"
+[output]
+bev = false
+"""
+
+
+def test_rejected_stream_frame_is_named_as_such(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "rig.toml").write_text(STREAM_RIG)
+    rows = [f"{10**9 + k * 10**8},lidar,{20 + k * 0.1},1.0,0.0,0.0,4.5,1.9,1.5,0.9,{7 if k == 5 else 1}"
+            for k in range(20)]
+    (tmp_path / "lidar.csv").write_text("t_ns,sensor,x,y,z,yaw,l,w,h,score,class_id\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "out"
+    with caplog.at_level(logging.WARNING):
+        code = main(["replay", str(tmp_path / "lidar.csv"), "--rig", str(tmp_path / "rig.toml"), "--out", str(out),
+                     "--no-progress"])
+    assert code == 0
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["cycles"] == 19 and sum(rep["decode_errors"]["0x0"].values()) == 1
+    (msg,) = [r.getMessage() for r in caplog.records if "rejected" in r.getMessage()]
+    assert "t_ns=1500000000 (a stream frame" in msg and "sensor lidar" in msg and "class_id = 7" in msg
+    assert "input -1" not in msg and "CAN id" not in msg
+    capsys.readouterr()
+    code = main(["replay", str(tmp_path / "lidar.csv"), "--rig", str(tmp_path / "rig.toml"), "--out",
+                 str(tmp_path / "o2"), "--strict"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "sensor lidar frame at t_ns=1500000000" in err

@@ -56,7 +56,7 @@ import numpy.typing as npt
 
 from fusion.engine.engine import FusionEngine
 from fusion.engine.registry import SENSOR_MODELS
-from fusion.errors import ConfigurationError, FusionError
+from fusion.errors import ConfigurationError, DecodeError, FusionError
 from fusion.hil.decoders import make_decoder
 from fusion.hil.decoders.object_list import ObjectCycle
 from fusion.hil.decoders.vehicle_motion import EgoSample
@@ -255,8 +255,9 @@ class Replayer:
                 kinds = self._bad.setdefault(f.arbitration_id, {})
         with self._lock:
             n = kinds[kind] = kinds.get(kind, 0) + 1
-        self._warn(kind, f.arbitration_id, n, f"CAN id {hex_id(f.arbitration_id)} at t_ns={f.t_ns} "
-                   f"({self._where(f)}): {text}")
+        where = f"CAN id {hex_id(f.arbitration_id)} at t_ns={f.t_ns} ({self._where(f)})" if f.source >= 0 else \
+            f"t_ns={f.t_ns} (a stream frame or the end of input)"  # _fuse's stand-in frame: no CAN id, no file
+        self._warn(kind, f.arbitration_id, n, f"{where}: {text}")
 
     # ---- input
 
@@ -464,8 +465,11 @@ class Replayer:
             eng.process(route.index, t, z, score=score,
                         class_id=None if cls is None else np.asarray(cls).astype(np.int64))
         except FusionError as exc:
+            if self.strict and can_id < 0:  # a stream frame (or a flushed cycle): no CAN id to name
+                raise DecodeError(f"sensor {route.name} frame at t_ns={t}: the engine rejected the cycle: {exc}"
+                                  ) from exc
             if self.strict:
-                raise CanFrameError(max(can_id, 0), t, f"sensor {route.name}: the engine rejected the cycle: {exc}"
+                raise CanFrameError(can_id, t, f"sensor {route.name}: the engine rejected the cycle: {exc}"
                                     ) from exc
             fake = LogFrame(t, -1, -1, "", max(can_id, 0), False, False, False, False, 0, b"")
             self._bad_frame(fake, "rejected_cycle", f"sensor {route.name}: the engine rejected the cycle: {exc}")
