@@ -452,3 +452,22 @@ def test_rejected_stream_frame_is_named_as_such(tmp_path: Path, capsys: pytest.C
                  str(tmp_path / "o2"), "--strict"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "sensor lidar frame at t_ns=1500000000" in err
+
+
+@pytest.mark.parametrize("command", ["replay", "live"])
+@pytest.mark.parametrize("which", ["--out", "--report"])
+def test_out_or_report_of_the_wrong_kind_is_refused_up_front(tmp_path: Path, rig: Path, command: str, which: str,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    log = _write(tmp_path / "d.blf", _frames())
+    (tmp_path / "a_file").write_text("keep me")
+    (tmp_path / "a_dir").mkdir()
+    bad = tmp_path / ("a_file" if which == "--out" else "a_dir")
+    args = ([str(log), "--rig", str(rig)] if command == "replay" else ["--rig", str(rig), "--bus", "virtual:r5x",
+                                                                       "--duration", "0.2"])
+    if which == "--report":
+        args += ["--out", str(tmp_path / "o")]
+    with pytest.raises(SystemExit) as exc:
+        main([command, *args, which, str(bad)])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count("\n") == 1 and f"{which} {bad}" in err
+    assert (tmp_path / "a_file").read_text() == "keep me" and not (tmp_path / "o").exists()  # nothing was run

@@ -183,11 +183,20 @@ def _many(args: argparse.Namespace, folders: list[Path], logs: list[Path]) -> in
     return 2 if failed else 0
 
 
+def _check_out_paths(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """--out must be a folder (or not exist yet), --report a file: checked before any work."""
+    if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
+        p.error(f"--out {args.out}: exists and is not a folder")
+    if args.report is not None and Path(args.report).is_dir():
+        p.error(f"--report {args.report}: is a folder, expected a file name")
+
+
 def replay_main(argv: Sequence[str] | None = None) -> int:
     """``fusion replay`` (``--help`` for the options)."""
     p = _replay_parser()
     args = p.parse_args(list(sys.argv[1:] if argv is None else argv))
     prog = p.prog
+    _check_out_paths(p, args)
     try:
         if args.sample:
             return _sample(args)
@@ -243,6 +252,7 @@ def live_main(argv: Sequence[str] | None = None) -> int:
     prog = p.prog
     if args.duration is not None and not args.duration > 0:
         p.error(f"--duration: expected seconds > 0, got {args.duration}")
+    _check_out_paths(p, args)
     try:
         from fusion.hil.report import write_report
         from fusion.hil.rig import load_rig
