@@ -471,3 +471,14 @@ def test_out_or_report_of_the_wrong_kind_is_refused_up_front(tmp_path: Path, rig
     err = capsys.readouterr().err
     assert exc.value.code == 2 and err.count("\n") == 1 and f"{which} {bad}" in err
     assert (tmp_path / "a_file").read_text() == "keep me" and not (tmp_path / "o").exists()  # nothing was run
+
+
+def test_the_same_log_twice_is_refused(tmp_path: Path, rig: Path, capsys: pytest.CaptureFixture[str],
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    log = _write(tmp_path / "d.blf", _frames())
+    monkeypatch.chdir(tmp_path)
+    assert main(["replay", str(log), "./d.blf", "--rig", str(rig), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "given twice" in err and "d.blf" in err and not (tmp_path / "o").exists()
+    code, rep = _report(tmp_path, log, rig)  # once: 40 cycles, not 80
+    assert code == 0 and rep["cycles"] == 40

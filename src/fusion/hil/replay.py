@@ -810,6 +810,11 @@ def replay(logs: Sequence[str | os.PathLike[str]], rig: Rig | str | os.PathLike[
     for p in [*log_paths, *stream_paths]:
         if not p.is_file():
             raise CanLogError(p, "no such file")
+    seen: dict[Path, Path] = {}
+    for p in [*log_paths, *stream_paths]:  # one file twice would fuse every frame twice
+        first = seen.setdefault(p.resolve(), p)
+        if first is not p:
+            raise ConfigurationError(f"{p}: given twice (as {first} and {p}): each input file once")
     out_dir = None if out is None else Path(out)
     outputs = _Outputs(out_dir, rig, encode=to_bus is not None)
     bus: Any = None
