@@ -482,3 +482,22 @@ def test_the_same_log_twice_is_refused(tmp_path: Path, rig: Path, capsys: pytest
     assert err.count("\n") == 1 and "given twice" in err and "d.blf" in err and not (tmp_path / "o").exists()
     code, rep = _report(tmp_path, log, rig)  # once: 40 cycles, not 80
     assert code == 0 and rep["cycles"] == 40
+
+
+def test_skipped_stream_rows_are_counted_in_the_report(tmp_path: Path) -> None:
+    (tmp_path / "rig.toml").write_text(STREAM_RIG)
+    rows = [f"{10**9 + k * 10**8},lidar,{20 + k * 0.1},1.0,0.0,0.0,4.5,1.9,1.5,0.9,1" for k in range(20)]
+    rows[3] = rows[3].replace(",lidar,", ",lidar9,")  # unknown sensor
+    rows[7] = rows[7].replace(",1.0,", ",nan,", 1)  # NaN component
+    path = tmp_path / "lidar.csv"
+    path.write_bytes(("t_ns,sensor,x,y,z,yaw,l,w,h,score,class_id\n" + "\n".join(rows) + "\n").encode()
+                     + b"3000000000,l\xefdar,1,1,1,0,4,2,1.5,0.9,0\n")
+    out = tmp_path / "out"
+    with pytest.warns(Warning):  # read_stream's StreamWarning per skipped row (bounded)
+        code = main(["replay", str(path), "--rig", str(tmp_path / "rig.toml"), "--out", str(out), "--no-progress"])
+    assert code == 0
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["cycles"] == 18
+    assert set(rep["decode_errors"]) == {"stream:lidar.csv"}
+    assert sum(rep["decode_errors"]["stream:lidar.csv"].values()) == 3
+    assert rep["decode_errors"]["stream:lidar.csv"]["unknown_sensor"] == 1

@@ -46,6 +46,7 @@ import os
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -662,11 +663,13 @@ def _is_stream(path: Path) -> bool:
     return bool(streams.is_stream_file(path))
 
 
-def _stream_iter(paths: Sequence[Path], rig: Rig, strict: bool) -> Iterator[Any]:
+def _stream_iter(paths: Sequence[Path], rig: Rig, strict: bool,
+                 stats: Sequence[Counter[str]] | None = None) -> Iterator[Any]:
     read_stream = importlib.import_module("fusion.hil.streams").read_stream
     comps = {s.name: SENSOR_MODELS[s.engine.model].components for s in rig.sensors if s.source == "stream"}
-    kw = {"strict": True} if strict else {}  # lenient is read_stream's default
-    its = [read_stream(p, components=comps, **kw) for p in paths]
+    kw: dict[str, Any] = {"strict": True} if strict else {}  # lenient is read_stream's default
+    its = [read_stream(p, components=comps, **kw, **({} if stats is None else {"stats": stats[i]}))
+           for i, p in enumerate(paths)]
     return heapq.merge(*its, key=lambda sf: sf.t_ns)
 
 
@@ -838,9 +841,10 @@ def replay(logs: Sequence[str | os.PathLike[str]], rig: Rig | str | os.PathLike[
     damaged: list[str] = []
     channels: dict[str | int, str] = {k: v for k, v in rig.channels.items()}
     per_log = [_safe_log(p, channels, i, strict, damaged) for i, p in enumerate(log_paths)]
+    stream_stats: list[Counter[str]] = [Counter() for _ in stream_paths]
     frames: Iterable[Any] = per_log[0] if len(per_log) == 1 else heapq.merge(*per_log)
     if stream_paths:
-        frames = heapq.merge(frames, _stream_iter(stream_paths, rig, strict), key=lambda x: x.t_ns)
+        frames = heapq.merge(frames, _stream_iter(stream_paths, rig, strict, stream_stats), key=lambda x: x.t_ns)
     show = sys.stderr.isatty() if progress is None else progress
     bar = _Progress(show)
     feed_frame, feed_stream = rep.feed_frame, rep.feed_stream
@@ -868,6 +872,10 @@ def replay(logs: Sequence[str | os.PathLike[str]], rig: Rig | str | os.PathLike[
             bus.shutdown()
     report = rep.report()
     report["warnings"] += len(damaged)
+    for p, st in zip(stream_paths, stream_stats):  # lenient: a stream's skipped rows, by kind
+        bad_rows = {k.split(".", 1)[1]: int(n) for k, n in sorted(st.items()) if k.startswith("bad_rows.") and n}
+        if bad_rows:
+            report["decode_errors"][f"stream:{p.name}"] = bad_rows
     wall = (time.perf_counter_ns() - wall0) / 1e9
     report["wall_s"] = wall
     report["realtime_factor"] = report["log_s"] / wall if wall > 0 else None

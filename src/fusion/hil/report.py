@@ -9,7 +9,8 @@ Keys (:data:`REPORT_KEYS`)::
                         "fd_on_classic": n, "time_backwards": n, "time_jump": n,
                         "cut_cycle": n, "rejected_cycle": n, "bad_header_count": n,
                         "orphan_objects": n}}: bad frames (and cycles, under the id
-                        of their last frame) per id, by kind (only kinds that occurred)
+                        of their last frame) per id, by kind (only kinds that occurred);
+                        a sensor stream's skipped rows under "stream:FILE" ({"unknown_sensor": n, ...})
     cycles             engine frames processed (one decoded sensor measurement cycle each)
     tracks_published   track records published (sum over the cycles of confirmed + coasting tracks)
     latency_ms         {"p50", "p99", "max", "mean"} of the per-cycle latency: wall clock from reading
