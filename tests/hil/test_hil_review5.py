@@ -501,3 +501,11 @@ def test_skipped_stream_rows_are_counted_in_the_report(tmp_path: Path) -> None:
     assert set(rep["decode_errors"]) == {"stream:lidar.csv"}
     assert sum(rep["decode_errors"]["stream:lidar.csv"].values()) == 3
     assert rep["decode_errors"]["stream:lidar.csv"]["unknown_sensor"] == 1
+
+
+def test_rig_that_is_a_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    log = _write(tmp_path / "d.blf", _frames())
+    (tmp_path / "rigs").mkdir()
+    assert main(["replay", str(log), "--rig", str(tmp_path / "rigs"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "rigs: is a folder, expected a rig file" in err

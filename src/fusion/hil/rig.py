@@ -353,6 +353,8 @@ def load_rig(path: str | os.PathLike[str], *, logs: Sequence[str | os.PathLike[s
         DbcError: a DBC file not found (listing the places searched) or that does not parse.
     """
     p = Path(path)
+    if p.is_dir():
+        raise ConfigurationError(f"{p}: is a folder, expected a rig file (TOML)")
     if not p.is_file():
         raise ConfigurationError(f"{p}: rig file not found")
     return rig_from_dict(read_toml(p), path=p, logs=logs, dbc_dirs=dbc_dirs)
