@@ -509,3 +509,18 @@ def test_rig_that_is_a_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert main(["replay", str(log), "--rig", str(tmp_path / "rigs"), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "rigs: is a folder, expected a rig file" in err
+
+
+@pytest.mark.parametrize("mount", ["[1e308, 0, 0]", "[0, -1001, 0]"])
+def test_rig_sensor_mount_far_away_is_refused(tmp_path: Path, rig: Path, mount: str,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "far.toml"
+    bad.write_text(RIG.replace('model = "radar"', f'model = "radar"\nmount_t = {mount}'))
+    log = _write(tmp_path / "d.blf", _frames())
+    assert main(["replay", str(log), "--rig", str(bad), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "[sensors.radar.engine] mount_t" in err and "far.toml" in err
+    ok = tmp_path / "near.toml"
+    ok.write_text(RIG.replace('model = "radar"', 'model = "radar"\nmount_t = [3.7, -0.5, 0.5]'))
+    code, rep = _report(tmp_path, log, ok)
+    assert code == 0 and rep["tracks_published"] > 0
