@@ -524,3 +524,14 @@ def test_rig_sensor_mount_far_away_is_refused(tmp_path: Path, rig: Path, mount: 
     ok.write_text(RIG.replace('model = "radar"', 'model = "radar"\nmount_t = [3.7, -0.5, 0.5]'))
     code, rep = _report(tmp_path, log, ok)
     assert code == 0 and rep["tracks_published"] > 0
+
+
+def test_dask_scheduler_address_with_an_unknown_scheme(tmp_path: Path, rig: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("distributed")
+    (tmp_path / "logs").mkdir()
+    _write(tmp_path / "logs" / "a.blf", _frames())
+    code = main(["replay", str(tmp_path / "logs"), "--rig", str(rig), "--out", str(tmp_path / "o"),
+                 "--dask", "garbage://x"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "dask: cannot connect to the scheduler 'garbage://x'" in err

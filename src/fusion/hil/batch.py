@@ -275,7 +275,10 @@ def _dask_client(dask: Any, workers: int) -> tuple[Any, bool, Any]:
             cluster.close()
             raise
     if isinstance(dask, str) and "://" in dask:
-        return distributed.Client(dask), True, None
+        try:
+            return distributed.Client(dask), True, None
+        except (ValueError, OSError) as exc:  # an unknown scheme, a scheduler that does not answer
+            raise ConfigurationError(f"dask: cannot connect to the scheduler {dask!r}: {exc}") from None
     raise ConfigurationError(f"dask: expected 'local', a scheduler address such as 'tcp://host:8786' or a "
                              f"distributed.Client, got {dask!r}")
 
