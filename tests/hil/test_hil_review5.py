@@ -535,3 +535,25 @@ def test_dask_scheduler_address_with_an_unknown_scheme(tmp_path: Path, rig: Path
                  "--dask", "garbage://x"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "dask: cannot connect to the scheduler 'garbage://x'" in err
+
+
+def test_dask_local_cluster_has_at_most_one_worker_per_job(tmp_path: Path, rig: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    distributed = pytest.importorskip("distributed")
+    from fusion.hil.batch import ReplayJob, replay_many
+
+    seen: dict[str, object] = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_cluster(**kwargs: object) -> None:
+        seen.update(kwargs)
+        raise Stop
+
+    monkeypatch.setattr(distributed, "LocalCluster", fake_cluster)
+    log = _write(tmp_path / "a.blf", _frames())
+    jobs = [ReplayJob(logs=(log,), rig=rig, out=tmp_path / f"o{k}") for k in range(3)]
+    with pytest.raises(Stop):
+        replay_many(jobs, workers=100_000, dask="local")
+    assert seen["n_workers"] == 3

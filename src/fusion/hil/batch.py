@@ -360,7 +360,7 @@ def _replay_many(jobs: Sequence[ReplayJob], *, workers: int | None = None, dask:
     t0 = time.perf_counter()
     if dask is not None:
         backend = "dask"
-        results = _run_dask(jobs, dask, n, replay_fn, bar)
+        results = _run_dask(jobs, dask, min(n, len(jobs)), replay_fn, bar)  # --workers 100000: not 100000 processes
     elif n == 1:
         backend = "serial"
         results = []
