@@ -557,3 +557,25 @@ def test_dask_local_cluster_has_at_most_one_worker_per_job(tmp_path: Path, rig: 
     with pytest.raises(Stop):
         replay_many(jobs, workers=100_000, dask="local")
     assert seen["n_workers"] == 3
+
+
+def test_replayer_frame_with_a_nan_timestamp_is_a_bad_frame(rig: Path) -> None:
+    from fusion.hil.errors import CanFrameError
+    from fusion.hil.logs import LogFrame
+
+    frames = [LogFrame(k * 50_000_000, 0, k, "radar", 256, False, False, False, False, 8, bytes(8)) for k in range(4)]
+    nan = LogFrame(float("nan"), 0, 9, "radar", 256, False, False, False, False, 8, bytes(8))  # type: ignore[arg-type]
+    rep = Replayer(load_rig(rig))
+    for f in frames[:2]:
+        rep.feed_frame(f)
+    assert rep.feed_frame(nan) == []  # was a bare ValueError from int(nan) in the decoder
+    for f in frames[2:]:
+        rep.feed_frame(f)
+    r = rep.report()
+    assert r["decode_errors"] == {"0x100": {"bad_timestamp": 1}} and r["frames_decoded"] == 4 and r["cycles"] == 4
+    strict = Replayer(load_rig(rig), strict=True)
+    strict.feed_frame(frames[0])
+    with pytest.raises(CanFrameError, match="bad_timestamp"):
+        strict.feed_frame(nan)
+    first = Replayer(load_rig(rig))  # as the very first frame, too
+    assert first.feed_frame(nan) == [] and first.report()["decode_errors"] == {"0x100": {"bad_timestamp": 1}}

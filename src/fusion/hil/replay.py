@@ -76,7 +76,7 @@ MAX_WARNINGS = 20
 MAX_UNKNOWN_WARNINGS = 5
 #: Kinds of bad frames in the report's ``decode_errors``.
 BAD_KINDS = ("wrong_length", "error_frame", "remote_frame", "fd_on_classic", "time_backwards", "time_jump",
-             "cut_cycle", "rejected_cycle", "bad_header_count", "orphan_objects")
+             "cut_cycle", "rejected_cycle", "bad_header_count", "orphan_objects", "bad_timestamp")
 
 _EGO = -1  # route kind of the ego decoder (sensor routes carry the sensor index)
 _EGO_BATCH = 256  # ego samples held at most before they go to the engine without a sensor cycle
@@ -279,7 +279,7 @@ class Replayer:
                 self._first_t = t
                 self._wall0 = time.perf_counter_ns()
             self._last_t = t
-        elif last - t > self._back_ns:
+        elif not last - t <= self._back_ns:  # too late, or NaN (a LogFrame not from read_log)
             self._bad_time(frame)
             return []
         route = self._routes.get((bus, fid, ext))
@@ -327,7 +327,9 @@ class Replayer:
 
     def _bad_time(self, f: LogFrame) -> None:
         last = self._last_t
-        if f.t_ns < last:
+        if not (isinstance(f.t_ns, int) or f.t_ns == f.t_ns):  # NaN
+            self._bad_frame(f, "bad_timestamp", f"t_ns {f.t_ns!r} is not a number of nanoseconds")
+        elif f.t_ns < last:
             self._bad_frame(f, "time_backwards", f"the timestamp goes back {(last - f.t_ns) / 1e9:.6f} s (more than "
                             f"the out-of-sequence horizon {self._back_ns / 1e9:g} s)")
         else:
