@@ -327,7 +327,8 @@ class Replayer:
 
     def _bad_time(self, f: LogFrame) -> None:
         last = self._last_t
-        if not (isinstance(f.t_ns, int) or f.t_ns == f.t_ns):  # NaN
+        t_ns: Any = f.t_ns  # an int from read_log; NaN from a hand-made LogFrame
+        if t_ns != t_ns:
             self._bad_frame(f, "bad_timestamp", f"t_ns {f.t_ns!r} is not a number of nanoseconds")
         elif f.t_ns < last:
             self._bad_frame(f, "time_backwards", f"the timestamp goes back {(last - f.t_ns) / 1e9:.6f} s (more than "
