@@ -579,3 +579,13 @@ def test_replayer_frame_with_a_nan_timestamp_is_a_bad_frame(rig: Path) -> None:
         strict.feed_frame(nan)
     first = Replayer(load_rig(rig))  # as the very first frame, too
     assert first.feed_frame(nan) == [] and first.report()["decode_errors"] == {"0x100": {"bad_timestamp": 1}}
+
+
+@pytest.mark.parametrize("extra", [["x.blf"], ["--rig", "r.toml"], ["--realtime"], ["--to-bus", "virtual:t"]])
+def test_sample_refuses_options_it_would_ignore(tmp_path: Path, extra: list[str],
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["replay", "--sample", "--out", str(tmp_path / "s"), *extra])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count("\n") == 1 and "--sample" in err and "drop" in err
+    assert not (tmp_path / "s").exists()  # nothing generated

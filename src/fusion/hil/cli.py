@@ -199,6 +199,11 @@ def replay_main(argv: Sequence[str] | None = None) -> int:
     _check_out_paths(p, args)
     try:
         if args.sample:
+            ignored = [opt for opt, given in (("LOG", args.logs), ("--rig", args.rig), ("--realtime", args.realtime),
+                                              ("--to-bus", args.to_bus), ("--workers", args.workers),
+                                              ("--dask", args.dask), ("--dbc-dir", args.dbc_dir)) if given]
+            if ignored:  # they were silently ignored
+                p.error(f"--sample replays the project's sample drive with its own rig: drop {', '.join(ignored)}")
             return _sample(args)
         if not args.logs:
             p.error("give at least one LOG (or a folder), or --sample")
