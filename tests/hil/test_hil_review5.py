@@ -589,3 +589,15 @@ def test_sample_refuses_options_it_would_ignore(tmp_path: Path, extra: list[str]
     err = capsys.readouterr().err
     assert exc.value.code == 2 and err.count("\n") == 1 and "--sample" in err and "drop" in err
     assert not (tmp_path / "s").exists()  # nothing generated
+
+
+def test_streams_with_a_folder_of_logs_are_refused(tmp_path: Path, rig: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "logs").mkdir()
+    _write(tmp_path / "logs" / "a.blf", _frames())
+    (tmp_path / "lidar.csv").write_text("t_ns,sensor,x,y,z,yaw,l,w,h\n")
+    with pytest.raises(SystemExit) as exc:
+        main(["replay", str(tmp_path / "logs"), str(tmp_path / "lidar.csv"), "--rig", str(rig), "--out",
+              str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count("\n") == 1 and "lidar.csv" in err and "not a folder" in err

@@ -220,6 +220,9 @@ def replay_main(argv: Sequence[str] | None = None) -> int:
                 p.error("a folder of logs (or --workers, --dask) needs --out DIR")
             if args.realtime or args.to_bus:
                 p.error("--realtime and --to-bus replay one run, not a folder or a batch")
+            if streams:  # which log would they go with? (they were dropped silently)
+                p.error(f"sensor stream files ({', '.join(map(str, streams))}) go with one replay, not a folder or "
+                        "a batch: replay each log with its streams")
             return _many(args, folders, logs)
         from fusion.hil.replay import replay
 
