@@ -601,3 +601,13 @@ def test_streams_with_a_folder_of_logs_are_refused(tmp_path: Path, rig: Path,
               str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and err.count("\n") == 1 and "lidar.csv" in err and "not a folder" in err
+
+
+def test_speed_without_realtime_is_refused(tmp_path: Path, rig: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    log = _write(tmp_path / "d.blf", _frames())
+    with pytest.raises(SystemExit) as exc:
+        main(["replay", str(log), "--rig", str(rig), "--out", str(tmp_path / "o"), "--speed", "10"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count("\n") == 1 and "add --realtime" in err
+    code, _rep = _report(tmp_path, log, rig, "--speed", "1")  # the default, given explicitly: fine
+    assert code == 0

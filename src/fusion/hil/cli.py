@@ -213,6 +213,8 @@ def replay_main(argv: Sequence[str] | None = None) -> int:
             p.error("give --out DIR (or at least --report FILE)")
         if not (MIN_SPEED <= args.speed < math.inf):
             p.error(f"--speed: expected a number > 0 (finite, at least {MIN_SPEED:g}; 1 = real time), got {args.speed}")
+        if args.speed != 1.0 and not args.realtime:  # it was silently ignored
+            p.error("--speed paces a --realtime replay: add --realtime (without it, the replay runs at full speed)")
         folders = [Path(s) for s in args.logs if Path(s).is_dir()]
         logs, streams = _split_streams([Path(s) for s in args.logs if not Path(s).is_dir()])
         if folders or (args.workers is not None and len(logs) > 1) or args.dask:
