@@ -275,7 +275,10 @@ def _dask_client(dask: Any, workers: int) -> tuple[Any, bool, Any]:
             cluster.close()
             raise
     if isinstance(dask, str) and "://" in dask:
-        return distributed.Client(dask), True, None
+        try:
+            return distributed.Client(dask), True, None
+        except (ValueError, OSError) as exc:  # an unknown scheme, a scheduler that does not answer
+            raise ConfigurationError(f"dask: cannot connect to the scheduler {dask!r}: {exc}") from None
     raise ConfigurationError(f"dask: expected 'local', a scheduler address such as 'tcp://host:8786' or a "
                              f"distributed.Client, got {dask!r}")
 
@@ -357,7 +360,7 @@ def _replay_many(jobs: Sequence[ReplayJob], *, workers: int | None = None, dask:
     t0 = time.perf_counter()
     if dask is not None:
         backend = "dask"
-        results = _run_dask(jobs, dask, n, replay_fn, bar)
+        results = _run_dask(jobs, dask, min(n, len(jobs)), replay_fn, bar)  # --workers 100000: not 100000 processes
     elif n == 1:
         backend = "serial"
         results = []

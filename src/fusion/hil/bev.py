@@ -29,7 +29,16 @@ def _xy(a: object, what: str) -> npt.NDArray[np.float64]:
         return np.zeros((0, 2))
     if arr.ndim != 2 or arr.shape[1] < 2:
         raise ShapeError(f"{what}: expected an (n, 2) array of x, y [m], got shape {arr.shape}")
-    return arr[:, :2]
+    return _drawable(arr[:, :2])
+
+
+_MAX_DRAWN_M = 1e9
+"""Coordinates beyond this many metres are not drawn (NaN): matplotlib overflows on 1e308."""
+
+
+def _drawable(a: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    with np.errstate(invalid="ignore"):
+        return np.where(np.abs(a) <= _MAX_DRAWN_M, a, np.nan)
 
 
 def draw_bev(path: str | Path, *, ego_xy: npt.ArrayLike,
@@ -73,8 +82,8 @@ def draw_bev(path: str | Path, *, ego_xy: npt.ArrayLike,
             raise ShapeError(f"tracks: expected rows with track_id, x, y: {exc!r}") from None
     try:
         ids = np.asarray(cols["track_id"], dtype=np.int64)
-        tx = np.asarray(cols["x"], dtype=np.float64)
-        ty = np.asarray(cols["y"], dtype=np.float64)
+        tx = _drawable(np.asarray(cols["x"], dtype=np.float64))
+        ty = _drawable(np.asarray(cols["y"], dtype=np.float64))
     except (KeyError, ValueError, TypeError) as exc:
         raise ShapeError(f"tracks: expected the columns track_id, x, y (a track file's rows): {exc!r}") from None
     if not (ids.shape == tx.shape == ty.shape) or ids.ndim != 1:

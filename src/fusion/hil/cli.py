@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import os
 import sys
 import time
@@ -19,6 +20,12 @@ from typing import Any
 from fusion.errors import FusionError
 
 __all__ = ["replay_main", "live_main"]
+
+SAMPLE_FILES = ("drive.blf", "lidar.csv", "truth.npz", "rig.toml")
+"""The files of the sample drive (fusion.datasets.sample_drive) that --sample reuses when all are there."""
+
+MIN_SPEED = 1e-3
+"""The slowest --speed (1/1000 of real time); faster has no bound (frames then go out at once)."""
 
 _REPLAY_DESCRIPTION = """\
 Replay recorded CAN logs (every format python-can reads: BLF, ASC, candump .log, TRC, CSV,
@@ -120,8 +127,10 @@ def _sample(args: argparse.Namespace) -> int:
     make_sample_drive, score = sample.make_sample_drive, sample.score
     out = Path(args.out or "out/sample")
     drive_dir = out / "drive"
-    if (drive_dir / "rig.toml").is_file() and (drive_dir / "drive.blf").is_file():
-        streams = sorted(drive_dir.glob("*.csv")) + sorted(drive_dir.glob("*.parquet"))
+    # reused only when whole (make_sample_drive renames rig.toml last; a file deleted since, e.g.
+    # truth.npz or lidar.csv, made a one-line ENOENT or a replay without the lidar): else regenerated
+    if all((drive_dir / f).is_file() for f in SAMPLE_FILES):
+        streams = [drive_dir / "lidar.csv"]
         can_log, rig, truth = drive_dir / "drive.blf", drive_dir / "rig.toml", drive_dir / "truth.npz"
     else:
         drive = make_sample_drive(drive_dir)
@@ -174,13 +183,27 @@ def _many(args: argparse.Namespace, folders: list[Path], logs: list[Path]) -> in
     return 2 if failed else 0
 
 
+def _check_out_paths(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """--out must be a folder (or not exist yet), --report a file: checked before any work."""
+    if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
+        p.error(f"--out {args.out}: exists and is not a folder")
+    if args.report is not None and Path(args.report).is_dir():
+        p.error(f"--report {args.report}: is a folder, expected a file name")
+
+
 def replay_main(argv: Sequence[str] | None = None) -> int:
     """``fusion replay`` (``--help`` for the options)."""
     p = _replay_parser()
     args = p.parse_args(list(sys.argv[1:] if argv is None else argv))
     prog = p.prog
+    _check_out_paths(p, args)
     try:
         if args.sample:
+            ignored = [opt for opt, given in (("LOG", args.logs), ("--rig", args.rig), ("--realtime", args.realtime),
+                                              ("--to-bus", args.to_bus), ("--workers", args.workers),
+                                              ("--dask", args.dask), ("--dbc-dir", args.dbc_dir)) if given]
+            if ignored:  # they were silently ignored
+                p.error(f"--sample replays the project's sample drive with its own rig: drop {', '.join(ignored)}")
             return _sample(args)
         if not args.logs:
             p.error("give at least one LOG (or a folder), or --sample")
@@ -188,8 +211,10 @@ def replay_main(argv: Sequence[str] | None = None) -> int:
             p.error("--rig RIG.toml is required")
         if args.out is None and args.report is None:
             p.error("give --out DIR (or at least --report FILE)")
-        if not (args.speed > 0):
-            p.error(f"--speed: expected a number > 0, got {args.speed}")
+        if not (MIN_SPEED <= args.speed < math.inf):
+            p.error(f"--speed: expected a number > 0 (finite, at least {MIN_SPEED:g}; 1 = real time), got {args.speed}")
+        if args.speed != 1.0 and not args.realtime:  # it was silently ignored
+            p.error("--speed paces a --realtime replay: add --realtime (without it, the replay runs at full speed)")
         folders = [Path(s) for s in args.logs if Path(s).is_dir()]
         logs, streams = _split_streams([Path(s) for s in args.logs if not Path(s).is_dir()])
         if folders or (args.workers is not None and len(logs) > 1) or args.dask:
@@ -197,6 +222,9 @@ def replay_main(argv: Sequence[str] | None = None) -> int:
                 p.error("a folder of logs (or --workers, --dask) needs --out DIR")
             if args.realtime or args.to_bus:
                 p.error("--realtime and --to-bus replay one run, not a folder or a batch")
+            if streams:  # which log would they go with? (they were dropped silently)
+                p.error(f"sensor stream files ({', '.join(map(str, streams))}) go with one replay, not a folder or "
+                        "a batch: replay each log with its streams")
             return _many(args, folders, logs)
         from fusion.hil.replay import replay
 
@@ -234,6 +262,7 @@ def live_main(argv: Sequence[str] | None = None) -> int:
     prog = p.prog
     if args.duration is not None and not args.duration > 0:
         p.error(f"--duration: expected seconds > 0, got {args.duration}")
+    _check_out_paths(p, args)
     try:
         from fusion.hil.report import write_report
         from fusion.hil.rig import load_rig

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import IO, Any, NamedTuple, cast
 
 import can
+from can.io.blf import BLFParseError
 from can.io.player import MESSAGE_READERS
 
 from fusion.errors import ConfigurationError
@@ -51,7 +52,7 @@ TEXT_FORMATS = frozenset({".asc", ".log", ".trc", ".csv"})
 _MAX_TIMESTAMP_S = 9.2e9
 
 _READ_ERRORS = (ValueError, IndexError, KeyError, TypeError, AttributeError, struct.error, zlib.error,
-                EOFError, OSError, sqlite3.Error, can.CanError)
+                EOFError, OSError, sqlite3.Error, can.CanError, BLFParseError)
 
 
 class LogFrame(NamedTuple):
@@ -202,7 +203,7 @@ def _open_reader(path: Path, encoding: str, kwargs: Mapping[str, Any]) -> tuple[
             raise CanLogError(path, f"cannot read the header: {exc}", line=text.line, frame_index=0) from exc
     if gz:
         raise CanLogError(path, f"gzip is supported for text logs only, not {suffix}")
-    if suffix == ".mf4":  # opened here so the file is closed when asammdf rejects it (it leaks it)
+    if suffix in (".mf4", ".blf"):  # opened here so the file is closed when the reader rejects it (they leak it)
         handle = path.open("rb")
         try:
             return reader_cls(handle, **kwargs), None

@@ -11,8 +11,15 @@ a sleeper late by tens of microseconds, more under load), then a short spin on t
 target.  The spin either busy-waits (``spin="busy"``) or offers the core to other threads and
 processes between clock reads (``spin="yield"``, the default: ``os.sched_yield``), which costs
 the same when the machine is idle and less to others when it is not.  An event already late is
-released at once and its lateness recorded; the anchor is never moved, so a late stretch is
+released at once and its lateness recorded; the anchor is not moved (up to ``max_wait_s``), so a late stretch is
 caught up, not carried on.
+
+A wait longer than ``max_wait_s`` (default 60 s of wall time: a timestamp that jumps hours
+ahead, or a tiny speed factor) is not slept: the pacer re-anchors at that event (it is
+released at once, as if the log had no gap there), counts it in :attr:`Pacer.reanchors` and
+paces the following events from the new anchor.  A timestamp far in the past is released at
+once and its lateness recorded, unless it is more than ``max_wait_s`` late: that re-anchors too.
+Each re-anchor is logged (the 1st, 10th, 100th, ...).
 
 The clock and the sleep are injectable (a fake clock makes the tests deterministic).
 
@@ -23,6 +30,7 @@ thread at the same time (they copy under a lock).
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import threading
@@ -37,7 +45,10 @@ from fusion.errors import ConfigurationError
 
 __all__ = ["Pacer", "error_stats_ms"]
 
+log = logging.getLogger(__name__)
+
 _SPIN_MODES = ("yield", "busy")
+_MAX_NS = 9.2e18  # offsets beyond this saturate (int64 nanoseconds)
 
 
 def error_stats_ms(errors_ns: Any) -> dict[str, float | None]:
@@ -63,17 +74,22 @@ class Pacer:
 
     def __init__(self, speed: float = 1.0, *, spin_ns: int = 1_000_000, spin: str = "yield",
                  clock: Callable[[], int] = time.perf_counter_ns,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, max_wait_s: float = 60.0) -> None:
         if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not math.isfinite(speed) \
                 or speed <= 0:
             raise ConfigurationError(f"speed: expected a finite number > 0 (1.0 = real time), but got {speed!r}")
         if isinstance(spin_ns, bool) or not isinstance(spin_ns, int) or spin_ns < 0:
             raise ConfigurationError(f"spin_ns: expected an integer >= 0 [ns], but got {spin_ns!r}")
+        if isinstance(max_wait_s, bool) or not isinstance(max_wait_s, (int, float)) \
+                or not 0 < max_wait_s <= 9.2e9:
+            raise ConfigurationError(f"max_wait_s: expected seconds in (0, 9.2e9], but got {max_wait_s!r}")
         if spin not in _SPIN_MODES:
             raise ConfigurationError(f"spin: expected one of {', '.join(_SPIN_MODES)}, but got {spin!r}")
         self.speed = float(speed)
         self.spin_ns = spin_ns
         self.spin = spin
+        self.max_wait_ns = round(max_wait_s * 1e9)
+        self.reanchors = 0
         self._clock = clock
         self._sleep = sleep
         self._yield: Callable[[], None] | None = (getattr(os, "sched_yield", None) or (lambda: time.sleep(0))) \
@@ -99,7 +115,8 @@ class Pacer:
         """The wall time (on the pacer's clock) at which ``t_log_ns`` is due."""
         if self._t0_wall is None:
             raise ConfigurationError("Pacer.target_ns: the pacer has no anchor yet (call start or wait_until)")
-        return self._t0_wall + round((t_log_ns - self._t0_log) / self.speed)
+        delta = (t_log_ns - self._t0_log) / self.speed  # a float: inf for an absurd speed or time
+        return self._t0_wall + (round(delta) if abs(delta) < _MAX_NS else int(math.copysign(_MAX_NS, delta)))
 
     def wait_until(self, t_log_ns: int) -> int:
         """Wait until ``t_log_ns`` is due; return the error in ns (actual - target, >= 0 unless
@@ -109,6 +126,14 @@ class Pacer:
         target = self.target_ns(t_log_ns)
         clock = self._clock
         now = clock()
+        if abs(target - now) > self.max_wait_ns:  # hours ahead (or behind): re-anchor, do not sleep
+            self.start(t_log_ns, now)
+            self.reanchors += 1
+            target = now
+            if self.reanchors in (1, 10, 100, 1000) or self.reanchors % 10000 == 0:
+                log.warning("pacing: log time %d ns is %s more than %g s of wall time: re-anchored there "
+                            "(%d so far)", t_log_ns, "ahead by" if t_log_ns > self._t0_log else "behind by",
+                            self.max_wait_ns / 1e9, self.reanchors)
         if target - now > self.spin_ns:
             self._sleep((target - now - self.spin_ns) / 1e9)
             now = clock()

@@ -238,7 +238,8 @@ class TrackEncoder:
         n_all = len(tracks)
         if n_all > self.max_objects:
             # keep the nearest (NaN positions last), in input order
-            d2 = tracks["box"][:, 0] ** 2 + tracks["box"][:, 1] ** 2
+            with np.errstate(over="ignore"):  # a position beyond 1e154 m is far (inf), not an error
+                d2 = tracks["box"][:, 0] ** 2 + tracks["box"][:, 1] ** 2
             d2 = np.where(np.isnan(d2), np.inf, d2)
             keep = np.sort(np.argsort(d2, kind="stable")[: self.max_objects])
             tracks = tracks[keep]
@@ -301,7 +302,8 @@ class TrackEncoder:
         box = np.asarray(tracks["box"], dtype=np.float64)
         vel = np.asarray(tracks["velocity"], dtype=np.float64)
         yaw = box[:, 3]
-        heading = np.degrees(np.mod(yaw + np.pi, 2 * np.pi) - np.pi)  # [-180, 180); NaN stays NaN
+        with np.errstate(invalid="ignore"):  # an infinite yaw has no heading: NaN (sent as invalid)
+            heading = np.degrees(np.mod(yaw + np.pi, 2 * np.pi) - np.pi)  # [-180, 180); NaN stays NaN
         names = tracks.dtype.names or ()
         status = tracks["status"] if "status" in names else np.ones(len(tracks), dtype=np.int64)
         return {"id": np.asarray(tracks["id"], dtype=np.int64), "x": box[:, 0], "y": box[:, 1], "z": box[:, 2],
@@ -318,7 +320,7 @@ class TrackEncoder:
             wrapped = int(np.count_nonzero((v < 0) | (v >= mod)))
             return [int(x) % mod for x in v.tolist()], 0, 0, wrapped
         nan = np.isnan(v)
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore", over="ignore"):  # beyond the float range: clamped below
             r = np.rint((v - c.offset) / c.scale)
             over = (r < c.raw_lo) | (r > c.raw_hi)
         r = np.clip(np.where(nan, c.raw_lo, r), c.raw_lo, c.raw_hi)

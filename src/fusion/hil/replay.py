@@ -46,6 +46,7 @@ import os
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,11 +57,11 @@ import numpy.typing as npt
 
 from fusion.engine.engine import FusionEngine
 from fusion.engine.registry import SENSOR_MODELS
-from fusion.errors import ConfigurationError, FusionError
+from fusion.errors import ConfigurationError, DecodeError, FusionError
 from fusion.hil.decoders import make_decoder
 from fusion.hil.decoders.object_list import ObjectCycle
 from fusion.hil.decoders.vehicle_motion import EgoSample
-from fusion.hil.errors import CanFrameError, CanLogError
+from fusion.hil.errors import CanFrameError, CanLogError, MissingExtraError
 from fusion.hil.logs import LogFrame, read_log
 from fusion.hil.report import REPORT_KEYS, hex_id, latency_summary, write_report
 from fusion.hil.rig import Rig, load_rig, rig_dbc
@@ -75,7 +76,7 @@ MAX_WARNINGS = 20
 MAX_UNKNOWN_WARNINGS = 5
 #: Kinds of bad frames in the report's ``decode_errors``.
 BAD_KINDS = ("wrong_length", "error_frame", "remote_frame", "fd_on_classic", "time_backwards", "time_jump",
-             "cut_cycle", "rejected_cycle", "bad_header_count", "orphan_objects")
+             "cut_cycle", "rejected_cycle", "bad_header_count", "orphan_objects", "bad_timestamp")
 
 _EGO = -1  # route kind of the ego decoder (sensor routes carry the sensor index)
 _EGO_BATCH = 256  # ego samples held at most before they go to the engine without a sensor cycle
@@ -148,8 +149,9 @@ class Replayer:
     def __init__(self, rig: Rig, *, strict: bool = False, on_cycle: Callable[[Cycle], None] | None = None,
                  sources: Sequence[str] = (), max_time_jump_s: float = 3600.0,
                  keep_detections: bool = False) -> None:
-        if not (isinstance(max_time_jump_s, (int, float)) and max_time_jump_s > 0):
-            raise ConfigurationError(f"max_time_jump_s: expected a number > 0, got {max_time_jump_s!r}")
+        if not (isinstance(max_time_jump_s, (int, float)) and 0 < max_time_jump_s <= 9.2e9):
+            raise ConfigurationError(f"max_time_jump_s: expected a number of seconds in (0, 9.2e9] (int64 ns), "
+                                     f"got {max_time_jump_s!r}")
         self.rig = rig
         self.strict = strict
         self.on_cycle = on_cycle
@@ -157,8 +159,9 @@ class Replayer:
         self.keep_detections = keep_detections
         self.engine = FusionEngine(rig.engine)
         self._lock = threading.Lock()
-        # (bus, frame id) -> (decoder, route kind, FD allowed)
-        self._routes: dict[tuple[str, int], tuple[Any, int, bool]] = {}
+        # (bus, frame id, extended) -> (decoder, route kind, FD allowed); an extended id is not the
+        # standard id of the same number (0x100 extended is another frame than 0x100 standard)
+        self._routes: dict[tuple[str, int, bool], tuple[Any, int, bool]] = {}
         self._decoders: list[Any] = []
         self._list_ids: dict[int, tuple[int, int]] = {}
         self._sensors: list[_SensorRoute] = []
@@ -218,11 +221,12 @@ class Replayer:
                                        int(db.get_message_by_name(config["objects"]["message"]).frame_id))
         for fid in dec.frame_ids:
             msg = db.get_message_by_frame_id(fid)
-            prev = self._routes.get((bus, fid))
+            ext = bool(getattr(msg, "is_extended_frame", False))
+            prev = self._routes.get((bus, fid, ext))
             if prev is not None:
                 raise ConfigurationError(f"{self.rig.path or self.rig.name}: CAN id {hex_id(fid)} on bus {bus!r} is "
                                          "taken by two decoders of the rig")
-            self._routes[(bus, fid)] = (dec, kind, bool(getattr(msg, "is_fd", False)))
+            self._routes[(bus, fid, ext)] = (dec, kind, bool(getattr(msg, "is_fd", False)))
 
     # ---- bad input
 
@@ -252,8 +256,9 @@ class Replayer:
                 kinds = self._bad.setdefault(f.arbitration_id, {})
         with self._lock:
             n = kinds[kind] = kinds.get(kind, 0) + 1
-        self._warn(kind, f.arbitration_id, n, f"CAN id {hex_id(f.arbitration_id)} at t_ns={f.t_ns} "
-                   f"({self._where(f)}): {text}")
+        where = f"CAN id {hex_id(f.arbitration_id)} at t_ns={f.t_ns} ({self._where(f)})" if f.source >= 0 else \
+            f"t_ns={f.t_ns} (a stream frame or the end of input)"  # _fuse's stand-in frame: no CAN id, no file
+        self._warn(kind, f.arbitration_id, n, f"{where}: {text}")
 
     # ---- input
 
@@ -264,7 +269,7 @@ class Replayer:
         # (bus, id), the decoder's compiled decode; no Python object is made unless the frame
         # completes an output (a returned empty list is the decoder's own).
         self._frames_read += 1
-        t, _src, _idx, bus, fid, _ext, fd, err, rtr, _dlc, data = frame
+        t, _src, _idx, bus, fid, ext, fd, err, rtr, _dlc, data = frame
         last = self._last_t
         if t >= last:
             if t - last > self._jump_ns:
@@ -274,10 +279,10 @@ class Replayer:
                 self._first_t = t
                 self._wall0 = time.perf_counter_ns()
             self._last_t = t
-        elif last - t > self._back_ns:
+        elif not last - t <= self._back_ns:  # too late, or NaN (a LogFrame not from read_log)
             self._bad_time(frame)
             return []
-        route = self._routes.get((bus, fid))
+        route = self._routes.get((bus, fid, ext))
         if route is None or err or rtr:
             if err:
                 self._bad_frame(frame, "error_frame", "an error frame")
@@ -322,7 +327,10 @@ class Replayer:
 
     def _bad_time(self, f: LogFrame) -> None:
         last = self._last_t
-        if f.t_ns < last:
+        t_ns: Any = f.t_ns  # an int from read_log; NaN from a hand-made LogFrame
+        if t_ns != t_ns:
+            self._bad_frame(f, "bad_timestamp", f"t_ns {f.t_ns!r} is not a number of nanoseconds")
+        elif f.t_ns < last:
             self._bad_frame(f, "time_backwards", f"the timestamp goes back {(last - f.t_ns) / 1e9:.6f} s (more than "
                             f"the out-of-sequence horizon {self._back_ns / 1e9:g} s)")
         else:
@@ -461,8 +469,11 @@ class Replayer:
             eng.process(route.index, t, z, score=score,
                         class_id=None if cls is None else np.asarray(cls).astype(np.int64))
         except FusionError as exc:
+            if self.strict and can_id < 0:  # a stream frame (or a flushed cycle): no CAN id to name
+                raise DecodeError(f"sensor {route.name} frame at t_ns={t}: the engine rejected the cycle: {exc}"
+                                  ) from exc
             if self.strict:
-                raise CanFrameError(max(can_id, 0), t, f"sensor {route.name}: the engine rejected the cycle: {exc}"
+                raise CanFrameError(can_id, t, f"sensor {route.name}: the engine rejected the cycle: {exc}"
                                     ) from exc
             fake = LogFrame(t, -1, -1, "", max(can_id, 0), False, False, False, False, 0, b"")
             self._bad_frame(fake, "rejected_cycle", f"sensor {route.name}: the engine rejected the cycle: {exc}")
@@ -511,15 +522,18 @@ class Replayer:
             bad: dict[int, dict[str, int]] = {k: dict(v) for k, v in self._bad.items()}
             latency = list(self._latency)
             cycles, published, misses = self._cycles, self._published, self._misses
-        for dec in self._decoders:  # wrong lengths are counted by the decoders
-            for fid, n in dec.wrong_length.items():
+        # the decoders count without the Replayer's lock: copy their counters first (dict() of a
+        # Counter is one C call under the GIL; iterating it while the feeding thread adds an id raised)
+        dec_stats = [(dec, dict(dec.wrong_length), dict(dec.stats)) for dec in self._decoders]
+        for dec, wrong_length, dstats in dec_stats:  # wrong lengths are counted by the decoders
+            for fid, n in wrong_length.items():
                 bad.setdefault(int(fid), {})["wrong_length"] = bad.get(int(fid), {}).get("wrong_length", 0) + n
             ids = self._list_ids.get(id(dec))  # a header + objects list: its count disagreed
             if ids is not None:
                 for kind, fid in (("bad_header_count", ids[0]), ("orphan_objects", ids[1])):
-                    if dec.stats[kind]:
-                        bad.setdefault(fid, {})[kind] = int(dec.stats[kind])
-        decoded = sum(int(dec.stats["decoded"]) for dec in self._decoders)
+                    if dstats.get(kind):
+                        bad.setdefault(fid, {})[kind] = int(dstats[kind])
+        decoded = sum(int(dstats.get("decoded", 0)) for _dec, _wl, dstats in dec_stats)
         wall = ((self._wall1 or 0) - (self._wall0 or 0)) / 1e9 if self._wall0 is not None else 0.0
         log_s = (self._last_t - self._first_t) / 1e9 if self._first_t is not None else 0.0
         out: dict[str, Any] = {
@@ -652,11 +666,13 @@ def _is_stream(path: Path) -> bool:
     return bool(streams.is_stream_file(path))
 
 
-def _stream_iter(paths: Sequence[Path], rig: Rig, strict: bool) -> Iterator[Any]:
+def _stream_iter(paths: Sequence[Path], rig: Rig, strict: bool,
+                 stats: Sequence[Counter[str]] | None = None) -> Iterator[Any]:
     read_stream = importlib.import_module("fusion.hil.streams").read_stream
     comps = {s.name: SENSOR_MODELS[s.engine.model].components for s in rig.sensors if s.source == "stream"}
-    kw = {"strict": True} if strict else {}  # lenient is read_stream's default
-    its = [read_stream(p, components=comps, **kw) for p in paths]
+    kw: dict[str, Any] = {"strict": True} if strict else {}  # lenient is read_stream's default
+    its = [read_stream(p, components=comps, **kw, **({} if stats is None else {"stats": stats[i]}))
+           for i, p in enumerate(paths)]
     return heapq.merge(*its, key=lambda sf: sf.t_ns)
 
 
@@ -757,11 +773,20 @@ class _Outputs:
             return
         bev = _optional("fusion.hil.bev")  # TODO(outputs): helper B's bird's-eye view, until merged
         if bev is None or importlib.util.find_spec("matplotlib") is None:
-            self.skipped.append("bev.png")
+            self._skip_bev("matplotlib is not installed: pip install 'fusion[plot]' (extra 'plot')")
             return
         ego = np.array(self.ego_xy, np.float64).reshape(-1, 2)
         tracks = {k: np.asarray(v) for k, v in self.track_rows.items()}
-        bev.draw_bev(self.out / "bev.png", ego_xy=ego, detections=self.detections, tracks=tracks, title=self.rig.name)
+        try:
+            bev.draw_bev(self.out / "bev.png", ego_xy=ego, detections=self.detections, tracks=tracks,
+                         title=self.rig.name)
+        except MissingExtraError as exc:  # matplotlib there but not importable
+            self._skip_bev(str(exc))
+
+    def _skip_bev(self, why: str) -> None:
+        # the other outputs are written: a note, not an error ([output] bev = false silences it)
+        self.skipped.append("bev.png")
+        log.warning("%s: not written (%s); the other outputs are", self.out / "bev.png" if self.out else "bev.png", why)
 
 
 def replay(logs: Sequence[str | os.PathLike[str]], rig: Rig | str | os.PathLike[str],
@@ -791,6 +816,11 @@ def replay(logs: Sequence[str | os.PathLike[str]], rig: Rig | str | os.PathLike[
     for p in [*log_paths, *stream_paths]:
         if not p.is_file():
             raise CanLogError(p, "no such file")
+    seen: dict[Path, Path] = {}
+    for p in [*log_paths, *stream_paths]:  # one file twice would fuse every frame twice
+        first = seen.setdefault(p.resolve(), p)
+        if first is not p:
+            raise ConfigurationError(f"{p}: given twice (as {first} and {p}): each input file once")
     out_dir = None if out is None else Path(out)
     outputs = _Outputs(out_dir, rig, encode=to_bus is not None)
     bus: Any = None
@@ -814,9 +844,10 @@ def replay(logs: Sequence[str | os.PathLike[str]], rig: Rig | str | os.PathLike[
     damaged: list[str] = []
     channels: dict[str | int, str] = {k: v for k, v in rig.channels.items()}
     per_log = [_safe_log(p, channels, i, strict, damaged) for i, p in enumerate(log_paths)]
+    stream_stats: list[Counter[str]] = [Counter() for _ in stream_paths]
     frames: Iterable[Any] = per_log[0] if len(per_log) == 1 else heapq.merge(*per_log)
     if stream_paths:
-        frames = heapq.merge(frames, _stream_iter(stream_paths, rig, strict), key=lambda x: x.t_ns)
+        frames = heapq.merge(frames, _stream_iter(stream_paths, rig, strict, stream_stats), key=lambda x: x.t_ns)
     show = sys.stderr.isatty() if progress is None else progress
     bar = _Progress(show)
     feed_frame, feed_stream = rep.feed_frame, rep.feed_stream
@@ -844,6 +875,10 @@ def replay(logs: Sequence[str | os.PathLike[str]], rig: Rig | str | os.PathLike[
             bus.shutdown()
     report = rep.report()
     report["warnings"] += len(damaged)
+    for p, st in zip(stream_paths, stream_stats):  # lenient: a stream's skipped rows, by kind
+        bad_rows = {k.split(".", 1)[1]: int(n) for k, n in sorted(st.items()) if k.startswith("bad_rows.") and n}
+        if bad_rows:
+            report["decode_errors"][f"stream:{p.name}"] = bad_rows
     wall = (time.perf_counter_ns() - wall0) / 1e9
     report["wall_s"] = wall
     report["realtime_factor"] = report["log_s"] / wall if wall > 0 else None

@@ -8,8 +8,9 @@ Keys (:data:`REPORT_KEYS`)::
     decode_errors      {"0x123": {"wrong_length": n, "error_frame": n, "remote_frame": n,
                         "fd_on_classic": n, "time_backwards": n, "time_jump": n,
                         "cut_cycle": n, "rejected_cycle": n, "bad_header_count": n,
-                        "orphan_objects": n}}: bad frames (and cycles, under the id
-                        of their last frame) per id, by kind (only kinds that occurred)
+                        "orphan_objects": n, "bad_timestamp": n}}: bad frames (and cycles, under the id
+                        of their last frame) per id, by kind (only kinds that occurred);
+                        a sensor stream's skipped rows under "stream:FILE" ({"unknown_sensor": n, ...})
     cycles             engine frames processed (one decoded sensor measurement cycle each)
     tracks_published   track records published (sum over the cycles of confirmed + coasting tracks)
     latency_ms         {"p50", "p99", "max", "mean"} of the per-cycle latency: wall clock from reading
@@ -94,4 +95,13 @@ def format_summary(report: Mapping[str, Any], *, tracks: int | None = None) -> s
     rtf_s = f"{rtf:.1f}x real time" if isinstance(rtf, (int, float)) and math.isfinite(rtf) else "-"
     lines.append(f"wall {float(r.get('wall_s') or 0.0):.3f} s for {float(r.get('log_s') or 0.0):.3f} s of log "
                  f"({rtf_s})")
+    live = r.get("live")
+    if isinstance(live, Mapping):  # fusion live: say when the bus never delivered (it is retried quietly)
+        received = sum(int(n) for n in (live.get("frames_received") or {}).values())
+        errs = list(live.get("bus_errors") or [])
+        last = f" (last: {errs[-1].get('bus')} {errs[-1].get('during')}: {errs[-1].get('error')})" \
+            if errs and isinstance(errs[-1], Mapping) else ""
+        lines.append(f"live: frames received {received}, bus errors {int(live.get('bus_error_count') or 0)}{last}, "
+                     f"reconnects {int(live.get('reconnects') or 0)}, queue dropped "
+                     f"{int(live.get('queue_dropped') or 0)}, publish errors {int(live.get('publish_errors') or 0)}")
     return "\n".join(lines)

@@ -44,6 +44,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from fusion._toml import read_toml
 from fusion.engine.config import EngineConfig, SensorConfig
 from fusion.errors import ConfigurationError
@@ -136,6 +138,14 @@ class Rig:
 
 def _package_dbc_path(name: str) -> Path:
     return Path(str(importlib.resources.files("fusion.hil") / "dbc_files" / f"fusion_{name}.dbc"))
+
+
+MAX_MOUNT_M = 1000.0
+"""The farthest a sensor's mount_t may be from the vehicle origin [m] (larger is a typo)."""
+
+MAX_DURATION_S = 9.2e9
+"""The longest duration of the engine's time settings the harness takes: it counts them in int64
+nanoseconds (9.2e9 s = 292 years)."""
 
 
 def package_dbc(name: str) -> Path:
@@ -290,6 +300,10 @@ def _sensor(ctx: _Ctx, name: str, d: dict[str, Any], num_classes: int) -> Sensor
         eng = SensorConfig.from_dict(ctx.table(t, "engine", d["engine"]), name=name, num_classes=num_classes)
     except ConfigurationError as exc:
         raise ConfigurationError(f"{ctx.path or '<rig>'}: [{t}.engine]: {exc}") from None
+    mount_t = [float(v) for v in np.asarray(eng.mount_t, np.float64).ravel()]
+    if any(abs(v) > MAX_MOUNT_M for v in mount_t):  # 1e308 fused nothing, silently (every track overflowed)
+        raise ctx.err(f"{t}.engine", "mount_t", f"expected a mounting within {MAX_MOUNT_M:g} m of the vehicle "
+                      f"origin, got {mount_t}")
     merge = _merge(ctx, t, d.get("merge")) if "merge" in d else None
     if source == "stream":
         for k in ("bus", "dbc", "decoder", "decoder_config"):
@@ -348,6 +362,8 @@ def load_rig(path: str | os.PathLike[str], *, logs: Sequence[str | os.PathLike[s
         DbcError: a DBC file not found (listing the places searched) or that does not parse.
     """
     p = Path(path)
+    if p.is_dir():
+        raise ConfigurationError(f"{p}: is a folder, expected a rig file (TOML)")
     if not p.is_file():
         raise ConfigurationError(f"{p}: rig file not found")
     return rig_from_dict(read_toml(p), path=p, logs=logs, dbc_dirs=dbc_dirs)
@@ -383,6 +399,10 @@ def rig_from_dict(data: Mapping[str, Any], *, path: Path | None = None, logs: Se
         engine = EngineConfig.from_dict({**engine_d, "sensors": engine_sensors})
     except ConfigurationError as exc:
         raise ConfigurationError(f"{path or '<rig>'}: [engine]: {exc}") from None
+    for key in ("oosm_horizon_s", "ego_max_gap_s", "ego_max_extrapolation_s"):  # the harness counts them in ns
+        if getattr(engine, key) > MAX_DURATION_S:
+            raise ctx.err("engine", key, f"expected at most {MAX_DURATION_S:g} s (int64 nanoseconds), "
+                          f"got {getattr(engine, key)!r}")
     ego: EgoRig | None = None
     if "ego" in data:
         ed = ctx.table("", "ego", data["ego"])
