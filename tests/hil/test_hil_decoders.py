@@ -178,3 +178,47 @@ def test_registry_and_configuration_errors(can_data: Path) -> None:
         bad = can_data.parent / "nonexistent-dir"
         load_dbc(can_data / "opendbc" / "toyota_radar_dsu_tssp.dbc")  # the stray CM_ line (see the data README)
     assert not bad.exists()
+
+
+def _raw_obj(db: cantools.database.can.Database, pos_x_raw: int, exist: int) -> tuple[int, bytes]:
+    # POS_X beyond the DBC's [-300|300] m: the 16-bit signal holds up to 327.67 m
+    obj = db.get_message_by_name("OBJ")
+    raw = obj.encode({"ID": 0, "POS_X": 0.0, "POS_Y": 0.0, "EXIST": exist}, scaling=False)
+    data = bytearray(raw)
+    data[1:3] = pos_x_raw.to_bytes(2, "little", signed=True)
+    return obj.frame_id, bytes(data)
+
+
+def test_signal_outside_its_dbc_range_is_counted_or_raised(camera) -> None:
+    dec, db = camera
+    hdr = db.get_message_by_name("OBJ_HDR")
+    dec.feed(1, hdr.frame_id, hdr.encode({"NUM_OBJECTS": 2, "CYCLE": 1}))
+    fid, data = _raw_obj(db, 32000, 1)  # 320 m, a valid object
+    assert cantools.database.load_string(HEADER_DBC, database_format="dbc").decode_message(fid, data)["POS_X"] == 320.0
+    dec.feed(2, fid, data)
+    out = dec.feed(3, *_raw_obj(db, 31000, 0))  # 310 m in an invalid slot: a placeholder, not checked
+    assert dec.stats["out_of_range"] == 1 and dec.out_of_range[fid] == 1
+    np.testing.assert_array_equal(out[0].fields["x"], [320.0])  # lenient: counted, the value kept
+    strict = decoder_class("dbc_object_list")(db, dict(dec.config), strict=True)
+    strict.feed(1, hdr.frame_id, hdr.encode({"NUM_OBJECTS": 2, "CYCLE": 1}))
+    with pytest.raises(CanFrameError, match=r"CAN id 0x501 at t_ns=2: OBJ.POS_X = 320.0 is outside its DBC "
+                                            r"range \[-300, 300\]"):
+        strict.feed(2, fid, data)
+    assert strict.feed(3, *_raw_obj(db, 30000, 1)) == []  # 300 m: at the bound, inside
+    assert strict.stats["out_of_range"] == 1
+    off = decoder_class("dbc_object_list")(db, {**dec.config, "check_ranges": False}, strict=True)
+    off.feed(1, hdr.frame_id, hdr.encode({"NUM_OBJECTS": 1, "CYCLE": 1}))
+    assert len(off.feed(2, fid, data)) == 1 and off.stats["out_of_range"] == 0
+    with pytest.raises(ConfigurationError, match="check_ranges: expected true or false"):
+        decoder_class("dbc_object_list")(db, {**dec.config, "check_ranges": "no"})
+
+
+def test_a_zero_zero_dbc_range_means_none() -> None:
+    text = HEADER_DBC.replace('[-300|300] "m" Vector__XXX\n SG_ POS_Y', '[0|0] "m" Vector__XXX\n SG_ POS_Y')
+    db = cantools.database.load_string(text, database_format="dbc")
+    dec = make_decoder("dbc_object_list", db, {"header": {"message": "OBJ_HDR", "count": "NUM_OBJECTS"},
+                                               "objects": {"message": "OBJ"}, "valid": "EXIST",
+                                               "fields": {"x": "POS_X", "y": "POS_Y"}}, strict=True)
+    hdr = db.get_message_by_name("OBJ_HDR")
+    dec.feed(1, hdr.frame_id, hdr.encode({"NUM_OBJECTS": 1, "CYCLE": 1}))
+    assert len(dec.feed(2, *_raw_obj(db, -32000, 1))) == 1 and dec.stats["out_of_range"] == 0

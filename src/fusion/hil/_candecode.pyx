@@ -107,6 +107,9 @@ cdef class SignalTable:
     cdef readonly int32_t max_length
     cdef double[::1] _scratch
     cdef readonly object scratch
+    cdef double[::1] lo
+    cdef double[::1] hi
+    cdef readonly bint has_ranges
 
     def __init__(self, uint32_t[::1] ids, int32_t[::1] msg_len, int32_t[::1] sig_begin,
                  int32_t[::1] start, int32_t[::1] length, int32_t[::1] big, int32_t[::1] signed_,
@@ -141,6 +144,28 @@ cdef class SignalTable:
         self.n_messages = <int32_t>ids.shape[0]
         self.scratch = np.zeros(max(self.max_signals, 1), dtype=np.float64)
         self._scratch = self.scratch
+
+    def set_ranges(self, double[::1] lo, double[::1] hi):
+        """Per-signal [lo, hi] of the DBC (-inf/inf where it gives none), in table order, for
+        :meth:`check_range`."""
+        if lo.shape[0] != self.start.shape[0] or hi.shape[0] != self.start.shape[0]:
+            raise ValueError("range tables disagree in length with the signal table")
+        self.lo, self.hi = lo, hi
+        self.has_ranges = True
+
+    def check_range(self, int32_t m):
+        """After decode_scratch returned m: the index (within message m) of the first signal in
+        scratch outside its [lo, hi], or -1 (also without ranges).  NaN is outside."""
+        cdef int32_t s, j = 0
+        cdef double v
+        if not self.has_ranges or m < 0 or m >= self.n_messages:
+            return -1
+        for s in range(self.sig_begin[m], self.sig_begin[m + 1]):
+            v = self._scratch[j]
+            if not (self.lo[s] <= v <= self.hi[s]):
+                return j
+            j += 1
+        return -1
 
     cdef inline int32_t _find(self, uint32_t frame_id) noexcept nogil:
         cdef int32_t lo = 0

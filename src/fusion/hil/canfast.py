@@ -16,6 +16,7 @@ Thread safety: a CompiledDbc's tables are immutable after construction; ``decode
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -94,7 +95,8 @@ class CompiledDbc:
             if a.frame_id == b.frame_id:
                 raise DbcError(f"messages {a.name} and {b.name} share frame id 0x{a.frame_id:X} "
                                "(standard and extended): compile them separately")
-        cols: dict[str, list[Any]] = {k: [] for k in ("start", "length", "big", "signed", "float", "scale", "offset")}
+        cols: dict[str, list[Any]] = {k: [] for k in ("start", "length", "big", "signed", "float", "scale", "offset",
+                                                      "lo", "hi")}
         sig_begin = [0]
         self._names: list[tuple[str, ...]] = []
         for msg in chosen:
@@ -116,6 +118,13 @@ class CompiledDbc:
                 cols["float"].append(int(sig.is_float))
                 cols["scale"].append(float(sig.scale))
                 cols["offset"].append(float(sig.offset))
+                # the DBC's [minimum, maximum], widened by half a step so that a value at a bound
+                # (raw * scale + offset rounds) is inside; none given: unbounded
+                # ([0|0] is the DBC's "no range")
+                half = 0.5 * abs(float(sig.scale))
+                unset = sig.minimum in (None, 0) and sig.maximum in (None, 0)
+                cols["lo"].append(-math.inf if unset or sig.minimum is None else float(sig.minimum) - half)
+                cols["hi"].append(math.inf if unset or sig.maximum is None else float(sig.maximum) + half)
             sig_begin.append(len(cols["start"]))
             self._names.append(tuple(s.name for s in msg.signals))
         self.messages: tuple[Message, ...] = tuple(chosen)
@@ -131,6 +140,7 @@ class CompiledDbc:
                 np.array(cols["offset"], dtype=np.float64))
         except ValueError as exc:  # a signal outside its message's payload
             raise DbcError(f"DBC layout cannot be compiled: {exc}") from exc
+        self._table.set_ranges(np.array(cols["lo"], dtype=np.float64), np.array(cols["hi"], dtype=np.float64))
         self.max_signals: int = max((len(n) for n in self._names), default=0)
         self.max_length: int = max((m.length for m in chosen), default=0)
 
@@ -173,6 +183,17 @@ class CompiledDbc:
         """The buffer :meth:`decode_scratch` writes (max_signals long; one per CompiledDbc)."""
         scratch: npt.NDArray[np.float64] = self._table.scratch
         return scratch
+
+    def out_of_range(self, index: int) -> int:
+        """After :meth:`decode_scratch` returned ``index``: the position (in :meth:`signal_names`
+        order) of the first decoded signal outside its DBC [minimum, maximum] (half a scale step
+        of slack), or -1."""
+        return int(self._table.check_range(index))
+
+    def signal_range(self, index: int, position: int) -> tuple[float | None, float | None]:
+        """The DBC's [minimum, maximum] of a message's signal (None where the DBC gives none)."""
+        sig = self.messages[index].signals[position]
+        return sig.minimum, sig.maximum
 
     def decode_scratch(self, frame_id: int, data: bytes | bytearray | memoryview) -> int:
         """The fastest per-frame call: decode into :attr:`scratch` (shared: not for concurrent

@@ -76,7 +76,8 @@ MAX_WARNINGS = 20
 MAX_UNKNOWN_WARNINGS = 5
 #: Kinds of bad frames in the report's ``decode_errors``.
 BAD_KINDS = ("wrong_length", "error_frame", "remote_frame", "fd_on_classic", "time_backwards", "time_jump",
-             "cut_cycle", "rejected_cycle", "bad_header_count", "orphan_objects", "bad_timestamp")
+             "cut_cycle", "rejected_cycle", "bad_header_count", "orphan_objects", "bad_timestamp",
+             "out_of_range")
 
 _EGO = -1  # route kind of the ego decoder (sensor routes carry the sensor index)
 _EGO_BATCH = 256  # ego samples held at most before they go to the engine without a sensor cycle
@@ -524,16 +525,17 @@ class Replayer:
             cycles, published, misses = self._cycles, self._published, self._misses
         # the decoders count without the Replayer's lock: copy their counters first (dict() of a
         # Counter is one C call under the GIL; iterating it while the feeding thread adds an id raised)
-        dec_stats = [(dec, dict(dec.wrong_length), dict(dec.stats)) for dec in self._decoders]
-        for dec, wrong_length, dstats in dec_stats:  # wrong lengths are counted by the decoders
-            for fid, n in wrong_length.items():
-                bad.setdefault(int(fid), {})["wrong_length"] = bad.get(int(fid), {}).get("wrong_length", 0) + n
+        dec_stats = [(dec, dict(dec.wrong_length), dict(dec.stats), dict(dec.out_of_range)) for dec in self._decoders]
+        for dec, wrong_length, dstats, out_of_range in dec_stats:  # counted by the decoders
+            for kind, counts in (("wrong_length", wrong_length), ("out_of_range", out_of_range)):
+                for fid, n in counts.items():
+                    bad.setdefault(int(fid), {})[kind] = bad.get(int(fid), {}).get(kind, 0) + n
             ids = self._list_ids.get(id(dec))  # a header + objects list: its count disagreed
             if ids is not None:
                 for kind, fid in (("bad_header_count", ids[0]), ("orphan_objects", ids[1])):
                     if dstats.get(kind):
                         bad.setdefault(fid, {})[kind] = int(dstats[kind])
-        decoded = sum(int(dstats.get("decoded", 0)) for _dec, _wl, dstats in dec_stats)
+        decoded = sum(int(dstats.get("decoded", 0)) for _dec, _wl, dstats, _oor in dec_stats)
         wall = ((self._wall1 or 0) - (self._wall0 or 0)) / 1e9 if self._wall0 is not None else 0.0
         log_s = (self._last_t - self._first_t) / 1e9 if self._first_t is not None else 0.0
         out: dict[str, Any] = {

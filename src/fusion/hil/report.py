@@ -8,7 +8,8 @@ Keys (:data:`REPORT_KEYS`)::
     decode_errors      {"0x123": {"wrong_length": n, "error_frame": n, "remote_frame": n,
                         "fd_on_classic": n, "time_backwards": n, "time_jump": n,
                         "cut_cycle": n, "rejected_cycle": n, "bad_header_count": n,
-                        "orphan_objects": n, "bad_timestamp": n}}: bad frames (and cycles, under the id
+                        "orphan_objects": n, "bad_timestamp": n, "out_of_range": n}}: bad frames
+                        (out_of_range: a signal outside its DBC range, value kept; and cycles, under the id
                         of their last frame) per id, by kind (only kinds that occurred);
                         a sensor stream's skipped rows under "stream:FILE" ({"unknown_sensor": n, ...})
     cycles             engine frames processed (one decoded sensor measurement cycle each)

@@ -1,6 +1,15 @@
 """Base class of the CAN decoders: a decoder consumes the frames of its messages, in time order,
 and emits outputs (a measurement cycle, an ego-motion sample) when they are complete.
 
+A decoded signal outside its DBC [minimum, maximum] (half a scale step of slack) in a frame whose
+values the decoder uses (an object list: valid objects only; an invalid slot's placeholder, such
+as the RAV4 radar's 327.64 m, is not checked) is counted in ``stats["out_of_range"]`` and
+``out_of_range[frame_id]`` with its value kept (lenient: opendbc ranges are not always what a
+sensor sends), or raises :class:`CanFrameError` naming the message, signal, value and range
+(``strict=True``).  A DBC range of [0|0] means none (the DBC convention); a DBC whose ranges are
+wrong (opendbc's generated Toyota DBC gives raw ranges such as [0|65535] for a signed physical
+value) is read with ``check_ranges = false`` in the decoder's configuration.
+
 A decoder is configured by a mapping (a rig file's table) naming DBC messages and signals; its
 signal layout is compiled once through :class:`fusion.hil.canfast.CompiledDbc`, so per frame it
 does one compiled decode and a few array writes.  Bad frames are counted in ``stats`` (lenient,
@@ -54,6 +63,11 @@ class Decoder(ABC):
         self.strict = strict
         self.stats: Counter[str] = Counter()
         self.wrong_length: Counter[int] = Counter()
+        self.out_of_range: Counter[int] = Counter()  # frames with a signal outside its DBC range, by id
+        check = self.config.get("check_ranges", True)
+        if not isinstance(check, bool):
+            raise ConfigurationError(f"{type(self).__name__} check_ranges: expected true or false, got {check!r}")
+        self._check_ranges = check
         self._compiled = CompiledDbc(db, self.message_names())
         self._buf = self._compiled.scratch  # written by decode_scratch: one decoder, one thread
 
@@ -84,6 +98,23 @@ class Decoder(ABC):
                 raise CanFrameError(frame_id, t_ns,
                                     f"{msg.name}: expected {msg.length} data bytes, but got {len(data)}")
         return -1
+
+    def _check_range(self, t_ns: int, frame_id: int, m: int) -> None:
+        """After a successful _decode: a signal outside its DBC range is counted (the value is
+        kept) or, strict, raises CanFrameError naming message, signal, value and range.  A
+        decoder calls it for the frames whose values it uses (an object list: valid objects)."""
+        if not self._check_ranges:
+            return
+        bad = self._compiled.out_of_range(m)
+        if bad < 0:
+            return
+        self.stats["out_of_range"] += 1
+        self.out_of_range[frame_id] += 1
+        if self.strict:
+            msg = self._compiled.messages[m]
+            lo, hi = self._compiled.signal_range(m, bad)
+            raise CanFrameError(frame_id, t_ns, f"{msg.name}.{msg.signals[bad].name} = {float(self._buf[bad])!r} "
+                                f"is outside its DBC range [{lo}, {hi}]")
 
     @abstractmethod
     def feed(self, t_ns: int, frame_id: int, data: bytes) -> list[Any]:

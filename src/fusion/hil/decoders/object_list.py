@@ -74,7 +74,7 @@ class ObjectListDecoder(Decoder):
     """See the module docstring for the configuration."""
 
     def __init__(self, db: Database, config: Mapping[str, Any], *, strict: bool = False) -> None:
-        known = {"slots", "header", "objects", "fields", "valid", "polar_from_xy", "max_objects"}
+        known = {"slots", "header", "objects", "fields", "valid", "polar_from_xy", "max_objects", "check_ranges"}
         unknown = set(config) - known
         if unknown:
             raise ConfigurationError(f"dbc_object_list: unknown key(s) {sorted(unknown)}; expected {sorted(known)}")
@@ -185,6 +185,9 @@ class ObjectListDecoder(Decoder):
         m = self._decode(t_ns, frame_id, data)
         if m < 0:
             return []
+        cols = self._cols.get(m)
+        if cols is None or not self._valid or self._buf[cols[-1]] != 0.0:  # a header, or a valid object
+            self._check_range(t_ns, frame_id, m)
         out: list[Any] = []
         if self._header is None:  # fixed slots
             slot = self._slot_of[frame_id]

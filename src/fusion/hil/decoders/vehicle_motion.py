@@ -54,7 +54,7 @@ class VehicleMotionDecoder(Decoder):
     """See the module docstring for the configuration."""
 
     def __init__(self, db: Database, config: Mapping[str, Any], *, strict: bool = False) -> None:
-        unknown = set(config) - {"speed", "yaw_rate", "wheel_speeds", "emit_on"}
+        unknown = set(config) - {"speed", "yaw_rate", "wheel_speeds", "emit_on", "check_ranges"}
         if unknown:
             raise ConfigurationError(f"vehicle_motion: unknown key(s) {sorted(unknown)}")
         if "yaw_rate" not in config:
@@ -88,6 +88,7 @@ class VehicleMotionDecoder(Decoder):
         m = self._decode(t_ns, frame_id, data)
         if m < 0:
             return []
+        self._check_range(t_ns, frame_id, m)
         for name, cols in self._by_id[frame_id]:
             _msg, _sigs, scale, offset = self._inputs[name]
             self._latest[name] = tuple(float(self._buf[j]) * scale + offset for j in cols)
