@@ -612,19 +612,24 @@ void register_engine_time_layer(py::module_& m) {
           "(TimestampError when no sample was given or t_ns is beyond ego_max_extrapolation_s of them).")
       .def(
           "tracks_at",
-          [](PyEngine& self, const py::object& t_ns, bool vehicle_frame, bool include_deleted) {
+          [](PyEngine& self, const py::object& t_ns, bool vehicle_frame, bool include_deleted, bool fixed_lag) {
             const bool at_now = t_ns.is_none();
             const TimeNs t = at_now ? 0 : to_time_ns(t_ns);
             return track_array(self, [&](std::uint8_t* buf) {
               engine::OosmEngine& e = time_layer(self);
               if (at_now && !e.has_time()) return e.export_tracks(buf, self.max_tracks, include_deleted);
-              return e.export_tracks_at(buf, self.max_tracks, include_deleted, at_now ? e.time_ns() : t, vehicle_frame);
+              const TimeNs at = at_now ? e.time_ns() : t;
+              if (fixed_lag) return e.export_tracks_filtered_at(buf, self.max_tracks, include_deleted, at, vehicle_frame);
+              return e.export_tracks_at(buf, self.max_tracks, include_deleted, at, vehicle_frame);
             });
           },
           py::arg("t_ns"), py::arg("vehicle_frame") = false, py::arg("include_deleted") = true,
+          py::arg("fixed_lag") = false,
           "The tracks predicted to t_ns (None: the engine's time), box and velocity in the odometry "
           "frame or (vehicle_frame) the vehicle frame of the odometry pose at t_ns; x and P stay in the "
-          "tracking frame. No state change.")
+          "tracking frame. fixed_lag: the state after fusing exactly the frames stamped up to t_ns "
+          "(from the out-of-sequence history; TimestampError when t_ns is older than it reaches). "
+          "No state change.")
       .def_property_readonly(
           "history_size", [](PyEngine& self) { return locked(self, [&] { return time_layer(self).history_size(); }); },
           "Frames in the out-of-sequence history now.");

@@ -3660,9 +3660,9 @@ class FusionEngine:
         """
         Live tracks (and those deleted in the latest frame if include_deleted), in id order (track_dtype). at_ns: each predicted to that time (no state change; a newer track as it is). vehicle_pose (x_m, y_m, yaw_rad) in the tracking frame: box and velocity in that vehicle frame (x and P stay in the tracking frame).
         """
-    def tracks_at(self, t_ns: typing.Any, vehicle_frame: bool = False, include_deleted: bool = True) -> numpy.ndarray:
+    def tracks_at(self, t_ns: typing.Any, vehicle_frame: bool = False, include_deleted: bool = True, fixed_lag: bool = False) -> numpy.ndarray:
         """
-        The tracks predicted to t_ns (None: the engine's time), box and velocity in the odometry frame or (vehicle_frame) the vehicle frame of the odometry pose at t_ns; x and P stay in the tracking frame. No state change.
+        The tracks predicted to t_ns (None: the engine's time), box and velocity in the odometry frame or (vehicle_frame) the vehicle frame of the odometry pose at t_ns; x and P stay in the tracking frame. fixed_lag: the state after fusing exactly the frames stamped up to t_ns (from the out-of-sequence history; TimestampError when t_ns is older than it reaches). No state change.
         """
     @property
     def history_size(self) -> int:
