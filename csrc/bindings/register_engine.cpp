@@ -780,16 +780,24 @@ void register_engine(py::module_& m) {
           "in the tracking frame).")
       .def(
           "image_tracks",
-          [](PyEngine& self) {
+          [](PyEngine& self, const py::object& at_ns) {
             thread_local std::vector<engine::ImageTrackRecord> buf;
             if (buf.size() < static_cast<std::size_t>(self.max_image_tracks))
               buf.assign(static_cast<std::size_t>(self.max_image_tracks), engine::ImageTrackRecord{});
-            const Index n = locked(self, [&] { return self.eng->export_image_tracks(buf.data(), self.max_image_tracks); });
+            const bool lag = !at_ns.is_none();
+            const TimeNs t = lag ? to_time_ns(at_ns, "FusionEngine.image_tracks: at_ns") : 0;
+            const Index n = locked(self, [&] {
+              return lag ? time_layer(self).export_image_tracks_filtered_at(buf.data(), self.max_image_tracks, t)
+                         : self.eng->export_image_tracks(buf.data(), self.max_image_tracks);
+            });
             py::array out(py::dtype::from_args(self.image_track_dtype), std::vector<py::ssize_t>{static_cast<py::ssize_t>(n)});
             if (n > 0) std::memcpy(out.mutable_data(), buf.data(), static_cast<std::size_t>(n) * sizeof(engine::ImageTrackRecord));
             return out;
           },
-          "Live image tracks (and those deleted in the latest frame), in id order (image_track_dtype).")
+          py::arg("at_ns") = py::none(),
+          "Live image tracks (and those deleted in the latest frame), in id order (image_track_dtype). "
+          "at_ns: those after exactly the frames stamped up to at_ns (fixed lag, from the out-of-sequence "
+          "history; TimestampError when it no longer reaches at_ns).")
       .def_property_readonly("track_dtype", [](const PyEngine& self) { return py::dtype::from_args(self.track_dtype); },
                              "numpy structured dtype of tracks() (fields and shapes from N, C, S).")
       .def_property_readonly("image_track_dtype",

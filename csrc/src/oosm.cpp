@@ -333,22 +333,23 @@ Index OosmEngine::export_tracks_at(void* out, Index max_records, bool include_de
   return live_->export_tracks(out, max_records, opt);
 }
 
+const EngineBase& OosmEngine::state_at(TimeNs t_ns) const {
+  if (!live_->has_time() || t_ns >= live_->time_ns()) return *live_;
+  // the state after every frame stamped <= t_ns: the snapshot before the first newer one;
+  // valid only when no newer frame has left the history (t_floor_ <= t_ns)
+  const auto it = std::upper_bound(order_.begin(), order_.end(), t_ns,
+                                   [](TimeNs t, const Slot* s) { return t < s->f.t_ns; });
+  if (it == order_.end() || t_ns < t_floor_)
+    throw TimestampError("FusionEngine fixed-lag output: t_ns=" + std::to_string(t_ns) +
+                         " is older than the out-of-sequence history reaches (engine time t_ns=" +
+                         std::to_string(live_->time_ns()) + ", history back to t_ns=" + std::to_string(t_floor_) +
+                         "; oosm_horizon_s, oosm_max_frames, or a reset / deferred-birth frame since)");
+  return *(*it)->snap;
+}
+
 Index OosmEngine::export_tracks_filtered_at(void* out, Index max_records, bool include_deleted, TimeNs t_ns,
                                             bool vehicle_frame) const {
-  const EngineBase* src = live_.get();
-  if (live_->has_time() && t_ns < live_->time_ns()) {
-    // the state after every frame stamped <= t_ns: the snapshot before the first newer one;
-    // valid only when no newer frame has left the history (t_floor_ <= t_ns)
-    const auto it = std::upper_bound(order_.begin(), order_.end(), t_ns,
-                                     [](TimeNs t, const Slot* s) { return t < s->f.t_ns; });
-    if (it == order_.end() || t_ns < t_floor_)
-      throw TimestampError("FusionEngine.tracks(fixed_lag=True): t_ns=" + std::to_string(t_ns) +
-                           " is older than the out-of-sequence history reaches (engine time t_ns=" +
-                           std::to_string(live_->time_ns()) + ", history back to t_ns=" +
-                           std::to_string(t_floor_) + "; oosm_horizon_s, oosm_max_frames, or a reset / "
-                           "deferred-birth frame since)");
-    src = (*it)->snap.get();
-  }
+  const EngineBase& src = state_at(t_ns);
   ExportOptions opt;
   opt.include_deleted = include_deleted;
   opt.at_time = true;
@@ -362,7 +363,11 @@ Index OosmEngine::export_tracks_filtered_at(void* out, Index max_records, bool i
       opt.ego_yaw_rad = p.yaw_rad;
     }
   }
-  return src->export_tracks(out, max_records, opt);
+  return src.export_tracks(out, max_records, opt);
+}
+
+Index OosmEngine::export_image_tracks_filtered_at(ImageTrackRecord* out, Index max_records, TimeNs t_ns) const {
+  return state_at(t_ns).export_image_tracks(out, max_records);
 }
 
 Index OosmEngine::export_briefs(TrackBrief* out, double* x, double* P, Index max_records, int sensor) const {

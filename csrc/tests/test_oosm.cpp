@@ -284,6 +284,15 @@ TEST_CASE("oosm: the fixed-lag output at t equals the in-order run's once every 
       CHECK(same_bytes(a, b));
       CHECK(same_bytes(a, predicted(*upto, T)));  // the filtered state at T, predicted to T
       CHECK(same_bytes(a, lagged(*upto, T)));     // at or after the engine's time: the live state
+      std::vector<ImageTrackRecord> img_a(16), img_b(16), iu2(16);
+      const auto& to = dynamic_cast<const OosmEngine&>(*ordered);
+      const auto& ts = dynamic_cast<const OosmEngine&>(*shuffled);
+      const Index na = to.export_image_tracks_filtered_at(img_a.data(), 16, T);
+      const Index nb = ts.export_image_tracks_filtered_at(img_b.data(), 16, T);
+      const Index nu = upto->export_image_tracks(iu2.data(), 16);
+      CHECK(na == nb && na == nu);
+      CHECK(na == 0 || (std::memcmp(img_a.data(), img_b.data(), static_cast<std::size_t>(na) * sizeof(ImageTrackRecord)) == 0 &&
+                        std::memcmp(img_a.data(), iu2.data(), static_cast<std::size_t>(na) * sizeof(ImageTrackRecord)) == 0));
       latest_differs += !same_bytes(predicted(*ordered, T), predicted(*shuffled, T));
       ++compared;
     }

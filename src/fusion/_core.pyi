@@ -3640,9 +3640,9 @@ class FusionEngine:
         """
         The odometry pose and motion at t_ns: {x_m, y_m, yaw_rad, speed_mps, yaw_rate_rps} (TimestampError when no sample was given or t_ns is beyond ego_max_extrapolation_s of them).
         """
-    def image_tracks(self) -> numpy.ndarray:
+    def image_tracks(self, at_ns: typing.Any = None) -> numpy.ndarray:
         """
-        Live image tracks (and those deleted in the latest frame), in id order (image_track_dtype).
+        Live image tracks (and those deleted in the latest frame), in id order (image_track_dtype). at_ns: those after exactly the frames stamped up to at_ns (fixed lag, from the out-of-sequence history; TimestampError when it no longer reaches at_ns).
         """
     def process(self, sensor: typing.Any, t_ns: typing.Any, z: typing.Any, R: typing.Any = None, score: typing.Any = None, class_id: typing.Any = None, class_scores: typing.Any = None, ego: typing.Any = None) -> None:
         """

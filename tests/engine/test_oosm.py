@@ -269,6 +269,8 @@ def test_fixed_lag_tracks_equal_the_in_order_run_once_every_frame_up_to_t_arrive
             assert len(a) >= 3
             assert a.tobytes() == shuffled.tracks(at_ns=t, frame=frame, fixed_lag=True).tobytes()
             assert a.tobytes() == upto.tracks(at_ns=t, frame=frame).tobytes()
+        img = ordered.image_tracks(at_ns=t).tobytes()
+        assert img == shuffled.image_tracks(at_ns=t).tobytes() == upto.image_tracks().tobytes()
         latest_differs += ordered.tracks(at_ns=t).tobytes() != shuffled.tracks(at_ns=t).tobytes()
     assert shuffled.stats()["reprocessed_frames"] > 30
     assert latest_differs > 10
@@ -286,6 +288,9 @@ def test_fixed_lag_bad_input() -> None:
     assert now is not None
     with pytest.raises(TimestampError, match="older than the out-of-sequence history reaches"):
         eng.tracks(at_ns=now - 400 * MS, fixed_lag=True)
+    with pytest.raises(TimestampError, match="older than the out-of-sequence history reaches"):
+        eng.image_tracks(at_ns=now - 400 * MS)
+    assert eng.image_tracks(at_ns=now).tobytes() == eng.image_tracks().tobytes()
     with pytest.raises(ConfigurationError, match="fixed_lag: expected a bool"):
         eng.tracks(at_ns=now, fixed_lag=1)  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="not vehicle_pose"):

@@ -134,6 +134,10 @@ def test_out_of_sequence_arrival_scores_exactly_as_in_order(name: str, seconds: 
         assert plain[k] == in_order[k], k
     unlagged = evaluate(sc, sets, order="arrival", shuffle_latency_s=0.3)
     assert unlagged["gospa"] > in_order["gospa"] * 1.02
+    # camera only: its image tracks (scored in the image) are the fixed-lag ones too
+    cam = [evaluate(sc, ["camera"], **kw)["image_hota"] for kw in (
+        {"publish_delay_s": 0.3}, {"order": "arrival", "shuffle_latency_s": 0.3, "publish_delay_s": 0.3}, {})]
+    assert cam[0] is not None and cam[0] > 0.3 and cam[0] == cam[1] == cam[2]
 
 
 def test_evaluate_bad_input(short_highway) -> None:

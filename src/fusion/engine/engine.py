@@ -284,12 +284,14 @@ class FusionEngine:
             out = out[(out["status"] == CONFIRMED) | (out["status"] == COASTING)]
         return out
 
-    def image_tracks(self, confirmed_only: bool = False) -> np.ndarray:
+    def image_tracks(self, confirmed_only: bool = False, at_ns: int | None = None) -> np.ndarray:
         """The image tracks (camera-only targets) in id order (:attr:`image_track_dtype`),
         including those deleted in the latest frame (status :data:`DELETED`). An image track
         that a 3D track took over (JOIN) is not reported: it lives on as that 3D track, same
-        id. ``confirmed_only`` keeps CONFIRMED and COASTING."""
-        out = self._core.image_tracks()
+        id. ``confirmed_only`` keeps CONFIRMED and COASTING. ``at_ns``: the fixed-lag image
+        tracks, after exactly the frames stamped up to ``at_ns`` (as ``tracks(fixed_lag=True)``,
+        not predicted; TimestampError when the out-of-sequence history no longer reaches it)."""
+        out = self._core.image_tracks(None if at_ns is None else check_timestamp(at_ns, "at_ns"))
         if confirmed_only:
             out = out[(out["status"] == CONFIRMED) | (out["status"] == COASTING)]
         return out

@@ -216,7 +216,7 @@ def _run(sc: DrivingScenario, sensors: Sequence[str], runner: CentralRunner | Tr
         out.e_ids.append(est.ids[keep])
         out.e_pts.append(est.points[keep])
         out.est_rows.append((est.steps[keep], est.xy[keep], est.Pxy[keep]))
-        it = runner.image_tracks()
+        it = runner.image_tracks(t_e)
         if it is not None:
             out.image_ids.update(int(x) for x in it["id"])
             if camera_only:

@@ -159,8 +159,9 @@ class CentralRunner:
             Pxy[m] = rot.T @ tr["P"][m][:, [ix, iy]][:, :, [ix, iy]] @ rot
         return Estimates(tr["id"].astype(np.int64), pts, tr["t_ns"] // dt_ns, xy, Pxy)
 
-    def image_tracks(self) -> npt.NDArray[Any] | None:
-        return None if self.camera is None else self.engine.image_tracks(confirmed_only=True)
+    def image_tracks(self, t_e: int) -> npt.NDArray[Any] | None:
+        """The confirmed image tracks after the frames stamped up to ``t_e`` (fixed lag)."""
+        return None if self.camera is None else self.engine.image_tracks(confirmed_only=True, at_ns=t_e)
 
     def stats(self) -> dict[str, int]:
         s = self.engine.stats()
@@ -276,13 +277,13 @@ class TrackListRunner:
         steps = np.full(len(tr), k, np.int64)
         return Estimates(tr["id"].astype(np.int64), pos, steps, pos, Pxy)
 
-    def image_tracks(self) -> npt.NDArray[Any] | None:
+    def image_tracks(self, t_e: int) -> npt.NDArray[Any] | None:
         if self.camera is None:
             return None
         j, _ = self._by_sensor[self.camera]
         eng = self.sources[j].engine
         assert eng is not None
-        return eng.image_tracks(confirmed_only=True)
+        return eng.image_tracks(confirmed_only=True, at_ns=t_e)
 
     def stats(self) -> dict[str, int]:
         out = {"late_frames": 0, "frames": 0}

@@ -137,6 +137,9 @@ class OosmEngine final : public EngineBase {
   // t_ns. No state change, no allocation.
   Index export_tracks_filtered_at(void* out, Index max_records, bool include_deleted, TimeNs t_ns,
                                   bool vehicle_frame) const;
+  // The image tracks of the same state (after exactly the frames stamped up to t_ns; image
+  // tracks are not predicted). TimestampError as export_tracks_filtered_at.
+  Index export_image_tracks_filtered_at(ImageTrackRecord* out, Index max_records, TimeNs t_ns) const;
   // Frames in the history now, and engines allocated for it so far (snapshots + spare).
   Index history_size() const { return static_cast<Index>(order_.size()); }
   Index history_engines() const;
@@ -158,6 +161,9 @@ class OosmEngine final : public EngineBase {
   bool tie_late(const Frame& f) const;          // f has the latest time and a sensor fused after it
   void fill_ego(Frame& f) const;      // the odometry pose into a frame without ego fields
   [[noreturn]] void raise_late(const Frame& f, const char* why) const;
+  // The engine state after exactly the frames stamped up to t_ns (the live engine or a
+  // history snapshot); TimestampError when the history no longer reaches t_ns.
+  const EngineBase& state_at(TimeNs t_ns) const;
 
   EngineConfig cfg_;
   Builder make_;
