@@ -69,14 +69,17 @@ void FuserConfig::validate() const {
     config_error("max_source_tracks", "max_source_tracks x max_fused_tracks = " +
                                           std::to_string(max_source_tracks * max_fused_tracks) + " exceeds " +
                                           std::to_string(kMaxCostCells) + " (the cost matrix sized up front)");
-  if (!(finite_number(accel_std) && accel_std >= 0.0))
-    config_error("accel_std", "expected a finite number >= 0 [m/s^2], got " + num(accel_std));
-  if (!(finite_number(gate) && gate > 0.0)) config_error("gate", "expected a finite number > 0, got " + num(gate));
+  // Upper bounds keep the arithmetic finite: the prediction squares accel_std (1e200 gave an
+  // infinite covariance), and times become int64 nanoseconds (fusion.t2t.config has the same).
+  if (!(finite_number(accel_std) && accel_std >= 0.0 && accel_std <= 1e4))
+    config_error("accel_std", "expected a finite number in [0, 1e4] [m/s^2], got " + num(accel_std));
+  if (!(finite_number(gate) && gate > 0.0 && gate <= 1e12))
+    config_error("gate", "expected a finite number in (0, 1e12], got " + num(gate));
   if (confirm_updates < 1) config_error("confirm_updates", "expected >= 1, got " + std::to_string(confirm_updates));
-  if (!(finite_number(delete_after_s) && delete_after_s > 0.0))
-    config_error("delete_after_s", "expected a finite number of seconds > 0, got " + num(delete_after_s));
-  if (!(finite_number(max_delay_s) && max_delay_s >= 0.0))
-    config_error("max_delay_s", "expected a finite number of seconds >= 0, got " + num(max_delay_s));
+  if (!(finite_number(delete_after_s) && delete_after_s > 0.0 && delete_after_s <= 1e12))
+    config_error("delete_after_s", "expected a finite number of seconds in (0, 1e12], got " + num(delete_after_s));
+  if (!(finite_number(max_delay_s) && max_delay_s >= 0.0 && max_delay_s <= 1e12))
+    config_error("max_delay_s", "expected a finite number of seconds in [0, 1e12], got " + num(max_delay_s));
 }
 
 TrackFuser::TrackFuser(FuserConfig cfg) : cfg_(std::move(cfg)) {

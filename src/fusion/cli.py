@@ -3,6 +3,8 @@
     fusion demo [--seed N] [--plot out/demo.png]
     fusion kitti eval --labels DIR --results DIR --seqmap FILE [--category car ...]
     fusion scenarios [--scenario NAME] [--json FILE]
+    fusion replay LOG... --rig RIG.toml --out DIR [--realtime] [--speed X] [--to-bus IF:CH] [--report FILE]
+    fusion live --rig RIG.toml --bus IF:CH [--to-bus IF:CH] [--out DIR]
 
 Run ``fusion COMMAND --help`` for the options of each command.
 """
@@ -35,6 +37,18 @@ def _kitti(argv: list[str]) -> int:
     return kitti_main(argv)
 
 
+def _replay(argv: list[str]) -> int:
+    from fusion.hil.cli import replay_main
+
+    return replay_main(argv)
+
+
+def _live(argv: list[str]) -> int:
+    from fusion.hil.cli import live_main
+
+    return live_main(argv)
+
+
 def _scenarios(argv: list[str]) -> int:
     from fusion.scenarios.cli import main as scenarios_main
 
@@ -45,6 +59,8 @@ COMMANDS = {
     "demo": (_demo, "track a simulated vehicle from radar and report accuracy and speed"),
     "kitti": (_kitti, "KITTI 3D multi-object tracking: evaluate results (kitti eval)"),
     "scenarios": (_scenarios, "simulated drives through the engine: GOSPA, HOTA, NEES per sensor set"),
+    "replay": (_replay, "replay CAN logs and sensor streams through the fusion (HIL harness)"),
+    "live": (_live, "fuse sensor frames live from a CAN bus and publish the tracks (HIL harness)"),
 }
 
 

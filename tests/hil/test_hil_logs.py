@@ -196,3 +196,39 @@ def test_corrupt_blf_and_sqlite_are_typed_errors(tmp_path: Path) -> None:
             continue
         with pytest.raises(CanLogError, match=str(path)):
             list(read_log(path))
+
+
+@pytest.mark.parametrize("damage", ["   9)  garbage line here !!", "      9        90.000 DT"])
+def test_damaged_trc_line_is_a_typed_error_not_a_silent_skip(tmp_path: Path, damage: str) -> None:
+    # python-can's TRC reader logs and drops a line it cannot parse (a wrong record type, a line
+    # cut short); read_log reports it as damage naming the line, after the intact frames.
+    path = tmp_path / "d.trc"
+    _write(path, _messages(5))
+    lines = path.read_text().splitlines()
+    first_data = next(i for i, line in enumerate(lines) if not line.startswith(";"))
+    lines.insert(first_data + 3, damage)
+    path.write_text("\n".join(lines) + "\n")
+    frames: list[LogFrame] = []
+    with pytest.raises(CanLogError, match=rf"d\.trc:{first_data + 4} \(after 3 frames\): damaged line"):
+        frames.extend(read_log(path))
+    assert len(frames) == 3
+
+
+def test_trc_status_records_are_skipped_on_purpose(tmp_path: Path) -> None:
+    # PCAN status/error-counter records are not frames: python-can skips them, and so do we.
+    path = tmp_path / "s.trc"
+    _write(path, _messages(4))
+    lines = path.read_text().splitlines()
+    first_data = next(i for i, line in enumerate(lines) if not line.startswith(";"))
+    cols = lines[first_data].split()
+    cols[2] = "ST"
+    lines.insert(first_data + 1, "  ".join(cols))
+    path.write_text("\n".join(lines) + "\n")
+    assert [f.arbitration_id for f in read_log(path)] == [m.arbitration_id for m in _messages(4)]
+
+
+def test_a_path_that_is_not_a_path_is_a_configuration_error() -> None:
+    from fusion.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="path: expected a log file path"):
+        list(read_log(5))  # type: ignore[arg-type]

@@ -99,3 +99,25 @@ def test_capacities_whose_cost_matrix_cannot_be_allocated_are_a_configuration_er
     with pytest.raises(ConfigurationError, match="max_source_tracks x max_fused_tracks"):
         _core.TrackFuser(["a"], [0.0], [(0.0, 0.0, 0.0)], 10**6, 10**6, 2.0, 18.0, "trace", 2, 1.0, 0.5, [True])
     _fuser(max_fused_tracks=2**12, max_source_tracks=2**12)  # at the bound
+
+
+@pytest.mark.parametrize(("key", "value"), [("accel_std", 1e200), ("gate", 1e300), ("delete_after_s", 1e300),
+                                            ("max_delay_s", 1e20)])
+def test_huge_noise_gate_or_times_are_a_configuration_error(key: str, value: float) -> None:
+    # accel_std = 1e200 was accepted and gave an infinite covariance after one prediction.
+    with pytest.raises(ConfigurationError, match=rf"{key}: expected a finite number"):
+        _fuser(**{key: value})
+    # the C++ fuser behind it refuses the same (a raw _core object is not a way around it)
+    args: dict[str, object] = {"accel_std": 2.0, "gate": 18.0, "delete_after_s": 1.0, "max_delay_s": 0.5}
+    args[key] = value
+    with pytest.raises(ConfigurationError, match=key):
+        _core.TrackFuser(["a"], [0.0], [(0.0, 0.0, 0.0)], 8, 8, args["accel_std"], args["gate"], "trace", 2,
+                         args["delete_after_s"], args["max_delay_s"], [True])
+
+
+def test_the_largest_accepted_accel_std_keeps_the_covariance_finite() -> None:
+    fu = _fuser(accel_std=1e4)
+    fu.update("a", 0, [1], None, X, P)
+    fu.update("a", 10**9, [1], None, X, P)
+    out = fu.tracks()
+    assert np.isfinite(out["P"]).all()

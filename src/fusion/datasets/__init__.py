@@ -5,6 +5,8 @@ loaders for recorded data (``fusion.kitti`` for KITTI tracking).
   roadside unit) with ground truth, ego motion and simulated lidar, radar and camera
   (:func:`make_scenario`); :mod:`fusion.datasets.truth` and :mod:`fusion.datasets.sensors`
   are their ground truth and sensor simulation.
+- :mod:`fusion.datasets.sample_drive`: a scenario written as a HIL rig records it (CAN log with
+  the project's sensor DBCs, lidar stream, truth, rig) for ``fusion replay``, and its GOSPA score.
 - :mod:`fusion.datasets.scenarios`: one vehicle seen by one radar (:func:`simulate_radar_drive`).
 - :mod:`fusion.datasets.point_targets`: 2D point targets with clutter.
 """

@@ -1,4 +1,4 @@
-"""Errors of the HIL harness (CAN logs, DBC files, decoders).
+"""Errors of the HIL harness (CAN logs, DBC files, decoders, sensor stream files).
 
 They derive from the :mod:`fusion.errors` classes (and so from the matching built-ins), and carry
 where the problem is as attributes as well as in the message: the file and line (text logs) or
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from fusion.errors import ConfigurationError, DecodeError
 
-__all__ = ["CanLogError", "CanFrameError", "DbcError", "MissingExtraError"]
+__all__ = ["CanLogError", "CanFrameError", "DbcError", "MissingExtraError", "StreamError"]
 
 
 class CanLogError(DecodeError):
@@ -48,6 +48,27 @@ class CanFrameError(DecodeError):
             where += f" at t_ns={t_ns}"
         if source:
             where += f" ({source})"
+        super().__init__(f"{where}: {reason}")
+
+
+class StreamError(DecodeError):
+    """A row of a non-CAN sensor stream file (:mod:`fusion.hil.streams`) is bad: not a number,
+    NaN where a number is required, the wrong number of columns, an unknown sensor, a timestamp
+    that goes backwards; or the file itself cannot be read (a missing column, not UTF-8).
+
+    ``path`` is the file, ``line`` the 1-based line (CSV: the header is line 1; Parquet: the
+    row number + 1, so that the first data row is line 2 in both), ``column`` the column name
+    (None when the whole row or file is meant)."""
+
+    def __init__(self, path: str | Path, line: int | None, reason: str, *, column: str | None = None) -> None:
+        self.path = Path(path)
+        self.line = line
+        self.column = column
+        where = str(self.path)
+        if line is not None:
+            where += f":{line}"
+        if column is not None:
+            where += f": column {column!r}"
         super().__init__(f"{where}: {reason}")
 
 

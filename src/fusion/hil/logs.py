@@ -7,13 +7,15 @@ Each frame comes out as a :class:`LogFrame`: an integer nanosecond timestamp (``
 name, or the log's own channel as text), the id, flags, DLC and payload, and where it came from
 (file index and frame index within that file).
 
-Damage is reported, never a bare parser exception or a hang: a text log is read through a
+Damage is reported, never a bare parser exception, a silently skipped line or a hang: a text log is read through a
 line-counting reader, so :class:`CanLogError` names the file and the line; a binary log names the
 file and the number of frames read before the damage.  Frames before the damage have been
 delivered when the error is raised.  A frame whose timestamp is not finite or beyond the int64
 nanosecond range (a NaN or 1e300 in a CSV log) is damage too.
 
-Thread safety: the functions hold no shared state; each iterator belongs to one consumer.
+Thread safety: logs may be read from several threads at once; each iterator belongs to one
+consumer.  The only shared state, the TRC logger level raised to INFO while a TRC log is read
+(to see the lines python-can drops), is reference-counted under a lock.
 """
 
 from __future__ import annotations
@@ -21,9 +23,12 @@ from __future__ import annotations
 import gzip
 import heapq
 import importlib.util
+import logging
 import math
+import os
 import sqlite3
 import struct
+import threading
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -111,6 +116,60 @@ class _LineCountingText:
         self._raw.close()
 
 
+#: TRC record types python-can skips on purpose (status, error counter, error frame, event and
+#: version 1.x warning/error records); any other type it skips is a damaged line.
+_TRC_SKIPPED_TYPES = frozenset({"ST", "EC", "ER", "EV", "Warng", "Error"})
+
+
+class _DroppedLines(logging.Handler):
+    """Catches the lines a python-can text reader drops with a log record instead of raising (the
+    TRC reader logs "Failed to parse message" or "Unsupported type" and goes on): such a line is
+    damage, and read_log reports it as CanLogError naming the line, like every other parse error.
+    While one is installed the TRC logger passes INFO records (counted, so that concurrent readers
+    restore the level only when the last one ends)."""
+
+    _lock = threading.Lock()
+    _active = 0
+    _saved_level = logging.NOTSET
+
+    def __init__(self, text: _LineCountingText) -> None:
+        super().__init__(logging.INFO)
+        self._text = text
+        self.failure: tuple[int, str] | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if "Unsupported type" in message:
+            kind = message.rpartition("'")[0].rpartition("'")[2]
+            if kind in _TRC_SKIPPED_TYPES:
+                return
+        elif "Failed to parse" not in message:
+            return
+        if self.failure is None:
+            self.failure = (self._text.line, message)
+
+    def install(self) -> None:
+        lg = logging.getLogger(_TRC_LOGGER)
+        with _DroppedLines._lock:
+            if _DroppedLines._active == 0:
+                _DroppedLines._saved_level = lg.level
+                if lg.getEffectiveLevel() > logging.INFO:
+                    lg.setLevel(logging.INFO)
+            _DroppedLines._active += 1
+            lg.addHandler(self)
+
+    def remove(self) -> None:
+        lg = logging.getLogger(_TRC_LOGGER)
+        with _DroppedLines._lock:
+            lg.removeHandler(self)
+            _DroppedLines._active -= 1
+            if _DroppedLines._active == 0:
+                lg.setLevel(_DroppedLines._saved_level)
+
+
+_TRC_LOGGER = "can.io.trc"
+
+
 def _mf4_errors(suffix: str) -> tuple[type[BaseException], ...]:
     if suffix != ".mf4":
         return _READ_ERRORS
@@ -163,8 +222,13 @@ def read_log(path: str | Path, channel_map: Mapping[str | int, str] | None = Non
     ``channel_map`` maps the log's channel (python-can's value, matched as given or as text) to
     a sensor or bus name; unmapped channels keep their text.  ``reader_kwargs`` go to the
     python-can reader (e.g. ``relative_timestamp=False`` for ASC)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise ConfigurationError(f"path: expected a log file path (str or os.PathLike), got {type(path).__name__}")
     path = Path(path)
     reader, text = _open_reader(path, encoding, reader_kwargs)
+    dropped = _DroppedLines(text) if text is not None and path.suffix.lower() == ".trc" else None
+    if dropped is not None:
+        dropped.install()
     errors: tuple[type[BaseException], ...] = (*_READ_ERRORS, UnicodeDecodeError)
     if path.suffix.lower() == ".mf4":
         from asammdf.blocks.utils import MdfException  # present: _open_reader checked the extra
@@ -178,12 +242,17 @@ def read_log(path: str | Path, channel_map: Mapping[str | int, str] | None = Non
             try:
                 msg = next(it)
             except StopIteration:
-                break
+                msg = None
             except CanLogError:
                 raise
             except errors as exc:
                 raise CanLogError(path, f"{type(exc).__name__}: {exc}", line=text.line if text else None,
                                   frame_index=index) from exc
+            if dropped is not None and dropped.failure is not None:
+                line, why = dropped.failure
+                raise CanLogError(path, f"damaged line: {why}", line=line, frame_index=index)
+            if msg is None:
+                break
             t_s = msg.timestamp
             if not (isinstance(t_s, (int, float)) and math.isfinite(t_s) and abs(t_s) < _MAX_TIMESTAMP_S):
                 raise CanLogError(path, f"frame timestamp {t_s!r} s is not a finite time within the int64 "
@@ -204,6 +273,8 @@ def read_log(path: str | Path, channel_map: Mapping[str | int, str] | None = Non
                 raise CanLogError(path, f"truncated or corrupt BLF: the header says {declared} bytes, "
                                   f"but the file has {actual}", frame_index=index)
     finally:
+        if dropped is not None:
+            dropped.remove()
         reader.stop()
 
 

@@ -40,6 +40,9 @@ __all__ = ["SourceConfig", "TrackFuserConfig"]
 
 _MAX_SOURCES = 64
 _MAX_COST_CELLS = 2**24  # max_source_tracks x max_fused_tracks (C++ t2t::kMaxCostCells)
+_MAX_ACCEL_STD = 1e4  # m/s^2: a thousand g, far beyond any vehicle, small enough to square
+_MAX_GATE = 1e12  # squared Mahalanobis distance
+_MAX_SECONDS = 1e12  # s: beyond int64 nanoseconds (292 years): "never"; finite as a double
 
 
 def _number(v: object) -> bool:
@@ -132,10 +135,14 @@ class TrackFuserConfig:
             raise ConfigurationError(f"max_source_tracks: max_source_tracks x max_fused_tracks = "
                                      f"{self.max_source_tracks * self.max_fused_tracks} exceeds {_MAX_COST_CELLS} "
                                      "(the fuser sizes its cost matrix up front)")
-        for k, lo_open in (("accel_std", False), ("gate", True), ("delete_after_s", True), ("max_delay_s", False)):
+        # Upper bounds keep the arithmetic finite: the prediction squares accel_std (1e200 gave an
+        # infinite covariance) and times become int64 nanoseconds.
+        for k, lo_open, hi in (("accel_std", False, _MAX_ACCEL_STD), ("gate", True, _MAX_GATE),
+                               ("delete_after_s", True, _MAX_SECONDS), ("max_delay_s", False, _MAX_SECONDS)):
             v = getattr(self, k)
-            if not (_number(v) and math.isfinite(v) and (v > 0 if lo_open else v >= 0)):
-                raise ConfigurationError(f"{k}: expected a finite number {'> 0' if lo_open else '>= 0'}, got {v!r}")
+            if not (_number(v) and math.isfinite(v) and (v > 0 if lo_open else v >= 0) and v <= hi):
+                raise ConfigurationError(f"{k}: expected a finite number {'> 0' if lo_open else '>= 0'} "
+                                         f"and <= {hi:g}, got {v!r}")
         if self.criterion not in ("trace", "det"):
             raise ConfigurationError(f"criterion: expected 'trace' or 'det', got {self.criterion!r}")
 

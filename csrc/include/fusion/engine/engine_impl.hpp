@@ -1774,7 +1774,10 @@ class Engine final : public EngineBase {
       double b[4];
       detail::image_box(it.x, b);
       const double iou = assoc::image_box_iou(b, det_box);
-      if (iou >= best_iou && (best < 0 || iou > best_iou)) {
+      // An image track that a 3D track LEFT in this frame keeps that track's id, which the
+      // deleted 3D record holds until the next frame's compact(): it cannot be joined before
+      // (set_id would find the id taken).
+      if (iou >= best_iou && (best < 0 || iou > best_iou) && !id_held_by_other(it.id, slot)) {
         best = s;
         best_iou = iou;
       }
@@ -1784,6 +1787,11 @@ class Engine final : public EngineBase {
     img_order_.erase(std::find(img_order_.begin(), img_order_.end(), best));
     img_free_.push_back(best);
     table_.set_id(slot, id);
+  }
+
+  bool id_held_by_other(std::int64_t id, Index slot) const {
+    const Index holder = table_.find(id);
+    return holder != track::kNoSlot && holder != slot;
   }
 
   static Vec<4> box_to_meas(const double* b) {

@@ -1,0 +1,97 @@
+"""The timing report of a replay (a JSON object other tools read; keep the keys as they are).
+
+Keys (:data:`REPORT_KEYS`)::
+
+    frames_read        CAN frames (and stream frames) read
+    frames_decoded     frames a decoder decoded (its DBC message, the right length)
+    unknown_ids        {"0x123": n}: frames whose (bus, id) no decoder of the rig takes
+    decode_errors      {"0x123": {"wrong_length": n, "error_frame": n, "remote_frame": n,
+                        "fd_on_classic": n, "time_backwards": n, "time_jump": n,
+                        "cut_cycle": n, "rejected_cycle": n, "bad_header_count": n,
+                        "orphan_objects": n}}: bad frames (and cycles, under the id
+                        of their last frame) per id, by kind (only kinds that occurred)
+    cycles             engine frames processed (one decoded sensor measurement cycle each)
+    tracks_published   track records published (sum over the cycles of confirmed + coasting tracks)
+    latency_ms         {"p50", "p99", "max", "mean"} of the per-cycle latency: wall clock from reading
+                       the last input frame of a cycle to its fused output (None without cycles)
+    budget_ms          the deadline per cycle (rig [output] budget_ms)
+    deadline_misses    cycles whose latency exceeded budget_ms
+    send_error_ms      {"p50", "p99", "max"} send-time error in real-time mode, else None
+    wall_s             wall-clock seconds of the run
+    log_s              log seconds covered (last minus first frame time)
+    realtime_factor    log_s / wall_s (100: a minute of log in 0.6 s)
+    engine             the engine's counters (FusionEngine.stats())
+    warnings           warnings logged (bounded: see fusion.hil.replay)
+
+Thread safety: the functions are pure (no shared state).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = ["REPORT_KEYS", "latency_summary", "write_report", "format_summary", "hex_id"]
+
+REPORT_KEYS = ("frames_read", "frames_decoded", "unknown_ids", "decode_errors", "cycles", "tracks_published",
+               "latency_ms", "budget_ms", "deadline_misses", "send_error_ms", "wall_s", "log_s", "realtime_factor",
+               "engine", "warnings")
+
+
+def hex_id(can_id: int) -> str:
+    """The report's spelling of a CAN id: ``0x1A3``."""
+    return f"0x{can_id:X}"
+
+
+def latency_summary(latency_ns: Sequence[int] | np.ndarray) -> dict[str, float] | None:
+    """p50, p99, max and mean in milliseconds of per-cycle latencies in nanoseconds (None if empty)."""
+    a = np.asarray(latency_ns, dtype=np.float64)
+    if a.size == 0:
+        return None
+    ms = a / 1e6
+    p50, p99 = np.percentile(ms, [50.0, 99.0])
+    return {"p50": float(p50), "p99": float(p99), "max": float(ms.max()), "mean": float(ms.mean())}
+
+
+def write_report(path: str | os.PathLike[str], report: Mapping[str, Any]) -> None:
+    """Write the report as indented JSON (keys in :data:`REPORT_KEYS` order), creating the folder."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(dict(report), fh, indent=2)
+        fh.write("\n")
+
+
+def _ms(d: Mapping[str, Any] | None, key: str) -> str:
+    if not d or d.get(key) is None:
+        return "-"
+    return f"{float(d[key]):.3f}"
+
+
+def format_summary(report: Mapping[str, Any], *, tracks: int | None = None) -> str:
+    """The few lines ``fusion replay`` prints at the end: cycles, tracks, latency, frames, time."""
+    r = dict(report)
+    lat = r.get("latency_ms")
+    unknown_ids = r.get("unknown_ids") or {}
+    unknown = sum(int(n) for n in unknown_ids.values())
+    errors = sum(int(n) for kinds in (r.get("decode_errors") or {}).values() for n in kinds.values())
+    lines = [
+        f"cycles {r.get('cycles', 0)}, tracks published {r.get('tracks_published', 0)}"
+        + (f", distinct track ids {tracks}" if tracks is not None else ""),
+        f"latency ms p50 {_ms(lat, 'p50')}  p99 {_ms(lat, 'p99')}  max {_ms(lat, 'max')}  "
+        f"(budget {float(r.get('budget_ms') or 0.0):g} ms, {r.get('deadline_misses', 0)} misses)",
+        f"frames read {r.get('frames_read', 0)}, decoded {r.get('frames_decoded', 0)}, unknown ids {unknown} "
+        f"({len(unknown_ids)} ids), errors {errors}, warnings {r.get('warnings', 0)}",
+    ]
+    send = r.get("send_error_ms")
+    if send:
+        lines.append(f"send error ms p50 {_ms(send, 'p50')}  p99 {_ms(send, 'p99')}  max {_ms(send, 'max')}")
+    rtf = r.get("realtime_factor")
+    rtf_s = f"{rtf:.1f}x real time" if isinstance(rtf, (int, float)) and math.isfinite(rtf) else "-"
+    lines.append(f"wall {float(r.get('wall_s') or 0.0):.3f} s for {float(r.get('log_s') or 0.0):.3f} s of log "
+                 f"({rtf_s})")
+    return "\n".join(lines)
