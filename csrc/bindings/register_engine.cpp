@@ -612,19 +612,24 @@ void register_engine_time_layer(py::module_& m) {
           "(TimestampError when no sample was given or t_ns is beyond ego_max_extrapolation_s of them).")
       .def(
           "tracks_at",
-          [](PyEngine& self, const py::object& t_ns, bool vehicle_frame, bool include_deleted) {
+          [](PyEngine& self, const py::object& t_ns, bool vehicle_frame, bool include_deleted, bool fixed_lag) {
             const bool at_now = t_ns.is_none();
             const TimeNs t = at_now ? 0 : to_time_ns(t_ns);
             return track_array(self, [&](std::uint8_t* buf) {
               engine::OosmEngine& e = time_layer(self);
               if (at_now && !e.has_time()) return e.export_tracks(buf, self.max_tracks, include_deleted);
-              return e.export_tracks_at(buf, self.max_tracks, include_deleted, at_now ? e.time_ns() : t, vehicle_frame);
+              const TimeNs at = at_now ? e.time_ns() : t;
+              if (fixed_lag) return e.export_tracks_filtered_at(buf, self.max_tracks, include_deleted, at, vehicle_frame);
+              return e.export_tracks_at(buf, self.max_tracks, include_deleted, at, vehicle_frame);
             });
           },
           py::arg("t_ns"), py::arg("vehicle_frame") = false, py::arg("include_deleted") = true,
+          py::arg("fixed_lag") = false,
           "The tracks predicted to t_ns (None: the engine's time), box and velocity in the odometry "
           "frame or (vehicle_frame) the vehicle frame of the odometry pose at t_ns; x and P stay in the "
-          "tracking frame. No state change.")
+          "tracking frame. fixed_lag: the state after fusing exactly the frames stamped up to t_ns "
+          "(from the out-of-sequence history; TimestampError when t_ns is older than it reaches). "
+          "No state change.")
       .def_property_readonly(
           "history_size", [](PyEngine& self) { return locked(self, [&] { return time_layer(self).history_size(); }); },
           "Frames in the out-of-sequence history now.");
@@ -775,16 +780,24 @@ void register_engine(py::module_& m) {
           "in the tracking frame).")
       .def(
           "image_tracks",
-          [](PyEngine& self) {
+          [](PyEngine& self, const py::object& at_ns) {
             thread_local std::vector<engine::ImageTrackRecord> buf;
             if (buf.size() < static_cast<std::size_t>(self.max_image_tracks))
               buf.assign(static_cast<std::size_t>(self.max_image_tracks), engine::ImageTrackRecord{});
-            const Index n = locked(self, [&] { return self.eng->export_image_tracks(buf.data(), self.max_image_tracks); });
+            const bool lag = !at_ns.is_none();
+            const TimeNs t = lag ? to_time_ns(at_ns, "FusionEngine.image_tracks: at_ns") : 0;
+            const Index n = locked(self, [&] {
+              return lag ? time_layer(self).export_image_tracks_filtered_at(buf.data(), self.max_image_tracks, t)
+                         : self.eng->export_image_tracks(buf.data(), self.max_image_tracks);
+            });
             py::array out(py::dtype::from_args(self.image_track_dtype), std::vector<py::ssize_t>{static_cast<py::ssize_t>(n)});
             if (n > 0) std::memcpy(out.mutable_data(), buf.data(), static_cast<std::size_t>(n) * sizeof(engine::ImageTrackRecord));
             return out;
           },
-          "Live image tracks (and those deleted in the latest frame), in id order (image_track_dtype).")
+          py::arg("at_ns") = py::none(),
+          "Live image tracks (and those deleted in the latest frame), in id order (image_track_dtype). "
+          "at_ns: those after exactly the frames stamped up to at_ns (fixed lag, from the out-of-sequence "
+          "history; TimestampError when it no longer reaches at_ns).")
       .def_property_readonly("track_dtype", [](const PyEngine& self) { return py::dtype::from_args(self.track_dtype); },
                              "numpy structured dtype of tracks() (fields and shapes from N, C, S).")
       .def_property_readonly("image_track_dtype",

@@ -146,6 +146,22 @@ void OosmEngine::copy_frame(const Frame& f, Slot& s) const {
 
 // ---------------------------------------------------------------- process
 
+// Fusion order: time, then sensor index; frames of one sensor and time in arrival order.
+Index OosmEngine::insertion_index(const Frame& f) const {
+  const auto it = std::upper_bound(order_.begin(), order_.end(), f, [](const Frame& a, const Slot* s) {
+    return a.t_ns < s->f.t_ns || (a.t_ns == s->f.t_ns && a.sensor < s->f.sensor);
+  });
+  return static_cast<Index>(it - order_.begin());
+}
+
+bool OosmEngine::tie_late(const Frame& f) const {
+  // the history is in fusion order: a frame of f's time and a higher sensor index, if any,
+  // is among the last ones
+  for (auto it = order_.rbegin(); it != order_.rend() && (*it)->f.t_ns == f.t_ns; ++it)
+    if ((*it)->f.sensor > f.sensor) return true;
+  return false;
+}
+
 void OosmEngine::raise_late(const Frame& f, const char* why) const {
   const std::string name = cfg_.sensors[static_cast<std::size_t>(f.sensor)].name;
   throw TimestampError("FusionEngine.process: sensor '" + name + "' frame at t_ns=" + std::to_string(f.t_ns) +
@@ -198,6 +214,18 @@ void OosmEngine::process(const Frame& frame) {
     }
     return;
   }
+  if (!late && tie_late(f)) {
+    // a frame of the latest time from a sensor of lower index than one already fused at that
+    // time: re-processed so that equal-time frames are fused in sensor order, whatever the
+    // arrival order (oosm.hpp); when that is not possible it is fused in sequence (as before)
+    const Index i = insertion_index(f);
+    if (i < static_cast<Index>(order_.size()) &&
+        (i > 0 || static_cast<Index>(slots_.size()) < max_frames_ || !free_.empty())) {
+      fill_ego(f);
+      fuse_late(f, i);
+      return;
+    }
+  }
   if (late) {
     // saturated: two int64 times can be further apart than int64 holds (-2^62 and 2^62 + 1:
     // the plain difference wrapped negative and such a frame was "re-processed")
@@ -206,10 +234,8 @@ void OosmEngine::process(const Frame& frame) {
     if (age > horizon_ns_) why = "beyond oosm_horizon_s";
     else if (f.t_ns < t_floor_ || order_.empty()) why = "older than the history reaches (oosm_max_frames, or a reset / deferred-birth frame since)";
     if (why == nullptr) {
-      // the first history frame newer than f (exists: the latest frame is in the history)
-      const auto it = std::upper_bound(order_.begin(), order_.end(), f.t_ns,
-                                       [](TimeNs t, const Slot* s) { return t < s->f.t_ns; });
-      const Index i = static_cast<Index>(it - order_.begin());
+      // the first history frame after f (exists: the latest frame is in the history)
+      const Index i = insertion_index(f);
       if (i < static_cast<Index>(order_.size()) &&
           (i > 0 || static_cast<Index>(slots_.size()) < max_frames_ || !free_.empty())) {
         fill_ego(f);
@@ -305,6 +331,43 @@ Index OosmEngine::export_tracks_at(void* out, Index max_records, bool include_de
     }
   }
   return live_->export_tracks(out, max_records, opt);
+}
+
+const EngineBase& OosmEngine::state_at(TimeNs t_ns) const {
+  if (!live_->has_time() || t_ns >= live_->time_ns()) return *live_;
+  // the state after every frame stamped <= t_ns: the snapshot before the first newer one;
+  // valid only when no newer frame has left the history (t_floor_ <= t_ns)
+  const auto it = std::upper_bound(order_.begin(), order_.end(), t_ns,
+                                   [](TimeNs t, const Slot* s) { return t < s->f.t_ns; });
+  if (it == order_.end() || t_ns < t_floor_)
+    throw TimestampError("FusionEngine fixed-lag output: t_ns=" + std::to_string(t_ns) +
+                         " is older than the out-of-sequence history reaches (engine time t_ns=" +
+                         std::to_string(live_->time_ns()) + ", history back to t_ns=" + std::to_string(t_floor_) +
+                         "; oosm_horizon_s, oosm_max_frames, or a reset / deferred-birth frame since)");
+  return *(*it)->snap;
+}
+
+Index OosmEngine::export_tracks_filtered_at(void* out, Index max_records, bool include_deleted, TimeNs t_ns,
+                                            bool vehicle_frame) const {
+  const EngineBase& src = state_at(t_ns);
+  ExportOptions opt;
+  opt.include_deleted = include_deleted;
+  opt.at_time = true;
+  opt.t_ns = t_ns;
+  if (vehicle_frame) {
+    opt.vehicle_frame = true;
+    if (!odo_.empty()) {
+      const EgoPose p = odo_.pose_at(t_ns);
+      opt.ego_x_m = p.x_m;
+      opt.ego_y_m = p.y_m;
+      opt.ego_yaw_rad = p.yaw_rad;
+    }
+  }
+  return src.export_tracks(out, max_records, opt);
+}
+
+Index OosmEngine::export_image_tracks_filtered_at(ImageTrackRecord* out, Index max_records, TimeNs t_ns) const {
+  return state_at(t_ns).export_image_tracks(out, max_records);
 }
 
 Index OosmEngine::export_briefs(TrackBrief* out, double* x, double* P, Index max_records, int sensor) const {

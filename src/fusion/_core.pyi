@@ -3640,9 +3640,9 @@ class FusionEngine:
         """
         The odometry pose and motion at t_ns: {x_m, y_m, yaw_rad, speed_mps, yaw_rate_rps} (TimestampError when no sample was given or t_ns is beyond ego_max_extrapolation_s of them).
         """
-    def image_tracks(self) -> numpy.ndarray:
+    def image_tracks(self, at_ns: typing.Any = None) -> numpy.ndarray:
         """
-        Live image tracks (and those deleted in the latest frame), in id order (image_track_dtype).
+        Live image tracks (and those deleted in the latest frame), in id order (image_track_dtype). at_ns: those after exactly the frames stamped up to at_ns (fixed lag, from the out-of-sequence history; TimestampError when it no longer reaches at_ns).
         """
     def process(self, sensor: typing.Any, t_ns: typing.Any, z: typing.Any, R: typing.Any = None, score: typing.Any = None, class_id: typing.Any = None, class_scores: typing.Any = None, ego: typing.Any = None) -> None:
         """
@@ -3660,9 +3660,9 @@ class FusionEngine:
         """
         Live tracks (and those deleted in the latest frame if include_deleted), in id order (track_dtype). at_ns: each predicted to that time (no state change; a newer track as it is). vehicle_pose (x_m, y_m, yaw_rad) in the tracking frame: box and velocity in that vehicle frame (x and P stay in the tracking frame).
         """
-    def tracks_at(self, t_ns: typing.Any, vehicle_frame: bool = False, include_deleted: bool = True) -> numpy.ndarray:
+    def tracks_at(self, t_ns: typing.Any, vehicle_frame: bool = False, include_deleted: bool = True, fixed_lag: bool = False) -> numpy.ndarray:
         """
-        The tracks predicted to t_ns (None: the engine's time), box and velocity in the odometry frame or (vehicle_frame) the vehicle frame of the odometry pose at t_ns; x and P stay in the tracking frame. No state change.
+        The tracks predicted to t_ns (None: the engine's time), box and velocity in the odometry frame or (vehicle_frame) the vehicle frame of the odometry pose at t_ns; x and P stay in the tracking frame. fixed_lag: the state after fusing exactly the frames stamped up to t_ns (from the out-of-sequence history; TimestampError when t_ns is older than it reaches). No state change.
         """
     @property
     def history_size(self) -> int:

@@ -35,21 +35,29 @@ def drive_frames(name: str, seconds: float, max_latency_ns: int, seed: int) -> t
     return sc, out
 
 
-def feed(eng: FusionEngine, frames: list[tuple]) -> int:
-    """Feeds the frames in list order; returns how many were older than the engine's time."""
+def feed(eng: FusionEngine, frames: list[tuple], ties: bool = True) -> int:
+    """Feeds the frames in list order; returns how many came out of fusion order: older than
+    the engine's time, or (``ties``) at its time from a sensor of lower index than one already
+    fused then (re-processed too; without a history they are fused in sequence)."""
     late = 0
+    at_latest: set[int] = set()
     for t, _, k, z, score in frames:
-        late += eng.time_ns is not None and t < eng.time_ns
+        now = eng.time_ns
+        late += now is not None and (t < now or (ties and t == now and any(s > k for s in at_latest)))
         eng.process(k, t, z, score=score)
+        if now is None or t > now:
+            at_latest = set()
+        if t >= (now if now is not None else t):
+            at_latest.add(k)
     return late
 
 
 def orders(frames: list[tuple]) -> tuple[list[tuple], list[tuple]]:
-    """(arrival order, time order). Frames of equal time keep their arrival order in the time
-    order too: the time layer fuses a late frame after the frames of its time already fused."""
+    """(arrival order, fusion order). The time layer's fusion order is time, then sensor index
+    (frames of one sensor and one time: arrival order), whatever the arrival order."""
     arrival = sorted(frames, key=lambda f: (f[1], f[2]))
     rank = {id(f): i for i, f in enumerate(arrival)}
-    return arrival, sorted(frames, key=lambda f: (f[0], rank[id(f)]))
+    return arrival, sorted(frames, key=lambda f: (f[0], f[2], rank[id(f)]))
 
 
 def assert_same_tracks(a: np.ndarray, b: np.ndarray, tol: float = 1e-9) -> None:
@@ -89,7 +97,7 @@ def test_without_the_history_late_frames_are_lost() -> None:
     arrival, in_time = orders(frames)
     ordered, off = FusionEngine(sc.engine_config()), FusionEngine(sc.engine_config(oosm_horizon_s=0.0))
     feed(ordered, in_time)
-    late = feed(off, arrival)
+    late = feed(off, arrival, ties=False)
     st = off.stats()
     assert st["late_frames"] == late > 30 and st["reprocessed_frames"] == 0
     a, b = ordered.tracks(), off.tracks()
@@ -225,3 +233,67 @@ def test_stats_and_reset_from_another_thread_while_late_frames_are_fused() -> No
     assert not r["alive"] and r["bad"] == [] and r["errors"] == [], r
     assert r["polls"] >= 200 or r["fed"] >= 300, r
     assert r["resets"] >= 1 or r["polls"] < 50, r
+
+
+def test_fixed_lag_tracks_equal_the_in_order_run_once_every_frame_up_to_t_arrived() -> None:
+    """tracks(at_ns=t, fixed_lag=True): the state after exactly the frames stamped up to t. Fed
+    the frames that arrived by t + 0.3 s (shuffled latencies < 0.3 s, so every frame stamped up
+    to t is in), it is byte-identical to the in-order run's (fed everything stamped up to
+    t + 0.3 s) and to an engine fed only the frames up to t, at every t, odometry frame and
+    vehicle frame; the latest state predicted back to t is not."""
+    sc, frames = drive_frames("urban", 5.0, 299 * MS, 6)
+    arrival, in_time = orders(frames)
+    cfg = sc.engine_config()
+    ordered, shuffled, upto = FusionEngine(cfg), FusionEngine(cfg), FusionEngine(cfg)
+    e = sc.ego
+    io = ia = iu = 0
+    latest_differs = 0
+    fed_until = -1  # ego samples given so far (the same to all three: the odometry is causal)
+    for t in range(500 * MS, 4500 * MS, 100 * MS):
+        until = t + 300 * MS
+        m = (e.t_ns > fed_until) & (e.t_ns <= until)
+        for eng in (ordered, shuffled, upto):
+            eng.ego_motion(e.t_ns[m], e.speed[m], e.yaw_rate[m])
+        fed_until = until
+        while io < len(in_time) and in_time[io][0] <= until:
+            feed(ordered, [in_time[io]])
+            io += 1
+        while ia < len(arrival) and arrival[ia][1] <= until:
+            feed(shuffled, [arrival[ia]])
+            ia += 1
+        while iu < len(in_time) and in_time[iu][0] <= t:
+            feed(upto, [in_time[iu]])
+            iu += 1
+        for frame in ("odometry", "vehicle"):
+            a = ordered.tracks(at_ns=t, frame=frame, fixed_lag=True)
+            assert len(a) >= 3
+            assert a.tobytes() == shuffled.tracks(at_ns=t, frame=frame, fixed_lag=True).tobytes()
+            assert a.tobytes() == upto.tracks(at_ns=t, frame=frame).tobytes()
+        img = ordered.image_tracks(at_ns=t).tobytes()
+        assert img == shuffled.image_tracks(at_ns=t).tobytes() == upto.image_tracks().tobytes()
+        latest_differs += ordered.tracks(at_ns=t).tobytes() != shuffled.tracks(at_ns=t).tobytes()
+    assert shuffled.stats()["reprocessed_frames"] > 30
+    assert latest_differs > 10
+
+
+def test_fixed_lag_bad_input() -> None:
+    sc, frames = drive_frames("urban", 2.0, 0, 7)
+    _, in_time = orders(frames)
+    eng = FusionEngine(sc.engine_config())
+    with pytest.raises(ConfigurationError, match="needs at_ns"):
+        eng.tracks(fixed_lag=True)
+    assert len(eng.tracks(at_ns=0, fixed_lag=True)) == 0  # no frame yet: the (empty) live state
+    feed(eng, in_time)
+    now = eng.time_ns
+    assert now is not None
+    with pytest.raises(TimestampError, match="older than the out-of-sequence history reaches"):
+        eng.tracks(at_ns=now - 400 * MS, fixed_lag=True)
+    with pytest.raises(TimestampError, match="older than the out-of-sequence history reaches"):
+        eng.image_tracks(at_ns=now - 400 * MS)
+    assert eng.image_tracks(at_ns=now).tobytes() == eng.image_tracks().tobytes()
+    with pytest.raises(ConfigurationError, match="fixed_lag: expected a bool"):
+        eng.tracks(at_ns=now, fixed_lag=1)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="not vehicle_pose"):
+        eng.tracks(at_ns=now, fixed_lag=True, vehicle_pose=(0.0, 0.0, 0.0))
+    assert eng.tracks(at_ns=now, fixed_lag=True).tobytes() == eng.tracks(at_ns=now).tobytes()
+    assert eng.tracks(at_ns=now - 250 * MS, fixed_lag=True).tobytes() != eng.tracks(at_ns=now - 250 * MS).tobytes()

@@ -46,7 +46,14 @@ KINDS = {"lidar": "lidar_box3d", "radar": "radar", "camera": "camera_box2d"}
 _OPTICAL = np.array([[0.0, -1.0, 0.0], [0.0, 0.0, -1.0], [1.0, 0.0, 0.0]])  # body (x fwd, y left) -> optical
 _MIN_DEPTH_M = 0.1
 _RADAR_MIN_RANGE_M = 0.1
-_RR_SPAN_MPS = 80.0  # range-rate span used to turn the clutter count into a density
+# The simulated clutter (:func:`_clutter`), shared with the density the engine is told
+# (:func:`_clutter_density`) so that the two cannot drift apart.
+_CLUTTER_MAX_RANGE_M = 100.0
+_CLUTTER_RR_STD_MPS = 0.5        # radar: range rate of a stationary reflector + this noise
+_CLUTTER_Z_STD_M = 0.1           # lidar: centre height noise around a pedestrian's
+_CLUTTER_LW_M = (0.4, 1.0)       # lidar: length and width, uniform
+_CLUTTER_H_M = (1.0, 1.9)        # lidar: height, uniform
+_CLUTTER_BOX_PX = (10.0, 100.0)  # camera: box width and height, uniform
 
 
 @dataclass(frozen=True)
@@ -102,17 +109,29 @@ class SimSensor:
 
 
 def _clutter_density(kind: str, cfg: SensorConfig, per_frame: float) -> float:
-    """False alarms per unit volume of the measurement space (the engine's clutter_density)."""
+    """False alarms per unit volume of the measurement space (the engine's scalar
+    clutter_density) for the clutter :func:`_clutter` simulates: ``per_frame`` times the
+    expected density at a false detection, ``E[p(z)] = integral of p(z)^2 dz`` under the
+    clutter's own distribution p. The simulated clutter is not uniform: a radar's false returns
+    have the range rate of a stationary reflector (within ``_CLUTTER_RR_STD_MPS``, not spread
+    over every possible range rate) and, like the lidar's, are uniform over the ground area
+    (density rising with range); so a uniform volume would understate the density where the
+    clutter actually falls, where a track fed by clutter sits (by about 60 times for the
+    radar), and make every gated false return strong evidence for a track's existence."""
     f = cfg.fov
-    rmax = min(f.max_range_m, 100.0)
-    if kind == "radar":
-        vol = (rmax - f.min_range_m) * 2.0 * f.azimuth_half_rad * _RR_SPAN_MPS
-    elif kind == "camera":
+    r0, r1 = max(f.min_range_m, 1.0), min(f.max_range_m, _CLUTTER_MAX_RANGE_M)
+    gauss = 1.0 / (2.0 * math.sqrt(math.pi))  # integral of N(x; 0, 1)^2 dx
+    if kind == "radar":  # r^2 uniform: p(r) = 2 r / (r1^2 - r0^2); azimuth uniform; range rate normal
+        e_range = 4.0 * (r1 ** 3 - r0 ** 3) / (3.0 * (r1 ** 2 - r0 ** 2) ** 2)
+        return per_frame * e_range / (2.0 * f.azimuth_half_rad) * gauss / _CLUTTER_RR_STD_MPS
+    if kind == "camera":  # corner uniform in the image, width and height uniform
         w, h = (np.asarray(cfg.image_size, np.float64) if cfg.image_size is not None else (1280.0, 720.0))
-        vol = float(w * h) * 100.0 ** 2  # (x1, y1) anywhere, (x2, y2) within ~100 px of it
-    else:
-        vol = f.azimuth_half_rad * (rmax ** 2 - f.min_range_m ** 2) * 4.0 * 2 * math.pi * 8.0  # area x z x yaw x size
-    return per_frame / vol
+        span = _CLUTTER_BOX_PX[1] - _CLUTTER_BOX_PX[0]
+        return per_frame / (float(w * h) * span ** 2)
+    # lidar: uniform over the sector's area, height normal, yaw, length, width, height uniform
+    area = f.azimuth_half_rad * (r1 ** 2 - r0 ** 2)
+    size = (_CLUTTER_LW_M[1] - _CLUTTER_LW_M[0]) ** 2 * (_CLUTTER_H_M[1] - _CLUTTER_H_M[0])
+    return per_frame / (area * 2.0 * math.pi * size) * gauss / _CLUTTER_Z_STD_M
 
 
 @dataclass(frozen=True)
@@ -321,20 +340,21 @@ def _clutter(sensor: SimSensor, steps: np.ndarray, ego: EgoTrajectory,
     n = int(counts.sum())
     fc = np.repeat(np.arange(F, dtype=np.int64), counts)
     f = cfg.fov
-    rmax = min(f.max_range_m, 100.0)
+    rmax = min(f.max_range_m, _CLUTTER_MAX_RANGE_M)
     R_m, t_m = _mount(cfg)
     if sensor.kind == "camera":
         W, H = (np.asarray(cfg.image_size, np.float64) if cfg.image_size is not None else np.array([1280.0, 720.0]))
         x1, y1 = rng.uniform(0, W, n), rng.uniform(0, H, n)
-        w, h = rng.uniform(10, 100, n), rng.uniform(10, 100, n)
+        w, h = rng.uniform(*_CLUTTER_BOX_PX, n), rng.uniform(*_CLUTTER_BOX_PX, n)
         return np.column_stack([x1, y1, np.minimum(x1 + w, W), np.minimum(y1 + h, H)]), fc
     r = np.sqrt(rng.uniform(max(f.min_range_m, 1.0) ** 2, rmax ** 2, n))
     az = rng.uniform(-f.azimuth_half_rad, f.azimuth_half_rad, n)
     if sensor.kind == "radar":
         u = np.column_stack([np.cos(az), np.sin(az), np.zeros(n)]) @ R_m.T  # line of sight, vehicle frame
         vs = ego.sensor_velocity(steps[fc], t_m)
-        rr = -np.einsum("ij,ij->i", u, vs) + rng.normal(0.0, 0.5, n)
+        rr = -np.einsum("ij,ij->i", u, vs) + rng.normal(0.0, _CLUTTER_RR_STD_MPS, n)
         return np.column_stack([r, az, rr]), fc
-    z_s = -t_m[2] + 0.85 + rng.normal(0, 0.1, n)  # about a pedestrian's centre height above the ground
+    z_s = -t_m[2] + 0.85 + rng.normal(0, _CLUTTER_Z_STD_M, n)  # about a pedestrian's centre height above the ground
     return np.column_stack([r * np.cos(az), r * np.sin(az), z_s, rng.uniform(-np.pi, np.pi, n),
-                            rng.uniform(0.4, 1.0, n), rng.uniform(0.4, 1.0, n), rng.uniform(1.0, 1.9, n)]), fc
+                            rng.uniform(*_CLUTTER_LW_M, n), rng.uniform(*_CLUTTER_LW_M, n),
+                            rng.uniform(*_CLUTTER_H_M, n)]), fc

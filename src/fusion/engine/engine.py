@@ -229,7 +229,8 @@ class FusionEngine:
     # ---- output
 
     def tracks(self, confirmed_only: bool = False, include_deleted: bool = True, at_ns: int | None = None,
-               vehicle_pose: tuple[float, float, float] | None = None, *, frame: str = "odometry") -> np.ndarray:
+               vehicle_pose: tuple[float, float, float] | None = None, *, frame: str = "odometry",
+               fixed_lag: bool = False) -> np.ndarray:
         """The 3D tracks in id order (a new array, :attr:`track_dtype`): live tracks and, with
         ``include_deleted``, those deleted in the latest frame (status :data:`DELETED`).
         ``confirmed_only`` keeps the CONFIRMED and COASTING ones. ``at_ns``: each track predicted
@@ -243,14 +244,31 @@ class FusionEngine:
         sample the tracking frame is the vehicle frame), TimestampError when the odometry does
         not reach that time; ``vehicle_pose`` ``(x_m, y_m, yaw_rad)``: the frame of that pose,
         given in the tracking frame. The velocity stays over ground (only its axes change);
-        NumericalError when a pose is so far from the tracks that their boxes overflow."""
+        NumericalError when a pose is so far from the tracks that their boxes overflow.
+
+        ``fixed_lag=True`` (needs ``at_ns``): the tracks as they were after fusing exactly the
+        frames stamped up to ``at_ns``, taken from the out-of-sequence history and predicted to
+        ``at_ns`` (the frames newer than ``at_ns`` play no part). A frame that arrived late but
+        within ``oosm_horizon_s`` is in that state as if it had come in time, so once every frame
+        up to ``at_ns`` has arrived the result equals the in-order run's, whatever the arrival
+        order: the fixed-lag output for a publish time ``at_ns`` up to ``oosm_horizon_s`` in the
+        past. TimestampError when a frame newer than ``at_ns`` has already left the history
+        (older than the horizon or ``oosm_max_frames`` reach, or a reset / deferred-birth frame
+        since). Not with ``vehicle_pose``."""
         if frame not in ("odometry", "vehicle"):
             raise ConfigurationError(f"frame: expected 'odometry' or 'vehicle', got {frame!r}")
-        for name, flag in (("confirmed_only", confirmed_only), ("include_deleted", include_deleted)):
+        for name, flag in (("confirmed_only", confirmed_only), ("include_deleted", include_deleted),
+                           ("fixed_lag", fixed_lag)):
             if not isinstance(flag, (bool, np.bool_)):  # the core's signature dump otherwise
                 raise ConfigurationError(f"tracks: {name}: expected a bool, got {flag!r}")
         include_deleted = bool(include_deleted)
-        if frame == "vehicle":
+        if fixed_lag:
+            if at_ns is None:
+                raise ConfigurationError("tracks: fixed_lag=True needs at_ns (the past time to read the tracks at)")
+            if vehicle_pose is not None:
+                raise ConfigurationError("tracks: fixed_lag=True takes frame='odometry' or 'vehicle', not vehicle_pose")
+            out = self._core.tracks_at(check_timestamp(at_ns, "at_ns"), frame == "vehicle", include_deleted, True)
+        elif frame == "vehicle":
             if vehicle_pose is not None:
                 raise ConfigurationError("frame='vehicle' takes the odometry's pose: do not give vehicle_pose too")
             t = None if at_ns is None else check_timestamp(at_ns, "at_ns")
@@ -266,12 +284,14 @@ class FusionEngine:
             out = out[(out["status"] == CONFIRMED) | (out["status"] == COASTING)]
         return out
 
-    def image_tracks(self, confirmed_only: bool = False) -> np.ndarray:
+    def image_tracks(self, confirmed_only: bool = False, at_ns: int | None = None) -> np.ndarray:
         """The image tracks (camera-only targets) in id order (:attr:`image_track_dtype`),
         including those deleted in the latest frame (status :data:`DELETED`). An image track
         that a 3D track took over (JOIN) is not reported: it lives on as that 3D track, same
-        id. ``confirmed_only`` keeps CONFIRMED and COASTING."""
-        out = self._core.image_tracks()
+        id. ``confirmed_only`` keeps CONFIRMED and COASTING. ``at_ns``: the fixed-lag image
+        tracks, after exactly the frames stamped up to ``at_ns`` (as ``tracks(fixed_lag=True)``,
+        not predicted; TimestampError when the out-of-sequence history no longer reaches it)."""
+        out = self._core.image_tracks(None if at_ns is None else check_timestamp(at_ns, "at_ns"))
         if confirmed_only:
             out = out[(out["status"] == CONFIRMED) | (out["status"] == COASTING)]
         return out

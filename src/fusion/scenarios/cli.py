@@ -49,7 +49,7 @@ examples:
   fusion scenarios --scenario highway --json out.json
   fusion scenarios --scenario roadside --duration 30 --sets lidar all
   fusion scenarios --order arrival                   # feed frames when they arrive (late ones re-processed)
-  fusion scenarios --sets all --publish-delay 0.3    # in order, scored with 0.3 s of hindsight, against:
+  fusion scenarios --sets all --publish-delay 0.3    # in order, scored 0.3 s after the fact, against:
   fusion scenarios --sets all --publish-delay 0.3 --order arrival --shuffle-latency 0.3
   fusion scenarios --fusion t2t                      # each sensor tracked alone, then the track lists fused
   fusion scenarios --scenario roadside --sets all --roadside-latency 0.2
@@ -141,8 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--roadside-latency", type=float, default=0.1, metavar="S",
                    help="roadside scene: latency of the roadside unit's track list at the car [s] (default 0.1)")
     p.add_argument("--publish-delay", type=float, default=0.0, metavar="S",
-                   help="score time t with the frames that arrived by t + S, tracks predicted back to t "
-                   "(default 0)")
+                   help="score time t once the frames that arrived by t + S are fused, with the engine's "
+                   "fixed-lag output at t (the state after the frames stamped up to t; default 0)")
     args = p.parse_args(argv)
     names = args.scenario or list(SCENARIOS)
     bad = [n for n in names if n not in SCENARIOS]

@@ -18,8 +18,12 @@
   re-processing its history when it is within ``oosm_horizon_s`` (0.3 s; counted in
   ``reprocessed_frames``) and drops and counts older ones (``late_frames``).
   ``shuffle_latency_s`` redraws every frame's latency uniformly in [0, shuffle_latency_s)
-  (seeded), the out-of-sequence test of issue 8; ``publish_delay_s`` scores time t with the
-  frames whose key is up to t + delay (tracks predicted back to t), so that late frames count.
+  (seeded), the out-of-sequence test of issue 8; ``publish_delay_s`` scores time t after the
+  frames whose key is up to t + delay are fused, with the engine's fixed-lag output at t
+  (``tracks(at_ns=t, fixed_lag=True)``: the state after exactly the frames stamped up to t,
+  from its out-of-sequence history), so that frames arriving late within the delay count
+  and the frames stamped after t do not: given every frame up to t, the result does not
+  depend on the arrival order.
 - Scoring. Objects whose centre is within the scenario's region of interest
   (``roi_radius_m`` of the ego, or of the intersection for the roadside unit) are the truth;
   tracks are predicted to the scoring time with their velocity and kept when they fall in the
@@ -212,7 +216,7 @@ def _run(sc: DrivingScenario, sensors: Sequence[str], runner: CentralRunner | Tr
         out.e_ids.append(est.ids[keep])
         out.e_pts.append(est.points[keep])
         out.est_rows.append((est.steps[keep], est.xy[keep], est.Pxy[keep]))
-        it = runner.image_tracks()
+        it = runner.image_tracks(t_e)
         if it is not None:
             out.image_ids.update(int(x) for x in it["id"])
             if camera_only:

@@ -107,7 +107,8 @@ class CentralRunner:
     rate (its CAN signals) are fed to the engine's odometry as they happen (:meth:`feed_ego`,
     up to the current wall time), so the tracks live in the fixed odometry frame and stationary
     objects stay put; the estimates are read in the vehicle frame of the scoring time
-    (``tracks(at_ns=..., frame="vehicle")``), the frame the truth is scored in. ``ego=False``:
+    (``tracks(at_ns=..., frame="vehicle", fixed_lag=True)``: the state after the frames stamped
+    up to that time, whatever was fused since), the frame the truth is scored in. ``ego=False``:
     the engine tracks in the vehicle frame of each measurement's time (no ego input; the
     behaviour before the time layer existed)."""
 
@@ -130,19 +131,22 @@ class CentralRunner:
     def estimates(self, t_e: int, k: int) -> Estimates:
         dt_ns = self.sc.truth.dt_ns
         if not self.ego:
-            tr, ix, iy, _, _ = engine_tracks_xy(self.engine)
-            dt = (t_e - tr["t_ns"]) * 1e-9
-            pts = tr["box"][:, :2] + tr["velocity"][:, :2] * dt[:, None]
-            return Estimates(tr["id"].astype(np.int64), pts, tr["t_ns"] // dt_ns, tr["x"][:, [ix, iy]],
+            # no ego input: the tracking frame is the vehicle frame (the world frame for a
+            # static unit); the fixed-lag state at t_e, as below
+            st = self.engine.config.motion_info().state
+            ix, iy = st.index("x"), st.index("y")
+            tr = self.engine.tracks(confirmed_only=True, at_ns=t_e, fixed_lag=True)
+            return Estimates(tr["id"].astype(np.int64), tr["box"][:, :2], tr["t_ns"] // dt_ns, tr["x"][:, [ix, iy]],
                              tr["P"][:, [ix, iy]][:, :, [ix, iy]])
         self.feed_ego(t_e)
         st = self.engine.config.motion_info().state
         ix, iy = st.index("x"), st.index("y")
-        # Box and velocity in the (fixed) vehicle frame of t_e; a track newer than t_e (publish
-        # delay) is reported at its own time and predicted back along its velocity.
-        tr = self.engine.tracks(confirmed_only=True, at_ns=t_e, frame="vehicle")
-        back = (t_e - tr["t_ns"]).clip(max=0) * 1e-9
-        pts = tr["box"][:, :2] + tr["velocity"][:, :2] * back[:, None]
+        # Box and velocity in the (fixed) vehicle frame of t_e. Fixed lag: the state after
+        # exactly the frames stamped up to t_e, from the engine's out-of-sequence history, so
+        # that with a publish delay the frames stamped after t_e (already fused) play no part
+        # and the result does not depend on the order the frames arrived in.
+        tr = self.engine.tracks(confirmed_only=True, at_ns=t_e, frame="vehicle", fixed_lag=True)
+        pts = tr["box"][:, :2]
         # NEES: x, P (odometry frame) in the vehicle frame of the estimate's own time.
         xy = np.empty((len(tr), 2))
         Pxy = np.empty((len(tr), 2, 2))
@@ -155,8 +159,9 @@ class CentralRunner:
             Pxy[m] = rot.T @ tr["P"][m][:, [ix, iy]][:, :, [ix, iy]] @ rot
         return Estimates(tr["id"].astype(np.int64), pts, tr["t_ns"] // dt_ns, xy, Pxy)
 
-    def image_tracks(self) -> npt.NDArray[Any] | None:
-        return None if self.camera is None else self.engine.image_tracks(confirmed_only=True)
+    def image_tracks(self, t_e: int) -> npt.NDArray[Any] | None:
+        """The confirmed image tracks after the frames stamped up to ``t_e`` (fixed lag)."""
+        return None if self.camera is None else self.engine.image_tracks(confirmed_only=True, at_ns=t_e)
 
     def stats(self) -> dict[str, int]:
         s = self.engine.stats()
@@ -272,13 +277,13 @@ class TrackListRunner:
         steps = np.full(len(tr), k, np.int64)
         return Estimates(tr["id"].astype(np.int64), pos, steps, pos, Pxy)
 
-    def image_tracks(self) -> npt.NDArray[Any] | None:
+    def image_tracks(self, t_e: int) -> npt.NDArray[Any] | None:
         if self.camera is None:
             return None
         j, _ = self._by_sensor[self.camera]
         eng = self.sources[j].engine
         assert eng is not None
-        return eng.image_tracks(confirmed_only=True)
+        return eng.image_tracks(confirmed_only=True, at_ns=t_e)
 
     def stats(self) -> dict[str, int]:
         out = {"late_frames": 0, "frames": 0}

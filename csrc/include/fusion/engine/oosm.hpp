@@ -21,8 +21,11 @@
 //   - if latest - t <= horizon and every frame newer than t is still in the history: restore
 //     the snapshot before the first frame with time > t into a spare engine, process the late
 //     frame there, re-process the newer frames in time order (taking their new snapshots), and
-//     make that engine the live one. The result is the one of processing every frame in time
-//     order (frames of equal time: in arrival order, the late one after those already there).
+//     make that engine the live one. The result is the one of processing every frame in
+//     FUSION ORDER: time, then sensor index (frames of one sensor and one time: in arrival
+//     order). So a frame AT the latest time from a sensor of lower index than one already
+//     fused at that time is re-processed too (when its place is still in the history;
+//     otherwise it is fused in sequence), and the tracks do not depend on the arrival order.
 //     Counted in stats().reprocessed_frames (and in frames, detections, ... as any fused frame).
 //     If the late frame is invalid, the error is thrown and nothing changes.
 //   - otherwise (beyond the horizon, or older than the history reaches: a full history, a frame
@@ -123,6 +126,20 @@ class OosmEngine final : public EngineBase {
   // tracking frame is the vehicle frame). x and P stay in the tracking frame. TimestampError
   // when vehicle_frame and the odometry does not cover t_ns.
   Index export_tracks_at(void* out, Index max_records, bool include_deleted, TimeNs t_ns, bool vehicle_frame) const;
+  // Fixed-lag output: the tracks as they were after fusing exactly the frames stamped up to
+  // t_ns (the snapshot before the history's first frame newer than t_ns; the live state when
+  // no fused frame is newer), predicted to t_ns, in the same frames as export_tracks_at. A
+  // frame that arrives late but within the horizon is in that state as if it had come in
+  // time, so once every frame up to t_ns has arrived the result is that of the in-order run,
+  // whatever the arrival order. TimestampError when a frame newer than t_ns has left the
+  // history (t_ns older than the history reaches: horizon, oosm_max_frames, or a reset /
+  // deferred-birth frame since) and, with vehicle_frame, when the odometry does not cover
+  // t_ns. No state change, no allocation.
+  Index export_tracks_filtered_at(void* out, Index max_records, bool include_deleted, TimeNs t_ns,
+                                  bool vehicle_frame) const;
+  // The image tracks of the same state (after exactly the frames stamped up to t_ns; image
+  // tracks are not predicted). TimestampError as export_tracks_filtered_at.
+  Index export_image_tracks_filtered_at(ImageTrackRecord* out, Index max_records, TimeNs t_ns) const;
   // Frames in the history now, and engines allocated for it so far (snapshots + spare).
   Index history_size() const { return static_cast<Index>(order_.size()); }
   Index history_engines() const;
@@ -140,8 +157,13 @@ class OosmEngine final : public EngineBase {
   bool preflight_ok(const Frame& f) const;  // sensor, n and z pointer valid (copyable)
   void forward(const Frame& f);       // straight to the live engine (late counted here)
   void fuse_late(const Frame& f, Index first_newer);
+  Index insertion_index(const Frame& f) const;  // the first history frame after f in fusion order
+  bool tie_late(const Frame& f) const;          // f has the latest time and a sensor fused after it
   void fill_ego(Frame& f) const;      // the odometry pose into a frame without ego fields
   [[noreturn]] void raise_late(const Frame& f, const char* why) const;
+  // The engine state after exactly the frames stamped up to t_ns (the live engine or a
+  // history snapshot); TimestampError when the history no longer reaches t_ns.
+  const EngineBase& state_at(TimeNs t_ns) const;
 
   EngineConfig cfg_;
   Builder make_;
