@@ -17,6 +17,7 @@ __all__ = [
     "DecodeError",
     "TrackListError",
     "BusError",
+    "ConcurrentUseError",
 ]
 
 
@@ -59,3 +60,8 @@ class DecodeError(FusionError, ValueError):
 
 class BusError(FusionError, OSError):
     """A CAN bus could not be opened, read or written."""
+
+
+class ConcurrentUseError(FusionError, RuntimeError):
+    """A call that one thread at a time may make (an object's documented "one feeder" calls) was
+    made while another thread was inside one; the call is refused and changes nothing."""

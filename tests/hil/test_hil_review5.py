@@ -611,3 +611,37 @@ def test_speed_without_realtime_is_refused(tmp_path: Path, rig: Path, capsys: py
     assert exc.value.code == 2 and err.count("\n") == 1 and "add --realtime" in err
     code, _rep = _report(tmp_path, log, rig, "--speed", "1")  # the default, given explicitly: fine
     assert code == 0
+
+
+# ---- two feeders of one Replayer (session 5 coordinator: refused, not a silent race)
+
+def test_a_second_feeder_is_refused_and_changes_nothing(rig: Path) -> None:
+    import threading
+
+    from fusion.errors import ConcurrentUseError, ShapeError
+    from fusion.hil.logs import LogFrame
+
+    inside, release = threading.Event(), threading.Event()
+
+    def on_cycle(_cycle: object) -> None:  # holds the feeding call open until the main thread has tried
+        inside.set()
+        release.wait(10)
+
+    rep = Replayer(load_rig(rig), on_cycle=on_cycle)
+    db = cantools.database.load_string(DBC, database_format="dbc")
+    data = db.encode_message("OBJ_0", {"X": 30.0, "Y": 1.0, "RR": -2.0})
+    frame = LogFrame(0, 0, 0, "radar", 256, False, False, False, False, 8, data)
+    t = threading.Thread(target=rep.feed_frame, args=(frame,))
+    t.start()
+    assert inside.wait(10)
+    before = rep.report()
+    for call in (lambda: rep.feed_frame(frame._replace(t_ns=50_000_000)), rep.flush):
+        with pytest.raises(ConcurrentUseError, match="another call is feeding this Replayer"):
+            call()
+    after = rep.report()
+    assert after["frames_read"] == before["frames_read"] == 1 and after["cycles"] == before["cycles"]
+    release.set()
+    t.join(10)
+    assert len(rep.feed_frame(frame._replace(t_ns=50_000_000))) == 1  # free again: fed normally
+    with pytest.raises(ShapeError, match="frame: expected a fusion.hil.logs.LogFrame, got NoneType"):
+        rep.feed_frame(None)  # type: ignore[arg-type]

@@ -57,7 +57,7 @@ import numpy.typing as npt
 
 from fusion.engine.engine import FusionEngine
 from fusion.engine.registry import SENSOR_MODELS
-from fusion.errors import ConfigurationError, DecodeError, FusionError
+from fusion.errors import ConcurrentUseError, ConfigurationError, DecodeError, FusionError, ShapeError
 from fusion.hil.decoders import make_decoder
 from fusion.hil.decoders.object_list import ObjectCycle
 from fusion.hil.decoders.vehicle_motion import EgoSample
@@ -81,6 +81,25 @@ BAD_KINDS = ("wrong_length", "error_frame", "remote_frame", "fd_on_classic", "ti
 
 _EGO = -1  # route kind of the ego decoder (sensor routes carry the sensor index)
 _EGO_BATCH = 256  # ego samples held at most before they go to the engine without a sensor cycle
+
+
+_CONCURRENT = ("Replayer.{what}: another call is feeding this Replayer (another thread, or its on_cycle "
+               "callback): one thread feeds a Replayer; use one Replayer per thread")
+
+
+class _Release:
+    """Context manager releasing an already acquired lock on exit."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self, lock: threading.Lock) -> None:
+        self._lock = lock
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
 
 
 @dataclass
@@ -142,7 +161,9 @@ class Replayer:
         max_time_jump_s: a frame later than the latest frame by more than this is bad input.
         keep_detections: fill :attr:`Cycle.detections_xy` (for the bird's-eye view).
 
-    Thread safety: one thread feeds a Replayer (``feed_frame``, ``feed_stream``, ``flush``);
+    Thread safety: one thread feeds a Replayer (``feed_frame``, ``feed_stream``, ``flush``; a
+    second thread calling one of them while another is inside is refused with
+    :class:`~fusion.errors.ConcurrentUseError`, changing nothing);
     :meth:`report` and :meth:`stats` may be called from another thread at any time (they copy
     the counters under the Replayer's lock; the engine serialises its own calls).
     """
@@ -160,6 +181,7 @@ class Replayer:
         self.keep_detections = keep_detections
         self.engine = FusionEngine(rig.engine)
         self._lock = threading.Lock()
+        self._feeding = threading.Lock()  # held by the one feeding call (never waited on: refused)
         # (bus, frame id, extended) -> (decoder, route kind, FD allowed); an extended id is not the
         # standard id of the same number (0x100 extended is another frame than 0x100 standard)
         self._routes: dict[tuple[str, int, bool], tuple[Any, int, bool]] = {}
@@ -265,7 +287,23 @@ class Replayer:
 
     def feed_frame(self, frame: LogFrame) -> list[Cycle]:
         """One CAN frame (time order; frames late by at most the engine's out-of-sequence horizon
-        are decoded and fused by re-processing).  Returns the cycles it completed (often none)."""
+        are decoded and fused by re-processing).  Returns the cycles it completed (often none).
+
+        Raises:
+            ConcurrentUseError: another thread is inside feed_frame/feed_stream/flush.
+            ShapeError: ``frame`` is not a LogFrame (an 11-field tuple)."""
+        if not self._feeding.acquire(blocking=False):
+            raise ConcurrentUseError(_CONCURRENT.format(what="feed_frame"))
+        try:
+            return self._feed_frame(frame)
+        except (TypeError, ValueError) as exc:
+            if isinstance(frame, tuple) and len(frame) == 11:
+                raise
+            raise ShapeError(f"frame: expected a fusion.hil.logs.LogFrame, got {type(frame).__name__}") from exc
+        finally:
+            self._feeding.release()
+
+    def _feed_frame(self, frame: LogFrame) -> list[Cycle]:
         # The per-frame path: one tuple unpack, two time comparisons, one dict lookup by
         # (bus, id), the decoder's compiled decode; no Python object is made unless the frame
         # completes an output (a returned empty list is the decoder's own).
@@ -340,7 +378,17 @@ class Replayer:
 
     def feed_stream(self, sf: Any) -> list[Cycle]:
         """One non-CAN sensor frame (:class:`fusion.hil.streams.StreamFrame`: ``t_ns``, ``sensor``,
-        ``z`` (n, M), ``score``, ``class_id``) for a sensor with ``source = "stream"``."""
+        ``z`` (n, M), ``score``, ``class_id``) for a sensor with ``source = "stream"``.
+        ConcurrentUseError while another thread feeds."""
+        with self._feeder("feed_stream"):
+            return self._feed_stream(sf)
+
+    def _feeder(self, what: str) -> Any:
+        if not self._feeding.acquire(blocking=False):
+            raise ConcurrentUseError(_CONCURRENT.format(what=what))
+        return _Release(self._feeding)
+
+    def _feed_stream(self, sf: Any) -> list[Cycle]:
         t0 = time.perf_counter_ns()
         if self._wall0 is None:
             self._wall0 = t0
@@ -361,7 +409,12 @@ class Replayer:
         return self._sensor_cycle(route, t, z, score, cls, t0, -1)
 
     def flush(self) -> list[Cycle]:
-        """End of input: the decoders' pending (cut-off) cycles, the held cycles and ego samples."""
+        """End of input: the decoders' pending (cut-off) cycles, the held cycles and ego samples.
+        ConcurrentUseError while another thread feeds."""
+        with self._feeder("flush"):
+            return self._flush()
+
+    def _flush(self) -> list[Cycle]:
         t0 = time.perf_counter_ns()
         out: list[Cycle] = []
         for dec in self._decoders:
