@@ -139,7 +139,7 @@ void register_t2t(py::module_& m) {
                        const std::vector<std::tuple<double, double, double>>& poses, Index max_fused_tracks,
                        Index max_source_tracks, double accel_std, double gate, const std::string& criterion,
                        int confirm_updates, double delete_after_s, double max_delay_s,
-                       const std::vector<bool>& births) {
+                       const std::vector<bool>& births, int merge_after) {
              if (latencies.size() != names.size() || poses.size() != names.size() || births.size() != names.size())
                throw ConfigurationError("TrackFuser config: sources: names, latencies and poses differ in length");
              t2t::FuserConfig c;
@@ -155,11 +155,13 @@ void register_t2t(py::module_& m) {
              c.confirm_updates = confirm_updates;
              c.delete_after_s = delete_after_s;
              c.max_delay_s = max_delay_s;
+             c.merge_after = merge_after;
              return std::make_unique<PyTrackFuser>(std::move(c));
            }),
            py::arg("names"), py::arg("latencies"), py::arg("poses"), py::arg("max_fused_tracks"),
            py::arg("max_source_tracks"), py::arg("accel_std"), py::arg("gate"), py::arg("criterion"),
-           py::arg("confirm_updates"), py::arg("delete_after_s"), py::arg("max_delay_s"), py::arg("births"))
+           py::arg("confirm_updates"), py::arg("delete_after_s"), py::arg("max_delay_s"), py::arg("births"),
+           py::arg("merge_after") = 2)
       .def(
           "update",
           [](PyTrackFuser& self, Index source, std::int64_t t_ns, const py::handle& ids_obj, const py::handle& t_obj,
@@ -225,6 +227,7 @@ void register_t2t(py::module_& m) {
              d["deletions"] = s.deletions;
              d["id_changes"] = s.id_changes;
              d["gate_breaks"] = s.gate_breaks;
+             d["merges"] = s.merges;
              d["tracks"] = nt;
              d["confirmed_tracks"] = nc;
              d["time_ns"] = has ? py::object(py::int_(t)) : py::object(py::none());

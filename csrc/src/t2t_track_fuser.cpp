@@ -80,6 +80,8 @@ void FuserConfig::validate() const {
     config_error("delete_after_s", "expected a finite number of seconds in (0, 1e12], got " + num(delete_after_s));
   if (!(finite_number(max_delay_s) && max_delay_s >= 0.0 && max_delay_s <= 1e12))
     config_error("max_delay_s", "expected a finite number of seconds in [0, 1e12], got " + num(max_delay_s));
+  if (merge_after < 0 || merge_after > 1000000)
+    config_error("merge_after", "expected an integer in [0, 1000000] (0: never merge), got " + std::to_string(merge_after));
 }
 
 TrackFuser::TrackFuser(FuserConfig cfg) : cfg_(std::move(cfg)) {
@@ -102,10 +104,13 @@ TrackFuser::TrackFuser(FuserConfig cfg) : cfg_(std::move(cfg)) {
   row_to_col_.resize(N);
   col_to_row_.resize(F);
   solver_.reserve(cfg_.max_source_tracks, cfg_.max_fused_tracks, cfg_.max_source_tracks * cfg_.max_fused_tracks);
-  ci_.reserve(static_cast<Index>(S), kDim);
-  ci_x_.resize(S);
-  ci_P_.resize(S);
-  ci_w_.resize(S);
+  // (at least 2: a merge of two fused tracks without source estimates fuses their two states)
+  const std::size_t nci = std::max<std::size_t>(S, 2);
+  ci_.reserve(static_cast<Index>(nci), kDim);
+  ci_x_.resize(nci);
+  ci_P_.resize(nci);
+  ci_w_.resize(nci);
+  masks_.resize(F);
 }
 
 void TrackFuser::reset() {
@@ -396,10 +401,105 @@ bool TrackFuser::update(Index source, TimeNs t_ns, const SourceTrack* tracks, In
       ++stats_.deletions;
     }
   }
+  merge_tracks();
   ++stats_.updates;
   if (late) ++stats_.late_lists;
   stats_.source_tracks += n;
   return true;
+}
+
+std::uint64_t TrackFuser::source_mask(Index f) const {
+  std::uint64_t mask = 0;
+  for (Index q = 0; q < num_sources(); ++q)
+    if (slot(f, q).valid) mask |= (std::uint64_t{1} << q);
+  return mask;
+}
+
+void TrackFuser::merge_tracks() {
+  if (cfg_.merge_after <= 0) return;
+  const Index F = cfg_.max_fused_tracks;
+  for (Index f = 0; f < F; ++f)
+    masks_[static_cast<std::size_t>(f)] = tracks_[static_cast<std::size_t>(f)].alive ? source_mask(f) : 0;
+  // 1. each fused track this update touched: its best partner (every alive track is at the
+  // fusion time here), and how many of its updates in a row found that same partner
+  for (Index a = 0; a < F; ++a) {
+    Track& ta = tracks_[static_cast<std::size_t>(a)];
+    if (!ta.alive || !touched_[static_cast<std::size_t>(a)]) continue;
+    const std::uint64_t ma = masks_[static_cast<std::size_t>(a)];
+    Index best = -1;
+    double best_d2 = std::numeric_limits<double>::infinity();
+    for (Index b = 0; b < F; ++b) {
+      const Track& tb = tracks_[static_cast<std::size_t>(b)];
+      if (b == a || !tb.alive || (masks_[static_cast<std::size_t>(b)] & ma) != 0) continue;
+      // a lower bound first: d2 >= |e|^2 / lambda_max(P_a + P_b) >= |e|^2 / trace(P_a + P_b)
+      const double e2 = (ta.x - tb.x).squaredNorm();
+      if (e2 > cfg_.gate * (ta.P.trace() + tb.P.trace())) continue;
+      const double d2 = distance2(ta.x, ta.P, tb.x, tb.P);
+      if (d2 <= cfg_.gate && d2 < best_d2) {
+        best = b;
+        best_d2 = d2;
+      }
+    }
+    if (best < 0) {
+      ta.merge_partner = 0;
+      ta.merge_count = 0;
+    } else if (tracks_[static_cast<std::size_t>(best)].id == ta.merge_partner) {
+      ++ta.merge_count;
+    } else {
+      ta.merge_partner = tracks_[static_cast<std::size_t>(best)].id;
+      ta.merge_count = 1;
+    }
+  }
+  // 2. merge the pairs that agreed long enough (re-checking the masks: an earlier merge in
+  // this pass may have given the partner new sources)
+  for (Index a = 0; a < F; ++a) {
+    Track& ta = tracks_[static_cast<std::size_t>(a)];
+    if (!ta.alive || ta.merge_partner == 0 || ta.merge_count < cfg_.merge_after) continue;
+    Index b = -1;
+    for (Index k = 0; k < F; ++k)
+      if (tracks_[static_cast<std::size_t>(k)].alive && tracks_[static_cast<std::size_t>(k)].id == ta.merge_partner) {
+        b = k;
+        break;
+      }
+    if (b < 0 || (masks_[static_cast<std::size_t>(a)] & masks_[static_cast<std::size_t>(b)]) != 0) {
+      ta.merge_partner = 0;
+      ta.merge_count = 0;
+      continue;
+    }
+    const bool a_older = ta.birth_order < tracks_[static_cast<std::size_t>(b)].birth_order;
+    merge_into(a_older ? a : b, a_older ? b : a);
+  }
+}
+
+void TrackFuser::merge_into(Index keep, Index gone) {
+  Track& k = tracks_[static_cast<std::size_t>(keep)];
+  Track& g = tracks_[static_cast<std::size_t>(gone)];
+  bool any = false;
+  for (Index q = 0; q < num_sources(); ++q) {
+    Slot& sg = slot(gone, q);
+    Slot& sk = slot(keep, q);
+    if (sg.valid && !sk.valid) sk = sg;  // (the masks are disjoint: sk is empty when sg is valid)
+    sg.valid = false;
+    any = any || sk.valid;
+  }
+  if (any) {
+    fuse_track(keep);  // covariance intersection of both tracks' source estimates
+  } else {             // neither has a source estimate left: the two fused states
+    ci_x_[0] = k.x;
+    ci_P_[0] = k.P;
+    ci_x_[1] = g.x;
+    ci_P_[1] = g.P;
+    ci_.fuse(ci_x_, ci_P_, 2, cfg_.criterion, ci_w_.data(), k.x, k.P);
+  }
+  k.updates = std::max(k.updates, g.updates);
+  k.confirmed = k.confirmed || g.confirmed;
+  k.last_update_ns = std::max(k.last_update_ns, g.last_update_ns);
+  k.merge_partner = 0;
+  k.merge_count = 0;
+  g = Track{};  // retired: its id is never given again (next_id_ only grows)
+  masks_[static_cast<std::size_t>(keep)] |= masks_[static_cast<std::size_t>(gone)];
+  masks_[static_cast<std::size_t>(gone)] = 0;
+  ++stats_.merges;
 }
 
 Index TrackFuser::num_tracks(bool confirmed_only) const {

@@ -357,3 +357,127 @@ TEST_CASE("fuser: a track only auxiliary sources still report is deleted") {
   CHECK(fu.update(0, 100 * kMs, nullptr, 0));  // the anchor drops it; source 1 still has it
   CHECK(fu.num_tracks() == 0 && fu.stats().deletions == 1);
 }
+
+namespace {
+
+// Source 0 tracks a braking car right; source 1 (a constant-velocity roadside track) lags it
+// by 1.5 m/s at first (too far for the gate: a second fused track starts) and converges by
+// list 4. Returns the number of fused tracks after each list (two lists per step).
+std::vector<Index> biased_start(TrackFuser& fu, int steps, std::int64_t id1 = 42) {
+  std::vector<Index> n;
+  for (int k = 0; k < steps; ++k) {
+    const TimeNs t = k * 100 * kMs;
+    const double x = 10.0 + 6.0 * 0.1 * k;
+    const double lag = k < 4 ? 1.5 * (4 - k) / 4.0 : 0.0;
+    SourceTrack a = make_track(7, t, x, 2.0, 6.0, 0.0, 0.04, 0.04);
+    SourceTrack b = make_track(id1, t, x - 0.2 * lag, 2.0, 6.0 - lag, 0.0, 0.04, 0.04);
+    fu.update(0, t, &a, 1);
+    n.push_back(fu.num_tracks());
+    fu.update(1, t, &b, 1);
+    n.push_back(fu.num_tracks());
+  }
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("fuser: two fused tracks of one object from different sources merge once they agree; the older id stays") {
+  Index prev = -1;
+  for (int after : {1, 2, 3}) {
+    FuserConfig c = two_sources();
+    c.merge_after = after;
+    TrackFuser fu(c);
+    const std::vector<Index> n = biased_start(fu, 12);
+    CHECK(n[1] == 2);  // the lagging track started a second fused track
+    // once the two fused tracks agree (the lag shrinks), each counts its own updates: the
+    // merge comes at the merge_after-th agreeing update of one of them, and stays merged
+    Index first_one = -1;
+    for (std::size_t i = 2; i < n.size(); ++i)  // (n[0] == 1: the first list, one track so far)
+      if (n[i] == 1 && first_one < 0) first_one = static_cast<Index>(i);
+    CHECK(first_one > 1);
+    for (std::size_t i = static_cast<std::size_t>(first_one); i < n.size(); ++i) CHECK(n[i] == 1);
+    FusedTrack out[4];
+    CHECK(fu.tracks(out, 4) == 1);
+    CHECK(out[0].id == 1 && out[0].source_mask == 3u && out[0].confirmed == 1);
+    CHECK_CLOSE(out[0].x[2], 6.0, 0.05);
+    CHECK(fu.stats().merges == 1 && fu.stats().deletions == 0 && fu.stats().births == 2);
+    CHECK(fu.fused_id_of(0, 7) == 1 && fu.fused_id_of(1, 42) == 1);
+    // the merged track is the covariance intersection of both sources: no worse than either
+    const Eigen::Map<const Cov> P(out[0].P);
+    CHECK(is_spd(P));
+    CHECK(P.trace() <= 0.04 * 4 + 1e-9);
+    // a merge with merge_after = k comes later than with k - 1
+    if (after > 1) CHECK(first_one > prev);
+    prev = first_one;
+    // ids are never reused: the next object gets id 3
+    SourceTrack d = make_track(9, 1300 * kMs, 50.0, 50.0, 0.0, 0.0);
+    SourceTrack a = make_track(7, 1300 * kMs, 10.0 + 6.0 * 1.3, 2.0, 6.0, 0.0, 0.04, 0.04);
+    SourceTrack l[2] = {a, d};
+    fu.update(0, 1300 * kMs, l, 2);
+    CHECK(fu.fused_id_of(0, 9) == 3);
+  }
+}
+
+TEST_CASE("fuser: merge_after = 0 never merges (the old behaviour)") {
+  FuserConfig c = two_sources();
+  c.merge_after = 0;
+  TrackFuser fu(c);
+  const std::vector<Index> n = biased_start(fu, 12);
+  for (std::size_t i = 1; i < n.size(); ++i) CHECK(n[i] == 2);
+  CHECK(fu.stats().merges == 0);
+}
+
+TEST_CASE("fuser: two tracks of one source never merge, however close") {
+  TrackFuser fu(two_sources());
+  for (int k = 0; k < 20; ++k) {
+    const TimeNs t = k * 100 * kMs;
+    // one source: two objects 0.3 m apart (well within the gate of each other)
+    SourceTrack a[2] = {make_track(1, t, 0.5 * k, 0.0, 5.0, 0.0), make_track(2, t, 0.5 * k, 0.3, 5.0, 0.0)};
+    fu.update(0, t, a, 2);
+    // the other source sees only the first: the second fused track still shares source 0
+    SourceTrack b = make_track(3, t, 0.5 * k, 0.05, 5.0, 0.0);
+    fu.update(1, t, &b, 1);
+    CHECK(fu.num_tracks() == 2);
+  }
+  CHECK(fu.stats().merges == 0);
+  CHECK(fu.fused_id_of(0, 1) != fu.fused_id_of(0, 2));
+}
+
+TEST_CASE("fuser: two objects far apart, one per source, never merge") {
+  TrackFuser fu(two_sources());
+  for (int k = 0; k < 20; ++k) {
+    const TimeNs t = k * 100 * kMs;
+    SourceTrack a = make_track(1, t, 0.5 * k, 0.0, 5.0, 0.0);
+    SourceTrack b = make_track(1, t, 0.5 * k, 8.0, 5.0, 0.0);
+    fu.update(0, t, &a, 1);
+    fu.update(1, t, &b, 1);
+    CHECK(fu.num_tracks() == 2);
+  }
+  CHECK(fu.stats().merges == 0);
+}
+
+TEST_CASE("fuser: merging allocates nothing") {
+  FuserConfig c = two_sources();
+  c.max_fused_tracks = 64;
+  c.max_source_tracks = 32;
+  TrackFuser fu(c);
+  std::vector<SourceTrack> la(8), lb(8);
+  auto step = [&](int k, int base) {
+    const TimeNs t = k * 100 * kMs;
+    for (int i = 0; i < 8; ++i) {
+      const double x = 10.0 * i + 0.6 * k;
+      const int age = k - base;
+      const double lag = age < 4 ? 1.5 * (4 - age) / 4.0 : 0.0;
+      la[static_cast<std::size_t>(i)] = make_track(base * 100 + i, t, x, 2.0, 6.0, 0.0, 0.04, 0.04);
+      lb[static_cast<std::size_t>(i)] = make_track(base * 100 + 50 + i, t, x - 0.2 * lag, 2.0, 6.0 - lag, 0.0, 0.04, 0.04);
+    }
+    fu.update(0, t, la.data(), 8);
+    fu.update(1, t, lb.data(), 8);
+  };
+  for (int k = 0; k < 12; ++k) step(k, 0);
+  CHECK(fu.stats().merges == 8 && fu.num_tracks() == 8);
+  const long before = g_allocations.load();
+  for (int k = 12; k < 30; ++k) step(k, 12);  // both sources re-number at once: 8 new pairs to merge
+  CHECK(g_allocations.load() == before);
+  CHECK(fu.stats().merges == 16 && fu.num_tracks() == 8);
+}

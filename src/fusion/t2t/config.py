@@ -8,6 +8,7 @@ under ``[sources]``, in source-index order::
     confirm_updates = 2
     delete_after_s = 1.0
     max_delay_s = 0.5
+    merge_after = 2            # agreeing updates before two fused tracks merge (0: never)
 
     [sources.car]              # source 0: the vehicle's own tracks (pose given per update)
 
@@ -103,6 +104,9 @@ class TrackFuserConfig:
         delete_after_s: a fused track no source has fed for this long is deleted [s] (one no
             source reports any more is deleted at once).
         max_delay_s: a list arriving older than the fuser's time by more is dropped [s].
+        merge_after: two fused tracks fed by no common source whose states agree within
+            ``gate`` in this many consecutive updates are merged (the older id stays); 0 never
+            merges.
     """
 
     sources: list[SourceConfig] = field(default_factory=list)
@@ -114,6 +118,7 @@ class TrackFuserConfig:
     confirm_updates: int = 2
     delete_after_s: float = 1.0
     max_delay_s: float = 0.5
+    merge_after: int = 2
 
     def validate(self) -> None:
         """Raises ConfigurationError naming the first bad field."""
@@ -131,6 +136,9 @@ class TrackFuserConfig:
             v = getattr(self, k)
             if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 1_000_000:
                 raise ConfigurationError(f"{k}: expected an integer in [1, 1000000], got {v!r}")
+        v = self.merge_after
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 1_000_000:
+            raise ConfigurationError(f"merge_after: expected an integer in [0, 1000000] (0: never merge), got {v!r}")
         if self.max_source_tracks * self.max_fused_tracks > _MAX_COST_CELLS:
             raise ConfigurationError(f"max_source_tracks: max_source_tracks x max_fused_tracks = "
                                      f"{self.max_source_tracks * self.max_fused_tracks} exceeds {_MAX_COST_CELLS} "

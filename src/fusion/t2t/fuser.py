@@ -38,6 +38,17 @@ that fed it dropped its id from its complete list, and no new id took it over), 
 ``births`` only refine, so a track only they still report is deleted too. Fused ids start at 1
 and are never reused.
 
+Merging (``merge_after``, default 2; 0 disables). A lagging source's track can fail the gate
+against another source's fused track in their first lists and start a second fused track for
+the same object. After each list, each fused track it touched looks for its best partner: the
+nearest alive fused track (squared Mahalanobis distance of the two fused states with the sum
+of their covariances) within ``gate`` that none of its own sources feeds (disjoint
+``sources`` masks: a source feeds at most one of the two, so two tracks of one source, which
+that source says are two objects, never merge). The same partner in ``merge_after``
+consecutive updates of the track merges them: the older fused id stays, the younger's source
+estimates join it, its state is the covariance intersection of them all, and the younger id
+is retired (never reused; ``stats()["merges"]``, not counted in ``deletions``).
+
 Bad input (a failed update changes nothing): an id repeated within one list ->
 :class:`~fusion.errors.TrackListError` naming the source and the id; a non-finite state,
 covariance or pose, a covariance that is not symmetric positive definite, or a state or
@@ -132,7 +143,8 @@ class TrackFuser:
                                       config.max_fused_tracks,
                                       config.max_source_tracks, float(config.accel_std), float(config.gate),
                                       config.criterion, config.confirm_updates, float(config.delete_after_s),
-                                      float(config.max_delay_s), [bool(x.births) for x in s])
+                                      float(config.max_delay_s), [bool(x.births) for x in s],
+                                      config.merge_after)
 
     @property
     def config(self) -> TrackFuserConfig:
@@ -177,7 +189,7 @@ class TrackFuser:
 
     def stats(self) -> dict[str, int | None]:
         """Counters: ``updates``, ``late_lists``, ``dropped_lists``, ``source_tracks``,
-        ``births``, ``deletions``, ``id_changes``, ``gate_breaks``, ``tracks``,
+        ``births``, ``deletions``, ``id_changes``, ``gate_breaks``, ``merges``, ``tracks``,
         ``confirmed_tracks``, ``time_ns`` (None before the first list)."""
         d: dict[str, int | None] = self._core.stats()
         return d

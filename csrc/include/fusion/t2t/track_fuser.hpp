@@ -52,6 +52,21 @@
 // track is dropped when that source has not confirmed it for delete_after_s. Fused ids
 // start at 1 and are never reused.
 //
+// Merging. Two fused tracks can describe one object: a lagging source's track fails the gate
+// against another source's fused track in their first lists and starts a second one. After
+// each update, every fused track the update touched looks for its best partner: the alive
+// fused track nearest to it (squared Mahalanobis distance of the two fused states, P_a + P_b,
+// 4 dof) within `gate` that is fed by none of its sources (their source masks are disjoint:
+// a source feeds at most one of the two, so a source's own two tracks - two objects by the
+// source's own word - never merge). When the same partner is found in merge_after
+// consecutive updates of the track (an update without a partner, or with another one, starts
+// the count again; updates that touch neither track leave it), the two are merged: the older
+// fused id (earlier birth) survives, the younger's source estimates move into the survivor's
+// empty slots, and the survivor's state is the covariance intersection of all these source
+// estimates at the fusion time (the fused states themselves when neither has an estimate);
+// the younger id is retired (never reused) and counted in merges (not in deletions).
+// merge_after = 0 disables merging.
+//
 // Bad input (checked before anything changes; a failed update changes nothing):
 // an unknown source index or a list longer than max_source_tracks -> ConfigurationError /
 // ShapeError; a non-finite time, state or covariance, or a covariance that is not symmetric
@@ -108,6 +123,7 @@ struct FuserConfig {
   int confirm_updates = 2;
   double delete_after_s = 1.0;
   double max_delay_s = 0.5;       // a list older than the fuser's time by more is dropped
+  int merge_after = 2;            // consecutive agreeing updates before two fused tracks merge (0: never)
 
   void validate() const;  // ConfigurationError naming the field
 };
@@ -143,6 +159,7 @@ struct FuserStats {
   std::int64_t id_changes = 0;     // a new source id took over a fused track whose link was lost
                                    // (its id vanished from the list or failed the gate)
   std::int64_t gate_breaks = 0;    // a source id's link broken by the gate
+  std::int64_t merges = 0;         // fused tracks merged into an older one (their ids retired)
 };
 
 class TrackFuser {
@@ -189,6 +206,8 @@ class TrackFuser {
     std::int32_t updates = 0;
     bool confirmed = false;
     std::uint64_t birth_order = 0;
+    std::int64_t merge_partner = 0;  // fused id of the partner agreeing in the last updates (0: none)
+    std::int32_t merge_count = 0;    // consecutive updates of this track agreeing with merge_partner
   };
 
   void validate_list(Index source, TimeNs t_ns, const SourceTrack* tracks, Index n, const Pose2D* pose);
@@ -198,6 +217,9 @@ class TrackFuser {
   Index find_in_list(std::int64_t id) const;  // index into the current list, -1 if absent
   double distance2(const State& xa, const Cov& Pa, const State& xb, const Cov& Pb) const;
   void fuse_track(Index f);
+  std::uint64_t source_mask(Index f) const;
+  void merge_tracks();
+  void merge_into(Index keep, Index gone);
   Index free_track() const;
 
   FuserConfig cfg_;
@@ -224,6 +246,7 @@ class TrackFuser {
   std::vector<State> ci_x_;
   std::vector<Cov> ci_P_;
   std::vector<double> ci_w_;
+  std::vector<std::uint64_t> masks_;  // merging: each fused track's source mask
 };
 
 }  // namespace fusion::t2t
