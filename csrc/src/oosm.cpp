@@ -317,20 +317,7 @@ Index OosmEngine::export_tracks(void* out, Index max_records, const ExportOption
 
 Index OosmEngine::export_tracks_at(void* out, Index max_records, bool include_deleted, TimeNs t_ns,
                                    bool vehicle_frame) const {
-  ExportOptions opt;
-  opt.include_deleted = include_deleted;
-  opt.at_time = true;
-  opt.t_ns = t_ns;
-  if (vehicle_frame) {
-    opt.vehicle_frame = true;
-    if (!odo_.empty()) {
-      const EgoPose p = odo_.pose_at(t_ns);
-      opt.ego_x_m = p.x_m;
-      opt.ego_y_m = p.y_m;
-      opt.ego_yaw_rad = p.yaw_rad;
-    }
-  }
-  return live_->export_tracks(out, max_records, opt);
+  return live_->export_tracks(out, max_records, at_options(include_deleted, t_ns, vehicle_frame));
 }
 
 const EngineBase& OosmEngine::state_at(TimeNs t_ns) const {
@@ -347,9 +334,9 @@ const EngineBase& OosmEngine::state_at(TimeNs t_ns) const {
   return *(*it)->snap;
 }
 
-Index OosmEngine::export_tracks_filtered_at(void* out, Index max_records, bool include_deleted, TimeNs t_ns,
-                                            bool vehicle_frame) const {
-  const EngineBase& src = state_at(t_ns);
+// Export options of a publish time t_ns: tracks predicted to it, in the vehicle frame of the
+// odometry pose at t_ns when asked (the pose stays zero before the first ego sample).
+ExportOptions OosmEngine::at_options(bool include_deleted, TimeNs t_ns, bool vehicle_frame) const {
   ExportOptions opt;
   opt.include_deleted = include_deleted;
   opt.at_time = true;
@@ -363,7 +350,12 @@ Index OosmEngine::export_tracks_filtered_at(void* out, Index max_records, bool i
       opt.ego_yaw_rad = p.yaw_rad;
     }
   }
-  return src.export_tracks(out, max_records, opt);
+  return opt;
+}
+
+Index OosmEngine::export_tracks_filtered_at(void* out, Index max_records, bool include_deleted, TimeNs t_ns,
+                                            bool vehicle_frame) const {
+  return state_at(t_ns).export_tracks(out, max_records, at_options(include_deleted, t_ns, vehicle_frame));
 }
 
 Index OosmEngine::export_image_tracks_filtered_at(ImageTrackRecord* out, Index max_records, TimeNs t_ns) const {

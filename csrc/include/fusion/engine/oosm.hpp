@@ -126,6 +126,7 @@ class OosmEngine final : public EngineBase {
   // tracking frame is the vehicle frame). x and P stay in the tracking frame. TimestampError
   // when vehicle_frame and the odometry does not cover t_ns.
   Index export_tracks_at(void* out, Index max_records, bool include_deleted, TimeNs t_ns, bool vehicle_frame) const;
+  ExportOptions at_options(bool include_deleted, TimeNs t_ns, bool vehicle_frame) const;
   // Fixed-lag output: the tracks as they were after fusing exactly the frames stamped up to
   // t_ns (the snapshot before the history's first frame newer than t_ns; the live state when
   // no fused frame is newer), predicted to t_ns, in the same frames as export_tracks_at. A
