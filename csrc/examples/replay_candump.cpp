@@ -33,6 +33,7 @@
 //     ego motion, in the vehicle frame at the engine's time.
 // Exit status: 0 done, 1 bad input (a message names the file and line), 2 usage.
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cmath>
 #include <cstdint>
@@ -42,6 +43,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <tuple>
@@ -52,6 +54,33 @@
 #include "fusion/engine/engine.hpp"
 #include "fusion/engine/oosm.hpp"
 #include "fusion/track/lifecycle.hpp"
+
+// Heap allocations are counted (operator new below) so that the summary can show that the
+// engine's calls (process, add_ego_motion, the exports) allocate nothing once warm: the
+// board path's steady state (docs/cpp_api.md). The example's own code (its vectors, the
+// CSV text) is not written to be allocation-free and is not counted.
+namespace {
+std::atomic<long> g_allocs{0};
+}  // namespace
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
+void* operator new(std::size_t n) {
+  g_allocs.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](std::size_t n) {
+  g_allocs.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
 
 namespace {
 
@@ -576,6 +605,7 @@ class Replay {
                  static_cast<long long>(st.frames), static_cast<long long>(st.detections),
                  static_cast<long long>(st.births), static_cast<long long>(st.deletions),
                  static_cast<long>(engine_->num_tracks()));
+    std::fprintf(out, "engine heap allocations after %ld warm-up cycles: %ld\n", kWarmCycles, engine_allocs_);
   }
   void print_last(FILE* out) const { std::fputs(last_print_.c_str(), out); }
 
@@ -654,8 +684,21 @@ class Replay {
     }
   }
 
+  // Engine calls after this many fused cycles count in engine_allocs_ (the history of the
+  // out-of-sequence layer reaches its working size within its horizon: 0.3 s, 6 radar cycles).
+  static constexpr long kWarmCycles = 50;
+  struct Counted {  // adds the allocations made in its scope to *sum when armed
+    long* sum;
+    bool armed;
+    long a0 = g_allocs.load(std::memory_order_relaxed);
+    ~Counted() {
+      if (armed) *sum += g_allocs.load(std::memory_order_relaxed) - a0;
+    }
+  };
+
   void give_ego() {
     if (ego_t_.empty()) return;
+    Counted counted{&engine_allocs_, cycles_ >= kWarmCycles};
     try {
       oosm_->add_ego_motion(ego_t_.data(), ego_v_.data(), ego_w_.data(), static_cast<Index>(ego_t_.size()));
     } catch (const std::logic_error&) {  // one by one, skipping the bad samples (as the Python harness)
@@ -764,6 +807,7 @@ class Replay {
     f.n = static_cast<Index>(z.size() / s.components.size());
     f.z = f.n ? z.data() : nullptr;
     try {
+      Counted counted{&engine_allocs_, cycles_ >= kWarmCycles};
       engine_->process(f);
     } catch (const std::logic_error& e) {
       ++rejected_;
@@ -772,15 +816,19 @@ class Replay {
       return;
     }
     ++cycles_;
-    const Index n = engine_->export_tracks(odo_buf_.data(), L_.config.max_tracks, false);
+    Index n = 0, nv = 0;
     const std::uint8_t* veh = odo_buf_.data();
-    Index nv = n;
-    if (ego_started_) {
-      try {
-        nv = oosm_->export_tracks_at(veh_buf_.data(), L_.config.max_tracks, false, engine_->time_ns(), true);
-        veh = veh_buf_.data();
-      } catch (const std::logic_error&) {
-        veh = odo_buf_.data(), nv = n;
+    {
+      Counted exports{&engine_allocs_, cycles_ > kWarmCycles};
+      n = engine_->export_tracks(odo_buf_.data(), L_.config.max_tracks, false);
+      nv = n;
+      if (ego_started_) {
+        try {
+          nv = oosm_->export_tracks_at(veh_buf_.data(), L_.config.max_tracks, false, engine_->time_ns(), true);
+          veh = veh_buf_.data();
+        } catch (const std::logic_error&) {
+          veh = odo_buf_.data(), nv = n;
+        }
       }
     }
     if (nv != n) throw InputError("vehicle-frame export disagrees with the odometry-frame export");
@@ -838,7 +886,7 @@ class Replay {
   TimeNs last_t_ = 0, back_ns_ = 0, extrap_ns_ = 0;
   bool have_t_ = false;
   long frames_ = 0, cycles_ = 0, rows_ = 0, ego_samples_ = 0, unknown_ = 0, wrong_length_ = 0, skipped_time_ = 0,
-       rejected_ = 0;
+       rejected_ = 0, engine_allocs_ = 0;
   std::string last_print_;
 };
 
