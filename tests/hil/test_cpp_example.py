@@ -165,7 +165,8 @@ def test_config_file_replaces_the_layouts_engine(example: Path, layout: tuple[Pa
     assert base.returncode == 0 and same.returncode == 0, base.stderr + same.stderr
     assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
     # a stricter confirmation rule from the --config file: fewer confirmed rows
-    cfg = layout[1].read_text(encoding="ascii").replace("spec lifecycle.confirm_hits 3", "spec lifecycle.confirm_hits 5")
+    cfg = layout[1].read_text(encoding="ascii").replace("spec lifecycle.confirm_hits 3",
+                                                        "spec lifecycle.confirm_hits 5")
     (tmp_path / "strict.cfg").write_text(cfg, encoding="ascii")
     strict = _run(example, "--log", rav4_log, "--layout", layout[0], "--config", tmp_path / "strict.cfg",
                   "--out", tmp_path / "c.csv")
