@@ -31,6 +31,8 @@
 //     sample; samples go to the engine before the next sensor cycle;
 //   * after each fused cycle, the confirmed and coasting tracks in the odometry frame and, with
 //     ego motion, in the vehicle frame at the engine's time.
+// Not done here (the Python harness does them; neither changes the tracks of a sound log): the
+// check of a timestamp jumping more than an hour ahead, DBC range checks, per-id report counters.
 // Exit status: 0 done, 1 bad input (a message names the file and line), 2 usage.
 #include <algorithm>
 #include <atomic>
