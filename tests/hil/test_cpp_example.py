@@ -6,8 +6,8 @@ hil/rigs/rav4_comma2k19.toml`, tracks.csv) row by row.
 Builds the example with CMake (FUSION_BUILD_EXAMPLES=ON, no Python extension, ccache when it is on
 PATH) into FUSION_EXAMPLE_BUILD_DIR (default: a temporary folder). When the checkout holds the pip
 build tree of this same source (build/<wheel tag>/libfusion_core.a, newer than every core
-source: what the README's test command leaves), the example links that library
-(FUSION_PREBUILT_CORE) and only its own file is compiled; otherwise the core is built too.
+source: what the README's test command leaves) or FUSION_PREBUILT_CORE names a core library, the
+example links that library and only its own file is compiled; otherwise the core is built too.
 Cost (measured on the 2-core machine): see README's issue-11 paragraph; the C++ replay itself
 takes 0.3 s and the Python replay of the same 60 s log about 8 s.
 """
@@ -55,7 +55,11 @@ def _eigen_include() -> str | None:
 
 
 def _prebuilt_core() -> Path | None:
-    """The pip build tree's core library when it was built from the current sources, else None."""
+    """FUSION_PREBUILT_CORE, or the pip build tree's core library when it was built from the
+    current sources, else None (then the core is compiled with the example)."""
+    given = os.environ.get("FUSION_PREBUILT_CORE")
+    if given:
+        return Path(given)
     tag = f"cp{sys.version_info.major}{sys.version_info.minor}"  # the wheel tag's interpreter
     newest = max(p.stat().st_mtime for d in ("src", "include") for p in (REPO_ROOT / "csrc" / d).rglob("*")
                  if p.is_file())
