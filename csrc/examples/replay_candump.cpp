@@ -13,6 +13,9 @@
 //             by scripts/dbc_layout.py --config-out, or by hand)
 //   --out     tracks CSV, the columns of `fusion replay`'s tracks.csv (fusion.hil.outputs)
 //   --print   print every cycle's tracks on stdout (default: a summary, plus the last cycle)
+//   --threads N  also replay the log in N threads at once, one engine each, and check that every
+//             thread's tracks equal the single-threaded run's (digest of the rows): distinct
+//             engines share no state (docs/cpp_api.md "Thread safety"); exit 3 if they differ
 //
 // What it does is what fusion.hil.replay.Replayer does with the same rig (so that the tracks are
 // those of `fusion replay LOG --rig RIG --out DIR`; tests/test_cpp_example.py compares them):
@@ -48,6 +51,7 @@
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -610,6 +614,8 @@ class Replay {
     std::fprintf(out, "engine heap allocations after %ld warm-up cycles: %ld\n", kWarmCycles, engine_allocs_);
   }
   void print_last(FILE* out) const { std::fputs(last_print_.c_str(), out); }
+  // FNV-1a digest of every track row (the CSV text), to compare runs.
+  std::uint64_t digest() const { return digest_; }
 
  private:
   using Key = std::tuple<std::string, std::uint32_t, bool>;
@@ -846,10 +852,15 @@ class Replay {
       const double* vbox = reinterpret_cast<const double*>(rv + off_.at("box"));
       const auto id = get<std::int64_t>(r, "id");
       ++rows_;
-      if (csv_)
-        std::fprintf(csv_, "%lld,%lld,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%d,%.17g,%.17g,%.17g\n",
-                     static_cast<long long>(t), static_cast<long long>(id), box[0], box[1], vel[0], vel[1], box[3],
-                     box[4], box[5], get<std::int32_t>(r, "class_id"), get<double>(r, "existence"), vbox[0], vbox[1]);
+      char row[400];
+      const int len = std::snprintf(row, sizeof row,
+                                    "%lld,%lld,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%d,%.17g,%.17g,%.17g\n",
+                                    static_cast<long long>(t), static_cast<long long>(id), box[0], box[1], vel[0],
+                                    vel[1], box[3], box[4], box[5], get<std::int32_t>(r, "class_id"),
+                                    get<double>(r, "existence"), vbox[0], vbox[1]);
+      for (int c = 0; c < len && c < static_cast<int>(sizeof row); ++c)  // FNV-1a of the rows
+        digest_ = (digest_ ^ static_cast<unsigned char>(row[c])) * 1099511628211ULL;
+      if (csv_) std::fputs(row, csv_);
       std::snprintf(line, sizeof line, "  track %4lld %s  x %8.2f  y %7.2f  vx %6.2f  vy %6.2f  (vehicle %7.2f %6.2f)\n",
                     static_cast<long long>(id), status == kConfirmed ? "confirmed" : "coasting ", box[0], box[1],
                     vel[0], vel[1], vbox[0], vbox[1]);
@@ -890,6 +901,7 @@ class Replay {
   long frames_ = 0, cycles_ = 0, rows_ = 0, ego_samples_ = 0, unknown_ = 0, wrong_length_ = 0, skipped_time_ = 0,
        rejected_ = 0, engine_allocs_ = 0;
   std::string last_print_;
+  std::uint64_t digest_ = 14695981039346656037ULL;
 };
 
 int hexval(char c) {
@@ -963,7 +975,7 @@ void replay_log(const std::string& path, Replay& rep) {
 
 int usage(const char* why) {
   std::fprintf(stderr, "fusion_replay_candump: %s\nusage: fusion_replay_candump --log FILE.log --layout RIG.layout "
-               "[--config engine.cfg] [--out tracks.csv] [--print]\n", why);
+               "[--config engine.cfg] [--out tracks.csv] [--print] [--threads N]\n", why);
   return 2;
 }
 
@@ -972,6 +984,7 @@ int usage(const char* why) {
 int main(int argc, char** argv) {
   std::string log, layout, config, out;
   bool print_all = false;
+  long threads = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--print") {
@@ -983,6 +996,11 @@ int main(int argc, char** argv) {
     if (a == "--log") log = v;
     else if (a == "--layout") layout = v;
     else if (a == "--config") config = v;
+    else if (a == "--threads") {
+      char* end = nullptr;
+      threads = std::strtol(v.c_str(), &end, 10);
+      if (end == v.c_str() || *end != '\0' || threads < 1 || threads > 64) return usage("--threads: 1..64");
+    }
     else if (a == "--out") out = v;
     else return usage(("unknown option " + a).c_str());
   }
@@ -995,11 +1013,38 @@ int main(int argc, char** argv) {
       csv.reset(std::fopen(out.c_str(), "w"));
       if (!csv) throw InputError(out + ": cannot write (" + std::strerror(errno) + ")");
     }
+    const Layout copy = threads > 0 ? L : Layout{};
     Replay rep(std::move(L), csv.get(), print_all);
     replay_log(log, rep);
     rep.finish();
     if (!print_all) rep.print_last(stdout);
     rep.summary(stdout);
+    if (threads > 0) {
+      std::vector<std::uint64_t> digests(static_cast<std::size_t>(threads), 0);
+      std::vector<std::string> errors(static_cast<std::size_t>(threads));
+      std::vector<std::thread> pool;
+      for (long k = 0; k < threads; ++k)
+        pool.emplace_back([&, k] {
+          try {
+            Replay r(copy, nullptr, false);
+            replay_log(log, r);
+            r.finish();
+            digests[static_cast<std::size_t>(k)] = r.digest();
+          } catch (const std::exception& e) {
+            errors[static_cast<std::size_t>(k)] = e.what();
+          }
+        });
+      for (auto& th : pool) th.join();
+      long same = 0;
+      for (long k = 0; k < threads; ++k) {
+        if (!errors[static_cast<std::size_t>(k)].empty())
+          std::fprintf(stderr, "fusion_replay_candump: thread %ld: %s\n", k, errors[static_cast<std::size_t>(k)].c_str());
+        same += digests[static_cast<std::size_t>(k)] == rep.digest();
+      }
+      std::printf("threads %ld: %ld of %ld replays equal the single-threaded run (digest %016llx)\n", threads, same,
+                  threads, static_cast<unsigned long long>(rep.digest()));
+      if (same != threads) return 3;
+    }
   } catch (const InputError& e) {
     std::fprintf(stderr, "fusion_replay_candump: %s\n", e.what());
     return 1;

@@ -138,9 +138,11 @@ def test_layout_is_derived_not_a_copy(layout: tuple[Path, Path], can_data: Path)
 def test_cpp_tracks_equal_python_replay(example: Path, layout: tuple[Path, Path], rav4_log: Path,
                                         tmp_path: Path) -> None:
     cpp_csv = tmp_path / "cpp_tracks.csv"
-    run = _run(example, "--log", rav4_log, "--layout", layout[0], "--out", cpp_csv)
+    # --threads 2: the log again in two threads at once, one engine each, checked against this run
+    run = _run(example, "--log", rav4_log, "--layout", layout[0], "--out", cpp_csv, "--threads", "2")
     assert run.returncode == 0, run.stdout + run.stderr
     assert "cycles 1200," in run.stdout, run.stdout  # 20 Hz radar over 60 s
+    assert "threads 2: 2 of 2 replays equal the single-threaded run" in run.stdout, run.stdout
     # the board path's steady state: the engine's calls (process, add_ego_motion, exports) allocate
     # nothing once warm (the example counts operator new around them)
     assert "engine heap allocations after 50 warm-up cycles: 0\n" in run.stdout, run.stdout
