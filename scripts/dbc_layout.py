@@ -203,7 +203,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config-out", type=Path,
                     help="also write the engine configuration alone (the example's --config file)")
     a = ap.parse_args(argv)
-    lines = layout_lines(a.rig, a.log, a.dbc_dir)
+    from fusion.errors import FusionError
+
+    try:
+        lines = layout_lines(a.rig, a.log, a.dbc_dir)
+    except FusionError as exc:  # the rig loader's ConfigurationError / DbcError name the file and key
+        print(f"dbc_layout: {exc}", file=sys.stderr)
+        return 1
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text("\n".join(lines) + "\n", encoding="ascii")
     print(f"dbc_layout: wrote {a.out} ({len(lines)} lines)", file=sys.stderr)

@@ -203,3 +203,49 @@ def test_bad_input_names_file_and_line(example: Path, layout: tuple[Path, Path],
 
     run = _run(example, "--log", log)
     assert run.returncode == 2 and "--layout" in run.stderr
+
+
+def test_one_radar_rig_without_ego_matches_python(example: Path, tmp_path: Path) -> None:
+    """A second rig, made here: one little-endian signed object slot, no ego motion, no merge (the
+    paths the RAV4 rig does not take), a target crossing in front of the radar for 10 s."""
+    from _one_radar_rig import DBC, RIG
+
+    (tmp_path / "sensors.dbc").write_text(DBC, encoding="ascii")
+    (tmp_path / "rig.toml").write_text(RIG, encoding="ascii")
+    lines = []
+    for k in range(200):  # 20 Hz; a target at 40 m closing at 3 m/s, drifting left
+        t = 1000.0 + 0.05 * k
+        x, y, rr = 40.0 - 0.15 * k, -4.0 + 0.04 * k, -3.0
+        raw = [round(x / 0.01), round(y / 0.01) & 0xFFFF, round(rr / 0.01) & 0xFFFF]
+        data = b"".join(v.to_bytes(2, "little") for v in raw) + b"\0\0"
+        lines.append(f"({t:.6f}) 0 100#{data.hex().upper()}")  # channel "0": the rig's radar bus
+    lines.insert(50, "(1002.480000) 0 7FF#00")  # an id of no decoder: skipped by both
+    log = tmp_path / "one.log"
+    log.write_text("\n".join(lines) + "\n", encoding="ascii")
+    gen = subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "dbc_layout.py"), "--rig",
+                          str(tmp_path / "rig.toml"), "--out", str(tmp_path / "one.layout")],
+                         capture_output=True, text=True)
+    assert gen.returncode == 0, gen.stderr
+    run = _run(example, "--log", log, "--layout", tmp_path / "one.layout", "--out", tmp_path / "cpp.csv")
+    assert run.returncode == 0, run.stdout + run.stderr
+    replay([log], tmp_path / "rig.toml", tmp_path / "py")
+    py, cpp = read_tracks(tmp_path / "py" / "tracks.csv"), read_tracks(tmp_path / "cpp.csv")
+    assert len(py["t_ns"]) > 150 and len(cpp["t_ns"]) == len(py["t_ns"])
+    for col in TRACK_COLUMNS:
+        np.testing.assert_allclose(cpp[col], py[col], rtol=0.0, atol=TOLERANCE, err_msg=col)
+    np.testing.assert_allclose(cpp["x_vehicle"][-1], 40.0 - 0.15 * 199, atol=0.5)  # it tracks the target
+
+
+def test_generator_refuses_what_the_example_cannot_decode(tmp_path: Path) -> None:
+    from _one_radar_rig import DBC, RIG
+
+    (tmp_path / "sensors.dbc").write_text(DBC + 'BO_ 512 OBJ_HDR: 1 R\n SG_ N : 0|8@1+ (1,0) [0|0] "" R\n',
+                                          encoding="ascii")
+    rig = RIG.replace('slots = { messages = ["OBJ_0"] }', 'header = { message = "OBJ_HDR", count = "N" }\n'
+                      'objects = { message = "OBJ_0" }')
+    (tmp_path / "rig.toml").write_text(rig, encoding="ascii")
+    gen = subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "dbc_layout.py"), "--rig",
+                          str(tmp_path / "rig.toml"), "--out", str(tmp_path / "x.layout")],
+                         capture_output=True, text=True)
+    assert gen.returncode != 0 and "header + objects list is not supported" in gen.stderr, gen.stderr
+    assert not (tmp_path / "x.layout").exists()
