@@ -78,6 +78,29 @@ class _Recorder(CentralRunner):
         return est
 
 
+def correlation(vals: np.ndarray, tids: np.ndarray, steps: np.ndarray) -> dict[str, Any]:
+    """How far the samples are from independent: the lag-1 autocorrelation of successive NEES
+    samples of a track (scoring times 0.1 s apart), and the standard error of the average from
+    per-track sums (a cluster estimate, tracks taken as independent) against the one that
+    independent chi-square(2) samples give (sqrt(2 dof / N)); their squared ratio is how many
+    times fewer independent samples the average effectively has."""
+    m = float(vals.mean())
+    n = len(vals)
+    num = den = 0.0
+    sums = []
+    for t in np.unique(tids):
+        sel = tids == t
+        v = vals[sel][np.argsort(steps[sel])] - m
+        num += float((v[1:] * v[:-1]).sum())
+        den += float((v * v).sum())
+        sums.append(float(v.sum()))
+    se_cluster = float(np.sqrt(np.square(sums).sum())) / n
+    se_iid = float(np.sqrt(2.0 * NEES_DOF / n))
+    return {"lag1_autocorr": round(num / den, 3) if den > 0 else None, "se_cluster": round(se_cluster, 4),
+            "se_iid": round(se_iid, 4), "inflation": round((se_cluster / se_iid) ** 2, 1),
+            "n_effective": int(n / max((se_cluster / se_iid) ** 2, 1e-9))}
+
+
 def breakdown(sc: DrivingScenario, sensors: list[str]) -> dict[str, Any]:
     names = [n for n in (s.name for s in sc.sensors) if n in sensors]
     runner = _Recorder(sc, names)
@@ -141,6 +164,7 @@ def breakdown(sc: DrivingScenario, sensors: list[str]) -> dict[str, Any]:
     out["moving"] = part((speed >= 0.05) & is_main)
     # per-track mean NEES: the spread of track means against what independent samples give
     out["tracks"] = int(len(main))
+    out["correlation"] = correlation(vals, tids, steps)
     return out
 
 
@@ -163,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{sc.name} {s}:")
         for k, v in b.items():
             if isinstance(v, dict):
+                print(f"  {k:14s} {v}")
+            else:
                 print(f"  {k:14s} {v}")
     if a.json:
         with open(a.json, "w") as f:
