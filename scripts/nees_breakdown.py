@@ -1,6 +1,8 @@
 """Where the average NEES of ``fusion scenarios`` comes from: one scenario and sensor set,
 its NEES samples split by track age, by class, by whether the track's object at that time is
-its main object (the one it is assigned to most often), and the per-sensor measurement check
+its main object (the one it is assigned to most often: the others are mis-associated), by
+whether the object manoeuvred in the last 1.5 s, by range and by the ego's motion, the
+samples' correlation (per-track standard error), and the per-sensor measurement check
 (simulated residuals ``z - h(truth)`` normalised by the R the sensor gives the engine: the
 average is ``dim z`` when the two agree).
 
@@ -101,6 +103,20 @@ def correlation(vals: np.ndarray, tids: np.ndarray, steps: np.ndarray) -> dict[s
             "n_effective": int(n / max((se_cluster / se_iid) ** 2, 1e-9))}
 
 
+def manoeuvring(sc: DrivingScenario, steps: np.ndarray, oids: np.ndarray, window_s: float = 1.5) -> np.ndarray:
+    """Whether each (step, object) sample's object turned (|yaw rate| > 0.05 rad/s) or changed
+    its velocity faster than 0.2 m/s^2 on any axis within the last ``window_s``."""
+    w = round(window_s * 1e9 / sc.truth.dt_ns)
+    out = np.zeros(len(steps), bool)
+    for j, (st, o) in enumerate(zip(steps.tolist(), oids.tolist())):
+        r = sc.truth.lookup(np.arange(max(st - w, 0), st + 1), np.full(min(st, w) + 1, o))
+        r = r[r >= 0]
+        if len(r) > 1:
+            acc = np.abs(np.diff(sc.truth.velocity[r, :2], axis=0)).max() / (sc.truth.dt_ns * 1e-9)
+            out[j] = bool(np.abs(sc.truth.yaw_rate[r]).max() > 0.05 or acc > 0.2)
+    return out
+
+
 def breakdown(sc: DrivingScenario, sensors: list[str]) -> dict[str, Any]:
     names = [n for n in (s.name for s in sc.sensors) if n in sensors]
     runner = _Recorder(sc, names)
@@ -162,6 +178,16 @@ def breakdown(sc: DrivingScenario, sensors: list[str]) -> dict[str, Any]:
         out[f"class_{cn}"] = part((cls_true == c) & is_main)
     out["static"] = part((speed < 0.05) & is_main)
     out["moving"] = part((speed >= 0.05) & is_main)
+    man = manoeuvring(sc, steps, oids)
+    out["steady_cv"] = part(~man & is_main)
+    out["manoeuvre_1.5s"] = part(man & is_main)
+    rng_ = np.hypot(vt.position[:, 0], vt.position[:, 1])
+    for lo, hi in ((0.0, 15.0), (15.0, 30.0), (30.0, 1e9)):
+        out[f"range_{lo:g}-{hi:g}m"] = part((rng_ >= lo) & (rng_ < hi) & is_main)
+    ego_v, ego_w = sc.ego.speed[steps], np.abs(sc.ego.yaw_rate[steps])
+    out["ego_stopped"] = part((ego_v < 0.05) & is_main)
+    out["ego_straight"] = part((ego_v >= 0.05) & (ego_w < 0.01) & is_main)
+    out["ego_turning"] = part((ego_w >= 0.01) & is_main)
     # per-track mean NEES: the spread of track means against what independent samples give
     out["tracks"] = int(len(main))
     out["correlation"] = correlation(vals, tids, steps)
