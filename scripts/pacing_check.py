@@ -5,13 +5,22 @@ send-time error of every frame (actual wall time - due time, fusion.hil.pacing.P
     python scripts/pacing_check.py --speed 10
     python scripts/pacing_check.py --speed 0.5 --seconds 20
     python scripts/pacing_check.py --bus null --json out/pacing.json
+    python scripts/pacing_check.py --baseline spin-probe      # the machine's floor (see below)
 
 Prints and writes JSON: {"send_error_ms": {p50, p99, max}, "drift_first_10s_ms", "drift_last_10s_ms"
 (error statistics over the first and last 10 s of log time: equal when there is no drift),
 "drift_ms_per_min" (least-squares slope of error vs log time), "frames", "wall_s", "log_s",
 "cpu_s" (CPU time of the playing thread), "speed", "spin", "spin_ns", "bus", "rt_priority", "gc_freeze",
-"gc_collections", "gc_pause_max_ms" (the cyclic GC's runs while playing), "load_avg"}.
+"gc_collections", "gc_pause_max_ms" (the cyclic GC's runs while playing), "load_avg",
+"run_delay_ms" (time the playing thread was runnable but waiting for a CPU, from
+/proc/thread-self/schedstat), "steal_ms" (CPU time the hypervisor gave to others, /proc/stat, all CPUs),
+"clock_gaps" (spin-probe only)}.
 Targets at 1x over the 60 s log (issue 9): p99 < 1 ms, max < 5 ms, no growth with time.
+
+``--baseline spin-probe`` sends nothing: for the same duration it only reads the clock in a tight
+loop and reports the gaps between consecutive reads (``clock_gaps``: max, and how many exceed 1 and
+5 ms). A gap is a time the process did not run although it wanted to: no player on this machine
+can release a frame on time across one, so the probe's max is the floor under the player's max.
 """
 
 from __future__ import annotations
@@ -68,6 +77,43 @@ def _messagesync(frames: list[LogFrame], bus: can.BusABC, rec: _Recorded) -> dic
     return rec.errors_ms()
 
 
+def _spin_probe(duration_ns: int) -> dict[str, float | int]:
+    """Read the clock in a tight loop for ``duration_ns``; the gaps between consecutive reads."""
+    clock = time.perf_counter_ns
+    t = start = clock()
+    end = start + duration_ns
+    longest = over_1 = over_5 = reads = 0
+    while t < end:
+        now = clock()
+        gap = now - t
+        t = now
+        reads += 1
+        if gap > 1_000_000:
+            over_1 += 1
+            if gap > 5_000_000:
+                over_5 += 1
+        if gap > longest:
+            longest = gap
+    return {"max_ms": longest / 1e6, "over_1ms": over_1, "over_5ms": over_5, "reads": reads}
+
+
+def _run_delay_ns() -> int | None:
+    """Nanoseconds this thread has waited on a run queue (Linux schedstat), None elsewhere."""
+    try:
+        return int(Path("/proc/thread-self/schedstat").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _steal_ticks() -> int | None:
+    """Clock ticks of steal time summed over CPUs (/proc/stat's 8th field), None elsewhere."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+        return int(fields[8])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--log", type=Path, default=RAV4.resolve(), help="CAN log (default: the 60 s RAV4 BLF)")
@@ -82,13 +128,15 @@ def main(argv: list[str] | None = None) -> int:
                          "what a board's systemd unit does); 0: the normal scheduler")
     ap.add_argument("--no-gc-freeze", action="store_true",
                     help="leave the frames list to the cyclic GC (its full collections pause the player for ms)")
-    ap.add_argument("--baseline", choices=("fusion", "messagesync"), default="fusion",
-                    help="messagesync: pace with python-can's can.MessageSync instead (same error measure)")
+    ap.add_argument("--baseline", choices=("fusion", "messagesync", "spin-probe"), default="fusion",
+                    help="messagesync: pace with python-can's can.MessageSync instead (same error measure); "
+                         "spin-probe: send nothing, measure the gaps between consecutive clock reads of a "
+                         "tight loop for the same time (the floor under any player's maximum error)")
     ap.add_argument("--json", type=Path, default=None, help="also write the result here")
     args = ap.parse_args(argv)
 
-    if args.baseline == "messagesync" and args.speed != 1.0:
-        ap.error("--baseline messagesync plays at 1x only (MessageSync has no speed factor)")
+    if args.baseline != "fusion" and args.speed != 1.0:
+        ap.error("--baseline messagesync/spin-probe run at 1x only (MessageSync has no speed factor)")
     frames = list(read_log(args.log))
     if not frames:
         print(f"{args.log}: no frames", file=sys.stderr)
@@ -117,9 +165,14 @@ def main(argv: list[str] | None = None) -> int:
     bus: can.BusABC = NullBus() if args.bus == "null" else open_bus(args.bus)
     pacer = Pacer(args.speed, spin_ns=args.spin_ns, spin=args.spin)
     load_before = os.getloadavg()
+    delay0, steal0 = _run_delay_ns(), _steal_ticks()
+    gaps: dict[str, float | int] | None = None
     cpu0, wall0 = time.thread_time(), time.perf_counter()
     try:
-        if args.baseline == "messagesync":
+        if args.baseline == "spin-probe":
+            gaps = _spin_probe(log_ns)
+            send_error = {"p50": None, "p99": None, "max": None}
+        elif args.baseline == "messagesync":
             pacer = _Recorded(args.speed)
             send_error = _messagesync(frames, bus, pacer)
         else:
@@ -127,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         bus.shutdown()
     wall, cpu = time.perf_counter() - wall0, time.thread_time() - cpu0
+    delay1, steal1 = _run_delay_ns(), _steal_ticks()
     gc.callbacks.remove(gc_watch)
     win = round(args.window_s * 1e9)
     result = {
@@ -149,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
         "gc_pause_max_ms": max(gc_pauses, default=0.0),
         "load_avg": {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in os.getloadavg()]},
         "log": str(args.log),
+        "run_delay_ms": None if delay0 is None or delay1 is None else (delay1 - delay0) / 1e6,
+        "steal_ms": None if steal0 is None or steal1 is None else (steal1 - steal0) * 1e3 / os.sysconf("SC_CLK_TCK"),
+        "clock_gaps": gaps,
     }
     text = json.dumps(result, indent=2)
     print(text)

@@ -93,7 +93,7 @@ def test_extended_id_does_not_decode_as_the_standard_message(tmp_path: Path, rig
         code, rep = _report(tmp_path, log, rig)
     assert code == 0
     assert rep["frames_read"] == 43 and rep["frames_decoded"] == 40
-    assert rep["unknown_ids"] == {"0x100": 3} and rep["decode_errors"] == {}
+    assert rep["unknown_ids"] == {"0x00000100": 3} and rep["decode_errors"] == {}  # candump spelling
 
 
 def test_extended_id_strict_names_the_unknown_id(tmp_path: Path, rig: Path,
@@ -619,3 +619,16 @@ def test_a_second_feeder_is_refused_and_changes_nothing(rig: Path) -> None:
     assert len(rep.feed_frame(frame._replace(t_ns=50_000_000))) == 1  # free again: fed normally
     with pytest.raises(ShapeError, match="frame: expected a fusion.hil.logs.LogFrame, got NoneType"):
         rep.feed_frame(None)  # type: ignore[arg-type]
+
+
+def test_extended_and_standard_unknown_ids_of_one_number_are_counted_apart(tmp_path: Path, rig: Path) -> None:
+    # the same number as a standard and as an extended id: two frames, two report keys (candump's
+    # spelling: up to 3 hex digits for a standard id, 8 for an extended one)
+    stray = {}
+    for k in range(4):
+        stray[10 + k] = can.Message(timestamp=0.5 + 0.05 * k + 0.01, arbitration_id=0x7FF, is_extended_id=k % 2 == 1,
+                                    data=bytes(8), channel=0)
+    log = _write(tmp_path / "both.blf", _frames(stray))
+    code, rep = _report(tmp_path, log, rig)
+    assert code == 0
+    assert rep["unknown_ids"] == {"0x7FF": 2, "0x000007FF": 2}

@@ -63,7 +63,7 @@ from fusion.hil.decoders.object_list import ObjectCycle
 from fusion.hil.decoders.vehicle_motion import EgoSample
 from fusion.hil.errors import CanFrameError, CanLogError, MissingExtraError
 from fusion.hil.logs import LogFrame, read_log
-from fusion.hil.report import REPORT_KEYS, hex_id, latency_summary, write_report
+from fusion.hil.report import REPORT_KEYS, hex_id, id_key, latency_summary, write_report
 from fusion.hil.rig import Rig, load_rig, rig_dbc
 
 __all__ = ["Cycle", "Replayer", "replay", "merge_detections", "MAX_WARNINGS", "MAX_UNKNOWN_WARNINGS", "BAD_KINDS"]
@@ -187,6 +187,7 @@ class Replayer:
         self._routes: dict[tuple[str, int, bool], tuple[Any, int, bool]] = {}
         self._decoders: list[Any] = []
         self._list_ids: dict[int, tuple[int, int]] = {}
+        self._extended: set[tuple[int, int]] = set()  # (id(decoder), frame id) of extended-id messages
         self._sensors: list[_SensorRoute] = []
         self._stream_sensors: dict[str, _SensorRoute] = {}
         for k, s in enumerate(rig.sensors):
@@ -250,6 +251,8 @@ class Replayer:
                 raise ConfigurationError(f"{self.rig.path or self.rig.name}: CAN id {hex_id(fid)} on bus {bus!r} is "
                                          "taken by two decoders of the rig")
             self._routes[(bus, fid, ext)] = (dec, kind, bool(getattr(msg, "is_fd", False)))
+            if ext:
+                self._extended.add((id(dec), fid))
 
     # ---- bad input
 
@@ -273,15 +276,17 @@ class Replayer:
     def _bad_frame(self, f: LogFrame, kind: str, text: str) -> None:
         if self.strict:
             raise CanFrameError(f.arbitration_id, f.t_ns, f"{kind}: {text}", source=self._where(f))
-        kinds = self._bad.get(f.arbitration_id)
+        # an error frame's id is its error class, not a frame id: counted under the plain number
+        key = id_key(f.arbitration_id, bool(f.is_extended_id) and not f.is_error_frame)
+        kinds = self._bad.get(key)
         if kinds is None:
             with self._lock:
-                kinds = self._bad.setdefault(f.arbitration_id, {})
+                kinds = self._bad.setdefault(key, {})
         with self._lock:
             n = kinds[kind] = kinds.get(kind, 0) + 1
-        where = f"CAN id {hex_id(f.arbitration_id)} at t_ns={f.t_ns} ({self._where(f)})" if f.source >= 0 else \
+        where = f"CAN id {hex_id(key)} at t_ns={f.t_ns} ({self._where(f)})" if f.source >= 0 else \
             f"t_ns={f.t_ns} (a stream frame or the end of input)"  # _fuse's stand-in frame: no CAN id, no file
-        self._warn(kind, f.arbitration_id, n, f"{where}: {text}")
+        self._warn(kind, key, n, f"{where}: {text}")
 
     # ---- input
 
@@ -328,11 +333,12 @@ class Replayer:
             elif rtr:
                 self._bad_frame(frame, "remote_frame", "a remote frame")
             else:
-                n = self._unknown.get(fid)
+                key = fid | 0x80000000 if ext else fid  # report.id_key, inlined on the per-frame path
+                n = self._unknown.get(key)
                 if n is None:
                     self._first_unknown(frame)
                 else:
-                    self._unknown[fid] = n + 1
+                    self._unknown[key] = n + 1
             return []
         t0 = time.perf_counter_ns()
         dec, kind, fd_ok = route
@@ -354,14 +360,15 @@ class Replayer:
         if self.strict:
             raise CanFrameError(fid, frame.t_ns, f"unknown id: no decoder of rig {self.rig.name!r} takes this id on "
                                 f"bus {frame.channel!r}", source=self._where(frame))
+        key = id_key(fid, bool(frame.is_extended_id))
         with self._lock:
-            self._unknown[fid] = 1
+            self._unknown[key] = 1
         if len(self._unknown) > MAX_UNKNOWN_WARNINGS:
             if len(self._unknown) == MAX_UNKNOWN_WARNINGS + 1 and self._warnings < MAX_WARNINGS:
                 self._warnings += 1
                 log.warning("more CAN ids no decoder of the rig takes: counted in the report (unknown_ids) only")
             return
-        self._warn("unknown", fid, 1, f"CAN id {hex_id(fid)} at t_ns={frame.t_ns} on bus {frame.channel!r} "
+        self._warn("unknown", key, 1, f"CAN id {hex_id(key)} at t_ns={frame.t_ns} on bus {frame.channel!r} "
                    f"({self._where(frame)}): no decoder of the rig takes it")
 
     def _bad_time(self, f: LogFrame) -> None:
@@ -582,12 +589,13 @@ class Replayer:
         for dec, wrong_length, dstats, out_of_range in dec_stats:  # counted by the decoders
             for kind, counts in (("wrong_length", wrong_length), ("out_of_range", out_of_range)):
                 for fid, n in counts.items():
-                    bad.setdefault(int(fid), {})[kind] = bad.get(int(fid), {}).get(kind, 0) + n
+                    key = id_key(int(fid), (id(dec), int(fid)) in self._extended)
+                    bad.setdefault(key, {})[kind] = bad.get(key, {}).get(kind, 0) + n
             ids = self._list_ids.get(id(dec))  # a header + objects list: its count disagreed
             if ids is not None:
                 for kind, fid in (("bad_header_count", ids[0]), ("orphan_objects", ids[1])):
                     if dstats.get(kind):
-                        bad.setdefault(fid, {})[kind] = int(dstats[kind])
+                        bad.setdefault(id_key(fid, (id(dec), fid) in self._extended), {})[kind] = int(dstats[kind])
         decoded = sum(int(dstats.get("decoded", 0)) for _dec, _wl, dstats, _oor in dec_stats)
         wall = ((self._wall1 or 0) - (self._wall0 or 0)) / 1e9 if self._wall0 is not None else 0.0
         log_s = (self._last_t - self._first_t) / 1e9 if self._first_t is not None else 0.0

@@ -4,7 +4,9 @@ Keys (:data:`REPORT_KEYS`)::
 
     frames_read        CAN frames (and stream frames) read
     frames_decoded     frames a decoder decoded (its DBC message, the right length)
-    unknown_ids        {"0x123": n}: frames whose (bus, id) no decoder of the rig takes
+    unknown_ids        {"0x123": n}: frames whose (bus, id) no decoder of the rig takes; ids spelt as
+                       candump does: a standard id in up to 3 hex digits ("0x123"), an extended
+                       (29-bit) id in 8 ("0x00000123"), so the two never share a key
     decode_errors      {"0x123": {"wrong_length": n, "error_frame": n, "remote_frame": n,
                         "fd_on_classic": n, "time_backwards": n, "time_jump": n,
                         "cut_cycle": n, "rejected_cycle": n, "bad_header_count": n,
@@ -38,16 +40,29 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["REPORT_KEYS", "latency_summary", "write_report", "format_summary", "hex_id"]
+__all__ = ["EXTENDED_FLAG", "REPORT_KEYS", "format_summary", "hex_id", "id_key", "latency_summary", "write_report"]
 
 REPORT_KEYS = ("frames_read", "frames_decoded", "unknown_ids", "decode_errors", "cycles", "tracks_published",
                "latency_ms", "budget_ms", "deadline_misses", "send_error_ms", "wall_s", "log_s", "realtime_factor",
                "engine", "warnings")
 
 
-def hex_id(can_id: int) -> str:
-    """The report's spelling of a CAN id: ``0x1A3``."""
-    return f"0x{can_id:X}"
+EXTENDED_FLAG = 1 << 31
+"""Set in a report-internal id key for a 29-bit (extended) id, as Linux's ``CAN_EFF_FLAG``."""
+
+
+def id_key(can_id: int, extended: bool) -> int:
+    """The key a report counts a frame id under: the id, with :data:`EXTENDED_FLAG` set for an
+    extended id (0x100 extended is another frame than 0x100 standard)."""
+    return can_id | EXTENDED_FLAG if extended else can_id
+
+
+def hex_id(key: int) -> str:
+    """The report's spelling of a CAN id key (:func:`id_key`), as candump writes ids: a standard
+    id in up to 3 hex digits (``0x1A3``), an extended one in 8 (``0x000001A3``)."""
+    if key & EXTENDED_FLAG:
+        return f"0x{key & 0x1FFFFFFF:08X}"
+    return f"0x{key:X}"
 
 
 def latency_summary(latency_ns: Sequence[int] | np.ndarray) -> dict[str, float] | None:

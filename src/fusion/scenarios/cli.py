@@ -23,7 +23,9 @@ fusion.engine.FusionEngine, and print one row per scenario and sensor set:
           c = 5 m, p = 2, switching penalty 5 m; loc/miss/false/switch are its parts [m^2]
   HOTA    on points, similarity max(0, 1 - d / 2 m); IDF1 likewise
   ANEES   average NEES of the (x, y) position of tracks assigned to an object (dof 2), with
-          the chi-square 95% band for that many samples ('in' when inside)
+          the chi-square 95% band for that many samples ('in' when inside); the band assumes
+          independent samples, and successive samples of a track are not: 'SE (tracks)' is
+          the average's standard error from per-track sums, over that many tracks
 
 Fusion (--fusion): 'central' feeds every sensor's detections into one engine; 't2t' tracks
 each sensor alone with its own engine and fuses the track lists with covariance intersection
@@ -68,8 +70,8 @@ def _fmt(v: Any, spec: str) -> str:
 def format_table(rows: list[dict[str, Any]]) -> str:
     """The rows of :func:`fusion.scenarios.evaluate` as a Markdown table."""
     head = ("| scenario | sensors | GOSPA [m] | loc | miss | false | switch | HOTA | IDF1 | ANEES (dof) | "
-            "95% band | in band |")
-    out = [head, "|" + "---|" * 12]
+            "95% band | in band | tracks | SE (tracks) |")
+    out = [head, "|" + "---|" * 14]
     for r in rows:
         band = r["nees_band"]
         band_s = f"[{band[0]:.2f}, {band[1]:.2f}]" if band else "-"
@@ -82,7 +84,9 @@ def format_table(rows: list[dict[str, Any]]) -> str:
         out.append(f"| {r['scenario']} | {sens} | {_fmt(r['gospa'], '.2f')} | "
                    f"{_fmt(r['gospa_localisation'], '.2f')} | {_fmt(r['gospa_missed'], '.1f')} | "
                    f"{_fmt(r['gospa_false'], '.1f')} | {_fmt(r['gospa_switching'], '.1f')} | "
-                   f"{_fmt(r['hota'], '.3f')}{img} | {_fmt(r['idf1'], '.3f')} | {anees} | {band_s} | {inside} |")
+                   f"{_fmt(r['hota'], '.3f')}{img} | {_fmt(r['idf1'], '.3f')} | {anees} | {band_s} | {inside} | "
+                   f"{_fmt(r.get('nees_tracks') if r['anees'] is not None else None, 'd')} | "
+                   f"{_fmt(r.get('nees_se_tracks'), '.3f')} |")
     return "\n".join(out)
 
 

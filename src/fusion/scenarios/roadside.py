@@ -192,6 +192,11 @@ def _combine(rows: list[dict[str, Any]], sc: DrivingScenario, ids: list[int], wi
         out["nees_band"] = list(band)
         out["nees_inside"] = bool(band[0] <= out["anees"] <= band[1])
     out["nees_samples"] = int(ns.sum())
+    # tracks of different runs are different tracks; each run's per-track deviations are about
+    # its own average (between-run differences of the averages are left out)
+    out["nees_tracks"] = int(sum(r["nees_tracks"] for r in rows))
+    se = [(n * r["nees_se_tracks"]) ** 2 for r, n in zip(rows, ns) if r["nees_se_tracks"] is not None]
+    out["nees_se_tracks"] = float(np.sqrt(sum(se)) / ns.sum()) if se and ns.sum() > 0 else None
     for k in ("objects", "late_frames", "frames"):
         out[k] = int(sum(r[k] for r in rows))
     out.pop("steps", None)
