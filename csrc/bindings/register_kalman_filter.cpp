@@ -149,6 +149,39 @@ py::object keep(const py::handle& v, const char* what) {
   return std::move(a);
 }
 
+// A covariance (P before a step, Q before a predict) must be symmetric positive semi-definite.
+// Checked in O(n^2) before the step: every diagonal entry >= 0 (not NaN), A(i,j) == A(j,i) and
+// A(i,j)^2 <= A(i,i) A(j,j), both to a relative 1e-8 (round-off from a user's F P F^T). This
+// catches a non-symmetric P, a negative-definite P or Q and a negative scalar Q; an indefinite
+// matrix that passes every 2 x 2 test is only found when S is factorised. Throws NumericalError
+// naming the matrix and the entry; the filter is unchanged.
+void check_covariance(const MatX& A, const char* what) {
+  const Index n = A.rows();
+  for (Index i = 0; i < n; ++i) {
+    if (!(A(i, i) >= 0.0) || !std::isfinite(A(i, i))) {
+      std::ostringstream os;
+      os << what << ": diagonal entry [" << i << ", " << i << "] = " << A(i, i)
+         << " is negative or not finite (a covariance is symmetric positive semi-definite)";
+      throw NumericalError(os.str());
+    }
+  }
+  for (Index i = 0; i < n; ++i) {
+    for (Index j = i + 1; j < n; ++j) {
+      const double a = A(i, j), b = A(j, i), scale = std::sqrt(A(i, i) * A(j, j));
+      const char* problem = nullptr;
+      if (!std::isfinite(a) || !std::isfinite(b)) problem = "is not finite";
+      else if (std::abs(a - b) > 1e-8 * (std::abs(a) + std::abs(b)) + 1e-300) problem = "is not symmetric";
+      else if (std::abs(a) > scale * (1.0 + 1e-8) + 1e-300) problem = "exceeds sqrt(A[i, i] A[j, j]): not positive semi-definite";
+      if (problem != nullptr) {
+        std::ostringstream os;
+        os << what << ": entry [" << i << ", " << j << "] = " << a << " (entry [" << j << ", " << i << "] = " << b
+           << ") " << problem;
+        throw NumericalError(os.str());
+      }
+    }
+  }
+}
+
 struct PyKalmanFilter {
   // An instance whose __init__ never ran (`KalmanFilter.__new__(KalmanFilter)`, or a failed
   // __setstate__ on such an object) still reaches the methods: pybind11 then hands them raw
@@ -226,6 +259,8 @@ struct PyKalmanFilter {
       load_vector(u_, core.u, cols, "KalmanFilter.predict: u");
     }
     load_state();
+    check_covariance(core.P, "KalmanFilter.predict: P");
+    check_covariance(core.Q, is_none(Q_) ? "KalmanFilter.predict: Q" : "KalmanFilter.predict: Q argument");
     core.predict(control, alpha_sq);
     drop({&x, &P, &x_prior, &P_prior});
   }
@@ -266,6 +301,7 @@ struct PyKalmanFilter {
       Rj = Rs;
     }
     load_state();
+    check_covariance(core.P, "KalmanFilter.update: P");
     const UpdateInfo info = core.update(Rs, Rj);
     if (info.status == UpdateStatus::kNonFiniteMeasurement && all_finite(core.zm))
       throw NumericalError("KalmanFilter.update: R has a non-finite entry (NaN or infinite measurement noise)");

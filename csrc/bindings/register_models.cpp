@@ -4,6 +4,9 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cmath>
+#include <string>
+
 #include "common.hpp"
 #include "fusion/models/measurement.hpp"
 #include "fusion/models/motion.hpp"
@@ -59,33 +62,41 @@ py::class_<Meas> bind_measurement(py::module_& m, const char* name, const char* 
   return c;
 }
 
+// A noise standard deviation: finite and >= 0 (a NaN or negative one made Q NaN or let a
+// caller believe the sign mattered), else ConfigurationError naming the model and argument.
+double noise(double v, const char* model, const char* arg) {
+  if (!(std::isfinite(v) && v >= 0.0))
+    throw ConfigurationError(std::string(model) + ": " + arg + " must be finite and >= 0, got " + std::to_string(v));
+  return v;
+}
+
 }  // namespace
 
 void register_models(py::module_& m) {
   bind_motion<CV2D>(m, "CV2D", "Constant velocity, state (x, y, vx, vy).")
-      .def(py::init([](double sigma_a) { CV2D mo; mo.sigma_a = sigma_a; return mo; }), py::arg("sigma_a") = 1.0)
+      .def(py::init([](double sigma_a) { CV2D mo; mo.sigma_a = noise(sigma_a, "CV2D", "sigma_a"); return mo; }), py::arg("sigma_a") = 1.0)
       .def_readwrite("sigma_a", &CV2D::sigma_a);
   bind_motion<CV3D>(m, "CV3D", "Constant velocity, state (x, y, z, vx, vy, vz).")
-      .def(py::init([](double sigma_a) { CV3D mo; mo.sigma_a = sigma_a; return mo; }), py::arg("sigma_a") = 1.0)
+      .def(py::init([](double sigma_a) { CV3D mo; mo.sigma_a = noise(sigma_a, "CV3D", "sigma_a"); return mo; }), py::arg("sigma_a") = 1.0)
       .def_readwrite("sigma_a", &CV3D::sigma_a);
   bind_motion<CA2D>(m, "CA2D", "Constant acceleration, state (x, y, vx, vy, ax, ay).")
-      .def(py::init([](double sigma_j) { CA2D mo; mo.sigma_j = sigma_j; return mo; }), py::arg("sigma_j") = 1.0)
+      .def(py::init([](double sigma_j) { CA2D mo; mo.sigma_j = noise(sigma_j, "CA2D", "sigma_j"); return mo; }), py::arg("sigma_j") = 1.0)
       .def_readwrite("sigma_j", &CA2D::sigma_j);
   bind_motion<CA3D>(m, "CA3D", "Constant acceleration, state (x, y, z, vx, vy, vz, ax, ay, az).")
-      .def(py::init([](double sigma_j) { CA3D mo; mo.sigma_j = sigma_j; return mo; }), py::arg("sigma_j") = 1.0)
+      .def(py::init([](double sigma_j) { CA3D mo; mo.sigma_j = noise(sigma_j, "CA3D", "sigma_j"); return mo; }), py::arg("sigma_j") = 1.0)
       .def_readwrite("sigma_j", &CA3D::sigma_j);
   bind_motion<CTRV>(m, "CTRV", "Constant turn rate and velocity, state (x, y, v, yaw, yaw_rate).")
-      .def(py::init([](double sa, double sy) { CTRV mo; mo.sigma_a = sa; mo.sigma_yawdd = sy; return mo; }),
+      .def(py::init([](double sa, double sy) { CTRV mo; mo.sigma_a = noise(sa, "CTRV", "sigma_a"); mo.sigma_yawdd = noise(sy, "CTRV", "sigma_yawdd"); return mo; }),
            py::arg("sigma_a") = 1.0, py::arg("sigma_yawdd") = 0.5)
       .def_readwrite("sigma_a", &CTRV::sigma_a)
       .def_readwrite("sigma_yawdd", &CTRV::sigma_yawdd);
   bind_motion<CTRA>(m, "CTRA", "Constant turn rate and acceleration, state (x, y, v, yaw, yaw_rate, a).")
-      .def(py::init([](double sj, double sy) { CTRA mo; mo.sigma_j = sj; mo.sigma_yawdd = sy; return mo; }),
+      .def(py::init([](double sj, double sy) { CTRA mo; mo.sigma_j = noise(sj, "CTRA", "sigma_j"); mo.sigma_yawdd = noise(sy, "CTRA", "sigma_yawdd"); return mo; }),
            py::arg("sigma_j") = 1.0, py::arg("sigma_yawdd") = 0.5)
       .def_readwrite("sigma_j", &CTRA::sigma_j)
       .def_readwrite("sigma_yawdd", &CTRA::sigma_yawdd);
   bind_motion<ConstantTurn>(m, "ConstantTurn", "Cartesian constant turn, state (x, y, vx, vy, omega).")
-      .def(py::init([](double sa, double sy) { ConstantTurn mo; mo.sigma_a = sa; mo.sigma_yawdd = sy; return mo; }),
+      .def(py::init([](double sa, double sy) { ConstantTurn mo; mo.sigma_a = noise(sa, "ConstantTurn", "sigma_a"); mo.sigma_yawdd = noise(sy, "ConstantTurn", "sigma_yawdd"); return mo; }),
            py::arg("sigma_a") = 1.0, py::arg("sigma_yawdd") = 0.1)
       .def_readwrite("sigma_a", &ConstantTurn::sigma_a)
       .def_readwrite("sigma_yawdd", &ConstantTurn::sigma_yawdd);
@@ -93,7 +104,7 @@ void register_models(py::module_& m) {
   bind_motion<KinematicBicycle>(m, "KinematicBicycle", "Kinematic bicycle, state (x, y, v, yaw, steer).")
       .def(py::init([](double sa, double ss, double L) {
              if (!(L > 0.0)) throw ConfigurationError("KinematicBicycle: wheelbase_m must be > 0, got " + std::to_string(L));
-             KinematicBicycle mo; mo.sigma_a = sa; mo.sigma_steer_rate = ss; mo.wheelbase_m = L; return mo; }),
+             KinematicBicycle mo; mo.sigma_a = noise(sa, "KinematicBicycle", "sigma_a"); mo.sigma_steer_rate = noise(ss, "KinematicBicycle", "sigma_steer_rate"); mo.wheelbase_m = L; return mo; }),
            py::arg("sigma_a") = 1.0, py::arg("sigma_steer_rate") = 0.2, py::arg("wheelbase_m") = 2.7)
       .def_readwrite("sigma_a", &KinematicBicycle::sigma_a)
       .def_readwrite("sigma_steer_rate", &KinematicBicycle::sigma_steer_rate)

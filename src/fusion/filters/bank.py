@@ -123,7 +123,7 @@ class _FilterBank:
 
     @x.setter
     def x(self, value: Any) -> None:
-        v = np.asarray(value, dtype=float)
+        v = real_array(value, "x")
         shape = (len(self), self.dim_x)
         if v.shape not in (shape, (self.dim_x,)):
             raise ShapeError(f"x: expected shape {shape} or ({self.dim_x},), but got {v.shape}")
@@ -136,7 +136,7 @@ class _FilterBank:
 
     @P.setter
     def P(self, value: Any) -> None:
-        v = np.asarray(value, dtype=float)
+        v = real_array(value, "P")
         n = self.dim_x
         if v.shape not in ((len(self), n, n), (n, n)):
             raise ShapeError(f"P: expected shape ({len(self)}, {n}, {n}) or ({n}, {n}), but got {v.shape}")
@@ -185,10 +185,16 @@ class _FilterBank:
         return checked_noise(value, self.dim_z, len(self))
 
     def predict(self, dt_s: float) -> None:
-        """Predict every filter ``dt_s`` seconds ahead."""
+        """Predict every filter ``dt_s`` seconds ahead.
+
+        UKF: a filter whose covariance cannot be factorised into sigma points fails. With
+        ``on_invalid="raise"`` no filter is predicted and NumericalError is raised (the call
+        changes nothing); with ``"skip"`` the failing filters are left unchanged and counted."""
         if not np.isfinite(dt_s) or dt_s < 0:
             raise ConfigurationError(f"predict: dt_s must be finite and >= 0, got {dt_s}")
-        failures = self._core.predict(float(dt_s))
+        # strict mode: all or nothing (a failed call changes nothing); lenient: the failing
+        # filters are left unchanged and counted, the others are predicted
+        failures = self._core.predict(float(dt_s), self.on_invalid == "raise")
         if failures:
             self._invalid(failures, "predict: covariance not positive definite", -1)
 
@@ -197,7 +203,7 @@ class _FilterBank:
         (all filters when mask is None). ``R`` overrides the bank's R for this call.
         Returns the number of filters updated."""
         n, m = len(self), self.dim_z
-        zz = np.ascontiguousarray(z, dtype=float)
+        zz = real_array(z, "update: z")  # complex, bool, str: refused, never cast
         if zz.shape != (n, m):
             raise ShapeError(f"update: z: expected shape ({n}, {m}), but got {zz.shape}")
         mk = None

@@ -141,7 +141,8 @@ class IMMBank:
         cls = _core_class(motions, sensor)
         r = len(motions)
         dims = cls.model_dims
-        size = check_bank_size(size, 8 * (sum(n + n * n for n in dims) + 2 * r + max(dims) + max(dims) ** 2) + 4,
+        # bytes per track: the state, mu, log-likelihoods, status and predict's snapshot of the state
+        size = check_bank_size(size, 8 * (2 * (sum(n + n * n for n in dims) + max(dims) + max(dims) ** 2) + 2 * r) + 4,
                                "IMMBank: size", "tracks")
         Mm = real_array(M, "IMMBank: M")
         if Mm.shape != (r, r):
@@ -300,12 +301,14 @@ class IMMBank:
         """Mix and predict every track ``dt_s`` seconds ahead (``mu`` is unchanged, as filterpy).
 
         A track whose prediction is not finite (a ``dt_s`` so large that the covariance
-        overflows) is left as it was, its status set to -2, and NumericalError is raised after
-        the call (``on_invalid="skip"``: counted in ``skipped``); the other tracks are predicted."""
+        overflows) has its status set to -2. With ``on_invalid="raise"`` every track is left as
+        it was (the call changes nothing but ``status``) and NumericalError is raised; with
+        ``"skip"`` the failing tracks are left as they were and counted in ``skipped``, the
+        other tracks are predicted."""
         dt = as_number(dt_s, "predict: dt_s")
         if not np.isfinite(dt) or dt < 0:
             raise ConfigurationError(f"predict: dt_s must be finite and >= 0, got {dt_s}")
-        failed, first = self._core.predict(dt)
+        failed, first = self._core.predict(dt, self.on_invalid == "raise")
         if failed:
             self._invalid(int(failed), f"predict: prediction over dt_s = {dt_s} is not finite", int(first))
 

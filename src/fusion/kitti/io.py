@@ -33,8 +33,9 @@ projection of either kind of box are in :mod:`fusion.geometry.projection`.
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -315,6 +316,22 @@ _LABEL_FLOAT_NAMES = ["truncated", "occluded", "alpha", "x1", "y1", "x2", "y2", 
                       "rotation_y", "score"]
 
 
+def _utf8_lines(fh: Iterable[str], path: PathLike) -> Iterator[str]:
+    """The lines of a text file opened as UTF-8; DecodeError naming the file and line instead of
+    a bare UnicodeDecodeError."""
+    it = iter(fh)
+    lineno = 0
+    while True:
+        try:
+            raw = next(it)
+        except StopIteration:
+            return
+        except UnicodeDecodeError as e:
+            raise _err(path, lineno + 1, f"not UTF-8 text ({e.reason} at byte {e.start} of the read block)") from None
+        lineno += 1
+        yield raw
+
+
 def read_labels(path: PathLike) -> TrackRows:
     """Read a ``label_02`` file (ground truth, or tracker results with an 18th score column).
 
@@ -331,7 +348,7 @@ def read_labels(path: PathLike) -> TrackRows:
     nums: list[list[float]] = []
     lines: list[int] = []
     with open(path, encoding="utf-8") as fh:
-        for lineno, raw in enumerate(fh, start=1):
+        for lineno, raw in enumerate(_utf8_lines(fh, path), start=1):
             toks = raw.split()
             if not toks:
                 continue
@@ -345,6 +362,13 @@ def read_labels(path: PathLike) -> TrackRows:
             types.append(toks[2])
             vals = _to_floats(toks[3:], path, lineno, _LABEL_FLOAT_NAMES)
             _to_int(toks[4], path, lineno, "occluded")  # finite and integral, or a DecodeError
+            for name, v in zip(_LABEL_FLOAT_NAMES, vals):
+                if not math.isfinite(v):
+                    raise _err(path, lineno, f"{name}: expected a finite number, got {v}")
+            if toks[2] != "DontCare":  # DontCare rows carry KITTI's negative "no box" placeholders
+                for name, v in zip(("h", "w", "l"), vals[7:10]):
+                    if v < 0:
+                        raise _err(path, lineno, f"{name}: a {toks[2]} box size must be >= 0, got {v}")
             if len(vals) == 14:
                 vals.append(np.nan)
             nums.append(vals)

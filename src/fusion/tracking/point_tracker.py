@@ -39,6 +39,7 @@ import numpy as np
 
 from fusion import _core
 from fusion.errors import ConfigurationError, NumericalError, ShapeError
+from fusion.engine.batch import check_timestamp
 from fusion.tracking.tracker import CoreTracker, TimestampError
 
 __all__ = ["PointTracker", "PointTrackerConfig", "POINT_TRACK_DTYPE", "ASSOCIATIONS", "JPDA_METHODS",
@@ -200,14 +201,21 @@ class PointTracker(CoreTracker):
             ShapeError: ``measurements`` is not (n, 2) (an empty array of any shape with 0 rows
                 is accepted), or has more than ``max_measurements`` rows.
             NumericalError: a measurement is NaN or infinite (the message names its row).
-            TimestampError: ``t_ns`` is earlier than the previous step's (a ValueError).
+            TimestampError: ``t_ns`` is not an int64 integer (a float, a bool, int64 min) or is
+                earlier than the previous step's (a ValueError).
         """
-        z = np.asarray(measurements, dtype=np.float64)
+        t = check_timestamp(t_ns, "PointTracker.step: t_ns")
+        try:
+            z = np.asarray(measurements)
+        except (TypeError, ValueError) as e:  # ragged nesting
+            raise ShapeError(f"measurements: not an array of numbers ({e})") from None
+        if z.size and z.dtype.kind not in "iuf":  # complex, bool, str: no silent cast
+            raise ShapeError(f"measurements: expected real numbers, got {z.dtype} data")
+        z = z.astype(np.float64, copy=False)
         if z.size == 0:
             z = np.zeros((0, 2))
         if z.ndim != 2 or z.shape[1] != 2:
             raise ShapeError(f"measurements: expected shape (n, 2), but got {z.shape}")
-        t = int(t_ns)
         zc = np.ascontiguousarray(z)
         raw = self._checked_step(lambda: self._core.step(zc, t), t, "PointTracker")
         return raw.view(POINT_TRACK_DTYPE)

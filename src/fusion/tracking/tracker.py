@@ -33,6 +33,7 @@ from typing import Any, Self
 import numpy as np
 
 from fusion import _core
+from fusion.engine.batch import check_timestamp
 from fusion.errors import ShapeError, TimestampError
 from fusion.tracking.config import ClassConfig, TrackerConfig
 
@@ -179,10 +180,11 @@ class Tracker(CoreTracker):
                 ``class_id`` and ``score`` (the message names the field), or holds more than
                 ``max_detections`` rows.
             NumericalError: a box or score is not finite, or a size is negative.
-            TimestampError: ``t_ns`` is earlier than the previous step's timestamp.
+            TimestampError: ``t_ns`` is not an int64 integer (a float, e.g. seconds by
+                mistake; a bool; int64 min) or is earlier than the previous step's timestamp.
         """
         boxes, cls, score = _unpack(detections)
-        t = int(t_ns)
+        t = check_timestamp(t_ns, "Tracker.step: t_ns")
         raw = self._checked_step(lambda: self._core.step(boxes, cls, score, t), t, "Tracker")
         return raw.view(TRACK_DTYPE)
 
