@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from fusion.engine import EngineConfig, FusionEngine
-from fusion.errors import ConfigurationError, NumericalError, ShapeError, TimestampError
+from fusion.errors import ConfigurationError, DecodeError, NumericalError, ShapeError, TimestampError
 from fusion.filters import (
     IMMBank,
     IMMEstimator,
@@ -22,8 +22,7 @@ from fusion.filters import (
 from fusion.geometry import giou_3d, iou_3d, iou_bev
 from fusion.hil.rig import load_rig
 from fusion.kitti.fusion_track import load_fusion_config
-from fusion.kitti.io import read_labels
-from fusion.errors import DecodeError
+from fusion.kitti.io import read_detections, read_labels
 from fusion.models import CTRV, CV2D, ConstantTurn, KinematicBicycle, Position2D, RadarPolar
 from fusion.t2t import TrackFuserConfig
 from fusion.tracking import PointTracker, Tracker, TrackerConfig, make_detections
@@ -44,7 +43,8 @@ def _kf_state(kf: KalmanFilter) -> tuple[bytes, ...]:
 
 
 @pytest.mark.parametrize(("what", "P", "Q", "match"), [
-    ("non-symmetric P", [[1.0, 0.5], [0.0, 1.0]], None, r"KalmanFilter.predict: P: entry \[0, 1\] = 0.5 .* not symmetric"),
+    ("non-symmetric P", [[1.0, 0.5], [0.0, 1.0]], None,
+     r"KalmanFilter.predict: P: entry \[0, 1\] = 0.5 .* not symmetric"),
     ("negative-definite P", [[-1.0, 0.0], [0.0, -1.0]], None, r"KalmanFilter.predict: P: diagonal entry \[0, 0\] = -1"),
     ("indefinite P", [[1.0, 2.0], [2.0, 1.0]], None, r"P: entry \[0, 1\] = 2 .* not positive semi-definite"),
     ("NaN in P", [[np.nan, 0.0], [0.0, 1.0]], None, r"P: diagonal entry \[0, 0\] = nan"),
@@ -315,3 +315,32 @@ def test_kitti_label_file_that_is_not_utf8_names_file_and_line(tmp_path: Path) -
     p = _write(tmp_path, "0002.txt", (good + "\n").encode() + b"\xff\xfe garbage\n")
     with pytest.raises(DecodeError, match=r"0002.txt:\d+: not UTF-8 text"):
         read_labels(p)
+
+
+def test_nan_in_R_is_named_as_R_not_as_a_non_finite_measurement() -> None:
+    """The probe: a NaN in R was reported as "non-finite measurement (z = [1])"."""
+    R = np.array([[np.nan, 0.0], [0.0, 1.0]])
+    banks = [KalmanFilterBank(CV2D(1.0), Position2D(), 2), UnscentedKalmanFilterBank(CV2D(1.0), Position2D(), 2),
+             IMMBank([CV2D(1.0), CV2D(2.0)], Position2D(), 2, M=[[0.9, 0.1], [0.1, 0.9]])]
+    for bank in banks:
+        before = (bank.x.copy(), bank.P.copy())
+        with pytest.raises(NumericalError, match=r"^R: contains NaN or infinity"):
+            bank.update(np.ones((2, 2)), R=R)
+        with pytest.raises(NumericalError, match=r"^R: contains NaN or infinity"):
+            bank.R = np.stack([np.eye(2), R])
+        assert np.array_equal(bank.x, before[0]) and np.array_equal(bank.P, before[1])
+
+
+@pytest.mark.parametrize(("field", "value", "match"), [
+    (7, "nan", r"h: expected a finite number, got nan"),
+    (9, "-3.9", r"l: a box size must be >= 0, got -3.9"),
+    (6, "inf", r"score: expected a finite number, got inf"),
+], ids=["h-nan", "l-negative", "score-inf"])
+def test_kitti_detection_with_a_nan_or_negative_size_names_file_and_line(tmp_path: Path, field: int, value: str,
+                                                                         match: str) -> None:
+    good = "0,2,298.3,165.1,458.2,293.4,8.29,1.96,1.81,4.75,-4.57,1.84,13.53,-2.11,-1.78"
+    toks = good.split(",")
+    toks[field] = value
+    p = _write(tmp_path, "det.txt", good + "\n" + ",".join(toks) + "\n")
+    with pytest.raises(DecodeError, match=r"det.txt:2: " + match):
+        read_detections(p)

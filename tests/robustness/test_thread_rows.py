@@ -29,7 +29,7 @@ from fusion.metrics import (
 from fusion.t2t import SourceConfig, TrackFuser, TrackFuserConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
-from _engine_scene import config, frames  # noqa: E402
+from _engine_scene import config, frames
 
 MS = 1_000_000
 
@@ -270,3 +270,36 @@ def test_metrics_functions_called_from_many_threads_equal_the_serial_results() -
         t.start()
     _join(threads)
     assert all(results[i] == ref for i in range(4))
+
+
+# ---------------------------------------------------------------- configurations and file readers
+
+
+def test_one_config_shared_by_engines_built_in_many_threads_and_files_read_concurrently(tmp_path: Path) -> None:
+    """Configurations are plain data: engines built from one EngineConfig in four threads at
+    once are independent (each deep-copies it) and give the serial result; KITTI label files
+    and TOML configurations read from four threads give the serial result."""
+    from fusion.engine import EngineConfig
+    from fusion.kitti.io import read_labels
+
+    cfg = config()
+    fr = frames(1.0)
+    label = tmp_path / "0000.txt"
+    label.write_text("".join(f"{k} {k % 3} Car 0 0 -1.5 100 120 200 220 1.5 1.6 3.9 {k} 1.5 20.0 0.1\n"
+                             for k in range(500)), encoding="utf-8")
+    toml = tmp_path / "engine.toml"
+    toml.write_text(cfg.to_toml(), encoding="utf-8")
+
+    def run() -> tuple[bytes, bytes, str]:
+        eng = FusionEngine(cfg)
+        for f in fr:
+            eng.process(f["sensor"], f["t_ns"], f["z"], score=f["score"], class_id=f["class_id"])
+        return eng.tracks().tobytes(), read_labels(label).loc.tobytes(), EngineConfig.from_toml(toml).to_toml()
+
+    ref = run()
+    results: dict[int, tuple[bytes, bytes, str]] = {}
+    threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, run())) for i in range(4)]
+    for t in threads:
+        t.start()
+    _join(threads)
+    assert all(results[i] == ref for i in range(4)) and len(ref[0]) > 0

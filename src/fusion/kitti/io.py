@@ -400,8 +400,8 @@ def read_detections(path: PathLike) -> Detections:
     """Read a comma separated detection file (15 columns, see module docstring).
 
     Raises:
-        DecodeError: ``path:line: ...`` for a malformed row (wrong field count, non-numeric value,
-            unknown type code).
+        DecodeError: ``path:line: ...`` for a malformed row (wrong field count, non-numeric or
+            non-finite value, negative box size, unknown type code).
     """
     frames: list[int] = []
     cats: list[int] = []
@@ -427,7 +427,14 @@ def read_detections(path: PathLike) -> Detections:
             if cat not in DETECTION_TYPES:
                 raise _err(path, lineno, f"type: expected {_TYPE_CHOICES}, got {cat}")
             cats.append(cat)
-            nums.append(_to_floats(toks[2:], path, lineno, _DET_NAMES))
+            vals = _to_floats(toks[2:], path, lineno, _DET_NAMES)
+            for name, v in zip(_DET_NAMES, vals):
+                if not math.isfinite(v):
+                    raise _err(path, lineno, f"{name}: expected a finite number, got {v}")
+            for name, v in zip(("h", "w", "l"), vals[5:8]):
+                if v < 0:
+                    raise _err(path, lineno, f"{name}: a box size must be >= 0, got {v}")
+            nums.append(vals)
             lines.append(lineno)
     arr = np.asarray(nums, np.float64).reshape(-1, 13)
     return Detections(

@@ -38,8 +38,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from fusion import _core
-from fusion.errors import ConfigurationError, NumericalError, ShapeError
 from fusion.engine.batch import check_timestamp
+from fusion.errors import ConfigurationError, NumericalError, ShapeError
 from fusion.tracking.tracker import CoreTracker, TimestampError
 
 __all__ = ["PointTracker", "PointTrackerConfig", "POINT_TRACK_DTYPE", "ASSOCIATIONS", "JPDA_METHODS",
