@@ -149,12 +149,14 @@ py::object keep(const py::handle& v, const char* what) {
   return std::move(a);
 }
 
-// A covariance (P before a step, Q before a predict) must be symmetric positive semi-definite.
-// Checked in O(n^2) before the step: every diagonal entry >= 0 (not NaN), A(i,j) == A(j,i) and
-// A(i,j)^2 <= A(i,i) A(j,j), both to a relative 1e-8 (round-off from a user's F P F^T). This
-// catches a non-symmetric P, a negative-definite P or Q and a negative scalar Q; an indefinite
-// matrix that passes every 2 x 2 test is only found when S is factorised. Throws NumericalError
-// naming the matrix and the entry; the filter is unchanged.
+// A covariance (P when assigned, Q before a predict) must be symmetric positive semi-definite.
+// Checked in O(n^2): every diagonal entry >= 0 (not NaN) and A(i,j) == A(j,i) to a relative
+// 1e-8 (round-off from a user's F P F^T). This catches a non-symmetric P, a negative-definite P
+// or Q and a negative scalar Q. Not the 2 x 2 minors A(i,j)^2 <= A(i,i) A(j,j), and not the P a
+// step produced: filterpy's own tests (test_MMAE2) run with an indefinite Q of zero diagonal
+// entries, which drives P's diagonal to -3e-9 after some steps; filterpy accepts both and the
+// drop-in must too. Throws NumericalError naming the matrix and the entry; the filter is
+// unchanged.
 void check_covariance(const MatX& A, const char* what) {
   const Index n = A.rows();
   for (Index i = 0; i < n; ++i) {
@@ -167,11 +169,10 @@ void check_covariance(const MatX& A, const char* what) {
   }
   for (Index i = 0; i < n; ++i) {
     for (Index j = i + 1; j < n; ++j) {
-      const double a = A(i, j), b = A(j, i), scale = std::sqrt(A(i, i) * A(j, j));
+      const double a = A(i, j), b = A(j, i);
       const char* problem = nullptr;
       if (!std::isfinite(a) || !std::isfinite(b)) problem = "is not finite";
       else if (std::abs(a - b) > 1e-8 * (std::abs(a) + std::abs(b)) + 1e-300) problem = "is not symmetric";
-      else if (std::abs(a) > scale * (1.0 + 1e-8) + 1e-300) problem = "exceeds sqrt(A[i, i] A[j, j]): not positive semi-definite";
       if (problem != nullptr) {
         std::ostringstream os;
         os << what << ": entry [" << i << ", " << j << "] = " << a << " (entry [" << j << ", " << i << "] = " << b
@@ -259,7 +260,6 @@ struct PyKalmanFilter {
       load_vector(u_, core.u, cols, "KalmanFilter.predict: u");
     }
     load_state();
-    check_covariance(core.P, "KalmanFilter.predict: P");
     check_covariance(core.Q, is_none(Q_) ? "KalmanFilter.predict: Q" : "KalmanFilter.predict: Q argument");
     core.predict(control, alpha_sq);
     drop({&x, &P, &x_prior, &P_prior});
@@ -301,7 +301,6 @@ struct PyKalmanFilter {
       Rj = Rs;
     }
     load_state();
-    check_covariance(core.P, "KalmanFilter.update: P");
     const UpdateInfo info = core.update(Rs, Rj);
     if (info.status == UpdateStatus::kNonFiniteMeasurement && all_finite(core.zm))
       throw NumericalError("KalmanFilter.update: R has a non-finite entry (NaN or infinite measurement noise)");
@@ -570,7 +569,10 @@ void register_kalman_filter(py::module_& m) {
   kf.def_property(
       "P", &PyKalmanFilter::get_P,
       [](PyKalmanFilter& k, const py::object& v) {
-        k.set_matrix(k.P, v, k.n(), k.n(), "KalmanFilter.P", Scalar::kIdentity);
+        MatX tmp;
+        load_matrix(v, tmp, k.n(), k.n(), "KalmanFilter.P", Scalar::kIdentity);
+        check_covariance(tmp, "KalmanFilter.P");  // refused: the filter keeps its P
+        k.P = keep(v, "KalmanFilter.P");
       },
       "State covariance (dim_x, dim_x); a scalar p means p * I.");
   def_model(kf, "F", &PyKalmanFilter::F, false, false, Scalar::kReject, "State transition matrix (dim_x, dim_x).");

@@ -43,35 +43,37 @@ def _kf_state(kf: KalmanFilter) -> tuple[bytes, ...]:
 
 
 @pytest.mark.parametrize(("what", "P", "Q", "match"), [
-    ("non-symmetric P", [[1.0, 0.5], [0.0, 1.0]], None,
-     r"KalmanFilter.predict: P: entry \[0, 1\] = 0.5 .* not symmetric"),
-    ("negative-definite P", [[-1.0, 0.0], [0.0, -1.0]], None, r"KalmanFilter.predict: P: diagonal entry \[0, 0\] = -1"),
-    ("indefinite P", [[1.0, 2.0], [2.0, 1.0]], None, r"P: entry \[0, 1\] = 2 .* not positive semi-definite"),
-    ("NaN in P", [[np.nan, 0.0], [0.0, 1.0]], None, r"P: diagonal entry \[0, 0\] = nan"),
+    ("non-symmetric P", [[1.0, 0.5], [0.0, 1.0]], None, r"KalmanFilter.P: entry \[0, 1\] = 0.5 .* not symmetric"),
+    ("negative-definite P", [[-1.0, 0.0], [0.0, -1.0]], None, r"KalmanFilter.P: diagonal entry \[0, 0\] = -1"),
+    ("negative scalar P", -2.0, None, r"KalmanFilter.P: diagonal entry \[0, 0\] = -2"),
+    ("NaN in P", [[np.nan, 0.0], [0.0, 1.0]], None, r"KalmanFilter.P: diagonal entry \[0, 0\] = nan"),
     ("negative Q matrix", None, -np.eye(2), r"KalmanFilter.predict: Q: diagonal entry \[0, 0\] = -1"),
     ("negative scalar Q", None, -0.1, r"KalmanFilter.predict: Q: diagonal entry \[0, 0\] = -0.1"),
+    ("non-symmetric Q argument", None, [[1.0, 0.2], [0.0, 1.0]],
+     r"KalmanFilter.predict: Q argument: entry \[0, 1\]"),
 ], ids=lambda v: v if isinstance(v, str) and " " in v else None)
 def test_kalman_filter_refuses_bad_covariances_and_changes_nothing(what: str, P: object, Q: object,
                                                                   match: str) -> None:
+    """An assigned P is checked on assignment, Q before the predict that uses it (attribute or
+    argument); either way the filter keeps its state (filterpy propagated them silently)."""
     kf = _kf()
     kf.predict()
-    if P is not None:
-        kf.P = np.array(P)
-    if Q is not None:
-        kf.Q = Q
     before = _kf_state(kf)
     with pytest.raises(NumericalError, match=match):
-        kf.predict()
+        if P is not None:
+            kf.P = P
+        elif "argument" in what:
+            kf.predict(Q=np.array(Q))
+        else:
+            kf.Q = Q
+            kf.predict()
     assert _kf_state(kf) == before
-    if P is not None:  # update checks P too
-        with pytest.raises(NumericalError, match=r"KalmanFilter.update: P"):
-            kf.update(1.0)
-        assert _kf_state(kf) == before
 
 
 def test_kalman_filter_accepts_semidefinite_and_round_off_asymmetric_covariances() -> None:
     """The check must not refuse what filterpy users legitimately pass: P = 0 (a known state),
-    a rank-one P, and a P with round-off asymmetry from computing F P F^T in numpy."""
+    a rank-one P, a P with round-off asymmetry from computing F P F^T in numpy, and (as
+    filterpy's own test_MMAE2 does) a Q with zero diagonal entries and non-zero off-diagonal ones."""
     kf = _kf()
     kf.P = 0.0
     kf.predict()
@@ -83,6 +85,9 @@ def test_kalman_filter_accepts_semidefinite_and_round_off_asymmetric_covariances
     kf.predict()
     kf.update(1.2)
     assert np.all(np.isfinite(kf.P)) and np.all(np.linalg.eigvalsh(kf.P) > 0)
+    kf.Q = np.array([[0.0, 1e-4], [1e-4, 0.0]])
+    kf.predict()
+    assert np.all(np.isfinite(kf.P))
 
 
 @pytest.mark.parametrize("value", [1 + 2j, np.ones((3, 2)) + 1j])
@@ -151,13 +156,13 @@ def test_imm_bank_predict_that_overflows_one_track_changes_no_track_in_strict_mo
                                      bank.mode_P(1))]
         if mode == "raise":
             with pytest.raises(NumericalError, match=r"predict.*not finite.*track 1.*1 track"):
-                bank.predict(10.0)
+                bank.predict(1e5)
             after = [bank.x, bank.P, bank.mu, bank.mode_x(0), bank.mode_P(0), bank.mode_x(1), bank.mode_P(1)]
             assert all(np.array_equal(a, b) for a, b in zip(after, before))
         else:
             with pytest.warns(RuntimeWarning, match="1 skipped"):
-                bank.predict(10.0)
-            ref.predict(10.0)
+                bank.predict(1e5)
+            ref.predict(1e5)
             assert np.array_equal(bank.x[0], ref.x[0]) and np.array_equal(bank.P[0], ref.P[0])
             assert np.array_equal(bank.P[1], before[1][1])
         assert list(bank.status) == [bank.status[0], -2]
@@ -174,9 +179,10 @@ def test_imm_estimator_likelihood_underflow_in_every_model_keeps_mu_finite() -> 
         return f
 
     imm = IMMEstimator([kf(1e-300), kf(1e-290)], np.array([0.3, 0.7]), np.array([[0.9, 0.1], [0.2, 0.8]]))
+    cbar = imm.cbar.copy()  # mu @ M = [0.41, 0.59]
     imm.update(np.array([1e100]))
     assert all(f.log_likelihood == -np.inf for f in imm.filters)
-    assert np.allclose(imm.mu, imm.cbar) and np.all(np.isfinite(imm.x)) and np.all(np.isfinite(imm.P))
+    assert np.allclose(imm.mu, cbar) and np.allclose(cbar, [0.41, 0.59]) and np.all(np.isfinite(imm.x)) and np.all(np.isfinite(imm.P))
 
 
 def test_ukf_constant_turn_covariance_stays_positive_definite_and_radar_variances_positive() -> None:
@@ -293,7 +299,7 @@ _ROW = "0 1 Car 0 0 -1.5 100 120 200 220 {h} {w} {l} 1.0 1.5 20.0 0.1"
 
 @pytest.mark.parametrize(("h", "w", "l", "match"), [
     ("nan", "1.6", "3.9", r"h: expected a finite number, got nan"),
-    ("1.5", "-1.6", "3.9", r"w: a Car box size must be >= 0, got -1.6"),
+    ("1.5", "-1.6", "3.9", r"w: a Car box size must be >= 0 \(or h w l = -1 -1 -1: no 3D box\), got -1.6"),
     ("1.5", "1.6", "inf", r"l: expected a finite number, got inf"),
 ], ids=["h-nan", "w-negative", "l-inf"])
 def test_kitti_label_with_a_nan_or_negative_size_names_file_and_line(tmp_path: Path, h: str, w: str, l: str,
@@ -304,10 +310,14 @@ def test_kitti_label_with_a_nan_or_negative_size_names_file_and_line(tmp_path: P
         read_labels(p)
 
 
-def test_kitti_dontcare_rows_keep_their_negative_placeholders(tmp_path: Path) -> None:
-    row = "0 -1 DontCare -1 -1 -10 219.3 188.5 245.5 218.6 -1 -1 -1 -1000 -1000 -1000 -10"
-    rows = read_labels(_write(tmp_path, "0001.txt", row + "\n"))
-    assert rows.dims.tolist() == [[-1.0, -1.0, -1.0]] and rows.type.tolist() == ["DontCare"]
+def test_kitti_dontcare_rows_and_2d_only_rows_keep_their_negative_placeholders(tmp_path: Path) -> None:
+    """DontCare rows (any negative placeholders) and KITTI's "no 3D box" h w l = -1 -1 -1 (a
+    camera-only track in a results file) are read as written."""
+    rows = ["0 -1 DontCare -1 -1 -10 219.3 188.5 245.5 218.6 -1000 -1000 -1000 -10 -1 -1 -1",
+            "0 4 Car 0 0 -10 100 120 200 220 -1 -1 -1 -1000 -1000 -1000 -10 0.8"]
+    got = read_labels(_write(tmp_path, "0001.txt", "\n".join(rows) + "\n"))
+    assert got.dims.tolist() == [[-1000.0, -1000.0, -1000.0], [-1.0, -1.0, -1.0]]
+    assert got.type.tolist() == ["DontCare", "Car"]
 
 
 def test_kitti_label_file_that_is_not_utf8_names_file_and_line(tmp_path: Path) -> None:

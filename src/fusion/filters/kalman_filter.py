@@ -29,10 +29,12 @@ Deliberate differences:
   :class:`~fusion.errors.NumericalError` and leaves the filter unchanged (filterpy raises
   ``LinAlgError`` or propagates NaN);
 - ``P`` is re-symmetrised after each step (differences at round-off level, 1e-16 relative);
-- before a step ``P`` (and ``Q`` before a predict) is checked in O(n^2): a negative or NaN
-  diagonal entry, an asymmetric pair or ``P[i, j]**2 > P[i, i] * P[j, j]`` (each to a relative
-  1e-8) raises :class:`~fusion.errors.NumericalError` naming the matrix and the entry, and
-  the filter is unchanged (filterpy propagates such a covariance silently).
+- an assigned ``P`` (``kf.P = ...``) and ``Q`` before a predict are checked in O(n^2): a
+  negative or NaN diagonal entry or an asymmetric pair (to a relative 1e-8) raises
+  :class:`~fusion.errors.NumericalError` naming the matrix and the entry, and the filter is
+  unchanged (filterpy propagates such a covariance silently). An indefinite matrix with a
+  non-negative diagonal, an in-place edit (``kf.P[0, 0] = -1``) and the ``P`` a step produced
+  are not checked, as filterpy does not (its own test_MMAE2 relies on that).
 
 Threads: ``predict``, ``update``, each attribute read or assignment, copying and pickling
 are atomic (C++ with the GIL held); the methods written in Python here (``update_sequential``,

@@ -365,10 +365,13 @@ def read_labels(path: PathLike) -> TrackRows:
             for name, v in zip(_LABEL_FLOAT_NAMES, vals):
                 if not math.isfinite(v):
                     raise _err(path, lineno, f"{name}: expected a finite number, got {v}")
-            if toks[2] != "DontCare":  # DontCare rows carry KITTI's negative "no box" placeholders
+            # DontCare rows carry arbitrary negative placeholders, and h = w = l = -1 is KITTI's
+            # "no 3D box" (a 2D-only row, e.g. a camera-only track); any other negative size is bad
+            if toks[2] != "DontCare" and vals[7:10] != [-1.0, -1.0, -1.0]:
                 for name, v in zip(("h", "w", "l"), vals[7:10]):
                     if v < 0:
-                        raise _err(path, lineno, f"{name}: a {toks[2]} box size must be >= 0, got {v}")
+                        raise _err(path, lineno, f"{name}: a {toks[2]} box size must be >= 0 (or h w l = -1 -1 -1: "
+                                                 f"no 3D box), got {v}")
             if len(vals) == 14:
                 vals.append(np.nan)
             nums.append(vals)
