@@ -182,7 +182,8 @@ def test_imm_estimator_likelihood_underflow_in_every_model_keeps_mu_finite() -> 
     cbar = imm.cbar.copy()  # mu @ M = [0.41, 0.59]
     imm.update(np.array([1e100]))
     assert all(f.log_likelihood == -np.inf for f in imm.filters)
-    assert np.allclose(imm.mu, cbar) and np.allclose(cbar, [0.41, 0.59]) and np.all(np.isfinite(imm.x)) and np.all(np.isfinite(imm.P))
+    assert np.allclose(imm.mu, cbar) and np.allclose(cbar, [0.41, 0.59])
+    assert np.all(np.isfinite(imm.x)) and np.all(np.isfinite(imm.P))
 
 
 def test_ukf_constant_turn_covariance_stays_positive_definite_and_radar_variances_positive() -> None:
