@@ -24,7 +24,9 @@ positive definite, or a sensor model undefined at a filter's state (radar at the
 is only found during the update: the other filters' updates are kept, the failing filters
 are left unchanged, ``status`` says which, and then the error is raised. With
 ``on_invalid="skip"`` failing filters are left unchanged, counted in ``skipped``, and a
-warning is issued at a bounded rate.
+warning is issued at a bounded rate. A UKF ``predict`` in which some filter's covariance
+cannot be factorised predicts no filter with ``on_invalid="raise"`` (the failures are found
+before anything is written) and predicts the others with ``"skip"``.
 """
 
 from __future__ import annotations

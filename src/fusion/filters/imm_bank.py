@@ -31,7 +31,10 @@ Bad input: wrong shapes raise :class:`~fusion.errors.ShapeError`, a non-finite m
 naming the argument, before anything changes. A model's Kalman update that fails during the
 call (S not positive definite, sensor model undefined at the state) leaves that track unchanged;
 the other tracks keep their update; then :class:`~fusion.errors.NumericalError` is raised (with
-``on_invalid="skip"``: counted in ``skipped`` and warned at a bounded rate).
+``on_invalid="skip"``: counted in ``skipped`` and warned at a bounded rate). A ``predict`` whose
+result is not finite for some tracks changes no track with ``on_invalid="raise"`` (a whole-bank
+snapshot, reserved at construction, restores them) and raises; with ``"skip"`` only the failing
+tracks are left as they were.
 
 Threads (docs/threading.md): ``predict``, ``update``, the setters (``mu = ...``,
 :meth:`IMMBank.set_model_state`) and copying are serialised by a per-bank FairMutex taken
