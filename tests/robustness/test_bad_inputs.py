@@ -355,3 +355,15 @@ def test_kitti_detection_with_a_nan_or_negative_size_names_file_and_line(tmp_pat
     p = _write(tmp_path, "det.txt", good + "\n" + ",".join(toks) + "\n")
     with pytest.raises(DecodeError, match=r"det.txt:2: " + match):
         read_detections(p)
+
+
+@pytest.mark.parametrize("dt", ["1", None, 1 + 1j, True, 10**400, float("nan"), -0.1],
+                         ids=["str", "none", "complex", "bool", "10**400", "nan", "negative"])
+def test_bank_predict_with_a_bad_time_step_is_a_configuration_error(dt: object) -> None:
+    """A string, None or complex dt raised numpy's bare TypeError, 10**400 an OverflowError."""
+    for bank in (KalmanFilterBank(CV2D(1.0), Position2D(), 2),
+                 IMMBank([CV2D(1.0), CV2D(2.0)], Position2D(), 2, M=[[0.9, 0.1], [0.1, 0.9]])):
+        before = (bank.x.copy(), bank.P.copy())
+        with pytest.raises(ConfigurationError, match=r"predict: dt_s"):
+            bank.predict(dt)  # type: ignore[arg-type]
+        assert np.array_equal(bank.x, before[0]) and np.array_equal(bank.P, before[1])

@@ -39,7 +39,7 @@ import numpy as np
 
 from fusion import _core
 from fusion.errors import ConfigurationError, NumericalError, ShapeError
-from fusion.filters._common import check_bank_size, real_array
+from fusion.filters._common import as_number, check_bank_size, real_array
 
 __all__ = ["KalmanFilterBank", "ExtendedKalmanFilterBank", "UnscentedKalmanFilterBank"]
 
@@ -192,11 +192,12 @@ class _FilterBank:
         UKF: a filter whose covariance cannot be factorised into sigma points fails. With
         ``on_invalid="raise"`` no filter is predicted and NumericalError is raised (the call
         changes nothing); with ``"skip"`` the failing filters are left unchanged and counted."""
-        if not np.isfinite(dt_s) or dt_s < 0:
+        dt = as_number(dt_s, "predict: dt_s")  # a string, None, complex: ConfigurationError, not TypeError
+        if not np.isfinite(dt) or dt < 0:
             raise ConfigurationError(f"predict: dt_s must be finite and >= 0, got {dt_s}")
         # strict mode: all or nothing (a failed call changes nothing); lenient: the failing
         # filters are left unchanged and counted, the others are predicted
-        failures = self._core.predict(float(dt_s), self.on_invalid == "raise")
+        failures = self._core.predict(dt, self.on_invalid == "raise")
         if failures:
             self._invalid(failures, "predict: covariance not positive definite", -1)
 
