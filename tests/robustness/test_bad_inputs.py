@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fusion.assoc import gated_assignment
 from fusion.engine import EngineConfig, FusionEngine
 from fusion.errors import ConfigurationError, DecodeError, NumericalError, ShapeError, TimestampError
 from fusion.filters import (
@@ -19,13 +20,13 @@ from fusion.filters import (
     KalmanFilterBank,
     UnscentedKalmanFilterBank,
 )
-from fusion.geometry import giou_3d, iou_3d, iou_bev
+from fusion.geometry import box_overlap, giou_3d, iou_3d, iou_bev
 from fusion.hil.rig import load_rig
 from fusion.kitti.fusion_track import load_fusion_config
 from fusion.kitti.io import read_detections, read_labels
 from fusion.models import CTRV, CV2D, ConstantTurn, KinematicBicycle, Position2D, RadarPolar
 from fusion.t2t import TrackFuserConfig
-from fusion.tracking import PointTracker, Tracker, TrackerConfig, make_detections
+from fusion.tracking import PointTracker, Tracker, TrackerConfig, jpda_marginals, make_detections
 
 # ---------------------------------------------------------------- estimation API
 
@@ -367,3 +368,23 @@ def test_bank_predict_with_a_bad_time_step_is_a_configuration_error(dt: object) 
         with pytest.raises(ConfigurationError, match=r"predict: dt_s"):
             bank.predict(dt)  # type: ignore[arg-type]
         assert np.array_equal(bank.x, before[0]) and np.array_equal(bank.P, before[1])
+
+
+@pytest.mark.parametrize(("call", "exc", "match"), [
+    (lambda: box_overlap(5, np.zeros(7), np.zeros(7)), ConfigurationError,  # type: ignore[arg-type]
+     r"box_overlap: kind: expected one of iou_bev"),
+    (lambda: gated_assignment(np.ones((2, 2)), "x"), ConfigurationError, r"gate: expected a number, got 'x'"),
+    (lambda: jpda_marginals("a", "b"), ShapeError, r"likelihood_ratios: expected real numbers"),
+    (lambda: jpda_marginals(np.ones((2, 2)), [1 + 1j, 1]), ShapeError, r"miss_weights: expected real numbers"),
+    (lambda: KalmanFilter(dim_x="2", dim_z=1), ConfigurationError, r"KalmanFilter: dim_x: expected an integer"),
+    (lambda: KalmanFilter(dim_x=2**40, dim_z=1), ConfigurationError, r"GiB, more than this machine's"),
+    (lambda: Tracker(1), ConfigurationError, r"config: expected a TrackerConfig, got int"),  # type: ignore[arg-type]
+    (lambda: PointTracker(5), ConfigurationError, r"config: expected a PointTrackerConfig, got int"),
+], ids=["box-overlap-kind", "gate-str", "jpda-str", "jpda-complex", "kf-dim-str", "kf-dim-huge", "tracker-config",
+        "point-tracker-config"])
+def test_wrong_argument_types_are_typed_errors_not_signature_dumps_or_bad_alloc(call: object, exc: type,
+                                                                              match: str) -> None:
+    """These raised pybind11's "incompatible function arguments" TypeError, numpy's bare
+    ValueError, std::bad_alloc (MemoryError) or a bare TypeError."""
+    with pytest.raises(exc, match=match):
+        call()  # type: ignore[operator]

@@ -54,7 +54,7 @@ import numpy as np
 
 from fusion import _core
 from fusion.errors import NumericalError, ShapeError
-from fusion.filters._common import InnovationStatistics
+from fusion.filters._common import InnovationStatistics, as_integer, check_bank_size
 
 __all__ = ["KalmanFilter"]
 
@@ -99,6 +99,11 @@ class KalmanFilter(InnovationStatistics, _core.KalmanFilter):
     inv = staticmethod(np.linalg.inv)
 
     def __init__(self, dim_x: int, dim_z: int, dim_u: int = 0) -> None:
+        # integers whose matrices fit in memory: a string gave pybind11's signature dump, 2**40
+        # a std::bad_alloc (the C++ side checks the lower bounds)
+        n = max(as_integer(dim_x, "KalmanFilter: dim_x"), as_integer(dim_z, "KalmanFilter: dim_z"),
+                as_integer(dim_u, "KalmanFilter: dim_u"))
+        check_bank_size(n, 8 * 16 * max(n, 1), "KalmanFilter: the largest of dim_x, dim_z, dim_u", "rows")
         if _core.KalmanFilter._constructed(self):
             # kf.__init__(...) again re-initialises the filter, as filterpy's does (pybind11
             # would silently ignore a second construction)

@@ -34,7 +34,7 @@ import numpy as np
 
 from fusion import _core
 from fusion.engine.batch import check_timestamp
-from fusion.errors import ShapeError, TimestampError
+from fusion.errors import ConfigurationError, ShapeError, TimestampError
 from fusion.tracking.config import ClassConfig, TrackerConfig
 
 __all__ = ["Tracker", "TimestampError", "DETECTION_DTYPE", "TRACK_DTYPE", "TENTATIVE", "CONFIRMED",
@@ -165,7 +165,7 @@ class Tracker(CoreTracker):
     def __init__(self, config: TrackerConfig | None = None) -> None:
         self.config = config if config is not None else TrackerConfig()
         if not isinstance(self.config, TrackerConfig):
-            raise TypeError(f"config: expected a TrackerConfig, got {type(config).__name__}")
+            raise ConfigurationError(f"config: expected a TrackerConfig, got {type(config).__name__}")
         self.config.validate()
         ids = sorted(self.config.classes)
         self._core = _core.TrackerCore(_core_class(self.config.default), ids,
