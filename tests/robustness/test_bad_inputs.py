@@ -115,6 +115,22 @@ def test_motion_model_noise_must_be_finite_and_non_negative(model: type, args: t
     assert model(*[0.0 for _ in args[:2]]) is not None  # zero noise is legal
 
 
+@pytest.mark.parametrize(("call", "match"), [
+    (lambda: CV2D("a"), r"CV2D\(sigma_a: float = 1.0\): expected numbers, got \('a',\)"),
+    (lambda: CTRV(sigma_a=None), r"CTRV\(sigma_a: float = 1.0, sigma_yawdd: float = 0.5\): expected numbers"),
+    (lambda: RadarPolar([1.0]), r"RadarPolar\(x_m: float = 0.0, .*\): expected numbers, got \(\[1.0\],\)"),
+    (lambda: Position2D(3), r"Position2D\(\): expected numbers, got \(3,\)"),
+    (lambda: CV2D(sigma=1.0), r"CV2D\(sigma_a: float = 1.0\): expected numbers, got \(\) \{'sigma': 1.0\}"),
+    (lambda: UnscentedKalmanFilterBank(CV2D(1.0), Position2D(), 2, alpha="x"),
+     r"UnscentedKalmanFilterBank: alpha: expected a number, got 'x'"),
+], ids=["cv2d-str", "ctrv-none", "radar-list", "position-arg", "unknown-keyword", "ukf-alpha-str"])
+def test_model_and_bank_constructors_with_wrong_argument_types_are_configuration_errors(call: object,
+                                                                                      match: str) -> None:
+    """They raised pybind11's TypeError listing the constructor's signature."""
+    with pytest.raises(ConfigurationError, match=match):
+        call()  # type: ignore[operator]
+
+
 def test_ukf_bank_predict_that_fails_for_one_filter_changes_nothing_strict_and_steps_the_rest_lenient() -> None:
     """Filter 1's covariance cannot be factorised. Strict (the default): NumericalError and no
     filter predicted (it used to step filter 0 and 2 and then raise). Lenient: filter 1 is

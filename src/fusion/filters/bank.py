@@ -302,4 +302,6 @@ class UnscentedKalmanFilterBank(_FilterBank):
 
     def __init__(self, motion: Any, sensor: Any, size: int, *, alpha: float = 1e-3, beta: float = 2.0,
                  kappa: float = 0.0, **kwargs: Any) -> None:
+        alpha, beta, kappa = (as_number(v, f"{type(self).__name__}: {k}")  # not pybind11's signature dump
+                              for k, v in (("alpha", alpha), ("beta", beta), ("kappa", kappa)))
         super().__init__(motion, sensor, size, alpha=alpha, beta=beta, kappa=kappa, **kwargs)
