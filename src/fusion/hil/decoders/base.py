@@ -60,21 +60,39 @@ def config_number(where: str, value: Any) -> float:
     return float(value)
 
 
+def _refuse(self: Decoder, what: str) -> ConcurrentUseError:
+    return ConcurrentUseError(f"{type(self).__name__}.{what}: another thread is feeding this decoder; feed one "
+                              "decoder from one thread (use one decoder per thread)")
+
+
 def _one_feeder(fn: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
     """``fn`` (a decoder's feed or flush) refusing a second thread with ConcurrentUseError; the
-    same thread may re-enter (a subclass's feed calling its parent's)."""
+    same thread may re-enter (a subclass's feed calling its parent's). Explicit signatures (no
+    *args packing): this wraps the per-frame call of every replay."""
+    if fn.__name__ == "feed":
+        @functools.wraps(fn)
+        def feed(self: Decoder, t_ns: int, frame_id: int, data: bytes) -> list[Any]:
+            lock = self._feeding
+            if not lock.acquire(False):
+                raise _refuse(self, "feed")
+            try:
+                return fn(self, t_ns, frame_id, data)
+            finally:
+                lock.release()
 
-    @functools.wraps(fn)
-    def guarded(self: Decoder, *args: Any, **kwargs: Any) -> list[Any]:
-        lock = self._feeding
-        if not lock.acquire(blocking=False):
-            raise ConcurrentUseError(f"{type(self).__name__}.{fn.__name__}: another thread is feeding this decoder; "
-                                     "feed one decoder from one thread (use one decoder per thread)")
-        try:
-            return fn(self, *args, **kwargs)
-        finally:
-            lock.release()
+        guarded = feed
+    else:
+        @functools.wraps(fn)
+        def other(self: Decoder, *args: Any, **kwargs: Any) -> list[Any]:
+            lock = self._feeding
+            if not lock.acquire(False):
+                raise _refuse(self, fn.__name__)
+            try:
+                return fn(self, *args, **kwargs)
+            finally:
+                lock.release()
 
+        guarded = other
     guarded._one_feeder = True  # type: ignore[attr-defined]
     return guarded
 
