@@ -164,8 +164,8 @@ void bind_bank(py::module_& m, const std::string& name) {
       "An independent bank with a copy of this one's whole state (taken atomically).");
   c.def(
       "predict",
-      [](Bank& b, double dt) { return locked(b, [&] { return b.predict(dt); }); },
-      py::arg("dt_s"));
+      [](Bank& b, double dt, bool all_or_nothing) { return locked(b, [&] { return b.predict(dt, all_or_nothing); }); },
+      py::arg("dt_s"), py::arg("all_or_nothing") = false);
   // z: (size, M) float64 C-contiguous; mask: (size,) uint8 or None; R: (M, M) or (size, M, M).
   c.def(
       "update",

@@ -233,13 +233,14 @@ void bind_imm_bank(py::module_& m, const char* name) {
       "An independent bank with a copy of this one's whole state (taken atomically).");
   c.def(
       "predict",
-      [](Bank& b, double dt) {
-        const auto r = locked(b, [&] { return b.predict(dt); });
+      [](Bank& b, double dt, bool all_or_nothing) {
+        const auto r = locked(b, [&] { return b.predict(dt, all_or_nothing); });
         return py::make_tuple(r.first, r.second);
       },
-      py::arg("dt_s"),
+      py::arg("dt_s"), py::arg("all_or_nothing") = false,
       "Mix and predict every track; returns (failed, first): how many tracks were left unchanged "
-      "because their prediction was not finite (their status is -2) and the first of them (-1).");
+      "because their prediction was not finite (their status is -2) and the first of them (-1). "
+      "all_or_nothing: when any track fails, every track is left unchanged.");
   // z: (size, M); mask: (size,) uint8 or None; R: (M, M) or (size, M, M).
   c.def(
       "update",

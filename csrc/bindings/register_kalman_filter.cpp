@@ -149,6 +149,40 @@ py::object keep(const py::handle& v, const char* what) {
   return std::move(a);
 }
 
+// A covariance (P when assigned, Q before a predict) must be symmetric positive semi-definite.
+// Checked in O(n^2): every diagonal entry >= 0 (not NaN) and A(i,j) == A(j,i) to a relative
+// 1e-8 (round-off from a user's F P F^T). This catches a non-symmetric P, a negative-definite P
+// or Q and a negative scalar Q. Not the 2 x 2 minors A(i,j)^2 <= A(i,i) A(j,j), and not the P a
+// step produced: filterpy's own tests (test_MMAE2) run with an indefinite Q of zero diagonal
+// entries, which drives P's diagonal to -3e-9 after some steps; filterpy accepts both and the
+// drop-in must too. Throws NumericalError naming the matrix and the entry; the filter is
+// unchanged.
+void check_covariance(const MatX& A, const char* what) {
+  const Index n = A.rows();
+  for (Index i = 0; i < n; ++i) {
+    if (!(A(i, i) >= 0.0) || !std::isfinite(A(i, i))) {
+      std::ostringstream os;
+      os << what << ": diagonal entry [" << i << ", " << i << "] = " << A(i, i)
+         << " is negative or not finite (a covariance is symmetric positive semi-definite)";
+      throw NumericalError(os.str());
+    }
+  }
+  for (Index i = 0; i < n; ++i) {
+    for (Index j = i + 1; j < n; ++j) {
+      const double a = A(i, j), b = A(j, i);
+      const char* problem = nullptr;
+      if (!std::isfinite(a) || !std::isfinite(b)) problem = "is not finite";
+      else if (std::abs(a - b) > 1e-8 * (std::abs(a) + std::abs(b)) + 1e-300) problem = "is not symmetric";
+      if (problem != nullptr) {
+        std::ostringstream os;
+        os << what << ": entry [" << i << ", " << j << "] = " << a << " (entry [" << j << ", " << i << "] = " << b
+           << ") " << problem;
+        throw NumericalError(os.str());
+      }
+    }
+  }
+}
+
 struct PyKalmanFilter {
   // An instance whose __init__ never ran (`KalmanFilter.__new__(KalmanFilter)`, or a failed
   // __setstate__ on such an object) still reaches the methods: pybind11 then hands them raw
@@ -226,6 +260,7 @@ struct PyKalmanFilter {
       load_vector(u_, core.u, cols, "KalmanFilter.predict: u");
     }
     load_state();
+    check_covariance(core.Q, is_none(Q_) ? "KalmanFilter.predict: Q" : "KalmanFilter.predict: Q argument");
     core.predict(control, alpha_sq);
     drop({&x, &P, &x_prior, &P_prior});
   }
@@ -534,7 +569,10 @@ void register_kalman_filter(py::module_& m) {
   kf.def_property(
       "P", &PyKalmanFilter::get_P,
       [](PyKalmanFilter& k, const py::object& v) {
-        k.set_matrix(k.P, v, k.n(), k.n(), "KalmanFilter.P", Scalar::kIdentity);
+        MatX tmp;
+        load_matrix(v, tmp, k.n(), k.n(), "KalmanFilter.P", Scalar::kIdentity);
+        check_covariance(tmp, "KalmanFilter.P");  // refused: the filter keeps its P
+        k.P = keep(v, "KalmanFilter.P");
       },
       "State covariance (dim_x, dim_x); a scalar p means p * I.");
   def_model(kf, "F", &PyKalmanFilter::F, false, false, Scalar::kReject, "State transition matrix (dim_x, dim_x).");

@@ -4,6 +4,9 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cmath>
+#include <string>
+
 #include "common.hpp"
 #include "fusion/models/measurement.hpp"
 #include "fusion/models/motion.hpp"
@@ -59,54 +62,84 @@ py::class_<Meas> bind_measurement(py::module_& m, const char* name, const char* 
   return c;
 }
 
+// A noise standard deviation: finite and >= 0 (a NaN or negative one made Q NaN or let a
+// caller believe the sign mattered), else ConfigurationError naming the model and argument.
+double noise(double v, const char* model, const char* arg) {
+  if (!(std::isfinite(v) && v >= 0.0))
+    throw ConfigurationError(std::string(model) + ": " + arg + " must be finite and >= 0, got " + std::to_string(v));
+  return v;
+}
+
+// The last constructor overload of a model class: any call the real constructor's argument
+// types did not match (a string, None, a list, an unknown keyword) is a ConfigurationError
+// naming the class and its signature, instead of pybind11's TypeError listing the overloads.
+template <class T>
+auto refuse_other_arguments(std::string signature) {
+  return py::init([signature](const py::args& args, const py::kwargs& kwargs) -> T {
+    throw ConfigurationError(signature + ": expected numbers, got " + std::string(py::str(args)) +
+                             (kwargs.empty() ? std::string() : " " + std::string(py::str(kwargs))));
+  });
+}
+
 }  // namespace
 
 void register_models(py::module_& m) {
   bind_motion<CV2D>(m, "CV2D", "Constant velocity, state (x, y, vx, vy).")
-      .def(py::init([](double sigma_a) { CV2D mo; mo.sigma_a = sigma_a; return mo; }), py::arg("sigma_a") = 1.0)
-      .def_readwrite("sigma_a", &CV2D::sigma_a);
+      .def(py::init([](double sigma_a) { CV2D mo; mo.sigma_a = noise(sigma_a, "CV2D", "sigma_a"); return mo; }), py::arg("sigma_a") = 1.0)
+      .def_readwrite("sigma_a", &CV2D::sigma_a)
+      .def(refuse_other_arguments<CV2D>("CV2D(sigma_a: float = 1.0)"));
   bind_motion<CV3D>(m, "CV3D", "Constant velocity, state (x, y, z, vx, vy, vz).")
-      .def(py::init([](double sigma_a) { CV3D mo; mo.sigma_a = sigma_a; return mo; }), py::arg("sigma_a") = 1.0)
-      .def_readwrite("sigma_a", &CV3D::sigma_a);
+      .def(py::init([](double sigma_a) { CV3D mo; mo.sigma_a = noise(sigma_a, "CV3D", "sigma_a"); return mo; }), py::arg("sigma_a") = 1.0)
+      .def_readwrite("sigma_a", &CV3D::sigma_a)
+      .def(refuse_other_arguments<CV3D>("CV3D(sigma_a: float = 1.0)"));
   bind_motion<CA2D>(m, "CA2D", "Constant acceleration, state (x, y, vx, vy, ax, ay).")
-      .def(py::init([](double sigma_j) { CA2D mo; mo.sigma_j = sigma_j; return mo; }), py::arg("sigma_j") = 1.0)
-      .def_readwrite("sigma_j", &CA2D::sigma_j);
+      .def(py::init([](double sigma_j) { CA2D mo; mo.sigma_j = noise(sigma_j, "CA2D", "sigma_j"); return mo; }), py::arg("sigma_j") = 1.0)
+      .def_readwrite("sigma_j", &CA2D::sigma_j)
+      .def(refuse_other_arguments<CA2D>("CA2D(sigma_j: float = 1.0)"));
   bind_motion<CA3D>(m, "CA3D", "Constant acceleration, state (x, y, z, vx, vy, vz, ax, ay, az).")
-      .def(py::init([](double sigma_j) { CA3D mo; mo.sigma_j = sigma_j; return mo; }), py::arg("sigma_j") = 1.0)
-      .def_readwrite("sigma_j", &CA3D::sigma_j);
+      .def(py::init([](double sigma_j) { CA3D mo; mo.sigma_j = noise(sigma_j, "CA3D", "sigma_j"); return mo; }), py::arg("sigma_j") = 1.0)
+      .def_readwrite("sigma_j", &CA3D::sigma_j)
+      .def(refuse_other_arguments<CA3D>("CA3D(sigma_j: float = 1.0)"));
   bind_motion<CTRV>(m, "CTRV", "Constant turn rate and velocity, state (x, y, v, yaw, yaw_rate).")
-      .def(py::init([](double sa, double sy) { CTRV mo; mo.sigma_a = sa; mo.sigma_yawdd = sy; return mo; }),
+      .def(py::init([](double sa, double sy) { CTRV mo; mo.sigma_a = noise(sa, "CTRV", "sigma_a"); mo.sigma_yawdd = noise(sy, "CTRV", "sigma_yawdd"); return mo; }),
            py::arg("sigma_a") = 1.0, py::arg("sigma_yawdd") = 0.5)
       .def_readwrite("sigma_a", &CTRV::sigma_a)
-      .def_readwrite("sigma_yawdd", &CTRV::sigma_yawdd);
+      .def_readwrite("sigma_yawdd", &CTRV::sigma_yawdd)
+      .def(refuse_other_arguments<CTRV>("CTRV(sigma_a: float = 1.0, sigma_yawdd: float = 0.5)"));
   bind_motion<CTRA>(m, "CTRA", "Constant turn rate and acceleration, state (x, y, v, yaw, yaw_rate, a).")
-      .def(py::init([](double sj, double sy) { CTRA mo; mo.sigma_j = sj; mo.sigma_yawdd = sy; return mo; }),
+      .def(py::init([](double sj, double sy) { CTRA mo; mo.sigma_j = noise(sj, "CTRA", "sigma_j"); mo.sigma_yawdd = noise(sy, "CTRA", "sigma_yawdd"); return mo; }),
            py::arg("sigma_j") = 1.0, py::arg("sigma_yawdd") = 0.5)
       .def_readwrite("sigma_j", &CTRA::sigma_j)
-      .def_readwrite("sigma_yawdd", &CTRA::sigma_yawdd);
+      .def_readwrite("sigma_yawdd", &CTRA::sigma_yawdd)
+      .def(refuse_other_arguments<CTRA>("CTRA(sigma_j: float = 1.0, sigma_yawdd: float = 0.5)"));
   bind_motion<ConstantTurn>(m, "ConstantTurn", "Cartesian constant turn, state (x, y, vx, vy, omega).")
-      .def(py::init([](double sa, double sy) { ConstantTurn mo; mo.sigma_a = sa; mo.sigma_yawdd = sy; return mo; }),
+      .def(py::init([](double sa, double sy) { ConstantTurn mo; mo.sigma_a = noise(sa, "ConstantTurn", "sigma_a"); mo.sigma_yawdd = noise(sy, "ConstantTurn", "sigma_yawdd"); return mo; }),
            py::arg("sigma_a") = 1.0, py::arg("sigma_yawdd") = 0.1)
       .def_readwrite("sigma_a", &ConstantTurn::sigma_a)
-      .def_readwrite("sigma_yawdd", &ConstantTurn::sigma_yawdd);
+      .def_readwrite("sigma_yawdd", &ConstantTurn::sigma_yawdd)
+      .def(refuse_other_arguments<ConstantTurn>("ConstantTurn(sigma_a: float = 1.0, sigma_yawdd: float = 0.1)"));
 
   bind_motion<KinematicBicycle>(m, "KinematicBicycle", "Kinematic bicycle, state (x, y, v, yaw, steer).")
       .def(py::init([](double sa, double ss, double L) {
              if (!(L > 0.0)) throw ConfigurationError("KinematicBicycle: wheelbase_m must be > 0, got " + std::to_string(L));
-             KinematicBicycle mo; mo.sigma_a = sa; mo.sigma_steer_rate = ss; mo.wheelbase_m = L; return mo; }),
+             KinematicBicycle mo; mo.sigma_a = noise(sa, "KinematicBicycle", "sigma_a"); mo.sigma_steer_rate = noise(ss, "KinematicBicycle", "sigma_steer_rate"); mo.wheelbase_m = L; return mo; }),
            py::arg("sigma_a") = 1.0, py::arg("sigma_steer_rate") = 0.2, py::arg("wheelbase_m") = 2.7)
       .def_readwrite("sigma_a", &KinematicBicycle::sigma_a)
       .def_readwrite("sigma_steer_rate", &KinematicBicycle::sigma_steer_rate)
-      .def_readwrite("wheelbase_m", &KinematicBicycle::wheelbase_m);
+      .def_readwrite("wheelbase_m", &KinematicBicycle::wheelbase_m)
+      .def(refuse_other_arguments<KinematicBicycle>("KinematicBicycle(sigma_a: float = 1.0, sigma_steer_rate: float = 0.2, wheelbase_m: float = 2.7)"));
 
-  bind_measurement<Position2D>(m, "Position2D", "Cartesian position (x, y).").def(py::init<>());
-  bind_measurement<Position3D>(m, "Position3D", "Cartesian position (x, y, z).").def(py::init<>());
+  bind_measurement<Position2D>(m, "Position2D", "Cartesian position (x, y).").def(py::init<>())
+      .def(refuse_other_arguments<Position2D>("Position2D()"));
+  bind_measurement<Position3D>(m, "Position3D", "Cartesian position (x, y, z).").def(py::init<>())
+      .def(refuse_other_arguments<Position3D>("Position3D()"));
   bind_measurement<RadarPolar>(m, "RadarPolar", "Radar range [m], azimuth [rad], range rate [m/s].")
       .def(py::init([](double x, double y, double yaw) { RadarPolar r; r.x_m = x; r.y_m = y; r.yaw_rad = yaw; return r; }),
            py::arg("x_m") = 0.0, py::arg("y_m") = 0.0, py::arg("yaw_rad") = 0.0)
       .def_readwrite("x_m", &RadarPolar::x_m)
       .def_readwrite("y_m", &RadarPolar::y_m)
-      .def_readwrite("yaw_rad", &RadarPolar::yaw_rad);
+      .def_readwrite("yaw_rad", &RadarPolar::yaw_rad)
+      .def(refuse_other_arguments<RadarPolar>("RadarPolar(x_m: float = 0.0, y_m: float = 0.0, yaw_rad: float = 0.0)"));
   bind_measurement<CameraPinhole>(m, "CameraPinhole", "Pinhole camera pixel (u, v) of the target's 3D point.")
       .def(py::init([](double fx, double fy, double cx, double cy, const Mat<3, 3>& R, const Vec<3>& t) {
              CameraPinhole c; c.fx = fx; c.fy = fy; c.cx = cx; c.cy = cy; c.R_cw = R; c.t_cw = t; return c; }),
@@ -117,7 +150,8 @@ void register_models(py::module_& m) {
       .def_readwrite("cx", &CameraPinhole::cx)
       .def_readwrite("cy", &CameraPinhole::cy)
       .def_readwrite("R_cw", &CameraPinhole::R_cw)
-      .def_readwrite("t_cw", &CameraPinhole::t_cw);
+      .def_readwrite("t_cw", &CameraPinhole::t_cw)
+      .def(refuse_other_arguments<CameraPinhole>("CameraPinhole(fx: float, fy: float, cx: float, cy: float, R_cw: 3 x 3 = I, t_cw: 3 = 0)"));
 }
 
 }  // namespace fusion::bindings

@@ -199,15 +199,21 @@ double convex_hull_area(const Point2* pts, int n) {
 
 void validate_box(const Box3& b, const char* what, Index index, std::string_view context) {
   const double v[kBoxDim] = {b.x, b.y, b.z, b.yaw, b.l, b.w, b.h};
-  bool finite = true;
-  for (double x : v) finite = finite && std::isfinite(x);
+  // Finite and at most kMaxBoxCoordinate in magnitude: areas, volumes and hulls of such boxes
+  // (products of up to three coordinates) cannot overflow to inf (which made IoU 0).
+  constexpr double kMaxBoxCoordinate = 1e100;
+  bool finite = true, in_range = true;
+  for (double x : v) {
+    finite = finite && std::isfinite(x);
+    in_range = in_range && std::abs(x) <= kMaxBoxCoordinate;
+  }
   const bool sizes_ok = b.l >= 0.0 && b.w >= 0.0 && b.h >= 0.0;
-  if (finite && sizes_ok) return;
+  if (finite && sizes_ok && in_range) return;
   std::ostringstream os;
   if (!context.empty()) os << context << ": ";
   os << "box " << what;
   if (index >= 0) os << "[" << index << "]";
-  os << (finite ? " has a negative size" : " has a non-finite value")
+  os << (!finite ? " has a non-finite value" : !sizes_ok ? " has a negative size" : " has a value beyond 1e100 m (its area or volume would overflow)")
      << ": (x, y, z, yaw, l, w, h) = (";
   for (int i = 0; i < kBoxDim; ++i) os << (i ? ", " : "") << v[i];
   os << ")";

@@ -222,6 +222,22 @@ TEST_CASE("FilterBank: no heap allocation after construction") {
   CHECK(g_allocations.load() == before);
 }
 
+TEST_CASE("FilterBank: a strict UKF predict with one unfactorisable covariance predicts no filter") {
+  FilterBank<CTRV, RadarPolar, BankAlgorithm::kUnscented> ukf(CTRV{}, RadarPolar{}, 3,
+                                                              MerweWeights::make(5, 1e-3, 2, 0));
+  for (Index i = 0; i < 3; ++i) ukf.x(i) << 10.0, 1.0, 5.0, 0.1, 0.01;
+  ukf.P(1)(0, 0) = -1.0;
+  const std::vector<double> x0(ukf.x_data(), ukf.x_data() + 15), P0(ukf.P_data(), ukf.P_data() + 75);
+  const long allocations = g_allocations.load();
+  CHECK(ukf.predict(0.1, true) == 1);
+  CHECK(g_allocations.load() == allocations);
+  CHECK(std::vector<double>(ukf.x_data(), ukf.x_data() + 15) == x0);
+  CHECK(std::vector<double>(ukf.P_data(), ukf.P_data() + 75) == P0);
+  CHECK(ukf.predict(0.1, false) == 1);  // lenient: filters 0 and 2 are predicted, 1 is not
+  CHECK(ukf.x(0)(0) != x0[0]);
+  CHECK(ukf.x(1)(0) == x0[5]);
+}
+
 TEST_CASE("RTS smoother: a constant state is smoothed to the mean of its measurements") {
   // Random-walk-free scalar state observed 4 times: the smoothed estimate at every step is
   // the same, equal to the filtered estimate at the last step.

@@ -156,6 +156,33 @@ TEST_CASE("ImmBank: a prediction that overflows leaves the track as it was and i
   CHECK(ok.first == 0 && ok.second == -1);
 }
 
+TEST_CASE("ImmBank: a strict predict that overflows one track restores every track, allocation-free") {
+  ImmBank<Position2D, CV2D, CV2D> bank({CV2D{}, CV2D{}}, Position2D{}, 3, markov2(0.9), Vec<2>(0.5, 0.5));
+  bank.predict(0.1);
+  for (int k = 0; k < 2; ++k) Eigen::Map<Mat<4, 4>>(bank.P_data(k) + 16).diagonal().setConstant(1e300);
+  bank.refresh();
+  const auto snap = [&bank] {
+    std::vector<double> v(bank.x_out_data(), bank.x_out_data() + 12);
+    v.insert(v.end(), bank.P_out_data(), bank.P_out_data() + 48);
+    for (int k = 0; k < 2; ++k) {
+      v.insert(v.end(), bank.x_data(k), bank.x_data(k) + 12);
+      v.insert(v.end(), bank.P_data(k), bank.P_data(k) + 48);
+    }
+    return v;
+  };
+  const std::vector<double> before = snap();
+  const long allocations = g_allocations.load();
+  const auto r = bank.predict(1e5, true);  // track 1 overflows; tracks 0 and 2 would not
+  CHECK(g_allocations.load() == allocations);
+  CHECK(r.first == 1);
+  CHECK(r.second == 1);
+  CHECK(snap() == before);
+  CHECK(bank.status_data()[1] == decltype(bank)::kPredictFailed);
+  const auto lenient = bank.predict(1e5, false);  // only track 1 is left as it was
+  CHECK(lenient.first == 1);
+  CHECK(bank.P_out_data()[0] > before[12]);  // track 0 predicted: its variance grew
+}
+
 TEST_CASE("Imm: invalid Markov matrix or mode probabilities are configuration errors") {
   Mat<2, 2> bad;
   bad << 0.9, 0.2, 0.1, 0.9;

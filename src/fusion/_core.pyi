@@ -631,7 +631,7 @@ class EkfBank_CV2D_Position2D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> int:
         ...
     def set_P(self, P: typing.Any) -> None:
         """
@@ -682,7 +682,7 @@ class EkfBank_CV2D_RadarPolar:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> int:
         ...
     def set_P(self, P: typing.Any) -> None:
         """
@@ -733,7 +733,7 @@ class EkfBank_CV2D_CameraPinhole:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> int:
         ...
     def set_P(self, P: typing.Any) -> None:
         """
@@ -784,7 +784,7 @@ class EkfBank_CV3D_Position2D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> int:
         ...
     def set_P(self, P: typing.Any) -> None:
         """
@@ -835,7 +835,7 @@ class EkfBank_CV3D_RadarPolar:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> int:
         ...
     def set_P(self, P: typing.Any) -> None:
         """
@@ -886,7 +886,7 @@ class EkfBank_CV3D_CameraPinhole:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> int:
         ...
     def set_P(self, P: typing.Any) -> None:
         """
@@ -937,7 +937,7 @@ class EkfBank_CV3D_Position3D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> int:
         ...
     def set_P(self, P: typing.Any) -> None:
         """
@@ -988,7 +988,7 @@ class EkfBank_CA2D_Position2D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> int:
         ...
     def set_P(self, P: typing.Any) -> None:
         """
@@ -1039,7 +1039,7 @@ class EkfBank_CA2D_RadarPolar:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> int:
         ...
     def set_P(self, P: typing.Any) -> None:
         """
@@ -1090,7 +1090,7 @@ class EkfBank_CA2D_CameraPinhole:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> int:
         ...
     def set_P(self, P: typing.Any) -> None:
         """
@@ -1141,7 +1141,7 @@ class EkfBank_CA3D_Position2D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> int:
         ...
     def set_P(self, P: typing.Any) -> None:
         """
@@ -1192,7 +1192,7 @@ class EkfBank_CA3D_RadarPolar:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> int:
         ...
     def set_P(self, P: typing.Any) -> None:
         """
@@ -1243,7 +1243,7 @@ class EkfBank_CA3D_CameraPinhole:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> int:
         ...
     def set_P(self, P: typing.Any) -> None:
         """
@@ -1294,7 +1294,7 @@ class EkfBank_CA3D_Position3D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> int:
         ...
     def set_P(self, P: typing.Any) -> None:
         """
@@ -1345,7 +1345,7 @@ class EkfBank_CTRV_Position2D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> int:
         ...
     def set_P(self, P: typing.Any) -> None:
         """
@@ -1396,7 +1396,7 @@ class EkfBank_CTRV_RadarPolar:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> int:
         ...
     def set_P(self, P: typing.Any) -> None:
         """
@@ -1447,7 +1447,7 @@ class EkfBank_CTRV_CameraPinhole:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> int:
         ...
     def set_P(self, P: typing.Any) -> None:
         """
@@ -1498,7 +1498,7 @@ class EkfBank_CTRA_Position2D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> int:
         ...
     def set_P(self, P: typing.Any) -> None:
         """
@@ -1549,7 +1549,7 @@ class EkfBank_CTRA_RadarPolar:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> int:
         ...
     def set_P(self, P: typing.Any) -> None:
         """
@@ -1600,7 +1600,7 @@ class EkfBank_CTRA_CameraPinhole:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> int:
         ...
     def set_P(self, P: typing.Any) -> None:
         """
@@ -1651,7 +1651,7 @@ class EkfBank_ConstantTurn_Position2D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> int:
         ...
     def set_P(self, P: typing.Any) -> None:
         """
@@ -1702,7 +1702,7 @@ class EkfBank_ConstantTurn_RadarPolar:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> int:
         ...
     def set_P(self, P: typing.Any) -> None:
         """
@@ -1753,7 +1753,7 @@ class EkfBank_ConstantTurn_CameraPinhole:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> int:
         ...
     def set_P(self, P: typing.Any) -> None:
         """
@@ -1804,7 +1804,7 @@ class UkfBank_CV2D_Position2D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> int:
         ...
     def set_P(self, P: typing.Any) -> None:
         """
@@ -1855,7 +1855,7 @@ class UkfBank_CV2D_RadarPolar:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> int:
         ...
     def set_P(self, P: typing.Any) -> None:
         """
@@ -1906,7 +1906,7 @@ class UkfBank_CV2D_CameraPinhole:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> int:
         ...
     def set_P(self, P: typing.Any) -> None:
         """
@@ -1957,7 +1957,7 @@ class UkfBank_CV3D_Position2D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> int:
         ...
     def set_P(self, P: typing.Any) -> None:
         """
@@ -2008,7 +2008,7 @@ class UkfBank_CV3D_RadarPolar:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> int:
         ...
     def set_P(self, P: typing.Any) -> None:
         """
@@ -2059,7 +2059,7 @@ class UkfBank_CV3D_CameraPinhole:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> int:
         ...
     def set_P(self, P: typing.Any) -> None:
         """
@@ -2110,7 +2110,7 @@ class UkfBank_CV3D_Position3D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> int:
         ...
     def set_P(self, P: typing.Any) -> None:
         """
@@ -2161,7 +2161,7 @@ class UkfBank_CA2D_Position2D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> int:
         ...
     def set_P(self, P: typing.Any) -> None:
         """
@@ -2212,7 +2212,7 @@ class UkfBank_CA2D_RadarPolar:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> int:
         ...
     def set_P(self, P: typing.Any) -> None:
         """
@@ -2263,7 +2263,7 @@ class UkfBank_CA2D_CameraPinhole:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> int:
         ...
     def set_P(self, P: typing.Any) -> None:
         """
@@ -2314,7 +2314,7 @@ class UkfBank_CA3D_Position2D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> int:
         ...
     def set_P(self, P: typing.Any) -> None:
         """
@@ -2365,7 +2365,7 @@ class UkfBank_CA3D_RadarPolar:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> int:
         ...
     def set_P(self, P: typing.Any) -> None:
         """
@@ -2416,7 +2416,7 @@ class UkfBank_CA3D_CameraPinhole:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> int:
         ...
     def set_P(self, P: typing.Any) -> None:
         """
@@ -2467,7 +2467,7 @@ class UkfBank_CA3D_Position3D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> int:
         ...
     def set_P(self, P: typing.Any) -> None:
         """
@@ -2518,7 +2518,7 @@ class UkfBank_CTRV_Position2D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> int:
         ...
     def set_P(self, P: typing.Any) -> None:
         """
@@ -2569,7 +2569,7 @@ class UkfBank_CTRV_RadarPolar:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> int:
         ...
     def set_P(self, P: typing.Any) -> None:
         """
@@ -2620,7 +2620,7 @@ class UkfBank_CTRV_CameraPinhole:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> int:
         ...
     def set_P(self, P: typing.Any) -> None:
         """
@@ -2671,7 +2671,7 @@ class UkfBank_CTRA_Position2D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> int:
         ...
     def set_P(self, P: typing.Any) -> None:
         """
@@ -2722,7 +2722,7 @@ class UkfBank_CTRA_RadarPolar:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> int:
         ...
     def set_P(self, P: typing.Any) -> None:
         """
@@ -2773,7 +2773,7 @@ class UkfBank_CTRA_CameraPinhole:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> int:
         ...
     def set_P(self, P: typing.Any) -> None:
         """
@@ -2824,7 +2824,7 @@ class UkfBank_ConstantTurn_Position2D:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> int:
         ...
     def set_P(self, P: typing.Any) -> None:
         """
@@ -2875,7 +2875,7 @@ class UkfBank_ConstantTurn_RadarPolar:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> int:
         ...
     def set_P(self, P: typing.Any) -> None:
         """
@@ -2926,7 +2926,7 @@ class UkfBank_ConstantTurn_CameraPinhole:
         """
         An independent bank with a copy of this one's whole state (taken atomically).
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> int:
         ...
     def set_P(self, P: typing.Any) -> None:
         """
@@ -2988,9 +2988,9 @@ class ImmBank_CV2D_CV2D_Position2D:
         """
         Model k's states, (size, n_k): a view of the bank's storage.
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> tuple[int, int]:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> tuple[int, int]:
         """
-        Mix and predict every track; returns (failed, first): how many tracks were left unchanged because their prediction was not finite (their status is -2) and the first of them (-1).
+        Mix and predict every track; returns (failed, first): how many tracks were left unchanged because their prediction was not finite (their status is -2) and the first of them (-1). all_or_nothing: when any track fails, every track is left unchanged.
         """
     def set_mode_P(self, model: typing.SupportsInt | typing.SupportsIndex, P: typing.Any) -> None:
         """
@@ -3066,9 +3066,9 @@ class ImmBank_CV2D_CV2D_CV2D_Position2D:
         """
         Model k's states, (size, n_k): a view of the bank's storage.
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> tuple[int, int]:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> tuple[int, int]:
         """
-        Mix and predict every track; returns (failed, first): how many tracks were left unchanged because their prediction was not finite (their status is -2) and the first of them (-1).
+        Mix and predict every track; returns (failed, first): how many tracks were left unchanged because their prediction was not finite (their status is -2) and the first of them (-1). all_or_nothing: when any track fails, every track is left unchanged.
         """
     def set_mode_P(self, model: typing.SupportsInt | typing.SupportsIndex, P: typing.Any) -> None:
         """
@@ -3144,9 +3144,9 @@ class ImmBank_CV2D_CTRV_Position2D:
         """
         Model k's states, (size, n_k): a view of the bank's storage.
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> tuple[int, int]:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> tuple[int, int]:
         """
-        Mix and predict every track; returns (failed, first): how many tracks were left unchanged because their prediction was not finite (their status is -2) and the first of them (-1).
+        Mix and predict every track; returns (failed, first): how many tracks were left unchanged because their prediction was not finite (their status is -2) and the first of them (-1). all_or_nothing: when any track fails, every track is left unchanged.
         """
     def set_mode_P(self, model: typing.SupportsInt | typing.SupportsIndex, P: typing.Any) -> None:
         """
@@ -3222,9 +3222,9 @@ class ImmBank_CV2D_CTRV_RadarPolar:
         """
         Model k's states, (size, n_k): a view of the bank's storage.
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> tuple[int, int]:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> tuple[int, int]:
         """
-        Mix and predict every track; returns (failed, first): how many tracks were left unchanged because their prediction was not finite (their status is -2) and the first of them (-1).
+        Mix and predict every track; returns (failed, first): how many tracks were left unchanged because their prediction was not finite (their status is -2) and the first of them (-1). all_or_nothing: when any track fails, every track is left unchanged.
         """
     def set_mode_P(self, model: typing.SupportsInt | typing.SupportsIndex, P: typing.Any) -> None:
         """
@@ -3300,9 +3300,9 @@ class ImmBank_CV2D_CA2D_Position2D:
         """
         Model k's states, (size, n_k): a view of the bank's storage.
         """
-    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex) -> tuple[int, int]:
+    def predict(self, dt_s: typing.SupportsFloat | typing.SupportsIndex, all_or_nothing: bool = False) -> tuple[int, int]:
         """
-        Mix and predict every track; returns (failed, first): how many tracks were left unchanged because their prediction was not finite (their status is -2) and the first of them (-1).
+        Mix and predict every track; returns (failed, first): how many tracks were left unchanged because their prediction was not finite (their status is -2) and the first of them (-1). all_or_nothing: when any track fails, every track is left unchanged.
         """
     def set_mode_P(self, model: typing.SupportsInt | typing.SupportsIndex, P: typing.Any) -> None:
         """

@@ -283,5 +283,5 @@ def test_unknown_component_in_python_config_lists_known_keys():
         FusionEngine(EngineConfig(sensors=[SensorConfig(name="r", model="lidar3d")]))
     with pytest.raises(ConfigurationError, match=r"\[sensors\.r\] mount_R: is not a rotation"):
         FusionEngine(EngineConfig(sensors=[SensorConfig(name="r", mount_R=np.diag([1.0, -1.0, 1.0]))]))
-    with pytest.raises(TypeError, match=r"config: expected an EngineConfig or a TOML path, got dict"):
+    with pytest.raises(ConfigurationError, match=r"config: expected an EngineConfig or a TOML path, got dict"):
         FusionEngine({"motion": "cv_box"})  # type: ignore[arg-type]

@@ -226,7 +226,7 @@ def test_errors():
             kw["confirm_m"] = 2
         with pytest.raises(ConfigurationError, match=field):
             PointTracker(PointTrackerConfig(**kw))
-    with pytest.raises(TypeError):
+    with pytest.raises(ConfigurationError, match="config: expected a PointTrackerConfig, got dict"):
         PointTracker({"association": "gnn"})
 
 

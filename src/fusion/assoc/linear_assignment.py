@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fusion import _core
-from fusion.errors import InfeasibleError, ShapeError
+from fusion.errors import ConfigurationError, InfeasibleError, ShapeError
 
 __all__ = [
     "GatedAssignment",
@@ -102,6 +102,8 @@ def gated_assignment(cost: npt.ArrayLike, gate: float) -> GatedAssignment:
     taking exactly when it beats leaving both of its ends unassigned. ``gate`` must be finite.
     """
     c = _cost_matrix(cost)
+    if isinstance(gate, (bool, np.bool_)) or not isinstance(gate, (int, float, np.integer, np.floating)):
+        raise ConfigurationError(f"gate: expected a number, got {gate!r}")
     _, row_to_col, col_to_row, total = _core.lsa_dense(c, float(gate))
     return _gated(row_to_col, col_to_row, total)
 

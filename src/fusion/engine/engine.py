@@ -97,7 +97,8 @@ class FusionEngine:
         if isinstance(config, (str, os.PathLike)):
             config = EngineConfig.from_toml(config)
         if not isinstance(config, EngineConfig):
-            raise TypeError(f"config: expected an EngineConfig or a TOML path, got {type(config).__name__}")
+            raise ConfigurationError(f"FusionEngine: config: expected an EngineConfig or a TOML path, got "
+                                     f"{type(config).__name__} (a dict: use EngineConfig.from_dict)")
         self._config = copy.deepcopy(config)
         self._core = _core.FusionEngine(self._config.to_spec())
         self._check_values = self._config.bad_detection == "raise"

@@ -181,7 +181,10 @@ def as_number(value: Any, what: str) -> float:
     """A real number (Python or numpy scalar), not a bool."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise ConfigurationError(f"{what}: expected a number, got {value!r}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond the float range (10**400)
+        raise ConfigurationError(f"{what}: {value!r} is outside the float64 range") from None
 
 
 def real_array(value: Any, what: str) -> np.ndarray:

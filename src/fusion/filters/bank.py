@@ -24,7 +24,9 @@ positive definite, or a sensor model undefined at a filter's state (radar at the
 is only found during the update: the other filters' updates are kept, the failing filters
 are left unchanged, ``status`` says which, and then the error is raised. With
 ``on_invalid="skip"`` failing filters are left unchanged, counted in ``skipped``, and a
-warning is issued at a bounded rate.
+warning is issued at a bounded rate. A UKF ``predict`` in which some filter's covariance
+cannot be factorised predicts no filter with ``on_invalid="raise"`` (the failures are found
+before anything is written) and predicts the others with ``"skip"``.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ import numpy as np
 
 from fusion import _core
 from fusion.errors import ConfigurationError, NumericalError, ShapeError
-from fusion.filters._common import check_bank_size, real_array
+from fusion.filters._common import as_number, check_bank_size, real_array
 
 __all__ = ["KalmanFilterBank", "ExtendedKalmanFilterBank", "UnscentedKalmanFilterBank"]
 
@@ -123,7 +125,7 @@ class _FilterBank:
 
     @x.setter
     def x(self, value: Any) -> None:
-        v = np.asarray(value, dtype=float)
+        v = real_array(value, "x")
         shape = (len(self), self.dim_x)
         if v.shape not in (shape, (self.dim_x,)):
             raise ShapeError(f"x: expected shape {shape} or ({self.dim_x},), but got {v.shape}")
@@ -136,7 +138,7 @@ class _FilterBank:
 
     @P.setter
     def P(self, value: Any) -> None:
-        v = np.asarray(value, dtype=float)
+        v = real_array(value, "P")
         n = self.dim_x
         if v.shape not in ((len(self), n, n), (n, n)):
             raise ShapeError(f"P: expected shape ({len(self)}, {n}, {n}) or ({n}, {n}), but got {v.shape}")
@@ -185,10 +187,17 @@ class _FilterBank:
         return checked_noise(value, self.dim_z, len(self))
 
     def predict(self, dt_s: float) -> None:
-        """Predict every filter ``dt_s`` seconds ahead."""
-        if not np.isfinite(dt_s) or dt_s < 0:
+        """Predict every filter ``dt_s`` seconds ahead.
+
+        UKF: a filter whose covariance cannot be factorised into sigma points fails. With
+        ``on_invalid="raise"`` no filter is predicted and NumericalError is raised (the call
+        changes nothing); with ``"skip"`` the failing filters are left unchanged and counted."""
+        dt = as_number(dt_s, "predict: dt_s")  # a string, None, complex: ConfigurationError, not TypeError
+        if not np.isfinite(dt) or dt < 0:
             raise ConfigurationError(f"predict: dt_s must be finite and >= 0, got {dt_s}")
-        failures = self._core.predict(float(dt_s))
+        # strict mode: all or nothing (a failed call changes nothing); lenient: the failing
+        # filters are left unchanged and counted, the others are predicted
+        failures = self._core.predict(dt, self.on_invalid == "raise")
         if failures:
             self._invalid(failures, "predict: covariance not positive definite", -1)
 
@@ -197,7 +206,7 @@ class _FilterBank:
         (all filters when mask is None). ``R`` overrides the bank's R for this call.
         Returns the number of filters updated."""
         n, m = len(self), self.dim_z
-        zz = np.ascontiguousarray(z, dtype=float)
+        zz = real_array(z, "update: z")  # complex, bool, str: refused, never cast
         if zz.shape != (n, m):
             raise ShapeError(f"update: z: expected shape ({n}, {m}), but got {zz.shape}")
         mk = None
@@ -293,4 +302,6 @@ class UnscentedKalmanFilterBank(_FilterBank):
 
     def __init__(self, motion: Any, sensor: Any, size: int, *, alpha: float = 1e-3, beta: float = 2.0,
                  kappa: float = 0.0, **kwargs: Any) -> None:
+        alpha, beta, kappa = (as_number(v, f"{type(self).__name__}: {k}")  # not pybind11's signature dump
+                              for k, v in (("alpha", alpha), ("beta", beta), ("kappa", kappa)))
         super().__init__(motion, sensor, size, alpha=alpha, beta=beta, kappa=kappa, **kwargs)

@@ -303,8 +303,11 @@ class IMMEstimator:
             self.likelihood = np.maximum(np.exp(logl), sys.float_info.min)
             # mu_j ~ cbar_j L_j, evaluated in the log domain so that tiny likelihoods do not underflow.
             w = np.log(self.cbar) + logl
-            w = np.exp(w - w.max())
-            self.mu = w / w.sum()
+            if np.isfinite(w.max()):
+                w = np.exp(w - w.max())
+                self.mu = w / w.sum()
+            else:  # the likelihood underflows to 0 in every model: no evidence, mu = cbar (as IMMBank)
+                self.mu = np.array(self.cbar, dtype=float)
             self._compute_mixing_probabilities()
             self._compute_state_estimate()
             self.x_post, self.P_post = self.x.copy(), self.P.copy()

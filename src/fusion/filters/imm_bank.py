@@ -31,7 +31,10 @@ Bad input: wrong shapes raise :class:`~fusion.errors.ShapeError`, a non-finite m
 naming the argument, before anything changes. A model's Kalman update that fails during the
 call (S not positive definite, sensor model undefined at the state) leaves that track unchanged;
 the other tracks keep their update; then :class:`~fusion.errors.NumericalError` is raised (with
-``on_invalid="skip"``: counted in ``skipped`` and warned at a bounded rate).
+``on_invalid="skip"``: counted in ``skipped`` and warned at a bounded rate). A ``predict`` whose
+result is not finite for some tracks changes no track with ``on_invalid="raise"`` (a whole-bank
+snapshot, reserved at construction, restores them) and raises; with ``"skip"`` only the failing
+tracks are left as they were.
 
 Threads (docs/threading.md): ``predict``, ``update``, the setters (``mu = ...``,
 :meth:`IMMBank.set_model_state`) and copying are serialised by a per-bank FairMutex taken
@@ -141,7 +144,8 @@ class IMMBank:
         cls = _core_class(motions, sensor)
         r = len(motions)
         dims = cls.model_dims
-        size = check_bank_size(size, 8 * (sum(n + n * n for n in dims) + 2 * r + max(dims) + max(dims) ** 2) + 4,
+        # bytes per track: the state, mu, log-likelihoods, status and predict's snapshot of the state
+        size = check_bank_size(size, 8 * (2 * (sum(n + n * n for n in dims) + max(dims) + max(dims) ** 2) + 2 * r) + 4,
                                "IMMBank: size", "tracks")
         Mm = real_array(M, "IMMBank: M")
         if Mm.shape != (r, r):
@@ -300,12 +304,14 @@ class IMMBank:
         """Mix and predict every track ``dt_s`` seconds ahead (``mu`` is unchanged, as filterpy).
 
         A track whose prediction is not finite (a ``dt_s`` so large that the covariance
-        overflows) is left as it was, its status set to -2, and NumericalError is raised after
-        the call (``on_invalid="skip"``: counted in ``skipped``); the other tracks are predicted."""
+        overflows) has its status set to -2. With ``on_invalid="raise"`` every track is left as
+        it was (the call changes nothing but ``status``) and NumericalError is raised; with
+        ``"skip"`` the failing tracks are left as they were and counted in ``skipped``, the
+        other tracks are predicted."""
         dt = as_number(dt_s, "predict: dt_s")
         if not np.isfinite(dt) or dt < 0:
             raise ConfigurationError(f"predict: dt_s must be finite and >= 0, got {dt_s}")
-        failed, first = self._core.predict(dt)
+        failed, first = self._core.predict(dt, self.on_invalid == "raise")
         if failed:
             self._invalid(int(failed), f"predict: prediction over dt_s = {dt_s} is not finite", int(first))
 

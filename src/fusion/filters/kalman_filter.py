@@ -28,7 +28,13 @@ Deliberate differences:
 - a non-finite measurement, or an S that is not positive definite, raises
   :class:`~fusion.errors.NumericalError` and leaves the filter unchanged (filterpy raises
   ``LinAlgError`` or propagates NaN);
-- ``P`` is re-symmetrised after each step (differences at round-off level, 1e-16 relative).
+- ``P`` is re-symmetrised after each step (differences at round-off level, 1e-16 relative);
+- an assigned ``P`` (``kf.P = ...``) and ``Q`` before a predict are checked in O(n^2): a
+  negative or NaN diagonal entry or an asymmetric pair (to a relative 1e-8) raises
+  :class:`~fusion.errors.NumericalError` naming the matrix and the entry, and the filter is
+  unchanged (filterpy propagates such a covariance silently). An indefinite matrix with a
+  non-negative diagonal, an in-place edit (``kf.P[0, 0] = -1``) and the ``P`` a step produced
+  are not checked, as filterpy does not (its own test_MMAE2 relies on that).
 
 Threads: ``predict``, ``update``, each attribute read or assignment, copying and pickling
 are atomic (C++ with the GIL held); the methods written in Python here (``update_sequential``,
@@ -48,7 +54,7 @@ import numpy as np
 
 from fusion import _core
 from fusion.errors import NumericalError, ShapeError
-from fusion.filters._common import InnovationStatistics
+from fusion.filters._common import InnovationStatistics, as_integer, check_bank_size
 
 __all__ = ["KalmanFilter"]
 
@@ -93,6 +99,11 @@ class KalmanFilter(InnovationStatistics, _core.KalmanFilter):
     inv = staticmethod(np.linalg.inv)
 
     def __init__(self, dim_x: int, dim_z: int, dim_u: int = 0) -> None:
+        # integers whose matrices fit in memory: a string gave pybind11's signature dump, 2**40
+        # a std::bad_alloc (the C++ side checks the lower bounds)
+        n = max(as_integer(dim_x, "KalmanFilter: dim_x"), as_integer(dim_z, "KalmanFilter: dim_z"),
+                as_integer(dim_u, "KalmanFilter: dim_u"))
+        check_bank_size(n, 8 * 16 * max(n, 1), "KalmanFilter: the largest of dim_x, dim_z, dim_u", "rows")
         if _core.KalmanFilter._constructed(self):
             # kf.__init__(...) again re-initialises the filter, as filterpy's does (pybind11
             # would silently ignore a second construction)

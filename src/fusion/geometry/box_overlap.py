@@ -26,6 +26,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from fusion import _core
+from fusion.errors import ConfigurationError
 
 __all__ = ["BOX_FIELDS", "OverlapKind", "box_overlap", "iou_bev", "iou_3d", "giou_bev", "giou_3d"]
 
@@ -41,7 +42,9 @@ def box_overlap(kind: OverlapKind, a: ArrayLike, b: ArrayLike, *, skip_disjoint:
     ``skip_disjoint`` lets the IoU kinds answer 0 without clipping for pairs whose
     circumscribed footprint circles do not overlap; it changes speed, never the result.
     """
-    return _core.box_overlap(kind, a, b, skip_disjoint)
+    if not isinstance(kind, str):
+        raise ConfigurationError(f"box_overlap: kind: expected one of iou_bev, iou_3d, giou_bev, giou_3d, got {kind!r}")
+    return _core.box_overlap(kind, a, b, bool(skip_disjoint))
 
 
 def iou_bev(a: ArrayLike, b: ArrayLike) -> float | np.ndarray:

@@ -49,13 +49,13 @@ import copy
 import math
 import os
 import time
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
+from fusion._toml import read_toml
 from fusion.assoc import gated_assignment
 from fusion.errors import ConfigurationError
 from fusion.geometry.box2d import iou_2d
@@ -251,11 +251,7 @@ def load_fusion_config(path: str | os.PathLike[str] | None = None) -> dict[str, 
     config is validated here (with a placeholder projection)."""
     path = DEFAULT_CAMERA_CONFIG if path is None else path
     where = os.fspath(path)
-    try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigurationError(f"{where}: invalid TOML: {exc}") from None
+    data = read_toml(path)  # ConfigurationError naming the file: invalid TOML, not UTF-8, nested too deeply
     unknown = sorted(set(data) - {"engine", "kitti"})
     if unknown:
         raise ConfigurationError(f"{where}: unknown table [{unknown[0]}]; known: [engine], [kitti]")

@@ -33,8 +33,9 @@ projection of either kind of box are in :mod:`fusion.geometry.projection`.
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -315,6 +316,22 @@ _LABEL_FLOAT_NAMES = ["truncated", "occluded", "alpha", "x1", "y1", "x2", "y2", 
                       "rotation_y", "score"]
 
 
+def _utf8_lines(fh: Iterable[str], path: PathLike) -> Iterator[str]:
+    """The lines of a text file opened as UTF-8; DecodeError naming the file and line instead of
+    a bare UnicodeDecodeError."""
+    it = iter(fh)
+    lineno = 0
+    while True:
+        try:
+            raw = next(it)
+        except StopIteration:
+            return
+        except UnicodeDecodeError as e:
+            raise _err(path, lineno + 1, f"not UTF-8 text ({e.reason} at byte {e.start} of the read block)") from None
+        lineno += 1
+        yield raw
+
+
 def read_labels(path: PathLike) -> TrackRows:
     """Read a ``label_02`` file (ground truth, or tracker results with an 18th score column).
 
@@ -331,7 +348,7 @@ def read_labels(path: PathLike) -> TrackRows:
     nums: list[list[float]] = []
     lines: list[int] = []
     with open(path, encoding="utf-8") as fh:
-        for lineno, raw in enumerate(fh, start=1):
+        for lineno, raw in enumerate(_utf8_lines(fh, path), start=1):
             toks = raw.split()
             if not toks:
                 continue
@@ -345,6 +362,16 @@ def read_labels(path: PathLike) -> TrackRows:
             types.append(toks[2])
             vals = _to_floats(toks[3:], path, lineno, _LABEL_FLOAT_NAMES)
             _to_int(toks[4], path, lineno, "occluded")  # finite and integral, or a DecodeError
+            for name, v in zip(_LABEL_FLOAT_NAMES, vals):
+                if not math.isfinite(v):
+                    raise _err(path, lineno, f"{name}: expected a finite number, got {v}")
+            # DontCare rows carry arbitrary negative placeholders, and h = w = l = -1 is KITTI's
+            # "no 3D box" (a 2D-only row, e.g. a camera-only track); any other negative size is bad
+            if toks[2] != "DontCare" and vals[7:10] != [-1.0, -1.0, -1.0]:
+                for name, v in zip(("h", "w", "l"), vals[7:10]):
+                    if v < 0:
+                        raise _err(path, lineno, f"{name}: a {toks[2]} box size must be >= 0 (or h w l = -1 -1 -1: "
+                                                 f"no 3D box), got {v}")
             if len(vals) == 14:
                 vals.append(np.nan)
             nums.append(vals)
@@ -376,8 +403,8 @@ def read_detections(path: PathLike) -> Detections:
     """Read a comma separated detection file (15 columns, see module docstring).
 
     Raises:
-        DecodeError: ``path:line: ...`` for a malformed row (wrong field count, non-numeric value,
-            unknown type code).
+        DecodeError: ``path:line: ...`` for a malformed row (wrong field count, non-numeric or
+            non-finite value, negative box size, unknown type code).
     """
     frames: list[int] = []
     cats: list[int] = []
@@ -403,7 +430,14 @@ def read_detections(path: PathLike) -> Detections:
             if cat not in DETECTION_TYPES:
                 raise _err(path, lineno, f"type: expected {_TYPE_CHOICES}, got {cat}")
             cats.append(cat)
-            nums.append(_to_floats(toks[2:], path, lineno, _DET_NAMES))
+            vals = _to_floats(toks[2:], path, lineno, _DET_NAMES)
+            for name, v in zip(_DET_NAMES, vals):
+                if not math.isfinite(v):
+                    raise _err(path, lineno, f"{name}: expected a finite number, got {v}")
+            for name, v in zip(("h", "w", "l"), vals[5:8]):
+                if v < 0:
+                    raise _err(path, lineno, f"{name}: a box size must be >= 0, got {v}")
+            nums.append(vals)
             lines.append(lineno)
     arr = np.asarray(nums, np.float64).reshape(-1, 13)
     return Detections(

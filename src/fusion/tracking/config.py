@@ -27,10 +27,10 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import tomllib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from fusion._toml import read_toml
 from fusion.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -295,6 +295,10 @@ class TrackerConfig:
                 raise ConfigurationError(f"tracker config [classes.{key}]: class id must be an integer") from None
             if not isinstance(sub, dict):
                 raise ConfigurationError(f"tracker config [classes.{key}]: expected a table")
+            if cid in classes:  # [classes.2] and [classes.02]: one class, two tables
+                first = next(k for k in classes_d if k != key and int(k) == cid)
+                raise ConfigurationError(f"tracker config [classes.{key}]: class id {cid} is already given by "
+                                         f"[classes.{first}]")
             classes[cid] = ClassConfig.from_dict(sub, base=default, where=f"classes.{key}")
         out = cls(default=default, classes=classes,
                   max_tracks=d.get("max_tracks", 1024), max_detections=d.get("max_detections", 1024))
@@ -304,11 +308,7 @@ class TrackerConfig:
     @classmethod
     def from_toml(cls, path: str | os.PathLike[str]) -> TrackerConfig:
         """Read a TOML file (see the module docstring). Errors name the file."""
-        try:
-            with open(path, "rb") as fh:
-                data = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigurationError(f"{os.fspath(path)}: invalid TOML: {exc}") from None
+        data = read_toml(path)
         try:
             return cls.from_dict(data)
         except ConfigurationError as exc:

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fusion import _core
+from fusion.engine.batch import check_timestamp
 from fusion.errors import ConfigurationError, NumericalError, ShapeError
 from fusion.tracking.tracker import CoreTracker, TimestampError
 
@@ -171,7 +172,7 @@ class PointTracker(CoreTracker):
     def __init__(self, config: PointTrackerConfig | None = None) -> None:
         self.config = config if config is not None else PointTrackerConfig()
         if not isinstance(self.config, PointTrackerConfig):
-            raise TypeError(f"config: expected a PointTrackerConfig, got {type(config).__name__}")
+            raise ConfigurationError(f"config: expected a PointTrackerConfig, got {type(config).__name__}")
         self.config.validate()
         c = self.config
         self._core = _core.PointTrackerCore(
@@ -200,17 +201,36 @@ class PointTracker(CoreTracker):
             ShapeError: ``measurements`` is not (n, 2) (an empty array of any shape with 0 rows
                 is accepted), or has more than ``max_measurements`` rows.
             NumericalError: a measurement is NaN or infinite (the message names its row).
-            TimestampError: ``t_ns`` is earlier than the previous step's (a ValueError).
+            TimestampError: ``t_ns`` is not an int64 integer (a float, a bool, int64 min) or is
+                earlier than the previous step's (a ValueError).
         """
-        z = np.asarray(measurements, dtype=np.float64)
+        t = check_timestamp(t_ns, "PointTracker.step: t_ns")
+        try:
+            z = np.asarray(measurements)
+        except (TypeError, ValueError) as e:  # ragged nesting
+            raise ShapeError(f"measurements: not an array of numbers ({e})") from None
+        if z.size and z.dtype.kind not in "iuf":  # complex, bool, str: no silent cast
+            raise ShapeError(f"measurements: expected real numbers, got {z.dtype} data")
+        z = z.astype(np.float64, copy=False)
         if z.size == 0:
             z = np.zeros((0, 2))
         if z.ndim != 2 or z.shape[1] != 2:
             raise ShapeError(f"measurements: expected shape (n, 2), but got {z.shape}")
-        t = int(t_ns)
         zc = np.ascontiguousarray(z)
         raw = self._checked_step(lambda: self._core.step(zc, t), t, "PointTracker")
         return raw.view(POINT_TRACK_DTYPE)
+
+
+def _real(v: object, what: str) -> np.ndarray:
+    """``v`` as float64; ShapeError naming ``what`` for strings, complex numbers, objects or
+    ragged lists (numpy's bare ValueError / ComplexWarning otherwise)."""
+    try:
+        a = np.asarray(v)
+    except (TypeError, ValueError) as e:
+        raise ShapeError(f"{what}: not an array of numbers ({e})") from None
+    if a.size and a.dtype.kind not in "iuf":
+        raise ShapeError(f"{what}: expected real numbers, got {a.dtype} data")
+    return a.astype(np.float64, copy=False)
 
 
 def jpda_marginals(likelihood_ratios: np.ndarray, miss_weights: np.ndarray, method: str = "auto",
@@ -237,8 +257,8 @@ def jpda_marginals(likelihood_ratios: np.ndarray, miss_weights: np.ndarray, meth
     Any size is accepted (no recursion: 150,000 tracks are fine). Pure function: runs with the
     GIL released and may be called from several threads at once (docs/threading.md).
     """
-    W = np.asarray(likelihood_ratios, dtype=np.float64)
-    miss = np.ascontiguousarray(miss_weights, dtype=np.float64)
+    W = _real(likelihood_ratios, "likelihood_ratios")
+    miss = np.ascontiguousarray(_real(miss_weights, "miss_weights"))
     if W.ndim != 2:
         raise ShapeError(f"likelihood_ratios: expected shape (K, m), but got {W.shape}")
     if miss.shape != (W.shape[0],):

@@ -33,7 +33,8 @@ from typing import Any, Self
 import numpy as np
 
 from fusion import _core
-from fusion.errors import ShapeError, TimestampError
+from fusion.engine.batch import check_timestamp
+from fusion.errors import ConfigurationError, ShapeError, TimestampError
 from fusion.tracking.config import ClassConfig, TrackerConfig
 
 __all__ = ["Tracker", "TimestampError", "DETECTION_DTYPE", "TRACK_DTYPE", "TENTATIVE", "CONFIRMED",
@@ -164,7 +165,7 @@ class Tracker(CoreTracker):
     def __init__(self, config: TrackerConfig | None = None) -> None:
         self.config = config if config is not None else TrackerConfig()
         if not isinstance(self.config, TrackerConfig):
-            raise TypeError(f"config: expected a TrackerConfig, got {type(config).__name__}")
+            raise ConfigurationError(f"config: expected a TrackerConfig, got {type(config).__name__}")
         self.config.validate()
         ids = sorted(self.config.classes)
         self._core = _core.TrackerCore(_core_class(self.config.default), ids,
@@ -179,10 +180,11 @@ class Tracker(CoreTracker):
                 ``class_id`` and ``score`` (the message names the field), or holds more than
                 ``max_detections`` rows.
             NumericalError: a box or score is not finite, or a size is negative.
-            TimestampError: ``t_ns`` is earlier than the previous step's timestamp.
+            TimestampError: ``t_ns`` is not an int64 integer (a float, e.g. seconds by
+                mistake; a bool; int64 min) or is earlier than the previous step's timestamp.
         """
         boxes, cls, score = _unpack(detections)
-        t = int(t_ns)
+        t = check_timestamp(t_ns, "Tracker.step: t_ns")
         raw = self._checked_step(lambda: self._core.step(boxes, cls, score, t), t, "Tracker")
         return raw.view(TRACK_DTYPE)
 

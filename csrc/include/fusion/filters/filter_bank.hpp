@@ -70,9 +70,21 @@ class FilterBank {
 
   // Predict every filter by dt seconds. Returns the number of filters whose covariance
   // could not be factorised (UKF only; such filters are left as they were).
+  // all_or_nothing (the strict mode): when any filter would fail, no filter is predicted (a
+  // first pass finds the failures with the same sigma-point factorisation, before anything
+  // is written); the count is returned as before.
   // Kept out of line: a whole-bank loop gains nothing from inlining into its caller.
-  [[gnu::noinline]] Index predict(double dt) {
+  [[gnu::noinline]] Index predict(double dt, bool all_or_nothing = false) {
     Index failures = 0;
+    if constexpr (Algo == BankAlgorithm::kUnscented) {
+      if (all_or_nothing) {
+        constexpr int S = 2 * N + 1;
+        Eigen::Matrix<double, N, S> X;
+        for (Index i = 0; i < size_; ++i)
+          if (!merwe_sigma_points<N>(StateVec(x(i)), StateMat(P(i)), weights_, Motion::kAngles, X)) ++failures;
+        if (failures > 0) return failures;
+      }
+    }
     if constexpr (Motion::kLinear && Algo == BankAlgorithm::kExtended) {
       const StateVec zero = StateVec::Zero();
       const StateMat F = motion_.jacobian(zero, dt);

@@ -72,6 +72,10 @@ class ImmBank {
     P_out_.assign(n * NOut * NOut, 0.0);
     loglik_.assign(n * R, 0.0);
     status_.assign(n, static_cast<std::int32_t>(ImmStatus::kNoMeasurement));
+    snap_x_ = x_;
+    snap_P_ = P_;
+    snap_x_out_ = x_out_;
+    snap_P_out_ = P_out_;
     refresh();
   }
 
@@ -122,8 +126,12 @@ class ImmBank {
   // large that F P F^T + Q overflows) is restored to its state before the call and its status
   // set to kPredictFailed; returns how many and the first one (-1: none); the caller raises or
   // counts them. Allocation-free: the per-track backup is one preallocated buffer.
-  [[gnu::noinline]] std::pair<Index, Index> predict(double dt) {
+  // all_or_nothing (the strict mode): when any track fails, every track is restored to its
+  // state before the call (from a whole-bank snapshot reserved at construction), so the call
+  // changes nothing but the failing tracks' status.
+  [[gnu::noinline]] std::pair<Index, Index> predict(double dt, bool all_or_nothing = false) {
     Index failed = 0, first = -1;
+    if (all_or_nothing) snapshot(false);
     for (Index i = 0; i < size_; ++i) {
       const Track t = track(i);
       save(t);
@@ -134,6 +142,7 @@ class ImmBank {
         if (failed++ == 0) first = i;
       }
     }
+    if (all_or_nothing && failed > 0) snapshot(true);
     return {failed, first};
   }
   // status_ value of a track whose last predict failed (ImmStatus values are >= -1).
@@ -186,6 +195,22 @@ class ImmBank {
     f(t.x_out, static_cast<std::size_t>(NOut));
     f(t.P_out, static_cast<std::size_t>(NOut * NOut));
   }
+  // Copies what predict() changes (every model's x and P, the combined x and P) into the
+  // snapshot (restore = false) or back from it (restore = true).
+  void snapshot(bool restore) {
+    const auto copy = [restore](std::vector<double>& live, std::vector<double>& snap) {
+      if (restore)
+        std::copy(snap.begin(), snap.end(), live.begin());
+      else
+        std::copy(live.begin(), live.end(), snap.begin());
+    };
+    for (std::size_t k = 0; k < static_cast<std::size_t>(R); ++k) {
+      copy(x_[k], snap_x_[k]);
+      copy(P_[k], snap_P_[k]);
+    }
+    copy(x_out_, snap_x_out_);
+    copy(P_out_, snap_P_out_);
+  }
   void save(const Track& t) {
     double* dst = backup_.data();
     for_each_block(t, [&](const double* p, std::size_t n) { dst = std::copy(p, p + n, dst); });
@@ -212,6 +237,9 @@ class ImmBank {
   std::vector<double> mu_, x_out_, P_out_, loglik_;
   std::vector<std::int32_t> status_;
   std::vector<double> backup_ = std::vector<double>(static_cast<std::size_t>(doubles_per_track()));
+  // predict(all_or_nothing)'s whole-bank snapshot (same sizes as the live storage).
+  std::array<std::vector<double>, static_cast<std::size_t>(R)> snap_x_, snap_P_;
+  std::vector<double> snap_x_out_, snap_P_out_;
 };
 
 }  // namespace fusion

@@ -16,18 +16,23 @@ does one compiled decode and a few array writes.  Bad frames are counted in ``st
 the default) or raise :class:`CanFrameError` (``strict=True``).
 
 Thread safety: a decoder holds the state of the cycle being assembled; feed one decoder from one
-thread at a time (distinct decoders are independent).
+thread at a time (distinct decoders are independent).  ``feed`` or ``flush`` called while another
+thread is inside one of them on the same decoder raises :class:`~fusion.errors.ConcurrentUseError`
+and changes nothing (enforced for every subclass); ``stats`` and the counters may be read from any
+thread (copy them with ``dict(...)``).
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import threading
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from fusion.errors import ConfigurationError
+from fusion.errors import ConcurrentUseError, ConfigurationError
 from fusion.hil.canfast import UNKNOWN_ID, WRONG_LENGTH, CompiledDbc
 from fusion.hil.dbc import Database
 from fusion.hil.errors import CanFrameError
@@ -55,10 +60,57 @@ def config_number(where: str, value: Any) -> float:
     return float(value)
 
 
+def _refuse(self: Decoder, what: str) -> ConcurrentUseError:
+    return ConcurrentUseError(f"{type(self).__name__}.{what}: another thread is feeding this decoder; feed one "
+                              "decoder from one thread (use one decoder per thread)")
+
+
+def _one_feeder(fn: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
+    """``fn`` (a decoder's feed or flush) refusing a second thread with ConcurrentUseError; the
+    same thread may re-enter (a subclass's feed calling its parent's). Explicit signatures (no
+    *args packing): this wraps the per-frame call of every replay."""
+    if fn.__name__ == "feed":
+        @functools.wraps(fn)
+        def feed(self: Decoder, t_ns: int, frame_id: int, data: bytes) -> list[Any]:
+            lock = self._feeding
+            if not lock.acquire(False):
+                raise _refuse(self, "feed")
+            try:
+                return fn(self, t_ns, frame_id, data)
+            finally:
+                lock.release()
+
+        guarded = feed
+    else:
+        @functools.wraps(fn)
+        def other(self: Decoder, *args: Any, **kwargs: Any) -> list[Any]:
+            lock = self._feeding
+            if not lock.acquire(False):
+                raise _refuse(self, fn.__name__)
+            try:
+                return fn(self, *args, **kwargs)
+            finally:
+                lock.release()
+
+        guarded = other
+    guarded._one_feeder = True  # type: ignore[attr-defined]
+    return guarded
+
+
 class Decoder(ABC):
-    """One decoder instance per sensor (or per vehicle bus)."""
+    """One decoder instance per sensor (or per vehicle bus).
+
+    Thread safety: see the module docstring (one feeding thread, enforced)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in ("feed", "flush"):
+            fn = cls.__dict__.get(name)
+            if fn is not None and not getattr(fn, "_one_feeder", False):
+                setattr(cls, name, _one_feeder(fn))
 
     def __init__(self, db: Database, config: Mapping[str, Any], *, strict: bool = False) -> None:
+        self._feeding = threading.RLock()  # held by the one feeding call (never waited on: refused)
         self.config = dict(config)
         self.strict = strict
         self.stats: Counter[str] = Counter()
