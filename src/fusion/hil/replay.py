@@ -46,6 +46,7 @@ import os
 import sys
 import threading
 import time
+import types
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -184,7 +185,9 @@ class Replayer:
         self._feeding = threading.Lock()  # held by the one feeding call (never waited on: refused)
         # (bus, frame id, extended) -> (decoder, route kind, FD allowed); an extended id is not the
         # standard id of the same number (0x100 extended is another frame than 0x100 standard)
-        self._routes: dict[tuple[str, int, bool], tuple[Any, int, bool]] = {}
+        # (bus, id, ext) -> (decoder, route kind, FD allowed, the decoder's feed without its
+        # one-feeder guard: this Replayer is its only feeder and has its own guard)
+        self._routes: dict[tuple[str, int, bool], tuple[Any, int, bool, Callable[[int, int, bytes], list[Any]]]] = {}
         self._decoders: list[Any] = []
         self._list_ids: dict[int, tuple[int, int]] = {}
         self._extended: set[tuple[int, int]] = set()  # (id(decoder), frame id) of extended-id messages
@@ -250,7 +253,9 @@ class Replayer:
             if prev is not None:
                 raise ConfigurationError(f"{self.rig.path or self.rig.name}: CAN id {hex_id(fid)} on bus {bus!r} is "
                                          "taken by two decoders of the rig")
-            self._routes[(bus, fid, ext)] = (dec, kind, bool(getattr(msg, "is_fd", False)))
+            raw = getattr(type(dec).feed, "__wrapped__", None)  # decoders.base._one_feeder's functools.wraps
+            feed = types.MethodType(raw, dec) if raw is not None else dec.feed
+            self._routes[(bus, fid, ext)] = (dec, kind, bool(getattr(msg, "is_fd", False)), feed)
             if ext:
                 self._extended.add((id(dec), fid))
 
@@ -341,12 +346,12 @@ class Replayer:
                     self._unknown[key] = n + 1
             return []
         t0 = time.perf_counter_ns()
-        dec, kind, fd_ok = route
+        _dec, kind, fd_ok, feed = route
         if fd and not fd_ok:
             self._bad_frame(frame, "fd_on_classic", "a CAN FD frame for a classic CAN message")
             return []
         try:
-            outs: list[Any] = dec.feed(t, fid, data)
+            outs: list[Any] = feed(t, fid, data)
         except CanFrameError as exc:  # strict decoders: add where the frame came from
             if exc.source is None:
                 raise CanFrameError(fid, t, str(exc).split(": ", 1)[-1], source=self._where(frame)) from None
@@ -425,7 +430,7 @@ class Replayer:
         t0 = time.perf_counter_ns()
         out: list[Cycle] = []
         for dec in self._decoders:
-            kind = next(k for (dd, k, _fd) in self._routes.values() if dd is dec)
+            kind = next(k for (dd, k, _fd, _feed) in self._routes.values() if dd is dec)
             outs = dec.flush()
             if outs:
                 out += self._outputs(outs, kind, t0, -1)
