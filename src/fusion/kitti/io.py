@@ -287,6 +287,14 @@ class SeqmapEntry:
     n_frames: int
 
 
+def _utf8_lines(fh: Iterable[str], path: PathLike) -> list[str]:
+    """The lines of a text file opened as UTF-8; DecodeError naming the file for other bytes."""
+    try:
+        return list(fh)
+    except UnicodeDecodeError as e:
+        raise DecodeError(f"{os.fspath(path)}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+
+
 def _err(path: PathLike, line: int, msg: str) -> DecodeError:
     return DecodeError(f"{os.fspath(path)}:{line}: {msg}")
 
@@ -331,7 +339,7 @@ def read_labels(path: PathLike) -> TrackRows:
     nums: list[list[float]] = []
     lines: list[int] = []
     with open(path, encoding="utf-8") as fh:
-        for lineno, raw in enumerate(fh, start=1):
+        for lineno, raw in enumerate(_utf8_lines(fh, path), start=1):
             toks = raw.split()
             if not toks:
                 continue
@@ -547,7 +555,7 @@ def read_calib(path: PathLike) -> Calib:
     """
     mats: dict[str, np.ndarray] = {}
     with open(path, encoding="utf-8") as fh:
-        for lineno, raw in enumerate(fh, start=1):
+        for lineno, raw in enumerate(_utf8_lines(fh, path), start=1):
             toks = raw.split()
             if not toks:
                 continue
@@ -576,7 +584,7 @@ def read_seqmap(path: PathLike) -> list[SeqmapEntry]:
     """
     out: list[SeqmapEntry] = []
     with open(path, encoding="utf-8") as fh:
-        for lineno, raw in enumerate(fh, start=1):
+        for lineno, raw in enumerate(_utf8_lines(fh, path), start=1):
             toks = raw.replace(",", " ").split()
             if not toks:
                 continue
