@@ -22,3 +22,25 @@ def test_kitti_reader_non_utf8_is_a_decode_error(tmp_path: Path, reader: object,
     with pytest.raises(DecodeError, match=r"0000\.txt: not UTF-8 text"):
         reader(p)
     assert run_one(load_target("kitti_io"), bytes([selector]) + p.read_bytes()) is None
+
+
+# can_logs: a TRC header whose $STARTTIME is too large for a date made python-can raise a bare
+# OverflowError out of read_log.
+_TRC_HUGE_START = b";$FILEVERSION=1.1\n;$STARTTIME=4600077777777777.5\n     1)        10.0  Rx         0200  8  00 01\n"
+# can_logs: a CSV log row with an arbitration id of hundreds of bits was delivered as a frame.
+_CSV_HUGE_ID = (b"timestamp,arbitration_id,extended,remote,error,dlc,data\n"
+                b"0.02,0x20888888888888888888888888888888888888881,0,0,0,8,ARAnAAAAAMg=\n")
+
+
+@pytest.mark.parametrize("suffix,selector,data", [(".trc", 2, _TRC_HUGE_START), (".csv", 3, _CSV_HUGE_ID)],
+                         ids=["trc_huge_starttime", "csv_huge_id"])
+def test_can_log_damage_is_a_can_log_error(tmp_path: Path, suffix: str, selector: int, data: bytes) -> None:
+    from fusion.hil.errors import CanLogError
+    from fusion.hil.logs import read_log
+
+    p = tmp_path / f"drive{suffix}"
+    p.write_bytes(data)
+    with pytest.raises(CanLogError, match=r"drive\.(trc|csv)") as info:
+        list(read_log(p))
+    assert info.value.path == p and info.value.frame_index == 0
+    assert run_one(load_target("can_logs"), bytes([selector]) + data) is None
