@@ -81,3 +81,31 @@ def test_iou_2d_range_symmetry_identity(data: st.DataObject) -> None:
     assert np.isfinite(ab).all() and (ab >= 0).all() and (ab <= 1 + 1e-12).all(), ab
     np.testing.assert_allclose(ab, iou_2d(b, a).T, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(np.diag(iou_2d(a, a)), 1.0, rtol=1e-12)
+
+
+def _aligned_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of axis-aligned rectangles (x1, y1, x2, y2), written out: the oracle."""
+    w = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
+    h = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    inter = w * h
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / (area_a[:, None] + area_b[None, :] - inter)
+
+
+@given(data=st.data())
+def test_iou_values_equal_the_rectangle_formula(data: st.DataObject) -> None:
+    """iou_2d, and iou_bev of boxes with yaw 0 (their footprints are axis-aligned rectangles),
+    equal the written-out rectangle IoU."""
+    s = data.draw(st.sampled_from(_SCALES[:4]))
+    a, b = data.draw(boxes2d(3, s)), data.draw(boxes2d(2, s))
+    ref = _aligned_iou(a, b)
+    np.testing.assert_allclose(iou_2d(a, b), ref, rtol=1e-9, atol=1e-12)
+
+    def bev(r: np.ndarray) -> np.ndarray:
+        c = 0.5 * (r[:, :2] + r[:, 2:])
+        size = r[:, 2:] - r[:, :2]
+        z = np.zeros(len(r))
+        return np.column_stack([c[:, 0], c[:, 1], z, z, size[:, 0], size[:, 1], np.ones(len(r))])
+
+    np.testing.assert_allclose(iou_bev(bev(a), bev(b)), ref, rtol=1e-6, atol=1e-9)
