@@ -19,7 +19,7 @@ from fuzz_harness import load_target, run_one
 def test_kitti_reader_non_utf8_is_a_decode_error(tmp_path: Path, reader: object, selector: int) -> None:
     p = tmp_path / "0000.txt"
     p.write_bytes(b"0 1 Car 0 0 -1.5 \xa3\xff 150.0\n")
-    with pytest.raises(DecodeError, match=r"0000\.txt: not UTF-8 text"):
+    with pytest.raises(DecodeError, match=r"0000\.txt(:\d+)?: not UTF-8 text"):
         reader(p)
     assert run_one(load_target("kitti_io"), bytes([selector]) + p.read_bytes()) is None
 
@@ -44,3 +44,16 @@ def test_can_log_damage_is_a_can_log_error(tmp_path: Path, suffix: str, selector
         list(read_log(p))
     assert info.value.path == p and info.value.frame_index == 0
     assert run_one(load_target("can_logs"), bytes([selector]) + data) is None
+
+
+# kitti_io: a label row of an object type (here a misspelt "DontCare") with a negative box size
+# was accepted; only DontCare rows and h w l = -1 -1 -1 (no 3D box) may carry negative sizes.
+def test_kitti_label_negative_size_is_a_decode_error(tmp_path: Path) -> None:
+    p = tmp_path / "0001.txt"
+    p.write_bytes(b"1 -1 DoutCare -1 -1 -10 50.0 60.0 70.0 80.0 -2 -1 -1 -1000 -1000 -1000 -10\n")
+    with pytest.raises(DecodeError, match=r"0001\.txt:1: h: "):
+        io.read_labels(p)
+    no_box = b"1 -1 DoutCare -1 -1 -10 50.0 60.0 70.0 80.0 -1 -1 -1 -1000 -1000 -1000 -10\n"
+    p.write_bytes(no_box)
+    assert len(io.read_labels(p)) == 1
+    assert run_one(load_target("kitti_io"), b"\x00" + no_box) is None

@@ -33,8 +33,9 @@ projection of either kind of box are in :mod:`fusion.geometry.projection`.
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -287,14 +288,6 @@ class SeqmapEntry:
     n_frames: int
 
 
-def _utf8_lines(fh: Iterable[str], path: PathLike) -> list[str]:
-    """The lines of a text file opened as UTF-8; DecodeError naming the file for other bytes."""
-    try:
-        return list(fh)
-    except UnicodeDecodeError as e:
-        raise DecodeError(f"{os.fspath(path)}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-
-
 def _err(path: PathLike, line: int, msg: str) -> DecodeError:
     return DecodeError(f"{os.fspath(path)}:{line}: {msg}")
 
@@ -321,6 +314,22 @@ def _to_floats(toks: list[str], path: PathLike, line: int, names: list[str]) -> 
 
 _LABEL_FLOAT_NAMES = ["truncated", "occluded", "alpha", "x1", "y1", "x2", "y2", "h", "w", "l", "x", "y", "z",
                       "rotation_y", "score"]
+
+
+def _utf8_lines(fh: Iterable[str], path: PathLike) -> Iterator[str]:
+    """The lines of a text file opened as UTF-8; DecodeError naming the file and line instead of
+    a bare UnicodeDecodeError."""
+    it = iter(fh)
+    lineno = 0
+    while True:
+        try:
+            raw = next(it)
+        except StopIteration:
+            return
+        except UnicodeDecodeError as e:
+            raise _err(path, lineno + 1, f"not UTF-8 text ({e.reason} at byte {e.start} of the read block)") from None
+        lineno += 1
+        yield raw
 
 
 def read_labels(path: PathLike) -> TrackRows:
@@ -353,6 +362,16 @@ def read_labels(path: PathLike) -> TrackRows:
             types.append(toks[2])
             vals = _to_floats(toks[3:], path, lineno, _LABEL_FLOAT_NAMES)
             _to_int(toks[4], path, lineno, "occluded")  # finite and integral, or a DecodeError
+            for name, v in zip(_LABEL_FLOAT_NAMES, vals):
+                if not math.isfinite(v):
+                    raise _err(path, lineno, f"{name}: expected a finite number, got {v}")
+            # DontCare rows carry arbitrary negative placeholders, and h = w = l = -1 is KITTI's
+            # "no 3D box" (a 2D-only row, e.g. a camera-only track); any other negative size is bad
+            if toks[2] != "DontCare" and vals[7:10] != [-1.0, -1.0, -1.0]:
+                for name, v in zip(("h", "w", "l"), vals[7:10]):
+                    if v < 0:
+                        raise _err(path, lineno, f"{name}: a {toks[2]} box size must be >= 0 (or h w l = -1 -1 -1: "
+                                                 f"no 3D box), got {v}")
             if len(vals) == 14:
                 vals.append(np.nan)
             nums.append(vals)
