@@ -16,7 +16,7 @@ import tempfile
 import traceback
 import warnings
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from fusion.errors import FusionError
@@ -32,7 +32,6 @@ class Target:
     run: Callable[[bytes], None]
     documented: tuple[type[BaseException], ...] = (FusionError,)
     allowed_warnings: tuple[type[Warning], ...] = ()
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass

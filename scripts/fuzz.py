@@ -31,10 +31,20 @@ FUZZ = REPO / "fuzz"
 sys.path.insert(0, str(FUZZ))
 
 
+# Third-party packages a target's entry point parses with, instrumented for coverage as well as
+# fusion (python-can's log readers; the TOML parser).
+_INSTRUMENT = {"can_logs": ("can",), "rig_toml": ("tomllib",), "engine_config": ("tomllib",)}
+
+
 def _child(name: str, seconds: int, timeout: int, out: Path) -> None:
+    import importlib
+
     import atheris
 
-    with atheris.instrument_imports(include=["fusion"]):
+    packages = ["fusion", *_INSTRUMENT.get(name, ())]
+    with atheris.instrument_imports(include=packages):
+        for pkg in packages[1:]:
+            importlib.import_module(pkg)
         from fuzz_harness import load_target, run_one, save_finding
 
         target = load_target(name)
