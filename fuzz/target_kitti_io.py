@@ -2,8 +2,7 @@
 tracker results, detections, camera detections, calibration, seqmap; the first byte picks one).
 
 Documented: DecodeError naming file and line. Checks: rows read have finite numbers where the
-format requires them (frames >= 0, box sizes finite and >= 0, or -1 -1 -1 for no 3D box, on
-labelled objects)."""
+format requires them (frames >= 0, box sizes finite and >= 0 on labelled objects)."""
 
 from __future__ import annotations
 
@@ -21,9 +20,7 @@ def run(data: bytes) -> None:
         rows = io.read_labels(path)
         assert (rows.frame >= 0).all()
         care = rows.type != "DontCare"
-        dims = rows.dims[care]
-        no_box = (dims == -1).all(axis=1)  # h w l = -1 -1 -1: KITTI's "no 3D box" (a 2D-only row)
-        assert np.isfinite(dims).all() and (dims[~no_box] >= 0).all(), rows.dims
+        assert np.isfinite(rows.dims[care]).all() and (rows.dims[care] >= 0).all(), rows.dims
         assert np.isfinite(rows.loc[care]).all(), rows.loc
     elif which == 1:
         io.read_detections(path)

@@ -47,13 +47,24 @@ def test_can_log_damage_is_a_can_log_error(tmp_path: Path, suffix: str, selector
 
 
 # kitti_io: a label row of an object type (here a misspelt "DontCare") with a negative box size
-# was accepted; only DontCare rows and h w l = -1 -1 -1 (no 3D box) may carry negative sizes.
-def test_kitti_label_negative_size_is_a_decode_error(tmp_path: Path) -> None:
+# is accepted; only DontCare rows may carry KITTI's negative placeholders. The fix (with NaN values
+# refused too) is on the `robust` branch (src/fusion/kitti/io.py, whose owner it is): strict xfail
+# until it is merged, then this test passes and the mark must go.
+@pytest.mark.xfail(reason="fixed on branch robust (KITTI label NaN / negative sizes)", raises=AssertionError,
+                   strict=True)
+@pytest.mark.parametrize("row", [b"1 -1 DoutCare -1 -1 -10 50.0 60.0 70.0 80.0 -1 -1 -1 -1000 -1000 -1000 -10\n",
+                                 b"0 1 Car 0 0 -1.5 100.0 150.0 300.0 250.0 nan 1.6 4.0 2.0 1.6 15.0 -1.5\n"],
+                         ids=["negative_size", "nan_height"])
+def test_kitti_label_bad_size_is_a_decode_error(tmp_path: Path, row: bytes) -> None:
     p = tmp_path / "0001.txt"
-    p.write_bytes(b"1 -1 DoutCare -1 -1 -10 50.0 60.0 70.0 80.0 -2 -1 -1 -1000 -1000 -1000 -10\n")
-    with pytest.raises(DecodeError, match=r"0001\.txt:1: h: "):
+    if b"DoutCare" in row:
+        p.write_bytes(row.replace(b"DoutCare", b"DontCare"))
+        assert len(io.read_labels(p)) == 1  # DontCare rows keep their placeholders
+    p.write_bytes(row)
+    try:
         io.read_labels(p)
-    no_box = b"1 -1 DoutCare -1 -1 -10 50.0 60.0 70.0 80.0 -1 -1 -1 -1000 -1000 -1000 -10\n"
-    p.write_bytes(no_box)
-    assert len(io.read_labels(p)) == 1
-    assert run_one(load_target("kitti_io"), b"\x00" + no_box) is None
+    except DecodeError as e:
+        assert "0001.txt:1: h: " in str(e)
+    else:
+        raise AssertionError("read_labels accepted a bad box size")
+    assert run_one(load_target("kitti_io"), b"\x00" + row) is None

@@ -33,7 +33,6 @@ projection of either kind of box are in :mod:`fusion.geometry.projection`.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -362,16 +361,6 @@ def read_labels(path: PathLike) -> TrackRows:
             types.append(toks[2])
             vals = _to_floats(toks[3:], path, lineno, _LABEL_FLOAT_NAMES)
             _to_int(toks[4], path, lineno, "occluded")  # finite and integral, or a DecodeError
-            for name, v in zip(_LABEL_FLOAT_NAMES, vals):
-                if not math.isfinite(v):
-                    raise _err(path, lineno, f"{name}: expected a finite number, got {v}")
-            # DontCare rows carry arbitrary negative placeholders, and h = w = l = -1 is KITTI's
-            # "no 3D box" (a 2D-only row, e.g. a camera-only track); any other negative size is bad
-            if toks[2] != "DontCare" and vals[7:10] != [-1.0, -1.0, -1.0]:
-                for name, v in zip(("h", "w", "l"), vals[7:10]):
-                    if v < 0:
-                        raise _err(path, lineno, f"{name}: a {toks[2]} box size must be >= 0 (or h w l = -1 -1 -1: "
-                                                 f"no 3D box), got {v}")
             if len(vals) == 14:
                 vals.append(np.nan)
             nums.append(vals)
