@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, note
 from hypothesis import strategies as st
 
 from fusion.errors import FusionError
@@ -90,6 +90,9 @@ def bank_problem(draw: st.DrawFn, kind: str) -> tuple[object, list[tuple[str, ob
     bank.x = x
     bank.P = np.stack([draw(spd(n, 1e-3, 10.0)) for _ in range(N)])
     bank.R = draw(spd(m, 1e-4, 5.0))
+    with np.printoptions(precision=17):
+        note(f"{type(motion).__name__}(a={a!r}, b={b!r}), {type(sensor).__name__}\nx = {bank.x.tolist()}\n"
+             f"P = {bank.P.tolist()}\nR = {bank.R.tolist()}")
     z_lo, z_hi = (-100.0, 100.0)
     ops = draw(st.lists(st.one_of(
         reals(0.0, 2.0).map(lambda dt: ("predict", dt)),
