@@ -68,3 +68,41 @@ def test_kitti_label_bad_size_is_a_decode_error(tmp_path: Path, row: bytes) -> N
     else:
         raise AssertionError("read_labels accepted a bad box size")
     assert run_one(load_target("kitti_io"), b"\x00" + row) is None
+
+
+# test_prop_filters (hypothesis, long profile): a UKF bank (CTRV, radar) predicted 3 x 2 s, then
+# updated with a return at the radar's origin (range 0; any z: P's update does not depend on it),
+# ended with an indefinite P (an eigenvalue of -1098) and status 0: P - K Pxz^T with the Merwe
+# weights' negative centre weight. Now the update fails for that filter (NumericalError, or
+# counted with on_invalid="skip"; status 2) and leaves it unchanged.
+@pytest.mark.parametrize("on_invalid", ["raise", "skip"])
+def test_ukf_bank_update_never_leaves_an_indefinite_covariance(on_invalid: str) -> None:
+    import numpy as np
+
+    from fusion.errors import NumericalError
+    from fusion.filters import UnscentedKalmanFilterBank
+    from fusion.models import CTRV, RadarPolar
+
+    bank = UnscentedKalmanFilterBank(CTRV(4.0, 1.0), RadarPolar(), 2, on_invalid=on_invalid)
+    bank.x = np.array([[10.0, 0, 0, 0, 0], [20.0, 0, 5.0, 0, 0]])
+    P = np.eye(5)
+    P[2:4, 2:4] = [[1.1176470588235299, -0.4705882352941176], [-0.4705882352941176, 2.8823529411764706]]
+    bank.P = np.stack([P, 0.01 * np.eye(5)])  # filter 1: a well-known state, which updates fine
+    bank.R = np.eye(3)
+    for _ in range(3):
+        bank.predict(2.0)
+    x0, P0 = bank.x.copy(), bank.P.copy()
+    z = np.array([[0.0, 0.0, 0.0], [50.0, 0.0, 5.0]])  # filter 0: at the radar (any z fails there)
+    if on_invalid == "raise":
+        with pytest.raises(NumericalError, match="filter 0"):
+            bank.update(z)
+    else:
+        with pytest.warns(RuntimeWarning, match="1 skipped"):
+            assert bank.update(z) == 1
+        assert bank.skipped == 1
+    assert list(bank.status) == [2, 0]
+    np.testing.assert_array_equal(bank.x[0], x0[0])
+    np.testing.assert_array_equal(bank.P[0], P0[0])
+    assert not np.array_equal(bank.x[1], x0[1])  # the other filter's update is kept
+    for M in bank.P:
+        assert np.linalg.eigvalsh(M).min() > 0
