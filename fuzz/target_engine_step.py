@@ -45,6 +45,11 @@ def check_tracks(tr: np.ndarray) -> None:
 
 
 def _frame(b: Bytes, sensor: int) -> dict[str, np.ndarray | None]:
+    with np.errstate(all="ignore"):  # the input's NaN / inf / huge values are the point here
+        return _frame_values(b, sensor)
+
+
+def _frame_values(b: Bytes, sensor: int) -> dict[str, np.ndarray | None]:
     n = b.u8() % 5
     r = _RANGES[sensor]
     z = np.array([[b.number(lo, hi) for lo, hi in r] for _ in range(n)], np.float64).reshape(n, len(r))
