@@ -106,3 +106,27 @@ def test_ukf_bank_update_never_leaves_an_indefinite_covariance(on_invalid: str) 
     assert not np.array_equal(bank.x[1], x0[1])  # the other filter's update is kept
     for M in bank.P:
         assert np.linalg.eigvalsh(M).min() > 0
+
+
+# can_decode: an object-list decoder fed a frame time beyond int64 raised a bare OverflowError
+# (storing it in its int64 time column) after it had counted the frame. The input: the radar DBC,
+# a start time near 2**63 and frames 3 ms apart.
+_CAN_DECODE_INT64 = bytes.fromhex(
+    "000008ffffffffff7f0000c80000000000001c0000c8" + "58" * 98 + "0102fe0205060001c80010203040506070")
+
+
+def test_object_list_decoder_time_outside_int64_is_a_timestamp_error() -> None:
+    from fusion.errors import TimestampError
+    from fusion.hil.dbc import load_dbc
+    from fusion.hil.decoders import make_decoder
+    from fusion.hil.rig import package_dbc
+
+    target = load_target("can_decode")
+    dec = make_decoder("dbc_object_list", load_dbc(package_dbc("radar")), target.run.__globals__["_RADAR"])
+    header = bytes([1, 0, 2, 0, 0, 0, 0, 0])  # cycle 1, 2 detections
+    assert dec.feed(10**9, 0x200, header) == []
+    before = dict(dec.stats)
+    with pytest.raises(TimestampError, match="outside int64"):
+        dec.feed(2**63, 0x201, bytes(8))
+    assert dict(dec.stats) == before  # the refused frame changed nothing
+    assert run_one(target, _CAN_DECODE_INT64) is None
