@@ -112,7 +112,7 @@ def test_ukf_bank_update_never_leaves_an_indefinite_covariance(on_invalid: str) 
 # (storing it in its int64 time column) after it had counted the frame. The input: the radar DBC,
 # a start time near 2**63 and frames 3 ms apart.
 _CAN_DECODE_INT64 = bytes.fromhex(
-    "000008ffffffffff7f0000c80000000000001c0000c8" + "58" * 98 + "0102fe0205060001c80010203040506070")
+    "000008ffffffffff7f0000c80000000000001c0000c8" + "58" * 103 + "0102fe0205060001c80010203040506070")
 
 
 def test_object_list_decoder_time_outside_int64_is_a_timestamp_error() -> None:
