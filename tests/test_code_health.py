@@ -1,6 +1,6 @@
 """The project's code-health checks, run by the one test command so they stay enforced.
 
-- ruff (lint) over src, tests, benchmarks and scripts, configured in pyproject.toml;
+- ruff (lint) over src, tests, benchmarks, scripts and fuzz, configured in pyproject.toml;
 - mypy (strict, see [tool.mypy]) over the package;
 - stubtest: src/fusion/_core.pyi against the compiled module it describes (regenerate the
   stubs with the command in the .pyi header when the bindings change);
@@ -36,7 +36,7 @@ def _run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subpr
 
 
 def test_ruff_clean() -> None:
-    proc = _run(["ruff", "check", "--no-cache", "src", "tests", "benchmarks", "scripts"], cwd=REPO_ROOT)
+    proc = _run(["ruff", "check", "--no-cache", "src", "tests", "benchmarks", "scripts", "fuzz"], cwd=REPO_ROOT)
     assert proc.returncode == 0, f"ruff check found problems (ruff check --fix fixes some):\n{proc.stdout}{proc.stderr}"
 
 

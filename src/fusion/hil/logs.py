@@ -51,7 +51,7 @@ TEXT_FORMATS = frozenset({".asc", ".log", ".trc", ".csv"})
 # |timestamp| below this [s] gives a nanosecond time well inside int64 (about 292 years).
 _MAX_TIMESTAMP_S = 9.2e9
 
-_READ_ERRORS = (ValueError, IndexError, KeyError, TypeError, AttributeError, struct.error, zlib.error,
+_READ_ERRORS = (ValueError, IndexError, KeyError, TypeError, AttributeError, OverflowError, struct.error, zlib.error,
                 EOFError, OSError, sqlite3.Error, can.CanError, BLFParseError)
 
 
@@ -258,6 +258,10 @@ def read_log(path: str | Path, channel_map: Mapping[str | int, str] | None = Non
             if not (isinstance(t_s, (int, float)) and math.isfinite(t_s) and abs(t_s) < _MAX_TIMESTAMP_S):
                 raise CanLogError(path, f"frame timestamp {t_s!r} s is not a finite time within the int64 "
                                   "nanosecond range", line=text.line if text else None, frame_index=index)
+            if not (isinstance(msg.arbitration_id, int) and 0 <= msg.arbitration_id < 2 ** 29 and len(msg.data) <= 64):
+                raise CanLogError(path, f"frame id {msg.arbitration_id!r} with {len(msg.data)} data bytes is not a CAN "
+                                  "(FD) frame (ids have 11 or 29 bits, payloads at most 64 bytes)",
+                                  line=text.line if text else None, frame_index=index)
             ch = "" if msg.channel is None else str(msg.channel)
             yield LogFrame(round(t_s * 1e9), source, index, mapping.get(ch, ch), msg.arbitration_id,
                            msg.is_extended_id, msg.is_fd, msg.is_error_frame, msg.is_remote_frame, msg.dlc,

@@ -581,7 +581,7 @@ def read_calib(path: PathLike) -> Calib:
     """
     mats: dict[str, np.ndarray] = {}
     with open(path, encoding="utf-8") as fh:
-        for lineno, raw in enumerate(fh, start=1):
+        for lineno, raw in enumerate(_utf8_lines(fh, path), start=1):
             toks = raw.split()
             if not toks:
                 continue
@@ -610,7 +610,7 @@ def read_seqmap(path: PathLike) -> list[SeqmapEntry]:
     """
     out: list[SeqmapEntry] = []
     with open(path, encoding="utf-8") as fh:
-        for lineno, raw in enumerate(fh, start=1):
+        for lineno, raw in enumerate(_utf8_lines(fh, path), start=1):
             toks = raw.replace(",", " ").split()
             if not toks:
                 continue

@@ -229,11 +229,21 @@ inline UpdateInfo ukf_update(const Motion& motion, const Meas& meas, const Merwe
   // NIS and likelihood first: independent work while K's scalar stores retire (see kalman.hpp).
   info.nis = chol.inv_quad(y);  // y^T S^-1 y = |L^-1 y|^2
   info.log_likelihood = -0.5 * (info.nis + chol.log_det() + M * kLog2Pi);
+  // P - K S K^T, with K S K^T formed as K Pxz^T (equal since K S = Pxz): one product less.
+  // Unlike the Joseph form this can lose positive definiteness (a measurement far outside the
+  // sigma points' spread, e.g. a radar return at the sensor's origin): then the filter is left
+  // unchanged and the update reported as failed instead of handing out an indefinite P.
+  Mat<N, N> Pn = P;
+  Pn.noalias() -= K * Pxz.transpose();
+  symmetrize(Pn);
+  SmallCholesky<N> pchol;
+  if (!pchol.compute(Pn)) {
+    info.status = UpdateStatus::kNotPositiveDefinite;
+    return info;
+  }
   x.noalias() += K * y;
   wrap_state<Motion>(x);
-  // P - K S K^T, with K S K^T formed as K Pxz^T (equal since K S = Pxz): one product less.
-  P.noalias() -= K * Pxz.transpose();
-  symmetrize(P);
+  P = Pn;
   return info;
 }
 

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from fusion.errors import ConfigurationError
+from fusion.errors import ConfigurationError, TimestampError
 from fusion.hil.dbc import Database
 from fusion.hil.decoders.base import Decoder, config_number, unit_scale
 
@@ -182,6 +182,8 @@ class ObjectListDecoder(Decoder):
         self._n = k + 1
 
     def feed(self, t_ns: int, frame_id: int, data: bytes) -> list[Any]:
+        if not -(2 ** 63) <= t_ns < 2 ** 63:  # checked first: a refused frame changes nothing
+            raise TimestampError(f"t_ns: {t_ns} is outside int64 (CAN id 0x{frame_id:X})")
         m = self._decode(t_ns, frame_id, data)
         if m < 0:
             return []
