@@ -572,8 +572,9 @@ def table(res: dict[str, Any]) -> str:
                      f"{m['samples']} samples")
     e = m["excluded_record_mib"]
     if e["last"]:
-        lines.append(f"  (not counted above: the Replayer's per-cycle latency record, {e['first']:.2f} -> {e['last']:.2f} "
-                     f"MiB, {e['slope_mib_per_h']:+.3f} MiB/h: it keeps every cycle's latency by design)")
+        lines.append(f"  (not counted above: the Replayer's per-cycle latency record, {e['first']:.2f} -> "
+                     f"{e['last']:.2f} MiB, {e['slope_mib_per_h']:+.3f} MiB/h: it keeps every cycle's latency by "
+                     "design)")
     i = res["ids"]
     lines.append(f"ids: {i['distinct_3d_ids']} 3D + {i['distinct_image_ids']} image ids over {i['outputs']} outputs "
                  f"(max id {i['max_id']}); collisions {i['collisions']}, reuses {i['reuses']}, re-assigned by "
@@ -591,7 +592,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--latency-max-s", type=float, default=0.3, help="drive: frame latency drawn in [0, this)")
     ap.add_argument("--warmup-s", type=float, default=None, help="drive time before memory sampling starts")
-    ap.add_argument("--sample-every", type=int, default=None, help="cycles between memory samples (default: 60 samples)")
+    ap.add_argument("--sample-every", type=int, default=None,
+                    help="cycles between memory samples (default: 60 samples)")
     ap.add_argument("--window-s", type=float, default=600.0, help="timing windows [s of drive time]")
     ap.add_argument("--max-rss-growth-mib", type=float, default=Limits.max_rss_growth_mib)
     ap.add_argument("--max-py-growth-mib", type=float, default=Limits.max_py_growth_mib)
@@ -601,13 +603,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--json", default=None, help="write the results here")
     args = ap.parse_args(argv)
     lim = Limits(args.max_rss_growth_mib, args.max_py_growth_mib, args.max_drift)
-    log = (lambda s: print(s, file=sys.stderr, flush=True))
+
+    def log(s: str) -> None:
+        print(s, file=sys.stderr, flush=True)
+
     results: dict[str, Any] = {"command": " ".join(["python", "scripts/soak.py", *(argv or sys.argv[1:])]),
                                "load_avg_start": os.getloadavg()}
     fails: list[str] = []
     w0 = time.perf_counter()
-    kw = {"seed": args.seed, "trace_python": not args.no_tracemalloc, "warmup_s": args.warmup_s, "sample_every": args.sample_every, "window_s": args.window_s,
-          "log": log}
+    kw = {"seed": args.seed, "trace_python": not args.no_tracemalloc, "warmup_s": args.warmup_s,
+          "sample_every": args.sample_every, "window_s": args.window_s, "log": log}
     if args.mode in ("drive", "both"):
         r = soak_drive(args.duration_s, latency_max_s=args.latency_max_s, **kw)  # type: ignore[arg-type]
         r["failures"] = check(r, lim)
