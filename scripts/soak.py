@@ -7,7 +7,13 @@ through the HIL harness, checking that nothing leaks, drifts, collides or gets l
 
 ``drive``: the ``roadside`` scenario of :func:`fusion.datasets.make_scenario` (a static roadside
 unit at a signalised intersection: lidar 10 Hz, radar 20 Hz, camera 12.5 Hz; cars, cyclists and
-pedestrians enter and leave the scene all the time; up to 3600 s in one piece, so no chaining).
+pedestrians enter and leave the scene all the time). The generator makes up to 3600 s in one
+piece, but its cost grows faster than the length (every actor of the drive is integrated at
+every 10 ms step: an hour took more than 3 CPU minutes), so the drive is a chain of
+``--scene-s`` (300 s) scenes, scene j with seed ``1000 seed + j`` and its times shifted by
+j x 300 s: fresh objects (the engine never sees truth ids) and fresh traffic; at each seam the
+scene's objects vanish at once and the next scene starts with an empty intersection (an extra
+mass deletion and re-population every 5 minutes).
 Every sensor frame (empty ones included) gets a latency drawn uniformly in [0, --latency-max-s]
 (default 0.3 s, the engine's out-of-sequence horizon) and the frames are fed to
 :class:`fusion.engine.FusionEngine` in ARRIVAL order, so frames come out of sequence all the
@@ -16,18 +22,20 @@ are processed, then the tracks and image tracks are read (the publish step). 360
 cycles.
 
 ``replay``: :func:`fusion.datasets.sample_drive.make_sample_drive` writes a drive of
-``--duration-s`` (the ``roadside`` scenario by default, as the drive soak: radar and camera on CAN as object lists,
-vehicle speed and yaw rate on CAN, the lidar as a sensor stream) into a temporary folder (or
+``--duration-s`` (as chained ``--scene-s`` sample drives, each replayed with its timestamps
+shifted to follow the previous one; the ``roadside`` scenario by default, as the drive soak:
+radar and camera on CAN as object lists, vehicle speed and yaw rate on CAN, the lidar as a
+sensor stream) into a temporary folder (or
 ``--workdir``), and the frames are fed through :class:`fusion.hil.replay.Replayer` in time
 order, as :func:`fusion.hil.replay.replay` does. One cycle = one :class:`~fusion.hil.replay.Cycle`
 (one sensor frame fused and published).
 
 Measured (JSON with ``--json``, and a table on stdout):
 
-- memory after the warm-up (``--warmup-s`` of drive time, default 300 s, or a tenth of a shorter
-  run), sampled every ``--sample-every`` cycles: the resident set size (``/proc/self/statm``) and
-  the Python heap (``tracemalloc``, started once the input is generated, so its overhead is in
-  the timings), each
+- memory after the warm-up (``--warmup-s`` of drive time, default the first scene and a minute,
+  360 s, or a tenth of a shorter run), sampled every ``--sample-every`` cycles: the resident set
+  size (``/proc/self/statm``) and the Python heap (``tracemalloc``, started once the input is
+  generated, so its overhead is in the timings), each
   with its least-squares slope; the growth the slope projects over the measured span must stay
   within ``--max-rss-growth-mib`` / ``--max-py-growth-mib``;
 - per-cycle time (wall clock and the thread's CPU time, ``time.thread_time_ns``; the checks'
@@ -40,7 +48,10 @@ Measured (JSON with ``--json``, and a table on stdout):
   change), except the re-assignment that ``csrc/include/fusion/engine/oosm.hpp`` documents: a
   track born after a late frame's time may lose its id to another track when the late frame is
   re-processed; such re-assignments are counted and allowed only for tracks born within the
-  out-of-sequence horizon of the latest output;
+  out-of-sequence horizon of the latest output; and the identity hand-over of the engine's one
+  id space (a 3D track lost by the range sensors lives on as an image track with its id, a 3D
+  track that takes over an image track takes its id), counted and allowed only for ids that have
+  been an image track's;
 - nothing lost: drive: frames and detections fed = the engine's ``frames`` + ``late_frames``
   (and ``detections`` + ``late_detections``; ``skipped_detections`` are inside ``detections``,
   counted with their reason); replay: every CAN frame read is decoded, an unknown id, or a bad
@@ -63,7 +74,7 @@ import tempfile
 import time
 import tracemalloc
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -213,6 +224,7 @@ class IdChecker:
         self.collisions = 0
         self.reuses = 0
         self.reassigned = 0  # documented re-processing re-assignments
+        self.handed_over = 0  # documented JOIN/LEAVE hand-overs through an image track
         self.max_id = 0
         self.outputs = 0
         self.first_failure: str | None = None
@@ -252,6 +264,14 @@ class IdChecker:
             ref = self.prev_t if self.prev_t != _UNSET else now_ns
             ok = (old[changed] >= ref - self.horizon_ns) & (births[changed] >= ref - self.horizon_ns)
             self.reassigned += int(ok.sum())
+            if kind == "3D":
+                # documented (engine.py, track records): a 3D track that takes over an image track
+                # keeps the image track's id, and a 3D track lost by the range sensors lives on as an
+                # image track with its id: an id that has been an image track's can pass from one
+                # 3D track (birth) to another through it
+                handed = ~ok & (self.births_img[ids[changed]] != _UNSET)
+                self.handed_over += int(handed.sum())
+                ok |= handed
             if not ok.all():
                 bad = ids[changed][~ok]
                 self.reuses += int((~ok).sum())
@@ -264,7 +284,8 @@ class IdChecker:
                 "distinct_3d_ids": int((self.births3d != _UNSET).sum()),
                 "distinct_image_ids": int((self.births_img != _UNSET).sum()),
                 "collisions": self.collisions, "reuses": self.reuses,
-                "reassigned_by_reprocessing": self.reassigned, "first_failure": self.first_failure}
+                "reassigned_by_reprocessing": self.reassigned, "handed_over_via_image_track": self.handed_over,
+                "first_failure": self.first_failure}
 
 
 def _trace(on: bool) -> None:
@@ -293,26 +314,42 @@ def _arrival_order(sc: Any, latency_max_s: float, rng: np.random.Generator
     return frames, ndet
 
 
+def _scenes(duration_s: float, scene_s: float) -> list[tuple[int, float]]:
+    """(index, length [s]) of the scenes chained into a drive of ``duration_s``."""
+    n = max(1, math.ceil(duration_s / scene_s - 1e-9))
+    return [(j, min(scene_s, duration_s - j * scene_s)) for j in range(n)]
+
+
 def soak_drive(duration_s: float, *, seed: int = 0, latency_max_s: float = 0.3, warmup_s: float | None = None,
                sample_every: int | None = None, window_s: float = 600.0, scenario: str = "roadside",
-               trace_python: bool = True, log: Callable[[str], None] = print) -> dict[str, Any]:
+               scene_s: float = 300.0, trace_python: bool = True,
+               log: Callable[[str], None] = print) -> dict[str, Any]:
     """The simulated-drive soak (module docstring); returns the measurements."""
     w0 = time.perf_counter()
-    sc = make_scenario(scenario, seed, duration_s)
     rng = np.random.default_rng([seed, 10])
-    frames, ndet = _arrival_order(sc, latency_max_s, rng)
+    frames: list[tuple[int, int, int, np.ndarray, np.ndarray]] = []
+    ndet = objects = 0
+    sc: Any = None
+    for j, length in _scenes(duration_s, scene_s):
+        sc = make_scenario(scenario, seed * 1000 + j, length)
+        shift = round(j * scene_s * 1e9)
+        part, nd = _arrival_order(sc, latency_max_s, rng)
+        frames += [(a + shift, k, t + shift, z, sc_) for a, k, t, z, sc_ in part]
+        ndet += nd
+        objects += len(np.unique(sc.truth.id))
+    frames.sort(key=lambda f: (f[0], f[1], f[2]))
     cfg = sc.engine_config()
     eng = FusionEngine(cfg)
     horizon_ns = round(cfg.oosm_horizon_s * 1e9)
     gen_s = time.perf_counter() - w0
     cycles = int(round(duration_s * 1e9 / CYCLE_NS)) + int(math.ceil(latency_max_s * 1e9 / CYCLE_NS)) + 1
-    warmup_s = min(300.0, duration_s / 10.0) if warmup_s is None else warmup_s
+    warmup_s = min(scene_s + 60.0, duration_s / 10.0) if warmup_s is None else warmup_s
     warm = int(warmup_s * 1e9 / CYCLE_NS)
     every = sample_every or max(1, (cycles - warm) // 60)
     meter = Meter(cycles, warm, every)
     ids = IdChecker(horizon_ns)
-    log(f"drive: {scenario} seed {seed}, {duration_s:g} s, {len(frames)} frames, {ndet} detections, "
-        f"{sc.truth.id.max() + 1 if len(sc.truth.id) else 0} objects; generated in {gen_s:.1f} s")
+    log(f"drive: {scenario} seed {seed}, {duration_s:g} s in scenes of {scene_s:g} s, {len(frames)} frames, "
+        f"{ndet} detections, {objects} objects; generated in {gen_s:.1f} s")
     fed_frames = fed_dets = 0
     nonfinite = 0
     i, nf = 0, len(frames)
@@ -347,9 +384,9 @@ def soak_drive(duration_s: float, *, seed: int = 0, latency_max_s: float = 0.3, 
     tracemalloc.stop()
     st = eng.stats()
     res: dict[str, Any] = {
-        "kind": "drive", "scenario": scenario, "seed": seed, "duration_s": duration_s,
+        "kind": "drive", "scenario": scenario, "seed": seed, "duration_s": duration_s, "scene_s": scene_s,
         "latency_max_s": latency_max_s, "oosm_horizon_s": cfg.oosm_horizon_s, "generate_s": gen_s,
-        "run_s": run_s, "objects": int(len(np.unique(sc.truth.id))),
+        "run_s": run_s, "objects": objects,
         "input": {"frames": len(frames), "frames_fed": fed_frames, "detections": ndet, "detections_fed": fed_dets},
         "engine_stats": st,
         "ids": ids.summary(),
@@ -371,7 +408,8 @@ def soak_drive(duration_s: float, *, seed: int = 0, latency_max_s: float = 0.3, 
 
 def soak_replay(duration_s: float, *, seed: int = 0, workdir: str | None = None, warmup_s: float | None = None,
                 sample_every: int | None = None, window_s: float = 600.0, scenario: str = "roadside",
-                trace_python: bool = True, log: Callable[[str], None] = print) -> dict[str, Any]:
+                scene_s: float = 300.0, trace_python: bool = True,
+                log: Callable[[str], None] = print) -> dict[str, Any]:
     """The CAN-replay soak (module docstring); returns the measurements."""
     from fusion.datasets.sample_drive import make_sample_drive
     from fusion.hil.logs import LogFrame, read_log
@@ -384,13 +422,15 @@ def soak_replay(duration_s: float, *, seed: int = 0, workdir: str | None = None,
         tmp = tempfile.TemporaryDirectory(prefix="fusion-soak-")
         workdir = tmp.name
     try:
-        drive = make_sample_drive(Path(workdir) / "drive", scenario=scenario, seed=seed, duration_s=duration_s)
+        drives = [(j, make_sample_drive(Path(workdir) / f"drive{j:03d}", scenario=scenario, seed=seed * 1000 + j,
+                                        duration_s=length)) for j, length in _scenes(duration_s, scene_s)]
         gen_s = time.perf_counter() - w0
+        drive = drives[0][1]
         rig = load_rig(drive.rig, logs=[drive.can_log, *drive.streams])
         # one Cycle per engine frame: about (radar + camera + lidar rates) x duration
         rates = 20.0 + 12.5 + 10.0 + 5.0  # generous: the planned buffer only has to be large enough
         planned = int(duration_s * rates) + 1000
-        warmup_s = min(300.0, duration_s / 10.0) if warmup_s is None else warmup_s
+        warmup_s = min(scene_s + 60.0, duration_s / 10.0) if warmup_s is None else warmup_s
         meter = Meter(planned, 0, 1)  # warm-up and sampling set once the first cycle's time is known
         every = sample_every or max(1, int((duration_s - warmup_s) * 42.5) // 60)
         ids = IdChecker(round(rig.engine.oosm_horizon_s * 1e9))
@@ -430,11 +470,20 @@ def soak_replay(duration_s: float, *, seed: int = 0, workdir: str | None = None,
         meter.exclude = latency_record
         state["last_wall"], state["last_cpu"] = 0, 0
         stream_stats: list[Counter[str]] = [Counter() for _ in drive.streams]
-        frames: Iterable[Any] = heapq.merge(read_log(drive.can_log, dict(rig.channels), source=0),
-                                            _stream_iter(drive.streams, rig, False, stream_stats),
-                                            key=lambda x: x.t_ns)
-        log(f"replay: {scenario} seed {seed}, {duration_s:g} s sample drive written in {gen_s:.1f} s "
-            f"({drive.can_log.stat().st_size / _MIB:.1f} MiB BLF)")
+
+        def chained() -> Iterator[Any]:
+            # scene j's frames, its timestamps shifted by j * scene_s (every scene's log starts at
+            # the same epoch): one continuous drive
+            for j, d in drives:
+                shift = round(j * scene_s * 1e9)
+                part = heapq.merge(read_log(d.can_log, dict(rig.channels), source=0),
+                                   _stream_iter(d.streams, rig, False, stream_stats), key=lambda x: x.t_ns)
+                for item in part:
+                    yield item._replace(t_ns=item.t_ns + shift) if shift else item
+
+        frames: Iterable[Any] = chained()
+        log(f"replay: {scenario} seed {seed}, {duration_s:g} s as {len(drives)} sample drives of {scene_s:g} s "
+            f"written in {gen_s:.1f} s ({sum(d.can_log.stat().st_size for _, d in drives) / _MIB:.1f} MiB BLF)")
         _trace(trace_python)
         w1 = time.perf_counter()
         can_frames = stream_frames = 0
@@ -475,7 +524,8 @@ def soak_replay(duration_s: float, *, seed: int = 0, workdir: str | None = None,
     st = report["engine"]
     rejected = bad.get("rejected_cycle", 0)
     res = {
-        "kind": "replay", "scenario": scenario, "seed": seed, "duration_s": duration_s, "generate_s": gen_s,
+        "kind": "replay", "scenario": scenario, "seed": seed, "duration_s": duration_s, "scene_s": scene_s,
+        "generate_s": gen_s,
         "run_s": run_s, "log_s": report["log_s"],
         "input": {"can_frames": can_frames, "stream_frames": stream_frames},
         "replayer": {k: report[k] for k in ("frames_read", "frames_decoded", "cycles", "tracks_published",
@@ -578,7 +628,8 @@ def table(res: dict[str, Any]) -> str:
     i = res["ids"]
     lines.append(f"ids: {i['distinct_3d_ids']} 3D + {i['distinct_image_ids']} image ids over {i['outputs']} outputs "
                  f"(max id {i['max_id']}); collisions {i['collisions']}, reuses {i['reuses']}, re-assigned by "
-                 f"re-processing (documented) {i['reassigned_by_reprocessing']}")
+                 f"re-processing (documented) {i['reassigned_by_reprocessing']}, passed on through an image track "
+                 f"(documented) {i['handed_over_via_image_track']}")
     for what, acc in res["accounting"].items():
         lines.append(f"accounting {what}: " + ", ".join(f"{k} {v}" for k, v in acc.items()))
     return "\n".join(lines)
@@ -595,6 +646,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--sample-every", type=int, default=None,
                     help="cycles between memory samples (default: 60 samples)")
     ap.add_argument("--window-s", type=float, default=600.0, help="timing windows [s of drive time]")
+    ap.add_argument("--scene-s", type=float, default=300.0,
+                    help="length of the chained scenes [s] (the generator's cost grows faster than its length)")
     ap.add_argument("--max-rss-growth-mib", type=float, default=Limits.max_rss_growth_mib)
     ap.add_argument("--max-py-growth-mib", type=float, default=Limits.max_py_growth_mib)
     ap.add_argument("--max-drift", type=float, default=Limits.max_drift)
@@ -612,7 +665,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     fails: list[str] = []
     w0 = time.perf_counter()
     kw = {"seed": args.seed, "trace_python": not args.no_tracemalloc, "warmup_s": args.warmup_s,
-          "sample_every": args.sample_every, "window_s": args.window_s, "log": log}
+          "scene_s": args.scene_s, "sample_every": args.sample_every, "window_s": args.window_s, "log": log}
     if args.mode in ("drive", "both"):
         r = soak_drive(args.duration_s, latency_max_s=args.latency_max_s, **kw)  # type: ignore[arg-type]
         r["failures"] = check(r, lim)
