@@ -235,7 +235,11 @@ class IdChecker:
             self.first_failure = text
 
     def check(self, ids3d: np.ndarray, births3d: np.ndarray, ids_img: np.ndarray, births_img: np.ndarray,
-              now_ns: int) -> None:
+              now_ns: int, all3d: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """``ids3d``, ``ids_img``: the live tracks' ids (and births); ``all3d``: the ids and births of
+        every 3D record of the output, those deleted in the latest frame included (default: the
+        live ones). A record deleted in the latest frame still names its track: a later output in
+        which a late frame revived it (the time-ordered run) shows the same id and birth."""
         self.outputs += 1
         live = np.concatenate([ids3d, ids_img])
         if len(np.unique(live)) != len(live):
@@ -247,7 +251,7 @@ class IdChecker:
             if top >= len(self.births3d):
                 raise RuntimeError(f"track id {top} beyond the checker's table ({len(self.births3d)})")
             self.max_id = max(self.max_id, top)
-        self._births(self.births3d, ids3d, births3d, now_ns, "3D")
+        self._births(self.births3d, *(all3d if all3d is not None else (ids3d, births3d)), now_ns, "3D")
         self._births(self.births_img, ids_img, births_img, now_ns, "image")
         self.prev_t = now_ns
 
@@ -376,7 +380,7 @@ def soak_drive(duration_s: float, *, seed: int = 0, latency_max_s: float = 0.3, 
             nonfinite += 1
         now = eng.time_ns
         ids.check(live["id"], live["birth_t_ns"], live_img["id"], live_img["birth_t_ns"],
-                  now if now is not None else 0)
+                  now if now is not None else 0, (out["id"], out["birth_t_ns"]))
         if c and c % 6000 == 0:
             log(f"  cycle {c}/{cycles}  {time.perf_counter() - w1:.0f} s  tracks {len(live)}  rss "
                 f"{rss_bytes() / _MIB:.1f} MiB")
@@ -453,10 +457,11 @@ def soak_replay(duration_s: float, *, seed: int = 0, workdir: str | None = None,
                 if not state["warm_set"]:
                     meter.warmup_cycles = meter.n + 1
                 meter.add(wall, cpu, t_s)
-            tr = rep.engine.tracks(include_deleted=False)  # every live track (the Cycle has confirmed ones)
+            out = rep.engine.tracks(include_deleted=True)  # every track (the Cycle has confirmed ones)
+            tr = out[out["status"] != DELETED]
             img = rep.engine.image_tracks()
             img = img[img["status"] != DELETED]
-            ids.check(tr["id"], tr["birth_t_ns"], img["id"], img["birth_t_ns"], cy.t_ns)
+            ids.check(tr["id"], tr["birth_t_ns"], img["id"], img["birth_t_ns"], cy.t_ns, (out["id"], out["birth_t_ns"]))
             state["last_wall"], state["last_cpu"] = pc(), tt()
 
         rep = Replayer(rig, on_cycle=on_cycle, sources=[str(drive.can_log)])

@@ -113,6 +113,15 @@ def test_checks_catch_a_reused_id(soak: ModuleType) -> None:
     ok.check(np.array([7]), np.array([9_950_000_000]), e, e, 10_000_000_000)
     ok.check(np.array([7]), np.array([9_980_000_000]), e, e, 10_100_000_000)
     assert ok.reuses == 0 and ok.reassigned == 1
+    # found by the one-hour drive (t = 1965.6-1965.9 s): a re-processing gives id 9 to a track born
+    # at 1.52 s that is deleted in that very output, and the next re-processing revives it (the
+    # time-ordered run): the deleted record carries the new birth, so the revival is no reuse
+    rev = soak.IdChecker(horizon_ns=300_000_000)
+    rev.check(np.array([9]), np.array([1_570_000_000]), e, e, 1_630_000_000)
+    rev.check(e, e, e, e, 1_700_000_000, (np.array([9]), np.array([1_520_000_000])))  # DELETED record
+    rev.check(e, e, e, e, 1_870_000_000)
+    rev.check(np.array([9]), np.array([1_520_000_000]), e, e, 1_900_000_000)
+    assert rev.reuses == 0 and rev.reassigned == 1
 
 
 def test_checks_catch_a_frame_lost_without_a_count(soak: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
