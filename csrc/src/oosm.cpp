@@ -51,6 +51,7 @@ OosmEngine::OosmEngine(const EngineConfig& config, Builder make)
   horizon_ns_ = static_cast<TimeNs>(std::llround(std::min(cfg_.oosm_horizon_s, 1.0e9) * kNsPerSecond));
   max_frames_ = cfg_.oosm_max_frames;
   for (int k = 0; k < num_sensors(); ++k) max_m_ = std::max(max_m_, live_->measurement_dim(k));
+  state_dim_ = live_->state_dim();
   // pointer bookkeeping only (a few hundred bytes); the slots themselves come on first use
   slots_.reserve(static_cast<std::size_t>(max_frames_));
   order_.reserve(static_cast<std::size_t>(max_frames_));
@@ -397,7 +398,7 @@ bool OosmEngine::has_time() const { return live_->has_time(); }
 TimeNs OosmEngine::time_ns() const { return live_->time_ns(); }
 Index OosmEngine::num_tracks() const { return live_->num_tracks(); }
 Index OosmEngine::num_image_tracks() const { return live_->num_image_tracks(); }
-int OosmEngine::state_dim() const { return live_->state_dim(); }
+int OosmEngine::state_dim() const { return state_dim_; }
 int OosmEngine::measurement_dim(int sensor) const { return live_->measurement_dim(sensor); }
 std::int64_t OosmEngine::next_id() const { return live_->next_id(); }
 

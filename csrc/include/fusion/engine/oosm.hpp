@@ -171,6 +171,10 @@ class OosmEngine final : public EngineBase {
   TimeNs horizon_ns_ = 0;
   Index max_frames_ = 0;
   int max_m_ = 0;
+  // Fixed by the configuration. Kept here, not read through live_: the binding reads state_dim
+  // without the engine's mutex (it never changes), while a late frame swaps live_ and spare_
+  // under it (a data race ThreadSanitizer found: csrc/tests/test_threads_tsan.cpp).
+  int state_dim_ = 0;
   std::unique_ptr<EngineBase> live_;
   std::unique_ptr<EngineBase> spare_;           // the engine a late frame is re-processed in
   std::vector<std::unique_ptr<Slot>> slots_;    // every slot ever allocated (<= max_frames_)
