@@ -63,8 +63,8 @@ def test_short_replay_soak(soak: ModuleType, tmp_path: Path) -> None:
     assert acc["can_frames"]["read"] == res["input"]["can_frames"] > 10_000
     assert acc["sensor_cycles"]["published"] == res["cycles"] > 1000
     assert acc["engine_frames"]["fused"] > 0 and res["ids"]["outputs"] == res["cycles"]
-    # the Replayer's per-cycle latency record is measured apart, not hidden
-    assert res["memory"]["excluded_record_mib"]["last"] > 0
+    # nothing is excluded from the memory check: the Replayer's latencies are a fixed-size histogram
+    assert res["memory"]["excluded_record_mib"]["last"] == 0
 
 
 # ---- the checks fail on what they are there to catch

@@ -64,7 +64,7 @@ from fusion.hil.decoders.object_list import ObjectCycle
 from fusion.hil.decoders.vehicle_motion import EgoSample
 from fusion.hil.errors import CanFrameError, CanLogError, MissingExtraError
 from fusion.hil.logs import LogFrame, read_log
-from fusion.hil.report import REPORT_KEYS, hex_id, id_key, latency_summary, write_report
+from fusion.hil.report import REPORT_KEYS, LatencyHistogram, hex_id, id_key, write_report
 from fusion.hil.rig import Rig, load_rig, rig_dbc
 
 __all__ = ["Cycle", "Replayer", "replay", "merge_detections", "MAX_WARNINGS", "MAX_UNKNOWN_WARNINGS", "BAD_KINDS"]
@@ -223,7 +223,7 @@ class Replayer:
         self._stream_frames = 0
         self._unknown: dict[int, int] = {}
         self._bad: dict[int, dict[str, int]] = {}
-        self._latency: list[int] = []
+        self._latency = LatencyHistogram()  # fixed memory: a rig may replay for days
         self._misses = 0
         self._published = 0
         self._cycles = 0
@@ -560,7 +560,7 @@ class Replayer:
         with self._lock:
             index = self._cycles
             self._cycles += 1
-            self._latency.append(lat)
+            self._latency.add(lat)
             self._published += len(tracks)
             if lat > self._budget_ns:
                 self._misses += 1
@@ -586,7 +586,7 @@ class Replayer:
         with self._lock:
             unknown = {hex_id(k): v for k, v in sorted(self._unknown.items())}
             bad: dict[int, dict[str, int]] = {k: dict(v) for k, v in self._bad.items()}
-            latency = list(self._latency)
+            latency = self._latency.copy()
             cycles, published, misses = self._cycles, self._published, self._misses
         # the decoders count without the Replayer's lock: copy their counters first (dict() of a
         # Counter is one C call under the GIL; iterating it while the feeding thread adds an id raised)
@@ -611,7 +611,7 @@ class Replayer:
             "decode_errors": {hex_id(k): dict(sorted(v.items())) for k, v in sorted(bad.items())},
             "cycles": cycles,
             "tracks_published": published,
-            "latency_ms": latency_summary(latency),
+            "latency_ms": latency.summary_ms(),
             "budget_ms": self.rig.output.budget_ms,
             "deadline_misses": misses,
             "send_error_ms": None,
@@ -625,9 +625,10 @@ class Replayer:
         return out
 
     def latencies_ns(self) -> list[int]:
-        """Per-cycle latencies so far (a copy)."""
+        """The most recent per-cycle latencies (a copy; up to 65,536 of them: the report's
+        ``latency_ms`` covers every cycle in a fixed-size histogram, :class:`LatencyHistogram`)."""
         with self._lock:
-            return list(self._latency)
+            return self._latency.recent_ns()
 
 
 def merge_detections(model: str, z: npt.NDArray[np.float64], score: Any, cls: Any, distance_m: float,

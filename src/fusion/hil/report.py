@@ -32,6 +32,7 @@ Thread safety: the functions are pure (no shared state).
 
 from __future__ import annotations
 
+import collections
 import json
 import math
 import os
@@ -40,7 +41,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["EXTENDED_FLAG", "REPORT_KEYS", "format_summary", "hex_id", "id_key", "latency_summary", "write_report"]
+__all__ = ["EXTENDED_FLAG", "REPORT_KEYS", "LatencyHistogram", "format_summary", "hex_id", "id_key", "latency_summary",
+           "write_report"]
 
 REPORT_KEYS = ("frames_read", "frames_decoded", "unknown_ids", "decode_errors", "cycles", "tracks_published",
                "latency_ms", "budget_ms", "deadline_misses", "send_error_ms", "wall_s", "log_s", "realtime_factor",
@@ -63,6 +65,85 @@ def hex_id(key: int) -> str:
     if key & EXTENDED_FLAG:
         return f"0x{key & 0x1FFFFFFF:08X}"
     return f"0x{key:X}"
+
+
+class LatencyHistogram:
+    """Per-cycle latencies in a fixed amount of memory, however long the run (a rig replaying for
+    days must not grow): exact count, mean and maximum, and percentiles from a log-linear histogram
+    (1 us bins below 2.048 ms, then 512 bins per doubling: within 1 us or 0.2 %, whichever is
+    larger; latencies beyond 2**34 us, about 4.8 hours, count in the last bin).  The most recent
+    ``keep`` latencies are also kept as they were (:meth:`recent_ns`).
+
+    Thread safety: none of its own; the Replayer calls it under its lock."""
+
+    _LINEAR = 2048  # exact 1 us bins below this many us
+    _SUB_BITS = 9  # 512 bins per doubling above
+    _TOP = 34  # octaves up to 2**34 us
+
+    def __init__(self, keep: int = 65_536) -> None:
+        self._bins = [0] * (self._LINEAR + (self._TOP - 11) * (1 << self._SUB_BITS))
+        self.count = 0
+        self.sum_ns = 0
+        self.max_ns = 0
+        self._recent: collections.deque[int] = collections.deque(maxlen=keep)
+
+    def _index(self, us: int) -> int:
+        if us < self._LINEAR:
+            return us
+        k = us.bit_length() - 1  # 2**k <= us < 2**(k+1), k >= 11
+        if k >= self._TOP:
+            return len(self._bins) - 1
+        sub = (us >> (k - self._SUB_BITS)) & ((1 << self._SUB_BITS) - 1)
+        return self._LINEAR + (k - 11) * (1 << self._SUB_BITS) + sub
+
+    def _value_ns(self, i: int) -> float:
+        """The middle of bin ``i`` in ns."""
+        if i < self._LINEAR:
+            return (i + 0.5) * 1000.0
+        k, sub = divmod(i - self._LINEAR, 1 << self._SUB_BITS)
+        k += 11
+        width = 1 << (k - self._SUB_BITS)
+        return ((1 << k) + sub * width + width / 2) * 1000.0
+
+    def add(self, ns: int) -> None:
+        ns = max(int(ns), 0)
+        self._bins[self._index(ns // 1000)] += 1
+        self.count += 1
+        self.sum_ns += ns
+        if ns > self.max_ns:
+            self.max_ns = ns
+        self._recent.append(ns)
+
+    def copy(self) -> LatencyHistogram:
+        other = LatencyHistogram(self._recent.maxlen or 0)
+        other._bins = list(self._bins)
+        other.count, other.sum_ns, other.max_ns = self.count, self.sum_ns, self.max_ns
+        other._recent.extend(self._recent)
+        return other
+
+    def recent_ns(self) -> list[int]:
+        """The most recent latencies (up to ``keep``), oldest first."""
+        return list(self._recent)
+
+    def percentile_ns(self, q: float) -> float | None:
+        """The ``q``-th percentile (nearest rank), never above the exact maximum; None if empty."""
+        if self.count == 0:
+            return None
+        rank = max(1, math.ceil(q / 100.0 * self.count))
+        seen = 0
+        for i, n in enumerate(self._bins):
+            seen += n
+            if seen >= rank:
+                return min(self._value_ns(i), float(self.max_ns))
+        return float(self.max_ns)
+
+    def summary_ms(self) -> dict[str, float] | None:
+        """``{"p50", "p99", "max", "mean"}`` in ms, as :func:`latency_summary` (None if empty)."""
+        if self.count == 0:
+            return None
+        p50, p99 = self.percentile_ns(50.0), self.percentile_ns(99.0)
+        assert p50 is not None and p99 is not None
+        return {"p50": p50 / 1e6, "p99": p99 / 1e6, "max": self.max_ns / 1e6, "mean": self.sum_ns / self.count / 1e6}
 
 
 def latency_summary(latency_ns: Sequence[int] | np.ndarray) -> dict[str, float] | None:
