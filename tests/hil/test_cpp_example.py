@@ -265,3 +265,18 @@ def test_damaged_frame_text_is_refused_as_the_python_reader_refuses_it(example: 
         list(read_log(log))
     run = _run(example, "--log", log, "--layout", layout[0])
     assert run.returncode == 1 and f"{log}:3: unexpected text after the frame" in run.stderr, run.stderr
+
+
+def test_generator_refuses_a_missing_log_and_an_unwritable_out(tmp_path: Path) -> None:
+    """A mistyped --log was silently not searched (the layout was written from whatever DBC files
+    were found elsewhere); an unwritable --out was an OSError traceback."""
+    script = str(REPO_ROOT / "scripts" / "dbc_layout.py")
+    gen = subprocess.run([sys.executable, script, "--rig", str(RIG), "--log", str(tmp_path / "typo.log"),
+                          "--out", str(tmp_path / "x.layout")], capture_output=True, text=True)
+    assert gen.returncode == 1 and f"--log {tmp_path / 'typo.log'}: no such file" in gen.stderr, gen.stderr
+    assert not (tmp_path / "x.layout").exists()
+    (tmp_path / "file").write_text("", encoding="ascii")
+    gen = subprocess.run([sys.executable, script, "--rig", str(RIG), "--out", str(tmp_path / "file" / "x.layout")],
+                         capture_output=True, text=True)
+    assert gen.returncode == 1 and "dbc_layout: cannot write" in gen.stderr and "Traceback" not in gen.stderr, (
+        gen.stderr)
