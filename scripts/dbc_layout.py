@@ -205,20 +205,29 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     from fusion.errors import FusionError
 
+    # a mistyped --log is not searched, so the DBC files could silently come from elsewhere
+    for log in a.log:
+        if not log.is_file():
+            print(f"dbc_layout: --log {log}: no such file", file=sys.stderr)
+            return 1
     try:
         lines = layout_lines(a.rig, a.log, a.dbc_dir)
     except FusionError as exc:  # the rig loader's ConfigurationError / DbcError name the file and key
         print(f"dbc_layout: {exc}", file=sys.stderr)
         return 1
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text("\n".join(lines) + "\n", encoding="ascii")
-    print(f"dbc_layout: wrote {a.out} ({len(lines)} lines)", file=sys.stderr)
-    if a.config_out is not None:
-        specs = [line for line in lines if line.startswith("spec ")]
-        a.config_out.parent.mkdir(parents=True, exist_ok=True)
-        a.config_out.write_text(f"# {CONFIG_FORMAT}\n# engine configuration of rig {a.rig} (scripts/dbc_layout.py)\n"
-                                + "\n".join(specs) + "\n", encoding="ascii")
-        print(f"dbc_layout: wrote {a.config_out} ({len(specs)} keys)", file=sys.stderr)
+    try:
+        a.out.parent.mkdir(parents=True, exist_ok=True)
+        a.out.write_text("\n".join(lines) + "\n", encoding="ascii")
+        print(f"dbc_layout: wrote {a.out} ({len(lines)} lines)", file=sys.stderr)
+        if a.config_out is not None:
+            specs = [line for line in lines if line.startswith("spec ")]
+            a.config_out.parent.mkdir(parents=True, exist_ok=True)
+            a.config_out.write_text(f"# {CONFIG_FORMAT}\n# engine configuration of rig {a.rig} "
+                                    "(scripts/dbc_layout.py)\n" + "\n".join(specs) + "\n", encoding="ascii")
+            print(f"dbc_layout: wrote {a.config_out} ({len(specs)} keys)", file=sys.stderr)
+    except OSError as exc:  # an unwritable --out / --config-out: one line, not a traceback
+        print(f"dbc_layout: cannot write: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

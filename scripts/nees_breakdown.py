@@ -27,6 +27,7 @@ from fusion.datasets import make_scenario
 from fusion.datasets.driving import DrivingScenario
 from fusion.datasets.sensors import camera_h, lidar_h, radar_h
 from fusion.datasets.truth import CLASS_NAMES, to_vehicle
+from fusion.errors import FusionError
 from fusion.metrics import chi2_band, gospa_over_time, nees
 from fusion.scenarios.evaluate import NEES_DOF, _run
 from fusion.scenarios.runners import CentralRunner, Estimates
@@ -202,7 +203,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default=None)
     a = ap.parse_args(argv)
-    sc = make_scenario(a.scenario, a.seed, a.duration)
+    try:
+        sc = make_scenario(a.scenario, a.seed, a.duration)
+    except FusionError as exc:  # an unknown scenario, a bad duration: one line, not a traceback
+        print(f"nees_breakdown: {exc}", file=sys.stderr)
+        return 2
     res: dict[str, Any] = {"measurements": [measurement_nis(sc, s.name) for s in sc.sensors], "sets": []}
     for m in res["measurements"]:
         print(f"{sc.name} {m['sensor']}: residual NIS {m['nis']:.3f} (dim {m['dim']}, band "

@@ -967,6 +967,15 @@ void replay_log(const std::string& path, Replay& rep) {
       }
       if (hexval(*p) >= 0) bad("odd number of data digits");
     }
+    // What may follow the frame: blanks, one direction flag T or R, blanks (as python-can's
+    // reader, which refuses anything else: "123#11G2" is a damaged line, not a 1-byte frame).
+    if (rtr && hexval(*++p) >= 0) ++p;  // "ID#R" or "ID#R<dlc>"
+    const char* rest = p;
+    while (*rest == ' ' || *rest == '\t') ++rest;
+    if (rest != p && (*rest == 'T' || *rest == 'R')) ++rest;
+    while (*rest == ' ' || *rest == '\t' || *rest == '\r') ++rest;
+    if (*rest != '\n' && *rest != '\0') bad("unexpected text after the frame");
+    if (*rest == '\0' && std::fgetc(fp) != EOF) bad("line longer than 1023 characters");
     (void)fd;
     rep.feed(t, channel, id & (ext ? 0x1FFFFFFFU : 0x7FFU), ext, err, rtr, data, len);
   }

@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fusion.hil.errors import CanLogError
+from fusion.hil.logs import read_log
 from fusion.hil.outputs import TRACK_COLUMNS, read_tracks
 from fusion.hil.replay import replay
 from fusion.hil.rig import load_rig
@@ -249,3 +251,32 @@ def test_generator_refuses_what_the_example_cannot_decode(tmp_path: Path) -> Non
                          capture_output=True, text=True)
     assert gen.returncode != 0 and "header + objects list is not supported" in gen.stderr, gen.stderr
     assert not (tmp_path / "x.layout").exists()
+
+
+@pytest.mark.parametrize("line", ["(1.1) can1 210#00G1", "(1.1) can1 210#0011 X junk", "(1.1) can1 210#R9Z"])
+def test_damaged_frame_text_is_refused_as_the_python_reader_refuses_it(example: Path, layout: tuple[Path, Path],
+                                                                        tmp_path: Path, line: str) -> None:
+    """Text after the data (other than one T/R direction flag) is a damaged line: fusion.hil.logs
+    (python-can's reader) raises CanLogError naming the line; the example used to take the hex
+    digits before the damage as a shorter frame and carry on."""
+    log = tmp_path / "damaged.log"
+    log.write_text(f"(1.0) can1 210#R\n(1.05) can1 210#0011 T\n{line}\n", encoding="ascii")
+    with pytest.raises(CanLogError, match=r"damaged.log:3"):
+        list(read_log(log))
+    run = _run(example, "--log", log, "--layout", layout[0])
+    assert run.returncode == 1 and f"{log}:3: unexpected text after the frame" in run.stderr, run.stderr
+
+
+def test_generator_refuses_a_missing_log_and_an_unwritable_out(tmp_path: Path) -> None:
+    """A mistyped --log was silently not searched (the layout was written from whatever DBC files
+    were found elsewhere); an unwritable --out was an OSError traceback."""
+    script = str(REPO_ROOT / "scripts" / "dbc_layout.py")
+    gen = subprocess.run([sys.executable, script, "--rig", str(RIG), "--log", str(tmp_path / "typo.log"),
+                          "--out", str(tmp_path / "x.layout")], capture_output=True, text=True)
+    assert gen.returncode == 1 and f"--log {tmp_path / 'typo.log'}: no such file" in gen.stderr, gen.stderr
+    assert not (tmp_path / "x.layout").exists()
+    (tmp_path / "file").write_text("", encoding="ascii")
+    gen = subprocess.run([sys.executable, script, "--rig", str(RIG), "--out", str(tmp_path / "file" / "x.layout")],
+                         capture_output=True, text=True)
+    assert gen.returncode == 1 and "dbc_layout: cannot write" in gen.stderr and "Traceback" not in gen.stderr, (
+        gen.stderr)

@@ -59,3 +59,12 @@ def test_measurement_check_finds_R(nb, highway) -> None:
         lo, hi = m["band"]
         assert m["n"] > 300 and lo * 0.98 <= m["nis"] <= hi * 1.02, m
         assert np.allclose(m["per_component"], 1.0, atol=0.2), m
+
+
+@pytest.mark.parametrize(("args", "what"), [(["--scenario", "nonexistent"], "unknown scenario 'nonexistent'"),
+                                            (["--duration", "nan"], "duration")])
+def test_bad_arguments_are_one_line_not_a_traceback(nb, capsys, args: list[str], what: str) -> None:  # type: ignore[no-untyped-def]
+    """An unknown scenario used to end the script in a ConfigurationError traceback."""
+    assert nb.main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("nees_breakdown: ") and what in err and "Traceback" not in err, err

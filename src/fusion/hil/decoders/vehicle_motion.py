@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
-from fusion.errors import ConfigurationError
+from fusion.errors import ConfigurationError, TimestampError
 from fusion.hil.dbc import Database
 from fusion.hil.decoders.base import Decoder, config_number, unit_scale
 
@@ -85,6 +85,8 @@ class VehicleMotionDecoder(Decoder):
         return sorted({spec[0] for spec in self._inputs.values()})
 
     def feed(self, t_ns: int, frame_id: int, data: bytes) -> list[Any]:
+        if not -(2 ** 63) <= t_ns < 2 ** 63:  # as ObjectListDecoder: refused first, changes nothing
+            raise TimestampError(f"t_ns: {t_ns} is outside int64 (CAN id 0x{frame_id:X})")
         m = self._decode(t_ns, frame_id, data)
         if m < 0:
             return []
