@@ -365,3 +365,43 @@ def test_bank_size_is_checked_before_allocating(size, match) -> None:
     for cls in (KalmanFilterBank, ExtendedKalmanFilterBank, UnscentedKalmanFilterBank):
         with pytest.raises(ConfigurationError, match=match):
             cls(CV2D(), Position2D(), size)
+
+
+# ---- a prediction that overflows is a NumericalError (or counted), never a silent inf/NaN
+
+
+@pytest.mark.parametrize("cls, motion", [(KalmanFilterBank, CV2D()), (ExtendedKalmanFilterBank, CTRV()),
+                                         (UnscentedKalmanFilterBank, CTRV())],
+                         ids=["kf", "ekf", "ukf"])
+@pytest.mark.parametrize("on_invalid", ["raise", "skip"])
+def test_predict_whose_result_overflows_changes_nothing(cls, motion, on_invalid: str) -> None:
+    bank = cls(motion, Position2D(), size=3, on_invalid=on_invalid)
+    bank.x = np.arange(3 * bank.dim_x, dtype=float).reshape(3, -1)
+    x0, P0 = bank.x.copy(), bank.P.copy()
+    if on_invalid == "raise":
+        with pytest.raises(NumericalError, match="not finite; 3 filter"):
+            bank.predict(1e200)  # finite, but the process noise overflows: every filter fails up front
+    else:
+        with pytest.warns(RuntimeWarning, match="not finite: 3 skipped"):
+            bank.predict(1e200)
+        assert bank.skipped == 3
+    np.testing.assert_array_equal(bank.x, x0)
+    np.testing.assert_array_equal(bank.P, P0)
+
+
+@pytest.mark.parametrize("cls, motion", [(KalmanFilterBank, CV2D()), (ExtendedKalmanFilterBank, CTRV()),
+                                         (UnscentedKalmanFilterBank, CTRV())],
+                         ids=["kf", "ekf", "ukf"])
+def test_one_filter_whose_prediction_overflows_is_left_unchanged_and_counted(cls, motion) -> None:
+    bank = cls(motion, Position2D(), size=3, on_invalid="skip")
+    x = np.zeros((3, bank.dim_x))
+    x[1, :] = 1e307  # its predicted position overflows; the others' does not
+    bank.x = x
+    x0, P0 = bank.x.copy(), bank.P.copy()
+    with pytest.warns(RuntimeWarning, match="1 skipped"):
+        bank.predict(100.0)
+    assert bank.skipped == 1
+    np.testing.assert_array_equal(bank.x[1], x0[1])
+    np.testing.assert_array_equal(bank.P[1], P0[1])
+    assert np.isfinite(bank.x).all() and np.isfinite(bank.P).all()
+    assert not np.array_equal(bank.P[0], P0[0]) and not np.array_equal(bank.P[2], P0[2])

@@ -199,7 +199,7 @@ class _FilterBank:
         # filters are left unchanged and counted, the others are predicted
         failures = self._core.predict(dt, self.on_invalid == "raise")
         if failures:
-            self._invalid(failures, "predict: covariance not positive definite", -1)
+            self._invalid(failures, "predict: covariance not positive definite, or the prediction not finite", -1)
 
     def update(self, z: Any, mask: Any = None, R: Any = None) -> int:
         """Update filter i with row i of ``z`` (shape (N, dim_z)) where ``mask[i]`` is true

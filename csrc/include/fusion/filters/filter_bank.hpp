@@ -68,14 +68,18 @@ class FilterBank {
   Eigen::Map<StateVec> x(Index i) { return Eigen::Map<StateVec>(x_.data() + i * N); }
   Eigen::Map<StateMat> P(Index i) { return Eigen::Map<StateMat>(P_.data() + i * N * N); }
 
-  // Predict every filter by dt seconds. Returns the number of filters whose covariance
-  // could not be factorised (UKF only; such filters are left as they were).
+  // Predict every filter by dt seconds. Returns the number of filters that failed and were
+  // left as they were: a covariance that could not be factorised (UKF), or a predicted state or
+  // covariance that is not finite (an overflow: a huge dt or state; any algorithm).
   // all_or_nothing (the strict mode): when any filter would fail, no filter is predicted (a
   // first pass finds the failures with the same sigma-point factorisation, before anything
-  // is written); the count is returned as before.
+  // is written; a process noise that is not finite for this dt fails every filter up front);
+  // the count is returned as before. A filter whose own result overflows while the model's
+  // matrices are finite is found only as it is predicted: the filters before it are predicted.
   // Kept out of line: a whole-bank loop gains nothing from inlining into its caller.
   [[gnu::noinline]] Index predict(double dt, bool all_or_nothing = false) {
     Index failures = 0;
+    if (!all_finite(motion_.Q(StateVec::Zero().eval(), dt))) return size_;  // dt too large for the model
     if constexpr (Algo == BankAlgorithm::kUnscented) {
       if (all_or_nothing) {
         constexpr int S = 2 * N + 1;
@@ -89,10 +93,17 @@ class FilterBank {
       const StateVec zero = StateVec::Zero();
       const StateMat F = motion_.jacobian(zero, dt);
       const StateMat Q = motion_.Q(zero, dt);
+      if (!all_finite(F)) return size_;
       for (Index i = 0; i < size_; ++i) {
-        Eigen::Map<StateVec> xi = x(i);
-        Eigen::Map<StateMat> Pi = P(i);
+        StateVec xi = x(i);
+        StateMat Pi = P(i);
         kalman_predict<N>(xi, Pi, F, Q);
+        if (!all_finite(xi) || !all_finite(Pi)) {
+          ++failures;  // left as it was
+          continue;
+        }
+        x(i) = xi;
+        P(i) = Pi;
       }
     } else {
       for (Index i = 0; i < size_; ++i) {
@@ -100,6 +111,10 @@ class FilterBank {
           StateVec xi = x(i);
           StateMat Pi = P(i);
           ekf_predict(motion_, xi, Pi, dt);
+          if (!all_finite(xi) || !all_finite(Pi)) {
+            ++failures;  // left as it was
+            continue;
+          }
           x(i) = xi;
           P(i) = Pi;
         } else {

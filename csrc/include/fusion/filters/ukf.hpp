@@ -172,9 +172,11 @@ inline bool ukf_predict(const Motion& motion, const MerweWeights& w, XV& x, PM& 
   }
   const Vec<N> xm = sigma_mean<N, S>(X, w, Motion::kAngles);
   const auto D = sigma_deviations<N, S>(X, xm, Motion::kAngles);
-  P = weighted_outer<N, N, S>(D, D, w, true);
-  P += motion.Q(xm, dt);
-  symmetrize(P);
+  Mat<N, N> Pn = weighted_outer<N, N, S>(D, D, w, true);
+  Pn += motion.Q(xm, dt);
+  symmetrize(Pn);
+  if (!all_finite(xm) || !all_finite(Pn)) return false;  // an overflow (a huge dt or state): unchanged
+  P = Pn;
   x = xm;
   return true;
 }
