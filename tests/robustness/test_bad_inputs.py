@@ -182,7 +182,7 @@ def test_imm_bank_predict_that_overflows_one_track_changes_no_track_in_strict_mo
             ref.predict(1e5)
             assert np.array_equal(bank.x[0], ref.x[0]) and np.array_equal(bank.P[0], ref.P[0])
             assert np.array_equal(bank.P[1], before[1][1])
-        assert list(bank.status) == [bank.status[0], -2]
+        assert list(bank.status) == [-1, -2]  # track 0 keeps "no update yet" (-1) in both modes
 
 
 def test_imm_estimator_likelihood_underflow_in_every_model_keeps_mu_finite() -> None:
