@@ -4,7 +4,7 @@
 //   fusion_replay_candump --log drive.log --layout rig.layout [--config engine.cfg] [--out tracks.csv] [--print]
 //
 //   --log     a candump -L log: "(seconds) channel ID#DATA [T|R]" lines (can-utils' candump -L,
-//             python-can's CanutilsLogWriter)
+//             the candump log writer of the harness)
 //   --layout  the rig layout written on the host by scripts/dbc_layout.py from a rig TOML and its
 //             DBC files: channel -> bus map, the engine configuration (EngineConfig, flattened
 //             spec keys), the sensors' object slots and signal bit layouts, the ego-motion inputs
@@ -133,7 +133,7 @@ std::uint64_t extract(const std::uint8_t* d, int start, int length, bool big) {
 }
 
 // raw * scale + offset in double precision (the build has -ffp-contract=off: no fused multiply-add),
-// as cantools and fusion.hil._candecode compute it.
+// as the harness's DBC decoding computes it.
 double decode(const Signal& s, const std::uint8_t* d) {
   const std::uint64_t raw = extract(d, s.start, s.length, s.big);
   double x;
@@ -913,7 +913,7 @@ int hexval(char c) {
 
 // One candump -L line: "(seconds) channel ID#DATA" (classic), "ID#R" (remote), "ID##F DATA" (FD),
 // then an optional direction flag T / R. The time in ns is round(seconds * 1e9), half to even,
-// as fusion.hil.logs does with python-can's float seconds.
+// as fusion.hil.logs does with the log reader's float seconds.
 void replay_log(const std::string& path, Replay& rep) {
   FILE* fp = std::fopen(path.c_str(), "r");
   if (!fp) throw InputError(path + ": cannot open the log (" + std::strerror(errno) + ")");
@@ -967,7 +967,7 @@ void replay_log(const std::string& path, Replay& rep) {
       }
       if (hexval(*p) >= 0) bad("odd number of data digits");
     }
-    // What may follow the frame: blanks, one direction flag T or R, blanks (as python-can's
+    // What may follow the frame: blanks, one direction flag T or R, blanks (as the harness's log
     // reader, which refuses anything else: "123#11G2" is a damaged line, not a 1-byte frame).
     if (rtr && hexval(*++p) >= 0) ++p;  // "ID#R" or "ID#R<dlc>"
     const char* rest = p;

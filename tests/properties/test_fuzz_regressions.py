@@ -47,8 +47,9 @@ def test_can_log_damage_is_a_can_log_error(tmp_path: Path, suffix: str, selector
 
 
 # kitti_io: a label row of an object type (here a misspelt "DontCare") with a negative box size
-# was accepted; only DontCare rows may carry KITTI's negative placeholders (NaN refused too).
-@pytest.mark.parametrize("row", [b"1 -1 DoutCare -1 -1 -10 50.0 60.0 70.0 80.0 -1 -1 -1 -1000 -1000 -1000 -10\n",
+# was accepted; only DontCare rows may carry KITTI's negative placeholders, and other rows only
+# h w l = -1 -1 -1 (KITTI's "no 3D box" of a 2D-only row; NaN refused too).
+@pytest.mark.parametrize("row", [b"1 -1 DoutCare -1 -1 -10 50.0 60.0 70.0 80.0 -1 -2 -1 -1000 -1000 -1000 -10\n",
                                  b"0 1 Car 0 0 -1.5 100.0 150.0 300.0 250.0 nan 1.6 4.0 2.0 1.6 15.0 -1.5\n"],
                          ids=["negative_size", "nan_height"])
 def test_kitti_label_bad_size_is_a_decode_error(tmp_path: Path, row: bytes) -> None:

@@ -13,7 +13,9 @@ from fusion.geometry import giou_3d, giou_bev, iou_2d, iou_3d, iou_bev
 
 from _props import reals
 
-_SCALES = [1.0, 1e-4, 1e6, 1e12, 1e100]  # ordinary, tiny, huge and very huge boxes
+# ordinary, tiny, huge and very huge boxes: values up to 1e99 m (beyond 1e100 m a box is refused,
+# its area or volume would overflow: test_box_overlap_refuses_boxes_beyond_1e100_m)
+_SCALES = [1.0, 1e-4, 1e6, 1e12, 1e98]
 
 
 @st.composite
@@ -61,6 +63,16 @@ def test_box_overlap_rejects_bad_boxes(fn: object, a: np.ndarray, bad: float, co
         assert np.isfinite(fn(a, b)).all()
         return
     with pytest.raises(NumericalError):
+        fn(a, b)
+
+
+@pytest.mark.parametrize("fn", [iou_bev, iou_3d, giou_bev, giou_3d])
+@given(col=st.integers(0, 6), sign=st.sampled_from([1.0, -1.0]))
+def test_box_overlap_refuses_boxes_beyond_1e100_m(fn: object, col: int, sign: float) -> None:
+    a = np.array([[1.0, 2.0, 0.5, 0.3, 4.0, 2.0, 1.5]])
+    b = a.copy()
+    b[0, col] = 2e100 if col >= 4 else sign * 2e100
+    with pytest.raises(NumericalError, match="beyond 1e100 m"):
         fn(a, b)
 
 

@@ -146,7 +146,8 @@ def test_ukf_bank_predict_that_fails_for_one_filter_changes_nothing_strict_and_s
         bank.P[1] = bad_P  # through the view: the setter would refuse it
         before = (bank.x.copy(), bank.P.copy())
         if mode == "raise":
-            with pytest.raises(NumericalError, match=r"predict: covariance not positive definite, or the prediction not finite; 1 filter"):
+            with pytest.raises(NumericalError, match=r"predict: covariance not positive definite, or the "
+                                                     r"prediction not finite; 1 filter"):
                 bank.predict(0.1)
             assert np.array_equal(bank.x, before[0]) and np.array_equal(bank.P, before[1])
         else:

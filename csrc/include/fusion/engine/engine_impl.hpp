@@ -846,6 +846,8 @@ class Engine final : public EngineBase {
       const double* z = f.z + j * M;
       for (int i = 0; i < M && field == nullptr; ++i)
         if (!std::isfinite(z[i])) field = "z", what = "[" + std::to_string(i) + "] is not finite";
+        else if (std::abs(z[i]) > 1e100)  // no sensor measures this; box overlaps of it would overflow
+          field = "z", what = "[" + std::to_string(i) + "] is beyond 1e100";
       if (field == nullptr && c.camera && (z[2] < z[0] || z[3] < z[1]))
         field = "z", what = "is an inverted image box (x2 < x1 or y2 < y1)";
       if (field == nullptr && c.cfg.model == "lidar_box3d" && (z[4] < 0.0 || z[5] < 0.0 || z[6] < 0.0))
