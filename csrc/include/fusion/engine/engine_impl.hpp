@@ -838,6 +838,7 @@ class Engine final : public EngineBase {
   Index validate_detections(const Frame& f, const Common& c) {
     const int M = c.M, C = cfg_.num_classes;
     const bool skip = cfg_.bad_detection == BadDetectionPolicy::kSkip;
+    const bool boxes = c.camera || c.cfg.model == "lidar_box3d";  // costs computing box overlaps
     Index skipped = 0;
     for (Index j = 0; j < f.n; ++j) {
       const char* field = nullptr;
@@ -846,8 +847,8 @@ class Engine final : public EngineBase {
       const double* z = f.z + j * M;
       for (int i = 0; i < M && field == nullptr; ++i)
         if (!std::isfinite(z[i])) field = "z", what = "[" + std::to_string(i) + "] is not finite";
-        else if (std::abs(z[i]) > 1e100)  // no sensor measures this; box overlaps of it would overflow
-          field = "z", what = "[" + std::to_string(i) + "] is beyond 1e100";
+        else if (boxes && std::abs(z[i]) > 1e100)  // a box overlap of it would overflow (box_overlap.cpp)
+          field = "z", what = "[" + std::to_string(i) + "] is beyond 1e100 (a box no sensor measures)";
       if (field == nullptr && c.camera && (z[2] < z[0] || z[3] < z[1]))
         field = "z", what = "is an inverted image box (x2 < x1 or y2 < y1)";
       if (field == nullptr && c.cfg.model == "lidar_box3d" && (z[4] < 0.0 || z[5] < 0.0 || z[6] < 0.0))
