@@ -29,7 +29,7 @@ from fusion.datasets.sensors import camera_h, lidar_h, radar_h
 from fusion.datasets.truth import CLASS_NAMES, to_vehicle
 from fusion.errors import FusionError
 from fusion.metrics import chi2_band, gospa_over_time, nees
-from fusion.scenarios.evaluate import NEES_DOF, _run
+from fusion.scenarios.evaluate import NEES_DOF, _run, nees_samples
 from fusion.scenarios.runners import CentralRunner, Estimates
 
 _SETS = {"lidar": ("lidar",), "radar": ("radar",), "camera+radar": ("camera", "radar"),
@@ -123,25 +123,8 @@ def breakdown(sc: DrivingScenario, sensors: list[str]) -> dict[str, Any]:
     runner = _Recorder(sc, names)
     tr = _run(sc, names, runner, order="timestamp", eval_period_s=0.1, shuffle_latency_s=None, publish_delay_s=0.0)
     g = gospa_over_time(tr.t_ids, tr.t_pts, tr.e_ids, tr.e_pts, c=5.0, p=2.0, switching_penalty=5.0)
-    seen: set[tuple[int, int]] = set()
-    samp: list[tuple[int, int, int]] = []
-    xs, Ps = [], []
-    for a, gid, eid, (st, x, P) in zip(g.assigned, tr.t_ids, tr.e_ids, tr.est_rows):
-        pos = {int(v): i for i, v in enumerate(eid.tolist())}
-        for obj, tid in zip(gid.tolist(), a.tolist()):
-            if tid < 0:
-                continue
-            i = pos[tid]
-            key = (tid, int(st[i]))
-            if key in seen:
-                continue
-            seen.add(key)
-            samp.append((tid, int(st[i]), obj))
-            xs.append(x[i])
-            Ps.append(P[i])
-    tids = np.array([s[0] for s in samp])
-    steps = np.array([s[1] for s in samp])
-    oids = np.array([s[2] for s in samp])
+    tid_l, step_l, oid_l, xs, Ps = nees_samples(g.assigned, tr.t_ids, tr.e_ids, tr.est_rows)
+    tids, steps, oids = np.array(tid_l), np.array(step_l), np.array(oid_l)
     rows = sc.truth.lookup(steps, oids)
     ok = rows >= 0
     vt = to_vehicle(sc.truth, sc.ego, rows[ok])

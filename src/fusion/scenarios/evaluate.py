@@ -292,20 +292,17 @@ def _image_frame(sc: DrivingScenario, camera: str, rows: np.ndarray, vt: Vehicle
     img[2].append(iou_2d(zb[ok], tb) if ok.any() and len(tb) else np.zeros((int(ok.sum()), len(tb))))
 
 
-def _nees(sc: DrivingScenario, assigned: list[np.ndarray], t_ids: list[np.ndarray], e_ids: list[np.ndarray],
-          est_rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
-          ) -> tuple[float | None, tuple[float, float] | None, int, int, float | None]:
-    """Average position NEES over distinct (track, time) samples assigned to an object: (average,
-    its chi-square 95% band for that many independent samples, samples, distinct tracks, the
-    standard error of the average from per-track sums).
-
-    The band assumes independent samples; successive samples of one track are correlated
-    (lag-1 autocorrelation 0.25-0.8 at 0.1 s in the scenes), so the average varies more than
-    the band says. ``nees_se_tracks`` (``sqrt(sum_k (S_k - n_k m)^2) / N`` over tracks k with
-    n_k samples summing to S_k: tracks taken as independent, samples within one not) is
-    reported beside it, as a statistic of its own: the band is not widened."""
+def nees_samples(assigned: list[np.ndarray], t_ids: list[np.ndarray], e_ids: list[np.ndarray],
+                 est_rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+                 ) -> tuple[list[int], list[int], list[int], list[np.ndarray], list[np.ndarray]]:
+    """The distinct (track, time step) samples GOSPA assigned to an object, in order: track ids,
+    time steps, object ids, the tracks' positions and covariances (what :func:`_nees` scores)."""
     seen: set[tuple[int, int]] = set()
-    tids, steps, oids, xs, Ps = [], [], [], [], []
+    tids: list[int] = []
+    steps: list[int] = []
+    oids: list[int] = []
+    xs: list[np.ndarray] = []
+    Ps: list[np.ndarray] = []
     for a, gid, eid, (st, x, P) in zip(assigned, t_ids, e_ids, est_rows):
         if not len(a):
             continue
@@ -323,6 +320,22 @@ def _nees(sc: DrivingScenario, assigned: list[np.ndarray], t_ids: list[np.ndarra
             oids.append(obj)
             xs.append(x[i])
             Ps.append(P[i])
+    return tids, steps, oids, xs, Ps
+
+
+def _nees(sc: DrivingScenario, assigned: list[np.ndarray], t_ids: list[np.ndarray], e_ids: list[np.ndarray],
+          est_rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+          ) -> tuple[float | None, tuple[float, float] | None, int, int, float | None]:
+    """Average position NEES over distinct (track, time) samples assigned to an object: (average,
+    its chi-square 95% band for that many independent samples, samples, distinct tracks, the
+    standard error of the average from per-track sums).
+
+    The band assumes independent samples; successive samples of one track are correlated
+    (lag-1 autocorrelation 0.25-0.8 at 0.1 s in the scenes), so the average varies more than
+    the band says. ``nees_se_tracks`` (``sqrt(sum_k (S_k - n_k m)^2) / N`` over tracks k with
+    n_k samples summing to S_k: tracks taken as independent, samples within one not) is
+    reported beside it, as a statistic of its own: the band is not widened."""
+    tids, steps, oids, xs, Ps = nees_samples(assigned, t_ids, e_ids, est_rows)
     if not steps:
         return None, None, 0, 0, None
     rows = sc.truth.lookup(np.array(steps), np.array(oids))
