@@ -35,10 +35,23 @@ import numpy.typing as npt
 
 from fusion.errors import ConfigurationError, NumericalError, ShapeError, TimestampError
 
+
+def real_values(v: npt.ArrayLike, what: str) -> npt.NDArray[np.float64]:
+    """``v`` as float64; ShapeError naming ``what`` for strings, complex numbers, bools or
+    ragged lists (numpy's bare ValueError / TypeError / ComplexWarning otherwise)."""
+    try:
+        a = np.asarray(v)
+    except (TypeError, ValueError) as exc:
+        raise ShapeError(f"{what}: expected real numbers: {exc}") from None
+    if a.size and a.dtype.kind not in "iuf":
+        raise ShapeError(f"{what}: expected real numbers, got dtype {a.dtype}")
+    return a.astype(np.float64, copy=False)
+
+
 if TYPE_CHECKING:
     from fusion.engine.config import EngineConfig
 
-__all__ = ["MeasurementBatch", "Frame", "check_timestamp"]
+__all__ = ["MeasurementBatch", "Frame", "check_timestamp", "real_values"]
 
 _I64 = np.iinfo(np.int64)
 

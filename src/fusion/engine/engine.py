@@ -57,26 +57,14 @@ import numpy as np
 import numpy.typing as npt
 
 from fusion import _core
-from fusion.engine.batch import Frame, MeasurementBatch, check_timestamp, prepare_frame
+from fusion.engine.batch import Frame, MeasurementBatch, check_timestamp, prepare_frame, real_values
 from fusion.engine.config import EngineConfig
-from fusion.errors import ConfigurationError, NumericalError, ShapeError, TimestampError
+from fusion.errors import ConfigurationError, NumericalError, TimestampError
 
 __all__ = ["FusionEngine", "TENTATIVE", "CONFIRMED", "COASTING", "DELETED"]
 
 #: Track status values (``status`` field of track and image-track records).
 TENTATIVE, CONFIRMED, COASTING, DELETED = 0, 1, 2, 3
-
-
-def _real_array(v: npt.ArrayLike, what: str) -> npt.NDArray[np.float64]:
-    """``v`` as float64; ShapeError naming ``what`` for strings, complex numbers, bools or
-    ragged lists (numpy's bare ValueError / TypeError / ComplexWarning otherwise)."""
-    try:
-        a = np.asarray(v)
-    except (TypeError, ValueError) as exc:
-        raise ShapeError(f"{what}: expected real numbers: {exc}") from None
-    if a.size and a.dtype.kind not in "iuf":
-        raise ShapeError(f"{what}: expected real numbers, got dtype {a.dtype}")
-    return a.astype(np.float64, copy=False)
 
 
 class FusionEngine:
@@ -218,7 +206,7 @@ class FusionEngine:
             raise TimestampError(f"ego_motion: t_ns must be int64 integers (nanoseconds), got {t.dtype} values")
         if t.size and t.dtype.kind == "i" and t.min() == np.iinfo(np.int64).min:
             raise TimestampError("ego_motion: t_ns = -2**63 is reserved (it means 'never' in the track records)")
-        v, w = _real_array(speed_mps, "ego_motion: speed_mps"), _real_array(yaw_rate_rps, "ego_motion: yaw_rate_rps")
+        v, w = real_values(speed_mps, "ego_motion: speed_mps"), real_values(yaw_rate_rps, "ego_motion: yaw_rate_rps")
         self._core.ego_motion(np.atleast_1d(t.astype(np.int64)), np.atleast_1d(v), np.atleast_1d(w))
 
     def ego_pose(self, t_ns: int) -> dict[str, float]:

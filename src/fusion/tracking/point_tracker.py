@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fusion import _core
-from fusion.engine.batch import check_timestamp
+from fusion.engine.batch import check_timestamp, real_values
 from fusion.errors import ConfigurationError, NumericalError, ShapeError
 from fusion.tracking.tracker import CoreTracker, TimestampError
 
@@ -221,18 +221,6 @@ class PointTracker(CoreTracker):
         return raw.view(POINT_TRACK_DTYPE)
 
 
-def _real(v: object, what: str) -> np.ndarray:
-    """``v`` as float64; ShapeError naming ``what`` for strings, complex numbers, objects or
-    ragged lists (numpy's bare ValueError / ComplexWarning otherwise)."""
-    try:
-        a = np.asarray(v)
-    except (TypeError, ValueError) as e:
-        raise ShapeError(f"{what}: not an array of numbers ({e})") from None
-    if a.size and a.dtype.kind not in "iuf":
-        raise ShapeError(f"{what}: expected real numbers, got {a.dtype} data")
-    return a.astype(np.float64, copy=False)
-
-
 def jpda_marginals(likelihood_ratios: np.ndarray, miss_weights: np.ndarray, method: str = "auto",
                    max_states: int = 1 << 16) -> tuple[np.ndarray, np.ndarray, str]:
     """JPDA marginal association probabilities of one cluster.
@@ -257,8 +245,8 @@ def jpda_marginals(likelihood_ratios: np.ndarray, miss_weights: np.ndarray, meth
     Any size is accepted (no recursion: 150,000 tracks are fine). Pure function: runs with the
     GIL released and may be called from several threads at once (docs/threading.md).
     """
-    W = _real(likelihood_ratios, "likelihood_ratios")
-    miss = np.ascontiguousarray(_real(miss_weights, "miss_weights"))
+    W = real_values(likelihood_ratios, "likelihood_ratios")
+    miss = np.ascontiguousarray(real_values(miss_weights, "miss_weights"))
     if W.ndim != 2:
         raise ShapeError(f"likelihood_ratios: expected shape (K, m), but got {W.shape}")
     if miss.shape != (W.shape[0],):
