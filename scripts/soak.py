@@ -126,9 +126,9 @@ class Meter:
     exclude: Callable[[], int] | None = None
 
     def __post_init__(self) -> None:
-        self.wall_ns = np.zeros(self.cycles, np.int64)
-        self.cpu_ns = np.zeros(self.cycles, np.int64)
-        self.t_s = np.zeros(self.cycles, np.float64)
+        self.wall_ns = np.full(self.cycles, 0, np.int64)  # np.full writes every page (np.zeros does not)
+        self.cpu_ns = np.full(self.cycles, 0, np.int64)
+        self.t_s = np.full(self.cycles, 0.0, np.float64)
         cap = self.cycles // max(self.sample_every, 1) + 2
         self.mem = [(0, 0.0, 0, 0, 0)] * cap  # grown to its size up front
         self.mem.clear()
