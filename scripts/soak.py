@@ -47,8 +47,11 @@ Measured (JSON with ``--json``, and a table on stdout):
   share one id space), and an id never names another track later (its ``birth_t_ns`` does not
   change), except the re-assignment that ``csrc/include/fusion/engine/oosm.hpp`` documents: a
   track born after a late frame's time may lose its id to another track when the late frame is
-  re-processed; such re-assignments are counted and allowed only for tracks born within the
-  out-of-sequence horizon of the latest output; and the identity hand-over of the engine's one
+  re-processed; such re-assignments are counted and allowed only for tracks (the old holder and
+  the new) born within the out-of-sequence horizon of the last output that showed the id (which
+  need not be the previous output: a re-processing can give the id to a track that a later frame
+  deletes before any output shows it, and a later late frame revive it; counted apart as
+  ``reassigned_while_unpublished``); and the identity hand-over of the engine's one
   id space (a 3D track lost by the range sensors lives on as an image track with its id, a 3D
   track that takes over an image track takes its id), counted and allowed only for ids that have
   been an image track's;
