@@ -47,8 +47,11 @@ Measured (JSON with ``--json``, and a table on stdout):
   share one id space), and an id never names another track later (its ``birth_t_ns`` does not
   change), except the re-assignment that ``csrc/include/fusion/engine/oosm.hpp`` documents: a
   track born after a late frame's time may lose its id to another track when the late frame is
-  re-processed; such re-assignments are counted and allowed only for tracks born within the
-  out-of-sequence horizon of the latest output; and the identity hand-over of the engine's one
+  re-processed; such re-assignments are counted and allowed only for tracks (the old holder and
+  the new) born within the out-of-sequence horizon of the last output that showed the id (which
+  need not be the previous output: a re-processing can give the id to a track that a later frame
+  deletes before any output shows it, and a later late frame revive it; counted apart as
+  ``reassigned_while_unpublished``); and the identity hand-over of the engine's one
   id space (a 3D track lost by the range sensors lives on as an image track with its id, a 3D
   track that takes over an image track takes its id), counted and allowed only for ids that have
   been an image track's;
@@ -126,9 +129,9 @@ class Meter:
     exclude: Callable[[], int] | None = None
 
     def __post_init__(self) -> None:
-        self.wall_ns = np.zeros(self.cycles, np.int64)
-        self.cpu_ns = np.zeros(self.cycles, np.int64)
-        self.t_s = np.zeros(self.cycles, np.float64)
+        self.wall_ns = np.full(self.cycles, 0, np.int64)  # np.full writes every page (np.zeros does not)
+        self.cpu_ns = np.full(self.cycles, 0, np.int64)
+        self.t_s = np.full(self.cycles, 0.0, np.float64)
         cap = self.cycles // max(self.sample_every, 1) + 2
         self.mem = [(0, 0.0, 0, 0, 0)] * cap  # grown to its size up front
         self.mem.clear()
@@ -221,9 +224,14 @@ class IdChecker:
         self.horizon_ns = horizon_ns
         self.births3d = np.full(capacity, _UNSET, np.int64)
         self.births_img = np.full(capacity, _UNSET, np.int64)
+        # the time (engine time) of the latest output that showed each id: the reference of the
+        # re-processing rule (an id may be out of the outputs while re-processings move it)
+        self.seen3d = np.full(capacity, _UNSET, np.int64)
+        self.seen_img = np.full(capacity, _UNSET, np.int64)
         self.collisions = 0
         self.reuses = 0
         self.reassigned = 0  # documented re-processing re-assignments
+        self.reassigned_unseen = 0  # ... of them, of an id absent from the output before
         self.handed_over = 0  # documented JOIN/LEAVE hand-overs through an image track
         self.max_id = 0
         self.outputs = 0
@@ -251,11 +259,12 @@ class IdChecker:
             if top >= len(self.births3d):
                 raise RuntimeError(f"track id {top} beyond the checker's table ({len(self.births3d)})")
             self.max_id = max(self.max_id, top)
-        self._births(self.births3d, *(all3d if all3d is not None else (ids3d, births3d)), now_ns, "3D")
-        self._births(self.births_img, ids_img, births_img, now_ns, "image")
+        self._births(self.births3d, self.seen3d, *(all3d if all3d is not None else (ids3d, births3d)), now_ns, "3D")
+        self._births(self.births_img, self.seen_img, ids_img, births_img, now_ns, "image")
         self.prev_t = now_ns
 
-    def _births(self, table: np.ndarray, ids: np.ndarray, births: np.ndarray, now_ns: int, kind: str) -> None:
+    def _births(self, table: np.ndarray, seen: np.ndarray, ids: np.ndarray, births: np.ndarray, now_ns: int,
+                kind: str) -> None:
         if not len(ids):
             return
         old = table[ids]
@@ -263,11 +272,18 @@ class IdChecker:
         table[ids[new]] = births[new]
         changed = ~new & (old != births)
         if changed.any():
-            # documented (oosm.hpp): a track born after a late frame's time (within the horizon of
-            # the previous output) may lose its id to another track in the re-processing
-            ref = self.prev_t if self.prev_t != _UNSET else now_ns
+            # documented (oosm.hpp, "Track ids under re-processing"): a re-processing from a late
+            # frame at t gives the tracks born at or after t the ids of the time-ordered run, and
+            # every late frame fused after an output at T is at t >= T - horizon (the engine's
+            # time never goes back). So an id last shown at T for a track born at b may next be
+            # shown for a track born at b' only if b, b' >= T - horizon: T is the latest output
+            # that showed the id (not the previous output: a re-processing may give the id to a
+            # track that a later frame deletes before any output shows it, and a later
+            # re-processing revive that track with the id)
+            ref = seen[ids[changed]]
             ok = (old[changed] >= ref - self.horizon_ns) & (births[changed] >= ref - self.horizon_ns)
             self.reassigned += int(ok.sum())
+            self.reassigned_unseen += int((ok & (ref < self.prev_t)).sum())
             if kind == "3D":
                 # documented (engine.py, track records): a 3D track that takes over an image track
                 # keeps the image track's id, and a 3D track lost by the range sensors lives on as an
@@ -282,13 +298,15 @@ class IdChecker:
                 self._fail(f"t_ns={now_ns}: {kind} id {int(bad[0])} was born at {int(old[changed][~ok][0])} and is now "
                            f"a track born at {int(births[changed][~ok][0])} (id reused)")
             table[ids[changed]] = births[changed]
+        seen[ids] = now_ns
 
     def summary(self) -> dict[str, Any]:
         return {"outputs": self.outputs, "max_id": self.max_id,
                 "distinct_3d_ids": int((self.births3d != _UNSET).sum()),
                 "distinct_image_ids": int((self.births_img != _UNSET).sum()),
                 "collisions": self.collisions, "reuses": self.reuses,
-                "reassigned_by_reprocessing": self.reassigned, "handed_over_via_image_track": self.handed_over,
+                "reassigned_by_reprocessing": self.reassigned,
+                "reassigned_while_unpublished": self.reassigned_unseen, "handed_over_via_image_track": self.handed_over,
                 "first_failure": self.first_failure}
 
 
@@ -625,7 +643,9 @@ def table(res: dict[str, Any]) -> str:
     i = res["ids"]
     lines.append(f"ids: {i['distinct_3d_ids']} 3D + {i['distinct_image_ids']} image ids over {i['outputs']} outputs "
                  f"(max id {i['max_id']}); collisions {i['collisions']}, reuses {i['reuses']}, re-assigned by "
-                 f"re-processing (documented) {i['reassigned_by_reprocessing']}, passed on through an image track "
+                 f"re-processing (documented) {i['reassigned_by_reprocessing']} "
+                 f"({i['reassigned_while_unpublished']} of them while the id was out of the outputs), passed on "
+                 f"through an image track "
                  f"(documented) {i['handed_over_via_image_track']}")
     for what, acc in res["accounting"].items():
         lines.append(f"accounting {what}: " + ", ".join(f"{k} {v}" for k, v in acc.items()))

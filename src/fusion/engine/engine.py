@@ -7,7 +7,9 @@ of many (:meth:`FusionEngine.step`). Tracks come back as numpy structured arrays
 Track records (:attr:`FusionEngine.track_dtype`; units m, rad, m/s, s, ns; N the motion
 model's state size, C the number of classes, S the number of sensors):
 
-- ``id`` i8: unique, never reused; one id space with the image tracks (a 3D track that takes
+- ``id`` i8: unique, never reused (except that a late frame's re-processing gives the tracks born
+  after its time the ids of the time-ordered run: csrc/include/fusion/engine/oosm.hpp, "Track ids
+  under re-processing"); one id space with the image tracks (a 3D track that takes
   over an image track keeps its id; a confirmed 3D track lost by the range sensors but still
   seen by a camera continues as an image track with its id);
 - ``t_ns`` i8: time of the estimate; ``birth_t_ns`` i8: time of the birth detection;

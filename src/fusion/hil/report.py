@@ -32,7 +32,7 @@ Thread safety: the functions are pure (no shared state).
 
 from __future__ import annotations
 
-import collections
+import array
 import json
 import math
 import os
@@ -72,7 +72,11 @@ class LatencyHistogram:
     days must not grow): exact count, mean and maximum, and percentiles from a log-linear histogram
     (1 us bins below 2.048 ms, then 512 bins per doubling: within 1 us or 0.2 %, whichever is
     larger; latencies beyond 2**34 us, about 4.8 hours, count in the last bin).  The most recent
-    ``keep`` latencies are also kept as they were (:meth:`recent_ns`).
+    ``keep`` latencies are also kept as they were (:meth:`recent_ns`).  The bins and the recent
+    latencies are preallocated int64 arrays, touched once here: :meth:`add` makes no object that
+    outlives it, so the process does not grow while the record fills (a deque of 65,536 Python
+    ints grew by 2.5 MiB over the first 26 minutes of a replay, and by 9 MiB with tracemalloc's
+    per-object overhead: the one-hour replay soak's growth, benchmarks/RESULTS.md "Soak").
 
     Thread safety: none of its own; the Replayer calls it under its lock."""
 
@@ -81,11 +85,12 @@ class LatencyHistogram:
     _TOP = 34  # octaves up to 2**34 us
 
     def __init__(self, keep: int = 65_536) -> None:
-        self._bins = [0] * (self._LINEAR + (self._TOP - 11) * (1 << self._SUB_BITS))
+        self._bins = array.array("q", bytes(8 * (self._LINEAR + (self._TOP - 11) * (1 << self._SUB_BITS))))
         self.count = 0
         self.sum_ns = 0
         self.max_ns = 0
-        self._recent: collections.deque[int] = collections.deque(maxlen=keep)
+        self._keep = max(int(keep), 0)
+        self._recent = array.array("q", bytes(8 * self._keep))  # a ring: the next slot is count % keep
 
     def _index(self, us: int) -> int:
         if us < self._LINEAR:
@@ -106,24 +111,30 @@ class LatencyHistogram:
         return ((1 << k) + sub * width + width / 2) * 1000.0
 
     def add(self, ns: int) -> None:
-        ns = max(int(ns), 0)
+        ns = min(max(int(ns), 0), (1 << 63) - 1)  # an int64 slot of the ring
         self._bins[self._index(ns // 1000)] += 1
         self.count += 1
         self.sum_ns += ns
         if ns > self.max_ns:
             self.max_ns = ns
-        self._recent.append(ns)
+        if self._keep:
+            self._recent[(self.count - 1) % self._keep] = ns
 
     def copy(self) -> LatencyHistogram:
-        other = LatencyHistogram(self._recent.maxlen or 0)
-        other._bins = list(self._bins)
+        other = LatencyHistogram(0)
+        other._bins = array.array("q", self._bins)
         other.count, other.sum_ns, other.max_ns = self.count, self.sum_ns, self.max_ns
-        other._recent.extend(self._recent)
+        other._keep, other._recent = self._keep, array.array("q", self._recent)
         return other
 
     def recent_ns(self) -> list[int]:
         """The most recent latencies (up to ``keep``), oldest first."""
-        return list(self._recent)
+        if not self._keep:
+            return []
+        if self.count <= self._keep:
+            return self._recent[:self.count].tolist()
+        i = self.count % self._keep
+        return self._recent[i:].tolist() + self._recent[:i].tolist()
 
     def percentile_ns(self, q: float) -> float | None:
         """The ``q``-th percentile (nearest rank), never above the exact maximum; None if empty."""

@@ -40,7 +40,12 @@
 // a track may be given to another track (when the late frame changed which detections start
 // tracks). Tracks born before the late frame's time keep their ids. Ids are unique at any
 // one time; "never reused" holds for tracks born before any late frame they could be
-// affected by.
+// affected by. Seen from the outputs: every late frame fused after an output at engine time T
+// has t >= T - horizon, so an id last shown at T for a track born at b is next shown either for
+// that track or for one born at b' with b, b' >= T - horizon; T is the last output that SHOWED
+// the id, not the previous output (a re-processing can give the id to a track that a later
+// frame deletes before any output shows it, and a later late frame revive that track with the
+// id: tests/soak/test_soak_ids.py, found by the one-hour drive soak).
 //
 // Deferred births (Frame::defer_births, the Tracker and PointTracker presets): the owner's
 // commit_birth() choices cannot be replayed, so such a frame bypasses the history: it is
