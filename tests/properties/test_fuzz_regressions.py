@@ -127,3 +127,151 @@ def test_object_list_decoder_time_outside_int64_is_a_timestamp_error() -> None:
         dec.feed(2**63, 0x201, bytes(8))
     assert dict(dec.stats) == before  # the refused frame changed nothing
     assert run_one(target, _CAN_DECODE_INT64) is None
+
+
+# ---- mf4_logs (session 7): damaged MF4 files that crashed, hung or exhausted memory in asammdf.
+# Each test writes a good two-frame MF4 (python-can's writer, as CanLogSink does), damages one
+# field where asammdf reads it, and checks that read_log answers CanLogError naming the file.
+
+def _mf4_log(tmp_path: Path) -> bytes:
+    pytest.importorskip("asammdf")
+    import can
+
+    from fusion.hil.publish import CanLogSink
+
+    p = tmp_path / "good.mf4"
+    sink = CanLogSink(p)
+    sink.write([can.Message(timestamp=1.0, arbitration_id=0x123, data=b"\x01\x02\x03", channel=0),
+                can.Message(timestamp=1.01, arbitration_id=0x1ABCDEF, is_extended_id=True, data=bytes(8), channel=1)])
+    sink.close()
+    return p.read_bytes()
+
+
+def _link(d: bytes | bytearray, addr: int, k: int) -> int:
+    import struct
+
+    return int(struct.unpack_from("<Q", d, addr + 24 + 8 * k)[0])
+
+
+def _mf4_blocks(d: bytes) -> tuple[list[int], list[int], dict[str, int]]:
+    """Addresses of the channel groups and channels, and the channels by name (MDF 4 links as
+    asammdf follows them: HD -> DG chain; DG -> CG chain; CG -> CN chain; CN -> composition)."""
+    import struct
+
+    cgs, cns, names = [], [], {}
+
+    def text(addr: int) -> str:
+        if not addr or d[addr:addr + 4] != b"##TX":
+            return ""
+        n = struct.unpack_from("<Q", d, addr + 8)[0]
+        return d[addr + 24:addr + n].split(b"\0")[0].decode()
+
+    def channels(addr: int, prefix: str) -> None:
+        while addr:
+            cns.append(addr)
+            names[prefix + text(_link(d, addr, 2))] = addr
+            if d[addr:addr + 4] == b"##CN" and _link(d, addr, 1) and d[_link(d, addr, 1):][:4] == b"##CN":
+                channels(_link(d, addr, 1), prefix)
+            addr = _link(d, addr, 0)
+
+    dg = _link(d, 64, 0)
+    while dg:
+        cg = _link(d, dg, 1)
+        while cg:
+            cgs.append(cg)
+            channels(_link(d, cg, 1), "")
+            cg = _link(d, cg, 0)
+        dg = _link(d, dg, 0)
+    return cgs, cns, names
+
+
+def _read_mf4(tmp_path: Path, data: bytes | bytearray) -> None:
+    from fusion.hil.logs import read_log
+
+    p = tmp_path / "damaged.mf4"
+    p.write_bytes(bytes(data))
+    list(read_log(p))
+
+
+def test_mf4_channel_outside_its_record_is_a_can_log_error_not_a_segfault(tmp_path: Path) -> None:
+    """A channel's byte offset far past its record: asammdf's C copy read outside the buffer
+    (SIGSEGV)."""
+    import struct
+
+    from fusion.hil.errors import CanLogError
+
+    d = bytearray(_mf4_log(tmp_path))
+    _, _, names = _mf4_blocks(bytes(d))
+    cn = names["CAN_DataFrame.BusChannel"]
+    data_at = cn + 24 + 8 * struct.unpack_from("<Q", d, cn + 16)[0]
+    struct.pack_into("<I", d, data_at + 4, 134217736)  # byte_offset
+    with pytest.raises(CanLogError, match=r"damaged\.mf4.*damaged MF4: channel 'CAN_DataFrame\.BusChannel' .*ends at byte"):
+        _read_mf4(tmp_path, d)
+    assert run_one(load_target("mf4_logs"), bytes(d)) is None
+
+
+@pytest.mark.parametrize("what", ["channel groups", "channels"])
+def test_mf4_block_list_that_loops_is_a_can_log_error_not_a_hang(tmp_path: Path, what: str) -> None:
+    """A channel group's (or channel's) next link pointing back at itself: asammdf followed it
+    for ever (two fuzz timeouts)."""
+    import struct
+
+    from fusion.hil.errors import CanLogError
+
+    d = bytearray(_mf4_log(tmp_path))
+    cgs, cns, _ = _mf4_blocks(bytes(d))
+    block = cgs[-1] if what == "channel groups" else cns[-1]
+    struct.pack_into("<Q", d, block + 24, block)
+    with pytest.raises(CanLogError, match=rf"damaged MF4: the list of (composed )?{what} loops back to the block at {block:#x}"):
+        _read_mf4(tmp_path, d)
+
+
+def test_mf4_record_larger_than_the_file_is_a_can_log_error_not_a_memory_error(tmp_path: Path) -> None:
+    """A channel group declaring 4 GB records (with a sample): asammdf tried to allocate them."""
+    import struct
+
+    from fusion.hil.errors import CanLogError
+
+    d = bytearray(_mf4_log(tmp_path))
+    cgs, _, _ = _mf4_blocks(bytes(d))
+    cg = next(c for c in cgs if struct.unpack_from("<Q", d, c + 24 + 6 * 8 + 8)[0] > 0)  # a group with records
+    struct.pack_into("<I", d, cg + 24 + 6 * 8 + 24, 0xFFFFFFAB)  # samples_byte_nr
+    with pytest.raises(CanLogError, match=r"damaged MF4: group \d+ declares 2 records of 4294967211 bytes, more than a \d+-byte file"):
+        _read_mf4(tmp_path, d)
+
+
+def test_mf4_compressed_block_with_a_bad_checksum_is_a_can_log_error(tmp_path: Path) -> None:
+    """A damaged deflate stream in a ##DZ block: asammdf (with python-isal) raised IsalError,
+    which read_log let out."""
+    from fusion.hil.errors import CanLogError
+
+    d = bytearray(_mf4_log(tmp_path))
+    dz = d.find(b"##DZ")
+    if dz < 0:
+        pytest.skip("this python-can writes uncompressed MF4 data")
+    d[len(d) - 5] ^= 0xFF  # inside the last block's deflate stream: its checksum fails
+    with pytest.raises(CanLogError, match=r"damaged\.mf4"):
+        _read_mf4(tmp_path, d)
+
+
+# imm_bank (session 7): set_model_state took a state of 1e248, finite; the combined covariance
+# adds the outer product of the models' state differences and became inf (non-finite P out of
+# a call that raised nothing).
+def test_imm_bank_state_whose_spread_overflows_is_refused_and_changes_nothing() -> None:
+    import numpy as np
+
+    from fusion.errors import NumericalError
+    from fusion.filters import IMMBank
+    from fusion.models import CA2D, CV2D, Position2D
+
+    bank = IMMBank([CV2D(0.2), CA2D(1.0)], Position2D(), 3, M=[[0.9, 0.1], [0.1, 0.9]])
+    before = [bank.x.copy(), bank.P.copy(), bank.mode_x(1).copy()]
+    x = np.zeros((3, 6))
+    x[2, 0] = 1.0650046941055621e248
+    with pytest.raises(NumericalError, match=r"set_model_state: x\[1\] \(track 2\): \|value\| = 1.07e\+248 > 1e\+150"):
+        bank.set_model_state(1, x=x)
+    for a, b in zip([bank.x, bank.P, bank.mode_x(1)], before):
+        np.testing.assert_array_equal(a, b)
+    x[2, 0] = 1e150  # the largest taken: the combined covariance stays finite
+    bank.set_model_state(1, x=x)
+    assert np.isfinite(bank.P).all() and np.isfinite(bank.x).all()

@@ -29,9 +29,11 @@ Bad input: wrong shapes raise :class:`~fusion.errors.ShapeError`, a non-finite m
 (for a masked-in track), a non-symmetric-positive-definite ``R`` or ``P`` and a bad ``mu`` raise
 :class:`~fusion.errors.NumericalError` or :class:`~fusion.errors.ConfigurationError`, each
 naming the argument, before anything changes. A model's Kalman update that fails during the
-call (S not positive definite, sensor model undefined at the state) leaves that track unchanged;
-the other tracks keep their update; then :class:`~fusion.errors.NumericalError` is raised (with
-``on_invalid="skip"``: counted in ``skipped`` and warned at a bounded rate). A ``predict`` whose
+call (S not positive definite, sensor model undefined at the state) makes a call with
+``on_invalid="raise"`` change no track (a whole-bank snapshot, reserved at construction,
+restores them all; only ``status`` says which failed) and raise
+:class:`~fusion.errors.NumericalError` naming the first failing track; with ``"skip"`` exactly
+the failing tracks are left unchanged, counted in ``skipped`` and warned at a bounded rate. A ``predict`` whose
 result is not finite for some tracks changes no track with ``on_invalid="raise"`` (a whole-bank
 snapshot, reserved at construction, restores them) and raises; with ``"skip"`` only the failing
 tracks are left as they were.
@@ -73,6 +75,11 @@ STATUS: dict[int, str] = {
     5: "no model has a finite log-likelihood: treated as no measurement",
 }
 _WARN_FIRST, _WARN_EVERY = 5, 1000
+
+MAX_STATE = 1e150
+"""The largest magnitude :meth:`IMMBank.set_model_state` takes for a state component: the
+combined covariance adds the outer product of the models' state differences, which overflows
+to inf for states near 1e154."""
 
 
 def _core_class(motions: Sequence[Any], sensor: Any) -> Any:
@@ -144,8 +151,8 @@ class IMMBank:
         cls = _core_class(motions, sensor)
         r = len(motions)
         dims = cls.model_dims
-        # bytes per track: the state, mu, log-likelihoods, status and predict's snapshot of the state
-        size = check_bank_size(size, 8 * (2 * (sum(n + n * n for n in dims) + max(dims) + max(dims) ** 2) + 2 * r) + 4,
+        # bytes per track: the state, mu, log-likelihoods, status and the strict mode's snapshot of them
+        size = check_bank_size(size, 8 * (2 * (sum(n + n * n for n in dims) + max(dims) + max(dims) ** 2) + 4 * r) + 4,
                                "IMMBank: size", "tracks")
         Mm = real_array(M, "IMMBank: M")
         if Mm.shape != (r, r):
@@ -267,6 +274,11 @@ class IMMBank:
                 raise ShapeError(f"set_model_state: x[{k}]: expected shape ({n}, {nk}) or ({nk},), but got {xv.shape}")
             if not np.all(np.isfinite(xv)):
                 raise NumericalError(f"set_model_state: x[{k}]: contains NaN or infinity")
+            big = np.abs(xv) > MAX_STATE
+            if big.any():
+                where = f" (track {int(np.argmax(big.any(axis=1)))})" if xv.ndim == 2 else ""
+                raise NumericalError(f"set_model_state: x[{k}]{where}: |value| = {np.abs(xv).max():.3g} > {MAX_STATE:g}: "
+                                     "the spread of the models' states would overflow the combined covariance")
         if P is not None:
             Pv = real_array(P, f"set_model_state: P[{k}]")
             if Pv.shape not in ((nk, nk), (n, nk, nk)):
@@ -340,7 +352,7 @@ class IMMBank:
                 raise NumericalError(f"update: z: non-finite measurement for track {i}: z = {zz[i]}")
         RR = self._R if R is None else self._checked_R(R)
         updated, skipped, _flagged, first, reason = self._core.update(
-            zz, None if mk is None else mk.view(np.uint8), RR)
+            zz, None if mk is None else mk.view(np.uint8), RR, self.on_invalid == "raise")
         if skipped:
             self._invalid(int(skipped), f"update: {reason}", int(first))
         return int(updated)
@@ -348,7 +360,7 @@ class IMMBank:
     def _invalid(self, count: int, what: str, first: int) -> None:
         where = f" (first: track {first})" if first >= 0 else ""
         if self.on_invalid == "raise":
-            raise NumericalError(f"{what}{where}; {count} track(s) left unchanged")
+            raise NumericalError(f"{what}{where}; {count} track(s) failed, no track changed")
         with self._skipped_lock:
             before = self.skipped
             self.skipped += count
