@@ -11,12 +11,12 @@ ego statistics unchanged."""
 from __future__ import annotations
 
 import numpy as np
+from target_engine_step import _frame, check_tracks
 
 from fusion.engine import EngineConfig, FusionEngine
 from fusion.errors import FusionError
 
 from fuzz_harness import Bytes, Target
-from target_engine_step import _frame, check_tracks
 
 _ENGINE: list[FusionEngine] = []
 

@@ -11,11 +11,11 @@ import importlib.util
 from collections import Counter
 
 import numpy as np
+from target_streams import COMPONENTS
 
 from fusion.hil.streams import StreamWarning, read_stream
 
 from fuzz_harness import Target, write_input
-from target_streams import COMPONENTS
 
 HAVE_PYARROW = importlib.util.find_spec("pyarrow") is not None
 

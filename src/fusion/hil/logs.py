@@ -191,6 +191,26 @@ _MF4_MAX_INFLATE = 1100
 record bytes than its size times this is damaged (asammdf would try to allocate them)."""
 
 
+def _defuse_mdf(exc: BaseException) -> None:
+    """Closes the half-built asammdf objects in ``exc``'s traceback: asammdf's MDF4.__del__ calls
+    close(), which on an object whose constructor failed part way raises AttributeError ('no
+    attribute _file' / 'header') as an unraisable exception (printed on stderr; an error under
+    pytest's strict settings) for every damaged file."""
+    tb = exc.__traceback__
+    while tb is not None:
+        obj = tb.tb_frame.f_locals.get("self")
+        if type(obj).__name__ == "MDF4" and hasattr(obj, "_closed") and not obj._closed:
+            for attr in ("_file", "header"):  # what close() touches and the failed constructor may lack
+                if not hasattr(obj, attr):
+                    setattr(obj, attr, None)
+            try:
+                obj.close()  # frees its temporary file now (else a ResourceWarning at collection)
+            except Exception:  # noqa: BLE001 - a half-built object; whatever is left is closed below
+                pass
+            obj._closed = True
+        tb = tb.tb_next
+
+
 def _check_mf4_links(path: Path) -> None:
     """CanLogError when a linked list of the MF4 file's blocks (data groups, channel groups,
     channels and their compositions, data lists) loops back on itself: asammdf follows the
@@ -271,14 +291,15 @@ def _check_mf4_layout(path: Path) -> None:
     try:
         mdf = MDF(str(path), process_bus_logging=False)
     except (*_mf4_errors(".mf4"), MemoryError, RecursionError) as exc:
+        _defuse_mdf(exc)
         raise CanLogError(path, f"cannot open as .mf4: {type(exc).__name__}: {exc}", frame_index=0) from exc
     try:
         for g, grp in enumerate(getattr(mdf, "groups", ())):
             cg = grp.channel_group
             record = int(cg.samples_byte_nr) + int(cg.invalidation_bytes_nr)
             if record * max(int(cg.cycles_nr), 1) > _MF4_MAX_INFLATE * size:
-                raise CanLogError(path, f"damaged MF4: group {g} declares {int(cg.cycles_nr)} records of {record} bytes, "
-                                  f"more than a {size}-byte file holds", frame_index=0)
+                raise CanLogError(path, f"damaged MF4: group {g} declares {int(cg.cycles_nr)} records of {record} "
+                                  f"bytes, more than a {size}-byte file holds", frame_index=0)
             for ch in grp.channels:
                 end = int(ch.byte_offset) + (int(ch.bit_offset) + int(ch.bit_count) + 7) // 8
                 if int(ch.channel_type) in (0, 1, 2, 4, 5) and end > record:  # stored in the record
@@ -320,6 +341,7 @@ def _open_reader(path: Path, encoding: str, kwargs: Mapping[str, Any]) -> tuple[
             return reader_cls(handle, **kwargs), None
         except _mf4_errors(suffix) as exc:
             handle.close()
+            _defuse_mdf(exc)
             raise CanLogError(path, f"cannot open as {suffix}: {exc}", frame_index=0) from exc
     try:
         return can.LogReader(path, **kwargs), None
