@@ -59,7 +59,7 @@ import numpy as np
 from fusion import _core
 from fusion.errors import ConfigurationError, NumericalError, ShapeError
 from fusion.filters._common import as_integer, as_number, check_bank_size, real_array
-from fusion.filters.bank import _FilterBank, checked_noise
+from fusion.filters.bank import BankSettings, _FilterBank, checked_noise
 
 __all__ = ["IMMBank", "STATUS"]
 
@@ -93,7 +93,7 @@ def _core_class(motions: Sequence[Any], sensor: Any) -> Any:
     return cls
 
 
-class IMMBank:
+class IMMBank(BankSettings):
     """N IMM tracks, each over the motion models ``motions`` (one EKF per model) seen by
     ``sensor``.
 
@@ -120,6 +120,9 @@ class IMMBank:
 
     Threads: calls on one bank are serialised by its own lock; views are not (see the module
     docstring and docs/threading.md).
+
+    ``dim_x`` is the size of the combined state (that of model ``output_model``); ``dim_x``,
+    ``dim_z``, ``on_invalid`` and ``skipped`` are checked on assignment (:class:`BankSettings`).
     """
 
     STATUS = STATUS
@@ -187,15 +190,6 @@ class IMMBank:
         return int(self._core.n_models)
 
     @property
-    def dim_x(self) -> int:
-        """Size of the combined state (that of model ``output_model``)."""
-        return int(self._core.dim_x)
-
-    @property
-    def dim_z(self) -> int:
-        return int(self._core.dim_z)
-
-    @property
     def model_dims(self) -> tuple[int, ...]:
         """State size of each model."""
         return tuple(int(n) for n in self._core.model_dims)
@@ -224,10 +218,20 @@ class IMMBank:
         """Combined states (N, dim_x): a view of the bank's storage."""
         return self._core.x
 
+    @x.setter
+    def x(self, value: Any) -> None:
+        raise ConfigurationError("x is the combined estimate, computed from the models' states: set those with "
+                                 "set_model_state(k, x=..., P=...)")
+
     @property
     def P(self) -> np.ndarray:
         """Combined covariances (N, dim_x, dim_x): a view of the bank's storage."""
         return self._core.P
+
+    @P.setter
+    def P(self, value: Any) -> None:
+        raise ConfigurationError("P is the combined estimate, computed from the models' states: set those with "
+                                 "set_model_state(k, x=..., P=...)")
 
     @property
     def mu(self) -> np.ndarray:
@@ -277,8 +281,9 @@ class IMMBank:
             big = np.abs(xv) > MAX_STATE
             if big.any():
                 where = f" (track {int(np.argmax(big.any(axis=1)))})" if xv.ndim == 2 else ""
-                raise NumericalError(f"set_model_state: x[{k}]{where}: |value| = {np.abs(xv).max():.3g} > {MAX_STATE:g}: "
-                                     "the spread of the models' states would overflow the combined covariance")
+                raise NumericalError(f"set_model_state: x[{k}]{where}: |value| = {np.abs(xv).max():.3g} > "
+                                     f"{MAX_STATE:g}: the spread of the models' states would overflow the combined "
+                                     "covariance")
         if P is not None:
             Pv = real_array(P, f"set_model_state: P[{k}]")
             if Pv.shape not in ((nk, nk), (n, nk, nk)):

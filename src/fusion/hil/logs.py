@@ -180,7 +180,7 @@ def _mf4_errors(suffix: str) -> tuple[type[BaseException], ...]:
     try:  # asammdf decompresses with python-isal when it is installed (its own exception type)
         from isal.igzip_lib import IsalError
 
-        extra = (*extra, IsalError)
+        extra = (*extra, cast(type[BaseException], IsalError))
     except ImportError:
         pass
     return (*_READ_ERRORS, *extra)
@@ -198,7 +198,7 @@ def _defuse_mdf(exc: BaseException) -> None:
     pytest's strict settings) for every damaged file."""
     tb = exc.__traceback__
     while tb is not None:
-        obj = tb.tb_frame.f_locals.get("self")
+        obj: Any = tb.tb_frame.f_locals.get("self")
         if type(obj).__name__ == "MDF4" and hasattr(obj, "_closed") and not obj._closed:
             for attr in ("_file", "header"):  # what close() touches and the failed constructor may lack
                 if not hasattr(obj, attr):
@@ -288,9 +288,10 @@ def _check_mf4_layout(path: Path) -> None:
 
     _check_mf4_links(path)
     size = path.stat().st_size
+    errors: tuple[type[BaseException], ...] = (*_mf4_errors(".mf4"), MemoryError, RecursionError)
     try:
-        mdf = MDF(str(path), process_bus_logging=False)
-    except (*_mf4_errors(".mf4"), MemoryError, RecursionError) as exc:
+        mdf = MDF(str(path), process_bus_logging=False)  # type: ignore[call-arg]  # a keyword of MDF4
+    except errors as exc:
         _defuse_mdf(exc)
         raise CanLogError(path, f"cannot open as .mf4: {type(exc).__name__}: {exc}", frame_index=0) from exc
     try:
