@@ -34,7 +34,7 @@ def _time(b: Bytes, t: int) -> int:
     k = b.u8()
     if k % 32 == 0:  # the int64 extremes and their neighbours
         return [-(2**63), -(2**63) + 1, 2**63 - 1, 0, -1][b.u8() % 5]
-    return max(0, t + b.sint(2) * 1_000_000)
+    return min(max(0, t + b.sint(2) * 1_000_000), 2**63 - 1)  # an int64 (the target's own arithmetic)
 
 
 def run(data: bytes) -> None:

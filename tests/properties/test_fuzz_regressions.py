@@ -301,3 +301,33 @@ def test_damaged_parquet_stream_is_a_stream_error(tmp_path: Path, kind: str, whe
         with pytest.raises(StreamError, match=rf"stream\.parquet{where}"):
             list(read_stream(p, components=COMPONENTS, strict=strict))
     assert run_one(load_target("parquet_streams"), data) is None
+
+
+# ego_motion (session 7): a finite but absurd ego speed (1e180 m/s) was integrated into a pose
+# 4e181 m away; the next lidar frame's boxes, placed with it, overflowed the box cost
+# (NumericalError) after the engine had already predicted its tracks: the failed call changed
+# them. Speeds beyond MAX_EGO_SPEED_MPS (yaw rates beyond MAX_EGO_YAW_RATE_RPS) are refused.
+def test_absurd_ego_speed_is_refused_and_the_next_frame_changes_nothing_on_failure() -> None:
+    import numpy as np
+
+    from fusion.engine import EngineConfig, FusionEngine
+    from fusion.engine.engine import MAX_EGO_SPEED_MPS, MAX_EGO_YAW_RATE_RPS
+    from fusion.errors import NumericalError
+
+    from fuzz_harness import CORPUS_DIR
+
+    eng = FusionEngine(EngineConfig.car(num_classes=3))
+    box = np.array([[10.0, 2.0, 0.0, 0.1, 4.0, 2.0, 1.5]])
+    eng.ego_motion(0, 10.0, 0.0)
+    eng.process("lidar", 100_000_000, box)
+    before = eng.tracks()
+    with pytest.raises(NumericalError, match=r"ego_motion: speed_mps\[1\] = 1e\+180 is beyond 10000"):
+        eng.ego_motion([200_000_000, 300_000_000], [10.0, 1e180], [0.0, 0.0])
+    with pytest.raises(NumericalError, match=r"ego_motion: yaw_rate_rps\[0\] = -5000 is beyond 1000"):
+        eng.ego_motion(200_000_000, 10.0, -5000.0)
+    assert MAX_EGO_SPEED_MPS == 1e4 and MAX_EGO_YAW_RATE_RPS == 1e3
+    assert eng.tracks().tobytes() == before.tobytes()
+    eng.ego_motion(200_000_000, MAX_EGO_SPEED_MPS, 0.0)  # the bound itself is taken
+    eng.process("lidar", 300_000_000, box)  # and the next frame goes through
+    assert run_one(load_target("ego_motion"), (CORPUS_DIR / "ego_motion" / "finding_AssertionError.bin").read_bytes()) \
+        is None
