@@ -331,3 +331,31 @@ def test_absurd_ego_speed_is_refused_and_the_next_frame_changes_nothing_on_failu
     eng.process("lidar", 300_000_000, box)  # and the next frame goes through
     assert run_one(load_target("ego_motion"), (CORPUS_DIR / "ego_motion" / "finding_AssertionError.bin").read_bytes()) \
         is None
+
+
+# t2t (session 7): a source track with a variance of 4e110 next to variances of 10 (finite,
+# symmetric, positive definite to numpy) was taken; a later list's covariance intersection with
+# it failed its Cholesky factorisation ("estimate 1: covariance is not SPD") after the list had
+# already changed the fused tracks. Covariances with a condition number beyond MAX_CONDITION are
+# refused up front, naming the source and the track id.
+def test_t2t_numerically_singular_covariance_is_refused_before_anything_changes() -> None:
+    import numpy as np
+
+    from fusion.errors import NumericalError
+    from fusion.t2t import SourceConfig, TrackFuser, TrackFuserConfig
+    from fusion.t2t.fuser import MAX_CONDITION
+
+    from fuzz_harness import CORPUS_DIR
+
+    f = TrackFuser(TrackFuserConfig(sources=[SourceConfig("car"), SourceConfig("rsu")]))
+    x = np.array([[10.0, 5.0, 1.0, 0.0], [40.0, -3.0, 0.0, 1.0]])
+    f.update("car", 10**9, [1, 2], None, x, np.array([np.eye(4)] * 2))
+    before, stats = f.tracks().tobytes(), f.stats()
+    P = np.array([np.eye(4)] * 2)
+    P[1, 0, 0] = 4.2e110
+    with pytest.raises(NumericalError, match=r"source 'rsu', track id 8: P is numerically singular \(condition"):
+        f.update("rsu", 10**9 + 10**8, [7, 8], None, x, P)
+    assert f.tracks().tobytes() == before and f.stats() == stats
+    P[1, 0, 0] = 0.99 * MAX_CONDITION  # ill-conditioned but within the bound: fused
+    f.update("rsu", 10**9 + 10**8, [7, 8], None, x, P)
+    assert run_one(load_target("t2t"), (CORPUS_DIR / "t2t" / "finding_AssertionError.bin").read_bytes()) is None
