@@ -370,3 +370,15 @@ def test_imm_bank_huge_measurement_keeps_covariances_positive_definite(name: str
 
     f = run_one(load_target("imm_bank"), (FUZZ_DIR / "open_findings" / name).read_bytes())
     assert f is None, f.key
+
+
+# mf4_logs (session 7, second run): an unfinalised MF4 whose blocks are damaged made asammdf's
+# _finalize raise a bare UnboundLocalError. The input is fuzz/corpus/mf4_logs/finding_UnboundLocalError.bin.
+def test_mf4_unfinalised_damaged_file_is_a_can_log_error(tmp_path: Path) -> None:
+    pytest.importorskip("asammdf")
+    from fusion.hil.errors import CanLogError
+
+    from fuzz_harness import CORPUS_DIR
+
+    with pytest.raises(CanLogError, match=r"damaged\.mf4.*UnboundLocalError"):
+        _read_mf4(tmp_path, (CORPUS_DIR / "mf4_logs" / "finding_UnboundLocalError.bin").read_bytes())

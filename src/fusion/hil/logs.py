@@ -176,7 +176,8 @@ def _mf4_errors(suffix: str) -> tuple[type[BaseException], ...]:
         return _READ_ERRORS
     from asammdf.blocks.utils import MdfException
 
-    extra: tuple[type[BaseException], ...] = (MdfException,)
+    # UnboundLocalError: asammdf's _finalize of an unfinalised file with damaged blocks (fuzzer)
+    extra: tuple[type[BaseException], ...] = (MdfException, UnboundLocalError)
     try:  # asammdf decompresses with python-isal when it is installed (its own exception type)
         from isal.igzip_lib import IsalError
 
