@@ -23,7 +23,8 @@ from fusion.errors import FusionError
 
 FUZZ_DIR = Path(__file__).resolve().parent
 CORPUS_DIR = FUZZ_DIR / "corpus"
-TARGET_NAMES = ("can_decode", "can_logs", "kitti_io", "rig_toml", "streams", "engine_config", "engine_step")
+TARGET_NAMES = ("can_decode", "can_logs", "kitti_io", "rig_toml", "streams", "engine_config", "engine_step",
+                "mf4_logs", "parquet_streams", "rig_dbc", "ego_motion", "imm_bank", "t2t")
 
 
 @dataclass(frozen=True)

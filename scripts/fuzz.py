@@ -33,7 +33,9 @@ sys.path.insert(0, str(FUZZ))
 
 # Third-party packages a target's entry point parses with, instrumented for coverage as well as
 # fusion (python-can's log readers; the TOML parser).
-_INSTRUMENT = {"can_logs": ("can",), "rig_toml": ("tomllib",), "engine_config": ("tomllib",)}
+_INSTRUMENT = {"can_logs": ("can",), "rig_toml": ("tomllib",), "engine_config": ("tomllib",), "rig_dbc": ("cantools",)}
+# Longest input per target (libFuzzer -max_len): the binary formats' seeds are a few kB.
+_MAX_LEN = {"mf4_logs": 16384, "parquet_streams": 8192}
 
 
 def _child(name: str, seconds: int, timeout: int, out: Path) -> None:
@@ -59,7 +61,7 @@ def _child(name: str, seconds: int, timeout: int, out: Path) -> None:
     corpus.mkdir(parents=True, exist_ok=True)
     (out / "artifacts").mkdir(exist_ok=True)
     args = [sys.argv[0], f"-max_total_time={seconds}", f"-timeout={timeout}", "-rss_limit_mb=3072",
-            "-max_len=4096", f"-artifact_prefix={out / 'artifacts'}/", "-print_final_stats=1",
+            f"-max_len={_MAX_LEN.get(name, 4096)}", f"-artifact_prefix={out / 'artifacts'}/", "-print_final_stats=1",
             str(corpus), str(FUZZ / "corpus" / name)]
     atheris.Setup(args, one)
     atheris.Fuzz()

@@ -169,16 +169,16 @@ void bind_bank(py::module_& m, const std::string& name) {
   // z: (size, M) float64 C-contiguous; mask: (size,) uint8 or None; R: (M, M) or (size, M, M).
   c.def(
       "update",
-      [](Bank& b, const py::object& z_in, const py::object& mask, const py::object& R_in) {
+      [](Bank& b, const py::object& z_in, const py::object& mask, const py::object& R_in, bool all_or_nothing) {
         // Checked here too, not only in fusion.filters.bank, so that the raw class cannot be
         // driven past the end of its buffers.
         const BankUpdateArgs a(b.size(), M, z_in, mask, R_in);
         const BankUpdateSummary s =
-            locked(b, [&] { return b.update(a.z.data(), a.mask_data, a.R.data(), a.per_filter); });
+            locked(b, [&] { return b.update(a.z.data(), a.mask_data, a.R.data(), a.per_filter, all_or_nothing); });
         return py::make_tuple(s.updated, s.skipped, s.first_failure,
                               std::string(to_string(s.first_status)));
       },
-      py::arg("z"), py::arg("mask"), py::arg("R"));
+      py::arg("z"), py::arg("mask"), py::arg("R"), py::arg("all_or_nothing") = false);
 }
 
 }  // namespace fusion::bindings

@@ -244,12 +244,14 @@ void bind_imm_bank(py::module_& m, const char* name) {
   // z: (size, M); mask: (size,) uint8 or None; R: (M, M) or (size, M, M).
   c.def(
       "update",
-      [](Bank& b, const py::object& z_in, const py::object& mask, const py::object& R_in) {
+      [](Bank& b, const py::object& z_in, const py::object& mask, const py::object& R_in, bool all_or_nothing) {
         const BankUpdateArgs a(b.size(), M, z_in, mask, R_in);
-        const ImmBankUpdateSummary s = locked(b, [&] { return b.update(a.z.data(), a.mask_data, a.R.data(), a.per_filter); });
+        const ImmBankUpdateSummary s =
+            locked(b, [&] { return b.update(a.z.data(), a.mask_data, a.R.data(), a.per_filter, all_or_nothing); });
         return py::make_tuple(s.updated, s.skipped, s.flagged, s.first_failure, std::string(to_string(s.first_status)));
       },
-      py::arg("z"), py::arg("mask"), py::arg("R"));
+      py::arg("z"), py::arg("mask"), py::arg("R"), py::arg("all_or_nothing") = false,
+      "all_or_nothing: when any track's update fails, every track is left unchanged (but status).");
 }
 
 }  // namespace

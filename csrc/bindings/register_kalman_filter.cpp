@@ -421,18 +421,27 @@ void def_derived(py::class_<PyKalmanFilter>& c, const char* name, Slot slot, boo
       doc);
 }
 
+// covariance: Q and R are checked on assignment as P is (check_covariance; was only at the next
+// predict for Q, and never for a NaN or negative R until the update): refused, the filter keeps
+// its matrix.
 void def_model(py::class_<PyKalmanFilter>& c, const char* name, Slot slot, bool rows_z, bool square_z,
-               Scalar mode, const char* doc) {
+               Scalar mode, const char* doc, bool covariance = false) {
   c.def_property(
       name,
       [slot](PyKalmanFilter& k) {
         k.check();
         return k.*slot;
       },
-      [slot, rows_z, square_z, mode, name](PyKalmanFilter& k, const py::object& v) {
+      [slot, rows_z, square_z, mode, name, covariance](PyKalmanFilter& k, const py::object& v) {
         const Index r = rows_z ? k.m() : k.n();
         const Index cc = square_z ? k.m() : k.n();
-        k.set_matrix(k.*slot, v, r, cc, (std::string("KalmanFilter.") + name).c_str(), mode);
+        const std::string what = std::string("KalmanFilter.") + name;
+        if (covariance) {
+          MatX tmp;
+          load_matrix(v, tmp, r, cc, what.c_str(), mode);
+          check_covariance(tmp, what.c_str());
+        }
+        k.set_matrix(k.*slot, v, r, cc, what.c_str(), mode);
       },
       doc);
 }
@@ -577,10 +586,10 @@ void register_kalman_filter(py::module_& m) {
       "State covariance (dim_x, dim_x); a scalar p means p * I.");
   def_model(kf, "F", &PyKalmanFilter::F, false, false, Scalar::kReject, "State transition matrix (dim_x, dim_x).");
   def_model(kf, "Q", &PyKalmanFilter::Q, false, false, Scalar::kBroadcast,
-            "Process noise (dim_x, dim_x); a scalar is added to every element of P, as in filterpy.");
+            "Process noise (dim_x, dim_x); a scalar is added to every element of P, as in filterpy.", true);
   def_model(kf, "H", &PyKalmanFilter::H, true, false, Scalar::kReject, "Measurement matrix (dim_z, dim_x).");
   def_model(kf, "R", &PyKalmanFilter::R, true, true, Scalar::kBroadcast,
-            "Measurement noise (dim_z, dim_z); a scalar is added to every element of S, as in filterpy.");
+            "Measurement noise (dim_z, dim_z); a scalar is added to every element of S, as in filterpy.", true);
   kf.def_property(
       "B",
       [](PyKalmanFilter& k) {

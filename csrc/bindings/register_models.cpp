@@ -81,42 +81,68 @@ auto refuse_other_arguments(std::string signature) {
   });
 }
 
+// A model attribute assigned from Python (``model.sigma_a = v``): a real number (not a bool, a
+// string, None, a complex or an int beyond double) that is finite and, by rule, >= 0 (a noise),
+// > 0 (a length) or anything finite (a mount); else ConfigurationError naming the model and the
+// attribute, and the model is unchanged (def_readwrite took NaN and gave pybind11's TypeError).
+enum class Rule { kNoise, kPositive, kFinite };
+
+double checked_number(const py::object& v, const char* model, const char* name, Rule rule) {
+  const std::string what = std::string(model) + "." + name;
+  double d = 0.0;
+  bool ok = !py::isinstance<py::bool_>(v) && (py::isinstance<py::float_>(v) || py::isinstance<py::int_>(v) ||
+                                               py::hasattr(v, "__float__")) && !PyComplex_Check(v.ptr());
+  if (ok) {
+    d = PyFloat_AsDouble(v.ptr());
+    if (PyErr_Occurred()) {
+      PyErr_Clear();
+      ok = false;
+    }
+  }
+  if (!ok) throw ConfigurationError(what + ": expected a real number, got " + std::string(py::str(py::repr(v))));
+  if (rule == Rule::kNoise) return noise(d, model, name);
+  if (!std::isfinite(d) || (rule == Rule::kPositive && !(d > 0.0)))
+    throw ConfigurationError(what + (rule == Rule::kPositive ? " must be finite and > 0, got " : " must be finite, got ") +
+                             std::to_string(d));
+  return d;
+}
+
 }  // namespace
 
 void register_models(py::module_& m) {
   bind_motion<CV2D>(m, "CV2D", "Constant velocity, state (x, y, vx, vy).")
       .def(py::init([](double sigma_a) { CV2D mo; mo.sigma_a = noise(sigma_a, "CV2D", "sigma_a"); return mo; }), py::arg("sigma_a") = 1.0)
-      .def_readwrite("sigma_a", &CV2D::sigma_a)
+      .def_property("sigma_a", [](const CV2D& o) { return o.sigma_a; }, [](CV2D& o, const py::object& v) { o.sigma_a = checked_number(v, "CV2D", "sigma_a", Rule::kNoise); })
       .def(refuse_other_arguments<CV2D>("CV2D(sigma_a: float = 1.0)"));
   bind_motion<CV3D>(m, "CV3D", "Constant velocity, state (x, y, z, vx, vy, vz).")
       .def(py::init([](double sigma_a) { CV3D mo; mo.sigma_a = noise(sigma_a, "CV3D", "sigma_a"); return mo; }), py::arg("sigma_a") = 1.0)
-      .def_readwrite("sigma_a", &CV3D::sigma_a)
+      .def_property("sigma_a", [](const CV3D& o) { return o.sigma_a; }, [](CV3D& o, const py::object& v) { o.sigma_a = checked_number(v, "CV3D", "sigma_a", Rule::kNoise); })
       .def(refuse_other_arguments<CV3D>("CV3D(sigma_a: float = 1.0)"));
   bind_motion<CA2D>(m, "CA2D", "Constant acceleration, state (x, y, vx, vy, ax, ay).")
       .def(py::init([](double sigma_j) { CA2D mo; mo.sigma_j = noise(sigma_j, "CA2D", "sigma_j"); return mo; }), py::arg("sigma_j") = 1.0)
-      .def_readwrite("sigma_j", &CA2D::sigma_j)
+      .def_property("sigma_j", [](const CA2D& o) { return o.sigma_j; }, [](CA2D& o, const py::object& v) { o.sigma_j = checked_number(v, "CA2D", "sigma_j", Rule::kNoise); })
       .def(refuse_other_arguments<CA2D>("CA2D(sigma_j: float = 1.0)"));
   bind_motion<CA3D>(m, "CA3D", "Constant acceleration, state (x, y, z, vx, vy, vz, ax, ay, az).")
       .def(py::init([](double sigma_j) { CA3D mo; mo.sigma_j = noise(sigma_j, "CA3D", "sigma_j"); return mo; }), py::arg("sigma_j") = 1.0)
-      .def_readwrite("sigma_j", &CA3D::sigma_j)
+      .def_property("sigma_j", [](const CA3D& o) { return o.sigma_j; }, [](CA3D& o, const py::object& v) { o.sigma_j = checked_number(v, "CA3D", "sigma_j", Rule::kNoise); })
       .def(refuse_other_arguments<CA3D>("CA3D(sigma_j: float = 1.0)"));
   bind_motion<CTRV>(m, "CTRV", "Constant turn rate and velocity, state (x, y, v, yaw, yaw_rate).")
       .def(py::init([](double sa, double sy) { CTRV mo; mo.sigma_a = noise(sa, "CTRV", "sigma_a"); mo.sigma_yawdd = noise(sy, "CTRV", "sigma_yawdd"); return mo; }),
            py::arg("sigma_a") = 1.0, py::arg("sigma_yawdd") = 0.5)
-      .def_readwrite("sigma_a", &CTRV::sigma_a)
-      .def_readwrite("sigma_yawdd", &CTRV::sigma_yawdd)
+      .def_property("sigma_a", [](const CTRV& o) { return o.sigma_a; }, [](CTRV& o, const py::object& v) { o.sigma_a = checked_number(v, "CTRV", "sigma_a", Rule::kNoise); })
+      .def_property("sigma_yawdd", [](const CTRV& o) { return o.sigma_yawdd; }, [](CTRV& o, const py::object& v) { o.sigma_yawdd = checked_number(v, "CTRV", "sigma_yawdd", Rule::kNoise); })
       .def(refuse_other_arguments<CTRV>("CTRV(sigma_a: float = 1.0, sigma_yawdd: float = 0.5)"));
   bind_motion<CTRA>(m, "CTRA", "Constant turn rate and acceleration, state (x, y, v, yaw, yaw_rate, a).")
       .def(py::init([](double sj, double sy) { CTRA mo; mo.sigma_j = noise(sj, "CTRA", "sigma_j"); mo.sigma_yawdd = noise(sy, "CTRA", "sigma_yawdd"); return mo; }),
            py::arg("sigma_j") = 1.0, py::arg("sigma_yawdd") = 0.5)
-      .def_readwrite("sigma_j", &CTRA::sigma_j)
-      .def_readwrite("sigma_yawdd", &CTRA::sigma_yawdd)
+      .def_property("sigma_j", [](const CTRA& o) { return o.sigma_j; }, [](CTRA& o, const py::object& v) { o.sigma_j = checked_number(v, "CTRA", "sigma_j", Rule::kNoise); })
+      .def_property("sigma_yawdd", [](const CTRA& o) { return o.sigma_yawdd; }, [](CTRA& o, const py::object& v) { o.sigma_yawdd = checked_number(v, "CTRA", "sigma_yawdd", Rule::kNoise); })
       .def(refuse_other_arguments<CTRA>("CTRA(sigma_j: float = 1.0, sigma_yawdd: float = 0.5)"));
   bind_motion<ConstantTurn>(m, "ConstantTurn", "Cartesian constant turn, state (x, y, vx, vy, omega).")
       .def(py::init([](double sa, double sy) { ConstantTurn mo; mo.sigma_a = noise(sa, "ConstantTurn", "sigma_a"); mo.sigma_yawdd = noise(sy, "ConstantTurn", "sigma_yawdd"); return mo; }),
            py::arg("sigma_a") = 1.0, py::arg("sigma_yawdd") = 0.1)
-      .def_readwrite("sigma_a", &ConstantTurn::sigma_a)
-      .def_readwrite("sigma_yawdd", &ConstantTurn::sigma_yawdd)
+      .def_property("sigma_a", [](const ConstantTurn& o) { return o.sigma_a; }, [](ConstantTurn& o, const py::object& v) { o.sigma_a = checked_number(v, "ConstantTurn", "sigma_a", Rule::kNoise); })
+      .def_property("sigma_yawdd", [](const ConstantTurn& o) { return o.sigma_yawdd; }, [](ConstantTurn& o, const py::object& v) { o.sigma_yawdd = checked_number(v, "ConstantTurn", "sigma_yawdd", Rule::kNoise); })
       .def(refuse_other_arguments<ConstantTurn>("ConstantTurn(sigma_a: float = 1.0, sigma_yawdd: float = 0.1)"));
 
   bind_motion<KinematicBicycle>(m, "KinematicBicycle", "Kinematic bicycle, state (x, y, v, yaw, steer).")
@@ -124,9 +150,9 @@ void register_models(py::module_& m) {
              if (!(L > 0.0)) throw ConfigurationError("KinematicBicycle: wheelbase_m must be > 0, got " + std::to_string(L));
              KinematicBicycle mo; mo.sigma_a = noise(sa, "KinematicBicycle", "sigma_a"); mo.sigma_steer_rate = noise(ss, "KinematicBicycle", "sigma_steer_rate"); mo.wheelbase_m = L; return mo; }),
            py::arg("sigma_a") = 1.0, py::arg("sigma_steer_rate") = 0.2, py::arg("wheelbase_m") = 2.7)
-      .def_readwrite("sigma_a", &KinematicBicycle::sigma_a)
-      .def_readwrite("sigma_steer_rate", &KinematicBicycle::sigma_steer_rate)
-      .def_readwrite("wheelbase_m", &KinematicBicycle::wheelbase_m)
+      .def_property("sigma_a", [](const KinematicBicycle& o) { return o.sigma_a; }, [](KinematicBicycle& o, const py::object& v) { o.sigma_a = checked_number(v, "KinematicBicycle", "sigma_a", Rule::kNoise); })
+      .def_property("sigma_steer_rate", [](const KinematicBicycle& o) { return o.sigma_steer_rate; }, [](KinematicBicycle& o, const py::object& v) { o.sigma_steer_rate = checked_number(v, "KinematicBicycle", "sigma_steer_rate", Rule::kNoise); })
+      .def_property("wheelbase_m", [](const KinematicBicycle& o) { return o.wheelbase_m; }, [](KinematicBicycle& o, const py::object& v) { o.wheelbase_m = checked_number(v, "KinematicBicycle", "wheelbase_m", Rule::kPositive); })
       .def(refuse_other_arguments<KinematicBicycle>("KinematicBicycle(sigma_a: float = 1.0, sigma_steer_rate: float = 0.2, wheelbase_m: float = 2.7)"));
 
   bind_measurement<Position2D>(m, "Position2D", "Cartesian position (x, y).").def(py::init<>())
@@ -136,9 +162,9 @@ void register_models(py::module_& m) {
   bind_measurement<RadarPolar>(m, "RadarPolar", "Radar range [m], azimuth [rad], range rate [m/s].")
       .def(py::init([](double x, double y, double yaw) { RadarPolar r; r.x_m = x; r.y_m = y; r.yaw_rad = yaw; return r; }),
            py::arg("x_m") = 0.0, py::arg("y_m") = 0.0, py::arg("yaw_rad") = 0.0)
-      .def_readwrite("x_m", &RadarPolar::x_m)
-      .def_readwrite("y_m", &RadarPolar::y_m)
-      .def_readwrite("yaw_rad", &RadarPolar::yaw_rad)
+      .def_property("x_m", [](const RadarPolar& o) { return o.x_m; }, [](RadarPolar& o, const py::object& v) { o.x_m = checked_number(v, "RadarPolar", "x_m", Rule::kFinite); })
+      .def_property("y_m", [](const RadarPolar& o) { return o.y_m; }, [](RadarPolar& o, const py::object& v) { o.y_m = checked_number(v, "RadarPolar", "y_m", Rule::kFinite); })
+      .def_property("yaw_rad", [](const RadarPolar& o) { return o.yaw_rad; }, [](RadarPolar& o, const py::object& v) { o.yaw_rad = checked_number(v, "RadarPolar", "yaw_rad", Rule::kFinite); })
       .def(refuse_other_arguments<RadarPolar>("RadarPolar(x_m: float = 0.0, y_m: float = 0.0, yaw_rad: float = 0.0)"));
   bind_measurement<CameraPinhole>(m, "CameraPinhole", "Pinhole camera pixel (u, v) of the target's 3D point.")
       .def(py::init([](double fx, double fy, double cx, double cy, const Mat<3, 3>& R, const Vec<3>& t) {

@@ -238,6 +238,36 @@ TEST_CASE("FilterBank: a strict UKF predict with one unfactorisable covariance p
   CHECK(ukf.x(1)(0) == x0[5]);
 }
 
+TEST_CASE("FilterBank: a strict update that fails in one filter restores every filter, allocation-free") {
+  FilterBank<CTRV, RadarPolar, BankAlgorithm::kUnscented> ukf(CTRV{}, RadarPolar{}, 3,
+                                                              MerweWeights::make(5, 1e-3, 2, 0));
+  FilterBank<CV2D, RadarPolar, BankAlgorithm::kExtended> ekf(CV2D{}, RadarPolar{}, 3,
+                                                            MerweWeights::make(4, 1e-3, 2, 0));
+  for (Index i = 0; i < 3; ++i) {
+    ukf.x(i) << 10.0, 1.0, 5.0, 0.1, 0.01;
+    ekf.x(i) << 10.0, 1.0, 5.0, 0.1;
+  }
+  ukf.x(1).head<2>().setZero();  // the radar is undefined at its origin: filter 1 fails
+  ekf.x(1).head<2>().setZero();
+  const std::vector<double> z = {10.5, 0.1, 4.0, 10.5, 0.1, 4.0, 10.5, 0.1, 4.0};
+  const Mat<3, 3> R = Mat<3, 3>::Identity();
+  const std::vector<double> ux(ukf.x_data(), ukf.x_data() + 15), uP(ukf.P_data(), ukf.P_data() + 75);
+  const std::vector<double> ex(ekf.x_data(), ekf.x_data() + 12), eP(ekf.P_data(), ekf.P_data() + 48);
+  const long allocations = g_allocations.load();
+  const BankUpdateSummary su = ukf.update(z.data(), nullptr, R.data(), false, true);
+  const BankUpdateSummary se = ekf.update(z.data(), nullptr, R.data(), false, true);
+  CHECK(g_allocations.load() == allocations);
+  CHECK((su.updated == 0 && su.skipped == 1 && su.first_failure == 1));
+  CHECK((se.updated == 0 && se.skipped == 1 && se.first_failure == 1));
+  CHECK(std::vector<double>(ukf.x_data(), ukf.x_data() + 15) == ux);
+  CHECK(std::vector<double>(ukf.P_data(), ukf.P_data() + 75) == uP);
+  CHECK(std::vector<double>(ekf.x_data(), ekf.x_data() + 12) == ex);
+  CHECK(std::vector<double>(ekf.P_data(), ekf.P_data() + 48) == eP);
+  CHECK(ukf.update(z.data(), nullptr, R.data(), false, false).updated == 2);  // lenient: 0 and 2 updated
+  CHECK(ukf.x(0)(0) != ux[0]);
+  CHECK(ukf.x(1)(0) == ux[5]);
+}
+
 TEST_CASE("RTS smoother: a constant state is smoothed to the mean of its measurements") {
   // Random-walk-free scalar state observed 4 times: the smoothed estimate at every step is
   // the same, equal to the filtered estimate at the last step.

@@ -42,7 +42,7 @@ class CV2D:
     def sigma_a(self) -> float:
         ...
     @sigma_a.setter
-    def sigma_a(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+    def sigma_a(self, arg1: typing.Any) -> None:
         ...
 class CV3D:
     """
@@ -76,7 +76,7 @@ class CV3D:
     def sigma_a(self) -> float:
         ...
     @sigma_a.setter
-    def sigma_a(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+    def sigma_a(self, arg1: typing.Any) -> None:
         ...
 class CA2D:
     """
@@ -110,7 +110,7 @@ class CA2D:
     def sigma_j(self) -> float:
         ...
     @sigma_j.setter
-    def sigma_j(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+    def sigma_j(self, arg1: typing.Any) -> None:
         ...
 class CA3D:
     """
@@ -144,7 +144,7 @@ class CA3D:
     def sigma_j(self) -> float:
         ...
     @sigma_j.setter
-    def sigma_j(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+    def sigma_j(self, arg1: typing.Any) -> None:
         ...
 class CTRV:
     """
@@ -178,13 +178,13 @@ class CTRV:
     def sigma_a(self) -> float:
         ...
     @sigma_a.setter
-    def sigma_a(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+    def sigma_a(self, arg1: typing.Any) -> None:
         ...
     @property
     def sigma_yawdd(self) -> float:
         ...
     @sigma_yawdd.setter
-    def sigma_yawdd(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+    def sigma_yawdd(self, arg1: typing.Any) -> None:
         ...
 class CTRA:
     """
@@ -218,13 +218,13 @@ class CTRA:
     def sigma_j(self) -> float:
         ...
     @sigma_j.setter
-    def sigma_j(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+    def sigma_j(self, arg1: typing.Any) -> None:
         ...
     @property
     def sigma_yawdd(self) -> float:
         ...
     @sigma_yawdd.setter
-    def sigma_yawdd(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+    def sigma_yawdd(self, arg1: typing.Any) -> None:
         ...
 class ConstantTurn:
     """
@@ -258,13 +258,13 @@ class ConstantTurn:
     def sigma_a(self) -> float:
         ...
     @sigma_a.setter
-    def sigma_a(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+    def sigma_a(self, arg1: typing.Any) -> None:
         ...
     @property
     def sigma_yawdd(self) -> float:
         ...
     @sigma_yawdd.setter
-    def sigma_yawdd(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+    def sigma_yawdd(self, arg1: typing.Any) -> None:
         ...
 class KinematicBicycle:
     """
@@ -298,19 +298,19 @@ class KinematicBicycle:
     def sigma_a(self) -> float:
         ...
     @sigma_a.setter
-    def sigma_a(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+    def sigma_a(self, arg1: typing.Any) -> None:
         ...
     @property
     def sigma_steer_rate(self) -> float:
         ...
     @sigma_steer_rate.setter
-    def sigma_steer_rate(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+    def sigma_steer_rate(self, arg1: typing.Any) -> None:
         ...
     @property
     def wheelbase_m(self) -> float:
         ...
     @wheelbase_m.setter
-    def wheelbase_m(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+    def wheelbase_m(self, arg1: typing.Any) -> None:
         ...
 class Position2D:
     """
@@ -364,19 +364,19 @@ class RadarPolar:
     def x_m(self) -> float:
         ...
     @x_m.setter
-    def x_m(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+    def x_m(self, arg1: typing.Any) -> None:
         ...
     @property
     def y_m(self) -> float:
         ...
     @y_m.setter
-    def y_m(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+    def y_m(self, arg1: typing.Any) -> None:
         ...
     @property
     def yaw_rad(self) -> float:
         ...
     @yaw_rad.setter
-    def yaw_rad(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+    def yaw_rad(self, arg1: typing.Any) -> None:
         ...
 class CameraPinhole:
     """
@@ -641,7 +641,7 @@ class EkfBank_CV2D_Position2D:
         """
         Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, str]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -692,7 +692,7 @@ class EkfBank_CV2D_RadarPolar:
         """
         Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, str]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -743,7 +743,7 @@ class EkfBank_CV2D_CameraPinhole:
         """
         Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, str]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -794,7 +794,7 @@ class EkfBank_CV3D_Position2D:
         """
         Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, str]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -845,7 +845,7 @@ class EkfBank_CV3D_RadarPolar:
         """
         Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, str]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -896,7 +896,7 @@ class EkfBank_CV3D_CameraPinhole:
         """
         Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, str]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -947,7 +947,7 @@ class EkfBank_CV3D_Position3D:
         """
         Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, str]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -998,7 +998,7 @@ class EkfBank_CA2D_Position2D:
         """
         Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, str]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -1049,7 +1049,7 @@ class EkfBank_CA2D_RadarPolar:
         """
         Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, str]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -1100,7 +1100,7 @@ class EkfBank_CA2D_CameraPinhole:
         """
         Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, str]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -1151,7 +1151,7 @@ class EkfBank_CA3D_Position2D:
         """
         Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, str]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -1202,7 +1202,7 @@ class EkfBank_CA3D_RadarPolar:
         """
         Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, str]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -1253,7 +1253,7 @@ class EkfBank_CA3D_CameraPinhole:
         """
         Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, str]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -1304,7 +1304,7 @@ class EkfBank_CA3D_Position3D:
         """
         Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, str]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -1355,7 +1355,7 @@ class EkfBank_CTRV_Position2D:
         """
         Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, str]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -1406,7 +1406,7 @@ class EkfBank_CTRV_RadarPolar:
         """
         Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, str]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -1457,7 +1457,7 @@ class EkfBank_CTRV_CameraPinhole:
         """
         Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, str]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -1508,7 +1508,7 @@ class EkfBank_CTRA_Position2D:
         """
         Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, str]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -1559,7 +1559,7 @@ class EkfBank_CTRA_RadarPolar:
         """
         Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, str]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -1610,7 +1610,7 @@ class EkfBank_CTRA_CameraPinhole:
         """
         Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, str]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -1661,7 +1661,7 @@ class EkfBank_ConstantTurn_Position2D:
         """
         Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, str]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -1712,7 +1712,7 @@ class EkfBank_ConstantTurn_RadarPolar:
         """
         Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, str]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -1763,7 +1763,7 @@ class EkfBank_ConstantTurn_CameraPinhole:
         """
         Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, str]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -1814,7 +1814,7 @@ class UkfBank_CV2D_Position2D:
         """
         Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, str]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -1865,7 +1865,7 @@ class UkfBank_CV2D_RadarPolar:
         """
         Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, str]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -1916,7 +1916,7 @@ class UkfBank_CV2D_CameraPinhole:
         """
         Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, str]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -1967,7 +1967,7 @@ class UkfBank_CV3D_Position2D:
         """
         Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, str]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -2018,7 +2018,7 @@ class UkfBank_CV3D_RadarPolar:
         """
         Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, str]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -2069,7 +2069,7 @@ class UkfBank_CV3D_CameraPinhole:
         """
         Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, str]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -2120,7 +2120,7 @@ class UkfBank_CV3D_Position3D:
         """
         Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, str]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -2171,7 +2171,7 @@ class UkfBank_CA2D_Position2D:
         """
         Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, str]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -2222,7 +2222,7 @@ class UkfBank_CA2D_RadarPolar:
         """
         Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, str]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -2273,7 +2273,7 @@ class UkfBank_CA2D_CameraPinhole:
         """
         Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, str]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -2324,7 +2324,7 @@ class UkfBank_CA3D_Position2D:
         """
         Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, str]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -2375,7 +2375,7 @@ class UkfBank_CA3D_RadarPolar:
         """
         Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, str]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -2426,7 +2426,7 @@ class UkfBank_CA3D_CameraPinhole:
         """
         Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, str]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -2477,7 +2477,7 @@ class UkfBank_CA3D_Position3D:
         """
         Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, str]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -2528,7 +2528,7 @@ class UkfBank_CTRV_Position2D:
         """
         Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, str]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -2579,7 +2579,7 @@ class UkfBank_CTRV_RadarPolar:
         """
         Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, str]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -2630,7 +2630,7 @@ class UkfBank_CTRV_CameraPinhole:
         """
         Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, str]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -2681,7 +2681,7 @@ class UkfBank_CTRA_Position2D:
         """
         Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, str]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -2732,7 +2732,7 @@ class UkfBank_CTRA_RadarPolar:
         """
         Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, str]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -2783,7 +2783,7 @@ class UkfBank_CTRA_CameraPinhole:
         """
         Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, str]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -2834,7 +2834,7 @@ class UkfBank_ConstantTurn_Position2D:
         """
         Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, str]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -2885,7 +2885,7 @@ class UkfBank_ConstantTurn_RadarPolar:
         """
         Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, str]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -2936,7 +2936,7 @@ class UkfBank_ConstantTurn_CameraPinhole:
         """
         Copy (size, dim_x) states, or one (dim_x,) state for all, into the bank.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, str]:
         ...
     @property
     def P(self) -> numpy.ndarray:
@@ -3008,7 +3008,7 @@ class ImmBank_CV2D_CV2D_Position2D:
         """
         Copy (size, r) mode probabilities, or one (r,) row for all; refreshes x, P.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, int, str]:
         ...
     @property
     def M(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]:
@@ -3086,7 +3086,7 @@ class ImmBank_CV2D_CV2D_CV2D_Position2D:
         """
         Copy (size, r) mode probabilities, or one (r,) row for all; refreshes x, P.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, int, str]:
         ...
     @property
     def M(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]:
@@ -3164,7 +3164,7 @@ class ImmBank_CV2D_CTRV_Position2D:
         """
         Copy (size, r) mode probabilities, or one (r,) row for all; refreshes x, P.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, int, str]:
         ...
     @property
     def M(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]:
@@ -3242,7 +3242,7 @@ class ImmBank_CV2D_CTRV_RadarPolar:
         """
         Copy (size, r) mode probabilities, or one (r,) row for all; refreshes x, P.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, int, str]:
         ...
     @property
     def M(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]:
@@ -3320,7 +3320,7 @@ class ImmBank_CV2D_CA2D_Position2D:
         """
         Copy (size, r) mode probabilities, or one (r,) row for all; refreshes x, P.
         """
-    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any) -> tuple[int, int, int, int, str]:
+    def update(self, z: typing.Any, mask: typing.Any, R: typing.Any, all_or_nothing: bool = False) -> tuple[int, int, int, int, str]:
         ...
     @property
     def M(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]:
@@ -3562,7 +3562,7 @@ class TrackerClassConfig:
     def wheelbase_m(self) -> float:
         ...
     @wheelbase_m.setter
-    def wheelbase_m(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+    def wheelbase_m(self, arg1: typing.Any) -> None:
         ...
 class TrackerCore:
     """

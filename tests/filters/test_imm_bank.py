@@ -433,8 +433,8 @@ def test_raw_core_class_checks_shapes_too():
 
 def test_update_failing_in_one_track_leaves_it_unchanged_and_raises_or_skips():
     """Radar: a track at the sensor's origin has an undefined range rate / azimuth Jacobian
-    (status 3). That track is left unchanged, the others are updated; 'raise' raises naming
-    the track, 'skip' counts and warns."""
+    (status 3). 'raise' leaves every track unchanged (all or nothing) and raises naming the
+    track; 'skip' leaves that track unchanged, updates the others, counts and warns."""
     for mode in ("raise", "skip"):
         bank = IMMBank([CV2D(1.0), CTRV(1.0, 0.5)], RadarPolar(), 3, M=_markov(2, 0.9), R=np.diag([0.25, 1e-4, 0.04]),
                        x=[[20.0, 5.0, 3.0, 0.0], [20.0, 5.0, 3.0, 0.0, 0.0]], on_invalid=mode)
@@ -456,8 +456,8 @@ def test_update_failing_in_one_track_leaves_it_unchanged_and_raises_or_skips():
             assert bank.skipped == 1
         assert list(bank.status) == [0, 3, 0]
         after = _state(bank)
-        for a, b in zip(after[:3], before[:3]):  # x, P, mu of track 1 unchanged, others updated
-            assert np.array_equal(a[1], b[1]) and not np.array_equal(a[0], b[0])
+        for a, b in zip(after[:3], before[:3]):  # x, P, mu of track 1 unchanged, others updated in 'skip'
+            assert np.array_equal(a[1], b[1]) and np.array_equal(a[0], b[0]) == (mode == "raise")
 
 
 def test_predict_that_overflows_leaves_tracks_unchanged_and_raises_or_skips():

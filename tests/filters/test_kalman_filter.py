@@ -282,9 +282,10 @@ def test_non_positive_definite_R_raises_numerical_error():
     kf.P = 0.01 * np.eye(4)
     kf.H = np.eye(2, 4)
     x0, P0 = kf.x.copy(), kf.P.copy()
-    kf.R = -1.0 * np.eye(2)
+    with pytest.raises(NumericalError, match=r"KalmanFilter\.R: diagonal entry"):
+        kf.R = -1.0 * np.eye(2)  # refused on assignment (session 7); the update checks it too
     with pytest.raises(NumericalError):
-        kf.update(np.array([0.3, -0.2]))
+        kf.update(np.array([0.3, -0.2]), R=-1.0 * np.eye(2))
     np.testing.assert_array_equal(kf.x, x0)
     np.testing.assert_array_equal(kf.P, P0)
     with pytest.raises(NumericalError):  # also as a per-call override

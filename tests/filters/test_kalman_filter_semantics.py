@@ -464,10 +464,11 @@ def test_none_is_not_a_matrix_and_a_nan_R_is_named():
     kf.B = None
     kf.z = None
     assert kf.B is None and kf.z is None
-    kf.R = np.nan
+    with pytest.raises(NumericalError, match=r"KalmanFilter\.R: diagonal entry \[0, 0\] = nan"):
+        kf.R = np.nan  # refused on assignment (session 7)
     x = kf.x
     with pytest.raises(NumericalError, match="R has a non-finite entry"):
-        kf.update([1.0])
+        kf.update([1.0], R=np.nan)
     assert kf.x is x
     with pytest.raises(NumericalError, match="non-finite measurement"):
         kf.update([np.nan], R=1.0)

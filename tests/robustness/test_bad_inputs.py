@@ -48,14 +48,14 @@ def _kf_state(kf: KalmanFilter) -> tuple[bytes, ...]:
     ("negative-definite P", [[-1.0, 0.0], [0.0, -1.0]], None, r"KalmanFilter.P: diagonal entry \[0, 0\] = -1"),
     ("negative scalar P", -2.0, None, r"KalmanFilter.P: diagonal entry \[0, 0\] = -2"),
     ("NaN in P", [[np.nan, 0.0], [0.0, 1.0]], None, r"KalmanFilter.P: diagonal entry \[0, 0\] = nan"),
-    ("negative Q matrix", None, -np.eye(2), r"KalmanFilter.predict: Q: diagonal entry \[0, 0\] = -1"),
-    ("negative scalar Q", None, -0.1, r"KalmanFilter.predict: Q: diagonal entry \[0, 0\] = -0.1"),
+    ("negative Q matrix", None, -np.eye(2), r"KalmanFilter.Q: diagonal entry \[0, 0\] = -1"),
+    ("negative scalar Q", None, -0.1, r"KalmanFilter.Q: diagonal entry \[0, 0\] = -0.1"),
     ("non-symmetric Q argument", None, [[1.0, 0.2], [0.0, 1.0]],
      r"KalmanFilter.predict: Q argument: entry \[0, 1\]"),
 ], ids=lambda v: v if isinstance(v, str) and " " in v else None)
 def test_kalman_filter_refuses_bad_covariances_and_changes_nothing(what: str, P: object, Q: object,
                                                                   match: str) -> None:
-    """An assigned P is checked on assignment, Q before the predict that uses it (attribute or
+    """An assigned P or Q is checked on assignment (Q also before the predict that uses it, as an
     argument); either way the filter keeps its state (filterpy propagated them silently)."""
     kf = _kf()
     kf.predict()

@@ -65,6 +65,12 @@ from fusion.errors import ConfigurationError, NumericalError, TimestampError
 
 __all__ = ["FusionEngine", "TENTATIVE", "CONFIRMED", "COASTING", "DELETED"]
 
+#: The largest ego speed [m/s] and yaw rate [rad/s] :meth:`FusionEngine.ego_motion` takes: far
+#: beyond any vehicle, small enough that a pose integrated over int64 nanoseconds (292 years)
+#: stays within 1e14 m, so the detections placed with it never overflow the box costs.
+MAX_EGO_SPEED_MPS = 1e4
+MAX_EGO_YAW_RATE_RPS = 1e3
+
 #: Track status values (``status`` field of track and image-track records).
 TENTATIVE, CONFIRMED, COASTING, DELETED = 0, 1, 2, 3
 
@@ -192,7 +198,9 @@ class FusionEngine:
             NumericalError: a NaN or infinite speed or yaw rate (naming it and the sample).
             TimestampError: ``t_ns`` not integers, -2**63 (reserved), or a sample older than the
                 one before it or than the newest sample already given.
-            NumericalError: a sample whose integrated pose is not finite (an absurd speed).
+            NumericalError: a sample whose integrated pose is not finite, a speed beyond
+                :data:`MAX_EGO_SPEED_MPS` or a yaw rate beyond :data:`MAX_EGO_YAW_RATE_RPS` (an
+                absurd sample: the fuzzer's 1e180 m/s put the next frame's boxes beyond 1e100 m).
             ShapeError: arrays of different lengths, or speeds / yaw rates that are not real
                 numbers.
 
@@ -209,6 +217,13 @@ class FusionEngine:
         if t.size and t.dtype.kind == "i" and t.min() == np.iinfo(np.int64).min:
             raise TimestampError("ego_motion: t_ns = -2**63 is reserved (it means 'never' in the track records)")
         v, w = real_values(speed_mps, "ego_motion: speed_mps"), real_values(yaw_rate_rps, "ego_motion: yaw_rate_rps")
+        for name, a, limit in (("speed_mps", v, MAX_EGO_SPEED_MPS), ("yaw_rate_rps", w, MAX_EGO_YAW_RATE_RPS)):
+            big = np.isfinite(a) & (np.abs(a) > limit)  # NaN / inf: the core names them
+            if np.any(big):
+                i = int(np.argmax(np.atleast_1d(big)))
+                raise NumericalError(f"ego_motion: {name}[{i}] = {np.atleast_1d(a)[i]:.6g} is beyond {limit:g} (not a "
+                                     "vehicle's motion; integrated it would place the frames' detections so far out "
+                                     "that their boxes overflow)")
         self._core.ego_motion(np.atleast_1d(t.astype(np.int64)), np.atleast_1d(v), np.atleast_1d(w))
 
     def ego_pose(self, t_ns: int) -> dict[str, float]:

@@ -341,3 +341,60 @@ class InnovationStatistics:
         if inv is not None and inv is not np.linalg.inv:
             return np.asarray(inv(S))
         return spd_inverse(S, f"{type(self).__name__}.SI")
+
+
+def check_assigned(owner: str, name: str, value: Any, kind: str, rows: int, cols: int = 0) -> None:
+    """The check of a filterpy-compatible attribute assigned from outside the filter
+    (``ekf.P = ...``): a typed error naming ``owner.name`` when ``value`` is not real numbers
+    (None, a string, complex, bools, a ragged list: ShapeError), not finite (NumericalError), of
+    the wrong size (ShapeError), or, by ``kind``:
+
+    - ``"vector"``: ``rows`` values in any shape ((n,) or (n, 1), as filterpy takes them);
+    - ``"matrix"``: (rows, cols);
+    - ``"covariance"``: (rows, rows) or a scalar (filterpy broadcasts it) with a non-negative
+      diagonal and symmetric to a relative 1e-8 (the O(n^2) rule of KalmanFilter.P);
+    - ``"probabilities"``: ``rows`` values >= 0 with a positive sum;
+    - ``"markov"``: (rows, rows) values >= 0, each row summing to 1.
+
+    Raises before anything is assigned, so a refused value changes nothing."""
+    what = f"{owner}.{name}"
+    try:
+        a = np.asarray(value)
+    except (TypeError, ValueError) as exc:  # a ragged list
+        raise ShapeError(f"{what}: expected an array of real numbers: {exc}") from None
+    if a.dtype.kind not in "iuf":
+        raise ShapeError(f"{what}: expected real numbers, got {type(value).__name__} of dtype {a.dtype}")
+    if not np.isfinite(a).all():
+        raise NumericalError(f"{what}: contains NaN or infinity")
+    if kind in ("vector", "probabilities"):
+        if a.size != rows:
+            raise ShapeError(f"{what}: expected {rows} values, but got shape {a.shape}")
+        if kind == "probabilities" and (np.any(a < 0) or not a.sum() > 0):
+            raise NumericalError(f"{what}: probabilities must be >= 0 with a positive sum, got {a.ravel().tolist()}")
+        return
+    if kind == "covariance" and a.ndim == 0:
+        if a < 0:
+            raise NumericalError(f"{what}: a covariance cannot be negative, got {float(a)}")
+        return
+    shape = (rows, cols if kind == "matrix" else rows)
+    if a.shape != shape:
+        raise ShapeError(f"{what}: expected shape {shape}, but got {a.shape}")
+    if kind == "covariance":
+        d = np.diagonal(a)
+        if np.any(d < 0):
+            i = int(np.argmax(d < 0))
+            raise NumericalError(f"{what}: diagonal entry [{i}, {i}] = {d[i]} is negative (a covariance is "
+                                 "symmetric positive semi-definite)")
+        if not np.allclose(a, a.T, rtol=1e-8, atol=1e-300):
+            raise NumericalError(f"{what}: not symmetric")
+    elif kind == "markov":
+        if np.any(a < 0) or not np.allclose(a.sum(axis=1), 1.0, rtol=0.0, atol=1e-9):
+            raise NumericalError(f"{what}: a Markov matrix has entries >= 0 and rows summing to 1, got {a.tolist()}")
+
+
+def external_assignment() -> bool:
+    """Whether the attribute assignment being handled comes from outside fusion.filters (a
+    user's ``ekf.P = ...``) rather than a filter's own step (whose intermediate covariances may
+    carry round-off that filterpy's semantics keep, see KalmanFilter)."""
+    caller = sys._getframe(2).f_globals.get("__name__", "")
+    return not str(caller).startswith("fusion.filters")

@@ -19,14 +19,16 @@ C++ motion and sensor models cannot be pickled).
 - :class:`UnscentedKalmanFilterBank`: any built-in pair, Merwe scaled sigma points.
 
 Invalid measurements raise :class:`~fusion.errors.NumericalError` by default. A NaN or
-infinite measurement is found before anything changes. An innovation covariance that is not
-positive definite, or a sensor model undefined at a filter's state (radar at the origin),
-is only found during the update: the other filters' updates are kept, the failing filters
-are left unchanged, ``status`` says which, and then the error is raised. With
-``on_invalid="skip"`` failing filters are left unchanged, counted in ``skipped``, and a
-warning is issued at a bounded rate. A UKF ``predict`` in which some filter's covariance
-cannot be factorised predicts no filter with ``on_invalid="raise"`` (the failures are found
-before anything is written) and predicts the others with ``"skip"``.
+infinite measurement is found before anything changes. An innovation that overflows (a huge
+state or measurement), an innovation covariance that is not positive definite, or a sensor
+model undefined at a filter's state (radar at the origin) is only found during the update:
+with ``on_invalid="raise"`` every filter is then restored from a whole-bank snapshot
+(reserved at construction: no allocation), so the call changes nothing but ``status``
+(which says which filters failed), and the error names the first failing filter. With
+``on_invalid="skip"`` exactly the failing filters are left unchanged, counted in ``skipped``,
+and a warning is issued at a bounded rate. ``predict`` is the same: a filter whose covariance
+cannot be factorised (UKF) or whose prediction overflows makes a strict call change nothing;
+with ``"skip"`` the others are predicted.
 """
 
 from __future__ import annotations
@@ -66,6 +68,8 @@ def checked_noise(value: Any, dim_z: int, size: int, what: str = "R") -> np.ndar
     copy (never aliases the caller's array)."""
     R = real_array(value, what)
     if R.ndim == 0:
+        if not np.isfinite(R):  # before the product: inf * I puts inf * 0 = NaN off the diagonal
+            raise NumericalError(f"{what}: contains NaN or infinity")
         R = np.eye(dim_z) * float(R)
     if R.shape not in ((dim_z, dim_z), (size, dim_z, dim_z)):
         raise ShapeError(f"{what}: expected shape ({dim_z}, {dim_z}) or ({size}, {dim_z}, {dim_z}), but got {R.shape}")
@@ -75,7 +79,54 @@ def checked_noise(value: Any, dim_z: int, size: int, what: str = "R") -> np.ndar
     return R
 
 
-class _FilterBank:
+class BankSettings:
+    """The banks' plain settings, checked on assignment (a failed assignment changes nothing):
+    ``on_invalid`` ("raise" or "skip"; ConfigurationError otherwise), ``skipped`` (the lenient
+    mode's counter: an int >= 0, e.g. reset to 0), ``dim_x`` / ``dim_z`` (fixed by the models:
+    assigning one is a ConfigurationError, not a silent change that later calls would trust)."""
+
+    _on_invalid: str
+    _skipped: int
+    _core: Any
+
+    @property
+    def on_invalid(self) -> str:
+        return self._on_invalid
+
+    @on_invalid.setter
+    def on_invalid(self, value: Any) -> None:
+        if not isinstance(value, str) or value not in ("raise", "skip"):
+            raise ConfigurationError(f"on_invalid must be 'raise' or 'skip', got {value!r}")
+        self._on_invalid = value
+
+    @property
+    def skipped(self) -> int:
+        return self._skipped
+
+    @skipped.setter
+    def skipped(self, value: Any) -> None:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise ConfigurationError(f"skipped: expected an integer >= 0 (a counter), got {value!r}")
+        self._skipped = int(value)
+
+    @property
+    def dim_x(self) -> int:
+        return int(self._core.dim_x)
+
+    @dim_x.setter
+    def dim_x(self, value: Any) -> None:
+        raise ConfigurationError(f"dim_x is fixed by the motion model ({self.dim_x}); cannot set it to {value!r}")
+
+    @property
+    def dim_z(self) -> int:
+        return int(self._core.dim_z)
+
+    @dim_z.setter
+    def dim_z(self, value: Any) -> None:
+        raise ConfigurationError(f"dim_z is fixed by the sensor model ({self.dim_z}); cannot set it to {value!r}")
+
+
+class _FilterBank(BankSettings):
     _prefix = "Ekf"
 
     def __init__(
@@ -94,10 +145,8 @@ class _FilterBank:
             raise ConfigurationError(f"on_invalid must be 'raise' or 'skip', got {on_invalid!r}")
         cls = _core_bank_class(self._prefix, motion, sensor)
         dim_x = int(cls.dim_x)  # a static property of the bound class
-        size = check_bank_size(size, 8 * (dim_x + dim_x ** 2 + 2) + 4, "size", "filters")
+        size = check_bank_size(size, 8 * 2 * (dim_x + dim_x ** 2 + 2) + 4, "size", "filters")  # + strict snapshot
         self._core = cls(motion, sensor, size, **core_kwargs)
-        self.dim_x: int = self._core.dim_x
-        self.dim_z: int = self._core.dim_z
         self.on_invalid = on_invalid
         self.skipped = 0  # filters left unchanged by invalid measurements, over the bank's life
         self._skipped_lock = threading.Lock()  # `skipped += n` is not atomic across threads
@@ -129,6 +178,9 @@ class _FilterBank:
         shape = (len(self), self.dim_x)
         if v.shape not in (shape, (self.dim_x,)):
             raise ShapeError(f"x: expected shape {shape} or ({self.dim_x},), but got {v.shape}")
+        if not np.isfinite(v).all():  # a NaN state was taken and propagated through every step
+            where = f" (filter {int(np.argmax(~np.isfinite(v).all(axis=1)))})" if v.ndim == 2 else ""
+            raise NumericalError(f"x{where}: contains NaN or infinity")
         self._core.set_x(v)  # copies into the existing storage under the bank's lock
 
     @property
@@ -221,7 +273,8 @@ class _FilterBank:
                 i = int(np.argmax(bad))
                 raise NumericalError(f"update: non-finite measurement for filter {i}: z = {zz[i]}")
         RR = self._R if R is None else self._checked_R(R)
-        updated, skipped, first, reason = self._core.update(zz, None if mk is None else mk.view(np.uint8), RR)
+        updated, skipped, first, reason = self._core.update(zz, None if mk is None else mk.view(np.uint8), RR,
+                                                            self.on_invalid == "raise")
         if skipped:
             self._invalid(skipped, f"update: {reason}", first)
         return int(updated)
@@ -229,7 +282,7 @@ class _FilterBank:
     def _invalid(self, count: int, what: str, first: int) -> None:
         where = f" (first: filter {first})" if first >= 0 else ""
         if self.on_invalid == "raise":
-            raise NumericalError(f"{what}{where}; {count} filter(s) left unchanged")
+            raise NumericalError(f"{what}{where}; {count} filter(s) failed, no filter changed")
         with self._skipped_lock:
             before = self.skipped
             self.skipped += count

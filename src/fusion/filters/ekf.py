@@ -20,6 +20,8 @@ from fusion.filters._common import (
     LockSlot,
     as_matrix,
     as_vector,
+    check_assigned,
+    external_assignment,
     joseph_update,
     locked_getstate,
     noise_for_update,
@@ -60,6 +62,17 @@ class ExtendedKalmanFilter(InnovationStatistics):
     _lock = LockSlot()
     __copy__ = shallow_copy
     __getstate__ = locked_getstate
+
+    _CHECKED = {"x": "vector", "P": "covariance", "Q": "covariance", "R": "covariance", "F": "matrix"}
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """``x``, ``P``, ``Q``, ``R``, ``F`` assigned by the user are checked (a typed error naming
+        the attribute; the filter keeps its value): see :func:`fusion.filters._common.check_assigned`."""
+        kind = self._CHECKED.get(name)
+        if kind is not None and "dim_x" in self.__dict__ and external_assignment():
+            rows = self.dim_z if name == "R" else self.dim_x
+            check_assigned(type(self).__name__, name, value, kind, rows, self.dim_x)
+        super().__setattr__(name, value)
 
     def __init__(self, dim_x: int, dim_z: int, dim_u: int = 0) -> None:
         self._lock = FilterLock()

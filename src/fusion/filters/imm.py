@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from fusion.errors import ConfigurationError, ShapeError
-from fusion.filters._common import FilterLock, LockSlot, shallow_copy
+from fusion.filters._common import FilterLock, LockSlot, check_assigned, external_assignment, shallow_copy
 
 __all__ = ["CTRVToCV", "CVToCTRV", "IMMEstimator", "IdentityMap", "LinearStateMap", "StateMap"]
 
@@ -207,6 +207,16 @@ class IMMEstimator:
             memo[id(self)] = new
             new.__dict__.update(copy.deepcopy(self.__dict__, memo))
         return new
+
+    _CHECKED = {"mu": "probabilities", "M": "markov"}
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """``mu`` and ``M`` assigned by the user are checked (a typed error naming the attribute;
+        the estimator keeps its value): see :func:`fusion.filters._common.check_assigned`."""
+        kind = self._CHECKED.get(name)
+        if kind is not None and "filters" in self.__dict__ and external_assignment():
+            check_assigned(type(self).__name__, name, value, kind, len(self.filters))
+        super().__setattr__(name, value)
 
     def __init__(
         self,

@@ -29,9 +29,11 @@ Bad input: wrong shapes raise :class:`~fusion.errors.ShapeError`, a non-finite m
 (for a masked-in track), a non-symmetric-positive-definite ``R`` or ``P`` and a bad ``mu`` raise
 :class:`~fusion.errors.NumericalError` or :class:`~fusion.errors.ConfigurationError`, each
 naming the argument, before anything changes. A model's Kalman update that fails during the
-call (S not positive definite, sensor model undefined at the state) leaves that track unchanged;
-the other tracks keep their update; then :class:`~fusion.errors.NumericalError` is raised (with
-``on_invalid="skip"``: counted in ``skipped`` and warned at a bounded rate). A ``predict`` whose
+call (S not positive definite, sensor model undefined at the state) makes a call with
+``on_invalid="raise"`` change no track (a whole-bank snapshot, reserved at construction,
+restores them all; only ``status`` says which failed) and raise
+:class:`~fusion.errors.NumericalError` naming the first failing track; with ``"skip"`` exactly
+the failing tracks are left unchanged, counted in ``skipped`` and warned at a bounded rate. A ``predict`` whose
 result is not finite for some tracks changes no track with ``on_invalid="raise"`` (a whole-bank
 snapshot, reserved at construction, restores them) and raises; with ``"skip"`` only the failing
 tracks are left as they were.
@@ -57,7 +59,7 @@ import numpy as np
 from fusion import _core
 from fusion.errors import ConfigurationError, NumericalError, ShapeError
 from fusion.filters._common import as_integer, as_number, check_bank_size, real_array
-from fusion.filters.bank import _FilterBank, checked_noise
+from fusion.filters.bank import BankSettings, _FilterBank, checked_noise
 
 __all__ = ["IMMBank", "STATUS"]
 
@@ -74,6 +76,11 @@ STATUS: dict[int, str] = {
 }
 _WARN_FIRST, _WARN_EVERY = 5, 1000
 
+MAX_STATE = 1e150
+"""The largest magnitude :meth:`IMMBank.set_model_state` takes for a state component: the
+combined covariance adds the outer product of the models' state differences, which overflows
+to inf for states near 1e154."""
+
 
 def _core_class(motions: Sequence[Any], sensor: Any) -> Any:
     name = "ImmBank_" + "_".join(type(m).__name__ for m in motions) + "_" + type(sensor).__name__
@@ -86,7 +93,7 @@ def _core_class(motions: Sequence[Any], sensor: Any) -> Any:
     return cls
 
 
-class IMMBank:
+class IMMBank(BankSettings):
     """N IMM tracks, each over the motion models ``motions`` (one EKF per model) seen by
     ``sensor``.
 
@@ -113,6 +120,9 @@ class IMMBank:
 
     Threads: calls on one bank are serialised by its own lock; views are not (see the module
     docstring and docs/threading.md).
+
+    ``dim_x`` is the size of the combined state (that of model ``output_model``); ``dim_x``,
+    ``dim_z``, ``on_invalid`` and ``skipped`` are checked on assignment (:class:`BankSettings`).
     """
 
     STATUS = STATUS
@@ -144,8 +154,8 @@ class IMMBank:
         cls = _core_class(motions, sensor)
         r = len(motions)
         dims = cls.model_dims
-        # bytes per track: the state, mu, log-likelihoods, status and predict's snapshot of the state
-        size = check_bank_size(size, 8 * (2 * (sum(n + n * n for n in dims) + max(dims) + max(dims) ** 2) + 2 * r) + 4,
+        # bytes per track: the state, mu, log-likelihoods, status and the strict mode's snapshot of them
+        size = check_bank_size(size, 8 * (2 * (sum(n + n * n for n in dims) + max(dims) + max(dims) ** 2) + 4 * r) + 4,
                                "IMMBank: size", "tracks")
         Mm = real_array(M, "IMMBank: M")
         if Mm.shape != (r, r):
@@ -180,15 +190,6 @@ class IMMBank:
         return int(self._core.n_models)
 
     @property
-    def dim_x(self) -> int:
-        """Size of the combined state (that of model ``output_model``)."""
-        return int(self._core.dim_x)
-
-    @property
-    def dim_z(self) -> int:
-        return int(self._core.dim_z)
-
-    @property
     def model_dims(self) -> tuple[int, ...]:
         """State size of each model."""
         return tuple(int(n) for n in self._core.model_dims)
@@ -217,10 +218,20 @@ class IMMBank:
         """Combined states (N, dim_x): a view of the bank's storage."""
         return self._core.x
 
+    @x.setter
+    def x(self, value: Any) -> None:
+        raise ConfigurationError("x is the combined estimate, computed from the models' states: set those with "
+                                 "set_model_state(k, x=..., P=...)")
+
     @property
     def P(self) -> np.ndarray:
         """Combined covariances (N, dim_x, dim_x): a view of the bank's storage."""
         return self._core.P
+
+    @P.setter
+    def P(self, value: Any) -> None:
+        raise ConfigurationError("P is the combined estimate, computed from the models' states: set those with "
+                                 "set_model_state(k, x=..., P=...)")
 
     @property
     def mu(self) -> np.ndarray:
@@ -267,6 +278,12 @@ class IMMBank:
                 raise ShapeError(f"set_model_state: x[{k}]: expected shape ({n}, {nk}) or ({nk},), but got {xv.shape}")
             if not np.all(np.isfinite(xv)):
                 raise NumericalError(f"set_model_state: x[{k}]: contains NaN or infinity")
+            big = np.abs(xv) > MAX_STATE
+            if big.any():
+                where = f" (track {int(np.argmax(big.any(axis=1)))})" if xv.ndim == 2 else ""
+                raise NumericalError(f"set_model_state: x[{k}]{where}: |value| = {np.abs(xv).max():.3g} > "
+                                     f"{MAX_STATE:g}: the spread of the models' states would overflow the combined "
+                                     "covariance")
         if P is not None:
             Pv = real_array(P, f"set_model_state: P[{k}]")
             if Pv.shape not in ((nk, nk), (n, nk, nk)):
@@ -340,7 +357,7 @@ class IMMBank:
                 raise NumericalError(f"update: z: non-finite measurement for track {i}: z = {zz[i]}")
         RR = self._R if R is None else self._checked_R(R)
         updated, skipped, _flagged, first, reason = self._core.update(
-            zz, None if mk is None else mk.view(np.uint8), RR)
+            zz, None if mk is None else mk.view(np.uint8), RR, self.on_invalid == "raise")
         if skipped:
             self._invalid(int(skipped), f"update: {reason}", int(first))
         return int(updated)
@@ -348,7 +365,7 @@ class IMMBank:
     def _invalid(self, count: int, what: str, first: int) -> None:
         where = f" (first: track {first})" if first >= 0 else ""
         if self.on_invalid == "raise":
-            raise NumericalError(f"{what}{where}; {count} track(s) left unchanged")
+            raise NumericalError(f"{what}{where}; {count} track(s) failed, no track changed")
         with self._skipped_lock:
             before = self.skipped
             self.skipped += count

@@ -25,7 +25,9 @@ from fusion.filters._common import (
     LockSlot,
     as_matrix,
     as_vector,
+    check_assigned,
     check_finite,
+    external_assignment,
     locked_getstate,
     serialised,
     shallow_copy,
@@ -155,6 +157,17 @@ class UnscentedKalmanFilter(InnovationStatistics):
     _lock = LockSlot()
     __copy__ = shallow_copy
     __getstate__ = locked_getstate
+
+    _CHECKED = {"x": "vector", "P": "covariance", "Q": "covariance", "R": "covariance"}
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """``x``, ``P``, ``Q``, ``R`` assigned by the user are checked (a typed error naming the
+        attribute; the filter keeps its value): see :func:`fusion.filters._common.check_assigned`."""
+        kind = self._CHECKED.get(name)
+        if kind is not None and "_dim_x" in self.__dict__ and external_assignment():
+            rows = self._dim_z if name == "R" else self._dim_x
+            check_assigned(type(self).__name__, name, value, kind, rows)
+        super().__setattr__(name, value)
 
     def __init__(
         self,

@@ -176,7 +176,139 @@ def _mf4_errors(suffix: str) -> tuple[type[BaseException], ...]:
         return _READ_ERRORS
     from asammdf.blocks.utils import MdfException
 
-    return (*_READ_ERRORS, MdfException)
+    # UnboundLocalError: asammdf's _finalize of an unfinalised file with damaged blocks (fuzzer)
+    extra: tuple[type[BaseException], ...] = (MdfException, UnboundLocalError)
+    try:  # asammdf decompresses with python-isal when it is installed (its own exception type)
+        from isal.igzip_lib import IsalError
+
+        extra = (*extra, cast(type[BaseException], IsalError))
+    except ImportError:
+        pass
+    return (*_READ_ERRORS, *extra)
+
+
+_MF4_MAX_INFLATE = 1100
+"""The most an MF4 file's data can expand (deflate's limit is about 1032:1): a file declaring more
+record bytes than its size times this is damaged (asammdf would try to allocate them)."""
+
+
+def _defuse_mdf(exc: BaseException) -> None:
+    """Closes the half-built asammdf objects in ``exc``'s traceback: asammdf's MDF4.__del__ calls
+    close(), which on an object whose constructor failed part way raises AttributeError ('no
+    attribute _file' / 'header') as an unraisable exception (printed on stderr; an error under
+    pytest's strict settings) for every damaged file."""
+    tb = exc.__traceback__
+    while tb is not None:
+        obj: Any = tb.tb_frame.f_locals.get("self")
+        if type(obj).__name__ == "MDF4" and hasattr(obj, "_closed") and not obj._closed:
+            for attr in ("_file", "header"):  # what close() touches and the failed constructor may lack
+                if not hasattr(obj, attr):
+                    setattr(obj, attr, None)
+            try:
+                obj.close()  # frees its temporary file now (else a ResourceWarning at collection)
+            except Exception:  # noqa: BLE001 - a half-built object; whatever is left is closed below
+                pass
+            obj._closed = True
+        tb = tb.tb_next
+
+
+def _check_mf4_links(path: Path) -> None:
+    """CanLogError when a linked list of the MF4 file's blocks (data groups, channel groups,
+    channels and their compositions, data lists) loops back on itself: asammdf follows the
+    links without a visited set and never returns (two hangs found by the mf4_logs fuzz
+    target). Reads only the block ids and first links (MDF 4 block: 4-byte id, 4 reserved,
+    8-byte length, 8-byte link count, then the links), at the offsets asammdf reads them."""
+    size = path.stat().st_size
+    budget = [size // 24 + 16]  # no file holds more distinct blocks than this
+
+    with path.open("rb") as fh:
+        def links(addr: int) -> tuple[bytes, list[int]]:
+            if not 0 < addr <= size - 24:
+                return b"", []
+            fh.seek(addr)
+            head = fh.read(24)
+            n = min(4, (size - addr - 24) // 8)  # the first links, read whatever the block claims (as asammdf does)
+            return head[:4], list(struct.unpack(f"<{n}Q", fh.read(8 * n)))
+
+        def chain(first: int, what: str, visit: Any = None) -> None:
+            seen: set[int] = set()
+            addr = first
+            while addr:
+                if addr in seen:
+                    raise CanLogError(path, f"damaged MF4: the list of {what} loops back to the block at {addr:#x}",
+                                      frame_index=0)
+                budget[0] -= 1
+                if budget[0] < 0:
+                    raise CanLogError(path, f"damaged MF4: more linked blocks than a {size}-byte file holds",
+                                      frame_index=0)
+                seen.add(addr)
+                kind, ls = links(addr)
+                if visit is not None:
+                    visit(kind, ls)
+                addr = ls[0] if ls else 0
+
+        def channel(kind: bytes, ls: list[int]) -> None:  # a composition is a nested channel list
+            if kind == b"##CN" and len(ls) > 1 and ls[1]:
+                ckind, _ = links(ls[1])
+                if ckind == b"##CN":
+                    chain(ls[1], "composed channels", channel)
+
+        def data(first: int) -> None:
+            kind, ls = links(first)
+            if kind == b"##HL" and ls:
+                first, kind = ls[0], links(ls[0])[0]
+            if kind == b"##DL":
+                chain(first, "data blocks")
+
+        def group(kind: bytes, ls: list[int]) -> None:  # DG: next DG, first CG, data
+            if len(ls) > 1:
+                chain(ls[1], "channel groups", lambda k, cl: chain(cl[1], "channels", channel) if len(cl) > 1 else None)
+            if len(ls) > 2 and ls[2]:
+                data(ls[2])
+
+        fh.seek(0)
+        if fh.read(8) != b"MDF     ":
+            return  # not MDF: asammdf's own error
+        _, hd = links(64)
+        if hd:
+            chain(hd[0], "data groups", group)
+
+
+def _check_mf4_layout(path: Path) -> None:
+    """CanLogError when the MF4 file's blocks would make asammdf hang, run out of memory or read
+    outside its buffers (each found by the mf4_logs fuzz target, each a damaged file):
+
+    - a linked list of blocks that loops (:func:`_check_mf4_links`);
+    - a channel lying outside its channel group's record: asammdf copies each channel's bytes
+      out of the records in C (``get_channel_raw_bytes``) with the offset and size the file
+      states, unchecked (a segfault);
+    - records declaring more bytes than the file can hold even compressed (a MemoryError).
+
+    The blocks are read here first without the bus-logging step that extracts the channels."""
+    from asammdf import MDF
+
+    _check_mf4_links(path)
+    size = path.stat().st_size
+    errors: tuple[type[BaseException], ...] = (*_mf4_errors(".mf4"), MemoryError, RecursionError)
+    try:
+        mdf = MDF(str(path), process_bus_logging=False)  # type: ignore[call-arg]  # a keyword of MDF4
+    except errors as exc:
+        _defuse_mdf(exc)
+        raise CanLogError(path, f"cannot open as .mf4: {type(exc).__name__}: {exc}", frame_index=0) from exc
+    try:
+        for g, grp in enumerate(getattr(mdf, "groups", ())):
+            cg = grp.channel_group
+            record = int(cg.samples_byte_nr) + int(cg.invalidation_bytes_nr)
+            if record * max(int(cg.cycles_nr), 1) > _MF4_MAX_INFLATE * size:
+                raise CanLogError(path, f"damaged MF4: group {g} declares {int(cg.cycles_nr)} records of {record} "
+                                  f"bytes, more than a {size}-byte file holds", frame_index=0)
+            for ch in grp.channels:
+                end = int(ch.byte_offset) + (int(ch.bit_offset) + int(ch.bit_count) + 7) // 8
+                if int(ch.channel_type) in (0, 1, 2, 4, 5) and end > record:  # stored in the record
+                    raise CanLogError(path, f"damaged MF4: channel {ch.name!r} of group {g} ends at byte {end} of "
+                                      f"a {record}-byte record", frame_index=0)
+    finally:
+        mdf.close()
 
 
 def _open_reader(path: Path, encoding: str, kwargs: Mapping[str, Any]) -> tuple[Any, _LineCountingText | None]:
@@ -203,12 +335,15 @@ def _open_reader(path: Path, encoding: str, kwargs: Mapping[str, Any]) -> tuple[
             raise CanLogError(path, f"cannot read the header: {exc}", line=text.line, frame_index=0) from exc
     if gz:
         raise CanLogError(path, f"gzip is supported for text logs only, not {suffix}")
+    if suffix == ".mf4":
+        _check_mf4_layout(path)
     if suffix in (".mf4", ".blf"):  # opened here so the file is closed when the reader rejects it (they leak it)
         handle = path.open("rb")
         try:
             return reader_cls(handle, **kwargs), None
         except _mf4_errors(suffix) as exc:
             handle.close()
+            _defuse_mdf(exc)
             raise CanLogError(path, f"cannot open as {suffix}: {exc}", frame_index=0) from exc
     try:
         return can.LogReader(path, **kwargs), None
@@ -232,9 +367,7 @@ def read_log(path: str | Path, channel_map: Mapping[str | int, str] | None = Non
         dropped.install()
     errors: tuple[type[BaseException], ...] = (*_READ_ERRORS, UnicodeDecodeError)
     if path.suffix.lower() == ".mf4":
-        from asammdf.blocks.utils import MdfException  # present: _open_reader checked the extra
-
-        errors = (*errors, MdfException)
+        errors = (*errors, *_mf4_errors(".mf4"))  # asammdf is present: _open_reader checked the extra
     mapping = {str(k): v for k, v in (channel_map or {}).items()}
     index = 0
     try:

@@ -274,16 +274,27 @@ def _csv_rows(path: Path) -> _RowIter:
 
 def _parquet_rows(path: Path) -> tuple[list[str], _RowIter]:
     pq = _pyarrow()
+    # What pyarrow raises on a damaged file, found by the parquet_streams fuzz target: ArrowInvalid
+    # (a ValueError), ArrowNotImplementedError (an unsupported encoding), OSError (a bad page,
+    # decompression), UnicodeDecodeError (a string column that is not UTF-8).
+    damaged = (OSError, ValueError, NotImplementedError, UnicodeDecodeError, _pyarrow("pyarrow").ArrowException)
     try:
         pf = pq.ParquetFile(path)
-    except (OSError, ValueError) as exc:  # pyarrow.ArrowInvalid is a ValueError
-        raise StreamError(path, None, f"not a readable Parquet file: {exc}") from None
-    names = list(pf.schema_arrow.names)
+        names = list(pf.schema_arrow.names)
+    except damaged as exc:
+        raise StreamError(path, None, f"not a readable Parquet file: {type(exc).__name__}: {exc}") from None
 
     def rows() -> _RowIter:
         line = 1
-        for batch in pf.iter_batches(batch_size=65536):
-            cols = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
+        batches = pf.iter_batches(batch_size=65536)
+        while True:
+            try:
+                batch = next(batches, None)
+                if batch is None:
+                    return
+                cols = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
+            except damaged as exc:
+                raise StreamError(path, line + 1, f"damaged Parquet data: {type(exc).__name__}: {exc}") from None
             for r in range(batch.num_rows):
                 line += 1
                 yield [c[r] for c in cols], line, None

@@ -52,7 +52,8 @@ is retired (never reused; ``stats()["merges"]``, not counted in ``deletions``).
 Bad input (a failed update changes nothing): an id repeated within one list ->
 :class:`~fusion.errors.TrackListError` naming the source and the id; a non-finite state,
 covariance or pose, a covariance that is not symmetric positive definite, or a state or
-covariance that overflows once moved into the fusion frame and predicted to the fusion time ->
+covariance that overflows once moved into the fusion frame and predicted to the fusion time, a
+covariance whose condition number exceeds :data:`MAX_CONDITION` ->
 :class:`~fusion.errors.NumericalError` naming the source, the track id and the field; wrong
 shapes or non-integer ids/times -> :class:`~fusion.errors.ShapeError`; an unknown source ->
 :class:`~fusion.errors.ConfigurationError`; a non-integer ``t_ns`` ->
@@ -71,7 +72,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fusion import _core
-from fusion.errors import ShapeError, TimestampError
+from fusion.errors import NumericalError, ShapeError, TimestampError
 from fusion.t2t.config import TrackFuserConfig
 
 __all__ = ["FUSED_TRACK_DTYPE", "STATE", "TrackFuser"]
@@ -117,6 +118,32 @@ def _real(v: npt.ArrayLike, what: str) -> npt.ArrayLike:
     if a.size and a.dtype.kind not in "iuf":
         raise ShapeError(f"{what}: expected an array of real numbers, got dtype {a.dtype}")
     return v
+
+
+MAX_CONDITION = 1e12
+"""The largest condition number (largest / smallest eigenvalue) of a source track's covariance
+:meth:`TrackFuser.update` takes: a numerically singular one (the fuzzer's variance of 4e110 next
+to variances of 10) made a later covariance intersection fail its Cholesky factorisation after
+the list had already changed the fused tracks."""
+
+
+def _check_conditioning(P: npt.ArrayLike, ids: npt.NDArray[np.int64], source: str) -> None:
+    """NumericalError naming the source, the track id and ``P`` when a finite, symmetric (n, 4, 4)
+    covariance is not positive definite enough to be fused (the core checks the rest)."""
+    a = np.asarray(P)
+    if a.ndim != 3 or a.shape[1:] != (4, 4) or a.shape[0] != len(ids) or a.dtype.kind not in "iuf" or len(a) == 0:
+        return
+    a = a.astype(np.float64, copy=False)
+    if not np.isfinite(a).all() or not np.allclose(a, np.swapaxes(a, 1, 2), rtol=1e-9, atol=0.0):
+        return
+    with np.errstate(all="ignore"):
+        ev = np.linalg.eigvalsh(a)
+        lo, hi = ev[:, 0], ev[:, -1]
+        bad = (lo > 0) & ~(hi <= MAX_CONDITION * lo)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise NumericalError(f"source {source!r}, track id {int(ids[i])}: P is numerically singular (condition number "
+                             f"{hi[i] / lo[i]:.3g} > {MAX_CONDITION:g}): it cannot be fused")
 
 
 def _source_id(v: object) -> int:
@@ -169,7 +196,9 @@ class TrackFuser:
             if len(pz) != 3:
                 raise ShapeError(f"pose: expected (x, y, yaw), got {pose!r}")
             pose = (pz[0], pz[1], pz[2])
-        ok: bool = self._core.update(si, tn, idv, tv, _real(x, "x"), _real(P, "P"), pose)
+        Pr = _real(P, "P")
+        _check_conditioning(Pr, idv, self._config.sources[si].name)
+        ok: bool = self._core.update(si, tn, idv, tv, _real(x, "x"), Pr, pose)
         return ok
 
     def tracks(self, confirmed_only: bool = False, at: int | None = None) -> npt.NDArray[Any]:

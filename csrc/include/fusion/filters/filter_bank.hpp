@@ -4,6 +4,7 @@
 // construction. With linear models (CV/CA with a position sensor) F, Q and H do not depend
 // on the state and are computed once per call, not once per filter.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -50,12 +51,17 @@ class FilterBank {
     nis_.assign(n, 0.0);
     loglik_.assign(n, 0.0);
     status_.assign(n, 0);
+    snap_x_ = x_;
+    snap_P_ = P_;
+    snap_nis_ = nis_;
+    snap_loglik_ = loglik_;
   }
 
   Index size() const { return size_; }
-  // The largest size whose storage (x, P, nis, log-likelihood, status per filter) can be addressed.
+  // The largest size whose storage (x, P, nis, log-likelihood, status per filter, and the
+  // strict mode's snapshot of x, P, nis, log-likelihood) can be addressed.
   static constexpr Index max_size() {
-    return std::numeric_limits<Index>::max() / static_cast<Index>(sizeof(double)) / (N + N * N + 3);
+    return std::numeric_limits<Index>::max() / static_cast<Index>(sizeof(double)) / (2 * (N + N * N + 2) + 1);
   }
   const Motion& motion() const { return motion_; }
   const Meas& measurement() const { return meas_; }
@@ -71,24 +77,22 @@ class FilterBank {
   // Predict every filter by dt seconds. Returns the number of filters that failed and were
   // left as they were: a covariance that could not be factorised (UKF), or a predicted state or
   // covariance that is not finite (an overflow: a huge dt or state; any algorithm).
-  // all_or_nothing (the strict mode): when any filter would fail, no filter is predicted (a
-  // first pass finds the failures with the same sigma-point factorisation, before anything
-  // is written; a process noise that is not finite for this dt fails every filter up front);
-  // the count is returned as before. A filter whose own result overflows while the model's
-  // matrices are finite is found only as it is predicted: the filters before it are predicted.
+  // all_or_nothing (the strict mode): when any filter fails (a covariance that cannot be
+  // factorised, or a result that overflows), every filter is restored from a whole-bank
+  // snapshot reserved at construction, so the call changes nothing; the count is returned as
+  // before (a process noise that is not finite for this dt fails every filter up front).
   // Kept out of line: a whole-bank loop gains nothing from inlining into its caller.
   [[gnu::noinline]] Index predict(double dt, bool all_or_nothing = false) {
-    Index failures = 0;
     if (!all_finite(motion_.Q(StateVec::Zero().eval(), dt))) return size_;  // dt too large for the model
-    if constexpr (Algo == BankAlgorithm::kUnscented) {
-      if (all_or_nothing) {
-        constexpr int S = 2 * N + 1;
-        Eigen::Matrix<double, N, S> X;
-        for (Index i = 0; i < size_; ++i)
-          if (!merwe_sigma_points<N>(StateVec(x(i)), StateMat(P(i)), weights_, Motion::kAngles, X)) ++failures;
-        if (failures > 0) return failures;
-      }
-    }
+    if (all_or_nothing) snapshot(false);
+    const Index failures = predict_each(dt);
+    if (all_or_nothing && failures > 0) snapshot(true);
+    return failures;
+  }
+
+ private:
+  Index predict_each(double dt) {
+    Index failures = 0;
     if constexpr (Motion::kLinear && Algo == BankAlgorithm::kExtended) {
       const StateVec zero = StateVec::Zero();
       const StateMat F = motion_.jacobian(zero, dt);
@@ -128,10 +132,40 @@ class FilterBank {
     return failures;
   }
 
+  // Copies x, P, nis and the log-likelihoods into the snapshot (restore = false) or back from
+  // it (restore = true); the snapshot has the live storage's sizes, nothing is allocated.
+  void snapshot(bool restore) {
+    const auto copy = [restore](std::vector<double>& live, std::vector<double>& snap) {
+      if (restore)
+        std::copy(snap.begin(), snap.end(), live.begin());
+      else
+        std::copy(live.begin(), live.end(), snap.begin());
+    };
+    copy(x_, snap_x_);
+    copy(P_, snap_P_);
+    copy(nis_, snap_nis_);
+    copy(loglik_, snap_loglik_);
+  }
+
+ public:
   // Update filter i with row i of z (size x M) where mask[i] is nonzero (mask may be null:
   // all filters). R is one M x M matrix for all, or size x M x M when per_filter_R.
+  // all_or_nothing (the strict mode): when any filter's update fails, every filter's x, P, nis
+  // and log-likelihood are restored from the snapshot (the call changes nothing but status,
+  // which says which filters failed) and summary.updated is 0.
   [[gnu::noinline]] BankUpdateSummary update(const double* z, const std::uint8_t* mask, const double* R,
-                           bool per_filter_R) {
+                           bool per_filter_R, bool all_or_nothing = false) {
+    if (all_or_nothing) snapshot(false);
+    BankUpdateSummary summary = update_each(z, mask, R, per_filter_R);
+    if (all_or_nothing && summary.skipped > 0) {
+      snapshot(true);
+      summary.updated = 0;
+    }
+    return summary;
+  }
+
+ private:
+  BankUpdateSummary update_each(const double* z, const std::uint8_t* mask, const double* R, bool per_filter_R) {
     BankUpdateSummary summary;
     const Eigen::Map<const MeasMat> R_shared(R);
     // Linear pair under the EKF: H does not depend on the state, so build it once.
@@ -195,13 +229,13 @@ class FilterBank {
     return summary;
   }
 
- private:
   Motion motion_;
   Meas meas_;
   MerweWeights weights_;
   Index size_;
   std::vector<double> x_, P_, nis_, loglik_;
   std::vector<std::int32_t> status_;
+  std::vector<double> snap_x_, snap_P_, snap_nis_, snap_loglik_;  // the strict mode's snapshot
 };
 
 }  // namespace fusion

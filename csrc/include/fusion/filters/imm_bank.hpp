@@ -76,6 +76,8 @@ class ImmBank {
     snap_P_ = P_;
     snap_x_out_ = x_out_;
     snap_P_out_ = P_out_;
+    snap_mu_ = mu_;
+    snap_loglik_ = loglik_;
     refresh();
   }
 
@@ -89,7 +91,7 @@ class ImmBank {
     return n + 2 * R + NOut + NOut * NOut + 1;
   }
   static constexpr Index max_size() {
-    return std::numeric_limits<Index>::max() / static_cast<Index>(sizeof(double)) / doubles_per_track();
+    return std::numeric_limits<Index>::max() / static_cast<Index>(sizeof(double)) / (2 * doubles_per_track());  // + snapshot
   }
   const Filter& imm() const { return imm_; }
   const Meas& measurement() const { return meas_; }
@@ -151,8 +153,23 @@ class ImmBank {
   // Update track i with row i of z (size x M) where mask[i] is nonzero (mask may be null: all
   // tracks); masked-out tracks get update_missed (mu <- cbar). R is one M x M matrix for all,
   // or size x M x M when per_track_R.
+  // all_or_nothing (the strict mode): when any track's update fails, every track is restored
+  // from the whole-bank snapshot (models, mu, combined estimate, log-likelihoods): the call
+  // changes nothing but status (which says which tracks failed); summary.updated is 0.
   [[gnu::noinline]] ImmBankUpdateSummary update(const double* z, const std::uint8_t* mask, const double* Rz,
-                                                bool per_track_R) {
+                                                bool per_track_R, bool all_or_nothing = false) {
+    if (all_or_nothing) snapshot(false);
+    ImmBankUpdateSummary summary = update_each(z, mask, Rz, per_track_R);
+    if (all_or_nothing && summary.skipped > 0) {
+      snapshot(true);
+      summary.updated = 0;
+      summary.flagged = 0;
+    }
+    return summary;
+  }
+
+ private:
+  ImmBankUpdateSummary update_each(const double* z, const std::uint8_t* mask, const double* Rz, bool per_track_R) {
     ImmBankUpdateSummary summary;
     const MeasMat R_shared = Eigen::Map<const MeasMat>(Rz);
     for (Index i = 0; i < size_; ++i) {
@@ -183,7 +200,6 @@ class ImmBank {
     return summary;
   }
 
- private:
   // The doubles predict() may change in one track: every model's x and P, the combined x, P.
   template <class F>
   void for_each_block(const Track& t, F&& f) const {
@@ -195,8 +211,8 @@ class ImmBank {
     f(t.x_out, static_cast<std::size_t>(NOut));
     f(t.P_out, static_cast<std::size_t>(NOut * NOut));
   }
-  // Copies what predict() changes (every model's x and P, the combined x and P) into the
-  // snapshot (restore = false) or back from it (restore = true).
+  // Copies what predict() and update() change (every model's x and P, the combined x and P,
+  // mu, the log-likelihoods) into the snapshot (restore = false) or back from it (restore = true).
   void snapshot(bool restore) {
     const auto copy = [restore](std::vector<double>& live, std::vector<double>& snap) {
       if (restore)
@@ -210,6 +226,8 @@ class ImmBank {
     }
     copy(x_out_, snap_x_out_);
     copy(P_out_, snap_P_out_);
+    copy(mu_, snap_mu_);
+    copy(loglik_, snap_loglik_);
   }
   void save(const Track& t) {
     double* dst = backup_.data();
@@ -239,7 +257,7 @@ class ImmBank {
   std::vector<double> backup_ = std::vector<double>(static_cast<std::size_t>(doubles_per_track()));
   // predict(all_or_nothing)'s whole-bank snapshot (same sizes as the live storage).
   std::array<std::vector<double>, static_cast<std::size_t>(R)> snap_x_, snap_P_;
-  std::vector<double> snap_x_out_, snap_P_out_;
+  std::vector<double> snap_x_out_, snap_P_out_, snap_mu_, snap_loglik_;
 };
 
 }  // namespace fusion
