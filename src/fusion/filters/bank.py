@@ -249,9 +249,11 @@ class _FilterBank(BankSettings):
             raise ConfigurationError(f"predict: dt_s must be finite and >= 0, got {dt_s}")
         # strict mode: all or nothing (a failed call changes nothing); lenient: the failing
         # filters are left unchanged and counted, the others are predicted
-        failures = self._core.predict(dt, self.on_invalid == "raise")
+        strict = self.on_invalid == "raise"  # read once: another thread may assign on_invalid meanwhile
+        failures = self._core.predict(dt, strict)
         if failures:
-            self._invalid(failures, "predict: covariance not positive definite, or the prediction not finite", -1)
+            self._invalid(failures, "predict: covariance not positive definite, or the prediction not finite", -1,
+                          strict)
 
     def update(self, z: Any, mask: Any = None, R: Any = None) -> int:
         """Update filter i with row i of ``z`` (shape (N, dim_z)) where ``mask[i]`` is true
@@ -266,22 +268,22 @@ class _FilterBank(BankSettings):
             mk = np.ascontiguousarray(mask, dtype=bool)
             if mk.shape != (n,):
                 raise ShapeError(f"update: mask: expected shape ({n},), but got {mk.shape}")
-        if self.on_invalid == "raise" and not np.isfinite(zz).all():  # per-row search only on failure
+        strict = self.on_invalid == "raise"  # read once: another thread may assign on_invalid meanwhile
+        if strict and not np.isfinite(zz).all():  # per-row search only on failure
             finite = np.isfinite(zz).all(axis=1)
             bad = ~finite if mk is None else (~finite & mk)
             if bad.any():
                 i = int(np.argmax(bad))
                 raise NumericalError(f"update: non-finite measurement for filter {i}: z = {zz[i]}")
         RR = self._R if R is None else self._checked_R(R)
-        updated, skipped, first, reason = self._core.update(zz, None if mk is None else mk.view(np.uint8), RR,
-                                                            self.on_invalid == "raise")
+        updated, skipped, first, reason = self._core.update(zz, None if mk is None else mk.view(np.uint8), RR, strict)
         if skipped:
-            self._invalid(skipped, f"update: {reason}", first)
+            self._invalid(skipped, f"update: {reason}", first, strict)
         return int(updated)
 
-    def _invalid(self, count: int, what: str, first: int) -> None:
+    def _invalid(self, count: int, what: str, first: int, strict: bool) -> None:
         where = f" (first: filter {first})" if first >= 0 else ""
-        if self.on_invalid == "raise":
+        if strict:  # the mode the core ran in, not the attribute now
             raise NumericalError(f"{what}{where}; {count} filter(s) failed, no filter changed")
         with self._skipped_lock:
             before = self.skipped

@@ -328,9 +328,10 @@ class IMMBank(BankSettings):
         dt = as_number(dt_s, "predict: dt_s")
         if not np.isfinite(dt) or dt < 0:
             raise ConfigurationError(f"predict: dt_s must be finite and >= 0, got {dt_s}")
-        failed, first = self._core.predict(dt, self.on_invalid == "raise")
+        strict = self.on_invalid == "raise"  # read once: another thread may assign on_invalid meanwhile
+        failed, first = self._core.predict(dt, strict)
         if failed:
-            self._invalid(int(failed), f"predict: prediction over dt_s = {dt_s} is not finite", int(first))
+            self._invalid(int(failed), f"predict: prediction over dt_s = {dt_s} is not finite", int(first), strict)
 
     def update(self, z: Any, mask: Any = None, R: Any = None) -> int:
         """Update track i with row i of ``z`` (N, dim_z) where ``mask[i]`` is true (every track
@@ -348,7 +349,8 @@ class IMMBank(BankSettings):
             if mk.shape != (n,):
                 raise ShapeError(f"update: mask: expected shape ({n},), but got {mk.shape}")
             mk = np.ascontiguousarray(mk, dtype=bool)
-        if self.on_invalid == "raise" and not np.isfinite(zz).all():
+        strict = self.on_invalid == "raise"  # read once: another thread may assign on_invalid meanwhile
+        if strict and not np.isfinite(zz).all():
             bad = ~np.isfinite(zz).all(axis=1)
             if mk is not None:
                 bad &= mk
@@ -357,14 +359,14 @@ class IMMBank(BankSettings):
                 raise NumericalError(f"update: z: non-finite measurement for track {i}: z = {zz[i]}")
         RR = self._R if R is None else self._checked_R(R)
         updated, skipped, _flagged, first, reason = self._core.update(
-            zz, None if mk is None else mk.view(np.uint8), RR, self.on_invalid == "raise")
+            zz, None if mk is None else mk.view(np.uint8), RR, strict)
         if skipped:
-            self._invalid(int(skipped), f"update: {reason}", int(first))
+            self._invalid(int(skipped), f"update: {reason}", int(first), strict)
         return int(updated)
 
-    def _invalid(self, count: int, what: str, first: int) -> None:
+    def _invalid(self, count: int, what: str, first: int, strict: bool) -> None:
         where = f" (first: track {first})" if first >= 0 else ""
-        if self.on_invalid == "raise":
+        if strict:  # the mode the core ran in, not the attribute now
             raise NumericalError(f"{what}{where}; {count} track(s) failed, no track changed")
         with self._skipped_lock:
             before = self.skipped

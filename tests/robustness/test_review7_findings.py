@@ -1,0 +1,74 @@
+"""Regression tests for the session-7 review's findings (each test names its finding).
+
+Cost: well under a second."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pytest
+
+from fusion.errors import NumericalError
+from fusion.filters import ExtendedKalmanFilterBank, IMMBank
+from fusion.models import CTRV, CV2D, RadarPolar
+
+
+class _SwitchingCore:
+    """The bank's core, with another thread's ``bank.on_invalid = ...`` landing while the C++
+    call runs (made deterministic: the switch happens inside the call)."""
+
+    def __init__(self, bank: Any, core: Any, to: str) -> None:
+        self._bank, self._core, self._to = bank, core, to
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._core, name)
+
+    def __len__(self) -> int:
+        return len(self._core)
+
+    def update(self, *args: Any) -> Any:
+        out = self._core.update(*args)
+        self._bank.on_invalid = self._to
+        return out
+
+
+def _radar_banks(on: str) -> list[Any]:
+    x = np.array([[10.0, 5.0, 1.0, 0.0], [0.0, 0.0, 0.0, 0.0], [30.0, 1.0, 1.0, 1.0]])  # filter 1 at the radar
+    R = np.diag([0.25, 1e-4, 0.04])
+    ekf = ExtendedKalmanFilterBank(CV2D(1.0), RadarPolar(), 3, R=R, on_invalid=on)
+    ekf.x = x
+    imm = IMMBank([CV2D(0.2), CTRV(0.5, 1.0)], RadarPolar(), 3, M=[[0.9, 0.1], [0.1, 0.9]], R=R, on_invalid=on)
+    for k in range(2):
+        xk = np.zeros((3, imm.model_dims[k]))
+        xk[:, :4] = x
+        imm.set_model_state(k, x=xk)
+    return [ekf, imm]
+
+
+@pytest.mark.parametrize("kind", ["ekf-bank", "imm-bank"])
+def test_on_invalid_switched_during_a_call_reports_what_the_call_did(kind: str) -> None:
+    """Finding: update() passed ``on_invalid`` to the core, then read it again to decide between
+    raising ("N filter(s) failed, no filter changed") and counting. A lenient call whose mode was
+    switched to "raise" meanwhile (another thread) raised "no filter changed" after the core had
+    updated filters 0 and 2; a strict call switched to "skip" counted and warned although it had
+    rolled every filter back. The mode is now read once per call."""
+    z = np.array([[11.0, 0.46, 0.0], [21.0, -0.24, 0.0], [30.0, 0.03, 0.0]])
+    # lenient call, switched to strict during it: the other filters were updated, so no raise
+    bank = _radar_banks("skip")[kind == "imm-bank"]
+    x0 = np.array(bank.x, copy=True)
+    bank._core = _SwitchingCore(bank, bank._core, "raise")
+    with pytest.warns(RuntimeWarning, match="1 skipped"):
+        assert bank.update(z) == 2
+    assert bank.skipped == 1 and not np.array_equal(bank.x[0], x0[0])
+    # strict call, switched to lenient during it: nothing changed, so it raises and counts nothing
+    bank = _radar_banks("raise")[kind == "imm-bank"]
+    x0 = np.array(bank.x, copy=True)
+    bank._core = _SwitchingCore(bank, bank._core, "skip")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(NumericalError, match="no (filter|track) changed"):
+            bank.update(z)
+    assert bank.skipped == 0
+    np.testing.assert_array_equal(bank.x, x0)
