@@ -151,7 +151,9 @@ py::object keep(const py::handle& v, const char* what) {
 
 // A covariance (P when assigned, Q before a predict) must be symmetric positive semi-definite.
 // Checked in O(n^2): every diagonal entry >= 0 (not NaN) and A(i,j) == A(j,i) to a relative
-// 1e-8 (round-off from a user's F P F^T). This catches a non-symmetric P, a negative-definite P
+// 1e-8 of the entries and of sqrt(A(i,i) A(j,j)) (round-off from a user's F P F^T: a rotated
+// isotropic covariance R s I R^T has off-diagonal round-off of 1e-17 where the exact value is 0,
+// refused by a tolerance relative to the entries alone). This catches a non-symmetric P, a negative-definite P
 // or Q and a negative scalar Q. Not the 2 x 2 minors A(i,j)^2 <= A(i,i) A(j,j), and not the P a
 // step produced: filterpy's own tests (test_MMAE2) run with an indefinite Q of zero diagonal
 // entries, which drives P's diagonal to -3e-9 after some steps; filterpy accepts both and the
@@ -172,7 +174,8 @@ void check_covariance(const MatX& A, const char* what) {
       const double a = A(i, j), b = A(j, i);
       const char* problem = nullptr;
       if (!std::isfinite(a) || !std::isfinite(b)) problem = "is not finite";
-      else if (std::abs(a - b) > 1e-8 * (std::abs(a) + std::abs(b)) + 1e-300) problem = "is not symmetric";
+      else if (std::abs(a - b) > 1e-8 * (std::abs(a) + std::abs(b) + std::sqrt(A(i, i)) * std::sqrt(A(j, j))) + 1e-300)
+        problem = "is not symmetric";
       if (problem != nullptr) {
         std::ostringstream os;
         os << what << ": entry [" << i << ", " << j << "] = " << a << " (entry [" << j << ", " << i << "] = " << b

@@ -11,8 +11,58 @@ import numpy as np
 import pytest
 
 from fusion.errors import NumericalError
-from fusion.filters import ExtendedKalmanFilterBank, IMMBank
+from fusion.filters import (
+    ExtendedKalmanFilter,
+    ExtendedKalmanFilterBank,
+    IMMBank,
+    KalmanFilter,
+    MerweScaledSigmaPoints,
+    UnscentedKalmanFilter,
+)
 from fusion.models import CTRV, CV2D, RadarPolar
+
+
+def _rotated_isotropic(theta: float, s: float) -> np.ndarray:
+    """R (s I) R^T computed as a user would: exactly s I, but with off-diagonal round-off of
+    about 1e-17 where the exact value is 0 (and the two round-offs differ)."""
+    c, n = np.cos(theta), np.sin(theta)
+    R = np.array([[c, -n], [n, c]])
+    return R @ np.diag([s, s]) @ R.T
+
+
+def _filters() -> dict[str, Any]:
+    ukf = UnscentedKalmanFilter(dim_x=2, dim_z=2, dt=0.1, hx=lambda x: x, fx=lambda x, dt: x,
+                                points=MerweScaledSigmaPoints(2, 0.1, 2.0, 1.0))
+    return {"KalmanFilter": KalmanFilter(dim_x=2, dim_z=2), "ExtendedKalmanFilter": ExtendedKalmanFilter(2, 2),
+            "UnscentedKalmanFilter": ukf}
+
+
+@pytest.mark.parametrize("name", ["KalmanFilter", "ExtendedKalmanFilter", "UnscentedKalmanFilter"])
+@pytest.mark.parametrize("attr", ["P", "Q", "R"])
+def test_rotated_covariance_with_round_off_is_accepted(name: str, attr: str) -> None:
+    """Finding: a covariance moved into another frame (R P R^T of an isotropic P) was refused as
+    "not symmetric" 1000 times in 1000 (its exactly-zero off-diagonal comes out as 5e-17 and
+    4e-17; the tolerance was relative to those entries only). Now relative to sqrt(P_ii P_jj) too."""
+    rng = np.random.default_rng(7)
+    asymmetric = 0
+    for _ in range(50):
+        f = _filters()[name]
+        A = _rotated_isotropic(rng.uniform(-np.pi, np.pi), rng.uniform(0.1, 10.0))
+        asymmetric += not np.array_equal(A, A.T)
+        setattr(f, attr, A)
+        np.testing.assert_array_equal(np.asarray(getattr(f, attr)), A)
+    assert asymmetric > 25  # the round-off case is what was exercised
+
+
+@pytest.mark.parametrize("name", ["KalmanFilter", "ExtendedKalmanFilter", "UnscentedKalmanFilter"])
+@pytest.mark.parametrize("attr", ["P", "Q", "R"])
+def test_a_really_asymmetric_covariance_is_still_refused_and_changes_nothing(name: str, attr: str) -> None:
+    f = _filters()[name]
+    before = np.array(getattr(f, attr), dtype=float, copy=True)
+    for bad in (np.array([[1.0, 0.5], [0.4, 1.0]]), np.array([[1.0, 1e-6], [0.0, 1.0]])):
+        with pytest.raises(NumericalError, match=rf"{name}\.{attr}.*symmetric"):
+            setattr(f, attr, bad)
+        np.testing.assert_array_equal(np.asarray(getattr(f, attr)), before)
 
 
 class _SwitchingCore:

@@ -352,7 +352,8 @@ def check_assigned(owner: str, name: str, value: Any, kind: str, rows: int, cols
     - ``"vector"``: ``rows`` values in any shape ((n,) or (n, 1), as filterpy takes them);
     - ``"matrix"``: (rows, cols);
     - ``"covariance"``: (rows, rows) or a scalar (filterpy broadcasts it) with a non-negative
-      diagonal and symmetric to a relative 1e-8 (the O(n^2) rule of KalmanFilter.P);
+      diagonal and symmetric to 1e-8 relative to the entries and to sqrt(P_ii P_jj) (the
+      O(n^2) rule of KalmanFilter.P; R P R^T of an isotropic P has off-diagonal round-off);
     - ``"probabilities"``: ``rows`` values >= 0 with a positive sum;
     - ``"markov"``: (rows, rows) values >= 0, each row summing to 1.
 
@@ -385,8 +386,13 @@ def check_assigned(owner: str, name: str, value: Any, kind: str, rows: int, cols
             i = int(np.argmax(d < 0))
             raise NumericalError(f"{what}: diagonal entry [{i}, {i}] = {d[i]} is negative (a covariance is "
                                  "symmetric positive semi-definite)")
-        if not np.allclose(a, a.T, rtol=1e-8, atol=1e-300):
-            raise NumericalError(f"{what}: not symmetric")
+        # relative to the entries and to sqrt(a_ii a_jj): a rotated isotropic covariance
+        # R (s I) R^T has off-diagonal round-off of 1e-17 where the exact value is 0
+        r = np.sqrt(np.abs(d))
+        asym = np.abs(a - a.T) > 1e-8 * (np.abs(a) + np.abs(a.T) + np.outer(r, r)) + 1e-300
+        if asym.any():
+            i, j = (int(k) for k in np.argwhere(asym)[0])
+            raise NumericalError(f"{what}: not symmetric: entry [{i}, {j}] = {a[i, j]} (entry [{j}, {i}] = {a[j, i]})")
     elif kind == "markov":
         if np.any(a < 0) or not np.allclose(a.sum(axis=1), 1.0, rtol=0.0, atol=1e-9):
             raise NumericalError(f"{what}: a Markov matrix has entries >= 0 and rows summing to 1, got {a.tolist()}")
