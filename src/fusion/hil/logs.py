@@ -307,8 +307,59 @@ def _check_mf4_layout(path: Path) -> None:
                 if int(ch.channel_type) in (0, 1, 2, 4, 5) and end > record:  # stored in the record
                     raise CanLogError(path, f"damaged MF4: channel {ch.name!r} of group {g} ends at byte {end} of "
                                       f"a {record}-byte record", frame_index=0)
+        _check_mf4_vlsd(path, mdf, errors)
     finally:
         mdf.close()
+
+
+def _check_mf4_vlsd(path: Path, mdf: Any, errors: tuple[type[BaseException], ...]) -> None:
+    """CanLogError when a variable-length channel's offsets (the CAN payloads of a bus-logging
+    MF4: ``CAN_DataFrame.DataBytes``) do not point at whole samples of its signal data. asammdf
+    copies the samples out in C (``extract``, ``get_vlsd_max_sample_size``) from each record's
+    offset and the 4-byte length found there, unchecked: one flipped byte in one record's offset
+    of a real CANedge drive (312 -> 307, inside the previous payload) read a garbage length and
+    segfaulted. A sample is 4 bytes of length then the bytes; the offsets must not decrease (the
+    reader loads them in chunks, from a chunk's first offset to its last sample's end) and each
+    sample must end before the next one starts and within the data."""
+    import numpy as np
+
+    inner = getattr(mdf, "_mdf", mdf)
+    for g, grp in enumerate(getattr(inner, "groups", ())):
+        for i, ch in enumerate(grp.channels):
+            if int(ch.channel_type) != 1 or not int(grp.channel_group.cycles_nr):  # 1: VLSD
+                continue
+            try:
+                offs, *_ = inner._get_scalar(ch, grp, g, i, grp.channel_dependencies[i], raster=None, data=None,
+                                             ignore_invalidation_bits=True, record_offset=0, record_count=None,
+                                             master_is_required=False, skip_vlsd=True)
+                data = np.frombuffer(inner._load_signal_data(grp, i), np.uint8)
+            except (*errors, MemoryError, RecursionError) as exc:
+                raise CanLogError(path, f"damaged MF4: channel {ch.name!r} of group {g}: {type(exc).__name__}: {exc}",
+                                  frame_index=0) from exc
+            o = np.asarray(offs).astype(np.uint64, copy=False)
+            if not len(o):
+                continue
+            if np.any(o[1:] < o[:-1]):
+                k = int(np.argmax(o[1:] < o[:-1])) + 1
+                raise CanLogError(path, f"damaged MF4: channel {ch.name!r} of group {g}, record {k}: its offset "
+                                  f"{int(o[k])} is before the previous record's ({int(o[k - 1])})", frame_index=0)
+            u = np.unique(o)  # sorted; records with equal offsets share one sample
+            n = len(data)
+            if int(u[-1]) + 4 > n:
+                k = int(np.argmax(o == u[-1]))
+                raise CanLogError(path, f"damaged MF4: channel {ch.name!r} of group {g}, record {k}: offset "
+                                  f"{int(u[-1])} is beyond its {n} bytes of data", frame_index=0)
+            us = u.astype(np.int64)
+            length = np.zeros(len(us), np.int64)
+            for b in range(4):  # the little-endian uint32 length at each (unaligned) offset
+                length |= data[us + b].astype(np.int64) << (8 * b)
+            over = us + 4 + length > np.append(us[1:], n)  # past the next sample or the data's end
+            if over.any():
+                j = int(np.argmax(over))
+                k = int(np.argmax(o == u[j]))
+                raise CanLogError(path, f"damaged MF4: channel {ch.name!r} of group {g}, record {k}: the sample at "
+                                  f"offset {int(u[j])} claims {int(length[j])} bytes, past the next sample or the "
+                                  f"end of its {n} bytes of data", frame_index=0)
 
 
 def _open_reader(path: Path, encoding: str, kwargs: Mapping[str, Any]) -> tuple[Any, _LineCountingText | None]:
@@ -367,7 +418,9 @@ def read_log(path: str | Path, channel_map: Mapping[str | int, str] | None = Non
         dropped.install()
     errors: tuple[type[BaseException], ...] = (*_READ_ERRORS, UnicodeDecodeError)
     if path.suffix.lower() == ".mf4":
-        errors = (*errors, *_mf4_errors(".mf4"))  # asammdf is present: _open_reader checked the extra
+        # asammdf is present (_open_reader checked the extra); MemoryError: a damaged size field that
+        # the layout pre-check does not cover (one flipped byte of a real drive: np.zeros of 1.27 TiB)
+        errors = (*errors, *_mf4_errors(".mf4"), MemoryError, RecursionError)
     mapping = {str(k): v for k, v in (channel_map or {}).items()}
     index = 0
     try:
