@@ -122,3 +122,20 @@ def test_on_invalid_switched_during_a_call_reports_what_the_call_did(kind: str) 
             bank.update(z)
     assert bank.skipped == 0
     np.testing.assert_array_equal(bank.x, x0)
+
+
+def test_bank_models_are_copies_as_documented() -> None:
+    """Finding (documented, not changed): ``bank.motion.sigma_a = 50`` was silently a no-op for
+    the bank (the property returns a copy); the docstrings and the Known gaps now say so. A
+    change of this behaviour must update them."""
+    bank = ExtendedKalmanFilterBank(CV2D(1.0), RadarPolar(), 2)
+    bank.motion.sigma_a = 50.0
+    assert bank.motion.sigma_a == 1.0
+    ref = ExtendedKalmanFilterBank(CV2D(1.0), RadarPolar(), 2)
+    bank.predict(1.0)
+    ref.predict(1.0)
+    np.testing.assert_array_equal(bank.P, ref.P)
+    imm = IMMBank([CV2D(0.2), CTRV(0.5, 1.0)], RadarPolar(), 2, M=[[0.9, 0.1], [0.1, 0.9]])
+    imm.motions[0].sigma_a = 50.0
+    assert imm.motions[0].sigma_a == 0.2
+    assert "copy" in (type(bank).motion.__doc__ or "") and "copy" in (IMMBank.motions.__doc__ or "")

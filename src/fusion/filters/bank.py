@@ -161,10 +161,14 @@ class _FilterBank(BankSettings):
 
     @property
     def motion(self) -> Any:
+        """A copy of the bank's motion model: assigning an attribute of it changes the copy only,
+        never the bank (build a new bank to change its models)."""
         return self._core.motion
 
     @property
     def sensor(self) -> Any:
+        """A copy of the bank's sensor model: assigning an attribute of it changes the copy only,
+        never the bank (build a new bank to change its models)."""
         return self._core.measurement
 
     @property

@@ -201,10 +201,14 @@ class IMMBank(BankSettings):
 
     @property
     def motions(self) -> tuple[Any, ...]:
+        """A copy of the bank's motion models: assigning an attribute of it changes the copy only,
+        never the bank (build a new bank to change its models)."""
         return tuple(self._core.motions)
 
     @property
     def sensor(self) -> Any:
+        """A copy of the bank's sensor model: assigning an attribute of it changes the copy only,
+        never the bank (build a new bank to change its models)."""
         return self._core.measurement
 
     @property
