@@ -139,3 +139,32 @@ def test_bank_models_are_copies_as_documented() -> None:
     imm.motions[0].sigma_a = 50.0
     assert imm.motions[0].sigma_a == 0.2
     assert "copy" in (type(bank).motion.__doc__ or "") and "copy" in (IMMBank.motions.__doc__ or "")
+
+
+@pytest.mark.parametrize("kind", ["ekf-bank", "imm-bank"])
+def test_a_skipped_reset_waits_for_the_counting_in_progress(kind: str) -> None:
+    """Finding: ``bank.skipped = 0`` from a monitoring thread did not take the lock that a
+    lenient call's ``skipped += n`` holds: landing between that read and write, the reset was
+    lost (the counter went on from the old value). The setter now takes the same lock; here the
+    lock is held as a call counting would hold it, and the reset waits for it."""
+    import threading
+
+    z = np.array([[11.0, 0.46, 0.0], [21.0, -0.24, 0.0], [30.0, 0.03, 0.0]])
+    bank = _radar_banks("skip")[kind == "imm-bank"]
+    with pytest.warns(RuntimeWarning, match="1 skipped, 1 in total"):
+        bank.update(z)
+    done = threading.Event()
+
+    def reset() -> None:
+        bank.skipped = 0
+        done.set()
+
+    with bank._skipped_lock:
+        t = threading.Thread(target=reset)
+        t.start()
+        assert not done.wait(0.3)  # the counting "in progress" holds the lock: the reset waits
+        assert bank.skipped == 1
+    t.join(10)
+    assert done.is_set() and bank.skipped == 0
+    with pytest.warns(RuntimeWarning, match="1 skipped, 1 in total"):  # counts on from the reset
+        bank.update(z)

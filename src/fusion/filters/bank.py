@@ -107,7 +107,12 @@ class BankSettings:
     def skipped(self, value: Any) -> None:
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 0:
             raise ConfigurationError(f"skipped: expected an integer >= 0 (a counter), got {value!r}")
-        self._skipped = int(value)
+        lock = self.__dict__.get("_skipped_lock")  # None while __init__ sets the first value
+        if lock is None:
+            self._skipped = int(value)
+            return
+        with lock:  # serialised with the counting in _invalid: a reset is never lost
+            self._skipped = int(value)
 
     @property
     def dim_x(self) -> int:
@@ -290,10 +295,10 @@ class _FilterBank(BankSettings):
         if strict:  # the mode the core ran in, not the attribute now
             raise NumericalError(f"{what}{where}; {count} filter(s) failed, no filter changed")
         with self._skipped_lock:
-            before = self.skipped
-            self.skipped += count
-        if before < _WARN_FIRST or before // _WARN_EVERY != self.skipped // _WARN_EVERY:
-            warnings.warn(f"{type(self).__name__}.{what}{where}: {count} skipped, {self.skipped} in total",
+            before = self._skipped
+            self._skipped = total = before + count
+        if before < _WARN_FIRST or before // _WARN_EVERY != total // _WARN_EVERY:
+            warnings.warn(f"{type(self).__name__}.{what}{where}: {count} skipped, {total} in total",
                           RuntimeWarning, stacklevel=3)
 
     def __copy__(self) -> _FilterBank:

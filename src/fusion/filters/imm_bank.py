@@ -373,10 +373,10 @@ class IMMBank(BankSettings):
         if strict:  # the mode the core ran in, not the attribute now
             raise NumericalError(f"{what}{where}; {count} track(s) failed, no track changed")
         with self._skipped_lock:
-            before = self.skipped
-            self.skipped += count
-        if before < _WARN_FIRST or before // _WARN_EVERY != self.skipped // _WARN_EVERY:
-            warnings.warn(f"IMMBank.{what}{where}: {count} skipped, {self.skipped} in total",
+            before = self._skipped
+            self._skipped = total = before + count
+        if before < _WARN_FIRST or before // _WARN_EVERY != total // _WARN_EVERY:
+            warnings.warn(f"IMMBank.{what}{where}: {count} skipped, {total} in total",
                           RuntimeWarning, stacklevel=3)
 
     # ------------------------------------------------------------------ copies
