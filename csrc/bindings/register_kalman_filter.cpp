@@ -152,9 +152,9 @@ py::object keep(const py::handle& v, const char* what) {
 // A covariance (P when assigned, Q before a predict) must be symmetric positive semi-definite.
 // Checked in O(n^2): every diagonal entry >= 0 (not NaN) and A(i,j) == A(j,i) to a relative
 // 1e-8 of the entries and of sqrt(A(i,i) A(j,j)) (round-off from a user's F P F^T: a rotated
-// isotropic covariance R s I R^T has off-diagonal round-off of 1e-17 where the exact value is 0,
-// refused by a tolerance relative to the entries alone). This catches a non-symmetric P, a negative-definite P
-// or Q and a negative scalar Q. Not the 2 x 2 minors A(i,j)^2 <= A(i,i) A(j,j), and not the P a
+// isotropic covariance R s I R^T has off-diagonal round-off of 1e-17 where the exact value is
+// 0, refused by a tolerance relative to the entries alone). This catches a non-symmetric P, a
+// negative-definite P or Q and a negative scalar Q. Not the 2 x 2 minors A(i,j)^2 <= A(i,i) A(j,j), and not the P a
 // step produced: filterpy's own tests (test_MMAE2) run with an indefinite Q of zero diagonal
 // entries, which drives P's diagonal to -3e-9 after some steps; filterpy accepts both and the
 // drop-in must too. Throws NumericalError naming the matrix and the entry; the filter is
@@ -346,20 +346,26 @@ struct PyKalmanFilter {
   // ---- assignment: validated, then kept by reference
   void set_x(const py::handle& v) {
     VecX tmp;
-    const int nd = load_vector(v, tmp, n(), "KalmanFilter.x");
-    x = keep(v, "KalmanFilter.x");
+    py::object kept = keep(v, "KalmanFilter.x");  // converted once: checked and stored
+    const int nd = load_vector(kept, tmp, n(), "KalmanFilter.x");
+    x = std::move(kept);
     x_ndim = nd == 1 ? 1 : 2;
     if (nd == 0) x = fresh_vec(tmp, false);
   }
+  // The value is converted once (keep) and the converted object is both checked and stored: an
+  // object whose conversion runs Python code (__array__) cannot pass the check with one value
+  // and be stored as another.
   void set_matrix(py::object& slot, const py::handle& v, Index r, Index c, const char* what, Scalar mode) {
+    py::object kept = keep(v, what);
     MatX tmp;
-    load_matrix(v, tmp, r, c, what, mode);
-    slot = keep(v, what);
+    load_matrix(kept, tmp, r, c, what, mode);
+    slot = std::move(kept);
   }
   void set_vector(py::object& slot, const py::handle& v, Index len, const char* what) {
+    py::object kept = keep(v, what);
     VecX tmp;
-    load_vector(v, tmp, len, what);
-    slot = keep(v, what);
+    load_vector(kept, tmp, len, what);
+    slot = std::move(kept);
   }
   void set_B(const py::handle& v) {
     if (is_none(v)) {
@@ -439,12 +445,13 @@ void def_model(py::class_<PyKalmanFilter>& c, const char* name, Slot slot, bool 
         const Index r = rows_z ? k.m() : k.n();
         const Index cc = square_z ? k.m() : k.n();
         const std::string what = std::string("KalmanFilter.") + name;
+        const py::object kept = keep(v, what.c_str());  // converted once: checked and stored
         if (covariance) {
           MatX tmp;
-          load_matrix(v, tmp, r, cc, what.c_str(), mode);
+          load_matrix(kept, tmp, r, cc, what.c_str(), mode);
           check_covariance(tmp, what.c_str());
         }
-        k.set_matrix(k.*slot, v, r, cc, what.c_str(), mode);
+        k.set_matrix(k.*slot, kept, r, cc, what.c_str(), mode);
       },
       doc);
 }
@@ -581,10 +588,11 @@ void register_kalman_filter(py::module_& m) {
   kf.def_property(
       "P", &PyKalmanFilter::get_P,
       [](PyKalmanFilter& k, const py::object& v) {
+        py::object kept = keep(v, "KalmanFilter.P");  // converted once: checked and stored
         MatX tmp;
-        load_matrix(v, tmp, k.n(), k.n(), "KalmanFilter.P", Scalar::kIdentity);
+        load_matrix(kept, tmp, k.n(), k.n(), "KalmanFilter.P", Scalar::kIdentity);
         check_covariance(tmp, "KalmanFilter.P");  // refused: the filter keeps its P
-        k.P = keep(v, "KalmanFilter.P");
+        k.P = std::move(kept);
       },
       "State covariance (dim_x, dim_x); a scalar p means p * I.");
   def_model(kf, "F", &PyKalmanFilter::F, false, false, Scalar::kReject, "State transition matrix (dim_x, dim_x).");

@@ -168,3 +168,27 @@ def test_a_skipped_reset_waits_for_the_counting_in_progress(kind: str) -> None:
     assert done.is_set() and bank.skipped == 0
     with pytest.warns(RuntimeWarning, match="1 skipped, 1 in total"):  # counts on from the reset
         bank.update(z)
+
+
+class _ChangingArray:
+    """A value whose conversion runs Python code and gives a good matrix the first time, NaN after."""
+
+    def __init__(self, good: np.ndarray) -> None:
+        self.good, self.conversions = good, 0
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        self.conversions += 1
+        return self.good if self.conversions == 1 else np.full(self.good.shape, np.nan)
+
+
+@pytest.mark.parametrize("attr", ["P", "Q", "R", "F", "H", "x"])
+def test_kalman_filter_assignment_checks_the_value_it_stores(attr: str) -> None:
+    """Finding: KalmanFilter's setters checked one conversion of the value and stored another
+    (``keep`` converted it again): a value whose ``__array__`` changed between the two was stored
+    unchecked (a NaN P, Q or R accepted). Now converted once; that object is checked and stored."""
+    kf = KalmanFilter(dim_x=2, dim_z=2)
+    good = np.array([[1.0], [2.0]]) if attr == "x" else np.eye(2)
+    v = _ChangingArray(good)
+    setattr(kf, attr, v)
+    assert v.conversions == 1
+    np.testing.assert_array_equal(np.asarray(getattr(kf, attr)), good)
