@@ -333,7 +333,7 @@ def _check_mf4_vlsd(path: Path, mdf: Any, errors: tuple[type[BaseException], ...
                                              ignore_invalidation_bits=True, record_offset=0, record_count=None,
                                              master_is_required=False, skip_vlsd=True)
                 data = np.frombuffer(inner._load_signal_data(grp, i), np.uint8)
-            except (*errors, MemoryError, RecursionError) as exc:
+            except errors as exc:  # the MF4 read errors, MemoryError, RecursionError (_check_mf4_layout's)
                 raise CanLogError(path, f"damaged MF4: channel {ch.name!r} of group {g}: {type(exc).__name__}: {exc}",
                                   frame_index=0) from exc
             o = np.asarray(offs).astype(np.uint64, copy=False)
