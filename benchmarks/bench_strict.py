@@ -5,6 +5,8 @@ unchanged), same bank, same inputs, same run:
 - ukf-predict-strict: UnscentedKalmanFilterBank (CTRV + radar, 1,000 filters) ``predict``.
 - ukf-update-strict: the same bank's ``update``.
 - kf-update-strict: KalmanFilterBank (CV + position, 10,000 filters) ``update``.
+- kf-predict-strict: the same bank's ``predict`` (added by the session-7 review: the snapshot is
+  a whole-bank copy on every strict call, and a linear predict does little else).
 - imm-update-strict: IMMBank (CV + CTRV, position, 10,000 tracks) ``update``.
 
 Run: pytest benchmarks/bench_strict.py --benchmark-enable --benchmark-only -p no:cacheprovider
@@ -64,6 +66,20 @@ def test_kf_bank_update(benchmark, mode):
     z = np.random.default_rng(0).normal(0, 1, (n, 2))
     benchmark(bank.update, z)
     assert (bank.status == 0).all()
+
+
+@pytest.mark.benchmark(group="kf-predict-strict")
+@pytest.mark.parametrize("mode", MODES)
+def test_kf_bank_predict(benchmark, mode):
+    n = 10_000
+    bank = KalmanFilterBank(CV2D(1.0), Position2D(), n, R=0.25, P=np.eye(4) * 10.0, on_invalid=mode)
+    x0, P0 = bank.x.copy(), bank.P.copy()
+
+    def setup():  # every round starts from the same state
+        bank.x, bank.P = x0, P0
+
+    benchmark.pedantic(bank.predict, args=(DT,), setup=setup, rounds=500, warmup_rounds=10)
+    assert np.isfinite(bank.P).all() and (bank.P[:, 0, 0] > 10.0).all()
 
 
 @pytest.mark.benchmark(group="imm-update-strict")
