@@ -454,10 +454,6 @@ def read_log(path: str | Path, channel_map: Mapping[str | int, str] | None = Non
                 raise CanLogError(path, f"frame id {msg.arbitration_id!r} with {len(msg.data)} data bytes is not a CAN "
                                   "(FD) frame (ids have 11 or 29 bits, payloads at most 64 bytes)",
                                   line=text.line if text else None, frame_index=index)
-            if not msg.is_extended_id and msg.arbitration_id > 0x7FF:  # e.g. candump's 3 digits "FFF#..."
-                raise CanLogError(path, f"standard (11-bit) frame id {msg.arbitration_id:#x} is above 0x7ff (extended "
-                                  "ids are marked as such: 8 hex digits in candump logs)",
-                                  line=text.line if text else None, frame_index=index)
             ch = "" if msg.channel is None else str(msg.channel)
             yield LogFrame(round(t_s * 1e9), source, index, mapping.get(ch, ch), msg.arbitration_id,
                            msg.is_extended_id, msg.is_fd, msg.is_error_frame, msg.is_remote_frame, msg.dlc,
