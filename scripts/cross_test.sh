@@ -3,6 +3,9 @@
 #
 #   scripts/cross_test.sh [aarch64|armhf ...]      (default: both)
 #   BENCH_CYCLES=N scripts/cross_test.sh aarch64     (also: fusion_cycle_bench, 256 tracks, N cycles, under qemu)
+#   scripts/cross_test.sh --syntax-only armhf        (the cheap check: every core and test source through the
+#                                                     cross compiler's front end, -fsyntax-only: the 32-bit
+#                                                     type/-Wconversion errors, no code generation, no qemu)
 #
 # Needs Debian's cross compilers and qemu-user (test-only tools, not needed to install fusion):
 #   apt-get install g++-aarch64-linux-gnu g++-arm-linux-gnueabihf qemu-user
@@ -14,6 +17,8 @@
 # can be started while they build) and runs it under qemu: build/cross-<arch>/cycle.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+syntax_only=0
+if [ "${1:-}" = "--syntax-only" ]; then syntax_only=1; shift; fi
 arches=("$@")
 [ ${#arches[@]} -eq 0 ] && arches=(aarch64 armhf)
 py=${PYTHON:-python3}
@@ -44,6 +49,15 @@ for arch in "${arches[@]}"; do
     ninja -C "$build" -j "$jobs" fusion_cycle_bench
     echo "== $arch: fusion_cycle_bench --tracks 256 --cycles $BENCH_CYCLES under $qemu"
     "$qemu" -L "/usr/$triple" "$build/fusion_cycle_bench" --tracks 256 --cycles "$BENCH_CYCLES" --json "$build/cycle.json"
+  fi
+  if [ $syntax_only = 1 ]; then
+    echo "== $arch: -fsyntax-only over the sources of fusion_cpp_tests (core and tests)"
+    start=$(date +%s)
+    ninja -C "$build" -t commands fusion_cpp_tests | grep -- ' -c ' \
+      | sed 's/^ccache //; s/ -MD -MT [^ ]* -MF [^ ]* -o [^ ]* -c / -fsyntax-only -c /' \
+      | (cd "$build" && xargs -P "$jobs" -I{} sh -c '{} || { echo "cross_test: FAILED: {}" >&2; exit 255; }')
+    echo "== $arch: front end clean in $(( $(date +%s) - start )) s"
+    continue
   fi
   echo "== $arch: build fusion_cpp_tests"
   start=$(date +%s)
