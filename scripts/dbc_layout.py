@@ -14,7 +14,10 @@ replay``), reads the DBC files with cantools, and writes one small text file wit
   * per CAN sensor: its model, bus, measurement components and merge gates (``sensor``), its
     object slots (``slot``: frame id, extended, DLC) and, per slot, the bit layout of each field
     signal and of the valid signal (``field`` / ``valid``), plus ``polar`` for polar_from_xy,
-  * the ego-motion inputs (``ego``, ``ego_input``).
+  * the ego-motion inputs (``ego``, ``ego_input``),
+  * ``fd BUS FRAME_ID EXTENDED`` for each of those messages that the DBC declares CAN FD (the
+    example decodes a CAN FD frame only for these and counts the others as CAN FD on a classic
+    message, as ``fusion replay`` does).
 
 Nothing Python runs on the board: the example parses this file.  The DBC files are never
 copied: they stay in the log's data folder (or the ``opendbc`` package) and only the layout
@@ -79,6 +82,13 @@ def _message(db: Any, name: str, where: str) -> Any:
 
 def _frame(msg: Any) -> str:
     return f"{msg.frame_id} {int(bool(getattr(msg, 'is_extended_frame', False)))} {msg.length}"
+
+
+def _fd(bus: str, msg: Any) -> list[str]:
+    """The ``fd`` line of a CAN FD message (none for a classic one)."""
+    if not getattr(msg, "is_fd", False):
+        return []
+    return [f"fd {bus} {msg.frame_id} {int(bool(getattr(msg, 'is_extended_frame', False)))}"]
 
 
 def _field_spec(where: str, spec: Any) -> tuple[str, float, float]:
@@ -163,6 +173,7 @@ def layout_lines(rig_path: Path, logs: list[Path], dbc_dirs: list[Path]) -> list
         for name in names:
             msg = _message(db, name, where)
             lines.append(f"slot {k} {_frame(msg)}")
+            lines += _fd(s.bus, msg)
             for out, sig, scale, offset in fields:
                 lines.append(f"field {k} {msg.frame_id} {out} {_num(scale)} {_num(offset)} "
                              f"{_signal(msg, sig, where)}")
@@ -183,6 +194,9 @@ def layout_lines(rig_path: Path, logs: list[Path], dbc_dirs: list[Path]) -> list
                 continue
             spec = cfg[inp]
             msg = _message(db, spec["message"], f"ego.{inp}")
+            fd_line = _fd(e.bus, msg)
+            if fd_line and fd_line[0] not in lines:
+                lines += fd_line
             sigs = spec["signals"] if inp == "wheel_speeds" else [spec["signal"]]
             scale = unit_scale(f"ego.{inp}.unit", spec.get("unit", "1")) * config_number(
                 f"ego.{inp}.scale", spec.get("scale", 1.0))

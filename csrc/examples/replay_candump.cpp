@@ -4,7 +4,9 @@
 //   fusion_replay_candump --log drive.log --layout rig.layout [--config engine.cfg] [--out tracks.csv] [--print]
 //
 //   --log     a candump -L log: "(seconds) channel ID#DATA [T|R]" lines (can-utils' candump -L,
-//             the candump log writer of the harness)
+//             the candump log writer of the harness); ID has 3 hex digits (a standard 11-bit id:
+//             one above 7FF is refused, naming the line) or 8 (extended, 29 bits); CAN FD frames
+//             are "ID##<flags digit><up to 64 data bytes>"
 //   --layout  the rig layout written on the host by scripts/dbc_layout.py from a rig TOML and its
 //             DBC files: channel -> bus map, the engine configuration (EngineConfig, flattened
 //             spec keys), the sensors' object slots and signal bit layouts, the ego-motion inputs
@@ -22,6 +24,9 @@
 //   * frames are routed by (bus, CAN id); a frame whose payload length is not the DBC length, an
 //     error or remote frame, an unknown id, or a timestamp older than the engine's
 //     out-of-sequence horizon is skipped (counted);
+//   * a CAN FD frame is decoded when the DBC declares its message CAN FD (the layout's `fd`
+//     lines) and otherwise skipped and counted ("CAN FD on a classic message", the Python
+//     replay's fd_on_classic); a classic frame of an FD message is decoded when its length fits;
 //   * fixed-slot object lists (dbc_object_list with slots): a cycle ends when every slot has
 //     arrived (time: its last frame) or when a slot arrives a second time (the cycle so far is
 //     fused as cut off, time: its last frame); invalid objects (valid signal 0) are dropped;
@@ -49,6 +54,7 @@
 #include <map>
 #include <memory>
 #include <new>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -195,6 +201,7 @@ struct Layout {
   std::string ego_bus;
   std::uint32_t ego_emit_id = 0;
   std::vector<EgoInput> ego_inputs;
+  std::set<std::tuple<std::string, std::uint32_t, bool>> fd;  // (bus, id, extended) of CAN FD messages
 };
 
 std::vector<std::string> split(const std::string& line) {
@@ -456,6 +463,9 @@ Layout read_layout(const std::string& path, bool specs_only = false) {
       Slot& s = slot(sensor(t[1]), t[2]);
       s.has_valid = true;
       s.valid = p.signal(t, 3);
+    } else if (kind == "fd") {
+      if (t.size() != 4) p.fail("expected: fd BUS FRAME_ID EXTENDED");
+      L.fd.emplace(t[1], static_cast<std::uint32_t>(p.integer(t[2])), p.integer(t[3]) != 0);
     } else if (kind == "ego") {
       if (t.size() != 3) p.fail("expected: ego BUS EMIT_ON_FRAME_ID");
       L.has_ego = true;
@@ -513,6 +523,7 @@ struct Route {
   int ego_input = -1;   // index into ego_inputs (ego)
   bool emit = false;    // the ego sample's emit_on message
   int dlc = 0;
+  bool fd = false;      // a CAN FD message (the layout's `fd` line): only then is an FD frame decoded
 };
 
 struct SensorState {  // the cycle being assembled (fixed slots)
@@ -567,7 +578,7 @@ class Replay {
     if (csv_) std::fputs("t_ns,track_id,x,y,vx,vy,yaw,length,width,class,existence,x_vehicle,y_vehicle\n", csv_);
   }
 
-  void feed(TimeNs t, const std::string& channel, std::uint32_t id, bool ext, bool err, bool rtr,
+  void feed(TimeNs t, const std::string& channel, std::uint32_t id, bool ext, bool fd, bool err, bool rtr,
             const std::uint8_t* data, int len) {
     ++frames_;
     if (t >= last_t_ || !have_t_) {
@@ -584,6 +595,10 @@ class Replay {
       return;
     }
     const Route& r = it->second;
+    if (fd && !r.fd) {  // as fusion replay's fd_on_classic: an FD frame for a classic CAN message
+      ++fd_on_classic_;
+      return;
+    }
     if (len != r.dlc) {
       ++wrong_length_;
       return;
@@ -604,8 +619,9 @@ class Replay {
 
   void summary(FILE* out) const {
     std::fprintf(out, "frames %ld, cycles %ld, track rows %ld, ego samples %ld, unknown/error/remote %ld, "
-                 "wrong length %ld, late %ld, rejected cycles %ld\n",
-                 frames_, cycles_, rows_, ego_samples_, unknown_, wrong_length_, skipped_time_, rejected_);
+                 "wrong length %ld, CAN FD on a classic message %ld, late %ld, rejected cycles %ld\n",
+                 frames_, cycles_, rows_, ego_samples_, unknown_, wrong_length_, fd_on_classic_, skipped_time_,
+                 rejected_);
     const auto st = engine_->stats();
     std::fprintf(out, "engine: frames %lld, detections %lld, births %lld, deletions %lld, live tracks %ld\n",
                  static_cast<long long>(st.frames), static_cast<long long>(st.detections),
@@ -621,8 +637,10 @@ class Replay {
   using Key = std::tuple<std::string, std::uint32_t, bool>;
 
   void add_route(const std::string& bus, std::uint32_t id, bool ext, const Route& r) {
-    if (!routes_.emplace(std::make_tuple(bus, id, ext), r).second)
+    const auto key = std::make_tuple(bus, id, ext);
+    if (!routes_.emplace(key, r).second)
       throw InputError("CAN id " + std::to_string(id) + " on bus " + bus + " is taken twice by the layout");
+    routes_[key].fd = L_.fd.count(key) != 0;
   }
 
   void object_frame(const Route& r, TimeNs t, std::uint32_t /*id*/, const std::uint8_t* data) {
@@ -899,7 +917,7 @@ class Replay {
   TimeNs last_t_ = 0, back_ns_ = 0, extrap_ns_ = 0;
   bool have_t_ = false;
   long frames_ = 0, cycles_ = 0, rows_ = 0, ego_samples_ = 0, unknown_ = 0, wrong_length_ = 0, skipped_time_ = 0,
-       rejected_ = 0, engine_allocs_ = 0;
+       rejected_ = 0, engine_allocs_ = 0, fd_on_classic_ = 0;
   std::string last_print_;
   std::uint64_t digest_ = 14695981039346656037ULL;
 };
@@ -946,7 +964,9 @@ void replay_log(const std::string& path, Replay& rep) {
     while (hexval(*p) >= 0) id = (id << 4) | static_cast<std::uint32_t>(hexval(*p++));
     const auto id_digits = p - id0;
     if (id_digits == 0 || id_digits > 8 || *p != '#') bad("expected ID#DATA");
+    // candump writes a standard (11-bit) id with 3 hex digits and an extended (29-bit) one with 8
     const bool ext = id_digits > 3;
+    if (!ext && id > 0x7FFU) bad("standard CAN id above 0x7FF (3 hex digits are an 11-bit id; extended ids have 8)");
     bool err = (id & 0x20000000U) != 0, rtr = false;
     ++p;
     bool fd = false;
@@ -976,8 +996,7 @@ void replay_log(const std::string& path, Replay& rep) {
     while (*rest == ' ' || *rest == '\t' || *rest == '\r') ++rest;
     if (*rest != '\n' && *rest != '\0') bad("unexpected text after the frame");
     if (*rest == '\0' && std::fgetc(fp) != EOF) bad("line longer than 1023 characters");
-    (void)fd;
-    rep.feed(t, channel, id & (ext ? 0x1FFFFFFFU : 0x7FFU), ext, err, rtr, data, len);
+    rep.feed(t, channel, id & 0x1FFFFFFFU, ext, fd, err, rtr, data, len);
   }
   if (std::ferror(fp)) throw InputError(path + ": read error");
 }

@@ -199,7 +199,7 @@ TEST_CASE("ImmBank: a size whose storage cannot be addressed is refused before a
   using Bank = ImmBank<Position2D, CV2D, CTRV>;
   CHECK(Bank::doubles_per_track() == (4 + 16) + (5 + 25) + 2 * 2 + 5 + 25 + 1);
   CHECK(Bank::max_size() > 0);
-  for (const Index size : {Bank::max_size() + 1, Index{1} << 62, std::numeric_limits<Index>::max()})
+  for (const Index size : {Bank::max_size() + 1, Index{1} << (8 * sizeof(Index) - 2), std::numeric_limits<Index>::max()})
     CHECK_THROWS((Bank({CV2D{}, CTRV{}}, Position2D{}, size, markov2(0.9), Vec<2>(0.5, 0.5))), ConfigurationError);
 }
 

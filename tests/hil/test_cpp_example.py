@@ -280,3 +280,89 @@ def test_generator_refuses_a_missing_log_and_an_unwritable_out(tmp_path: Path) -
                          capture_output=True, text=True)
     assert gen.returncode == 1 and "dbc_layout: cannot write" in gen.stderr and "Traceback" not in gen.stderr, (
         gen.stderr)
+
+
+#: The one-radar DBC with OBJ_0 declared a 12-byte CAN FD message (cantools reads VFrameFormat).
+_FD_ATTRIBUTES = """
+BA_DEF_ BO_ "VFrameFormat" ENUM "StandardCAN","ExtendedCAN","reserved","reserved","reserved","reserved","reserved",\
+"reserved","reserved","reserved","reserved","reserved","reserved","reserved","StandardCAN_FD","ExtendedCAN_FD";
+BA_DEF_DEF_ "VFrameFormat" "StandardCAN";
+BA_ "VFrameFormat" BO_ 256 14;
+"""
+
+
+def _one_radar_frames(n: int, fd: bool) -> list[str]:
+    """n radar cycles (20 Hz) of a target closing from 40 m, as candump lines on channel 0: classic
+    8-byte frames "100#..." or 12-byte CAN FD frames "100##1..." (flags 1: bit-rate switch)."""
+    lines = []
+    for k in range(n):
+        t = 1000.0 + 0.05 * k
+        x, y, rr = 40.0 - 0.15 * k, -4.0 + 0.04 * k, -3.0
+        raw = [round(x / 0.01), round(y / 0.01) & 0xFFFF, round(rr / 0.01) & 0xFFFF]
+        data = b"".join(v.to_bytes(2, "little") for v in raw) + bytes(6 if fd else 2)
+        lines.append(f"({t:.6f}) 0 {'100##1' if fd else '100#'}{data.hex().upper()}")
+    return lines
+
+
+def _one_radar_layout(tmp_path: Path, fd: bool) -> Path:
+    from _one_radar_rig import DBC, RIG
+
+    dbc = DBC.replace("BO_ 256 OBJ_0: 8 R", "BO_ 256 OBJ_0: 12 R") + _FD_ATTRIBUTES if fd else DBC
+    (tmp_path / "sensors.dbc").write_text(dbc, encoding="ascii")
+    (tmp_path / "rig.toml").write_text(RIG, encoding="ascii")
+    gen = subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "dbc_layout.py"), "--rig",
+                          str(tmp_path / "rig.toml"), "--out", str(tmp_path / "one.layout")],
+                         capture_output=True, text=True)
+    assert gen.returncode == 0, gen.stderr
+    return tmp_path / "one.layout"
+
+
+def test_standard_id_above_7ff_is_refused_naming_the_line(example: Path, tmp_path: Path) -> None:
+    """candump writes standard (11-bit) ids with 3 hex digits and extended ones with 8: "FFF#.." is
+    no CAN frame. The example used to mask it to 0x7FF (a real id of some rigs) and decode it."""
+    layout = _one_radar_layout(tmp_path, fd=False)
+    frames = _one_radar_frames(3, fd=False)
+    log = tmp_path / "bad_id.log"
+    log.write_text("\n".join([*frames[:2], "(1000.120000) 0 900#0100000000000000", frames[2]]) + "\n",
+                   encoding="ascii")
+    run = _run(example, "--log", log, "--layout", layout)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert f"{log}:3: standard CAN id above 0x7FF" in run.stderr and "900#" in run.stderr, run.stderr
+    # the same id written as an extended id (8 digits) is a frame of no decoder: skipped, counted
+    log.write_text("\n".join([*frames[:2], "(1000.120000) 0 00000900#0100000000000000", frames[2]]) + "\n",
+                   encoding="ascii")
+    run = _run(example, "--log", log, "--layout", layout)
+    assert run.returncode == 0 and "frames 4, " in run.stdout and "unknown/error/remote 1," in run.stdout, (
+        run.stdout + run.stderr)
+    # and 7FF, the largest standard id, is a frame (of no decoder here), not an error
+    log.write_text("\n".join([*frames[:2], "(1000.120000) 0 7FF#01", frames[2]]) + "\n", encoding="ascii")
+    run = _run(example, "--log", log, "--layout", layout)
+    assert run.returncode == 0 and "unknown/error/remote 1," in run.stdout, run.stdout + run.stderr
+
+
+@pytest.mark.parametrize("fd_message", [False, True], ids=["classic-message", "fd-message"])
+def test_can_fd_frames_as_the_python_replay(example: Path, tmp_path: Path, fd_message: bool) -> None:
+    """CAN FD frames ("ID##<flags><data>"): decoded when the DBC declares the message CAN FD (the
+    layout's `fd` line, a 12-byte message here), otherwise skipped and counted as the Python
+    replay's fd_on_classic. The example used to decode an FD frame as a classic one. Both cases:
+    tracks equal to the Python replay of the same log, row by row."""
+    layout = _one_radar_layout(tmp_path, fd=fd_message)
+    text = layout.read_text(encoding="ascii")
+    assert ("fd radar 256 0" in text.splitlines()) == fd_message, text
+    lines = _one_radar_frames(200, fd=fd_message)
+    if not fd_message:  # 8-byte FD frames of the classic message's id, far-off data: must not be decoded
+        for k in (60, 40, 20):
+            lines.insert(k, f"({1000.0 + 0.05 * k - 0.01:.6f}) 0 100##1{'7F' * 8}")
+    log = tmp_path / "fd.log"
+    log.write_text("\n".join(lines) + "\n", encoding="ascii")
+    run = _run(example, "--log", log, "--layout", layout, "--out", tmp_path / "cpp.csv")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert f"CAN FD on a classic message {0 if fd_message else 3}," in run.stdout, run.stdout
+    assert "cycles 200," in run.stdout and "wrong length 0," in run.stdout, run.stdout
+    report = replay([log], tmp_path / "rig.toml", tmp_path / "py")
+    assert report["decode_errors"] == ({} if fd_message else {"0x100": {"fd_on_classic": 3}}), report
+    py, cpp = read_tracks(tmp_path / "py" / "tracks.csv"), read_tracks(tmp_path / "cpp.csv")
+    assert len(py["t_ns"]) > 150 and len(cpp["t_ns"]) == len(py["t_ns"])
+    for col in TRACK_COLUMNS:
+        np.testing.assert_allclose(cpp[col], py[col], rtol=0.0, atol=TOLERANCE, err_msg=col)
+    np.testing.assert_allclose(cpp["x_vehicle"][-1], 40.0 - 0.15 * 199, atol=0.5)  # it tracks the target

@@ -161,6 +161,17 @@ def test_malformed_line_in_candump_names_the_line(tmp_path: Path) -> None:
     assert [f.arbitration_id for f in frames] == [0x123]
 
 
+def test_standard_id_above_7ff_in_candump_names_the_line(tmp_path: Path) -> None:
+    """candump writes 3 hex digits for an 11-bit id and 8 for a 29-bit one: '900' is no CAN frame
+    (python-can reads it as a standard id of 0x900); the extended 00000900 and 7FF are fine."""
+    path = tmp_path / "ids.log"
+    path.write_text("(1.000000) can0 7FF#01\n(1.050000) can0 00000900#02\n(1.100000) can0 900#03\n")
+    frames: list[LogFrame] = []
+    with pytest.raises(CanLogError, match=r"ids\.log:3 \(after 2 frames\).*0x900 is above 0x7FF.*8 hex digits"):
+        frames.extend(read_log(path))
+    assert [(f.arbitration_id, f.is_extended_id) for f in frames] == [(0x7FF, False), (0x900, True)]
+
+
 def test_gzip_text_log_and_its_corruption(tmp_path: Path) -> None:
     plain = tmp_path / "d.asc"
     _write(plain, _messages(10))

@@ -428,6 +428,10 @@ def read_log(path: str | Path, channel_map: Mapping[str | int, str] | None = Non
         # the layout pre-check does not cover (one flipped byte of a real drive: np.zeros of 1.27 TiB)
         errors = (*errors, *_mf4_errors(".mf4"), MemoryError, RecursionError)
     mapping = {str(k): v for k, v in (channel_map or {}).items()}
+    # candump marks an id extended by its digit count (3 standard, 8 extended); python-can reads a
+    # 3-digit id above 7FF as a standard id, which no CAN frame has. Other formats carry a flag
+    # (python-can's own BLF fixtures hold unflagged large ids that its reader accepts).
+    candump = isinstance(reader, can.CanutilsLogReader)
     index = 0
     try:
         it = iter(reader)
@@ -453,6 +457,10 @@ def read_log(path: str | Path, channel_map: Mapping[str | int, str] | None = Non
             if not (isinstance(msg.arbitration_id, int) and 0 <= msg.arbitration_id < 2 ** 29 and len(msg.data) <= 64):
                 raise CanLogError(path, f"frame id {msg.arbitration_id!r} with {len(msg.data)} data bytes is not a CAN "
                                   "(FD) frame (ids have 11 or 29 bits, payloads at most 64 bytes)",
+                                  line=text.line if text else None, frame_index=index)
+            if candump and not msg.is_extended_id and not msg.is_error_frame and msg.arbitration_id > 0x7FF:
+                raise CanLogError(path, f"standard (11-bit) frame id 0x{msg.arbitration_id:X} is above 0x7FF "
+                                  "(candump writes an extended id with 8 hex digits)",
                                   line=text.line if text else None, frame_index=index)
             ch = "" if msg.channel is None else str(msg.channel)
             yield LogFrame(round(t_s * 1e9), source, index, mapping.get(ch, ch), msg.arbitration_id,

@@ -501,7 +501,7 @@ class Engine final : public EngineBase {
     if (done) return false;
     done = 1;
     const Index col = pending_col_[static_cast<std::size_t>(i)];
-    const Index births_before = stats_.births;
+    const std::int64_t births_before = stats_.births;
     std::visit(
         [&](auto& st) {
           using S = typename std::decay_t<decltype(st)>::Model;
