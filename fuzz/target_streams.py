@@ -19,8 +19,14 @@ COMPONENTS = {"lidar": ["x", "y", "z", "yaw", "l", "w", "h"], "radar": ["range",
 
 
 def run(data: bytes) -> None:
+    check_stream(data, "stream.csv")
+
+
+def check_stream(data: bytes, name: str) -> None:
+    """Write ``data[1:]`` as file ``name`` (its suffix picks the reader), read it strict or
+    lenient (``data[0]``) and check the frames (shared with the Parquet target)."""
     strict = bool(data[0] & 1) if data else False
-    path = write_input("stream.csv", data[1:])
+    path = write_input(name, data[1:])
     stats: Counter[str] = Counter()
     last = None
     for f in read_stream(path, components=COMPONENTS, strict=strict, stats=stats):
