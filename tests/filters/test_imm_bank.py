@@ -260,12 +260,12 @@ def _pair_bank(n=3):
 
 
 def test_far_measurement_gives_the_log_domain_posterior_and_a_flag():
-    """1e6 m off: every model's likelihood underflows (filterpy floors them all to the float
-    minimum, which leaves mu at the prior); the bank computes mu in the log domain as the
+    """1e4 m off (NIS ~1e8): every model's likelihood underflows (filterpy floors them all to the
+    float minimum, which leaves mu at the prior); the bank computes mu in the log domain as the
     Python IMMEstimator does, finite and normalised, and flags status 4."""
     bank = _pair_bank(1)
     ours = IMMEstimator([_fusion_cv(s, [0.5, -0.5, 7.0, 0.0], 1.0) for s in (0.1, 5.0)], [0.5, 0.5], _markov(2))
-    z = np.array([[1e6, -1e6]])
+    z = np.array([[1e4, -1e4]])
     bank.predict(DT)
     ours.predict()
     bank.update(z)
@@ -275,6 +275,51 @@ def test_far_measurement_gives_the_log_domain_posterior_and_a_flag():
     assert_close(bank.mu[0], ours.mu, rtol=1e-9, what="mu")
     assert_close(bank.x[0], ours.x.ravel(), rtol=1e-9, what="x")
     assert bank.mu[0, 1] > 0.99 and np.all(np.isfinite(bank.P))
+
+
+def test_nis_beyond_1e10_counts_as_no_likelihood():
+    """A model whose NIS exceeds 1e10 (a measurement 1e5 sigma off) does not take it
+    (kImmMaxNis, imm.hpp): taking it would move the state so far that the mixture's covariance
+    loses positive definiteness in double precision (the session-7 fuzz findings). Just below the
+    bound the measurement is taken (status 4), just above it counts as no measurement (status 5:
+    models as predicted, mu = mu @ M)."""
+    P = np.eye(4)
+    for nis, status in ((0.99e10, 4), (1.01e10, 5)):
+        bank = IMMBank([CV2D(0.1), CV2D(5.0)], Position2D(), 1, M=_markov(2), mu=[0.5, 0.5], R=1.0,
+                       x=[[0.0, 0.0, 0.0, 0.0]] * 2, P=[P] * 2)  # S = P_xy + R = 2 I: NIS = d^2 / 2
+        before = [(bank.mode_x(j).copy(), bank.mode_P(j).copy()) for j in range(2)]
+        mu_before = bank.mu.copy()
+        bank.update(np.array([[math.sqrt(2 * nis), 0.0]]))
+        assert bank.status[0] == status, nis
+        moved = not np.array_equal(bank.mode_x(0), before[0][0])
+        assert moved == (status == 4)
+        if status == 5:
+            assert_close(bank.mu[0], mu_before[0] @ bank.M, rtol=1e-12, what="mu = predicted")
+            assert all(np.array_equal(bank.mode_P(j), before[j][1]) for j in range(2))
+        assert_spd(bank.P)
+
+
+def test_far_measurements_then_ordinary_ones_keep_covariances_positive_definite():
+    """The fuzz findings' pattern: measurements of 1e58-1e70 m in some tracks, ordinary ones
+    after, predicts in between. Before the NIS bound the models' states jumped to ~1e58 while the
+    others stayed near 20 m, and the mixture's covariance became indefinite (eigenvalue -1e54)."""
+    bank = IMMBank([CV2D(0.2), CA2D(1.0)], Position2D(), 4, M=_markov(2), R=1.0)
+    for k in range(2):
+        x0 = np.zeros((4, bank.model_dims[k]))
+        x0[:, 0] = 20.0
+        bank.set_model_state(k, x=x0)
+    rng = np.random.default_rng(7)
+    for step in range(40):
+        bank.predict(0.1 + 0.3 * rng.random())
+        z = rng.uniform(-60, 60, (4, 2))
+        if step in (3, 11, 12):
+            z[step % 4] = [1e70, -3e58]
+        bank.update(z)
+        for j in range(2):
+            assert np.all(np.isfinite(bank.mode_x(j))) and np.abs(bank.mode_x(j)).max() < 1e4
+            assert_spd(bank.mode_P(j))
+        assert np.all(np.isfinite(bank.x)) and np.all(np.isfinite(bank.mu))
+        assert_spd(bank.P)
 
 
 def test_no_finite_likelihood_keeps_predicted_mode_probabilities():

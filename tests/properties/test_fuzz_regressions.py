@@ -361,14 +361,16 @@ def test_t2t_numerically_singular_covariance_is_refused_before_anything_changes(
     assert run_one(load_target("t2t"), (CORPUS_DIR / "t2t" / "finding_AssertionError.bin").read_bytes()) is None
 
 
-# imm_bank (session 7, OPEN): measurements of 1e70 m / 1e184 m leave indefinite model covariances
-# or a non-finite combined estimate (fuzz/open_findings/README.md). Strict xfail: an XPASS fails.
-@pytest.mark.xfail(strict=True, reason="open fuzz finding: IMM bank under a 1e70 m measurement (fuzz/open_findings)")
-@pytest.mark.parametrize("name", ["imm_bank_indefinite_P.bin", "imm_bank_non_finite.bin"])
+# imm_bank (session 7): measurements of 1e58-1e70 m (NIS finite, so taken) moved some models'
+# states to ~1e58 while others stayed near 20 m; the mixture's covariance (which adds the squared
+# spread of the models' states) became indefinite or non-finite. Fixed by kImmMaxNis (imm.hpp): a
+# model whose NIS exceeds 1e10 does not take the measurement. The inputs are
+# fuzz/corpus/imm_bank/finding_*.bin.
+@pytest.mark.parametrize("name", ["finding_indefinite_P.bin", "finding_non_finite.bin"])
 def test_imm_bank_huge_measurement_keeps_covariances_positive_definite(name: str) -> None:
-    from fuzz_harness import FUZZ_DIR
+    from fuzz_harness import CORPUS_DIR
 
-    f = run_one(load_target("imm_bank"), (FUZZ_DIR / "open_findings" / name).read_bytes())
+    f = run_one(load_target("imm_bank"), (CORPUS_DIR / "imm_bank" / name).read_bytes())
     assert f is None, f.key
 
 

@@ -18,8 +18,12 @@ model ``output_model`` (the model with the most states); ``mu`` (N, r) mode prob
 Far-off measurements (the underflow case): the mode probabilities are computed from the
 log-likelihoods in the log domain, so a measurement far from every model gives the exact
 posterior ``mu`` (finite, summing to 1), never 0/0; when every model's likelihood is below the
-smallest normal float the status is 4 (a flag only). When no model has a finite
-log-likelihood at all (the NIS overflows), the measurement cannot weigh the modes: the track is
+smallest normal float the status is 4 (a flag only). A model whose NIS exceeds 1e10 (a
+measurement more than 1e5 standard deviations from its prediction) does not take the
+measurement: its log-likelihood counts as -inf (taking it would move the model so far from the
+others that the mixture's covariance, which adds the squared spread of the models' states, loses
+positive definiteness in double precision). When no model has a finite
+log-likelihood at all (the NIS overflows or exceeds 1e10), the measurement cannot weigh the modes: the track is
 treated as having no measurement (the models keep their predicted states, ``mu`` becomes the
 predicted mode probabilities ``mu @ M``) and its status is 5; such tracks are counted in
 ``flagged``. A track without a measurement this cycle (``mask[i]`` false) gets the same

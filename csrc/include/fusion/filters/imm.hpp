@@ -60,6 +60,17 @@ enum class ImmStatus : std::int32_t {
   kNoFiniteLikelihood = 5,     // no model's log-likelihood finite: treated as no measurement
 };
 
+// A model whose normalised innovation squared exceeds this does not take the measurement (its
+// log-likelihood counts as -inf, as when the NIS overflows): the measurement lies more than 1e5
+// standard deviations from the model's prediction, so its likelihood is zero to any precision,
+// and taking it would move the model's state by up to 1e5 sigma. The mixture's covariance adds
+// the squared spread of the models' states to their covariances, and in double precision
+// (eps 2.2e-16) a spread d rounds every entry by about eps d^2: beyond ~1e8 sigma that exceeds
+// the covariances themselves and the combined or mixed covariance is no longer positive
+// definite (fuzz/open_findings, session 7). A gated tracker never comes near it (gates are NIS
+// 10-30).
+inline constexpr double kImmMaxNis = 1e10;
+
 inline const char* to_string(ImmStatus s) {
   switch (s) {
     case ImmStatus::kNoMeasurement: return "no measurement";
@@ -276,7 +287,8 @@ class Imm {
         return;
       }
       logl(static_cast<Index>(j)) = info.log_likelihood;
-      if (!all_finite(x) || !all_finite(P)) logl(static_cast<Index>(j)) = -std::numeric_limits<double>::infinity();
+      if (!all_finite(x) || !all_finite(P) || info.nis > kImmMaxNis)  // (a NaN nis: not reported)
+        logl(static_cast<Index>(j)) = -std::numeric_limits<double>::infinity();
     });
     if (failed != UpdateStatus::kOk) return static_cast<ImmStatus>(static_cast<std::int32_t>(failed));
     if (t.loglik != nullptr) Eigen::Map<ModeVec>(t.loglik) = logl;
