@@ -35,8 +35,13 @@ def _check(bank: IMMBank) -> None:
     x, P, mu = bank.x, bank.P, bank.mu
     assert np.isfinite(x).all() and np.isfinite(P).all(), (x, P)
     assert np.isfinite(mu).all() and np.allclose(mu.sum(axis=1), 1.0, atol=1e-9), mu
-    for Pi in P:
-        scale = max(1.0, float(np.abs(Pi).max()))
+    # Rounding in the mixture and the updates is relative to the largest covariance that enters
+    # them: the combined P and every model's P of the track (a model whose variance reached
+    # 1e277 through predictions of 1e130 s rounds everything it touches by eps * 1e277).
+    model_scale = np.max([np.abs(bank.mode_P(k)).reshape(len(bank), -1).max(axis=1) for k in range(bank.n_models)],
+                         axis=0)
+    for i, Pi in enumerate(P):
+        scale = max(1.0, float(np.abs(Pi).max()), float(model_scale[i]))
         assert np.allclose(Pi, Pi.T, rtol=1e-9, atol=1e-9 * scale), Pi
         assert np.linalg.eigvalsh(0.5 * (Pi + Pi.T)).min() >= -1e-6 * scale, np.linalg.eigvalsh(Pi)
 

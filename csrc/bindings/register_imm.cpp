@@ -10,6 +10,8 @@
 // after releasing the mutex. Calls on one bank are serialised; the views are not locked.
 #include <pybind11/pybind11.h>
 
+#include <cmath>
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <tuple>
@@ -84,6 +86,40 @@ void assign_and_refresh(LockedImm<Base>& b, double* dst, const py::handle& value
     copy_block(c, dst, b.size());
     b.refresh();
   });
+}
+
+// Copies checked blocks into the models' storage (dst) and refreshes the combined estimates in
+// one locked section, then checks that no track's model states lie more than kImmMaxNis apart
+// (Imm::max_spread_nis: their mixture could not be represented in double precision); if one
+// does, everything is restored and the call raises, having changed nothing.
+template <class Base>
+void write_models_checked(LockedImm<Base>& b, const std::vector<std::pair<const CheckedBlock*, double*>>& writes,
+                          const std::string& what) {
+  const Index n = b.size();
+  std::vector<std::vector<double>> old(writes.size());  // allocated with the GIL held, before the lock
+  for (std::size_t w = 0; w < writes.size(); ++w) old[w].resize(static_cast<std::size_t>(n * writes[w].first->row_len));
+  Index bad = -1;
+  double nis = 0.0;
+  locked(b, [&] {
+    for (std::size_t w = 0; w < writes.size(); ++w) {
+      std::copy(writes[w].second, writes[w].second + old[w].size(), old[w].begin());
+      copy_block(*writes[w].first, writes[w].second, n);
+    }
+    b.refresh();
+    bad = b.first_spread_beyond_bound(&nis);
+    if (bad >= 0) {
+      for (std::size_t w = 0; w < writes.size(); ++w) std::copy(old[w].begin(), old[w].end(), writes[w].second);
+      b.refresh();
+    }
+  });
+  if (bad >= 0) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.3g", std::sqrt(nis));
+    throw NumericalError(what + ": track " + std::to_string(bad) + "'s model states would lie " + buf +
+                         " standard deviations apart (the bound is 1e5, NIS 1e10): their mixture cannot be "
+                         "represented in double precision; nothing was changed (to move a track far, set "
+                         "every model in one call: IMMBank.set_model_states)");
+  }
 }
 
 template <class Meas, class... Motions>
@@ -189,7 +225,9 @@ void bind_imm_bank(py::module_& m, const char* name) {
       [check_model](Bank& b, int k, const py::handle& value) {
         check_model(k);
         const py::ssize_t nk = Base::kSizes[static_cast<std::size_t>(k)];
-        assign_and_refresh(b, b.x_data(k), value, {nk}, "x[" + std::to_string(k) + "]");
+        const std::string what = "x[" + std::to_string(k) + "]";
+        const CheckedBlock cx = checked_block(b, value, {nk}, what);
+        write_models_checked(b, {{&cx, b.x_data(k)}}, what);
       },
       py::arg("model"), py::arg("x"),
       "Copy (size, n_k) states, or one (n_k,) state for all, into model k; refreshes x, P.");
@@ -198,7 +236,9 @@ void bind_imm_bank(py::module_& m, const char* name) {
       [check_model](Bank& b, int k, const py::handle& value) {
         check_model(k);
         const py::ssize_t nk = Base::kSizes[static_cast<std::size_t>(k)];
-        assign_and_refresh(b, b.P_data(k), value, {nk, nk}, "P[" + std::to_string(k) + "]");
+        const std::string what = "P[" + std::to_string(k) + "]";
+        const CheckedBlock cP = checked_block(b, value, {nk, nk}, what);
+        write_models_checked(b, {{&cP, b.P_data(k)}}, what);
       },
       py::arg("model"), py::arg("P"),
       "Copy (size, n_k, n_k) covariances, or one for all, into model k; refreshes x, P.");
@@ -211,15 +251,41 @@ void bind_imm_bank(py::module_& m, const char* name) {
         std::unique_ptr<CheckedBlock> cx, cP;
         if (!x.is_none()) cx = std::make_unique<CheckedBlock>(checked_block(b, x, {nk}, "x" + K));
         if (!P.is_none()) cP = std::make_unique<CheckedBlock>(checked_block(b, P, {nk, nk}, "P" + K));
-        locked(b, [&] {
-          if (cx) copy_block(*cx, b.x_data(k), b.size());
-          if (cP) copy_block(*cP, b.P_data(k), b.size());
-          b.refresh();
-        });
+        std::vector<std::pair<const CheckedBlock*, double*>> writes;
+        if (cx) writes.emplace_back(cx.get(), b.x_data(k));
+        if (cP) writes.emplace_back(cP.get(), b.P_data(k));
+        write_models_checked(b, writes, "set_model_state: model " + std::to_string(k));
       },
       py::arg("model"), py::arg("x"), py::arg("P"),
       "Copy states and/or covariances (None: keep) into model k and refresh x, P, all in one locked "
-      "section (another thread's step sees both or neither).");
+      "section (another thread's step sees both or neither). Raises NumericalError, changing "
+      "nothing, when a track's model states would lie more than 1e5 standard deviations apart.");
+  c.def(
+      "set_mode_states",
+      [](Bank& b, const py::sequence& xs, const py::sequence& Ps) {
+        if (static_cast<int>(xs.size()) != R || static_cast<int>(Ps.size()) != R)
+          throw ShapeError("set_mode_states: expected one x and one P (or None) per model (" + std::to_string(R) +
+                           "), but got " + std::to_string(xs.size()) + " and " + std::to_string(Ps.size()));
+        std::vector<std::unique_ptr<CheckedBlock>> blocks;
+        std::vector<std::pair<const CheckedBlock*, double*>> writes;
+        for (int k = 0; k < R; ++k) {
+          const py::ssize_t nk = Base::kSizes[static_cast<std::size_t>(k)];
+          const std::string K = "[" + std::to_string(k) + "]";
+          const py::handle x = xs[static_cast<std::size_t>(k)], P = Ps[static_cast<std::size_t>(k)];
+          if (!x.is_none()) {
+            blocks.push_back(std::make_unique<CheckedBlock>(checked_block(b, x, {nk}, "x" + K)));
+            writes.emplace_back(blocks.back().get(), b.x_data(k));
+          }
+          if (!P.is_none()) {
+            blocks.push_back(std::make_unique<CheckedBlock>(checked_block(b, P, {nk, nk}, "P" + K)));
+            writes.emplace_back(blocks.back().get(), b.P_data(k));
+          }
+        }
+        write_models_checked(b, writes, "set_model_states");
+      },
+      py::arg("xs"), py::arg("Ps"),
+      "Copy every model's states and/or covariances (one entry per model, None: keep) and refresh x, "
+      "P in one locked section; checked as set_mode_state, but after all models are written.");
   c.def(
       "set_mu", [](Bank& b, const py::handle& value) { assign_and_refresh(b, b.mu_data(), value, {R}, "mu"); },
       py::arg("mu"), "Copy (size, r) mode probabilities, or one (r,) row for all; refreshes x, P.");

@@ -2,11 +2,13 @@
 // moments, and the rule that banks allocate nothing once constructed.
 #include <atomic>
 #include <cstdlib>
+#include <limits>
 #include <new>
 #include <random>
 
 #include <Eigen/LU>
 
+#include "fusion/core/linalg.hpp"
 #include "fusion/filters/filter_bank.hpp"
 #include "fusion/filters/linear_kalman_filter.hpp"
 #include "fusion/filters/rts_smoother.hpp"
@@ -284,4 +286,16 @@ TEST_CASE("RTS smoother: a constant state is smoothed to the mean of its measure
   }
   rts_smooth(T, n, xs.data(), Ps.data(), Fs.data(), Qs.data(), Ks.data(), Pps.data());
   for (Index k = 0; k < T; ++k) CHECK_CLOSE(xs[static_cast<std::size_t>(k)], xs[3], 1e-5);
+}
+
+TEST_CASE("SmallCholesky: a denormal pivot (1/p overflows) or a NaN pivot is not positive definite") {
+  Mat<3, 3> A = Mat<3, 3>::Identity();
+  SmallCholesky<3> c;
+  CHECK(c.compute(A));
+  A(1, 1) = 1.2879e-309;  // 1/p = inf: its column would turn the next pivot into NaN
+  CHECK(!c.compute(A));
+  A(1, 1) = 1e-300;       // tiny but 1/p finite: still a factor
+  CHECK(c.compute(A));
+  A(2, 2) = std::numeric_limits<double>::quiet_NaN();
+  CHECK(!c.compute(A));
 }

@@ -112,7 +112,7 @@ TEST_CASE("Imm: far-off measurements never give NaN; no finite likelihood keeps 
   bank.predict(0.1);
   std::vector<double> mu_before(bank.mu_data(), bank.mu_data() + 6);
   std::vector<double> x0_before(bank.x_data(0), bank.x_data(0) + 12);
-  const double z[6] = {1e6, -1e6, 1e200, 1e200, 0.2, 0.0};
+  const double z[6] = {1e4, -1e4, 1e200, 1e200, 0.2, 0.0};  // track 0: NIS ~1e8, under kImmMaxNis
   const ImmBankUpdateSummary s = bank.update(z, nullptr, R.data(), false);
   CHECK(s.updated == 2 && s.flagged == 1 && s.skipped == 0);
   CHECK(bank.status_data()[0] == static_cast<int>(ImmStatus::kLikelihoodUnderflow));
@@ -126,6 +126,41 @@ TEST_CASE("Imm: far-off measurements never give NaN; no finite likelihood keeps 
   for (int i = 0; i < 3 * 25; ++i) CHECK(std::isfinite(bank.P_out_data()[i]));
   for (int i = 0; i < 6; ++i) CHECK(std::isfinite(bank.mu_data()[i]));
   CHECK_CLOSE(bank.mu_data()[0] + bank.mu_data()[1], 1.0, 1e-14);
+}
+
+TEST_CASE("Imm: a model whose NIS exceeds kImmMaxNis keeps its state and gets mu = 0") {
+  ImmBank<Position2D, CV2D, CV2D> bank({CV2D{0.1}, CV2D{0.1}}, Position2D{}, 1, markov2(0.9), Vec<2>(0.5, 0.5));
+  Eigen::Map<Mat<4, 4>>(bank.P_data(0)) = Mat<4, 4>::Identity() * 1e-4;
+  Eigen::Map<Mat<4, 4>>(bank.P_data(1)) = Mat<4, 4>::Identity() * 1e4;
+  bank.refresh();
+  const std::vector<double> x0(bank.x_data(0), bank.x_data(0) + 4);
+  const Mat<2, 2> R = Mat<2, 2>::Identity();
+  const double z[2] = {2e5, 0.0};  // model 0: NIS ~4e10 > 1e10; model 1: ~4e6
+  const ImmBankUpdateSummary s = bank.update(z, nullptr, R.data(), false);
+  CHECK(s.updated == 1 && s.skipped == 0);
+  CHECK(bank.log_likelihood_data()[0] == -std::numeric_limits<double>::infinity());
+  CHECK(std::isfinite(bank.log_likelihood_data()[1]));
+  CHECK(bank.mu_data()[0] == 0.0 && bank.mu_data()[1] == 1.0);
+  for (std::size_t a = 0; a < 4; ++a) CHECK(bank.x_data(0)[a] == x0[a]);
+  CHECK(bank.x_data(1)[0] > 1e5);
+  for (int a = 0; a < 4; ++a) CHECK(bank.x_out_data()[a] == bank.x_data(1)[a]);  // mu = (0, 1): model 1 exactly
+}
+
+TEST_CASE("Imm: max_spread_nis is the largest Mahalanobis distance between model states; the bank finds the first track beyond kImmMaxNis") {
+  ImmBank<Position2D, CV2D, CV2D> bank({CV2D{}, CV2D{}}, Position2D{}, 3, markov2(0.9), Vec<2>(0.5, 0.5));
+  for (int k = 0; k < 2; ++k)
+    for (int i = 0; i < 3; ++i) Eigen::Map<Mat<4, 4>>(bank.P_data(k) + 16 * i) = Mat<4, 4>::Identity();
+  bank.x_data(1)[4 + 0] = 10.0;   // track 1: 10 m apart, P_0 + P_1 = 2 I: NIS 50
+  bank.x_data(1)[8 + 0] = 1e6;    // track 2: NIS 5e11
+  bank.refresh();
+  CHECK(bank.imm().max_spread_nis(bank.track(0)) == 0.0);
+  CHECK_CLOSE(bank.imm().max_spread_nis(bank.track(1)), 50.0, 1e-9);
+  double nis = 0.0;
+  CHECK(bank.first_spread_beyond_bound(&nis) == 2);
+  CHECK_CLOSE(nis, 5e11, 1.0);
+  bank.x_data(1)[8 + 0] = 1e5;    // NIS 5e9: within the bound
+  bank.refresh();
+  CHECK(bank.first_spread_beyond_bound() == -1);
 }
 
 TEST_CASE("Imm: a failing model update leaves the whole track unchanged") {

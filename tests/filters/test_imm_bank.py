@@ -664,3 +664,49 @@ def test_set_model_state_sets_x_and_P_in_one_atomic_step():
     _run_threads(work, 2)
     assert len(snaps) == 60
     assert all(s in ({(1.0, 2.0)}, {(-1.0, 5.0)}) for s in snaps)   # whole states, never mixed
+
+
+def test_set_model_state_far_from_the_other_models_is_refused_and_set_model_states_moves_them_together() -> None:
+    # The mixture adds the squared spread of the models' states to their covariances; beyond
+    # 1e5 standard deviations (NIS 1e10, the bound under which an update is taken) double
+    # precision cannot hold it (the session-8 fuzz finding: a state set 1e66 from the other's).
+    bank = IMMBank([CV2D(0.2), CTRV(0.5, 1.0)], Position2D(), 2, M=[[0.9, 0.1], [0.1, 0.9]])
+    before = [bank.x.copy(), bank.P.copy(), bank.mode_x(0).copy(), bank.mode_x(1).copy()]
+    x0 = np.zeros((2, 4))
+    x0[1, :2] = [1e7, -1e7]
+    with pytest.raises(NumericalError, match=r"set_model_state: model 0: track 1's model states would lie 1(\.\d+)?e\+07 "
+                                             r"standard deviations apart .*set_model_states"):
+        bank.set_model_state(0, x=x0)
+    for a, b in zip([bank.x, bank.P, bank.mode_x(0), bank.mode_x(1)], before):
+        np.testing.assert_array_equal(a, b)
+    x0[1, :2] = [1e4, -1e4]  # 7e3 standard deviations: taken
+    bank.set_model_state(0, x=x0)
+    assert bank.mode_x(0)[1, 0] == 1e4
+    x0[1, :2] = [1e7, -1e7]
+    x1 = np.zeros((2, 5))
+    x1[1, :2] = [1e7, -1e7]
+    bank.set_model_states(x=[x0, x1])  # both models at once: no spread
+    np.testing.assert_allclose(bank.x[1, :2], [1e7, -1e7])
+    assert np.all(np.linalg.eigvalsh(bank.P) > 0)
+    with pytest.raises(ShapeError, match=r"set_model_states: x: expected one entry per model \(2\), but got 1"):
+        bank.set_model_states(x=[x0])
+    with pytest.raises(NumericalError, match=r"set_model_states: P\[1\]: not positive definite"):
+        bank.set_model_states(P=[None, -np.eye(5)])
+    np.testing.assert_allclose(bank.x[1, :2], [1e7, -1e7])
+
+
+def test_an_update_whose_posterior_is_not_positive_definite_is_not_taken() -> None:
+    # The session-8 fuzz finding: after a 2.3e11 s prediction (variances ~1e46, indefinite at
+    # rounding level), R = 1.3e-309 I (a denormal) gave posteriors with variances of -1e9, and a
+    # Cholesky factor that let the NaN pivots through. Such a model does not take the measurement.
+    bank = IMMBank([CV2D(0.2), CV2D(5.0)], Position2D(), 1, M=[[0.9, 0.1], [0.1, 0.9]])
+    bank.predict(2.3e11)
+    modes = [bank.mode_P(k).copy() for k in range(2)]
+    bank.update(np.array([[60.0, 60.0]]), R=np.eye(2) * 1.3e-309)
+    assert bank.status[0] == 5 and np.all(bank.log_likelihood == -np.inf)
+    for k in range(2):
+        np.testing.assert_array_equal(bank.mode_P(k), modes[k])
+        assert np.all(np.diagonal(bank.mode_P(k), axis1=1, axis2=2) > 0)
+    fresh = IMMBank([CV2D(0.2), CV2D(5.0)], Position2D(), 1, M=[[0.9, 0.1], [0.1, 0.9]])
+    fresh.update(np.array([[0.5, 0.5]]), R=np.eye(2) * 1e-12)  # a tiny, normal R on a sane prior: taken
+    assert fresh.status[0] == 0 and np.all(np.isfinite(fresh.log_likelihood))

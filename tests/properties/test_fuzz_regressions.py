@@ -273,9 +273,16 @@ def test_imm_bank_state_whose_spread_overflows_is_refused_and_changes_nothing() 
         bank.set_model_state(1, x=x)
     for a, b in zip([bank.x, bank.P, bank.mode_x(1)], before):
         np.testing.assert_array_equal(a, b)
-    x[2, 0] = 1e150  # the largest taken: the combined covariance stays finite
-    bank.set_model_state(1, x=x)
+    x[2, 0] = 1e150  # the largest magnitude taken, but not 1e150 m from the other model's state
+    with pytest.raises(NumericalError, match=r"set_model_state: model 1: track 2's model states would lie 7.07e\+149 standard deviations apart"):
+        bank.set_model_state(1, x=x)
+    for a, b in zip([bank.x, bank.P, bank.mode_x(1)], before):
+        np.testing.assert_array_equal(a, b)
+    x0 = np.zeros((3, 4))
+    x0[2, 0] = 1e150
+    bank.set_model_states(x=[x0, x])  # both models there at once: the combined covariance stays finite
     assert np.isfinite(bank.P).all() and np.isfinite(bank.x).all()
+    assert bank.x[2, 0] == 1e150
 
 
 # parquet_streams (session 7): damaged Parquet sensor streams let pyarrow's ArrowInvalid,
@@ -364,9 +371,15 @@ def test_t2t_numerically_singular_covariance_is_refused_before_anything_changes(
 # imm_bank (session 7): measurements of 1e58-1e70 m (NIS finite, so taken) moved some models'
 # states to ~1e58 while others stayed near 20 m; the mixture's covariance (which adds the squared
 # spread of the models' states) became indefinite or non-finite. Fixed by kImmMaxNis (imm.hpp): a
-# model whose NIS exceeds 1e10 does not take the measurement. The inputs are
-# fuzz/corpus/imm_bank/finding_*.bin.
-@pytest.mark.parametrize("name", ["finding_indefinite_P.bin", "finding_non_finite.bin"])
+# model whose NIS exceeds 1e10 does not take the measurement. Session 8: finding_non_finite.bin
+# still failed that way through set_model_state (a model state set 1e66 from the other's), now
+# refused by the spread bound; finding_huge_P.bin (a model covariance set to 4e266 I, whose
+# update's posterior drowned in rounding) by the rule that a model whose posterior covariance is
+# not positive definite does not take the measurement; finding_denormal_R.bin (R = 1.3e-309 I after
+# a 2.3e11 s prediction) by SmallCholesky refusing a denormal pivot (its NaN pivots had passed).
+# The inputs are fuzz/corpus/imm_bank/finding_*.bin.
+@pytest.mark.parametrize("name", ["finding_indefinite_P.bin", "finding_non_finite.bin", "finding_huge_P.bin",
+                                  "finding_denormal_R.bin"])
 def test_imm_bank_huge_measurement_keeps_covariances_positive_definite(name: str) -> None:
     from fuzz_harness import CORPUS_DIR
 

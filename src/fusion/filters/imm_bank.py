@@ -181,8 +181,7 @@ class IMMBank(BankSettings):
         self.R = np.eye(self.dim_z) if R is None else R
         if mu is not None:
             self.mu = mu
-        for k in range(r):
-            self.set_model_state(k, x=None if x is None else x[k], P=None if P is None else P[k])
+        self.set_model_states(x=x, P=P)
 
     # ------------------------------------------------------------------ fixed properties
     def __len__(self) -> int:
@@ -276,30 +275,60 @@ class IMMBank(BankSettings):
     def set_model_state(self, model: int, x: Any = None, P: Any = None) -> None:
         """Copy states (n_k,) or (N, n_k) and/or covariances (n_k, n_k) or (N, n_k, n_k) into
         model ``model``; ``x`` and ``P`` are recomputed. Everything is checked first: a failed
-        call changes nothing."""
+        call changes nothing.
+
+        A track's model states may not lie more than 1e5 standard deviations apart
+        (``(x_i - x_j)^T (P_i + P_j)^-1 (x_i - x_j) > 1e10``, the bound under which an update
+        is taken): beyond it the mixture's covariance cannot be represented in double precision
+        and the call raises :class:`~fusion.errors.NumericalError`. To move tracks far, set
+        every model in one call with :meth:`set_model_states`."""
         k = self._model(model, "set_model_state")
+        xv, Pv = self._checked_model_state(k, x, P, "set_model_state")
+        if xv is not None or Pv is not None:
+            self._core.set_mode_state(k, xv, Pv)  # x and P in one locked section
+
+    def set_model_states(self, x: Any = None, P: Any = None) -> None:
+        """Set every model at once: ``x`` and ``P`` are sequences with one entry per model (each
+        as in :meth:`set_model_state`, or None to keep that model's), or None. Checked first,
+        written in one locked section, and the spread bound of :meth:`set_model_state` applies
+        after all models are written: a failed call changes nothing."""
+        r = self.n_models
+        for name, given in (("x", x), ("P", P)):
+            if given is not None and (not isinstance(given, (Sequence, np.ndarray)) or isinstance(given, str)):
+                raise ShapeError(f"set_model_states: {name}: expected one entry per model ({r}), got {given!r}")
+            if given is not None and len(given) != r:
+                raise ShapeError(f"set_model_states: {name}: expected one entry per model ({r}), but got {len(given)}")
+        xs: list[np.ndarray | None] = []
+        Ps: list[np.ndarray | None] = []
+        for k in range(r):
+            xv, Pv = self._checked_model_state(k, None if x is None else x[k], None if P is None else P[k],
+                                               "set_model_states")
+            xs.append(xv)
+            Ps.append(Pv)
+        if any(v is not None for v in xs + Ps):
+            self._core.set_mode_states(xs, Ps)
+
+    def _checked_model_state(self, k: int, x: Any, P: Any, who: str) -> tuple[np.ndarray | None, np.ndarray | None]:
         n, nk = len(self), self.model_dims[k]
         xv = Pv = None
         if x is not None:
-            xv = real_array(x, f"set_model_state: x[{k}]")
+            xv = real_array(x, f"{who}: x[{k}]")
             if xv.shape not in ((nk,), (n, nk)):
-                raise ShapeError(f"set_model_state: x[{k}]: expected shape ({n}, {nk}) or ({nk},), but got {xv.shape}")
+                raise ShapeError(f"{who}: x[{k}]: expected shape ({n}, {nk}) or ({nk},), but got {xv.shape}")
             if not np.all(np.isfinite(xv)):
-                raise NumericalError(f"set_model_state: x[{k}]: contains NaN or infinity")
+                raise NumericalError(f"{who}: x[{k}]: contains NaN or infinity")
             big = np.abs(xv) > MAX_STATE
             if big.any():
                 where = f" (track {int(np.argmax(big.any(axis=1)))})" if xv.ndim == 2 else ""
-                raise NumericalError(f"set_model_state: x[{k}]{where}: |value| = {np.abs(xv).max():.3g} > "
+                raise NumericalError(f"{who}: x[{k}]{where}: |value| = {np.abs(xv).max():.3g} > "
                                      f"{MAX_STATE:g}: the spread of the models' states would overflow the combined "
                                      "covariance")
         if P is not None:
-            Pv = real_array(P, f"set_model_state: P[{k}]")
+            Pv = real_array(P, f"{who}: P[{k}]")
             if Pv.shape not in ((nk, nk), (n, nk, nk)):
-                raise ShapeError(
-                    f"set_model_state: P[{k}]: expected shape ({n}, {nk}, {nk}) or ({nk}, {nk}), but got {Pv.shape}")
-            _FilterBank._check_spd(Pv, f"set_model_state: P[{k}]")
-        if xv is not None or Pv is not None:
-            self._core.set_mode_state(k, xv, Pv)  # x and P in one locked section
+                raise ShapeError(f"{who}: P[{k}]: expected shape ({n}, {nk}, {nk}) or ({nk}, {nk}), but got {Pv.shape}")
+            _FilterBank._check_spd(Pv, f"{who}: P[{k}]")
+        return xv, Pv
 
     @property
     def log_likelihood(self) -> np.ndarray:

@@ -74,11 +74,12 @@ struct SmallCholesky {
     for (int k = 0; k < D; ++k) {
       double p = A(k, k);
       for (int j = 0; j < k; ++j) p -= L(k, j) * L(k, j);
-      if (p <= 0.0) return false;
+      if (!(p > 0.0) || !std::isfinite(p)) return false;  // (NaN: not positive definite)
       pivot_product *= p;
       // 1/sqrt(p) as sqrt(p) * (1/p): the sqrt and the division run in parallel instead
       // of back to back, which shortens the serial pivot-to-pivot chain.
       const double lkk = std::sqrt(p), inv_p = 1.0 / p;
+      if (!std::isfinite(inv_p)) return false;  // a denormal pivot: 1/p overflows
       L(k, k) = lkk;
       const double inv = lkk * inv_p;
       inv_diag(k) = inv;

@@ -36,6 +36,7 @@
 // its own process noise or sensor models), keeping the mixing, the mode probabilities and the
 // far-off measurement rules here.
 #pragma once
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
@@ -44,6 +45,7 @@
 #include <utility>
 
 #include "fusion/core/errors.hpp"
+#include "fusion/core/linalg.hpp"
 #include "fusion/filters/ekf.hpp"
 #include "fusion/filters/imm_state_map.hpp"
 
@@ -211,6 +213,32 @@ class Imm {
                                                 Eigen::Map<Mat<NOut, NOut>>(t.P_out));
   }
 
+  // The largest normalised squared distance between two of track t's model states,
+  // (x_i - x_j)^T (P_i + P_j)^-1 (x_i - x_j), in the combined estimate's state space (angles
+  // wrapped); +inf when some P_i + P_j is not positive definite or the distance is not finite.
+  // Beyond kImmMaxNis the mixture of the models cannot be represented in double precision (see
+  // kImmMaxNis): a bank refuses a model state set that far from the others.
+  double max_spread_nis(const Track& t) const {
+    using Out = MotionAt<kOut>;
+    std::array<Vec<NOut>, R> xs;
+    std::array<Mat<NOut, NOut>, R> Ps;
+    to_model<kOut>(t, xs, Ps);
+    double worst = 0.0;
+    for (int i = 0; i < R; ++i)
+      for (int j = i + 1; j < R; ++j) {
+        const auto ui = static_cast<std::size_t>(i), uj = static_cast<std::size_t>(j);
+        Vec<NOut> d = xs[ui] - xs[uj];
+        for (int a = 0; a < NOut; ++a)
+          if (Out::kAngles[static_cast<std::size_t>(a)]) d(a) = wrap_angle(d(a));
+        const Eigen::LLT<Mat<NOut, NOut>> llt(Ps[ui] + Ps[uj]);
+        if (llt.info() != Eigen::Success) return std::numeric_limits<double>::infinity();
+        const double nis = d.dot(llt.solve(d));
+        if (!std::isfinite(nis)) return std::numeric_limits<double>::infinity();
+        worst = std::max(worst, nis);
+      }
+    return worst;
+  }
+
   // Mix, predict every model dt seconds (EKF predict with the model's own Q), recompute the
   // combined estimate. mu is unchanged.
   void predict(const Track& t, double dt) const {
@@ -287,7 +315,12 @@ class Imm {
         return;
       }
       logl(static_cast<Index>(j)) = info.log_likelihood;
-      if (!all_finite(x) || !all_finite(P) || info.nis > kImmMaxNis)  // (a NaN nis: not reported)
+      // A model does not take the measurement (keeps its state, mu = 0) when the update is not
+      // finite, lies beyond kImmMaxNis, or leaves a covariance that is not positive definite
+      // (a prior variance so much larger than R that the posterior drowns in rounding: a
+      // variance of 1e266 set by the caller; the fuzz finding of session 8).
+      if (!all_finite(x) || !all_finite(P) || info.nis > kImmMaxNis ||  // (a NaN nis: not reported)
+          !SmallCholesky<MotionAt<j>::N>{}.compute(P))
         logl(static_cast<Index>(j)) = -std::numeric_limits<double>::infinity();
     });
     if (failed != UpdateStatus::kOk) return static_cast<ImmStatus>(static_cast<std::int32_t>(failed));

@@ -124,6 +124,19 @@ class ImmBank {
     for (Index i = 0; i < size_; ++i) imm_.combine(track(i));
   }
 
+  // The first track whose model states lie more than kImmMaxNis apart (Imm::max_spread_nis),
+  // or -1; *nis (when given) receives that track's spread.
+  Index first_spread_beyond_bound(double* nis = nullptr) {
+    for (Index i = 0; i < size_; ++i) {
+      const double s = imm_.max_spread_nis(track(i));
+      if (s > kImmMaxNis) {
+        if (nis != nullptr) *nis = s;
+        return i;
+      }
+    }
+    return -1;
+  }
+
   // Mix and predict every track dt seconds. A track whose prediction is not finite (a dt so
   // large that F P F^T + Q overflows) is restored to its state before the call and its status
   // set to kPredictFailed; returns how many and the first one (-1: none); the caller raises or
