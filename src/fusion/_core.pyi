@@ -2998,7 +2998,11 @@ class ImmBank_CV2D_CV2D_Position2D:
         """
     def set_mode_state(self, model: typing.SupportsInt | typing.SupportsIndex, x: typing.Any, P: typing.Any) -> None:
         """
-        Copy states and/or covariances (None: keep) into model k and refresh x, P, all in one locked section (another thread's step sees both or neither).
+        Copy states and/or covariances (None: keep) into model k and refresh x, P, all in one locked section (another thread's step sees both or neither). Raises NumericalError, changing nothing, when a track's model states would lie more than 1e5 standard deviations apart.
+        """
+    def set_mode_states(self, xs: collections.abc.Sequence, Ps: collections.abc.Sequence) -> None:
+        """
+        Copy every model's states and/or covariances (one entry per model, None: keep) and refresh x, P in one locked section; checked as set_mode_state, but after all models are written.
         """
     def set_mode_x(self, model: typing.SupportsInt | typing.SupportsIndex, x: typing.Any) -> None:
         """
@@ -3076,7 +3080,11 @@ class ImmBank_CV2D_CV2D_CV2D_Position2D:
         """
     def set_mode_state(self, model: typing.SupportsInt | typing.SupportsIndex, x: typing.Any, P: typing.Any) -> None:
         """
-        Copy states and/or covariances (None: keep) into model k and refresh x, P, all in one locked section (another thread's step sees both or neither).
+        Copy states and/or covariances (None: keep) into model k and refresh x, P, all in one locked section (another thread's step sees both or neither). Raises NumericalError, changing nothing, when a track's model states would lie more than 1e5 standard deviations apart.
+        """
+    def set_mode_states(self, xs: collections.abc.Sequence, Ps: collections.abc.Sequence) -> None:
+        """
+        Copy every model's states and/or covariances (one entry per model, None: keep) and refresh x, P in one locked section; checked as set_mode_state, but after all models are written.
         """
     def set_mode_x(self, model: typing.SupportsInt | typing.SupportsIndex, x: typing.Any) -> None:
         """
@@ -3154,7 +3162,11 @@ class ImmBank_CV2D_CTRV_Position2D:
         """
     def set_mode_state(self, model: typing.SupportsInt | typing.SupportsIndex, x: typing.Any, P: typing.Any) -> None:
         """
-        Copy states and/or covariances (None: keep) into model k and refresh x, P, all in one locked section (another thread's step sees both or neither).
+        Copy states and/or covariances (None: keep) into model k and refresh x, P, all in one locked section (another thread's step sees both or neither). Raises NumericalError, changing nothing, when a track's model states would lie more than 1e5 standard deviations apart.
+        """
+    def set_mode_states(self, xs: collections.abc.Sequence, Ps: collections.abc.Sequence) -> None:
+        """
+        Copy every model's states and/or covariances (one entry per model, None: keep) and refresh x, P in one locked section; checked as set_mode_state, but after all models are written.
         """
     def set_mode_x(self, model: typing.SupportsInt | typing.SupportsIndex, x: typing.Any) -> None:
         """
@@ -3232,7 +3244,11 @@ class ImmBank_CV2D_CTRV_RadarPolar:
         """
     def set_mode_state(self, model: typing.SupportsInt | typing.SupportsIndex, x: typing.Any, P: typing.Any) -> None:
         """
-        Copy states and/or covariances (None: keep) into model k and refresh x, P, all in one locked section (another thread's step sees both or neither).
+        Copy states and/or covariances (None: keep) into model k and refresh x, P, all in one locked section (another thread's step sees both or neither). Raises NumericalError, changing nothing, when a track's model states would lie more than 1e5 standard deviations apart.
+        """
+    def set_mode_states(self, xs: collections.abc.Sequence, Ps: collections.abc.Sequence) -> None:
+        """
+        Copy every model's states and/or covariances (one entry per model, None: keep) and refresh x, P in one locked section; checked as set_mode_state, but after all models are written.
         """
     def set_mode_x(self, model: typing.SupportsInt | typing.SupportsIndex, x: typing.Any) -> None:
         """
@@ -3310,7 +3326,11 @@ class ImmBank_CV2D_CA2D_Position2D:
         """
     def set_mode_state(self, model: typing.SupportsInt | typing.SupportsIndex, x: typing.Any, P: typing.Any) -> None:
         """
-        Copy states and/or covariances (None: keep) into model k and refresh x, P, all in one locked section (another thread's step sees both or neither).
+        Copy states and/or covariances (None: keep) into model k and refresh x, P, all in one locked section (another thread's step sees both or neither). Raises NumericalError, changing nothing, when a track's model states would lie more than 1e5 standard deviations apart.
+        """
+    def set_mode_states(self, xs: collections.abc.Sequence, Ps: collections.abc.Sequence) -> None:
+        """
+        Copy every model's states and/or covariances (one entry per model, None: keep) and refresh x, P in one locked section; checked as set_mode_state, but after all models are written.
         """
     def set_mode_x(self, model: typing.SupportsInt | typing.SupportsIndex, x: typing.Any) -> None:
         """

@@ -274,7 +274,8 @@ def test_imm_bank_state_whose_spread_overflows_is_refused_and_changes_nothing() 
     for a, b in zip([bank.x, bank.P, bank.mode_x(1)], before):
         np.testing.assert_array_equal(a, b)
     x[2, 0] = 1e150  # the largest magnitude taken, but not 1e150 m from the other model's state
-    with pytest.raises(NumericalError, match=r"set_model_state: model 1: track 2's model states would lie 7.07e\+149 standard deviations apart"):
+    with pytest.raises(NumericalError, match=r"set_model_state: model 1: track 2's model states would lie "
+                                             r"7.07e\+149 standard deviations apart"):
         bank.set_model_state(1, x=x)
     for a, b in zip([bank.x, bank.P, bank.mode_x(1)], before):
         np.testing.assert_array_equal(a, b)
