@@ -7,6 +7,7 @@
 #include <Eigen/Cholesky>
 #include <Eigen/Core>
 #include <cmath>
+#include <limits>
 
 #include "fusion/core/errors.hpp"
 #include "fusion/core/types.hpp"
@@ -74,12 +75,11 @@ struct SmallCholesky {
     for (int k = 0; k < D; ++k) {
       double p = A(k, k);
       for (int j = 0; j < k; ++j) p -= L(k, j) * L(k, j);
-      if (!(p > 0.0) || !std::isfinite(p)) return false;  // (NaN: not positive definite)
+      if (!(p > 0.0)) return false;  // (a NaN pivot too: not positive definite)
       pivot_product *= p;
       // 1/sqrt(p) as sqrt(p) * (1/p): the sqrt and the division run in parallel instead
       // of back to back, which shortens the serial pivot-to-pivot chain.
       const double lkk = std::sqrt(p), inv_p = 1.0 / p;
-      if (!std::isfinite(inv_p)) return false;  // a denormal pivot: 1/p overflows
       L(k, k) = lkk;
       const double inv = lkk * inv_p;
       inv_diag(k) = inv;
@@ -90,7 +90,9 @@ struct SmallCholesky {
         L(i, k) = a * inv;
       }
     }
-    return true;
+    // A denormal pivot makes 1/p overflow: its inf turns every later pivot into NaN (refused
+    // above), so only the last one needs a look, once, off the pivot-to-pivot chain.
+    return inv_diag(D - 1) <= std::numeric_limits<double>::max();
   }
   // Rows of B <- rows of B S^-1, i.e. B <- B S^-1 for symmetric S (gain K = P H^T S^-1).
   // Solved in place element by element: no row temporaries copied back and forth.
