@@ -21,6 +21,7 @@ from fusion.filters._common import (
     as_matrix,
     as_vector,
     check_assigned,
+    check_state,
     external_assignment,
     joseph_update,
     locked_getstate,
@@ -99,6 +100,7 @@ class ExtendedKalmanFilter(InnovationStatistics):
     def predict(self, u: Any = 0) -> None:
         """Predict: :meth:`predict_x`, then P = F P F^T + Q."""
         with self._lock:
+            check_state("ExtendedKalmanFilter", self.x, self.P)
             x_before = self.x
             try:  # a failed predict changes nothing: x is put back if predict_x ran
                 self.predict_x(u)
@@ -141,6 +143,7 @@ class ExtendedKalmanFilter(InnovationStatistics):
         definite, leaving x and P unchanged.
         """
         with self._lock:
+            check_state("ExtendedKalmanFilter", self.x, self.P)
             if z is None:
                 self.z = np.full((self.dim_z, 1), None)
                 self.x_post, self.P_post = self.x.copy(), self.P.copy()

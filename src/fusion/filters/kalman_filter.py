@@ -54,7 +54,7 @@ import numpy as np
 
 from fusion import _core
 from fusion.errors import NumericalError, ShapeError
-from fusion.filters._common import InnovationStatistics, as_integer, check_bank_size
+from fusion.filters._common import InnovationStatistics, as_integer, check_bank_size, check_state
 
 __all__ = ["KalmanFilter"]
 
@@ -147,6 +147,7 @@ class KalmanFilter(InnovationStatistics, _core.KalmanFilter):
 
     def predict_steadystate(self, u: Any = 0, B: Any = None) -> None:
         """Predict with the steady-state gain: x = F x + B u, P unchanged (filterpy's)."""
+        check_state("KalmanFilter", self.x, self.P)
         if B is None:
             B = self.B
         x = np.asarray(self.F, dtype=float) @ self._x_column()
@@ -158,6 +159,7 @@ class KalmanFilter(InnovationStatistics, _core.KalmanFilter):
 
     def update_steadystate(self, z: Any) -> None:
         """Update with the fixed gain ``K`` (set from a converged run); P is not changed."""
+        check_state("KalmanFilter", self.x, self.P)
         if z is None:
             self._skip_update()
             return
@@ -181,6 +183,7 @@ class KalmanFilter(InnovationStatistics, _core.KalmanFilter):
         S = H P H^T + H M + M^T H^T + R, K = (P H^T + M) S^-1 (solved by Cholesky),
         P = P - K (H P + M^T) (filterpy's form, Bulut 2011).
         """
+        check_state("KalmanFilter", self.x, self.P)
         if z is None:
             self._skip_update()
             return
@@ -223,6 +226,7 @@ class KalmanFilter(InnovationStatistics, _core.KalmanFilter):
     def update_sequential(self, start: int, z_i: Any, R_i: Any = None, H_i: Any = None) -> None:
         """Update with measurement components ``start:start+len(z_i)`` only (sequential
         processing); ``y``, ``K`` and ``z`` are filled in for those components."""
+        check_state("KalmanFilter", self.x, self.P)
         z_i = np.reshape(np.asarray(z_i, dtype=float), (-1, 1))
         length = z_i.shape[0]
         stop = start + length

@@ -26,6 +26,7 @@ from fusion.filters._common import (
     as_matrix,
     as_vector,
     check_assigned,
+    check_state,
     check_finite,
     external_assignment,
     locked_getstate,
@@ -221,6 +222,7 @@ class UnscentedKalmanFilter(InnovationStatistics):
         before a second :meth:`update` between two predictions so the sigma points reflect
         the updated (x, P), as in filterpy."""
         with self._lock:
+            check_state("UnscentedKalmanFilter", self.x, self.P)
             dt = self._dt if dt is None else dt
             fx = self.fx if fx is None else fx
             sigmas = self.points_fn.sigma_points(self.x, self.P)
@@ -243,6 +245,7 @@ class UnscentedKalmanFilter(InnovationStatistics):
     ) -> None:
         """Unscented prediction; afterwards ``sigmas_f`` holds sigma points of the prior."""
         with self._lock:
+            check_state("UnscentedKalmanFilter", self.x, self.P)
             if UT is None:
                 UT = unscented_transform
                 if not _noise_shape_ok(self.Q, self._dim_x):
@@ -288,6 +291,7 @@ class UnscentedKalmanFilter(InnovationStatistics):
         ``self.R`` for this call (a scalar means r I)."""
         with self._lock:
             m, n = self._dim_z, self._dim_x
+            check_state("UnscentedKalmanFilter", self.x, self.P)
             if z is None:
                 self.z = np.array([[None] * m]).T
                 self.x_post, self.P_post = self.x.copy(), self.P.copy()
