@@ -63,7 +63,8 @@ FILTERS: dict[str, tuple[Callable[[], Any], Callable[[Any], None], Callable[[Any
 
 
 def _snapshot(f: Any) -> dict[str, np.ndarray]:
-    return {k: np.array(getattr(f, k), dtype=float) for k in ("x", "P", "x_prior", "P_prior", "x_post", "P_post", "K", "S")}
+    keys = ("x", "P", "x_prior", "P_prior", "x_post", "P_post", "K", "S")
+    return {k: np.array(getattr(f, k), dtype=float) for k in keys}
 
 
 def _assert_same(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> None:
@@ -148,7 +149,8 @@ def test_negative_diagonal_from_a_step_is_still_accepted() -> None:
     assert ekf.P[1, 1] == pytest.approx(1.0 - 1e-9)
 
 
-@pytest.mark.parametrize("method", ["predict_steadystate", "update_steadystate", "update_correlated", "update_sequential"])
+@pytest.mark.parametrize(
+    "method", ["predict_steadystate", "update_steadystate", "update_correlated", "update_sequential"])
 def test_kalman_filter_python_step_methods_check_the_state(method: str) -> None:
     kf = _kf()
     kf.K = np.full((4, 2), 0.1)

@@ -41,7 +41,10 @@ class ExtendedKalmanFilter(InnovationStatistics):
     ``x_prior``, ``P_prior``, ``x_post``, ``P_post``, ``log_likelihood``, ``likelihood``,
     ``mahalanobis``. Every step assigns new arrays, so a reference kept to ``kf.x`` or
     ``kf.P`` keeps its value; editing them in place before a step (``kf.P[2, 2] *= 10``)
-    changes the filter, as in filterpy.
+    changes the filter, as in filterpy. Each predict/update first checks that x and P are
+    finite (an in-place ``kf.P[0, 0] = np.nan``, or ``kf.P *= np.nan``, which edits the array
+    before its assignment is refused): :class:`~fusion.errors.NumericalError` naming
+    ``ExtendedKalmanFilter.P``, filter unchanged, until a valid P is assigned.
 
     Noise follows filterpy exactly: a scalar ``Q`` is added to every element of
     ``F P F^T``; a scalar stored ``R`` is added to every element of ``H P H^T`` and enters

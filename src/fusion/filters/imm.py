@@ -183,7 +183,9 @@ class IMMEstimator:
     the filters' ``log_likelihood`` in the log domain (filterpy multiplies ``likelihood``,
     which underflows to the float minimum for far-off measurements); ``predict()`` without
     ``u`` calls each filter's ``predict()`` without arguments; filters of different state
-    sizes need ``state_maps`` (filterpy rejects them).
+    sizes need ``state_maps`` (filterpy rejects them); ``predict`` and ``update`` first check
+    that every filter's x and P are finite (NumericalError naming ``IMMEstimator.filters[i]``,
+    nothing changed), so an in-place edit of one mode cannot leave the others stepped.
 
     Threads: calls on one object are serialised (``predict`` and ``update`` hold a
     per-object re-entrant lock, and each filter's own methods hold the filter's lock), so

@@ -34,7 +34,13 @@ Deliberate differences:
   :class:`~fusion.errors.NumericalError` naming the matrix and the entry, and the filter is
   unchanged (filterpy propagates such a covariance silently). An indefinite matrix with a
   non-negative diagonal, an in-place edit (``kf.P[0, 0] = -1``) and the ``P`` a step produced
-  are not checked, as filterpy does not (its own test_MMAE2 relies on that).
+  are not checked, as filterpy does not (its own test_MMAE2 relies on that);
+- every step (``predict``, ``update``, also with ``z=None``, and the step methods written in
+  Python) starts from a finite state: an ``x`` or ``P`` holding NaN or infinity (an in-place
+  edit ``kf.P[0, 0] = np.nan``, or the array ``kf.P *= np.nan`` edited before its assignment
+  was refused) raises :class:`~fusion.errors.NumericalError` "KalmanFilter.P contains NaN or
+  infinity (edited in place?); assign a valid P" and the filter is unchanged; every step raises
+  until a valid value is assigned (O(n^2) finiteness only; copying and pickling do not check).
 
 Threads: ``predict``, ``update``, each attribute read or assignment, copying and pickling
 are atomic (C++ with the GIL held); the methods written in Python here (``update_sequential``,

@@ -26,8 +26,8 @@ from fusion.filters._common import (
     as_matrix,
     as_vector,
     check_assigned,
-    check_state,
     check_finite,
+    check_state,
     external_assignment,
     locked_getstate,
     serialised,
@@ -145,7 +145,10 @@ class UnscentedKalmanFilter(InnovationStatistics):
     leaves the state unchanged; set ``kf.inv`` to another function, e.g. ``np.linalg.pinv``,
     and it is used for K and ``SI`` as in filterpy); P is re-symmetrised; a non-finite z
     raises NumericalError; ``sqrt_fn`` is used for the sigma points (filterpy stores it in
-    ``msqrt`` but never uses it); :meth:`rts_smoother` uses ``Qs`` (filterpy ignores it and
+    ``msqrt`` but never uses it); each predict/update (and
+    :meth:`compute_process_sigmas`) first checks that x and P are finite, so an in-place
+    ``ukf.P[0, 0] = np.nan`` raises NumericalError naming ``UnscentedKalmanFilter.P`` and
+    changes nothing; :meth:`rts_smoother` uses ``Qs`` (filterpy ignores it and
     always uses ``self.Q``) and adds the correction with ``state_add``; :meth:`batch_filter`
     checks every z before the first step and accepts a scalar ``dts``.
 
