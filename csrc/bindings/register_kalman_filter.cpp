@@ -234,9 +234,20 @@ struct PyKalmanFilter {
   bool x_1d() const { return x_ndim == 1; }
 
   // ---- the state: bring a Python-side x/P (assigned or read and maybe edited) into the core
-  void load_state() {
+  // Every step starts from a finite x and P: an in-place edit (`kf.P[0, 0] = nan`, or the array
+  // an augmented assignment `kf.P *= nan` edited before its check refused it) is found here, in
+  // O(n^2), before the core is stepped, so the step raises and the filter is unchanged (the
+  // Python-side x/P keep the edited arrays until a valid one is assigned). Only finiteness: a
+  // slightly negative diagonal that a step produced is accepted, as filterpy does (test_MMAE2).
+  // (`check_finite` false: unpickling/deep-copying, which keeps a state as it is.)
+  void load_state(bool check_finite = true) {
     if (x) x_ndim = load_vector(x, core.x, n(), "KalmanFilter.x");
     if (P) load_matrix(P, core.P, n(), n(), "KalmanFilter.P", Scalar::kIdentity);
+    if (!check_finite) return;
+    if (!core.x.allFinite())
+      throw NumericalError("KalmanFilter.x contains NaN or infinity (edited in place?); assign a valid x");
+    if (!core.P.allFinite())
+      throw NumericalError("KalmanFilter.P contains NaN or infinity (edited in place?); assign a valid P");
   }
   // After a step, what the core holds is the truth: forget the objects handed out before.
   void drop(std::initializer_list<py::object*> slots) {
@@ -522,7 +533,7 @@ std::pair<PyKalmanFilter, py::dict> from_state(const py::tuple& t) {
   k.set_B(st["B"]);
   k.set_x(st["x"]);
   k.set_matrix(k.P, st["P"], k.n(), k.n(), "KalmanFilter.P (pickled)", Scalar::kIdentity);
-  k.load_state();
+  k.load_state(false);
   auto vec = [&](py::object& slot, const char* key, Index len) {
     k.set_vector(slot, st[key], len, (std::string("KalmanFilter.") + key + " (pickled)").c_str());
   };

@@ -5,6 +5,7 @@
 #include <pybind11/stl.h>
 
 #include <cmath>
+#include <sstream>
 #include <string>
 
 #include "common.hpp"
@@ -107,6 +108,57 @@ double checked_number(const py::object& v, const char* model, const char* name, 
   return d;
 }
 
+// CameraPinhole's parameters, checked alike by the constructor and by each attribute assignment
+// (def_readwrite took NaN, a zero focal length and any 3 x 3 matrix, and gave pybind11's
+// TypeError for a string): fx, fy finite and > 0 and cx, cy finite (ConfigurationError, as every
+// model's numbers); R_cw and t_cw arrays of real numbers (else ConfigurationError) of shape
+// (3, 3) and (3,), (3, 1) or (1, 3) (else ShapeError), finite (else NumericalError), R_cw a
+// rotation: max |R^T R - I| <= 1e-6 and det R > 0 (else ConfigurationError). Every error names
+// CameraPinhole.<attribute>; a refused assignment leaves the camera unchanged.
+CArray camera_array(const py::object& v, const std::string& what) {
+  // (a default-constructed py::array is an empty array, not a null handle: track success apart)
+  bool numeric = false;
+  py::array raw;
+  if (!v.is_none() && !py::isinstance<py::str>(v) && !py::isinstance<py::bytes>(v)) {
+    raw = py::array::ensure(v);
+    numeric = raw && std::string("iuf").find(raw.dtype().kind()) != std::string::npos;
+  }
+  if (!numeric)
+    throw ConfigurationError(what + ": expected an array of real numbers, got " + std::string(py::repr(v)));
+  CArray a = CArray::ensure(raw);
+  if (!a) throw ConfigurationError(what + ": expected an array of real numbers, got " + std::string(py::repr(v)));
+  return a;
+}
+
+Mat<3, 3> camera_rotation(const py::object& v) {
+  const std::string what = "CameraPinhole.R_cw";
+  const CArray a = camera_array(v, what);
+  if (a.ndim() != 2 || a.shape(0) != 3 || a.shape(1) != 3) shape_error(what, "(3, 3)", a);
+  const Mat<3, 3> R = Eigen::Map<const Eigen::Matrix<double, 3, 3, Eigen::RowMajor>>(a.data());
+  if (!R.allFinite()) throw NumericalError(what + ": contains NaN or infinity");
+  const double err = (R.transpose() * R - Mat<3, 3>::Identity()).cwiseAbs().maxCoeff();
+  const double det = R(0, 0) * (R(1, 1) * R(2, 2) - R(1, 2) * R(2, 1)) - R(0, 1) * (R(1, 0) * R(2, 2) - R(1, 2) * R(2, 0)) +
+                     R(0, 2) * (R(1, 0) * R(2, 1) - R(1, 1) * R(2, 0));
+  if (!(err <= 1e-6) || !(det > 0.0)) {
+    std::ostringstream os;
+    os << what << ": not a rotation (max |R^T R - I| = " << err << ", det R = " << det
+       << "; a rotation has R^T R = I to 1e-6 and det R = +1)";
+    throw ConfigurationError(os.str());
+  }
+  return R;
+}
+
+Vec<3> camera_translation(const py::object& v) {
+  const std::string what = "CameraPinhole.t_cw";
+  const CArray a = camera_array(v, what);
+  const bool ok = (a.ndim() == 1 && a.shape(0) == 3) ||
+                  (a.ndim() == 2 && ((a.shape(0) == 3 && a.shape(1) == 1) || (a.shape(0) == 1 && a.shape(1) == 3)));
+  if (!ok) shape_error(what, "(3,) or (3, 1)", a);
+  const Vec<3> t = Eigen::Map<const Vec<3>>(a.data());
+  if (!t.allFinite()) throw NumericalError(what + ": contains NaN or infinity");
+  return t;
+}
+
 }  // namespace
 
 void register_models(py::module_& m) {
@@ -167,16 +219,24 @@ void register_models(py::module_& m) {
       .def_property("yaw_rad", [](const RadarPolar& o) { return o.yaw_rad; }, [](RadarPolar& o, const py::object& v) { o.yaw_rad = checked_number(v, "RadarPolar", "yaw_rad", Rule::kFinite); })
       .def(refuse_other_arguments<RadarPolar>("RadarPolar(x_m: float = 0.0, y_m: float = 0.0, yaw_rad: float = 0.0)"));
   bind_measurement<CameraPinhole>(m, "CameraPinhole", "Pinhole camera pixel (u, v) of the target's 3D point.")
-      .def(py::init([](double fx, double fy, double cx, double cy, const Mat<3, 3>& R, const Vec<3>& t) {
-             CameraPinhole c; c.fx = fx; c.fy = fy; c.cx = cx; c.cy = cy; c.R_cw = R; c.t_cw = t; return c; }),
+      .def(py::init([](const py::object& fx, const py::object& fy, const py::object& cx, const py::object& cy,
+                       const py::object& R, const py::object& t) {
+             CameraPinhole c;
+             c.fx = checked_number(fx, "CameraPinhole", "fx", Rule::kPositive);
+             c.fy = checked_number(fy, "CameraPinhole", "fy", Rule::kPositive);
+             c.cx = checked_number(cx, "CameraPinhole", "cx", Rule::kFinite);
+             c.cy = checked_number(cy, "CameraPinhole", "cy", Rule::kFinite);
+             c.R_cw = camera_rotation(R);
+             c.t_cw = camera_translation(t);
+             return c; }),
            py::arg("fx"), py::arg("fy"), py::arg("cx"), py::arg("cy"),
            py::arg("R_cw") = Mat<3, 3>(Mat<3, 3>::Identity()), py::arg("t_cw") = Vec<3>(Vec<3>::Zero()))
-      .def_readwrite("fx", &CameraPinhole::fx)
-      .def_readwrite("fy", &CameraPinhole::fy)
-      .def_readwrite("cx", &CameraPinhole::cx)
-      .def_readwrite("cy", &CameraPinhole::cy)
-      .def_readwrite("R_cw", &CameraPinhole::R_cw)
-      .def_readwrite("t_cw", &CameraPinhole::t_cw)
+      .def_property("fx", [](const CameraPinhole& o) { return o.fx; }, [](CameraPinhole& o, const py::object& v) { o.fx = checked_number(v, "CameraPinhole", "fx", Rule::kPositive); })
+      .def_property("fy", [](const CameraPinhole& o) { return o.fy; }, [](CameraPinhole& o, const py::object& v) { o.fy = checked_number(v, "CameraPinhole", "fy", Rule::kPositive); })
+      .def_property("cx", [](const CameraPinhole& o) { return o.cx; }, [](CameraPinhole& o, const py::object& v) { o.cx = checked_number(v, "CameraPinhole", "cx", Rule::kFinite); })
+      .def_property("cy", [](const CameraPinhole& o) { return o.cy; }, [](CameraPinhole& o, const py::object& v) { o.cy = checked_number(v, "CameraPinhole", "cy", Rule::kFinite); })
+      .def_property("R_cw", [](const CameraPinhole& o) -> const Mat<3, 3>& { return o.R_cw; }, [](CameraPinhole& o, const py::object& v) { o.R_cw = camera_rotation(v); })
+      .def_property("t_cw", [](const CameraPinhole& o) -> const Vec<3>& { return o.t_cw; }, [](CameraPinhole& o, const py::object& v) { o.t_cw = camera_translation(v); })
       .def(refuse_other_arguments<CameraPinhole>("CameraPinhole(fx: float, fy: float, cx: float, cy: float, R_cw: 3 x 3 = I, t_cw: 3 = 0)"));
 }
 

@@ -384,7 +384,7 @@ class CameraPinhole:
     """
     angle_mask: typing.ClassVar[list] = [False, False]
     dim_z: typing.ClassVar[int] = 2
-    def __init__(self, fx: typing.SupportsFloat | typing.SupportsIndex, fy: typing.SupportsFloat | typing.SupportsIndex, cx: typing.SupportsFloat | typing.SupportsIndex, cy: typing.SupportsFloat | typing.SupportsIndex, R_cw: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[3, 3]"] = ..., t_cw: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[3, 1]"] = ...) -> None:
+    def __init__(self, fx: typing.Any, fy: typing.Any, cx: typing.Any, cy: typing.Any, R_cw: typing.Any = ..., t_cw: typing.Any = ...) -> None:
         ...
     def __reduce__(self) -> typing.Any:
         """
@@ -398,37 +398,37 @@ class CameraPinhole:
     def R_cw(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[3, 3]"]:
         ...
     @R_cw.setter
-    def R_cw(self, arg0: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[3, 3]"]) -> None:
+    def R_cw(self, arg1: typing.Any) -> None:
         ...
     @property
     def cx(self) -> float:
         ...
     @cx.setter
-    def cx(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+    def cx(self, arg1: typing.Any) -> None:
         ...
     @property
     def cy(self) -> float:
         ...
     @cy.setter
-    def cy(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+    def cy(self, arg1: typing.Any) -> None:
         ...
     @property
     def fx(self) -> float:
         ...
     @fx.setter
-    def fx(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+    def fx(self, arg1: typing.Any) -> None:
         ...
     @property
     def fy(self) -> float:
         ...
     @fy.setter
-    def fy(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+    def fy(self, arg1: typing.Any) -> None:
         ...
     @property
     def t_cw(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[3, 1]"]:
         ...
     @t_cw.setter
-    def t_cw(self, arg0: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[3, 1]"]) -> None:
+    def t_cw(self, arg1: typing.Any) -> None:
         ...
 class KalmanFilter:
     @staticmethod

@@ -30,6 +30,7 @@ __all__ = [
     "check_bank_size",
     "as_vector",
     "check_finite",
+    "check_state",
     "gaussian_log_likelihood",
     "joseph_update",
     "real_array",
@@ -225,6 +226,30 @@ def check_finite(z: np.ndarray, what: str) -> None:
     ok = all(map(math.isfinite, z.ravel().tolist())) if z.size <= 32 else bool(np.isfinite(z).all())
     if not ok:
         raise NumericalError(f"{what}: non-finite measurement {np.array2string(np.ravel(z))}")
+
+
+def _all_finite(a: Any) -> bool:
+    """Whether every entry of the array-like ``a`` is finite; for up to 64 entries by
+    math.isfinite over a list (~0.9 us for a 4 x 4 P, np.isfinite(a).all() ~2.8 us)."""
+    if type(a) is not np.ndarray:
+        a = np.asarray(a, dtype=float)
+    if a.size <= 64:
+        return all(map(math.isfinite, a.ravel().tolist()))
+    return bool(np.isfinite(a).all())
+
+
+def check_state(owner: str, x: Any, P: Any) -> None:
+    """The state a predict/update starts from: :class:`~fusion.errors.NumericalError` naming
+    ``owner.x`` or ``owner.P`` unless every entry is finite. Assignments are checked by
+    :func:`check_assigned`; this finds what they cannot see, an in-place edit
+    (``ekf.P[0, 0] = np.nan``, or the array ``ekf.P *= np.nan`` edited before its assignment
+    was refused). O(n^2) finiteness only: no diagonal or definiteness test, since a step may
+    legitimately produce a slightly negative diagonal (filterpy's own suite predicts with an
+    indefinite Q) and filterpy accepts it."""
+    if not _all_finite(x):
+        raise NumericalError(f"{owner}.x contains NaN or infinity (edited in place?); assign a valid x")
+    if not _all_finite(P):
+        raise NumericalError(f"{owner}.P contains NaN or infinity (edited in place?); assign a valid P")
 
 
 def noise_for_update(R: Any, m: int, what: str) -> tuple[np.ndarray, np.ndarray | None]:

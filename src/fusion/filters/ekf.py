@@ -21,6 +21,7 @@ from fusion.filters._common import (
     as_matrix,
     as_vector,
     check_assigned,
+    check_state,
     external_assignment,
     joseph_update,
     locked_getstate,
@@ -40,7 +41,10 @@ class ExtendedKalmanFilter(InnovationStatistics):
     ``x_prior``, ``P_prior``, ``x_post``, ``P_post``, ``log_likelihood``, ``likelihood``,
     ``mahalanobis``. Every step assigns new arrays, so a reference kept to ``kf.x`` or
     ``kf.P`` keeps its value; editing them in place before a step (``kf.P[2, 2] *= 10``)
-    changes the filter, as in filterpy.
+    changes the filter, as in filterpy. Each predict/update first checks that x and P are
+    finite (an in-place ``kf.P[0, 0] = np.nan``, or ``kf.P *= np.nan``, which edits the array
+    before its assignment is refused): :class:`~fusion.errors.NumericalError` naming
+    ``ExtendedKalmanFilter.P``, filter unchanged, until a valid P is assigned.
 
     Noise follows filterpy exactly: a scalar ``Q`` is added to every element of
     ``F P F^T``; a scalar stored ``R`` is added to every element of ``H P H^T`` and enters
@@ -99,6 +103,7 @@ class ExtendedKalmanFilter(InnovationStatistics):
     def predict(self, u: Any = 0) -> None:
         """Predict: :meth:`predict_x`, then P = F P F^T + Q."""
         with self._lock:
+            check_state("ExtendedKalmanFilter", self.x, self.P)
             x_before = self.x
             try:  # a failed predict changes nothing: x is put back if predict_x ran
                 self.predict_x(u)
@@ -141,6 +146,7 @@ class ExtendedKalmanFilter(InnovationStatistics):
         definite, leaving x and P unchanged.
         """
         with self._lock:
+            check_state("ExtendedKalmanFilter", self.x, self.P)
             if z is None:
                 self.z = np.full((self.dim_z, 1), None)
                 self.x_post, self.P_post = self.x.copy(), self.P.copy()

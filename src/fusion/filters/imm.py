@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from fusion.errors import ConfigurationError, ShapeError
-from fusion.filters._common import FilterLock, LockSlot, check_assigned, external_assignment, shallow_copy
+from fusion.filters._common import FilterLock, LockSlot, check_assigned, check_state, external_assignment, shallow_copy
 
 __all__ = ["CTRVToCV", "CVToCTRV", "IMMEstimator", "IdentityMap", "LinearStateMap", "StateMap"]
 
@@ -183,7 +183,9 @@ class IMMEstimator:
     the filters' ``log_likelihood`` in the log domain (filterpy multiplies ``likelihood``,
     which underflows to the float minimum for far-off measurements); ``predict()`` without
     ``u`` calls each filter's ``predict()`` without arguments; filters of different state
-    sizes need ``state_maps`` (filterpy rejects them).
+    sizes need ``state_maps`` (filterpy rejects them); ``predict`` and ``update`` first check
+    that every filter's x and P are finite (NumericalError naming ``IMMEstimator.filters[i]``,
+    nothing changed), so an in-place edit of one mode cannot leave the others stepped.
 
     Threads: calls on one object are serialised (``predict`` and ``update`` hold a
     per-object re-entrant lock, and each filter's own methods hold the filter's lock), so
@@ -296,6 +298,14 @@ class IMMEstimator:
         self.x = x.reshape(shape)
         self.P = P
 
+    def _check_filters(self) -> None:
+        """Every filter's x and P finite before a step touches any of them (an in-place edit
+        ``imm.filters[1].P[0, 0] = np.nan`` would otherwise be found only by that filter, after
+        the filters before it had stepped)."""
+        for i, f in enumerate(self.filters):
+            check_state(f"{type(self).__name__}.filters[{i}]", np.asarray(f.x, dtype=float),
+                        np.asarray(f.P, dtype=float))
+
     def update(self, z: Any) -> None:
         """Update every filter with z, then the mode probabilities and the combined estimate.
 
@@ -304,6 +314,7 @@ class IMMEstimator:
         not positive definite) the filters before it keep their update while ``mu``, ``x`` and
         ``P`` do not; recover with a copy taken before the call."""
         with self._lock:
+            self._check_filters()
             logl = np.empty(self.N)
             for i, f in enumerate(self.filters):
                 f.update(z)
@@ -325,6 +336,7 @@ class IMMEstimator:
     def predict(self, u: Any = None) -> None:
         """Mix the filters' estimates, then predict each filter."""
         with self._lock:
+            self._check_filters()
             states = [(_state_of(f), np.asarray(f.P, dtype=float)) for f in self.filters]
             mixed = []
             for j in range(self.N):

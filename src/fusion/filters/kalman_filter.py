@@ -34,7 +34,13 @@ Deliberate differences:
   :class:`~fusion.errors.NumericalError` naming the matrix and the entry, and the filter is
   unchanged (filterpy propagates such a covariance silently). An indefinite matrix with a
   non-negative diagonal, an in-place edit (``kf.P[0, 0] = -1``) and the ``P`` a step produced
-  are not checked, as filterpy does not (its own test_MMAE2 relies on that).
+  are not checked, as filterpy does not (its own test_MMAE2 relies on that);
+- every step (``predict``, ``update``, also with ``z=None``, and the step methods written in
+  Python) starts from a finite state: an ``x`` or ``P`` holding NaN or infinity (an in-place
+  edit ``kf.P[0, 0] = np.nan``, or the array ``kf.P *= np.nan`` edited before its assignment
+  was refused) raises :class:`~fusion.errors.NumericalError` "KalmanFilter.P contains NaN or
+  infinity (edited in place?); assign a valid P" and the filter is unchanged; every step raises
+  until a valid value is assigned (O(n^2) finiteness only; copying and pickling do not check).
 
 Threads: ``predict``, ``update``, each attribute read or assignment, copying and pickling
 are atomic (C++ with the GIL held); the methods written in Python here (``update_sequential``,
@@ -54,7 +60,7 @@ import numpy as np
 
 from fusion import _core
 from fusion.errors import NumericalError, ShapeError
-from fusion.filters._common import InnovationStatistics, as_integer, check_bank_size
+from fusion.filters._common import InnovationStatistics, as_integer, check_bank_size, check_state
 
 __all__ = ["KalmanFilter"]
 
@@ -147,6 +153,7 @@ class KalmanFilter(InnovationStatistics, _core.KalmanFilter):
 
     def predict_steadystate(self, u: Any = 0, B: Any = None) -> None:
         """Predict with the steady-state gain: x = F x + B u, P unchanged (filterpy's)."""
+        check_state("KalmanFilter", self.x, self.P)
         if B is None:
             B = self.B
         x = np.asarray(self.F, dtype=float) @ self._x_column()
@@ -158,6 +165,7 @@ class KalmanFilter(InnovationStatistics, _core.KalmanFilter):
 
     def update_steadystate(self, z: Any) -> None:
         """Update with the fixed gain ``K`` (set from a converged run); P is not changed."""
+        check_state("KalmanFilter", self.x, self.P)
         if z is None:
             self._skip_update()
             return
@@ -181,6 +189,7 @@ class KalmanFilter(InnovationStatistics, _core.KalmanFilter):
         S = H P H^T + H M + M^T H^T + R, K = (P H^T + M) S^-1 (solved by Cholesky),
         P = P - K (H P + M^T) (filterpy's form, Bulut 2011).
         """
+        check_state("KalmanFilter", self.x, self.P)
         if z is None:
             self._skip_update()
             return
@@ -223,6 +232,7 @@ class KalmanFilter(InnovationStatistics, _core.KalmanFilter):
     def update_sequential(self, start: int, z_i: Any, R_i: Any = None, H_i: Any = None) -> None:
         """Update with measurement components ``start:start+len(z_i)`` only (sequential
         processing); ``y``, ``K`` and ``z`` are filled in for those components."""
+        check_state("KalmanFilter", self.x, self.P)
         z_i = np.reshape(np.asarray(z_i, dtype=float), (-1, 1))
         length = z_i.shape[0]
         stop = start + length

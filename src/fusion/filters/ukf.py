@@ -27,6 +27,7 @@ from fusion.filters._common import (
     as_vector,
     check_assigned,
     check_finite,
+    check_state,
     external_assignment,
     locked_getstate,
     serialised,
@@ -144,7 +145,10 @@ class UnscentedKalmanFilter(InnovationStatistics):
     leaves the state unchanged; set ``kf.inv`` to another function, e.g. ``np.linalg.pinv``,
     and it is used for K and ``SI`` as in filterpy); P is re-symmetrised; a non-finite z
     raises NumericalError; ``sqrt_fn`` is used for the sigma points (filterpy stores it in
-    ``msqrt`` but never uses it); :meth:`rts_smoother` uses ``Qs`` (filterpy ignores it and
+    ``msqrt`` but never uses it); each predict/update (and
+    :meth:`compute_process_sigmas`) first checks that x and P are finite, so an in-place
+    ``ukf.P[0, 0] = np.nan`` raises NumericalError naming ``UnscentedKalmanFilter.P`` and
+    changes nothing; :meth:`rts_smoother` uses ``Qs`` (filterpy ignores it and
     always uses ``self.Q``) and adds the correction with ``state_add``; :meth:`batch_filter`
     checks every z before the first step and accepts a scalar ``dts``.
 
@@ -221,6 +225,7 @@ class UnscentedKalmanFilter(InnovationStatistics):
         before a second :meth:`update` between two predictions so the sigma points reflect
         the updated (x, P), as in filterpy."""
         with self._lock:
+            check_state("UnscentedKalmanFilter", self.x, self.P)
             dt = self._dt if dt is None else dt
             fx = self.fx if fx is None else fx
             sigmas = self.points_fn.sigma_points(self.x, self.P)
@@ -243,6 +248,7 @@ class UnscentedKalmanFilter(InnovationStatistics):
     ) -> None:
         """Unscented prediction; afterwards ``sigmas_f`` holds sigma points of the prior."""
         with self._lock:
+            check_state("UnscentedKalmanFilter", self.x, self.P)
             if UT is None:
                 UT = unscented_transform
                 if not _noise_shape_ok(self.Q, self._dim_x):
@@ -288,6 +294,7 @@ class UnscentedKalmanFilter(InnovationStatistics):
         ``self.R`` for this call (a scalar means r I)."""
         with self._lock:
             m, n = self._dim_z, self._dim_x
+            check_state("UnscentedKalmanFilter", self.x, self.P)
             if z is None:
                 self.z = np.array([[None] * m]).T
                 self.x_post, self.P_post = self.x.copy(), self.P.copy()
