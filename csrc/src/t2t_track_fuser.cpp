@@ -111,6 +111,8 @@ TrackFuser::TrackFuser(FuserConfig cfg) : cfg_(std::move(cfg)) {
   ci_P_.resize(nci);
   ci_w_.resize(nci);
   masks_.resize(F);
+  undo_tracks_.resize(F);
+  undo_slots_.resize(F * S);
 }
 
 void TrackFuser::reset() {
@@ -229,6 +231,31 @@ void TrackFuser::fuse_track(Index f) {
 
 bool TrackFuser::update(Index source, TimeNs t_ns, const SourceTrack* tracks, Index n, const Pose2D* pose) {
   validate_list(source, t_ns, tracks, n, pose);
+  // A failure past the checks (a covariance intersection whose factorisation fails) restores
+  // the state from this copy: a failed call changes nothing.
+  std::copy(tracks_.begin(), tracks_.end(), undo_tracks_.begin());
+  std::copy(slots_.begin(), slots_.end(), undo_slots_.begin());
+  const FuserStats stats = stats_;
+  const bool has_time = has_time_;
+  const TimeNs time_ns = time_ns_;
+  const std::int64_t next_id = next_id_;
+  const std::uint64_t next_birth = next_birth_;
+  try {
+    return update_unchecked(source, t_ns, tracks, n, pose);
+  } catch (...) {
+    std::copy(undo_tracks_.begin(), undo_tracks_.end(), tracks_.begin());
+    std::copy(undo_slots_.begin(), undo_slots_.end(), slots_.begin());
+    stats_ = stats;
+    has_time_ = has_time;
+    time_ns_ = time_ns;
+    next_id_ = next_id;
+    next_birth_ = next_birth;
+    throw;
+  }
+}
+
+bool TrackFuser::update_unchecked(Index source, TimeNs t_ns, const SourceTrack* tracks, Index n,
+                                  const Pose2D* pose) {
   list_n_ = n;
   const SourceConfig& sc = cfg_.sources[static_cast<std::size_t>(source)];
   const TimeNs lat = static_cast<TimeNs>(std::llround(sc.latency_s * 1e9));

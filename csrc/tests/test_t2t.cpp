@@ -2,6 +2,7 @@
 // TrackFuser (frames, association, id stability, bad input, allocation-free updates).
 #include <Eigen/Eigenvalues>
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -480,4 +481,78 @@ TEST_CASE("fuser: merging allocates nothing") {
   for (int k = 12; k < 30; ++k) step(k, 12);  // both sources re-number at once: 8 new pairs to merge
   CHECK(g_allocations.load() == before);
   CHECK(fu.stats().merges == 16 && fu.num_tracks() == 8);
+}
+
+namespace {
+
+// Every observable byte of a fuser: all fused tracks (confirmed or not), statistics, time, and
+// the fused id each source id feeds.
+struct FuserSnapshot {
+  std::vector<unsigned char> tracks;
+  FuserStats stats;
+  bool has_time = false;
+  TimeNs time = 0;
+  std::vector<std::int64_t> links;
+};
+
+FuserSnapshot snapshot_of(const TrackFuser& fu) {
+  FuserSnapshot s;
+  std::vector<FusedTrack> out(32);
+  std::memset(static_cast<void*>(out.data()), 0, out.size() * sizeof(FusedTrack));
+  const Index n = fu.tracks(out.data(), 32);
+  s.tracks.assign(reinterpret_cast<const unsigned char*>(out.data()),
+                  reinterpret_cast<const unsigned char*>(out.data() + n));
+  s.stats = fu.stats();
+  s.has_time = fu.has_time();
+  s.time = fu.time_ns();
+  for (Index src = 0; src < fu.num_sources(); ++src)
+    for (std::int64_t id = 1; id < 10; ++id) s.links.push_back(fu.fused_id_of(src, id));
+  return s;
+}
+
+bool same_state(const FuserSnapshot& a, const FuserSnapshot& b) {
+  return a.tracks == b.tracks && std::memcmp(&a.stats, &b.stats, sizeof(FuserStats)) == 0 &&
+         a.has_time == b.has_time && a.time == b.time && a.links == b.links;
+}
+
+}  // namespace
+
+TEST_CASE("fuser: an update whose covariance intersection fails its factorisation changes nothing") {
+  // A camera covariance diag(1, 1e-20, 1, 1) is SPD (the C++ API checks no condition number);
+  // rotated by the camera's 45 degree pose its position block rounds to [[.5, .5], [.5, .5]],
+  // singular: the covariance intersection with the radar's estimate fails ("covariance is not
+  // SPD") after the fused tracks were predicted, the slots written and the counters moved.
+  TrackFuser fu(two_sources());
+  TrackFuser twin(two_sources());
+  for (int k = 0; k < 4; ++k) {
+    SourceTrack r[2] = {make_track(1, k * 100 * kMs, 10.0 + 0.1 * k, 0.0, 1.0, 0.0),
+                        make_track(2, k * 100 * kMs, 30.0, 5.0 + 0.1 * k, 0.0, 1.0)};
+    SourceTrack c = make_track(7, k * 100 * kMs, 30.0, 5.0 + 0.1 * k, 0.0, 1.0);
+    for (TrackFuser* f : {&fu, &twin}) {
+      CHECK(f->update(0, k * 100 * kMs, r, 2));
+      CHECK(f->update(1, k * 100 * kMs + 10 * kMs, &c, 1));
+    }
+  }
+  CHECK(fu.num_tracks() == 2);
+  const FuserSnapshot before = snapshot_of(fu);
+  const double h = std::sqrt(0.5);
+  // the camera sees the radar's first object (10.4, 0) from a frame rotated by 45 degrees
+  SourceTrack bad = make_track(3, 450 * kMs, h * 10.4, -h * 10.4, 0.0, 0.0, 1.0, 1.0);
+  bad.P[5] = 1e-20;
+  const Pose2D pose{0.0, 0.0, M_PI / 4};
+  std::string msg;
+  try {
+    fu.update(1, 450 * kMs, &bad, 1, &pose);
+  } catch (const NumericalError& e) {
+    msg = e.what();
+  }
+  CHECK(msg.find("covariance intersection") != std::string::npos);
+  CHECK(same_state(snapshot_of(fu), before));
+  // and ordinary updates afterwards give the twin's bytes (the twin never saw the failing call)
+  for (int k = 5; k < 8; ++k) {
+    SourceTrack r[2] = {make_track(1, k * 100 * kMs, 10.0 + 0.1 * k, 0.0, 1.0, 0.0),
+                        make_track(2, k * 100 * kMs, 30.0, 5.0 + 0.1 * k, 0.0, 1.0)};
+    for (TrackFuser* f : {&fu, &twin}) CHECK(f->update(0, k * 100 * kMs, r, 2));
+  }
+  CHECK(same_state(snapshot_of(fu), snapshot_of(twin)));
 }

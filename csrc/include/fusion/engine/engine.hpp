@@ -174,7 +174,10 @@ class EngineBase {
   // ConfigurationError (unknown sensor), ShapeError (n > max_detections), NumericalError
   // (non-finite z/R/score/class_scores, R not SPD, camera box with x2 < x1 or y2 < y1),
   // ShapeError (class id out of range), each naming the detection index, sensor and field
-  // (unless bad_detection = skip), TimestampError (late frame, late_policy = raise).
+  // (unless bad_detection = skip), NumericalError (a detection that the frame's ego pose places
+  // beyond 1e100 m (lidar box) or at a non-finite position in the tracking frame, same policy;
+  // an ego pose or motion that puts the sensor at a non-finite position or velocity),
+  // TimestampError (late frame, late_policy = raise).
   virtual void process(const Frame& frame) = 0;
 
   // Writes the records of the live tracks (and of the tracks deleted in the latest frame if

@@ -5,7 +5,11 @@
 //   0. validate (nothing changes on a throw): sensor index, n <= max_detections, then every
 //      detection: z finite (and a camera box with x2 >= x1, y2 >= y1, a lidar box with l, w,
 //      h >= 0), R (if given and not all-NaN) finite, symmetric and positive definite, score
-//      finite, class_id in [-1, C), class_scores finite and >= 0. Then the late check.
+//      finite, class_id in [-1, C), class_scores finite and >= 0; the frame's sensor pose
+//      (ego pose o mount) and velocity finite; every valid detection of a sensor with an inverse
+//      placed into the tracking frame by that pose: finite, a lidar box within 1e100 m (what
+//      the box costs refuse), its birth state finite (frame_pose, validate_placement). Then
+//      the late check. Nothing after this throws for the frame's input.
 //   1. compact() the 3D and image tracks deleted in the previous frame;
 //   2. Lifecycle::advance(t), image-track time-based deletion;
 //      EKF-predict every live 3D track from its own t_ns to t (a track is always at the time
@@ -36,7 +40,7 @@
 //      image_track.max_coast_s of now, continues as an image track with the same id,
 //      initialised from that camera box.
 //
-// Sensor pose and motion of a frame (frame_mount_, frame_motion_, set by begin_frame): without
+// Sensor pose and motion of a frame (frame_mount_, frame_motion_, set by process from frame_pose): without
 // ego motion (Frame::has_ego false) the configured mount and a static sensor (SensorMotion{} =
 // 0; radar range rate is then over ground). With ego motion, pose(ego) o mount and the sensor's
 // velocity over ground from SensorMotion::from_ego rotated into the tracking frame (engine.hpp
@@ -281,21 +285,33 @@ class Engine final : public EngineBase {
     if (f.n > 0 && f.z == nullptr)
       throw ShapeError("FusionEngine.process: sensor '" + c.cfg.name + "': z is missing");
     if (f.has_ego) validate_ego(f, c);
-    const Index skipped = validate_detections(f, c);
-    num_pending_ = 0;  // deferred births of the previous frame lapse
+    Index skipped = validate_detections(f, c);
+    // The frame's sensor pose and motion, and every detection placed by them into the tracking
+    // frame, are checked here too: nothing after this point throws for this frame's input (a
+    // detection box beyond 1e100 m in the odometry frame used to make the box cost throw after
+    // the tracks were predicted).
+    sensor::SensorMount mount;
+    sensor::SensorMotion motion;
+    frame_pose(f, c, mount, motion);
+    std::visit([&](const auto& st) { skipped += validate_placement(st, f, c, mount, motion); },
+               sensors_[static_cast<std::size_t>(k)]);
     if (has_time_ && f.t_ns < t_latest_) {
       if (cfg_.late_policy == LatePolicy::kRaise)
         throw TimestampError("FusionEngine.process: sensor '" + c.cfg.name + "' frame at t_ns=" +
                              std::to_string(f.t_ns) + " is older than the engine's latest time t_ns=" +
                              std::to_string(t_latest_) + " (late_policy = 'raise')");
+      num_pending_ = 0;  // deferred births of the previous frame lapse
       ++stats_.late_frames;
       stats_.late_detections += f.n;
       return;
     }
     // ---- from here on the frame is fused ----
+    num_pending_ = 0;  // deferred births of the previous frame lapse
     ++stats_.frames;
     stats_.detections += f.n;
     stats_.skipped_detections += skipped;
+    frame_mount_ = mount;
+    frame_motion_ = motion;
     std::visit([&](auto& st) { run_frame(st, f); }, sensors_[static_cast<std::size_t>(k)]);
     has_time_ = true;
     t_latest_ = f.t_ns;
@@ -811,11 +827,13 @@ class Engine final : public EngineBase {
   }
 
   // This frame's sensor pose in the tracking frame and sensor velocity over ground (see the
-  // header comment): the configured mount and a static sensor without ego motion.
-  void begin_frame(const Frame& f, const Common& c) {
+  // header comment): the configured mount and a static sensor without ego motion. Throws
+  // NumericalError (nothing changed) when the ego pose puts the sensor at a non-finite place or
+  // gives it a non-finite velocity (finite ego values near 1.8e308).
+  void frame_pose(const Frame& f, const Common& c, sensor::SensorMount& mount, sensor::SensorMotion& motion) const {
     if (!f.has_ego) {
-      frame_mount_ = c.mount;
-      frame_motion_ = sensor::SensorMotion{};
+      mount = c.mount;
+      motion = sensor::SensorMotion{};
       return;
     }
     const double cy = std::cos(f.ego_yaw_rad), sy = std::sin(f.ego_yaw_rad);
@@ -827,10 +845,59 @@ class Engine final : public EngineBase {
     Vec<3> t = Rz * c.mount.translation_m();
     t(0) += f.ego_x_m;
     t(1) += f.ego_y_m;
-    frame_mount_ = sensor::SensorMount(Mat<3, 3>(Rz * c.mount.rotation()), t, c.mount.fov());
     const sensor::SensorMotion vehicle =
         sensor::SensorMotion::from_ego(sensor::EgoMotion{f.ego_speed_mps, f.ego_yaw_rate_rps}, c.mount);
-    frame_motion_.velocity_mps = Rz * vehicle.velocity_mps;
+    const Vec<3> v = Rz * vehicle.velocity_mps;
+    if (!all_finite(t) || !all_finite(v))
+      throw NumericalError("FusionEngine.process: sensor '" + c.cfg.name + "' frame at t_ns=" +
+                           std::to_string(f.t_ns) + ": the ego pose (ego_x_m, ego_y_m, ego_yaw_rad) and motion " +
+                           "(ego_speed_mps, ego_yaw_rate_rps) put the sensor at a non-finite position or velocity");
+    mount = sensor::SensorMount(Mat<3, 3>(Rz * c.mount.rotation()), t, c.mount.fov());
+    motion.velocity_mps = v;
+  }
+
+  // Every valid detection of a sensor with an inverse, placed into the tracking frame by this
+  // frame's pose (the ego pose o the mount): its known view components finite, and a lidar box
+  // what the box costs take (geometry::validate_box: finite, at most 1e100 m, sizes >= 0), and
+  // the state a birth would start finite (TrackTable::insert refuses it). Like
+  // validate_detections: throws under bad_detection = raise, else unmarks det_valid_ and
+  // returns how many it skipped. Allocation-free unless it throws.
+  template <class S>
+  Index validate_placement(const SensorState<Motion, S>& st, const Frame& f, const Common& c,
+                           const sensor::SensorMount& mount, const sensor::SensorMotion& motion) {
+    if constexpr (!S::kHasInverse) {
+      (void)st, (void)f, (void)c, (void)mount, (void)motion;
+      return 0;
+    } else {
+      constexpr int M = S::M;
+      const bool skip = cfg_.bad_detection == BadDetectionPolicy::kSkip;
+      Index skipped = 0;
+      for (Index j = 0; j < f.n; ++j) {
+        if (!det_valid_[static_cast<std::size_t>(j)]) continue;
+        const PartialView pv =
+            sensor::sensor_inverse(st.model, Vec<M>(Eigen::Map<const Vec<M>>(f.z + j * M)), mount, motion);
+        ViewVec v = pv.v;
+        for (int i = 0; i < kViewDim; ++i)
+          if (!view::contains(pv.known, static_cast<view::Idx>(i))) v(i) = 0.0;
+        const char* what = nullptr;
+        if (!all_finite(v)) {
+          what = "is not finite once placed into the tracking frame by the frame's sensor pose";
+        } else if constexpr (std::is_same_v<S, sensor::LidarBox3D>) {
+          const geometry::Box3 b = box_of(v);
+          const double a[] = {b.x, b.y, b.z, b.yaw, b.l, b.w, b.h};
+          for (double x : a)
+            if (!(std::abs(x) <= 1e100)) what = "is beyond 1e100 once placed into the tracking frame by the frame's "
+                                                "sensor pose (ego pose o mount): a box the box costs refuse";
+        }
+        if (what == nullptr && !all_finite(state_from_view(motion_, v)))
+          what = "starts a non-finite state once placed into the tracking frame by the frame's sensor pose";
+        if (what == nullptr) continue;
+        if (!skip) bad_detection(c, j, "z", what, true);
+        det_valid_[static_cast<std::size_t>(j)] = 0;
+        ++skipped;
+      }
+      return skipped;
+    }
   }
 
   // Marks det_valid_ (scratch only) and returns the number of skipped detections; throws on
@@ -984,7 +1051,7 @@ class Engine final : public EngineBase {
     const Common& c = common_[static_cast<std::size_t>(k)];
     const TimeNs t = f.t_ns;
     constexpr int M = S::M;
-    begin_frame(f, c);
+    // frame_mount_, frame_motion_: set by process() from frame_pose (checked before any change)
 
     // 1-2. housekeeping, time rules, prediction
     table_.compact();
@@ -1580,7 +1647,7 @@ class Engine final : public EngineBase {
   template <class S>
   void jpda_mixture_update(SensorState<Motion, S>& st, const Common& c, Index s, Index row, Index e0, Index e1) {
     constexpr int M = S::M;
-    (void)c;  // the frame's mount and motion: frame_mount_, frame_motion_ (begin_frame)
+    (void)c;  // the frame's mount and motion: frame_mount_, frame_motion_ (frame_pose)
     const Vec<N> xp = table_.x(s);
     const Mat<N, N> Pp = table_.P(s);
     const double b0 = beta0_[static_cast<std::size_t>(row)];
@@ -1627,7 +1694,7 @@ class Engine final : public EngineBase {
   double update_track(SensorState<Motion, S>& st, const Common& c, Index s, const double* zp,
                       const double* Rp) {
     constexpr int M = S::M;
-    (void)c;  // the frame's mount and motion: frame_mount_, frame_motion_ (begin_frame)
+    (void)c;  // the frame's mount and motion: frame_mount_, frame_motion_ (frame_pose)
     if constexpr (kIsImm<Motion>) {  // each mode's EKF update, mode probabilities, combination
       const auto r = motion_.update_track(table_.aux(s), table_.x(s).data(), table_.P(s).data(), st.model, frame_mount_,
                                           frame_motion_, zp, Rp,
@@ -1681,7 +1748,7 @@ class Engine final : public EngineBase {
   void birth(SensorState<Motion, S>& st, const Common& c, int k, TimeNs t, Index j, const double* zp,
              std::int32_t cls, const double* scores, double score) {
     constexpr int M = S::M;
-    (void)c;  // the frame's mount and motion: frame_mount_, frame_motion_ (begin_frame)
+    (void)c;  // the frame's mount and motion: frame_mount_, frame_motion_ (frame_pose)
     const PartialView pv = sensor::sensor_inverse(st.model, Vec<M>(Eigen::Map<const Vec<M>>(zp)), frame_mount_,
                                                   frame_motion_);
     ViewVec v = pv.v;
@@ -2018,7 +2085,7 @@ class Engine final : public EngineBase {
   Mat<N, N> pred_F_ = Mat<N, N>::Identity(), pred_Q_ = Mat<N, N>::Zero();
   double pred_dt_ = std::numeric_limits<double>::quiet_NaN();
 
-  // the latest frame's sensor pose and motion (begin_frame)
+  // the latest frame's sensor pose and motion (frame_pose)
   sensor::SensorMount frame_mount_{};
   sensor::SensorMotion frame_motion_{};
 

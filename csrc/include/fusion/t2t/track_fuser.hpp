@@ -171,7 +171,9 @@ class TrackFuser {
 
   // Fuses source `source`'s complete list tracks[0..n) stamped t_ns; `pose` (nullable) is the
   // source frame's pose for this list (default: the configured one). Returns false when the
-  // list was dropped (older than max_delay_s), true otherwise. Throws (nothing changed) on bad input.
+  // list was dropped (older than max_delay_s), true otherwise. Throws (nothing changed) on bad input,
+  // and on a covariance intersection that fails its factorisation (NumericalError; the fused
+  // tracks, slots, statistics, time and ids are restored from a copy taken before the update).
   bool update(Index source, TimeNs t_ns, const SourceTrack* tracks, Index n, const Pose2D* pose = nullptr);
 
   // Copies the fused tracks (confirmed only, or all) into out[0..max_out), in id order of
@@ -211,6 +213,7 @@ class TrackFuser {
   };
 
   void validate_list(Index source, TimeNs t_ns, const SourceTrack* tracks, Index n, const Pose2D* pose);
+  bool update_unchecked(Index source, TimeNs t_ns, const SourceTrack* tracks, Index n, const Pose2D* pose);
   void predict(State& x, Cov& P, double dt) const;
   Slot& slot(Index f, Index s) { return slots_[static_cast<std::size_t>(f * num_sources() + s)]; }
   const Slot& slot(Index f, Index s) const { return slots_[static_cast<std::size_t>(f * num_sources() + s)]; }
@@ -247,6 +250,12 @@ class TrackFuser {
   std::vector<Cov> ci_P_;
   std::vector<double> ci_w_;
   std::vector<std::uint64_t> masks_;  // merging: each fused track's source mask
+
+  // All-or-nothing update: the state an update may change, copied before it and restored when
+  // it throws (a covariance intersection whose factorisation fails half way). Sized at
+  // construction: the copy allocates nothing (O(max_fused_tracks x sources) per update).
+  std::vector<Track> undo_tracks_;
+  std::vector<Slot> undo_slots_;
 };
 
 }  // namespace fusion::t2t
