@@ -710,3 +710,17 @@ def test_an_update_whose_posterior_is_not_positive_definite_is_not_taken() -> No
     fresh = IMMBank([CV2D(0.2), CV2D(5.0)], Position2D(), 1, M=[[0.9, 0.1], [0.1, 0.9]])
     fresh.update(np.array([[0.5, 0.5]]), R=np.eye(2) * 1e-12)  # a tiny, normal R on a sane prior: taken
     assert fresh.status[0] == 0 and np.all(np.isfinite(fresh.log_likelihood))
+
+
+@pytest.mark.parametrize("given", [np.array(1.0), np.array(np.eye(4))[0, 0]], ids=["0-d array", "numpy scalar"])
+def test_set_model_states_refuses_a_0d_array_with_a_shape_error(given: object) -> None:
+    # len() of a 0-d array raises TypeError: it must be refused as "one entry per model" first.
+    bank = IMMBank([CV2D(0.2), CTRV(0.5, 1.0)], Position2D(), 2, M=[[0.9, 0.1], [0.1, 0.9]])
+    before = [bank.x.copy(), bank.P.copy(), bank.mode_x(0).copy(), bank.mode_P(1).copy()]
+    for kw in ("x", "P"):
+        with pytest.raises(ShapeError, match=rf"^set_model_states: {kw}: expected one entry per model \(2\), got "):
+            bank.set_model_states(**{kw: given})
+        with pytest.raises(ShapeError, match=rf"^IMMBank: {kw}: expected one entry per model \(2\), got "):
+            IMMBank([CV2D(0.2), CTRV(0.5, 1.0)], Position2D(), 2, M=[[0.9, 0.1], [0.1, 0.9]], **{kw: given})
+    for a, b in zip([bank.x, bank.P, bank.mode_x(0), bank.mode_P(1)], before):
+        np.testing.assert_array_equal(a, b)

@@ -170,7 +170,8 @@ class IMMBank(BankSettings):
             raise ConfigurationError(f"IMMBank: every row of M must sum to 1, got row sums {Mm.sum(axis=1).tolist()}")
         Mm = Mm / Mm.sum(axis=1, keepdims=True)
         for name, given in (("x", x), ("P", P)):
-            if given is not None and (not isinstance(given, (Sequence, np.ndarray)) or isinstance(given, str)):
+            if given is not None and (not isinstance(given, (Sequence, np.ndarray)) or isinstance(given, str)
+                                      or getattr(given, "ndim", 1) == 0):  # (len() of a 0-d array: TypeError)
                 raise ShapeError(f"IMMBank: {name}: expected one entry per model ({r}), got {given!r}")
             if given is not None and len(given) != r:
                 raise ShapeError(f"IMMBank: {name}: expected one entry per model ({r}), but got {len(given)}")
@@ -294,7 +295,8 @@ class IMMBank(BankSettings):
         after all models are written: a failed call changes nothing."""
         r = self.n_models
         for name, given in (("x", x), ("P", P)):
-            if given is not None and (not isinstance(given, (Sequence, np.ndarray)) or isinstance(given, str)):
+            if given is not None and (not isinstance(given, (Sequence, np.ndarray)) or isinstance(given, str)
+                                      or getattr(given, "ndim", 1) == 0):  # (len() of a 0-d array: TypeError)
                 raise ShapeError(f"set_model_states: {name}: expected one entry per model ({r}), got {given!r}")
             if given is not None and len(given) != r:
                 raise ShapeError(f"set_model_states: {name}: expected one entry per model ({r}), but got {len(given)}")
