@@ -643,6 +643,36 @@ def test_setters_and_copy_are_atomic():
     assert all(np.all(s == s[0]) for s in snaps)
 
 
+def test_set_model_states_refused_or_taken_is_atomic_while_another_thread_copies():
+    """set_model_states (session 8) writes every model in one locked section and, when a track's
+    models would lie too far apart, restores them in the same section: a thread alternating an
+    accepted far move of both models with a refused move of one model only, while another
+    thread copies, sees whole states only (both models at 0 or both at 1e6), never the refused one."""
+    bank, _ = _thread_bank(2000)
+    dims = bank.model_dims
+    near = [np.zeros(n) for n in dims]
+    far = [np.r_[1e6, np.zeros(n - 1)] for n in dims]
+    bank.set_model_states(x=near)
+    snaps, refused = [], []
+
+    def work(i):
+        if i == 0:
+            for k in range(40):
+                bank.set_model_states(x=far if k % 2 else near)
+                try:
+                    bank.set_model_state(0, x=far[0] if k % 2 == 0 else near[0])  # one model only: too far
+                except NumericalError:
+                    refused.append(k)
+        else:
+            for _ in range(60):
+                c = copy.copy(bank)
+                snaps.append({(float(c.mode_x(0)[t, 0]), float(c.mode_x(1)[t, 0])) for t in range(len(c))})
+
+    _run_threads(work, 2)
+    assert len(refused) == 40
+    assert all(s in ({(0.0, 0.0)}, {(1e6, 1e6)}) for s in snaps)
+
+
 def test_set_model_state_sets_x_and_P_in_one_atomic_step():
     """Review: set_model_state(k, x=..., P=...) took the lock twice (x, then P), so a copy taken
     by another thread could hold the new x with the old P. One thread alternates two whole

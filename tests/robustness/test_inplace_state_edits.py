@@ -202,3 +202,65 @@ def test_imm_checks_every_filter_before_stepping_any() -> None:
     imm.predict()
     imm.update(Z)
     assert np.all(np.isfinite(imm.P)) and np.isclose(imm.mu.sum(), 1.0)
+
+
+# ---- session-8 review: overflows inside a step, the IMM's mixing arrays -----------------------
+def _cv_ekf(P: float) -> ExtendedKalmanFilter:
+    e = ExtendedKalmanFilter(dim_x=4, dim_z=2)
+    e.F = np.eye(4)
+    e.F[0, 2] = e.F[1, 3] = 1.0
+    e.P = np.eye(4) * P
+    return e
+
+
+def test_ekf_predict_that_overflows_raises_and_changes_nothing() -> None:
+    e = _cv_ekf(1e308)  # finite, taken; F P F^T overflows
+    x0, P0 = e.x.copy(), e.P.copy()
+    with pytest.raises(NumericalError, match=r"ExtendedKalmanFilter\.predict: the predicted P is not finite"):
+        e.predict()
+    np.testing.assert_array_equal(e.P, P0)
+    np.testing.assert_array_equal(e.x, x0)
+    e.P = np.eye(4)  # then it steps as usual, not blamed on an in-place edit
+    e.predict()
+    assert np.isfinite(e.P).all() and e.P[0, 0] == 3.0  # 1 + 1 (velocity) + Q = I
+
+
+def test_ukf_predict_that_overflows_raises_and_changes_nothing() -> None:
+    def fx(x: np.ndarray, dt: float) -> np.ndarray:
+        return np.array([x[0] + dt * x[1], x[1]])
+
+    u = UnscentedKalmanFilter(dim_x=2, dim_z=1, dt=0.1, fx=fx, hx=lambda x: x[:1],
+                              points=MerweScaledSigmaPoints(2, 0.1, 2.0, 1.0))
+    u.P = np.eye(2) * 1.5e308
+    u.x = np.array([1e308, 1e308])
+    x0, P0, s0 = u.x.copy(), u.P.copy(), u.sigmas_f.copy()
+    with pytest.raises(NumericalError, match=r"UnscentedKalmanFilter\.predict: the predicted x is not finite"):
+        u.predict()
+    np.testing.assert_array_equal(u.x, x0)
+    np.testing.assert_array_equal(u.P, P0)
+    np.testing.assert_array_equal(u.sigmas_f, s0)
+
+
+@pytest.mark.parametrize("name", ["cbar", "omega", "mu", "M"])
+def test_imm_estimator_refuses_nan_mixing_arrays_edited_in_place(name: str) -> None:
+    filters = [_cv_ekf(1.0), _cv_ekf(2.0)]
+    imm = IMMEstimator(filters, [0.5, 0.5], [[0.95, 0.05], [0.05, 0.95]])
+    a = getattr(imm, name)
+    a[(0, 1) if a.ndim == 2 else 0] = np.nan  # in place: no assignment check sees it
+    before = [(f.x.copy(), f.P.copy()) for f in filters]
+    with pytest.raises(NumericalError, match=rf"IMMEstimator\.{name} contains NaN or infinity"):
+        imm.predict()
+    for f, (x, P) in zip(filters, before):
+        np.testing.assert_array_equal(f.x, x)
+        np.testing.assert_array_equal(f.P, P)
+
+
+def test_imm_estimator_predict_failing_in_a_later_filter_restores_every_filter() -> None:
+    filters = [_cv_ekf(1.0), _cv_ekf(1e308)]  # the second filter's predict overflows
+    imm = IMMEstimator(filters, [0.5, 0.5], [[1.0, 0.0], [0.0, 1.0]])  # no mixing: P stays 1e308
+    before = [(f.x.copy(), f.P.copy()) for f in filters]
+    with pytest.raises(NumericalError, match=r"ExtendedKalmanFilter\.predict: the predicted P is not finite"):
+        imm.predict()
+    for f, (x, P) in zip(filters, before):
+        np.testing.assert_array_equal(f.x, x)
+        np.testing.assert_array_equal(f.P, P)

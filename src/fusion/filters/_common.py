@@ -252,6 +252,17 @@ def check_state(owner: str, x: Any, P: Any) -> None:
         raise NumericalError(f"{owner}.P contains NaN or infinity (edited in place?); assign a valid P")
 
 
+def check_result(owner: str, step: str, x: Any, P: Any) -> None:
+    """What a step computed, before the filter takes it: :class:`~fusion.errors.NumericalError`
+    naming ``owner.step`` unless x and P are finite (an overflow: a huge P or state), so that
+    the failed step changes nothing and the next one is not blamed on an in-place edit."""
+    for name, v in (("x", x), ("P", P)):
+        if not _all_finite(v):
+            raise NumericalError(f"{owner}.{step}: the {step}ed {name} is not finite (an overflow: "
+                                 f"|{name}| up to {float(np.nanmax(np.abs(np.asarray(v, dtype=float)))):.3g}); "
+                                 "the filter is unchanged")
+
+
 def noise_for_update(R: Any, m: int, what: str) -> tuple[np.ndarray, np.ndarray | None]:
     """filterpy's rule for a measurement noise R that is *stored* on a filter (or passed to
     the procedural ``update``): a scalar r is added to every element of S = H P H^T + r,
@@ -414,7 +425,8 @@ def check_assigned(owner: str, name: str, value: Any, kind: str, rows: int, cols
         # relative to the entries and to sqrt(a_ii a_jj): a rotated isotropic covariance
         # R (s I) R^T has off-diagonal round-off of 1e-17 where the exact value is 0
         r = np.sqrt(np.abs(d))
-        asym = np.abs(a - a.T) > 1e-8 * (np.abs(a) + np.abs(a.T) + np.outer(r, r)) + 1e-300
+        with np.errstate(over="ignore", invalid="ignore"):  # entries near 1e308: an inf bound, taken
+            asym = np.abs(a - a.T) > 1e-8 * (np.abs(a) + np.abs(a.T) + np.outer(r, r)) + 1e-300
         if asym.any():
             i, j = (int(k) for k in np.argwhere(asym)[0])
             raise NumericalError(f"{what}: not symmetric: entry [{i}, {j}] = {a[i, j]} (entry [{j}, {i}] = {a[j, i]})")

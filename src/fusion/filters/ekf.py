@@ -21,6 +21,7 @@ from fusion.filters._common import (
     as_matrix,
     as_vector,
     check_assigned,
+    check_result,
     check_state,
     external_assignment,
     joseph_update,
@@ -121,11 +122,14 @@ class ExtendedKalmanFilter(InnovationStatistics):
                         f"ExtendedKalmanFilter.predict: Q must be a scalar or of shape ({self.dim_x}, {self.dim_x}), "
                         f"but got {shape}"
                     )
-                P = self.F @ self.P @ self.F.T + Q
+                with np.errstate(over="ignore", invalid="ignore"):  # an overflow is checked below
+                    P = self.F @ self.P @ self.F.T + Q
+                P = 0.5 * P + 0.5 * P.T  # (not 0.5 * (P + P.T): P + P.T overflows for P near 1e308)
+                check_result("ExtendedKalmanFilter", "predict", self.x, P)
             except BaseException:
                 self.x = x_before
                 raise
-            self.P = 0.5 * (P + P.T)
+            self.P = P
             self.x_prior, self.P_prior = np.copy(self.x), np.copy(self.P)
 
     def update(

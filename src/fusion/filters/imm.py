@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from fusion.errors import ConfigurationError, ShapeError
+from fusion.errors import ConfigurationError, NumericalError, ShapeError
 from fusion.filters._common import FilterLock, LockSlot, check_assigned, check_state, external_assignment, shallow_copy
 
 __all__ = ["CTRVToCV", "CVToCTRV", "IMMEstimator", "IdentityMap", "LinearStateMap", "StateMap"]
@@ -305,6 +305,11 @@ class IMMEstimator:
         for i, f in enumerate(self.filters):
             check_state(f"{type(self).__name__}.filters[{i}]", np.asarray(f.x, dtype=float),
                         np.asarray(f.P, dtype=float))
+        for name in ("M", "mu", "cbar", "omega"):  # the mixing arrays, edited in place or not
+            v = np.asarray(getattr(self, name), dtype=float)
+            if not np.all(np.isfinite(v)):
+                raise NumericalError(f"{type(self).__name__}.{name} contains NaN or infinity (edited in place?); "
+                                     f"assign a valid {name}")
 
     def update(self, z: Any) -> None:
         """Update every filter with z, then the mode probabilities and the combined estimate.
@@ -343,14 +348,25 @@ class IMMEstimator:
                 (xj, _), Pj = states[j]
                 parts = [self._to(i, j, states[i][0][0], states[i][1], xj, Pj) for i in range(self.N)]
                 mixed.append(_moment_match(self.omega[:, j], parts, self._angles[j]))
-            for j, f in enumerate(self.filters):
-                (_, shape), _ = states[j]
-                f.x = mixed[j][0].reshape(shape)
-                f.P = mixed[j][1]
-                if u is None:
-                    f.predict()
-                else:
-                    f.predict(u)
+            saved = [{a: getattr(f, a) for a in ("x", "P", "x_prior", "P_prior") if hasattr(f, a)}
+                     for f in self.filters]
+            try:  # a filter whose predict raises (an overflow) leaves every filter as it was
+                for j, f in enumerate(self.filters):
+                    (_, shape), _ = states[j]
+                    f.x = mixed[j][0].reshape(shape)
+                    f.P = mixed[j][1]
+                    if u is None:
+                        f.predict()
+                    else:
+                        f.predict(u)
+            except BaseException:
+                for f, kept in zip(self.filters, saved):
+                    for a, v in kept.items():
+                        try:
+                            setattr(f, a, v)
+                        except AttributeError:  # a read-only attribute of some filter class
+                            pass
+                raise
             self._compute_state_estimate()
             self.x_prior, self.P_prior = self.x.copy(), self.P.copy()
 

@@ -27,6 +27,7 @@ from fusion.filters._common import (
     as_vector,
     check_assigned,
     check_finite,
+    check_result,
     check_state,
     external_assignment,
     locked_getstate,
@@ -259,9 +260,11 @@ class UnscentedKalmanFilter(InnovationStatistics):
             sigmas_before = self.sigmas_f
             try:  # a failed predict changes nothing (sigmas_f is put back)
                 self.compute_process_sigmas(dt, fx, **fx_args)
-                x, P = UT(self.sigmas_f, self.Wm, self.Wc, self.Q, self.x_mean, self.residual_x)
+                with np.errstate(over="ignore", invalid="ignore"):  # an overflow is checked below
+                    x, P = UT(self.sigmas_f, self.Wm, self.Wc, self.Q, self.x_mean, self.residual_x)
                 P = np.asarray(P, dtype=float)
-                x, P = np.array(x, dtype=float), 0.5 * (P + P.T)
+                x, P = np.array(x, dtype=float), 0.5 * P + 0.5 * P.T
+                check_result("UnscentedKalmanFilter", "predict", x, P)
                 sigmas = self.points_fn.sigma_points(x, P)  # raises when the predicted P is not SPD
             except BaseException:
                 self.sigmas_f = sigmas_before
