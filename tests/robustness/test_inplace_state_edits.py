@@ -241,6 +241,12 @@ def test_ukf_predict_that_overflows_raises_and_changes_nothing() -> None:
     np.testing.assert_array_equal(u.sigmas_f, s0)
 
 
+def _assert_filters_unchanged(filters: list[ExtendedKalmanFilter], before: list[tuple[Any, Any]]) -> None:
+    for f, (x, P) in zip(filters, before):
+        np.testing.assert_array_equal(f.x, x)
+        np.testing.assert_array_equal(f.P, P)
+
+
 @pytest.mark.parametrize("name", ["cbar", "omega", "mu", "M"])
 def test_imm_estimator_refuses_nan_mixing_arrays_edited_in_place(name: str) -> None:
     filters = [_cv_ekf(1.0), _cv_ekf(2.0)]
@@ -250,9 +256,7 @@ def test_imm_estimator_refuses_nan_mixing_arrays_edited_in_place(name: str) -> N
     before = [(f.x.copy(), f.P.copy()) for f in filters]
     with pytest.raises(NumericalError, match=rf"IMMEstimator\.{name} contains NaN or infinity"):
         imm.predict()
-    for f, (x, P) in zip(filters, before):
-        np.testing.assert_array_equal(f.x, x)
-        np.testing.assert_array_equal(f.P, P)
+    _assert_filters_unchanged(filters, before)
 
 
 def test_imm_estimator_predict_failing_in_a_later_filter_restores_every_filter() -> None:
@@ -261,6 +265,4 @@ def test_imm_estimator_predict_failing_in_a_later_filter_restores_every_filter()
     before = [(f.x.copy(), f.P.copy()) for f in filters]
     with pytest.raises(NumericalError, match=r"ExtendedKalmanFilter\.predict: the predicted P is not finite"):
         imm.predict()
-    for f, (x, P) in zip(filters, before):
-        np.testing.assert_array_equal(f.x, x)
-        np.testing.assert_array_equal(f.P, P)
+    _assert_filters_unchanged(filters, before)

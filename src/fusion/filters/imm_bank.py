@@ -86,6 +86,17 @@ combined covariance adds the outer product of the models' state differences, whi
 to inf for states near 1e154."""
 
 
+def _check_per_model(x: Any, P: Any, r: int, who: str) -> None:
+    """x and P (each None or one entry per model) as the constructor and set_model_states take
+    them: ShapeError naming ``who`` otherwise."""
+    for name, given in (("x", x), ("P", P)):
+        if given is not None and (not isinstance(given, (Sequence, np.ndarray)) or isinstance(given, str)
+                                  or getattr(given, "ndim", 1) == 0):  # (len() of a 0-d array: TypeError)
+            raise ShapeError(f"{who}: {name}: expected one entry per model ({r}), got {given!r}")
+        if given is not None and len(given) != r:
+            raise ShapeError(f"{who}: {name}: expected one entry per model ({r}), but got {len(given)}")
+
+
 def _core_class(motions: Sequence[Any], sensor: Any) -> Any:
     name = "ImmBank_" + "_".join(type(m).__name__ for m in motions) + "_" + type(sensor).__name__
     cls = getattr(_core, name, None)
@@ -169,12 +180,7 @@ class IMMBank(BankSettings):
         if not np.allclose(Mm.sum(axis=1), 1.0, rtol=0.0, atol=1e-9):
             raise ConfigurationError(f"IMMBank: every row of M must sum to 1, got row sums {Mm.sum(axis=1).tolist()}")
         Mm = Mm / Mm.sum(axis=1, keepdims=True)
-        for name, given in (("x", x), ("P", P)):
-            if given is not None and (not isinstance(given, (Sequence, np.ndarray)) or isinstance(given, str)
-                                      or getattr(given, "ndim", 1) == 0):  # (len() of a 0-d array: TypeError)
-                raise ShapeError(f"IMMBank: {name}: expected one entry per model ({r}), got {given!r}")
-            if given is not None and len(given) != r:
-                raise ShapeError(f"IMMBank: {name}: expected one entry per model ({r}), but got {len(given)}")
+        _check_per_model(x, P, r, "IMMBank")
         self._core = cls(tuple(motions), sensor, size, Mm, np.full(r, 1.0 / r), float(min_speed_mps))
         self.on_invalid = on_invalid
         self.skipped = 0  # tracks left unchanged by failed updates, over the bank's life
@@ -294,12 +300,7 @@ class IMMBank(BankSettings):
         written in one locked section, and the spread bound of :meth:`set_model_state` applies
         after all models are written: a failed call changes nothing."""
         r = self.n_models
-        for name, given in (("x", x), ("P", P)):
-            if given is not None and (not isinstance(given, (Sequence, np.ndarray)) or isinstance(given, str)
-                                      or getattr(given, "ndim", 1) == 0):  # (len() of a 0-d array: TypeError)
-                raise ShapeError(f"set_model_states: {name}: expected one entry per model ({r}), got {given!r}")
-            if given is not None and len(given) != r:
-                raise ShapeError(f"set_model_states: {name}: expected one entry per model ({r}), but got {len(given)}")
+        _check_per_model(x, P, r, "set_model_states")
         xs: list[np.ndarray | None] = []
         Ps: list[np.ndarray | None] = []
         for k in range(r):
